@@ -1,0 +1,66 @@
+# RSP Portal front door. `make run` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+# Demo settings for `make run`; production reads real values from the environment.
+RUN_ENV := DEBUG=1 RSP_DEMO=1 PORT=$(PORT)
+
+.PHONY: run install install-dev keys migrate demo test test-fast lint format migrations-check check-deploy bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+keys: install
+	$(RUN_ENV) $(BIN)/python manage.py audit_keys --if-missing
+
+migrate: install
+	$(RUN_ENV) $(BIN)/python manage.py migrate --verbosity 0
+
+demo: migrate keys
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+
+## run: set up everything on a fresh machine and start web, worker and beat (Ctrl-C stops all)
+run: demo
+	@echo ""
+	@echo "RSP Portal is starting at http://127.0.0.1:$(PORT)/  (sign in with a demo login above)"
+	@echo ""
+	$(RUN_ENV) $(BIN)/honcho start -f Procfile.dev
+
+## test: the whole suite; uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set
+test: install-dev
+	$(BIN)/pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrations-check: install
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+check-deploy: install
+	DEBUG=0 SECRET_KEY=check-deploy-secret-key-0123456789abcdefghijklmnop ALLOWED_HOSTS=rsp.example.org \
+	  $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+bench: install-dev
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf var/broker var/celerybeat-schedule* staticfiles

@@ -1,0 +1,45 @@
+"""DRF authentication by ``Authorization: Bearer <token>``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from core.models import ApiToken
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    """Authenticates API tokens; ``request.auth`` is the ApiToken so scopes can be checked."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Any) -> tuple[Any, ApiToken] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        keyword, _, text = header.partition(" ")
+        if keyword.lower() != self.keyword.lower():
+            return None
+        text = text.strip()
+        if not text or " " in text:
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header: use 'Bearer <token>'."
+            )
+        token = ApiToken.authenticate(text)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        return token.user, token
+
+    def authenticate_header(self, request: Any) -> str:
+        # Makes DRF answer 401 (with this challenge) rather than 403 to anonymous requests.
+        return f'{self.keyword} realm="api"'
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "core.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer"}

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from core.models import ApiToken, TokenScope
+
+
+class TokenForm(forms.Form):
+    """Issue a token for yourself, limited to scopes your role can use."""
+
+    name = forms.CharField(max_length=100, help_text="What will use it, e.g. 'training-cluster-a'.")
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, choices=())
+
+    def __init__(self, *args: Any, user: Any, allowed_scopes: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        labels = dict(TokenScope.choices)
+        scopes_field = self.fields["scopes"]
+        assert isinstance(scopes_field, forms.MultipleChoiceField)
+        scopes_field.choices = [(s, f"{s} — {labels[s]}") for s in allowed_scopes]
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if ApiToken.objects.filter(user=self.user, name=name).exists():
+            raise forms.ValidationError("You already have a token with this name.")
+        return name

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from core.models import User
+from core.services import create_user
+
+# (username, role, titles): one person per role, and two leadership signers for the
+# default policy's two-title sign-off rule.
+DEMO_USERS = [
+    ("safety", "safety", []),
+    ("rso", "leadership", ["RSO"]),
+    ("ceo", "leadership", ["CEO"]),
+    ("auditor", "auditor", []),
+    ("admin", "admin", []),
+    ("pipeline", "pipeline", []),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Demo mode only (RSP_DEMO=1 or DEBUG=1): create demo users with random passwords, "
+        "kept in var/demo-logins.json, and print the logins. Safe to run repeatedly."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--quiet", action="store_true", help="do not print the logins")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not (settings.DEMO_MODE or settings.DEBUG):
+            raise CommandError(
+                "seed_demo runs only in demo mode: set RSP_DEMO=1 (never in production)."
+            )
+        logins_file = settings.VAR_DIR / "demo-logins.json"
+        logins: dict[str, str] = {}
+        if logins_file.exists():
+            logins = json.loads(logins_file.read_text())
+        with transaction.atomic():
+            for username, role, titles in DEMO_USERS:
+                password = logins.get(username) or secrets.token_urlsafe(12)
+                logins[username] = password
+                user = User.objects.filter(username=username).first()
+                if user is None:
+                    user = create_user(username, role, titles=titles, password=password)
+                elif not user.check_password(password):
+                    user.set_password(password)
+                    user.save(update_fields=["password"])
+            for hook in _seed_hooks():
+                hook(self.stdout)
+        logins_file.parent.mkdir(parents=True, exist_ok=True)
+        logins_file.write_text(json.dumps(logins, indent=2))
+        logins_file.chmod(0o600)
+        if not options["quiet"]:
+            self.stdout.write("Demo logins (demo mode only):")
+            for username, role, titles in DEMO_USERS:
+                label = role + (f" {'/'.join(titles)}" if titles else "")
+                self.stdout.write(f"  {username:<9} {logins[username]:<18} {label}")
+
+
+def _seed_hooks() -> list[Any]:
+    """Each app that has demo data exposes ``seed_demo(stdout)`` in its ``demo`` module."""
+    import importlib
+
+    hooks = []
+    for app in ("policies", "evaluations", "governance"):
+        try:
+            module = importlib.import_module(f"{app}.demo")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{app}.demo":
+                raise
+            continue
+        hooks.append(module.seed_demo)
+    return hooks

@@ -1,0 +1,196 @@
+"""Users, their roles and sign-off titles, API tokens, and the worker heartbeat."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+class Role(models.TextChoices):
+    """Roles are Django groups of the same name, created by a migration."""
+
+    SAFETY = "safety", "Safety team"
+    LEADERSHIP = "leadership", "Leadership"
+    AUDITOR = "auditor", "Auditor"
+    ADMIN = "admin", "Administrator"
+    # Service accounts for training pipelines: report checkpoints and results, read the gate.
+    PIPELINE = "pipeline", "Training pipeline"
+
+
+class User(AbstractUser):
+    """A person or a service account; its role is its group membership."""
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """Role names held, cached on the instance (roles rarely change within a request)."""
+        cached = getattr(self, "_roles_cache", None)
+        if cached is None:
+            cached = frozenset(self.groups.values_list("name", flat=True))
+            self._roles_cache = cached
+        return cached
+
+    @property
+    def titles(self) -> frozenset[str]:
+        """Sign-off titles held (``RSO``, ``CEO``...); only leadership users hold any."""
+        cached = getattr(self, "_titles_cache", None)
+        if cached is None:
+            cached = frozenset(self.signoff_titles.values_list("title", flat=True))
+            self._titles_cache = cached
+        return cached
+
+
+class SignoffTitle(models.Model):
+    """A sign-off title held by a leadership user, e.g. ``RSO`` or ``CEO``."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signoff_titles")
+    title = models.CharField(max_length=32)
+    granted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "title"], name="signoff_title_once_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.user})"
+
+
+class TokenScope(models.TextChoices):
+    """What a token may be used for; the holder's role still bounds it (see rsp_portal.authz)."""
+
+    READ = "read", "Read what the holder's role may read"
+    GATE = "gate:read", "Read scaling gates"
+    EVIDENCE = "evidence:write", "Report models, checkpoints and results"
+    GOVERNANCE = "governance:write", "Request, approve and pause; record safeguards"
+    AUDIT = "audit:read", "Read and export the audit trail"
+
+
+TOKEN_PREFIX = "rsp"  # noqa: S105 (a label, not a secret)
+# last_used_at is a convenience for operators; writing it on every request would turn every
+# API read into a write, so it is refreshed at most once a minute.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _digest(secret: str) -> str:
+    # The secret carries 256 random bits, so a plain SHA-256 cannot be brute-forced; no salt or
+    # slow hash is needed (OWASP ASVS 6.5.2).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def active(self) -> ApiTokenQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    """A named, scoped, revocable bearer token; only a digest of its secret is stored.
+
+    The token text is ``rsp_<key_id>_<secret>``: ``key_id`` finds the row, the secret is
+    compared against the stored digest in constant time.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_id = models.CharField(max_length=16, unique=True)  # serves lookup on every request
+    digest = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="token_name_unique_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user}, {TOKEN_PREFIX}_{self.key_id}_…)"
+
+    @classmethod
+    def issue(
+        cls,
+        user: User,
+        name: str,
+        scopes: Iterable[str],
+        expires_at: datetime | None = None,
+    ) -> tuple[ApiToken, str]:
+        """Create a token and return it with its plain text, which is never stored."""
+        key_id = secrets.token_hex(6)
+        secret = secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            key_id=key_id,
+            digest=_digest(secret),
+            scopes=sorted(set(scopes)),
+            expires_at=expires_at,
+        )
+        return token, f"{TOKEN_PREFIX}_{key_id}_{secret}"
+
+    @classmethod
+    def authenticate(cls, text: str) -> ApiToken | None:
+        """The active token matching ``text``, or None."""
+        parts = text.split("_", 2)
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+            return None
+        _, key_id, secret = parts
+        token = cls.objects.active().select_related("user").filter(key_id=key_id).first()
+        if token is None or not hmac.compare_digest(token.digest, _digest(secret)):
+            return None
+        if not token.user.is_active:
+            return None
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        return token
+
+    @property
+    def is_active(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+
+class WorkerHeartbeat(models.Model):
+    """One row: when the web tier last asked a worker to answer, and when one last did.
+
+    `/healthz` sends a ping task through the broker; the worker stamps ``answered_at``. A stale
+    answer means the broker or every worker is down.
+    """
+
+    requested_at = models.DateTimeField(null=True)
+    request_nonce = models.CharField(max_length=32, blank=True)
+    answered_at = models.DateTimeField(null=True)
+    answered_nonce = models.CharField(max_length=32, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"worker heartbeat answered {self.answered_at}"

@@ -1,0 +1,61 @@
+"""Sign-in pages, the dashboard, personal API tokens and the health endpoint."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from core import services
+from core.forms import TokenForm
+from core.models import ApiToken, User
+from rsp_portal.authz import allowed_scopes
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database, broker and worker status for probes; no secrets, no login.
+
+    ``?wait=N`` (at most 10 s) waits for a worker to answer this probe's ping.
+    """
+    try:
+        wait = min(max(float(request.GET.get("wait", "0")), 0.0), 10.0)
+    except ValueError:
+        wait = 0.0
+    report = services.health(wait_seconds=wait)
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/dashboard.html", {})
+
+
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> HttpResponse:
+    """List, issue and revoke your own API tokens. The token text is shown once."""
+    user = cast(User, request.user)  # LoginRequiredMiddleware guarantees a signed-in user
+    scopes = allowed_scopes(user)
+    form = TokenForm(request.POST or None, user=user, allowed_scopes=scopes)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        _, issued = ApiToken.issue(user, form.cleaned_data["name"], form.cleaned_data["scopes"])
+        form = TokenForm(user=user, allowed_scopes=scopes)
+    user_tokens = ApiToken.objects.filter(user=user).order_by("-created_at")
+    return render(
+        request, "core/tokens.html", {"form": form, "issued": issued, "tokens": user_tokens}
+    )
+
+
+@require_POST
+def revoke_token(request: HttpRequest, key_id: str) -> HttpResponse:
+    token = get_object_or_404(ApiToken, key_id=key_id, user=cast(User, request.user))
+    token.revoke()
+    messages.success(request, f"Token '{token.name}' revoked; it no longer works.")
+    return redirect("tokens")

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class EvaluationsConfig(AppConfig):
+    """The evidence: models, checkpoints, evaluation results, suites."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "evaluations"

@@ -1,0 +1,178 @@
+"""Who may do what: the one place that maps actions to roles and token scopes.
+
+Views, API endpoints, templates and management commands ask ``can(user, action)`` or
+``require(user, action)``; nothing else checks group membership. A request authenticated by an
+API token is additionally limited to the token's scopes (``request.auth`` holds the token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from core.models import Role, TokenScope
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+SAFETY, LEADERSHIP, AUDITOR, ADMIN, PIPELINE = (
+    Role.SAFETY,
+    Role.LEADERSHIP,
+    Role.AUDITOR,
+    Role.ADMIN,
+    Role.PIPELINE,
+)
+EVERYONE = frozenset({SAFETY, LEADERSHIP, AUDITOR, ADMIN, PIPELINE})
+PEOPLE = frozenset({SAFETY, LEADERSHIP, AUDITOR, ADMIN})
+
+
+@dataclass(frozen=True)
+class Action:
+    """An action, the roles allowed to take it and the token scope it needs."""
+
+    name: str
+    roles: frozenset[str]
+    scope: str
+    label: str
+
+
+_ACTIONS = [
+    # Reading the record.
+    Action("policy.view", EVERYONE, TokenScope.READ, "Read the policy"),
+    Action("evidence.view", EVERYONE, TokenScope.READ, "Read models, checkpoints and results"),
+    Action("gate.view", EVERYONE, TokenScope.GATE, "Read scaling gates"),
+    Action("governance.view", PEOPLE, TokenScope.READ, "Read decisions, safeguards and pauses"),
+    Action(
+        "audit.view", frozenset({AUDITOR, ADMIN}), TokenScope.AUDIT, "Read the full audit trail"
+    ),
+    # Evidence.
+    Action(
+        "evidence.report",
+        frozenset({SAFETY, PIPELINE, ADMIN}),
+        TokenScope.EVIDENCE,
+        "Register models and checkpoints, log and import results",
+    ),
+    Action("evidence.correct", frozenset({SAFETY, ADMIN}), TokenScope.EVIDENCE, "Correct a result"),
+    Action("suite.run", frozenset({SAFETY, ADMIN}), TokenScope.EVIDENCE, "Run evaluation suites"),
+    Action("suite.manage", frozenset({ADMIN}), TokenScope.EVIDENCE, "Define evaluation suites"),
+    # Governance.
+    Action(
+        "safeguard.update",
+        frozenset({SAFETY, ADMIN}),
+        TokenScope.GOVERNANCE,
+        "Record safeguard status and evidence",
+    ),
+    Action(
+        "decision.request",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Request a scaling decision",
+    ),
+    Action(
+        "decision.sign",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Approve or reject scaling decisions",
+    ),
+    # Making things safer must be easier than making them riskier: any safety or leadership
+    # user can pause on their own.
+    Action(
+        "model.pause",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Pause a model at once",
+    ),
+    Action("policy.activate", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Activate a policy"),
+    Action(
+        "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
+    ),
+    Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
+]
+ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
+
+
+def _roles(user: Any) -> frozenset[str]:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    return user.roles  # type: ignore[no-any-return]
+
+
+def can(user: Any, action_name: str, token: Any = None) -> bool:
+    """Whether ``user`` (through ``token``, if the request used one) may take the action."""
+    action = ACTIONS[action_name]  # a KeyError here is a programming error, not a denial
+    if not (_roles(user) & action.roles):
+        return False
+    return token is None or action.scope in token.scopes
+
+
+def require(user: Any, action_name: str, token: Any = None) -> None:
+    """Raise PermissionDenied (403) unless the action is allowed, naming what was missing."""
+    if not can(user, action_name, token):
+        action = ACTIONS[action_name]
+        if token is not None and _roles(user) & action.roles:
+            raise PermissionDenied(f"This token lacks the '{action.scope}' scope.")
+        raise PermissionDenied(f"Your role does not allow this: {action.label.lower()}.")
+
+
+def allowed_scopes(user: Any) -> list[str]:
+    """Scopes worth putting on a token for this user: those some permitted action needs."""
+    roles = _roles(user)
+    return sorted({a.scope for a in _ACTIONS if roles & a.roles})
+
+
+class ActionPermission(BasePermission):
+    """DRF permission: the view declares ``actions = {"GET": "evidence.view", ...}``.
+
+    A view that declares nothing for a method is refused (deny by default), so a new endpoint
+    cannot be left open by accident. Unsafe methods fall back to the ``"write"`` key and safe
+    ones to ``"read"``.
+    """
+
+    message = "You are not allowed to do this."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        action_name = action_for(view, request)
+        if action_name is None:
+            return False
+        if not can(request.user, action_name, _token(request)):
+            self.message = _denial_message(request, action_name)
+            return False
+        return True
+
+
+def action_for(view: Any, request: Request) -> str | None:
+    actions: dict[str, str] = getattr(view, "actions", {}) or {}
+    drf_action = getattr(view, "action", None)
+    if drf_action and drf_action in actions:
+        return actions[drf_action]
+    if request.method in actions:
+        return actions[request.method]
+    return actions.get("read" if request.method in SAFE_METHODS else "write")
+
+
+def _token(request: Request) -> Any:
+    from core.models import ApiToken
+
+    return request.auth if isinstance(request.auth, ApiToken) else None
+
+
+def _denial_message(request: Request, action_name: str) -> str:
+    try:
+        require(request.user, action_name, _token(request))
+    except PermissionDenied as exc:
+        return str(exc)
+    return "You are not allowed to do this."
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """Template context: ``can.<action with dots as underscores>`` for the signed-in user."""
+    user = getattr(request, "user", None)
+    allowed = {name.replace(".", "_"): can(user, name) for name in ACTIONS}
+    return {"can": allowed}

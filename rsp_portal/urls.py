@@ -1,0 +1,28 @@
+"""URL routes. Every page requires a signed-in user and every API route a session or token,
+except ``/healthz`` and the login page (see rsp_portal.middleware)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from rsp_portal.api_views import SchemaPermissionMixin
+
+api_v1 = [
+    path(
+        "schema/",
+        SchemaPermissionMixin.wrap(SpectacularAPIView).as_view(),
+        name="api-schema",
+    ),
+    path(
+        "docs/",
+        SchemaPermissionMixin.wrap(SpectacularSwaggerSplitView).as_view(url_name="api-schema"),
+        name="api-docs",
+    ),
+    path("", include("core.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("", include("core.urls")),
+]

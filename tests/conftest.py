@@ -1,0 +1,90 @@
+"""The shared cast of users and the real-service fixtures (PostgreSQL, Redis, Celery workers)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from core.models import ApiToken, User
+from core.services import create_user
+from tests.services import (  # noqa: F401  (fixtures)
+    celery_worker,
+    requires_services,
+    services_available,
+)
+
+CAST = {
+    "safety": ("safety", []),
+    "rso": ("leadership", ["RSO"]),
+    "ceo": ("leadership", ["CEO"]),
+    "auditor": ("auditor", []),
+    "admin_user": ("admin", []),
+    "pipeline": ("pipeline", []),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if services_available():
+        return
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL and Redis: start them and set DATABASE_URL=postgres://... "
+        "and REDIS_URL=redis://... (see README, 'Running on PostgreSQL and Redis')"
+    )
+    for item in items:
+        if "services" in item.keywords:
+            item.add_marker(skip)
+
+
+def _make(username: str) -> User:
+    role, titles = CAST[username]
+    return create_user(username, role, titles=titles, password=f"{username}-password-123")
+
+
+@pytest.fixture
+def safety(db: None) -> User:
+    return _make("safety")
+
+
+@pytest.fixture
+def rso(db: None) -> User:
+    return _make("rso")
+
+
+@pytest.fixture
+def ceo(db: None) -> User:
+    return _make("ceo")
+
+
+@pytest.fixture
+def auditor(db: None) -> User:
+    return _make("auditor")
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return _make("admin_user")
+
+
+@pytest.fixture
+def pipeline(db: None) -> User:
+    return _make("pipeline")
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    """A signed-in account with no role at all."""
+    return User.objects.create_user("outsider", password="outsider-password-123")
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def bearer(user: User, scopes: list[str] | None = None, name: str = "test") -> Client:
+    """A client that authenticates with a fresh API token (no session cookie)."""
+    from rsp_portal.authz import allowed_scopes
+
+    _, text = ApiToken.issue(user, name, scopes or allowed_scopes(user))
+    return Client(HTTP_AUTHORIZATION=f"Bearer {text}")
