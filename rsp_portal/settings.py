@@ -106,6 +106,8 @@ _SQLITE_DEFAULT: dict[str, object] = {
     "OPTIONS": _SQLITE_OPTIONS,
 }
 _db = env_database("DATABASE_URL", _SQLITE_DEFAULT)
+if _db is _SQLITE_DEFAULT:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # a fresh clone has no var/ yet
 if _db["ENGINE"] == "django.db.backends.sqlite3" and _db is not _SQLITE_DEFAULT:
     _db["OPTIONS"] = dict(_SQLITE_OPTIONS)
 DATABASES = {"default": _db}

@@ -1,0 +1,541 @@
+"""Diff two policy versions and flag every loosening.
+
+Pure: no Django, no ORM. Silent weakening is the main charge critics make against
+responsible-scaling policies, so :func:`diff_policies` lists every added, removed or
+changed item between two versions and marks as a *loosening* each change that makes the
+policy less cautious. The rules are listed in ``docs/policy-packs.md`` ("How loosening is
+detected"); a change not flagged as loosening is neutral or a tightening.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
+from typing import Any, Literal
+
+__all__ = ["Change", "PolicyDiff", "diff_policies"]
+
+ChangeKind = Literal["added", "removed", "changed"]
+Section = Literal[
+    "settings",
+    "levels",
+    "standards",
+    "requirements",
+    "domains",
+    "metrics",
+    "thresholds",
+    "indicators",
+]
+
+SECTION_ORDER: tuple[str, ...] = (
+    "settings",
+    "levels",
+    "standards",
+    "requirements",
+    "domains",
+    "metrics",
+    "thresholds",
+    "indicators",
+)
+
+_KIND_ORDER = {"removed": 0, "changed": 1, "added": 2}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between two policy versions.
+
+    ``key`` identifies the item: a setting name, a level/standard/requirement/domain/
+    threshold code, a metric key, or ``"<threshold code>/<metric key>"`` for an indicator.
+    ``field`` names the changed field for ``kind == "changed"`` on an entity (nested
+    fields dotted, e.g. ``"requires.scaling"``) and is None for settings and for whole
+    entities added or removed. ``old``/``new`` are the JSON-compatible values (a whole
+    entity for added/removed; None on the absent side). ``why`` is a human sentence.
+    """
+
+    kind: ChangeKind
+    section: Section
+    key: str
+    field: str | None
+    old: Any
+    new: Any
+    loosening: bool
+    why: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible representation (the dataclass fields)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PolicyDiff:
+    """All changes from ``old`` to ``new``, in a stable order (section, key, field)."""
+
+    changes: list[Change] = dataclass_field(default_factory=list)
+
+    @property
+    def loosenings(self) -> list[Change]:
+        """The changes that make the policy less cautious."""
+        return [change for change in self.changes if change.loosening]
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"changes": [...], "summary": {"added", "removed", "changed", "loosenings"}}``."""
+        summary = {kind: 0 for kind in ("added", "removed", "changed")}
+        for change in self.changes:
+            summary[change.kind] += 1
+        return {
+            "changes": [change.to_dict() for change in self.changes],
+            "summary": {**summary, "loosenings": len(self.loosenings)},
+        }
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _index(items: Iterable[Mapping[str, Any]], key: str) -> dict[str, Mapping[str, Any]]:
+    return {str(item[key]): item for item in items}
+
+
+def _closure(code: str, standards: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """``code`` and every standard it includes, transitively (cycle-safe)."""
+    seen: set[str] = set()
+    todo = [code]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        todo.extend(standards.get(current, {}).get("includes", []))
+    return seen
+
+
+def _names(values: Iterable[Any]) -> str:
+    return ", ".join(str(value) for value in values)
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+
+    def add(
+        self,
+        kind: ChangeKind,
+        section: Section,
+        key: str,
+        field_name: str | None,
+        old: Any,
+        new: Any,
+        loosening: bool,
+        why: str,
+    ) -> None:
+        self.changes.append(Change(kind, section, key, field_name, old, new, loosening, why))
+
+    def list_field(
+        self,
+        section: Section,
+        key: str,
+        field_name: str | None,
+        old: list[Any],
+        new: list[Any],
+        what: str,
+        loosen_on_removal: bool,
+    ) -> None:
+        """A changed list of codes; removal is a loosening when ``loosen_on_removal``."""
+        if list(old) == list(new):
+            return
+        removed = [item for item in old if item not in new]
+        added = [item for item in new if item not in old]
+        parts = []
+        if removed:
+            parts.append(f"removed {_names(removed)}")
+        if added:
+            parts.append(f"added {_names(added)}")
+        if not parts:
+            parts.append("reordered")
+        why = f"{what}: {'; '.join(parts)}"
+        loosening = loosen_on_removal and bool(removed)
+        if loosening:
+            why += " (fewer required items is a loosening)"
+        self.add("changed", section, key, field_name, list(old), list(new), loosening, why)
+
+
+def _plain_fields(
+    c: _Collector,
+    section: Section,
+    key: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    fields: Iterable[str],
+) -> None:
+    """Report changed scalar fields that carry no loosening semantics."""
+    for name in fields:
+        if old.get(name) != new.get(name):
+            c.add(
+                "changed",
+                section,
+                key,
+                name,
+                old.get(name),
+                new.get(name),
+                False,
+                f"{name} changed",
+            )
+
+
+# -------------------------------------------------------------------------------- diff
+
+
+def diff_policies(old: Mapping[str, Any], new: Mapping[str, Any]) -> PolicyDiff:
+    """Compare two normalised packs (``validate_pack`` output or the API policy shape).
+
+    Items are matched by identifier, so reordering is not a change. Pack metadata
+    (``key``, ``name``, ``version``, ``source``, ``disclaimer``, and the API's
+    ``status``/``content_sha256``) is not compared. Children of an added or removed
+    standard or threshold are folded into that one change (its ``old``/``new`` holds
+    the whole entity). Returns a :class:`PolicyDiff`; ``diff_policies(x, x)`` is empty.
+    """
+    c = _Collector()
+    old_standards = _index(old.get("standards", []), "code")
+    new_standards = _index(new.get("standards", []), "code")
+    old_metrics = _index(old.get("metrics", []), "key")
+    new_metrics = _index(new.get("metrics", []), "key")
+
+    _diff_settings(c, old, new)
+    _diff_levels(c, old, new)
+    _diff_standards(c, old_standards, new_standards)
+    _diff_requirements(c, old_standards, new_standards)
+    _diff_domains(c, old, new)
+    _diff_metrics(c, old_metrics, new_metrics)
+    _diff_thresholds(c, old, new, new_metrics)
+
+    section_rank = {name: index for index, name in enumerate(SECTION_ORDER)}
+    ordered = sorted(
+        c.changes,
+        key=lambda ch: (section_rank[ch.section], ch.key, ch.field or "", _KIND_ORDER[ch.kind]),
+    )
+    return PolicyDiff(ordered)
+
+
+def _diff_settings(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    before: Mapping[str, Any] = old.get("settings") or {}
+    after: Mapping[str, Any] = new.get("settings") or {}
+
+    def changed(name: str) -> bool:
+        return before.get(name) != after.get(name)
+
+    if changed("baseline_level"):
+        old_rank = {lv["code"]: lv["rank"] for lv in old.get("levels", [])}.get(
+            before.get("baseline_level")
+        )
+        new_rank = {lv["code"]: lv["rank"] for lv in new.get("levels", [])}.get(
+            after.get("baseline_level")
+        )
+        lower = old_rank is not None and new_rank is not None and new_rank < old_rank
+        c.add(
+            "changed",
+            "settings",
+            "baseline_level",
+            None,
+            before.get("baseline_level"),
+            after.get("baseline_level"),
+            lower,
+            "baseline level lowered" if lower else "baseline level changed",
+        )
+    c.list_field(
+        "settings",
+        "baseline_standards",
+        None,  # settings are keyed by name and carry no field
+        list(before.get("baseline_standards", [])),
+        list(after.get("baseline_standards", [])),
+        "baseline standards",
+        loosen_on_removal=True,
+    )
+    # Larger numbers mean fewer assessments or re-approvals: a loosening.
+    for name, text in (
+        ("effective_compute_multiple", "compute multiple that triggers an assessment"),
+        ("months_between_assessments", "months between assessments"),
+        ("safeguard_reapproval_months", "months before safeguards need re-approval"),
+    ):
+        if changed(name):
+            a, b = before.get(name), after.get(name)
+            up = a is not None and b is not None and b > a
+            verb = (
+                "increased" if up else "decreased" if a is not None and b is not None else "changed"
+            )
+            c.add("changed", "settings", name, None, a, b, up, f"{text} {verb} from {a} to {b}")
+    if changed("warning_behaviour"):
+        a, b = before.get("warning_behaviour"), after.get("warning_behaviour")
+        relaxed = a == "require_safeguards" and b == "notify"
+        why = (
+            "warnings no longer require safeguards, they only notify"
+            if relaxed
+            else f"warning behaviour changed from {a} to {b}"
+        )
+        c.add("changed", "settings", "warning_behaviour", None, a, b, relaxed, why)
+    c.list_field(
+        "settings",
+        "signoff_titles",
+        None,
+        list(before.get("signoff_titles", [])),
+        list(after.get("signoff_titles", [])),
+        "sign-off titles",
+        loosen_on_removal=True,
+    )
+
+
+def _diff_levels(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    before = _index(old.get("levels", []), "code")
+    after = _index(new.get("levels", []), "code")
+    for code in before.keys() - after.keys():
+        c.add("removed", "levels", code, None, dict(before[code]), None, False, "level removed")
+    for code in after.keys() - before.keys():
+        c.add("added", "levels", code, None, None, dict(after[code]), False, "level added")
+    for code in before.keys() & after.keys():
+        _plain_fields(c, "levels", code, before[code], after[code], ("rank", "name", "description"))
+
+
+def _diff_standards(
+    c: _Collector,
+    before: Mapping[str, Mapping[str, Any]],
+    after: Mapping[str, Mapping[str, Any]],
+) -> None:
+    for code in before.keys() - after.keys():
+        count = len(before[code].get("requirements", []))
+        c.add(
+            "removed",
+            "standards",
+            code,
+            None,
+            dict(before[code]),
+            None,
+            True,
+            f"standard removed with its {count} requirement(s)",
+        )
+    for code in after.keys() - before.keys():
+        c.add("added", "standards", code, None, None, dict(after[code]), False, "standard added")
+    for code in before.keys() & after.keys():
+        _plain_fields(c, "standards", code, before[code], after[code], ("level", "kind"))
+        c.list_field(
+            "standards",
+            code,
+            "includes",
+            list(before[code].get("includes", [])),
+            list(after[code].get("includes", [])),
+            "included standards",
+            loosen_on_removal=True,
+        )
+
+
+def _diff_requirements(
+    c: _Collector,
+    old_standards: Mapping[str, Mapping[str, Any]],
+    new_standards: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Requirements are matched by their (globally unique) code across standards."""
+
+    def flatten(
+        standards: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, tuple[str, Mapping[str, Any]]]:
+        return {
+            str(req["code"]): (code, req)
+            for code, standard in standards.items()
+            for req in standard.get("requirements", [])
+        }
+
+    before, after = flatten(old_standards), flatten(new_standards)
+    for code in before.keys() - after.keys():
+        owner, req = before[code]
+        if owner in new_standards:  # else folded into the "standard removed" change
+            c.add(
+                "removed",
+                "requirements",
+                code,
+                None,
+                {"standard": owner, **req},
+                None,
+                True,
+                f"requirement removed from standard {owner}",
+            )
+    for code in after.keys() - before.keys():
+        owner, req = after[code]
+        if owner in old_standards:  # else folded into the "standard added" change
+            c.add(
+                "added",
+                "requirements",
+                code,
+                None,
+                None,
+                {"standard": owner, **req},
+                False,
+                f"requirement added to standard {owner}",
+            )
+    for code in before.keys() & after.keys():
+        (old_owner, old_req), (new_owner, new_req) = before[code], after[code]
+        if old_owner != new_owner:
+            # Still required wherever the old standard is required only if the old
+            # standard (now) includes the new one.
+            kept = new_owner in _closure(old_owner, new_standards)
+            why = f"requirement moved from standard {old_owner} to {new_owner}"
+            if not kept:
+                why += f", so {old_owner} no longer requires it"
+            c.add(
+                "changed",
+                "requirements",
+                code,
+                "standard",
+                old_owner,
+                new_owner,
+                not kept,
+                why,
+            )
+        _plain_fields(c, "requirements", code, old_req, new_req, ("title", "evidence"))
+
+
+def _diff_domains(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    before = _index(old.get("domains", []), "code")
+    after = _index(new.get("domains", []), "code")
+    for code in before.keys() - after.keys():
+        c.add("removed", "domains", code, None, dict(before[code]), None, False, "domain removed")
+    for code in after.keys() - before.keys():
+        c.add("added", "domains", code, None, None, dict(after[code]), False, "domain added")
+    for code in before.keys() & after.keys():
+        _plain_fields(c, "domains", code, before[code], after[code], ("name", "tier"))
+
+
+def _diff_metrics(
+    c: _Collector,
+    before: Mapping[str, Mapping[str, Any]],
+    after: Mapping[str, Mapping[str, Any]],
+) -> None:
+    for key in before.keys() - after.keys():
+        c.add("removed", "metrics", key, None, dict(before[key]), None, False, "metric removed")
+    for key in after.keys() - before.keys():
+        c.add("added", "metrics", key, None, None, dict(after[key]), False, "metric added")
+    for key in before.keys() & after.keys():
+        a, b = before[key], after[key]
+        _plain_fields(c, "metrics", key, a, b, ("name", "unit", "min", "max", "domain"))
+        if a.get("higher_is_more_capable") != b.get("higher_is_more_capable"):
+            # Every indicator on the metric now reads the other way round.
+            c.add(
+                "changed",
+                "metrics",
+                key,
+                "higher_is_more_capable",
+                a.get("higher_is_more_capable"),
+                b.get("higher_is_more_capable"),
+                True,
+                "metric direction flipped: its indicators now trigger on the opposite side",
+            )
+
+
+def _diff_thresholds(
+    c: _Collector,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    new_metrics: Mapping[str, Mapping[str, Any]],
+) -> None:
+    before = _index(old.get("thresholds", []), "code")
+    after = _index(new.get("thresholds", []), "code")
+    for code in before.keys() - after.keys():
+        count = len(before[code].get("indicators", []))
+        c.add(
+            "removed",
+            "thresholds",
+            code,
+            None,
+            dict(before[code]),
+            None,
+            True,
+            f"threshold removed with its {count} indicator(s)",
+        )
+    for code in after.keys() - before.keys():
+        c.add("added", "thresholds", code, None, None, dict(after[code]), False, "threshold added")
+    for code in before.keys() & after.keys():
+        a, b = before[code], after[code]
+        _plain_fields(c, "thresholds", code, a, b, ("domain", "name", "description"))
+        for scope in ("scaling", "deployment"):
+            c.list_field(
+                "thresholds",
+                code,
+                f"requires.{scope}",
+                list((a.get("requires") or {}).get(scope, [])),
+                list((b.get("requires") or {}).get(scope, [])),
+                f"standards required for {scope}",
+                loosen_on_removal=True,
+            )
+        _diff_indicators(c, code, a, b, new_metrics)
+
+
+def _diff_indicators(
+    c: _Collector,
+    threshold: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    new_metrics: Mapping[str, Mapping[str, Any]],
+) -> None:
+    before = _index(old.get("indicators", []), "metric")
+    after = _index(new.get("indicators", []), "metric")
+    for metric in before.keys() - after.keys():
+        c.add(
+            "removed",
+            "indicators",
+            f"{threshold}/{metric}",
+            None,
+            dict(before[metric]),
+            None,
+            True,
+            f"indicator on {metric} removed from threshold {threshold}",
+        )
+    for metric in after.keys() - before.keys():
+        c.add(
+            "added",
+            "indicators",
+            f"{threshold}/{metric}",
+            None,
+            None,
+            dict(after[metric]),
+            False,
+            f"indicator on {metric} added to threshold {threshold}",
+        )
+    for metric in before.keys() & after.keys():
+        higher = bool(new_metrics.get(metric, {}).get("higher_is_more_capable", True))
+        for line in ("warning", "critical"):
+            a, b = before[metric].get(line), after[metric].get(line)
+            if a == b:
+                continue
+            loosening, why = _line_change(line, a, b, higher)
+            c.add(
+                "changed",
+                "indicators",
+                f"{threshold}/{metric}",
+                line,
+                a,
+                b,
+                loosening,
+                why,
+            )
+
+
+def _line_change(line: str, a: float | None, b: float | None, higher: bool) -> tuple[bool, str]:
+    """Whether moving a warning/critical line from ``a`` to ``b`` is a loosening, and why."""
+    if b is None:
+        return True, f"{line} line removed"
+    if a is None:
+        return False, f"{line} line added at {b:g}"
+    # A line that needs more capability before it triggers is less cautious.
+    later = b > a if higher else b < a
+    direction = "raised" if b > a else "lowered"
+    sense = "higher" if higher else "lower"
+    if later:
+        return (
+            True,
+            f"{line} {direction} from {a:g} to {b:g}: triggers later ({sense} is more capable)",
+        )
+    return False, f"{line} {direction} from {a:g} to {b:g}: triggers earlier"

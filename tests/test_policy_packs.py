@@ -1,0 +1,555 @@
+"""Policy packs: shipped packs, validation errors, dump round-trip, hashing and diffs.
+
+Pure tests (no database): run with ``pytest tests/test_policy_packs.py -p no:django``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies.diff import diff_policies
+from policies.packs import (
+    PACKS_DIR,
+    SHIPPED_PACKS,
+    PackError,
+    content_sha256,
+    dump_pack,
+    load_pack_file,
+    parse_pack,
+    validate_pack,
+)
+
+DEFAULT_FILE = PACKS_DIR / "default.yaml"
+
+
+def raw_default() -> dict[str, Any]:
+    """The default pack as written (author order), for mutating into broken packs."""
+    data = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def errors_of(data: object, filename: str = "default.yaml") -> list[tuple[str, str]]:
+    with pytest.raises(PackError) as info:
+        validate_pack(data, filename)
+    return info.value.errors
+
+
+def message_at(errors: list[tuple[str, str]], location: str) -> str:
+    matches = [message for loc, message in errors if loc == location]
+    assert matches, f"no error at {location!r}; got {errors!r}"
+    return matches[0]
+
+
+# ------------------------------------------------------------------------ shipped packs
+
+
+def test_shipped_packs_list_matches_the_files() -> None:
+    assert sorted(path.stem for path in PACKS_DIR.glob("*.yaml")) == sorted(SHIPPED_PACKS)
+
+
+@pytest.mark.parametrize("name", SHIPPED_PACKS)
+def test_each_shipped_pack_validates_and_round_trips(name: str) -> None:
+    pack = load_pack_file(name)
+
+    text = dump_pack(pack)
+    again = parse_pack(text, f"{name}.yaml")
+
+    assert again == pack
+    assert validate_pack(yaml.safe_load(text), "x.yaml") == pack
+    assert dump_pack(again) == text
+    assert content_sha256(again) == content_sha256(pack)
+    assert len(content_sha256(pack)) == 64
+
+
+@pytest.mark.parametrize("name", SHIPPED_PACKS)
+def test_each_shipped_pack_names_its_source_and_says_numbers_are_illustrative(
+    name: str,
+) -> None:
+    pack = load_pack_file(name)
+    assert pack["source"]["url"].startswith("https://")
+    assert pack["source"]["date"][:2] == "20"
+    assert "illustrative" in pack["disclaimer"].lower()
+    assert "not any lab's real values" in " ".join(pack["disclaimer"].lower().split())
+    # The raw file says it too, before any data.
+    head = (PACKS_DIR / f"{name}.yaml").read_text(encoding="utf-8")[:800]
+    assert "ILLUSTRATIVE" in head
+
+
+def test_default_pack_contents() -> None:
+    pack = load_pack_file("default")
+    assert [level["code"] for level in pack["levels"]] == [
+        "ASL-1",
+        "ASL-2",
+        "ASL-3",
+        "ASL-4",
+        "ASL-5",
+    ]
+    assert [s["code"] for s in pack["standards"]] == [
+        "ASL-2-D",
+        "ASL-2-S",
+        "ASL-3-D",
+        "ASL-3-S",
+        "ASL-4-D",
+        "ASL-4-S",
+    ]
+    assert {t["code"] for t in pack["thresholds"]} == {
+        "AIRD-4",
+        "AIRD-5",
+        "AUTONOMY-CHECKPOINT",
+        "CBRN-3",
+        "CBRN-4",
+    }
+    assert {d["code"]: d["tier"] for d in pack["domains"]} == {
+        "AIRD": "tracked",
+        "AUTONOMY": "early_warning",
+        "CBRN": "tracked",
+        "CYBER": "ongoing_assessment",
+    }
+    assert pack["settings"] == {
+        "baseline_level": "ASL-2",
+        "baseline_standards": ["ASL-2-D", "ASL-2-S"],
+        "effective_compute_multiple": 4.0,
+        "months_between_assessments": 6,
+        "safeguard_reapproval_months": 12,
+        "warning_behaviour": "notify",
+        "signoff_titles": ["RSO", "CEO"],
+    }
+    asl3s = next(s for s in pack["standards"] if s["code"] == "ASL-3-S")
+    assert asl3s["includes"] == ["ASL-2-S"]
+    assert "ASL3S.insider_controls" in {r["code"] for r in asl3s["requirements"]}
+    cbrn3 = next(t for t in pack["thresholds"] if t["code"] == "CBRN-3")
+    assert cbrn3["requires"] == {"scaling": ["ASL-3-S"], "deployment": ["ASL-3-D", "ASL-3-S"]}
+
+
+def test_normalisation_fills_defaults_sorts_and_uses_floats() -> None:
+    pack = load_pack_file("default")
+    metric = next(m for m in pack["metrics"] if m["key"] == "cbrn.vct_accuracy")
+    assert metric["min"] == 0.0 and isinstance(metric["min"], float)
+    assert isinstance(pack["settings"]["effective_compute_multiple"], float)
+    assert pack["source"]["document"] == ""
+    assert [m["key"] for m in pack["metrics"]] == sorted(m["key"] for m in pack["metrics"])
+    autonomy = next(t for t in pack["thresholds"] if t["code"] == "AUTONOMY-CHECKPOINT")
+    assert autonomy["requires"]["deployment"] == []
+
+
+def test_hash_ignores_order_and_formatting_of_the_yaml() -> None:
+    raw = raw_default()
+    shuffled = copy.deepcopy(raw)
+    for section in ("levels", "standards", "domains", "metrics", "thresholds"):
+        shuffled[section].reverse()
+    shuffled["thresholds"][0]["indicators"].reverse()
+
+    assert content_sha256(validate_pack(shuffled, "a.yaml")) == content_sha256(
+        validate_pack(raw, "b.yaml")
+    )
+
+
+def test_hash_changes_with_any_content() -> None:
+    pack = load_pack_file("default")
+    changed = copy.deepcopy(pack)
+    changed["disclaimer"] += "."
+    assert content_sha256(changed) != content_sha256(pack)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    critical=st.floats(min_value=0.0, max_value=1.0, allow_nan=False),
+    unit=st.text(min_size=1, max_size=12).filter(lambda s: s.strip() == s and s.strip()),
+)
+def test_dump_round_trips_arbitrary_values(critical: float, unit: str) -> None:
+    raw = raw_default()
+    raw["metrics"][0]["unit"] = unit
+    raw["thresholds"][0]["indicators"][0] = {"metric": "cbrn.vct_accuracy", "critical": critical}
+    pack = validate_pack(raw, "default.yaml")
+    assert parse_pack(dump_pack(pack), "default.yaml") == pack
+
+
+def test_load_pack_file_accepts_a_path(tmp_path: Path) -> None:
+    target = tmp_path / "mine.yaml"
+    target.write_text(DEFAULT_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_pack_file(target) == load_pack_file("default")
+    assert load_pack_file(str(target)) == load_pack_file("default")
+
+
+def test_load_pack_file_rejects_an_unknown_shipped_name() -> None:
+    with pytest.raises(PackError) as info:
+        load_pack_file("no-such-pack")
+    assert info.value.errors[0][0] == "no-such-pack"
+    assert "default" in info.value.errors[0][1]
+
+
+# ---------------------------------------------------------------------- error reporting
+
+
+def test_it_reports_an_unknown_metric_in_an_indicator() -> None:
+    raw = raw_default()
+    raw["thresholds"][2]["indicators"][0]["metric"] = "aird.no_such_metric"
+    message = message_at(errors_of(raw), "default.yaml: thresholds[2].indicators[0].metric")
+    assert "unknown metric 'aird.no_such_metric'" in message
+
+
+def test_it_reports_a_warning_past_critical() -> None:
+    raw = raw_default()
+    raw["thresholds"][0]["indicators"][0].update(warning=0.6, critical=0.5)
+    message = message_at(errors_of(raw), "default.yaml: thresholds[0].indicators[0].warning")
+    assert "must be below critical" in message
+
+
+def test_warning_past_critical_is_direction_aware() -> None:
+    raw = raw_default()
+    # cbrn.protocol_error_rate is lower-is-more-capable: warning must sit above critical.
+    indicator = raw["thresholds"][0]["indicators"][2]
+    assert indicator["metric"] == "cbrn.protocol_error_rate"
+    indicator.update(warning=0.2, critical=0.25)
+    errors = errors_of(raw)
+    assert errors == [
+        (
+            "default.yaml: thresholds[0].indicators[2].warning",
+            "must be above critical (0.25): metric 'cbrn.protocol_error_rate' "
+            "is lower-is-more-capable",
+        )
+    ]
+
+
+def test_it_reports_an_unknown_level() -> None:
+    raw = raw_default()
+    raw["standards"][4]["level"] = "ASL-9"
+    assert errors_of(raw) == [("default.yaml: standards[4].level", "unknown level 'ASL-9'")]
+
+
+def test_it_reports_a_duplicate_code() -> None:
+    raw = raw_default()
+    raw["thresholds"][1]["code"] = "CBRN-3"
+    message = message_at(errors_of(raw), "default.yaml: thresholds[1].code")
+    assert message == "duplicate threshold code 'CBRN-3' (first at thresholds[0].code)"
+
+
+def test_requirement_codes_are_unique_across_standards() -> None:
+    raw = raw_default()
+    raw["standards"][3]["requirements"][0]["code"] = "ASL2D.model_card_usage_policy"
+    message = message_at(errors_of(raw), "default.yaml: standards[3].requirements[0].code")
+    assert message.startswith("duplicate requirement code 'ASL2D.model_card_usage_policy'")
+
+
+def test_it_reports_bad_yaml_with_line_and_column() -> None:
+    text = "key: default\nname: x\n  version: '1'\n"
+    with pytest.raises(PackError) as info:
+        parse_pack(text, "broken.yaml")
+    [(location, message)] = info.value.errors
+    assert location == "broken.yaml: line 3, column 10"
+    assert message.startswith("YAML syntax error: mapping values are not allowed here")
+
+
+def test_it_reports_duplicate_yaml_keys_instead_of_keeping_the_last() -> None:
+    text = DEFAULT_FILE.read_text(encoding="utf-8").replace(
+        "  baseline_level: ASL-2\n", "  baseline_level: ASL-2\n  baseline_level: ASL-1\n"
+    )
+    line = text.splitlines().index("  baseline_level: ASL-1") + 1
+    with pytest.raises(PackError) as info:
+        parse_pack(text, "default.yaml")
+    assert info.value.errors == [
+        (f"default.yaml: line {line}, column 3", "duplicate key 'baseline_level'")
+    ]
+
+
+def test_it_reports_an_unknown_standard_in_requires() -> None:
+    raw = raw_default()
+    raw["thresholds"][0]["requires"]["scaling"] = ["ASL-3-S", "ASL-9-S"]
+    assert errors_of(raw) == [
+        ("default.yaml: thresholds[0].requires.scaling[1]", "unknown standard 'ASL-9-S'")
+    ]
+
+
+def test_it_reports_an_include_cycle() -> None:
+    raw = raw_default()
+    raw["standards"][1]["includes"] = ["ASL-3-S"]  # ASL-2-S -> ASL-3-S -> ASL-2-S
+    assert errors_of(raw) == [
+        ("default.yaml: standards[3].includes[0]", "include cycle: ASL-2-S -> ASL-3-S -> ASL-2-S")
+    ]
+
+
+def test_it_reports_a_standard_including_itself() -> None:
+    raw = raw_default()
+    raw["standards"][0]["includes"] = ["ASL-2-D"]
+    assert errors_of(raw) == [
+        ("default.yaml: standards[0].includes[0]", "include cycle: ASL-2-D -> ASL-2-D")
+    ]
+
+
+def _set(path: str, value: object) -> Any:
+    """Mutation setting ``a.b[0].c`` in the raw default pack."""
+
+    def mutate(raw: dict[str, Any]) -> None:
+        parts = path.replace("]", "").replace("[", ".").split(".")
+        target: Any = raw
+        for part in parts[:-1]:
+            target = target[int(part)] if part.isdigit() else target[part]
+        last = parts[-1]
+        target[int(last) if last.isdigit() else last] = value
+
+    return mutate
+
+
+def _delete(path: str) -> Any:
+    def mutate(raw: dict[str, Any]) -> None:
+        parent, _, last = path.rpartition(".")
+        target: Any = raw
+        for part in parent.split(".") if parent else []:
+            target = target[part]
+        del target[last]
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "location", "fragment"),
+    [
+        (_set("version", 2.2), "version", "must be a string, got a number (quote it"),
+        (_delete("settings.signoff_titles"), "settings.signoff_titles", "is required"),
+        (_set("settings.colour", "red"), "settings.colour", "unknown key"),
+        (_set("levels[1].rank", 1), "levels[1].rank", "duplicate level rank '1'"),
+        (_set("levels[0].rank", True), "levels[0].rank", "must be a whole number"),
+        (_set("standards[0].kind", "legal"), "standards[0].kind", "must be one of"),
+        (_set("standards[2].includes", ["ASL-7-D"]), "standards[2].includes[0]", "unknown"),
+        (_set("standards[1].code", "ASL 2 S"), "standards[1].code", "does not match"),
+        (_set("domains[0].tier", "watch"), "domains[0].tier", "must be one of"),
+        (_set("domains[1].code", "CBRN"), "domains[1].code", "duplicate domain code"),
+        (_set("metrics[1].key", "cbrn.vct_accuracy"), "metrics[1].key", "duplicate metric"),
+        (_set("metrics[0].domain", "BIO"), "metrics[0].domain", "unknown domain 'BIO'"),
+        (_set("metrics[0].min", 1), "metrics[0].max", "must be greater than min"),
+        (_set("metrics[0].max", math.inf), "metrics[0].max", "must be a finite number"),
+        (_set("metrics[0].higher_is_more_capable", "yes"), "metrics[0].higher_is_more_capable", ""),
+        (_set("thresholds[0].domain", "BIO"), "thresholds[0].domain", "unknown domain"),
+        (
+            _set("thresholds[0].indicators[0].critical", 1.5),
+            "thresholds[0].indicators[0].critical",
+            "outside the range of metric 'cbrn.vct_accuracy' [0, 1]",
+        ),
+        (
+            _set("thresholds[0].indicators[0].warning", math.nan),
+            "thresholds[0].indicators[0].warning",
+            "must be a finite number",
+        ),
+        (
+            _set("thresholds[0].indicators[1].metric", "cbrn.vct_accuracy"),
+            "thresholds[0].indicators[1].metric",
+            "duplicate indicator for metric",
+        ),
+        (_set("thresholds[0].requires.review", []), "thresholds[0].requires.review", "unknown"),
+        (_set("settings.warning_behaviour", "pause"), "settings.warning_behaviour", "one of"),
+        (_set("settings.signoff_titles", []), "settings.signoff_titles", "at least one title"),
+        (_set("settings.signoff_titles", ["RSO", "RSO"]), "settings.signoff_titles[1]", "dupl"),
+        (
+            _set("settings.effective_compute_multiple", 1),
+            "settings.effective_compute_multiple",
+            ">",
+        ),
+        (_set("settings.months_between_assessments", 0), "settings.months_between_assessments", ""),
+        (
+            _set("settings.safeguard_reapproval_months", -12),
+            "settings.safeguard_reapproval_months",
+            "",
+        ),
+        (_set("settings.baseline_level", "ASL-0"), "settings.baseline_level", "unknown level"),
+        (_set("settings.baseline_standards", ["X"]), "settings.baseline_standards[0]", "unknown"),
+        (_set("source.date", "14 May 2025"), "source.date", "YYYY-MM-DD"),
+        (_set("source.url", "anthropic.com"), "source.url", "does not match"),
+        (_set("disclaimer", ""), "disclaimer", "must not be empty"),
+    ],
+)
+def test_it_reports_each_kind_of_problem_at_its_location(
+    mutate: Any, location: str, fragment: str
+) -> None:
+    raw = raw_default()
+    mutate(raw)
+    message = message_at(errors_of(raw), f"default.yaml: {location}")
+    if fragment == ">":
+        assert "must be greater than 1" in message
+    else:
+        assert fragment in message
+
+
+def test_it_reports_all_problems_at_once() -> None:
+    raw = raw_default()
+    raw["standards"][4]["level"] = "ASL-9"
+    raw["thresholds"][1]["code"] = "CBRN-3"
+    raw["thresholds"][2]["indicators"][0]["metric"] = "nope"
+    raw["settings"]["warning_behaviour"] = "shrug"
+    locations = [location for location, _ in errors_of(raw)]
+    assert locations == [
+        "default.yaml: standards[4].level",
+        "default.yaml: thresholds[1].code",
+        "default.yaml: thresholds[2].indicators[0].metric",
+        "default.yaml: settings.warning_behaviour",
+    ]
+
+
+def test_a_broken_section_does_not_cascade_into_unknown_references() -> None:
+    raw = raw_default()
+    raw["metrics"] = "none"
+    assert errors_of(raw) == [("default.yaml: metrics", "must be a list, got a string")]
+
+
+def test_validation_is_idempotent_and_does_not_mutate_its_input() -> None:
+    raw = raw_default()
+    before = copy.deepcopy(raw)
+    pack = validate_pack(raw, "default.yaml")
+    assert raw == before
+    assert validate_pack(pack, "default.yaml") == pack
+
+
+# -------------------------------------------------------------------------------- diffs
+
+
+@pytest.fixture
+def default_pack() -> dict[str, Any]:
+    return load_pack_file("default")
+
+
+def _threshold(pack: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(t for t in pack["thresholds"] if t["code"] == code)
+
+
+def _indicator(pack: dict[str, Any], code: str, metric: str) -> dict[str, Any]:
+    return next(i for i in _threshold(pack, code)["indicators"] if i["metric"] == metric)
+
+
+def _standard(pack: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(s for s in pack["standards"] if s["code"] == code)
+
+
+def test_diff_of_a_pack_with_itself_is_empty(default_pack: dict[str, Any]) -> None:
+    diff = diff_policies(default_pack, copy.deepcopy(default_pack))
+    assert diff.changes == []
+    assert not diff
+    assert diff.to_dict() == {
+        "changes": [],
+        "summary": {"added": 0, "removed": 0, "changed": 0, "loosenings": 0},
+    }
+
+
+def test_diff_flags_six_weakenings_and_nothing_else(default_pack: dict[str, Any]) -> None:
+    # The shipped default only notifies on warnings; start from a stricter variant so the
+    # sixth weakening (require_safeguards -> notify) exists.
+    old = copy.deepcopy(default_pack)
+    old["settings"]["warning_behaviour"] = "require_safeguards"
+    new = copy.deepcopy(old)
+    _indicator(new, "CBRN-3", "cbrn.vct_accuracy")["critical"] = 0.6
+    asl3s = _standard(new, "ASL-3-S")
+    asl3s["requirements"] = [
+        r for r in asl3s["requirements"] if r["code"] != "ASL3S.insider_controls"
+    ]
+    new["settings"]["effective_compute_multiple"] = 6.0
+    new["settings"]["signoff_titles"] = ["CEO"]
+    new["settings"]["warning_behaviour"] = "notify"
+    new["thresholds"] = [t for t in new["thresholds"] if t["code"] != "AIRD-5"]
+    new = validate_pack(new, "weakened.yaml")  # the weakened copy is still a valid pack
+
+    diff = diff_policies(old, new)
+
+    flagged = {(c.section, c.key, c.field, c.kind) for c in diff.loosenings}
+    assert flagged == {
+        ("indicators", "CBRN-3/cbrn.vct_accuracy", "critical", "changed"),
+        ("requirements", "ASL3S.insider_controls", None, "removed"),
+        ("settings", "effective_compute_multiple", None, "changed"),
+        ("settings", "signoff_titles", None, "changed"),
+        ("settings", "warning_behaviour", None, "changed"),
+        ("thresholds", "AIRD-5", None, "removed"),
+    }
+    assert len(diff.changes) == 6  # nothing else changed at all
+    critical = next(c for c in diff.changes if c.section == "indicators")
+    assert (critical.old, critical.new) == (0.5, 0.6)
+    assert "triggers later" in critical.why
+    assert diff.to_dict()["summary"] == {
+        "added": 0,
+        "removed": 2,
+        "changed": 4,
+        "loosenings": 6,
+    }
+
+
+def test_diff_does_not_flag_tightenings(default_pack: dict[str, Any]) -> None:
+    new = copy.deepcopy(default_pack)
+    _indicator(new, "CBRN-3", "cbrn.vct_accuracy")["critical"] = 0.45
+    _indicator(new, "CBRN-3", "cbrn.protocol_error_rate")["critical"] = 0.3  # lower-is-more
+    _standard(new, "ASL-3-S")["requirements"].append(
+        {"code": "ASL3S.honeypots", "title": "Honeypots", "evidence": ""}
+    )
+    _threshold(new, "AUTONOMY-CHECKPOINT")["requires"]["deployment"] = ["ASL-3-S"]
+    new["settings"]["effective_compute_multiple"] = 3.0
+    new["settings"]["months_between_assessments"] = 3
+    new["settings"]["signoff_titles"] = ["RSO", "CEO", "BOARD"]
+    new["settings"]["warning_behaviour"] = "require_safeguards"
+    new = validate_pack(new, "tightened.yaml")
+
+    diff = diff_policies(default_pack, new)
+
+    assert len(diff.changes) == 8
+    assert diff.loosenings == []
+
+
+def test_indicator_loosening_is_direction_aware(default_pack: dict[str, Any]) -> None:
+    new = copy.deepcopy(default_pack)
+    # Lower-is-more-capable: lowering the red line means it triggers later.
+    _indicator(new, "CBRN-3", "cbrn.protocol_error_rate")["critical"] = 0.1
+    _indicator(new, "CBRN-3", "cbrn.protocol_error_rate")["warning"] = None
+    [critical, warning] = diff_policies(default_pack, new).changes
+    assert (critical.field, critical.loosening) == ("critical", True)
+    assert (warning.field, warning.loosening, warning.why) == (
+        "warning",
+        True,
+        "warning line removed",
+    )
+
+
+def test_diff_flags_structural_loosenings(default_pack: dict[str, Any]) -> None:
+    new = copy.deepcopy(default_pack)
+    new["standards"] = [s for s in new["standards"] if s["code"] != "ASL-4-D"]
+    _threshold(new, "CBRN-4")["requires"]["deployment"] = ["ASL-4-S"]
+    _standard(new, "ASL-3-D")["includes"] = []
+    new["settings"]["baseline_standards"] = ["ASL-2-S"]
+    new["settings"]["months_between_assessments"] = 12
+    new["settings"]["safeguard_reapproval_months"] = 24
+    cbrn3 = _threshold(new, "CBRN-3")
+    cbrn3["indicators"] = [i for i in cbrn3["indicators"] if i["metric"] != "cbrn.uplift_ratio"]
+    metric = next(m for m in new["metrics"] if m["key"] == "cyber.ctf_solve_rate")
+    metric["higher_is_more_capable"] = False
+
+    diff = diff_policies(default_pack, new)
+
+    assert {(c.section, c.key, c.field) for c in diff.loosenings} == {
+        ("standards", "ASL-4-D", None),
+        ("thresholds", "CBRN-4", "requires.deployment"),
+        ("standards", "ASL-3-D", "includes"),
+        ("settings", "baseline_standards", None),
+        ("settings", "months_between_assessments", None),
+        ("settings", "safeguard_reapproval_months", None),
+        ("indicators", "CBRN-3/cbrn.uplift_ratio", None),
+        ("metrics", "cyber.ctf_solve_rate", "higher_is_more_capable"),
+    }
+    assert len(diff.changes) == len(diff.loosenings)  # requirements fold into the standard
+
+
+def test_moving_a_requirement_down_the_includes_chain_is_not_a_loosening(
+    default_pack: dict[str, Any],
+) -> None:
+    new = copy.deepcopy(default_pack)
+    asl3s, asl2s = _standard(new, "ASL-3-S"), _standard(new, "ASL-2-S")
+    moved = next(r for r in asl3s["requirements"] if r["code"] == "ASL3S.insider_controls")
+    asl3s["requirements"].remove(moved)
+    asl2s["requirements"].append(moved)  # ASL-3-S includes ASL-2-S: still required
+
+    [change] = diff_policies(default_pack, new).changes
+    assert (change.section, change.field, change.loosening) == ("requirements", "standard", False)
+
+    [back] = diff_policies(new, default_pack).changes  # and up the chain is a loosening
+    assert back.loosening is True
