@@ -1,0 +1,17 @@
+"""The audit trail. Other apps call ``audit.record(action, obj, data, actor)`` (see services)."""
+
+from typing import Any
+
+
+def record(action: str, obj: Any, data: Any = None, actor: Any = None, **kwargs: Any) -> Any:
+    """Append an audit entry in the caller's transaction; see ``audit.services.record``."""
+    from audit.services import record as _record
+
+    return _record(action, obj, data, actor, **kwargs)
+
+
+def record_for_request(request: Any, action: str, obj: Any, data: Any = None) -> Any:
+    """``record`` with the actor and channel taken from the request."""
+    from audit.services import record_for_request as _record_for_request
+
+    return _record_for_request(request, action, obj, data)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class AuditConfig(AppConfig):
@@ -6,3 +7,8 @@ class AuditConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "audit"
+
+    def ready(self) -> None:
+        from audit.dbguard import register_sqlite_functions
+
+        connection_created.connect(register_sqlite_functions, dispatch_uid="audit-sqlite-guard")

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
+from django.db import connections
+from django.db.backends.signals import connection_created
 from django.test import Client
 
 from core.models import ApiToken, User
@@ -21,6 +27,47 @@ CAST = {
     "admin_user": ("admin", []),
     "pipeline": ("pipeline", []),
 }
+
+
+def _allow_test_flush(connection: Any, allowed: bool) -> None:
+    """The test-only switch that lets TransactionTestCase empty append-only tables."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET rsp.allow_test_flush = '{'on' if allowed else 'off'}'")
+    elif connection.vendor == "sqlite":
+        value = 1 if allowed else 0
+        connection.connection.create_function("rsp_test_flush_allowed", 0, lambda: value)
+
+
+def _on_connect(sender: Any, connection: Any, **kwargs: Any) -> None:
+    _allow_test_flush(connection, True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _test_flush_switch() -> Iterator[None]:
+    """Turn the switch on for every test connection (the app never sets it)."""
+    connection_created.connect(_on_connect, dispatch_uid="tests-allow-flush")
+    yield
+    connection_created.disconnect(dispatch_uid="tests-allow-flush")
+
+
+@pytest.fixture(autouse=True)
+def _flush_switch_on_existing_connections(_test_flush_switch: None) -> None:
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _allow_test_flush(conn, True)
+
+
+@contextmanager
+def guards_enforced(alias: str = "default") -> Iterator[None]:
+    """Run a block with the append-only guards exactly as in production."""
+    conn = connections[alias]
+    conn.ensure_connection()
+    _allow_test_flush(conn, False)
+    try:
+        yield
+    finally:
+        _allow_test_flush(conn, True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

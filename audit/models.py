@@ -1,0 +1,148 @@
+"""The tamper-evident audit trail: hash-chained entries, the log head, signed checkpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+from django.db import models
+
+
+class AppendOnlyError(Exception):
+    """Raised by the ORM guard; the database triggers refuse the same operations."""
+
+
+class AppendOnlyQuerySet(models.QuerySet[Any]):
+    """Reading is allowed; changing or deleting stored rows is not, through any queryset."""
+
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only; update() is refused.")
+
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only; delete() is refused.")
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> NoReturn:
+        raise AppendOnlyError(
+            f"{self.model.__name__} rows are append-only; bulk_update() is refused."
+        )
+
+
+class AppendOnlyModel(models.Model):
+    """Base for facts: a row can be inserted once and never changed or deleted."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError(
+                f"{type(self).__name__} rows are append-only; save() of an existing row is refused."
+            )
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only; delete() is refused.")
+
+
+class AuditEntryQuerySet(AppendOnlyQuerySet):
+    def for_object(self, object_type: str, object_id: Any) -> AuditEntryQuerySet:
+        return self.filter(object_type=object_type, object_id=str(object_id))
+
+
+class AuditEntry(AppendOnlyModel):
+    """One leaf of the log: the exact canonical body bytes and their hash, chained by ``prev``.
+
+    Everything an auditor relies on (time, actor, action, object, data) is inside ``body``. The
+    columns after ``body`` are copies kept only for filtering; ``verify_audit`` checks that they
+    still equal the body, so editing them is detected like any other change.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    prev = models.CharField(max_length=64, unique=True)  # a fork cannot be committed
+    leaf_hash = models.CharField(max_length=64, unique=True)
+    body = models.BinaryField()
+    # Filter copies (see above).
+    ts = models.DateTimeField()
+    actor = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=80)
+    object_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=200)
+    model_slug = models.CharField(max_length=100, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(seq__gte=0), name="audit_seq_non_negative"),
+        ]
+        indexes = [
+            # Timeline filters: by action, by object (an object's history), by AI model, by actor.
+            models.Index(fields=["action", "seq"], name="audit_action_seq"),
+            models.Index(fields=["object_type", "object_id", "seq"], name="audit_object_seq"),
+            models.Index(fields=["model_slug", "seq"], name="audit_model_seq"),
+            models.Index(fields=["actor", "seq"], name="audit_actor_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    @property
+    def body_bytes(self) -> bytes:
+        return bytes(self.body)
+
+    @property
+    def parsed(self) -> dict[str, Any]:
+        """The body as a dict (for display; verification always hashes the stored bytes)."""
+        return json.loads(self.body_bytes)  # type: ignore[no-any-return]
+
+
+class LogHead(models.Model):
+    """The one-row sequencer: locked by every writer so sequence order equals commit order."""
+
+    size = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"log head: {self.size} entries, head {self.head_hash[:12]}…"
+
+
+class AuditCheckpoint(AppendOnlyModel):
+    """A signed statement of the log's size and Merkle root (a C2SP signed note)."""
+
+    size = models.BigIntegerField(unique=True)
+    root_hash = models.CharField(max_length=64)
+    note = models.TextField()
+    key_id = models.CharField(max_length=8)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint @{self.size} root {self.root_hash[:12]}…"
+
+
+class VerificationRun(models.Model):
+    """The outcome of one ``verify_audit`` run, shown on the auditors' status page."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    ok = models.BooleanField()
+    entries = models.BigIntegerField(default=0)
+    checkpoints = models.IntegerField(default=0)
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    triggered_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            # The status page reads the latest run.
+            models.Index(fields=["-started_at"], name="audit_verify_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"verification {'ok' if self.ok else 'FAILED'} at {self.started_at}"

@@ -1,0 +1,113 @@
+"""The audit trail: one call appends in the caller's transaction; nothing can change it."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+import audit
+from audit.models import AppendOnlyError, AuditCheckpoint, AuditEntry, LogHead
+from audit.services import AuditError
+from audit.verify_bundle import verify_entries
+from tests.conftest import guards_enforced
+
+
+def _append(n: int, actor=None) -> None:
+    for i in range(n):
+        with transaction.atomic():
+            audit.record("test.event", ("test.thing", i), {"i": i, "x": 1.5}, actor=actor)
+
+
+@pytest.mark.django_db
+def test_entries_chain_from_genesis_and_verify(safety):
+    _append(5, actor=safety)
+    entries = list(AuditEntry.objects.order_by("seq"))
+    assert [e.seq for e in entries] == [0, 1, 2, 3, 4]
+    assert entries[0].prev == "0" * 64
+    assert all(b.prev == a.leaf_hash for a, b in itertools.pairwise(entries))
+    hashes = verify_entries(
+        [(e.seq, e.body_bytes, bytes.fromhex(e.leaf_hash)) for e in entries],
+        "rsp-portal.local/audit/v1",
+    )
+    assert len(hashes) == 5
+    body = entries[0].parsed
+    assert body["actor"]["username"] == "safety"
+    assert body["data"] == {"i": 0, "x": "1.5"}  # floats become decimal strings
+    head = LogHead.objects.get(pk=1)
+    assert head.size == 5 and head.head_hash == entries[-1].leaf_hash
+
+
+@pytest.mark.django_db(transaction=True)
+def test_record_outside_a_transaction_is_refused():
+    with pytest.raises(AuditError, match=r"inside transaction.atomic"):
+        audit.record("test.event", ("test.thing", 1), {})
+
+
+@pytest.mark.django_db
+def test_an_entry_rolls_back_with_its_write():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit.record("test.event", ("test.thing", 1), {})
+        raise RuntimeError("the business write failed")
+    assert AuditEntry.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_orm_refuses_to_change_entries():
+    _append(2)
+    entry = AuditEntry.objects.first()
+    with pytest.raises(AppendOnlyError):
+        entry.save()
+    with pytest.raises(AppendOnlyError):
+        entry.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEntry.objects.update(action="forged")
+    with pytest.raises(AppendOnlyError):
+        AuditEntry.objects.all().delete()
+    with pytest.raises(AppendOnlyError):
+        AuditCheckpoint.objects.all().delete()
+
+
+RAW_ATTEMPTS = [
+    "UPDATE audit_auditentry SET action = 'forged'",
+    "DELETE FROM audit_auditentry",
+    "UPDATE audit_auditcheckpoint SET note = 'forged'",
+    "DELETE FROM audit_auditcheckpoint",
+    "UPDATE audit_loghead SET size = 0",
+    "DELETE FROM audit_loghead",
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sql", RAW_ATTEMPTS)
+def test_raw_sql_cannot_change_the_trail(sql):
+    _append(3)
+    with transaction.atomic():
+        AuditCheckpoint.objects.create(size=3, root_hash="0" * 64, note="n", key_id="k")
+    before = list(AuditEntry.objects.values_list("seq", "leaf_hash", "action"))
+    with (
+        guards_enforced(),
+        pytest.raises(DatabaseError, match=r"append-only|only advance"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+    assert list(AuditEntry.objects.values_list("seq", "leaf_hash", "action")) == before
+    assert LogHead.objects.get(pk=1).size == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("table", ["audit_auditentry", "audit_auditcheckpoint"])
+def test_truncate_is_refused_on_postgresql(table):
+    if connection.vendor != "postgresql":
+        pytest.skip("TRUNCATE exists only on PostgreSQL (SQLite is covered by the DELETE test)")
+    _append(2)
+    with (
+        guards_enforced(),
+        pytest.raises(DatabaseError, match="append-only: TRUNCATE"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert AuditEntry.objects.count() == 2
