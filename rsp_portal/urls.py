@@ -19,10 +19,18 @@ api_v1 = [
         name="api-docs",
     ),
     path("", include("core.api.urls")),
+    path("", include("policies.api.urls")),
+    path("", include("evaluations.api.urls")),
+    path("", include("governance.api.urls")),
+    path("audit/", include("audit.api.urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("policy/", include("policies.urls")),
+    path("", include("evaluations.urls")),
+    path("", include("governance.urls")),
+    path("audit/", include("audit.urls")),
     path("", include("core.urls")),
 ]
