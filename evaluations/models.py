@@ -1,0 +1,256 @@
+"""The evidence: AI models, their checkpoints, evaluation results and imports.
+
+Checkpoints and results are facts: append-only in the ORM (``AppendOnlyModel``) and in the
+database (triggers added by the migration). A wrong result is corrected by a new row that
+``supersedes`` it. Results name their metric by key (``metric_key``), not by a foreign key to a
+policy version's metric row, so evidence outlives policy versions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from audit.models import AppendOnlyModel, AppendOnlyQuerySet
+
+
+class AIModel(models.Model):
+    """A model family member being trained or deployed, identified by its slug."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    family = models.CharField(max_length=100, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    owner_team = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["slug"]
+        verbose_name = "AI model"
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Checkpoint(AppendOnlyModel):
+    """A point in a model's training, with the effective compute it took to reach it."""
+
+    class Stage(models.TextChoices):
+        PRETRAINING = "pretraining", "Pretraining"
+        POST_TRAINING = "post_training", "Post-training"
+
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="checkpoints")
+    name = models.CharField(max_length=200)
+    effective_compute = models.FloatField(help_text="effective training compute, FLOP")
+    step = models.BigIntegerField(null=True, blank=True)
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.PRETRAINING)
+    metadata = models.JSONField(default=dict, blank=True)
+    reported_at = models.DateTimeField(default=timezone.now)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["model_id", "reported_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "name"], name="checkpoint_name_per_model"),
+            models.CheckConstraint(
+                condition=models.Q(effective_compute__gte=0), name="checkpoint_compute_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(step__isnull=True) | models.Q(step__gte=0),
+                name="checkpoint_step_non_negative",
+            ),
+        ]
+        indexes = [
+            # A model's checkpoints in order, and its latest checkpoint (model page, triggers).
+            models.Index(fields=["model", "reported_at", "id"], name="checkpoint_model_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}:{self.name}"
+
+
+class EvalResultQuerySet(AppendOnlyQuerySet):
+    def current(self) -> EvalResultQuerySet:
+        """Results no later result supersedes (a corrected value is no longer current)."""
+        later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
+        return self.filter(~Exists(later))
+
+    def for_display(self) -> EvalResultQuerySet:
+        """With the model, checkpoint and submitter joined (one query for a list)."""
+        return self.select_related("model", "checkpoint", "submitted_by")
+
+
+class EvalResult(AppendOnlyModel):
+    """One measured value of a policy metric on a checkpoint; corrected only by superseding."""
+
+    class Mitigation(models.TextChoices):
+        PRE = "pre", "Pre-mitigation"
+        POST = "post", "Post-mitigation"
+
+    class Source(models.TextChoices):
+        BROWSER = "browser", "Browser"
+        API = "api", "API"
+        IMPORT = "import", "Import"
+        SUITE = "suite", "Suite run"
+
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="results")
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="results")
+    metric_key = models.CharField(max_length=100)
+    value = models.FloatField()
+    stderr = models.FloatField(null=True, blank=True)
+    n_samples = models.PositiveIntegerField(null=True, blank=True)
+    # {scaffold, attempts, pass_at_k, tools, safety_training_removed, fine_tuned, inference_budget}
+    elicitation = models.JSONField(default=dict, blank=True)
+    mitigation = models.CharField(max_length=4, choices=Mitigation.choices, default=Mitigation.PRE)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    # Where the number came from: Inspect eval_id, file sha256, import id, suite run id...
+    provenance = models.JSONField(default=dict, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    notes = models.TextField(blank=True)
+    evidence_url = models.URLField(max_length=500, blank=True)
+    supersedes = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    correction_reason = models.TextField(blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    objects = EvalResultQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        constraints = [
+            # A result is corrected at most once; later corrections supersede the correction.
+            models.UniqueConstraint(fields=["supersedes"], name="result_superseded_once"),
+            models.CheckConstraint(
+                condition=models.Q(supersedes__isnull=True, correction_reason="")
+                | (models.Q(supersedes__isnull=False) & ~models.Q(correction_reason="")),
+                name="result_correction_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(stderr__isnull=True) | models.Q(stderr__gte=0),
+                name="result_stderr_non_negative",
+            ),
+        ]
+        indexes = [
+            # Latest current value per metric of a checkpoint (gate input, trigger arithmetic).
+            models.Index(
+                fields=["checkpoint", "metric_key", "recorded_at"], name="result_ckpt_metric"
+            ),
+            # A model's result history and latest value per metric (model page, API filter).
+            models.Index(fields=["model", "metric_key", "recorded_at"], name="result_model_metric"),
+            # API filter ?metric= across models.
+            models.Index(fields=["metric_key", "recorded_at"], name="result_metric"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_key}={self.value} on {self.checkpoint_id}"
+
+
+class ImportRecord(models.Model):
+    """One uploaded log file and what became of it; makes re-imports idempotent."""
+
+    class Format(models.TextChoices):
+        INSPECT = "inspect", "Inspect AI"
+        LM_EVAL = "lm_eval", "lm-evaluation-harness"
+
+    class Status(models.TextChoices):
+        SUCCESS = "success", "Success"
+        ERROR = "error", "Error"
+        CANCELLED = "cancelled", "Cancelled"
+        STARTED = "started", "Started (incomplete)"
+
+    file_sha256 = models.CharField(max_length=64, unique=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    format = models.CharField(max_length=10, choices=Format.choices)
+    # Unique among successful imports: a failed run's eval may later succeed as a retry.
+    eval_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001  (NULL = none)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    error = models.TextField(blank=True)
+    provenance = models.JSONField(default=dict, blank=True)
+    model = models.ForeignKey(
+        AIModel, null=True, blank=True, on_delete=models.PROTECT, related_name="imports"
+    )
+    checkpoint = models.ForeignKey(
+        Checkpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="imports"
+    )
+    results_created = models.PositiveIntegerField(default=0)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-imported_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["eval_id"],
+                condition=models.Q(eval_id__isnull=False, status="success"),
+                name="import_eval_id_once",
+            ),
+        ]
+        indexes = [
+            # Re-import check by Inspect eval_id (file_sha256 has its own unique index).
+            models.Index(fields=["eval_id"], name="import_eval_id"),
+            # A model's import history (model page).
+            models.Index(fields=["model", "imported_at"], name="import_model_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"import {self.file_sha256[:12]} ({self.status})"
+
+
+class MetricMapping(models.Model):
+    """A remembered mapping from a log's metric name (``scorer/metric``) to a metric key."""
+
+    source_name = models.CharField(max_length=300, unique=True)
+    metric_key = models.CharField(max_length=100)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["source_name"]
+
+    def __str__(self) -> str:
+        return f"{self.source_name} → {self.metric_key}"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a POST sent with an ``Idempotency-Key``, replayed on retries."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    request_sha256 = models.CharField(max_length=64)
+    response_code = models.PositiveSmallIntegerField(default=0)  # 0 while in flight
+    response_body: Any = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user"),
+        ]
+        indexes = [
+            # Pruning of keys older than the retention period.
+            models.Index(fields=["created_at"], name="idempotency_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"
