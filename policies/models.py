@@ -1,0 +1,444 @@
+"""The rules as data: versioned policies and their levels, standards, thresholds and metrics.
+
+A ``PolicyVersion`` goes ``draft`` → ``active`` → ``superseded``; exactly one is active (a
+partial unique constraint) and only a draft may change. The children (levels, standards,
+requirements, domains, metrics, thresholds, indicators) each point at their version, so the
+same freeze applies to them: the ORM refuses the write here, and database triggers installed
+by ``policies/migrations/0002_freeze_guards.py`` refuse it for any other client
+(``docs/adr/0005-policy-versions.md``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class FrozenPolicyError(Exception):
+    """A write to an active or superseded policy version (or one of its children) was refused."""
+
+
+# --------------------------------------------------------------------------- versions
+
+
+class PolicyVersionQuerySet(models.QuerySet["PolicyVersion"]):
+    def active(self) -> PolicyVersionQuerySet:
+        return self.filter(status=PolicyVersion.Status.ACTIVE)
+
+    def drafts(self) -> PolicyVersionQuerySet:
+        return self.filter(status=PolicyVersion.Status.DRAFT)
+
+    def with_children(self) -> PolicyVersionQuerySet:
+        """Everything ``services.to_pack`` and the pages read, in 7 extra queries in total."""
+        return self.prefetch_related(
+            "levels",
+            models.Prefetch("standards", queryset=Standard.objects.select_related("level")),
+            "standards__requirements",
+            "domains",
+            models.Prefetch("metrics", queryset=Metric.objects.select_related("domain")),
+            models.Prefetch(
+                "thresholds", queryset=CapabilityThreshold.objects.select_related("domain")
+            ),
+            models.Prefetch(
+                "thresholds__indicators", queryset=Indicator.objects.select_related("metric")
+            ),
+        )
+
+    def for_listing(self) -> PolicyVersionQuerySet:
+        return self.select_related("created_by", "activated_by").order_by("-created_at", "-pk")
+
+
+class PolicyVersion(models.Model):
+    """One complete policy; immutable once activated."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        SUPERSEDED = "superseded", "Superseded"
+
+    class WarningBehaviour(models.TextChoices):
+        NOTIFY = "notify", "Notify only"
+        REQUIRE_SAFEGUARDS = "require_safeguards", "Require the threshold's safeguards"
+
+    key = models.SlugField(max_length=50)
+    name = models.CharField(max_length=200)
+    version = models.CharField("version label", max_length=100)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    # Hash of the normalised pack (policies.packs.content_sha256); recomputed on activation.
+    content_sha256 = models.CharField(max_length=64)
+    source = models.JSONField(default=dict)
+    disclaimer = models.TextField()
+    # Settings (DESIGN §3).
+    baseline_level = models.CharField(max_length=64)
+    baseline_standards = models.JSONField(default=list)
+    effective_compute_multiple = models.FloatField()
+    months_between_assessments = models.PositiveIntegerField()
+    safeguard_reapproval_months = models.PositiveIntegerField()
+    warning_behaviour = models.CharField(
+        max_length=32, choices=WarningBehaviour.choices, default=WarningBehaviour.NOTIFY
+    )
+    signoff_titles = models.JSONField(default=list)  # author order is kept
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = PolicyVersionQuerySet.as_manager()
+
+    # Columns that may change on a non-draft row: only the status, active → superseded.
+    LIFECYCLE_FIELDS: ClassVar[tuple[str, ...]] = ("status",)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # The partial unique index also serves PolicyVersion.objects.active().
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="active"),
+                name="policy_one_active_version",
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_compute_multiple__gt=1),
+                name="policy_compute_multiple_above_one",
+            ),
+            models.CheckConstraint(
+                condition=Q(months_between_assessments__gt=0, safeguard_reapproval_months__gt=0),
+                name="policy_months_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "active", "superseded"]),
+                name="policy_status_valid",
+            ),
+        ]
+        # No other index: a deployment holds a few dozen versions; the history page's
+        # ORDER BY created_at scans them all anyway.
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} (#{self.pk}, {self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse any change to a stored active or superseded version except supersession."""
+        if not self._state.adding:
+            self._check_frozen()
+        super().save(*args, **kwargs)
+        self._snapshot()
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._snapshot()
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        status = self._loaded_status() or self.status
+        if status != self.Status.DRAFT:
+            raise FrozenPolicyError(f"Policy version #{self.pk} is {status}; it cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+    def _snapshot(self) -> None:
+        """Remember the stored values, against which the next save() is checked."""
+        self._loaded = copy.deepcopy(
+            {f.attname: getattr(self, f.attname) for f in self._meta.concrete_fields}
+        )
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any, **kwargs: Any) -> PolicyVersion:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        # A deep copy: JSON lists changed in place must still count as changes.
+        instance._loaded = copy.deepcopy(dict(zip(field_names, values, strict=True)))
+        return instance
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+    def _loaded_status(self) -> str | None:
+        loaded = getattr(self, "_loaded", None)
+        return None if loaded is None else loaded.get("status")
+
+    def _check_frozen(self) -> None:
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None:  # an instance built by hand with a pk: compare with the database
+            stored: Any = type(self).objects.filter(pk=self.pk).values().first()
+            if stored is None:
+                return
+            loaded = stored
+        old_status = loaded.get("status")
+        if old_status == self.Status.DRAFT:
+            return
+        allowed = {
+            (self.Status.ACTIVE, self.Status.ACTIVE),
+            (self.Status.ACTIVE, self.Status.SUPERSEDED),
+            (self.Status.SUPERSEDED, self.Status.SUPERSEDED),
+        }
+        if (old_status, self.status) not in allowed:
+            raise FrozenPolicyError(
+                f"Policy version #{self.pk} is {old_status}: status cannot become {self.status}."
+            )
+        changed = [
+            f.name
+            for f in self._meta.concrete_fields
+            if f.attname in loaded
+            and f.name not in self.LIFECYCLE_FIELDS
+            and getattr(self, f.attname) != loaded[f.attname]
+        ]
+        if changed:
+            raise FrozenPolicyError(
+                f"Policy version #{self.pk} is {old_status} and immutable; "
+                f"refused change to {', '.join(changed)}. Load a new draft instead."
+            )
+
+
+# --------------------------------------------------------------------------- children
+
+
+class PolicyChildQuerySet(models.QuerySet[Any]):
+    """Bulk writes are refused when they would touch a non-draft version's rows."""
+
+    def _refuse_if_frozen(self, what: str) -> None:
+        if self.exclude(version__status=PolicyVersion.Status.DRAFT).exists():
+            raise FrozenPolicyError(
+                f"{what}() would change {self.model.__name__} rows of a non-draft policy version."
+            )
+
+    def update(self, **kwargs: Any) -> int:
+        self._refuse_if_frozen("update")
+        return super().update(**kwargs)
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        self._refuse_if_frozen("delete")
+        return super().delete()
+
+
+class PolicyChild(models.Model):
+    """Base of every part of a policy version: editable only while the version is a draft."""
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="+")
+
+    objects = PolicyChildQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._check_draft()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_draft()
+        return super().delete(*args, **kwargs)
+
+    def _check_draft(self) -> None:
+        version_id = self.version_id  # type: ignore[attr-defined]
+        if version_id is None:
+            return
+        cached = self._state.fields_cache.get("version")
+        status = (
+            cached.status
+            if cached is not None
+            else PolicyVersion.objects.filter(pk=version_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status is not None and status != PolicyVersion.Status.DRAFT:
+            raise FrozenPolicyError(
+                f"{type(self).__name__} belongs to policy version #{version_id}, which is "
+                f"{status} and immutable."
+            )
+
+
+class SafetyLevel(PolicyChild):
+    """A safety level such as ASL-3; higher rank means stricter."""
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="levels")
+    code = models.CharField(max_length=64)
+    rank = models.IntegerField()
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["rank", "code"]
+        constraints = [
+            # Its index (version_id, code) serves the prefetch of a version's levels.
+            models.UniqueConstraint(fields=["version", "code"], name="policy_level_code_once"),
+            models.UniqueConstraint(fields=["version", "rank"], name="policy_level_rank_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Standard(PolicyChild):
+    """A (level, kind) pair of safeguards; includes other standards cumulatively."""
+
+    class Kind(models.TextChoices):
+        DEPLOYMENT = "deployment", "Deployment"
+        SECURITY = "security", "Security"
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="standards")
+    code = models.CharField(max_length=64)
+    level = models.ForeignKey(SafetyLevel, on_delete=models.PROTECT, related_name="standards")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Codes of included standards of the same version (kept as codes: that is how packs,
+    # the API and the gate engine name them; validated on load and on activation).
+    includes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            # Its index (version_id, code) serves the prefetch of a version's standards.
+            models.UniqueConstraint(fields=["version", "code"], name="policy_standard_code_once"),
+            models.UniqueConstraint(
+                fields=["version", "level", "kind"], name="policy_standard_level_kind_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class SafeguardRequirement(PolicyChild):
+    """A criterion of a standard that needs evidence before it counts as met."""
+
+    version = models.ForeignKey(
+        PolicyVersion, on_delete=models.CASCADE, related_name="requirements"
+    )
+    standard = models.ForeignKey(Standard, on_delete=models.CASCADE, related_name="requirements")
+    code = models.CharField(max_length=64)
+    title = models.CharField(max_length=500)
+    evidence = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            # Requirement codes are unique per version: safeguard status is kept per code.
+            models.UniqueConstraint(
+                fields=["version", "code"], name="policy_requirement_code_once"
+            ),
+        ]
+        indexes = [
+            # Serves the prefetch standards__requirements (WHERE standard_id IN ...).
+            models.Index(fields=["standard", "code"], name="policy_req_standard_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class RiskDomain(PolicyChild):
+    """A risk area (CBRN, AI R&D, cyber...) and how the policy treats it."""
+
+    class Tier(models.TextChoices):
+        TRACKED = "tracked", "Tracked"
+        RESEARCH = "research", "Research"
+        ONGOING_ASSESSMENT = "ongoing_assessment", "Ongoing assessment"
+        EARLY_WARNING = "early_warning", "Early warning"
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="domains")
+    code = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    tier = models.CharField(max_length=32, choices=Tier.choices)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            # Its index (version_id, code) serves the prefetch of a version's domains.
+            models.UniqueConstraint(fields=["version", "code"], name="policy_domain_code_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Metric(PolicyChild):
+    """A measured quantity with a unit, a valid range and a direction."""
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="metrics")
+    key = models.CharField(max_length=100)
+    name = models.CharField(max_length=300)
+    # None (not "") when a pack gives no unit, so exports round-trip exactly.
+    unit = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    min = models.FloatField()
+    max = models.FloatField()
+    higher_is_more_capable = models.BooleanField()
+    domain = models.ForeignKey(
+        RiskDomain, on_delete=models.PROTECT, null=True, blank=True, related_name="metrics"
+    )
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            # Its index (version_id, key) serves metric lookups by key within the active version.
+            models.UniqueConstraint(fields=["version", "key"], name="policy_metric_key_once"),
+            models.CheckConstraint(
+                condition=Q(min__lt=models.F("max")), name="policy_metric_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class CapabilityThreshold(PolicyChild):
+    """A red line in a risk domain and the standards it requires once crossed."""
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="thresholds")
+    domain = models.ForeignKey(RiskDomain, on_delete=models.PROTECT, related_name="thresholds")
+    code = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    requires_scaling = models.JSONField(default=list, blank=True)  # standard codes
+    requires_deployment = models.JSONField(default=list, blank=True)  # standard codes
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            # Its index (version_id, code) serves the prefetch of a version's thresholds.
+            models.UniqueConstraint(fields=["version", "code"], name="policy_threshold_code_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Indicator(PolicyChild):
+    """Ties a threshold to a metric: a warning (yellow) line and a critical (red) line."""
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="indicators")
+    threshold = models.ForeignKey(
+        CapabilityThreshold, on_delete=models.CASCADE, related_name="indicators"
+    )
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="indicators")
+    warning = models.FloatField(null=True, blank=True)
+    critical = models.FloatField()
+
+    class Meta:
+        ordering = ["threshold", "metric__key"]
+        constraints = [
+            # Its index (threshold_id, metric_id) serves the prefetch thresholds__indicators.
+            models.UniqueConstraint(
+                fields=["threshold", "metric"], name="policy_indicator_metric_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.threshold_id}/{self.metric_id}"
+
+    @property
+    def direction(self) -> str:
+        """``≥`` when higher values are more capable, else ``≤`` (the crossing comparison)."""
+        return "≥" if self.metric.higher_is_more_capable else "≤"
