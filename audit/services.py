@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 import uuid
 from collections.abc import Mapping
@@ -117,22 +118,32 @@ def record(
         data=safe_data,
     )
     digest = leaf_hash(body).hex()
-    entry = AuditEntry.objects.create(
-        seq=head.size,
-        prev=head.head_hash,
-        leaf_hash=digest,
-        body=body,
-        ts=now,
-        actor=_actor_label(actor_desc),
-        action=action,
-        object_type=object_desc["type"],
-        object_id=object_desc["id"],
-        model_slug=str(safe_data.get("model", ""))[:100] if isinstance(safe_data, dict) else "",
-    )
+    columns = filter_columns(json.loads(body))
+    columns["ts"] = now
+    entry = AuditEntry.objects.create(seq=head.size, leaf_hash=digest, body=body, **columns)
     head.size += 1
     head.head_hash = digest
     head.save(update_fields=["size", "head_hash"])
     return entry
+
+
+def filter_columns(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns an entry stores beside its body, derived from the body alone.
+
+    ``record`` writes them and ``verify_audit`` recomputes them, so a column edited to hide an
+    entry from a filter is detected. ``ts`` is the body's RFC 3339 text here.
+    """
+    data = body.get("data")
+    model = data.get("model", "") if isinstance(data, Mapping) else ""
+    return {
+        "prev": body["prev"],
+        "ts": body["ts"],
+        "actor": _actor_label(body["actor"]),
+        "action": body["action"],
+        "object_type": str(body["object"]["type"]),
+        "object_id": str(body["object"]["id"]),
+        "model_slug": str(model)[:100],
+    }
 
 
 def _locked_head() -> LogHead:

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from audit import views
+
+urlpatterns = [
+    path("", views.timeline, name="audit-timeline"),
+    path("entries/<int:seq>/", views.entry_detail, name="audit-entry"),
+    path("status/", views.status, name="audit-status"),
+    path("verify/", views.verify_now, name="audit-verify-now"),
+]

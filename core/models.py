@@ -6,10 +6,10 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractUser
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 if TYPE_CHECKING:
@@ -135,18 +135,39 @@ class ApiToken(models.Model):
         name: str,
         scopes: Iterable[str],
         expires_at: datetime | None = None,
+        *,
+        actor: Any = None,
     ) -> tuple[ApiToken, str]:
-        """Create a token and return it with its plain text, which is never stored."""
+        """Create a token and return it with its plain text, which is never stored.
+
+        The issue is audited (never the secret or its digest); ``actor`` defaults to the
+        token's owner, who issues their own tokens in the browser.
+        """
+        import audit
+
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
-        token = cls.objects.create(
-            user=user,
-            name=name,
-            key_id=key_id,
-            digest=_digest(secret),
-            scopes=sorted(set(scopes)),
-            expires_at=expires_at,
-        )
+        with transaction.atomic():
+            token = cls.objects.create(
+                user=user,
+                name=name,
+                key_id=key_id,
+                digest=_digest(secret),
+                scopes=sorted(set(scopes)),
+                expires_at=expires_at,
+            )
+            audit.record(
+                "token.issue",
+                token,
+                {
+                    "user": user.username,
+                    "name": name,
+                    "key_id": key_id,
+                    "scopes": token.scopes,
+                    "expires_at": expires_at,
+                },
+                actor=user if actor is None else actor,
+            )
         return token, f"{TOKEN_PREFIX}_{key_id}_{secret}"
 
     @classmethod
@@ -173,10 +194,27 @@ class ApiToken(models.Model):
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
 
-    def revoke(self) -> None:
-        if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            self.save(update_fields=["revoked_at"])
+    def revoke(self, *, actor: Any = None) -> None:
+        """Revoke once (audited); revoking a revoked token changes nothing.
+
+        ``actor`` defaults to the token's owner.
+        """
+        import audit
+
+        with transaction.atomic():
+            now = timezone.now()
+            # Conditional update: of two concurrent revocations only one records an entry.
+            if not ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
+                revoked_at=now
+            ):
+                return
+            self.revoked_at = now
+            audit.record(
+                "token.revoke",
+                self,
+                {"user": self.user.username, "name": self.name, "key_id": self.key_id},
+                actor=self.user if actor is None else actor,
+            )
 
 
 class WorkerHeartbeat(models.Model):

@@ -107,11 +107,15 @@ def create_user(
     titles: list[str] | None = None,
     password: str | None = None,
     email: str = "",
+    actor: Any = None,
 ) -> User:
     """Create a user in one role (a group), with sign-off titles for leadership.
 
-    Without a password the account can only use API tokens.
+    Without a password the account can only use API tokens. The creation is audited (username,
+    role, titles; no e-mail or password); ``actor`` is who created it (None: a system process).
     """
+    import audit
+
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     if titles and role != Role.LEADERSHIP:
@@ -128,4 +132,15 @@ def create_user(
         user.groups.add(Group.objects.get(name=role))
         for title in titles or []:
             SignoffTitle.objects.create(user=user, title=title.upper())
+        audit.record(
+            "user.create",
+            user,
+            {
+                "username": username,
+                "role": role,
+                "titles": sorted(title.upper() for title in titles or []),
+                "staff": is_admin,
+            },
+            actor=actor,
+        )
     return user

@@ -225,6 +225,12 @@ else:
 CELERY_VISIBILITY_TIMEOUT = _VISIBILITY_TIMEOUT
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+# Audit trail: sign a checkpoint every 5 minutes when the log grew (governance also asks for one
+# after each sign-off) and re-verify the whole log hourly.
+CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint": {"task": "audit.sign_checkpoint", "schedule": 300.0},
+    "audit-verify": {"task": "audit.verify", "schedule": 3600.0},
+}
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -24,19 +24,21 @@ def _append(n: int, actor=None) -> None:
 def test_entries_chain_from_genesis_and_verify(safety):
     _append(5, actor=safety)
     entries = list(AuditEntry.objects.order_by("seq"))
-    assert [e.seq for e in entries] == [0, 1, 2, 3, 4]
+    # Entry 0 is the creation of the `safety` user itself.
+    assert entries[0].action == "user.create"
+    assert [e.seq for e in entries] == [0, 1, 2, 3, 4, 5]
     assert entries[0].prev == "0" * 64
     assert all(b.prev == a.leaf_hash for a, b in itertools.pairwise(entries))
     hashes = verify_entries(
         [(e.seq, e.body_bytes, bytes.fromhex(e.leaf_hash)) for e in entries],
         "rsp-portal.local/audit/v1",
     )
-    assert len(hashes) == 5
-    body = entries[0].parsed
+    assert len(hashes) == 6
+    body = entries[1].parsed
     assert body["actor"]["username"] == "safety"
     assert body["data"] == {"i": 0, "x": "1.5"}  # floats become decimal strings
     head = LogHead.objects.get(pk=1)
-    assert head.size == 5 and head.head_hash == entries[-1].leaf_hash
+    assert head.size == 6 and head.head_hash == entries[-1].leaf_hash
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from audit.api import views
+
+urlpatterns = [
+    path("", views.AuditEntryList.as_view(), name="api-audit-list"),
+    path("export/", views.AuditExport.as_view(), name="api-audit-export"),
+    path("verify/", views.AuditVerify.as_view(), name="api-audit-verify"),
+    path("key/", views.AuditPublicKey.as_view(), name="api-audit-key"),
+]

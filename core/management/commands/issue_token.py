@@ -53,7 +53,9 @@ class Command(BaseCommand):
             if options["expires_days"] < 1:
                 raise CommandError("--expires-days must be at least 1.")
             expires = timezone.now() + timedelta(days=options["expires_days"])
-        _, text = ApiToken.issue(user, name, scopes, expires_at=expires)
+        _, text = ApiToken.issue(
+            user, name, scopes, expires_at=expires, actor="manage.py issue_token"
+        )
         self.stderr.write(
             f"Token {name!r} for {user.username}, scopes {', '.join(sorted(scopes))}. "
             "It is shown once; store it now."

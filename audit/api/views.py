@@ -1,0 +1,92 @@
+"""The audit trail over the API: read-only for auditors and admins, nobody can change it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, pagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.api.serializers import (
+    AuditEntrySerializer,
+    PublicKeySerializer,
+    VerificationSerializer,
+)
+from audit.checkpoints import key_description
+from audit.filters import AuditEntryFilter
+from audit.models import AuditEntry
+from audit.verification import ExportError, export_zip, run_verification
+
+
+class SeqCursorPagination(pagination.CursorPagination):
+    """Stable pages over a growing log: new entries never shift a page."""
+
+    ordering = "seq"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class AuditEntryList(generics.ListAPIView[AuditEntry]):
+    """Entries oldest first; filters: actor, action, object_type, object_id, model, since, until."""
+
+    actions = {"GET": "audit.view"}
+    queryset = AuditEntry.objects.all()
+    serializer_class = AuditEntrySerializer
+    filterset_class = AuditEntryFilter
+    pagination_class = SeqCursorPagination
+
+
+def _username(request: Request) -> str:
+    return str(request.user.get_username())
+
+
+class AuditExport(APIView):
+    """The whole trail as a zip of the offline-verifiable bundle (see VERIFY.md inside)."""
+
+    actions = {"GET": "audit.view"}
+
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="bundle: entries, checkpoints, key, verifier"
+            )
+        }
+    )
+    def get(self, request: Request) -> FileResponse:
+        try:
+            archive, name = export_zip()
+        except ExportError as exc:
+            raise exceptions.APIException(str(exc)) from None
+        return FileResponse(
+            archive, as_attachment=True, filename=name, content_type="application/zip"
+        )
+
+
+class AuditVerify(APIView):
+    """Verify the stored trail now; the outcome is also recorded for the status page."""
+
+    actions = {"GET": "audit.view"}
+
+    @extend_schema(responses=VerificationSerializer)
+    def get(self, request: Request) -> Response:
+        outcome, _ = run_verification(_username(request))
+        return Response(VerificationSerializer(outcome.as_dict()).data)
+
+
+class AuditPublicKey(APIView):
+    """The key that signs checkpoints, for pipelines and auditors to pin."""
+
+    actions = {"GET": "policy.view"}
+
+    @extend_schema(responses=PublicKeySerializer)
+    def get(self, request: Request) -> Response:
+        described: dict[str, Any] | None = key_description()
+        if described is None:
+            raise exceptions.NotFound("No audit public key is configured.")
+        return Response(PublicKeySerializer(described).data)

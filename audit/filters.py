@@ -1,0 +1,23 @@
+"""Timeline filters, shared by the auditors' page and the API."""
+
+from __future__ import annotations
+
+import django_filters
+
+from audit.models import AuditEntry
+
+
+class AuditEntryFilter(django_filters.FilterSet):
+    """Exact matches on the indexed filter columns plus a time range on ``ts``."""
+
+    actor = django_filters.CharFilter(field_name="actor", label="Actor")
+    action = django_filters.CharFilter(field_name="action", label="Action")
+    object_type = django_filters.CharFilter(field_name="object_type", label="Object type")
+    object_id = django_filters.CharFilter(field_name="object_id", label="Object id")
+    model = django_filters.CharFilter(field_name="model_slug", label="AI model (slug)")
+    since = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte", label="Since")
+    until = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lt", label="Until")
+
+    class Meta:
+        model = AuditEntry
+        fields = ["actor", "action", "object_type", "object_id", "model", "since", "until"]

@@ -1,0 +1,244 @@
+"""Checking the stored log and exporting it as an offline-verifiable bundle.
+
+Verification reuses the standalone verifier (``audit.verify_bundle``) for the chain and the
+signed checkpoints, then adds what only the database has: the filter-copy columns must equal the
+hashed body, checkpoint columns must equal their notes, and the log head must match the last entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import IO, Any, cast
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.checkpoints import public_key, public_key_pem
+from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
+from audit.services import filter_columns
+from audit.verify_bundle import (
+    GENESIS_PREV,
+    VerificationError,
+    rfc3339_utc,
+    verify_checkpoints,
+    verify_entries,
+    write_bundle,
+)
+
+_ENTRY_COLUMNS = (
+    "seq",
+    "body",
+    "leaf_hash",
+    "prev",
+    "ts",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "model_slug",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """The verdict of one verification (also the API's response)."""
+
+    ok: bool
+    entries: int
+    checkpoints: int
+    first_bad_seq: int | None
+    message: str
+    checked_at: dt.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@contextmanager
+def snapshot() -> Iterator[None]:
+    """Read entries, checkpoints and head as of one moment.
+
+    PostgreSQL: a read-only REPEATABLE READ transaction (when not already inside one), so
+    appends committed meanwhile are not half-seen. SQLite: the IMMEDIATE transaction holds the
+    write lock for the duration.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def _hex_bytes(value: str) -> bytes:
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return b""  # a non-hex stored hash cannot match any body
+
+
+def _check_columns(row: tuple[Any, ...]) -> None:
+    """The filter copies of an entry must equal what its (already verified) body says."""
+    seq, body, _, prev, ts, actor, action, object_type, object_id, model_slug = row
+    expected = filter_columns(json.loads(bytes(body)))
+    stored = {
+        "prev": prev,
+        "ts": rfc3339_utc(ts),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "model_slug": model_slug,
+    }
+    for column, value in stored.items():
+        if value != expected[column]:
+            raise VerificationError(
+                seq, f"column {column} is {value!r} but the hashed body says {expected[column]!r}"
+            )
+
+
+def _entries() -> Generator[tuple[int, bytes, bytes], None, None]:
+    """Stored entries in seq order for ``verify_entries``.
+
+    Each row's columns are checked after the verifier has accepted its body (when the next row
+    is requested), so a broken chain is reported before a column that disagrees with it.
+    """
+    rows = cast(
+        Generator[tuple[Any, ...], None, None],
+        AuditEntry.objects.order_by("seq").values_list(*_ENTRY_COLUMNS).iterator(2000),
+    )
+    # Closed explicitly: a PostgreSQL server-side cursor must go before its transaction does,
+    # even when verification stops half-way (a traceback would otherwise keep it open).
+    with closing(rows):
+        pending = None
+        for row in rows:
+            if pending is not None:
+                _check_columns(pending)
+            pending = row
+            yield row[0], bytes(row[1]), _hex_bytes(row[2])
+        if pending is not None:
+            _check_columns(pending)
+
+
+def _check_head(leaves: list[bytes]) -> None:
+    head = LogHead.objects.filter(pk=1).first()
+    size = head.size if head else 0
+    head_hash = head.head_hash if head else GENESIS_PREV.hex()
+    count = len(leaves)
+    if size != count:
+        raise VerificationError(
+            min(size, count), f"the log head counts {size} entries but {count} are stored"
+        )
+    last = (leaves[-1] if leaves else GENESIS_PREV).hex()
+    if head_hash != last:
+        raise VerificationError(
+            count - 1 if count else None, "the log head hash is not the last entry's hash"
+        )
+
+
+def _check_checkpoints(leaves: list[bytes]) -> int:
+    rows = list(AuditCheckpoint.objects.order_by("size").values_list("size", "root_hash", "note"))
+    if not rows:
+        return 0
+    key = public_key()
+    if key is None:
+        raise VerificationError(
+            None,
+            f"{len(rows)} checkpoints are stored but there is no public key at "
+            f"{settings.AUDIT_PUBLIC_KEY_FILE} to check them with",
+        )
+    verified = verify_checkpoints(leaves, [note for _, _, note in rows], key, settings.AUDIT_ORIGIN)
+    for index, ((size, root_hash, _), (signed_size, root)) in enumerate(
+        zip(rows, verified, strict=True)
+    ):
+        if size != signed_size or root_hash != root.hex():
+            raise VerificationError(
+                None, f"checkpoint #{index}: stored size or root differs from its signed note"
+            )
+    return len(verified)
+
+
+def verify_log() -> Outcome:
+    """Check the whole stored log; never raises for a bad log, it reports the first fault."""
+    entries = checkpoints = 0
+    try:
+        with snapshot(), closing(_entries()) as rows:
+            leaves = verify_entries(rows, settings.AUDIT_ORIGIN)
+            entries = len(leaves)
+            checkpoints = _check_checkpoints(leaves)
+            _check_head(leaves)
+    except VerificationError as exc:
+        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now())
+    message = f"OK: {entries} entries, {checkpoints} checkpoints"
+    return Outcome(True, entries, checkpoints, None, message, timezone.now())
+
+
+def run_verification(triggered_by: str) -> tuple[Outcome, VerificationRun]:
+    """``verify_log`` and store its outcome for the status page."""
+    outcome = verify_log()
+    run = VerificationRun.objects.create(
+        ok=outcome.ok,
+        entries=outcome.entries,
+        checkpoints=outcome.checkpoints,
+        first_bad_seq=outcome.first_bad_seq,
+        message=outcome.message,
+        triggered_by=triggered_by[:150],
+    )
+    return outcome, run
+
+
+class ExportError(RuntimeError):
+    """The bundle cannot be written (no public key, or the target already holds a bundle)."""
+
+
+def export_bundle(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Write every stored entry and checkpoint, the public key and the verifier to ``directory``.
+
+    The bundle records what the database holds, unjudged: the verifier inside it judges it.
+    Returns the manifest.
+    """
+    pem = public_key_pem()
+    if pem is None:
+        raise ExportError(
+            f"No public key at {settings.AUDIT_PUBLIC_KEY_FILE}; the bundle would be unverifiable."
+        )
+    with snapshot():
+        entries = (
+            (seq, bytes(body), _hex_bytes(digest))
+            for seq, body, digest in AuditEntry.objects.order_by("seq")
+            .values_list("seq", "body", "leaf_hash")
+            .iterator(2000)
+        )
+        notes = AuditCheckpoint.objects.order_by("size").values_list("note", flat=True)
+        try:
+            return write_bundle(
+                directory, settings.AUDIT_ORIGIN, entries, list(notes), pem, timezone.now()
+            )
+        except FileExistsError as exc:
+            raise ExportError(str(exc)) from None
+
+
+def export_zip() -> tuple[IO[bytes], str]:
+    """The bundle as a zip in a temporary file (deleted on close) and its download name.
+
+    Every member sits under one folder named like the file, so unpacking gives one directory.
+    """
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    folder = f"audit-bundle-{stamp}"
+    archive = tempfile.TemporaryFile(suffix=".zip")  # noqa: SIM115 (closed by the response)
+    with tempfile.TemporaryDirectory(prefix="audit-export-") as tmp:
+        export_bundle(tmp)
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(Path(tmp).iterdir()):
+                zf.write(path, f"{folder}/{path.name}")
+    archive.seek(0)
+    return archive, f"{folder}.zip"

@@ -1,0 +1,119 @@
+"""Auditors' pages: the timeline, one entry, and the verification status."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from audit.checkpoints import key_description
+from audit.filters import AuditEntryFilter
+from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
+from audit.verification import run_verification
+from audit.verify_bundle import leaf_hash
+from rsp_portal.authz import require
+
+PAGE_SIZE = 50
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    try:
+        value = int(request.GET.get(name, ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+@require_GET
+def timeline(request: HttpRequest) -> HttpResponse:
+    """Newest first, filtered, paged by seq (``before``/``after``) so pages never drift."""
+    require(request.user, "audit.view")
+    params = request.GET.copy()
+    for key in ("before", "after"):
+        params.pop(key, None)
+    filters = AuditEntryFilter(params, queryset=AuditEntry.objects.defer("body"))
+    entries: list[AuditEntry] = []
+    has_older = has_newer = False
+    if filters.is_valid():
+        qs = filters.qs
+        before, after = _int_param(request, "before"), _int_param(request, "after")
+        if after is not None:
+            # Query 1: the page just newer than `after`, read upwards, then shown newest first.
+            rows = list(qs.filter(seq__gt=after).order_by("seq")[: PAGE_SIZE + 1])
+            has_newer = len(rows) > PAGE_SIZE
+            entries = rows[:PAGE_SIZE][::-1]
+            has_older = True
+        else:
+            if before is not None:
+                qs = qs.filter(seq__lt=before)
+            # Query 1: one page (plus one row to know whether an older page exists).
+            rows = list(qs.order_by("-seq")[: PAGE_SIZE + 1])
+            has_older = len(rows) > PAGE_SIZE
+            entries = rows[:PAGE_SIZE]
+            has_newer = before is not None
+    query = params.urlencode()
+    return render(
+        request,
+        "audit/timeline.html",
+        {
+            "filters": filters,
+            "entries": entries,
+            "query": query,
+            "older": entries[-1].seq if entries and has_older else None,
+            "newer": entries[0].seq if entries and has_newer else None,
+        },
+    )
+
+
+@require_GET
+def entry_detail(request: HttpRequest, seq: int) -> HttpResponse:
+    require(request.user, "audit.view")
+    entry = AuditEntry.objects.filter(seq=seq).first()
+    if entry is None:
+        raise Http404("No audit entry with that sequence number.")
+    body = entry.body_bytes
+    try:
+        pretty = json.dumps(json.loads(body), indent=2, sort_keys=True, ensure_ascii=False)
+    except ValueError:
+        pretty = body.decode("utf-8", errors="replace")
+    has_next = AuditEntry.objects.filter(seq=seq + 1).exists()
+    return render(
+        request,
+        "audit/entry.html",
+        {
+            "entry": entry,
+            "pretty": pretty,
+            "recomputes": leaf_hash(body).hex() == entry.leaf_hash,
+            "previous_seq": seq - 1 if seq > 0 else None,
+            "next_seq": seq + 1 if has_next else None,
+        },
+    )
+
+
+@require_GET
+def status(request: HttpRequest) -> HttpResponse:
+    require(request.user, "audit.view")
+    return render(
+        request,
+        "audit/status.html",
+        {
+            "last_run": VerificationRun.objects.order_by("-started_at").first(),
+            "checkpoint": AuditCheckpoint.objects.order_by("-size").first(),
+            "head": LogHead.objects.filter(pk=1).first(),
+            "key": key_description(),
+        },
+    )
+
+
+@require_POST
+def verify_now(request: HttpRequest) -> HttpResponse:
+    require(request.user, "audit.view")
+    outcome, _ = run_verification(request.user.get_username())
+    if outcome.ok:
+        messages.success(request, f"Verified. {outcome.message}")
+    else:
+        messages.error(request, f"Verification FAILED: {outcome.message}")
+    return redirect("audit-status")

@@ -1,0 +1,68 @@
+"""Helpers for the audit tests: a throwaway signing key, appends, and the attacker's tools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+import audit
+from audit.verify_bundle import generate_private_key_pem, load_private_key, public_key_pem
+from tests.conftest import guards_enforced
+
+APPEND_ONLY_TABLES = ("audit_auditentry", "audit_auditcheckpoint", "audit_loghead")
+SQLITE_TRIGGERS = (
+    "audit_auditentry_no_update",
+    "audit_auditentry_no_delete",
+    "audit_auditcheckpoint_no_update",
+    "audit_auditcheckpoint_no_delete",
+    "audit_loghead_no_delete",
+    "audit_loghead_advance",
+)
+
+
+@pytest.fixture
+def audit_keys(settings: Any, tmp_path: Path) -> Path:
+    """A fresh Ed25519 key pair for this test; returns the private key path."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    private = keys / "signing.pem"
+    private.write_bytes(generate_private_key_pem())
+    public = keys / "public.pem"
+    public.write_bytes(public_key_pem(load_private_key(private)))
+    settings.AUDIT_SIGNING_KEY_FILE = private
+    settings.AUDIT_PUBLIC_KEY_FILE = public
+    return private
+
+
+def append(n: int, start: int = 0, actor: Any = None) -> None:
+    """``n`` entries, each in its own transaction; every other one names an AI model."""
+    for i in range(start, start + n):
+        data: dict[str, Any] = {"i": i}
+        if i % 2 == 0:
+            data["model"] = "frontier-1"
+        with transaction.atomic():
+            audit.record("test.event", ("test.thing", i), data, actor=actor)
+
+
+@contextmanager
+def attacker() -> Iterator[Any]:
+    """A cursor for someone with owner rights who switches the append-only guards off first.
+
+    The guards are exactly as in production (``guards_enforced``), so the tampering only works
+    because the triggers are disabled (PostgreSQL) or dropped (SQLite). Use it only in tests
+    that run inside a transaction (plain ``django_db``): the DDL rolls back with the test.
+    """
+    assert connection.in_atomic_block, "tamper only inside the test's transaction"
+    with guards_enforced(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for table in APPEND_ONLY_TABLES:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        else:
+            for trigger in SQLITE_TRIGGERS:
+                cursor.execute(f'DROP TRIGGER IF EXISTS "{trigger}"')
+        yield cursor
