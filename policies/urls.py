@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from policies import views
+
+urlpatterns = [
+    path("", views.active, name="policy-active"),
+    path("versions/", views.version_list, name="policy-versions"),
+    path("versions/<int:pk>/", views.version_detail, name="policy-version"),
+    path("versions/<int:pk>/activate/", views.activate, name="policy-activate"),
+    path("diff/", views.diff, name="policy-diff"),
+]

@@ -1,3 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from policies.api import views
+
+router = SimpleRouter()
+router.register("policy/versions", views.PolicyVersionViewSet, basename="api-policy-version")
+
+urlpatterns = [
+    path("policy/", views.ActivePolicyView.as_view(), name="api-policy"),
+    path("policy/diff/", views.PolicyDiffView.as_view(), name="api-policy-diff"),
+    *router.urls,
+]

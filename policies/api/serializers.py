@@ -1,0 +1,159 @@
+"""Serializers of the policy API. The policy shape is DESIGN §8 (a pack plus id, status, hash);
+instances are the plain dicts built by ``policies.services`` so the page, the API and exported
+packs can never disagree."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from policies.models import PolicyVersion
+
+
+class SourceSerializer(serializers.Serializer):
+    publisher = serializers.CharField()
+    framework = serializers.CharField()
+    version = serializers.CharField()
+    date = serializers.CharField()
+    url = serializers.CharField()
+    document = serializers.CharField(allow_blank=True)
+
+
+class SettingsSerializer(serializers.Serializer):
+    baseline_level = serializers.CharField()
+    baseline_standards = serializers.ListField(child=serializers.CharField())
+    effective_compute_multiple = serializers.FloatField()
+    months_between_assessments = serializers.IntegerField()
+    safeguard_reapproval_months = serializers.IntegerField()
+    warning_behaviour = serializers.ChoiceField(choices=PolicyVersion.WarningBehaviour.choices)
+    signoff_titles = serializers.ListField(child=serializers.CharField())
+
+
+class LevelSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    rank = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+
+
+class RequirementSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    title = serializers.CharField()
+    evidence = serializers.CharField(allow_blank=True)
+
+
+class StandardSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    level = serializers.CharField()
+    kind = serializers.CharField()
+    includes = serializers.ListField(child=serializers.CharField())
+    requirements = RequirementSerializer(many=True)
+
+
+class DomainSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    tier = serializers.CharField()
+
+
+class MetricSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    unit = serializers.CharField(allow_null=True)
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    higher_is_more_capable = serializers.BooleanField()
+    domain = serializers.CharField(allow_null=True)
+
+
+class RequiresSerializer(serializers.Serializer):
+    scaling = serializers.ListField(child=serializers.CharField())
+    deployment = serializers.ListField(child=serializers.CharField())
+
+
+class IndicatorSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    warning = serializers.FloatField(allow_null=True)
+    critical = serializers.FloatField()
+
+
+class ThresholdSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    domain = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    requires = RequiresSerializer()
+    indicators = IndicatorSerializer(many=True)
+
+
+class PolicySerializer(serializers.Serializer):
+    """``GET /api/v1/policy/`` and ``GET /api/v1/policy/versions/{id}/``."""
+
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.CharField()
+    status = serializers.ChoiceField(choices=PolicyVersion.Status.choices)
+    content_sha256 = serializers.CharField()
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = SourceSerializer()  # type: ignore[assignment]
+    disclaimer = serializers.CharField()
+    settings = SettingsSerializer()
+    levels = LevelSerializer(many=True)
+    standards = StandardSerializer(many=True)
+    domains = DomainSerializer(many=True)
+    metrics = MetricSerializer(many=True)
+    thresholds = ThresholdSerializer(many=True)
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    """A row of the version history."""
+
+    created_by = serializers.SlugRelatedField(  # type: ignore[var-annotated]
+        slug_field="username", read_only=True
+    )
+    activated_by = serializers.SlugRelatedField(  # type: ignore[var-annotated]
+        slug_field="username", read_only=True
+    )
+
+    class Meta:
+        model = PolicyVersion
+        fields = [
+            "id",
+            "key",
+            "name",
+            "version",
+            "status",
+            "content_sha256",
+            "created_at",
+            "created_by",
+            "activated_at",
+            "activated_by",
+        ]
+        read_only_fields = fields
+
+
+class ChangeSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["added", "removed", "changed"])
+    section = serializers.CharField()
+    key = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+    loosening = serializers.BooleanField()
+    why = serializers.CharField()
+
+
+class DiffSummarySerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    changed = serializers.IntegerField()
+    loosenings = serializers.IntegerField()
+
+
+class DiffSerializer(serializers.Serializer):
+    """``GET /api/v1/policy/diff/?from=&to=``."""
+
+    from_version = VersionSummarySerializer()
+    to_version = VersionSummarySerializer()
+    summary = DiffSummarySerializer()
+    changes = ChangeSerializer(many=True)

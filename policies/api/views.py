@@ -1,0 +1,114 @@
+"""Policy API: the active policy, the version history, diffs and activation (DESIGN §8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from policies import services
+from policies.api.serializers import (
+    DiffSerializer,
+    PolicySerializer,
+    VersionSummarySerializer,
+)
+from policies.diff import diff_policies
+from policies.models import PolicyVersion
+
+
+def _policy(version: PolicyVersion) -> dict[str, Any]:
+    return PolicySerializer(services.api_representation(version)).data  # type: ignore[return-value]
+
+
+class ActivePolicyView(APIView):
+    """The policy in force, in the shape of a policy pack plus ``id``, ``status`` and hash."""
+
+    actions = {"GET": "policy.view"}
+
+    @extend_schema(responses={200: PolicySerializer}, summary="The active policy version")
+    def get(self, request: Request) -> Response:
+        version = services.active_policy()
+        if version is None:
+            raise exceptions.NotFound(
+                "No policy version is active: every gate is paused (no_active_policy) until "
+                "leadership activates one."
+            )
+        return Response(_policy(version))
+
+
+class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Every policy version, newest first; one version in full; activation of a draft."""
+
+    queryset = PolicyVersion.objects.for_listing()
+    serializer_class = VersionSummarySerializer
+    filterset_fields = ["status", "key"]
+    actions = {"list": "policy.view", "retrieve": "policy.view", "activate": "policy.activate"}
+
+    @extend_schema(responses={200: PolicySerializer}, summary="One policy version in full")
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        version = services.version_with_children(int(pk)) if pk and pk.isdigit() else None
+        if version is None:
+            raise exceptions.NotFound("No such policy version.")
+        return Response(_policy(version))
+
+    @extend_schema(
+        request=None,
+        responses={200: VersionSummarySerializer},
+        summary="Activate a draft (leadership); supersedes the active version",
+    )
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str | None = None) -> Response:
+        version = self.get_object()
+        try:
+            services.activate(version, request.user)
+        except services.ActivationError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        version.refresh_from_db()
+        return Response(VersionSummarySerializer(version).data)
+
+
+class PolicyDiffView(APIView):
+    """What changed from one version to another, every loosening flagged with why."""
+
+    actions = {"GET": "policy.view"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.INT, required=True, description="old version id"),
+            OpenApiParameter("to", OpenApiTypes.INT, required=True, description="new version id"),
+        ],
+        responses={200: DiffSerializer},
+        summary="Diff two policy versions",
+    )
+    def get(self, request: Request) -> Response:
+        errors: dict[str, list[str]] = {}
+        versions: dict[str, PolicyVersion] = {}
+        for name in ("from", "to"):
+            raw = request.query_params.get(name, "").strip()
+            if not raw:
+                errors[name] = ["This parameter is required: a policy version id."]
+            elif not raw.isdigit():
+                errors[name] = [f"Must be a policy version id, got {raw!r}."]
+            else:
+                found = services.version_with_children(int(raw))
+                if found is None:
+                    errors[name] = [f"No policy version #{raw}."]
+                else:
+                    versions[name] = found
+        if errors:
+            raise exceptions.ValidationError(errors)
+        old, new = versions["from"], versions["to"]
+        result = diff_policies(services.to_pack(old), services.to_pack(new)).to_dict()
+        payload = {
+            "from_version": VersionSummarySerializer(old).data,
+            "to_version": VersionSummarySerializer(new).data,
+            "summary": result["summary"],
+            "changes": result["changes"],
+        }
+        return Response(DiffSerializer(payload).data)

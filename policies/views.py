@@ -1,0 +1,156 @@
+"""Policy pages: the active policy, any version, the version history, diffs and activation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from policies import services
+from policies.diff import diff_policies
+from policies.models import PolicyVersion
+from rsp_portal.authz import can, require
+
+
+def _outline(version: PolicyVersion) -> dict[str, Any]:
+    """The version as the page shows it: levels → standards → requirements, and
+    domains → thresholds → indicators with their metric (no further query)."""
+    pack = services.to_pack(version)
+    metrics = {m["key"]: m for m in pack["metrics"]}
+    standards_by_level: dict[str, list[dict[str, Any]]] = {}
+    for standard in pack["standards"]:
+        standards_by_level.setdefault(standard["level"], []).append(standard)
+    thresholds_by_domain: dict[str, list[dict[str, Any]]] = {}
+    for threshold in pack["thresholds"]:
+        indicators = [
+            {
+                **indicator,
+                "metric_info": metrics[indicator["metric"]],
+                "direction": "≥" if metrics[indicator["metric"]]["higher_is_more_capable"] else "≤",
+            }
+            for indicator in threshold["indicators"]
+        ]
+        thresholds_by_domain.setdefault(threshold["domain"], []).append(
+            {**threshold, "indicators": indicators}
+        )
+    return {
+        "pack": pack,
+        "levels": [
+            {**level, "standards": standards_by_level.get(level["code"], [])}
+            for level in pack["levels"]
+        ],
+        "domains": [
+            {
+                **domain,
+                "thresholds": thresholds_by_domain.get(domain["code"], []),
+                "metrics": [m for m in pack["metrics"] if m["domain"] == domain["code"]],
+            }
+            for domain in pack["domains"]
+        ],
+        "unassigned_metrics": [m for m in pack["metrics"] if m["domain"] is None],
+    }
+
+
+def _render_version(
+    request: HttpRequest, version: PolicyVersion | None, *, is_active_page: bool
+) -> HttpResponse:
+    context: dict[str, Any] = {"version": version, "is_active_page": is_active_page}
+    if version is not None:
+        context.update(_outline(version))
+        context["can_activate"] = version.is_draft and can(request.user, "policy.activate")
+    return render(request, "policies/version_detail.html", context)
+
+
+@require_GET
+def active(request: HttpRequest) -> HttpResponse:
+    """The policy in force (or a notice that none is active)."""
+    require(request.user, "policy.view")
+    return _render_version(request, services.active_policy(), is_active_page=True)
+
+
+@require_GET
+def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    require(request.user, "policy.view")
+    version = services.version_with_children(pk)
+    if version is None:
+        raise Http404("No such policy version.")
+    return _render_version(request, version, is_active_page=False)
+
+
+@require_GET
+def version_list(request: HttpRequest) -> HttpResponse:
+    """Every version, newest first, with its hash and who activated it."""
+    require(request.user, "policy.view")
+    versions = list(PolicyVersion.objects.for_listing())
+    active_version = next((v for v in versions if v.status == PolicyVersion.Status.ACTIVE), None)
+    rows = []
+    for index, version in enumerate(versions):
+        previous = versions[index + 1] if index + 1 < len(versions) else None
+        rows.append({"version": version, "previous": previous})
+    return render(
+        request,
+        "policies/version_list.html",
+        {"rows": rows, "active_version": active_version},
+    )
+
+
+def _version_param(request: HttpRequest, name: str) -> tuple[PolicyVersion | None, str | None]:
+    raw = request.GET.get(name, "").strip()
+    if not raw:
+        return None, f"'{name}' is required: a policy version id."
+    if not raw.isdigit():
+        return None, f"'{name}' must be a policy version id, got {raw!r}."
+    version = services.version_with_children(int(raw))
+    if version is None:
+        return None, f"'{name}': no policy version #{raw}."
+    return version, None
+
+
+@require_GET
+def diff(request: HttpRequest) -> HttpResponse:
+    """What changed between two versions, every loosening highlighted with its reason."""
+    require(request.user, "policy.view")
+    old, old_error = _version_param(request, "from")
+    new, new_error = _version_param(request, "to")
+    errors = [e for e in (old_error, new_error) if e]
+    context: dict[str, Any] = {"errors": errors, "old": old, "new": new}
+    status = 400 if errors else 200
+    if not errors and old is not None and new is not None:
+        result = diff_policies(services.to_pack(old), services.to_pack(new))
+        context["diff"] = result
+        context["summary"] = result.to_dict()["summary"]
+    return render(request, "policies/diff.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def activate(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: confirmation page listing the loosenings against the active version; POST: activate."""
+    require(request.user, "policy.activate")
+    version = services.version_with_children(pk)
+    if version is None:
+        raise Http404("No such policy version.")
+    if not version.is_draft:
+        messages.error(request, f"Policy version #{version.pk} is {version.status}, not a draft.")
+        return redirect("policy-version", pk=version.pk)
+    if request.method == "POST":
+        try:
+            services.activate(version, request.user)
+        except services.ActivationError as exc:
+            messages.error(request, str(exc))
+            return redirect("policy-version", pk=version.pk)
+        messages.success(request, f"Policy version #{version.pk} is now active.")
+        return redirect("policy-active")
+    current = services.active_policy()
+    result = (
+        diff_policies(services.to_pack(current), services.to_pack(version))
+        if current is not None
+        else None
+    )
+    return render(
+        request,
+        "policies/activate_confirm.html",
+        {"version": version, "current": current, "diff": result},
+    )

@@ -1,0 +1,358 @@
+"""Policy API and pages: shape, permissions, the loosening diff, activation, query budgets."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEntry
+from policies import services
+from policies.models import PolicyVersion
+from policies.packs import load_pack_file, validate_pack
+from tests.conftest import bearer, client_for
+
+pytestmark = pytest.mark.django_db
+
+POLICY_KEYS = {
+    "id",
+    "key",
+    "name",
+    "version",
+    "status",
+    "content_sha256",
+    "source",
+    "disclaimer",
+    "settings",
+    "levels",
+    "standards",
+    "domains",
+    "metrics",
+    "thresholds",
+}
+
+
+@pytest.fixture
+def active_default() -> PolicyVersion:
+    return services.load_pack(load_pack_file("default"), activate=True)
+
+
+def weakened_six_ways() -> dict[str, Any]:
+    """The default pack loosened in six distinct ways (each must be flagged)."""
+    pack = copy.deepcopy(load_pack_file("default"))
+    settings = pack["settings"]
+    settings["effective_compute_multiple"] = 8.0  # 1. trigger multiple increased
+    settings["months_between_assessments"] = 12  # 2. fewer time-based assessments
+    settings["signoff_titles"] = ["RSO"]  # 3. fewer sign-offs
+    cbrn3 = next(t for t in pack["thresholds"] if t["code"] == "CBRN-3")
+    vct = next(i for i in cbrn3["indicators"] if i["metric"] == "cbrn.vct_accuracy")
+    vct["critical"] = 0.7  # 4. red line raised (higher is more capable)
+    asl3s = next(s for s in pack["standards"] if s["code"] == "ASL-3-S")
+    asl3s["requirements"] = [
+        r for r in asl3s["requirements"] if r["code"] != "ASL3S.insider_controls"
+    ]  # 5. requirement removed
+    cbrn3["requires"]["deployment"] = ["ASL-3-S"]  # 6. ASL-3-D no longer required to deploy
+    pack["version"] = "2.2-portal.2-weakened"
+    return validate_pack(pack, "weakened.yaml")
+
+
+EXPECTED_LOOSENINGS = {
+    ("settings", "effective_compute_multiple"),
+    ("settings", "months_between_assessments"),
+    ("settings", "signoff_titles"),
+    ("indicators", "CBRN-3/cbrn.vct_accuracy"),
+    ("requirements", "ASL3S.insider_controls"),
+    ("thresholds", "CBRN-3"),
+}
+
+
+# --------------------------------------------------------------------- GET /api/v1/policy/
+
+
+def test_active_policy_has_the_design_shape(safety, active_default):
+    response = client_for(safety).get("/api/v1/policy/")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == POLICY_KEYS
+    assert body["id"] == active_default.pk
+    assert body["status"] == "active"
+    assert body["content_sha256"] == active_default.content_sha256
+    assert set(body["settings"]) == {
+        "baseline_level",
+        "baseline_standards",
+        "effective_compute_multiple",
+        "months_between_assessments",
+        "safeguard_reapproval_months",
+        "warning_behaviour",
+        "signoff_titles",
+    }
+    assert body["settings"]["signoff_titles"] == ["RSO", "CEO"]
+    assert set(body["levels"][0]) == {"code", "rank", "name", "description"}
+    assert set(body["standards"][0]) == {"code", "level", "kind", "includes", "requirements"}
+    assert set(body["standards"][0]["requirements"][0]) == {"code", "title", "evidence"}
+    assert set(body["domains"][0]) == {"code", "name", "tier"}
+    assert set(body["metrics"][0]) == {
+        "key",
+        "name",
+        "unit",
+        "min",
+        "max",
+        "higher_is_more_capable",
+        "domain",
+    }
+    threshold = body["thresholds"][0]
+    assert set(threshold) == {"code", "domain", "name", "description", "requires", "indicators"}
+    assert set(threshold["requires"]) == {"scaling", "deployment"}
+    assert set(threshold["indicators"][0]) == {"metric", "warning", "critical"}
+    # The body minus the database fields is exactly the normalised pack.
+    pack = {k: v for k, v in body.items() if k not in {"id", "status", "content_sha256"}}
+    assert pack == load_pack_file("default")
+
+
+def test_active_policy_is_404_with_a_clear_detail_when_none_is_active(safety):
+    response = client_for(safety).get("/api/v1/policy/")
+    assert response.status_code == 404
+    assert "No policy version is active" in response.json()["detail"]
+
+
+def test_active_policy_refuses_anonymous(active_default):
+    assert Client().get("/api/v1/policy/").status_code == 401
+
+
+def test_active_policy_refuses_a_user_without_role(outsider, active_default):
+    assert client_for(outsider).get("/api/v1/policy/").status_code == 403
+
+
+def test_pipeline_reads_the_policy_with_a_token(pipeline, active_default):
+    response = bearer(pipeline, ["read"]).get("/api/v1/policy/")
+    assert response.status_code == 200
+    assert response.json()["content_sha256"] == active_default.content_sha256
+
+
+def test_active_policy_query_budget(safety, active_default, django_assert_max_num_queries):
+    client = bearer(safety, ["read"])
+    client.get("/api/v1/policy/")  # the token's first use also stamps last_used_at
+    # Expect 10 queries: token with its user, roles (2); then the active version and its 7
+    # prefetches: levels, standards(+level), requirements, domains, metrics(+domain),
+    # thresholds(+domain), indicators(+metric) (8). Independent of the policy's size.
+    with django_assert_max_num_queries(10):
+        assert client.get("/api/v1/policy/").status_code == 200
+
+
+# ----------------------------------------------------------------------------- versions
+
+
+def test_version_list_and_detail(auditor, active_default):
+    draft = services.load_pack(weakened_six_ways())
+    client = client_for(auditor)
+    listing = client.get("/api/v1/policy/versions/")
+    assert listing.status_code == 200
+    rows = listing.json()["results"]
+    assert [row["id"] for row in rows] == [draft.pk, active_default.pk]
+    assert rows[0]["status"] == "draft"
+    assert rows[1]["content_sha256"] == active_default.content_sha256
+    detail = client.get(f"/api/v1/policy/versions/{draft.pk}/")
+    assert detail.status_code == 200
+    assert detail.json()["status"] == "draft"
+    assert detail.json()["settings"]["signoff_titles"] == ["RSO"]
+    assert client.get("/api/v1/policy/versions/999999/").status_code == 404
+
+
+def test_version_list_query_budget(auditor, active_default, django_assert_max_num_queries):
+    for index in range(5):
+        pack = copy.deepcopy(load_pack_file("default"))
+        pack["version"] = f"draft-{index}"
+        services.load_pack(pack)
+    client = client_for(auditor)
+    client.get("/api/v1/policy/versions/")  # warm the session
+    # Expect 5 queries whatever the number of versions: session, user, roles, count, and
+    # the page of versions with created_by/activated_by joined.
+    with django_assert_max_num_queries(5):
+        assert client.get("/api/v1/policy/versions/").status_code == 200
+
+
+# --------------------------------------------------------------------------------- diff
+
+
+def test_diff_flags_all_six_loosenings(safety, active_default):
+    weakened = services.load_pack(weakened_six_ways())
+    response = client_for(safety).get(
+        f"/api/v1/policy/diff/?from={active_default.pk}&to={weakened.pk}"
+    )
+    assert response.status_code == 200
+    body = response.json()
+    flagged = {(c["section"], c["key"]) for c in body["changes"] if c["loosening"]}
+    assert flagged == EXPECTED_LOOSENINGS
+    assert body["summary"]["loosenings"] == 6
+    assert all(c["why"] for c in body["changes"])
+    assert body["from_version"]["id"] == active_default.pk
+
+
+@pytest.mark.parametrize(
+    ("query", "bad"),
+    [
+        ("?to=1", "from"),
+        ("?from=abc&to=1", "from"),
+        ("?from=1", "to"),
+        ("?from=1&to=999999", "to"),
+    ],
+)
+def test_diff_names_the_bad_parameter(safety, active_default, query, bad):
+    query = query.replace("=1", f"={active_default.pk}")
+    response = client_for(safety).get(f"/api/v1/policy/diff/{query}")
+    assert response.status_code == 400
+    assert bad in response.json()["errors"]
+
+
+# --------------------------------------------------------------------------- activation
+
+
+def test_leadership_activates_a_draft_through_the_api(rso, active_default):
+    draft = services.load_pack(weakened_six_ways())
+    response = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "active"
+    assert response.json()["activated_by"] == "rso"
+    active_default.refresh_from_db()
+    assert active_default.status == PolicyVersion.Status.SUPERSEDED
+    entry = AuditEntry.objects.filter(action="policy.activate").order_by("-seq").first()
+    assert entry is not None and entry.actor == "rso"
+
+
+def test_safety_cannot_activate(safety, active_default):
+    draft = services.load_pack(weakened_six_ways())
+    response = client_for(safety).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+    assert response.status_code == 403
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersion.Status.DRAFT
+
+
+def test_pipeline_token_cannot_activate(pipeline, active_default):
+    draft = services.load_pack(weakened_six_ways())
+    response = bearer(pipeline).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+    assert response.status_code == 403
+
+
+def test_anonymous_cannot_activate(active_default):
+    draft = services.load_pack(weakened_six_ways())
+    assert Client().post(f"/api/v1/policy/versions/{draft.pk}/activate/").status_code == 401
+
+
+def test_activating_a_non_draft_is_a_conflict(rso, active_default):
+    response = client_for(rso).post(f"/api/v1/policy/versions/{active_default.pk}/activate/")
+    assert response.status_code == 409
+    assert "only a draft" in response.json()["detail"]
+
+
+def test_schema_generates(admin_user):
+    response = client_for(admin_user).get("/api/v1/schema/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "/api/v1/policy/versions/{id}/activate/" in text
+    assert "/api/v1/policy/diff/" in text
+
+
+# -------------------------------------------------------------------------------- pages
+
+
+def test_policy_page_shows_the_active_policy(safety, active_default):
+    response = client_for(safety).get("/policy/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Disclaimer." in html and "illustrative" in html.lower()
+    assert "https://www.anthropic.com/rsp" in html
+    for text in (
+        "ASL-3-S",
+        "ASL3S.insider_controls",
+        "CBRN-3",
+        "cbrn.vct_accuracy",
+        "fraction correct",
+    ):
+        assert text in html
+    assert "≤ 0.25" in html  # protocol error rate: lower is more capable
+    assert "≥ 0.5" in html
+    assert "RSO, CEO" in html
+    assert active_default.content_sha256 in html
+    assert "Activate" not in html  # the active version has no activate button
+
+
+def test_policy_page_without_active_policy(safety):
+    response = client_for(safety).get("/policy/")
+    assert response.status_code == 200
+    assert "No policy version is active" in response.content.decode()
+
+
+def test_policy_pages_refuse_a_user_without_role(outsider, active_default):
+    client = client_for(outsider)
+    for url in ("/policy/", "/policy/versions/", f"/policy/versions/{active_default.pk}/"):
+        assert client.get(url).status_code == 403, url
+
+
+def test_policy_page_redirects_anonymous_to_login(active_default):
+    response = Client().get("/policy/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_policy_page_query_budget(safety, active_default, django_assert_max_num_queries):
+    client = client_for(safety)
+    client.get("/policy/")  # warm the session
+    # Expect 12: session, user, roles (3); the version and its 7 prefetches (8); the
+    # header's sign-off titles (1). The navigation's role checks reuse the cached roles.
+    with django_assert_max_num_queries(12):
+        assert client.get("/policy/").status_code == 200
+
+
+def test_diff_page_highlights_every_loosening(auditor, active_default):
+    weakened = services.load_pack(weakened_six_ways())
+    response = client_for(auditor).get(f"/policy/diff/?from={active_default.pk}&to={weakened.pk}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('<tr class="loosening">') == 6
+    assert "sign-off titles: removed CEO" in html
+    assert "6 loosenings" in html
+
+
+def test_diff_page_rejects_bad_parameters(auditor):
+    response = client_for(auditor).get("/policy/diff/?from=x")
+    assert response.status_code == 400
+    assert "&#x27;from&#x27; must be a policy version id" in response.content.decode()
+
+
+def test_version_history_page(auditor, active_default, django_assert_max_num_queries):
+    draft = services.load_pack(weakened_six_ways())
+    client = client_for(auditor)
+    response = client.get("/policy/versions/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"?from={active_default.pk}&amp;to={draft.pk}" in html
+    assert active_default.content_sha256[:12] in html
+    assert "activate…" not in html  # auditors cannot activate
+    # Expect 5: session, user, roles, the versions with their users joined, header titles.
+    with django_assert_max_num_queries(5):
+        client.get("/policy/versions/")
+
+
+def test_leadership_activates_a_draft_on_the_page(rso, active_default):
+    draft = services.load_pack(weakened_six_ways())
+    client = client_for(rso)
+    detail = client.get(f"/policy/versions/{draft.pk}/").content.decode()
+    assert "Activate…" in detail
+    confirm = client.get(f"/policy/versions/{draft.pk}/activate/")
+    assert confirm.status_code == 200
+    assert confirm.content.decode().count('<li class="loosening">') == 6
+    response = client.post(f"/policy/versions/{draft.pk}/activate/")
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersion.Status.ACTIVE
+    assert AuditEntry.objects.filter(action="policy.activate", actor="rso").exists()
+
+
+def test_safety_cannot_activate_on_the_page(safety, active_default):
+    draft = services.load_pack(weakened_six_ways())
+    client = client_for(safety)
+    assert "Activate…" not in client.get(f"/policy/versions/{draft.pk}/").content.decode()
+    assert client.post(f"/policy/versions/{draft.pk}/activate/").status_code == 403
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersion.Status.DRAFT
