@@ -501,7 +501,7 @@ def evaluate(inp: GateInput) -> Verdict:
     try:
         return _evaluate(inp)
     except Exception as exc:  # failing closed is the contract
-        return _internal_error_verdict(exc)
+        return internal_error_verdict(exc)
 
 
 def _evaluate(inp: GateInput) -> Verdict:
@@ -615,7 +615,7 @@ def _verdict(
     )
 
 
-def _internal_error_verdict(exc: BaseException) -> Verdict:
+def internal_error_verdict(exc: BaseException) -> Verdict:
     try:
         detail = f"{type(exc).__name__}: {exc}"[:300]
     except Exception:  # an exception whose __str__ fails

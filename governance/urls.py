@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from governance import views
+
+urlpatterns = [
+    path("decisions/", views.decision_list, name="decision-list"),
+    path("decisions/<int:pk>/", views.decision_detail, name="decision-detail"),
+    path("models/<slug:slug>/decide/", views.decision_request, name="decision-request"),
+    path("models/<slug:slug>/safeguards/", views.safeguard_checklist, name="safeguards"),
+    path("models/<slug:slug>/pause/", views.pause_model, name="pause-model"),
+    path("models/<slug:slug>/gate-panel/", views.gate_panel, name="gate-panel"),
+]

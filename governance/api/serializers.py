@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rest_framework import serializers
+
+from governance.models import GateTransition, SafeguardRecord, SafeguardState, ScalingDecision
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A JSON number that must be finite (NaN and infinities are refused)."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, (bool, str)):
+            raise serializers.ValidationError("Must be a JSON number.")
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            raise serializers.ValidationError("Must be a finite number.")
+        return value
+
+
+class GateQuerySerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
+    compute = FiniteFloatField(required=False, min_value=0)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Query strings carry text; accept numbers written as text here only.
+        data = data.copy()
+        if "compute" in data:
+            try:
+                data["compute"] = float(data["compute"])
+            except (TypeError, ValueError):
+                raise serializers.ValidationError(
+                    {"compute": ["Must be a number of FLOP, e.g. 3e25."]}
+                ) from None
+        return super().to_internal_value(data)
+
+
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class GateSerializer(serializers.Serializer):
+    """The gate answer (DESIGN §8)."""
+
+    model = serializers.CharField()
+    scope = serializers.CharField()
+    state = serializers.ChoiceField(choices=["approved", "paused"])
+    reasons = ReasonSerializer(many=True)
+    required_standards = serializers.ListField(child=serializers.CharField())
+    required_level = serializers.CharField(allow_null=True)
+    approved_compute_limit = serializers.FloatField(allow_null=True)
+    planned_compute = serializers.FloatField(allow_null=True)
+    policy_version = serializers.CharField(allow_null=True)
+    evaluated_checkpoint = serializers.CharField(allow_null=True)
+    warning = serializers.BooleanField()
+    determinations = serializers.ListField(child=serializers.DictField())
+    computed_at = serializers.DateTimeField()
+
+
+class SafeguardStatusSerializer(serializers.Serializer):
+    requirement_code = serializers.CharField()
+    title = serializers.CharField()
+    standards = serializers.ListField(child=serializers.CharField())
+    required = serializers.BooleanField()  # type: ignore[assignment]
+    status = serializers.CharField(allow_null=True)
+    evidence_url = serializers.CharField(allow_blank=True)
+    notes = serializers.CharField(allow_blank=True)
+    recorded_by = serializers.CharField(allow_null=True)
+    recorded_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class SafeguardWriteSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SafeguardState.choices)
+    evidence_url = serializers.URLField(
+        required=False, allow_blank=True, max_length=500, default=""
+    )
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class SafeguardRecordSerializer(serializers.ModelSerializer):
+    model: serializers.Field = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    recorded_by: serializers.Field = serializers.StringRelatedField()
+
+    class Meta:
+        model = SafeguardRecord
+        fields = [
+            "model",
+            "requirement_code",
+            "status",
+            "evidence_url",
+            "notes",
+            "recorded_by",
+            "recorded_at",
+        ]
+
+
+class ApprovalSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    user = serializers.CharField(source="approver.username")
+    verdict = serializers.CharField()
+    at = serializers.DateTimeField(source="created_at")
+    comment = serializers.CharField()
+    dossier_sha256 = serializers.CharField()
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    model: serializers.Field = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    approvals = ApprovalSerializer(many=True, read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    policy_version: serializers.Field = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = ScalingDecision
+        fields = [
+            "id",
+            "model",
+            "compute_limit",
+            "rationale",
+            "status",
+            "status_reason",
+            "dossier",
+            "dossier_sha256",
+            "approvals",
+            "required_titles",
+            "policy_version",
+            "requested_by",
+            "requested_at",
+            "expires_at",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+
+class DecisionCreateSerializer(serializers.Serializer):
+    model = serializers.SlugField()
+    compute_limit = FiniteFloatField(min_value=0)
+    rationale = serializers.CharField(max_length=10000)
+
+
+class SignSerializer(serializers.Serializer):
+    dossier_sha256 = serializers.RegexField(
+        r"^[0-9a-f]{64}$",
+        error_messages={"invalid": "Must be the 64-hex-digit SHA-256 of the dossier you reviewed."},
+    )
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+
+class PauseSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=5000)
+
+
+class PauseOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField(source="model.slug")
+    reason = serializers.CharField()
+    created_by = serializers.CharField(source="created_by.username")
+    created_at = serializers.DateTimeField()
+    gate = GateSerializer()
+
+
+class TransitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GateTransition
+        fields = ["id", "scope", "from_state", "to_state", "reasons", "cause", "created_at"]

@@ -1,0 +1,194 @@
+"""REST API of the verdict (DESIGN §8): gate, safeguards, decisions, pause, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evaluations.models import AIModel
+from governance import safeguards, services
+from governance.api import serializers as s
+from governance.models import GateTransition, ScalingDecision
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+
+
+def _via(request: Request) -> str:
+    key_id = getattr(request.auth, "key_id", None)
+    return f"token:{key_id}" if key_id else "session"
+
+
+def _call(func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a service call, turning its refusals into API errors."""
+    try:
+        return func(*args, **kwargs)
+    except services.ConflictError as exc:
+        raise Conflict({"errors": exc.message_dict}) from None
+    except services.GovernanceError as exc:
+        raise ValidationError(exc.message_dict) from None
+
+
+def _model(slug: str) -> AIModel:
+    return get_object_or_404(AIModel, slug=slug)
+
+
+class GateView(APIView):
+    """The scaling gate of a model: ``approved`` only if every check passes."""
+
+    actions = {"GET": "gate.view"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("scope", str, enum=["scaling", "deployment"]),
+            OpenApiParameter("compute", float, description="planned effective compute in FLOP"),
+        ],
+        responses=s.GateSerializer,
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        query = s.GateQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        model = _model(slug)
+        try:
+            payload = services.gate_for(
+                model, query.validated_data["scope"], query.validated_data.get("compute")
+            )
+        except Exception:
+            # Fail closed even if the stored state cannot be read.
+            payload = services.failed_gate(model, query.validated_data["scope"])
+        return Response(payload)
+
+
+class SafeguardListView(APIView):
+    actions = {"GET": "governance.view"}
+
+    @extend_schema(responses=s.SafeguardStatusSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        rows = safeguards.checklist(_model(slug))
+        return Response(s.SafeguardStatusSerializer(rows, many=True).data)
+
+
+class SafeguardRecordView(APIView):
+    actions = {"POST": "safeguard.update"}
+
+    @extend_schema(request=s.SafeguardWriteSerializer, responses={201: s.SafeguardRecordSerializer})
+    def post(self, request: Request, slug: str, requirement_code: str) -> Response:
+        body = s.SafeguardWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        record = _call(
+            services.record_safeguard,
+            _model(slug),
+            requirement_code,
+            body.validated_data["status"],
+            request.user,
+            evidence_url=body.validated_data["evidence_url"],
+            notes=body.validated_data["notes"],
+            via=_via(request),
+        )
+        return Response(s.SafeguardRecordSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class DecisionListView(generics.ListAPIView):
+    """Scaling decisions, newest first; POST requests a new one."""
+
+    actions = {"GET": "governance.view", "POST": "decision.request"}
+    serializer_class = s.DecisionSerializer
+    filterset_fields = ["status"]
+
+    def get_queryset(self) -> Any:
+        return (
+            ScalingDecision.objects.visible_to(self.request.user)
+            .select_related("model", "requested_by")
+            .prefetch_related("approvals__approver")
+        )
+
+    @extend_schema(request=s.DecisionCreateSerializer, responses={201: s.DecisionSerializer})
+    def post(self, request: Request) -> Response:
+        body = s.DecisionCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        model = AIModel.objects.filter(slug=body.validated_data["model"]).first()
+        if model is None:
+            raise ValidationError({"model": [f"Unknown model {body.validated_data['model']!r}."]})
+        decision = _call(
+            services.request_decision,
+            model,
+            body.validated_data["compute_limit"],
+            body.validated_data["rationale"],
+            request.user,
+            via=_via(request),
+        )
+        return Response(s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class DecisionDetailView(generics.RetrieveAPIView):
+    actions = {"GET": "governance.view"}
+    serializer_class = s.DecisionSerializer
+
+    def get_queryset(self) -> Any:
+        return DecisionListView.get_queryset(self)  # type: ignore[arg-type]
+
+
+class SignView(APIView):
+    actions = {"POST": "decision.sign"}
+    verdict = "approve"
+
+    @extend_schema(request=s.SignSerializer, responses=s.DecisionSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        body = s.SignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        get_object_or_404(ScalingDecision.objects.visible_to(request.user), pk=pk)
+        decision = _call(
+            services.sign_decision,
+            pk,
+            request.user,
+            self.verdict,
+            body.validated_data["dossier_sha256"],
+            body.validated_data["comment"],
+            via=_via(request),
+        )
+        decision = DecisionListView.get_queryset(self).get(pk=decision.pk)  # type: ignore[arg-type]
+        return Response(s.DecisionSerializer(decision).data)
+
+
+class ApproveView(SignView):
+    verdict = "approve"
+
+
+class RejectView(SignView):
+    verdict = "reject"
+
+
+class PauseView(APIView):
+    actions = {"POST": "model.pause"}
+
+    @extend_schema(request=s.PauseSerializer, responses={201: s.PauseOutSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        body = s.PauseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        model = _model(slug)
+        record = _call(
+            services.pause, model, body.validated_data["reason"], request.user, via=_via(request)
+        )
+        record.gate = services.gate_for(model)
+        return Response(s.PauseOutSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class HistoryView(generics.ListAPIView):
+    """A model's gate transitions, newest first."""
+
+    actions = {"GET": "gate.view"}
+    serializer_class = s.TransitionSerializer
+
+    def get_queryset(self) -> Any:
+        return GateTransition.objects.filter(model=_model(self.kwargs["slug"])).order_by(
+            "-created_at", "-id"
+        )

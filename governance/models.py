@@ -1,0 +1,304 @@
+"""The verdict: gate state and its history, safeguards, scaling decisions, approvals, pauses,
+and outbound notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from audit.models import AppendOnlyModel, AppendOnlyQuerySet
+
+
+class Scope(models.TextChoices):
+    SCALING = "scaling", "Scaling"
+    DEPLOYMENT = "deployment", "Deployment"
+
+
+class GateStatus(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    PAUSED = "paused", "Paused"
+
+
+class GateState(models.Model):
+    """The memo of the gate engine for one model and scope, recomputed in the same transaction
+    as every write that can change it, so that reading the gate is one row."""
+
+    model = models.ForeignKey(
+        "evaluations.AIModel", on_delete=models.PROTECT, related_name="gate_states"
+    )
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    state = models.CharField(max_length=16, choices=GateStatus.choices)
+    reasons = models.JSONField(default=list)
+    verdict = models.JSONField(default=dict)  # the engine's full verdict (determinations...)
+    computed_at = models.DateTimeField()
+    # The earliest moment at which time alone could change the verdict (an evaluation falling
+    # due, a verification or decision expiring). A read after it recomputes first.
+    valid_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "scope"], name="gate_state_one_per_scope"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.scope}: {self.state}"
+
+
+class GateTransition(AppendOnlyModel):
+    """A change of a gate's state or reasons, with what caused it."""
+
+    model = models.ForeignKey(
+        "evaluations.AIModel", on_delete=models.PROTECT, related_name="gate_transitions"
+    )
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16, choices=GateStatus.choices)
+    reasons = models.JSONField(default=list)
+    verdict = models.JSONField(default=dict)
+    cause = models.CharField(max_length=80)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # A model's history page and GET /models/{slug}/history/, newest first.
+            models.Index(fields=["model", "-created_at"], name="gate_transition_history"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.scope}: {self.from_state or '∅'} → {self.to_state}"
+
+
+class SafeguardState(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    IMPLEMENTED = "implemented", "Implemented"
+    VERIFIED = "verified", "Verified"
+
+
+class SafeguardRecordQuerySet(AppendOnlyQuerySet):
+    def latest_per_requirement(self, model: Any) -> dict[str, SafeguardRecord]:
+        """The current record for each requirement code of ``model`` (one query)."""
+        current: dict[str, SafeguardRecord] = {}
+        for record in self.filter(model=model).order_by("requirement_code", "-recorded_at", "-id"):
+            current.setdefault(record.requirement_code, record)
+        return current
+
+
+class SafeguardRecord(AppendOnlyModel):
+    """A safeguard requirement's status for a model; the latest record is the current status
+    and earlier ones are its history."""
+
+    model = models.ForeignKey(
+        "evaluations.AIModel", on_delete=models.PROTECT, related_name="safeguard_records"
+    )
+    requirement_code = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=SafeguardState.choices)
+    evidence_url = models.URLField(max_length=500, blank=True)
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    objects = SafeguardRecordQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # Current status per requirement: latest record per (model, requirement).
+            models.Index(
+                fields=["model", "requirement_code", "-recorded_at"], name="safeguard_current"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.requirement_code}: {self.status}"
+
+
+class DecisionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    STALE = "stale", "Stale"
+    EXPIRED = "expired", "Expired"
+
+
+class ScalingDecisionQuerySet(models.QuerySet["ScalingDecision"]):
+    def visible_to(self, user: Any) -> ScalingDecisionQuerySet:
+        from rsp_portal.authz import can
+
+        return self if can(user, "governance.view") else self.none()
+
+
+class ScalingDecision(models.Model):
+    """A request to approve scaling a model up to a compute limit, with its frozen dossier."""
+
+    model = models.ForeignKey(
+        "evaluations.AIModel", on_delete=models.PROTECT, related_name="decisions"
+    )
+    compute_limit = models.FloatField()
+    rationale = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=DecisionStatus.choices, default=DecisionStatus.PENDING
+    )
+    policy_version = models.ForeignKey(
+        "policies.PolicyVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    dossier = models.JSONField()
+    dossier_sha256 = models.CharField(max_length=64)
+    required_titles = models.JSONField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    status_reason = models.TextField(blank=True)
+
+    objects = ScalingDecisionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(compute_limit__gt=0), name="decision_compute_positive"
+            ),
+        ]
+        indexes = [
+            # The gate's "effective approved decision" and a model's pending decisions.
+            models.Index(fields=["model", "status", "-decided_at"], name="decision_model_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"decision #{self.pk} {self.model} ≤ {self.compute_limit:.3g} FLOP ({self.status})"
+
+
+class ApprovalVerdict(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+class Approval(AppendOnlyModel):
+    """One signer's answer to a decision, over the dossier hash they were shown.
+
+    ``requester`` is copied from the decision so the database itself can refuse
+    self-approval; one person fills at most one title and each title signs once.
+    """
+
+    decision = models.ForeignKey(
+        ScalingDecision, on_delete=models.PROTECT, related_name="approvals"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    title = models.CharField(max_length=32)
+    verdict = models.CharField(max_length=16, choices=ApprovalVerdict.choices)
+    dossier_sha256 = models.CharField(max_length=64)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(approver=F("requester")), name="approval_not_by_requester"
+            ),
+            models.UniqueConstraint(
+                fields=["decision", "approver"], name="approval_one_title_per_person"
+            ),
+            models.UniqueConstraint(
+                fields=["decision", "title"], name="approval_one_signature_per_title"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} {self.verdict} decision #{self.decision_id}"
+
+
+class Pause(AppendOnlyModel):
+    """A pause of a model, in force from creation until a decision requested after it is
+    approved: resuming always needs a new decision."""
+
+    model = models.ForeignKey(
+        "evaluations.AIModel", on_delete=models.PROTECT, related_name="pauses"
+    )
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Pauses in force for a model: those newer than its latest approval.
+            models.Index(fields=["model", "-created_at"], name="pause_model_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pause of {self.model} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class WebhookEndpoint(models.Model):
+    """An outbound webhook; deliveries are signed with HMAC-SHA256 over the body."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(
+        max_length=128, help_text="shared secret for the X-RSP-Signature header"
+    )
+    events = models.JSONField(default=list, blank=True, help_text="event names; empty means all")
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, event: str) -> bool:
+        return self.active and (not self.events or event in self.events)
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Notification(models.Model):
+    """One notification to one channel (an e-mail address list or a webhook) and its delivery."""
+
+    event = models.CharField(max_length=60)
+    payload = models.JSONField()
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    recipients = models.JSONField(default=list, blank=True)  # e-mail addresses
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The relay re-sends pending deliveries, oldest first.
+            models.Index(fields=["status", "created_at"], name="notification_pending"),
+        ]
+
+    def __str__(self) -> str:
+        target = self.endpoint or ", ".join(self.recipients)
+        return f"{self.event} → {target} ({self.status})"

@@ -1,0 +1,236 @@
+"""Pages of the verdict: decisions, the approval page, safeguards checklist, pause."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from evaluations.models import AIModel
+from governance import safeguards, services
+from governance.forms import DecisionForm, PauseForm, SafeguardForm, SignForm
+from governance.models import DecisionStatus, ScalingDecision
+from rsp_portal.authz import can, require
+
+
+def _form_errors(form: Any, exc: services.GovernanceError) -> None:
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def decision_list(request: HttpRequest) -> HttpResponse:
+    require(request.user, "governance.view")
+    status = request.GET.get("status", "")
+    decisions = (
+        ScalingDecision.objects.visible_to(request.user)
+        .select_related("model", "requested_by")
+        .prefetch_related("approvals__approver")
+    )
+    if status in DecisionStatus.values:
+        decisions = decisions.filter(status=status)
+    return render(
+        request,
+        "governance/decision_list.html",
+        {"decisions": decisions[:200], "statuses": DecisionStatus.choices, "status": status},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
+    """Request a scaling decision; shows the dossier it would freeze before submitting."""
+    require(request.user, "decision.request")
+    model = get_object_or_404(AIModel, slug=slug)
+    form = DecisionForm(request.POST or None)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        if "confirm" in request.POST:
+            try:
+                decision = services.request_decision(
+                    model,
+                    form.cleaned_data["compute_limit"],
+                    form.cleaned_data["rationale"],
+                    request.user,
+                )
+            except services.GovernanceError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(
+                    request, f"Decision #{decision.pk} requested; leadership has been notified."
+                )
+                return redirect("decision-detail", pk=decision.pk)
+        else:
+            from django.utils import timezone
+
+            try:
+                preview, _ = services.build_dossier(
+                    model, form.cleaned_data["compute_limit"], timezone.now()
+                )
+            except services.GovernanceError as exc:
+                _form_errors(form, exc)
+    return render(
+        request,
+        "governance/decision_request.html",
+        {"model": model, "form": form, "preview": preview, "preview_json": _pretty(preview)},
+    )
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True) if value is not None else ""
+
+
+@require_http_methods(["GET", "POST"])
+def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The approval page: the dossier and its hash, approve / reject with a comment."""
+    require(request.user, "governance.view")
+    decision = get_object_or_404(
+        ScalingDecision.objects.visible_to(request.user).select_related(
+            "model", "requested_by", "policy_version"
+        ),
+        pk=pk,
+    )
+    form = SignForm(request.POST or None, initial={"dossier_sha256": decision.dossier_sha256})
+    if request.method == "POST":
+        if not can(request.user, "decision.sign"):
+            raise PermissionDenied("Only leadership signs decisions.")
+        if form.is_valid():
+            verdict = "reject" if "reject" in request.POST else "approve"
+            try:
+                services.sign_decision(
+                    decision.pk,
+                    request.user,
+                    verdict,
+                    form.cleaned_data["dossier_sha256"],
+                    form.cleaned_data["comment"],
+                )
+            except PermissionDenied as exc:
+                form.add_error(None, str(exc))
+            except services.GovernanceError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(request, f"You {verdict}d decision #{decision.pk}.")
+                return redirect("decision-detail", pk=decision.pk)
+        decision.refresh_from_db()
+    approvals = list(decision.approvals.select_related("approver"))
+    signed_titles = {a.title for a in approvals}
+    user_titles: frozenset[str] = getattr(request.user, "titles", frozenset())
+    can_sign = (
+        decision.status == DecisionStatus.PENDING
+        and can(request.user, "decision.sign")
+        and decision.requested_by_id != request.user.pk
+        and not any(a.approver_id == request.user.pk for a in approvals)
+        and any(t in user_titles and t not in signed_titles for t in decision.required_titles)
+    )
+    return render(
+        request,
+        "governance/decision_detail.html",
+        {
+            "decision": decision,
+            "approvals": approvals,
+            "missing_titles": [t for t in decision.required_titles if t not in signed_titles],
+            "form": form,
+            "can_sign": can_sign,
+            "dossier_json": _pretty(decision.dossier),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def safeguard_checklist(request: HttpRequest, slug: str) -> HttpResponse:
+    require(request.user, "governance.view")
+    model = get_object_or_404(AIModel, slug=slug)
+    rows = safeguards.checklist(model)
+    form = SafeguardForm(request.POST or None, requirements=[r["requirement_code"] for r in rows])
+    if request.method == "POST":
+        require(request.user, "safeguard.update")
+        if form.is_valid():
+            try:
+                services.record_safeguard(
+                    model,
+                    form.cleaned_data["requirement_code"],
+                    form.cleaned_data["status"],
+                    request.user,
+                    evidence_url=form.cleaned_data["evidence_url"],
+                    notes=form.cleaned_data["notes"],
+                )
+            except services.GovernanceError as exc:
+                _form_errors(form, exc)
+            else:
+                data = form.cleaned_data
+                messages.success(
+                    request, f"Recorded {data['requirement_code']} as {data['status']}."
+                )
+                return redirect("safeguards", slug=model.slug)
+    return render(
+        request, "governance/safeguards.html", {"model": model, "rows": rows, "form": form}
+    )
+
+
+@require_POST
+def pause_model(request: HttpRequest, slug: str) -> HttpResponse:
+    require(request.user, "model.pause")
+    model = get_object_or_404(AIModel, slug=slug)
+    form = PauseForm(request.POST)
+    if form.is_valid():
+        services.pause(model, form.cleaned_data["reason"], request.user)
+        messages.success(
+            request, f"{model.name} is paused. Resuming needs a new approved decision."
+        )
+    else:
+        messages.error(request, "Give a reason for the pause.")
+    return redirect("model-detail", slug=model.slug)
+
+
+def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
+    """The gate panel fragment (htmx refresh on the model page)."""
+    require(request.user, "gate.view")
+    model = get_object_or_404(AIModel, slug=slug)
+    return render(request, "governance/_gate_panel.html", gate_context(request, model))
+
+
+def gate_context(request: HttpRequest, model: Any) -> dict[str, Any]:
+    """Context for ``governance/_gate_panel.html``, shared with the model page."""
+    gate = services.gate_for(model)
+    return {
+        "gate_model": model,
+        "gate": gate,
+        "next_steps": next_steps(gate),
+        "pause_form": PauseForm(),
+        "history": model.gate_transitions.order_by("-created_at", "-id")[:10],
+    }
+
+
+NEXT_STEP = {
+    "no_active_policy": "An administrator loads a policy pack and leadership activates it.",
+    "no_checkpoint": "The training pipeline reports a checkpoint with its effective compute.",
+    "missing_evidence": "Run or import the evaluations named above for the evaluated checkpoint.",
+    "threshold_crossed": (
+        "Put the required standards' safeguards in place and verify them; "
+        "scaling stays paused while the threshold is crossed."
+    ),
+    "safeguard_missing": "Record and verify the missing safeguards on the safeguards checklist.",
+    "safeguard_expired": "Re-verify the expired safeguards.",
+    "evaluation_due_compute": (
+        "Evaluate a recent checkpoint: compute grew past the policy's trigger."
+    ),
+    "evaluation_due_time": (
+        "Re-run the full evaluation: the last one is older than the policy allows."
+    ),
+    "no_approval": "Request a scaling decision; leadership signs it.",
+    "exceeds_approved_compute": "Request a new decision with a higher compute limit.",
+    "manual_pause": "Resolve the cause of the pause, then request a new decision.",
+    "internal_error": "Contact the administrators: the gate could not be computed.",
+}
+
+
+def next_steps(gate: dict[str, Any]) -> list[str]:
+    seen: list[str] = []
+    for reason in gate.get("reasons", []):
+        step = NEXT_STEP.get(reason["code"])
+        if step and step not in seen:
+            seen.append(step)
+    return seen

@@ -1,0 +1,79 @@
+"""Builders for gate and sign-off tests: an active default policy, a model with evidence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from evaluations.models import AIModel, Checkpoint, EvalResult
+from governance import adapter, services
+from policies import services as policy_services
+from policies.packs import load_pack_file
+
+# Values safely short of every warning line of the default pack (direction-aware).
+BELOW = {
+    "aird.effective_compute_growth": 2.0,
+    "aird.entry_researcher_task_rate": 0.1,
+    "aird.re_bench_score": 0.1,
+    "autonomy.swe_task_success": 0.05,
+    "cbrn.protocol_error_rate": 0.9,  # lower is more capable
+    "cbrn.uplift_ratio": 1.0,
+    "cbrn.vct_accuracy": 0.1,
+    "cyber.ctf_solve_rate": 0.1,
+}
+
+
+def activate_default_policy() -> Any:
+    return policy_services.load_pack(load_pack_file("default"), actor=None, activate=True)
+
+
+def make_model(slug: str = "atlas", compute: float | None = 1e24, actor: Any = None) -> AIModel:
+    with transaction.atomic():
+        model = AIModel.objects.create(slug=slug, name=slug.title(), family="atlas")
+        services.recompute(model, "test.setup")
+    if compute is not None:
+        add_checkpoint(model, "ckpt-1", compute)
+    return model
+
+
+def add_checkpoint(model: AIModel, name: str, compute: float) -> Checkpoint:
+    with transaction.atomic():
+        checkpoint = Checkpoint.objects.create(model=model, name=name, effective_compute=compute)
+        services.on_evidence_changed(model, "checkpoint.create")
+    return checkpoint
+
+
+def add_result(
+    model: AIModel, metric: str, value: float, checkpoint: Checkpoint | None = None
+) -> EvalResult:
+    checkpoint = checkpoint or model.checkpoints.order_by("-reported_at", "-pk").first()
+    with transaction.atomic():
+        result = EvalResult.objects.create(
+            model=model, checkpoint=checkpoint, metric_key=metric, value=value, source="api"
+        )
+        services.on_evidence_changed(model, "result.create")
+    return result
+
+
+def evaluate_all_below(model: AIModel, checkpoint: Checkpoint | None = None) -> None:
+    for metric, value in BELOW.items():
+        add_result(model, metric, value, checkpoint)
+
+
+def verify_standards(model: AIModel, standards: set[str], actor: Any) -> None:
+    """Verify every requirement needed by ``standards`` (with their includes)."""
+    version = adapter.active_version()
+    for row in adapter.requirements(version):
+        if set(row["standards"]) & standards:
+            services.record_safeguard(
+                model, row["code"], "verified", actor, evidence_url="https://evidence.example/x"
+            )
+
+
+def baseline(model: AIModel, actor: Any) -> None:
+    verify_standards(model, {"ASL-2-D", "ASL-2-S"}, actor)
+
+
+def codes(gate: dict[str, Any]) -> set[str]:
+    return {reason["code"] for reason in gate["reasons"]}
