@@ -129,9 +129,12 @@ def client_for(user: User) -> Client:
     return client
 
 
-def bearer(user: User, scopes: list[str] | None = None, name: str = "test") -> Client:
+def bearer(user: User, scopes: list[str] | None = None, name: str | None = None) -> Client:
     """A client that authenticates with a fresh API token (no session cookie)."""
     from rsp_portal.authz import allowed_scopes
 
+    import uuid
+
+    name = name or f"test-{uuid.uuid4().hex[:8]}"
     _, text = ApiToken.issue(user, name, scopes or allowed_scopes(user))
     return Client(HTTP_AUTHORIZATION=f"Bearer {text}")
