@@ -230,6 +230,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint": {"task": "audit.sign_checkpoint", "schedule": 300.0},
     "audit-verify": {"task": "audit.verify", "schedule": 3600.0},
+    # Governance: time alone can change a gate (an evaluation falling due, a verification or a
+    # pending decision expiring); deliveries left pending by a crash are re-sent.
+    "governance-sweep-gates": {"task": "governance.sweep_gates", "schedule": 300.0},
+    "governance-relay-notifications": {"task": "governance.relay_notifications", "schedule": 120.0},
 }
 
 # --- REST API -------------------------------------------------------------------------------
