@@ -1,3 +1,17 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from evaluations.api import views
+
+urlpatterns = [
+    path("models/", views.ModelList.as_view(), name="api-model-list"),
+    path("models/<slug:slug>/", views.ModelDetail.as_view(), name="api-model-detail"),
+    path(
+        "models/<slug:slug>/checkpoints/",
+        views.CheckpointList.as_view(),
+        name="api-checkpoint-list",
+    ),
+    path("results/", views.ResultList.as_view(), name="api-result-list"),
+    path("results/bulk/", views.ResultBulk.as_view(), name="api-result-bulk"),
+    path("results/import/", views.ResultImport.as_view(), name="api-result-import"),
+    path("results/<int:pk>/correct/", views.ResultCorrect.as_view(), name="api-result-correct"),
+]

@@ -1,0 +1,229 @@
+"""API representations of the evidence. Input is checked by the services (one validator for
+the API and the forms); the input serializers here describe request bodies for the schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord
+
+
+class AIModelSerializer(serializers.ModelSerializer[AIModel]):
+    parent: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = AIModel
+        fields = ["slug", "name", "family", "parent", "owner_team", "created_at", "created_by"]
+
+
+class AIModelInputSerializer(serializers.Serializer[Any]):
+    slug = serializers.SlugField(max_length=100)
+    name = serializers.CharField(max_length=200, required=False)
+    family = serializers.CharField(max_length=100, required=False)
+    parent: Any = serializers.SlugField(  # a field named like Field.parent; DRF pops it
+        required=False, help_text="slug of the parent model (lineage)"
+    )
+    owner_team = serializers.CharField(max_length=100, required=False)
+
+
+class TriggersSerializer(serializers.Serializer[Any]):
+    latest_checkpoint = serializers.CharField(allow_null=True)
+    last_fully_evaluated_checkpoint = serializers.CharField(allow_null=True)
+    evaluated_at = serializers.DateTimeField(allow_null=True)
+    compute_multiple = serializers.FloatField(allow_null=True)
+    months_since = serializers.IntegerField(allow_null=True)
+    policy_compute_multiple = serializers.FloatField(allow_null=True)
+    policy_months = serializers.IntegerField(allow_null=True)
+    due_compute = serializers.BooleanField()
+    due_time = serializers.BooleanField()
+    never_evaluated = serializers.BooleanField()
+    evaluation_due = serializers.BooleanField()
+
+
+class AIModelDetailSerializer(AIModelSerializer):
+    triggers = serializers.SerializerMethodField()
+
+    class Meta(AIModelSerializer.Meta):
+        fields = [*AIModelSerializer.Meta.fields, "triggers"]
+
+    def get_triggers(self, obj: AIModel) -> dict[str, Any]:
+        t = self.context["triggers"]
+        return {
+            "latest_checkpoint": t.latest_checkpoint.name if t.latest_checkpoint else None,
+            "last_fully_evaluated_checkpoint": t.last_full.name if t.last_full else None,
+            "evaluated_at": t.evaluated_at,
+            "compute_multiple": t.compute_multiple,
+            "months_since": t.months_since,
+            "policy_compute_multiple": t.policy_multiple,
+            "policy_months": t.policy_months,
+            "due_compute": t.due_compute,
+            "due_time": t.due_time,
+            "never_evaluated": t.never_evaluated,
+            "evaluation_due": t.evaluation_due,
+        }
+
+
+class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
+    model: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    reported_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Checkpoint
+        fields = [
+            "model",
+            "name",
+            "effective_compute",
+            "step",
+            "stage",
+            "metadata",
+            "reported_at",
+            "reported_by",
+        ]
+
+
+class CheckpointInputSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    effective_compute = serializers.FloatField(min_value=0, help_text="FLOP, e.g. 3e25")
+    step = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    stage = serializers.ChoiceField(choices=Checkpoint.Stage.choices, required=False)
+    metadata = serializers.DictField(required=False)
+
+
+class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
+    model: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    checkpoint: Any = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    metric = serializers.CharField(source="metric_key", read_only=True)
+    submitted_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EvalResult
+        fields = [
+            "id",
+            "model",
+            "checkpoint",
+            "metric",
+            "value",
+            "stderr",
+            "n_samples",
+            "elicitation",
+            "mitigation",
+            "source",
+            "provenance",
+            "submitted_by",
+            "notes",
+            "evidence_url",
+            "supersedes",
+            "correction_reason",
+            "recorded_at",
+            "current",
+        ]
+
+    def get_current(self, obj: EvalResult) -> bool:
+        """False once a correction supersedes the result (annotated by the list query)."""
+        return bool(getattr(obj, "is_current", True))
+
+
+class ElicitationSerializer(serializers.Serializer[Any]):
+    scaffold = serializers.CharField(required=False)
+    attempts = serializers.IntegerField(min_value=1, required=False)
+    pass_at_k = serializers.IntegerField(min_value=1, required=False)
+    tools = serializers.ListField(child=serializers.CharField(), required=False)
+    safety_training_removed = serializers.BooleanField(required=False)
+    fine_tuned = serializers.BooleanField(required=False)
+    inference_budget = serializers.CharField(required=False, help_text="a number or a string")
+
+
+class EvalResultInputSerializer(serializers.Serializer[Any]):
+    model = serializers.SlugField(help_text="model slug")
+    checkpoint = serializers.CharField(help_text="checkpoint name within the model")
+    metric = serializers.CharField(help_text="metric key of the active policy")
+    value = serializers.FloatField(help_text="a finite JSON number within the metric's range")
+    stderr = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    n_samples = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    elicitation = ElicitationSerializer(required=False)
+    mitigation = serializers.ChoiceField(choices=EvalResult.Mitigation.choices, required=False)
+    notes = serializers.CharField(required=False)
+    evidence_url = serializers.URLField(required=False)
+    provenance = serializers.DictField(required=False)
+
+
+class BulkInputSerializer(serializers.Serializer[Any]):
+    results = EvalResultInputSerializer(many=True)
+
+
+class BulkOutputSerializer(serializers.Serializer[Any]):
+    created = serializers.IntegerField()
+    results = EvalResultSerializer(many=True)
+
+
+class CorrectionInputSerializer(serializers.Serializer[Any]):
+    correction_reason = serializers.CharField()
+    metric = serializers.CharField(required=False)
+    value = serializers.FloatField(required=False)
+    stderr = serializers.FloatField(required=False, allow_null=True)
+    n_samples = serializers.IntegerField(required=False, allow_null=True)
+    elicitation = ElicitationSerializer(required=False)
+    mitigation = serializers.ChoiceField(choices=EvalResult.Mitigation.choices, required=False)
+    notes = serializers.CharField(required=False)
+    evidence_url = serializers.URLField(required=False)
+
+
+class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
+    model: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    checkpoint: Any = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    imported_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ImportRecord
+        fields = [
+            "id",
+            "file_sha256",
+            "original_name",
+            "format",
+            "eval_id",
+            "status",
+            "error",
+            "model",
+            "checkpoint",
+            "results_created",
+            "imported_by",
+            "imported_at",
+        ]
+
+
+class ImportInputSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(help_text="Inspect .eval/.json log or lm-eval results JSON")
+    model = serializers.SlugField()
+    checkpoint = serializers.CharField()
+    mapping = serializers.JSONField(
+        required=False, help_text='{"<scorer>/<metric>": "<metric key>"}, remembered'
+    )
+    preview = serializers.BooleanField(required=False, help_text="parse only, write nothing")
+
+
+class PreviewRowSerializer(serializers.Serializer[Any]):
+    source_name = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    stderr = serializers.FloatField(allow_null=True)
+    n_samples = serializers.IntegerField(allow_null=True)
+    metric_key = serializers.CharField(allow_null=True)
+    error = serializers.CharField()
+
+
+class ImportOutputSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+    already_imported = serializers.BooleanField()
+    preview = serializers.BooleanField()
+    status = serializers.CharField(help_text="the log's status: success, error, cancelled...")
+    file_sha256 = serializers.CharField()
+    eval_id = serializers.CharField(allow_null=True)
+    record = ImportRecordSerializer(allow_null=True)
+    results = EvalResultSerializer(many=True)
+    metrics = PreviewRowSerializer(many=True)
+    unmapped = serializers.ListField(child=serializers.CharField())
+    mapping = serializers.DictField(child=serializers.CharField())
+    errors: Any = serializers.DictField()  # DRF pops declared fields off the class

@@ -1,0 +1,361 @@
+"""The evidence API (DESIGN §8): models, checkpoints, results, bulk results, log imports.
+
+Views parse and render; the services validate and write. Service errors become
+``{"errors": {field: [messages]}}`` with the service's status (400, 409 or 413).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any
+
+import django_filters
+from django.db.models import Exists, OuterRef, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evaluations import services
+from evaluations.api.parsers import EvidenceJSONParser
+from evaluations.api.serializers import (
+    AIModelDetailSerializer,
+    AIModelInputSerializer,
+    AIModelSerializer,
+    BulkInputSerializer,
+    BulkOutputSerializer,
+    CheckpointInputSerializer,
+    CheckpointSerializer,
+    CorrectionInputSerializer,
+    EvalResultInputSerializer,
+    EvalResultSerializer,
+    ImportInputSerializer,
+    ImportOutputSerializer,
+    ImportRecordSerializer,
+)
+from evaluations.idempotency import HEADER, idempotent
+from evaluations.models import AIModel, Checkpoint, EvalResult
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="a unique key (≤255 characters); a retry with the same key and body "
+    "replays the first answer, with another body answers 422",
+)
+
+
+class EvidenceAPIError(exceptions.ValidationError):
+    """A service's EvidenceError with its own status code."""
+
+    def __init__(self, error: services.EvidenceError) -> None:
+        super().__init__(error.message_dict)
+        self.status_code = error.status_code
+
+
+def via_for(request: Request) -> str:
+    key_id = getattr(request.auth, "key_id", None)
+    return f"token:{key_id}" if key_id else "session"
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except services.EvidenceError as exc:
+        raise EvidenceAPIError(exc) from None
+
+
+def _body(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
+    return request.data
+
+
+def _model(slug: str) -> AIModel:
+    return get_object_or_404(AIModel, slug=slug)
+
+
+# --- Models --------------------------------------------------------------------------------
+
+
+class ModelList(generics.ListAPIView[AIModel]):
+    """AI models; POST registers one (``slug``, ``name``, ``family``, ``parent``)."""
+
+    actions = {"GET": "evidence.view", "POST": "evidence.report"}
+    queryset = AIModel.objects.select_related("parent", "created_by").order_by("slug")
+    serializer_class = AIModelSerializer
+    parser_classes = [EvidenceJSONParser]
+    filterset_fields = ["family"]
+
+    @extend_schema(request=AIModelInputSerializer, responses={201: AIModelSerializer})
+    def post(self, request: Request) -> Response:
+        data = _body(request)
+        model = _call(
+            services.create_model,
+            slug=data.get("slug"),
+            name=data.get("name"),
+            family=data.get("family") or "",
+            parent=data.get("parent"),
+            owner_team=data.get("owner_team") or "",
+            actor=request.user,
+            via=via_for(request),
+        )
+        return Response(AIModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class ModelDetail(generics.RetrieveAPIView[AIModel]):
+    """One AI model with its reassessment triggers under the active policy."""
+
+    actions = {"GET": "evidence.view"}
+    queryset = AIModel.objects.select_related("parent", "created_by")
+    serializer_class = AIModelDetailSerializer
+    lookup_field = "slug"
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = dict(super().get_serializer_context())
+        if "slug" in self.kwargs:
+            context["triggers"] = services.triggers_for(self.get_object())
+        return context
+
+
+# --- Checkpoints ---------------------------------------------------------------------------
+
+
+def gate_for(model: AIModel) -> tuple[bool, Any]:
+    """The gate from governance, once that app provides ``gate_for(model)``."""
+    try:
+        governance = importlib.import_module("governance.services")
+    except ImportError:
+        return False, None
+    if not hasattr(governance, "gate_for"):
+        return False, None
+    return True, governance.gate_for(model)
+
+
+class CheckpointList(generics.ListAPIView[Checkpoint]):
+    """A model's checkpoints, oldest first; POST reports one (answered with the gate)."""
+
+    actions = {"GET": "evidence.view", "POST": "evidence.report"}
+    serializer_class = CheckpointSerializer
+    parser_classes = [EvidenceJSONParser]
+
+    def get_queryset(self) -> QuerySet[Checkpoint]:
+        model = _model(self.kwargs["slug"])
+        return (
+            Checkpoint.objects.filter(model=model)
+            .select_related("model", "reported_by")
+            .order_by("reported_at", "id")
+        )
+
+    @extend_schema(
+        request=CheckpointInputSerializer,
+        responses={201: OpenApiResponse(CheckpointSerializer, description="plus `gate`")},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        model = _model(slug)
+        data = _body(request)
+        checkpoint = _call(
+            services.report_checkpoint,
+            model,
+            name=data.get("name"),
+            effective_compute=data.get("effective_compute"),
+            step=data.get("step"),
+            stage=data.get("stage") or Checkpoint.Stage.PRETRAINING,
+            metadata=data.get("metadata"),
+            actor=request.user,
+            via=via_for(request),
+        )
+        body = dict(CheckpointSerializer(checkpoint).data)
+        has_gate, gate = gate_for(model)
+        if has_gate:
+            body["gate"] = gate
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- Results -------------------------------------------------------------------------------
+
+
+class ResultFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model__slug")
+    checkpoint = django_filters.CharFilter(field_name="checkpoint__name")
+    metric = django_filters.CharFilter(field_name="metric_key")
+    source = django_filters.ChoiceFilter(choices=EvalResult.Source.choices)
+    current = django_filters.BooleanFilter(field_name="is_current")
+
+    class Meta:
+        model = EvalResult
+        fields = ["model", "checkpoint", "metric", "source", "current"]
+
+
+def result_queryset() -> QuerySet[EvalResult]:
+    later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
+    return (
+        EvalResult.objects.for_display()
+        .annotate(is_current=~Exists(later))
+        .order_by("-recorded_at", "-id")
+    )
+
+
+class ResultList(generics.ListAPIView[EvalResult]):
+    """Results, newest first (filters: model, checkpoint, metric, source, current).
+
+    POST records one result and honours ``Idempotency-Key``.
+    """
+
+    actions = {"GET": "evidence.view", "POST": "evidence.report"}
+    serializer_class = EvalResultSerializer
+    filterset_class = ResultFilter
+    parser_classes = [EvidenceJSONParser]
+
+    def get_queryset(self) -> QuerySet[EvalResult]:
+        return result_queryset()
+
+    @extend_schema(
+        request=EvalResultInputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: EvalResultSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        item = _body(request)
+
+        def effect() -> tuple[int, Any]:
+            (result,) = _call(
+                services.record_results,
+                [item],
+                request.user,
+                EvalResult.Source.API,
+                via=via_for(request),
+            )
+            return status.HTTP_201_CREATED, EvalResultSerializer(result).data
+
+        return idempotent(request, effect)
+
+
+class ResultBulk(APIView):
+    """``{"results": [...]}``: all stored or none; errors name the index (``results[3].value``)."""
+
+    actions = {"POST": "evidence.report"}
+    parser_classes = [EvidenceJSONParser]
+
+    @extend_schema(
+        request=BulkInputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: BulkOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        items = _body(request).get("results")
+        if not isinstance(items, list):
+            raise exceptions.ValidationError({"results": ["Must be a list of results."]})
+
+        def effect() -> tuple[int, Any]:
+            created = _call(
+                services.record_results,
+                items,
+                request.user,
+                EvalResult.Source.API,
+                via=via_for(request),
+                indexed=True,
+            )
+            return status.HTTP_201_CREATED, {
+                "created": len(created),
+                "results": EvalResultSerializer(created, many=True).data,
+            }
+
+        return idempotent(request, effect)
+
+
+class ResultCorrect(APIView):
+    """Supersede a result with a corrected one (``correction_reason`` required)."""
+
+    actions = {"POST": "evidence.correct"}
+    parser_classes = [EvidenceJSONParser]
+
+    @extend_schema(request=CorrectionInputSerializer, responses={201: EvalResultSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        old = get_object_or_404(EvalResult.objects.for_display(), pk=pk)
+        data = dict(_body(request))
+        reason = data.pop("correction_reason", None)
+        new = _call(
+            services.correct_result,
+            old,
+            data,
+            reason,
+            request.user,
+            via=via_for(request),
+            source=EvalResult.Source.API,
+        )
+        return Response(EvalResultSerializer(new).data, status=status.HTTP_201_CREATED)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def import_body(outcome: services.ImportOutcome) -> dict[str, Any]:
+    parsed = outcome.parsed
+    record = outcome.record
+    return {
+        "detail": outcome.message,
+        "already_imported": outcome.already_imported,
+        "preview": outcome.preview,
+        "status": parsed.status if parsed else (record.status if record else ""),
+        "file_sha256": outcome.upload.sha256,
+        "eval_id": parsed.eval_id if parsed else None,
+        "record": ImportRecordSerializer(record).data if record is not None else None,
+        "results": EvalResultSerializer(outcome.results, many=True).data,
+        "metrics": [
+            {
+                "source_name": row.source_name,
+                "value": _finite(row.value),
+                "stderr": _finite(row.stderr),
+                "n_samples": row.n_samples,
+                "metric_key": row.metric_key,
+                "error": row.error,
+            }
+            for row in outcome.rows
+        ],
+        "unmapped": outcome.unmapped,
+        "mapping": outcome.mapping,
+        "errors": outcome.errors,
+    }
+
+
+class ResultImport(APIView):
+    """Import an Inspect AI or lm-eval log (multipart ``file``, ``model``, ``checkpoint``,
+    optional ``mapping`` JSON and ``preview``). Re-imports answer 200 with the original record."""
+
+    actions = {"POST": "evidence.report"}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ImportInputSerializer},
+        responses={
+            201: ImportOutputSerializer,
+            200: OpenApiResponse(ImportOutputSerializer, description="preview or re-import"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data: Any = request.data
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise exceptions.ValidationError({"file": ["Attach the log file as `file`."]})
+        preview = str(data.get("preview", "")).lower() in ("1", "true", "yes", "on")
+        outcome = _call(
+            services.import_log,
+            upload,
+            model=data.get("model"),
+            checkpoint=data.get("checkpoint"),
+            mapping=data.get("mapping"),
+            actor=request.user,
+            preview=preview,
+            via=via_for(request),
+        )
+        created = not (preview or outcome.already_imported)
+        return Response(
+            import_body(outcome), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )

@@ -1,0 +1,99 @@
+"""``Idempotency-Key`` for POSTs: the same key and body replay the stored answer.
+
+The key's row is inserted in the same transaction as the effect it guards (reliability.md
+§2.4): concurrent requests with one key block on the unique index until the first commits,
+then replay its answer; if the first rolls back, the next one runs the effect itself. So
+twenty identical retries store exactly one result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from evaluations.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+
+
+class KeyReused(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = (
+        "This Idempotency-Key was already used with a different request; use a new key."
+    )
+    default_code = "idempotency_key_reused"
+
+
+class KeyInFlight(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "A request with this Idempotency-Key is still being processed; retry later."
+    default_code = "idempotency_key_in_flight"
+
+
+def request_fingerprint(request: Request) -> str:
+    """SHA-256 over the method, path and canonical JSON of the parsed body."""
+    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    text = f"{request.method}\n{request.path}\n{body}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _key(request: Request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise exceptions.ValidationError(
+            {HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters (a UUID is a good key)."]}
+        )
+    return key
+
+
+def _replay(record: IdempotencyRecord | None, fingerprint: str) -> Response:
+    if record is None or record.response_code == 0:
+        raise KeyInFlight()
+    if record.request_sha256 != fingerprint:
+        raise KeyReused()
+    response = Response(record.response_body, status=record.response_code)
+    response[REPLAY_HEADER] = "true"
+    return response
+
+
+def idempotent(request: Request, effect: Callable[[], tuple[int, Any]]) -> Response:
+    """Run ``effect`` (returning status and JSON body) at most once per user and key."""
+    key = _key(request)
+    if key is None:
+        code, body = effect()
+        return Response(body, status=code)
+    fingerprint = request_fingerprint(request)
+    user: Any = request.user
+    rows = IdempotencyRecord.objects.filter(user=user, key=key)
+    with transaction.atomic():
+        existing = rows.first()
+        if existing is not None:
+            return _replay(existing, fingerprint)
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    user=user,
+                    key=key,
+                    method=request.method or "",
+                    path=request.path[:500],
+                    request_sha256=fingerprint,
+                )
+        except IntegrityError:
+            # Another request with this key committed while we waited on the unique index.
+            return _replay(rows.first(), fingerprint)
+        code, body = effect()
+        record.response_code, record.response_body = code, body
+        record.save(update_fields=["response_code", "response_body"])
+    return Response(body, status=code)

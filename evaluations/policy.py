@@ -1,0 +1,115 @@
+"""What the evidence app needs from the active policy, read in three queries.
+
+Results name metrics by key, so validation and the model pages only need the active version's
+metrics (key, range, direction), its indicators (warning and critical lines per metric) and the
+two reassessment triggers. :func:`active_policy_view` reads exactly that into plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricInfo:
+    """A metric of the active policy."""
+
+    key: str
+    name: str
+    unit: str
+    min: float
+    max: float
+    higher_is_more_capable: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndicatorInfo:
+    """An indicator line of a threshold of the active policy."""
+
+    threshold_code: str
+    threshold_name: str
+    metric_key: str
+    warning: float | None
+    critical: float
+    higher_is_more_capable: bool
+
+    def status(self, value: float | None) -> str:
+        """``below``, ``warning`` or ``crossed`` (``missing`` without a value).
+
+        Written so that NaN is on the unsafe side, as in the gate engine.
+        """
+        if value is None:
+            return "missing"
+        if self.higher_is_more_capable:
+            if not value < self.critical:
+                return "crossed"
+            if self.warning is not None and not value < self.warning:
+                return "warning"
+        else:
+            if not value > self.critical:
+                return "crossed"
+            if self.warning is not None and not value > self.warning:
+                return "warning"
+        return "below"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyView:
+    """The active policy as the evidence app sees it."""
+
+    version_id: int
+    label: str
+    metrics: dict[str, MetricInfo]
+    indicators: tuple[IndicatorInfo, ...]
+    effective_compute_multiple: float
+    months_between_assessments: int
+    indicator_metric_keys: frozenset[str] = field(default_factory=frozenset)
+
+    def valid_keys(self) -> str:
+        """The metric keys, for error messages."""
+        return ", ".join(sorted(self.metrics)) or "(the active policy defines no metrics)"
+
+
+def active_policy_view() -> PolicyView | None:
+    """The active policy's metrics, indicators and triggers; None when none is active.
+
+    Three queries: the version, its metrics, its indicators (with threshold and metric).
+    """
+    from policies.models import Indicator, Metric, PolicyVersion
+
+    version = PolicyVersion.objects.active().first()
+    if version is None:
+        return None
+    metrics = {
+        m.key: MetricInfo(
+            key=m.key,
+            name=m.name,
+            unit=m.unit or "",
+            min=m.min,
+            max=m.max,
+            higher_is_more_capable=m.higher_is_more_capable,
+        )
+        for m in Metric.objects.filter(version=version).order_by("key")
+    }
+    indicators = tuple(
+        IndicatorInfo(
+            threshold_code=i.threshold.code,
+            threshold_name=i.threshold.name,
+            metric_key=i.metric.key,
+            warning=i.warning,
+            critical=i.critical,
+            higher_is_more_capable=i.metric.higher_is_more_capable,
+        )
+        for i in Indicator.objects.filter(version=version)
+        .select_related("threshold", "metric")
+        .order_by("threshold__code", "metric__key")
+    )
+    return PolicyView(
+        version_id=version.pk,
+        label=f"{version.name} {version.version}",
+        metrics=metrics,
+        indicators=indicators,
+        effective_compute_multiple=float(version.effective_compute_multiple),
+        months_between_assessments=int(version.months_between_assessments),
+        indicator_metric_keys=frozenset(i.metric_key for i in indicators),
+    )
