@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import pytest
+import yaml
+from django.core.exceptions import PermissionDenied
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from audit.models import AuditEntry
 from policies import services
+from policies.demo import seed_demo
 from policies.models import (
+    CapabilityThreshold,
+    FrozenPolicyError,
+    Indicator,
+    Metric,
     PolicyVersion,
+    SafeguardRequirement,
+    SafetyLevel,
 )
-from policies.packs import SHIPPED_PACKS, content_sha256, load_pack_file, parse_pack, validate_pack
+from policies.packs import (
+    PACKS_DIR,
+    SHIPPED_PACKS,
+    content_sha256,
+    load_pack_file,
+    parse_pack,
+    validate_pack,
+)
+from tests.conftest import guards_enforced
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +42,6 @@ def default_pack() -> dict[str, Any]:
 
 
 def entry_data(entry: AuditEntry) -> dict[str, Any]:
-    import json
-
     return json.loads(bytes(entry.body))["data"]
 
 
@@ -47,3 +66,309 @@ def test_each_shipped_pack_loads_activates_exports_and_reloads_equal(name, rso):
     again = services.load_pack(reparsed)
     assert again.pk == version.pk and again.newly_loaded is False
     assert PolicyVersion.objects.count() == 1
+
+
+# ------------------------------------------------------------------- load_policy command
+
+
+def counts() -> dict[str, int]:
+    models = (PolicyVersion, SafetyLevel, Metric, CapabilityThreshold, Indicator)
+    return {
+        **{model.__name__: model.objects.count() for model in models},
+        "audit": AuditEntry.objects.count(),
+    }
+
+
+def raw_default() -> dict[str, Any]:
+    return yaml.safe_load((PACKS_DIR / "default.yaml").read_text(encoding="utf-8"))
+
+
+def _unknown_metric(data: dict[str, Any]) -> None:
+    data["thresholds"][0]["indicators"][0]["metric"] = "cbrn.no_such_metric"
+
+
+def _warning_past_critical(data: dict[str, Any]) -> None:
+    data["thresholds"][0]["indicators"][0]["warning"] = 0.9  # critical is 0.5, higher = worse
+
+
+def _unknown_level(data: dict[str, Any]) -> None:
+    data["standards"][0]["level"] = "ASL-9"
+
+
+def _duplicate_code(data: dict[str, Any]) -> None:
+    data["thresholds"][1]["code"] = data["thresholds"][0]["code"]
+
+
+BROKEN = [
+    (_unknown_metric, "thresholds[0].indicators[0].metric", "unknown metric"),
+    (_warning_past_critical, "thresholds[0].indicators[0].warning", "must be below critical"),
+    (_unknown_level, "standards[0].level", "unknown level"),
+    (_duplicate_code, "thresholds[1].code", "duplicate threshold code"),
+]
+
+
+@pytest.mark.parametrize(("breaks", "location", "problem"), BROKEN)
+def test_load_policy_refuses_a_broken_pack_naming_the_location(tmp_path, breaks, location, problem):
+    services.load_pack(default_pack(), activate=True)
+    before = counts()
+    data = raw_default()
+    breaks(data)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="nothing was loaded"):
+        call_command("load_policy", str(path), "--activate", stderr=err, stdout=io.StringIO())
+    assert f"broken.yaml: {location}: " in err.getvalue()
+    assert problem in err.getvalue()
+    assert counts() == before
+
+
+def test_load_policy_refuses_bad_yaml_with_line_and_column(tmp_path):
+    before = counts()
+    path = tmp_path / "bad.yaml"
+    path.write_text("key: default\nname: [unclosed\nversion: '1'\n", encoding="utf-8")
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("load_policy", str(path), stderr=err, stdout=io.StringIO())
+    assert "bad.yaml: line " in err.getvalue()
+    assert "YAML syntax error" in err.getvalue()
+    assert counts() == before
+
+
+def test_load_policy_refuses_an_unknown_shipped_name():
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("load_policy", "no-such-pack", stderr=err, stdout=io.StringIO())
+    assert "no-such-pack: no shipped pack of that name" in err.getvalue()
+    assert PolicyVersion.objects.count() == 0
+
+
+def test_load_policy_loads_activates_and_prints_version_and_hash():
+    out = io.StringIO()
+    call_command("load_policy", "default", "--activate", stdout=out)
+    version = PolicyVersion.objects.get()
+    assert version.status == PolicyVersion.Status.ACTIVE
+    assert f"#{version.pk}" in out.getvalue()
+    assert f"sha256={version.content_sha256}" in out.getvalue()
+    assert version.content_sha256 == content_sha256(default_pack())
+
+
+def test_loading_the_same_content_twice_reuses_the_version():
+    call_command("load_policy", "default", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("load_policy", "default", stdout=out)
+    assert "no new version created" in out.getvalue()
+    assert PolicyVersion.objects.count() == 1
+    assert AuditEntry.objects.filter(action="policy.load").count() == 1
+
+
+def test_reloading_a_superseded_policy_creates_a_new_draft(rso):
+    first = services.load_pack(default_pack(), activate=True)
+    changed = default_pack()
+    changed["version"] = "2.2-portal.2"
+    services.activate(services.load_pack(changed), rso)
+    rollback = services.load_pack(default_pack())
+    assert rollback.pk != first.pk and rollback.newly_loaded is True
+    assert rollback.status == PolicyVersion.Status.DRAFT
+    assert rollback.content_sha256 == first.content_sha256
+
+
+def test_load_policy_activate_with_a_non_leadership_actor_is_refused(safety):
+    before = counts()
+    with pytest.raises(CommandError, match="role does not allow"):
+        call_command(
+            "load_policy", "default", "--activate", "--actor", "safety", stdout=io.StringIO()
+        )
+    assert counts() == before  # the load rolled back with the refused activation
+
+
+def test_export_policy_writes_the_active_version(tmp_path, rso):
+    version = services.load_pack(default_pack(), activate=True)
+    out = io.StringIO()
+    call_command("export_policy", stdout=out)
+    assert parse_pack(out.getvalue(), "export.yaml") == default_pack()
+    target = tmp_path / "out.yaml"
+    call_command(
+        "export_policy", "--version", str(version.pk), "--output", str(target), stderr=io.StringIO()
+    )
+    assert parse_pack(target.read_text(encoding="utf-8"), "out.yaml") == default_pack()
+    exports = AuditEntry.objects.filter(action="policy.export")
+    assert exports.count() == 2
+    assert entry_data(exports.first())["content_sha256"] == version.content_sha256
+
+
+def test_export_policy_without_active_version_fails_cleanly():
+    with pytest.raises(CommandError, match="no policy version is active"):
+        call_command("export_policy", stdout=io.StringIO())
+
+
+def test_seed_demo_activates_the_default_pack_once():
+    seed_demo(io.StringIO())
+    seed_demo(io.StringIO())
+    version = PolicyVersion.objects.get()
+    assert version.status == PolicyVersion.Status.ACTIVE
+    assert version.key == "default"
+
+
+# -------------------------------------------------------------------------- activation
+
+
+def test_activation_supersedes_and_is_audited_with_the_hash(rso):
+    first = services.load_pack(default_pack(), activate=True)
+    changed = default_pack()
+    changed["version"] = "2.2-portal.2"
+    second = services.load_pack(changed, actor=None)
+    services.activate(second, rso)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == PolicyVersion.Status.SUPERSEDED
+    assert second.status == PolicyVersion.Status.ACTIVE
+    assert second.activated_by == rso and second.activated_at is not None
+    entry = AuditEntry.objects.filter(action="policy.activate").order_by("-seq").first()
+    data = entry_data(entry)
+    assert data["content_sha256"] == second.content_sha256 == content_sha256(changed)
+    assert data["version"] == second.pk
+    assert data["previous_version"] == first.pk
+    assert entry.actor == "rso"
+    load = AuditEntry.objects.filter(action="policy.load", object_id=str(second.pk)).get()
+    assert entry_data(load)["content_sha256"] == second.content_sha256
+
+
+def test_safety_cannot_activate_through_the_service(safety):
+    draft = services.load_pack(default_pack())
+    with pytest.raises(PermissionDenied):
+        services.activate(draft, safety)
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersion.Status.DRAFT
+
+
+def test_on_activate_hooks_run_inside_the_transaction(rso, monkeypatch):
+    seen: list[tuple[int, bool]] = []
+
+    def hook(version: PolicyVersion) -> None:
+        seen.append((version.pk, connection.in_atomic_block))
+
+    monkeypatch.setattr(services, "ON_ACTIVATE", [hook])
+    draft = services.load_pack(default_pack())
+    services.activate(draft, rso)
+    assert seen == [(draft.pk, True)]
+
+
+def test_a_failing_hook_rolls_the_activation_back(rso, monkeypatch):
+    def hook(version: PolicyVersion) -> None:
+        raise RuntimeError("recompute failed")
+
+    first = services.load_pack(default_pack(), activate=True)
+    changed = default_pack()
+    changed["version"] = "2.2-portal.2"
+    draft = services.load_pack(changed)
+    audit_before = AuditEntry.objects.count()
+    monkeypatch.setattr(services, "ON_ACTIVATE", [hook])
+    with pytest.raises(RuntimeError):
+        services.activate(draft, rso)
+    assert PolicyVersion.objects.get(pk=first.pk).status == PolicyVersion.Status.ACTIVE
+    assert PolicyVersion.objects.get(pk=draft.pk).status == PolicyVersion.Status.DRAFT
+    assert AuditEntry.objects.count() == audit_before
+
+
+def test_only_a_draft_can_be_activated(rso):
+    version = services.load_pack(default_pack(), activate=True)
+    with pytest.raises(services.ActivationError, match="only a draft"):
+        services.activate(version, rso)
+
+
+# ---------------------------------------------------------------- one active, immutable
+
+
+def test_a_second_active_version_is_impossible_in_the_database():
+    first = services.load_pack(default_pack(), activate=True)
+    changed = default_pack()
+    changed["version"] = "other"
+    draft = services.load_pack(changed)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PolicyVersion.objects.filter(pk=draft.pk).update(status=PolicyVersion.Status.ACTIVE)
+    assert PolicyVersion.objects.active().get().pk == first.pk
+
+
+def test_the_model_refuses_to_edit_an_active_version():
+    version = services.load_pack(default_pack(), activate=True)
+    version.effective_compute_multiple = 10.0
+    with pytest.raises(FrozenPolicyError, match="effective_compute_multiple"):
+        version.save()
+    fresh = PolicyVersion.objects.get(pk=version.pk)
+    fresh.signoff_titles.remove("CEO")  # changed in place: still caught
+    with pytest.raises(FrozenPolicyError, match="signoff_titles"):
+        fresh.save()
+    with pytest.raises(FrozenPolicyError):
+        fresh.delete()
+
+
+def test_the_model_refuses_to_edit_parts_of_an_active_version():
+    version = services.load_pack(default_pack(), activate=True)
+    indicator = Indicator.objects.filter(version=version).first()
+    indicator.critical = 0.99
+    with pytest.raises(FrozenPolicyError):
+        indicator.save()
+    with pytest.raises(FrozenPolicyError):
+        SafeguardRequirement.objects.filter(version=version).delete()
+    with pytest.raises(FrozenPolicyError):
+        Metric.objects.filter(version=version).update(max=100)
+    level = SafetyLevel.objects.filter(version=version).first()
+    with pytest.raises(FrozenPolicyError):
+        SafetyLevel(version=version, code="ASL-9", rank=9, name="new").save()
+    with pytest.raises(FrozenPolicyError):
+        level.delete()
+
+
+def test_a_draft_stays_editable():
+    draft = services.load_pack(default_pack())
+    draft.name = "Renamed draft"
+    draft.save()
+    metric = Metric.objects.filter(version=draft).first()
+    metric.name = "renamed"
+    metric.save()
+    services.refresh_draft_hash(draft)
+    assert draft.content_sha256 != content_sha256(default_pack())
+
+
+def _raw(sql: str, params: list[Any]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def test_the_database_refuses_to_edit_an_active_version():
+    version = services.load_pack(default_pack(), activate=True)
+    for sql in (
+        "UPDATE policies_policyversion SET effective_compute_multiple = 100 WHERE id = %s",
+        "UPDATE policies_policyversion SET signoff_titles = '[]' WHERE id = %s",
+        "UPDATE policies_policyversion SET status = 'draft' WHERE id = %s",
+        "DELETE FROM policies_policyversion WHERE id = %s",
+        "UPDATE policies_indicator SET critical = 0.99 WHERE version_id = %s",
+        "DELETE FROM policies_safeguardrequirement WHERE version_id = %s",
+    ):
+        with (
+            pytest.raises(DatabaseError, match=r"immutable|cannot be deleted"),
+            guards_enforced(),
+            transaction.atomic(),
+        ):
+            _raw(sql, [version.pk])
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+        _raw(
+            "INSERT INTO policies_riskdomain (version_id, code, name, tier) "
+            "VALUES (%s, 'NEW', 'new', 'tracked')",
+            [version.pk],
+        )
+    stored = PolicyVersion.objects.get(pk=version.pk)
+    assert stored.effective_compute_multiple == 4.0
+    assert Indicator.objects.filter(version=version, critical=0.99).count() == 0
+
+
+def test_the_database_allows_supersession_and_draft_edits():
+    version = services.load_pack(default_pack(), activate=True)
+    _raw("UPDATE policies_policyversion SET status = 'superseded' WHERE id = %s", [version.pk])
+    with pytest.raises(DatabaseError), transaction.atomic():
+        _raw("UPDATE policies_policyversion SET status = 'active' WHERE id = %s", [version.pk])
+    draft = services.load_pack({**default_pack(), "version": "draft"})
+    _raw("UPDATE policies_indicator SET critical = 0.99 WHERE version_id = %s", [draft.pk])
+    _raw("DELETE FROM policies_indicator WHERE version_id = %s", [draft.pk])
+    assert Indicator.objects.filter(version=draft).count() == 0

@@ -16,9 +16,20 @@ class Command(BaseCommand):
         "stdout or --output FILE. Audited as policy.export."
     )
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # Our --version (a policy version id) replaces Django's --version (its own release).
+        kwargs.setdefault("conflict_handler", "resolve")
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--version", dest="version_id", type=int, metavar="ID")
-        parser.add_argument("--output", metavar="FILE")
+        parser.add_argument(
+            "--version",
+            dest="version_id",
+            type=int,
+            metavar="ID",
+            help="policy version id (default: the active version)",
+        )
+        parser.add_argument("--output", metavar="FILE", help="write here instead of stdout")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["version_id"] is not None:
