@@ -3,6 +3,7 @@ from django.urls import path
 from governance import views
 
 urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
     path("decisions/", views.decision_list, name="decision-list"),
     path("decisions/<int:pk>/", views.decision_detail, name="decision-detail"),
     path("models/<slug:slug>/decide/", views.decision_request, name="decision-request"),

@@ -23,6 +23,39 @@ def _form_errors(form: Any, exc: services.GovernanceError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The landing page: every model's gate, decisions waiting for the user, recent changes."""
+    from governance.models import GateState, GateTransition
+
+    states = {}
+    if can(request.user, "gate.view"):
+        for state in GateState.objects.filter(scope="scaling").select_related("model"):
+            states[state.model_id] = state
+    models = sorted(states.values(), key=lambda s: (s.state != "paused", s.model.name))
+    awaiting = []
+    if can(request.user, "decision.sign"):
+        titles = set(getattr(request.user, "titles", ()))
+        for decision in (
+            ScalingDecision.objects.filter(status=DecisionStatus.PENDING)
+            .select_related("model")
+            .prefetch_related("approvals")
+        ):
+            signed = {a.title for a in decision.approvals.all()}
+            open_titles = [t for t in decision.required_titles if t not in signed]
+            if titles & set(open_titles) and decision.requested_by_id != request.user.pk:
+                awaiting.append(decision)
+    transitions = (
+        GateTransition.objects.filter(scope="scaling").select_related("model")[:10]
+        if can(request.user, "gate.view")
+        else []
+    )
+    return render(
+        request,
+        "governance/dashboard.html",
+        {"gates": models, "awaiting": awaiting, "transitions": transitions},
+    )
+
+
 def decision_list(request: HttpRequest) -> HttpResponse:
     require(request.user, "governance.view")
     status = request.GET.get("status", "")
