@@ -10,16 +10,11 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         # The gate is recomputed inside the transaction of every write that can change it.
         # Evidence and policy writes call these hooks explicitly (no signals).
-        import importlib
-
+        from evaluations import services as evidence
         from governance import services
         from policies import services as policies
 
-        try:
-            evidence = importlib.import_module("evaluations.services")
-        except ModuleNotFoundError:  # TEMPORARY while evaluations.services is being written
-            evidence = None
-        if evidence is not None and _on_evidence not in evidence.ON_EVIDENCE_CHANGED:
+        if _on_evidence not in evidence.ON_EVIDENCE_CHANGED:
             evidence.ON_EVIDENCE_CHANGED.append(_on_evidence)
         if services.on_policy_activated not in policies.ON_ACTIVATE:
             policies.ON_ACTIVATE.append(services.on_policy_activated)
