@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -10,9 +11,26 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from policies import services
-from policies.diff import diff_policies
+from policies.diff import PolicyDiff, diff_policies
 from policies.models import PolicyVersion
 from rsp_portal.authz import can, require
+
+
+def _num(value: float | None) -> str:
+    """A number as written in a pack: 0.5, 1000, 2.5e+25 (no padding zeros)."""
+    return "" if value is None else f"{value:g}"
+
+
+def _changes(result: PolicyDiff) -> list[dict[str, Any]]:
+    """Diff changes with their values as JSON text for display."""
+    return [
+        {
+            **change.to_dict(),
+            "old_text": json.dumps(change.old, ensure_ascii=False),
+            "new_text": json.dumps(change.new, ensure_ascii=False),
+        }
+        for change in result.changes
+    ]
 
 
 def _outline(version: PolicyVersion) -> dict[str, Any]:
@@ -29,7 +47,11 @@ def _outline(version: PolicyVersion) -> dict[str, Any]:
             {
                 **indicator,
                 "metric_info": metrics[indicator["metric"]],
+                "range": f"[{_num(metrics[indicator['metric']]['min'])}, "
+                f"{_num(metrics[indicator['metric']]['max'])}]",
                 "direction": "≥" if metrics[indicator["metric"]]["higher_is_more_capable"] else "≤",
+                "warning_text": _num(indicator["warning"]),
+                "critical_text": _num(indicator["critical"]),
             }
             for indicator in threshold["indicators"]
         ]
@@ -38,6 +60,7 @@ def _outline(version: PolicyVersion) -> dict[str, Any]:
         )
     return {
         "pack": pack,
+        "compute_multiple": _num(pack["settings"]["effective_compute_multiple"]),
         "levels": [
             {**level, "standards": standards_by_level.get(level["code"], [])}
             for level in pack["levels"]
@@ -120,7 +143,7 @@ def diff(request: HttpRequest) -> HttpResponse:
     status = 400 if errors else 200
     if not errors and old is not None and new is not None:
         result = diff_policies(services.to_pack(old), services.to_pack(new))
-        context["diff"] = result
+        context["changes"] = _changes(result)
         context["summary"] = result.to_dict()["summary"]
     return render(request, "policies/diff.html", context, status=status)
 
@@ -152,5 +175,10 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "policies/activate_confirm.html",
-        {"version": version, "current": current, "diff": result},
+        {
+            "version": version,
+            "current": current,
+            "loosenings": result.loosenings if result is not None else [],
+            "changes": _changes(result) if result is not None else [],
+        },
     )

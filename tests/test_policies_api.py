@@ -274,6 +274,7 @@ def test_policy_page_shows_the_active_policy(safety, active_default):
     assert "≤ 0.25" in html  # protocol error rate: lower is more capable
     assert "≥ 0.5" in html
     assert "RSO, CEO" in html
+    assert "every 4\u00d7 the effective compute" in html
     assert active_default.content_sha256 in html
     assert "Activate" not in html  # the active version has no activate button
 
@@ -311,6 +312,7 @@ def test_diff_page_highlights_every_loosening(auditor, active_default):
     html = response.content.decode()
     assert html.count('<tr class="loosening">') == 6
     assert "sign-off titles: removed CEO" in html
+    assert "[&quot;RSO&quot;]" in html  # values shown as JSON
     assert "6 loosenings" in html
 
 
