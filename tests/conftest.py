@@ -52,7 +52,15 @@ def _test_flush_switch() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _flush_switch_on_existing_connections(_test_flush_switch: None) -> None:
+def _flush_switch_on_existing_connections(
+    request: pytest.FixtureRequest, _test_flush_switch: None
+) -> None:
+    uses_db = request.node.get_closest_marker("django_db") or {
+        "db",
+        "transactional_db",
+    } & set(request.fixturenames)
+    if not uses_db:
+        return  # tests without database access must not touch connections
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None:
             _allow_test_flush(conn, True)
