@@ -139,9 +139,9 @@ def client_for(user: User) -> Client:
 
 def bearer(user: User, scopes: list[str] | None = None, name: str | None = None) -> Client:
     """A client that authenticates with a fresh API token (no session cookie)."""
-    from rsp_portal.authz import allowed_scopes
-
     import uuid
+
+    from rsp_portal.authz import allowed_scopes
 
     name = name or f"test-{uuid.uuid4().hex[:8]}"
     _, text = ApiToken.issue(user, name, scopes or allowed_scopes(user))
