@@ -52,3 +52,7 @@ def result(**overrides: Any) -> dict[str, Any]:
     }
     item.update(overrides)
     return item
+
+
+# Test modules take the fixtures with `from tests.evidence_fixtures import *`.
+__all__ = ["ai_model", "ckpt", "other_ckpt", "policy"]
