@@ -6,3 +6,8 @@ class EvaluationsConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "evaluations"
+
+    def ready(self) -> None:
+        # Suites, runs and the outbox live in their own module; registering them here keeps
+        # them in this app (app label "evaluations") without growing models.py.
+        from evaluations import suite_models  # noqa: F401

@@ -234,7 +234,15 @@ CELERY_BEAT_SCHEDULE = {
     # pending decision expiring); deliveries left pending by a crash are re-sent.
     "governance-sweep-gates": {"task": "governance.sweep_gates", "schedule": 300.0},
     "governance-relay-notifications": {"task": "governance.relay_notifications", "schedule": 120.0},
+    # Evaluation suites (docs/adr/0007-suite-runs.md): publish outbox messages the on-commit
+    # fast path missed; re-queue runs whose worker vanished, fail runs out of attempts.
+    "evaluations-relay-outbox": {"task": "evaluations.relay_outbox", "schedule": 10.0},
+    "evaluations-reap-suite-runs": {"task": "evaluations.reap_suite_runs", "schedule": 60.0},
 }
+# A running suite run's lease (renewed by the worker's heartbeat every third of it), and how
+# long a queued run may wait before the reaper publishes its message again.
+SUITE_LEASE_SECONDS = env_int("SUITE_LEASE_SECONDS", 300, minimum=3)
+SUITE_REQUEUE_SECONDS = env_int("SUITE_REQUEUE_SECONDS", 300, minimum=3)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,0 +1,1 @@
+"""Inspect AI tasks shipped with the portal; ``inspect`` suites may run only these."""
