@@ -119,10 +119,10 @@ def test_request_checkpoint_enqueues_only_after_commit(django_capture_on_commit_
     with (
         mock.patch("audit.tasks.sign_checkpoint.delay") as delay,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
+        transaction.atomic(),
     ):
-        with transaction.atomic():
-            request_checkpoint()
-            assert not delay.called
+        request_checkpoint()
+        assert not delay.called
     assert len(callbacks) == 1  # the list is filled when the capture ends
     delay.assert_called_once_with()
 
