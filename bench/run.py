@@ -1,0 +1,838 @@
+"""``make bench``: the portal's speed as ratios against a bare Django baseline measured in the
+same run, on the same machine, with the same load generator.
+
+Timed assertions in tests are flaky on a shared VM; ratios to a baseline run side by side are
+not (see /work/shared/reference/perf-baseline.md for the method and this machine's ceilings).
+
+What it does, all on loopback and cleaned up on exit (Ctrl-C and errors included):
+
+1. A throwaway database: ``rsp_bench`` (+ ``rsp_bench_baseline``) on the PostgreSQL server of
+   ``DATABASE_URL`` when it is set, else SQLite files under ``var/bench/``.
+2. Migrates and seeds the portal through its own services (default policy, a model with
+   checkpoints and results, verified baseline safeguards, an approved decision, a pipeline
+   token) and the baseline project (10,000 rows).
+3. Micro-benchmarks without HTTP (``bench/micro.py``): the gate engine and audit appends
+   against the canonical-JSON + SHA-256 chain rate recomputed in-process.
+4. Starts gunicorn (sync workers, 2 x cores + 1) for both projects, loads each endpoint with
+   ``wrk`` (or a small threaded Python client when wrk is missing) and reports the median of
+   the runs, p50/p99 latency and the ratio to the matching baseline endpoint.
+
+Results: markdown on stdout and in ``var/bench/results-<timestamp>.md`` plus ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+BASELINE_DIR = BENCH / "baseline_project"
+OUT_DIR = ROOT / "var" / "bench"
+BIN = Path(sys.executable).parent
+CONNECTIONS = 16
+THREADS = 2
+BENCH_DB = "rsp_bench"
+BASELINE_DB = "rsp_bench_baseline"
+
+
+class BenchError(RuntimeError):
+    """A step failed; the message says which."""
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- Endpoints ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Endpoint:
+    """One URL to load. ``compare`` names the baseline endpoint its ratio is taken against."""
+
+    key: str
+    server: str  # "app" or "baseline"
+    path: str
+    method: str = "GET"
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    expect: int = 200
+    compare: str = ""
+    target: str = ""  # the expected ratio from perf-baseline.md's interpretation table
+    write: bool = False
+    idempotency_keys: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{'baseline' if self.server == 'baseline' else 'app'} {self.method} {self.path}"
+
+
+def endpoints(seed: dict[str, Any]) -> list[Endpoint]:
+    slug = seed["slug"]
+    auth = {"Authorization": f"Bearer {seed['token']}"}
+    json_headers = {"Content-Type": "application/json"}
+    item = {
+        "name": "posted",
+        "category": "bench",
+        "description": "A row created by the benchmark's POST load; about a hundred characters of "
+        "text.",
+        "quantity": 7,
+        "price": "12.50",
+        "score": 0.5,
+        "active": True,
+        "created_at": "2026-11-23T12:00:00Z",
+        "uid": "00000000-0000-0000-0000-00000000abcd",
+        "code": "C-POSTED",
+    }
+    result = {
+        "model": slug,
+        "checkpoint": seed["checkpoint"],
+        "metric": "cbrn.vct_accuracy",
+        "value": 0.1,
+        "stderr": 0.01,
+        "n_samples": 200,
+    }
+    return [
+        Endpoint("hello", "baseline", "/hello/"),
+        Endpoint("pk", "baseline", "/pk/"),
+        Endpoint("list", "baseline", "/api/items/"),
+        Endpoint("healthz", "app", "/healthz", compare="pk", target="60-80 %"),
+        Endpoint(
+            "gate",
+            "app",
+            f"/api/v1/models/{slug}/gate/",
+            headers=auth,
+            compare="pk",
+            target="40-60 %",
+        ),
+        Endpoint(
+            "gate_compute",
+            "app",
+            f"/api/v1/models/{slug}/gate/?compute=3e24",
+            headers=auth,
+            compare="pk",
+        ),
+        Endpoint(
+            "results",
+            "app",
+            f"/api/v1/results/?model={slug}",
+            headers=auth,
+            compare="list",
+            target="70-90 %",
+        ),
+        Endpoint("policy", "app", "/api/v1/policy/", headers=auth, compare="pk"),
+        # Writes last: they grow the tables the reads above look at.
+        Endpoint(
+            "create",
+            "baseline",
+            "/api/items/",
+            method="POST",
+            body=json.dumps(item),
+            headers=json_headers,
+            expect=201,
+            write=True,
+        ),
+        Endpoint(
+            "result_post",
+            "app",
+            "/api/v1/results/",
+            method="POST",
+            body=json.dumps(result),
+            headers={**auth, **json_headers},
+            expect=201,
+            compare="create",
+            target="35-55 %",
+            write=True,
+            idempotency_keys=True,
+        ),
+    ]
+
+
+# --- Processes and databases ------------------------------------------------------------------
+
+
+class Processes:
+    """Every long-running process this script starts, each in its own process group."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: list[str], *, env: dict[str, str], cwd: Path, logfile: Path) -> Any:
+        with logfile.open("ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            if proc.poll() is None:
+                # Its own group: the gunicorn master and its workers, nothing else.
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.started:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.started.clear()
+
+
+class Databases:
+    """The throwaway databases: PostgreSQL when DATABASE_URL says so, else SQLite files."""
+
+    def __init__(self, workdir: Path) -> None:
+        url = os.environ.get("DATABASE_URL", "")
+        self.postgres = url.startswith(("postgres://", "postgresql://"))
+        self.created: list[str] = []
+        if self.postgres:
+            parts = urlsplit(url)
+            self._server = parts
+            self.app_url = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
+            self.baseline_url = urlunsplit(parts._replace(path=f"/{BASELINE_DB}"))
+        else:
+            self.app_url = f"sqlite:///{workdir / 'app.sqlite3'}"
+            self.baseline_url = f"sqlite:///{workdir / 'baseline.sqlite3'}"
+
+    @property
+    def label(self) -> str:
+        return "PostgreSQL" if self.postgres else "SQLite"
+
+    def _admin(self) -> Any:
+        import psycopg2
+
+        # The maintenance database, or the one DATABASE_URL names if that is refused.
+        last: Exception | None = None
+        for name in ("postgres", self._server.path.lstrip("/")):
+            try:
+                conn = psycopg2.connect(urlunsplit(self._server._replace(path=f"/{name}")))
+            except psycopg2.OperationalError as exc:
+                last = exc
+                continue
+            conn.autocommit = True
+            return conn
+        raise BenchError(f"cannot reach PostgreSQL from DATABASE_URL: {last}")
+
+    def create(self) -> None:
+        if not self.postgres:
+            return
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                for name in (BENCH_DB, BASELINE_DB):
+                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    cur.execute(f'CREATE DATABASE "{name}"')
+                    self.created.append(name)
+        finally:
+            conn.close()
+
+    def drop(self) -> None:
+        if not self.created:
+            return
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                for name in self.created:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            conn.close()
+        self.created.clear()
+
+    def server_version(self) -> str:
+        if not self.postgres:
+            import sqlite3
+
+            return f"SQLite {sqlite3.sqlite_version}"
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW server_version")
+                return f"PostgreSQL {cur.fetchone()[0]}"
+        finally:
+            conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_step(argv: list[str], *, env: dict[str, str], cwd: Path, what: str) -> str:
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"{what} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def request_once(port: int, ep: Endpoint, extra: dict[str, str] | None = None) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(
+            ep.method, ep.path, body=ep.body or None, headers={**ep.headers, **(extra or {})}
+        )
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def wait_ready(port: int, path: str, proc: Any, logfile: Path) -> None:
+    deadline = time.monotonic() + 60
+    probe = Endpoint("probe", "", path)
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"server exited early; log:\n{tail(logfile)}")
+        try:
+            if request_once(port, probe) == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise BenchError(f"server on port {port} not ready after 60 s; log:\n{tail(logfile)}")
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# --- Load generation ----------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # non-2xx responses and socket errors
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not match:
+        raise BenchError(f"unexpected wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk_script(ep: Endpoint, path: Path) -> Path:
+    lines = [f"wrk.method = {json.dumps(ep.method)}"]
+    if ep.body:
+        lines.append(f"wrk.body = {json.dumps(ep.body)}")
+    for name, value in ep.headers.items():
+        lines.append(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}")
+    if ep.idempotency_keys:
+        # A fresh key per request (each wrk thread has its own Lua state and counter).
+        lines += [
+            f'local prefix = "{secrets.token_hex(6)}"',
+            "local threads = 0",
+            "function setup(thread)",
+            "  threads = threads + 1",
+            '  thread:set("tid", threads)',
+            "end",
+            "local counter = 0",
+            "function request()",
+            "  counter = counter + 1",
+            '  wrk.headers["Idempotency-Key"] = prefix .. "-" .. tid .. "-" .. counter',
+            "  return wrk.format()",
+            "end",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_wrk(port: int, ep: Endpoint, seconds: int, workdir: Path) -> Sample:
+    script = wrk_script(ep, workdir / f"{ep.key}.lua")
+    argv = [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}{ep.path}",
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    out = done.stdout
+    if done.returncode != 0 or "Requests/sec" not in out:
+        raise BenchError(f"wrk failed on {ep.label}:\n{out}\n{done.stderr}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _latency_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _latency_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        errors += int(non2xx.group(1))
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    if sockets:
+        errors += sum(int(n) for n in sockets.groups())
+    return Sample(rps=rps, p50_ms=p50, p99_ms=p99, requests=total, errors=errors)
+
+
+def run_python_load(port: int, ep: Endpoint, seconds: int, workdir: Path) -> Sample:
+    """Fallback when wrk is missing: CONNECTIONS threads with keep-alive where the server
+    allows it. Slower than wrk (the GIL), so compare only ratios within one run."""
+    latencies: list[list[float]] = [[] for _ in range(CONNECTIONS)]
+    errors = [0] * CONNECTIONS
+    prefix = secrets.token_hex(6)
+    stop_at = time.perf_counter() + seconds
+
+    def worker(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        counter = 0
+        while time.perf_counter() < stop_at:
+            counter += 1
+            headers = dict(ep.headers)
+            if ep.idempotency_keys:
+                headers["Idempotency-Key"] = f"{prefix}-{index}-{counter}"
+            started = time.perf_counter()
+            try:
+                conn.request(ep.method, ep.path, body=ep.body or None, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = 200 <= response.status < 400
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+            latencies[index].append(time.perf_counter() - started)
+            if not ok:
+                errors[index] += 1
+        conn.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CONNECTIONS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    merged = sorted(x for per in latencies for x in per)
+    if not merged:
+        raise BenchError(f"no request completed on {ep.label}")
+
+    def pct(q: float) -> float:
+        return merged[min(len(merged) - 1, int(q * len(merged)))] * 1000
+
+    return Sample(
+        rps=len(merged) / elapsed,
+        p50_ms=pct(0.50),
+        p99_ms=pct(0.99),
+        requests=len(merged),
+        errors=sum(errors),
+    )
+
+
+# --- Reporting ----------------------------------------------------------------------------------
+
+
+def summarise(samples: list[Sample]) -> dict[str, Any]:
+    rps = [s.rps for s in samples]
+    return {
+        "rps_median": statistics.median(rps),
+        "rps_min": min(rps),
+        "rps_max": max(rps),
+        "p50_ms": statistics.median(s.p50_ms for s in samples),
+        "p99_ms": statistics.median(s.p99_ms for s in samples),
+        "requests": sum(s.requests for s in samples),
+        "errors": sum(s.errors for s in samples),
+        "runs": [s.__dict__ for s in samples],
+    }
+
+
+def machine_info(dbs: Databases, load_tool: str) -> dict[str, Any]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gb = 0.0
+    with open("/proc/meminfo") as info:
+        for line in info:
+            if line.startswith("MemTotal"):
+                mem_gb = int(line.split()[1]) / 1024 / 1024
+    os_name = platform.platform()
+    with open("/etc/os-release") as release:
+        for line in release:
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip().strip('"')
+
+    def version(dist: str) -> str:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "-"
+
+    if load_tool == "wrk":
+        first = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+        tool = (first.stdout or first.stderr).splitlines()[0].split(" Copyright")[0]
+    else:
+        tool = "python threads (wrk not installed)"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(mem_gb, 1),
+        "os": os_name,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "django": version("Django"),
+        "djangorestframework": version("djangorestframework"),
+        "gunicorn": version("gunicorn"),
+        "database": dbs.server_version(),
+        "load_tool": tool,
+    }
+
+
+def pct(value: float) -> str:
+    return f"{value * 100:.0f} %"
+
+
+def render(report: dict[str, Any]) -> str:
+    m, cfg = report["machine"], report["config"]
+    http_rows = report["http"]
+    lines = [
+        f"# RSP Portal benchmark, {report['started']}",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM; {m['os']}, kernel "
+        f"{m['kernel']}; Python {m['python']}, Django {m['django']}, DRF "
+        f"{m['djangorestframework']}, gunicorn {m['gunicorn']}; {m['database']}; "
+        f"load: {m['load_tool']}.",
+        f"Load average at start / end: {cfg['loadavg_start']} / {cfg['loadavg_end']} "
+        "(other processes on this machine compete for the same cores; ratios absorb this, "
+        "absolute numbers do not).",
+        "",
+        f"## HTTP: gunicorn sync x{cfg['workers']}, {cfg['connections']} connections, "
+        f"{cfg['seconds']} s per run, median of {cfg['runs']} runs",
+        "",
+        "Ratios are app rps / baseline rps, both measured in this run. Baselines: `/pk/` is one "
+        "indexed-row SELECT in a plain JsonResponse view; `list` a DRF page of 50 ten-field rows "
+        "(COUNT + LIMIT) out of 10,000; `create` a DRF ModelSerializer POST (one INSERT). "
+        "Targets come from perf-baseline.md's interpretation table.",
+        "",
+        "| endpoint | rps median (min-max) | p50 ms | p99 ms | errors | ratio to matching "
+        "baseline | target | ratio to /pk/ |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    base = {row["key"]: row for row in http_rows if row["server"] == "baseline"}
+    for row in http_rows:
+        ratio = row.get("ratio")
+        versus = f"{pct(ratio)} of {row['compare']}" if ratio is not None else "(baseline)"
+        vs_pk = pct(row["rps_median"] / base["pk"]["rps_median"]) if "pk" in base else "-"
+        lines.append(
+            f"| {row['label']} | {row['rps_median']:,.0f} ({row['rps_min']:,.0f}-"
+            f"{row['rps_max']:,.0f}) | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
+            f"{row['errors']} | {versus} | {row.get('target') or '-'} | {vs_pk} |"
+        )
+    micro = report["micro"]
+    bare = micro["bare"]
+    denominator = bare["canonical_json_chain"]["median"]
+    gate_in = micro["gate"]["input"]
+
+    def mrow(label: str, figures: dict[str, float], ratio: bool = True) -> str:
+        share = f"{figures['median'] / denominator * 100:.2f} %" if ratio else "-"
+        return (
+            f"| {label} | {figures['median']:,.0f} | {figures['min']:,.0f}-{figures['max']:,.0f}"
+            f" | {share} |"
+        )
+
+    reference = micro["reference_doc"]["canonical_json_chain"]
+    lines += [
+        "",
+        f"## In-process ({micro['database']}), median of 3 runs of 1 s",
+        "",
+        "Ratio = rate / the canonical JSON + SHA-256 chain rate of perf-baseline.md §7 "
+        f"recomputed now on ~{bare['record_bytes']:,}-byte records (this run: "
+        f"{denominator:,.0f}/s, {denominator / reference * 100:.0f} % of the reference "
+        f"document's {reference:,}/s). Gate input: {gate_in['checkpoints']} checkpoints, "
+        f"{gate_in['results']} results, {gate_in['thresholds']} thresholds, "
+        f"{gate_in['safeguards']} safeguards, verdict {gate_in['state']}. Audit entries "
+        f"average {micro['audit']['entry_bytes']} bytes.",
+        "",
+        "| what | per second (median) | min-max | ratio to JSON + chain |",
+        "|---|---|---|---|",
+        mrow("bare: SHA-256 of a 1 KB record", bare["sha256"], ratio=False),
+        mrow("bare: hash chain, pre-serialised", bare["hash_chain"], ratio=False),
+        mrow("bare: canonical JSON + SHA-256 chain (denominator)", bare["canonical_json_chain"]),
+        mrow("`governance.gate.evaluate` (stored-gate input)", micro["gate"]["evaluate"]),
+        mrow("`evaluate(...).to_dict()`, compute=3e24", micro["gate"]["evaluate_to_dict"]),
+        mrow(
+            f"`adapter.build_input` (the gate's DB reads: {gate_in['build_queries']} queries)",
+            micro["gate"]["build_input"],
+        ),
+        mrow("`audit.record`, one per transaction", micro["audit"]["one_per_transaction"]),
+        mrow("`audit.record`, 100 per transaction", micro["audit"]["hundred_per_transaction"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- The run ------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=int, default=5, help="seconds per run (5)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per endpoint (3)")
+    parser.add_argument("--warmup", type=int, default=2, help="discarded warm-up, seconds (2)")
+    parser.add_argument("--python-load", action="store_true", help="use the Python client")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, SQLite)")
+    return parser.parse_args()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, _interrupt)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    workdir = OUT_DIR / f"run-{stamp}"
+    workdir.mkdir(parents=True)
+    procs = Processes()
+    dbs = Databases(workdir)
+    queue = f"rsp-bench-{os.getpid()}"
+    started = time.monotonic()
+    ok = False
+    try:
+        report = bench(args, stamp, workdir, procs, dbs, queue)
+        markdown = render(report)
+        (OUT_DIR / f"results-{stamp}.md").write_text(markdown)
+        (OUT_DIR / f"results-{stamp}.json").write_text(json.dumps(report, indent=2))
+        print(markdown)
+        log(
+            f"done in {time.monotonic() - started:.0f} s; saved var/bench/results-{stamp}.md "
+            "and .json"
+        )
+        ok = True
+    except BenchError as exc:
+        log(f"FAILED: {exc}")
+    except KeyboardInterrupt:
+        log("interrupted; cleaning up")
+    finally:
+        procs.stop_all()
+        try:
+            dbs.drop()
+        except Exception as exc:  # report, but keep cleaning
+            log(f"could not drop the bench databases: {exc}")
+        _purge_queue(queue)
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1
+
+
+def _purge_queue(queue: str) -> None:
+    """With Redis as the broker, drop the private queue the bench's health probes filled."""
+    url = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
+    if not url or not url.startswith(("redis://", "rediss://")):
+        return
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        client.delete(queue, f"_kombu.binding.{queue}")
+        client.close()
+    except Exception as exc:
+        log(f"could not delete the Redis queue {queue}: {exc}")
+
+
+def bench(
+    args: argparse.Namespace,
+    stamp: str,
+    workdir: Path,
+    procs: Processes,
+    dbs: Databases,
+    queue: str,
+) -> dict[str, Any]:
+    load_tool = "wrk" if shutil.which("wrk") and not args.python_load else "python"
+    if load_tool == "python":
+        log("wrk not found (apt-get install -y wrk); using the slower Python client")
+    loadavg_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    workers = 2 * (os.cpu_count() or 1) + 1
+    secret = secrets.token_urlsafe(50)
+    var_dir = workdir / "var"
+    var_dir.mkdir()
+    (workdir / "static").mkdir()
+    app_env = {
+        **os.environ,
+        "DATABASE_URL": dbs.app_url,
+        "DEBUG": "0",
+        "RSP_DEMO": "0",
+        "SECRET_KEY": secret,
+        "SECURE_SSL_REDIRECT": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "RSP_VAR_DIR": str(var_dir),
+        "STATIC_ROOT": str(workdir / "static"),
+        "LOG_LEVEL": "WARNING",
+        # A private queue: nothing consumes it, and no shared worker sees bench ids.
+        "CELERY_QUEUE": queue,
+    }
+    baseline_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "baseline.settings",
+        "BASELINE_DATABASE_URL": dbs.baseline_url,
+        "BASELINE_SECRET_KEY": secret,
+    }
+    python = str(BIN / "python")
+
+    log(f"creating the {dbs.label} bench databases and migrating")
+    dbs.create()
+    run_step([python, "manage.py", "migrate", "-v0"], env=app_env, cwd=ROOT, what="app migrate")
+    run_step(
+        [python, "manage.py", "migrate", "-v0"],
+        env=baseline_env,
+        cwd=BASELINE_DIR,
+        what="baseline migrate",
+    )
+    log("seeding through the portal's services and the baseline's 10,000 rows")
+    seed = json.loads(
+        run_step([python, str(BENCH / "seed.py")], env=app_env, cwd=ROOT, what="seed").strip()
+    )
+    if seed["gate_state"] != "approved":
+        log(f"note: the seeded gate is {seed['gate_state']} ({', '.join(seed['gate_reasons'])})")
+    run_step(
+        [python, "manage.py", "seed_items"], env=baseline_env, cwd=BASELINE_DIR, what="seed_items"
+    )
+
+    log("micro-benchmarks (gate engine, audit appends, bare JSON + SHA-256 chain)")
+    micro = json.loads(
+        run_step(
+            [python, str(BENCH / "micro.py"), seed["slug"]], env=app_env, cwd=ROOT, what="micro"
+        )
+    )
+
+    ports = {"app": free_port(), "baseline": free_port()}
+    gunicorn = str(BIN / "gunicorn")
+    common = ["--workers", str(workers), "--worker-class", "sync", "--backlog", "2048"]
+    common += ["--log-level", "warning"]
+    servers = {
+        "app": procs.start(
+            [gunicorn, "rsp_portal.wsgi:application", "-b", f"127.0.0.1:{ports['app']}", *common],
+            env=app_env,
+            cwd=ROOT,
+            logfile=workdir / "app.log",
+        ),
+        "baseline": procs.start(
+            [
+                gunicorn,
+                "baseline.wsgi:application",
+                "-b",
+                f"127.0.0.1:{ports['baseline']}",
+                *common,
+            ],
+            env=baseline_env,
+            cwd=BASELINE_DIR,
+            logfile=workdir / "baseline.log",
+        ),
+    }
+    wait_ready(ports["app"], "/healthz", servers["app"], workdir / "app.log")
+    wait_ready(ports["baseline"], "/hello/", servers["baseline"], workdir / "baseline.log")
+
+    eps = endpoints(seed)
+    for ep in eps:  # every endpoint answers as expected before any load (no 3xx, no 4xx)
+        extra = {"Idempotency-Key": f"probe-{secrets.token_hex(4)}"} if ep.idempotency_keys else {}
+        got = request_once(ports[ep.server], ep, extra)
+        if got != ep.expect:
+            raise BenchError(f"{ep.label} answered {got}, expected {ep.expect}")
+
+    loader = run_wrk if load_tool == "wrk" else run_python_load
+    samples: dict[str, list[Sample]] = {ep.key: [] for ep in eps}
+    # Reads are interleaved round by round so that a noisy minute hits app and baseline alike;
+    # writes come after all reads because they grow the tables the reads look at.
+    for group in ([ep for ep in eps if not ep.write], [ep for ep in eps if ep.write]):
+        for round_no in range(args.runs):
+            for ep in group:
+                port = ports[ep.server]
+                if round_no == 0 and args.warmup > 0:
+                    loader(port, ep, args.warmup, workdir)
+                sample = loader(port, ep, args.seconds, workdir)
+                samples[ep.key].append(sample)
+                log(
+                    f"{ep.label}: {sample.rps:,.0f} rps, p50 {sample.p50_ms:.2f} ms, "
+                    f"p99 {sample.p99_ms:.2f} ms, errors {sample.errors} "
+                    f"(run {round_no + 1}/{args.runs})"
+                )
+
+    rows = []
+    for ep in eps:
+        row = {
+            "key": ep.key,
+            "server": ep.server,
+            "label": ep.label,
+            "compare": "",
+            "target": ep.target,
+            **summarise(samples[ep.key]),
+        }
+        rows.append(row)
+    by_key = {row["key"]: row for row in rows}
+    for ep, row in zip(eps, rows, strict=True):
+        if ep.compare:
+            other = next(e for e in eps if e.key == ep.compare)
+            row["compare"] = f"{other.method} {other.path}"
+            row["ratio"] = row["rps_median"] / by_key[ep.compare]["rps_median"]
+
+    return {
+        "started": stamp,
+        "machine": machine_info(dbs, load_tool),
+        "config": {
+            "workers": workers,
+            "worker_class": "sync",
+            "connections": CONNECTIONS,
+            "threads": THREADS,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
+            "runs": args.runs,
+            "loadavg_start": loadavg_start,
+            "loadavg_end": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "seed": {k: v for k, v in seed.items() if k != "token"},
+        },
+        "http": rows,
+        "micro": micro,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Seed the throwaway benchmark database through the portal's own services.
+
+Run by ``run.py`` in a subprocess with the benchmark's environment. Prints one JSON object:
+the model slug, the checkpoint to post results to, the pipeline token and the gate state.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from _django import setup
+
+SLUG = "bench-model"
+CHECKPOINTS = 8  # x 8 metrics = 64 results, so the results list returns a full page of 50
+LATEST_COMPUTE = 2e24
+APPROVED_COMPUTE = 5e24
+
+# Short of every warning line of the default pack (direction-aware), so the gate can approve.
+BELOW = {
+    "aird.effective_compute_growth": 2.0,
+    "aird.entry_researcher_task_rate": 0.1,
+    "aird.re_bench_score": 0.1,
+    "autonomy.swe_task_success": 0.05,
+    "cbrn.protocol_error_rate": 0.9,  # lower is more capable
+    "cbrn.uplift_ratio": 1.0,
+    "cbrn.vct_accuracy": 0.1,
+    "cyber.ctf_solve_rate": 0.1,
+}
+
+
+def seed() -> dict[str, Any]:
+    from core.models import ApiToken
+    from core.services import create_user
+    from evaluations import services as evidence
+    from governance import adapter
+    from governance import services as governance
+    from policies import services as policies
+    from policies.packs import load_pack_file
+
+    policies.load_pack(load_pack_file("default"), actor="bench", activate=True)
+    safety = create_user("bench-safety", "safety")
+    rso = create_user("bench-rso", "leadership", titles=["RSO"])
+    ceo = create_user("bench-ceo", "leadership", titles=["CEO"])
+    pipeline = create_user("bench-pipeline", "pipeline")
+
+    model = evidence.create_model(slug=SLUG, name="Bench model", family="bench", actor=pipeline)
+    names = []
+    for index in range(CHECKPOINTS):
+        compute = LATEST_COMPUTE / 2 ** (CHECKPOINTS - 1 - index)
+        checkpoint = evidence.report_checkpoint(
+            model,
+            name=f"ckpt-{index + 1}",
+            effective_compute=compute,
+            step=1000 * (index + 1),
+            actor=pipeline,
+        )
+        names.append(checkpoint.name)
+        evidence.record_results(
+            [
+                {
+                    "model": SLUG,
+                    "checkpoint": checkpoint.name,
+                    "metric": metric,
+                    "value": value,
+                    "stderr": 0.01,
+                    "n_samples": 200,
+                }
+                for metric, value in BELOW.items()
+            ],
+            pipeline,
+            "api",
+        )
+
+    # Verify every safeguard the ASL-2 baseline standards need (with their includes).
+    version = adapter.active_version()
+    for row in adapter.requirements(version):
+        if set(row["standards"]) & {"ASL-2-D", "ASL-2-S"}:
+            governance.record_safeguard(
+                model, row["code"], "verified", safety, evidence_url="https://evidence.example/b"
+            )
+
+    decision = governance.request_decision(
+        model, APPROVED_COMPUTE, "Benchmark: scale within the approved limit.", safety
+    )
+    for signer in (rso, ceo):
+        governance.sign_decision(decision.pk, signer, "approve", decision.dossier_sha256)
+
+    _, token = ApiToken.issue(pipeline, "bench", ["read", "gate:read", "evidence:write"])
+    gate = governance.gate_for(model)
+    return {
+        "slug": SLUG,
+        "checkpoint": names[-1],
+        "token": token,
+        "gate_state": gate["state"],
+        "gate_reasons": [reason["code"] for reason in gate["reasons"]],
+    }
+
+
+if __name__ == "__main__":
+    setup()
+    json.dump(seed(), sys.stdout)
+    sys.stdout.write("\n")
