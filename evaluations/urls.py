@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from evaluations import views
+
+urlpatterns = [
+    path("models/", views.model_list, name="model-list"),
+    path("models/<slug:slug>/", views.model_detail, name="model-detail"),
+    path("models/<slug:slug>/results/new/", views.result_create, name="result-create"),
+    path("models/<slug:slug>/import/", views.result_import, name="result-import"),
+    path("results/<int:pk>/correct/", views.result_correct, name="result-correct"),
+]

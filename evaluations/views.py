@@ -1,0 +1,232 @@
+"""Browser pages for the evidence: model list, model page, logging, importing, correcting."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Exists, OuterRef
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+
+from evaluations import services
+from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
+from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord
+from evaluations.policy import active_policy_view
+from rsp_portal.authz import require
+
+#: The governance app may provide this template; the model page includes it when present.
+GATE_PANEL_TEMPLATE = "governance/_gate_panel.html"
+#: Results shown on the model page (newest first); older ones are in the API.
+HISTORY_LIMIT = 500
+
+
+def _gate_panel(request: HttpRequest, model: AIModel) -> dict[str, Any]:
+    """The gate panel's template and context, once governance provides both."""
+    try:
+        get_template(GATE_PANEL_TEMPLATE)
+        governance_views = importlib.import_module("governance.views")
+    except (TemplateDoesNotExist, ImportError):
+        return {"gate_panel_template": None}
+    build = getattr(governance_views, "gate_context", None)
+    if build is None:
+        return {"gate_panel_template": None}
+    return {**build(request, model), "gate_panel_template": GATE_PANEL_TEMPLATE}
+
+
+def model_list(request: HttpRequest) -> HttpResponse:
+    """Every model with its latest checkpoint and whether an evaluation is due."""
+    require(request.user, "evidence.view")
+    policy = active_policy_view()
+    models = list(AIModel.objects.select_related("parent").order_by("slug"))
+    triggers = services.triggers_for_models(models, policy)
+    rows = [(m, triggers[m.pk]) for m in models]
+    return render(request, "evaluations/model_list.html", {"rows": rows, "policy": policy})
+
+
+def _latest_by_metric(results: list[EvalResult]) -> dict[str, EvalResult]:
+    latest: dict[str, EvalResult] = {}
+    for result in results:  # newest first
+        if result.is_current and result.metric_key not in latest:  # type: ignore[attr-defined]
+            latest[result.metric_key] = result
+    return latest
+
+
+def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """A model's checkpoints, indicator values against the policy's lines, history, triggers."""
+    require(request.user, "evidence.view")
+    model = get_object_or_404(AIModel.objects.select_related("parent", "created_by"), slug=slug)
+    policy = active_policy_view()
+    checkpoints = list(
+        Checkpoint.objects.filter(model=model)
+        .select_related("reported_by")
+        .order_by("-reported_at", "-id")
+    )
+    later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
+    results = list(
+        EvalResult.objects.filter(model=model)
+        .select_related("checkpoint", "submitted_by")
+        .annotate(is_current=~Exists(later))
+        .order_by("-recorded_at", "-id")[:HISTORY_LIMIT]
+    )
+    latest = _latest_by_metric(results)
+    indicators = []
+    if policy is not None:
+        for indicator in policy.indicators:
+            result = latest.get(indicator.metric_key)
+            value = result.value if result is not None else None
+            indicators.append(
+                {"indicator": indicator, "result": result, "status": indicator.status(value)}
+            )
+    imports = list(
+        ImportRecord.objects.filter(model=model)
+        .select_related("checkpoint", "imported_by")
+        .order_by("-imported_at")[:20]
+    )
+    context = {
+        "model": model,
+        "policy": policy,
+        "checkpoints": checkpoints,
+        "results": results,
+        "history_limit": HISTORY_LIMIT,
+        "indicators": indicators,
+        "imports": imports,
+        "triggers": services.triggers_for(model, policy),
+    }
+    context.update(_gate_panel(request, model))
+    return render(request, "evaluations/model_detail.html", context)
+
+
+def result_create(request: HttpRequest, slug: str) -> HttpResponse:
+    """Log a result in the browser (safety team)."""
+    require(request.user, "evidence.report")
+    model = get_object_or_404(AIModel, slug=slug)
+    policy = active_policy_view()
+    form = ResultForm(request.POST or None, model=model, policy=policy)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_results(
+                [form.item()], request.user, EvalResult.Source.BROWSER, via="session"
+            )
+        except services.EvidenceError as exc:
+            add_service_errors(form, exc, {})
+        else:
+            messages.success(request, "Result recorded.")
+            return redirect("model-detail", slug=model.slug)
+    return render(
+        request, "evaluations/result_form.html", {"model": model, "form": form, "policy": policy}
+    )
+
+
+def result_correct(request: HttpRequest, pk: int) -> HttpResponse:
+    """Supersede a result with a corrected one, saying why."""
+    require(request.user, "evidence.correct")
+    old = get_object_or_404(EvalResult.objects.select_related("model", "checkpoint"), pk=pk)
+    initial = {"value": old.value, "stderr": old.stderr, "n_samples": old.n_samples}
+    form = CorrectionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.correct_result(
+                old,
+                form.values(),
+                form.cleaned_data["correction_reason"],
+                request.user,
+                via="session",
+            )
+        except services.EvidenceError as exc:
+            add_service_errors(form, exc, {})
+        else:
+            messages.success(request, f"Result #{old.pk} corrected.")
+            return redirect("model-detail", slug=old.model.slug)
+    return render(request, "evaluations/result_correct.html", {"old": old, "form": form})
+
+
+def result_import(request: HttpRequest, slug: str) -> HttpResponse:
+    """Import a log in two steps: upload and preview, then confirm the mapping."""
+    require(request.user, "evidence.report")
+    model = get_object_or_404(AIModel, slug=slug)
+    policy = active_policy_view()
+    if request.method == "POST" and request.POST.get("step") == "confirm":
+        return _import_confirm(request, model, policy)
+    form = ImportUploadForm(request.POST or None, request.FILES or None, model=model)
+    if request.method == "POST" and form.is_valid():
+        try:
+            outcome = services.import_log(
+                form.cleaned_data["file"],
+                model=model,
+                checkpoint=form.cleaned_data["checkpoint"],
+                mapping=form.cleaned_data["mapping"] or None,
+                actor=request.user,
+                preview=True,
+                via="session",
+            )
+        except services.EvidenceError as exc:
+            add_service_errors(form, exc, {})
+        else:
+            if outcome.already_imported:
+                messages.info(request, outcome.message)
+                return redirect("model-detail", slug=model.slug)
+            return _preview(request, model, policy, outcome, form.cleaned_data["checkpoint"])
+    return render(request, "evaluations/import_form.html", {"model": model, "form": form})
+
+
+def _preview(
+    request: HttpRequest,
+    model: AIModel,
+    policy: Any,
+    outcome: services.ImportOutcome,
+    checkpoint: str,
+    errors: dict[str, list[str]] | None = None,
+) -> HttpResponse:
+    rows = [(i, row) for i, row in enumerate(outcome.rows)]
+    context = {
+        "model": model,
+        "policy": policy,
+        "outcome": outcome,
+        "parsed": outcome.parsed,
+        "rows": rows,
+        "checkpoint": checkpoint,
+        "metric_keys": sorted(policy.metrics) if policy else [],
+        "errors": errors if errors is not None else outcome.errors,
+    }
+    return render(request, "evaluations/import_preview.html", context)
+
+
+def _import_confirm(request: HttpRequest, model: AIModel, policy: Any) -> HttpResponse:
+    post = request.POST
+    mapping: dict[str, str] = {}
+    for key, value in post.items():
+        if key.startswith("map-name-"):
+            index = key.removeprefix("map-name-")
+            mapping[str(value)] = str(post.get(f"map-key-{index}", ""))
+    checkpoint = post.get("checkpoint", "")
+    try:
+        upload = services.stored_upload(post.get("sha256"), post.get("original_name"))
+        outcome = services.import_log(
+            upload,
+            model=model,
+            checkpoint=checkpoint,
+            mapping={name: key for name, key in mapping.items() if key},
+            actor=request.user,
+            via="session",
+        )
+    except services.EvidenceError as exc:
+        try:
+            upload = services.stored_upload(post.get("sha256"), post.get("original_name"))
+            preview = services.import_log(
+                upload,
+                model=model,
+                checkpoint=checkpoint,
+                mapping={name: key for name, key in mapping.items() if key},
+                actor=request.user,
+                preview=True,
+            )
+        except services.EvidenceError:
+            messages.error(request, "; ".join(m for ms in exc.message_dict.values() for m in ms))
+            return redirect("result-import", slug=model.slug)
+        return _preview(request, model, policy, preview, checkpoint, exc.message_dict)
+    messages.success(request, outcome.message)
+    return redirect("model-detail", slug=model.slug)
