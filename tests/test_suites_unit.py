@@ -23,6 +23,9 @@ from evaluations.suite_models import EvalSuite, OutboxMessage, SuiteRun, SuiteRu
 from tests.governance_fixtures import activate_default_policy, make_model
 from tests.suite_fixtures import METRICS, command_argv, failing_argv, make_suite
 
+# Every test may touch the database (conftest's flush switch needs a connection on PostgreSQL).
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
