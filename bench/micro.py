@@ -2,7 +2,7 @@
 canonical-JSON + SHA-256 chain rate of perf-baseline.md §7, recomputed here.
 
 Run by ``run.py`` after seeding, in a subprocess with the benchmark's environment; prints one
-JSON object. Each figure is the median of ``RUNS`` time-bounded runs after a warm-up.
+JSON object. Each figure is the median of ``ROUNDS`` time-bounded runs after a warm-up.
 """
 
 from __future__ import annotations
@@ -13,33 +13,59 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from _django import setup
 
-RUNS = 3
-SECONDS = 1.0
+ROUNDS = 5
+SECONDS = 0.5
+DENOMINATOR = "canonical_json_chain"
 
 
-def rate(step: Callable[[int], Any], seconds: float = SECONDS, batch: int = 1) -> dict[str, Any]:
-    """Operations per second of ``step(i)`` (each call does ``batch`` operations)."""
-    step(0)  # warm-up: caches, prepared connections
-    rates = []
+@dataclass
+class Step:
+    """One thing to time: ``run(i)`` does ``batch`` operations."""
+
+    name: str
+    run: Callable[[int], Any]
+    batch: int = 1
+
+
+def measure(steps: list[Step]) -> dict[str, dict[str, Any]]:
+    """Rates of every step, interleaved round by round so that a noisy moment on a shared
+    machine hits numerator and denominator alike; each ratio is the median of the ratios
+    taken within one round."""
+    for step in steps:
+        step.run(0)  # warm-up: caches, prepared connections
+    rates: dict[str, list[float]] = {step.name: [] for step in steps}
     counter = 1
-    for _ in range(RUNS):
-        done = 0
-        started = time.perf_counter()
-        deadline = started + seconds
-        while True:
-            step(counter)
-            counter += 1
-            done += batch
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        rates.append(done / (now - started))
-    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+    for _ in range(ROUNDS):
+        for step in steps:
+            done = 0
+            started = time.perf_counter()
+            deadline = started + SECONDS
+            while True:
+                step.run(counter)
+                counter += 1
+                done += step.batch
+                now = time.perf_counter()
+                if now >= deadline:
+                    break
+            rates[step.name].append(done / (now - started))
+    out = {}
+    for name, values in rates.items():
+        paired = [v / d for v, d in zip(values, rates[DENOMINATOR], strict=True)]
+        out[name] = {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+            "ratio": statistics.median(paired),
+            "ratio_min": min(paired),
+            "ratio_max": max(paired),
+        }
+    return out
 
 
 # --- The bare baselines of perf-baseline.md §7 ------------------------------------------------
@@ -71,7 +97,7 @@ def canonical(record: dict[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def bare_baselines() -> dict[str, Any]:
+def bare_baselines() -> tuple[dict[str, Any], list[Step]]:
     records = sample_records()
     serialised = [canonical(r) for r in records]
     size = sum(len(b) for b in serialised) / len(serialised)
@@ -97,18 +123,18 @@ def bare_baselines() -> dict[str, Any]:
             prev = hashlib.sha256(canonical(record)).hexdigest()
         hex_heads["json"] = prev
 
-    return {
-        "record_bytes": round(size),
-        "sha256": rate(sha, batch=count),
-        "hash_chain": rate(chain, batch=count),
-        "canonical_json_chain": rate(json_chain, batch=count),
-    }
+    steps = [
+        Step("sha256", sha, count),
+        Step("hash_chain", chain, count),
+        Step(DENOMINATOR, json_chain, count),
+    ]
+    return {"record_bytes": round(size)}, steps
 
 
 # --- The portal's own code --------------------------------------------------------------------
 
 
-def gate_engine(slug: str) -> dict[str, Any]:
+def gate_engine(slug: str) -> tuple[dict[str, Any], list[Step]]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
@@ -125,22 +151,23 @@ def gate_engine(slug: str) -> dict[str, Any]:
         raise SystemExit(f"the gate engine failed on the bench input: {verdict.to_dict()}")
     with CaptureQueriesContext(connection) as queries:
         live, _ = adapter.build_input(model, "scaling", 3e24, now)
-    return {
-        "input": {
-            "checkpoints": len(inp.evidence.checkpoints),
-            "results": len(inp.evidence.results),
-            "thresholds": len(inp.policy.thresholds) if inp.policy else 0,
-            "safeguards": len(inp.safeguards),
-            "state": verdict.state,
-            "build_queries": len(queries),
-        },
-        "evaluate": rate(lambda i: evaluate(inp)),
-        "evaluate_to_dict": rate(lambda i: evaluate(live).to_dict()),
-        "build_input": rate(lambda i: adapter.build_input(model, "scaling", 3e24, now)),
+    info = {
+        "checkpoints": len(inp.evidence.checkpoints),
+        "results": len(inp.evidence.results),
+        "thresholds": len(inp.policy.thresholds) if inp.policy else 0,
+        "safeguards": len(inp.safeguards),
+        "state": verdict.state,
+        "build_queries": len(queries),
     }
+    steps = [
+        Step("evaluate", lambda i: evaluate(inp)),
+        Step("evaluate_to_dict", lambda i: evaluate(live).to_dict()),
+        Step("build_input", lambda i: adapter.build_input(model, "scaling", 3e24, now)),
+    ]
+    return info, steps
 
 
-def audit_appends() -> dict[str, Any]:
+def audit_appends() -> tuple[Callable[[], dict[str, Any]], list[Step]]:
     from django.db import transaction
 
     import audit
@@ -166,32 +193,35 @@ def audit_appends() -> dict[str, Any]:
             for k in range(100):
                 audit.record("bench.append", ("bench", f"{i}-{k}"), data, "bench")
 
-    single = rate(one_per_transaction)
-    batched = rate(hundred_per_transaction, batch=100)
-    sizes = [
-        len(body)
-        for body in AuditEntry.objects.order_by("-seq").values_list("body", flat=True)[:200]
+    def info() -> dict[str, Any]:
+        bodies = AuditEntry.objects.order_by("-seq").values_list("body", flat=True)[:200]
+        sizes = [len(body) for body in bodies]
+        return {"entry_bytes": round(sum(sizes) / len(sizes))}
+
+    steps = [
+        Step("one_per_transaction", one_per_transaction),
+        Step("hundred_per_transaction", hundred_per_transaction, 100),
     ]
-    return {
-        "entry_bytes": round(sum(sizes) / len(sizes)),
-        "one_per_transaction": single,
-        "hundred_per_transaction": batched,
-    }
+    return info, steps
 
 
 def main(slug: str) -> dict[str, Any]:
     from django.db import connection
 
-    bare = bare_baselines()
-    result = {
+    bare_info, bare_steps = bare_baselines()
+    gate_info, gate_steps = gate_engine(slug)
+    audit_info, audit_steps = audit_appends()
+    rates = measure(bare_steps + gate_steps + audit_steps)
+    return {
         "database": connection.vendor,
-        "bare": bare,
-        "gate": gate_engine(slug),
-        "audit": audit_appends(),
+        "rounds": ROUNDS,
+        "seconds": SECONDS,
+        "bare": {**bare_info, **{s.name: rates[s.name] for s in bare_steps}},
+        "gate": {"input": gate_info, **{s.name: rates[s.name] for s in gate_steps}},
+        "audit": {**audit_info(), **{s.name: rates[s.name] for s in audit_steps}},
         "reference_doc": {"canonical_json_chain": 133_707, "hash_chain": 964_099},
         "at": datetime.now(UTC).isoformat(),
     }
-    return result
 
 
 if __name__ == "__main__":

@@ -545,7 +545,9 @@ def render(report: dict[str, Any]) -> str:
         f"## HTTP: gunicorn sync x{cfg['workers']}, {cfg['connections']} connections, "
         f"{cfg['seconds']} s per run, median of {cfg['runs']} runs",
         "",
-        "Ratios are app rps / baseline rps, both measured in this run. Baselines: `/pk/` is one "
+        "Ratios are app rps / baseline rps, both measured in this run: each app run is divided by "
+        "the baseline run of the same round, and the median of those ratios is shown (min-max "
+        "in brackets); the last column divides medians. Baselines: `/pk/` is one "
         "indexed-row SELECT in a plain JsonResponse view; `list` a DRF page of 50 ten-field rows "
         "(COUNT + LIMIT) out of 10,000; `create` a DRF ModelSerializer POST (one INSERT). "
         "Targets come from perf-baseline.md's interpretation table.",
@@ -557,7 +559,12 @@ def render(report: dict[str, Any]) -> str:
     base = {row["key"]: row for row in http_rows if row["server"] == "baseline"}
     for row in http_rows:
         ratio = row.get("ratio")
-        versus = f"{pct(ratio)} of {row['compare']}" if ratio is not None else "(baseline)"
+        versus = "(baseline)"
+        if ratio is not None:
+            versus = (
+                f"**{pct(ratio)}** ({pct(row['ratio_min'])}-{pct(row['ratio_max'])}) of "
+                f"{row['compare']}"
+            )
         vs_pk = pct(row["rps_median"] / base["pk"]["rps_median"]) if "pk" in base else "-"
         lines.append(
             f"| {row['label']} | {row['rps_median']:,.0f} ({row['rps_min']:,.0f}-"
@@ -570,7 +577,12 @@ def render(report: dict[str, Any]) -> str:
     gate_in = micro["gate"]["input"]
 
     def mrow(label: str, figures: dict[str, float], ratio: bool = True) -> str:
-        share = f"{figures['median'] / denominator * 100:.2f} %" if ratio else "-"
+        share = "-"
+        if ratio:
+            share = (
+                f"{figures['ratio'] * 100:.2f} % ({figures['ratio_min'] * 100:.2f}-"
+                f"{figures['ratio_max'] * 100:.2f})"
+            )
         return (
             f"| {label} | {figures['median']:,.0f} | {figures['min']:,.0f}-{figures['max']:,.0f}"
             f" | {share} |"
@@ -579,9 +591,11 @@ def render(report: dict[str, Any]) -> str:
     reference = micro["reference_doc"]["canonical_json_chain"]
     lines += [
         "",
-        f"## In-process ({micro['database']}), median of 3 runs of 1 s",
+        f"## In-process ({micro['database']}), {micro['rounds']} interleaved rounds of "
+        f"{micro['seconds']:g} s, median",
         "",
         "Ratio = rate / the canonical JSON + SHA-256 chain rate of perf-baseline.md §7 "
+        "(median of the ratios taken within each round; min-max in brackets) "
         f"recomputed now on ~{bare['record_bytes']:,}-byte records (this run: "
         f"{denominator:,.0f}/s, {denominator / reference * 100:.0f} % of the reference "
         f"document's {reference:,}/s). Gate input: {gate_in['checkpoints']} checkpoints, "
@@ -807,12 +821,19 @@ def bench(
             **summarise(samples[ep.key]),
         }
         rows.append(row)
-    by_key = {row["key"]: row for row in rows}
     for ep, row in zip(eps, rows, strict=True):
         if ep.compare:
             other = next(e for e in eps if e.key == ep.compare)
             row["compare"] = f"{other.method} {other.path}"
-            row["ratio"] = row["rps_median"] / by_key[ep.compare]["rps_median"]
+            # Paired: each run against the baseline run of the same round, then the median.
+            paired = [
+                mine.rps / theirs.rps
+                for mine, theirs in zip(samples[ep.key], samples[ep.compare], strict=True)
+                if theirs.rps > 0
+            ]
+            row["ratio"] = statistics.median(paired) if paired else 0.0
+            row["ratio_min"] = min(paired, default=0.0)
+            row["ratio_max"] = max(paired, default=0.0)
 
     return {
         "started": stamp,
