@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,7 @@ WORKER = "worker"  # the audit actor of everything a worker does
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # The relay leaves messages younger than this to the on-commit fast path.
 RELAY_GRACE = timedelta(seconds=2)
+_SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 
 
 def lease_seconds() -> int:
@@ -176,6 +178,60 @@ def _suite_audit(suite: EvalSuite) -> dict[str, Any]:
     }
 
 
+def check_suite_input(
+    *,
+    slug: Any,
+    name: Any,
+    metrics: Any,
+    runner: Any,
+    config: Any,
+    schedule: Any,
+    max_attempts: Any,
+) -> tuple[dict[str, Any], dict[str, str], str]:
+    """Validate a suite's fields; returns ``(config, metrics, schedule)`` normalised.
+
+    ``slug`` is checked only when given (a new suite). Metric keys must be in the active
+    policy; a missing active policy raises at once.
+    """
+    errors: dict[str, list[str]] = {}
+    if slug is not None:
+        if not isinstance(slug, str) or not _SLUG_RE.match(slug) or len(slug) > 100:
+            errors["slug"] = ["Required: letters, digits, hyphens and underscores."]
+        elif EvalSuite.objects.filter(slug=slug).exists():
+            errors["slug"] = [f"A suite with slug {slug!r} already exists."]
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        errors["name"] = ["Required: at most 200 characters."]
+    if runner not in EvalSuite.Runner.values:
+        errors["runner"] = [f"Must be one of {', '.join(EvalSuite.Runner.values)}."]
+    clean_config: dict[str, Any] = {}
+    if not errors.get("runner"):
+        try:
+            clean_config = runners.validate_config(runner, config)
+        except runners.ConfigError as exc:
+            errors.update(exc.errors)
+    policy = require_policy()
+    clean_metrics: dict[str, str] = {}
+    try:
+        clean_metrics = runners.validate_mapping(metrics, set(policy.metrics))
+    except runners.ConfigError as exc:
+        errors.update(exc.errors)
+    schedule_text = " ".join(str(schedule or "").split())
+    if schedule_text:
+        try:
+            parse_cron(schedule_text)
+        except EvidenceError as exc:
+            errors.update(exc.message_dict)
+    if (
+        isinstance(max_attempts, bool)
+        or not isinstance(max_attempts, int)
+        or not 1 <= max_attempts <= 10
+    ):
+        errors["max_attempts"] = ["Must be a whole number from 1 to 10."]
+    if errors:
+        raise EvidenceError(errors)
+    return clean_config, clean_metrics, schedule_text
+
+
 def save_suite(
     suite: EvalSuite | None = None,
     *,
@@ -197,39 +253,16 @@ def save_suite(
     Only administrators (``suite.manage``) may call this: the runner configuration decides
     what code a worker executes. Metric keys are checked against the active policy.
     """
+    clean_config, clean_metrics, schedule_text = check_suite_input(
+        slug=slug if suite is None else None,
+        name=name,
+        metrics=metrics,
+        runner=runner,
+        config=config,
+        schedule=schedule,
+        max_attempts=max_attempts,
+    )
     errors: dict[str, list[str]] = {}
-    if suite is None:
-        if not isinstance(slug, str) or not slug or len(slug) > 100:
-            errors["slug"] = ["Required: letters, digits, hyphens and underscores."]
-        elif EvalSuite.objects.filter(slug=slug).exists():
-            errors["slug"] = [f"A suite with slug {slug!r} already exists."]
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        errors["name"] = ["Required: at most 200 characters."]
-    if runner not in EvalSuite.Runner.values:
-        errors["runner"] = [f"Must be one of {', '.join(EvalSuite.Runner.values)}."]
-    clean_config: dict[str, Any] = {}
-    if not errors.get("runner"):
-        try:
-            clean_config = runners.validate_config(runner, config)
-        except runners.ConfigError as exc:
-            errors.update(exc.errors)
-    policy = require_policy()
-    try:
-        clean_metrics = runners.validate_mapping(metrics, set(policy.metrics))
-    except runners.ConfigError as exc:
-        errors.update(exc.errors)
-    schedule_text = " ".join(str(schedule or "").split())
-    if schedule_text:
-        try:
-            parse_cron(schedule_text)
-        except EvidenceError as exc:
-            errors.update(exc.message_dict)
-    if (
-        isinstance(max_attempts, bool)
-        or not isinstance(max_attempts, int)
-        or not 1 <= max_attempts <= 10
-    ):
-        errors["max_attempts"] = ["Must be a whole number from 1 to 10."]
     target_models = []
     for target in targets:
         model = target if isinstance(target, AIModel) else None
