@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from rest_framework import exceptions, status
 from rest_framework.request import Request
@@ -63,7 +64,7 @@ def _replay(record: IdempotencyRecord | None, fingerprint: str) -> Response:
         raise KeyInFlight()
     if record.request_sha256 != fingerprint:
         raise KeyReused()
-    response = Response(record.response_body, status=record.response_code)
+    response = Response(json.loads(record.response_body), status=record.response_code)
     response[REPLAY_HEADER] = "true"
     return response
 
@@ -94,6 +95,8 @@ def idempotent(request: Request, effect: Callable[[], tuple[int, Any]]) -> Respo
             # Another request with this key committed while we waited on the unique index.
             return _replay(rows.first(), fingerprint)
         code, body = effect()
-        record.response_code, record.response_body = code, body
+        record.response_code = code
+        record.response_body = json.dumps(body, cls=DjangoJSONEncoder)
         record.save(update_fields=["response_code", "response_body"])
-    return Response(body, status=code)
+    # Answer from the stored text so that the first response and every replay are identical.
+    return Response(json.loads(record.response_body), status=code)

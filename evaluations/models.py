@@ -240,7 +240,9 @@ class IdempotencyRecord(models.Model):
     path = models.CharField(max_length=500)
     request_sha256 = models.CharField(max_length=64)
     response_code = models.PositiveSmallIntegerField(default=0)  # 0 while in flight
-    response_body: Any = models.JSONField(null=True, blank=True)
+    # The response as JSON text, not a JSON column: PostgreSQL's jsonb reorders object keys, and
+    # a replay must answer byte for byte what the first request got.
+    response_body = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -272,6 +272,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; name each choice set after what it is the status of.
+    "ENUM_NAME_OVERRIDES": {
+        "DecisionStatusEnum": "governance.models.DecisionStatus",
+        "SafeguardStatusEnum": "governance.models.SafeguardState",
+        "GateStateEnum": "governance.models.GateStatus",
+        "ImportStatusEnum": "evaluations.models.ImportRecord.Status",
+        "PolicyStatusEnum": "policies.models.PolicyVersion.Status",
+        "SuiteRunStatusEnum": "evaluations.suite_models.SuiteRun.Status",
+    },
     # The schema and docs need a signed-in user or a token, like every other route.
     "SERVE_PERMISSIONS": ["rsp_portal.authz.ActionPermission"],
     "SERVE_AUTHENTICATION": [

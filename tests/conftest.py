@@ -41,6 +41,7 @@ def _allow_test_flush(connection: Any, allowed: bool) -> None:
 
 def _on_connect(sender: Any, connection: Any, **kwargs: Any) -> None:
     _allow_test_flush(connection, True)
+    connection._rsp_flush_switch = True
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -52,18 +53,12 @@ def _test_flush_switch() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _flush_switch_on_existing_connections(
-    request: pytest.FixtureRequest, _test_flush_switch: None
-) -> None:
-    uses_db = request.node.get_closest_marker("django_db") or {
-        "db",
-        "transactional_db",
-    } & set(request.fixturenames)
-    if not uses_db:
-        return  # tests without database access must not touch connections
+def _flush_switch_on_existing_connections(_test_flush_switch: None, django_db_blocker: Any) -> None:
+    """Connections opened before the signal was connected get the switch too (once each)."""
     for conn in connections.all(initialized_only=True):
-        if conn.connection is not None:
-            _allow_test_flush(conn, True)
+        if conn.connection is not None and not getattr(conn, "_rsp_flush_switch", False):
+            with django_db_blocker.unblock():
+                _allow_test_flush(conn, True)
 
 
 @contextmanager
