@@ -8,7 +8,6 @@ policy version's metric row, so evidence outlives policy versions.
 
 from __future__ import annotations
 
-from typing import Any
 
 from django.conf import settings
 from django.db import models

@@ -10,7 +10,7 @@ from tests.conftest import client_for
 
 def test_the_schema_generates_without_warnings(tmp_path):
     out = tmp_path / "schema.yaml"
-    # --fail-on-warn turns drf-spectacular's warnings (unresolvable views, enum clashes) into errors.
+    # --fail-on-warn: drf-spectacular's warnings (unresolved views, enum clashes) are errors.
     call_command("spectacular", "--file", str(out), "--fail-on-warn", "--validate")
     text = out.read_text()
     for route in (
