@@ -8,7 +8,6 @@ policy version's metric row, so evidence outlives policy versions.
 
 from __future__ import annotations
 
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef
