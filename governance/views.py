@@ -32,6 +32,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for state in GateState.objects.filter(scope="scaling").select_related("model"):
             states[state.model_id] = state
     models = sorted(states.values(), key=lambda s: (s.state != "paused", s.model.name))
+    for state in models:
+        counts: dict[str, int] = {}
+        for reason in state.reasons:
+            counts[reason["code"]] = counts.get(reason["code"], 0) + 1
+        state.reason_counts = sorted(counts.items())  # type: ignore[attr-defined]
     awaiting = []
     if can(request.user, "decision.sign"):
         titles = set(getattr(request.user, "titles", ()))
