@@ -6,6 +6,7 @@ causes, so a committed write and the gate it implies are never out of step.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -60,30 +61,56 @@ def evaluate_model(
 ) -> tuple[Verdict, datetime | None]:
     """Run the engine for ``model`` now; returns the verdict and when time could change it."""
     now = now or timezone.now()
+    inp, valid_until = _read_input(model, scope, planned_compute, now)
+    if inp is None:
+        return _unreadable(), None
+    return evaluate(inp), valid_until
+
+
+def _read_input(
+    model: Any, scope: str, planned_compute: float | None, now: datetime
+) -> tuple[Any, datetime | None]:
     try:
-        inp, valid_until = adapter.build_input(model, scope, planned_compute, now)
+        return adapter.build_input(model, scope, planned_compute, now)
     except Exception:
         logger.exception("building gate input for %s failed", model)
-        inp, valid_until = None, None
-    if inp is None:
-        return internal_error_verdict(RuntimeError("the gate's inputs could not be read")), None
-    return evaluate(inp), valid_until
+        return None, None
+
+
+def _unreadable() -> Verdict:
+    return internal_error_verdict(RuntimeError("the gate's inputs could not be read"))
 
 
 def recompute(model: Any, cause: str, actor: Any = None) -> dict[str, GateState]:
     """Recompute both scopes of ``model``'s gate inside the caller's transaction.
 
-    A change of state or reasons writes a GateTransition, an audit entry and notifications.
+    The inputs are read once for both scopes. A change of state or reasons writes a
+    GateTransition, an audit entry and notifications.
     """
+    now = timezone.now()
+    inp, valid_until = _read_input(model, Scope.SCALING, None, now)
     states = {}
     for scope in Scope.values:
-        states[scope] = _recompute_scope(model, scope, cause, actor)
+        verdict = evaluate(dataclasses.replace(inp, scope=scope)) if inp else _unreadable()
+        states[scope] = _store_verdict(model, scope, verdict, valid_until, now, cause, actor)
     return states
 
 
 def _recompute_scope(model: Any, scope: str, cause: str, actor: Any) -> GateState:
     now = timezone.now()
     verdict, valid_until = evaluate_model(model, scope, now=now)
+    return _store_verdict(model, scope, verdict, valid_until, now, cause, actor)
+
+
+def _store_verdict(
+    model: Any,
+    scope: str,
+    verdict: Verdict,
+    valid_until: datetime | None,
+    now: datetime,
+    cause: str,
+    actor: Any,
+) -> GateState:
     payload = verdict.to_dict()
     reasons = payload["reasons"]
     state = GateState.objects.select_for_update().filter(model=model, scope=scope).first()
