@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
+
 from evaluations import suites
 from evaluations.models import AIModel
 from evaluations.suite_models import EvalSuite, SuiteRun
@@ -132,15 +134,20 @@ class RedisServer:
 @contextmanager
 def broker(url: str) -> Iterator[None]:
     """Point this process's Celery app (the web side) at another broker for a block."""
+    from kombu import pools as kombu_pools
+
     from rsp_portal.celery import app
 
     def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps connection pools in a global registry keyed by broker URL: closing one
+        # without clearing the registry would hand the closed pool back on the next publish.
+        kombu_pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 
-    previous = app.conf.broker_url
+    # Not app.conf.broker_url: Celery lets a CELERY_BROKER_URL environment variable (which a
+    # test may have set for its worker) override it, and that must not outlive the block.
+    previous = settings.CELERY_BROKER_URL
     reset()
     app.conf.broker_url = url
     try:
