@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,10 @@ class _Validator:
             return None
         if value != value.strip():
             self.error(where, "must not start or end with whitespace")
+            return None
+        bad = _control_character(value)
+        if bad is not None:
+            self.error(where, f"must not contain the control character U+{ord(bad):04X}")
             return None
         return value
 
@@ -908,6 +913,20 @@ def dump_pack(data: Mapping[str, Any]) -> str:
         width=100,
     )
     return header + body
+
+
+def _control_character(value: str) -> str | None:
+    """The first control or line-separator character other than tab and newline, if any.
+
+    Such characters have no place in a policy and do not survive a YAML round trip (PyYAML
+    reads U+0085 as a line break).
+    """
+    for char in value:
+        if char in "\t\n":
+            continue
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            return char
+    return None
 
 
 def content_sha256(data: Mapping[str, Any]) -> str:

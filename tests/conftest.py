@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from django.db import connections
 from django.db.backends.signals import connection_created
 from django.test import Client
@@ -18,6 +20,12 @@ from tests.services import (  # noqa: F401  (fixtures)
     requires_services,
     services_available,
 )
+
+# Property tests are derandomised so that a CI run is reproducible; HYPOTHESIS_PROFILE=explore
+# searches afresh (e.g. nightly).
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 CAST = {
     "safety": ("safety", []),

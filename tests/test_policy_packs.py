@@ -160,10 +160,12 @@ def test_hash_changes_with_any_content() -> None:
     assert content_sha256(changed) != content_sha256(pack)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, derandomize=True)
 @given(
     critical=st.floats(min_value=0.0, max_value=1.0, allow_nan=False),
-    unit=st.text(min_size=1, max_size=12).filter(lambda s: s.strip() == s and s.strip()),
+    unit=st.text(
+        st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=12
+    ).filter(lambda s: s.strip() == s and s.strip()),
 )
 def test_dump_round_trips_arbitrary_values(critical: float, unit: str) -> None:
     raw = raw_default()
@@ -171,6 +173,15 @@ def test_dump_round_trips_arbitrary_values(critical: float, unit: str) -> None:
     raw["thresholds"][0]["indicators"][0] = {"metric": "cbrn.vct_accuracy", "critical": critical}
     pack = validate_pack(raw, "default.yaml")
     assert parse_pack(dump_pack(pack), "default.yaml") == pack
+
+
+@pytest.mark.parametrize("char", ["\x85", "\x00", "\u2028", "\x1b"])
+def test_control_characters_in_text_are_refused(char: str) -> None:
+    raw = raw_default()
+    raw["metrics"][0]["unit"] = f"0{char}0"
+    with pytest.raises(PackError) as caught:
+        validate_pack(raw, "default.yaml")
+    assert any("control character" in message for _, message in caught.value.errors)
 
 
 def test_load_pack_file_accepts_a_path(tmp_path: Path) -> None:
