@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import settings
 from django.db import connections
 from django.db.backends.signals import connection_created
 from django.test import Client
+from hypothesis import settings
 
 from core.models import ApiToken, User
 from core.services import create_user
