@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import IO, Any, cast
@@ -182,9 +182,17 @@ def verify_log() -> Outcome:
     return Outcome(True, entries, checkpoints, None, message, timezone.now())
 
 
+#: Called with each stored VerificationRun whose outcome differs from the previous run's
+#: (the gate registers here: a trail that fails verification pauses every model).
+ON_OUTCOME_CHANGED: list[Callable[[VerificationRun], None]] = []
+
+
 def run_verification(triggered_by: str) -> tuple[Outcome, VerificationRun]:
     """``verify_log`` and store its outcome for the status page."""
     outcome = verify_log()
+    previous = (
+        VerificationRun.objects.order_by("-started_at", "-pk").values_list("ok", flat=True).first()
+    )
     run = VerificationRun.objects.create(
         ok=outcome.ok,
         entries=outcome.entries,
@@ -193,6 +201,9 @@ def run_verification(triggered_by: str) -> tuple[Outcome, VerificationRun]:
         message=outcome.message,
         triggered_by=triggered_by[:150],
     )
+    if previous is None or previous != run.ok:
+        for hook in ON_OUTCOME_CHANGED:
+            hook(run)
     return outcome, run
 
 

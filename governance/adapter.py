@@ -118,6 +118,17 @@ def snapshot(version: Any) -> PolicySnapshot:
     )
 
 
+def audit_trail_verified() -> bool:
+    """False when the latest audit verification failed: the record itself is in doubt, so no
+    gate may say approved (reliability.md §2.2). No verification yet counts as verified."""
+    from audit.models import VerificationRun
+
+    latest = (
+        VerificationRun.objects.order_by("-started_at", "-pk").values_list("ok", flat=True).first()
+    )
+    return latest is None or bool(latest)
+
+
 def requirement_codes() -> set[str]:
     from policies.models import SafeguardRequirement
 

@@ -10,6 +10,7 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         # The gate is recomputed inside the transaction of every write that can change it.
         # Evidence and policy writes call these hooks explicitly (no signals).
+        from audit import verification
         from evaluations import services as evidence
         from governance import services
         from policies import services as policies
@@ -18,6 +19,8 @@ class GovernanceConfig(AppConfig):
             evidence.ON_EVIDENCE_CHANGED.append(_on_evidence)
         if services.on_policy_activated not in policies.ON_ACTIVATE:
             policies.ON_ACTIVATE.append(services.on_policy_activated)
+        if services.on_audit_outcome_changed not in verification.ON_OUTCOME_CHANGED:
+            verification.ON_OUTCOME_CHANGED.append(services.on_audit_outcome_changed)
 
 
 def _on_evidence(model: object) -> None:

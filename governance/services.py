@@ -71,6 +71,8 @@ def _read_input(
     model: Any, scope: str, planned_compute: float | None, now: datetime
 ) -> tuple[Any, datetime | None]:
     try:
+        if not adapter.audit_trail_verified():
+            return None, None
         return adapter.build_input(model, scope, planned_compute, now)
     except Exception:
         logger.exception("building gate input for %s failed", model)
@@ -78,7 +80,21 @@ def _read_input(
 
 
 def _unreadable() -> Verdict:
+    if not _safe(adapter.audit_trail_verified):
+        return internal_error_verdict(
+            RuntimeError(
+                "the audit trail failed its last verification; every gate stays paused until "
+                "an auditor resolves it and verification passes again"
+            )
+        )
     return internal_error_verdict(RuntimeError("the gate's inputs could not be read"))
+
+
+def _safe(check: Any) -> bool:
+    try:
+        return bool(check())
+    except Exception:
+        return False
 
 
 def recompute(model: Any, cause: str, actor: Any = None) -> dict[str, GateState]:
@@ -235,7 +251,8 @@ def recompute_all(cause: str, actor: Any = None) -> int:
 
     count = 0
     for model in AIModel.objects.order_by("pk"):
-        recompute(model, cause, actor)
+        with transaction.atomic():
+            recompute(model, cause, actor)
         count += 1
     return count
 
@@ -573,6 +590,11 @@ def on_evidence_changed(model: Any, cause: str = "evidence", actor: Any = None) 
     """Called inside every evidence write's transaction: stale decisions, then the gate."""
     mark_stale_decisions(model, actor)
     recompute(model, cause, actor)
+
+
+def on_audit_outcome_changed(run: Any) -> None:
+    """A failed (or again passing) audit verification changes every gate."""
+    recompute_all("audit.verify.failed" if not run.ok else "audit.verify.ok")
 
 
 def on_policy_activated(version: Any) -> None:
