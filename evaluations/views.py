@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 
-from evaluations import services
+from evaluations import imports, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord
 from evaluations.policy import active_policy_view
@@ -42,8 +42,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
     require(request.user, "evidence.view")
     policy = active_policy_view()
     models = list(AIModel.objects.select_related("parent").order_by("slug"))
-    triggers = services.triggers_for_models(models, policy)
-    rows = [(m, triggers[m.pk]) for m in models]
+    due = triggers.triggers_for_models(models, policy)
+    rows = [(m, due[m.pk]) for m in models]
     return render(request, "evaluations/model_list.html", {"rows": rows, "policy": policy})
 
 
@@ -94,7 +94,7 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "history_limit": HISTORY_LIMIT,
         "indicators": indicators,
         "imports": imports,
-        "triggers": services.triggers_for(model, policy),
+        "triggers": triggers.triggers_for(model, policy),
     }
     context.update(_gate_panel(request, model))
     return render(request, "evaluations/model_detail.html", context)
@@ -154,7 +154,7 @@ def result_import(request: HttpRequest, slug: str) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None, model=model)
     if request.method == "POST" and form.is_valid():
         try:
-            outcome = services.import_log(
+            outcome = imports.import_log(
                 form.cleaned_data["file"],
                 model=model,
                 checkpoint=form.cleaned_data["checkpoint"],
@@ -177,7 +177,7 @@ def _preview(
     request: HttpRequest,
     model: AIModel,
     policy: Any,
-    outcome: services.ImportOutcome,
+    outcome: imports.ImportOutcome,
     checkpoint: str,
     errors: dict[str, list[str]] | None = None,
 ) -> HttpResponse:
@@ -204,8 +204,8 @@ def _import_confirm(request: HttpRequest, model: AIModel, policy: Any) -> HttpRe
             mapping[str(value)] = str(post.get(f"map-key-{index}", ""))
     checkpoint = post.get("checkpoint", "")
     try:
-        upload = services.stored_upload(post.get("sha256"), post.get("original_name"))
-        outcome = services.import_log(
+        upload = imports.stored_upload(post.get("sha256"), post.get("original_name"))
+        outcome = imports.import_log(
             upload,
             model=model,
             checkpoint=checkpoint,
@@ -215,8 +215,8 @@ def _import_confirm(request: HttpRequest, model: AIModel, policy: Any) -> HttpRe
         )
     except services.EvidenceError as exc:
         try:
-            upload = services.stored_upload(post.get("sha256"), post.get("original_name"))
-            preview = services.import_log(
+            upload = imports.stored_upload(post.get("sha256"), post.get("original_name"))
+            preview = imports.import_log(
                 upload,
                 model=model,
                 checkpoint=checkpoint,

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from inspect_ai.log import read_eval_log
 
 from audit.models import AuditEntry
-from evaluations import services
+from evaluations import imports
 from evaluations.models import EvalResult, ImportRecord, MetricMapping
 from tests.conftest import bearer
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
@@ -92,7 +92,7 @@ def test_reimporting_the_same_log_is_idempotent(logs, ckpt, pipeline) -> None:
 
 
 def test_the_same_eval_id_in_another_file_is_already_imported(logs, ckpt, safety, tmp_path):
-    services.import_log(
+    imports.import_log(
         upload(logs["eval"]),
         model="atlas",
         checkpoint="step-1000",
@@ -106,7 +106,7 @@ def test_the_same_eval_id_in_another_file_is_already_imported(logs, ckpt, safety
     copy = tmp_path / "copy.json"
     write_eval_log(log, str(copy), format="json")
 
-    outcome = services.import_log(upload(copy), model="atlas", checkpoint="step-1000", actor=safety)
+    outcome = imports.import_log(upload(copy), model="atlas", checkpoint="step-1000", actor=safety)
 
     assert outcome.already_imported
     assert EvalResult.objects.count() == 1
@@ -126,7 +126,7 @@ def test_a_failed_run_is_recorded_with_its_error_and_gives_no_results(logs, ckpt
 
 def test_preview_writes_nothing_and_shows_the_mapping(logs, ckpt, safety) -> None:
     before = AuditEntry.objects.count()
-    outcome = services.import_log(
+    outcome = imports.import_log(
         upload(logs["json"]),
         model="atlas",
         checkpoint="step-1000",
@@ -137,7 +137,7 @@ def test_preview_writes_nothing_and_shows_the_mapping(logs, ckpt, safety) -> Non
 
     assert [(r.source_name, r.metric_key) for r in outcome.rows] == [("match/accuracy", VCT)]
     assert outcome.rows[0].value == pytest.approx(2 / 3)
-    assert (Path(services.imports_dir()) / outcome.upload.sha256).is_file()
+    assert (Path(imports.imports_dir()) / outcome.upload.sha256).is_file()
     assert EvalResult.objects.count() == ImportRecord.objects.count() == 0
     assert MetricMapping.objects.count() == 0
     assert AuditEntry.objects.count() == before

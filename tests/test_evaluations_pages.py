@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from evaluations import services
+from evaluations import imports, services
 from evaluations.models import EvalResult, ImportRecord, MetricMapping
 from tests.conftest import client_for
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
@@ -126,7 +126,7 @@ def test_import_preview_then_confirm(ckpt, safety, tmp_path) -> None:
     page = preview.content.decode()
     assert "match/accuracy" in page and "0.66" in page
     sha = preview.context["outcome"].upload.sha256
-    assert (Path(services.imports_dir()) / sha).is_file()
+    assert (Path(imports.imports_dir()) / sha).is_file()
     assert EvalResult.objects.count() == 0
 
     confirm = client.post(
@@ -149,7 +149,7 @@ def test_import_preview_then_confirm(ckpt, safety, tmp_path) -> None:
 
 def test_confirming_without_a_mapping_shows_the_preview_again(ckpt, safety, tmp_path) -> None:
     log = make_inspect_log(tmp_path / "logs", "json", ["4", "6", "8"])
-    stored = services.store_upload(SimpleUploadedFile(log.name, log.read_bytes()))
+    stored = imports.store_upload(SimpleUploadedFile(log.name, log.read_bytes()))
 
     response = client_for(safety).post(
         "/models/atlas/import/",

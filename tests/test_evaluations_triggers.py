@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from evaluations import services
+from evaluations import services, triggers
 from evaluations.models import Checkpoint, EvalResult
 from evaluations.policy import PolicyView
-from evaluations.services import compute_triggers, months_between
+from evaluations.triggers import compute_triggers, months_between
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
 from tests.evidence_fixtures import result
 
@@ -107,13 +107,13 @@ def test_triggers_from_the_database_ignore_superseded_results(ckpt, safety) -> N
     policy: Any = active_policy_view()
     items = [result(metric=key, value=0.0) for key in sorted(policy.indicator_metric_keys)]
     created = services.record_results(items, safety, EvalResult.Source.BROWSER)
-    assert services.triggers_for(ckpt.model).last_full == ckpt
+    assert triggers.triggers_for(ckpt.model).last_full == ckpt
 
     # Correcting a result keeps the checkpoint fully evaluated (the correction is current).
     services.correct_result(created[0], {"value": 0.01}, "typo", safety)
-    assert services.triggers_for(ckpt.model).last_full == ckpt
+    assert triggers.triggers_for(ckpt.model).last_full == ckpt
     bigger = services.report_checkpoint(
         ckpt.model, name="step-2000", effective_compute=4e24, actor=safety
     )
-    t = services.triggers_for(ckpt.model)
+    t = triggers.triggers_for(ckpt.model)
     assert (t.latest_checkpoint, t.compute_multiple, t.due_compute) == (bigger, 4.0, True)

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evaluations import services
+from evaluations import imports, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
     AIModelDetailSerializer,
@@ -119,7 +119,7 @@ class ModelDetail(generics.RetrieveAPIView[AIModel]):
     def get_serializer_context(self) -> dict[str, Any]:
         context = dict(super().get_serializer_context())
         if "slug" in self.kwargs:
-            context["triggers"] = services.triggers_for(self.get_object())
+            context["triggers"] = triggers.triggers_for(self.get_object())
         return context
 
 
@@ -298,7 +298,7 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def import_body(outcome: services.ImportOutcome) -> dict[str, Any]:
+def import_body(outcome: imports.ImportOutcome) -> dict[str, Any]:
     parsed = outcome.parsed
     record = outcome.record
     return {
@@ -348,7 +348,7 @@ class ResultImport(APIView):
             raise exceptions.ValidationError({"file": ["Attach the log file as `file`."]})
         preview = str(data.get("preview", "")).lower() in ("1", "true", "yes", "on")
         outcome = _call(
-            services.import_log,
+            imports.import_log,
             upload,
             model=data.get("model"),
             checkpoint=data.get("checkpoint"),
