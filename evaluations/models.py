@@ -125,6 +125,10 @@ class EvalResult(AppendOnlyModel):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     correction_reason = models.TextField(blank=True)
+    # When the evaluation ran (a log's own date for imports); freshness checks use it.
+    evaluated_at = models.DateTimeField(default=timezone.now)
+    # From a run with a sample limit: weak evidence that can show danger, never safety.
+    partial = models.BooleanField(default=False)
     recorded_at = models.DateTimeField(default=timezone.now)
 
     objects = EvalResultQuerySet.as_manager()

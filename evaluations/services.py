@@ -14,11 +14,14 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 import audit
 from evaluations.models import (
@@ -48,10 +51,14 @@ RESULT_FIELDS = frozenset(
         "notes",
         "evidence_url",
         "provenance",
+        "evaluated_at",
+        "partial",
     }
 )
 CORRECTION_FIELDS = frozenset(
     {
+        "evaluated_at",
+        "partial",
         "metric",
         "value",
         "stderr",
@@ -210,6 +217,40 @@ def _elicitation(raw: Any, field_name: str) -> dict[str, Any]:
         elif key == "inference_budget" and not isinstance(value, str):
             finite_number(value, path)
     return data
+
+
+#: How far in the future an ``evaluated_at`` may lie (clock skew between a client and us).
+_FUTURE_SKEW = timedelta(minutes=5)
+
+
+def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> datetime | None:
+    """An ISO 8601 date-time with a time zone, not in the future; ``None`` when absent."""
+    if raw is None:
+        return None
+    if isinstance(raw, datetime):
+        value = raw
+    elif isinstance(raw, str) and len(raw) <= 64:
+        try:
+            value = parse_datetime(raw.strip()) if raw.strip() else None
+        except ValueError:
+            value = None
+        if value is None:
+            raise _error(field_name, "Must be an ISO 8601 date-time, e.g. 2026-05-01T12:00:00Z.")
+    else:
+        raise _error(field_name, "Must be an ISO 8601 date-time string.")
+    if value.tzinfo is None:
+        raise _error(field_name, "Must include a time zone (e.g. Z or +00:00).")
+    if value > (now or timezone.now()) + _FUTURE_SKEW:
+        raise _error(field_name, "Is in the future.")
+    return value
+
+
+def _boolean(raw: Any, field_name: str) -> bool:
+    if raw is None:
+        return False
+    if not isinstance(raw, bool):
+        raise _error(field_name, "Must be true or false.")
+    return raw
 
 
 def _url(raw: Any, field_name: str) -> str:
@@ -425,6 +466,12 @@ def validate_result(
     stderr = finite_number(item.get("stderr"), f"{prefix}stderr", required=False)
     if stderr is not None and stderr < 0:
         raise _error(f"{prefix}stderr", "Must be zero or more.")
+    if stderr is not None and stderr > metric.max - metric.min:
+        raise _error(
+            f"{prefix}stderr",
+            f"{stderr!r} is larger than the whole range of {metric.key} "
+            f"({metric.max - metric.min!r}); give the standard error in the metric's unit.",
+        )
     mitigation = item.get("mitigation") or EvalResult.Mitigation.PRE
     if mitigation not in EvalResult.Mitigation.values:
         raise _error(f"{prefix}mitigation", "Must be 'pre' or 'post'.")
@@ -440,6 +487,9 @@ def validate_result(
         "notes": _text(item.get("notes"), f"{prefix}notes"),
         "evidence_url": _url(item.get("evidence_url"), f"{prefix}evidence_url"),
         "provenance": _json_object(item.get("provenance"), f"{prefix}provenance"),
+        "evaluated_at": evaluated_at(item.get("evaluated_at"), f"{prefix}evaluated_at")
+        or timezone.now(),
+        "partial": _boolean(item.get("partial"), f"{prefix}partial"),
     }
 
 
@@ -453,6 +503,8 @@ def _result_audit_data(result: EvalResult) -> dict[str, Any]:
         "n_samples": result.n_samples,
         "mitigation": result.mitigation,
         "source": result.source,
+        "evaluated_at": result.evaluated_at.isoformat(),
+        "partial": result.partial,
     }
     if result.supersedes_id is not None:
         data["supersedes"] = result.supersedes_id
@@ -532,6 +584,8 @@ def correct_result(
         "mitigation": old.mitigation,
         "notes": old.notes,
         "evidence_url": old.evidence_url,
+        "evaluated_at": old.evaluated_at,
+        "partial": old.partial,
         **values,
     }
     lookup = _Lookup(

@@ -136,12 +136,18 @@ class ScalingDecisionQuerySet(models.QuerySet["ScalingDecision"]):
 
 
 class ScalingDecision(models.Model):
-    """A request to approve scaling a model up to a compute limit, with its frozen dossier."""
+    """A request to approve scaling a model up to a compute limit (scope ``scaling``) or to
+    deploy it (scope ``deployment``), with its frozen dossier. A decision of one scope never
+    approves the other."""
 
     model = models.ForeignKey(
         "evaluations.AIModel", on_delete=models.PROTECT, related_name="decisions"
     )
-    compute_limit = models.FloatField()
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.SCALING)
+    # Required for scaling decisions; a deployment decision covers the checkpoints it names.
+    compute_limit = models.FloatField(null=True, blank=True)
+    # Precautionary determinations this decision lifts once approved (their ids).
+    lifts_precautions = models.JSONField(default=list, blank=True)
     rationale = models.TextField()
     status = models.CharField(
         max_length=16, choices=DecisionStatus.choices, default=DecisionStatus.PENDING
@@ -166,7 +172,12 @@ class ScalingDecision(models.Model):
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(compute_limit__gt=0), name="decision_compute_positive"
+                condition=Q(compute_limit__isnull=True) | Q(compute_limit__gt=0),
+                name="decision_compute_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(scope="scaling") | Q(compute_limit__isnull=False),
+                name="decision_scaling_has_limit",
             ),
         ]
         indexes = [
@@ -175,7 +186,12 @@ class ScalingDecision(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"decision #{self.pk} {self.model} ≤ {self.compute_limit:.3g} FLOP ({self.status})"
+        if self.compute_limit is None:
+            return f"{self.scope} decision #{self.pk} {self.model} ({self.status})"
+        return (
+            f"{self.scope} decision #{self.pk} {self.model} ≤ {self.compute_limit:.3g} FLOP "
+            f"({self.status})"
+        )
 
 
 class ApprovalVerdict(models.TextChoices):
@@ -249,6 +265,33 @@ class Pause(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"pause of {self.model} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Precaution(AppendOnlyModel):
+    """A precautionary determination recorded by leadership: the threshold is treated as
+    crossed for the model without evidence ("we cannot rule out CBRN-3"). It stays in force
+    until an approved decision that lists it in ``lifts_precautions`` lifts it."""
+
+    model = models.ForeignKey(
+        "evaluations.AIModel", on_delete=models.PROTECT, related_name="precautions"
+    )
+    threshold_code = models.CharField(max_length=64)
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["model", "-created_at"], name="precaution_model_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"precaution {self.threshold_code} on {self.model}"
 
 
 class WebhookEndpoint(models.Model):

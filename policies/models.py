@@ -82,6 +82,11 @@ class PolicyVersion(models.Model):
         max_length=32, choices=WarningBehaviour.choices, default=WarningBehaviour.NOTIFY
     )
     signoff_titles = models.JSONField(default=list)  # author order is kept
+    # Titles whose recommendation is recorded in a decision's dossier without being required.
+    advisory_titles = models.JSONField(default=list, blank=True)
+    # How many standard errors a result is pushed toward "more capable" before it is compared
+    # with a line (DESIGN §4.1); 0 compares the point estimate.
+    uncertainty_z = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -124,6 +129,9 @@ class PolicyVersion(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "active", "superseded"]),
                 name="policy_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(uncertainty_z__gte=0), name="policy_uncertainty_z_non_negative"
             ),
         ]
         # No other index: a deployment holds a few dozen versions; the history page's
@@ -375,6 +383,8 @@ class Metric(PolicyChild):
     min = models.FloatField()
     max = models.FloatField()
     higher_is_more_capable = models.BooleanField()
+    # Results from fewer samples are weak evidence: they can show a crossing, never safety.
+    min_samples = models.PositiveIntegerField(null=True, blank=True)
     domain = models.ForeignKey(
         RiskDomain, on_delete=models.PROTECT, null=True, blank=True, related_name="metrics"
     )
@@ -396,6 +406,10 @@ class Metric(PolicyChild):
 class CapabilityThreshold(PolicyChild):
     """A red line in a risk domain and the standards it requires once crossed."""
 
+    class Tier(models.TextChoices):
+        RED_LINE = "red_line", "Red line"
+        EARLY_WARNING = "early_warning", "Early warning"
+
     version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="thresholds")
     domain = models.ForeignKey(RiskDomain, on_delete=models.PROTECT, related_name="thresholds")
     code = models.CharField(max_length=64)
@@ -403,6 +417,11 @@ class CapabilityThreshold(PolicyChild):
     description = models.TextField(blank=True)
     requires_scaling = models.JSONField(default=list, blank=True)  # standard codes
     requires_deployment = models.JSONField(default=list, blank=True)  # standard codes
+    # An early warning never pauses by itself; it warns, notifies and (under the policy's
+    # require_safeguards behaviour) adds its standards.
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.RED_LINE)
+    # Once crossed there is no way to continue: the gate pauses with threshold_crossed.
+    halt = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["code"]
