@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from policies import rules
+
 
 @dataclass(frozen=True, kw_only=True)
 class MetricInfo:
@@ -20,6 +22,7 @@ class MetricInfo:
     min: float
     max: float
     higher_is_more_capable: bool
+    min_samples: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,23 +37,16 @@ class IndicatorInfo:
     higher_is_more_capable: bool
 
     def status(self, value: float | None) -> str:
-        """``below``, ``warning`` or ``crossed`` (``missing`` without a value).
-
-        Written so that NaN is on the unsafe side, as in the gate engine.
-        """
+        """``below``, ``warning`` or ``crossed`` (``missing`` without a value), by the same
+        rule the gate uses (:func:`policies.rules.classify`)."""
         if value is None:
             return "missing"
-        if self.higher_is_more_capable:
-            if not value < self.critical:
-                return "crossed"
-            if self.warning is not None and not value < self.warning:
-                return "warning"
-        else:
-            if not value > self.critical:
-                return "crossed"
-            if self.warning is not None and not value > self.warning:
-                return "warning"
-        return "below"
+        return rules.classify(
+            value,
+            warning=self.warning,
+            critical=self.critical,
+            higher_is_more_capable=self.higher_is_more_capable,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +84,7 @@ def active_policy_view() -> PolicyView | None:
             min=m.min,
             max=m.max,
             higher_is_more_capable=m.higher_is_more_capable,
+            min_samples=m.min_samples,
         )
         for m in Metric.objects.filter(version=version).order_by("key")
     }

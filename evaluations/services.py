@@ -31,9 +31,10 @@ from evaluations.models import (
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 
-#: Called with each AI model whose evidence changed, inside the writing transaction (the gate
-#: registers its recomputation here). A hook that raises rolls the write back.
-ON_EVIDENCE_CHANGED: list[Callable[[AIModel], None]] = []
+#: Called with each AI model whose evidence changed, what changed it (``"result.create #12"``)
+#: and who, inside the writing transaction (the gate registers its recomputation here). A hook
+#: that raises rolls the write back.
+ON_EVIDENCE_CHANGED: list[Callable[[AIModel, str, Any], None]] = []
 
 #: Results in one bulk request.
 MAX_BULK_RESULTS = 10_000
@@ -120,15 +121,24 @@ def _listing(names: Iterable[str]) -> str:
     return shown + (f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else "")
 
 
-def _evidence_changed(models: Iterable[AIModel]) -> None:
-    """Run the hooks once per touched model, inside the caller's transaction."""
+def _evidence_changed(
+    models: Iterable[AIModel], cause: str = "evidence.change", actor: Any = None
+) -> None:
+    """Run the hooks once per touched model, inside the caller's transaction; ``cause`` and
+    ``actor`` say what changed the evidence and who, for the gate's transition record."""
     seen: set[int] = set()
     for model in models:
         if model.pk in seen:
             continue
         seen.add(model.pk)
         for hook in ON_EVIDENCE_CHANGED:
-            hook(model)
+            hook(model, cause, actor)
+
+
+def _cause(action: str, rows: Sequence[Any]) -> str:
+    ids = ", ".join(f"#{row.pk}" for row in rows[:5])
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    return f"{action} {ids}{more}"
 
 
 def _user(actor: Any) -> Any:
@@ -231,11 +241,12 @@ def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> d
         value = raw
     elif isinstance(raw, str) and len(raw) <= 64:
         try:
-            value = parse_datetime(raw.strip()) if raw.strip() else None
+            parsed = parse_datetime(raw.strip()) if raw.strip() else None
         except ValueError:
-            value = None
-        if value is None:
+            parsed = None
+        if parsed is None:
             raise _error(field_name, "Must be an ISO 8601 date-time, e.g. 2026-05-01T12:00:00Z.")
+        value = parsed
     else:
         raise _error(field_name, "Must be an ISO 8601 date-time string.")
     if value.tzinfo is None:
@@ -338,7 +349,7 @@ def create_model(
             actor,
             via=via,
         )
-        _evidence_changed([model])
+        _evidence_changed([model], f"model.create {model.slug}", actor)
     return model
 
 
@@ -396,7 +407,7 @@ def report_checkpoint(
             actor,
             via=via,
         )
-        _evidence_changed([model])
+        _evidence_changed([model], f"checkpoint.report {checkpoint.name}", actor)
     return checkpoint
 
 
@@ -548,7 +559,9 @@ def record_results(
         created = EvalResult.objects.bulk_create(rows)
         for result in created:
             audit.record("result.create", result, _result_audit_data(result), actor, via=via)
-        _evidence_changed(result.model for result in created)
+        _evidence_changed(
+            (result.model for result in created), _cause("result.create", created), actor
+        )
     return created
 
 
@@ -617,5 +630,5 @@ def correct_result(
                 "non_field_errors", f"Result #{old.pk} was already corrected.", ConflictError
             ) from None
         audit.record("result.correct", new, _result_audit_data(new), actor, via=via)
-        _evidence_changed([new.model])
+        _evidence_changed([new.model], f"result.correct #{new.pk} (supersedes #{old.pk})", actor)
     return new

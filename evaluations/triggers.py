@@ -3,12 +3,11 @@ latest checkpoint over it and the months since, against the policy's limits."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from evaluations.models import (
@@ -17,6 +16,7 @@ from evaluations.models import (
     EvalResult,
 )
 from evaluations.policy import PolicyView, active_policy_view
+from policies import rules
 
 # --- Reassessment triggers -----------------------------------------------------------------
 
@@ -41,106 +41,86 @@ class Triggers:
         return self.due_compute or self.due_time or self.never_evaluated
 
 
-def months_between(start: datetime, end: datetime) -> int:
-    """Whole calendar months from ``start`` to ``end`` (0 when ``end`` is earlier)."""
-    from governance.gate import add_months
-
-    months = max(0, (end.year - start.year) * 12 + end.month - start.month)
-    while months > 0 and add_months(start, months) > end:
-        months -= 1
-    return months
+months_between = rules.months_between
 
 
 def compute_triggers(
     checkpoints: Sequence[Checkpoint],
-    latest_by_metric: Mapping[tuple[int, str], datetime],
+    dated: Mapping[tuple[int, str], datetime],
     policy: PolicyView | None,
     now: datetime,
 ) -> Triggers:
-    """The trigger arithmetic over plain data (checkpoints oldest first).
+    """The trigger arithmetic over plain data (checkpoints oldest first), by the gate's rules.
 
-    ``latest_by_metric`` maps (checkpoint id, metric key) to the time of the latest current
-    result. The last fully evaluated checkpoint is the most recent one with a current result
-    for every indicator metric; its evaluation dates from the stalest of those results.
-    Boundaries are inclusive: exactly ``multiple`` times the compute, or exactly ``months``
-    calendar months, is due.
+    ``dated`` maps (checkpoint id, metric key) to when the latest strong, pre-mitigation
+    evaluation of that metric there ran (see :func:`policies.rules.last_full_evaluation`).
     """
-    from governance.gate import add_months
-
     latest = checkpoints[-1] if checkpoints else None
+    multiple_limit = policy.effective_compute_multiple if policy else None
+    months_limit = policy.months_between_assessments if policy else None
     if policy is None or latest is None:
         return Triggers(
-            latest,
-            None,
-            None,
-            None,
-            None,
-            False,
-            False,
-            False,
-            policy.effective_compute_multiple if policy else None,
-            policy.months_between_assessments if policy else None,
+            latest, None, None, None, None, False, False, False, multiple_limit, months_limit
         )
-    keys = policy.indicator_metric_keys
-    last_full, evaluated_at = None, None
-    for ckpt in reversed(checkpoints):
-        times = [latest_by_metric.get((ckpt.pk, key)) for key in keys]
-        if all(t is not None for t in times):
-            last_full = ckpt
-            evaluated_at = min((t for t in times if t is not None), default=ckpt.reported_at)
-            break
+    found, evaluated_at = rules.last_full_evaluation(
+        ((c.pk, (c.reported_at, c.effective_compute, c.pk)) for c in checkpoints),
+        dated,
+        policy.indicator_metric_keys,
+    )
+    last_full = next((c for c in checkpoints if c.pk == found), None)
     if last_full is None or evaluated_at is None:
         return Triggers(
-            latest,
-            None,
-            None,
-            None,
-            None,
-            False,
-            False,
-            True,
-            policy.effective_compute_multiple,
-            policy.months_between_assessments,
+            latest, None, None, None, None, False, False, True, multiple_limit, months_limit
         )
     base, top = last_full.effective_compute, latest.effective_compute
-    # Zero compute (a stub checkpoint) is a ratio of 1 to zero, and of infinity to anything more.
-    multiple = top / base if base > 0 else (1.0 if top == 0 else math.inf)
-    due_compute = top >= policy.effective_compute_multiple * base and top > 0
-    due_time = now >= add_months(evaluated_at, policy.months_between_assessments)
     return Triggers(
         latest,
         last_full,
         evaluated_at,
-        multiple,
-        months_between(evaluated_at, now),
-        due_compute,
-        due_time,
+        rules.compute_multiple(top, base),
+        rules.months_between(evaluated_at, now),
+        rules.due_by_compute(top, base, policy.effective_compute_multiple),
+        rules.due_by_time(evaluated_at, now, policy.months_between_assessments),
         False,
         policy.effective_compute_multiple,
         policy.months_between_assessments,
     )
 
 
+def strong_evidence(policy: PolicyView) -> Q:
+    """Current-or-not results that count toward a full evaluation: pre-mitigation, not
+    partial, with enough samples for their metric."""
+    enough = Q()
+    for key in policy.indicator_metric_keys:
+        minimum = policy.metrics[key].min_samples if key in policy.metrics else None
+        if minimum is None:
+            enough |= Q(metric_key=key)
+        else:
+            enough |= Q(metric_key=key, n_samples__gte=minimum)
+    return Q(partial=False) & ~Q(mitigation=EvalResult.Mitigation.POST) & enough
+
+
 def triggers_for_models(
     models: Sequence[AIModel], policy: PolicyView | None = None, now: datetime | None = None
 ) -> dict[int, Triggers]:
-    """Triggers of several models in two queries (checkpoints, latest result times)."""
+    """Triggers of several models in two queries (checkpoints, latest evaluation dates)."""
     now = now or timezone.now()
     ids = [m.pk for m in models]
     checkpoints: dict[int, list[Checkpoint]] = {pk: [] for pk in ids}
     for ckpt in Checkpoint.objects.filter(model_id__in=ids).order_by("reported_at", "id"):
         checkpoints[ckpt.model_id].append(ckpt)
-    latest: dict[tuple[int, str], datetime] = {}
+    dated: dict[tuple[int, str], datetime] = {}
     if policy is not None and policy.indicator_metric_keys and ids:
         rows = (
             EvalResult.objects.current()
             .filter(model_id__in=ids, metric_key__in=policy.indicator_metric_keys)
+            .filter(strong_evidence(policy))
             .values("checkpoint_id", "metric_key")
-            .annotate(last=Max("recorded_at"))
+            .annotate(last=Max("evaluated_at"))
             .order_by()
         )
-        latest = {(r["checkpoint_id"], r["metric_key"]): r["last"] for r in rows}
-    return {pk: compute_triggers(checkpoints[pk], latest, policy, now) for pk in ids}
+        dated = {(r["checkpoint_id"], r["metric_key"]): r["last"] for r in rows}
+    return {pk: compute_triggers(checkpoints[pk], dated, policy, now) for pk in ids}
 
 
 def triggers_for(

@@ -47,14 +47,6 @@ def model_list(request: HttpRequest) -> HttpResponse:
     return render(request, "evaluations/model_list.html", {"rows": rows, "policy": policy})
 
 
-def _latest_by_metric(results: list[EvalResult]) -> dict[str, EvalResult]:
-    latest: dict[str, EvalResult] = {}
-    for result in results:  # newest first
-        if result.is_current and result.metric_key not in latest:  # type: ignore[attr-defined]
-            latest[result.metric_key] = result
-    return latest
-
-
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """A model's checkpoints, indicator values against the policy's lines, history, triggers."""
     require(request.user, "evidence.view")
@@ -72,31 +64,28 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
         .annotate(is_current=~Exists(later))
         .order_by("-recorded_at", "-id")[:HISTORY_LIMIT]
     )
-    latest = _latest_by_metric(results)
-    indicators = []
-    if policy is not None:
-        for indicator in policy.indicators:
-            result = latest.get(indicator.metric_key)
-            value = result.value if result is not None else None
-            indicators.append(
-                {"indicator": indicator, "result": result, "status": indicator.status(value)}
-            )
     imports = list(
         ImportRecord.objects.filter(model=model)
         .select_related("checkpoint", "imported_by")
         .order_by("-imported_at")[:20]
     )
-    context = {
+    context: dict[str, Any] = {
         "model": model,
         "policy": policy,
         "checkpoints": checkpoints,
         "results": results,
         "history_limit": HISTORY_LIMIT,
-        "indicators": indicators,
         "imports": imports,
         "triggers": triggers.triggers_for(model, policy),
     }
     context.update(_gate_panel(request, model))
+    # The standing against each line is the gate's own determination, never recomputed here.
+    gate: dict[str, Any] = context.get("gate") or {}
+    context["standing"] = [
+        {**indicator, "threshold": d["threshold"], "name": d["name"], "tier": d.get("tier")}
+        for d in gate.get("determinations", [])
+        for indicator in d.get("indicators", [])
+    ]
     return render(request, "evaluations/model_detail.html", context)
 
 
@@ -182,7 +171,7 @@ def _preview(
     errors: dict[str, list[str]] | None = None,
 ) -> HttpResponse:
     rows = [(i, row) for i, row in enumerate(outcome.rows)]
-    context = {
+    context: dict[str, Any] = {
         "model": model,
         "policy": policy,
         "outcome": outcome,

@@ -21,20 +21,23 @@ from governance.gate import (
     IndicatorSpec,
     PauseInfo,
     PolicySnapshot,
+    PrecautionInfo,
     ResultInfo,
     SafeguardInfo,
     StandardSpec,
     ThresholdSpec,
-    add_months,
     last_full_evaluation,
 )
 from governance.models import (
     DecisionStatus,
     Pause,
+    Precaution,
     SafeguardRecord,
     SafeguardState,
     ScalingDecision,
 )
+from policies import rules
+from policies.rules import add_months
 
 
 def active_version() -> Any:
@@ -97,12 +100,15 @@ def snapshot(version: Any) -> PolicySnapshot:
                 name=t.name,
                 requires_scaling=tuple(t.requires_scaling),
                 requires_deployment=tuple(t.requires_deployment),
+                tier=t.tier,
+                halt=t.halt,
                 indicators=tuple(
                     IndicatorSpec(
                         metric_key=i.metric.key,
                         warning=i.warning,
                         critical=i.critical,
                         higher_is_more_capable=metrics[i.metric.key].higher_is_more_capable,
+                        min_samples=metrics[i.metric.key].min_samples,
                     )
                     for i in t.indicators.all()
                 ),
@@ -114,7 +120,9 @@ def snapshot(version: Any) -> PolicySnapshot:
         safeguard_reapproval_months=version.safeguard_reapproval_months,
         warning_behaviour=version.warning_behaviour,
         signoff_titles=tuple(version.signoff_titles),
+        advisory_titles=tuple(version.advisory_titles),
         levels=tuple(level.code for level in version.levels.all()),
+        uncertainty_z=float(version.uncertainty_z),
     )
 
 
@@ -140,10 +148,13 @@ def requirement_codes() -> set[str]:
 def requirements(version: Any) -> list[dict[str, Any]]:
     """Each requirement of a (prefetched) version with the standards that need it, including
     standards that include its standard."""
-    owners: dict[str, set[str]] = {}
     standards = {s.code: s for s in version.standards.all()}
+    includes = {code: tuple(s.includes) for code, s in standards.items()}
+    owners: dict[str, set[str]] = {}
     for standard in standards.values():
-        for code in _closure(standard.code, standards):
+        for code in rules.expand_standards([standard.code], includes):
+            if code not in standards:
+                continue
             for requirement in standards[code].requirements.all():
                 owners.setdefault(requirement.code, set()).add(standard.code)
     rows = []
@@ -160,58 +171,112 @@ def requirements(version: Any) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row["code"])
 
 
-def _closure(code: str, standards: dict[str, Any]) -> set[str]:
-    seen: set[str] = set()
-    stack = [code]
-    while stack:
-        current = stack.pop()
-        if current in seen or current not in standards:
-            continue
-        seen.add(current)
-        stack.extend(standards[current].includes)
-    return seen
+def lineage_ids(model: Any) -> list[int]:
+    """The model's id followed by its ancestors' (parent, grandparent, ...); cycle-safe."""
+    from evaluations.models import AIModel
+
+    ids = [model.pk]
+    parent_id = model.parent_id
+    while parent_id is not None and parent_id not in ids and len(ids) < 32:
+        ids.append(parent_id)
+        parent_id = AIModel.objects.filter(pk=parent_id).values_list("parent_id", flat=True).first()
+    return ids
 
 
-def effective_approval(model: Any, version_id: Any) -> ScalingDecision | None:
-    """The latest approved decision for ``model`` made under the active policy version."""
+def effective_approval(model: Any, version_id: Any, scope: str) -> ScalingDecision | None:
+    """The latest approved decision of ``scope`` for ``model`` under the policy version."""
     return (
         ScalingDecision.objects.filter(
-            model=model, status=DecisionStatus.APPROVED, policy_version_id=version_id
+            model=model, scope=scope, status=DecisionStatus.APPROVED, policy_version_id=version_id
         )
         .order_by("-decided_at", "-pk")
         .first()
     )
 
 
-def pauses_in_force(model: Any) -> list[Pause]:
-    """Pauses not followed by a decision that was requested after them and approved."""
-    resumed = ScalingDecision.objects.filter(model=model, status=DecisionStatus.APPROVED).aggregate(
-        last=Max("requested_at")
-    )["last"]
+def approval_info(decision: ScalingDecision) -> ApprovalInfo:
+    """What the engine needs of an approved decision, read from its frozen dossier."""
+    dossier = decision.dossier if isinstance(decision.dossier, dict) else {}
+    crossed = {
+        d.get("threshold")
+        for d in dossier.get("determinations", [])
+        if isinstance(d, dict) and d.get("status") in ("crossed", "presumed", "presumed_crossed")
+    }
+    return ApprovalInfo(
+        decision_id=decision.pk,
+        compute_limit=decision.compute_limit,
+        approved_at=decision.decided_at or decision.requested_at,
+        scope=decision.scope,
+        crossed_thresholds=frozenset(c for c in crossed if isinstance(c, str)),
+        required_standards=frozenset(
+            c for c in dossier.get("required_standards", []) if isinstance(c, str)
+        ),
+    )
+
+
+def pauses_in_force(model: Any, scope: str | None = None) -> list[Pause]:
+    """Pauses not followed by a decision (of ``scope``, when given) that was requested after
+    them and approved: a pause stops both scopes, and each resumes only by its own decision."""
+    decisions = ScalingDecision.objects.filter(model=model, status=DecisionStatus.APPROVED)
+    if scope is not None:
+        decisions = decisions.filter(scope=scope)
+    resumed = decisions.aggregate(last=Max("requested_at"))["last"]
     pauses = Pause.objects.filter(model=model)
     if resumed is not None:
         pauses = pauses.filter(created_at__gte=resumed)
     return list(pauses.order_by("created_at", "pk"))
 
 
+def precautions_in_force(model: Any) -> list[Precaution]:
+    """Precautionary determinations no approved decision has lifted."""
+    lifted: set[int] = set()
+    for ids in ScalingDecision.objects.filter(
+        model=model, status=DecisionStatus.APPROVED
+    ).values_list("lifts_precautions", flat=True):
+        lifted.update(i for i in ids or [] if isinstance(i, int))
+    return [p for p in Precaution.objects.filter(model=model).order_by("pk") if p.pk not in lifted]
+
+
 def build_input(
     model: Any, scope: str, planned_compute: float | None, now: datetime
 ) -> tuple[GateInput, datetime | None]:
     """The engine input for ``model``, and the earliest time at which time alone can change
-    the verdict (an evaluation or verification ageing out, a decision expiring)."""
+    the verdict (an evaluation or verification ageing out, a decision expiring).
+
+    Reads a fixed number of queries whatever the amount of evidence: the capability evidence
+    is every current pre-mitigation result of an indicator metric on the model's checkpoints
+    and its ancestors'.
+    """
     from evaluations.models import Checkpoint, EvalResult
 
     policy = active_snapshot()
-    if policy is None:
-        return GateInput(policy=None, scope=scope, now=now, planned_compute=planned_compute), None  # type: ignore[arg-type]
+    pauses = tuple(
+        PauseInfo(id=p.pk, reason=p.reason, created_at=p.created_at)
+        for p in pauses_in_force(model, scope)
+    )
+    lineage = lineage_ids(model)
     checkpoints = tuple(
         CheckpointInfo(
-            id=c.pk, name=c.name, effective_compute=c.effective_compute, created_at=c.reported_at
+            id=c["pk"],
+            name=c["name"] if c["model_id"] == model.pk else f"{c['model__slug']}:{c['name']}",
+            effective_compute=c["effective_compute"],
+            created_at=c["reported_at"],
+            own=c["model_id"] == model.pk,
         )
-        for c in Checkpoint.objects.filter(model=model).only(
-            "pk", "name", "effective_compute", "reported_at"
+        for c in Checkpoint.objects.filter(model_id__in=lineage).values(
+            "pk", "name", "model_id", "model__slug", "effective_compute", "reported_at"
         )
     )
+    if policy is None:
+        inp = GateInput(
+            policy=None,
+            scope=scope,  # type: ignore[arg-type]
+            now=now,
+            planned_compute=planned_compute,
+            evidence=Evidence(checkpoints=tuple(c for c in checkpoints if c.own)),
+            pauses=pauses,
+        )
+        return inp, None
     metric_keys = {i.metric_key for t in policy.thresholds for i in t.indicators}
     results = tuple(
         ResultInfo(
@@ -219,11 +284,28 @@ def build_input(
             checkpoint_id=r["checkpoint_id"],
             metric_key=r["metric_key"],
             value=r["value"],
+            stderr=r["stderr"],
+            n_samples=r["n_samples"],
+            partial=r["partial"],
+            mitigation=r["mitigation"],
+            evaluated_at=r["evaluated_at"],
             recorded_at=r["recorded_at"],
         )
         for r in EvalResult.objects.current()
-        .filter(model=model, metric_key__in=metric_keys)
-        .values("pk", "checkpoint_id", "metric_key", "value", "recorded_at")
+        .filter(model_id__in=lineage, metric_key__in=metric_keys)
+        .exclude(mitigation=EvalResult.Mitigation.POST)
+        .values(
+            "pk",
+            "checkpoint_id",
+            "metric_key",
+            "value",
+            "stderr",
+            "n_samples",
+            "partial",
+            "mitigation",
+            "evaluated_at",
+            "recorded_at",
+        )
     )
     safeguards = {
         code: SafeguardInfo(
@@ -232,18 +314,12 @@ def build_input(
         )
         for code, record in SafeguardRecord.objects.latest_per_requirement(model).items()
     }
-    decision = effective_approval(model, policy.version_id)
-    approval = (
-        ApprovalInfo(
-            decision_id=decision.pk,
-            compute_limit=decision.compute_limit,
-            approved_at=decision.decided_at or decision.requested_at,
+    decision = effective_approval(model, policy.version_id, scope)
+    precautions = tuple(
+        PrecautionInfo(
+            id=p.pk, threshold=p.threshold_code, reason=p.reason, created_at=p.created_at
         )
-        if decision
-        else None
-    )
-    pauses = tuple(
-        PauseInfo(id=p.pk, reason=p.reason, created_at=p.created_at) for p in pauses_in_force(model)
+        for p in precautions_in_force(model)
     )
     evidence = Evidence(checkpoints=checkpoints, results=results)
     inp = GateInput(
@@ -253,8 +329,9 @@ def build_input(
         planned_compute=planned_compute,
         evidence=evidence,
         safeguards=safeguards,
-        approval=approval,
+        approval=approval_info(decision) if decision else None,
         pauses=pauses,
+        precautions=precautions,
     )
     return inp, _valid_until(policy, evidence, safeguards, model)
 

@@ -23,7 +23,7 @@ class GovernanceConfig(AppConfig):
             verification.ON_OUTCOME_CHANGED.append(services.on_audit_outcome_changed)
 
 
-def _on_evidence(model: object) -> None:
+def _on_evidence(model: object, cause: str = "evidence.change", actor: object = None) -> None:
     from governance import services
 
-    services.on_evidence_changed(model, "evidence.change")
+    services.on_evidence_changed(model, cause, actor)

@@ -1,24 +1,73 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 
-from governance.models import SafeguardState
+from governance.models import SafeguardState, Scope
 
 
 class DecisionForm(forms.Form):
+    scope = forms.ChoiceField(
+        choices=Scope.choices,
+        initial=Scope.SCALING,
+        help_text="A scaling decision never approves deployment, nor the reverse.",
+    )
     compute_limit = forms.FloatField(
-        label="Compute limit (FLOP)", help_text="Scale up to this effective compute, e.g. 3e25."
+        label="Compute limit (FLOP)",
+        required=False,
+        help_text=(
+            "Scaling: continue up to this effective compute, e.g. 3e25. Deployment: leave empty "
+            "to deploy the latest checkpoint."
+        ),
     )
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=10000)
+    lifts_precautions = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Lift these precautionary determinations once approved",
+    )
 
-    def clean_compute_limit(self) -> float:
-        value: float = self.cleaned_data["compute_limit"]
-        if not math.isfinite(value) or value <= 0:
+    def __init__(self, *args: Any, precautions: Sequence[Any] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["lifts_precautions"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [
+            (str(p.pk), f"#{p.pk} {p.threshold_code}: {p.reason}") for p in precautions
+        ]
+        if not precautions:
+            del self.fields["lifts_precautions"]
+
+    def clean_compute_limit(self) -> float | None:
+        value: float | None = self.cleaned_data.get("compute_limit")
+        if value is not None and (not math.isfinite(value) or value <= 0):
             raise forms.ValidationError("Enter a finite number of FLOP above zero.")
         return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("scope") == Scope.SCALING and data.get("compute_limit") is None:
+            self.add_error("compute_limit", "A scaling decision needs a compute limit.")
+        data["lifts_precautions"] = [int(i) for i in data.get("lifts_precautions") or []]
+        return data
+
+
+class PrecautionForm(forms.Form):
+    threshold = forms.ChoiceField(choices=())
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=10000,
+        help_text="Why the threshold cannot be ruled out, e.g. a new capability not yet evaluated.",
+    )
+
+    def __init__(self, *args: Any, thresholds: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["threshold"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = thresholds
 
 
 class SignForm(forms.Form):

@@ -7,47 +7,51 @@ Contract (DESIGN.md §4, binding):
   check, each carrying one of the stable codes in :data:`REASON_CODES`.
 * ``evaluate`` never raises (for ``Exception`` subclasses). Any error inside the
   engine, including malformed input, yields ``paused`` with the single reason
-  ``internal_error``. It can never yield ``approved`` by accident: the state is
-  derived from the reason list, and an empty list is only reached by running
-  every check to completion.
+  ``internal_error``. The state is derived from the reason list, and an empty list
+  is only reached by running every check to completion.
 * No Django, no ORM, no I/O, no clock: the caller passes ``now``. The same input
   always gives the same verdict, with reasons and determinations in a stable
   order, so ``Verdict.to_dict()`` is suitable for hashed dossiers.
 
-Choices this module makes where the design leaves room (all fail closed):
+How capabilities are judged (§4.1), the way the frameworks do:
 
-* Burden of proof is on safety. An indicator without a valid result on the
-  evaluated checkpoint is ``missing``; its threshold is ``presumed_crossed`` and
-  its standards become required. A threshold with *no indicators at all* cannot
-  be shown to be below, so it is presumed crossed too.
-* With no checkpoint there is nothing to evaluate: ``no_checkpoint`` is the
-  reason, every threshold is presumed crossed (so safeguard checks still run),
-  but no per-indicator ``missing_evidence`` reasons are added.
-* The evaluation-due checks compare against the *last fully evaluated
-  checkpoint*: the most recently created checkpoint that has a result for every
-  indicator metric of the policy. Its evaluation dates from the *stalest* of
-  those metrics' latest results (an evaluation is only as fresh as its oldest
-  part). When no checkpoint was ever fully evaluated, both due-checks are
-  skipped because ``missing_evidence`` (or ``no_checkpoint``) is then
-  guaranteed to be present; the engine asserts that guarantee.
-* Time boundaries are inclusive: an evaluation exactly ``months_between_assessments``
-  calendar months old is due, and a verification exactly
-  ``safeguard_reapproval_months`` old has expired (see :func:`add_months`).
-* Comparisons are written so that NaN falls on the unsafe side: a NaN value is
-  ``crossed``, a NaN planned compute is due and above any limit.
-* A ``verified`` safeguard without ``verified_at`` is treated as missing (its
-  freshness cannot be shown). A required standard the policy does not define is
-  reported as ``safeguard_missing`` for that standard.
+* **Once crossed, stays crossed.** Capability evidence for an indicator is every
+  current result of its metric that is not post-mitigation, on any checkpoint the
+  adapter passes (the model's and its ancestors'). The determining value is the most
+  capable one at its conservative bound (``value + z·stderr`` toward "more capable").
+  A later, weaker or post-mitigation result never lowers it; only a correction (which
+  removes the corrected result from the evidence) can.
+* **Weak evidence proves danger, never safety.** A partial run or one below the
+  metric's ``min_samples`` counts when it reaches a line and is ignored otherwise.
+* **Missing means none at all.** An indicator without usable evidence is presumed
+  crossed (``missing_evidence``); a new checkpoint does not make evidence missing.
+  The re-evaluation triggers (compute multiple, months) decide when fresh evidence is
+  due, measured from the last *full* evaluation: the latest checkpoint with strong
+  evidence for every indicator metric, dated by the evaluations' own dates.
+* **A precaution** (recorded by leadership, lifted only by a signed decision) treats a
+  threshold as crossed without evidence.
+
+What a crossing requires (§4.2): the scope's standards of every crossed or presumed
+red line (and of warnings under ``require_safeguards``) join the baseline; with them
+verified and an approved decision of the scope that covers the crossing, the gate
+opens. An ``early_warning`` threshold never pauses by itself. A crossed threshold that
+is ``halt`` or whose required standard is undefined pauses with ``threshold_crossed``.
+An approved decision stops counting (``decision_outdated``) once a threshold it did not
+show as crossed is crossed, or a standard it did not show becomes required.
+
+Time boundaries are inclusive; comparisons put NaN on the unsafe side (see
+:mod:`policies.rules`, shared with the model pages and the policy diff).
 """
 
 from __future__ import annotations
 
-import calendar
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
+
+from policies import rules
+from policies.rules import add_months
 
 ObjectId = int | str
 """A primary key or natural key as the adapter knows it (DB id, UUID string)."""
@@ -56,11 +60,13 @@ Scope = Literal["scaling", "deployment"]
 WarningBehaviour = Literal["notify", "require_safeguards"]
 SafeguardStatus = Literal["planned", "implemented", "verified"]
 GateState = Literal["approved", "paused"]
-ThresholdStatus = Literal["below", "warning", "crossed", "presumed_crossed"]
+ThresholdStatus = Literal["below", "warning", "crossed", "presumed"]
 IndicatorStatus = Literal["below", "warning", "crossed", "missing"]
 
 SCOPES: Final[tuple[str, ...]] = ("scaling", "deployment")
 WARNING_BEHAVIOURS: Final[tuple[str, ...]] = ("notify", "require_safeguards")
+#: Determinations that make a threshold's standards required.
+CROSSED_STATUSES: Final = frozenset({"crossed", "presumed"})
 
 NO_ACTIVE_POLICY: Final = "no_active_policy"
 NO_CHECKPOINT: Final = "no_checkpoint"
@@ -71,6 +77,7 @@ SAFEGUARD_EXPIRED: Final = "safeguard_expired"
 EVALUATION_DUE_COMPUTE: Final = "evaluation_due_compute"
 EVALUATION_DUE_TIME: Final = "evaluation_due_time"
 NO_APPROVAL: Final = "no_approval"
+DECISION_OUTDATED: Final = "decision_outdated"
 EXCEEDS_APPROVED_COMPUTE: Final = "exceeds_approved_compute"
 MANUAL_PAUSE: Final = "manual_pause"
 INTERNAL_ERROR: Final = "internal_error"
@@ -85,6 +92,7 @@ REASON_CODES: Final[tuple[str, ...]] = (
     EVALUATION_DUE_COMPUTE,
     EVALUATION_DUE_TIME,
     NO_APPROVAL,
+    DECISION_OUTDATED,
     EXCEEDS_APPROVED_COMPUTE,
     MANUAL_PAUSE,
     INTERNAL_ERROR,
@@ -105,11 +113,7 @@ class GateInputError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class StandardSpec:
-    """A (level, kind) standard: its own requirements and the standards it includes.
-
-    Inclusion is cumulative and transitive: the requirement set of a standard is its
-    own requirements plus those of every standard it includes, recursively.
-    """
+    """A (level, kind) standard: its own requirements and the standards it includes."""
 
     code: str
     level: str
@@ -120,21 +124,18 @@ class StandardSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class IndicatorSpec:
-    """Ties a threshold to a metric: yellow line ``warning``, red line ``critical``.
-
-    "At or past" a line means ``value >= line`` when higher is more capable and
-    ``value <= line`` when lower is more capable.
-    """
+    """Ties a threshold to a metric: yellow line ``warning``, red line ``critical``."""
 
     metric_key: str
     warning: float | None
     critical: float
     higher_is_more_capable: bool = True
+    min_samples: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class ThresholdSpec:
-    """A capability threshold (red line) and the standards it requires per scope."""
+    """A capability threshold and the standards it requires per scope."""
 
     code: str
     domain: str
@@ -142,6 +143,8 @@ class ThresholdSpec:
     requires_scaling: tuple[str, ...] = ()
     requires_deployment: tuple[str, ...] = ()
     indicators: tuple[IndicatorSpec, ...] = ()
+    tier: str = rules.RED_LINE
+    halt: bool = False
 
     def requires(self, scope: Scope) -> tuple[str, ...]:
         """Return the standard codes this threshold requires for ``scope``."""
@@ -150,6 +153,10 @@ class ThresholdSpec:
         if scope == "deployment":
             return self.requires_deployment
         raise GateInputError(f"unknown scope {scope!r}")
+
+    @property
+    def early_warning(self) -> bool:
+        return self.tier == rules.EARLY_WARNING
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,43 +177,59 @@ class PolicySnapshot:
     safeguard_reapproval_months: int
     warning_behaviour: WarningBehaviour
     signoff_titles: tuple[str, ...] = ()
+    advisory_titles: tuple[str, ...] = ()
     levels: tuple[str, ...] = ()
+    uncertainty_z: float = 0.0
+
+    @property
+    def includes(self) -> dict[str, tuple[str, ...]]:
+        return {code: spec.includes for code, spec in self.standards.items()}
+
+    @property
+    def requirements(self) -> dict[str, tuple[str, ...]]:
+        return {code: spec.requirements for code, spec in self.standards.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
 class CheckpointInfo:
-    """A checkpoint of the model; ``effective_compute`` is in FLOP."""
+    """A checkpoint of the model (or of an ancestor); ``effective_compute`` is in FLOP."""
 
     id: ObjectId
     name: str
     effective_compute: float
     created_at: datetime
+    own: bool = True  # False for an ancestor's checkpoint
 
 
 @dataclass(frozen=True, kw_only=True)
 class ResultInfo:
-    """One valid, non-superseded evaluation result (the adapter filters the rest)."""
+    """One current (not superseded) evaluation result; the adapter drops the superseded.
+
+    ``evaluated_at`` is when the evaluation ran (defaults to ``recorded_at``).
+    """
 
     id: ObjectId
     checkpoint_id: ObjectId
     metric_key: str
     value: float
     recorded_at: datetime
+    stderr: float | None = None
+    n_samples: int | None = None
+    partial: bool = False
+    mitigation: str = "pre"
+    evaluated_at: datetime | None = None
+
+    @property
+    def ran_at(self) -> datetime:
+        return self.evaluated_at if self.evaluated_at is not None else self.recorded_at
 
 
 @dataclass(frozen=True, kw_only=True)
 class Evidence:
-    """Checkpoints and results of one model.
-
-    ``evaluated_checkpoint_id`` selects the checkpoint whose results decide the
-    thresholds; ``None`` means the latest checkpoint (by ``created_at``, then
-    compute, then id). Results on other checkpoints only matter for finding the
-    last full evaluation.
-    """
+    """Checkpoints and results of one model and its ancestors."""
 
     checkpoints: tuple[CheckpointInfo, ...] = ()
     results: tuple[ResultInfo, ...] = ()
-    evaluated_checkpoint_id: ObjectId | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,11 +242,18 @@ class SafeguardInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class ApprovalInfo:
-    """The effective approved scaling decision for this model (the adapter picks it)."""
+    """The effective approved decision of the gate's scope (the adapter picks it).
+
+    ``crossed_thresholds`` and ``required_standards`` are what its dossier showed; the
+    adapter always passes them. ``None`` skips the outdated check (engine unit tests).
+    """
 
     decision_id: ObjectId
-    compute_limit: float
+    compute_limit: float | None
     approved_at: datetime
+    scope: str = "scaling"
+    crossed_thresholds: frozenset[str] | None = None
+    required_standards: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,11 +266,21 @@ class PauseInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PrecautionInfo:
+    """A precautionary determination in force: ``threshold`` treated as crossed."""
+
+    id: ObjectId
+    threshold: str
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class GateInput:
     """Everything the gate needs. All datetimes must be aware (or all naive).
 
     ``planned_compute`` is the effective compute X (FLOP) the caller wants to reach;
-    ``None`` means the latest checkpoint's.
+    ``None`` means the latest own checkpoint's, and a lower value is raised to it.
     """
 
     policy: PolicySnapshot | None
@@ -251,6 +291,7 @@ class GateInput:
     safeguards: Mapping[str, SafeguardInfo] = field(default_factory=dict)
     approval: ApprovalInfo | None = None
     pauses: tuple[PauseInfo, ...] = ()
+    precautions: tuple[PrecautionInfo, ...] = ()
 
 
 # -------------------------------------------------------------------------- outputs
@@ -301,7 +342,12 @@ class Reason:
 
 @dataclass(frozen=True, kw_only=True)
 class IndicatorDetermination:
-    """The latest value of one indicator on the evaluated checkpoint, classified."""
+    """Where one indicator stands: the determining result at its conservative bound.
+
+    ``value`` is the determining result's own value and ``bound`` the value compared with
+    the lines; ``weak`` says the determining result is weak evidence (it then only ever
+    determines a crossing). ``results`` counts the capability evidence considered.
+    """
 
     metric: str
     status: IndicatorStatus
@@ -310,6 +356,12 @@ class IndicatorDetermination:
     critical: float
     warning: float | None
     higher_is_more_capable: bool
+    bound: float | None = None
+    stderr: float | None = None
+    checkpoint: str | None = None
+    weak: bool = False
+    results: int = 0
+    ignored_weak: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (non-finite floats become strings)."""
@@ -317,7 +369,13 @@ class IndicatorDetermination:
             "metric": self.metric,
             "status": self.status,
             "value": _json_float(self.value),
+            "bound": _json_float(self.bound),
+            "stderr": _json_float(self.stderr),
             "result_id": self.result_id,
+            "checkpoint": self.checkpoint,
+            "weak": self.weak,
+            "results": self.results,
+            "ignored_weak": self.ignored_weak,
             "critical": _json_float(self.critical),
             "warning": _json_float(self.warning),
             "higher_is_more_capable": self.higher_is_more_capable,
@@ -332,6 +390,9 @@ class Determination:
     name: str
     status: ThresholdStatus
     indicators: tuple[IndicatorDetermination, ...]
+    tier: str = rules.RED_LINE
+    halt: bool = False
+    precaution: ObjectId | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict."""
@@ -339,6 +400,9 @@ class Determination:
             "threshold": self.threshold,
             "name": self.name,
             "status": self.status,
+            "tier": self.tier,
+            "halt": self.halt,
+            "precaution": self.precaution,
             "indicators": [i.to_dict() for i in self.indicators],
         }
 
@@ -347,9 +411,9 @@ class Determination:
 class Verdict:
     """The gate's answer. ``state == "approved"`` if and only if ``reasons`` is empty.
 
-    ``policy_version`` is the policy's label, ``policy_version_id`` its id.
-    ``evaluated_checkpoint`` and ``last_full_evaluation_checkpoint`` are checkpoint
-    names. An ``internal_error`` verdict carries nothing but its reason.
+    ``evaluated_checkpoint`` is the last fully evaluated checkpoint's name (the baseline of
+    the re-evaluation triggers). An ``internal_error`` verdict carries nothing but its
+    reason.
     """
 
     state: GateState
@@ -360,9 +424,10 @@ class Verdict:
     required_standards: tuple[str, ...] = ()
     required_level: str | None = None
     approved_compute_limit: float | None = None
+    approved_decision: ObjectId | None = None
     planned_compute: float | None = None
+    latest_checkpoint: str | None = None
     evaluated_checkpoint: str | None = None
-    last_full_evaluation_checkpoint: str | None = None
     last_full_evaluation_at: datetime | None = None
     determinations: tuple[Determination, ...] = ()
     warning: bool = False
@@ -378,6 +443,11 @@ class Verdict:
         present = {r.code for r in self.reasons}
         return tuple(code for code in REASON_CODES if code in present)
 
+    @property
+    def crossed_thresholds(self) -> tuple[str, ...]:
+        """Codes of the thresholds determined crossed or presumed crossed."""
+        return tuple(d.threshold for d in self.determinations if d.status in CROSSED_STATUSES)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with a stable key and list order (for APIs and dossiers)."""
         at = self.last_full_evaluation_at
@@ -390,11 +460,13 @@ class Verdict:
             "required_standards": list(self.required_standards),
             "required_level": self.required_level,
             "approved_compute_limit": _json_float(self.approved_compute_limit),
+            "approved_decision": self.approved_decision,
             "planned_compute": _json_float(self.planned_compute),
+            "latest_checkpoint": self.latest_checkpoint,
             "evaluated_checkpoint": self.evaluated_checkpoint,
-            "last_full_evaluation_checkpoint": self.last_full_evaluation_checkpoint,
             "last_full_evaluation_at": at.isoformat() if at is not None else None,
             "determinations": [d.to_dict() for d in self.determinations],
+            "crossed_thresholds": list(self.crossed_thresholds),
             "warning": self.warning,
         }
 
@@ -403,8 +475,7 @@ def reasons_key(verdict: Verdict) -> tuple[tuple[str, str], ...]:
     """Sorted ``(code, subject)`` pairs: equal keys mean "state and reasons unchanged".
 
     Values (a metric's number, the planned compute) are left out on purpose, so a
-    reason that persists with a new value does not count as a transition. The state
-    needs no separate entry: it is approved exactly when the key is empty.
+    reason that persists with a new value does not count as a transition.
     """
     return tuple(sorted((r.code, r.subject) for r in verdict.reasons))
 
@@ -412,82 +483,61 @@ def reasons_key(verdict: Verdict) -> tuple[tuple[str, str], ...]:
 # ----------------------------------------------------------------- public helpers
 
 
-def add_months(dt: datetime, months: int) -> datetime:
-    """``dt`` moved by ``months`` calendar months, keeping time and tzinfo.
-
-    The day is clamped to the end of the target month (31 Aug + 6 months is
-    28 Feb, or 29 Feb in a leap year), so "n months old" is never postponed
-    into the following month.
-    """
-    if isinstance(months, bool) or not isinstance(months, int):
-        raise GateInputError(f"months must be an int, got {months!r}")
-    index = dt.year * 12 + (dt.month - 1) + months
-    year, month0 = divmod(index, 12)
-    day = min(dt.day, calendar.monthrange(year, month0 + 1)[1])
-    return dt.replace(year=year, month=month0 + 1, day=day)
-
-
 def expand_standards(
     codes: Iterable[str], standards: Mapping[str, StandardSpec]
 ) -> tuple[str, ...]:
-    """``codes`` plus every standard they include, transitively; sorted, cycle-safe.
-
-    Codes the policy does not define are kept (so they can be reported), but have
-    nothing to expand.
-    """
-    seen: set[str] = set()
-    stack = list(codes)
-    while stack:
-        code = stack.pop()
-        if code in seen:
-            continue  # also what makes include cycles terminate
-        seen.add(code)
-        spec = standards.get(code)
-        if spec is not None:
-            stack.extend(spec.includes)
-    return tuple(sorted(seen))
+    """``codes`` plus every standard they include, transitively (see :mod:`policies.rules`)."""
+    return rules.expand_standards(codes, {c: s.includes for c, s in standards.items()})
 
 
 def requirements_of(codes: Iterable[str], standards: Mapping[str, StandardSpec]) -> dict[str, str]:
-    """Map each requirement of the closure of ``codes`` to the standard listing it.
+    """Map each requirement of the closure of ``codes`` to the standard listing it."""
+    return rules.requirement_owners(
+        codes,
+        {c: s.includes for c, s in standards.items()},
+        {c: s.requirements for c, s in standards.items()},
+    )
 
-    The closure is ``codes`` with their includes (see :func:`expand_standards`).
-    When several standards list the same requirement, the alphabetically first
-    one is named (deterministic output).
-    """
-    owners: dict[str, str] = {}
-    for code in expand_standards(codes, standards):
-        spec = standards.get(code)
-        if spec is None:
-            continue
-        for requirement in spec.requirements:
-            owners.setdefault(requirement, code)
-    return dict(sorted(owners.items()))
+
+def _checkpoint_order(c: CheckpointInfo) -> tuple[datetime, float, tuple[int, int, str]]:
+    return (c.created_at, c.effective_compute, _id_order(c.id))
+
+
+def _indicator_metrics(policy: PolicySnapshot) -> dict[str, int | None]:
+    """Every indicator metric of the policy with its ``min_samples``."""
+    metrics: dict[str, int | None] = {}
+    for threshold in policy.thresholds:
+        for spec in threshold.indicators:
+            metrics[spec.metric_key] = spec.min_samples
+    return metrics
 
 
 def last_full_evaluation(
     policy: PolicySnapshot, evidence: Evidence
 ) -> tuple[CheckpointInfo | None, datetime | None]:
-    """Find the last fully evaluated checkpoint and when that evaluation dates from.
+    """The last fully evaluated checkpoint and the date its evaluation dates from.
 
-    A checkpoint is fully evaluated when every indicator metric of the policy has a
-    result on it. The evaluation dates from the oldest of those metrics' latest
-    results; with no indicator metrics at all it dates from the checkpoint itself.
-    Returns ``(None, None)`` when no checkpoint qualifies.
+    A checkpoint is fully evaluated when every indicator metric of the policy has strong
+    (not partial, enough samples), pre-mitigation evidence on it; see
+    :func:`policies.rules.last_full_evaluation`. ``(None, None)`` when none qualifies.
     """
-    metrics = _policy_metrics(policy)
-    latest = _latest_results(evidence.results)
-    best: CheckpointInfo | None = None
-    best_at: datetime | None = None
-    for checkpoint in evidence.checkpoints:
-        found = [latest.get((checkpoint.id, m)) for m in metrics]
-        present = [r for r in found if r is not None]
-        if len(present) != len(found):
+    metrics = _indicator_metrics(policy)
+    dated: dict[tuple[ObjectId, str], datetime] = {}
+    for r in evidence.results:
+        if r.mitigation == "post" or r.metric_key not in metrics:
             continue
-        dated = min((r.recorded_at for r in present), default=checkpoint.created_at)
-        if best is None or _checkpoint_order(checkpoint) > _checkpoint_order(best):
-            best, best_at = checkpoint, dated
-    return best, best_at
+        if rules.is_weak(
+            partial=r.partial, n_samples=r.n_samples, min_samples=metrics[r.metric_key]
+        ):
+            continue
+        key = (r.checkpoint_id, r.metric_key)
+        if key not in dated or r.ran_at > dated[key]:
+            dated[key] = r.ran_at
+    by_id = {c.id: c for c in evidence.checkpoints}
+    found, at = rules.last_full_evaluation(
+        ((c.id, _checkpoint_order(c)) for c in evidence.checkpoints), dated, metrics
+    )
+    return (by_id[found], at) if found is not None else (None, None)
 
 
 # ------------------------------------------------------------------------- engine
@@ -509,27 +559,16 @@ def _evaluate(inp: GateInput) -> Verdict:
     if scope not in SCOPES:
         raise GateInputError(f"unknown scope {scope!r}")
     evidence = inp.evidence
-    _check_unique_ids(evidence.checkpoints)
-    latest = max(evidence.checkpoints, key=_checkpoint_order, default=None)
+    ids = [c.id for c in evidence.checkpoints]
+    if len(set(ids)) != len(ids):
+        raise GateInputError("checkpoint ids are not unique")
+    own = [c for c in evidence.checkpoints if c.own]
+    latest = max(own, key=_checkpoint_order, default=None)
     planned = inp.planned_compute
-    if planned is None and latest is not None:
-        planned = latest.effective_compute
+    if latest is not None and (planned is None or planned < latest.effective_compute):
+        planned = latest.effective_compute  # a model is already as far as its latest checkpoint
 
-    reasons: list[Reason] = []
-    if latest is None:
-        reasons.append(
-            Reason(
-                code=NO_CHECKPOINT,
-                message=(
-                    "The model has no registered checkpoint, so its capabilities "
-                    "cannot be assessed; every threshold is presumed crossed."
-                ),
-            )
-        )
-    # planned is None only when there is no checkpoint either; no_checkpoint covers it.
-    reasons.extend(_approval_reasons(inp.approval, planned))
-    reasons.extend(_pause_reasons(inp.pauses))
-
+    reasons: list[Reason] = _pause_reasons(inp.pauses)
     policy = inp.policy
     if policy is None:
         reasons.append(
@@ -542,38 +581,43 @@ def _evaluate(inp: GateInput) -> Verdict:
                 ),
             )
         )
-        return _verdict(reasons, scope=scope, approval=inp.approval, planned=planned)
-
+        return _verdict(reasons, scope=scope, planned=planned, latest=latest)
     if policy.warning_behaviour not in WARNING_BEHAVIOURS:
         raise GateInputError(f"unknown warning behaviour {policy.warning_behaviour!r}")
-
     codes = [t.code for t in policy.thresholds]
     if len(set(codes)) != len(codes):
         raise GateInputError("threshold codes are not unique")
-    evaluated = _evaluated_checkpoint(evidence, latest)
-    determinations, evidence_reasons = _determine(policy, evidence, evaluated)
+
+    if latest is None:
+        reasons.append(
+            Reason(
+                code=NO_CHECKPOINT,
+                message=(
+                    "The model has no registered checkpoint, so its capabilities "
+                    "cannot be assessed; every threshold is presumed crossed."
+                ),
+            )
+        )
+    determinations, evidence_reasons = _determine(policy, inp, has_checkpoint=latest is not None)
     reasons.extend(evidence_reasons)
 
     required = _required_standards(policy, scope, determinations)
+    reasons.extend(_halt_reasons(policy, scope, determinations))
     reasons.extend(_safeguard_reasons(policy, required, inp.safeguards, inp.now))
 
     last_checkpoint, last_at = last_full_evaluation(policy, evidence)
-    if last_checkpoint is None or last_at is None:
-        # Only possible without a checkpoint or with the evaluated one incomplete:
-        # those reasons already pause the gate. Guard the reasoning, not just trust it.
-        if not any(r.code in (NO_CHECKPOINT, MISSING_EVIDENCE) for r in reasons):
-            raise GateInputError("no full evaluation, yet no missing evidence was found")
-    else:
-        reasons.extend(_due_reasons(policy, planned, last_checkpoint, last_at, inp.now))
+    if latest is not None:
+        reasons.extend(_due_reasons(policy, planned, last_checkpoint, last_at, inp.now, reasons))
+    reasons.extend(_approval_reasons(inp.approval, scope, planned, determinations, required))
 
     return _verdict(
         reasons,
         scope=scope,
         approval=inp.approval,
         planned=planned,
+        latest=latest,
         policy=policy,
         required=required,
-        evaluated=evaluated,
         last_checkpoint=last_checkpoint,
         last_at=last_at,
         determinations=determinations,
@@ -584,18 +628,17 @@ def _verdict(
     reasons: list[Reason],
     *,
     scope: str,
-    approval: ApprovalInfo | None,
     planned: float | None,
+    latest: CheckpointInfo | None,
+    approval: ApprovalInfo | None = None,
     policy: PolicySnapshot | None = None,
     required: tuple[str, ...] = (),
-    evaluated: CheckpointInfo | None = None,
     last_checkpoint: CheckpointInfo | None = None,
     last_at: datetime | None = None,
     determinations: tuple[Determination, ...] = (),
 ) -> Verdict:
     ordered = tuple(sorted(reasons, key=lambda r: (_CODE_RANK[r.code], r.subject, r.message)))
     level = _required_level(policy, required) if policy is not None else None
-    last_name = last_checkpoint.name if last_checkpoint is not None else None
     return Verdict(
         # The only place a state is chosen: approved means no check failed.
         state="paused" if ordered else "approved",
@@ -606,12 +649,16 @@ def _verdict(
         required_standards=required,
         required_level=level,
         approved_compute_limit=approval.compute_limit if approval is not None else None,
+        approved_decision=approval.decision_id if approval is not None else None,
         planned_compute=planned,
-        evaluated_checkpoint=evaluated.name if evaluated is not None else None,
-        last_full_evaluation_checkpoint=last_name,
+        latest_checkpoint=latest.name if latest is not None else None,
+        evaluated_checkpoint=last_checkpoint.name if last_checkpoint is not None else None,
         last_full_evaluation_at=last_at,
         determinations=determinations,
-        warning=any(d.status == "warning" for d in determinations),
+        warning=any(
+            d.status == "warning" or (d.tier == rules.EARLY_WARNING and d.status != "below")
+            for d in determinations
+        ),
     )
 
 
@@ -639,104 +686,203 @@ def internal_error_verdict(exc: BaseException) -> Verdict:
 
 
 def _determine(
-    policy: PolicySnapshot, evidence: Evidence, evaluated: CheckpointInfo | None
+    policy: PolicySnapshot, inp: GateInput, *, has_checkpoint: bool
 ) -> tuple[tuple[Determination, ...], list[Reason]]:
-    """Classify every threshold on the evaluated checkpoint; explain failures."""
-    latest = _latest_results(evidence.results)
+    """Classify every threshold on the capability evidence; explain failures."""
+    names = {c.id: c.name for c in inp.evidence.checkpoints}
+    by_metric: dict[str, list[ResultInfo]] = {}
+    for r in inp.evidence.results:
+        if r.mitigation != "post" and r.checkpoint_id in names:
+            by_metric.setdefault(r.metric_key, []).append(r)
+    precautions = {p.threshold: p for p in sorted(inp.precautions, key=lambda p: _id_order(p.id))}
     determinations: list[Determination] = []
     reasons: list[Reason] = []
     for threshold in sorted(policy.thresholds, key=lambda t: t.code):
-        indicators: list[IndicatorDetermination] = []
-        for spec in threshold.indicators:
-            result = latest.get((evaluated.id, spec.metric_key)) if evaluated else None
-            indicator = _classify(spec, result)
-            indicators.append(indicator)
-            if evaluated is None:
-                continue  # no_checkpoint already explains every missing value
-            if indicator.status == "missing":
-                reasons.append(_missing_reason(threshold, spec, evaluated))
-            elif indicator.status == "crossed":
-                reasons.append(_crossed_reason(threshold, indicator, evaluated))
-        if not threshold.indicators and evaluated is not None:
-            reasons.append(
-                Reason(
-                    code=MISSING_EVIDENCE,
-                    message=(
-                        f"Threshold {threshold.code} ({threshold.name}) has no "
-                        "indicators in the policy, so the model cannot be shown to be "
-                        "below it; it is presumed crossed."
-                    ),
-                    threshold=threshold.code,
-                    checkpoint=evaluated.name,
-                )
+        indicators = tuple(
+            determine_indicator(
+                spec, by_metric.get(spec.metric_key, ()), policy.uncertainty_z, names
             )
+            for spec in threshold.indicators
+        )
+        status = _threshold_status(indicators)
+        precaution = precautions.get(threshold.code)
+        if precaution is not None:
+            status = "crossed"
         determinations.append(
             Determination(
                 threshold=threshold.code,
                 name=threshold.name,
-                status=_threshold_status(indicators),
-                indicators=tuple(indicators),
+                status=status,
+                indicators=indicators,
+                tier=threshold.tier,
+                halt=threshold.halt,
+                precaution=precaution.id if precaution is not None else None,
             )
         )
+        if not has_checkpoint or threshold.early_warning or precaution is not None:
+            continue  # no_checkpoint explains it; an early warning never pauses by itself
+        for indicator in indicators:
+            if indicator.status == "missing":
+                reasons.append(_missing_reason(threshold, indicator))
+        if not threshold.indicators:
+            reasons.append(
+                Reason(
+                    code=MISSING_EVIDENCE,
+                    message=(
+                        f"Threshold {threshold.code} ({threshold.name}) has no indicators in "
+                        "the policy, so the model cannot be shown to be below it; it is "
+                        "presumed crossed."
+                    ),
+                    threshold=threshold.code,
+                )
+            )
     return tuple(determinations), reasons
 
 
-def _classify(spec: IndicatorSpec, result: ResultInfo | None) -> IndicatorDetermination:
-    """Place one result against its indicator's lines.
+def determine_indicator(
+    spec: IndicatorSpec,
+    results: Iterable[ResultInfo],
+    z: float,
+    checkpoint_names: Mapping[ObjectId, str],
+) -> IndicatorDetermination:
+    """The indicator's determination from its capability evidence (pre-mitigation results).
 
-    Each test asks "is it safely short of the line?" so that anything not
-    provably short (including NaN) lands on the more capable side.
+    The most capable usable result at its conservative bound decides. Weak results are
+    usable only where they reach a line.
     """
-    status: IndicatorStatus
-    if result is None:
+    higher = spec.higher_is_more_capable
+    best: tuple[ResultInfo, float, IndicatorStatus, bool] | None = None
+    considered = 0
+    ignored_weak = 0
+    for r in results:
+        considered += 1
+        bound = rules.conservative_bound(r.value, r.stderr, z, higher)
+        status: IndicatorStatus = rules.classify(
+            bound, warning=spec.warning, critical=spec.critical, higher_is_more_capable=higher
+        )
+        weak = rules.is_weak(partial=r.partial, n_samples=r.n_samples, min_samples=spec.min_samples)
+        if weak and status == "below":
+            ignored_weak += 1
+            continue  # weak evidence never shows safety
+        if best is None or _more_capable(bound, r, best[1], best[0], higher):
+            best = (r, bound, status, weak)
+    if best is None:
+        return IndicatorDetermination(
+            metric=spec.metric_key,
+            status="missing",
+            value=None,
+            result_id=None,
+            critical=spec.critical,
+            warning=spec.warning,
+            higher_is_more_capable=higher,
+            results=considered,
+            ignored_weak=ignored_weak,
+        )
+    result, bound, status, weak = best
+    if weak and status == "warning" and not _has_strong(results, spec):
+        # Weak evidence at the warning line shows danger, but nothing shows the model is
+        # short of the critical line: the indicator stays presumed.
         status = "missing"
-    elif not _short_of(result.value, spec.critical, spec.higher_is_more_capable):
-        status = "crossed"
-    elif spec.warning is not None and not _short_of(
-        result.value, spec.warning, spec.higher_is_more_capable
-    ):
-        status = "warning"
-    else:
-        status = "below"
     return IndicatorDetermination(
         metric=spec.metric_key,
         status=status,
-        value=result.value if result is not None else None,
-        result_id=result.id if result is not None else None,
+        value=result.value,
+        result_id=result.id,
         critical=spec.critical,
         warning=spec.warning,
-        higher_is_more_capable=spec.higher_is_more_capable,
+        higher_is_more_capable=higher,
+        bound=bound,
+        stderr=result.stderr,
+        checkpoint=checkpoint_names.get(result.checkpoint_id),
+        weak=weak,
+        results=considered,
+        ignored_weak=ignored_weak,
     )
 
 
-def _short_of(value: float, line: float, higher_is_more_capable: bool) -> bool:
-    """Return True only when ``value`` is strictly on the less capable side."""
-    return value < line if higher_is_more_capable else value > line
+def _has_strong(results: Iterable[ResultInfo], spec: IndicatorSpec) -> bool:
+    return any(
+        not rules.is_weak(partial=r.partial, n_samples=r.n_samples, min_samples=spec.min_samples)
+        for r in results
+    )
 
 
-def _threshold_status(indicators: list[IndicatorDetermination]) -> ThresholdStatus:
+def _more_capable(
+    bound: float, result: ResultInfo, best_bound: float, best: ResultInfo, higher: bool
+) -> bool:
+    """Is ``bound`` more capable than ``best_bound``? Ties go to the later result id."""
+    if bound != bound:  # NaN is the most capable value there is
+        return best_bound == best_bound
+    if best_bound != best_bound:
+        return False
+    if bound != best_bound:
+        return bound > best_bound if higher else bound < best_bound
+    return _id_order(result.id) > _id_order(best.id)
+
+
+def _threshold_status(indicators: tuple[IndicatorDetermination, ...]) -> ThresholdStatus:
     statuses = {i.status for i in indicators}
     if "crossed" in statuses:
         return "crossed"
     if "missing" in statuses or not indicators:
-        return "presumed_crossed"
+        return "presumed"
     if "warning" in statuses:
         return "warning"
     return "below"
 
 
+def _triggering(policy: PolicySnapshot, d: Determination) -> bool:
+    """Does determination ``d`` make its threshold's standards required?"""
+    if d.tier == rules.EARLY_WARNING:
+        return policy.warning_behaviour == "require_safeguards" and d.status != "below"
+    if d.status in CROSSED_STATUSES:
+        return True
+    return d.status == "warning" and policy.warning_behaviour == "require_safeguards"
+
+
 def _required_standards(
     policy: PolicySnapshot, scope: Scope, determinations: tuple[Determination, ...]
 ) -> tuple[str, ...]:
-    triggering: set[str] = {"crossed", "presumed_crossed"}
-    if policy.warning_behaviour == "require_safeguards":
-        triggering.add("warning")
-    statuses = {d.threshold: d.status for d in determinations}
+    by_code = {t.code: t for t in policy.thresholds}
     codes = list(policy.baseline_standards)
-    for threshold in policy.thresholds:
-        if statuses[threshold.code] in triggering:
-            codes.extend(threshold.requires(scope))
+    for d in determinations:
+        if _triggering(policy, d):
+            codes.extend(by_code[d.threshold].requires(scope))
     return expand_standards(codes, policy.standards)
+
+
+def _halt_reasons(
+    policy: PolicySnapshot, scope: Scope, determinations: tuple[Determination, ...]
+) -> list[Reason]:
+    """A crossed red line that halts, or whose standard for the scope is undefined."""
+    by_code = {t.code: t for t in policy.thresholds}
+    reasons = []
+    for d in determinations:
+        threshold = by_code[d.threshold]
+        if threshold.early_warning or d.status not in CROSSED_STATUSES:
+            continue
+        needed = threshold.requires(scope)
+        undefined = [c for c in needed if c not in policy.standards]
+        if threshold.halt:
+            why = "the policy says development stops once it is crossed"
+        elif not needed:
+            why = f"the policy defines no standard that allows {scope} past it"
+        elif undefined:
+            why = f"the standard it requires for {scope} ({', '.join(undefined)}) is not defined"
+        else:
+            continue
+        state = "presumed crossed" if d.status == "presumed" else "crossed"
+        reasons.append(
+            Reason(
+                code=THRESHOLD_CROSSED,
+                message=(
+                    f"Threshold {threshold.code} ({threshold.name}) is {state} and {why}; "
+                    f"{scope} cannot continue until the policy defines a way forward."
+                ),
+                threshold=threshold.code,
+            )
+        )
+    return reasons
 
 
 def _required_level(policy: PolicySnapshot, required: tuple[str, ...]) -> str | None:
@@ -812,14 +958,27 @@ def _safeguard_reasons(
 def _due_reasons(
     policy: PolicySnapshot,
     planned: float | None,
-    last: CheckpointInfo,
-    last_at: datetime,
+    last: CheckpointInfo | None,
+    last_at: datetime | None,
     now: datetime,
+    so_far: list[Reason],
 ) -> list[Reason]:
+    if last is None or last_at is None:
+        if any(r.code == MISSING_EVIDENCE for r in so_far):
+            return []  # missing evidence already says an evaluation is needed
+        return [
+            Reason(
+                code=EVALUATION_DUE_COMPUTE,
+                message=(
+                    "No checkpoint has a complete evaluation (strong evidence for every "
+                    "indicator of the policy on one checkpoint); a comprehensive capability "
+                    "evaluation is due."
+                ),
+            )
+        ]
     reasons: list[Reason] = []
     multiple = policy.effective_compute_multiple
-    # "not below" rather than ">=": a NaN anywhere makes the evaluation due.
-    if planned is not None and not planned < multiple * last.effective_compute:
+    if planned is not None and rules.due_by_compute(planned, last.effective_compute, multiple):
         reasons.append(
             Reason(
                 code=EVALUATION_DUE_COMPUTE,
@@ -833,12 +992,12 @@ def _due_reasons(
             )
         )
     months = policy.months_between_assessments
-    if not now < add_months(last_at, months):
+    if rules.due_by_time(last_at, now, months):
         reasons.append(
             Reason(
                 code=EVALUATION_DUE_TIME,
                 message=(
-                    f"The last full evaluation (checkpoint {last.name}, dating from "
+                    f"The last full evaluation (checkpoint {last.name}, run on "
                     f"{_fmt_date(last_at)}) is {months} months old or more; the policy "
                     f"requires a comprehensive evaluation every {months} months."
                 ),
@@ -848,30 +1007,66 @@ def _due_reasons(
     return reasons
 
 
-def _approval_reasons(approval: ApprovalInfo | None, planned: float | None) -> list[Reason]:
-    if approval is None:
+def _approval_reasons(
+    approval: ApprovalInfo | None,
+    scope: str,
+    planned: float | None,
+    determinations: tuple[Determination, ...],
+    required: tuple[str, ...],
+) -> list[Reason]:
+    if approval is None or approval.scope != scope:
         return [
             Reason(
                 code=NO_APPROVAL,
                 message=(
-                    "No approved scaling decision covers this model; leadership "
-                    "must sign one before it can proceed."
+                    f"No approved {scope} decision covers this model; leadership must sign "
+                    "one before it can proceed."
                 ),
             )
         ]
-    if planned is not None and not planned <= approval.compute_limit:
-        return [
+    reasons = []
+    crossed_now = {d.threshold for d in determinations if d.status in CROSSED_STATUSES}
+    new_crossings = (
+        sorted(crossed_now - approval.crossed_thresholds)
+        if approval.crossed_thresholds is not None
+        else []
+    )
+    new_standards = (
+        sorted(set(required) - approval.required_standards)
+        if approval.required_standards is not None
+        else []
+    )
+    if new_crossings or new_standards:
+        parts = []
+        if new_crossings:
+            parts.append(f"threshold(s) {', '.join(new_crossings)} are now crossed or presumed")
+        if new_standards:
+            parts.append(f"standard(s) {', '.join(new_standards)} are now required")
+        reasons.append(
+            Reason(
+                code=DECISION_OUTDATED,
+                message=(
+                    f"Decision {approval.decision_id} no longer describes the model: "
+                    f"{'; '.join(parts)}, which its dossier did not show. A new decision is "
+                    "needed."
+                ),
+                decision=approval.decision_id,
+            )
+        )
+    limit = approval.compute_limit
+    if planned is not None and limit is not None and not planned <= limit:
+        reasons.append(
             Reason(
                 code=EXCEEDS_APPROVED_COMPUTE,
                 message=(
                     f"The planned effective compute ({_fmt_flop(planned)}) is above "
-                    f"the limit of {_fmt_flop(approval.compute_limit)} approved by "
+                    f"the limit of {_fmt_flop(limit)} approved by "
                     f"decision {approval.decision_id}."
                 ),
                 decision=approval.decision_id,
             )
-        ]
-    return []
+        )
+    return reasons
 
 
 def _pause_reasons(pauses: tuple[PauseInfo, ...]) -> list[Reason]:
@@ -889,39 +1084,22 @@ def _pause_reasons(pauses: tuple[PauseInfo, ...]) -> list[Reason]:
     ]
 
 
-def _missing_reason(
-    threshold: ThresholdSpec, spec: IndicatorSpec, checkpoint: CheckpointInfo
-) -> Reason:
+def _missing_reason(threshold: ThresholdSpec, indicator: IndicatorDetermination) -> Reason:
+    if indicator.results:
+        why = (
+            f"only weak evidence (partial runs or too few samples) exists for "
+            f"{indicator.metric}, which cannot show the model is below the line"
+        )
+    else:
+        why = f"there is no capability evidence for {indicator.metric}"
     return Reason(
         code=MISSING_EVIDENCE,
         message=(
-            f"There is no valid result for {spec.metric_key} on checkpoint "
-            f"{checkpoint.name}, so threshold {threshold.code} ({threshold.name}) is "
-            "presumed crossed until the evaluation is recorded."
-        ),
-        threshold=threshold.code,
-        metric=spec.metric_key,
-        checkpoint=checkpoint.name,
-    )
-
-
-def _crossed_reason(
-    threshold: ThresholdSpec,
-    indicator: IndicatorDetermination,
-    checkpoint: CheckpointInfo,
-) -> Reason:
-    side = "at or above" if indicator.higher_is_more_capable else "at or below"
-    return Reason(
-        code=THRESHOLD_CROSSED,
-        message=(
-            f"Threshold {threshold.code} ({threshold.name}) is crossed: "
-            f"{indicator.metric} is {_fmt_number(indicator.value)} on checkpoint "
-            f"{checkpoint.name}, {side} the critical value "
-            f"{_fmt_number(indicator.critical)}."
+            f"Threshold {threshold.code} ({threshold.name}) is presumed crossed: {why}. "
+            "Record a full (pre-mitigation) evaluation to resolve it."
         ),
         threshold=threshold.code,
         metric=indicator.metric,
-        checkpoint=checkpoint.name,
     )
 
 
@@ -935,53 +1113,9 @@ def _id_order(value: ObjectId) -> tuple[int, int, str]:
     return (1, 0, str(value))
 
 
-def _checkpoint_order(
-    c: CheckpointInfo,
-) -> tuple[datetime, float, tuple[int, int, str]]:
-    return (c.created_at, c.effective_compute, _id_order(c.id))
-
-
-def _check_unique_ids(checkpoints: tuple[CheckpointInfo, ...]) -> None:
-    ids = [c.id for c in checkpoints]
-    if len(set(ids)) != len(ids):
-        raise GateInputError("checkpoint ids are not unique")
-
-
-def _evaluated_checkpoint(
-    evidence: Evidence, latest: CheckpointInfo | None
-) -> CheckpointInfo | None:
-    wanted = evidence.evaluated_checkpoint_id
-    if wanted is None:
-        return latest
-    for checkpoint in evidence.checkpoints:
-        if checkpoint.id == wanted:
-            return checkpoint
-    raise GateInputError(f"evaluated checkpoint {wanted!r} is not among the checkpoints")
-
-
-def _policy_metrics(policy: PolicySnapshot) -> tuple[str, ...]:
-    return tuple(sorted({i.metric_key for t in policy.thresholds for i in t.indicators}))
-
-
-def _latest_results(
-    results: Iterable[ResultInfo],
-) -> dict[tuple[ObjectId, str], ResultInfo]:
-    """(checkpoint id, metric) → its latest result (by ``recorded_at``, then id)."""
-    latest: dict[tuple[ObjectId, str], ResultInfo] = {}
-    for result in results:
-        key = (result.checkpoint_id, result.metric_key)
-        current = latest.get(key)
-        if current is None or (result.recorded_at, _id_order(result.id)) > (
-            current.recorded_at,
-            _id_order(current.id),
-        ):
-            latest[key] = result
-    return latest
-
-
 def _json_float(value: float | None) -> float | str | None:
     # Strict JSON has no NaN/Infinity; keep them visible as strings, not dropped.
-    if value is None or math.isfinite(value):
+    if value is None or value - value == 0:
         return value
     return str(value)
 

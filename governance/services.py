@@ -6,7 +6,6 @@ causes, so a committed write and the gate it implies are never out of step.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import math
@@ -29,6 +28,7 @@ from governance.models import (
     GateState,
     GateTransition,
     Pause,
+    Precaution,
     SafeguardRecord,
     SafeguardState,
     ScalingDecision,
@@ -100,14 +100,14 @@ def _safe(check: Any) -> bool:
 def recompute(model: Any, cause: str, actor: Any = None) -> dict[str, GateState]:
     """Recompute both scopes of ``model``'s gate inside the caller's transaction.
 
-    The inputs are read once for both scopes. A change of state or reasons writes a
-    GateTransition, an audit entry and notifications.
+    A change of state, reasons or determinations writes a GateTransition, an audit entry
+    naming ``cause`` and ``actor``, and notifications.
     """
     now = timezone.now()
-    inp, valid_until = _read_input(model, Scope.SCALING, None, now)
     states = {}
     for scope in Scope.values:
-        verdict = evaluate(dataclasses.replace(inp, scope=scope)) if inp else _unreadable()
+        inp, valid_until = _read_input(model, scope, None, now)
+        verdict = evaluate(inp) if inp else _unreadable()
         states[scope] = _store_verdict(model, scope, verdict, valid_until, now, cause, actor)
     return states
 
@@ -116,6 +116,15 @@ def _recompute_scope(model: Any, scope: str, cause: str, actor: Any) -> GateStat
     now = timezone.now()
     verdict, valid_until = evaluate_model(model, scope, now=now)
     return _store_verdict(model, scope, verdict, valid_until, now, cause, actor)
+
+
+def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
+    """Thresholds not below their lines: code → status (what a transition must show)."""
+    return {
+        d["threshold"]: d["status"]
+        for d in verdict.get("determinations", [])
+        if isinstance(d, dict) and d.get("status") not in (None, "below")
+    }
 
 
 def _store_verdict(
@@ -133,6 +142,8 @@ def _store_verdict(
     previous_state = state.state if state else ""
     previous_key = _key_of(state.reasons) if state else None
     new_key = tuple(sorted((r["code"], _subject(r)) for r in reasons))
+    previous_flags = _flagged(state.verdict) if state else {}
+    flags = _flagged(payload)
     if state is None:
         state = GateState(model=model, scope=scope)
     state.state = verdict.state
@@ -141,7 +152,7 @@ def _store_verdict(
     state.computed_at = now
     state.valid_until = valid_until
     state.save()
-    if previous_state != verdict.state or previous_key != new_key:
+    if previous_state != verdict.state or previous_key != new_key or previous_flags != flags:
         GateTransition.objects.create(
             model=model,
             scope=scope,
@@ -161,6 +172,7 @@ def _store_verdict(
                 "from": previous_state,
                 "to": verdict.state,
                 "reasons": [r["code"] for r in reasons],
+                "determinations": flags,
                 "cause": cause,
             },
             actor=actor,
@@ -176,8 +188,16 @@ def _store_verdict(
                 "cause": cause,
             },
         )
-        if verdict.warning and scope == Scope.SCALING:
-            notifications.notify("warning.crossed", {"model": model.slug, "scope": scope})
+        new_flags = {
+            code: status for code, status in flags.items() if previous_flags.get(code) != status
+        }
+        if new_flags and scope == Scope.SCALING:
+            crossed = any(status in ("crossed", "presumed") for status in new_flags.values())
+            notifications.notify(
+                "threshold.crossed" if crossed else "warning.crossed",
+                {"model": model.slug, "scope": scope, "determinations": new_flags, "cause": cause},
+                roles=("leadership", "safety"),
+            )
         if any(r["code"] in ("evaluation_due_compute", "evaluation_due_time") for r in reasons):
             notifications.notify("evaluation.due", {"model": model.slug, "reasons": reasons})
     return state
@@ -190,6 +210,21 @@ def _subject(reason: dict[str, Any]) -> str:
 
 def _key_of(reasons: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((r["code"], _subject(r)) for r in reasons))
+
+
+def gate_as_of(model: Any, scope: str, as_of: datetime) -> dict[str, Any] | None:
+    """The gate as it stood at ``as_of``, from the stored transitions; None when no gate had
+    been recorded by then."""
+    transition = (
+        GateTransition.objects.filter(model=model, scope=scope, created_at__lte=as_of)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if transition is None:
+        return None
+    payload = _gate_payload(model, scope, transition.verdict, transition.created_at)
+    payload["as_of"] = as_of.isoformat()
+    return payload
 
 
 def gate_for(
@@ -232,9 +267,13 @@ def _gate_payload(
         "required_level": verdict.get("required_level"),
         # JSON columns may hand large numbers back as integers; the API speaks floats.
         "approved_compute_limit": _float_or_none(verdict.get("approved_compute_limit")),
+        "approved_decision": verdict.get("approved_decision"),
         "planned_compute": _float_or_none(verdict.get("planned_compute")),
         "policy_version": verdict.get("policy_version"),
+        "latest_checkpoint": verdict.get("latest_checkpoint"),
         "evaluated_checkpoint": verdict.get("evaluated_checkpoint"),
+        "last_full_evaluation_at": verdict.get("last_full_evaluation_at"),
+        "crossed_thresholds": verdict.get("crossed_thresholds", []),
         "warning": verdict.get("warning", False),
         "determinations": verdict.get("determinations", []),
         "computed_at": computed_at.isoformat(),
@@ -313,19 +352,29 @@ def record_safeguard(
 # --- Decisions --------------------------------------------------------------------------------
 
 
-def build_dossier(model: Any, compute_limit: float, now: datetime) -> tuple[dict[str, Any], Any]:
+#: Reasons a decision is asked to resolve, so they are not part of its case.
+_DECISION_REASONS = frozenset({"no_approval", "decision_outdated", "exceeds_approved_compute"})
+
+
+def build_dossier(
+    model: Any,
+    compute_limit: float,
+    now: datetime,
+    *,
+    scope: str = Scope.SCALING,
+    lifts_precautions: list[int] | None = None,
+) -> tuple[dict[str, Any], Any]:
     """The frozen inputs a decision is made on, and the active policy version."""
-    verdict, _ = evaluate_model(model, Scope.SCALING, compute_limit, now=now)
+    verdict, _ = evaluate_model(model, scope, compute_limit, now=now)
     payload = verdict.to_dict()
     policy = adapter.active_version()
     if policy is None:
         raise GovernanceError({"model": ["No policy version is active; nothing can be approved."]})
-    # The decision itself is what is being asked for, so its absence is not part of the case.
-    reasons = [
-        r
-        for r in payload["reasons"]
-        if r["code"] not in ("no_approval", "exceeds_approved_compute")
-    ]
+    if payload["state"] == "paused" and any(
+        r["code"] == "internal_error" for r in payload["reasons"]
+    ):
+        raise GovernanceError({"model": ["The gate cannot be computed now; try again later."]})
+    reasons = [r for r in payload["reasons"] if r["code"] not in _DECISION_REASONS]
     safeguards = {
         code: {
             "status": rec.status,
@@ -334,8 +383,13 @@ def build_dossier(model: Any, compute_limit: float, now: datetime) -> tuple[dict
         }
         for code, rec in sorted(SafeguardRecord.objects.latest_per_requirement(model).items())
     }
+    precautions = [
+        {"id": p.pk, "threshold": p.threshold_code, "reason": p.reason}
+        for p in adapter.precautions_in_force(model)
+    ]
     dossier = {
         "model": model.slug,
+        "scope": scope,
         "compute_limit": compute_limit,
         "policy_version": {
             "id": policy.pk,
@@ -343,11 +397,18 @@ def build_dossier(model: Any, compute_limit: float, now: datetime) -> tuple[dict
             "version": policy.version,
             "content_sha256": policy.content_sha256,
         },
+        "latest_checkpoint": payload.get("latest_checkpoint"),
         "evaluated_checkpoint": payload.get("evaluated_checkpoint"),
+        "last_full_evaluation_at": payload.get("last_full_evaluation_at"),
         "required_standards": payload.get("required_standards", []),
         "required_level": payload.get("required_level"),
+        "crossed_thresholds": payload.get("crossed_thresholds", []),
         "determinations": payload.get("determinations", []),
         "safeguards": safeguards,
+        "precautions": precautions,
+        "lifts_precautions": sorted(lifts_precautions or []),
+        "signoff_titles": list(policy.signoff_titles),
+        "advisory_titles": list(policy.advisory_titles),
         "automatic_checks": reasons,
     }
     return _json_safe(dossier), policy
@@ -358,19 +419,38 @@ def dossier_hash(dossier: dict[str, Any]) -> str:
 
 
 def request_decision(
-    model: Any, compute_limit: Any, rationale: str, actor: Any, *, via: str | None = None
+    model: Any,
+    compute_limit: Any,
+    rationale: str,
+    actor: Any,
+    *,
+    scope: str = Scope.SCALING,
+    lifts_precautions: Any = None,
+    via: str | None = None,
 ) -> ScalingDecision:
-    """Ask leadership to approve scaling ``model`` up to ``compute_limit`` FLOP."""
+    """Ask leadership to approve scaling ``model`` up to ``compute_limit`` FLOP (scope
+    ``scaling``) or deploying it (scope ``deployment``: the limit defaults to the latest
+    checkpoint's compute, the checkpoint being deployed)."""
     require(actor, "decision.request")
+    if scope not in Scope.values:
+        raise GovernanceError({"scope": [f"Must be one of {', '.join(Scope.values)}."]})
+    if scope == Scope.DEPLOYMENT and compute_limit is None:
+        latest = model.checkpoints.order_by("-reported_at", "-pk").first()
+        if latest is None:
+            raise GovernanceError({"model": ["The model has no checkpoint to deploy."]})
+        compute_limit = latest.effective_compute or 1.0
     limit = _positive_number(compute_limit, "compute_limit")
-    if not rationale or not rationale.strip():
-        raise GovernanceError({"rationale": ["Explain why scaling should be approved."]})
+    if not isinstance(rationale, str) or not rationale.strip():
+        raise GovernanceError({"rationale": [f"Explain why {scope} should be approved."]})
+    lifts = _precaution_ids(model, lifts_precautions)
     now = timezone.now()
     with transaction.atomic():
-        dossier, policy = build_dossier(model, limit, now)
+        dossier, policy = build_dossier(model, limit, now, scope=scope, lifts_precautions=lifts)
         decision = ScalingDecision.objects.create(
             model=model,
+            scope=scope,
             compute_limit=limit,
+            lifts_precautions=lifts,
             rationale=rationale.strip(),
             policy_version=policy,
             dossier=dossier,
@@ -385,7 +465,9 @@ def request_decision(
             decision,
             {
                 "model": model.slug,
+                "scope": scope,
                 "compute_limit": limit,
+                "lifts_precautions": lifts,
                 "dossier_sha256": decision.dossier_sha256,
                 "required_titles": decision.required_titles,
                 "policy_version": policy.pk,
@@ -398,12 +480,34 @@ def request_decision(
             {
                 "decision": decision.pk,
                 "model": model.slug,
+                "scope": scope,
                 "compute_limit": limit,
                 "required_titles": decision.required_titles,
             },
             roles=("leadership",),
         )
     return decision
+
+
+def _precaution_ids(model: Any, raw: Any) -> list[int]:
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in raw
+    ):
+        raise GovernanceError({"lifts_precautions": ["Must be a list of precaution ids."]})
+    in_force = {p.pk for p in adapter.precautions_in_force(model)}
+    unknown = sorted(set(raw) - in_force)
+    if unknown:
+        raise GovernanceError(
+            {
+                "lifts_precautions": [
+                    f"Not a precaution in force for {model.slug}: "
+                    + ", ".join(str(i) for i in unknown)
+                ]
+            }
+        )
+    return sorted(set(raw))
 
 
 def _positive_number(value: Any, field: str) -> float:
@@ -458,7 +562,12 @@ def sign_decision(
         if any(a.approver_id == actor.pk for a in signed.values()):
             raise ConflictError({"approver": ["You have already signed this decision."]})
         open_titles = [t for t in decision.required_titles if t not in signed and t in actor.titles]
-        if not open_titles:
+        advisory = [
+            t
+            for t in decision.dossier.get("advisory_titles", [])
+            if t not in signed and t in actor.titles and t not in decision.required_titles
+        ]
+        if not open_titles and not advisory:
             raise PermissionDenied(
                 "You hold none of the titles still needed: "
                 + ", ".join(t for t in decision.required_titles if t not in signed)
@@ -472,7 +581,8 @@ def sign_decision(
                     ]
                 }
             )
-        title = open_titles[0]
+        title = open_titles[0] if open_titles else advisory[0]
+        is_advisory = not open_titles
         try:
             with transaction.atomic():
                 Approval.objects.create(
@@ -494,6 +604,7 @@ def sign_decision(
             {
                 "model": decision.model.slug,
                 "title": title,
+                "advisory": is_advisory,
                 "dossier_sha256": shown_sha256,
                 "comment": comment,
             },
@@ -501,6 +612,8 @@ def sign_decision(
             via=via,
         )
         signed_titles = set(signed) | {title}
+        if is_advisory:
+            return decision  # a recommendation is recorded; it neither approves nor rejects
         if verdict == ApprovalVerdict.REJECT:
             _set_status(decision, DecisionStatus.REJECTED, f"rejected by {title}", actor)
         elif all(t in signed_titles for t in decision.required_titles):
@@ -536,7 +649,13 @@ def _expire_if_due(decision: ScalingDecision) -> None:
 
 
 def _mark_stale_if_changed(decision: ScalingDecision, actor: Any) -> bool:
-    dossier, _ = build_dossier(decision.model, decision.compute_limit, timezone.now())
+    dossier, _ = build_dossier(
+        decision.model,
+        decision.compute_limit or 0.0,
+        timezone.now(),
+        scope=decision.scope,
+        lifts_precautions=list(decision.lifts_precautions or []),
+    )
     if dossier_hash(dossier) == decision.dossier_sha256:
         return False
     _set_status(
@@ -555,6 +674,43 @@ def mark_stale_decisions(model: Any, actor: Any = None) -> int:
         if decision.status == DecisionStatus.PENDING and _mark_stale_if_changed(decision, actor):
             count += 1
     return count
+
+
+# --- Precautionary determinations ---------------------------------------------------------------
+
+
+def record_precaution(
+    model: Any, threshold_code: Any, reason: Any, actor: Any, *, via: str | None = None
+) -> Precaution:
+    """Treat ``threshold_code`` as crossed for ``model`` without evidence ("we cannot rule it
+    out"). Takes effect at once; lifting it needs an approved decision that lists it."""
+    require(actor, "precaution.record")
+    version = adapter.active_version()
+    if version is None:
+        raise GovernanceError({"threshold": ["No policy version is active."]})
+    codes = sorted(t.code for t in version.thresholds.all())
+    if not isinstance(threshold_code, str) or threshold_code not in codes:
+        raise GovernanceError(
+            {"threshold": [f"Unknown threshold; one of {', '.join(codes) or '(none)'}."]}
+        )
+    if not isinstance(reason, str) or not reason.strip():
+        raise GovernanceError({"reason": ["Say why the threshold cannot be ruled out."]})
+    if len(reason) > 10_000:
+        raise GovernanceError({"reason": ["Must be at most 10000 characters."]})
+    with transaction.atomic():
+        record = Precaution.objects.create(
+            model=model, threshold_code=threshold_code, reason=reason.strip(), created_by=actor
+        )
+        audit.record(
+            "precaution.record",
+            record,
+            {"model": model.slug, "threshold": threshold_code, "reason": record.reason},
+            actor=actor,
+            via=via,
+        )
+        mark_stale_decisions(model, actor)
+        recompute(model, f"precaution.record #{record.pk}", actor)
+    return record
 
 
 # --- Pause ------------------------------------------------------------------------------------

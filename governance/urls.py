@@ -8,6 +8,7 @@ urlpatterns = [
     path("decisions/<int:pk>/", views.decision_detail, name="decision-detail"),
     path("models/<slug:slug>/decide/", views.decision_request, name="decision-request"),
     path("models/<slug:slug>/safeguards/", views.safeguard_checklist, name="safeguards"),
+    path("models/<slug:slug>/precautions/", views.precautions, name="precautions"),
     path("models/<slug:slug>/pause/", views.pause_model, name="pause-model"),
     path("models/<slug:slug>/gate-panel/", views.gate_panel, name="gate-panel"),
 ]

@@ -12,9 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluations.models import AIModel
-from governance import safeguards, services
-from governance.forms import DecisionForm, PauseForm, SafeguardForm, SignForm
-from governance.models import DecisionStatus, ScalingDecision
+from governance import adapter, safeguards, services
+from governance.forms import DecisionForm, PauseForm, PrecautionForm, SafeguardForm, SignForm
+from governance.models import DecisionStatus, Precaution, ScalingDecision
 from rsp_portal.authz import can, require
 
 
@@ -83,30 +83,44 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
     """Request a scaling decision; shows the dossier it would freeze before submitting."""
     require(request.user, "decision.request")
     model = get_object_or_404(AIModel, slug=slug)
-    form = DecisionForm(request.POST or None)
+    precautions = adapter.precautions_in_force(model)
+    form = DecisionForm(
+        request.POST or None,
+        precautions=precautions,
+        initial={"scope": request.GET.get("scope", "scaling")},
+    )
     preview = None
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         if "confirm" in request.POST:
             try:
                 decision = services.request_decision(
                     model,
-                    form.cleaned_data["compute_limit"],
-                    form.cleaned_data["rationale"],
+                    data["compute_limit"],
+                    data["rationale"],
                     request.user,
+                    scope=data["scope"],
+                    lifts_precautions=data["lifts_precautions"],
                 )
             except services.GovernanceError as exc:
                 _form_errors(form, exc)
             else:
-                messages.success(
-                    request, f"Decision #{decision.pk} requested; leadership has been notified."
-                )
+                messages.success(request, f"Decision #{decision.pk} requested.")
                 return redirect("decision-detail", pk=decision.pk)
         else:
             from django.utils import timezone
 
+            limit = data["compute_limit"]
+            if limit is None:
+                latest = model.checkpoints.order_by("-reported_at", "-pk").first()
+                limit = latest.effective_compute if latest else 1.0
             try:
                 preview, _ = services.build_dossier(
-                    model, form.cleaned_data["compute_limit"], timezone.now()
+                    model,
+                    limit,
+                    timezone.now(),
+                    scope=data["scope"],
+                    lifts_precautions=data["lifts_precautions"],
                 )
             except services.GovernanceError as exc:
                 _form_errors(form, exc)
@@ -163,11 +177,24 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and not any(a.approver_id == request.user.pk for a in approvals)
         and any(t in user_titles and t not in signed_titles for t in decision.required_titles)
     )
+    standing = None
+    if decision.status == DecisionStatus.APPROVED:
+        gate = services.gate_for(decision.model, decision.scope)
+        outdated = [
+            r
+            for r in gate["reasons"]
+            if r["code"] == "decision_outdated" and r.get("decision") == decision.pk
+        ]
+        if outdated:
+            standing = outdated[0]["message"]
+        elif gate.get("approved_decision") != decision.pk:
+            standing = "A later approved decision of this scope has replaced it."
     return render(
         request,
         "governance/decision_detail.html",
         {
             "decision": decision,
+            "standing": standing,
             "approvals": approvals,
             "missing_titles": [t for t in decision.required_titles if t not in signed_titles],
             "form": form,
@@ -223,6 +250,44 @@ def pause_model(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("model-detail", slug=model.slug)
 
 
+@require_http_methods(["GET", "POST"])
+def precautions(request: HttpRequest, slug: str) -> HttpResponse:
+    """Precautionary determinations of a model; leadership records one here."""
+    require(request.user, "governance.view")
+    model = get_object_or_404(AIModel, slug=slug)
+    version = adapter.active_version()
+    thresholds = (
+        [(t.code, f"{t.code}: {t.name}") for t in version.thresholds.all()] if version else []
+    )
+    form = PrecautionForm(request.POST or None, thresholds=thresholds)
+    if request.method == "POST":
+        require(request.user, "precaution.record")
+        if form.is_valid():
+            try:
+                record = services.record_precaution(
+                    model, form.cleaned_data["threshold"], form.cleaned_data["reason"], request.user
+                )
+            except services.GovernanceError as exc:
+                _form_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"{record.threshold_code} is now treated as crossed for {model.name}; "
+                    "lifting it needs an approved decision.",
+                )
+                return redirect("precautions", slug=model.slug)
+    in_force = {p.pk for p in adapter.precautions_in_force(model)}
+    rows = [
+        (p, p.pk in in_force)
+        for p in Precaution.objects.filter(model=model).select_related("created_by")
+    ]
+    return render(
+        request,
+        "governance/precautions.html",
+        {"model": model, "rows": rows, "form": form},
+    )
+
+
 def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     """The gate panel fragment (htmx refresh on the model page)."""
     require(request.user, "gate.view")
@@ -247,8 +312,12 @@ NEXT_STEP = {
     "no_checkpoint": "The training pipeline reports a checkpoint with its effective compute.",
     "missing_evidence": "Run or import the evaluations named above for the evaluated checkpoint.",
     "threshold_crossed": (
-        "Put the required standards' safeguards in place and verify them; "
-        "scaling stays paused while the threshold is crossed."
+        "The policy has no way forward past this threshold (it halts, or its standard is not "
+        "defined): leadership must adopt a policy version that defines one."
+    ),
+    "decision_outdated": (
+        "A threshold crossed or a standard became required after the decision was signed: "
+        "verify the required safeguards, then request a new decision."
     ),
     "safeguard_missing": "Record and verify the missing safeguards on the safeguards checklist.",
     "safeguard_expired": "Re-verify the expired safeguards.",
@@ -258,7 +327,7 @@ NEXT_STEP = {
     "evaluation_due_time": (
         "Re-run the full evaluation: the last one is older than the policy allows."
     ),
-    "no_approval": "Request a scaling decision; leadership signs it.",
+    "no_approval": "Request a decision of this scope; leadership signs it.",
     "exceeds_approved_compute": "Request a new decision with a higher compute limit.",
     "manual_pause": "Resolve the cause of the pause, then request a new decision.",
     "internal_error": "Contact the administrators: the gate could not be computed.",

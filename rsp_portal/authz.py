@@ -87,6 +87,12 @@ _ACTIONS = [
         TokenScope.GOVERNANCE,
         "Pause a model at once",
     ),
+    Action(
+        "precaution.record",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Treat a threshold as crossed without evidence (lifting it needs a decision)",
+    ),
     Action("policy.activate", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Activate a policy"),
     Action(
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"

@@ -278,6 +278,7 @@ SPECTACULAR_SETTINGS = {
         "DecisionStatusEnum": "governance.models.DecisionStatus",
         "SafeguardStatusEnum": "governance.models.SafeguardState",
         "GateStateEnum": "governance.models.GateStatus",
+        "GateScopeEnum": "governance.models.Scope",
         "ImportStatusEnum": "evaluations.models.ImportRecord.Status",
         "PolicyStatusEnum": "policies.models.PolicyVersion.Status",
         "SuiteRunStatusEnum": "evaluations.suite_models.SuiteRun.Status",

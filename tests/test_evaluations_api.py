@@ -158,18 +158,20 @@ def test_bulk_stores_every_result_with_one_audit_entry_each(ckpt, pipeline) -> N
 
 
 def test_the_evidence_hook_runs_once_per_model_inside_the_write(ckpt, pipeline, monkeypatch):
-    seen: list[tuple[str, bool]] = []
+    seen: list[tuple[str, bool, str, object]] = []
     monkeypatch.setattr(
         services,
         "ON_EVIDENCE_CHANGED",
-        [lambda m: seen.append((m.slug, connection.in_atomic_block))],
+        [lambda m, cause, actor: seen.append((m.slug, connection.in_atomic_block, cause, actor))],
     )
     post(bearer(pipeline), "/api/v1/results/bulk/", {"results": [result(), result()]})
-    assert seen == [("atlas", True)]
+    ids = sorted(EvalResult.objects.values_list("pk", flat=True))
+    # The gate learns what changed the evidence and who did it.
+    assert seen == [("atlas", True, f"result.create #{ids[0]}, #{ids[1]}", pipeline)]
 
 
 def test_a_failing_hook_rolls_the_write_back(ckpt, safety, monkeypatch) -> None:
-    def explode(model: AIModel) -> None:
+    def explode(model: AIModel, cause: str, actor: object) -> None:
         raise RuntimeError("gate down")
 
     monkeypatch.setattr(services, "ON_EVIDENCE_CHANGED", [explode])

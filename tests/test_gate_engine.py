@@ -22,6 +22,7 @@ from governance.gate import (
     CheckpointInfo,
     Evidence,
     GateInput,
+    IndicatorDetermination,
     IndicatorSpec,
     PauseInfo,
     PolicySnapshot,
@@ -188,7 +189,9 @@ CASES: dict[str, Callable[[], GateInput]] = {
     "missing_evidence": lambda: happy(
         evidence=with_results(result(10, VCT, 0.3)), safeguards=ALL_VERIFIED
     ),
+    # A crossed threshold that halts (or whose standard is undefined) has no way forward.
     "threshold_crossed": lambda: happy(
+        policy=make_policy(thresholds=(replace(make_policy().thresholds[0], halt=True),)),
         evidence=with_results(result(10, VCT, 0.3), result(11, HOURS, 8.0)),
         safeguards=ALL_VERIFIED,
     ),
@@ -215,6 +218,18 @@ CASES: dict[str, Callable[[], GateInput]] = {
         )
     ),
     "no_approval": lambda: happy(approval=None),
+    # Signed while everything was below; CBRN-3 crossed since (its ASL-3-S is verified).
+    "decision_outdated": lambda: happy(
+        evidence=with_results(result(10, VCT, 0.3), result(11, HOURS, 8.0)),
+        safeguards=ALL_VERIFIED,
+        approval=ApprovalInfo(
+            decision_id=3,
+            compute_limit=5e24,
+            approved_at=NOW,
+            crossed_thresholds=frozenset(),
+            required_standards=frozenset({"ASL-2-D", "ASL-2-S"}),
+        ),
+    ),
     "exceeds_approved_compute": lambda: happy(planned_compute=6e24),
     "manual_pause": lambda: happy(
         pauses=(PauseInfo(id=4, reason="RSO review of red-team findings", created_at=NOW),)
@@ -250,7 +265,7 @@ def test_it_approves_when_every_check_passes() -> None:
     assert verdict.approved_compute_limit == 5e24
     assert verdict.planned_compute == 2e24
     assert verdict.evaluated_checkpoint == "ck-2"
-    assert verdict.last_full_evaluation_checkpoint == "ck-2"
+    assert verdict.latest_checkpoint == "ck-2"
     assert verdict.policy_version == "default v2.2"
     assert verdict.warning is False
     [cbrn3] = verdict.determinations
@@ -261,12 +276,27 @@ def test_it_approves_when_every_check_passes() -> None:
     ]
 
 
-def test_reason_messages_name_the_threshold_metric_and_value() -> None:
+def test_reason_messages_name_the_threshold_and_why() -> None:
     [reason] = evaluate(CASES["threshold_crossed"]()).reasons
+    assert reason.threshold == "CBRN-3"
+    assert "CBRN-3" in reason.message and "stops" in reason.message
 
-    assert (reason.threshold, reason.metric, reason.checkpoint) == ("CBRN-3", HOURS, "ck-2")
-    assert "CBRN-3" in reason.message and HOURS in reason.message
-    assert "8" in reason.message and "at or below" in reason.message
+    [outdated] = evaluate(CASES["decision_outdated"]()).reasons
+    assert outdated.decision == 3
+    assert "CBRN-3" in outdated.message and "ASL-3-S" in outdated.message
+
+
+def test_a_determination_names_the_result_value_and_checkpoint_behind_it() -> None:
+    evidence = with_results(result(10, VCT, 0.3), result(11, HOURS, 8.0))
+    [cbrn3] = evaluate(happy(evidence=evidence)).determinations
+    hours = cbrn3.indicators[1]
+    assert cbrn3.status == "crossed"
+    assert (hours.metric, hours.value, hours.result_id, hours.checkpoint) == (
+        HOURS,
+        8.0,
+        11,
+        "ck-2",
+    )
 
 
 # ---------------------------------------------------------------- determinations
@@ -303,7 +333,7 @@ def test_indicator_direction_decides_at_or_past(metric: str, value: float, expec
 def test_missing_evidence_presumes_the_threshold_crossed_and_requires_its_standard() -> None:
     verdict = evaluate(happy(evidence=with_results(result(10, VCT, 0.3))))
 
-    assert verdict.determinations[0].status == "presumed_crossed"
+    assert verdict.determinations[0].status == "presumed"
     assert verdict.required_standards == ("ASL-2-D", "ASL-2-S", "ASL-3-S")
     assert verdict.required_level == "ASL-3"
     assert {r.requirement for r in verdict.reasons if r.code == "safeguard_missing"} == set(
@@ -311,31 +341,18 @@ def test_missing_evidence_presumes_the_threshold_crossed_and_requires_its_standa
     )
 
 
-def test_the_latest_result_on_the_evaluated_checkpoint_decides() -> None:
+def test_the_most_capable_result_on_any_checkpoint_decides() -> None:
     evidence = with_results(
-        result(10, VCT, 0.9, at=NOW - timedelta(days=12)),
-        result(12, VCT, 0.3, at=NOW - timedelta(days=5)),
+        result(10, VCT, 0.9, checkpoint=1, at=NOW - timedelta(days=40)),
+        result(12, VCT, 0.3, at=NOW - timedelta(days=5)),  # later, lower, another checkpoint
         result(11, HOURS, 40.0),
-        result(13, VCT, 0.99, checkpoint=1),  # another checkpoint: not evidence for ck-2
     )
 
     verdict = evaluate(happy(evidence=evidence))
 
-    assert verdict.state == "approved"
-    assert verdict.determinations[0].indicators[0].result_id == 12
-
-
-def test_an_explicit_evaluated_checkpoint_is_used() -> None:
-    evidence = Evidence(
-        checkpoints=(CK1, CK2),
-        results=(result(10, VCT, 0.3), result(11, HOURS, 40.0)),
-        evaluated_checkpoint_id=1,
-    )
-
-    verdict = evaluate(happy(evidence=evidence))
-
-    assert verdict.evaluated_checkpoint == "ck-1"
-    assert codes(verdict) >= {"missing_evidence"}
+    vct = verdict.determinations[0].indicators[0]
+    assert (vct.status, vct.result_id, vct.checkpoint) == ("crossed", 10, "ck-1")
+    assert "ASL-3-S" in verdict.required_standards
 
 
 def test_a_threshold_without_indicators_is_presumed_crossed() -> None:
@@ -344,7 +361,7 @@ def test_a_threshold_without_indicators_is_presumed_crossed() -> None:
 
     verdict = evaluate(happy(policy=policy))
 
-    assert {d.threshold: d.status for d in verdict.determinations}["AIRD-5"] == "presumed_crossed"
+    assert {d.threshold: d.status for d in verdict.determinations}["AIRD-5"] == "presumed"
     assert any(r.code == "missing_evidence" and r.threshold == "AIRD-5" for r in verdict.reasons)
 
 
@@ -506,14 +523,14 @@ def test_verified_without_a_date_counts_as_missing() -> None:
     assert codes(evaluate(happy(safeguards=safeguards))) == {"safeguard_missing"}
 
 
-def test_no_checkpoint_ever_fully_evaluated_is_covered_by_missing_evidence() -> None:
+def test_evidence_split_across_checkpoints_is_not_missing_but_needs_a_full_evaluation() -> None:
     evidence = with_results(result(10, VCT, 0.3), result(11, HOURS, 40.0, checkpoint=1))
 
-    verdict = evaluate(happy(evidence=evidence, safeguards=ALL_VERIFIED, planned_compute=9e24))
+    verdict = evaluate(happy(evidence=evidence, safeguards=ALL_VERIFIED))
 
     assert last_full_evaluation(make_policy(), evidence) == (None, None)
-    assert "missing_evidence" in codes(verdict)
-    assert not codes(verdict) & {"evaluation_due_compute", "evaluation_due_time"}
+    assert codes(verdict) == {"evaluation_due_compute"}
+    assert verdict.determinations[0].status == "below"
 
 
 def test_the_last_fully_evaluated_checkpoint_is_the_baseline_for_compute() -> None:
@@ -525,8 +542,8 @@ def test_the_last_fully_evaluated_checkpoint_is_the_baseline_for_compute() -> No
 
     verdict = evaluate(happy(evidence=evidence, safeguards=ALL_VERIFIED, planned_compute=4e24))
 
-    assert verdict.last_full_evaluation_checkpoint == "ck-1"
-    assert codes(verdict) == {"missing_evidence", "evaluation_due_compute"}
+    assert verdict.evaluated_checkpoint == "ck-1"
+    assert codes(verdict) == {"evaluation_due_compute"}
 
 
 @pytest.mark.parametrize(
@@ -534,7 +551,6 @@ def test_the_last_fully_evaluated_checkpoint_is_the_baseline_for_compute() -> No
     [
         lambda: happy(scope="training"),
         lambda: happy(policy=make_policy(warning_behaviour="ignore")),
-        lambda: happy(evidence=Evidence(checkpoints=(CK1, CK2), evaluated_checkpoint_id=99)),
         lambda: happy(evidence=Evidence(checkpoints=(CK1, replace(CK2, id=1)))),
         lambda: happy(now=datetime(2025, 3, 1)),  # naive against aware datetimes
         lambda: happy(policy=make_policy(months_between_assessments=6.5)),
@@ -575,11 +591,13 @@ def test_to_dict_is_json_safe_and_stable() -> None:
         "required_standards",
         "required_level",
         "approved_compute_limit",
+        "approved_decision",
         "planned_compute",
+        "latest_checkpoint",
         "evaluated_checkpoint",
-        "last_full_evaluation_checkpoint",
         "last_full_evaluation_at",
         "determinations",
+        "crossed_thresholds",
         "warning",
     ]
     assert data["reasons"][0]["code"] == "threshold_crossed"
@@ -592,6 +610,7 @@ def test_reasons_key_ignores_values_but_not_subjects() -> None:
     crossed_higher = evaluate(
         happy(evidence=with_results(result(10, VCT, 0.9), result(11, HOURS, 40.0)))
     )
+    assert reasons_key(crossed_at)  # ASL-3-S is not verified in the happy input
     paused_too = evaluate(
         happy(
             evidence=with_results(result(10, VCT, 0.9), result(11, HOURS, 40.0)),
@@ -720,11 +739,6 @@ def _raise_compute(inp: GateInput, factor: float) -> GateInput:
 
 _riskier = st.one_of(
     st.builds(
-        lambda m, o: lambda i: _add_crossed_result(i, m, o),
-        st.sampled_from([VCT, HOURS]),
-        st.floats(0, 1),
-    ),
-    st.builds(
         lambda c, d: lambda i: _unverify(i, c, d), st.sampled_from(ALL_REQUIREMENTS), st.booleans()
     ),
     st.just(_add_pause),
@@ -777,13 +791,116 @@ def test_riskier_changes_never_turn_paused_into_approved(
         before = after
 
 
+def _approval_of(verdict: Verdict, decision_id: int = 77) -> ApprovalInfo:
+    """An approved decision whose dossier froze ``verdict`` (as the adapter reads it)."""
+    return ApprovalInfo(
+        decision_id=decision_id,
+        compute_limit=1e26,
+        approved_at=NOW,
+        scope=verdict.scope or "scaling",
+        crossed_thresholds=frozenset(verdict.crossed_thresholds),
+        required_standards=frozenset(verdict.required_standards),
+    )
+
+
+_RANK = {"below": 0, "warning": 1, "crossed": 2}
+
+
+def _indicator_statuses(verdict: Verdict) -> dict[str, IndicatorDetermination]:
+    return {i.metric: i for d in verdict.determinations for i in d.indicators}
+
+
+_new_result = st.builds(
+    lambda metric, fraction, stderr, n, partial, post: ResultInfo(
+        id=500,
+        checkpoint_id=1,
+        metric_key=metric,
+        value=fraction if metric == VCT else fraction * 60.0,
+        stderr=stderr,
+        n_samples=n,
+        partial=partial,
+        mitigation="post" if post else "pre",
+        recorded_at=NOW,
+    ),
+    st.sampled_from([VCT, HOURS]),
+    st.floats(0.0, 1.0),
+    st.one_of(st.none(), st.floats(0.0, 0.2)),
+    st.one_of(st.none(), st.integers(1, 500)),
+    st.booleans(),
+    st.booleans(),
+)
+_Z_POLICY = make_policy(
+    uncertainty_z=1.0,
+    thresholds=(
+        replace(
+            make_policy().thresholds[0],
+            indicators=tuple(
+                replace(i, min_samples=50) for i in make_policy().thresholds[0].indicators
+            ),
+        ),
+    ),
+)
+
+
+@PROPERTY_SETTINGS
+@given(gate_inputs(), _new_result, st.booleans())
+def test_adding_a_result_never_lowers_a_determination(
+    inp: GateInput, new: ResultInfo, strict: bool
+) -> None:
+    if strict:
+        inp = replace(inp, policy=_Z_POLICY)
+    before = _indicator_statuses(evaluate(inp))
+    added = replace(inp, evidence=replace(inp.evidence, results=(*inp.evidence.results, new)))
+    after = _indicator_statuses(evaluate(added))
+    for metric, old in before.items():
+        if old.status == "missing":
+            continue  # evidence where there was none may resolve a presumption either way
+        assert _RANK[after[metric].status] >= _RANK[old.status], (metric, old, after[metric])
+        if old.bound is not None and after[metric].bound is not None:
+            more = (
+                after[metric].bound >= old.bound
+                if metric == VCT
+                else after[metric].bound <= old.bound
+            )
+            assert more
+
+
+@PROPERTY_SETTINGS
+@given(gate_inputs(), _new_result)
+def test_a_post_mitigation_result_never_changes_a_determination(
+    inp: GateInput, new: ResultInfo
+) -> None:
+    post = replace(new, mitigation="post")
+    added = replace(inp, evidence=replace(inp.evidence, results=(*inp.evidence.results, post)))
+    assert evaluate(added).determinations == evaluate(inp).determinations
+
+
 @PROPERTY_SETTINGS
 @given(gate_inputs(), st.sampled_from([VCT, HOURS]), st.floats(0, 1))
-def test_a_crossed_result_always_pauses(inp: GateInput, metric: str, overshoot: float) -> None:
-    verdict = evaluate(_add_crossed_result(inp, metric, overshoot))
+def test_never_approved_while_a_crossed_thresholds_standards_are_not_verified(
+    inp: GateInput, metric: str, overshoot: float
+) -> None:
+    crossed = _add_crossed_result(inp, metric, overshoot)
+    verdict = evaluate(crossed)
+    if verdict.approved:
+        needed = make_policy().thresholds[0].requires(crossed.scope)
+        assert set(needed) <= set(verdict.required_standards)
+        for requirement in requirements_of(needed, make_policy().standards):
+            assert crossed.safeguards[requirement].status == "verified"
 
-    assert verdict.state == "paused"
-    assert "threshold_crossed" in codes(verdict)
+
+@PROPERTY_SETTINGS
+@given(gate_inputs(), st.sampled_from([VCT, HOURS]), st.floats(0, 1))
+def test_a_decision_signed_before_a_crossing_never_approves_after_it(
+    inp: GateInput, metric: str, overshoot: float
+) -> None:
+    before = evaluate(inp)
+    if "CBRN-3" in before.crossed_thresholds:
+        return  # nothing new to cross
+    signed = replace(inp, approval=_approval_of(before))
+    after = evaluate(_add_crossed_result(signed, metric, overshoot))
+    assert not after.approved
+    assert "decision_outdated" in codes(after)
 
 
 @PROPERTY_SETTINGS

@@ -17,6 +17,7 @@ from tests.governance_fixtures import (
     codes,
     evaluate_all_below,
     make_model,
+    verify_standards,
 )
 
 pytestmark = pytest.mark.django_db
@@ -28,12 +29,11 @@ def _gate(client, slug="atlas", **params):
     return response.json()
 
 
-def _request(client, limit=2e24):
-    response = client.post(
-        "/api/v1/decisions/",
-        {"model": "atlas", "compute_limit": limit, "rationale": "Evaluations below every line."},
-        content_type="application/json",
-    )
+def _request(client, limit=2e24, **extra):
+    body = {"model": "atlas", "rationale": "Evaluations below every line.", **extra}
+    if limit is not None:
+        body["compute_limit"] = limit
+    response = client.post("/api/v1/decisions/", body, content_type="application/json")
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -81,13 +81,15 @@ def test_the_full_journey(safety, rso, ceo, pipeline):
     assert gate["state"] == "paused"
     assert "evaluation_due_compute" in codes(gate)
 
-    # A critical result on the latest checkpoint: paused, higher standards required.
+    # A critical result on the latest checkpoint: ASL-3 Security becomes required, and the
+    # decision signed before the crossing no longer counts.
     evaluate_all_below(model)
     add_result(model, "cbrn.vct_accuracy", 0.55)
     gate = _gate(gate_client)
     assert gate["state"] == "paused"
-    assert "threshold_crossed" in codes(gate)
+    assert {"safeguard_missing", "decision_outdated"} <= codes(gate)
     assert "ASL-3-S" in gate["required_standards"]
+    assert gate["crossed_thresholds"] == ["CBRN-3"]
     assert GateTransition.objects.filter(model=model).count() >= 4
 
 
@@ -242,3 +244,67 @@ def test_reading_the_gate_costs_the_same_whatever_the_evidence(
         add_result(model, "cbrn.vct_accuracy", 0.01 * (i % 10))
     with django_assert_max_num_queries(4):
         _gate(client)
+
+
+def test_a_crossing_is_a_path_scaling_then_deployment(safety, rso, ceo, pipeline):
+    """Cross CBRN-3, verify ASL-3-S, sign a new decision: scaling continues to its new limit;
+    deployment stays paused until ASL-3-D is verified and a deployment decision is signed."""
+    activate_default_policy()
+    model = make_model()
+    gate_client = bearer(pipeline)
+    evaluate_all_below(model)
+    baseline(model, safety)
+    first = _request(client_for(safety), limit=2e24)
+    _sign(client_for(rso), first)
+    _sign(client_for(ceo), first)
+    assert _gate(gate_client)["state"] == "approved"
+
+    # Cross CBRN-3: paused with exactly the ASL-3-S requirements missing, decision outdated.
+    add_result(model, "cbrn.vct_accuracy", 0.52)
+    gate = _gate(gate_client)
+    assert gate["state"] == "paused"
+    assert codes(gate) == {"safeguard_missing", "decision_outdated"}
+    missing = {r["requirement"] for r in gate["reasons"] if r["code"] == "safeguard_missing"}
+    assert missing and all(code.startswith("ASL3S.") for code in missing)
+    assert gate["required_level"] == "ASL-3"
+
+    # Verify ASL-3-S: only the sign-off is missing now.
+    verify_standards(model, {"ASL-3-S"}, safety)
+    assert codes(_gate(gate_client)) == {"decision_outdated"}
+
+    # A new decision by RSO and CEO, to a new limit: approved up to it, not above.
+    second = _request(client_for(safety), limit=3e24)
+    assert second["dossier"]["crossed_thresholds"] == ["CBRN-3"]
+    _sign(client_for(rso), second)
+    assert _sign(client_for(ceo), second).json()["status"] == "approved"
+    gate = _gate(gate_client)
+    assert gate["state"] == "approved", gate["reasons"]
+    assert gate["approved_compute_limit"] == 3e24
+    assert _gate(gate_client, compute="2.9e24")["state"] == "approved"
+    assert codes(_gate(gate_client, compute="3.1e24")) == {"exceeds_approved_compute"}
+
+    # Deployment: a scaling decision never approves it; ASL-3-D must be verified.
+    deploy = _gate(gate_client, scope="deployment")
+    assert deploy["state"] == "paused"
+    assert {"safeguard_missing", "no_approval"} <= codes(deploy)
+    verify_standards(model, {"ASL-3-D"}, safety)
+    assert codes(_gate(gate_client, scope="deployment")) == {"no_approval"}
+    decision = _request(client_for(safety), limit=None, scope="deployment")
+    assert decision["scope"] == "deployment"
+    assert decision["compute_limit"] == 1e24  # the checkpoint being deployed
+    _sign(client_for(rso), decision)
+    assert _sign(client_for(ceo), decision).json()["status"] == "approved"
+    assert _gate(gate_client, scope="deployment")["state"] == "approved"
+    assert _gate(gate_client)["state"] == "approved"  # and scaling is unchanged
+
+
+def test_a_scaling_decision_needs_a_compute_limit(safety):
+    activate_default_policy()
+    make_model()
+    response = client_for(safety).post(
+        "/api/v1/decisions/",
+        {"model": "atlas", "rationale": "x"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "compute_limit" in response.json()["errors"]

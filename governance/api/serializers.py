@@ -23,6 +23,17 @@ class FiniteFloatField(serializers.FloatField):
 class GateQuerySerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
     compute = FiniteFloatField(required=False, min_value=0)
+    as_of = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "as_of" in attrs and "compute" in attrs:
+            raise serializers.ValidationError(
+                {"as_of": ["Give either as_of (the gate as it stood) or compute, not both."]}
+            )
+        as_of = attrs.get("as_of")
+        if as_of is not None and as_of.tzinfo is None:
+            raise serializers.ValidationError({"as_of": ["Must include a time zone, e.g. Z."]})
+        return attrs
 
     def to_internal_value(self, data: Any) -> Any:
         # Query strings carry text; accept numbers written as text here only.
@@ -52,12 +63,19 @@ class GateSerializer(serializers.Serializer):
     required_standards = serializers.ListField(child=serializers.CharField())
     required_level = serializers.CharField(allow_null=True)
     approved_compute_limit = serializers.FloatField(allow_null=True)
+    approved_decision = serializers.IntegerField(allow_null=True)
     planned_compute = serializers.FloatField(allow_null=True)
     policy_version = serializers.CharField(allow_null=True)
-    evaluated_checkpoint = serializers.CharField(allow_null=True)
+    latest_checkpoint = serializers.CharField(allow_null=True)
+    evaluated_checkpoint = serializers.CharField(
+        allow_null=True, help_text="the last fully evaluated checkpoint"
+    )
+    last_full_evaluation_at = serializers.DateTimeField(allow_null=True)
+    crossed_thresholds = serializers.ListField(child=serializers.CharField())
     warning = serializers.BooleanField()
     determinations = serializers.ListField(child=serializers.DictField())
     computed_at = serializers.DateTimeField()
+    as_of = serializers.DateTimeField(required=False)
 
 
 class SafeguardStatusSerializer(serializers.Serializer):
@@ -118,7 +136,9 @@ class DecisionSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "model",
+            "scope",
             "compute_limit",
+            "lifts_precautions",
             "rationale",
             "status",
             "status_reason",
@@ -137,8 +157,33 @@ class DecisionSerializer(serializers.ModelSerializer):
 
 class DecisionCreateSerializer(serializers.Serializer):
     model = serializers.SlugField()
-    compute_limit = FiniteFloatField(min_value=0)
+    scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
+    compute_limit = FiniteFloatField(
+        min_value=0,
+        required=False,
+        help_text="FLOP; required for scaling, defaults to the latest checkpoint for deployment",
+    )
     rationale = serializers.CharField(max_length=10000)
+    lifts_precautions = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=100, default=list
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("scope", "scaling") == "scaling" and attrs.get("compute_limit") is None:
+            raise serializers.ValidationError(
+                {"compute_limit": ["Required for a scaling decision (FLOP, e.g. 3e25)."]}
+            )
+        return attrs
+
+
+class PrecautionSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    model = serializers.CharField(source="model.slug", read_only=True)
+    threshold = serializers.CharField(source="threshold_code", max_length=64)
+    reason = serializers.CharField(max_length=10000)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    in_force = serializers.BooleanField(read_only=True)
 
 
 class SignSerializer(serializers.Serializer):
@@ -165,4 +210,13 @@ class PauseOutSerializer(serializers.Serializer):
 class TransitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = GateTransition
-        fields = ["id", "scope", "from_state", "to_state", "reasons", "cause", "created_at"]
+        fields = [
+            "id",
+            "scope",
+            "from_state",
+            "to_state",
+            "reasons",
+            "verdict",
+            "cause",
+            "created_at",
+        ]

@@ -12,6 +12,11 @@ urlpatterns = [
         views.SafeguardRecordView.as_view(),
         name="api-safeguard-record",
     ),
+    path(
+        "models/<slug:slug>/precautions/",
+        views.PrecautionListView.as_view(),
+        name="api-precautions",
+    ),
     path("models/<slug:slug>/pause/", views.PauseView.as_view(), name="api-pause"),
     path("models/<slug:slug>/history/", views.HistoryView.as_view(), name="api-gate-history"),
     path("decisions/", views.DecisionListView.as_view(), name="api-decisions"),

@@ -7,15 +7,15 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evaluations.models import AIModel
-from governance import safeguards, services
+from governance import adapter, safeguards, services
 from governance.api import serializers as s
-from governance.models import GateTransition, ScalingDecision
+from governance.models import GateTransition, Precaution, ScalingDecision
 
 
 class Conflict(APIException):
@@ -51,6 +51,7 @@ class GateView(APIView):
         parameters=[
             OpenApiParameter("scope", str, enum=["scaling", "deployment"]),
             OpenApiParameter("compute", float, description="planned effective compute in FLOP"),
+            OpenApiParameter("as_of", str, description="ISO 8601 time: the gate as it stood then"),
         ],
         responses=s.GateSerializer,
     )
@@ -58,14 +59,22 @@ class GateView(APIView):
         query = s.GateQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         model = _model(slug)
+        data = query.validated_data
+        payload: dict[str, Any] | None
         try:
-            payload = services.gate_for(
-                model, query.validated_data["scope"], query.validated_data.get("compute")
-            )
+            if data.get("as_of") is not None:
+                payload = services.gate_as_of(model, data["scope"], data["as_of"])
+            else:
+                payload = services.gate_for(model, data["scope"], data.get("compute"))
         except Exception:
             # Fail closed even if the stored state cannot be read.
-            payload = services.failed_gate(model, query.validated_data["scope"])
-        return Response(payload)
+            payload = services.failed_gate(model, data["scope"])
+        if payload is None:
+            raise NotFound(
+                f"No {data['scope']} gate was recorded for {model.slug} at or before "
+                f"{data['as_of'].isoformat()}."
+            )
+        return Response(payload, headers={"Cache-Control": "no-store"})
 
 
 class SafeguardListView(APIView):
@@ -121,9 +130,11 @@ class DecisionListView(generics.ListAPIView):
         decision = _call(
             services.request_decision,
             model,
-            body.validated_data["compute_limit"],
+            body.validated_data.get("compute_limit"),
             body.validated_data["rationale"],
             request.user,
+            scope=body.validated_data["scope"],
+            lifts_precautions=body.validated_data["lifts_precautions"],
             via=_via(request),
         )
         return Response(s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
@@ -180,6 +191,37 @@ class PauseView(APIView):
         )
         record.gate = services.gate_for(model)
         return Response(s.PauseOutSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class PrecautionListView(APIView):
+    """Precautionary determinations of a model; POST records one (leadership)."""
+
+    actions = {"GET": "governance.view", "POST": "precaution.record"}
+
+    @extend_schema(responses=s.PrecautionSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        model = _model(slug)
+        in_force = {p.pk for p in adapter.precautions_in_force(model)}
+        rows = list(Precaution.objects.filter(model=model).select_related("model", "created_by"))
+        data = [
+            {**s.PrecautionSerializer(row).data, "in_force": row.pk in in_force} for row in rows
+        ]
+        return Response(data)
+
+    @extend_schema(request=s.PrecautionSerializer, responses={201: s.PrecautionSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        body = s.PrecautionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        record = _call(
+            services.record_precaution,
+            _model(slug),
+            body.validated_data["threshold_code"],
+            body.validated_data["reason"],
+            request.user,
+            via=_via(request),
+        )
+        data = {**s.PrecautionSerializer(record).data, "in_force": True}
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class HistoryView(generics.ListAPIView):
