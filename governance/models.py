@@ -241,12 +241,11 @@ class Approval(AppendOnlyModel):
         return f"{self.title} {self.verdict} decision #{self.decision_id}"
 
 
-class Pause(AppendOnlyModel):
-    """A pause of a model, in force from creation until a decision requested after it is
-    approved: resuming always needs a new decision."""
+class ModelAction(AppendOnlyModel):
+    """A leadership or safety act on a model, with its reason: a fact, never edited."""
 
     model = models.ForeignKey(
-        "evaluations.AIModel", on_delete=models.PROTECT, related_name="pauses"
+        "evaluations.AIModel", on_delete=models.PROTECT, related_name="%(class)ss"
     )
     reason = models.TextField()
     created_by = models.ForeignKey(
@@ -257,7 +256,15 @@ class Pause(AppendOnlyModel):
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
+
+
+class Pause(ModelAction):
+    """A pause of a model, in force from creation until a decision requested after it is
+    approved: resuming always needs a new decision."""
+
+    class Meta(ModelAction.Meta):
         indexes = [
             # Pauses in force for a model: those newer than its latest approval.
             models.Index(fields=["model", "-created_at"], name="pause_model_latest"),
@@ -267,25 +274,14 @@ class Pause(AppendOnlyModel):
         return f"pause of {self.model} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
-class Precaution(AppendOnlyModel):
+class Precaution(ModelAction):
     """A precautionary determination recorded by leadership: the threshold is treated as
     crossed for the model without evidence ("we cannot rule out CBRN-3"). It stays in force
     until an approved decision that lists it in ``lifts_precautions`` lifts it."""
 
-    model = models.ForeignKey(
-        "evaluations.AIModel", on_delete=models.PROTECT, related_name="precautions"
-    )
     threshold_code = models.CharField(max_length=64)
-    reason = models.TextField()
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(ModelAction.Meta):
         indexes = [
             models.Index(fields=["model", "-created_at"], name="precaution_model_latest"),
         ]

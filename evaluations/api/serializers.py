@@ -118,6 +118,8 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
             "evidence_url",
             "supersedes",
             "correction_reason",
+            "evaluated_at",
+            "partial",
             "recorded_at",
             "current",
         ]
@@ -149,6 +151,13 @@ class EvalResultInputSerializer(serializers.Serializer[Any]):
     notes = serializers.CharField(required=False)
     evidence_url = serializers.URLField(required=False)
     provenance = serializers.DictField(required=False)
+    evaluated_at = serializers.DateTimeField(
+        required=False, help_text="when the evaluation ran (default: now); freshness uses it"
+    )
+    partial: Any = serializers.BooleanField(  # DRF pops declared fields off the class
+        required=False,
+        help_text="true for a run with a sample limit: it can show a crossing, never safety",
+    )
 
 
 class BulkInputSerializer(serializers.Serializer[Any]):
@@ -170,6 +179,8 @@ class CorrectionInputSerializer(serializers.Serializer[Any]):
     mitigation = serializers.ChoiceField(choices=EvalResult.Mitigation.choices, required=False)
     notes = serializers.CharField(required=False)
     evidence_url = serializers.URLField(required=False)
+    evaluated_at = serializers.DateTimeField(required=False)
+    partial: Any = serializers.BooleanField(required=False)
 
 
 class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
