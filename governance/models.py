@@ -193,6 +193,37 @@ class ScalingDecision(models.Model):
             f"({self.status})"
         )
 
+    @property
+    def advisory_titles(self) -> list[str]:
+        """Titles whose recommendation is recorded without deciding (from the dossier)."""
+        titles = self.dossier.get("advisory_titles", []) if isinstance(self.dossier, dict) else []
+        return [t for t in titles if isinstance(t, str) and t not in self.required_titles]
+
+    def signing_title_for(self, user: Any, approvals: list[Any] | None = None) -> str | None:
+        """The title ``user`` would sign this decision with now, or None when they may not.
+
+        The one answer to "may this user sign?": a pending decision, not its requester, not
+        already signed by them, a required title still open that they hold (else an advisory
+        one). ``approvals`` may pass the decision's prefetched approvals.
+        """
+        if self.status != DecisionStatus.PENDING or user is None or self.requested_by_id == user.pk:
+            return None
+        approvals = list(self.approvals.all()) if approvals is None else approvals
+        if any(a.approver_id == user.pk for a in approvals):
+            return None
+        signed = {a.title for a in approvals}
+        held: frozenset[str] = getattr(user, "titles", frozenset())
+        for title in [*self.required_titles, *self.advisory_titles]:
+            if title not in signed and title in held:
+                return title
+        return None
+
+    def open_titles(self, approvals: list[Any] | None = None) -> list[str]:
+        """Required titles that have not signed yet."""
+        approvals = list(self.approvals.all()) if approvals is None else approvals
+        signed = {a.title for a in approvals}
+        return [t for t in self.required_titles if t not in signed]
+
 
 class ApprovalVerdict(models.TextChoices):
     APPROVE = "approve", "Approve"

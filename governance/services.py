@@ -561,16 +561,11 @@ def sign_decision(
         signed = {a.title: a for a in decision.approvals.all()}
         if any(a.approver_id == actor.pk for a in signed.values()):
             raise ConflictError({"approver": ["You have already signed this decision."]})
-        open_titles = [t for t in decision.required_titles if t not in signed and t in actor.titles]
-        advisory = [
-            t
-            for t in decision.dossier.get("advisory_titles", [])
-            if t not in signed and t in actor.titles and t not in decision.required_titles
-        ]
-        if not open_titles and not advisory:
+        title = decision.signing_title_for(actor, list(signed.values()))
+        if title is None:
             raise PermissionDenied(
                 "You hold none of the titles still needed: "
-                + ", ".join(t for t in decision.required_titles if t not in signed)
+                + ", ".join(decision.open_titles(list(signed.values())))
             )
         if _mark_stale_if_changed(decision, actor):
             raise ConflictError(
@@ -581,8 +576,7 @@ def sign_decision(
                     ]
                 }
             )
-        title = open_titles[0] if open_titles else advisory[0]
-        is_advisory = not open_titles
+        is_advisory = title not in decision.required_titles
         try:
             with transaction.atomic():
                 Approval.objects.create(

@@ -39,15 +39,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         state.reason_counts = sorted(counts.items())  # type: ignore[attr-defined]
     awaiting = []
     if can(request.user, "decision.sign"):
-        titles = set(getattr(request.user, "titles", ()))
         for decision in (
             ScalingDecision.objects.filter(status=DecisionStatus.PENDING)
             .select_related("model")
             .prefetch_related("approvals")
         ):
-            signed = {a.title for a in decision.approvals.all()}
-            open_titles = [t for t in decision.required_titles if t not in signed]
-            if titles & set(open_titles) and decision.requested_by_id != request.user.pk:
+            if decision.signing_title_for(request.user, list(decision.approvals.all())):
                 awaiting.append(decision)
     transitions = (
         GateTransition.objects.filter(scope="scaling").select_related("model")[:10]
@@ -168,14 +165,10 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("decision-detail", pk=decision.pk)
         decision.refresh_from_db()
     approvals = list(decision.approvals.select_related("approver"))
-    signed_titles = {a.title for a in approvals}
-    user_titles: frozenset[str] = getattr(request.user, "titles", frozenset())
-    can_sign = (
-        decision.status == DecisionStatus.PENDING
-        and can(request.user, "decision.sign")
-        and decision.requested_by_id != request.user.pk
-        and not any(a.approver_id == request.user.pk for a in approvals)
-        and any(t in user_titles and t not in signed_titles for t in decision.required_titles)
+    signing_title = (
+        decision.signing_title_for(request.user, approvals)
+        if can(request.user, "decision.sign")
+        else None
     )
     standing = None
     if decision.status == DecisionStatus.APPROVED:
@@ -196,9 +189,10 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "decision": decision,
             "standing": standing,
             "approvals": approvals,
-            "missing_titles": [t for t in decision.required_titles if t not in signed_titles],
+            "missing_titles": decision.open_titles(approvals),
             "form": form,
-            "can_sign": can_sign,
+            "can_sign": signing_title is not None,
+            "signing_title": signing_title,
             "dossier_json": _pretty(decision.dossier),
         },
     )

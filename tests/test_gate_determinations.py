@@ -466,3 +466,30 @@ def test_a_deployment_decision_does_not_open_scaling(safety, rso, ceo):
     assert ScalingDecision.objects.get(pk=decision.pk).status == "approved"
     assert services.gate_for(model, "deployment")["state"] == "approved"
     assert codes(services.gate_for(model)) == {"no_approval"}
+
+
+def test_an_advisory_title_recommends_without_deciding(safety, rso, ceo):
+    from core.services import create_user
+
+    pack = copy.deepcopy(load_pack_file("default"))
+    pack["version"] = f"{pack['version']}-sag"
+    pack["settings"]["advisory_titles"] = ["SAG"]
+    policy_services.load_pack(pack, actor=None, activate=True)
+    sag = create_user("sag-chair", role="leadership", titles=["SAG"])
+    model = make_model()
+    evaluate_all_below(model)
+    baseline(model, safety)
+    decision = services.request_decision(model, 2e24, "Below every line.", safety)
+    assert decision.signing_title_for(sag) == "SAG"
+    services.sign_decision(decision.pk, sag, "reject", decision.dossier_sha256, "Wait a week.")
+    decision.refresh_from_db()
+    assert decision.status == "pending"  # a recommendation does not decide
+    for signer in (rso, ceo):
+        services.sign_decision(decision.pk, signer, "approve", decision.dossier_sha256)
+    decision.refresh_from_db()
+    assert decision.status == "approved"
+    assert {a.title: a.verdict for a in decision.approvals.all()} == {
+        "SAG": "reject",
+        "RSO": "approve",
+        "CEO": "approve",
+    }
