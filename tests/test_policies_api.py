@@ -54,7 +54,7 @@ def weakened_six_ways() -> dict[str, Any]:
         r for r in asl3s["requirements"] if r["code"] != "ASL3S.insider_controls"
     ]  # 5. requirement removed
     cbrn3["requires"]["deployment"] = ["ASL-3-S"]  # 6. ASL-3-D no longer required to deploy
-    pack["version"] = "2.2-portal.2-weakened"
+    pack["version"] = "2.2-portal.3-weakened"
     return validate_pack(pack, "weakened.yaml")
 
 
@@ -86,9 +86,13 @@ def test_active_policy_has_the_design_shape(safety, active_default):
         "months_between_assessments",
         "safeguard_reapproval_months",
         "warning_behaviour",
+        "uncertainty_z",
         "signoff_titles",
+        "advisory_titles",
     }
     assert body["settings"]["signoff_titles"] == ["RSO", "CEO"]
+    assert body["settings"]["advisory_titles"] == []
+    assert body["settings"]["uncertainty_z"] == 1.645
     assert set(body["levels"][0]) == {"code", "rank", "name", "description"}
     assert set(body["standards"][0]) == {"code", "level", "kind", "includes", "requirements"}
     assert set(body["standards"][0]["requirements"][0]) == {"code", "title", "evidence"}
@@ -101,9 +105,25 @@ def test_active_policy_has_the_design_shape(safety, active_default):
         "max",
         "higher_is_more_capable",
         "domain",
+        "min_samples",
     }
+    metrics = {m["key"]: m for m in body["metrics"]}
+    assert metrics["cbrn.uplift_ratio"]["min_samples"] == 20
+    assert metrics["cbrn.vct_accuracy"]["min_samples"] is None
     threshold = body["thresholds"][0]
-    assert set(threshold) == {"code", "domain", "name", "description", "requires", "indicators"}
+    assert set(threshold) == {
+        "code",
+        "domain",
+        "name",
+        "description",
+        "tier",
+        "halt",
+        "requires",
+        "indicators",
+    }
+    tiers = {t["code"]: (t["tier"], t["halt"]) for t in body["thresholds"]}
+    assert tiers["AUTONOMY-CHECKPOINT"] == ("early_warning", False)
+    assert tiers["CBRN-3"] == ("red_line", False)
     assert set(threshold["requires"]) == {"scaling", "deployment"}
     assert set(threshold["indicators"][0]) == {"metric", "warning", "critical"}
     # The body minus the database fields is exactly the normalised pack.
@@ -252,6 +272,8 @@ def test_schema_generates(admin_user):
     text = response.content.decode()
     assert "/api/v1/policy/versions/{id}/activate/" in text
     assert "/api/v1/policy/diff/" in text
+    for field in ("uncertainty_z", "advisory_titles", "min_samples", "halt", "early_warning"):
+        assert field in text, field
 
 
 # -------------------------------------------------------------------------------- pages
@@ -314,6 +336,58 @@ def test_diff_page_highlights_every_loosening(auditor, active_default):
     assert "sign-off titles: removed CEO" in html
     assert "[&quot;RSO&quot;]" in html  # values shown as JSON
     assert "6 loosenings" in html
+
+
+def loosened_openai() -> dict[str, Any]:
+    """The OpenAI pack loosened in each of the new ways (each must be flagged)."""
+    pack = copy.deepcopy(load_pack_file("openai-preparedness-v2"))
+    pack["settings"]["uncertainty_z"] = 0.0  # 1. results no longer pushed toward capability
+    pack["settings"]["advisory_titles"] = []  # 2. the SAG no longer advises
+    metric = next(m for m in pack["metrics"] if m["key"] == "cyber.range_end_to_end")
+    metric["min_samples"] = 5  # 3. weaker evidence can show safety
+    critical = next(t for t in pack["thresholds"] if t["code"] == "BIO-CRITICAL")
+    critical["halt"] = False  # 4. safeguards now let scaling continue past Critical
+    high = next(t for t in pack["thresholds"] if t["code"] == "CYBER-HIGH")
+    high["tier"] = "early_warning"  # 5. a red line demoted
+    pack["version"] = "2-portal.3-loosened"
+    return validate_pack(pack, "loosened.yaml")
+
+
+def test_api_and_activation_page_flag_the_new_loosenings(rso):
+    active = services.load_pack(load_pack_file("openai-preparedness-v2"), activate=True)
+    loosened = services.load_pack(loosened_openai())
+    client = client_for(rso)
+    body = client.get(f"/api/v1/policy/diff/?from={active.pk}&to={loosened.pk}").json()
+    assert {(c["section"], c["key"], c["field"]) for c in body["changes"] if c["loosening"]} == {
+        ("settings", "uncertainty_z", None),
+        ("settings", "advisory_titles", None),
+        ("metrics", "cyber.range_end_to_end", "min_samples"),
+        ("thresholds", "BIO-CRITICAL", "halt"),
+        ("thresholds", "CYBER-HIGH", "tier"),
+    }
+    assert body["summary"] == {"added": 0, "removed": 0, "changed": 5, "loosenings": 5}
+    page = client.get(f"/policy/versions/{loosened.pk}/activate/").content.decode()
+    for why in ("halt removed", "red line demoted", "min_samples lowered", "uncertainty_z lowered"):
+        assert why in page
+
+
+def test_policy_page_shows_tiers_halts_advisers_uncertainty_and_min_samples(safety):
+    services.load_pack(load_pack_file("openai-preparedness-v2"), activate=True)
+    html = client_for(safety).get("/policy/").content.decode()
+    assert "Advisory titles</th><td>SAG" in html
+    assert "value + 1 \u00d7 its standard error" in html
+    assert '<span class="badge bad">halt</span>' in html
+    assert "stop whatever the safeguards" in html
+    assert "20 <span" in html  # cyber.range_end_to_end min_samples
+
+
+def test_policy_page_shows_the_autonomy_checkpoint_as_an_early_warning(safety, active_default):
+    html = client_for(safety).get("/policy/").content.decode()
+    assert '<span class="badge warning">early warning</span>' in html
+    assert "never pauses by itself" in html
+    assert "value + 1.645 \u00d7 its standard error" in html
+    assert "Advisory titles</th><td>none" in html
+    assert "ASL3A.affirmative_case" in html
 
 
 def test_diff_page_rejects_bad_parameters(auditor):
