@@ -445,8 +445,9 @@ class Verdict:
 
     @property
     def crossed_thresholds(self) -> tuple[str, ...]:
-        """Codes of the thresholds determined crossed or presumed crossed."""
-        return tuple(d.threshold for d in self.determinations if d.status in CROSSED_STATUSES)
+        """Codes of the red lines determined crossed or presumed crossed (early warnings
+        only warn: they are in ``determinations`` and raise ``warning``)."""
+        return _crossed_red_lines(self.determinations)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict with a stable key and list order (for APIs and dossiers)."""
@@ -820,6 +821,14 @@ def _more_capable(
     return _id_order(result.id) > _id_order(best.id)
 
 
+def _crossed_red_lines(determinations: Iterable[Determination]) -> tuple[str, ...]:
+    return tuple(
+        d.threshold
+        for d in determinations
+        if d.status in CROSSED_STATUSES and d.tier != rules.EARLY_WARNING
+    )
+
+
 def _threshold_status(indicators: tuple[IndicatorDetermination, ...]) -> ThresholdStatus:
     statuses = {i.status for i in indicators}
     if "crossed" in statuses:
@@ -1025,7 +1034,7 @@ def _approval_reasons(
             )
         ]
     reasons = []
-    crossed_now = {d.threshold for d in determinations if d.status in CROSSED_STATUSES}
+    crossed_now = set(_crossed_red_lines(determinations))
     new_crossings = (
         sorted(crossed_now - approval.crossed_thresholds)
         if approval.crossed_thresholds is not None

@@ -192,7 +192,7 @@ def _store_verdict(
             code: status for code, status in flags.items() if previous_flags.get(code) != status
         }
         if new_flags and scope == Scope.SCALING:
-            crossed = any(status in ("crossed", "presumed") for status in new_flags.values())
+            crossed = set(payload.get("crossed_thresholds", [])) & set(new_flags)
             notifications.notify(
                 "threshold.crossed" if crossed else "warning.crossed",
                 {"model": model.slug, "scope": scope, "determinations": new_flags, "cause": cause},

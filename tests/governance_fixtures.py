@@ -45,12 +45,22 @@ def add_checkpoint(model: AIModel, name: str, compute: float) -> Checkpoint:
 
 
 def add_result(
-    model: AIModel, metric: str, value: float, checkpoint: Checkpoint | None = None
+    model: AIModel,
+    metric: str,
+    value: float,
+    checkpoint: Checkpoint | None = None,
+    n_samples: int | None = 100,
 ) -> EvalResult:
+    """A strong result (100 samples, above any pack's minimum) unless told otherwise."""
     checkpoint = checkpoint or model.checkpoints.order_by("-reported_at", "-pk").first()
     with transaction.atomic():
         result = EvalResult.objects.create(
-            model=model, checkpoint=checkpoint, metric_key=metric, value=value, source="api"
+            model=model,
+            checkpoint=checkpoint,
+            metric_key=metric,
+            value=value,
+            n_samples=n_samples,
+            source="api",
         )
         services.on_evidence_changed(model, "result.create")
     return result

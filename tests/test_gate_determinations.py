@@ -177,8 +177,9 @@ def test_openai_high_lets_scaling_continue_once_its_security_controls_are_verifi
 
 
 def test_the_autonomy_checkpoint_warns_and_notifies_but_does_not_pause(safety, rso, ceo):
-    from governance.models import Notification
+    from governance.models import Notification, WebhookEndpoint
 
+    WebhookEndpoint.objects.create(name="safety-channel", url="https://hooks.example/x", secret="s")
     activate_default_policy()
     model = make_model()
     _all_clear(model, safety, rso, ceo)
@@ -187,7 +188,8 @@ def test_the_autonomy_checkpoint_warns_and_notifies_but_does_not_pause(safety, r
     assert _status(gate, "AUTONOMY-CHECKPOINT") == "crossed"
     assert gate["warning"] is True
     assert gate["state"] == "approved", gate["reasons"]
-    assert Notification.objects.filter(event__in=["warning.crossed", "threshold.crossed"]).exists()
+    [sent] = Notification.objects.filter(event="warning.crossed")
+    assert sent.payload["determinations"] == {"AUTONOMY-CHECKPOINT": "crossed"}
 
 
 # --- 5. A new checkpoint does not pause scaling by itself ----------------------------------------
@@ -307,6 +309,7 @@ def test_an_old_evaluation_does_not_restart_the_clock(pipeline):
                 "checkpoint": "ckpt-1",
                 "metric": metric,
                 "value": value,
+                "n_samples": 100,
                 "evaluated_at": ran,
             },
         )
