@@ -9,6 +9,10 @@ Supported inputs:
 * Inspect AI ``.eval`` (zip) and ``.json`` logs, read header-only through
   ``inspect_ai.log.read_eval_log``.
 * lm-evaluation-harness ``results_<datetime>.json`` files.
+* Generic "results JSON" files from in-house harnesses (``docs/import-formats.md``).
+
+Each format is one class in :data:`FORMATS` with a ``detect``/``parse`` pair; a new format is
+one class and one entry, with no new branch in :func:`detect_format` or :func:`parse_log_file`.
 
 Metric naming (the left-hand side of an import mapping):
 
@@ -18,12 +22,16 @@ Metric naming (the left-hand side of an import mapping):
   ``accuracy``), so ``"match/accuracy"``. ``stderr`` and ``bootstrap_stderr``
   metrics are not emitted on their own: their value becomes
   :attr:`ParsedMetric.stderr` of every ungrouped sibling metric of the same
-  score. (``std``/``var`` describe the spread of sample scores, not the
-  uncertainty of the mean, so they stay ordinary metrics.)
+  score and of the overall (``all``) row of a ``grouped()`` metric computed
+  over all samples. (``std``/``var`` describe the spread of sample scores,
+  not the uncertainty of the mean, so they stay ordinary metrics.) When a log
+  has several scores of the same name (``epochs`` with several reducers), the
+  reducer qualifies the name: ``"match[max]/accuracy"``.
 * lm-eval: ``"<task>/<metric>,<filter>"``, the raw key kept verbatim after the
   task name, e.g. ``"mmlu/acc,none"`` or ``"gsm8k/exact_match,strict-match"``.
   Keys without a filter (harness <= 0.3) are kept as ``"<task>/<metric>"``.
   Group aggregates use the group name in place of the task name.
+* results JSON: the metric's ``name`` as written in the file.
 
 Every failure to read or recognise a file raises :class:`ImportFormatError`
 whose message is meant for the person who uploaded the file.
@@ -42,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
-LogFormat = Literal["inspect", "lm_eval"]
+LogFormat = Literal["inspect", "lm_eval", "results_json"]
 LogStatus = Literal["success", "error", "cancelled", "started"]
 InspectFileFormat = Literal["eval", "json"]
 
@@ -59,19 +67,8 @@ _LM_EVAL_SKIP_KEYS: frozenset[str] = frozenset(
     {"alias", "name", "sample_len", "sample_count", "samples"}
 )
 _LM_EVAL_STDERR_SUFFIX = "_stderr"
-# First top-level key of each format as written by its tool. Inspect writes
-# EvalLog fields in a fixed order ("version" first); lm-eval writes "results" first.
-_INSPECT_FIRST_KEYS: frozenset[str] = frozenset({"version", "status", "eval"})
-_LM_EVAL_FIRST_KEYS: frozenset[str] = frozenset(
-    {"results", "groups", "group_subtasks", "configs", "versions", "n-shot", "config"}
-)
-_INSPECT_MARKERS = (b'"eval_id"', b'"run_id"', b'"task_id"')
-_LM_EVAL_MARKERS = (
-    b'"n-samples"',
-    b'"n-shot"',
-    b'"lm_eval_version"',
-    b'"group_subtasks"',
-)
+#: The version key of a results JSON file (``docs/import-formats.md``); its value is 1.
+RESULTS_JSON_MARKER = "rsp_results"
 _FIRST_KEY_RE = re.compile(rb'^\s*\{\s*"((?:[^"\\]|\\.){1,64})"\s*:')
 _MAX_ERROR_CHARS = 300
 
@@ -106,6 +103,10 @@ class ParsedMetric:
     stderr: float | None = None
     n_samples: int | None = None
     group: str | None = None
+    #: The task the metric belongs to (remembered mappings are per task).
+    task: str | None = None
+    #: The tool's own direction for the metric (lm-eval ``higher_is_better``), when it says.
+    higher_is_better: bool | None = None
 
     @property
     def is_finite(self) -> bool:
@@ -124,8 +125,13 @@ class ParsedLog:
     * ``metrics`` is empty unless ``status == "success"``: failed, cancelled
       and in-progress runs never yield results.
     * ``eval_id`` is Inspect's globally unique ``eval.eval_id``; it is ``None``
-      for lm-eval, whose identity is ``file_sha256``.
+      for the other formats.
+    * ``run_key`` identifies the evaluation whatever the file's bytes:
+      ``inspect:<eval_id>``, ``lm_eval:<sha256 of the canonical JSON of the
+      model, date, task hashes and results>``, ``results_json:<run_id>``.
     * ``file_sha256`` is the hex SHA-256 of the file's bytes.
+    * ``evaluated_at`` is when the evaluation ran, from the log's own data
+      (ISO-8601 with a time zone), ``partial`` whether it ran on a sample limit.
     * ``created`` is an ISO-8601 string (timezone-aware when the tool says so).
     * ``provenance`` is JSON-safe (``json.dumps(..., allow_nan=False)``
       succeeds): non-finite floats become the strings ``"NaN"``,
@@ -147,6 +153,9 @@ class ParsedLog:
     error: str | None
     metrics: list[ParsedMetric] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    run_key: str | None = None
+    evaluated_at: str | None = None
+    partial: bool = False
 
     def metric(self, name: str) -> ParsedMetric | None:
         """Return the metric called ``name``, or ``None``."""
@@ -161,15 +170,81 @@ class ParsedLog:
 # ---------------------------------------------------------------------------
 
 
+class LogFormatReader:
+    """One evidence file format: how to recognise it and how to parse it.
+
+    ``detect`` answers ``True`` (certainly this format), ``False`` (not it) or
+    ``None`` (cannot tell from the first key, see ``markers``). Subclasses set
+    ``name``, ``label``, ``first_keys`` (top-level keys the tool writes first),
+    ``markers`` (byte strings that only this format's heads contain) and
+    ``zip`` (whether its files are zip archives).
+    """
+
+    name: LogFormat
+    label: str
+    first_keys: frozenset[str] = frozenset()
+    markers: tuple[bytes, ...] = ()
+    zip: bool = False
+    #: A marker so specific that its presence alone decides the format.
+    exclusive_marker: bytes | None = None
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        raise NotImplementedError
+
+
+class InspectFormat(LogFormatReader):
+    name = "inspect"
+    label = "Inspect AI log"
+    first_keys = frozenset({"version", "status", "eval"})
+    markers = (b'"eval_id"', b'"run_id"', b'"task_id"')
+    zip = True
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        inspect_format: InspectFileFormat = "eval" if head.startswith(_ZIP_MAGIC) else "json"
+        return _parse_inspect(path, inspect_format, sha256, display)
+
+
+class LmEvalFormat(LogFormatReader):
+    name = "lm_eval"
+    label = "lm-eval results file"
+    first_keys = frozenset(
+        {"results", "groups", "group_subtasks", "configs", "versions", "n-shot", "config"}
+    )
+    markers = (b'"n-samples"', b'"n-shot"', b'"lm_eval_version"', b'"group_subtasks"')
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        return _parse_lm_eval_bytes(path.read_bytes(), sha256, display)
+
+
+class ResultsJsonFormat(LogFormatReader):
+    name = "results_json"
+    label = "results JSON file"
+    first_keys = frozenset({RESULTS_JSON_MARKER})
+    exclusive_marker = f'"{RESULTS_JSON_MARKER}"'.encode()
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        return _parse_results_json(path.read_bytes(), sha256, display)
+
+
+#: The formats the importer reads, by name. A new format is one class and one entry here.
+FORMATS: dict[str, LogFormatReader] = {
+    reader.name: reader for reader in (InspectFormat(), LmEvalFormat(), ResultsJsonFormat())
+}
+
+
+def _format_list() -> str:
+    return ", ".join(reader.label for reader in FORMATS.values())
+
+
 def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
     """Tell which tool wrote a file from its name and its first bytes.
 
-    A zip archive is an Inspect ``.eval`` log. A JSON object whose first key
-    is ``version``/``status``/``eval`` is an Inspect ``.json`` log; one whose
-    first key is ``results`` (or another lm-eval top-level key) is an lm-eval
-    results file. Otherwise tell-tale keys in ``head_bytes`` decide.
+    A zip archive belongs to the format whose files are zips (an Inspect
+    ``.eval`` log). A JSON object is recognised by its first key (Inspect
+    writes ``version`` first, lm-eval ``results``, a results JSON file
+    ``rsp_results``), else by tell-tale keys in ``head_bytes``.
 
-    Raises :class:`ImportFormatError` when the file is neither.
+    Raises :class:`ImportFormatError` when the file is none of :data:`FORMATS`.
     """
     display = Path(filename).name or "the file"
     suffix = Path(filename).suffix.lower()
@@ -178,7 +253,9 @@ def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
             raise ImportFormatError(
                 f"{display} is a zip archive; only Inspect .eval logs may be zip files."
             )
-        return "inspect"
+        for reader in FORMATS.values():
+            if reader.zip:
+                return reader.name
     if suffix == ".eval":
         raise ImportFormatError(
             f"{display} is not an Inspect .eval log (an .eval file is a zip archive)."
@@ -187,26 +264,24 @@ def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
     if not text_head.strip():
         raise ImportFormatError(f"{display} is empty.")
     if not text_head.lstrip().startswith(b"{"):
-        raise ImportFormatError(
-            f"{display} is neither an Inspect log (.eval or .json) nor an "
-            "lm-eval results JSON file."
-        )
+        raise ImportFormatError(f"{display} is none of: {_format_list()}.")
     match = _FIRST_KEY_RE.match(text_head)
     if match:
         first_key = match.group(1).decode("utf-8", errors="replace")
-        if first_key in _INSPECT_FIRST_KEYS:
-            return "inspect"
-        if first_key in _LM_EVAL_FIRST_KEYS:
-            return "lm_eval"
-    inspect_hits = any(marker in text_head for marker in _INSPECT_MARKERS)
-    lm_eval_hits = any(marker in text_head for marker in _LM_EVAL_MARKERS)
-    if inspect_hits and not lm_eval_hits:
-        return "inspect"
-    if lm_eval_hits and not inspect_hits:
-        return "lm_eval"
-    raise ImportFormatError(
-        f"{display} is JSON but neither an Inspect log nor an lm-eval results file."
-    )
+        for reader in FORMATS.values():
+            if first_key in reader.first_keys:
+                return reader.name
+    for reader in FORMATS.values():
+        if reader.exclusive_marker is not None and reader.exclusive_marker in text_head:
+            return reader.name
+    hits = [
+        reader.name
+        for reader in FORMATS.values()
+        if any(marker in text_head for marker in reader.markers)
+    ]
+    if len(hits) == 1:
+        return hits[0]
+    raise ImportFormatError(f"{display} is JSON but none of: {_format_list()}.")
 
 
 def parse_log_file(path: str | Path, original_name: str | None = None) -> ParsedLog:
@@ -223,12 +298,8 @@ def parse_log_file(path: str | Path, original_name: str | None = None) -> Parsed
     path = Path(path)
     name = original_name or path.name
     sha256, size, head = _hash_file(path, name)
-    fmt = detect_format(name, head)
-    if fmt == "inspect":
-        inspect_format: InspectFileFormat = "eval" if head.startswith(_ZIP_MAGIC) else "json"
-        parsed = _parse_inspect(path, inspect_format, sha256, name)
-    else:
-        parsed = _parse_lm_eval_bytes(path.read_bytes(), sha256, name)
+    reader = FORMATS[detect_format(name, head)]
+    parsed = reader.parse(path, sha256, name, head)
     parsed.provenance["file_size_bytes"] = size
     return parsed
 
@@ -302,7 +373,7 @@ def _parse_inspect(
     if status == "error" and not error:
         error = "The evaluation ended with an error but the log records no message."
 
-    metrics = _inspect_metrics(results) if status == "success" else []
+    metrics = _inspect_metrics(results, spec.task) if status == "success" else []
 
     tool_version = (spec.packages or {}).get("inspect_ai")
     config = spec.config
@@ -368,15 +439,25 @@ def _parse_inspect(
         error=error,
         metrics=metrics,
         provenance=_json_safe(provenance),
+        run_key=f"inspect:{spec.eval_id}" if spec.eval_id else None,
+        evaluated_at=_inspect_evaluated_at(spec, log.stats),
+        partial=bool(reasons),
     )
 
 
-def _inspect_metrics(results: Any) -> list[ParsedMetric]:
+def _inspect_metrics(results: Any, task: str | None) -> list[ParsedMetric]:
     """Flatten ``EvalResults.scores`` into metrics, folding stderr into siblings."""
     if results is None:
         return []
-    parsed: list[ParsedMetric] = []
+    name_counts: dict[str, int] = {}
     for score in results.scores:
+        name_counts[score.name] = name_counts.get(score.name, 0) + 1
+    parsed: list[ParsedMetric] = []
+    for index, score in enumerate(results.scores):
+        source = score.name
+        if name_counts[score.name] > 1:
+            # epochs with several reducers: one score per reducer, all named after the scorer.
+            source = f"{score.name}[{score.reducer or index}]"
         stderr: float | None = None
         for key, metric in score.metrics.items():
             if key in _INSPECT_STDERR_METRICS and metric.group is None:
@@ -390,16 +471,52 @@ def _inspect_metrics(results: Any) -> list[ParsedMetric]:
                 continue
             parsed.append(
                 ParsedMetric(
-                    name=f"{score.name}/{key}",
+                    name=f"{source}/{key}",
                     value=float(metric.value),
-                    # A scorer's stderr describes its mean-like value, not one
-                    # category of a grouped metric such as frequency().
-                    stderr=stderr if metric.group is None else None,
+                    # A scorer's stderr describes its mean over all samples: an ungrouped
+                    # metric or the overall row of grouped(), never one category.
+                    stderr=stderr
+                    if metric.group is None or _is_overall_row(key, metric.params)
+                    else None,
                     n_samples=n_samples,
                     group=metric.group,
+                    task=task,
                 )
             )
     return parsed
+
+
+def _is_overall_row(key: str, params: Any) -> bool:
+    """True for the aggregate row of ``grouped(metric, all="samples")`` (``all`` by default)."""
+    params = params if isinstance(params, dict) else {}
+    if params.get("all", "samples") != "samples":
+        return False
+    return key == params.get("all_label", "all")
+
+
+def _inspect_evaluated_at(spec: Any, stats: Any) -> str | None:
+    """When the evaluation ran: ``stats.completed_at``, else ``eval.created`` (UTC if naive)."""
+    for raw in (getattr(stats, "completed_at", None), getattr(spec, "created", None)):
+        when = _aware(raw)
+        if when is not None:
+            return when
+    return None
+
+
+def _aware(raw: Any) -> str | None:
+    """An ISO-8601 string with a time zone for a datetime or ISO string; naive means UTC."""
+    if isinstance(raw, datetime):
+        value = raw
+    elif isinstance(raw, str) and raw.strip():
+        try:
+            value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
 
 
 def _usage_dict(usage: Any) -> dict[str, Any]:
@@ -503,6 +620,7 @@ def _parse_lm_eval_bytes(data: bytes, sha256: str, display: str) -> ParsedLog:
                     entry,
                     parent=parent_of.get(task),
                     default_n=_lm_eval_n_samples(task, n_samples_doc, group_subtasks),
+                    directions=_dict(_dict(document.get("higher_is_better")).get(task)),
                 )
             )
 
@@ -570,11 +688,39 @@ def _parse_lm_eval_bytes(data: bytes, sha256: str, display: str) -> ParsedLog:
         error=None,
         metrics=metrics,
         provenance=_json_safe(provenance),
+        run_key=f"lm_eval:{_lm_eval_identity(document, model)}",
+        evaluated_at=created,
+        partial=bool(reasons),
     )
 
 
+def _lm_eval_identity(document: Mapping[str, Any], model: str | None) -> str:
+    """SHA-256 of the canonical JSON of what makes a run: model, date, task hashes, results.
+
+    Whitespace, key order and the environment fields (``pretty_env_info``,
+    timings) do not change it, so the same results saved twice are one run.
+    """
+    content = {
+        "model": model,
+        "model_sha": _dict(document.get("config")).get("model_sha"),
+        "date": document.get("date"),
+        "task_hashes": _dict(document.get("task_hashes")),
+        "results": document.get("results"),
+        "groups": _dict(document.get("groups")),
+    }
+    canonical = json.dumps(
+        _json_safe(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def _lm_eval_task_metrics(
-    task: str, entry: Mapping[str, Any], *, parent: str | None, default_n: int | None
+    task: str,
+    entry: Mapping[str, Any],
+    *,
+    parent: str | None,
+    default_n: int | None,
+    directions: Mapping[str, Any],
 ) -> list[ParsedMetric]:
     """Metrics of one ``results``/``groups`` entry, stderr keys folded in."""
     sample_count = _dict(entry.get("sample_count"))
@@ -592,6 +738,7 @@ def _lm_eval_task_metrics(
     parsed = []
     for key, value in values.items():
         count = sample_count.get(key)
+        direction = directions.get(key.partition(",")[0])
         parsed.append(
             ParsedMetric(
                 name=f"{task}/{key}",
@@ -599,6 +746,8 @@ def _lm_eval_task_metrics(
                 stderr=stderrs.get(key),
                 n_samples=count if _is_int(count) else default_n,
                 group=parent,
+                task=task,
+                higher_is_better=direction if isinstance(direction, bool) else None,
             )
         )
     return parsed
@@ -658,6 +807,183 @@ def _sum_counts(n_samples: Mapping[str, Any], tasks: Iterable[str], key: str) ->
         if _is_int(value):
             total = (total or 0) + int(value)
     return total
+
+
+# ---------------------------------------------------------------------------
+# Results JSON (in-house harnesses; schema in docs/import-formats.md)
+# ---------------------------------------------------------------------------
+
+_RESULTS_JSON_KEYS: frozenset[str] = frozenset(
+    {
+        RESULTS_JSON_MARKER,
+        "run_id",
+        "task",
+        "status",
+        "evaluated_at",
+        "model",
+        "tool",
+        "tool_version",
+        "limit",
+        "partial",
+        "total_samples",
+        "completed_samples",
+        "error",
+        "metrics",
+        "metadata",
+    }
+)
+_RESULTS_JSON_METRIC_KEYS: frozenset[str] = frozenset(
+    {"name", "value", "stderr", "n_samples", "higher_is_better"}
+)
+
+
+def parse_results_json(path_or_bytes: str | Path | bytes) -> ParsedLog:
+    """Parse a results JSON file (``docs/import-formats.md``) from a path or its bytes."""
+    if isinstance(path_or_bytes, bytes):
+        return _parse_results_json(
+            path_or_bytes, hashlib.sha256(path_or_bytes).hexdigest(), "the uploaded file"
+        )
+    path = Path(path_or_bytes)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportFormatError(f"{path.name} could not be read: {_short(exc)}") from exc
+    return _parse_results_json(data, hashlib.sha256(data).hexdigest(), path.name)
+
+
+def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
+    """Check and convert a results JSON document; every problem names its field."""
+
+    def bad(where: str, message: str) -> ImportFormatError:
+        return ImportFormatError(f"{display}: {where}: {message}")
+
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ImportFormatError(f"{display} is not valid JSON: {_short(exc)}") from exc
+    if not isinstance(document, dict) or document.get(RESULTS_JSON_MARKER) != 1:
+        raise bad(RESULTS_JSON_MARKER, "must be 1 (the schema version).")
+    unknown = sorted(set(document) - _RESULTS_JSON_KEYS)
+    if unknown:
+        raise bad(unknown[0], "unknown field.")
+    run_id = document.get("run_id")
+    if not isinstance(run_id, str) or not run_id.strip() or len(run_id) > 200:
+        raise bad("run_id", "must be a non-empty string of at most 200 characters.")
+    task = document.get("task")
+    if not isinstance(task, str) or not task.strip() or len(task) > 200:
+        raise bad("task", "must be a non-empty string of at most 200 characters.")
+    status = document.get("status", "success")
+    if status not in _INSPECT_STATUSES:
+        raise bad("status", f"must be one of {', '.join(sorted(_INSPECT_STATUSES))}.")
+    raw_when = document.get("evaluated_at")
+    when = _aware(raw_when) if isinstance(raw_when, str) else None
+    if when is None or not re.search(r"(Z|[+-]\d\d:?\d\d)$", str(raw_when).strip()):
+        raise bad("evaluated_at", "must be an ISO 8601 date-time with a time zone.")
+    limit = document.get("limit")
+    if limit is not None and (not _is_int(limit) or limit < 1):
+        raise bad("limit", "must be a positive integer or null.")
+    partial_flag = document.get("partial", False)
+    if not isinstance(partial_flag, bool):
+        raise bad("partial", "must be true or false.")
+    counts: dict[str, int | None] = {}
+    for key in ("total_samples", "completed_samples"):
+        value = document.get(key)
+        if value is not None and (not _is_int(value) or value < 0):
+            raise bad(key, "must be a non-negative integer or null.")
+        counts[key] = value
+    error = document.get("error")
+    if error is not None and not isinstance(error, str):
+        raise bad("error", "must be a string or null.")
+    for key in ("model", "tool", "tool_version"):
+        if document.get(key) is not None and not isinstance(document.get(key), str):
+            raise bad(key, "must be a string or null.")
+    raw_metrics = document.get("metrics")
+    if not isinstance(raw_metrics, list):
+        raise bad("metrics", "must be a list of metric objects.")
+    metrics: list[ParsedMetric] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw_metrics):
+        where = f"metrics[{index}]"
+        if not isinstance(item, dict):
+            raise bad(where, "must be an object.")
+        extra = sorted(set(item) - _RESULTS_JSON_METRIC_KEYS)
+        if extra:
+            raise bad(f"{where}.{extra[0]}", "unknown field.")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise bad(f"{where}.name", "must be a non-empty string of at most 200 characters.")
+        if name in seen:
+            raise bad(f"{where}.name", f"{name!r} appears twice.")
+        seen.add(name)
+        value, stderr = item.get("value"), item.get("stderr")
+        for key, number in (("value", value), ("stderr", stderr)):
+            if number is not None and (
+                isinstance(number, bool) or not isinstance(number, int | float)
+            ):
+                raise bad(f"{where}.{key}", "must be a number or null.")
+        if stderr is not None and stderr < 0:
+            raise bad(f"{where}.stderr", "must be zero or more.")
+        n = item.get("n_samples")
+        if n is not None and (not _is_int(n) or n < 0):
+            raise bad(f"{where}.n_samples", "must be a non-negative integer or null.")
+        direction = item.get("higher_is_better")
+        if direction is not None and not isinstance(direction, bool):
+            raise bad(f"{where}.higher_is_better", "must be true, false or null.")
+        metrics.append(
+            ParsedMetric(
+                name=name,
+                value=_number(value),
+                stderr=_number(stderr),
+                n_samples=n if n is not None else counts["completed_samples"],
+                task=task,
+                higher_is_better=direction,
+            )
+        )
+    total, completed = counts["total_samples"], counts["completed_samples"]
+    reasons: list[str] = []
+    if limit is not None:
+        reasons.append(f"sample limit {limit}")
+    if partial_flag:
+        reasons.append("marked partial")
+    if total is not None and completed is not None and completed < total:
+        reasons.append(f"{completed} of {total} samples completed")
+    if status == "error" and not error:
+        error = "The evaluation ended with an error but the file records no message."
+    provenance: dict[str, Any] = {
+        "format": "results_json",
+        "tool": document.get("tool"),
+        "tool_version": document.get("tool_version"),
+        "status": status,
+        "run_id": run_id,
+        "task": task,
+        "model": document.get("model"),
+        "created": when,
+        "limit": limit,
+        "total_samples": total,
+        "completed_samples": completed,
+        "metadata": _dict(document.get("metadata")),
+        "partial_run": bool(reasons),
+        "partial_run_reasons": reasons,
+    }
+    return ParsedLog(
+        format="results_json",
+        status=status,
+        eval_id=None,
+        run_id=run_id,
+        task=task,
+        model=document.get("model"),
+        created=when,
+        tool_version=document.get("tool_version"),
+        file_sha256=sha256,
+        total_samples=total,
+        completed_samples=completed,
+        error=error,
+        metrics=metrics if status == "success" else [],
+        provenance=_json_safe(provenance),
+        run_key=f"results_json:{run_id}",
+        evaluated_at=when,
+        partial=bool(reasons),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -787,8 +1113,10 @@ def _json_safe(value: Any) -> Any:
 
 
 __all__ = [
+    "FORMATS",
     "HEAD_BYTES",
     "ImportFormatError",
+    "LogFormatReader",
     "MappingConflictError",
     "ParsedLog",
     "ParsedMetric",
@@ -797,4 +1125,5 @@ __all__ = [
     "parse_inspect_log",
     "parse_lm_eval_results",
     "parse_log_file",
+    "parse_results_json",
 ]
