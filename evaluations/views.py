@@ -190,7 +190,8 @@ def _preview(
         "rows": rows,
         "checkpoint": checkpoint,
         "metric_keys": sorted(policy.metrics) if policy else [],
-        "has_direction_conflict": any(row.direction_conflict for row in outcome.rows),
+        # The tool states a direction for some metric, so a mapping may contradict it.
+        "shows_direction": any(row.higher_is_better is not None for row in outcome.rows),
         "errors": errors if errors is not None else outcome.errors,
     }
     return render(request, "evaluations/import_preview.html", context)
