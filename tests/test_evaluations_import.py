@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -568,3 +569,23 @@ def test_a_preview_upload_is_pruned_after_a_day_and_imports_after_retention(
     prune_imports()
     assert not done_path.exists()
     assert ImportRecord.objects.get().file_sha256 == done.upload.sha256  # the hash stays
+
+
+@pytest.mark.skipif(
+    not os.environ.get("RSP_SLOW_TESTS"),
+    reason="generating a 5,000-sample Inspect log takes minutes: set RSP_SLOW_TESTS=1 "
+    "(server time is measured by bench/import_inspect.py)",
+)
+@pytest.mark.timeout(900)
+def test_a_5000_sample_eval_log_imports(tmp_path, ckpt, pipeline) -> None:
+    answers = [str(2 * i) for i in range(5000)]
+    answers[0] = "wrong"
+    path = make_inspect_log(tmp_path, "eval", answers, targets=[str(2 * i) for i in range(5000)])
+
+    response = post_import(bearer(pipeline), path, mapping={"match/accuracy": VCT})
+
+    assert response.status_code == 201, response.json()
+    [result] = EvalResult.objects.all()
+    assert result.n_samples == 5000
+    assert result.value == pytest.approx(4999 / 5000)
+    assert result.partial is False
