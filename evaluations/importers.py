@@ -915,6 +915,8 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
         if name in seen:
             raise bad(f"{where}.name", f"{name!r} appears twice.")
         seen.add(name)
+        if "value" not in item:
+            raise bad(f"{where}.value", "is required (a number, or null when there is none).")
         value, stderr = item.get("value"), item.get("stderr")
         for key, number in (("value", value), ("stderr", stderr)):
             if number is not None and (
