@@ -589,3 +589,48 @@ def test_a_5000_sample_eval_log_imports(tmp_path, ckpt, pipeline) -> None:
     assert result.n_samples == 5000
     assert result.value == pytest.approx(4999 / 5000)
     assert result.partial is False
+
+
+@pytest.mark.parametrize("n", [2, 40])
+def test_the_mapping_list_and_page_have_constant_query_budgets(
+    policy, safety, n, django_assert_num_queries
+) -> None:
+    for i in range(n):
+        MetricMapping.objects.create(
+            format="inspect",
+            task=f"task{i}",
+            source_name="match/accuracy",
+            metric_key=VCT,
+            updated_by=safety,
+        )
+    client = client_for(safety)
+    client.get("/api/v1/mappings/")  # warm the session
+    # Session, user, roles; count; one page with the updater joined.
+    with django_assert_num_queries(5):
+        response = client.get("/api/v1/mappings/", {"metric": VCT})
+    assert response.json()["count"] == n
+    client.get(f"/metrics/{VCT}/mappings/")
+    # Session, user, roles; the policy's metrics (3); the mappings with their updater.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as page_queries:
+        assert client.get(f"/metrics/{VCT}/mappings/").status_code == 200
+    assert len(page_queries) <= 10
+
+
+def test_a_token_import_leaves_other_sources_unmapped_and_says_so(tmp_path, ckpt, pipeline):
+    from tests.inspect_fixtures import includes, match
+
+    path = make_inspect_log(tmp_path, "eval", OUTPUTS, scorer=[match(), includes()])
+    client = bearer(pipeline)
+
+    response = post_import(client, path, mapping={"match/accuracy": VCT})
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["unmapped"] == ["includes/accuracy"]
+    assert "left unmapped: includes/accuracy" in body["detail"]
+    entry = AuditEntry.objects.get(action="mapping.set")
+    data = entry.parsed["data"]
+    assert data["task"] == "tiny_arithmetic" and data["metric"] == VCT
