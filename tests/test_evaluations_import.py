@@ -634,3 +634,22 @@ def test_a_token_import_leaves_other_sources_unmapped_and_says_so(tmp_path, ckpt
     entry = AuditEntry.objects.get(action="mapping.set")
     data = entry.parsed["data"]
     assert data["task"] == "tiny_arithmetic" and data["metric"] == VCT
+
+
+def test_a_started_log_is_422_and_the_finished_log_imports_later(logs, ckpt, pipeline, tmp_path):
+    import zipfile
+
+    started = tmp_path / "in_progress.eval"
+    with zipfile.ZipFile(logs["eval"]) as src, zipfile.ZipFile(started, "w") as dst:
+        for name in src.namelist():
+            if name.startswith("_journal/start"):
+                dst.writestr(name, src.read(name))
+    client = bearer(pipeline)
+
+    early = post_import(client, started, mapping={"match/accuracy": VCT})
+    finished = post_import(client, logs["eval"], mapping={"match/accuracy": VCT})
+
+    assert early.status_code == 422, early.json()
+    assert early.json()["status"] == "started"
+    assert finished.status_code == 201, finished.json()
+    assert sorted(ImportRecord.objects.values_list("status", flat=True)) == ["started", "success"]
