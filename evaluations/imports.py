@@ -198,6 +198,8 @@ class PreviewRow:
     remembered_at: Any = None
     higher_is_better: bool | None = None
     direction_conflict: bool = False
+    #: Mappings of the same source for other tasks: shown, never applied ``(task, metric)``.
+    other_tasks: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -457,6 +459,7 @@ def import_log(
         if row.direction_conflict:
             item["provenance"]["direction_confirmed"] = True
         items.append(item)
+    _note_other_tasks(parsed, outcome.rows, policy)
     if not mapped:
         outcome.errors.setdefault("mapping", []).append(
             "No metric of this log is mapped to a policy metric for its task "
@@ -507,6 +510,23 @@ def import_log(
         )
         outcome.record = record
     return outcome
+
+
+def _note_other_tasks(parsed: ParsedLog, rows: list[PreviewRow], policy: PolicyView) -> None:
+    """List, on each unmapped row, the mappings its source name has for other tasks."""
+    unmapped = {row.source_name: row for row in rows if row.metric_key is None}
+    if not unmapped:
+        return
+    others = (
+        MetricMapping.objects.filter(format=parsed.format, source_name__in=list(unmapped))
+        .exclude(task="")
+        .order_by("task")
+        .values_list("source_name", "task", "metric_key")
+    )
+    for name, task, key in others:
+        row = unmapped[name]
+        if task != row.task and key in policy.metrics:
+            row.other_tasks.append((task, key))
 
 
 def _mapped_metric_error(metric: ParsedMetric, key: str, policy: PolicyView) -> str:

@@ -235,6 +235,8 @@ def _import_confirm(request: HttpRequest, model: AIModel, policy: Any) -> HttpRe
         return _preview(request, model, policy, preview, checkpoint, exc.message_dict)
     if outcome.failed:
         messages.warning(request, outcome.message)
+    elif outcome.already_imported:
+        messages.info(request, outcome.message)
     else:
         messages.success(request, outcome.message)
     return redirect("model-detail", slug=model.slug)

@@ -299,6 +299,13 @@ def test_a_mapping_is_remembered_for_its_task_only(more_logs, ckpt, other_ckpt, 
     assert not EvalResult.objects.filter(model__slug="borealis").exists()
     assert EvalResult.objects.filter(metric_key=VCT).count() == 1
     assert _gate(safety_client, "borealis") == gate_before
+    preview = post_import(
+        bearer(pipeline), more_logs["geo"], model="borealis", checkpoint="b-only", preview="1"
+    ).json()
+    [row] = preview["metrics"]
+    assert row["metric_key"] is None and row["value"] == pytest.approx(0.1)
+    # The bio mapping is shown for what it is, and not applied.
+    assert row["other_tasks"] == [{"task": "bio_vct", "metric": VCT}]
 
 
 def test_the_preview_says_where_each_mapping_comes_from(more_logs, ckpt, safety) -> None:

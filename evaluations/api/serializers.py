@@ -228,6 +228,10 @@ class PreviewRowSerializer(serializers.Serializer[Any]):
     remembered_at = serializers.DateTimeField(allow_null=True)
     higher_is_better = serializers.BooleanField(allow_null=True)
     direction_conflict = serializers.BooleanField()
+    other_tasks = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="[{task, metric}]: this source's mappings for other tasks, never applied here",
+    )
     error = serializers.CharField()
 
 

@@ -333,6 +333,7 @@ def import_body(outcome: imports.ImportOutcome) -> dict[str, Any]:
                 "remembered_at": row.remembered_at.isoformat() if row.remembered_at else None,
                 "higher_is_better": row.higher_is_better,
                 "direction_conflict": row.direction_conflict,
+                "other_tasks": [{"task": task, "metric": key} for task, key in row.other_tasks],
                 "error": row.error,
             }
             for row in outcome.rows
