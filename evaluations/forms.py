@@ -120,8 +120,8 @@ class ImportUploadForm(forms.Form):
     mapping = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text='optional JSON {"<scorer>/<metric>": "<metric key>"}; you can also map '
-        "each metric on the next page",
+        help_text='optional JSON {"<scorer>/<metric>": "<metric key>"}, remembered for the '
+        "log's task; you can also map each metric on the next page",
     )
 
     def __init__(self, *args: Any, model: AIModel, **kwargs: Any):

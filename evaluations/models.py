@@ -169,6 +169,7 @@ class ImportRecord(models.Model):
     class Format(models.TextChoices):
         INSPECT = "inspect", "Inspect AI"
         LM_EVAL = "lm_eval", "lm-evaluation-harness"
+        RESULTS_JSON = "results_json", "results JSON"
 
     class Status(models.TextChoices):
         SUCCESS = "success", "Success"
@@ -176,11 +177,15 @@ class ImportRecord(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         STARTED = "started", "Started (incomplete)"
 
+    # The file's bytes; the file itself is deleted after a retention period (ADR 0008).
     file_sha256 = models.CharField(max_length=64, unique=True)
     original_name = models.CharField(max_length=255, blank=True)
-    format = models.CharField(max_length=10, choices=Format.choices)
+    format = models.CharField(max_length=20, choices=Format.choices)
     # Unique among successful imports: a failed run's eval may later succeed as a retry.
     eval_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001  (NULL = none)
+    # The evaluation's identity whatever the bytes: inspect:<eval_id>, lm_eval:<content sha256>,
+    # results_json:<run_id>. Unique among successful imports, like eval_id.
+    run_key = models.CharField(max_length=250, null=True, blank=True)  # noqa: DJ001  (NULL = none)
     status = models.CharField(max_length=10, choices=Status.choices)
     error = models.TextField(blank=True)
     provenance = models.JSONField(default=dict, blank=True)
@@ -204,10 +209,17 @@ class ImportRecord(models.Model):
                 condition=models.Q(eval_id__isnull=False, status="success"),
                 name="import_eval_id_once",
             ),
+            models.UniqueConstraint(
+                fields=["run_key"],
+                condition=models.Q(run_key__isnull=False, status="success"),
+                name="import_run_key_once",
+            ),
         ]
         indexes = [
             # Re-import check by Inspect eval_id (file_sha256 has its own unique index).
             models.Index(fields=["eval_id"], name="import_eval_id"),
+            # Re-import check by run identity (lm-eval content, results JSON run_id).
+            models.Index(fields=["run_key"], name="import_run_key"),
             # A model's import history (model page).
             models.Index(fields=["model", "imported_at"], name="import_model_recent"),
         ]
@@ -217,9 +229,16 @@ class ImportRecord(models.Model):
 
 
 class MetricMapping(models.Model):
-    """A remembered mapping from a log's metric name (``scorer/metric``) to a metric key."""
+    """A remembered mapping of one task's source metric (``scorer/metric``) to a metric key.
 
-    source_name = models.CharField(max_length=300, unique=True)
+    Remembered per task (format + task name + source name) and applied only to logs of the
+    same task; rows from before mappings had a task keep ``format = task = ""`` and are never
+    applied.
+    """
+
+    format = models.CharField(max_length=20, blank=True, default="")
+    task = models.CharField(max_length=200, blank=True, default="")
+    source_name = models.CharField(max_length=300)
     metric_key = models.CharField(max_length=100)
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by = models.ForeignKey(
@@ -227,10 +246,19 @@ class MetricMapping(models.Model):
     )
 
     class Meta:
-        ordering = ["source_name"]
+        ordering = ["metric_key", "format", "task", "source_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["format", "task", "source_name"], name="mapping_per_task_source"
+            ),
+        ]
+        indexes = [
+            # The mappings of one metric (the page per metric, API ?metric=).
+            models.Index(fields=["metric_key"], name="mapping_metric"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.source_name} → {self.metric_key}"
+        return f"{self.format}:{self.task}:{self.source_name} → {self.metric_key}"
 
 
 class IdempotencyRecord(models.Model):

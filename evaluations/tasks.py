@@ -1,4 +1,4 @@
-"""Celery tasks of the evidence app: suite runs, their schedule ticks, outbox relay, reaper.
+"""Celery tasks of the evidence app: suite runs, schedule ticks, outbox relay, reaper, uploads.
 
 Tasks take primary keys and delegate to :mod:`evaluations.suites`, which claims work with a
 conditional UPDATE, so every task is safe to run twice.
@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import shared_task
 
-from evaluations import suites
+from evaluations import imports, suites
 
 
 @shared_task(bind=True, name=suites.RUN_TASK)
@@ -37,3 +37,9 @@ def reap_suite_runs() -> dict[str, int]:
     counts = suites.reap()
     suites.prune_outbox()
     return counts
+
+
+@shared_task(name="evaluations.prune_imports")
+def prune_imports() -> dict[str, int]:
+    """Delete uploaded logs past their retention (previews after a day, imports after 90)."""
+    return imports.prune_uploads()

@@ -8,6 +8,7 @@ urlpatterns = [
     path("models/<slug:slug>/results/new/", views.result_create, name="result-create"),
     path("models/<slug:slug>/import/", views.result_import, name="result-import"),
     path("results/<int:pk>/correct/", views.result_correct, name="result-correct"),
+    path("metrics/<str:key>/mappings/", views.metric_mappings, name="metric-mappings"),
     # Evaluation suites and their runs.
     path("suites/", suite_views.suite_list, name="suite-list"),
     path("suites/<slug:slug>/", suite_views.suite_detail, name="suite-detail"),

@@ -7,14 +7,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.db.models import Exists, OuterRef
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 
 from evaluations import imports, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
-from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord
+from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
 from evaluations.policy import active_policy_view
 from rsp_portal.authz import require
 
@@ -179,6 +179,8 @@ def _preview(
         "rows": rows,
         "checkpoint": checkpoint,
         "metric_keys": sorted(policy.metrics) if policy else [],
+        # The tool states a direction for some metric, so a mapping may contradict it.
+        "shows_direction": any(row.higher_is_better is not None for row in outcome.rows),
         "errors": errors if errors is not None else outcome.errors,
     }
     return render(request, "evaluations/import_preview.html", context)
@@ -192,15 +194,17 @@ def _import_confirm(request: HttpRequest, model: AIModel, policy: Any) -> HttpRe
             index = key.removeprefix("map-name-")
             mapping[str(value)] = str(post.get(f"map-key-{index}", ""))
     checkpoint = post.get("checkpoint", "")
+    confirm_direction = post.get("confirm_direction") == "on"
     try:
         upload = imports.stored_upload(post.get("sha256"), post.get("original_name"))
         outcome = imports.import_log(
             upload,
             model=model,
             checkpoint=checkpoint,
-            mapping={name: key for name, key in mapping.items() if key},
+            mapping=mapping,  # every row was shown: "not imported" opts it out
             actor=request.user,
             via="session",
+            confirm_direction=confirm_direction,
         )
     except services.EvidenceError as exc:
         try:
@@ -209,13 +213,35 @@ def _import_confirm(request: HttpRequest, model: AIModel, policy: Any) -> HttpRe
                 upload,
                 model=model,
                 checkpoint=checkpoint,
-                mapping={name: key for name, key in mapping.items() if key},
+                mapping=mapping,
                 actor=request.user,
                 preview=True,
+                confirm_direction=confirm_direction,
             )
         except services.EvidenceError:
             messages.error(request, "; ".join(m for ms in exc.message_dict.values() for m in ms))
             return redirect("result-import", slug=model.slug)
         return _preview(request, model, policy, preview, checkpoint, exc.message_dict)
-    messages.success(request, outcome.message)
+    if outcome.failed:
+        messages.warning(request, outcome.message)
+    elif outcome.already_imported:
+        messages.info(request, outcome.message)
+    else:
+        messages.success(request, outcome.message)
     return redirect("model-detail", slug=model.slug)
+
+
+def metric_mappings(request: HttpRequest, key: str) -> HttpResponse:
+    """The remembered mappings onto one metric: which task's source feeds it, set by whom."""
+    require(request.user, "evidence.view")
+    policy = active_policy_view()
+    mappings = list(
+        MetricMapping.objects.filter(metric_key=key)
+        .select_related("updated_by")
+        .order_by("format", "task", "source_name")
+    )
+    metric = policy.metrics.get(key) if policy is not None else None
+    if metric is None and not mappings:
+        raise Http404("No such metric.")
+    context = {"key": key, "metric": metric, "mappings": mappings}
+    return render(request, "evaluations/metric_mappings.html", context)

@@ -162,6 +162,10 @@ STORAGES = {
 # Bodies above this are refused with 413 before any parsing; imports have their own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# Uploaded evidence logs (docs/adr/0009-imports.md): unrecorded uploads (previews) are deleted
+# after this many hours, the files of recorded imports after this many days (the hash stays).
+IMPORT_PREVIEW_RETENTION_HOURS = env_int("IMPORT_PREVIEW_RETENTION_HOURS", 24, minimum=1)
+IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 90, minimum=1)
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(
@@ -239,6 +243,8 @@ CELERY_BEAT_SCHEDULE = {
     # fast path missed; re-queue runs whose worker vanished, fail runs out of attempts.
     "evaluations-relay-outbox": {"task": "evaluations.relay_outbox", "schedule": 10.0},
     "evaluations-reap-suite-runs": {"task": "evaluations.reap_suite_runs", "schedule": 60.0},
+    # Uploaded logs (docs/adr/0009-imports.md): previews go after a day, imports' files later.
+    "evaluations-prune-imports": {"task": "evaluations.prune_imports", "schedule": 3600.0},
 }
 # A running suite run's lease (renewed by the worker's heartbeat every third of it), and how
 # long a queued run may wait before the reaper publishes its message again.

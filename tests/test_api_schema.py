@@ -20,6 +20,7 @@ def test_the_schema_generates_without_warnings(tmp_path):
         "/api/v1/results/",
         "/api/v1/results/bulk/",
         "/api/v1/results/import/",
+        "/api/v1/mappings/",
         "/api/v1/models/{slug}/gate/",
         "/api/v1/models/{slug}/safeguards/",
         "/api/v1/decisions/",

@@ -220,3 +220,90 @@ def test_the_model_list_has_a_constant_query_budget(
     with django_assert_num_queries(10):
         response = client.get("/models/")
     assert response.content.decode().count('badge warning">due') == n
+
+
+def _upload_preview(client: Client, path: Path) -> Any:
+    return client.post(
+        "/models/atlas/import/",
+        {
+            "step": "upload",
+            "checkpoint": "step-1000",
+            "file": SimpleUploadedFile(path.name, path.read_bytes()),
+        },
+    )
+
+
+def test_the_preview_shows_the_date_the_partial_flag_and_the_mapping_origin(
+    ckpt, safety, tmp_path
+) -> None:
+    client = client_for(safety)
+    first = make_inspect_log(tmp_path / "a", "json", ["4", "6", "9"], limit=2)
+    imports.import_log(
+        SimpleUploadedFile(first.name, first.read_bytes()),
+        model="atlas",
+        checkpoint="step-1000",
+        mapping={"match/accuracy": VCT},
+        actor=safety,
+    )
+    second = make_inspect_log(tmp_path / "b", "json", ["4", "6", "9"], limit=2)
+
+    page = _upload_preview(client, second).content.decode()
+
+    assert "partial run" in page and "sample limit 2" in page
+    parsed = imports.parse_log_file(second)
+    assert parsed.evaluated_at is not None and parsed.evaluated_at in page
+    assert "remembered for task <code>tiny_arithmetic</code> by safety" in page
+
+
+def test_a_direction_conflict_is_imported_only_with_the_checkbox(ckpt, safety, tmp_path) -> None:
+    import json
+
+    from tests.test_importers import lm_eval_document
+
+    document = lm_eval_document()
+    document["results"]["wikitext"] = {"alias": "wikitext", "word_perplexity,none": 0.4}
+    document["higher_is_better"]["wikitext"] = {"word_perplexity": False}
+    path = tmp_path / "results_2024-08-18T16-53-20.json"
+    path.write_text(json.dumps(document))
+    client = client_for(safety)
+    preview = _upload_preview(client, path)
+    names = [row.source_name for row in preview.context["outcome"].rows]
+    index = names.index("wikitext/word_perplexity,none")
+    assert "confirm_direction" in preview.content.decode()
+    form = {
+        "step": "confirm",
+        "sha256": preview.context["outcome"].upload.sha256,
+        "original_name": path.name,
+        "checkpoint": "step-1000",
+        **{f"map-name-{i}": name for i, name in enumerate(names)},
+        f"map-key-{index}": VCT,
+    }
+
+    refused = client.post("/models/atlas/import/", form)
+    confirmed = client.post("/models/atlas/import/", {**form, "confirm_direction": "on"})
+
+    assert refused.status_code == 200
+    assert "confirm_direction" in refused.context["errors"]
+    assert confirmed.status_code == 302
+    assert EvalResult.objects.get().provenance["direction_confirmed"] is True
+
+
+def test_a_failed_log_confirmed_in_the_browser_is_a_warning(ckpt, safety, tmp_path) -> None:
+    log = make_inspect_log(tmp_path / "f", "eval", ["4", "6", "9"], fail=True)
+    client = client_for(safety)
+    preview = _upload_preview(client, log)
+
+    done = client.post(
+        "/models/atlas/import/",
+        {
+            "step": "confirm",
+            "sha256": preview.context["outcome"].upload.sha256,
+            "original_name": log.name,
+            "checkpoint": "step-1000",
+        },
+        follow=True,
+    )
+
+    assert ImportRecord.objects.get().status == "error"
+    [message] = list(done.context["messages"])
+    assert message.level_tag == "warning" and "gives no results" in message.message

@@ -37,6 +37,7 @@ from evaluations.importers import (  # noqa: E402
     parse_inspect_log,
     parse_lm_eval_results,
     parse_log_file,
+    parse_results_json,
 )
 from tests.inspect_fixtures import (  # noqa: E402
     FAIL_MESSAGE,
@@ -357,7 +358,12 @@ def lm_eval_document(*, stem_effective: int = 300, limit: int | None = None) -> 
         "configs": {"gsm8k": {"task": "gsm8k", "num_fewshot": 5}},
         "versions": {"gsm8k": 3.0, "mmlu": 2, "mmlu_stem": 1.0, "mmlu_humanities": 1.0},
         "n-shot": {"gsm8k": 5, "mmlu_stem": 0, "mmlu_humanities": 0},
-        "higher_is_better": {"gsm8k": {"exact_match": True}},
+        "higher_is_better": {
+            "gsm8k": {"exact_match": True},
+            "mmlu": {"acc": True},
+            "mmlu_stem": {"acc": True, "acc_norm": True},
+            "mmlu_humanities": {"acc": True},
+        },
         "n-samples": {
             "gsm8k": {"original": 1319, "effective": 1319},
             "mmlu_stem": {"original": 300, "effective": stem_effective},
@@ -413,16 +419,18 @@ def test_it_parses_lm_eval_results_and_groups(tmp_path: Path) -> None:
         "mmlu_stem/acc_norm,none",
     ]
     assert metrics["gsm8k/exact_match,strict-match"] == ParsedMetric(
-        "gsm8k/exact_match,strict-match", 0.25, 0.012, 1319, None
+        "gsm8k/exact_match,strict-match", 0.25, 0.012, 1319, None, "gsm8k", True
     )
     # "N/A" stderr becomes None; the value stays.
     assert metrics["gsm8k/exact_match,flexible-extract"].stderr is None
     assert metrics["mmlu_stem/acc_norm,none"] == ParsedMetric(
-        "mmlu_stem/acc_norm,none", 0.52, None, 300, "mmlu"
+        "mmlu_stem/acc_norm,none", 0.52, None, 300, "mmlu", "mmlu_stem", True
     )
     assert metrics["mmlu_humanities/acc,none"].group == "mmlu"
     # The group aggregate is read once (it is in both sections).
-    assert metrics["mmlu/acc,none"] == ParsedMetric("mmlu/acc,none", 0.55, 0.004, 700, None)
+    assert metrics["mmlu/acc,none"] == ParsedMetric(
+        "mmlu/acc,none", 0.55, 0.004, 700, None, "mmlu", True
+    )
     assert all(m.is_finite for m in parsed.metrics)
 
     prov = parsed.provenance
@@ -469,7 +477,7 @@ def test_a_single_task_lm_eval_file_names_its_task() -> None:
     assert parsed.task == "arc_easy"
     assert parsed.model == "org/model"  # from model_args when model_name is absent
     assert parsed.created is None
-    assert parsed.metrics == [ParsedMetric("arc_easy/acc,none", 0.7, 0.01, 2376, None)]
+    assert parsed.metrics == [ParsedMetric("arc_easy/acc,none", 0.7, 0.01, 2376, None, "arc_easy")]
 
 
 # ---------------------------------------------------------------------------
@@ -496,13 +504,13 @@ def test_detect_format(filename: str, head: bytes, expected: str) -> None:
     ("filename", "content", "message"),
     [
         ("garbage.eval", b"\x00\x01\x02not a zip at all", "not an Inspect .eval log"),
-        ("garbage.json", b"this is not json", "neither an Inspect log"),
+        ("garbage.json", b"this is not json", "none of: Inspect AI log"),
         ("empty.json", b"", "empty"),
-        ("other.json", b'{"hello": "world"}', "neither an Inspect log nor an lm-eval"),
-        ("list.json", b"[1, 2, 3]", "neither an Inspect log"),
+        ("other.json", b'{"hello": "world"}', "none of: Inspect AI log, lm-eval results file"),
+        ("list.json", b"[1, 2, 3]", "none of: Inspect AI log"),
         ("broken.json", b'{"results": {"a": ', "not valid JSON"),
         ("broken_inspect.json", b'{"version": 2, "status": "succ', "could not be read"),
-        ("image.png", b"\x89PNG\r\n\x1a\n\x00\x00", "neither an Inspect log"),
+        ("image.png", b"\x89PNG\r\n\x1a\n\x00\x00", "none of: Inspect AI log"),
     ],
 )
 def test_unreadable_files_raise_a_clear_error(
@@ -550,3 +558,235 @@ def test_parsed_log_is_comparable_and_immutable(inspect_logs: dict[str, Path]) -
     with pytest.raises(AttributeError):
         parsed.status = "error"  # type: ignore[misc]
     assert isinstance(parsed.metrics[0], ParsedMetric)
+
+
+# ---------------------------------------------------------------------------
+# Issue 11: reducers, grouped stderr, dict scorers, dates, partial runs,
+# lm-eval identity and direction, the results JSON format
+# ---------------------------------------------------------------------------
+
+
+def test_epochs_with_two_reducers_give_reducer_qualified_names(tmp_path: Path) -> None:
+    from inspect_ai import Epochs
+
+    path = make_inspect_log(tmp_path, "eval", OUTPUTS, epochs=Epochs(3, ["mean", "max"]))
+    header = read_eval_log(str(path), header_only=True)
+    assert header.results is not None
+    assert [s.name for s in header.results.scores] == ["match", "match"]
+
+    parsed = parse_inspect_log(path)
+
+    by_name = {m.name: m for m in parsed.metrics}
+    assert sorted(by_name) == ["match[max]/accuracy", "match[mean]/accuracy"]
+    for score in header.results.scores:
+        metric = by_name[f"match[{score.reducer}]/accuracy"]
+        assert metric.value == score.metrics["accuracy"].value
+        assert metric.stderr == score.metrics["stderr"].value
+
+
+def _with_category(outputs: list[str]) -> Any:
+    """A dataset patch: sample i gets metadata category "odd"/"even"."""
+    import tests.inspect_fixtures as fixtures
+
+    original = fixtures.MemoryDataset
+
+    def dataset(samples: list[Any]) -> Any:
+        for i, sample in enumerate(samples):
+            sample.metadata = {"category": "odd" if i % 2 else "even"}
+        return original(samples)
+
+    return dataset
+
+
+def test_a_grouped_metric_keeps_the_overall_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inspect_ai.scorer import Score, Target, accuracy, grouped, scorer, stderr
+    from inspect_ai.solver import TaskState
+
+    import tests.inspect_fixtures as fixtures
+
+    @scorer(metrics=[grouped(accuracy(), "category"), stderr()])
+    def by_category() -> Any:
+        async def score(state: TaskState, target: Target) -> Score:
+            return Score(value=1 if state.output.completion.strip() == target.text else 0)
+
+        return score
+
+    monkeypatch.setattr(fixtures, "MemoryDataset", _with_category(OUTPUTS))
+    path = make_inspect_log(tmp_path, "json", OUTPUTS, scorer=by_category())
+    header = read_eval_log(str(path), header_only=True)
+    assert header.results is not None
+    metrics = header.results.scores[0].metrics
+
+    parsed = parse_inspect_log(path)
+
+    by_name = {m.name: m for m in parsed.metrics}
+    assert by_name["by_category/all"].value == pytest.approx(2 / 3)
+    assert by_name["by_category/all"].stderr == metrics["stderr"].value
+    assert by_name["by_category/even"].stderr is None  # one category: not the overall stderr
+    assert "by_category/stderr" not in by_name
+
+
+def test_a_dict_valued_scorer_gives_one_source_per_key(tmp_path: Path) -> None:
+    from inspect_ai.scorer import Score, Target, mean, scorer, stderr
+    from inspect_ai.solver import TaskState
+
+    @scorer(metrics={"refusal": [mean(), stderr()], "harm": [mean()]})
+    def two_keys() -> Any:
+        async def score(state: TaskState, target: Target) -> Score:
+            right = state.output.completion.strip() == target.text
+            return Score(value={"refusal": 1.0 if right else 0.0, "harm": 0.5})
+
+        return score
+
+    path = make_inspect_log(tmp_path, "eval", OUTPUTS, scorer=two_keys())
+
+    parsed = parse_inspect_log(path)
+
+    by_name = {m.name: m for m in parsed.metrics}
+    assert sorted(by_name) == ["harm/mean", "refusal/mean"]
+    assert by_name["refusal/mean"].value == pytest.approx(2 / 3)
+    assert by_name["refusal/mean"].stderr is not None
+    assert by_name["harm/mean"].stderr is None
+
+
+def test_inspect_dates_and_sample_limits_set_evaluated_at_and_partial(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    full = make_inspect_log(tmp_path / "full", "eval", OUTPUTS)
+    limited = make_inspect_log(tmp_path / "lim", "eval", OUTPUTS, limit=2)
+    header = read_eval_log(str(full), header_only=True)
+
+    parsed_full, parsed_limited = parse_inspect_log(full), parse_inspect_log(limited)
+
+    assert parsed_full.partial is False and parsed_limited.partial is True
+    assert parsed_full.evaluated_at is not None
+    when = datetime.fromisoformat(parsed_full.evaluated_at)
+    assert when.tzinfo is not None
+    assert when == datetime.fromisoformat(header.stats.completed_at)
+    assert parsed_full.run_key == f"inspect:{header.eval.eval_id}"
+
+
+def test_a_cancelled_log_keeps_its_creation_date(inspect_logs: dict[str, Path], tmp_path) -> None:
+    log = read_eval_log(str(inspect_logs["json"]))
+    log.status = "cancelled"
+    log.stats.completed_at = ""
+    path = tmp_path / "cancelled.json"
+    write_eval_log(log, str(path), format="json")
+
+    parsed = parse_inspect_log(path)
+
+    assert parsed.status == "cancelled" and parsed.metrics == []
+    assert parsed.evaluated_at is not None
+    assert parsed.evaluated_at.startswith(str(log.eval.created)[:16])
+
+
+def test_lm_eval_identity_is_by_content_not_bytes() -> None:
+    document = lm_eval_document()
+    compact = json.dumps(document).encode()
+    pretty = (json.dumps(document, indent=4, sort_keys=True) + " \n").encode()
+    changed = lm_eval_document()
+    changed["results"]["gsm8k"]["exact_match,strict-match"] = 0.26
+
+    first, second = parse_lm_eval_results(compact), parse_lm_eval_results(pretty)
+
+    assert first.file_sha256 != second.file_sha256
+    assert first.run_key == second.run_key
+    assert first.run_key is not None and first.run_key.startswith("lm_eval:")
+    assert parse_lm_eval_results(json.dumps(changed).encode()).run_key != first.run_key
+
+
+def test_lm_eval_reads_direction_date_and_limit() -> None:
+    document = lm_eval_document(stem_effective=50, limit=50)
+    document["results"]["wikitext"] = {
+        "alias": "wikitext",
+        "word_perplexity,none": 35.2,
+        "word_perplexity_stderr,none": "N/A",
+    }
+    document["higher_is_better"]["wikitext"] = {"word_perplexity": False}
+
+    parsed = parse_lm_eval_results(json.dumps(document).encode())
+
+    perplexity = parsed.metric("wikitext/word_perplexity,none")
+    assert perplexity is not None
+    assert perplexity.higher_is_better is False and perplexity.stderr is None
+    assert parsed.metric("gsm8k/exact_match,strict-match").higher_is_better is True  # type: ignore[union-attr]
+    assert parsed.partial is True
+    assert parsed.evaluated_at == "2024-08-18T16:53:20+00:00"
+    assert parse_lm_eval_results(json.dumps(lm_eval_document()).encode()).partial is False
+
+
+def results_json_document(**overrides: Any) -> dict[str, Any]:
+    """A results JSON file as documented in docs/import-formats.md."""
+    document: dict[str, Any] = {
+        "rsp_results": 1,
+        "run_id": "bio-harness-2026-05-01-0007",
+        "task": "bio_protocols",
+        "status": "success",
+        "evaluated_at": "2026-05-01T12:00:00Z",
+        "model": "atlas-step-1000",
+        "tool": "bio-harness",
+        "tool_version": "2.3.0",
+        "limit": None,
+        "total_samples": 400,
+        "completed_samples": 400,
+        "metrics": [
+            {"name": "accuracy", "value": 0.42, "stderr": 0.025, "higher_is_better": True},
+            {"name": "refusal_rate", "value": 0.1, "n_samples": 380},
+        ],
+    }
+    document.update(overrides)
+    return document
+
+
+def test_a_results_json_file_is_detected_and_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "harness-output.json"
+    path.write_text(json.dumps(results_json_document()))
+
+    parsed = parse_log_file(path)
+
+    assert parsed.format == "results_json"
+    assert parsed.task == "bio_protocols" and parsed.status == "success"
+    assert parsed.run_key == "results_json:bio-harness-2026-05-01-0007"
+    assert parsed.evaluated_at == "2026-05-01T12:00:00+00:00"
+    assert parsed.partial is False
+    assert parsed.metrics == [
+        ParsedMetric("accuracy", 0.42, 0.025, 400, None, "bio_protocols", True),
+        ParsedMetric("refusal_rate", 0.1, None, 380, None, "bio_protocols", None),
+    ]
+    assert_json_safe(parsed)
+    limited = tmp_path / "limited.json"
+    limited.write_text(json.dumps(results_json_document(limit=50)))
+    assert parse_log_file(limited).partial is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"rsp_results": 2}, "rsp_results"),
+        ({"run_id": ""}, "run_id"),
+        ({"evaluated_at": "2026-05-01T12:00:00"}, "evaluated_at"),
+        ({"metrics": [{"name": "a", "value": "high"}]}, r"metrics\[0\]\.value"),
+        ({"metrics": [{"name": "a", "value": 1}, {"name": "a", "value": 2}]}, "twice"),
+        ({"metrics": [{"name": "a", "value": 1, "stderr": -1}]}, "stderr"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_a_bad_results_json_file_names_the_field(
+    tmp_path: Path, overrides: dict[str, Any], message: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(results_json_document(**overrides)))
+
+    with pytest.raises(ImportFormatError, match=message):
+        parse_log_file(path)
+
+
+def test_a_failed_results_json_run_gives_no_metrics() -> None:
+    parsed = parse_results_json(
+        json.dumps(results_json_document(status="error", error="harness crashed")).encode()
+    )
+
+    assert parsed.status == "error" and parsed.error == "harness crashed"
+    assert parsed.metrics == []

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord
+from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
 
 
 class AIModelSerializer(serializers.ModelSerializer[AIModel]):
@@ -196,6 +196,7 @@ class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
             "original_name",
             "format",
             "eval_id",
+            "run_key",
             "status",
             "error",
             "model",
@@ -207,21 +208,39 @@ class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
 
 
 class ImportInputSerializer(serializers.Serializer[Any]):
-    file = serializers.FileField(help_text="Inspect .eval/.json log or lm-eval results JSON")
+    file = serializers.FileField(
+        help_text="Inspect .eval/.json log, lm-eval results JSON or a results JSON file"
+    )
     model = serializers.SlugField()
     checkpoint = serializers.CharField()
     mapping = serializers.JSONField(
-        required=False, help_text='{"<scorer>/<metric>": "<metric key>"}, remembered'
+        required=False,
+        help_text='{"<source name>": "<metric key>"}, remembered for the same task; '
+        '"" opts a source out for this import',
+    )
+    confirm_direction = serializers.BooleanField(
+        required=False,
+        help_text="import sources whose higher_is_better contradicts the metric's direction",
     )
     preview = serializers.BooleanField(required=False, help_text="parse only, write nothing")
 
 
 class PreviewRowSerializer(serializers.Serializer[Any]):
     source_name = serializers.CharField()
+    task = serializers.CharField()
     value = serializers.FloatField(allow_null=True)
     stderr = serializers.FloatField(allow_null=True)
     n_samples = serializers.IntegerField(allow_null=True)
     metric_key = serializers.CharField(allow_null=True)
+    origin = serializers.CharField(help_text='"request", "remembered", "opted out" or ""')
+    remembered_by = serializers.CharField(allow_null=True)
+    remembered_at = serializers.DateTimeField(allow_null=True)
+    higher_is_better = serializers.BooleanField(allow_null=True)
+    direction_conflict = serializers.BooleanField()
+    other_tasks = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        help_text="[{task, metric}]: this source's mappings for other tasks, never applied here",
+    )
     error = serializers.CharField()
 
 
@@ -230,11 +249,26 @@ class ImportOutputSerializer(serializers.Serializer[Any]):
     already_imported = serializers.BooleanField()
     preview = serializers.BooleanField()
     status = serializers.CharField(help_text="the log's status: success, error, cancelled...")
+    format = serializers.CharField(allow_null=True)
+    task = serializers.CharField(allow_null=True)
     file_sha256 = serializers.CharField()
     eval_id = serializers.CharField(allow_null=True)
+    run_key = serializers.CharField(allow_null=True)
+    evaluated_at = serializers.DateTimeField(allow_null=True, help_text="when the evaluation ran")
+    partial: Any = serializers.BooleanField(help_text="run with a sample limit")  # DRF pops it
+    partial_reasons = serializers.ListField(child=serializers.CharField())
     record = ImportRecordSerializer(allow_null=True)
     results = EvalResultSerializer(many=True)
     metrics = PreviewRowSerializer(many=True)
     unmapped = serializers.ListField(child=serializers.CharField())
     mapping = serializers.DictField(child=serializers.CharField())
     errors: Any = serializers.DictField()  # DRF pops declared fields off the class
+
+
+class MetricMappingSerializer(serializers.ModelSerializer[MetricMapping]):
+    metric = serializers.CharField(source="metric_key", read_only=True)
+    updated_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = MetricMapping
+        fields = ["format", "task", "source_name", "metric", "updated_by", "updated_at"]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("results/", views.ResultList.as_view(), name="api-result-list"),
     path("results/bulk/", views.ResultBulk.as_view(), name="api-result-bulk"),
     path("results/import/", views.ResultImport.as_view(), name="api-result-import"),
+    path("mappings/", views.MappingList.as_view(), name="api-mapping-list"),
     path("results/<int:pk>/correct/", views.ResultCorrect.as_view(), name="api-result-correct"),
     path("suites/", suites.SuiteList.as_view(), name="api-suite-list"),
     path("suites/<slug:slug>/run/", suites.SuiteRunRequest.as_view(), name="api-suite-run"),

@@ -36,9 +36,10 @@ from evaluations.api.serializers import (
     ImportInputSerializer,
     ImportOutputSerializer,
     ImportRecordSerializer,
+    MetricMappingSerializer,
 )
 from evaluations.idempotency import HEADER, idempotent
-from evaluations.models import AIModel, Checkpoint, EvalResult
+from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
@@ -301,35 +302,60 @@ def _finite(value: float | None) -> float | None:
 def import_body(outcome: imports.ImportOutcome) -> dict[str, Any]:
     parsed = outcome.parsed
     record = outcome.record
+    errors = dict(outcome.errors)
+    if outcome.failed and not outcome.preview:
+        errors.setdefault("file", [outcome.message])
     return {
         "detail": outcome.message,
         "already_imported": outcome.already_imported,
         "preview": outcome.preview,
-        "status": parsed.status if parsed else (record.status if record else ""),
+        "status": record.status if record is not None else (parsed.status if parsed else ""),
+        "format": parsed.format if parsed else None,
+        "task": parsed.task if parsed else None,
         "file_sha256": outcome.upload.sha256,
         "eval_id": parsed.eval_id if parsed else None,
+        "run_key": parsed.run_key if parsed else None,
+        "evaluated_at": parsed.evaluated_at if parsed else None,
+        "partial": parsed.partial if parsed else False,
+        "partial_reasons": parsed.provenance.get("partial_run_reasons", []) if parsed else [],
         "record": ImportRecordSerializer(record).data if record is not None else None,
         "results": EvalResultSerializer(outcome.results, many=True).data,
         "metrics": [
             {
                 "source_name": row.source_name,
+                "task": row.task,
                 "value": _finite(row.value),
                 "stderr": _finite(row.stderr),
                 "n_samples": row.n_samples,
                 "metric_key": row.metric_key,
+                "origin": row.origin,
+                "remembered_by": row.remembered_by,
+                "remembered_at": row.remembered_at.isoformat() if row.remembered_at else None,
+                "higher_is_better": row.higher_is_better,
+                "direction_conflict": row.direction_conflict,
+                "other_tasks": [{"task": task, "metric": key} for task, key in row.other_tasks],
                 "error": row.error,
             }
             for row in outcome.rows
         ],
         "unmapped": outcome.unmapped,
         "mapping": outcome.mapping,
-        "errors": outcome.errors,
+        "errors": errors,
     }
 
 
+def _flag(value: Any) -> bool:
+    return str(value or "").lower() in ("1", "true", "yes", "on")
+
+
 class ResultImport(APIView):
-    """Import an Inspect AI or lm-eval log (multipart ``file``, ``model``, ``checkpoint``,
-    optional ``mapping`` JSON and ``preview``). Re-imports answer 200 with the original record."""
+    """Import an evidence log (multipart ``file``, ``model``, ``checkpoint``, optional
+    ``mapping`` JSON, ``confirm_direction`` and ``preview``).
+
+    Answers 201 with the created results; 200 for a preview or a re-import of the same
+    evaluation into the same checkpoint; 422 for a log that did not succeed (it is recorded,
+    and gives no results: ``errors.file`` says why); 409 for a re-import into another model or
+    checkpoint."""
 
     actions = {"POST": "evidence.report"}
     parser_classes = [MultiPartParser]
@@ -339,6 +365,10 @@ class ResultImport(APIView):
         responses={
             201: ImportOutputSerializer,
             200: OpenApiResponse(ImportOutputSerializer, description="preview or re-import"),
+            422: OpenApiResponse(
+                ImportOutputSerializer,
+                description="the log's status is error, cancelled or started: recorded, no results",
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -346,7 +376,7 @@ class ResultImport(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise exceptions.ValidationError({"file": ["Attach the log file as `file`."]})
-        preview = str(data.get("preview", "")).lower() in ("1", "true", "yes", "on")
+        preview = _flag(data.get("preview"))
         outcome = _call(
             imports.import_log,
             upload,
@@ -356,8 +386,35 @@ class ResultImport(APIView):
             actor=request.user,
             preview=preview,
             via=via_for(request),
+            confirm_direction=_flag(data.get("confirm_direction")),
         )
-        created = not (preview or outcome.already_imported)
-        return Response(
-            import_body(outcome), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        code: int
+        if preview:
+            code = status.HTTP_200_OK
+        elif outcome.failed:
+            code = status.HTTP_422_UNPROCESSABLE_ENTITY
+        elif outcome.already_imported:
+            code = status.HTTP_200_OK
+        else:
+            code = status.HTTP_201_CREATED
+        return Response(import_body(outcome), status=code)
+
+
+class MappingFilter(django_filters.FilterSet):
+    metric = django_filters.CharFilter(field_name="metric_key")
+
+    class Meta:
+        model = MetricMapping
+        fields = ["metric", "format", "task"]
+
+
+class MappingList(generics.ListAPIView[MetricMapping]):
+    """Remembered mappings (format + task + source name → metric key); filters: metric,
+    format, task. They change only through imports, each change audited (``mapping.set``)."""
+
+    actions = {"GET": "evidence.view"}
+    serializer_class = MetricMappingSerializer
+    filterset_class = MappingFilter
+    queryset = MetricMapping.objects.select_related("updated_by").order_by(
+        "metric_key", "format", "task", "source_name"
+    )

@@ -1,0 +1,244 @@
+"""Pure parsers for evaluation evidence files: Inspect AI logs and lm-eval results.
+
+This module turns a file on disk (or, for lm-eval, raw bytes) into a
+:class:`ParsedLog`: plain data, no Django, no ORM. The service layer decides
+what to store; nothing here writes anything.
+
+Supported inputs:
+
+* Inspect AI ``.eval`` (zip) and ``.json`` logs, read header-only through
+  ``inspect_ai.log.read_eval_log``.
+* lm-evaluation-harness ``results_<datetime>.json`` files.
+* Generic "results JSON" files from in-house harnesses (``docs/import-formats.md``).
+
+Each format is one class in :data:`FORMATS` with a ``detect``/``parse`` pair; a new format is
+one class and one entry, with no new branch in :func:`detect_format` or :func:`parse_log_file`.
+
+Metric naming (the left-hand side of an import mapping):
+
+* Inspect: ``"<score name>/<metric key>"`` where ``score name`` is
+  ``results.scores[i].name`` (the scorer name, e.g. ``match``) and
+  ``metric key`` is the key in ``results.scores[i].metrics`` (e.g.
+  ``accuracy``), so ``"match/accuracy"``. ``stderr`` and ``bootstrap_stderr``
+  metrics are not emitted on their own: their value becomes
+  :attr:`ParsedMetric.stderr` of every ungrouped sibling metric of the same
+  score and of the overall (``all``) row of a ``grouped()`` metric computed
+  over all samples. (``std``/``var`` describe the spread of sample scores,
+  not the uncertainty of the mean, so they stay ordinary metrics.) When a log
+  has several scores of the same name (``epochs`` with several reducers), the
+  reducer qualifies the name: ``"match[max]/accuracy"``.
+* lm-eval: ``"<task>/<metric>,<filter>"``, the raw key kept verbatim after the
+  task name, e.g. ``"mmlu/acc,none"`` or ``"gsm8k/exact_match,strict-match"``.
+  Keys without a filter (harness <= 0.3) are kept as ``"<task>/<metric>"``.
+  Group aggregates use the group name in place of the task name.
+* results JSON: the metric's ``name`` as written in the file.
+
+Every failure to read or recognise a file raises :class:`ImportFormatError`
+whose message is meant for the person who uploaded the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from evaluations.importers.base import (
+    _FIRST_KEY_RE,
+    _ZIP_MAGIC,
+    HEAD_BYTES,
+    RESULTS_JSON_MARKER,
+    ImportFormatError,
+    InspectFileFormat,
+    LogFormat,
+    MappingConflictError,
+    ParsedLog,
+    ParsedMetric,
+    _hash_file,
+)
+from evaluations.importers.inspect_logs import _parse_inspect, parse_inspect_log
+from evaluations.importers.lm_eval import _parse_lm_eval_bytes, parse_lm_eval_results
+from evaluations.importers.results_json import _parse_results_json, parse_results_json
+
+
+class LogFormatReader:
+    """One evidence file format: how to recognise it and how to parse it.
+
+    ``detect`` answers ``True`` (certainly this format), ``False`` (not it) or
+    ``None`` (cannot tell from the first key, see ``markers``). Subclasses set
+    ``name``, ``label``, ``first_keys`` (top-level keys the tool writes first),
+    ``markers`` (byte strings that only this format's heads contain) and
+    ``zip`` (whether its files are zip archives).
+    """
+
+    name: LogFormat
+    label: str
+    first_keys: frozenset[str] = frozenset()
+    markers: tuple[bytes, ...] = ()
+    zip: bool = False
+    #: A marker so specific that its presence alone decides the format.
+    exclusive_marker: bytes | None = None
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        raise NotImplementedError
+
+
+class InspectFormat(LogFormatReader):
+    name = "inspect"
+    label = "Inspect AI log"
+    first_keys = frozenset({"version", "status", "eval"})
+    markers = (b'"eval_id"', b'"run_id"', b'"task_id"')
+    zip = True
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        inspect_format: InspectFileFormat = "eval" if head.startswith(_ZIP_MAGIC) else "json"
+        return _parse_inspect(path, inspect_format, sha256, display)
+
+
+class LmEvalFormat(LogFormatReader):
+    name = "lm_eval"
+    label = "lm-eval results file"
+    first_keys = frozenset(
+        {"results", "groups", "group_subtasks", "configs", "versions", "n-shot", "config"}
+    )
+    markers = (b'"n-samples"', b'"n-shot"', b'"lm_eval_version"', b'"group_subtasks"')
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        return _parse_lm_eval_bytes(path.read_bytes(), sha256, display)
+
+
+class ResultsJsonFormat(LogFormatReader):
+    name = "results_json"
+    label = "results JSON file"
+    first_keys = frozenset({RESULTS_JSON_MARKER})
+    exclusive_marker = f'"{RESULTS_JSON_MARKER}"'.encode()
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        return _parse_results_json(path.read_bytes(), sha256, display)
+
+
+#: The formats the importer reads, by name. A new format is one class and one entry here.
+FORMATS: dict[str, LogFormatReader] = {
+    reader.name: reader for reader in (InspectFormat(), LmEvalFormat(), ResultsJsonFormat())
+}
+
+
+def _format_list() -> str:
+    return ", ".join(reader.label for reader in FORMATS.values())
+
+
+def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
+    """Tell which tool wrote a file from its name and its first bytes.
+
+    A zip archive belongs to the format whose files are zips (an Inspect
+    ``.eval`` log). A JSON object is recognised by its first key (Inspect
+    writes ``version`` first, lm-eval ``results``, a results JSON file
+    ``rsp_results``), else by tell-tale keys in ``head_bytes``.
+
+    Raises :class:`ImportFormatError` when the file is none of :data:`FORMATS`.
+    """
+    display = Path(filename).name or "the file"
+    suffix = Path(filename).suffix.lower()
+    if head_bytes.startswith(_ZIP_MAGIC):
+        if suffix not in ("", ".eval", ".zip"):
+            raise ImportFormatError(
+                f"{display} is a zip archive; only Inspect .eval logs may be zip files."
+            )
+        for reader in FORMATS.values():
+            if reader.zip:
+                return reader.name
+    if suffix == ".eval":
+        raise ImportFormatError(
+            f"{display} is not an Inspect .eval log (an .eval file is a zip archive)."
+        )
+    text_head = head_bytes.lstrip(b"\xef\xbb\xbf")  # tolerate a UTF-8 BOM
+    if not text_head.strip():
+        raise ImportFormatError(f"{display} is empty.")
+    if not text_head.lstrip().startswith(b"{"):
+        raise ImportFormatError(f"{display} is none of: {_format_list()}.")
+    match = _FIRST_KEY_RE.match(text_head)
+    if match:
+        first_key = match.group(1).decode("utf-8", errors="replace")
+        for reader in FORMATS.values():
+            if first_key in reader.first_keys:
+                return reader.name
+    for reader in FORMATS.values():
+        if reader.exclusive_marker is not None and reader.exclusive_marker in text_head:
+            return reader.name
+    hits = [
+        reader.name
+        for reader in FORMATS.values()
+        if any(marker in text_head for marker in reader.markers)
+    ]
+    if len(hits) == 1:
+        return hits[0]
+    raise ImportFormatError(f"{display} is JSON but none of: {_format_list()}.")
+
+
+def parse_log_file(path: str | Path, original_name: str | None = None) -> ParsedLog:
+    """Detect the format of the file at ``path`` and parse it.
+
+    ``original_name`` is the name the file was uploaded under; it is used for
+    detection and messages when ``path`` is a temporary file with another
+    name. The file's SHA-256 is computed over its bytes, and its size is
+    recorded as ``provenance["file_size_bytes"]``.
+
+    Raises :class:`ImportFormatError` (never anything else for bad input)
+    when the file is missing, unreadable or not a supported log.
+    """
+    path = Path(path)
+    name = original_name or path.name
+    sha256, size, head = _hash_file(path, name)
+    reader = FORMATS[detect_format(name, head)]
+    parsed = reader.parse(path, sha256, name, head)
+    parsed.provenance["file_size_bytes"] = size
+    return parsed
+
+
+def apply_mapping(
+    parsed: ParsedLog, mapping: Mapping[str, str]
+) -> tuple[list[tuple[str, ParsedMetric]], list[str]]:
+    """Pair parsed metrics with portal metric keys.
+
+    ``mapping`` goes from a parsed metric name (see the module docstring,
+    e.g. ``"match/accuracy"`` or ``"mmlu/acc,none"``) to a portal metric key;
+    names are matched exactly. Returns ``(mapped, unmapped)``: ``mapped`` is
+    a list of ``(metric_key, ParsedMetric)`` in log order, ``unmapped`` the
+    names of parsed metrics with no (or an empty) mapping entry. Mapping
+    entries that match nothing are ignored.
+
+    Raises :class:`MappingConflictError` when two parsed metrics map to the
+    same metric key, since the import could not tell which value is meant.
+    """
+    mapped: list[tuple[str, ParsedMetric]] = []
+    unmapped: list[str] = []
+    source_of: dict[str, str] = {}
+    for metric in parsed.metrics:
+        key = mapping.get(metric.name)
+        if not key:
+            unmapped.append(metric.name)
+            continue
+        if key in source_of:
+            raise MappingConflictError(
+                f"Both {source_of[key]!r} and {metric.name!r} map to metric {key!r}; "
+                "map only one of them."
+            )
+        source_of[key] = metric.name
+        mapped.append((key, metric))
+    return mapped, unmapped
+
+
+__all__ = [
+    "FORMATS",
+    "HEAD_BYTES",
+    "ImportFormatError",
+    "LogFormatReader",
+    "MappingConflictError",
+    "ParsedLog",
+    "ParsedMetric",
+    "apply_mapping",
+    "detect_format",
+    "parse_inspect_log",
+    "parse_lm_eval_results",
+    "parse_log_file",
+    "parse_results_json",
+]

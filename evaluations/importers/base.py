@@ -1,0 +1,225 @@
+"""What every format parser shares: the parsed shapes, the error type and small helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeGuard
+
+LogFormat = Literal["inspect", "lm_eval", "results_json"]
+LogStatus = Literal["success", "error", "cancelled", "started"]
+InspectFileFormat = Literal["eval", "json"]
+
+#: How many leading bytes :func:`parse_log_file` hands to :func:`detect_format`.
+HEAD_BYTES = 64 * 1024
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_CHUNK = 1024 * 1024
+_INSPECT_STATUSES: frozenset[str] = frozenset({"success", "error", "cancelled", "started"})
+# Inspect metrics whose value is the standard error of the score's mean.
+_INSPECT_STDERR_METRICS: frozenset[str] = frozenset({"stderr", "bootstrap_stderr"})
+# Keys of an lm-eval task entry that are descriptive, not metrics.
+_LM_EVAL_SKIP_KEYS: frozenset[str] = frozenset(
+    {"alias", "name", "sample_len", "sample_count", "samples"}
+)
+_LM_EVAL_STDERR_SUFFIX = "_stderr"
+#: The version key of a results JSON file (``docs/import-formats.md``); its value is 1.
+RESULTS_JSON_MARKER = "rsp_results"
+_FIRST_KEY_RE = re.compile(rb'^\s*\{\s*"((?:[^"\\]|\\.){1,64})"\s*:')
+_MAX_ERROR_CHARS = 300
+
+
+class ImportFormatError(ValueError):
+    """A file could not be read as evidence; ``str(exc)`` is a message for the uploader."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MappingConflictError(ImportFormatError):
+    """Two metrics of one log map to the same metric key, so the import is ambiguous."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMetric:
+    """One aggregate metric read from a log.
+
+    ``name`` follows the naming convention in the module docstring.
+    ``value``/``stderr`` are floats exactly as found, possibly NaN or ±inf
+    (check :attr:`is_finite` before storing); ``None`` when the tool reported
+    no value (lm-eval ``"N/A"``). ``n_samples`` is the number of samples the
+    metric was computed over, when known. ``group`` is Inspect's metric group
+    (e.g. one category of ``frequency()``) or, for lm-eval, the parent group
+    of the task (``None`` at the top level).
+    """
+
+    name: str
+    value: float | None
+    stderr: float | None = None
+    n_samples: int | None = None
+    group: str | None = None
+    #: The task the metric belongs to (remembered mappings are per task).
+    task: str | None = None
+    #: The tool's own direction for the metric (lm-eval ``higher_is_better``), when it says.
+    higher_is_better: bool | None = None
+
+    @property
+    def is_finite(self) -> bool:
+        """True when ``value`` is a finite number and ``stderr`` is absent or finite."""
+        if self.value is None or not math.isfinite(self.value):
+            return False
+        return self.stderr is None or math.isfinite(self.stderr)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedLog:
+    """Everything the importer needs from one evidence file.
+
+    Contract:
+
+    * ``metrics`` is empty unless ``status == "success"``: failed, cancelled
+      and in-progress runs never yield results.
+    * ``eval_id`` is Inspect's globally unique ``eval.eval_id``; it is ``None``
+      for the other formats.
+    * ``run_key`` identifies the evaluation whatever the file's bytes:
+      ``inspect:<eval_id>``, ``lm_eval:<sha256 of the canonical JSON of the
+      model, date, task hashes and results>``, ``results_json:<run_id>``.
+    * ``file_sha256`` is the hex SHA-256 of the file's bytes.
+    * ``evaluated_at`` is when the evaluation ran, from the log's own data
+      (ISO-8601 with a time zone), ``partial`` whether it ran on a sample limit.
+    * ``created`` is an ISO-8601 string (timezone-aware when the tool says so).
+    * ``provenance`` is JSON-safe (``json.dumps(..., allow_nan=False)``
+      succeeds): non-finite floats become the strings ``"NaN"``,
+      ``"Infinity"``, ``"-Infinity"``. Keys are listed in
+      :func:`parse_inspect_log` and :func:`parse_lm_eval_results`.
+    """
+
+    format: LogFormat
+    status: LogStatus
+    eval_id: str | None
+    run_id: str | None
+    task: str | None
+    model: str | None
+    created: str | None
+    tool_version: str | None
+    file_sha256: str
+    total_samples: int | None
+    completed_samples: int | None
+    error: str | None
+    metrics: list[ParsedMetric] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    run_key: str | None = None
+    evaluated_at: str | None = None
+    partial: bool = False
+
+    def metric(self, name: str) -> ParsedMetric | None:
+        """Return the metric called ``name``, or ``None``."""
+        for parsed in self.metrics:
+            if parsed.name == name:
+                return parsed
+        return None
+
+
+def _hash_file(path: Path, display: str) -> tuple[str, int, bytes]:
+    """SHA-256 hex digest, size and first :data:`HEAD_BYTES` bytes of a file."""
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                if size < HEAD_BYTES:
+                    head += chunk[: HEAD_BYTES - size]
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise ImportFormatError(f"{display} could not be read: {_short(exc)}") from exc
+    return digest.hexdigest(), size, head
+
+
+def _number(raw: Any) -> float | None:
+    """A metric value as float; ``"N/A"``, booleans and other non-numbers become None."""
+    if isinstance(raw, bool) or raw is None:
+        return None
+    if isinstance(raw, int | float):
+        return float(raw)
+    return None
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    """True for real integers (not booleans)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a dict, else an empty dict (tolerates missing sections)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _iso(value: Any) -> str | None:
+    """An ISO-8601 string for a datetime or string timestamp."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _short(exc: BaseException) -> str:
+    """First line of an exception message, trimmed for display to a user.
+
+    Server paths are not shown: ``OSError`` gives only its reason and a
+    ``KeyError`` (a member missing from a zip) names the missing member.
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, KeyError) and exc.args:
+        return f"missing {exc.args[0]!s}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if len(text) > _MAX_ERROR_CHARS:
+        text = text[: _MAX_ERROR_CHARS - 1] + "…"
+    return text
+
+
+def _json_safe(value: Any) -> Any:
+    """Recursively convert ``value`` to JSON-safe data (no NaN/inf, str keys)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return _json_safe(model_dump(mode="json"))
+    return str(value)
+
+
+def _aware(raw: Any) -> str | None:
+    """An ISO-8601 string with a time zone for a datetime or ISO string; naive means UTC."""
+    if isinstance(raw, datetime):
+        value = raw
+    elif isinstance(raw, str) and raw.strip():
+        try:
+            value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
