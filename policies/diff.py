@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, Literal
 
+from policies import rules
+
 __all__ = ["Change", "PolicyDiff", "diff_policies"]
 
 ChangeKind = Literal["added", "removed", "changed"]
@@ -104,16 +106,9 @@ def _index(items: Iterable[Mapping[str, Any]], key: str) -> dict[str, Mapping[st
 
 
 def _closure(code: str, standards: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """``code`` and every standard it includes, transitively (cycle-safe)."""
-    seen: set[str] = set()
-    todo = [code]
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        todo.extend(standards.get(current, {}).get("includes", []))
-    return seen
+    """``code`` and every standard it includes, by the gate's own rule."""
+    includes = {name: spec.get("includes", []) for name, spec in standards.items()}
+    return set(rules.expand_standards([code], includes))
 
 
 def _names(values: Iterable[Any]) -> str:
