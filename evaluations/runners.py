@@ -80,6 +80,9 @@ class RunOutput:
     log_excerpt: str = ""
     log_file: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    # When the evaluation ran (the log's own date; None: now) and whether on a sample limit.
+    evaluated_at: str | None = None
+    partial: bool = False
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -456,4 +459,6 @@ def run_inspect(
             "task": parsed.task,
             "log_model": parsed.model,
         },
+        evaluated_at=parsed.evaluated_at,
+        partial=parsed.partial,
     )

@@ -567,6 +567,8 @@ def complete(run_id: int, attempt: int, output: runners.RunOutput) -> bool:
                 "stderr": metric.stderr,
                 "n_samples": metric.n_samples,
                 "provenance": {"source_metric": metric.name},
+                "evaluated_at": output.evaluated_at,
+                "partial": output.partial,
             }
             for key, metric in output.results
         ]
