@@ -139,6 +139,11 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# Behind reverse proxies REMOTE_ADDR is the proxy's: every failed sign-in would count against
+# one address and lock everyone out. TRUSTED_PROXY_COUNT says how many proxies append to
+# X-Forwarded-For; the client is the entry that many places from the right (core.client_ip).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
