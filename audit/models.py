@@ -129,6 +129,11 @@ class AuditCheckpoint(AppendOnlyModel):
 class VerificationRun(models.Model):
     """The outcome of one ``verify_audit`` run, shown on the auditors' status page."""
 
+    class Kind(models.TextChoices):
+        FULL = "full", "Full"
+        QUICK = "quick", "Quick"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.FULL)
     started_at = models.DateTimeField(auto_now_add=True)
     ok = models.BooleanField()
     entries = models.BigIntegerField(default=0)

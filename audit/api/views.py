@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, generics, pagination
+from rest_framework import exceptions, generics, pagination, status, throttling
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +21,7 @@ from audit.api.serializers import (
 from audit.checkpoints import key_description
 from audit.filters import AuditEntryFilter
 from audit.models import AuditEntry
-from audit.verification import ExportError, export_zip, run_verification
+from audit.verification import ExportError, export_zip, latest_run, run_verification
 
 
 class SeqCursorPagination(pagination.CursorPagination):
@@ -68,15 +69,48 @@ class AuditExport(APIView):
         )
 
 
-class AuditVerify(APIView):
-    """Verify the stored trail now; the outcome is also recorded for the status page."""
+class VerifyThrottle(throttling.UserRateThrottle):
+    """A full verification reads the whole trail: a few per user and hour (AUDIT_VERIFY_RATE)."""
 
-    actions = {"GET": "audit.view"}
+    scope = "audit-verify"
+
+    def get_rate(self) -> str:
+        return str(settings.AUDIT_VERIFY_RATE)
+
+
+class AuditVerify(APIView):
+    """GET: the latest recorded verification (changes nothing). POST: verify the whole stored
+    trail now (throttled); the outcome is recorded for the status page and the gates."""
+
+    actions = {"GET": "audit.view", "POST": "audit.view"}
+
+    def get_throttles(self) -> list[throttling.BaseThrottle]:
+        return [VerifyThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(responses=VerificationSerializer)
     def get(self, request: Request) -> Response:
+        run = latest_run()
+        if run is None:
+            raise exceptions.NotFound("No verification has run yet; POST to run one.")
+        return Response(
+            VerificationSerializer(
+                {
+                    "ok": run.ok,
+                    "entries": run.entries,
+                    "checkpoints": run.checkpoints,
+                    "first_bad_seq": run.first_bad_seq,
+                    "message": run.message,
+                    "checked_at": run.started_at,
+                }
+            ).data
+        )
+
+    @extend_schema(request=None, responses={201: VerificationSerializer})
+    def post(self, request: Request) -> Response:
         outcome, _ = run_verification(_username(request))
-        return Response(VerificationSerializer(outcome.as_dict()).data)
+        return Response(
+            VerificationSerializer(outcome.as_dict()).data, status=status.HTTP_201_CREATED
+        )
 
 
 class AuditPublicKey(APIView):
