@@ -120,3 +120,31 @@ def test_a_signature_must_name_the_dossier_shown(leader, rso, ceo):
     pending = signoff.request_activation(_draft(_loosen), leader)
     with pytest.raises(signoff.ActivationSignoffError, match="not the dossier"):
         signoff.sign_activation(pending.pk, rso, "approve", "0" * 64)
+
+
+def test_the_api_requests_and_signs_an_activation(leader, rso, ceo, safety):
+    from tests.conftest import bearer, client_for
+
+    activate_default_policy()
+    draft = _draft(_loosen)
+    assert (
+        client_for(safety)
+        .post("/api/v1/policy-activations/", {"version": draft.pk}, content_type="application/json")
+        .status_code
+        == 403
+    )
+    response = client_for(leader).post(
+        "/api/v1/policy-activations/", {"version": draft.pk}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["required_titles"] == ["RSO", "CEO"]
+    url = f"/api/v1/policy-activations/{body['id']}/sign/"
+    payload = {"verdict": "approve", "dossier_sha256": body["dossier_sha256"]}
+    assert bearer(rso).post(url, payload, content_type="application/json").status_code == 200
+    response = client_for(ceo).post(url, payload, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "activated"
+    assert client_for(safety).get("/api/v1/policy-activations/").status_code == 200
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersion.Status.ACTIVE
