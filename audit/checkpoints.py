@@ -258,7 +258,14 @@ def _post_to_witnesses(note: str) -> None:
             url,
             data=note.encode("utf-8"),
             method="POST",
-            headers={"Content-Type": "text/plain; charset=utf-8"},
+            headers={
+                "Content-Type": "text/plain; charset=utf-8",
+                **(
+                    {"Authorization": f"Bearer {settings.AUDIT_WITNESS_TOKEN}"}
+                    if settings.AUDIT_WITNESS_TOKEN
+                    else {}
+                ),
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=5):  # noqa: S310

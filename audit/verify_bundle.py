@@ -504,6 +504,24 @@ def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
     return f"{name}+{key_id(name, public_key).hex()}+{encoded}"
 
 
+def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
+    """``(name, public key)`` from a note verifier key ``name+<hex key ID>+<base64>``.
+
+    Raises ValueError when malformed or when the key ID does not match the key.
+    """
+    try:
+        name, hex_id, encoded = vkey.strip().split("+", 2)  # names never contain "+"
+        blob = _b64decode_strict(encoded)
+    except ValueError:
+        raise ValueError("not a note verifier key (name+keyid+base64)") from None
+    if len(blob) != 33 or blob[:1] != _ED25519_TYPE:
+        raise ValueError("not an Ed25519 note verifier key")
+    public_key = Ed25519PublicKey.from_public_bytes(blob[1:])
+    if key_id(name, public_key).hex() != hex_id:
+        raise ValueError("the key ID does not match the key")
+    return name, public_key
+
+
 def checkpoint_text(origin: str, size: int, root: bytes) -> str:
     """C2SP checkpoint body: ``"<origin>\\n<size>\\n<base64 root>\\n"``.
 

@@ -53,6 +53,13 @@ _ACTIONS = [
     Action(
         "audit.view", frozenset({AUDITOR, ADMIN}), TokenScope.AUDIT, "Read the full audit trail"
     ),
+    # Auditors (including a peer portal's auditor account) hand in checkpoints to witness.
+    Action(
+        "audit.witness",
+        frozenset({AUDITOR}),
+        TokenScope.AUDIT,
+        "Submit another log's checkpoints to be witnessed",
+    ),
     # Evidence.
     Action(
         "evidence.report",

@@ -198,6 +198,10 @@ AUDIT_PUBLIC_KEY_FILE = Path(
 _checkpoint_log = env_str("AUDIT_CHECKPOINT_LOG", str(VAR_DIR / "audit" / "checkpoints.jsonl"))
 AUDIT_CHECKPOINT_LOG = Path(_checkpoint_log) if _checkpoint_log else None
 AUDIT_WITNESS_URLS = env_list("AUDIT_WITNESS_URLS", [])
+# Bearer token sent to the witnesses (an auditor account's `audit:read` token on a peer portal).
+AUDIT_WITNESS_TOKEN = env_str("AUDIT_WITNESS_TOKEN", "")
+# Logs this portal witnesses: note verifier keys (origin+keyid+base64), comma-separated.
+AUDIT_WITNESS_KEYS = env_list("AUDIT_WITNESS_KEYS", [])
 # A gate read pauses when the last successful verification of the trail is older than this
 # (the quick verification runs every minute); 0 disables the bound.
 AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 180, minimum=0)

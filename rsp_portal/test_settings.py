@@ -32,3 +32,5 @@ AUDIT_CHECKPOINT_LOG = None
 # Tests that exercise the staleness bound set it themselves.
 AUDIT_VERIFY_MAX_AGE_SECONDS = 0
 AUDIT_VERIFY_RATE = "10000/hour"
+AUDIT_WITNESS_URLS = []
+AUDIT_WITNESS_KEYS = []
