@@ -101,6 +101,12 @@ def _pauses() -> Iterable[Any]:
     return Pause.objects.select_related("model").order_by("pk").iterator(2000)
 
 
+def _activation_signatures() -> Iterable[Any]:
+    from core.models import ActivationSignature
+
+    return ActivationSignature.objects.order_by("pk").iterator(2000)
+
+
 RULES: list[Rule] = [
     Rule(
         "evaluations.evalresult",
@@ -156,6 +162,17 @@ RULES: list[Rule] = [
         time=lambda r: r.created_at,
         actor_id=lambda r: r.approver_id,
         object_type="governance.scalingdecision",
+    ),
+    Rule(
+        "core.activationsignature",
+        ("policy.activation.approve", "policy.activation.reject"),
+        _activation_signatures,
+        lambda r: str(r.activation_id),
+        lambda r: {"title": r.title, "dossier_sha256": r.dossier_sha256},
+        matches=lambda r, body: body["data"].get("title") == r.title,
+        time=lambda r: r.created_at,
+        actor_id=lambda r: r.signer_id,
+        object_type="core.policyactivation",
     ),
     Rule(
         "governance.pause",

@@ -148,3 +148,23 @@ def test_the_api_requests_and_signs_an_activation(leader, rso, ceo, safety):
     assert client_for(safety).get("/api/v1/policy-activations/").status_code == 200
     draft.refresh_from_db()
     assert draft.status == PolicyVersion.Status.ACTIVE
+
+
+def test_activation_signatures_are_reconciled_with_the_trail(leader, rso, ceo):
+    from audit.verification import verify_quick
+
+    activate_default_policy()
+    pending = signoff.request_activation(_draft(_loosen), leader)
+    signoff.sign_activation(pending.pk, rso, "approve", pending.dossier_sha256)
+    assert verify_quick().ok
+    ActivationSignature.objects.create(
+        activation=pending,
+        signer=ceo,
+        requester=leader,
+        title="CEO",
+        verdict="approve",
+        dossier_sha256=pending.dossier_sha256,
+    )
+    outcome = verify_quick()
+    assert not outcome.ok
+    assert "core.activationsignature" in outcome.message
