@@ -6,7 +6,7 @@ PORT ?= 8000
 # Demo settings for `make run`; production reads real values from the environment.
 RUN_ENV := DEBUG=1 RSP_DEMO=1 PORT=$(PORT)
 
-.PHONY: run install install-dev keys migrate demo test test-fast lint format migrations-check check-deploy bench clean
+.PHONY: run install install-dev keys migrate demo test test-fast drill lint format migrations-check check-deploy bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ run: demo
 ## test: the whole suite; uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set
 test: install-dev
 	$(BIN)/pytest
+
+## drill: the hostile-insider drill (issue 12); needs DATABASE_URL=postgres://... and REDIS_URL
+drill: install-dev
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make drill needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
+	$(BIN)/pytest tests/test_insider_drill.py tests/test_separation_of_duties.py tests/test_policy_activation_signoff.py
 
 lint: install-dev
 	$(BIN)/ruff check .

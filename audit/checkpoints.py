@@ -7,7 +7,10 @@ has grown past the latest checkpoint and never signs a size smaller than it.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import urllib.request
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -20,10 +23,14 @@ from django.db import IntegrityError, connection, transaction
 from audit.models import AuditCheckpoint, AuditEntry, LogHead
 from audit.verify_bundle import (
     GENESIS_PREV,
+    BundleError,
+    NoteError,
     key_id,
     load_private_key,
     merkle_root,
+    parse_and_verify_note,
     public_key_from_pem,
+    read_checkpoint_log,
     sign_checkpoint,
     verifier_key,
 )
@@ -142,6 +149,7 @@ def make_checkpoint() -> AuditCheckpoint | None:
     size = LogHead.objects.filter(pk=1).values_list("size", flat=True).first() or 0
     latest = AuditCheckpoint.objects.order_by("-size").first()
     if size == 0 or (latest is not None and latest.size >= size):
+        publish_checkpoints()
         return None
     leaves = _leaf_hashes(size)
     if latest is not None and merkle_root(leaves[: latest.size]).hex() != latest.root_hash:
@@ -149,6 +157,17 @@ def make_checkpoint() -> AuditCheckpoint | None:
             f"Refusing to sign: entries 0..{latest.size - 1} no longer match the signed "
             f"checkpoint of size {latest.size}. Run `manage.py verify_audit`."
         )
+    external = latest_external_checkpoint(private.public_key())
+    if external is not None:
+        external_size, external_root = external
+        if external_size > size or merkle_root(leaves[:external_size]) != external_root:
+            # The database lost or rewrote entries that a published checkpoint vouches for;
+            # signing now would put a second, contradicting history into the world.
+            raise CheckpointError(
+                f"Refusing to sign: the log ({size} entries) does not extend the checkpoint of "
+                f"size {external_size} in the external checkpoint log. Run `manage.py "
+                "verify_audit`."
+            )
     root = merkle_root(leaves)
     note = sign_checkpoint(private, origin, size, root)
     with _signer_lock():
@@ -167,7 +186,92 @@ def make_checkpoint() -> AuditCheckpoint | None:
         except IntegrityError:  # same size stored by a signer without the lock (defensive)
             return None
     logger.info("audit checkpoint signed: size %s root %s", size, root.hex())
+    publish_checkpoints()
     return checkpoint
+
+
+# --- Publication: checkpoints leave the database ----------------------------------------------
+
+
+def latest_external_checkpoint(key: Ed25519PublicKey | None = None) -> tuple[int, bytes] | None:
+    """``(size, root)`` of the newest note in the external checkpoint log, verified with the
+    log's key; None when no log is configured or it is empty. A note that does not verify
+    raises CheckpointError (someone wrote into the log)."""
+    notes = external_notes()
+    if not notes:
+        return None
+    key = key or public_key()
+    if key is None:
+        raise CheckpointError("The external checkpoint log cannot be checked without the key.")
+    try:
+        return parse_and_verify_note(notes[-1], key, settings.AUDIT_ORIGIN)
+    except NoteError as exc:
+        raise CheckpointError(f"The external checkpoint log's latest note: {exc}") from None
+
+
+def external_notes() -> list[str]:
+    """Every note in AUDIT_CHECKPOINT_LOG, oldest first ([] when unset or not yet written)."""
+    path = settings.AUDIT_CHECKPOINT_LOG
+    if not path or not Path(path).exists():
+        return []
+    try:
+        return read_checkpoint_log(path)
+    except BundleError as exc:
+        raise CheckpointError(f"Cannot read the external checkpoint log {path}: {exc}") from None
+
+
+def publish_checkpoints() -> int:
+    """Append stored checkpoints newer than the external log's latest to it, and POST each to
+    every witness URL. Returns how many were published; safe to run repeatedly.
+
+    Failing to reach a witness is logged, not raised: the file log and the next run cover it.
+    """
+    path = settings.AUDIT_CHECKPOINT_LOG
+    if not path:
+        return 0
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    published: list[str] = []
+    with path.open("a+", encoding="utf-8", newline="\n") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # one appender at a time, across processes
+        handle.seek(0)
+        last = 0
+        for line in handle.read().splitlines():
+            if line.strip():
+                last = max(last, int(json.loads(line)["size"]))
+        newer = AuditCheckpoint.objects.filter(size__gt=last).order_by("size")
+        for size, note in newer.values_list("size", "note"):
+            handle.write(
+                json.dumps({"size": size, "note": note}, sort_keys=True, separators=(",", ":"))
+                + "\n"
+            )
+            published.append(note)
+        handle.flush()
+    for note in published:
+        _post_to_witnesses(note)
+    return len(published)
+
+
+def _post_to_witnesses(note: str) -> None:
+    for url in settings.AUDIT_WITNESS_URLS:
+        request = urllib.request.Request(  # noqa: S310 (operator-configured https URLs)
+            url,
+            data=note.encode("utf-8"),
+            method="POST",
+            headers={
+                "Content-Type": "text/plain; charset=utf-8",
+                **(
+                    {"Authorization": f"Bearer {settings.AUDIT_WITNESS_TOKEN}"}
+                    if settings.AUDIT_WITNESS_TOKEN
+                    else {}
+                ),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310
+                pass
+        except OSError as exc:
+            logger.error("could not publish the audit checkpoint to witness %s: %s", url, exc)
 
 
 def request_checkpoint() -> None:

@@ -129,6 +129,11 @@ class AuditCheckpoint(AppendOnlyModel):
 class VerificationRun(models.Model):
     """The outcome of one ``verify_audit`` run, shown on the auditors' status page."""
 
+    class Kind(models.TextChoices):
+        FULL = "full", "Full"
+        QUICK = "quick", "Quick"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.FULL)
     started_at = models.DateTimeField(auto_now_add=True)
     ok = models.BooleanField()
     entries = models.BigIntegerField(default=0)
@@ -146,3 +151,31 @@ class VerificationRun(models.Model):
 
     def __str__(self) -> str:
         return f"verification {'ok' if self.ok else 'FAILED'} at {self.started_at}"
+
+
+class WitnessedCheckpoint(AppendOnlyModel):
+    """A checkpoint of *another* portal's log that this portal witnessed (AUDIT_WITNESS_KEYS).
+
+    Stored once per (origin, size); a second note for the same size with another root is a
+    split view and is refused, so the other log's operator cannot show auditors two histories.
+    """
+
+    origin = models.CharField(max_length=200)
+    size = models.BigIntegerField()
+    root_hash = models.CharField(max_length=64)
+    note = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["origin", "size"], name="witnessed_once_per_size"),
+        ]
+        indexes = [
+            # The latest witnessed checkpoint of an origin.
+            models.Index(fields=["origin", "-size"], name="audit_witnessed_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"witnessed {self.origin} @{self.size}"

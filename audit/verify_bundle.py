@@ -504,6 +504,24 @@ def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
     return f"{name}+{key_id(name, public_key).hex()}+{encoded}"
 
 
+def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
+    """``(name, public key)`` from a note verifier key ``name+<hex key ID>+<base64>``.
+
+    Raises ValueError when malformed or when the key ID does not match the key.
+    """
+    try:
+        name, hex_id, encoded = vkey.strip().split("+", 2)  # names never contain "+"
+        blob = _b64decode_strict(encoded)
+    except ValueError:
+        raise ValueError("not a note verifier key (name+keyid+base64)") from None
+    if len(blob) != 33 or blob[:1] != _ED25519_TYPE:
+        raise ValueError("not an Ed25519 note verifier key")
+    public_key = Ed25519PublicKey.from_public_bytes(blob[1:])
+    if key_id(name, public_key).hex() != hex_id:
+        raise ValueError("the key ID does not match the key")
+    return name, public_key
+
+
 def checkpoint_text(origin: str, size: int, root: bytes) -> str:
     """C2SP checkpoint body: ``"<origin>\\n<size>\\n<base64 root>\\n"``.
 
@@ -808,6 +826,34 @@ def _checkpoint_lines(path: Path) -> list[tuple[int, str]]:
     return records
 
 
+def read_checkpoint_log(path: str | os.PathLike[str]) -> list[str]:
+    """The signed notes of a checkpoint log file (``{"size", "note"}`` per line, oldest first).
+
+    A missing file reads as empty only to the caller who allows it; here it is a BundleError.
+    """
+    return [note for _, note in _checkpoint_lines(Path(path))]
+
+
+def verify_external_checkpoints(
+    leaf_hashes: Sequence[bytes],
+    notes: Sequence[str],
+    public_key: Ed25519PublicKey,
+    origin: str,
+    where: str = "external checkpoint log",
+) -> int:
+    """Check checkpoints held outside the log against its verified leaf hashes.
+
+    Each must verify with the pinned key and its root must equal the root over the first
+    ``size`` leaves; a log shorter than any of them has lost entries (VerificationError naming
+    the first missing seq). Returns the largest size vouched for (0 without notes).
+    """
+    try:
+        verified = verify_checkpoints(leaf_hashes, notes, public_key, origin)
+    except VerificationError as exc:
+        raise VerificationError(exc.seq, f"{where}: {exc.message}") from None
+    return verified[-1][0] if verified else 0
+
+
 def _read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
@@ -830,8 +876,14 @@ def verify_bundle(
     *,
     public_key: Ed25519PublicKey | None = None,
     origin: str | None = None,
+    checkpoint_logs: Sequence[str | os.PathLike[str]] = (),
 ) -> VerifyReport:
     """Verify an exported bundle directory and summarise it.
+
+    ``checkpoint_logs`` are checkpoint logs held outside the database (the portal's
+    AUDIT_CHECKPOINT_LOG file, a witness's copy): the bundle must hold every entry they
+    were signed for, with the same Merkle roots. A bundle cut short after a checkpoint was
+    published (a truncated or shrunk database) fails here even if its own checkpoints agree.
 
     ``public_key`` and ``origin`` pin the expected key and log name; when left
     out, the bundle's own ``public_key.pem`` and manifest origin are used (an
@@ -871,6 +923,10 @@ def verify_bundle(
                 None,
                 f"checkpoint #{index}: listed with size {declared} but signed for {size}",
             )
+    for log_path in checkpoint_logs:
+        verify_external_checkpoints(
+            leaves, read_checkpoint_log(log_path), public_key, bundle_origin, str(log_path)
+        )
     if manifest["entries"] != len(leaves):
         raise VerificationError(
             min(manifest["entries"], len(leaves)),
@@ -1001,6 +1057,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="pinned Ed25519 public key (default: the bundle's public_key.pem)",
     )
     parser.add_argument("--origin", help="pinned log origin (default: the bundle manifest's)")
+    parser.add_argument(
+        "--checkpoint-log",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a checkpoint log kept outside the database (the portal's AUDIT_CHECKPOINT_LOG "
+        "or a witness's copy); the bundle must extend every checkpoint in it (repeatable)",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on usage errors
@@ -1014,7 +1078,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"FAIL: cannot load pinned public key {args.public_key}: {exc}")
             return 2
     try:
-        report = verify_bundle(args.bundle, public_key=pinned_key, origin=args.origin)
+        report = verify_bundle(
+            args.bundle,
+            public_key=pinned_key,
+            origin=args.origin,
+            checkpoint_logs=args.checkpoint_log,
+        )
     except BundleError as exc:
         print(f"FAIL: unreadable bundle: {exc}")
         return 2

@@ -111,6 +111,11 @@ def status(request: HttpRequest) -> HttpResponse:
 @require_POST
 def verify_now(request: HttpRequest) -> HttpResponse:
     require(request.user, "audit.view")
+    from audit.api.views import VerifyThrottle
+
+    if not VerifyThrottle().allow_request(request, None):  # type: ignore[arg-type]
+        messages.error(request, "Too many full verifications; the status below is current.")
+        return redirect("audit-status")
     outcome, _ = run_verification(request.user.get_username())
     if outcome.ok:
         messages.success(request, f"Verified. {outcome.message}")

@@ -1,32 +1,147 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
+"""The admin edits accounts only through the audited account services (core.services).
 
-from core.models import ApiToken, SignoffTitle, User
+Roles, activity, staff flags, permissions and sign-off titles are read-only fields here; the
+change form offers one role field and the list offers actions, each calling a service with the
+signed-in administrator as the actor. Sign-off titles are granted by title holders, never here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+
+from core import services
+from core.models import ApiToken, Role, SignoffTitle, User
 
 
 class SignoffTitleInline(admin.TabularInline):
+    """Titles are shown, never edited here (granted by another title holder, audited)."""
+
     model = SignoffTitle
     extra = 0
+    fields = ("title", "granted_at")
+    readonly_fields = ("title", "granted_at")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+class RoleForm(forms.ModelForm):  # type: ignore[type-arg]
+    role = forms.ChoiceField(choices=Role.choices, help_text="Changed through the audited service.")
+
+    class Meta:
+        model = User
+        fields = ("first_name", "last_name", "email")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            roles = sorted(self.instance.groups.values_list("name", flat=True))
+            self.fields["role"].initial = roles[0] if roles else None
 
 
 @admin.register(User)
 class PortalUserAdmin(UserAdmin):
+    form = RoleForm
     inlines = [SignoffTitleInline]
     list_display = ("username", "email", "is_active", "last_login")
+    fieldsets = (
+        (None, {"fields": ("username",)}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Role", {"fields": ("role",)}),
+        (
+            "Status (read-only: use the actions)",
+            {"fields": ("is_active", "is_staff", "is_superuser", "last_login", "date_joined")},
+        ),
+    )
+    readonly_fields = (
+        "username",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "last_login",
+        "date_joined",
+    )
+    actions = ["deactivate", "reactivate"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        # Accounts are created by `manage.py create_user` (core.services.create_user).
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # deactivate instead: the trail keeps naming the account
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        super().save_model(request, obj, form, change)
+        role = form.cleaned_data.get("role")
+        if role:
+            try:
+                services.set_role(obj, role, actor=request.user)
+            except (services.AccountError, PermissionDenied) as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+
+    def user_change_password(self, request, id, form_url=""):  # type: ignore[no-untyped-def]
+        """Setting someone else's password is how an admin could sign in as a signer: audited."""
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            from django.db import transaction
+
+            import audit
+
+            user = User.objects.get(pk=id)
+            with transaction.atomic():
+                audit.record(
+                    "user.password_set", user, {"username": user.username}, actor=request.user
+                )
+        return response
+
+    @admin.action(description="Deactivate selected users")
+    def deactivate(self, request, queryset):  # type: ignore[no-untyped-def]
+        for user in queryset:
+            try:
+                services.set_active(user, False, actor=request.user)
+            except (services.AccountError, PermissionDenied) as exc:
+                self.message_user(request, f"{user}: {exc}", messages.ERROR)
+
+    @admin.action(description="Reactivate selected users")
+    def reactivate(self, request, queryset):  # type: ignore[no-untyped-def]
+        for user in queryset:
+            services.set_active(user, True, actor=request.user)
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Tokens are issued by `manage.py issue_token` or the tokens page; here they are revoked."""
 
     list_display = ("name", "user", "key_id", "scopes", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("user", "name", "key_id", "digest", "scopes", "created_at", "last_used_at")
+    readonly_fields = (
+        "user",
+        "name",
+        "key_id",
+        "digest",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
     actions = ["revoke"]
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False
 
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):  # type: ignore[no-untyped-def]
         for token in queryset:
-            token.revoke()
+            services.revoke_token(token, actor=request.user)

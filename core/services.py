@@ -1,4 +1,18 @@
-"""Health checks and account services."""
+"""Health checks and account services.
+
+Every change to who may do what goes through one function here, audited with the acting user:
+creating and deactivating users, changing a role, granting and revoking sign-off titles,
+issuing and revoking API tokens. The admin, the management commands and the pages all call
+these; none of them edits groups, titles or tokens itself.
+
+Separation of duties (NIST 800-53 AC-5, AC-3(2)):
+- a sign-off title is granted only by a holder of another sign-off title, never to oneself,
+  and every grant is announced to leadership (a console operator, acting as ``system``, may
+  grant too: whoever runs manage.py on the server is trusted with the database anyway);
+- an account holding ``admin`` holds no title and cannot sign (``rsp_portal.authz``), so an
+  administrator cannot alone satisfy a two-person rule;
+- nobody changes their own role or grants themselves a title.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +26,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.models import Role, SignoffTitle, User, WorkerHeartbeat
+from core.models import ApiToken, Role, SignoffTitle, User, WorkerHeartbeat
 from rsp_portal.celery import app as celery_app
 
 # A ping is sent at most this often, so anonymous health probes cannot flood the queue.
@@ -100,6 +114,40 @@ def health(wait_seconds: float = 0.0) -> dict[str, Any]:
     }
 
 
+class AccountError(ValueError):
+    """An account change refused by the rules above (shown to the caller as-is)."""
+
+
+def _is_user(actor: Any) -> bool:
+    return actor is not None and not isinstance(actor, str)
+
+
+def _require_manager(actor: Any) -> None:
+    """Users need ``token.manage`` (admins); a console process (None / a name) may act."""
+    if _is_user(actor):
+        from rsp_portal.authz import require
+
+        require(actor, "token.manage")
+
+
+def _role_of(user: User) -> str | None:
+    roles = sorted(user.groups.values_list("name", flat=True))
+    return roles[0] if len(roles) == 1 else (",".join(roles) or None)
+
+
+def _forget_cached(user: User) -> None:
+    for attr in ("_roles_cache", "_titles_cache"):
+        if hasattr(user, attr):
+            delattr(user, attr)
+
+
+def _announce(event: str, payload: dict[str, Any]) -> None:
+    """Tell leadership (every title holder among them) about a change to who may sign."""
+    from governance import notifications
+
+    notifications.notify(event, payload, roles=(Role.LEADERSHIP,))
+
+
 def create_user(
     username: str,
     role: str,
@@ -120,6 +168,10 @@ def create_user(
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     if titles and role != Role.LEADERSHIP:
         raise ValueError("only leadership users can hold sign-off titles")
+    if titles:
+        _require_title_grantor(actor, titles, None)
+    else:
+        _require_manager(actor)
     with transaction.atomic():
         is_admin = role == Role.ADMIN
         user = User(username=username, email=email, is_staff=is_admin, is_superuser=is_admin)
@@ -144,4 +196,151 @@ def create_user(
             },
             actor=actor,
         )
+        if titles:
+            _announce(
+                "title.granted",
+                {"user": username, "titles": sorted(t.upper() for t in titles), "by": _name(actor)},
+            )
     return user
+
+
+def _name(actor: Any) -> str:
+    return actor.get_username() if _is_user(actor) else str(actor or "system")
+
+
+def _require_title_grantor(actor: Any, titles: list[str], target: User | None) -> None:
+    """A user grants a title only if they hold another sign-off title and are not the target."""
+    if not _is_user(actor):
+        return  # the console (see the module docstring)
+    if target is not None and actor.pk == target.pk:
+        raise AccountError("Nobody can grant themselves a sign-off title.")
+    from rsp_portal.authz import can
+
+    wanted = {t.upper() for t in titles}
+    if not can(actor, "decision.sign") or not (set(actor.titles) - wanted):
+        raise AccountError(
+            "Only a holder of another sign-off title can grant "
+            + ", ".join(sorted(wanted))
+            + " (administrators cannot)."
+        )
+
+
+def grant_title(user: User, title: str, *, actor: Any) -> SignoffTitle:
+    """Give a leadership user a sign-off title; audited and announced to leadership."""
+    import audit
+
+    title = title.upper().strip()
+    if not title:
+        raise AccountError("A title is required.")
+    _require_title_grantor(actor, [title], user)
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        roles = set(locked.groups.values_list("name", flat=True))
+        if roles != {Role.LEADERSHIP}:
+            raise AccountError(
+                f"{locked.username} is not (only) leadership; only leadership users hold "
+                "sign-off titles and an administrator never does."
+            )
+        if SignoffTitle.objects.filter(user=locked, title=title).exists():
+            raise AccountError(f"{locked.username} already holds {title}.")
+        granted = SignoffTitle.objects.create(user=locked, title=title)
+        audit.record(
+            "title.grant", locked, {"username": locked.username, "title": title}, actor=actor
+        )
+        _announce("title.granted", {"user": locked.username, "titles": [title], "by": _name(actor)})
+    _forget_cached(user)
+    return granted
+
+
+def revoke_title(user: User, title: str, *, actor: Any) -> None:
+    """Take a sign-off title away (an admin or a title holder); audited and announced."""
+    import audit
+
+    title = title.upper().strip()
+    if _is_user(actor):
+        from rsp_portal.authz import can
+
+        if not (can(actor, "token.manage") or can(actor, "decision.sign")):
+            raise AccountError("Only an administrator or a title holder can revoke a title.")
+    with transaction.atomic():
+        deleted, _ = SignoffTitle.objects.filter(user=user, title=title).delete()
+        if not deleted:
+            raise AccountError(f"{user.username} does not hold {title}.")
+        audit.record("title.revoke", user, {"username": user.username, "title": title}, actor=actor)
+        _announce("title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)})
+    _forget_cached(user)
+
+
+def set_role(user: User, role: str, *, actor: Any) -> None:
+    """Move a user to one role; audited. Never one's own; a title holder cannot become admin
+    (revoke the titles first), and leaving leadership requires holding no title."""
+    import audit
+
+    if role not in Role.values:
+        raise AccountError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
+    _require_manager(actor)
+    if _is_user(actor) and actor.pk == user.pk:
+        raise AccountError("Nobody can change their own role.")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        before = _role_of(locked)
+        if before == role:
+            return
+        if role != Role.LEADERSHIP and locked.signoff_titles.exists():
+            raise AccountError(
+                f"{locked.username} holds sign-off titles; revoke them before changing the role "
+                "(an administrator can never sign)."
+            )
+        locked.groups.set([Group.objects.get_or_create(name=role)[0]])
+        is_admin = role == Role.ADMIN
+        if locked.is_staff != is_admin or locked.is_superuser != is_admin:
+            locked.is_staff = locked.is_superuser = is_admin
+            locked.save(update_fields=["is_staff", "is_superuser"])
+        audit.record(
+            "user.role",
+            locked,
+            {"username": locked.username, "from": before, "to": role},
+            actor=actor,
+        )
+    _forget_cached(user)
+
+
+def set_active(user: User, active: bool, *, actor: Any) -> None:
+    """Deactivate (or reactivate) an account; audited. Its tokens stop working with it."""
+    import audit
+
+    _require_manager(actor)
+    if _is_user(actor) and actor.pk == user.pk and not active:
+        raise AccountError("Ask another administrator to deactivate your own account.")
+    with transaction.atomic():
+        changed = User.objects.filter(pk=user.pk, is_active=not active).update(is_active=active)
+        if not changed:
+            return
+        user.is_active = active
+        audit.record(
+            "user.activate" if active else "user.deactivate",
+            user,
+            {"username": user.username},
+            actor=actor,
+        )
+
+
+def issue_token(
+    user: User,
+    name: str,
+    scopes: Any,
+    *,
+    actor: Any,
+    expires_at: Any = None,
+) -> tuple[ApiToken, str]:
+    """Issue a token for ``user``: oneself from the tokens page, or by an admin/console."""
+    if not (_is_user(actor) and actor.pk == user.pk):
+        _require_manager(actor)
+    return ApiToken.issue(user, name, scopes, expires_at, actor=actor)
+
+
+def revoke_token(token: ApiToken, *, actor: Any) -> None:
+    """Revoke a token, audited as whoever revoked it (the owner, an admin, the console)."""
+    if not (_is_user(actor) and actor.pk == token.user_id):
+        _require_manager(actor)
+    token.revoke(actor=actor)

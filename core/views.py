@@ -41,7 +41,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None, user=user, allowed_scopes=scopes)
     issued = None
     if request.method == "POST" and form.is_valid():
-        _, issued = ApiToken.issue(user, form.cleaned_data["name"], form.cleaned_data["scopes"])
+        _, issued = services.issue_token(
+            user, form.cleaned_data["name"], form.cleaned_data["scopes"], actor=user
+        )
         form = TokenForm(user=user, allowed_scopes=scopes)
     user_tokens = ApiToken.objects.filter(user=user).order_by("-created_at")
     return render(
@@ -52,6 +54,6 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 def revoke_token(request: HttpRequest, key_id: str) -> HttpResponse:
     token = get_object_or_404(ApiToken, key_id=key_id, user=cast(User, request.user))
-    token.revoke()
+    services.revoke_token(token, actor=request.user)
     messages.success(request, f"Token '{token.name}' revoked; it no longer works.")
     return redirect("tokens")

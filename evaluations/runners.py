@@ -16,6 +16,7 @@ Every failure raises :class:`RunnerError` with a message meant for the run page.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -325,14 +326,7 @@ def run_command(
     cwd = cwd if cwd.is_absolute() else REPO_DIR / cwd
     progress(0, 1)
     try:
-        completed = subprocess.run(  # argv defined by an administrator; no shell
-            argv,
-            cwd=cwd,
-            capture_output=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        completed = run_in_own_group(argv, cwd, timeout)
     except subprocess.TimeoutExpired as exc:
         output = _decode(exc.stdout) + _decode(exc.stderr)
         raise RunnerError(f"The command timed out after {timeout} s.", excerpt(output)) from None
@@ -354,6 +348,58 @@ def run_command(
         raise
     progress(1, 1)
     return RunOutput(results=results, log_excerpt=log, provenance={"argv": argv})
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Child side: SIGKILL when the worker process that started it dies (Linux), so killing
+    a worker never leaves its command running as an orphan."""
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the worker died before prctl took effect
+        os._exit(1)
+
+
+def run_in_own_group(
+    argv: list[str], cwd: Path, timeout: float
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` (no shell) in its own process group; the group is killed on timeout or on
+    any exception (a soft time limit, a worker shutting down), and the command itself dies
+    with the worker process (``PR_SET_PDEATHSIG``)."""
+    import signal
+
+    process = subprocess.Popen(  # argv defined by an administrator; no shell
+        argv,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, killed as a whole below
+        preexec_fn=_die_with_parent,  # a prefork worker process runs one task at a time
+    )
+
+    def kill_group() -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group()
+        stdout, stderr = process.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, stdout, stderr) from None
+    except BaseException:
+        kill_group()
+        process.wait()
+        raise
+    kill_group()  # anything the command left behind in its group goes with it
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
 def _decode(data: bytes | str | None) -> str:

@@ -127,14 +127,12 @@ def snapshot(version: Any) -> PolicySnapshot:
 
 
 def audit_trail_verified() -> bool:
-    """False when the latest audit verification failed: the record itself is in doubt, so no
-    gate may say approved (reliability.md §2.2). No verification yet counts as verified."""
-    from audit.models import VerificationRun
+    """False when the latest audit verification failed, or none passed recently enough
+    (AUDIT_VERIFY_MAX_AGE_SECONDS): the record itself is in doubt, so no gate may say
+    approved (reliability.md §2.2). See ``audit.verification.trail_trusted``."""
+    from audit.verification import trail_trusted
 
-    latest = (
-        VerificationRun.objects.order_by("-started_at", "-pk").values_list("ok", flat=True).first()
-    )
-    return latest is None or bool(latest)
+    return trail_trusted()
 
 
 def requirement_codes() -> set[str]:
@@ -333,7 +331,12 @@ def build_input(
         pauses=pauses,
         precautions=precautions,
     )
-    return inp, _valid_until(policy, evidence, safeguards, model)
+    from audit.verification import trust_expires_at
+
+    moments = [
+        m for m in (_valid_until(policy, evidence, safeguards, model), trust_expires_at()) if m
+    ]
+    return inp, min(moments) if moments else None
 
 
 def _valid_until(

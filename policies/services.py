@@ -257,6 +257,13 @@ def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
             raise ActivationError(str(exc)) from exc
         digest = content_sha256(pack)
         previous = next((row for row in locked if row.pk != target.pk), None)
+        # Loosening the policy in force needs its sign-off titles (core.activation).
+        from core.activation import ActivationSignoffError, check_activation
+
+        try:
+            check_activation(target, previous, actor)
+        except ActivationSignoffError as exc:
+            raise ActivationError(str(exc)) from None
         if previous is not None:
             previous.status = PolicyVersion.Status.SUPERSEDED
             previous.save(update_fields=["status"])

@@ -7,6 +7,7 @@ API token is additionally limited to the token's scopes (``request.auth`` holds 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
     from rest_framework.request import Request
     from rest_framework.views import APIView
+
+logger = logging.getLogger("rsp_portal.authz")
 
 SAFETY, LEADERSHIP, AUDITOR, ADMIN, PIPELINE = (
     Role.SAFETY,
@@ -49,6 +52,13 @@ _ACTIONS = [
     Action("governance.view", PEOPLE, TokenScope.READ, "Read decisions, safeguards and pauses"),
     Action(
         "audit.view", frozenset({AUDITOR, ADMIN}), TokenScope.AUDIT, "Read the full audit trail"
+    ),
+    # Auditors (including a peer portal's auditor account) hand in checkpoints to witness.
+    Action(
+        "audit.witness",
+        frozenset({AUDITOR}),
+        TokenScope.AUDIT,
+        "Submit another log's checkpoints to be witnessed",
     ),
     # Evidence.
     Action(
@@ -100,6 +110,9 @@ _ACTIONS = [
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
 ]
 ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
+# Separation of duties: whoever administers accounts never signs, whatever else they hold, so
+# an administrator cannot add themselves to leadership and fill a two-person rule alone.
+NOT_FOR_ADMINS = frozenset({"decision.sign", "policy.activate"})
 
 
 def _roles(user: Any) -> frozenset[str]:
@@ -111,16 +124,38 @@ def _roles(user: Any) -> frozenset[str]:
 def can(user: Any, action_name: str, token: Any = None) -> bool:
     """Whether ``user`` (through ``token``, if the request used one) may take the action."""
     action = ACTIONS[action_name]  # a KeyError here is a programming error, not a denial
-    if not (_roles(user) & action.roles):
+    roles = _roles(user)
+    if not (roles & action.roles):
+        return False
+    if action_name in NOT_FOR_ADMINS and ADMIN in roles:
         return False
     return token is None or action.scope in token.scopes
+
+
+def log_denial(user: Any, action_name: str, token: Any = None) -> None:
+    """Authorisation failures are logged with who was refused (OWASP ASVS V16.3.2)."""
+    username = getattr(user, "get_username", lambda: "")() or "anonymous"
+    via = f"token:{token.key_id}" if token is not None else "session"
+    logger.warning(
+        "authorisation refused: user=%s (id %s) action=%s via=%s",
+        username,
+        getattr(user, "pk", None),
+        action_name,
+        via,
+    )
 
 
 def require(user: Any, action_name: str, token: Any = None) -> None:
     """Raise PermissionDenied (403) unless the action is allowed, naming what was missing."""
     if not can(user, action_name, token):
+        log_denial(user, action_name, token)
         action = ACTIONS[action_name]
-        if token is not None and _roles(user) & action.roles:
+        roles = _roles(user)
+        if action_name in NOT_FOR_ADMINS and ADMIN in roles:
+            raise PermissionDenied(
+                "An administrator account cannot sign or activate: separation of duties."
+            )
+        if token is not None and roles & action.roles:
             raise PermissionDenied(f"This token lacks the '{action.scope}' scope.")
         raise PermissionDenied(f"Your role does not allow this: {action.label.lower()}.")
 
@@ -146,9 +181,10 @@ class ActionPermission(BasePermission):
             return False
         action_name = action_for(view, request)
         if action_name is None:
+            log_denial(request.user, f"{request.method} {request.path} (no action declared)")
             return False
         if not can(request.user, action_name, _token(request)):
-            self.message = _denial_message(request, action_name)
+            self.message = _denial_message(request, action_name)  # logs the denial
             return False
         return True
 

@@ -139,6 +139,11 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# Behind reverse proxies REMOTE_ADDR is the proxy's: every failed sign-in would count against
+# one address and lock everyone out. TRUSTED_PROXY_COUNT says how many proxies append to
+# X-Forwarded-For; the client is the entry that many places from the right (core.client_ip).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -191,6 +196,21 @@ AUDIT_SIGNING_KEY_FILE = Path(
 AUDIT_PUBLIC_KEY_FILE = Path(
     env_str("AUDIT_PUBLIC_KEY_FILE", str(VAR_DIR / "keys" / "audit-public-key.pem"))
 )
+# Checkpoints leave the database: every signed checkpoint is appended to this file (put it on
+# storage the database owner cannot rewrite) and POSTed to each witness URL. Verification
+# refuses a log shorter than, or inconsistent with, the latest checkpoint in the file.
+_checkpoint_log = env_str("AUDIT_CHECKPOINT_LOG", str(VAR_DIR / "audit" / "checkpoints.jsonl"))
+AUDIT_CHECKPOINT_LOG = Path(_checkpoint_log) if _checkpoint_log else None
+AUDIT_WITNESS_URLS = env_list("AUDIT_WITNESS_URLS", [])
+# Bearer token sent to the witnesses (an auditor account's `audit:read` token on a peer portal).
+AUDIT_WITNESS_TOKEN = env_str("AUDIT_WITNESS_TOKEN", "")
+# Logs this portal witnesses: note verifier keys (origin+keyid+base64), comma-separated.
+AUDIT_WITNESS_KEYS = env_list("AUDIT_WITNESS_KEYS", [])
+# A gate read pauses when the last successful verification of the trail is older than this
+# (the quick verification runs every minute); 0 disables the bound.
+AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 180, minimum=0)
+# Full verifications on demand (POST /api/v1/audit/verify/), per user.
+AUDIT_VERIFY_RATE = env_str("AUDIT_VERIFY_RATE", "6/hour")
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", ("redis", "rediss"))
@@ -235,6 +255,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint": {"task": "audit.sign_checkpoint", "schedule": 300.0},
     "audit-verify": {"task": "audit.verify", "schedule": 3600.0},
+    # Cheap check every minute: hashes and links recomputed in the database, Merkle roots
+    # against every checkpoint (stored and external), gate-input rows against their entries.
+    "audit-verify-quick": {"task": "audit.verify_quick", "schedule": 60.0},
     # Governance: time alone can change a gate (an evaluation falling due, a verification or a
     # pending decision expiring); deliveries left pending by a crash are re-sent.
     "governance-sweep-gates": {"task": "governance.sweep_gates", "schedule": 300.0},

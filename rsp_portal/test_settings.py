@@ -26,3 +26,11 @@ CSRF_COOKIE_SECURE = False
 SESSION_COOKIE_NAME = "sessionid"
 CSRF_COOKIE_NAME = "csrftoken"
 TEST_VAR_DIR = VAR_DIR / "test"
+# Each test that signs checkpoints gets its own external checkpoint log (tests.audit_support);
+# a shared file would mix notes signed by different test keys.
+AUDIT_CHECKPOINT_LOG = None
+# Tests that exercise the staleness bound set it themselves.
+AUDIT_VERIFY_MAX_AGE_SECONDS = 0
+AUDIT_VERIFY_RATE = "10000/hour"
+AUDIT_WITNESS_URLS = []
+AUDIT_WITNESS_KEYS = []

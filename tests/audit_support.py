@@ -36,6 +36,8 @@ def audit_keys(settings: Any, tmp_path: Path) -> Path:
     public.write_bytes(public_key_pem(load_private_key(private)))
     settings.AUDIT_SIGNING_KEY_FILE = private
     settings.AUDIT_PUBLIC_KEY_FILE = public
+    # The checkpoint log outside the database, fresh for this test (and its key).
+    settings.AUDIT_CHECKPOINT_LOG = tmp_path / "witness" / "checkpoints.jsonl"
     return private
 
 

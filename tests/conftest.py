@@ -52,6 +52,20 @@ def _on_connect(sender: Any, connection: Any, **kwargs: Any) -> None:
     connection._rsp_flush_switch = True
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
+    """After migrating the test databases, install the flush escape in them (tests only).
+
+    Migrations install guards without any escape (``audit.dbguard``); only here, in the test
+    runner's own databases, does ``rsp.allow_test_flush`` get a meaning.
+    """
+    from audit.dbguard import install_test_flush_escape
+
+    with django_db_blocker.unblock():
+        for conn in connections.all():
+            install_test_flush_escape(conn)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _test_flush_switch() -> Iterator[None]:
     """Turn the switch on for every test connection (the app never sets it)."""

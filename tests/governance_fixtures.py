@@ -6,7 +6,9 @@ from typing import Any
 
 from django.db import transaction
 
+import audit
 from evaluations.models import AIModel, Checkpoint, EvalResult
+from evaluations.services import _result_audit_data as result_audit_data
 from governance import adapter, services
 from policies import services as policy_services
 from policies.packs import load_pack_file
@@ -40,6 +42,12 @@ def make_model(slug: str = "atlas", compute: float | None = 1e24, actor: Any = N
 def add_checkpoint(model: AIModel, name: str, compute: float) -> Checkpoint:
     with transaction.atomic():
         checkpoint = Checkpoint.objects.create(model=model, name=name, effective_compute=compute)
+        # Recorded as the real service does: verification reconciles every row with the trail.
+        audit.record(
+            "checkpoint.report",
+            checkpoint,
+            {"model": model.slug, "name": name, "effective_compute": compute},
+        )
         services.on_evidence_changed(model, "checkpoint.create")
     return checkpoint
 
@@ -62,6 +70,7 @@ def add_result(
             n_samples=n_samples,
             source="api",
         )
+        audit.record("result.create", result, result_audit_data(result))
         services.on_evidence_changed(model, "result.create")
     return result
 

@@ -13,6 +13,7 @@ from django.test import Client
 from audit import verify_bundle as vb
 from audit.checkpoints import make_checkpoint
 from audit.models import VerificationRun
+from audit.verification import run_verification
 from tests.audit_support import append, audit_keys  # noqa: F401  (fixture)
 from tests.conftest import bearer, client_for
 
@@ -42,6 +43,7 @@ def test_other_roles_cannot_read_the_trail(url, role, request):
 @pytest.mark.parametrize("role", ["auditor", "admin_user"])
 def test_auditors_and_admins_read_the_trail(url, role, request):
     user = request.getfixturevalue(role)
+    run_verification("test")
     assert client_for(user).get(url).status_code == 200
     assert bearer(user, ["audit:read"]).get(url).status_code == 200
 
@@ -56,6 +58,8 @@ def test_a_token_without_the_audit_scope_is_refused(auditor):
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 @pytest.mark.parametrize("url", [*AUDITOR_ROUTES, "/api/v1/audit/key/"])
 def test_nobody_can_change_the_trail(url, method, admin_user):
+    if url.endswith("/verify/") and method == "post":
+        pytest.skip("POST runs a verification, which changes nothing in the trail")
     response = getattr(client_for(admin_user), method)(url, {}, content_type="application/json")
     assert response.status_code in (403, 405)
 
@@ -140,7 +144,9 @@ def test_export_streams_a_zip_that_verifies(auditor, tmp_path):
 def test_verify_reports_and_records_the_outcome(auditor):
     append(4)
     make_checkpoint()
-    body = client_for(auditor).get("/api/v1/audit/verify/").json()
+    response = client_for(auditor).post("/api/v1/audit/verify/")
+    assert response.status_code == 201
+    body = response.json()
     assert body["ok"] is True
     assert (body["entries"], body["checkpoints"], body["first_bad_seq"]) == (5, 1, None)
     assert body["message"] == "OK: 5 entries, 1 checkpoints"
@@ -181,3 +187,35 @@ def test_the_schema_documents_the_audit_routes(auditor):
     for route in ("/api/v1/audit/", "/api/v1/audit/export/", "/api/v1/audit/verify/"):
         assert route in paths
     assert "/api/v1/audit/key/" in paths
+
+
+@pytest.mark.usefixtures("audit_keys")
+def test_reading_the_verification_changes_nothing(auditor):
+    append(3)
+    run_verification("worker")
+    before = VerificationRun.objects.count()
+    client = client_for(auditor)
+    for _ in range(3):
+        body = client.get("/api/v1/audit/verify/").json()
+        assert body["ok"] is True
+        assert body["entries"] == 4
+    assert VerificationRun.objects.count() == before
+
+
+def test_reading_before_any_verification_is_a_404(auditor):
+    assert client_for(auditor).get("/api/v1/audit/verify/").status_code == 404
+
+
+@pytest.mark.usefixtures("audit_keys")
+def test_full_verification_on_demand_is_throttled(auditor, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.AUDIT_VERIFY_RATE = "2/hour"
+    client = client_for(auditor)
+    assert client.post("/api/v1/audit/verify/").status_code == 201
+    assert client.post("/api/v1/audit/verify/").status_code == 201
+    response = client.post("/api/v1/audit/verify/")
+    assert response.status_code == 429
+    assert VerificationRun.objects.count() == 2
+    cache.clear()

@@ -230,7 +230,10 @@ def test_diff_names_the_bad_parameter(safety, active_default, query, bad):
 
 
 def test_leadership_activates_a_draft_through_the_api(rso, active_default):
-    draft = services.load_pack(weakened_six_ways())
+    tightened = copy.deepcopy(load_pack_file("default"))
+    tightened["version"] = "2.2-portal.tight"
+    tightened["settings"]["months_between_assessments"] = 3
+    draft = services.load_pack(tightened)
     response = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "active"
@@ -239,6 +242,15 @@ def test_leadership_activates_a_draft_through_the_api(rso, active_default):
     assert active_default.status == PolicyVersion.Status.SUPERSEDED
     entry = AuditEntry.objects.filter(action="policy.activate").order_by("-seq").first()
     assert entry is not None and entry.actor == "rso"
+
+
+def test_one_leader_cannot_activate_a_loosening_draft(rso, active_default):
+    draft = services.load_pack(weakened_six_ways())
+    response = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+    assert response.status_code == 409, response.content
+    assert "loosens the policy in force" in str(response.json())
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersion.Status.DRAFT
 
 
 def test_safety_cannot_activate(safety, active_default):
@@ -418,11 +430,12 @@ def test_leadership_activates_a_draft_on_the_page(rso, active_default):
     confirm = client.get(f"/policy/versions/{draft.pk}/activate/")
     assert confirm.status_code == 200
     assert confirm.content.decode().count('<li class="loosening">') == 6
-    response = client.post(f"/policy/versions/{draft.pk}/activate/")
-    assert response.status_code == 302
+    # Six loosenings: one leader's click does not activate it (issue 12: it needs the
+    # sign-off titles of the policy in force, core.activation).
+    client.post(f"/policy/versions/{draft.pk}/activate/")
     draft.refresh_from_db()
-    assert draft.status == PolicyVersion.Status.ACTIVE
-    assert AuditEntry.objects.filter(action="policy.activate", actor="rso").exists()
+    assert draft.status == PolicyVersion.Status.DRAFT
+    assert not AuditEntry.objects.filter(action="policy.activate", actor="rso").exists()
 
 
 def test_safety_cannot_activate_on_the_page(safety, active_default):

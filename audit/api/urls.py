@@ -7,4 +7,5 @@ urlpatterns = [
     path("export/", views.AuditExport.as_view(), name="api-audit-export"),
     path("verify/", views.AuditVerify.as_view(), name="api-audit-verify"),
     path("key/", views.AuditPublicKey.as_view(), name="api-audit-key"),
+    path("witness/", views.AuditWitness.as_view(), name="api-audit-witness"),
 ]

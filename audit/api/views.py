@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, generics, pagination
+from rest_framework import (
+    exceptions,
+    generics,
+    pagination,
+    parsers,
+    serializers,
+    status,
+    throttling,
+)
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +29,24 @@ from audit.api.serializers import (
 from audit.checkpoints import key_description
 from audit.filters import AuditEntryFilter
 from audit.models import AuditEntry
-from audit.verification import ExportError, export_zip, run_verification
+from audit.verification import ExportError, export_zip, latest_run, run_verification
+
+
+class PlainTextParser(parsers.BaseParser):
+    """A signed note as the body, as witnesses receive it."""
+
+    media_type = "text/plain"
+
+    def parse(  # type: ignore[override]  # the note is the whole body
+        self, stream: Any, media_type: Any = None, parser_context: Any = None
+    ) -> str:
+        return str(stream.read().decode("utf-8"))
+
+
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "This conflicts with what was witnessed before."
+    default_code = "conflict"
 
 
 class SeqCursorPagination(pagination.CursorPagination):
@@ -68,15 +94,48 @@ class AuditExport(APIView):
         )
 
 
-class AuditVerify(APIView):
-    """Verify the stored trail now; the outcome is also recorded for the status page."""
+class VerifyThrottle(throttling.UserRateThrottle):
+    """A full verification reads the whole trail: a few per user and hour (AUDIT_VERIFY_RATE)."""
 
-    actions = {"GET": "audit.view"}
+    scope = "audit-verify"
+
+    def get_rate(self) -> str:
+        return str(settings.AUDIT_VERIFY_RATE)
+
+
+class AuditVerify(APIView):
+    """GET: the latest recorded verification (changes nothing). POST: verify the whole stored
+    trail now (throttled); the outcome is recorded for the status page and the gates."""
+
+    actions = {"GET": "audit.view", "POST": "audit.view"}
+
+    def get_throttles(self) -> list[throttling.BaseThrottle]:
+        return [VerifyThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(responses=VerificationSerializer)
     def get(self, request: Request) -> Response:
+        run = latest_run()
+        if run is None:
+            raise exceptions.NotFound("No verification has run yet; POST to run one.")
+        return Response(
+            VerificationSerializer(
+                {
+                    "ok": run.ok,
+                    "entries": run.entries,
+                    "checkpoints": run.checkpoints,
+                    "first_bad_seq": run.first_bad_seq,
+                    "message": run.message,
+                    "checked_at": run.started_at,
+                }
+            ).data
+        )
+
+    @extend_schema(request=None, responses={201: VerificationSerializer})
+    def post(self, request: Request) -> Response:
         outcome, _ = run_verification(_username(request))
-        return Response(VerificationSerializer(outcome.as_dict()).data)
+        return Response(
+            VerificationSerializer(outcome.as_dict()).data, status=status.HTTP_201_CREATED
+        )
 
 
 class AuditPublicKey(APIView):
@@ -90,3 +149,39 @@ class AuditPublicKey(APIView):
         if described is None:
             raise exceptions.NotFound("No audit public key is configured.")
         return Response(PublicKeySerializer(described).data)
+
+
+class WitnessSerializer(serializers.Serializer[dict[str, Any]]):
+    origin = serializers.CharField()
+    size = serializers.IntegerField()
+    root_hash = serializers.CharField()
+    new = serializers.BooleanField()
+
+
+class AuditWitness(APIView):
+    """Witness another portal's log: POST a C2SP signed checkpoint note (text/plain, or JSON
+    ``{"note": ...}``). It must verify with the key configured for its origin; a second root
+    for a size already witnessed is refused with 409 (split view)."""
+
+    actions = {"POST": "audit.witness"}
+    parser_classes = [parsers.JSONParser, PlainTextParser]
+
+    @extend_schema(request=OpenApiTypes.STR, responses=WitnessSerializer)
+    def post(self, request: Request) -> Response:
+        from audit.witness import WitnessError, witness
+
+        data = request.data
+        note = data.get("note") if isinstance(data, dict) else data
+        if not isinstance(note, str) or not note:
+            raise exceptions.ValidationError({"note": ["A signed checkpoint note is required."]})
+        try:
+            row, new = witness(note, actor=request.user)
+        except WitnessError as exc:
+            if exc.conflict:
+                raise Conflict(str(exc)) from None
+            raise exceptions.ValidationError({"note": [str(exc)]}) from None
+        return Response(
+            WitnessSerializer(
+                {"origin": row.origin, "size": row.size, "root_hash": row.root_hash, "new": new}
+            ).data
+        )

@@ -45,6 +45,7 @@ class Command(BaseCommand):
                 titles=options["title"],
                 password=password,
                 email=options["email"],
+                actor="manage.py create_user",
             )
         except ValidationError as exc:
             raise CommandError(

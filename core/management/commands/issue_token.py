@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from core.models import ApiToken, TokenScope, User
+from core.services import issue_token
 from rsp_portal.authz import allowed_scopes
 
 
@@ -53,9 +54,7 @@ class Command(BaseCommand):
             if options["expires_days"] < 1:
                 raise CommandError("--expires-days must be at least 1.")
             expires = timezone.now() + timedelta(days=options["expires_days"])
-        _, text = ApiToken.issue(
-            user, name, scopes, expires_at=expires, actor="manage.py issue_token"
-        )
+        _, text = issue_token(user, name, scopes, expires_at=expires, actor="manage.py issue_token")
         self.stderr.write(
             f"Token {name!r} for {user.username}, scopes {', '.join(sorted(scopes))}. "
             "It is shown once; store it now."

@@ -1,0 +1,299 @@
+"""Reconciliation: the rows the gate reads must say what their audit entries say.
+
+The hash chain proves the *trail* unchanged; it says nothing about the business tables beside
+it. Someone with owner rights can drop a trigger, back-date a safeguard verification and put
+the trigger back, and the chain still verifies. So verification also recomputes, for every
+gate-relevant row (results, evaluation checkpoints, safeguard records, decisions, approvals,
+pauses, the active policy version), the values its audit entry recorded, and names any row
+that differs or has no entry at all.
+
+A rule per kind of row says which entry describes it (action and object) and which values to
+compare. Timestamps the entry does not carry are compared with the entry's own ``ts``: a row is
+written in the transaction that appends its entry, so the two lie within ``TIME_SLACK``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from audit.models import AuditEntry
+from audit.services import _json_safe
+from audit.verify_bundle import VerificationError
+
+# A row's timestamp is taken when the object is built, the entry's a moment later in the same
+# transaction; a slow transaction still commits well within this.
+TIME_SLACK = dt.timedelta(minutes=5)
+_SKEW = dt.timedelta(seconds=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """How one kind of row is found in the trail and what must agree."""
+
+    label: str  # app_label.model
+    actions: tuple[str, ...]  # entry actions that describe it
+    rows: Callable[[], Iterable[Any]]
+    # Entry object id for a row (the row's own pk, or e.g. the decision of an approval).
+    object_id: Callable[[Any], str]
+    expected: Callable[[Any], dict[str, Any]]  # values that must equal the entry's data
+    # Picks the entry of a row among those for its object (default: the first).
+    matches: Callable[[Any, dict[str, Any]], bool] = lambda row, body: True
+    time: Callable[[Any], dt.datetime | None] = lambda row: None
+    actor_id: Callable[[Any], int | None] = lambda row: None
+    object_type: str | None = None  # defaults to ``label``
+
+
+def _iso_ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _results() -> Iterable[Any]:
+    from evaluations.models import EvalResult
+
+    return EvalResult.objects.select_related("model", "checkpoint").order_by("pk").iterator(2000)
+
+
+def _result_expected(row: Any) -> dict[str, Any]:
+    return {
+        "model": row.model.slug,
+        "checkpoint": row.checkpoint.name,
+        "metric": row.metric_key,
+        "value": row.value,
+        "stderr": row.stderr,
+        "n_samples": row.n_samples,
+        "mitigation": row.mitigation,
+        "evaluated_at": row.evaluated_at.isoformat(),
+        "partial": row.partial,
+    }
+
+
+def _checkpoints() -> Iterable[Any]:
+    from evaluations.models import Checkpoint
+
+    return Checkpoint.objects.select_related("model").order_by("pk").iterator(2000)
+
+
+def _safeguards() -> Iterable[Any]:
+    from governance.models import SafeguardRecord
+
+    return SafeguardRecord.objects.select_related("model").order_by("pk").iterator(2000)
+
+
+def _decisions() -> Iterable[Any]:
+    from governance.models import ScalingDecision
+
+    return ScalingDecision.objects.select_related("model").order_by("pk").iterator(2000)
+
+
+def _approvals() -> Iterable[Any]:
+    from governance.models import Approval
+
+    return Approval.objects.order_by("pk").iterator(2000)
+
+
+def _pauses() -> Iterable[Any]:
+    from governance.models import Pause
+
+    return Pause.objects.select_related("model").order_by("pk").iterator(2000)
+
+
+def _activation_signatures() -> Iterable[Any]:
+    from core.models import ActivationSignature
+
+    return ActivationSignature.objects.order_by("pk").iterator(2000)
+
+
+RULES: list[Rule] = [
+    Rule(
+        "evaluations.evalresult",
+        ("result.create", "result.correct"),
+        _results,
+        lambda r: str(r.pk),
+        _result_expected,
+    ),
+    Rule(
+        "evaluations.checkpoint",
+        ("checkpoint.report",),
+        _checkpoints,
+        lambda r: str(r.pk),
+        lambda r: {"model": r.model.slug, "name": r.name, "effective_compute": r.effective_compute},
+        time=lambda r: r.reported_at,
+    ),
+    Rule(
+        "governance.safeguardrecord",
+        ("safeguard.record",),
+        _safeguards,
+        lambda r: str(r.pk),
+        lambda r: {
+            "model": r.model.slug,
+            "requirement": r.requirement_code,
+            "status": r.status,
+            "evidence_url": r.evidence_url,
+        },
+        time=lambda r: r.recorded_at,
+        actor_id=lambda r: r.recorded_by_id,
+    ),
+    Rule(
+        "governance.scalingdecision",
+        ("decision.request",),
+        _decisions,
+        lambda r: str(r.pk),
+        lambda r: {
+            "model": r.model.slug,
+            "compute_limit": r.compute_limit,
+            "dossier_sha256": r.dossier_sha256,
+            "required_titles": r.required_titles,
+            "policy_version": r.policy_version_id,
+        },
+        time=lambda r: r.requested_at,
+        actor_id=lambda r: r.requested_by_id,
+    ),
+    Rule(
+        "governance.approval",
+        ("decision.approve", "decision.reject"),
+        _approvals,
+        lambda r: str(r.decision_id),
+        lambda r: {"title": r.title, "dossier_sha256": r.dossier_sha256, "comment": r.comment},
+        matches=lambda r, body: body["data"].get("title") == r.title,
+        time=lambda r: r.created_at,
+        actor_id=lambda r: r.approver_id,
+        object_type="governance.scalingdecision",
+    ),
+    Rule(
+        "core.activationsignature",
+        ("policy.activation.approve", "policy.activation.reject"),
+        _activation_signatures,
+        lambda r: str(r.activation_id),
+        lambda r: {"title": r.title, "dossier_sha256": r.dossier_sha256},
+        matches=lambda r, body: body["data"].get("title") == r.title,
+        time=lambda r: r.created_at,
+        actor_id=lambda r: r.signer_id,
+        object_type="core.policyactivation",
+    ),
+    Rule(
+        "governance.pause",
+        ("model.pause",),
+        _pauses,
+        lambda r: str(r.pk),
+        lambda r: {"model": r.model.slug, "reason": r.reason},
+        time=lambda r: r.created_at,
+        actor_id=lambda r: r.created_by_id,
+    ),
+]
+
+
+def _entries_by_object(
+    object_type: str, actions: tuple[str, ...]
+) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    rows = (
+        AuditEntry.objects.filter(object_type=object_type, action__in=actions)
+        .order_by("seq")
+        .values_list("object_id", "body")
+    )
+    for object_id, body in rows.iterator(2000):
+        found.setdefault(object_id, []).append(json.loads(bytes(body)))
+    return found
+
+
+def _fault(rule: Rule, row: Any, message: str) -> VerificationError:
+    return VerificationError(None, f"reconciliation: {rule.label} #{row.pk} {message}")
+
+
+def _check_row(rule: Rule, row: Any, bodies: list[dict[str, Any]]) -> None:
+    body = next((b for b in bodies if rule.matches(row, b)), None)
+    if body is None:
+        raise _fault(rule, row, "has no audit entry")
+    data = body.get("data") or {}
+    for key, value in _json_safe(rule.expected(row)).items():
+        if data.get(key) != value:
+            raise _fault(
+                rule,
+                row,
+                f"differs from audit entry #{body['seq']}: {key} is {value!r} in the database "
+                f"but {data.get(key)!r} in the trail",
+            )
+    moment = rule.time(row)
+    if moment is not None:
+        logged = _iso_ts(body["ts"])
+        if not (moment - _SKEW <= logged <= moment + TIME_SLACK):
+            raise _fault(
+                rule,
+                row,
+                f"differs from audit entry #{body['seq']}: its time {moment.isoformat()} is not "
+                f"when the trail recorded it ({body['ts']})",
+            )
+    actor = rule.actor_id(row)
+    if actor is not None and body.get("actor", {}).get("id") != actor:
+        raise _fault(rule, row, f"differs from audit entry #{body['seq']}: another actor")
+
+
+def _check_decision_status() -> None:
+    """A decision's status must be the last one the trail recorded (pending if none)."""
+    from governance.models import ScalingDecision
+
+    statuses: dict[str, str] = {}
+    rows = (
+        AuditEntry.objects.filter(
+            object_type="governance.scalingdecision", action="decision.status"
+        )
+        .order_by("seq")
+        .values_list("object_id", "body")
+    )
+    for object_id, body in rows.iterator(2000):
+        statuses[object_id] = json.loads(bytes(body))["data"].get("status")
+    for pk, status in ScalingDecision.objects.values_list("pk", "status").iterator(2000):
+        expected = statuses.get(str(pk), "pending")
+        if status != expected:
+            raise VerificationError(
+                None,
+                f"reconciliation: governance.scalingdecision #{pk} is {status!r} in the database "
+                f"but {expected!r} in the trail",
+            )
+
+
+def _check_active_policy() -> None:
+    """The active policy version's content must hash to what its activation recorded."""
+    from policies.models import PolicyVersion
+    from policies.packs import content_sha256, validate_pack
+    from policies.services import to_pack, version_with_children
+
+    for version in PolicyVersion.objects.filter(status=PolicyVersion.Status.ACTIVE):
+        bodies = _entries_by_object("policies.policyversion", ("policy.activate",)).get(
+            str(version.pk), []
+        )
+        if not bodies:
+            raise VerificationError(
+                None,
+                f"reconciliation: policies.policyversion #{version.pk} is active but the "
+                "trail has no activation for it",
+            )
+        recorded = bodies[-1]["data"].get("content_sha256")
+        full = version_with_children(version.pk)
+        actual = (
+            content_sha256(validate_pack(to_pack(full), f"version #{version.pk}"))
+            if full is not None
+            else None
+        )
+        if recorded not in (version.content_sha256, None) or (
+            actual is not None and version.content_sha256 and actual != version.content_sha256
+        ):
+            raise VerificationError(
+                None,
+                f"reconciliation: policies.policyversion #{version.pk} content differs from "
+                "what its activation recorded",
+            )
+
+
+def reconcile() -> None:
+    """Raise VerificationError naming the first gate-relevant row that the trail contradicts."""
+    for rule in RULES:
+        entries = _entries_by_object(rule.object_type or rule.label, rule.actions)
+        for row in rule.rows():
+            _check_row(rule, row, entries.get(rule.object_id(row), []))
+    _check_decision_status()
+    _check_active_policy()
