@@ -9,7 +9,7 @@ setting that anyone connected can ``SET`` is no guard. The test runner, and only
 runner, replaces the trigger function in its own throwaway database with ``PG_TEST_FUNCTION``
 (see ``install_test_flush_escape``, called by ``tests/conftest.py`` after the test database is
 migrated), which honours ``rsp.allow_test_flush = 'on'`` for TRUNCATE. No migration a
-production database runs ever installs that function (docs/adr/0009, "No test escape in
+production database runs ever installs that function (docs/adr/0010, "No test escape in
 production").
 
 SQLite (development and tests only): the DELETE triggers consult the connection function

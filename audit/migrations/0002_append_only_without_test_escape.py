@@ -2,7 +2,7 @@
 
 The previous function honoured a session setting that every connected role can set, so anyone
 could TRUNCATE append-only tables. Only the test runner installs such an escape now, in its own
-throwaway database (docs/adr/0009).
+throwaway database (docs/adr/0010).
 """
 
 from django.db import migrations
