@@ -152,24 +152,47 @@ def test_only_a_correction_lowers_a_determination(safety):
 
 
 def test_openai_high_lets_scaling_continue_once_its_security_controls_are_verified(
-    safety, rso, ceo
+    safety, ceo, pipeline
 ):
-    pack = load_pack_file("openai-preparedness-v2")
-    policy_services.load_pack(pack, actor=None, activate=True)
+    """PF v2: a High capability continues with High security controls and the CEO's decision
+    (the SAG only advises); a Critical one halts."""
+    policy_services.load_pack(load_pack_file("openai-preparedness-v2"), actor=None, activate=True)
     model = make_model()
     version = services.adapter.active_version()
-    high = [t for t in version.thresholds.all() if t.requires_scaling and not t.halt]
-    assert high, "the OpenAI pack lets scaling continue past a High threshold"
-    threshold = high[0]
-    for indicator in threshold.indicators.all():
-        metric = indicator.metric
-        add_result(model, metric.key, metric.max if metric.higher_is_more_capable else metric.min)
+    metrics = {m.key: m for m in version.metrics.all()}
+    indicators = [
+        (i.threshold.code, i.metric.key, i.warning)
+        for i in version.indicators.select_related("threshold", "metric")
+    ]
+    # Every indicator below its warning line, except BIO-HIGH's first, at its critical line.
+    for _code, key, warning in indicators:
+        metric = metrics[key]
+        low = metric.min if metric.higher_is_more_capable else metric.max
+        add_result(model, key, low if warning is None else (low + warning) / 4)
+    high = version.thresholds.get(code="BIO-HIGH")
+    first = high.indicators.select_related("metric").first()
+    add_result(model, first.metric.key, first.critical)
     gate = services.gate_for(model)
-    assert _status(gate, threshold.code) == "crossed"
-    assert "threshold_crossed" not in codes(gate) or any(
-        r["threshold"] != threshold.code
+    assert _status(gate, "BIO-HIGH") == "crossed"
+    assert "threshold_crossed" not in codes(gate)  # High is a path, not a dead end
+    assert {"safeguard_missing", "no_approval"} == codes(gate)
+
+    verify_standards(model, {"HIGH-S"}, safety)
+    assert codes(services.gate_for(model)) == {"no_approval"}
+    decision = services.request_decision(model, 2e24, "High security controls verified.", safety)
+    assert decision.required_titles == ["CEO"]
+    services.sign_decision(decision.pk, ceo, "approve", decision.dossier_sha256)
+    assert services.gate_for(model)["state"] == "approved"
+
+    # A Critical capability halts further development, whatever is verified or signed.
+    critical = version.thresholds.get(code="BIO-CRITICAL")
+    top = critical.indicators.select_related("metric").first()
+    add_result(model, top.metric.key, top.critical)
+    gate = services.gate_for(model)
+    assert gate["state"] == "paused"
+    assert any(
+        r["code"] == "threshold_crossed" and r["threshold"] == "BIO-CRITICAL"
         for r in gate["reasons"]
-        if r["code"] == "threshold_crossed"
     )
 
 
