@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord
+from rsp_portal import api
 
 
 class AIModelSerializer(serializers.ModelSerializer[AIModel]):
@@ -203,6 +204,38 @@ class ImportInputSerializer(serializers.Serializer[Any]):
         required=False, help_text='{"<scorer>/<metric>": "<metric key>"}, remembered'
     )
     preview = serializers.BooleanField(required=False, help_text="parse only, write nothing")
+
+
+class MappingField(serializers.Field):  # type: ignore[type-arg]
+    """A mapping given as JSON text (multipart) or an object; bounded like any JSON body."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data in (None, ""):
+            return None
+        try:
+            if isinstance(data, str):
+                return api.loads(data, field=self.field_name or "")
+            api.check_json(data, self.field_name or "")
+        except serializers.ValidationError as exc:
+            # Inside a serializer the error belongs to this field: "mapping.a/b: ...".
+            detail = exc.detail if isinstance(exc.detail, dict) else {"": exc.detail}
+            raise serializers.ValidationError(
+                [
+                    f"{path}: {message}" if path != self.field_name else str(message)
+                    for path, messages in detail.items()
+                    for message in (messages if isinstance(messages, list) else [messages])
+                ]
+            ) from None
+        return data
+
+
+class ImportFieldsSerializer(serializers.Serializer[Any]):
+    """The text fields of an import form, checked before the file is read; the importer checks
+    what they name (the model, its checkpoint, the mapping's metric keys)."""
+
+    model = serializers.CharField(max_length=100)
+    checkpoint = serializers.CharField(max_length=200)
+    mapping = MappingField(required=False)
 
 
 class PreviewRowSerializer(serializers.Serializer[Any]):

@@ -33,6 +33,7 @@ from evaluations.api.serializers import (
     CorrectionInputSerializer,
     EvalResultInputSerializer,
     EvalResultSerializer,
+    ImportFieldsSerializer,
     ImportInputSerializer,
     ImportOutputSerializer,
     ImportRecordSerializer,
@@ -346,13 +347,15 @@ class ResultImport(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise exceptions.ValidationError({"file": ["Attach the log file as `file`."]})
+        fields = ImportFieldsSerializer(data=data)
+        fields.is_valid(raise_exception=True)
         preview = str(data.get("preview", "")).lower() in ("1", "true", "yes", "on")
         outcome = _call(
             imports.import_log,
             upload,
-            model=data.get("model"),
-            checkpoint=data.get("checkpoint"),
-            mapping=data.get("mapping"),
+            model=fields.validated_data["model"],
+            checkpoint=fields.validated_data["checkpoint"],
+            mapping=fields.validated_data.get("mapping"),
             actor=request.user,
             preview=preview,
             via=via_for(request),
