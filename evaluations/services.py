@@ -30,6 +30,7 @@ from evaluations.models import (
     EvalResult,
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
+from rsp_portal.errors import ServiceError
 
 #: Called with each AI model whose evidence changed, inside the writing transaction (the gate
 #: registers its recomputation here). A hook that raises rolls the write back.
@@ -84,10 +85,8 @@ _MAX_JSON_BYTES = 64 * 1024
 _MAX_LISTED = 30
 
 
-class EvidenceError(ValidationError):
+class EvidenceError(ServiceError):
     """Refused input; ``message_dict`` maps each offending field to its messages."""
-
-    status_code = 400
 
 
 class NoActivePolicyError(EvidenceError):
