@@ -381,3 +381,36 @@ def test_the_django_test_client_and_the_live_server_agree_on_me(live_server, pip
     token = token_for(pipeline)
     direct = DjangoClient(HTTP_AUTHORIZATION=f"Bearer {token}").get("/api/v1/me/").json()
     assert Client(live_server.url, token).me() == direct
+
+
+# --- examples/training_loop.py ----------------------------------------------------------------
+
+
+def test_the_example_training_loop_stops_when_the_gate_pauses(
+    live_server, approved_model, pipeline, tmp_path
+):
+    from tests.governance_fixtures import BELOW
+
+    evals = tmp_path / "evals.json"
+    evals.write_text(json.dumps(BELOW))
+    token = token_for(pipeline, [TokenScope.READ, TokenScope.EVIDENCE, TokenScope.GATE])
+    env = {**os.environ, "RSP_URL": live_server.url, "RSP_TOKEN": token}
+    env["PYTHONPATH"] = str(CLIENT_PATH)
+    argv = ["--model", "atlas", "--steps", "10", "--flop-per-step", "5e23", "--evals", str(evals)]
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "training_loop.py"), *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+    # Approved up to 2e24 FLOP: steps 1-4 (0.5e24 .. 2e24) run, step 5 (2.5e24) is paused.
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "step 4: trained to 2e+24 FLOP" in done.stdout
+    assert "step 5: the gate paused training" in done.stdout
+    assert "exceeds_approved_compute" in done.stdout
+    assert approved_model.checkpoints.filter(name="step-4").exists()
+    assert not approved_model.checkpoints.filter(name="step-5").exists()
