@@ -284,6 +284,10 @@ SPECTACULAR_SETTINGS = {
         "PolicyStatusEnum": "policies.models.PolicyVersion.Status",
         "SuiteRunStatusEnum": "evaluations.suite_models.SuiteRun.Status",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "rsp_portal.schema.add_error_responses",
+    ],
     # The schema and docs need a signed-in user or a token, like every other route.
     "SERVE_PERMISSIONS": ["rsp_portal.authz.ActionPermission"],
     "SERVE_AUTHENTICATION": [
