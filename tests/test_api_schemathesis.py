@@ -31,7 +31,8 @@ ROLES = ["pipeline", "safety", "rso", "auditor", "admin_user"]
 
 
 @pytest.fixture
-def headers(db: None, audit_keys: Any, request: Any) -> dict[str, dict[str, str]]:
+def headers(db: None, request: Any) -> dict[str, dict[str, str]]:
+    request.getfixturevalue("audit_keys")  # the export needs a signing key (else a config 500)
     activate_default_policy()
     make_model()
     found = {}
@@ -43,7 +44,7 @@ def headers(db: None, audit_keys: Any, request: Any) -> dict[str, dict[str, str]
 
 
 @schema.parametrize()
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_published_contract(case: Any, headers: dict[str, Any]) -> None:
     for role_headers in headers.values():
         case.call_and_validate(headers=role_headers, checks=CHECKS)
