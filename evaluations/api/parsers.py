@@ -7,7 +7,7 @@ where they were. This one reads them as floats so that validation can name the f
 
 from __future__ import annotations
 
-from rsp_portal.api import JSONParser, body_limit, too_large
+from rsp_portal.parsers import JSONParser, body_limit, too_large
 
 __all__ = ["EvidenceJSONParser", "body_limit", "too_large"]
 

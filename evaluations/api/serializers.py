@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord
-from rsp_portal import api
+from rsp_portal import parsers
 
 
 class AIModelSerializer(serializers.ModelSerializer[AIModel]):
@@ -214,8 +214,8 @@ class MappingField(serializers.Field):  # type: ignore[type-arg]
             return None
         try:
             if isinstance(data, str):
-                return api.loads(data, field=self.field_name or "")
-            api.check_json(data, self.field_name or "")
+                return parsers.loads(data, field=self.field_name or "")
+            parsers.check_json(data, self.field_name or "")
         except serializers.ValidationError as exc:
             # Inside a serializer the error belongs to this field: "mapping.a/b: ...".
             detail = exc.detail if isinstance(exc.detail, dict) else {"": exc.detail}
