@@ -3,8 +3,25 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
 
 from core.models import ApiToken, TokenScope
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, refusing a name longer than any username before authenticating.
+
+    Django sets the field's ``max_length`` without its validator, so an over-long name reached
+    authentication, whose failure log (django-axes) cannot store it: a 500 on PostgreSQL.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        max_length = getattr(field, "max_length", None)
+        if max_length:
+            field.validators.append(MaxLengthValidator(max_length))
 
 
 class TokenForm(forms.Form):

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from core import services
 from core.forms import TokenForm
@@ -19,7 +19,7 @@ from rsp_portal.authz import allowed_scopes
 
 @login_not_required
 @never_cache
-@require_GET
+@require_safe  # GET and HEAD: probes often send HEAD
 def healthz(request: HttpRequest) -> JsonResponse:
     """Database, broker and worker status for probes; no secrets, no login.
 

@@ -30,6 +30,7 @@ from evaluations.models import (
     EvalResult,
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
+from rsp_portal.errors import ServiceError
 
 #: Called with each AI model whose evidence changed, what changed it (``"result.create #12"``)
 #: and who, inside the writing transaction (the gate registers its recomputation here). A hook
@@ -85,10 +86,8 @@ _MAX_JSON_BYTES = 64 * 1024
 _MAX_LISTED = 30
 
 
-class EvidenceError(ValidationError):
+class EvidenceError(ServiceError):
     """Refused input; ``message_dict`` maps each offending field to its messages."""
-
-    status_code = 400
 
 
 class NoActivePolicyError(EvidenceError):
@@ -165,15 +164,22 @@ def finite_number(raw: Any, field_name: str, *, required: bool = True) -> float 
     return value
 
 
-def _integer(raw: Any, field_name: str, *, minimum: int = 0) -> int | None:
+#: The largest value of a database ``integer`` and ``bigint`` column.
+MAX_INT = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
+
+
+def _integer(
+    raw: Any, field_name: str, *, minimum: int = 0, maximum: int = MAX_BIGINT
+) -> int | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise _error(field_name, f"Must be a whole number, not {raw!r:.40}.")
     if raw < minimum:
         raise _error(field_name, f"Must be at least {minimum}.")
-    if raw > 2**62:
-        raise _error(field_name, "Is too large.")
+    if raw > maximum:
+        raise _error(field_name, f"Must be at most {maximum}.")
     return raw
 
 
@@ -424,10 +430,11 @@ class _Lookup:
 
     @classmethod
     def load(cls, items: Sequence[Any]) -> _Lookup:
-        slugs = {i.get("model") for i in items if isinstance(i, Mapping)}
-        names = {i.get("checkpoint") for i in items if isinstance(i, Mapping)}
-        slugs = {s for s in slugs if isinstance(s, str)}
-        names = {n for n in names if isinstance(n, str)}
+        # Only strings can name a model or checkpoint; a JSON list or object is refused later,
+        # naming its field (and would not even fit in a set).
+        mappings = [i for i in items if isinstance(i, Mapping)]
+        slugs = {s for i in mappings if isinstance(s := i.get("model"), str)}
+        names = {n for i in mappings if isinstance(n := i.get("checkpoint"), str)}
         lookup = cls()
         lookup.models = {m.slug: m for m in AIModel.objects.filter(slug__in=slugs)}
         for ckpt in Checkpoint.objects.filter(name__in=names).select_related("model"):
@@ -492,7 +499,7 @@ def validate_result(
         "metric_key": metric.key,
         "value": value,
         "stderr": stderr,
-        "n_samples": _integer(item.get("n_samples"), f"{prefix}n_samples"),
+        "n_samples": _integer(item.get("n_samples"), f"{prefix}n_samples", maximum=MAX_INT),
         "elicitation": _elicitation(item.get("elicitation"), f"{prefix}elicitation"),
         "mitigation": mitigation,
         "notes": _text(item.get("notes"), f"{prefix}notes"),

@@ -12,7 +12,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -35,6 +35,7 @@ from governance.models import (
     Scope,
 )
 from rsp_portal.authz import require
+from rsp_portal.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +46,14 @@ DECISION_TTL = timedelta(days=14)
 GATE_MAX_AGE = timedelta(minutes=15)
 
 
-class GovernanceError(ValidationError):
+class GovernanceError(ServiceError):
     """A refused governance action, with a message for the person who tried it."""
 
 
 class ConflictError(GovernanceError):
     """The action conflicts with the current state (answered with 409)."""
+
+    status_code = 409
 
 
 # --- The gate ---------------------------------------------------------------------------------

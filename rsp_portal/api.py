@@ -1,20 +1,20 @@
-"""Shared REST API pieces: the error format and pagination."""
+"""Shared REST API pieces: the error format and pagination (the parser: rsp_portal.parsers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from rsp_portal.parsers import PayloadTooLarge
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = 413
-    default_detail = "The request body is too large."
-    default_code = "payload_too_large"
+__all__ = ["PayloadTooLarge", "exception_handler"]
 
 
 class Pagination(pagination.PageNumberPagination):
@@ -23,8 +23,40 @@ class Pagination(pagination.PageNumberPagination):
     max_page_size = 500
 
 
+class ServiceUnavailable(exceptions.APIException):
+    status_code = 503
+    default_detail = "The database is unreachable; try again shortly."
+    default_code = "service_unavailable"
+
+
+#: Seconds a client should wait before retrying when the database is unreachable.
+RETRY_AFTER_SECONDS = 30
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached (not that a query was wrong)."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Errors are ``{"errors": {field: [messages]}}`` for bad input, else ``{"detail": ...}``."""
+    """The API's one exception handler and one error shape.
+
+    Refused input, from a serializer or a service (:class:`rsp_portal.errors.ServiceError`, with
+    its own status), is ``{"errors": {field: [messages]}}``; everything else is
+    ``{"detail": ...}``. An unreachable database answers 503 with ``Retry-After``. Other
+    exceptions are left to ``rsp_portal.middleware.ApiErrorMiddleware`` (a JSON 500).
+    """
+    if isinstance(exc, DjangoValidationError):
+        status = getattr(exc, "status_code", 400)
+        messages = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+        return Response({"errors": messages}, status=status)
+    if database_unavailable(exc):
+        response = drf_exception_handler(ServiceUnavailable(), context)
+        if response is not None:
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if isinstance(exc, PermissionDenied) and exc.args:
         exc = exceptions.PermissionDenied(str(exc.args[0]))
     elif isinstance(exc, RequestDataTooBig):

@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # JSON errors and no-store under /api/ (rsp_portal.middleware).
+    "rsp_portal.middleware.ApiErrorMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "rsp_portal.middleware.LoginRequiredMiddleware",
@@ -283,7 +285,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rsp_portal.authz.ActionPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "rsp_portal.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -312,6 +314,10 @@ SPECTACULAR_SETTINGS = {
         "PolicyStatusEnum": "policies.models.PolicyVersion.Status",
         "SuiteRunStatusEnum": "evaluations.suite_models.SuiteRun.Status",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "rsp_portal.schema.add_error_responses",
+    ],
     # The schema and docs need a signed-in user or a token, like every other route.
     "SERVE_PERMISSIONS": ["rsp_portal.authz.ActionPermission"],
     "SERVE_AUTHENTICATION": [

@@ -34,3 +34,6 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("", include("core.urls")),
 ]
+
+handler404 = "rsp_portal.api_views.not_found"
+handler500 = "rsp_portal.api_views.server_error"

@@ -15,7 +15,7 @@ from core.models import ApiToken, PolicyActivation, User
 class MeView(APIView):
     """Who the caller is: lets a pipeline check its token before relying on it."""
 
-    actions = {"GET": "policy.view"}
+    actions = {"GET": "account.view"}  # any valid token, e.g. a gate-only one
 
     @extend_schema(
         responses=inline_serializer(

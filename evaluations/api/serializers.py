@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
+from rsp_portal import parsers
 
 
 class AIModelSerializer(serializers.ModelSerializer[AIModel]):
@@ -223,6 +224,38 @@ class ImportInputSerializer(serializers.Serializer[Any]):
         help_text="import sources whose higher_is_better contradicts the metric's direction",
     )
     preview = serializers.BooleanField(required=False, help_text="parse only, write nothing")
+
+
+class MappingField(serializers.Field):  # type: ignore[type-arg]
+    """A mapping given as JSON text (multipart) or an object; bounded like any JSON body."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data in (None, ""):
+            return None
+        try:
+            if isinstance(data, str):
+                return parsers.loads(data, field=self.field_name or "")
+            parsers.check_json(data, self.field_name or "")
+        except serializers.ValidationError as exc:
+            # Inside a serializer the error belongs to this field: "mapping.a/b: ...".
+            detail = exc.detail if isinstance(exc.detail, dict) else {"": exc.detail}
+            raise serializers.ValidationError(
+                [
+                    f"{path}: {message}" if path != self.field_name else str(message)
+                    for path, messages in detail.items()
+                    for message in (messages if isinstance(messages, list) else [messages])
+                ]
+            ) from None
+        return data
+
+
+class ImportFieldsSerializer(serializers.Serializer[Any]):
+    """The text fields of an import form, checked before the file is read; the importer checks
+    what they name (the model, its checkpoint, the mapping's metric keys)."""
+
+    model = serializers.CharField(max_length=100)
+    checkpoint = serializers.CharField(max_length=200)
+    mapping = MappingField(required=False)
 
 
 class PreviewRowSerializer(serializers.Serializer[Any]):

@@ -18,10 +18,9 @@ from rest_framework.views import APIView
 
 from evaluations import suites
 from evaluations.api.parsers import EvidenceJSONParser
-from evaluations.api.views import IDEMPOTENCY_PARAMETER, EvidenceAPIError, via_for
+from evaluations.api.views import IDEMPOTENCY_PARAMETER, via_for
 from evaluations.idempotency import idempotent
 from evaluations.models import AIModel
-from evaluations.services import EvidenceError
 from evaluations.suite_models import EvalSuite, SuiteRun, SuiteRunResult
 from rsp_portal.authz import can
 
@@ -173,16 +172,13 @@ class SuiteRunRequest(APIView):
             raise exceptions.ValidationError({"model": [f"Unknown model {slug_value!r:.100}."]})
 
         def effect() -> tuple[int, Any]:
-            try:
-                run = suites.request_run(
-                    suite,
-                    model,
-                    actor=request.user,
-                    trigger=SuiteRun.Trigger.API,
-                    via=via_for(request),
-                )
-            except EvidenceError as exc:
-                raise EvidenceAPIError(exc) from None
+            run = suites.request_run(
+                suite,
+                model,
+                actor=request.user,
+                trigger=SuiteRun.Trigger.API,
+                via=via_for(request),
+            )
             return status.HTTP_202_ACCEPTED, SuiteRunSerializer(run_queryset().get(pk=run.pk)).data
 
         return idempotent(request, effect)

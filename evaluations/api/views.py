@@ -1,7 +1,8 @@
 """The evidence API (DESIGN §8): models, checkpoints, results, bulk results, log imports.
 
-Views parse and render; the services validate and write. Service errors become
-``{"errors": {field: [messages]}}`` with the service's status (400, 409 or 413).
+Views parse and render; the services validate and write. Service errors (``ServiceError``)
+become ``{"errors": {field: [messages]}}`` with their status (400, 409 or 413) in the one
+exception handler, ``rsp_portal.api.exception_handler``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from evaluations.api.serializers import (
     CorrectionInputSerializer,
     EvalResultInputSerializer,
     EvalResultSerializer,
+    ImportFieldsSerializer,
     ImportInputSerializer,
     ImportOutputSerializer,
     ImportRecordSerializer,
@@ -51,24 +53,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-class EvidenceAPIError(exceptions.ValidationError):
-    """A service's EvidenceError with its own status code."""
-
-    def __init__(self, error: services.EvidenceError) -> None:
-        super().__init__(error.message_dict)
-        self.status_code = error.status_code
-
-
 def via_for(request: Request) -> str:
     key_id = getattr(request.auth, "key_id", None)
     return f"token:{key_id}" if key_id else "session"
-
-
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except services.EvidenceError as exc:
-        raise EvidenceAPIError(exc) from None
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -96,8 +83,7 @@ class ModelList(generics.ListAPIView[AIModel]):
     @extend_schema(request=AIModelInputSerializer, responses={201: AIModelSerializer})
     def post(self, request: Request) -> Response:
         data = _body(request)
-        model = _call(
-            services.create_model,
+        model = services.create_model(
             slug=data.get("slug"),
             name=data.get("name"),
             family=data.get("family") or "",
@@ -162,8 +148,7 @@ class CheckpointList(generics.ListAPIView[Checkpoint]):
     def post(self, request: Request, slug: str) -> Response:
         model = _model(slug)
         data = _body(request)
-        checkpoint = _call(
-            services.report_checkpoint,
+        checkpoint = services.report_checkpoint(
             model,
             name=data.get("name"),
             effective_compute=data.get("effective_compute"),
@@ -227,8 +212,7 @@ class ResultList(generics.ListAPIView[EvalResult]):
         item = _body(request)
 
         def effect() -> tuple[int, Any]:
-            (result,) = _call(
-                services.record_results,
+            (result,) = services.record_results(
                 [item],
                 request.user,
                 EvalResult.Source.API,
@@ -256,8 +240,7 @@ class ResultBulk(APIView):
             raise exceptions.ValidationError({"results": ["Must be a list of results."]})
 
         def effect() -> tuple[int, Any]:
-            created = _call(
-                services.record_results,
+            created = services.record_results(
                 items,
                 request.user,
                 EvalResult.Source.API,
@@ -283,8 +266,7 @@ class ResultCorrect(APIView):
         old = get_object_or_404(EvalResult.objects.for_display(), pk=pk)
         data = dict(_body(request))
         reason = data.pop("correction_reason", None)
-        new = _call(
-            services.correct_result,
+        new = services.correct_result(
             old,
             data,
             reason,
@@ -376,13 +358,14 @@ class ResultImport(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise exceptions.ValidationError({"file": ["Attach the log file as `file`."]})
+        fields = ImportFieldsSerializer(data=data)
+        fields.is_valid(raise_exception=True)
         preview = _flag(data.get("preview"))
-        outcome = _call(
-            imports.import_log,
+        outcome = imports.import_log(
             upload,
-            model=data.get("model"),
-            checkpoint=data.get("checkpoint"),
-            mapping=data.get("mapping"),
+            model=fields.validated_data["model"],
+            checkpoint=fields.validated_data["checkpoint"],
+            mapping=fields.validated_data.get("mapping"),
             actor=request.user,
             preview=preview,
             via=via_for(request),

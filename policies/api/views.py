@@ -106,8 +106,10 @@ class PolicyDiffView(APIView):
         old, new = versions["from"], versions["to"]
         result = diff_policies(services.to_pack(old), services.to_pack(new)).to_dict()
         payload = {
-            "from_version": VersionSummarySerializer(old).data,
-            "to_version": VersionSummarySerializer(new).data,
+            # Instances, not their .data: the serializer below renders them (a rendered
+            # version has a username where ``activated_by`` expects a user).
+            "from_version": old,
+            "to_version": new,
             "summary": result["summary"],
             "changes": result["changes"],
         }

@@ -1,0 +1,38 @@
+"""Client for the RSP Portal REST API v1, and the fail-closed ``rsp-gate`` command.
+
+Standard library only, so a training pipeline can ``pip install`` it or vendor the package::
+
+    from rsp_client import Client
+    client = Client.from_env()             # RSP_URL, RSP_TOKEN
+    if not client.gate("atlas-7", compute=3e25).approved:
+        raise SystemExit("paused by the RSP gate")
+"""
+
+from rsp_client.client import (
+    APIError,
+    Checkpoint,
+    Client,
+    Decision,
+    Gate,
+    Model,
+    ProtocolError,
+    Reason,
+    Result,
+    RSPError,
+    TransportError,
+)
+
+__all__ = [
+    "APIError",
+    "Checkpoint",
+    "Client",
+    "Decision",
+    "Gate",
+    "Model",
+    "ProtocolError",
+    "RSPError",
+    "Reason",
+    "Result",
+    "TransportError",
+]
+__version__ = "0.1.0"
