@@ -128,7 +128,7 @@ def snapshot(version: Any) -> PolicySnapshot:
 
 def audit_trail_verified() -> bool:
     """False when the latest audit verification failed: the record itself is in doubt, so no
-    gate may say approved (reliability.md §2.2). No verification yet counts as verified."""
+    gate may say approved (docs/adr/0004-audit-trail.md). No verification yet counts as verified."""
     from audit.models import VerificationRun
 
     latest = (

@@ -195,9 +195,10 @@ CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", REDIS_URL or "filesystem://", ("redis", "rediss", "filesystem")
 )
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "rsp")
-# Reliability settings (see docs/adr/0003-celery-reliability.md): the database is the source
-# of truth; the broker only carries primary keys, messages are acknowledged after the work is
-# done and re-queued if the worker process dies, and each process reserves one message at a time.
+# Reliability settings (docs/adr/0003-celery-reliability-and-embedded-broker.md): the
+# database is the source of truth; the broker only carries primary keys, messages are
+# acknowledged after the work is done and re-queued if the worker process dies, and each
+# process reserves one message at a time.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
