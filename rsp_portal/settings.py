@@ -338,6 +338,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's default config gives "django" its own console handler in DEBUG, so every
+        # warning (each refused request) printed twice; the root handler alone prints it.
+        "django": {"handlers": [], "level": "INFO"},
         "django.db.backends": {"level": "WARNING"},
         # A 401/403/404 is one line with the user, not a traceback (rsp_portal/logs.py).
         "django.request": {"filters": ["one_line_refusals"]},

@@ -39,6 +39,13 @@ def test_a_refused_api_call_is_one_line_with_the_user(outsider, caplog):
     assert "/api/v1/me/" in line.getMessage() and "(user: outsider)" in line.getMessage()
 
 
+def test_django_lines_go_to_the_console_once():
+    # Django's default logging adds a console handler to "django" in DEBUG (make run), which
+    # printed each line a second time next to the root handler's.
+    assert logging.getLogger("django").handlers == []
+    assert logging.getLogger("django").propagate
+
+
 def test_an_anonymous_refusal_says_anonymous(caplog):
     caplog.set_level(logging.INFO)
     from django.test import Client
