@@ -8,10 +8,3 @@ def record(action: str, obj: Any, data: Any = None, actor: Any = None, **kwargs:
     from audit.services import record as _record
 
     return _record(action, obj, data, actor, **kwargs)
-
-
-def record_for_request(request: Any, action: str, obj: Any, data: Any = None) -> Any:
-    """``record`` with the actor and channel taken from the request."""
-    from audit.services import record_for_request as _record_for_request
-
-    return _record_for_request(request, action, obj, data)

@@ -45,11 +45,6 @@ class AppendOnlyModel(models.Model):
         raise AppendOnlyError(f"{type(self).__name__} rows are append-only; delete() is refused.")
 
 
-class AuditEntryQuerySet(AppendOnlyQuerySet):
-    def for_object(self, object_type: str, object_id: Any) -> AuditEntryQuerySet:
-        return self.filter(object_type=object_type, object_id=str(object_id))
-
-
 class AuditEntry(AppendOnlyModel):
     """One leaf of the log: the exact canonical body bytes and their hash, chained by ``prev``.
 
@@ -70,7 +65,7 @@ class AuditEntry(AppendOnlyModel):
     object_id = models.CharField(max_length=200)
     model_slug = models.CharField(max_length=100, blank=True)
 
-    objects = AuditEntryQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq"]

@@ -157,13 +157,3 @@ def _locked_head() -> LogHead:
     except IntegrityError:
         pass  # another writer created it first
     return LogHead.objects.select_for_update(no_key=True).get(pk=1)
-
-
-def record_for_request(
-    request: Any, action: str, obj: Any, data: Mapping[str, Any] | None = None
-) -> AuditEntry:
-    """``record`` with the actor and channel (session or token) taken from a request."""
-    auth = getattr(request, "auth", None)
-    key_id = getattr(auth, "key_id", None)
-    via = f"token:{key_id}" if key_id else "session"
-    return record(action, obj, data, actor=request.user, via=via)

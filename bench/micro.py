@@ -1,5 +1,6 @@
 """In-process micro-benchmarks (no HTTP): the gate engine and audit appends against the bare
-canonical-JSON + SHA-256 chain rate of perf-baseline.md §7, recomputed here.
+canonical-JSON + SHA-256 chain rate (about 1 KB records, each hash chained to the previous),
+recomputed here.
 
 Run by ``run.py`` after seeding, in a subprocess with the benchmark's environment; prints one
 JSON object. Each figure is the median of ``ROUNDS`` time-bounded runs after a warm-up.
@@ -68,11 +69,11 @@ def measure(steps: list[Step]) -> dict[str, dict[str, Any]]:
     return out
 
 
-# --- The bare baselines of perf-baseline.md §7 ------------------------------------------------
+# --- The bare baselines: canonical JSON + SHA-256 chain over ~1 KB records ---------------------
 
 
 def sample_records(count: int = 1000) -> list[dict[str, Any]]:
-    """Audit-like records of about 1 KB canonical JSON, as in perf-baseline.md §7."""
+    """Audit-like records of about 1 KB canonical JSON."""
     records = []
     for n in range(count):
         records.append(
@@ -219,6 +220,7 @@ def main(slug: str) -> dict[str, Any]:
         "bare": {**bare_info, **{s.name: rates[s.name] for s in bare_steps}},
         "gate": {"input": gate_info, **{s.name: rates[s.name] for s in gate_steps}},
         "audit": {**audit_info(), **{s.name: rates[s.name] for s in audit_steps}},
+        # Rates measured once on the 2-vCPU development VM, to show how fast this machine is now.
         "reference_doc": {"canonical_json_chain": 133_707, "hash_chain": 964_099},
         "at": datetime.now(UTC).isoformat(),
     }

@@ -2,7 +2,7 @@
 same run, on the same machine, with the same load generator.
 
 Timed assertions in tests are flaky on a shared VM; ratios to a baseline run side by side are
-not (see /work/shared/reference/perf-baseline.md for the method and this machine's ceilings).
+not. The baseline is ``bench/baseline_project/``; the target ratios are in ``endpoints()`` below.
 
 What it does, all on loopback and cleaned up on exit (Ctrl-C and errors included):
 
@@ -79,7 +79,7 @@ class Endpoint:
     headers: dict[str, str] = field(default_factory=dict)
     expect: int = 200
     compare: str = ""
-    target: str = ""  # the expected ratio from perf-baseline.md's interpretation table
+    target: str = ""  # the expected ratio to the matching baseline endpoint
     write: bool = False
     idempotency_keys: bool = False
 
@@ -550,7 +550,7 @@ def render(report: dict[str, Any]) -> str:
         "in brackets); the last column divides medians. Baselines: `/pk/` is one "
         "indexed-row SELECT in a plain JsonResponse view; `list` a DRF page of 50 ten-field rows "
         "(COUNT + LIMIT) out of 10,000; `create` a DRF ModelSerializer POST (one INSERT). "
-        "Targets come from perf-baseline.md's interpretation table.",
+        "Targets are the ratios a lean DRF app on this stack usually reaches.",
         "",
         "| endpoint | rps median (min-max) | p50 ms | p99 ms | errors | ratio to matching "
         "baseline | target | ratio to /pk/ |",
@@ -594,7 +594,7 @@ def render(report: dict[str, Any]) -> str:
         f"## In-process ({micro['database']}), {micro['rounds']} interleaved rounds of "
         f"{micro['seconds']:g} s, median",
         "",
-        "Ratio = rate / the canonical JSON + SHA-256 chain rate of perf-baseline.md §7 "
+        "Ratio = rate / the canonical JSON + SHA-256 chain rate (bench/micro.py) "
         "(median of the ratios taken within each round; min-max in brackets) "
         f"recomputed now on ~{bare['record_bytes']:,}-byte records (this run: "
         f"{denominator:,.0f}/s, {denominator / reference * 100:.0f} % of the reference "

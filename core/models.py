@@ -87,6 +87,19 @@ TOKEN_PREFIX = "rsp"  # noqa: S105 (a label, not a secret)
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+def split_token(text: str) -> tuple[str, str] | None:
+    """``(key_id, secret)`` of a token text ``rsp_<key_id>_<secret>``, or None if malformed.
+
+    Only the first two underscores separate fields: the key id is hex, but the URL-safe
+    secret may itself contain ``_``.
+    """
+    prefix, sep, rest = text.partition("_")
+    key_id, sep2, secret = rest.partition("_")
+    if prefix != TOKEN_PREFIX or not (sep and sep2 and key_id and secret):
+        return None
+    return key_id, secret
+
+
 def _digest(secret: str) -> str:
     # The secret carries 256 random bits, so a plain SHA-256 cannot be brute-forced; no salt or
     # slow hash is needed (OWASP ASVS 6.5.2).
@@ -173,10 +186,10 @@ class ApiToken(models.Model):
     @classmethod
     def authenticate(cls, text: str) -> ApiToken | None:
         """The active token matching ``text``, or None."""
-        parts = text.split("_", 2)
-        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        parts = split_token(text)
+        if parts is None:
             return None
-        _, key_id, secret = parts
+        key_id, secret = parts
         token = cls.objects.active().select_related("user").filter(key_id=key_id).first()
         if token is None or not hmac.compare_digest(token.digest, _digest(secret)):
             return None

@@ -1,7 +1,7 @@
 """``Idempotency-Key`` for POSTs: the same key and body replay the stored answer.
 
-The key's row is inserted in the same transaction as the effect it guards (reliability.md
-§2.4): concurrent requests with one key block on the unique index until the first commits,
+The key's row is inserted in the same transaction as the effect it guards:
+concurrent requests with one key block on the unique index until the first commits,
 then replay its answer; if the first rolls back, the next one runs the effect itself. So
 twenty identical retries store exactly one result.
 """

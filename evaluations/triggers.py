@@ -23,7 +23,7 @@ from policies import rules
 
 @dataclass(frozen=True)
 class Triggers:
-    """How far a model has moved since its last full evaluation (DESIGN §4 due checks)."""
+    """How far a model has moved since its last full evaluation (the gate's "due" checks)."""
 
     latest_checkpoint: Checkpoint | None
     last_full: Checkpoint | None

@@ -129,7 +129,8 @@ def snapshot(version: Any) -> PolicySnapshot:
 def audit_trail_verified() -> bool:
     """False when the latest audit verification failed, or none passed recently enough
     (AUDIT_VERIFY_MAX_AGE_SECONDS): the record itself is in doubt, so no gate may say
-    approved (reliability.md §2.2). See ``audit.verification.trail_trusted``."""
+    approved (docs/adr/0010-insider-resistant-audit-trail.md). See
+    ``audit.verification.trail_trusted``."""
     from audit.verification import trail_trusted
 
     return trail_trusted()

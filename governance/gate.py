@@ -1,6 +1,6 @@
 """The scaling gate engine: a pure function from plain data to a verdict.
 
-Contract (DESIGN.md §4, binding):
+Contract (binding; docs/how-the-gate-decides.md explains it for readers):
 
 * ``evaluate(GateInput) -> Verdict``. The verdict is ``approved`` only when every
   check passes; otherwise it is ``paused`` with one :class:`Reason` per failed
@@ -13,7 +13,7 @@ Contract (DESIGN.md §4, binding):
   always gives the same verdict, with reasons and determinations in a stable
   order, so ``Verdict.to_dict()`` is suitable for hashed dossiers.
 
-How capabilities are judged (§4.1), the way the frameworks do:
+How capabilities are judged, the way the frameworks do:
 
 * **Once crossed, stays crossed.** Capability evidence for an indicator is every
   current result of its metric that is not post-mitigation, on any checkpoint the
@@ -31,7 +31,7 @@ How capabilities are judged (§4.1), the way the frameworks do:
 * **A precaution** (recorded by leadership, lifted only by a signed decision) treats a
   threshold as crossed without evidence.
 
-What a crossing requires (§4.2): the scope's standards of every crossed or presumed
+What a crossing requires: the scope's standards of every crossed or presumed
 red line (and of warnings under ``require_safeguards``) join the baseline; with them
 verified and an approved decision of the scope that covers the crossing, the gate
 opens. An ``early_warning`` threshold never pauses by itself. A crossed threshold that

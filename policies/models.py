@@ -72,7 +72,7 @@ class PolicyVersion(models.Model):
     content_sha256 = models.CharField(max_length=64)
     source = models.JSONField(default=dict)
     disclaimer = models.TextField()
-    # Settings (DESIGN §3).
+    # Settings (the pack's `settings`, docs/policy-packs.md).
     baseline_level = models.CharField(max_length=64)
     baseline_standards = models.JSONField(default=list)
     effective_compute_multiple = models.FloatField()
@@ -85,7 +85,7 @@ class PolicyVersion(models.Model):
     # Titles whose recommendation is recorded in a decision's dossier without being required.
     advisory_titles = models.JSONField(default=list, blank=True)
     # How many standard errors a result is pushed toward "more capable" before it is compared
-    # with a line (DESIGN §4.1); 0 compares the point estimate.
+    # with a line (docs/how-the-gate-decides.md); 0 compares the point estimate.
     uncertainty_z = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(

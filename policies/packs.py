@@ -1,7 +1,7 @@
 """Policy packs: parse, validate, normalise, dump and hash policy YAML files.
 
 This module is pure: no Django, no ORM. A *pack* is a YAML file in the shape of
-``GET /api/v1/policy/`` (DESIGN §8) plus ``source`` and ``disclaimer``; the format is
+``GET /api/v1/policy/`` plus ``source`` and ``disclaimer``; the format is
 documented field by field in ``docs/policy-packs.md``.
 
 The normalised form returned by :func:`validate_pack` is the single representation the
@@ -546,7 +546,7 @@ def _validate_standards(
         if level is not None and level_ranks is not None and level not in level_ranks:
             v.error(_at(path, "level"), f"unknown level {level!r}")
         if level is not None and kind is not None:
-            # A standard *is* a (level, kind) pair (DESIGN §3).
+            # A standard *is* a (level, kind) pair: one per level and kind.
             _unique(v, pairs, f"{level}/{kind}", path, "standard for level/kind")
         includes = v.code_list(m, "includes", path)
         if code is not None and code not in includes_of:

@@ -399,7 +399,7 @@ def settings_of(version: PolicyVersion) -> dict[str, Any]:
 
 
 def api_representation(version: PolicyVersion) -> dict[str, Any]:
-    """``GET /api/v1/policy/`` (DESIGN §8): the pack plus id, status and content hash."""
+    """``GET /api/v1/policy/``: the pack plus id, status and content hash."""
     pack = to_pack(version)
     return {
         "id": version.pk,

@@ -221,9 +221,10 @@ CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", REDIS_URL or "filesystem://", ("redis", "rediss", "filesystem")
 )
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "rsp")
-# Reliability settings (see docs/adr/0003-celery-reliability.md): the database is the source
-# of truth; the broker only carries primary keys, messages are acknowledged after the work is
-# done and re-queued if the worker process dies, and each process reserves one message at a time.
+# Reliability settings (docs/adr/0003-celery-reliability-and-embedded-broker.md): the
+# database is the source of truth; the broker only carries primary keys, messages are
+# acknowledged after the work is done and re-queued if the worker process dies, and each
+# process reserves one message at a time.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -362,11 +363,25 @@ if not DEBUG:
     # /healthz is probed over plain HTTP by load balancers and container health checks.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+_OWN_LOGGERS = ("celery", "rsp_portal", "core", "policies", "evaluations", "governance", "audit")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"one_line_refusals": {"()": "rsp_portal.logs.OneLineRefusals"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's default config gives "django" its own console handler in DEBUG, so every
+        # warning (each refused request) printed twice; the root handler alone prints it.
+        "django": {"handlers": [], "level": "INFO"},
+        "django.db.backends": {"level": "WARNING"},
+        # A 401/403/404 is one line with the user, not a traceback (rsp_portal/logs.py).
+        "django.request": {"filters": ["one_line_refusals"]},
+        # Explicit levels, not inherited from the root: inspect_ai raises the root logger to
+        # WARNING inside a worker that ran an Inspect suite, which silenced the worker's
+        # "Task ... succeeded" lines and the portal's own INFO lines from then on.
+        **{name: {"level": LOG_LEVEL} for name in _OWN_LOGGERS},
+    },
 }

@@ -11,11 +11,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 
+import audit
 from audit import verify_bundle as vb
 from audit.checkpoints import CheckpointError, make_checkpoint, request_checkpoint
 from audit.models import AuditCheckpoint, AuditEntry, VerificationRun
 from audit.tasks import sign_checkpoint, verify
-from core.models import ApiToken
+from core.models import ApiToken, split_token
 from core.services import create_user
 from tests.audit_support import append, attacker, audit_keys  # noqa: F401  (fixture)
 
@@ -127,8 +128,11 @@ def test_request_checkpoint_enqueues_only_after_commit(django_capture_on_commit_
     delay.assert_called_once_with()
 
 
-def test_a_sign_off_stands_when_the_broker_is_down(django_capture_on_commit_callbacks):
+def test_a_sign_off_stands_when_the_broker_is_down(django_capture_on_commit_callbacks, caplog):
+    calls: list[str] = []
+
     def broker_down() -> None:
+        calls.append("delay")
         raise ConnectionError("broker down")
 
     with (
@@ -136,7 +140,16 @@ def test_a_sign_off_stands_when_the_broker_is_down(django_capture_on_commit_call
         django_capture_on_commit_callbacks(execute=True),
         transaction.atomic(),
     ):
-        request_checkpoint()  # robust: logged, not raised
+        # What governance does on a sign-off: the audited change, then the checkpoint request.
+        audit.record("decision.approve", ("governance.scalingdecision", 1), {"model": "atlas"})
+        request_checkpoint()
+    # The enqueue was attempted after commit and failed; its error was logged, not raised...
+    assert calls == ["delay"]
+    assert [r.levelname for r in caplog.records if "broker down" in r.getMessage()] == ["ERROR"]
+    # ...and the sign-off's audit entry is committed, waiting for the periodic signer.
+    entry = AuditEntry.objects.get()
+    assert entry.action == "decision.approve"
+    assert not AuditCheckpoint.objects.exists()
 
 
 def test_beat_signs_every_five_minutes_and_verifies_hourly():
@@ -209,7 +222,7 @@ def test_user_creation_is_audited_without_personal_details():
 
 def test_token_issue_and_revoke_are_audited_without_the_secret(safety):
     token, text = ApiToken.issue(safety, "ci", ["read"])
-    secret = text.split("_", 2)[2]
+    _, secret = split_token(text)
     token.revoke()
     token.revoke()  # a second revocation changes nothing and records nothing
     issued, revoked = AuditEntry.objects.filter(action__startswith="token.").order_by("seq")

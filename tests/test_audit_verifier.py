@@ -4,9 +4,9 @@
 these tests need neither. Run them with
 ``pytest tests/test_audit_verifier.py -p no:django``.
 
-Every tampering scenario from the reliability research (§3.2 T2-T5) is built
-here from a fresh key and a synthetic log: the verifier must reject it and
-name the first bad sequence number the scenario implies.
+Every tampering scenario (edited, deleted, reordered or inserted entries, forged or
+forked checkpoints) is built here from a fresh key and a synthetic log: the verifier must
+reject it and name the first bad sequence number the scenario implies.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import connections
 
 from governance import services
 from tests.governance_fixtures import (
@@ -43,6 +44,10 @@ def browser() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+            # Inside sync_playwright() the ORM calls of the test and its user fixtures get a
+            # connection object of their own, which Django's teardown never sees or closes;
+            # left open, it kept the PostgreSQL test database from being dropped.
+            connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 

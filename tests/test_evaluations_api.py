@@ -1,5 +1,5 @@
 """The evidence API: validation that names the field, all-or-nothing writes, idempotency
-keys, permissions per endpoint and query budgets (DESIGN §6, §8; reliability.md §2.4, B3)."""
+keys, permissions per endpoint and query budgets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Importing real Inspect AI logs and lm-eval results as evidence (DESIGN §6)."""
+"""Importing real Inspect AI logs and lm-eval results as evidence."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
-from core.models import ApiToken, TokenScope
+from core.models import ApiToken, TokenScope, split_token
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,8 @@ def test_a_token_authenticates_and_records_last_use(pipeline):
 
 def test_the_token_is_not_stored_in_plain_text(pipeline):
     token, text = ApiToken.issue(pipeline, "ci", [TokenScope.READ])
-    secret = text.rsplit("_", 1)[1]
+    key_id, secret = split_token(text)  # the secret may contain "_" itself
+    assert key_id == token.key_id and len(secret) >= 43  # 32 random bytes, URL-safe base64
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM core_apitoken WHERE id = %s", [token.pk])
         row = cursor.fetchone()
@@ -45,7 +46,8 @@ def test_a_revoked_token_stops_working(pipeline):
 
 def test_a_wrong_secret_is_refused(pipeline):
     _, text = ApiToken.issue(pipeline, "ci", [TokenScope.READ])
-    response = Client(HTTP_AUTHORIZATION=f"Bearer {text[:-2]}xx").get("/api/v1/me/")
+    wrong = text[:-1] + ("A" if text[-1] != "A" else "B")  # always differs from the secret
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {wrong}").get("/api/v1/me/")
     assert response.status_code == 401
 
 
@@ -62,6 +64,28 @@ def test_a_token_of_a_deactivated_user_is_refused(pipeline):
     pipeline.is_active = False
     pipeline.save()
     assert Client(HTTP_AUTHORIZATION=f"Bearer {text}").get("/api/v1/me/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rsp_0a1b_se_cr_et", ("0a1b", "se_cr_et")),
+        ("rsp_0a1b__secret", ("0a1b", "_secret")),
+        ("rsp_0a1b_", None),
+        ("rsp__secret", None),
+        ("xyz_0a1b_secret", None),
+        ("rsp0a1bsecret", None),
+    ],
+)
+def test_a_token_splits_at_its_first_two_underscores_only(text, expected):
+    assert split_token(text) == expected
+
+
+def test_a_secret_with_underscores_authenticates(pipeline, monkeypatch):
+    monkeypatch.setattr("core.models.secrets.token_urlsafe", lambda n: "_a_b_" + "c" * 40)
+    token, text = ApiToken.issue(pipeline, "ci", [TokenScope.READ])
+    assert text == f"rsp_{token.key_id}__a_b_{'c' * 40}"
+    assert ApiToken.authenticate(text) == token
 
 
 def test_issue_token_prints_the_token_alone_on_its_last_line(pipeline):

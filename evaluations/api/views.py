@@ -1,4 +1,4 @@
-"""The evidence API (DESIGN §8): models, checkpoints, results, bulk results, log imports.
+"""The evidence API: models, checkpoints, results, bulk results, log imports.
 
 Views parse and render; the services validate and write. Service errors (``ServiceError``)
 become ``{"errors": {field: [messages]}}`` with their status (400, 409 or 413) in the one

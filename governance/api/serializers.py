@@ -54,7 +54,7 @@ class ReasonSerializer(serializers.Serializer):
 
 
 class GateSerializer(serializers.Serializer):
-    """The gate answer (DESIGN §8)."""
+    """The gate answer: state, reasons and determinations (docs/how-the-gate-decides.md)."""
 
     model = serializers.CharField()
     scope = serializers.CharField()

@@ -1,4 +1,4 @@
-"""REST API of the verdict (DESIGN §8): gate, safeguards, decisions, pause, history."""
+"""REST API of the verdict: gate, safeguards, decisions, pause, history."""
 
 from __future__ import annotations
 

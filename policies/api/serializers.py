@@ -1,6 +1,6 @@
-"""Serializers of the policy API. The policy shape is DESIGN §8 (a pack plus id, status, hash);
-instances are the plain dicts built by ``policies.services`` so the page, the API and exported
-packs can never disagree."""
+"""Serializers of the policy API. The policy shape is a pack (docs/policy-packs.md) plus id,
+status and hash; instances are the plain dicts built by ``policies.services`` so the page, the
+API and exported packs can never disagree."""
 
 from __future__ import annotations
 

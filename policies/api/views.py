@@ -1,4 +1,4 @@
-"""Policy API: the active policy, the version history, diffs and activation (DESIGN §8)."""
+"""Policy API: the active policy, the version history, diffs and activation."""
 
 from __future__ import annotations
 

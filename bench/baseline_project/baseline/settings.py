@@ -1,8 +1,8 @@
 """A deliberately cheap Django project: the ceiling the portal's endpoints are measured against.
 
-It follows the method of /work/shared/reference/perf-baseline.md: no sessions, messages or
-authentication middleware, DRF with JSON only, no authentication classes and AllowAny, and a
-persistent database connection. ``run.py`` passes the database as ``BASELINE_DATABASE_URL``.
+No sessions, messages or authentication middleware, DRF with JSON only, no authentication
+classes and AllowAny, and a persistent database connection. ``run.py`` passes the database as
+``BASELINE_DATABASE_URL``.
 """
 
 from __future__ import annotations
