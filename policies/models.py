@@ -356,10 +356,25 @@ class RiskDomain(PolicyChild):
         ONGOING_ASSESSMENT = "ongoing_assessment", "Ongoing assessment"
         EARLY_WARNING = "early_warning", "Early warning"
 
+    class Category(models.TextChoices):
+        """The framework-neutral risk area a domain belongs to, so that policies modelled on
+        different frameworks (whose domain codes differ) can be compared domain by domain."""
+
+        CBRN = "cbrn", "CBRN weapons"
+        CYBER = "cyber", "Cyber operations"
+        AI_RD = "ai_rd", "AI R&D and self-improvement"
+        AUTONOMY = "autonomy", "Autonomy and replication"
+        MANIPULATION = "manipulation", "Manipulation and persuasion"
+        MISALIGNMENT = "misalignment", "Misalignment and loss of control"
+        GENERAL = "general", "General (precursor) capabilities"
+        OTHER = "other", "Other"
+
     version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="domains")
     code = models.CharField(max_length=64)
     name = models.CharField(max_length=200)
     tier = models.CharField(max_length=32, choices=Tier.choices)
+    # "" = not mapped (a pack's ``category: null``): compared across frameworks by its code.
+    category = models.CharField(max_length=32, choices=Category.choices, blank=True, default="")
 
     class Meta:
         ordering = ["code"]

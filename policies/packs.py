@@ -58,6 +58,18 @@ DOMAIN_TIERS: tuple[str, ...] = (
     "ongoing_assessment",
     "early_warning",
 )
+#: Framework-neutral risk categories (``domains[].category``): how domains of packs modelled
+#: on different frameworks are matched in a cross-framework diff (``policies.diff``).
+DOMAIN_CATEGORIES: tuple[str, ...] = (
+    "cbrn",
+    "cyber",
+    "ai_rd",
+    "autonomy",
+    "manipulation",
+    "misalignment",
+    "general",
+    "other",
+)
 WARNING_BEHAVIOURS: tuple[str, ...] = ("notify", "require_safeguards")
 REQUIRES_SCOPES: tuple[str, ...] = ("scaling", "deployment")
 
@@ -429,7 +441,9 @@ def validate_pack(data: object, filename: str) -> dict[str, Any]:
 
 
 def _validate_source(v: _Validator, value: object, path: str) -> dict[str, Any] | None:
-    m = v.mapping(value, path, ("publisher", "framework", "version", "date", "url"), ("document",))
+    m = v.mapping(
+        value, path, ("publisher", "framework", "version", "date", "url"), ("document", "notes")
+    )
     if m is None:
         return None
     date: str | None = None
@@ -450,6 +464,9 @@ def _validate_source(v: _Validator, value: object, path: str) -> dict[str, Any] 
         "date": date,
         "url": v.string(m, "url", path, pattern=_URL_RE),
         "document": v.string(m, "document", path, default=""),
+        # Commitments of the framework that are not data the portal can enforce (kept, in
+        # the author's order, so that exports and comparisons show them).
+        "notes": [note for _, note in v.code_list(m, "notes", path, pattern=None) or []],
     }
 
 
@@ -499,16 +516,20 @@ def _validate_domains(
     codes: dict[str, str] = {}
     for index, item in enumerate(raw):
         path = _at("domains", index)
-        m = v.mapping(item, path, ("code", "name", "tier"))
+        m = v.mapping(item, path, ("code", "name", "tier"), ("category",))
         if m is None:
             continue
         code = v.string(m, "code", path, pattern=_CODE_RE)
         _unique(v, codes, code, _at(path, "code"), "domain code")
+        category: str | None = None
+        if m.get("category") is not None:
+            category = v.string(m, "category", path, choices=DOMAIN_CATEGORIES)
         out.append(
             {
                 "code": code,
                 "name": v.string(m, "name", path),
                 "tier": v.string(m, "tier", path, choices=DOMAIN_TIERS),
+                "category": category,
             }
         )
     out.sort(key=lambda domain: domain["code"] or "")

@@ -171,7 +171,13 @@ def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersi
     domains = {
         row.code: row
         for row in RiskDomain.objects.bulk_create(
-            RiskDomain(version=version, code=d["code"], name=d["name"], tier=d["tier"])
+            RiskDomain(
+                version=version,
+                code=d["code"],
+                name=d["name"],
+                tier=d["tier"],
+                category=d["category"] or "",
+            )
             for d in pack["domains"]
         )
     }
@@ -312,7 +318,8 @@ def to_pack(version: PolicyVersion) -> dict[str, Any]:
         "key": version.key,
         "name": version.name,
         "version": version.version,
-        "source": dict(version.source),
+        # Versions loaded before packs had ``source.notes`` get the default, as a reload would.
+        "source": {**dict(version.source), "notes": list(version.source.get("notes", []))},
         "disclaimer": version.disclaimer,
         "settings": settings_of(version),
         "levels": [
@@ -332,7 +339,10 @@ def to_pack(version: PolicyVersion) -> dict[str, Any]:
             }
             for st in standards
         ],
-        "domains": [{"code": d.code, "name": d.name, "tier": d.tier} for d in domains],
+        "domains": [
+            {"code": d.code, "name": d.name, "tier": d.tier, "category": d.category or None}
+            for d in domains
+        ],
         "metrics": [
             {
                 "key": m.key,

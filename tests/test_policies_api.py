@@ -92,7 +92,7 @@ def test_active_policy_has_the_design_shape(safety, active_default):
     assert set(body["levels"][0]) == {"code", "rank", "name", "description"}
     assert set(body["standards"][0]) == {"code", "level", "kind", "includes", "requirements"}
     assert set(body["standards"][0]["requirements"][0]) == {"code", "title", "evidence"}
-    assert set(body["domains"][0]) == {"code", "name", "tier"}
+    assert set(body["domains"][0]) == {"code", "name", "tier", "category"}
     assert set(body["metrics"][0]) == {
         "key",
         "name",

@@ -16,6 +16,7 @@ class SourceSerializer(serializers.Serializer):
     date = serializers.CharField()
     url = serializers.CharField()
     document = serializers.CharField(allow_blank=True)
+    notes = serializers.ListField(child=serializers.CharField())
 
 
 class SettingsSerializer(serializers.Serializer):
@@ -53,6 +54,7 @@ class DomainSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
     tier = serializers.CharField()
+    category = serializers.CharField(allow_null=True)
 
 
 class MetricSerializer(serializers.Serializer):
