@@ -49,7 +49,17 @@ __all__ = [
 PACKS_DIR: Path = Path(__file__).resolve().parent / "packs"
 
 #: Names of the packs shipped with the portal (``policies/packs/<name>.yaml``).
-SHIPPED_PACKS: list[str] = ["default", "openai-preparedness-v2", "gdm-fsf-v3"]
+SHIPPED_PACKS: list[str] = [
+    "default",
+    "openai-preparedness-v2",
+    "gdm-fsf-v3",
+    "anthropic-rsp-v3",
+    "gdm-fsf-v3-1",
+    "meta-frontier-ai-v1",
+    "meta-scaling-v2",
+    "microsoft-fgf",
+    "amazon-fmsf",
+]
 
 STANDARD_KINDS: tuple[str, ...] = ("deployment", "security")
 DOMAIN_TIERS: tuple[str, ...] = (
