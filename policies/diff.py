@@ -279,14 +279,56 @@ def _diff_settings(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any]
             else f"warning behaviour changed from {a} to {b}"
         )
         c.add("changed", "settings", "warning_behaviour", None, a, b, relaxed, why)
+    if changed("uncertainty_z"):
+        # A smaller z pushes results less toward "more capable": lines are crossed later.
+        a, b = before.get("uncertainty_z", 0.0), after.get("uncertainty_z", 0.0)
+        lower = a is not None and b is not None and b < a
+        why = (
+            f"uncertainty_z lowered from {a:g} to {b:g}: results are pushed less toward "
+            "'more capable', so lines are crossed later"
+            if lower
+            else f"uncertainty_z changed from {a} to {b}"
+        )
+        c.add("changed", "settings", "uncertainty_z", None, a, b, lower, why)
+    _diff_titles(c, before, after)
+
+
+def _diff_titles(c: _Collector, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+    """Fewer sign-offs is a loosening, also when the title stays on as an adviser; an adviser
+    dropped altogether is one too (less independent input), one promoted to sign-off is not."""
+    old_sign = list(before.get("signoff_titles", []))
+    new_sign = list(after.get("signoff_titles", []))
+    old_advise = list(before.get("advisory_titles", []))
+    new_advise = list(after.get("advisory_titles", []))
     c.list_field(
         "settings",
         "signoff_titles",
         None,
-        list(before.get("signoff_titles", [])),
-        list(after.get("signoff_titles", [])),
+        old_sign,
+        new_sign,
         "sign-off titles",
         loosen_on_removal=True,
+    )
+    demoted = [title for title in old_sign if title not in new_sign and title in new_advise]
+    if demoted and c.changes and c.changes[-1].key == "signoff_titles":
+        last = c.changes.pop()
+        why = f"{last.why}; {_names(demoted)} now only advise{'s' if len(demoted) == 1 else ''}"
+        c.add(last.kind, last.section, last.key, last.field, last.old, last.new, True, why)
+    if old_advise == new_advise:
+        return
+    dropped = [t for t in old_advise if t not in new_advise and t not in new_sign]
+    promoted = [t for t in old_advise if t not in new_advise and t in new_sign]
+    added = [t for t in new_advise if t not in old_advise]
+    parts = []
+    if dropped:
+        parts.append(f"removed {_names(dropped)} (fewer advisers is a loosening)")
+    if promoted:
+        parts.append(f"{_names(promoted)} now sign{'s' if len(promoted) == 1 else ''} off")
+    if added:
+        parts.append(f"added {_names(added)}")
+    why = f"advisory titles: {'; '.join(parts) or 'reordered'}"
+    c.add(
+        "changed", "settings", "advisory_titles", None, old_advise, new_advise, bool(dropped), why
     )
 
 
@@ -421,6 +463,18 @@ def _diff_metrics(
     for key in before.keys() & after.keys():
         a, b = before[key], after[key]
         _plain_fields(c, "metrics", key, a, b, ("name", "unit", "min", "max", "domain"))
+        if a.get("min_samples") != b.get("min_samples"):
+            fewer, why = _min_samples_change(a.get("min_samples"), b.get("min_samples"))
+            c.add(
+                "changed",
+                "metrics",
+                key,
+                "min_samples",
+                a.get("min_samples"),
+                b.get("min_samples"),
+                fewer,
+                why,
+            )
         if a.get("higher_is_more_capable") != b.get("higher_is_more_capable"):
             # Every indicator on the metric now reads the other way round.
             c.add(
@@ -433,6 +487,17 @@ def _diff_metrics(
                 True,
                 "metric direction flipped: its indicators now trigger on the opposite side",
             )
+
+
+def _min_samples_change(a: int | None, b: int | None) -> tuple[bool, str]:
+    """Fewer required samples lets weaker evidence show a model below a line: a loosening."""
+    if b is None:
+        return True, f"min_samples {a} removed: results of any size can show a model below a line"
+    if a is None:
+        return False, f"min_samples {b} added: smaller results can no longer show safety"
+    if b < a:
+        return True, f"min_samples lowered from {a} to {b}: weaker evidence can show safety"
+    return False, f"min_samples raised from {a} to {b}"
 
 
 def _diff_thresholds(
@@ -460,6 +525,23 @@ def _diff_thresholds(
     for code in before.keys() & after.keys():
         a, b = before[code], after[code]
         _plain_fields(c, "thresholds", code, a, b, ("domain", "name", "description"))
+        old_tier, new_tier = a.get("tier", "red_line"), b.get("tier", "red_line")
+        if old_tier != new_tier:
+            demoted = old_tier == "red_line" and new_tier == "early_warning"
+            why = (
+                "red line demoted to an early warning: crossing it no longer pauses by itself"
+                if demoted
+                else f"tier changed from {old_tier} to {new_tier}"
+            )
+            c.add("changed", "thresholds", code, "tier", old_tier, new_tier, demoted, why)
+        old_halt, new_halt = bool(a.get("halt", False)), bool(b.get("halt", False))
+        if old_halt != new_halt:
+            why = (
+                "halt removed: safeguards now let scaling continue past this threshold"
+                if old_halt
+                else "halt added: crossing it stops scaling whatever the safeguards"
+            )
+            c.add("changed", "thresholds", code, "halt", old_halt, new_halt, old_halt, why)
         for scope in ("scaling", "deployment"):
             c.list_field(
                 "thresholds",

@@ -296,6 +296,9 @@ class Standard(PolicyChild):
     class Kind(models.TextChoices):
         DEPLOYMENT = "deployment", "Deployment"
         SECURITY = "security", "Security"
+        # Misalignment safeguards shown by an affirmative (safety) case, e.g. what RSP v2.2
+        # requires at AI R&D-4 and AI R&D-5 besides security: neither misuse nor theft.
+        ALIGNMENT = "alignment", "Alignment (affirmative case)"
 
     version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="standards")
     code = models.CharField(max_length=64)

@@ -8,13 +8,15 @@ The normalised form returned by :func:`validate_pack` is the single representati
 rest of the portal works with:
 
 * every key is present (optional fields filled with their defaults), in a fixed order;
-* real-valued quantities (``effective_compute_multiple``, metric ``min``/``max``,
-  indicator ``warning``/``critical``) are ``float``; counts (``rank``, months) are ``int``;
+* real-valued quantities (``effective_compute_multiple``, ``uncertainty_z``, metric
+  ``min``/``max``, indicator ``warning``/``critical``) are ``float``; counts (``rank``,
+  months, ``min_samples``) are ``int``;
 * lists of entities are sorted by their identifier (levels by ``rank``; standards,
   domains, thresholds and requirements by ``code``; metrics by ``key``; indicators by
-  ``metric``), and lists of codes are sorted, except ``signoff_titles`` which keeps the
-  author's order. Ordering in the YAML therefore carries no meaning, and two packs that
-  differ only in order or formatting have the same :func:`content_sha256`.
+  ``metric``), and lists of codes are sorted, except ``signoff_titles`` and
+  ``advisory_titles`` which keep the author's order. Ordering in the YAML therefore
+  carries no meaning, and two packs that differ only in order or formatting have the same
+  :func:`content_sha256`.
 
 Note: shipped YAML files live in the directory ``policies/packs/``, which must stay a
 plain data directory (no ``__init__.py``) so that ``import policies.packs`` finds this module.
@@ -61,7 +63,11 @@ SHIPPED_PACKS: list[str] = [
     "amazon-fmsf",
 ]
 
-STANDARD_KINDS: tuple[str, ...] = ("deployment", "security")
+STANDARD_KINDS: tuple[str, ...] = ("deployment", "security", "alignment")
+THRESHOLD_TIERS: tuple[str, ...] = ("red_line", "early_warning")
+#: ``settings.uncertainty_z`` lies in this closed range: five standard errors already push a
+#: result far beyond any plausible sampling error; more would only hide a typo.
+UNCERTAINTY_Z_RANGE: tuple[float, float] = (0.0, 5.0)
 DOMAIN_TIERS: tuple[str, ...] = (
     "tracked",
     "research",
@@ -663,7 +669,7 @@ def _validate_metrics(
             item,
             path,
             ("key", "name", "unit", "min", "max", "higher_is_more_capable"),
-            ("domain",),
+            ("domain", "min_samples"),
         )
         if m is None:
             continue
@@ -686,12 +692,24 @@ def _validate_metrics(
             "max": high,
             "higher_is_more_capable": v.boolean(m, "higher_is_more_capable", path),
             "domain": domain,
+            "min_samples": _min_samples(v, m, path),
         }
         out.append(metric)
         if key is not None and key not in index_by_key:
             index_by_key[key] = metric
     out.sort(key=lambda metric: metric["key"] or "")
     return out, index_by_key
+
+
+def _min_samples(v: _Validator, metric: dict[str, Any], path: str) -> int | None:
+    """Optional: a positive whole number of samples below which a result is weak evidence."""
+    if metric.get("min_samples") is None:
+        return None
+    count = v.integer(metric, "min_samples", path)
+    if count is not None and count <= 0:
+        v.error(_at(path, "min_samples"), f"must be a positive number of samples, got {count}")
+        return None
+    return count
 
 
 def _validate_thresholds(
@@ -712,7 +730,7 @@ def _validate_thresholds(
             item,
             path,
             ("code", "domain", "name"),
-            ("description", "requires", "indicators"),
+            ("description", "tier", "halt", "requires", "indicators"),
         )
         if m is None:
             continue
@@ -724,12 +742,20 @@ def _validate_thresholds(
         requires: dict[str, list[str]] = {scope: [] for scope in REQUIRES_SCOPES}
         if "requires" in m:
             requires = _validate_requires(v, m["requires"], _at(path, "requires"), standards)
+        tier = v.string(m, "tier", path, default="red_line", choices=THRESHOLD_TIERS)
+        halt = v.boolean(m, "halt", path)
+        if halt and tier == "early_warning":
+            # An early warning never pauses by itself (DESIGN §4.2): a halt on one is a
+            # contradiction the author must resolve, not a choice the engine should guess.
+            v.error(_at(path, "halt"), "an early_warning threshold cannot halt; make it a red_line")
         out.append(
             {
                 "code": code,
                 "domain": domain,
                 "name": v.string(m, "name", path),
                 "description": v.string(m, "description", path, default=""),
+                "tier": tier,
+                "halt": bool(halt),
                 "requires": requires,
                 "indicators": _validate_indicators(v, m, path, metrics),
             }
@@ -847,6 +873,7 @@ def _validate_settings(
             "warning_behaviour",
             "signoff_titles",
         ),
+        ("uncertainty_z", "advisory_titles"),
     )
     if m is None:
         return None
@@ -871,6 +898,13 @@ def _validate_settings(
     titles = v.code_list(m, "signoff_titles", path, pattern=None, optional=False)
     if titles is not None and not titles and isinstance(m.get("signoff_titles"), list):
         v.error(_at(path, "signoff_titles"), "must name at least one title")
+    advisory = v.code_list(m, "advisory_titles", path, pattern=None) or []
+    signing = {title for _, title in titles or []}
+    for entry_path, title in advisory:
+        if title in signing:
+            # A title either signs (required) or advises (recorded, not required); both at
+            # once would let a diff hide a sign-off moved to an advisory role.
+            v.error(entry_path, f"{title!r} is also a sign-off title; a title signs or advises")
     return {
         "baseline_level": baseline_level,
         "baseline_standards": sorted(code for _, code in baseline),
@@ -878,8 +912,22 @@ def _validate_settings(
         "months_between_assessments": months["months_between_assessments"],
         "safeguard_reapproval_months": months["safeguard_reapproval_months"],
         "warning_behaviour": v.string(m, "warning_behaviour", path, choices=WARNING_BEHAVIOURS),
+        "uncertainty_z": _uncertainty_z(v, m, path),
         "signoff_titles": [title for _, title in titles or []],
+        "advisory_titles": [title for _, title in advisory],
     }
+
+
+def _uncertainty_z(v: _Validator, settings: dict[str, Any], path: str) -> float | None:
+    """Optional, default 0: standard errors added toward "more capable" (DESIGN §4.1)."""
+    if "uncertainty_z" not in settings:
+        return 0.0
+    z = v.number(settings, "uncertainty_z", path)
+    low, high = UNCERTAINTY_Z_RANGE
+    if z is not None and not low <= z <= high:
+        v.error(_at(path, "uncertainty_z"), f"must be between {low:g} and {high:g}, got {z:g}")
+        return None
+    return z
 
 
 # -------------------------------------------------------------------- files, dump, hash

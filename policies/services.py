@@ -128,7 +128,9 @@ def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersi
         months_between_assessments=settings["months_between_assessments"],
         safeguard_reapproval_months=settings["safeguard_reapproval_months"],
         warning_behaviour=settings["warning_behaviour"],
+        uncertainty_z=settings["uncertainty_z"],
         signoff_titles=settings["signoff_titles"],
+        advisory_titles=settings["advisory_titles"],
         created_by=user,
     )
     levels = {
@@ -193,6 +195,7 @@ def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersi
                 max=m["max"],
                 higher_is_more_capable=m["higher_is_more_capable"],
                 domain=domains[m["domain"]] if m["domain"] is not None else None,
+                min_samples=m["min_samples"],
             )
             for m in pack["metrics"]
         )
@@ -206,6 +209,8 @@ def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersi
                 code=t["code"],
                 name=t["name"],
                 description=t["description"],
+                tier=t["tier"],
+                halt=t["halt"],
                 requires_scaling=t["requires"]["scaling"],
                 requires_deployment=t["requires"]["deployment"],
             )
@@ -352,6 +357,7 @@ def to_pack(version: PolicyVersion) -> dict[str, Any]:
                 "max": float(m.max),
                 "higher_is_more_capable": m.higher_is_more_capable,
                 "domain": m.domain.code if m.domain is not None else None,
+                "min_samples": m.min_samples,
             }
             for m in metrics
         ],
@@ -361,6 +367,8 @@ def to_pack(version: PolicyVersion) -> dict[str, Any]:
                 "domain": t.domain.code,
                 "name": t.name,
                 "description": t.description,
+                "tier": t.tier,
+                "halt": t.halt,
                 "requires": {
                     "scaling": sorted(t.requires_scaling),
                     "deployment": sorted(t.requires_deployment),
@@ -387,7 +395,9 @@ def settings_of(version: PolicyVersion) -> dict[str, Any]:
         "months_between_assessments": version.months_between_assessments,
         "safeguard_reapproval_months": version.safeguard_reapproval_months,
         "warning_behaviour": version.warning_behaviour,
+        "uncertainty_z": float(version.uncertainty_z),
         "signoff_titles": list(version.signoff_titles),
+        "advisory_titles": list(version.advisory_titles),
     }
 
 

@@ -86,9 +86,13 @@ def test_active_policy_has_the_design_shape(safety, active_default):
         "months_between_assessments",
         "safeguard_reapproval_months",
         "warning_behaviour",
+        "uncertainty_z",
         "signoff_titles",
+        "advisory_titles",
     }
     assert body["settings"]["signoff_titles"] == ["RSO", "CEO"]
+    assert body["settings"]["advisory_titles"] == []
+    assert body["settings"]["uncertainty_z"] == 1.645
     assert set(body["levels"][0]) == {"code", "rank", "name", "description"}
     assert set(body["standards"][0]) == {"code", "level", "kind", "includes", "requirements"}
     assert set(body["standards"][0]["requirements"][0]) == {"code", "title", "evidence"}
@@ -101,9 +105,25 @@ def test_active_policy_has_the_design_shape(safety, active_default):
         "max",
         "higher_is_more_capable",
         "domain",
+        "min_samples",
     }
+    metrics = {m["key"]: m for m in body["metrics"]}
+    assert metrics["cbrn.uplift_ratio"]["min_samples"] == 20
+    assert metrics["cbrn.vct_accuracy"]["min_samples"] is None
     threshold = body["thresholds"][0]
-    assert set(threshold) == {"code", "domain", "name", "description", "requires", "indicators"}
+    assert set(threshold) == {
+        "code",
+        "domain",
+        "name",
+        "description",
+        "tier",
+        "halt",
+        "requires",
+        "indicators",
+    }
+    tiers = {t["code"]: (t["tier"], t["halt"]) for t in body["thresholds"]}
+    assert tiers["AUTONOMY-CHECKPOINT"] == ("early_warning", False)
+    assert tiers["CBRN-3"] == ("red_line", False)
     assert set(threshold["requires"]) == {"scaling", "deployment"}
     assert set(threshold["indicators"][0]) == {"metric", "warning", "critical"}
     # The body minus the database fields is exactly the normalised pack.

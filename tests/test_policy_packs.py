@@ -96,8 +96,10 @@ def test_default_pack_contents() -> None:
     assert [s["code"] for s in pack["standards"]] == [
         "ASL-2-D",
         "ASL-2-S",
+        "ASL-3-A",
         "ASL-3-D",
         "ASL-3-S",
+        "ASL-4-A",
         "ASL-4-D",
         "ASL-4-S",
     ]
@@ -121,7 +123,9 @@ def test_default_pack_contents() -> None:
         "months_between_assessments": 6,
         "safeguard_reapproval_months": 12,
         "warning_behaviour": "notify",
+        "uncertainty_z": 1.645,
         "signoff_titles": ["RSO", "CEO"],
+        "advisory_titles": [],
     }
     asl3s = next(s for s in pack["standards"] if s["code"] == "ASL-3-S")
     assert asl3s["includes"] == ["ASL-2-S"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from policies.models import PolicyVersion
+from policies.models import CapabilityThreshold, PolicyVersion, Standard
 
 
 class SourceSerializer(serializers.Serializer):
@@ -26,7 +26,14 @@ class SettingsSerializer(serializers.Serializer):
     months_between_assessments = serializers.IntegerField()
     safeguard_reapproval_months = serializers.IntegerField()
     warning_behaviour = serializers.ChoiceField(choices=PolicyVersion.WarningBehaviour.choices)
+    uncertainty_z = serializers.FloatField(
+        help_text="Standard errors added toward 'more capable' before a result meets a line."
+    )
     signoff_titles = serializers.ListField(child=serializers.CharField())
+    advisory_titles = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Titles whose recommendation is recorded in a dossier without being required.",
+    )
 
 
 class LevelSerializer(serializers.Serializer):
@@ -45,7 +52,7 @@ class RequirementSerializer(serializers.Serializer):
 class StandardSerializer(serializers.Serializer):
     code = serializers.CharField()
     level = serializers.CharField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Standard.Kind.choices)
     includes = serializers.ListField(child=serializers.CharField())
     requirements = RequirementSerializer(many=True)
 
@@ -65,6 +72,10 @@ class MetricSerializer(serializers.Serializer):
     max = serializers.FloatField()
     higher_is_more_capable = serializers.BooleanField()
     domain = serializers.CharField(allow_null=True)
+    min_samples = serializers.IntegerField(
+        allow_null=True,
+        help_text="Results from fewer samples can show a crossing, never that a model is below.",
+    )
 
 
 class RequiresSerializer(serializers.Serializer):
@@ -83,6 +94,10 @@ class ThresholdSerializer(serializers.Serializer):
     domain = serializers.CharField()
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
+    tier = serializers.ChoiceField(choices=CapabilityThreshold.Tier.choices)
+    halt = serializers.BooleanField(
+        help_text="Once crossed, no safeguard lets scaling or deployment continue."
+    )
     requires = RequiresSerializer()
     indicators = IndicatorSerializer(many=True)
 
