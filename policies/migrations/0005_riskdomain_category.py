@@ -28,7 +28,7 @@ def drop_freeze_triggers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("policies", "0003_determinations"),
+        ("policies", "0004_standard_alignment_kind"),
     ]
 
     operations = [
