@@ -11,7 +11,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from policies import services
-from policies.diff import PolicyDiff, diff_policies
+from policies.diff import Change, PolicyDiff, diff_policies
+from policies.framework_diff import all_loosenings, diff_frameworks, is_cross_framework
 from policies.models import PolicyVersion
 from rsp_portal.authz import can, require
 
@@ -23,14 +24,36 @@ def _num(value: float | None) -> str:
 
 def _changes(result: PolicyDiff) -> list[dict[str, Any]]:
     """Diff changes with their values as JSON text for display."""
+    return _as_rows(result.changes)
+
+
+def _as_rows(changes: list[Change]) -> list[dict[str, Any]]:
     return [
         {
             **change.to_dict(),
             "old_text": json.dumps(change.old, ensure_ascii=False),
             "new_text": json.dumps(change.new, ensure_ascii=False),
         }
-        for change in result.changes
+        for change in changes
     ]
+
+
+def _framework_context(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """The by-risk-domain comparison when two packs model different frameworks, else None.
+
+    Codes do not match across frameworks, so the item-by-item diff would show everything as
+    removed and added; this is the comparison (and the loosenings) that means something.
+    """
+    if not is_cross_framework(old, new):
+        return None
+    result = diff_frameworks(old, new)
+    return {
+        "old_framework": result.old_framework,
+        "new_framework": result.new_framework,
+        "domains": result.domains,
+        "changes": _as_rows(result.changes),
+        "loosenings": result.loosenings,
+    }
 
 
 def _outline(version: PolicyVersion) -> dict[str, Any]:
@@ -142,9 +165,11 @@ def diff(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"errors": errors, "old": old, "new": new}
     status = 400 if errors else 200
     if not errors and old is not None and new is not None:
-        result = diff_policies(services.to_pack(old), services.to_pack(new))
+        old_pack, new_pack = services.to_pack(old), services.to_pack(new)
+        result = diff_policies(old_pack, new_pack)
         context["changes"] = _changes(result)
         context["summary"] = result.to_dict()["summary"]
+        context["framework"] = _framework_context(old_pack, new_pack)
     return render(request, "policies/diff.html", context, status=status)
 
 
@@ -167,18 +192,21 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Policy version #{version.pk} is now active.")
         return redirect("policy-active")
     current = services.active_policy()
-    result = (
-        diff_policies(services.to_pack(current), services.to_pack(version))
-        if current is not None
-        else None
-    )
+    result = framework = None
+    loosenings: list[Change] = []
+    if current is not None:
+        current_pack, draft_pack = services.to_pack(current), services.to_pack(version)
+        result = diff_policies(current_pack, draft_pack)
+        framework = _framework_context(current_pack, draft_pack)
+        loosenings = all_loosenings(current_pack, draft_pack)
     return render(
         request,
         "policies/activate_confirm.html",
         {
             "version": version,
             "current": current,
-            "loosenings": result.loosenings if result is not None else [],
+            "loosenings": loosenings,
             "changes": _changes(result) if result is not None else [],
+            "framework": framework,
         },
     )

@@ -167,6 +167,30 @@ class DiffSummarySerializer(serializers.Serializer):
     loosenings = serializers.IntegerField()
 
 
+class FrameworkDomainSerializer(serializers.Serializer):
+    """One risk category on both sides of a cross-framework diff (null: not covered)."""
+
+    category = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # popped by the metaclass
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+class FrameworkSummarySerializer(serializers.Serializer):
+    changes = serializers.IntegerField()
+    loosenings = serializers.IntegerField()
+
+
+class FrameworkDiffSerializer(serializers.Serializer):
+    """``policies.framework_diff.FrameworkDiff``: by risk domain, loosenings flagged."""
+
+    old_framework = serializers.CharField()
+    new_framework = serializers.CharField()
+    domains = FrameworkDomainSerializer(many=True)
+    changes = ChangeSerializer(many=True)
+    summary = FrameworkSummarySerializer()
+
+
 class DiffSerializer(serializers.Serializer):
     """``GET /api/v1/policy/diff/?from=&to=``."""
 
@@ -174,3 +198,5 @@ class DiffSerializer(serializers.Serializer):
     to_version = VersionSummarySerializer()
     summary = DiffSummarySerializer()
     changes = ChangeSerializer(many=True)
+    # Present (not null) when the two versions model different frameworks.
+    framework = FrameworkDiffSerializer(allow_null=True)

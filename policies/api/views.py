@@ -19,6 +19,7 @@ from policies.api.serializers import (
     VersionSummarySerializer,
 )
 from policies.diff import diff_policies
+from policies.framework_diff import diff_frameworks, is_cross_framework
 from policies.models import PolicyVersion
 
 
@@ -104,11 +105,17 @@ class PolicyDiffView(APIView):
         if errors:
             raise exceptions.ValidationError(errors)
         old, new = versions["from"], versions["to"]
-        result = diff_policies(services.to_pack(old), services.to_pack(new)).to_dict()
+        old_pack, new_pack = services.to_pack(old), services.to_pack(new)
+        result = diff_policies(old_pack, new_pack).to_dict()
         payload = {
             "from_version": VersionSummarySerializer(old).data,
             "to_version": VersionSummarySerializer(new).data,
             "summary": result["summary"],
             "changes": result["changes"],
+            "framework": (
+                diff_frameworks(old_pack, new_pack).to_dict()
+                if is_cross_framework(old_pack, new_pack)
+                else None
+            ),
         }
         return Response(DiffSerializer(payload).data)
