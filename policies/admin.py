@@ -75,12 +75,30 @@ class DomainInline(_Inline):
 
 class MetricInline(_Inline):
     model = Metric
-    fields = ("key", "name", "unit", "min", "max", "higher_is_more_capable", "domain")
+    fields = (
+        "key",
+        "name",
+        "unit",
+        "min",
+        "max",
+        "higher_is_more_capable",
+        "min_samples",
+        "domain",
+    )
 
 
 class ThresholdInline(_Inline):
     model = CapabilityThreshold
-    fields = ("code", "domain", "name", "description", "requires_scaling", "requires_deployment")
+    fields = (
+        "code",
+        "domain",
+        "name",
+        "description",
+        "tier",
+        "halt",
+        "requires_scaling",
+        "requires_deployment",
+    )
 
 
 class IndicatorInline(_Inline):
@@ -123,7 +141,9 @@ class PolicyVersionAdmin(DraftOnlyMixin, admin.ModelAdmin):  # type: ignore[type
         "months_between_assessments",
         "safeguard_reapproval_months",
         "warning_behaviour",
+        "uncertainty_z",
         "signoff_titles",
+        "advisory_titles",
         "created_at",
         "created_by",
         "activated_at",

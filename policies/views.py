@@ -84,6 +84,7 @@ def _outline(version: PolicyVersion) -> dict[str, Any]:
     return {
         "pack": pack,
         "compute_multiple": _num(pack["settings"]["effective_compute_multiple"]),
+        "uncertainty_z": _num(pack["settings"]["uncertainty_z"]),
         "levels": [
             {**level, "standards": standards_by_level.get(level["code"], [])}
             for level in pack["levels"]

@@ -58,3 +58,11 @@ def test_refreshing_a_draft_hash_follows_its_content(admin_user):
     assert draft.content_sha256 == content_sha256(
         {**load_pack_file("default"), "name": "Edited in the admin"}
     )
+
+
+def test_admin_shows_the_new_policy_fields_on_a_draft(admin_user):
+    draft = services.load_pack(load_pack_file("openai-preparedness-v2"))
+    html = client_for(admin_user).get(f"/admin/policies/policyversion/{draft.pk}/change/")
+    text = html.content.decode()
+    for name in ('name="uncertainty_z"', 'name="advisory_titles"', "min_samples", "halt", "tier"):
+        assert name in text, name

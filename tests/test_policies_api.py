@@ -336,6 +336,58 @@ def test_diff_page_highlights_every_loosening(auditor, active_default):
     assert "6 loosenings" in html
 
 
+def loosened_openai() -> dict[str, Any]:
+    """The OpenAI pack loosened in each of the new ways (each must be flagged)."""
+    pack = copy.deepcopy(load_pack_file("openai-preparedness-v2"))
+    pack["settings"]["uncertainty_z"] = 0.0  # 1. results no longer pushed toward capability
+    pack["settings"]["advisory_titles"] = []  # 2. the SAG no longer advises
+    metric = next(m for m in pack["metrics"] if m["key"] == "cyber.range_end_to_end")
+    metric["min_samples"] = 5  # 3. weaker evidence can show safety
+    critical = next(t for t in pack["thresholds"] if t["code"] == "BIO-CRITICAL")
+    critical["halt"] = False  # 4. safeguards now let scaling continue past Critical
+    high = next(t for t in pack["thresholds"] if t["code"] == "CYBER-HIGH")
+    high["tier"] = "early_warning"  # 5. a red line demoted
+    pack["version"] = "2-portal.2-loosened"
+    return validate_pack(pack, "loosened.yaml")
+
+
+def test_api_and_activation_page_flag_the_new_loosenings(rso):
+    active = services.load_pack(load_pack_file("openai-preparedness-v2"), activate=True)
+    loosened = services.load_pack(loosened_openai())
+    client = client_for(rso)
+    body = client.get(f"/api/v1/policy/diff/?from={active.pk}&to={loosened.pk}").json()
+    assert {(c["section"], c["key"], c["field"]) for c in body["changes"] if c["loosening"]} == {
+        ("settings", "uncertainty_z", None),
+        ("settings", "advisory_titles", None),
+        ("metrics", "cyber.range_end_to_end", "min_samples"),
+        ("thresholds", "BIO-CRITICAL", "halt"),
+        ("thresholds", "CYBER-HIGH", "tier"),
+    }
+    assert body["summary"] == {"added": 0, "removed": 0, "changed": 5, "loosenings": 5}
+    page = client.get(f"/policy/versions/{loosened.pk}/activate/").content.decode()
+    for why in ("halt removed", "red line demoted", "min_samples lowered", "uncertainty_z lowered"):
+        assert why in page
+
+
+def test_policy_page_shows_tiers_halts_advisers_uncertainty_and_min_samples(safety):
+    services.load_pack(load_pack_file("openai-preparedness-v2"), activate=True)
+    html = client_for(safety).get("/policy/").content.decode()
+    assert "Advisory titles</th><td>SAG" in html
+    assert "value + 1 \u00d7 its standard error" in html
+    assert '<span class="badge bad">halt</span>' in html
+    assert "stop whatever the safeguards" in html
+    assert "20 <span" in html  # cyber.range_end_to_end min_samples
+
+
+def test_policy_page_shows_the_autonomy_checkpoint_as_an_early_warning(safety, active_default):
+    html = client_for(safety).get("/policy/").content.decode()
+    assert '<span class="badge warning">early warning</span>' in html
+    assert "never pauses by itself" in html
+    assert "value + 1.645 \u00d7 its standard error" in html
+    assert "Advisory titles</th><td>none" in html
+    assert "ASL3A.affirmative_case" in html
+
+
 def test_diff_page_rejects_bad_parameters(auditor):
     response = client_for(auditor).get("/policy/diff/?from=x")
     assert response.status_code == 400

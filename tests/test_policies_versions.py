@@ -27,6 +27,7 @@ from policies.models import (
 from policies.packs import (
     PACKS_DIR,
     SHIPPED_PACKS,
+    PackError,
     content_sha256,
     load_pack_file,
     parse_pack,
@@ -54,6 +55,18 @@ def test_each_shipped_pack_loads_activates_exports_and_reloads_equal(name, rso):
     services.activate(version, rso)
     version.refresh_from_db()
     assert version.status == PolicyVersion.Status.ACTIVE
+    # The new fields live in their own columns, not only in the exported dict.
+    assert version.uncertainty_z == pack["settings"]["uncertainty_z"]
+    assert version.advisory_titles == pack["settings"]["advisory_titles"]
+    assert dict(Metric.objects.filter(version=version).values_list("key", "min_samples")) == {
+        m["key"]: m["min_samples"] for m in pack["metrics"]
+    }
+    assert {
+        code: (tier, halt)
+        for code, tier, halt in CapabilityThreshold.objects.filter(version=version).values_list(
+            "code", "tier", "halt"
+        )
+    } == {t["code"]: (t["tier"], t["halt"]) for t in pack["thresholds"]}
     exported = services.to_pack(services.active_policy())
     assert exported == pack
     assert validate_pack(exported, "x") == pack
@@ -99,11 +112,47 @@ def _duplicate_code(data: dict[str, Any]) -> None:
     data["thresholds"][1]["code"] = data["thresholds"][0]["code"]
 
 
+def _adviser_also_signs(data: dict[str, Any]) -> None:
+    data["settings"]["advisory_titles"] = ["CEO"]
+
+
+def _uncertainty_out_of_range(data: dict[str, Any]) -> None:
+    data["settings"]["uncertainty_z"] = 7
+
+
+def _uncertainty_not_finite(data: dict[str, Any]) -> None:
+    data["settings"]["uncertainty_z"] = float("inf")
+
+
+def _zero_min_samples(data: dict[str, Any]) -> None:
+    data["metrics"][0]["min_samples"] = 0
+
+
+def _fractional_min_samples(data: dict[str, Any]) -> None:
+    data["metrics"][0]["min_samples"] = 12.5
+
+
+def _unknown_tier(data: dict[str, Any]) -> None:
+    data["thresholds"][0]["tier"] = "yellow"
+
+
+def _halting_early_warning(data: dict[str, Any]) -> None:
+    assert data["thresholds"][4]["tier"] == "early_warning"
+    data["thresholds"][4]["halt"] = True
+
+
 BROKEN = [
     (_unknown_metric, "thresholds[0].indicators[0].metric", "unknown metric"),
     (_warning_past_critical, "thresholds[0].indicators[0].warning", "must be below critical"),
     (_unknown_level, "standards[0].level", "unknown level"),
     (_duplicate_code, "thresholds[1].code", "duplicate threshold code"),
+    (_adviser_also_signs, "settings.advisory_titles[0]", "also a sign-off title"),
+    (_uncertainty_out_of_range, "settings.uncertainty_z", "between 0 and 5"),
+    (_uncertainty_not_finite, "settings.uncertainty_z", "finite"),
+    (_zero_min_samples, "metrics[0].min_samples", "positive number of samples"),
+    (_fractional_min_samples, "metrics[0].min_samples", "whole number"),
+    (_unknown_tier, "thresholds[0].tier", "must be one of red_line, early_warning"),
+    (_halting_early_warning, "thresholds[4].halt", "cannot halt"),
 ]
 
 
@@ -121,6 +170,19 @@ def test_load_policy_refuses_a_broken_pack_naming_the_location(tmp_path, breaks,
     assert f"broken.yaml: {location}: " in err.getvalue()
     assert problem in err.getvalue()
     assert counts() == before
+
+
+@pytest.mark.parametrize(("breaks", "location", "problem"), BROKEN)
+def test_load_pack_refuses_a_broken_pack_before_touching_the_database(breaks, location, problem):
+    services.load_pack(default_pack(), activate=True)
+    before = counts()
+    data = raw_default()
+    breaks(data)
+    with pytest.raises(PackError) as info:
+        services.load_pack(data, activate=True)
+    assert any(loc == f"<pack>: {location}" and problem in msg for loc, msg in info.value.errors)
+    assert counts() == before
+    assert PolicyVersion.objects.active().get().content_sha256 == content_sha256(default_pack())
 
 
 def test_load_policy_refuses_bad_yaml_with_line_and_column(tmp_path):
@@ -341,6 +403,11 @@ def test_the_database_refuses_to_edit_an_active_version():
     for sql in (
         "UPDATE policies_policyversion SET effective_compute_multiple = 100 WHERE id = %s",
         "UPDATE policies_policyversion SET signoff_titles = '[]' WHERE id = %s",
+        "UPDATE policies_policyversion SET uncertainty_z = 0 WHERE id = %s",
+        "UPDATE policies_policyversion SET advisory_titles = '[\"RSO\"]' WHERE id = %s",
+        "UPDATE policies_metric SET min_samples = 1 WHERE version_id = %s",
+        "UPDATE policies_capabilitythreshold SET tier = 'early_warning' WHERE version_id = %s",
+        "UPDATE policies_capabilitythreshold SET halt = true WHERE version_id = %s",
         "UPDATE policies_policyversion SET status = 'draft' WHERE id = %s",
         "DELETE FROM policies_policyversion WHERE id = %s",
         "UPDATE policies_indicator SET critical = 0.99 WHERE version_id = %s",

@@ -568,3 +568,357 @@ def test_moving_a_requirement_down_the_includes_chain_is_not_a_loosening(
 
     [back] = diff_policies(new, default_pack).changes  # and up the chain is a loosening
     assert back.loosening is True
+
+
+# ------------------------------------------- uncertainty, advisers, weak evidence, tiers
+
+
+def _threshold_index(raw: dict[str, Any], code: str) -> int:
+    return next(i for i, t in enumerate(raw["thresholds"]) if t["code"] == code)
+
+
+def test_new_fields_default_when_a_pack_leaves_them_out() -> None:
+    raw = raw_default()
+    del raw["settings"]["uncertainty_z"]
+    del raw["settings"]["advisory_titles"]
+    for metric in raw["metrics"]:
+        metric.pop("min_samples", None)
+    for threshold in raw["thresholds"]:
+        threshold.pop("tier", None)
+        threshold.pop("halt", None)
+    pack = validate_pack(raw, "default.yaml")
+    assert pack["settings"]["uncertainty_z"] == 0.0
+    assert isinstance(pack["settings"]["uncertainty_z"], float)
+    assert pack["settings"]["advisory_titles"] == []
+    assert {m["min_samples"] for m in pack["metrics"]} == {None}
+    assert {(t["tier"], t["halt"]) for t in pack["thresholds"]} == {("red_line", False)}
+
+
+def test_new_fields_are_normalised() -> None:
+    raw = raw_default()
+    raw["settings"]["uncertainty_z"] = 2  # an integer becomes a float
+    raw["settings"]["advisory_titles"] = ["LTBT", "BOARD"]  # author order is kept
+    raw["metrics"][0]["min_samples"] = 50.0  # a whole float becomes an int
+    raw["thresholds"][0]["halt"] = True
+    pack = validate_pack(raw, "default.yaml")
+    assert pack["settings"]["uncertainty_z"] == 2.0
+    assert isinstance(pack["settings"]["uncertainty_z"], float)
+    assert pack["settings"]["advisory_titles"] == ["LTBT", "BOARD"]
+    metric = next(m for m in pack["metrics"] if m["key"] == raw["metrics"][0]["key"])
+    assert metric["min_samples"] == 50 and isinstance(metric["min_samples"], int)
+    assert _threshold(pack, "CBRN-3")["halt"] is True
+    assert list(pack["settings"]) == [
+        "baseline_level",
+        "baseline_standards",
+        "effective_compute_multiple",
+        "months_between_assessments",
+        "safeguard_reapproval_months",
+        "warning_behaviour",
+        "uncertainty_z",
+        "signoff_titles",
+        "advisory_titles",
+    ]
+    assert list(metric)[-2:] == ["domain", "min_samples"]
+    assert list(_threshold(pack, "CBRN-3"))[4:6] == ["tier", "halt"]
+    assert parse_pack(dump_pack(pack), "default.yaml") == pack
+
+
+@pytest.mark.parametrize("z", [0, 0.0, 1.645, 5, 5.0])
+def test_uncertainty_z_accepts_the_closed_range_zero_to_five(z: float) -> None:
+    raw = raw_default()
+    raw["settings"]["uncertainty_z"] = z
+    assert validate_pack(raw, "default.yaml")["settings"]["uncertainty_z"] == float(z)
+
+
+AUTONOMY = 4  # index of AUTONOMY-CHECKPOINT in default.yaml as written
+
+
+@pytest.mark.parametrize(
+    ("mutate", "location", "fragment"),
+    [
+        (_set("settings.uncertainty_z", -0.5), "settings.uncertainty_z", "between 0 and 5"),
+        (_set("settings.uncertainty_z", 5.01), "settings.uncertainty_z", "between 0 and 5"),
+        (_set("settings.uncertainty_z", math.inf), "settings.uncertainty_z", "finite"),
+        (_set("settings.uncertainty_z", math.nan), "settings.uncertainty_z", "finite"),
+        (_set("settings.uncertainty_z", "1.645"), "settings.uncertainty_z", "must be a number"),
+        (_set("settings.uncertainty_z", True), "settings.uncertainty_z", "must be a number"),
+        (_set("settings.uncertainty_z", None), "settings.uncertainty_z", "must be a number"),
+        (
+            _set("settings.advisory_titles", ["SAG", "CEO"]),
+            "settings.advisory_titles[1]",
+            "'CEO' is also a sign-off title",
+        ),
+        (_set("settings.advisory_titles", ["SAG", "SAG"]), "settings.advisory_titles[1]", "dupl"),
+        (_set("settings.advisory_titles", "SAG"), "settings.advisory_titles", "must be a list"),
+        (_set("settings.advisory_titles", [" SAG"]), "settings.advisory_titles[0]", "whitespace"),
+        (_set("settings.advisory_titles", [""]), "settings.advisory_titles[0]", "empty"),
+        (_set("settings.advisory_titles", [3]), "settings.advisory_titles[0]", "a string"),
+        (_set("metrics[0].min_samples", 0), "metrics[0].min_samples", "positive"),
+        (_set("metrics[0].min_samples", -10), "metrics[0].min_samples", "positive"),
+        (_set("metrics[0].min_samples", 2.5), "metrics[0].min_samples", "whole number"),
+        (_set("metrics[0].min_samples", "100"), "metrics[0].min_samples", "whole number"),
+        (_set("metrics[0].min_samples", True), "metrics[0].min_samples", "whole number"),
+        (_set("metrics[0].min_sample", 10), "metrics[0].min_sample", "unknown key"),
+        (_set("thresholds[0].tier", "amber"), "thresholds[0].tier", "must be one of"),
+        (_set("thresholds[0].tier", None), "thresholds[0].tier", "must be a string"),
+        (_set("thresholds[0].halt", "yes"), "thresholds[0].halt", "true or false"),
+        (_set("thresholds[0].halt", 1), "thresholds[0].halt", "true or false"),
+        (
+            _set(f"thresholds[{AUTONOMY}].halt", True),
+            f"thresholds[{AUTONOMY}].halt",
+            "an early_warning threshold cannot halt",
+        ),
+        (_set("standards[0].kind", "governance"), "standards[0].kind", "must be one of"),
+    ],
+)
+def test_it_refuses_each_bad_new_field_at_its_location(
+    mutate: Any, location: str, fragment: str
+) -> None:
+    raw = raw_default()
+    assert raw["thresholds"][AUTONOMY]["code"] == "AUTONOMY-CHECKPOINT"
+    mutate(raw)
+    assert fragment in message_at(errors_of(raw), f"default.yaml: {location}")
+
+
+def test_an_overlapping_title_is_refused_also_in_yaml_text() -> None:
+    text = DEFAULT_FILE.read_text(encoding="utf-8").replace(
+        "  advisory_titles: []\n", "  advisory_titles: [RSO]\n"
+    )
+    with pytest.raises(PackError) as info:
+        parse_pack(text, "default.yaml")
+    assert info.value.errors == [
+        (
+            "default.yaml: settings.advisory_titles[0]",
+            "'RSO' is also a sign-off title; a title signs or advises",
+        )
+    ]
+
+
+# ----------------------------------------------------- shipped packs follow the frameworks
+
+
+def _closure(pack: dict[str, Any], codes: list[str]) -> set[str]:
+    standards = {s["code"]: s for s in pack["standards"]}
+    seen: set[str] = set()
+    todo = list(codes)
+    while todo:
+        code = todo.pop()
+        if code not in seen:
+            seen.add(code)
+            todo.extend(standards[code]["includes"])
+    return seen
+
+
+def _requirements(pack: dict[str, Any], codes: list[str]) -> set[str]:
+    closure = _closure(pack, codes)
+    return {r["code"] for s in pack["standards"] if s["code"] in closure for r in s["requirements"]}
+
+
+@pytest.mark.parametrize("name", SHIPPED_PACKS)
+def test_each_shipped_pack_sets_uncertainty_and_advisers_explicitly(name: str) -> None:
+    raw = yaml.safe_load((PACKS_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    assert "uncertainty_z" in raw["settings"]
+    assert "advisory_titles" in raw["settings"]
+    text = (PACKS_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("uncertainty_z:"))
+    assert lines[at - 1].strip().startswith("#"), "say why next to the value"
+    assert "choice" in " ".join(lines[at - 4 : at]), "say it is the pack's choice"
+    pack = load_pack_file(name)
+    assert 0 < pack["settings"]["uncertainty_z"] <= 5
+
+
+def test_default_pack_treats_the_autonomy_checkpoint_as_an_early_warning() -> None:
+    pack = load_pack_file("default")
+    tiers = {t["code"]: t["tier"] for t in pack["thresholds"]}
+    assert tiers == {
+        "AIRD-4": "red_line",
+        "AIRD-5": "red_line",
+        "AUTONOMY-CHECKPOINT": "early_warning",
+        "CBRN-3": "red_line",
+        "CBRN-4": "red_line",
+    }
+    assert not any(t["halt"] for t in pack["thresholds"])
+
+
+def test_default_pack_gates_ai_rd_on_an_affirmative_case_and_cbrn_does_not() -> None:
+    pack = load_pack_file("default")
+    for code, case in (("AIRD-4", "ASL3A.affirmative_case"), ("AIRD-5", "ASL4A.affirmative_case")):
+        threshold = _threshold(pack, code)
+        for scope in ("scaling", "deployment"):
+            required = _requirements(pack, threshold["requires"][scope])
+            assert case in required, (code, scope)
+            assert "ASL3S.insider_controls" in required  # and ASL-3 Security (or more)
+    assert "ASL3A.affirmative_case" in _requirements(
+        pack, _threshold(pack, "AIRD-5")["requires"]["scaling"]
+    )
+    kinds = {s["code"]: s["kind"] for s in pack["standards"]}
+    assert kinds["ASL-3-A"] == kinds["ASL-4-A"] == "alignment"
+    # CBRN-3: "ASL-3 Security alone suffices to continue training" (RSP v2.2 §6.2).
+    cbrn3 = _threshold(pack, "CBRN-3")
+    assert not any(
+        code.endswith("affirmative_case")
+        for scope in ("scaling", "deployment")
+        for code in _requirements(pack, cbrn3["requires"][scope])
+    )
+    assert cbrn3["requires"]["scaling"] == ["ASL-3-S"]
+
+
+def test_openai_pack_requires_high_security_to_scale_and_halts_at_critical() -> None:
+    pack = load_pack_file("openai-preparedness-v2")
+    assert pack["settings"]["signoff_titles"] == ["CEO"]
+    assert pack["settings"]["advisory_titles"] == ["SAG"]
+    high = [t for t in pack["thresholds"] if t["code"].endswith("-HIGH")]
+    critical = [t for t in pack["thresholds"] if t["code"].endswith("-CRITICAL")]
+    assert len(high) == len(critical) == 3
+    for threshold in high:
+        assert threshold["requires"] == {"scaling": ["HIGH-S"], "deployment": ["HIGH-D", "HIGH-S"]}
+        assert (threshold["tier"], threshold["halt"]) == ("red_line", False)
+    for threshold in critical:
+        assert (threshold["tier"], threshold["halt"]) == ("red_line", True)
+        assert "halt further development" in threshold["description"].lower()
+
+
+def test_gdm_pack_does_not_use_the_v1_cadence() -> None:
+    pack = load_pack_file("gdm-fsf-v3")
+    settings = pack["settings"]
+    assert (settings["effective_compute_multiple"], settings["months_between_assessments"]) != (
+        6.0,
+        3,
+    )
+    assert settings["effective_compute_multiple"] != 6.0
+    assert settings["months_between_assessments"] != 3
+    text = (PACKS_DIR / "gdm-fsf-v3.yaml").read_text(encoding="utf-8")
+    assert "not in v3" in text  # the pack says why it does not use v1's numbers
+
+
+@pytest.mark.parametrize("name", SHIPPED_PACKS)
+def test_each_shipped_pack_calls_its_min_samples_illustrative(name: str) -> None:
+    text = (PACKS_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    hits = [i for i, line in enumerate(lines) if "min_samples:" in line]
+    assert hits, "each shipped pack shows the field"
+    for i in hits:
+        assert "ILLUSTRATIVE" in " ".join(lines[max(0, i - 3) : i + 1]), lines[i]
+
+
+# ---------------------------------------------------------------- diffs of the new fields
+
+
+def _flagged(old: dict[str, Any], new: dict[str, Any]) -> set[tuple[str, str, str | None]]:
+    return {(c.section, c.key, c.field) for c in diff_policies(old, new).loosenings}
+
+
+def test_diff_flags_a_lowered_uncertainty_z_and_not_a_raised_one(
+    default_pack: dict[str, Any],
+) -> None:
+    lower = copy.deepcopy(default_pack)
+    lower["settings"]["uncertainty_z"] = 1.0
+    [change] = diff_policies(default_pack, lower).changes
+    assert (change.section, change.key, change.loosening) == ("settings", "uncertainty_z", True)
+    assert (change.old, change.new) == (1.645, 1.0)
+    assert "crossed later" in change.why
+    higher = copy.deepcopy(default_pack)
+    higher["settings"]["uncertainty_z"] = 2.0
+    [change] = diff_policies(default_pack, higher).changes
+    assert change.loosening is False
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "loosening"),
+    [(20, 10, True), (20, None, True), (20, 30, False), (None, 5, False)],
+)
+def test_diff_flags_fewer_min_samples(
+    default_pack: dict[str, Any], old: int | None, new: int | None, loosening: bool
+) -> None:
+    before, after = copy.deepcopy(default_pack), copy.deepcopy(default_pack)
+    next(m for m in before["metrics"] if m["key"] == "cbrn.uplift_ratio")["min_samples"] = old
+    next(m for m in after["metrics"] if m["key"] == "cbrn.uplift_ratio")["min_samples"] = new
+    [change] = diff_policies(before, after).changes
+    assert (change.section, change.key, change.field) == (
+        "metrics",
+        "cbrn.uplift_ratio",
+        "min_samples",
+    )
+    assert change.loosening is loosening
+
+
+def test_diff_flags_a_red_line_demoted_to_an_early_warning(default_pack: dict[str, Any]) -> None:
+    new = copy.deepcopy(default_pack)
+    _threshold(new, "CBRN-3")["tier"] = "early_warning"
+    [change] = diff_policies(default_pack, new).changes
+    assert (change.key, change.field, change.old, change.new) == (
+        "CBRN-3",
+        "tier",
+        "red_line",
+        "early_warning",
+    )
+    assert change.loosening is True
+    assert "no longer pauses" in change.why
+    # Promoting the autonomy checkpoint to a red line is a tightening.
+    promoted = copy.deepcopy(default_pack)
+    _threshold(promoted, "AUTONOMY-CHECKPOINT")["tier"] = "red_line"
+    assert [c.loosening for c in diff_policies(default_pack, promoted).changes] == [False]
+
+
+def test_diff_flags_a_halt_removed_and_not_a_halt_added() -> None:
+    openai = load_pack_file("openai-preparedness-v2")
+    new = copy.deepcopy(openai)
+    _threshold(new, "BIO-CRITICAL")["halt"] = False
+    [change] = diff_policies(openai, new).changes
+    assert (change.key, change.field, change.loosening) == ("BIO-CRITICAL", "halt", True)
+    assert "halt removed" in change.why
+    [back] = diff_policies(new, openai).changes
+    assert back.loosening is False
+
+
+def test_diff_flags_a_sign_off_moved_to_an_advisory_role(default_pack: dict[str, Any]) -> None:
+    new = copy.deepcopy(default_pack)
+    new["settings"]["signoff_titles"] = ["CEO"]
+    new["settings"]["advisory_titles"] = ["RSO"]
+    new = validate_pack(new, "demoted.yaml")
+    changes = {c.key: c for c in diff_policies(default_pack, new).changes}
+    assert set(changes) == {"signoff_titles", "advisory_titles"}
+    assert changes["signoff_titles"].loosening is True
+    assert "RSO now only advises" in changes["signoff_titles"].why
+    assert changes["advisory_titles"].loosening is False  # an adviser added is not weaker
+
+
+def test_diff_flags_an_adviser_dropped_but_not_one_promoted_to_sign_off() -> None:
+    openai = load_pack_file("openai-preparedness-v2")
+    dropped = copy.deepcopy(openai)
+    dropped["settings"]["advisory_titles"] = []
+    assert _flagged(openai, dropped) == {("settings", "advisory_titles", None)}
+    promoted = copy.deepcopy(openai)
+    promoted["settings"]["signoff_titles"] = ["CEO", "SAG"]
+    promoted["settings"]["advisory_titles"] = []
+    promoted = validate_pack(promoted, "promoted.yaml")
+    diff = diff_policies(openai, promoted)
+    assert len(diff.changes) == 2 and diff.loosenings == []
+    advisory = next(c for c in diff.changes if c.key == "advisory_titles")
+    assert "SAG now signs off" in advisory.why
+
+
+def test_diff_flags_every_new_kind_of_loosening_at_once() -> None:
+    old = load_pack_file("openai-preparedness-v2")
+    new = copy.deepcopy(old)
+    new["settings"]["uncertainty_z"] = 0.0
+    new["settings"]["advisory_titles"] = []
+    next(m for m in new["metrics"] if m["key"] == "cyber.range_end_to_end")["min_samples"] = None
+    next(m for m in new["metrics"] if m["key"] == "bio.novel_design_expert_rating")[
+        "min_samples"
+    ] = 3
+    _threshold(new, "CYBER-CRITICAL")["halt"] = False
+    _threshold(new, "SELF-HIGH")["tier"] = "early_warning"
+    new = validate_pack(new, "loosened.yaml")
+    assert _flagged(old, new) == {
+        ("settings", "uncertainty_z", None),
+        ("settings", "advisory_titles", None),
+        ("metrics", "cyber.range_end_to_end", "min_samples"),
+        ("metrics", "bio.novel_design_expert_rating", "min_samples"),
+        ("thresholds", "CYBER-CRITICAL", "halt"),
+        ("thresholds", "SELF-HIGH", "tier"),
+    }
+    assert len(diff_policies(old, new).changes) == 6
+    # And the way back is all tightening.
+    assert diff_policies(new, old).loosenings == []
