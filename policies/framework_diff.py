@@ -119,15 +119,23 @@ class DomainSummary:
     warning_lines: int
     indicators: int
     thresholds: list[dict[str, Any]] = dataclass_field(default_factory=list)
+    # What a crossing adds beyond the baseline standards (with their includes), per scope,
+    # and the red lines that name no standard for a scope: the gate treats those as a halt
+    # for that scope until the policy defines a way on (DESIGN §4.2).
+    scaling_beyond_baseline: list[str] = dataclass_field(default_factory=list)
+    deployment_beyond_baseline: list[str] = dataclass_field(default_factory=list)
+    undefined_scaling: list[str] = dataclass_field(default_factory=list)
+    undefined_deployment: list[str] = dataclass_field(default_factory=list)
 
     @property
     def gates_scaling(self) -> bool:
-        """A crossed red line stops scaling until safeguards are verified, or for good."""
-        return bool(self.scaling_standards) or bool(self.halts)
+        """A crossed red line stops scaling until more than the baseline is verified, or
+        until the policy defines a way on."""
+        return bool(self.scaling_beyond_baseline or self.halts or self.undefined_scaling)
 
     @property
     def gates_deployment(self) -> bool:
-        return bool(self.deployment_standards) or bool(self.halts)
+        return bool(self.deployment_beyond_baseline or self.halts or self.undefined_deployment)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,6 +148,10 @@ class DomainSummary:
             "deployment_standards": self.deployment_standards,
             "warning_lines": self.warning_lines,
             "indicators": self.indicators,
+            "scaling_beyond_baseline": self.scaling_beyond_baseline,
+            "deployment_beyond_baseline": self.deployment_beyond_baseline,
+            "undefined_scaling": self.undefined_scaling,
+            "undefined_deployment": self.undefined_deployment,
             "thresholds": self.thresholds,
         }
 
@@ -208,24 +220,33 @@ def _summaries(pack: Mapping[str, Any]) -> dict[str, DomainSummary]:
     for threshold in pack.get("thresholds", []):
         key = domain_key.get(str(threshold["domain"]), f"domain:{threshold['domain']}")
         thresholds.setdefault(key, []).append(threshold)
+    baseline = _baseline_closure(pack)
     result: dict[str, DomainSummary] = {}
     for key in by_category.keys() | thresholds.keys():
         domains = by_category.get(key, [])
         items = thresholds.get(key, [])
         red = [t for t in items if t.get("tier", "red_line") != "early_warning"]
         tiers = [str(d["tier"]) for d in domains]
+        needs = {
+            scope: {code for t in red for code in (t.get("requires") or {}).get(scope, [])}
+            for scope in ("scaling", "deployment")
+        }
+        undefined = {
+            scope: sorted(
+                str(t["code"])
+                for t in red
+                if not t.get("halt") and not (t.get("requires") or {}).get(scope)
+            )
+            for scope in ("scaling", "deployment")
+        }
         result[key] = DomainSummary(
             domains=sorted(str(d["code"]) for d in domains),
             tier=max(tiers, key=lambda tier: _TIER_RANK.get(tier, 0)) if tiers else "",
             red_lines=sorted(str(t["code"]) for t in red),
             early_warnings=sorted(str(t["code"]) for t in items if t not in red),
             halts=sorted(str(t["code"]) for t in red if t.get("halt")),
-            scaling_standards=sorted(
-                {code for t in red for code in (t.get("requires") or {}).get("scaling", [])}
-            ),
-            deployment_standards=sorted(
-                {code for t in red for code in (t.get("requires") or {}).get("deployment", [])}
-            ),
+            scaling_standards=sorted(needs["scaling"]),
+            deployment_standards=sorted(needs["deployment"]),
             warning_lines=sum(
                 1 for t in items for i in t.get("indicators", []) if i.get("warning") is not None
             ),
@@ -241,6 +262,10 @@ def _summaries(pack: Mapping[str, Any]) -> dict[str, DomainSummary]:
                 }
                 for t in sorted(items, key=lambda t: str(t["code"]))
             ],
+            scaling_beyond_baseline=sorted(needs["scaling"] - baseline),
+            deployment_beyond_baseline=sorted(needs["deployment"] - baseline),
+            undefined_scaling=undefined["scaling"],
+            undefined_deployment=undefined["deployment"],
         )
     return result
 
@@ -290,8 +315,8 @@ def _settings_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Ch
     return changes
 
 
-def _baseline_requirements(pack: Mapping[str, Any]) -> int:
-    """Requirements of the baseline standards, with everything they include."""
+def _baseline_closure(pack: Mapping[str, Any]) -> set[str]:
+    """The baseline standards with everything they include."""
     standards = {str(st["code"]): st for st in pack.get("standards", [])}
     todo = list((pack.get("settings") or {}).get("baseline_standards", []))
     seen: set[str] = set()
@@ -301,7 +326,13 @@ def _baseline_requirements(pack: Mapping[str, Any]) -> int:
             continue
         seen.add(code)
         todo.extend(standards[code].get("includes", []))
-    return sum(len(standards[code].get("requirements", [])) for code in seen)
+    return seen
+
+
+def _baseline_requirements(pack: Mapping[str, Any]) -> int:
+    """Requirements of the baseline standards, with everything they include."""
+    standards = {str(st["code"]): st for st in pack.get("standards", [])}
+    return sum(len(standards[code].get("requirements", [])) for code in _baseline_closure(pack))
 
 
 def _domain_changes(row: DomainComparison) -> list[Change]:
@@ -376,7 +407,8 @@ def _domain_changes(row: DomainComparison) -> list[Change]:
             a.scaling_standards,
             b.scaling_standards,
             True,
-            "crossing a red line no longer stops scaling: no standard is required to continue",
+            "crossing a red line no longer stops scaling: nothing beyond the baseline "
+            "standards is required to continue",
         )
     elif b.gates_scaling and not a.gates_scaling:
         add(
@@ -392,7 +424,7 @@ def _domain_changes(row: DomainComparison) -> list[Change]:
             a.deployment_standards,
             b.deployment_standards,
             True,
-            "crossing a red line no longer restricts deployment",
+            "crossing a red line no longer restricts deployment beyond the baseline standards",
         )
     if a.red_lines and b.red_lines and a.indicators and not b.indicators:
         add(

@@ -183,11 +183,21 @@ def test_amazon_has_one_critical_capability_threshold_per_domain() -> None:
     assert per_domain == sorted(d["code"] for d in data["domains"])
 
 
-def test_rsp_v3_no_longer_gates_scaling_on_a_crossing() -> None:
+def test_rsp_v3_requires_only_the_baseline_to_keep_scaling_past_a_crossing() -> None:
     v3 = pack("anthropic-rsp-v3")
     red = [t for t in v3["thresholds"] if t["tier"] == "red_line"]
-    assert red and all(t["requires"]["scaling"] == [] for t in red)
+    assert red and all(t["requires"]["scaling"] == ["ASL-2-S"] for t in red)
     assert all(t["requires"]["deployment"] for t in red)
+
+
+@pytest.mark.parametrize("name", FRAMEWORK_PACKS)
+def test_no_framework_red_line_leaves_a_scope_undefined(name: str) -> None:
+    # An empty requires.<scope> on a red line means "no way past it" to the gate (a halt
+    # for that scope); the packs say so explicitly with `halt` instead.
+    for threshold in pack(name)["thresholds"]:
+        if threshold["tier"] == "red_line":
+            assert threshold["requires"]["scaling"], threshold["code"]
+            assert threshold["requires"]["deployment"], threshold["code"]
 
 
 # ------------------------------------------------------------------ format: category, notes
@@ -249,7 +259,9 @@ def test_rsp_v2_2_to_v3_shows_the_pause_commitment_removed_domain_by_domain() ->
     rows = {row.category: row for row in result.domains}
     assert rows["cbrn"].old is not None and rows["cbrn"].new is not None
     assert rows["cbrn"].old.scaling_standards == ["ASL-3-S", "ASL-4-S"]
-    assert rows["cbrn"].new.scaling_standards == []
+    assert rows["cbrn"].new.scaling_standards == ["ASL-2-S"]  # the baseline
+    assert rows["cbrn"].new.scaling_beyond_baseline == []
+    assert rows["cbrn"].old.scaling_beyond_baseline == ["ASL-3-S", "ASL-4-S"]
     assert rows["misalignment"].old is None  # v3.0's high-stakes sabotage threshold is new
     (scaling,) = [c for c in result.loosenings if c.key == "cbrn"]
     assert "no longer stops scaling" in scaling.why
@@ -271,6 +283,17 @@ def test_across_publishers_item_codes_are_not_compared() -> None:
     # Item by item every default threshold is "removed"; by domain only what is real.
     assert len(diff_policies(old, new).loosenings) > len(all_loosenings(old, new))
     assert all(c.section in ("settings", "domains") for c in all_loosenings(old, new))
+
+
+def test_an_empty_requires_counts_as_gating_not_as_freedom() -> None:
+    old = pack("amazon-fmsf")
+    new = copy.deepcopy(old)
+    new["key"] = "amazon-edited"
+    for threshold in new["thresholds"]:
+        threshold["requires"]["scaling"] = []
+    # Nothing loosened: with no standard defined the gate cannot let scaling past at all.
+    assert diff_frameworks(old, validate_pack(new, "x")).loosenings == []
+    assert diff_frameworks(old, new).domains[0].new.undefined_scaling == ["CBRN-CCT"]  # type: ignore[union-attr]
 
 
 def test_dropping_a_halt_or_a_domain_is_flagged() -> None:
