@@ -9,6 +9,7 @@ they hold the engine to DESIGN §4 rather than to one implementation of it.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import pytest
@@ -20,6 +21,17 @@ from governance import services
 from policies import services as policy_services
 from policies.packs import load_pack_file
 from tests.governance_fixtures import make_model, verify_standards
+
+# The continuation journey needs the gate engine of DESIGN §4.2 (a crossing is a path, not a dead end;
+# tier and halt), which arrives with ``policies.rules``; the engine before it pauses on any
+# crossing for good. Strict: once that engine is in, they must pass.
+_ENGINE_BEFORE_DETERMINATIONS = importlib.util.find_spec("policies.rules") is None
+
+needs_paths_engine = pytest.mark.xfail(
+    _ENGINE_BEFORE_DETERMINATIONS,
+    reason="needs the DESIGN §4.2 gate engine (policies.rules)",
+    strict=True,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +94,7 @@ def _cross(model: AIModel, pack: dict[str, Any], threshold: dict[str, Any]) -> N
     _post(model, indicator["metric"], indicator["critical"])
 
 
+@needs_paths_engine
 @pytest.mark.parametrize("name", FRAMEWORK_PACKS)
 def test_a_crossing_pauses_and_a_signed_continuation_resumes(name: str, safety: Any) -> None:
     pack, model, signers = _setup(name, safety)
