@@ -22,9 +22,9 @@ from policies import services as policy_services
 from policies.packs import load_pack_file
 from tests.governance_fixtures import make_model, verify_standards
 
-# The continuation journey needs the gate engine of DESIGN §4.2 (a crossing is a path, not a dead end;
-# tier and halt), which arrives with ``policies.rules``; the engine before it pauses on any
-# crossing for good. Strict: once that engine is in, they must pass.
+# The continuation journey needs the gate engine of DESIGN §4.2 (a crossing is a path, not
+# a dead end; tier and halt), which arrives with ``policies.rules``; the engine before it
+# pauses on any crossing for good. Strict: once that engine is in, it must pass.
 _ENGINE_BEFORE_DETERMINATIONS = importlib.util.find_spec("policies.rules") is None
 
 needs_paths_engine = pytest.mark.xfail(
