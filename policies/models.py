@@ -479,3 +479,43 @@ class Indicator(PolicyChild):
     def direction(self) -> str:
         """``≥`` when higher values are more capable, else ``≤`` (the crossing comparison)."""
         return "≥" if self.metric.higher_is_more_capable else "≤"
+
+
+class ActivationApproval(models.Model):
+    """One sign-off title approving a draft's activation under the policy in force.
+
+    Activation follows the sign-off rule of the active version (``rule_version``): the draft
+    becomes active once every one of its ``signoff_titles`` has approved that exact content
+    (``content_sha256``). Approvals given under another rule or for other content no longer
+    count. Append-only, like every fact.
+    """
+
+    version = models.ForeignKey(
+        PolicyVersion, on_delete=models.CASCADE, related_name="activation_approvals"
+    )
+    rule_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    title = models.CharField(max_length=32)
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    content_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # One approval per title and one title per person, per draft content and rule.
+            models.UniqueConstraint(
+                fields=["version", "rule_version", "content_sha256", "title"],
+                name="activation_approval_title_once",
+            ),
+            models.UniqueConstraint(
+                fields=["version", "rule_version", "content_sha256", "approver"],
+                name="activation_approval_person_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} approves #{self.version_id}"

@@ -186,10 +186,16 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("policy-version", pk=version.pk)
     if request.method == "POST":
         try:
-            services.activate(version, request.user)
+            version = services.approve_activation(version, request.user)
         except services.ActivationError as exc:
             messages.error(request, str(exc))
-            return redirect("policy-version", pk=version.pk)
+            return redirect("policy-activate", pk=version.pk)
+        if version.is_draft:
+            pending = ", ".join(services.activation_status(version)["pending_titles"])
+            messages.success(
+                request, f"Your approval is recorded; activation still needs: {pending}."
+            )
+            return redirect("policy-activate", pk=version.pk)
         messages.success(request, f"Policy version #{version.pk} is now active.")
         return redirect("policy-active")
     current = services.active_policy()
@@ -209,5 +215,6 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
             "loosenings": loosenings,
             "changes": _changes(result) if result is not None else [],
             "framework": framework,
+            "signoff": services.activation_status(version, current),
         },
     )

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from core.services import create_user
 from policies import services
 from policies.diff import diff_policies
 from policies.framework_diff import (
@@ -395,3 +396,47 @@ def test_the_diff_page_and_api_compare_across_frameworks(auditor: Any) -> None:
     assert framework["summary"]["loosenings"] == len(EXPECTED_LOOSENINGS["microsoft-fgf"])
     same = client.get(f"/api/v1/policy/diff/?from={old.pk}&to={old.pk}")
     assert same.json()["framework"] is None
+
+
+# ------------------------------------------------------------ activation follows sign-off
+
+
+@pytestdb
+def test_switching_framework_needs_the_sign_off_titles_in_force(rso: Any, ceo: Any) -> None:
+    current = services.load_pack(pack("default"), activate=True)
+    draft = services.load_pack(pack("amazon-fmsf"))
+    # Amazon's own rule (SENIOR-LEADERSHIP) does not apply: the policy in force decides.
+    senior = create_user("senior", "leadership", titles=["SENIOR-LEADERSHIP"])
+    with pytest.raises(services.ActivationError, match="titles still needed: RSO, CEO"):
+        services.approve_activation(draft, senior)
+    assert services.approve_activation(draft, rso).is_draft
+    status = services.activation_status(draft)
+    assert status["rule_version"] == current.pk
+    assert [a["title"] for a in status["approvals"]] == ["RSO"]
+    assert status["pending_titles"] == ["CEO"]
+    activated = services.approve_activation(draft, ceo)
+    assert activated.status == PolicyVersion.Status.ACTIVE
+    current.refresh_from_db()
+    assert current.status == PolicyVersion.Status.SUPERSEDED
+
+
+@pytestdb
+def test_with_no_policy_in_force_one_leadership_user_activates(rso: Any) -> None:
+    draft = services.load_pack(pack("meta-frontier-ai-v1"))
+    assert services.approve_activation(draft, rso).status == PolicyVersion.Status.ACTIVE
+
+
+@pytestdb
+def test_the_activation_page_records_one_approval_at_a_time(rso: Any, ceo: Any) -> None:
+    services.load_pack(pack("default"), activate=True)
+    draft = services.load_pack(pack("gdm-fsf-v3-1"))
+    client = client_for(rso)
+    response = client.post(f"/policy/versions/{draft.pk}/activate/", follow=True)
+    body = response.content.decode()
+    assert "activation still needs: CEO" in body
+    assert "RSO: approved by rso" in body and "CEO: pending" in body
+    draft.refresh_from_db()
+    assert draft.is_draft
+    client_for(ceo).post(f"/policy/versions/{draft.pk}/activate/")
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersion.Status.ACTIVE

@@ -229,16 +229,26 @@ def test_diff_names_the_bad_parameter(safety, active_default, query, bad):
 # --------------------------------------------------------------------------- activation
 
 
-def test_leadership_activates_a_draft_through_the_api(rso, active_default):
+def test_leadership_activates_a_draft_through_the_api(rso, ceo, active_default):
     draft = services.load_pack(weakened_six_ways())
-    response = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+    # Activation follows the sign-off rule in force: RSO and CEO each approve.
+    first = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+    assert first.status_code == 202, first.content
+    assert first.json()["status"] == "draft"
+    assert first.json()["activation"]["pending_titles"] == ["CEO"]
+    again = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+    assert again.status_code == 409 and "one person fills one title" in again.json()["detail"]
+    response = client_for(ceo).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "active"
-    assert response.json()["activated_by"] == "rso"
+    assert response.json()["activated_by"] == "ceo"
+    assert [a["title"] for a in response.json()["activation"]["approvals"]] == []
     active_default.refresh_from_db()
     assert active_default.status == PolicyVersion.Status.SUPERSEDED
     entry = AuditEntry.objects.filter(action="policy.activate").order_by("-seq").first()
-    assert entry is not None and entry.actor == "rso"
+    assert entry is not None and entry.actor == "ceo"
+    approvals = AuditEntry.objects.filter(action="policy.activation_approve")
+    assert sorted(approvals.values_list("actor", flat=True)) == ["ceo", "rso"]
 
 
 def test_safety_cannot_activate(safety, active_default):
@@ -408,8 +418,9 @@ def test_version_history_page(auditor, active_default, django_assert_max_num_que
         client.get("/policy/versions/")
 
 
-def test_leadership_activates_a_draft_on_the_page(rso, active_default):
+def test_leadership_activates_a_draft_on_the_page(rso, ceo, active_default):
     draft = services.load_pack(weakened_six_ways())
+    client_for(ceo).post(f"/policy/versions/{draft.pk}/activate/")  # CEO approves first
     client = client_for(rso)
     detail = client.get(f"/policy/versions/{draft.pk}/").content.decode()
     assert "Activate…" in detail

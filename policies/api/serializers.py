@@ -200,3 +200,28 @@ class DiffSerializer(serializers.Serializer):
     changes = ChangeSerializer(many=True)
     # Present (not null) when the two versions model different frameworks.
     framework = FrameworkDiffSerializer(allow_null=True)
+
+
+class ActivationApprovalSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    user = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class ActivationStatusSerializer(serializers.Serializer):
+    """The sign-off rule of the policy in force applied to a draft's activation."""
+
+    rule_version = serializers.IntegerField(allow_null=True)
+    required_titles = serializers.ListField(child=serializers.CharField())
+    approvals = ActivationApprovalSerializer(many=True)
+    pending_titles = serializers.ListField(child=serializers.CharField())
+
+
+class ActivationSerializer(VersionSummarySerializer):
+    """``POST /api/v1/policy/versions/{id}/activate/``: the version and its sign-off."""
+
+    activation = ActivationStatusSerializer()
+
+    class Meta(VersionSummarySerializer.Meta):
+        fields = [*VersionSummarySerializer.Meta.fields, "activation"]
+        read_only_fields = fields
