@@ -54,7 +54,7 @@ def weakened_six_ways() -> dict[str, Any]:
         r for r in asl3s["requirements"] if r["code"] != "ASL3S.insider_controls"
     ]  # 5. requirement removed
     cbrn3["requires"]["deployment"] = ["ASL-3-S"]  # 6. ASL-3-D no longer required to deploy
-    pack["version"] = "2.2-portal.2-weakened"
+    pack["version"] = "2.2-portal.3-weakened"
     return validate_pack(pack, "weakened.yaml")
 
 
@@ -357,7 +357,7 @@ def loosened_openai() -> dict[str, Any]:
     critical["halt"] = False  # 4. safeguards now let scaling continue past Critical
     high = next(t for t in pack["thresholds"] if t["code"] == "CYBER-HIGH")
     high["tier"] = "early_warning"  # 5. a red line demoted
-    pack["version"] = "2-portal.2-loosened"
+    pack["version"] = "2-portal.3-loosened"
     return validate_pack(pack, "loosened.yaml")
 
 

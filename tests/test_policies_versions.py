@@ -227,7 +227,7 @@ def test_loading_the_same_content_twice_reuses_the_version():
 def test_reloading_a_superseded_policy_creates_a_new_draft(rso):
     first = services.load_pack(default_pack(), activate=True)
     changed = default_pack()
-    changed["version"] = "2.2-portal.2"
+    changed["version"] = "2.2-portal.next"
     services.activate(services.load_pack(changed), rso)
     rollback = services.load_pack(default_pack())
     assert rollback.pk != first.pk and rollback.newly_loaded is True
@@ -278,7 +278,7 @@ def test_seed_demo_activates_the_default_pack_once():
 def test_activation_supersedes_and_is_audited_with_the_hash(rso):
     first = services.load_pack(default_pack(), activate=True)
     changed = default_pack()
-    changed["version"] = "2.2-portal.2"
+    changed["version"] = "2.2-portal.next"
     second = services.load_pack(changed, actor=None)
     services.activate(second, rso)
     first.refresh_from_db()
@@ -322,7 +322,7 @@ def test_a_failing_hook_rolls_the_activation_back(rso, monkeypatch):
 
     first = services.load_pack(default_pack(), activate=True)
     changed = default_pack()
-    changed["version"] = "2.2-portal.2"
+    changed["version"] = "2.2-portal.next"
     draft = services.load_pack(changed)
     audit_before = AuditEntry.objects.count()
     monkeypatch.setattr(services, "ON_ACTIVATE", [hook])
@@ -337,6 +337,31 @@ def test_only_a_draft_can_be_activated(rso):
     version = services.load_pack(default_pack(), activate=True)
     with pytest.raises(services.ActivationError, match="only a draft"):
         services.activate(version, rso)
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda v: setattr(v, "advisory_titles", ["RSO"]), "also a sign-off title"),
+        (lambda v: setattr(v, "uncertainty_z", 9.0), "between 0 and 5"),
+    ],
+)
+def test_a_draft_edited_into_an_invalid_policy_is_not_activated(rso, edit, problem):
+    draft = services.load_pack(default_pack())
+    edit(draft)
+    draft.save()
+    with pytest.raises(services.ActivationError, match=problem):
+        services.activate(draft, rso)
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersion.Status.DRAFT
+
+
+def test_an_early_warning_edited_to_halt_is_not_activated(rso):
+    draft = services.load_pack(default_pack())
+    CapabilityThreshold.objects.filter(version=draft, code="AUTONOMY-CHECKPOINT").update(halt=True)
+    with pytest.raises(services.ActivationError, match="cannot halt"):
+        services.activate(draft, rso)
+    assert PolicyVersion.objects.active().count() == 0
 
 
 # ---------------------------------------------------------------- one active, immutable
