@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from policies import services
 from policies.diff import Change, PolicyDiff, diff_policies
 from policies.framework_diff import all_loosenings, diff_frameworks, is_cross_framework
 from policies.models import PolicyVersion
+from policies.packs import SHIPPED_PACKS, PackError, load_pack_file
 from rsp_portal.authz import can, require
 
 
@@ -218,3 +220,145 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
             "signoff": services.activation_status(version, current),
         },
     )
+
+
+# ------------------------------------------------------------------------- comparison
+
+_COMPARED_SETTINGS = (
+    "baseline_level",
+    "baseline_standards",
+    "effective_compute_multiple",
+    "months_between_assessments",
+    "safeguard_reapproval_months",
+    "warning_behaviour",
+    "uncertainty_z",
+    "signoff_titles",
+    "advisory_titles",
+)
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "none"
+    if isinstance(value, float):
+        return _num(value)
+    return "" if value is None else str(value)
+
+
+def _comparison_rows(active: dict[str, Any], other: dict[str, Any]) -> list[list[str]]:
+    """The comparison as CSV rows: settings, then each risk domain's thresholds per side."""
+    result = diff_frameworks(active, other)
+    names = (result.old_framework, result.new_framework)
+    rows = [
+        [
+            "section",
+            "risk domain",
+            "policy",
+            "item",
+            "tier",
+            "halt",
+            "requires scaling",
+            "requires deployment",
+            "lines",
+        ]
+    ]
+    for key in _COMPARED_SETTINGS:
+        for name, pack in zip(names, (active, other), strict=True):
+            value = _setting_text(pack["settings"].get(key))
+            rows.append(["settings", "", name, key, "", "", "", "", value])
+    for row in result.domains:
+        for name, side in zip(names, (row.old, row.new), strict=True):
+            if side is None:
+                rows.append(["thresholds", row.label, name, "(not covered)", "", "", "", "", ""])
+                continue
+            if not side.thresholds:
+                domains = ", ".join(side.domains)
+                rows.append(
+                    [
+                        "thresholds",
+                        row.label,
+                        name,
+                        f"({domains}: watched only)",
+                        side.tier,
+                        "",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
+            for t in side.thresholds:
+                lines = "; ".join(
+                    f"{i['metric']} warning {_num(i['warning']) or '-'} critical "
+                    f"{_num(i['critical'])}"
+                    for i in t["indicators"]
+                )
+                rows.append(
+                    [
+                        "thresholds",
+                        row.label,
+                        name,
+                        f"{t['code']} {t['name']}",
+                        t["tier"],
+                        "yes" if t["halt"] else "no",
+                        ", ".join(t["requires"]["scaling"]),
+                        ", ".join(t["requires"]["deployment"]),
+                        lines,
+                    ]
+                )
+    return rows
+
+
+@require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    """The active policy next to a shipped pack, risk domain by risk domain; ``format=csv``
+    downloads the same comparison."""
+    require(request.user, "policy.view")
+    active_version = services.active_policy()
+    name = request.GET.get("pack", "").strip()
+    context: dict[str, Any] = {"packs": SHIPPED_PACKS, "pack_name": name, "active": active_version}
+    if active_version is None:
+        context["error"] = "No policy version is active: there is nothing to compare with."
+        return render(request, "policies/compare.html", context, status=400)
+    active_pack = services.to_pack(active_version)
+    if not name:
+        name = next((p for p in SHIPPED_PACKS if p != active_pack["key"]), SHIPPED_PACKS[0])
+        context["pack_name"] = name
+    if name not in SHIPPED_PACKS:
+        context["error"] = f"Unknown pack {name!r}: pick one of {', '.join(SHIPPED_PACKS)}."
+        return render(request, "policies/compare.html", context, status=400)
+    try:
+        other = load_pack_file(name)
+    except PackError as exc:  # a shipped pack is validated by the tests; never expected
+        context["error"] = str(exc)
+        return render(request, "policies/compare.html", context, status=400)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="policy-comparison-{active_pack["key"]}-vs-{name}.csv"'
+        )
+        csv.writer(response).writerows(_comparison_rows(active_pack, other))
+        return response
+    result = diff_frameworks(active_pack, other)
+    context.update(
+        {
+            "framework": {
+                "old_framework": result.old_framework,
+                "new_framework": result.new_framework,
+                "domains": result.domains,
+                "changes": _as_rows(result.changes),
+                "loosenings": result.loosenings,
+            },
+            "settings": [
+                {
+                    "key": key,
+                    "active": _setting_text(active_pack["settings"].get(key)),
+                    "other": _setting_text(other["settings"].get(key)),
+                }
+                for key in _COMPARED_SETTINGS
+            ],
+            "only_other": [row for row in result.domains if row.old is None],
+            "other_notes": other["source"].get("notes", []),
+            "active_notes": active_pack["source"].get("notes", []),
+        }
+    )
+    return render(request, "policies/compare.html", context)

@@ -10,11 +10,13 @@ loosenings (the lists in ``docs/policy-packs.md``, "Switching frameworks").
 from __future__ import annotations
 
 import copy
+import csv
 import io
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from core.services import create_user
 from policies import services
@@ -440,3 +442,61 @@ def test_the_activation_page_records_one_approval_at_a_time(rso: Any, ceo: Any) 
     client_for(ceo).post(f"/policy/versions/{draft.pk}/activate/")
     draft.refresh_from_db()
     assert draft.status == PolicyVersion.Status.ACTIVE
+
+
+# --------------------------------------------------------------------- comparison page
+
+
+@pytestdb
+def test_the_comparison_page_sets_the_active_policy_beside_another_pack(
+    auditor: Any, django_assert_max_num_queries: Any
+) -> None:
+    services.load_pack(pack("default"), activate=True)
+    client = client_for(auditor)
+    response = client.get("/policy/compare/?pack=meta-scaling-v2")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Meta Advanced AI Scaling Framework 2" in body
+    assert "SENIOR-DECISION-MAKER" in body  # sign-off side by side
+    assert "Misalignment and loss of control" in body  # a domain only Meta covers
+    assert "a threshold now halts development" in body
+    assert "risk domain no longer covered" in body
+    # Expect at most 12: session, user, roles, header titles, the active version and its
+    # seven prefetched children.
+    with django_assert_max_num_queries(12):
+        client.get("/policy/compare/?pack=meta-scaling-v2")
+
+
+@pytestdb
+def test_the_comparison_downloads_as_csv(auditor: Any) -> None:
+    services.load_pack(pack("default"), activate=True)
+    response = client_for(auditor).get("/policy/compare/?pack=amazon-fmsf&format=csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert "policy-comparison-default-vs-amazon-fmsf.csv" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:4] == ["section", "risk domain", "policy", "item"]
+    amazon = "Amazon Frontier Model Safety Framework 1"
+    (signoff,) = [r for r in rows if r[2] == amazon and r[3] == "signoff_titles"]
+    assert signoff[0] == "settings" and signoff[8] == "SENIOR-LEADERSHIP"
+    cbrn = [r for r in rows if r[1] == "CBRN weapons" and r[2] == amazon]
+    assert [r[3].split()[0] for r in cbrn] == ["CBRN-CCT"]
+    assert cbrn[0][6] == "CCT-S" and "cbrn.uplift_vs_search" in cbrn[0][8]
+
+
+@pytestdb
+def test_the_comparison_refuses_an_unknown_pack_and_needs_an_active_policy(
+    auditor: Any,
+) -> None:
+    client = client_for(auditor)
+    assert client.get("/policy/compare/?pack=amazon-fmsf").status_code == 400
+    services.load_pack(pack("default"), activate=True)
+    response = client.get("/policy/compare/?pack=nope")
+    assert response.status_code == 400
+    assert "Unknown pack" in response.content.decode()
+
+
+@pytestdb
+def test_the_comparison_page_redirects_anonymous_to_login() -> None:
+    response = Client().get("/policy/compare/")
+    assert response.status_code == 302 and "login" in response["Location"]
