@@ -413,8 +413,9 @@ def validate_pack(data: object, filename: str) -> dict[str, Any]:
     Raises :class:`PackError` listing *all* problems: wrong types, missing or unknown
     keys, duplicate identifiers, dangling references (levels, standards, domains,
     metrics), include cycles, empty or inverted metric ranges, indicator values outside
-    their metric's range or on the wrong side of each other, non-finite numbers and
-    out-of-range settings.
+    their metric's range or on the wrong side of each other, non-finite numbers,
+    out-of-range settings (``uncertainty_z`` outside 0..5), a non-positive ``min_samples``,
+    an advisory title that is also a sign-off title, and ``halt`` on an early warning.
     """
     v = _Validator(filename)
     if data is None:

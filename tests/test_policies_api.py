@@ -282,6 +282,8 @@ def test_schema_generates(admin_user):
     text = response.content.decode()
     assert "/api/v1/policy/versions/{id}/activate/" in text
     assert "/api/v1/policy/diff/" in text
+    for field in ("uncertainty_z", "advisory_titles", "min_samples", "halt", "early_warning"):
+        assert field in text, field
 
 
 # -------------------------------------------------------------------------------- pages
