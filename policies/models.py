@@ -519,3 +519,40 @@ class ActivationApproval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} approves #{self.version_id}"
+
+
+class SelfAssessmentRecord(models.Model):
+    """A person's mark of one METR common element for one policy version, with evidence.
+
+    Append-only: the latest record per (version, element) is the current mark; earlier ones
+    stay as history. Elements and statuses: ``policies.selfassessment``.
+    """
+
+    class Status(models.TextChoices):
+        MET = "met", "Met"
+        PARTLY = "partly", "Partly"
+        NOT = "not", "Not met"
+
+    version = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, related_name="self_assessment"
+    )
+    element = models.CharField(max_length=64)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    evidence_url = models.URLField(max_length=500, blank=True)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["recorded_at", "pk"]
+        indexes = [
+            # Serves the self-assessment page: a version's records, latest per element.
+            models.Index(
+                fields=["version", "element", "recorded_at"], name="policy_selfassess_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.element}: {self.status} (#{self.version_id})"

@@ -26,9 +26,11 @@ from policies.models import (
     RiskDomain,
     SafeguardRequirement,
     SafetyLevel,
+    SelfAssessmentRecord,
     Standard,
 )
 from policies.packs import PackError, content_sha256, dump_pack, validate_pack
+from policies.selfassessment import ELEMENTS, computed
 from rsp_portal.authz import require
 
 __all__ = [
@@ -392,6 +394,81 @@ def approve_activation(version: PolicyVersion, actor: Any) -> PolicyVersion:
             return activate(target, actor)
     target.refresh_from_db()
     return target
+
+
+# -------------------------------------------------------------------- self-assessment
+
+
+def self_assessment(version: PolicyVersion) -> list[dict[str, Any]]:
+    """Each METR common element for ``version``: what the data says and the latest mark
+    recorded by people (with its history), in element order."""
+    auto = computed(to_pack(version))
+    records: dict[str, list[SelfAssessmentRecord]] = {}
+    for row in SelfAssessmentRecord.objects.filter(version=version).select_related("recorded_by"):
+        records.setdefault(row.element, []).append(row)
+    return [
+        {
+            "element": element,
+            "computed": auto[element.code],
+            "recorded": records[element.code][-1] if element.code in records else None,
+            "history": records.get(element.code, []),
+        }
+        for element in ELEMENTS
+    ]
+
+
+def record_self_assessment(
+    version: PolicyVersion,
+    element: str,
+    status: str,
+    actor: Any,
+    *,
+    evidence_url: str = "",
+    note: str = "",
+) -> SelfAssessmentRecord:
+    """Record a person's mark of one element for a version; audited. Leadership only (the
+    same people who activate a policy)."""
+    require(actor, "policy.activate")
+    errors: dict[str, list[str]] = {}
+    if element not in {e.code for e in ELEMENTS}:
+        errors["element"] = [f"Unknown element {element!r}."]
+    if status not in SelfAssessmentRecord.Status.values:
+        errors["status"] = ["Choose met, partly or not."]
+    if evidence_url and not evidence_url.startswith(("https://", "http://")):
+        errors["evidence_url"] = ["Give an http(s) link to the evidence."]
+    if status in ("met", "partly") and not evidence_url:
+        errors.setdefault("evidence_url", []).append("A mark of met or partly needs evidence.")
+    if errors:
+        raise SelfAssessmentError(errors)
+    with transaction.atomic():
+        row = SelfAssessmentRecord.objects.create(
+            version=version,
+            element=element,
+            status=status,
+            evidence_url=evidence_url,
+            note=note.strip(),
+            recorded_by=actor,
+        )
+        audit.record(
+            "policy.self_assessment",
+            version,
+            {
+                "version": version.pk,
+                "element": element,
+                "status": status,
+                "evidence_url": evidence_url,
+            },
+            actor,
+        )
+    return row
+
+
+class SelfAssessmentError(Exception):
+    """Bad input for a self-assessment mark: ``errors`` maps fields to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(m for ms in errors.values() for m in ms))
 
 
 # ---------------------------------------------------------------------------- read

@@ -362,3 +362,45 @@ def compare(request: HttpRequest) -> HttpResponse:
         }
     )
     return render(request, "policies/compare.html", context)
+
+
+# -------------------------------------------------------------------- self-assessment
+
+
+@require_http_methods(["GET", "POST"])
+def self_assessment(request: HttpRequest) -> HttpResponse:
+    """The active policy against METR's common elements: computed where the data tells,
+    recorded by leadership with evidence where it does not (POST records one mark)."""
+    require(request.user, "policy.view")
+    version = services.active_policy()
+    if version is None:
+        raise Http404("No policy version is active.")
+    errors: dict[str, list[str]] = {}
+    status_code = 200
+    if request.method == "POST":
+        require(request.user, "policy.activate")
+        try:
+            services.record_self_assessment(
+                version,
+                request.POST.get("element", ""),
+                request.POST.get("status", ""),
+                request.user,
+                evidence_url=request.POST.get("evidence_url", "").strip(),
+                note=request.POST.get("note", ""),
+            )
+        except services.SelfAssessmentError as exc:
+            errors, status_code = exc.errors, 400
+        else:
+            messages.success(request, "Recorded.")
+            return redirect("policy-self-assessment")
+    return render(
+        request,
+        "policies/self_assessment.html",
+        {
+            "version": version,
+            "rows": services.self_assessment(version),
+            "errors": errors,
+            "can_record": can(request.user, "policy.activate"),
+        },
+        status=status_code,
+    )

@@ -18,6 +18,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from audit.models import AuditEntry
 from core.services import create_user
 from policies import services
 from policies.diff import diff_policies
@@ -37,6 +38,7 @@ from policies.packs import (
     parse_pack,
     validate_pack,
 )
+from policies.selfassessment import ELEMENTS, computed
 from tests.conftest import client_for
 
 FRAMEWORK_PACKS = [
@@ -500,3 +502,51 @@ def test_the_comparison_refuses_an_unknown_pack_and_needs_an_active_policy(
 def test_the_comparison_page_redirects_anonymous_to_login() -> None:
     response = Client().get("/policy/compare/")
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+# --------------------------------------------------------------- METR self-assessment
+
+
+def test_self_assessment_is_computed_where_the_data_tells() -> None:
+    default = computed(pack("default"))
+    assert default["capability_thresholds"] == (
+        "met",
+        "tracked domains with a red line tied to indicators: all 2",
+    )
+    # AI R&D-4 and -5 name no deployment standard of kind deployment.
+    assert default["deployment_mitigations"][0] == "partly"
+    assert default["halt_development"][0] == "met"
+    # RSP v3.0 as modelled: no red line stops scaling beyond the baseline.
+    assert computed(pack("anthropic-rsp-v3"))["halt_development"][0] == "not"
+    # FSF v3.1 tracks misalignment with an early warning only.
+    assert computed(pack("gdm-fsf-v3-1"))["capability_thresholds"][0] == "partly"
+    people = {e.code for e in ELEMENTS if not e.computable}
+    assert people == {"elicitation", "accountability", "policy_updates"}
+    assert all(default[code] is None for code in people)
+
+
+@pytestdb
+def test_leadership_records_an_element_with_evidence(rso: Any, auditor: Any, safety: Any) -> None:
+    services.load_pack(pack("default"), activate=True)
+    page = client_for(auditor).get("/policy/self-assessment/")
+    assert page.status_code == 200
+    assert "Full capability elicitation" in page.content.decode()
+    assert "Record</button>" not in page.content.decode()  # auditors read only
+    assert client_for(safety).post("/policy/self-assessment/", {}).status_code == 403
+    client = client_for(rso)
+    missing = client.post("/policy/self-assessment/", {"element": "elicitation", "status": "met"})
+    assert missing.status_code == 400
+    assert "needs evidence" in missing.content.decode()
+    done = client.post(
+        "/policy/self-assessment/",
+        {
+            "element": "elicitation",
+            "status": "partly",
+            "evidence_url": "https://evidence.example/elicitation",
+            "note": "Fine-tuning not yet in the suite.",
+        },
+        follow=True,
+    )
+    body = done.content.decode()
+    assert "https://evidence.example/elicitation" in body and "by rso" in body
+    assert AuditEntry.objects.filter(action="policy.self_assessment", actor="rso").exists()
