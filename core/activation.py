@@ -70,6 +70,8 @@ def check_activation(version: Any, previous: Any, actor: Any) -> PolicyActivatio
     dossier = dossier_for(version, previous)
     if not dossier["loosenings"]:
         return None
+    if _approved_by_titles(version, previous):
+        return None  # every title in force approved this content (policies.ActivationApproval)
     signed = (
         PolicyActivation.objects.filter(
             version=version,
@@ -89,6 +91,19 @@ def check_activation(version: Any, previous: Any, actor: Any) -> PolicyActivatio
         + f"). Its activation needs sign-off by {titles}: request an activation and have "
         "each title approve it."
     )
+
+
+def _approved_by_titles(version: Any, previous: Any) -> bool:
+    """Each sign-off title of the policy in force approved this draft's content on the
+    activation page or API (the title-by-title path of ``policies.services``)."""
+    from policies.models import ActivationApproval
+
+    approved = set(
+        ActivationApproval.objects.filter(
+            version=version, rule_version=previous, content_sha256=version.content_sha256
+        ).values_list("title", flat=True)
+    )
+    return bool(previous.signoff_titles) and all(t in approved for t in previous.signoff_titles)
 
 
 def _complete(activation: PolicyActivation) -> bool:

@@ -443,7 +443,7 @@ def _diff_domains(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any])
     for code in after.keys() - before.keys():
         c.add("added", "domains", code, None, None, dict(after[code]), False, "domain added")
     for code in before.keys() & after.keys():
-        _plain_fields(c, "domains", code, before[code], after[code], ("name", "tier"))
+        _plain_fields(c, "domains", code, before[code], after[code], ("name", "tier", "category"))
 
 
 def _diff_metrics(

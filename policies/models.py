@@ -359,10 +359,25 @@ class RiskDomain(PolicyChild):
         ONGOING_ASSESSMENT = "ongoing_assessment", "Ongoing assessment"
         EARLY_WARNING = "early_warning", "Early warning"
 
+    class Category(models.TextChoices):
+        """The framework-neutral risk area a domain belongs to, so that policies modelled on
+        different frameworks (whose domain codes differ) can be compared domain by domain."""
+
+        CBRN = "cbrn", "CBRN weapons"
+        CYBER = "cyber", "Cyber operations"
+        AI_RD = "ai_rd", "AI R&D and self-improvement"
+        AUTONOMY = "autonomy", "Autonomy and replication"
+        MANIPULATION = "manipulation", "Manipulation and persuasion"
+        MISALIGNMENT = "misalignment", "Misalignment and loss of control"
+        GENERAL = "general", "General (precursor) capabilities"
+        OTHER = "other", "Other"
+
     version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="domains")
     code = models.CharField(max_length=64)
     name = models.CharField(max_length=200)
     tier = models.CharField(max_length=32, choices=Tier.choices)
+    # "" = not mapped (a pack's ``category: null``): compared across frameworks by its code.
+    category = models.CharField(max_length=32, choices=Category.choices, blank=True, default="")
 
     class Meta:
         ordering = ["code"]
@@ -464,3 +479,80 @@ class Indicator(PolicyChild):
     def direction(self) -> str:
         """``≥`` when higher values are more capable, else ``≤`` (the crossing comparison)."""
         return "≥" if self.metric.higher_is_more_capable else "≤"
+
+
+class ActivationApproval(models.Model):
+    """One sign-off title approving a draft's activation under the policy in force.
+
+    Activation follows the sign-off rule of the active version (``rule_version``): the draft
+    becomes active once every one of its ``signoff_titles`` has approved that exact content
+    (``content_sha256``). Approvals given under another rule or for other content no longer
+    count. Append-only, like every fact.
+    """
+
+    version = models.ForeignKey(
+        PolicyVersion, on_delete=models.CASCADE, related_name="activation_approvals"
+    )
+    rule_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    title = models.CharField(max_length=32)
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    content_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # One approval per title and one title per person, per draft content and rule.
+            models.UniqueConstraint(
+                fields=["version", "rule_version", "content_sha256", "title"],
+                name="activation_approval_title_once",
+            ),
+            models.UniqueConstraint(
+                fields=["version", "rule_version", "content_sha256", "approver"],
+                name="activation_approval_person_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} approves #{self.version_id}"
+
+
+class SelfAssessmentRecord(models.Model):
+    """A person's mark of one METR common element for one policy version, with evidence.
+
+    Append-only: the latest record per (version, element) is the current mark; earlier ones
+    stay as history. Elements and statuses: ``policies.selfassessment``.
+    """
+
+    class Status(models.TextChoices):
+        MET = "met", "Met"
+        PARTLY = "partly", "Partly"
+        NOT = "not", "Not met"
+
+    version = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, related_name="self_assessment"
+    )
+    element = models.CharField(max_length=64)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    evidence_url = models.URLField(max_length=500, blank=True)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["recorded_at", "pk"]
+        indexes = [
+            # Serves the self-assessment page: a version's records, latest per element.
+            models.Index(
+                fields=["version", "element", "recorded_at"], name="policy_selfassess_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.element}: {self.status} (#{self.version_id})"

@@ -51,7 +51,17 @@ __all__ = [
 PACKS_DIR: Path = Path(__file__).resolve().parent / "packs"
 
 #: Names of the packs shipped with the portal (``policies/packs/<name>.yaml``).
-SHIPPED_PACKS: list[str] = ["default", "openai-preparedness-v2", "gdm-fsf-v3"]
+SHIPPED_PACKS: list[str] = [
+    "default",
+    "openai-preparedness-v2",
+    "gdm-fsf-v3",
+    "anthropic-rsp-v3",
+    "gdm-fsf-v3-1",
+    "meta-frontier-ai-v1",
+    "meta-scaling-v2",
+    "microsoft-fgf",
+    "amazon-fmsf",
+]
 
 STANDARD_KINDS: tuple[str, ...] = ("deployment", "security", "alignment")
 THRESHOLD_TIERS: tuple[str, ...] = ("red_line", "early_warning")
@@ -63,6 +73,18 @@ DOMAIN_TIERS: tuple[str, ...] = (
     "research",
     "ongoing_assessment",
     "early_warning",
+)
+#: Framework-neutral risk categories (``domains[].category``): how domains of packs modelled
+#: on different frameworks are matched in a cross-framework diff (``policies.diff``).
+DOMAIN_CATEGORIES: tuple[str, ...] = (
+    "cbrn",
+    "cyber",
+    "ai_rd",
+    "autonomy",
+    "manipulation",
+    "misalignment",
+    "general",
+    "other",
 )
 WARNING_BEHAVIOURS: tuple[str, ...] = ("notify", "require_safeguards")
 REQUIRES_SCOPES: tuple[str, ...] = ("scaling", "deployment")
@@ -436,7 +458,9 @@ def validate_pack(data: object, filename: str) -> dict[str, Any]:
 
 
 def _validate_source(v: _Validator, value: object, path: str) -> dict[str, Any] | None:
-    m = v.mapping(value, path, ("publisher", "framework", "version", "date", "url"), ("document",))
+    m = v.mapping(
+        value, path, ("publisher", "framework", "version", "date", "url"), ("document", "notes")
+    )
     if m is None:
         return None
     date: str | None = None
@@ -457,6 +481,9 @@ def _validate_source(v: _Validator, value: object, path: str) -> dict[str, Any] 
         "date": date,
         "url": v.string(m, "url", path, pattern=_URL_RE),
         "document": v.string(m, "document", path, default=""),
+        # Commitments of the framework that are not data the portal can enforce (kept, in
+        # the author's order, so that exports and comparisons show them).
+        "notes": [note for _, note in v.code_list(m, "notes", path, pattern=None) or []],
     }
 
 
@@ -506,16 +533,20 @@ def _validate_domains(
     codes: dict[str, str] = {}
     for index, item in enumerate(raw):
         path = _at("domains", index)
-        m = v.mapping(item, path, ("code", "name", "tier"))
+        m = v.mapping(item, path, ("code", "name", "tier"), ("category",))
         if m is None:
             continue
         code = v.string(m, "code", path, pattern=_CODE_RE)
         _unique(v, codes, code, _at(path, "code"), "domain code")
+        category: str | None = None
+        if m.get("category") is not None:
+            category = v.string(m, "category", path, choices=DOMAIN_CATEGORIES)
         out.append(
             {
                 "code": code,
                 "name": v.string(m, "name", path),
                 "tier": v.string(m, "tier", path, choices=DOMAIN_TIERS),
+                "category": category,
             }
         )
     out.sort(key=lambda domain: domain["code"] or "")

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 import audit
 from policies.models import (
+    ActivationApproval,
     CapabilityThreshold,
     FrozenPolicyError,
     Indicator,
@@ -25,16 +26,20 @@ from policies.models import (
     RiskDomain,
     SafeguardRequirement,
     SafetyLevel,
+    SelfAssessmentRecord,
     Standard,
 )
 from policies.packs import PackError, content_sha256, dump_pack, validate_pack
+from policies.selfassessment import ELEMENTS, computed
 from rsp_portal.authz import require
 
 __all__ = [
     "ON_ACTIVATE",
     "ActivationError",
     "activate",
+    "activation_status",
     "active_policy",
+    "approve_activation",
     "export",
     "find_loaded",
     "load_pack",
@@ -173,7 +178,13 @@ def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersi
     domains = {
         row.code: row
         for row in RiskDomain.objects.bulk_create(
-            RiskDomain(version=version, code=d["code"], name=d["name"], tier=d["tier"])
+            RiskDomain(
+                version=version,
+                code=d["code"],
+                name=d["name"],
+                tier=d["tier"],
+                category=d["category"] or "",
+            )
             for d in pack["domains"]
         )
     }
@@ -290,6 +301,183 @@ def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
     return target
 
 
+# -------------------------------------------------------------- activation sign-off
+
+
+def activation_status(
+    version: PolicyVersion, active: PolicyVersion | None = None
+) -> dict[str, Any]:
+    """Who must approve activating ``version`` and who has: the sign-off rule in force.
+
+    The rule is the *active* version's ``signoff_titles`` (a policy cannot pass itself with a
+    weaker rule of its own). With no active version there is no rule in force and one
+    leadership user activates. ``approvals`` count only for the draft's current content and
+    the current rule. Returns ``{"rule_version", "required_titles", "approvals",
+    "pending_titles"}`` with approvals as ``{"title", "user", "at"}``.
+    """
+    if active is None:
+        active = PolicyVersion.objects.active().first()
+    if active is None or active.pk == version.pk:
+        return {"rule_version": None, "required_titles": [], "approvals": [], "pending_titles": []}
+    required = list(active.signoff_titles)
+    rows = ActivationApproval.objects.filter(
+        version=version, rule_version=active, content_sha256=version.content_sha256
+    ).select_related("approver")
+    approvals = [
+        {"title": row.title, "user": row.approver.get_username(), "at": row.created_at}
+        for row in rows
+    ]
+    done = {row["title"] for row in approvals}
+    return {
+        "rule_version": active.pk,
+        "required_titles": required,
+        "approvals": approvals,
+        "pending_titles": [title for title in required if title not in done],
+    }
+
+
+def approve_activation(version: PolicyVersion, actor: Any) -> PolicyVersion:
+    """Approve activating a draft as one sign-off title of the policy in force; the last
+    title needed activates it (``activate``). Audited as ``policy.activation_approve``.
+
+    The approver must hold ``policy.activate`` and a title of the active version's sign-off
+    rule not yet approved for this content; one person fills one title. Without an active
+    version the draft is activated at once (nothing is in force to follow). Raises
+    :class:`ActivationError` when the version is not a draft or the actor holds no pending
+    title.
+    """
+    require(actor, "policy.activate")
+    with transaction.atomic():
+        locked = list(
+            PolicyVersion.objects.select_for_update()
+            .filter(Q(pk=version.pk) | Q(status=PolicyVersion.Status.ACTIVE))
+            .order_by("pk")
+        )
+        target = next((row for row in locked if row.pk == version.pk), None)
+        if target is None:
+            raise ActivationError(f"Policy version #{version.pk} does not exist.")
+        if not target.is_draft:
+            raise ActivationError(
+                f"Policy version #{target.pk} is {target.status}; only a draft can be activated."
+            )
+        active = next((row for row in locked if row.pk != target.pk), None)
+        if active is None:
+            return activate(target, actor)
+        status = activation_status(target, active)
+        held = set(getattr(actor, "titles", frozenset()))
+        if any(row["user"] == actor.get_username() for row in status["approvals"]):
+            raise ActivationError(
+                f"You have already approved activating policy version #{target.pk}; "
+                "one person fills one title."
+            )
+        title = next((t for t in status["pending_titles"] if t in held), None)
+        if title is None:
+            needed = ", ".join(status["pending_titles"]) or "none"
+            raise ActivationError(
+                "Activation follows the sign-off rule of the policy in force "
+                f"(#{active.pk}): titles still needed: {needed}; you hold none of them."
+            )
+        ActivationApproval.objects.create(
+            version=target,
+            rule_version=active,
+            title=title,
+            approver=actor,
+            content_sha256=target.content_sha256,
+        )
+        pending = [t for t in status["pending_titles"] if t != title]
+        audit.record(
+            "policy.activation_approve",
+            target,
+            {
+                "version": target.pk,
+                "title": title,
+                "rule_version": active.pk,
+                "content_sha256": target.content_sha256,
+                "pending_titles": pending,
+            },
+            actor,
+        )
+        if not pending:
+            return activate(target, actor)
+    target.refresh_from_db()
+    return target
+
+
+# -------------------------------------------------------------------- self-assessment
+
+
+def self_assessment(version: PolicyVersion) -> list[dict[str, Any]]:
+    """Each METR common element for ``version``: what the data says and the latest mark
+    recorded by people (with its history), in element order."""
+    auto = computed(to_pack(version))
+    records: dict[str, list[SelfAssessmentRecord]] = {}
+    for row in SelfAssessmentRecord.objects.filter(version=version).select_related("recorded_by"):
+        records.setdefault(row.element, []).append(row)
+    return [
+        {
+            "element": element,
+            "computed": auto[element.code],
+            "recorded": records[element.code][-1] if element.code in records else None,
+            "history": records.get(element.code, []),
+        }
+        for element in ELEMENTS
+    ]
+
+
+def record_self_assessment(
+    version: PolicyVersion,
+    element: str,
+    status: str,
+    actor: Any,
+    *,
+    evidence_url: str = "",
+    note: str = "",
+) -> SelfAssessmentRecord:
+    """Record a person's mark of one element for a version; audited. Leadership only (the
+    same people who activate a policy)."""
+    require(actor, "policy.activate")
+    errors: dict[str, list[str]] = {}
+    if element not in {e.code for e in ELEMENTS}:
+        errors["element"] = [f"Unknown element {element!r}."]
+    if status not in SelfAssessmentRecord.Status.values:
+        errors["status"] = ["Choose met, partly or not."]
+    if evidence_url and not evidence_url.startswith(("https://", "http://")):
+        errors["evidence_url"] = ["Give an http(s) link to the evidence."]
+    if status in ("met", "partly") and not evidence_url:
+        errors.setdefault("evidence_url", []).append("A mark of met or partly needs evidence.")
+    if errors:
+        raise SelfAssessmentError(errors)
+    with transaction.atomic():
+        row = SelfAssessmentRecord.objects.create(
+            version=version,
+            element=element,
+            status=status,
+            evidence_url=evidence_url,
+            note=note.strip(),
+            recorded_by=actor,
+        )
+        audit.record(
+            "policy.self_assessment",
+            version,
+            {
+                "version": version.pk,
+                "element": element,
+                "status": status,
+                "evidence_url": evidence_url,
+            },
+            actor,
+        )
+    return row
+
+
+class SelfAssessmentError(Exception):
+    """Bad input for a self-assessment mark: ``errors`` maps fields to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(m for ms in errors.values() for m in ms))
+
+
 # ---------------------------------------------------------------------------- read
 
 
@@ -324,7 +512,8 @@ def to_pack(version: PolicyVersion) -> dict[str, Any]:
         "key": version.key,
         "name": version.name,
         "version": version.version,
-        "source": dict(version.source),
+        # Versions loaded before packs had ``source.notes`` get the default, as a reload would.
+        "source": {**dict(version.source), "notes": list(version.source.get("notes", []))},
         "disclaimer": version.disclaimer,
         "settings": settings_of(version),
         "levels": [
@@ -344,7 +533,10 @@ def to_pack(version: PolicyVersion) -> dict[str, Any]:
             }
             for st in standards
         ],
-        "domains": [{"code": d.code, "name": d.name, "tier": d.tier} for d in domains],
+        "domains": [
+            {"code": d.code, "name": d.name, "tier": d.tier, "category": d.category or None}
+            for d in domains
+        ],
         "metrics": [
             {
                 "key": m.key,

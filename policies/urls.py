@@ -8,4 +8,6 @@ urlpatterns = [
     path("versions/<int:pk>/", views.version_detail, name="policy-version"),
     path("versions/<int:pk>/activate/", views.activate, name="policy-activate"),
     path("diff/", views.diff, name="policy-diff"),
+    path("compare/", views.compare, name="policy-compare"),
+    path("self-assessment/", views.self_assessment, name="policy-self-assessment"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from typing import Any
 
@@ -11,8 +12,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from policies import services
-from policies.diff import PolicyDiff, diff_policies
+from policies.diff import Change, PolicyDiff, diff_policies
+from policies.framework_diff import all_loosenings, diff_frameworks, is_cross_framework
 from policies.models import PolicyVersion
+from policies.packs import SHIPPED_PACKS, PackError, load_pack_file
 from rsp_portal.authz import can, require
 
 
@@ -23,14 +26,36 @@ def _num(value: float | None) -> str:
 
 def _changes(result: PolicyDiff) -> list[dict[str, Any]]:
     """Diff changes with their values as JSON text for display."""
+    return _as_rows(result.changes)
+
+
+def _as_rows(changes: list[Change]) -> list[dict[str, Any]]:
     return [
         {
             **change.to_dict(),
             "old_text": json.dumps(change.old, ensure_ascii=False),
             "new_text": json.dumps(change.new, ensure_ascii=False),
         }
-        for change in result.changes
+        for change in changes
     ]
+
+
+def _framework_context(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """The by-risk-domain comparison when two packs model different frameworks, else None.
+
+    Codes do not match across frameworks, so the item-by-item diff would show everything as
+    removed and added; this is the comparison (and the loosenings) that means something.
+    """
+    if not is_cross_framework(old, new):
+        return None
+    result = diff_frameworks(old, new)
+    return {
+        "old_framework": result.old_framework,
+        "new_framework": result.new_framework,
+        "domains": result.domains,
+        "changes": _as_rows(result.changes),
+        "loosenings": result.loosenings,
+    }
 
 
 def _outline(version: PolicyVersion) -> dict[str, Any]:
@@ -143,9 +168,11 @@ def diff(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"errors": errors, "old": old, "new": new}
     status = 400 if errors else 200
     if not errors and old is not None and new is not None:
-        result = diff_policies(services.to_pack(old), services.to_pack(new))
+        old_pack, new_pack = services.to_pack(old), services.to_pack(new)
+        result = diff_policies(old_pack, new_pack)
         context["changes"] = _changes(result)
         context["summary"] = result.to_dict()["summary"]
+        context["framework"] = _framework_context(old_pack, new_pack)
     return render(request, "policies/diff.html", context, status=status)
 
 
@@ -161,25 +188,219 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("policy-version", pk=version.pk)
     if request.method == "POST":
         try:
-            services.activate(version, request.user)
+            version = services.approve_activation(version, request.user)
         except services.ActivationError as exc:
             messages.error(request, str(exc))
-            return redirect("policy-version", pk=version.pk)
+            return redirect("policy-activate", pk=version.pk)
+        if version.is_draft:
+            pending = ", ".join(services.activation_status(version)["pending_titles"])
+            messages.success(
+                request, f"Your approval is recorded; activation still needs: {pending}."
+            )
+            return redirect("policy-activate", pk=version.pk)
         messages.success(request, f"Policy version #{version.pk} is now active.")
         return redirect("policy-active")
     current = services.active_policy()
-    result = (
-        diff_policies(services.to_pack(current), services.to_pack(version))
-        if current is not None
-        else None
-    )
+    result = framework = None
+    loosenings: list[Change] = []
+    if current is not None:
+        current_pack, draft_pack = services.to_pack(current), services.to_pack(version)
+        result = diff_policies(current_pack, draft_pack)
+        framework = _framework_context(current_pack, draft_pack)
+        loosenings = all_loosenings(current_pack, draft_pack)
     return render(
         request,
         "policies/activate_confirm.html",
         {
             "version": version,
             "current": current,
-            "loosenings": result.loosenings if result is not None else [],
+            "loosenings": loosenings,
             "changes": _changes(result) if result is not None else [],
+            "framework": framework,
+            "signoff": services.activation_status(version, current),
         },
+    )
+
+
+# ------------------------------------------------------------------------- comparison
+
+_COMPARED_SETTINGS = (
+    "baseline_level",
+    "baseline_standards",
+    "effective_compute_multiple",
+    "months_between_assessments",
+    "safeguard_reapproval_months",
+    "warning_behaviour",
+    "uncertainty_z",
+    "signoff_titles",
+    "advisory_titles",
+)
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "none"
+    if isinstance(value, float):
+        return _num(value)
+    return "" if value is None else str(value)
+
+
+def _comparison_rows(active: dict[str, Any], other: dict[str, Any]) -> list[list[str]]:
+    """The comparison as CSV rows: settings, then each risk domain's thresholds per side."""
+    result = diff_frameworks(active, other)
+    names = (result.old_framework, result.new_framework)
+    rows = [
+        [
+            "section",
+            "risk domain",
+            "policy",
+            "item",
+            "tier",
+            "halt",
+            "requires scaling",
+            "requires deployment",
+            "lines",
+        ]
+    ]
+    for key in _COMPARED_SETTINGS:
+        for name, pack in zip(names, (active, other), strict=True):
+            value = _setting_text(pack["settings"].get(key))
+            rows.append(["settings", "", name, key, "", "", "", "", value])
+    for row in result.domains:
+        for name, side in zip(names, (row.old, row.new), strict=True):
+            if side is None:
+                rows.append(["thresholds", row.label, name, "(not covered)", "", "", "", "", ""])
+                continue
+            if not side.thresholds:
+                domains = ", ".join(side.domains)
+                rows.append(
+                    [
+                        "thresholds",
+                        row.label,
+                        name,
+                        f"({domains}: watched only)",
+                        side.tier,
+                        "",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
+            for t in side.thresholds:
+                lines = "; ".join(
+                    f"{i['metric']} warning {_num(i['warning']) or '-'} critical "
+                    f"{_num(i['critical'])}"
+                    for i in t["indicators"]
+                )
+                rows.append(
+                    [
+                        "thresholds",
+                        row.label,
+                        name,
+                        f"{t['code']} {t['name']}",
+                        t["tier"],
+                        "yes" if t["halt"] else "no",
+                        ", ".join(t["requires"]["scaling"]),
+                        ", ".join(t["requires"]["deployment"]),
+                        lines,
+                    ]
+                )
+    return rows
+
+
+@require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    """The active policy next to a shipped pack, risk domain by risk domain; ``format=csv``
+    downloads the same comparison."""
+    require(request.user, "policy.view")
+    active_version = services.active_policy()
+    name = request.GET.get("pack", "").strip()
+    context: dict[str, Any] = {"packs": SHIPPED_PACKS, "pack_name": name, "active": active_version}
+    if active_version is None:
+        context["error"] = "No policy version is active: there is nothing to compare with."
+        return render(request, "policies/compare.html", context, status=400)
+    active_pack = services.to_pack(active_version)
+    if not name:
+        name = next((p for p in SHIPPED_PACKS if p != active_pack["key"]), SHIPPED_PACKS[0])
+        context["pack_name"] = name
+    if name not in SHIPPED_PACKS:
+        context["error"] = f"Unknown pack {name!r}: pick one of {', '.join(SHIPPED_PACKS)}."
+        return render(request, "policies/compare.html", context, status=400)
+    try:
+        other = load_pack_file(name)
+    except PackError as exc:  # a shipped pack is validated by the tests; never expected
+        context["error"] = str(exc)
+        return render(request, "policies/compare.html", context, status=400)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="policy-comparison-{active_pack["key"]}-vs-{name}.csv"'
+        )
+        csv.writer(response).writerows(_comparison_rows(active_pack, other))
+        return response
+    result = diff_frameworks(active_pack, other)
+    context.update(
+        {
+            "framework": {
+                "old_framework": result.old_framework,
+                "new_framework": result.new_framework,
+                "domains": result.domains,
+                "changes": _as_rows(result.changes),
+                "loosenings": result.loosenings,
+            },
+            "settings": [
+                {
+                    "key": key,
+                    "active": _setting_text(active_pack["settings"].get(key)),
+                    "other": _setting_text(other["settings"].get(key)),
+                }
+                for key in _COMPARED_SETTINGS
+            ],
+            "only_other": [row for row in result.domains if row.old is None],
+            "other_notes": other["source"].get("notes", []),
+            "active_notes": active_pack["source"].get("notes", []),
+        }
+    )
+    return render(request, "policies/compare.html", context)
+
+
+# -------------------------------------------------------------------- self-assessment
+
+
+@require_http_methods(["GET", "POST"])
+def self_assessment(request: HttpRequest) -> HttpResponse:
+    """The active policy against METR's common elements: computed where the data tells,
+    recorded by leadership with evidence where it does not (POST records one mark)."""
+    require(request.user, "policy.view")
+    version = services.active_policy()
+    if version is None:
+        raise Http404("No policy version is active.")
+    errors: dict[str, list[str]] = {}
+    status_code = 200
+    if request.method == "POST":
+        require(request.user, "policy.activate")
+        try:
+            services.record_self_assessment(
+                version,
+                request.POST.get("element", ""),
+                request.POST.get("status", ""),
+                request.user,
+                evidence_url=request.POST.get("evidence_url", "").strip(),
+                note=request.POST.get("note", ""),
+            )
+        except services.SelfAssessmentError as exc:
+            errors, status_code = exc.errors, 400
+        else:
+            messages.success(request, "Recorded.")
+            return redirect("policy-self-assessment")
+    return render(
+        request,
+        "policies/self_assessment.html",
+        {
+            "version": version,
+            "rows": services.self_assessment(version),
+            "errors": errors,
+            "can_record": can(request.user, "policy.activate"),
+        },
+        status=status_code,
     )

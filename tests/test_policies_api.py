@@ -96,7 +96,7 @@ def test_active_policy_has_the_design_shape(safety, active_default):
     assert set(body["levels"][0]) == {"code", "rank", "name", "description"}
     assert set(body["standards"][0]) == {"code", "level", "kind", "includes", "requirements"}
     assert set(body["standards"][0]["requirements"][0]) == {"code", "title", "evidence"}
-    assert set(body["domains"][0]) == {"code", "name", "tier"}
+    assert set(body["domains"][0]) == {"code", "name", "tier", "category"}
     assert set(body["metrics"][0]) == {
         "key",
         "name",
@@ -229,28 +229,37 @@ def test_diff_names_the_bad_parameter(safety, active_default, query, bad):
 # --------------------------------------------------------------------------- activation
 
 
-def test_leadership_activates_a_draft_through_the_api(rso, active_default):
-    tightened = copy.deepcopy(load_pack_file("default"))
-    tightened["version"] = "2.2-portal.tight"
-    tightened["settings"]["months_between_assessments"] = 3
-    draft = services.load_pack(tightened)
-    response = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+def test_leadership_activates_a_draft_through_the_api(rso, ceo, active_default):
+    draft = services.load_pack(weakened_six_ways())
+    # Activation follows the sign-off rule in force: RSO and CEO each approve.
+    first = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+    assert first.status_code == 202, first.content
+    assert first.json()["status"] == "draft"
+    assert first.json()["activation"]["pending_titles"] == ["CEO"]
+    again = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
+    assert again.status_code == 409 and "one person fills one title" in again.json()["detail"]
+    response = client_for(ceo).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "active"
-    assert response.json()["activated_by"] == "rso"
+    assert response.json()["activated_by"] == "ceo"
+    assert [a["title"] for a in response.json()["activation"]["approvals"]] == []
     active_default.refresh_from_db()
     assert active_default.status == PolicyVersion.Status.SUPERSEDED
     entry = AuditEntry.objects.filter(action="policy.activate").order_by("-seq").first()
-    assert entry is not None and entry.actor == "rso"
+    assert entry is not None and entry.actor == "ceo"
+    approvals = AuditEntry.objects.filter(action="policy.activation_approve")
+    assert sorted(approvals.values_list("actor", flat=True)) == ["ceo", "rso"]
 
 
 def test_one_leader_cannot_activate_a_loosening_draft(rso, active_default):
     draft = services.load_pack(weakened_six_ways())
     response = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
-    assert response.status_code == 409, response.content
-    assert "loosens the policy in force" in str(response.json())
+    assert response.status_code == 202, response.content
+    assert response.json()["activation"]["pending_titles"] == ["CEO"]
     draft.refresh_from_db()
     assert draft.status == PolicyVersion.Status.DRAFT
+    with pytest.raises(services.ActivationError, match="loosens the policy in force"):
+        services.activate(draft, rso)
 
 
 def test_safety_cannot_activate(safety, active_default):
@@ -422,20 +431,22 @@ def test_version_history_page(auditor, active_default, django_assert_max_num_que
         client.get("/policy/versions/")
 
 
-def test_leadership_activates_a_draft_on_the_page(rso, active_default):
+def test_leadership_activates_a_draft_on_the_page(rso, ceo, active_default):
     draft = services.load_pack(weakened_six_ways())
+    client_for(ceo).post(f"/policy/versions/{draft.pk}/activate/")  # CEO approves first
     client = client_for(rso)
     detail = client.get(f"/policy/versions/{draft.pk}/").content.decode()
     assert "Activate…" in detail
     confirm = client.get(f"/policy/versions/{draft.pk}/activate/")
     assert confirm.status_code == 200
     assert confirm.content.decode().count('<li class="loosening">') == 6
-    # Six loosenings: one leader's click does not activate it (issue 12: it needs the
-    # sign-off titles of the policy in force, core.activation).
+    # Six loosenings: the CEO's approval alone did not activate it; the RSO's completes the
+    # sign-off rule of the policy in force, and activates it.
+    assert draft.status == PolicyVersion.Status.DRAFT
     client.post(f"/policy/versions/{draft.pk}/activate/")
     draft.refresh_from_db()
-    assert draft.status == PolicyVersion.Status.DRAFT
-    assert not AuditEntry.objects.filter(action="policy.activate", actor="rso").exists()
+    assert draft.status == PolicyVersion.Status.ACTIVE
+    assert AuditEntry.objects.filter(action="policy.activate", actor="rso").exists()
 
 
 def test_safety_cannot_activate_on_the_page(safety, active_default):

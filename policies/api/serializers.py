@@ -16,6 +16,7 @@ class SourceSerializer(serializers.Serializer):
     date = serializers.CharField()
     url = serializers.CharField()
     document = serializers.CharField(allow_blank=True)
+    notes = serializers.ListField(child=serializers.CharField())
 
 
 class SettingsSerializer(serializers.Serializer):
@@ -60,6 +61,7 @@ class DomainSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
     tier = serializers.CharField()
+    category = serializers.CharField(allow_null=True)
 
 
 class MetricSerializer(serializers.Serializer):
@@ -165,6 +167,30 @@ class DiffSummarySerializer(serializers.Serializer):
     loosenings = serializers.IntegerField()
 
 
+class FrameworkDomainSerializer(serializers.Serializer):
+    """One risk category on both sides of a cross-framework diff (null: not covered)."""
+
+    category = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # popped by the metaclass
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+class FrameworkSummarySerializer(serializers.Serializer):
+    changes = serializers.IntegerField()
+    loosenings = serializers.IntegerField()
+
+
+class FrameworkDiffSerializer(serializers.Serializer):
+    """``policies.framework_diff.FrameworkDiff``: by risk domain, loosenings flagged."""
+
+    old_framework = serializers.CharField()
+    new_framework = serializers.CharField()
+    domains = FrameworkDomainSerializer(many=True)
+    changes = ChangeSerializer(many=True)
+    summary = FrameworkSummarySerializer()
+
+
 class DiffSerializer(serializers.Serializer):
     """``GET /api/v1/policy/diff/?from=&to=``."""
 
@@ -172,3 +198,30 @@ class DiffSerializer(serializers.Serializer):
     to_version = VersionSummarySerializer()
     summary = DiffSummarySerializer()
     changes = ChangeSerializer(many=True)
+    # Present (not null) when the two versions model different frameworks.
+    framework = FrameworkDiffSerializer(allow_null=True)
+
+
+class ActivationApprovalSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    user = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class ActivationStatusSerializer(serializers.Serializer):
+    """The sign-off rule of the policy in force applied to a draft's activation."""
+
+    rule_version = serializers.IntegerField(allow_null=True)
+    required_titles = serializers.ListField(child=serializers.CharField())
+    approvals = ActivationApprovalSerializer(many=True)
+    pending_titles = serializers.ListField(child=serializers.CharField())
+
+
+class ActivationSerializer(VersionSummarySerializer):
+    """``POST /api/v1/policy/versions/{id}/activate/``: the version and its sign-off."""
+
+    activation = ActivationStatusSerializer()
+
+    class Meta(VersionSummarySerializer.Meta):
+        fields = [*VersionSummarySerializer.Meta.fields, "activation"]
+        read_only_fields = fields

@@ -14,11 +14,13 @@ from rest_framework.views import APIView
 
 from policies import services
 from policies.api.serializers import (
+    ActivationSerializer,
     DiffSerializer,
     PolicySerializer,
     VersionSummarySerializer,
 )
 from policies.diff import diff_policies
+from policies.framework_diff import diff_frameworks, is_cross_framework
 from policies.models import PolicyVersion
 
 
@@ -59,18 +61,26 @@ class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         request=None,
-        responses={200: VersionSummarySerializer},
-        summary="Activate a draft (leadership); supersedes the active version",
+        responses={200: ActivationSerializer, 202: ActivationSerializer},
+        summary=(
+            "Approve activating a draft as a sign-off title of the policy in force; the "
+            "last title needed activates it (200), before that the draft stays a draft (202)"
+        ),
     )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
         try:
-            services.activate(version, request.user)
+            version = services.approve_activation(version, request.user)
         except services.ActivationError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         version.refresh_from_db()
-        return Response(VersionSummarySerializer(version).data)
+        payload = {
+            **VersionSummarySerializer(version).data,
+            "activation": services.activation_status(version),
+        }
+        code = status.HTTP_202_ACCEPTED if version.is_draft else status.HTTP_200_OK
+        return Response(payload, status=code)
 
 
 class PolicyDiffView(APIView):
@@ -104,7 +114,8 @@ class PolicyDiffView(APIView):
         if errors:
             raise exceptions.ValidationError(errors)
         old, new = versions["from"], versions["to"]
-        result = diff_policies(services.to_pack(old), services.to_pack(new)).to_dict()
+        old_pack, new_pack = services.to_pack(old), services.to_pack(new)
+        result = diff_policies(old_pack, new_pack).to_dict()
         payload = {
             # Instances, not their .data: the serializer below renders them (a rendered
             # version has a username where ``activated_by`` expects a user).
@@ -112,5 +123,10 @@ class PolicyDiffView(APIView):
             "to_version": new,
             "summary": result["summary"],
             "changes": result["changes"],
+            "framework": (
+                diff_frameworks(old_pack, new_pack).to_dict()
+                if is_cross_framework(old_pack, new_pack)
+                else None
+            ),
         }
         return Response(DiffSerializer(payload).data)

@@ -9,6 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.models import User
 from policies import services
+from policies.diff import diff_policies
+from policies.framework_diff import all_loosenings, diff_frameworks, is_cross_framework
 from policies.packs import SHIPPED_PACKS, PackError, load_pack_file
 
 
@@ -46,6 +48,9 @@ class Command(BaseCommand):
                 "nothing was loaded"
             ) from exc
         existing = services.find_loaded(pack)
+        active = services.active_policy()
+        if active is not None and (existing is None or existing.pk != active.pk):
+            self._report_against_active(active, pack)
         try:
             version = services.load_pack(pack, actor, activate=options["activate"])
         except (services.ActivationError, PermissionDenied) as exc:
@@ -63,6 +68,32 @@ class Command(BaseCommand):
             f"{version.key} {version.version} #{version.pk} {version.status} "
             f"sha256={version.content_sha256}"
         )
+
+    def _report_against_active(self, active: Any, pack: dict[str, Any]) -> None:
+        """Print what loading ``pack`` changes against the active version, loosenings first.
+
+        Across frameworks codes do not match, so the comparison is by risk domain
+        (``policies.framework_diff``); within one framework it is item by item.
+        """
+        current = services.to_pack(active)
+        loosenings = all_loosenings(current, pack)
+        if is_cross_framework(current, pack):
+            framework = diff_frameworks(current, pack)
+            self.stdout.write(
+                f"Against active version #{active.pk}: switches framework from "
+                f"{framework.old_framework} to {framework.new_framework}; "
+                f"{len(framework.changes)} finding(s) by risk domain, "
+                f"{len(loosenings)} loosening(s)."
+            )
+        else:
+            result = diff_policies(current, pack)
+            self.stdout.write(
+                f"Against active version #{active.pk}: {len(result)} change(s), "
+                f"{len(loosenings)} loosening(s)."
+            )
+        for change in loosenings:
+            where = f"{change.section}/{change.key}" + (f".{change.field}" if change.field else "")
+            self.stdout.write(f"  LOOSENING {where}: {change.why}")
 
 
 def _actor(username: str | None) -> User | None:
