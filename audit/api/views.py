@@ -30,6 +30,7 @@ from audit.checkpoints import key_description
 from audit.filters import AuditEntryFilter
 from audit.models import AuditEntry
 from audit.verification import ExportError, export_zip, latest_run, run_verification
+from rsp_portal.parsers import JSONParser as SafeJSONParser
 
 
 class PlainTextParser(parsers.BaseParser):
@@ -40,7 +41,13 @@ class PlainTextParser(parsers.BaseParser):
     def parse(  # type: ignore[override]  # the note is the whole body
         self, stream: Any, media_type: Any = None, parser_context: Any = None
     ) -> str:
-        return str(stream.read().decode("utf-8"))
+        try:
+            text = stream.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise exceptions.ParseError("The note must be UTF-8 text.") from None
+        if "\x00" in text:
+            raise exceptions.ParseError("The note must not contain NUL characters.")
+        return str(text)
 
 
 class Conflict(exceptions.APIException):
@@ -164,7 +171,7 @@ class AuditWitness(APIView):
     for a size already witnessed is refused with 409 (split view)."""
 
     actions = {"POST": "audit.witness"}
-    parser_classes = [parsers.JSONParser, PlainTextParser]
+    parser_classes = [SafeJSONParser, PlainTextParser]
 
     @extend_schema(request=OpenApiTypes.STR, responses=WitnessSerializer)
     def post(self, request: Request) -> Response:
