@@ -163,7 +163,7 @@ def _store_verdict(
             to_state=verdict.state,
             reasons=reasons,
             verdict=payload,
-            cause=cause,
+            cause=cause[: GateTransition._meta.get_field("cause").max_length or 80],
             created_at=now,
         )
         audit.record(

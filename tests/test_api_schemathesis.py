@@ -31,7 +31,7 @@ ROLES = ["pipeline", "safety", "rso", "auditor", "admin_user"]
 
 
 @pytest.fixture
-def headers(db: None, request: Any) -> dict[str, dict[str, str]]:
+def headers(transactional_db: None, request: Any) -> dict[str, dict[str, str]]:
     request.getfixturevalue("audit_keys")  # the export needs a signing key (else a config 500)
     activate_default_policy()
     make_model()
