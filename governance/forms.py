@@ -96,3 +96,15 @@ class SafeguardForm(forms.Form):
 
 class PauseForm(forms.Form):
     reason = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class GateAsOfForm(forms.Form):
+    """The moment an auditor asks about (in the portal's time zone) and the scope."""
+
+    as_of = forms.DateTimeField(
+        label="As of",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Date and time (UTC).",
+    )
+    scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)

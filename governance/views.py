@@ -7,13 +7,21 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluations.models import AIModel
-from governance import adapter, safeguards, services
-from governance.forms import DecisionForm, PauseForm, PrecautionForm, SafeguardForm, SignForm
+from governance import adapter, reasons, safeguards, services
+from governance.forms import (
+    DecisionForm,
+    GateAsOfForm,
+    PauseForm,
+    PrecautionForm,
+    SafeguardForm,
+    SignForm,
+)
 from governance.models import DecisionStatus, Precaution, ScalingDecision
 from rsp_portal.authz import can, require
 
@@ -33,10 +41,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             states[state.model_id] = state
     models = sorted(states.values(), key=lambda s: (s.state != "paused", s.model.name))
     for state in models:
-        counts: dict[str, int] = {}
-        for reason in state.reasons:
-            counts[reason["code"]] = counts.get(reason["code"], 0) + 1
-        state.reason_counts = sorted(counts.items())  # type: ignore[attr-defined]
+        state.reason_groups = reasons.group_reasons(state.reasons, state.model.slug)  # type: ignore[attr-defined]
     awaiting = []
     if can(request.user, "decision.sign"):
         titles = set(getattr(request.user, "titles", ()))
@@ -49,8 +54,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             open_titles = [t for t in decision.required_titles if t not in signed]
             if titles & set(open_titles) and decision.requested_by_id != request.user.pk:
                 awaiting.append(decision)
+    # Real changes only (the state moved), one row for both scopes moving together.
     transitions = (
-        GateTransition.objects.filter(scope="scaling").select_related("model")[:10]
+        _changes(
+            GateTransition.objects.exclude(from_state=F("to_state"))
+            .select_related("model")
+            .order_by("-created_at", "-id")[:40]
+        )[:10]
         if can(request.user, "gate.view")
         else []
     )
@@ -288,6 +298,41 @@ def precautions(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def gate_as_of(request: HttpRequest, slug: str) -> HttpResponse:
+    """The gate as it stood at a past moment, from the stored transitions (auditors)."""
+    require(request.user, "gate.view")
+    model = get_object_or_404(AIModel, slug=slug)
+    form = GateAsOfForm(request.GET or None)
+    gate = None
+    groups: list[reasons.ReasonGroup] = []
+    transition = None
+    if form.is_valid():
+        from governance.models import GateTransition
+
+        as_of = form.cleaned_data["as_of"]
+        scope = form.cleaned_data["scope"]
+        gate = services.gate_as_of(model, scope, as_of)
+        if gate is not None:
+            groups = reasons.group_reasons(gate.get("reasons", []), model.slug)
+            transition = (
+                GateTransition.objects.filter(model=model, scope=scope, created_at__lte=as_of)
+                .order_by("-created_at", "-pk")
+                .first()
+            )
+    return render(
+        request,
+        "governance/gate_as_of.html",
+        {
+            "model": model,
+            "form": form,
+            "gate": gate,
+            "groups": groups,
+            "transition": transition,
+            "asked": form.is_bound and form.is_valid(),
+        },
+    )
+
+
 def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     """The gate panel fragment (htmx refresh on the model page)."""
     require(request.user, "gate.view")
@@ -297,14 +342,52 @@ def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
 
 def gate_context(request: HttpRequest, model: Any) -> dict[str, Any]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
+    from governance.models import Notification
+
     gate = services.gate_for(model)
+    deployment = services.gate_for(model, "deployment")
+    warnings = [
+        d
+        for d in gate.get("determinations", [])
+        if d.get("status") == "warning"
+        or (d.get("tier") == "early_warning" and d.get("status") == "crossed")
+    ]
+    # Say "notified" only about notifications that were actually queued.
+    notified = (
+        Notification.objects.filter(event="warning.crossed", payload__model=model.slug)
+        .order_by("-created_at", "-pk")
+        .first()
+        if warnings
+        else None
+    )
     return {
         "gate_model": model,
         "gate": gate,
+        "deployment_gate": deployment,
+        "reason_groups": reasons.group_reasons(gate.get("reasons", []), model.slug),
+        "deployment_groups": reasons.group_reasons(deployment.get("reasons", []), model.slug),
+        "early_warnings": warnings,
+        "warning_notification": notified,
         "next_steps": next_steps(gate),
         "pause_form": PauseForm(),
-        "history": model.gate_transitions.order_by("-created_at", "-id")[:10],
+        "history": _changes(model.gate_transitions.order_by("-created_at", "-id")[:40])[:10],
     }
+
+
+def _changes(transitions: Any) -> list[Any]:
+    """One row per change, newest first, even when both scopes moved together (same model,
+    cause, second and states): ``scopes`` lists them."""
+    rows: list[Any] = []
+    index: dict[tuple[Any, ...], Any] = {}
+    for t in transitions:
+        key = (t.model_id, t.cause, t.created_at.replace(microsecond=0), t.from_state, t.to_state)
+        if key in index:
+            index[key].scopes.append(t.scope)
+            continue
+        t.scopes = [t.scope]
+        index[key] = t
+        rows.append(t)
+    return rows
 
 
 NEXT_STEP = {

@@ -1,0 +1,121 @@
+"""The risk picture in the browser (issue 14): one test per observation the issue lists.
+
+Django test client assertions on the pages; the browser journeys are in tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import transaction
+
+from evaluations.models import EvalResult
+from governance import services
+from tests.conftest import client_for
+from tests.governance_fixtures import (
+    activate_default_policy,
+    add_checkpoint,
+    add_result,
+    evaluate_all_below,
+    make_model,
+)
+
+pytestmark = pytest.mark.django_db
+
+MACHINE_CODE = re.compile(r"<code>(missing_evidence|safeguard_missing|no_approval)</code>")
+
+
+def _text(response) -> str:
+    return response.content.decode()
+
+
+# 1. No charts anywhere -------------------------------------------------------------------------
+
+
+def test_model_page_draws_each_indicator_against_its_lines(safety):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    later = add_checkpoint(model, "ckpt-2", 4e24)
+    add_result(model, "cbrn.vct_accuracy", 0.2, later)
+    page = _text(client_for(safety).get("/models/atlas/"))
+    charts = re.findall(r'<svg [^>]*class="metric-chart" data-metric="([^"]+)"', page)
+    # One chart per indicator of the default pack (CBRN-3 and CBRN-4 share two metrics).
+    assert "cbrn.vct_accuracy" in charts and "autonomy.swe_task_success" in charts
+    vct = page.split('data-metric="cbrn.vct_accuracy"', 1)[1].split("</svg>", 1)[0]
+    assert vct.count('<circle class="point pre"') == 2  # one per checkpoint
+    assert 'class="threshold-line warning"' in vct and 'class="threshold-line critical"' in vct
+    assert "ckpt-2 (4e+24 FLOP): 0.2" in vct  # hover details
+    assert "1e24" in vct  # log compute axis
+    assert "style=" not in page  # CSP: style-src 'self' forbids inline styles
+
+
+def test_post_mitigation_results_are_drawn_differently(safety):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    with transaction.atomic():
+        EvalResult.objects.create(
+            model=model,
+            checkpoint=model.checkpoints.get(),
+            metric_key="cbrn.vct_accuracy",
+            value=0.05,
+            mitigation="post",
+            source="api",
+        )
+        services.on_evidence_changed(model, "result.create")
+    page = _text(client_for(safety).get("/models/atlas/"))
+    vct = page.split('data-metric="cbrn.vct_accuracy"', 1)[1].split("</svg>", 1)[0]
+    assert vct.count('<rect class="point post"') == 1
+    assert "post-mitigation" in vct
+
+
+# 2. The model page contradicts itself ----------------------------------------------------------
+
+
+def test_model_page_shows_only_the_gates_determinations(safety):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    # A later checkpoint with a weaker CBRN result: the gate keeps the earlier, higher value.
+    add_result(model, "cbrn.vct_accuracy", 0.5)  # crosses the CBRN-3 critical line (0.5)
+    later = add_checkpoint(model, "ckpt-2", 2e24)
+    add_result(model, "cbrn.vct_accuracy", 0.1, later)
+    gate = services.gate_for(model)
+    cbrn3 = next(d for d in gate["determinations"] if d["threshold"] == "CBRN-3")
+    assert cbrn3["status"] == "crossed"
+    page = _text(client_for(safety).get("/models/atlas/"))
+    card = page.split('id="threshold-CBRN-3"', 1)[1].split("</article>", 1)[0]
+    assert '<span class="badge crossed">crossed</span>' in card
+    assert "Latest values" not in page
+    vct = card.split("<code>cbrn.vct_accuracy</code>", 1)[1].split("</p>", 1)[0]
+    assert "<strong>0.5</strong>" in vct and "ckpt-1" in vct
+
+
+# 3. Reasons: a wall of machine codes -----------------------------------------------------------
+
+
+def test_reasons_are_grouped_in_words_with_links(safety):
+    activate_default_policy()
+    make_model()  # no evidence at all, no safeguards
+    page = _text(client_for(safety).get("/models/atlas/"))
+    panel = page.split('id="gate-panel"', 1)[1].split("</section>", 1)[0]
+    assert "5 thresholds presumed crossed (AIRD-4, AIRD-5," in panel
+    assert "no evaluation yet for aird.effective_compute_growth," in panel
+    assert re.search(r"17 safeguards to verify \(ASL-2-D 4, ASL-2-S \d+, ", panel)
+    assert 'href="/models/atlas/safeguards/"' in panel
+    assert 'href="/models/atlas/results/new/"' in panel
+    assert not MACHINE_CODE.search(panel)
+    assert '<span class="code-badge"' in panel  # codes stay, small
+    titles = re.findall(r'<span class="reason-title">', panel.split("Why deployment", 1)[0])
+    assert len(titles) <= 4
+
+
+def test_dashboard_reasons_are_words(safety):
+    activate_default_policy()
+    make_model()
+    page = _text(client_for(safety).get("/"))
+    assert "safeguards to verify" in page
+    assert "presumed crossed" in page
+    assert "missing_evidence \u00d7" not in page and "<code>safeguard_missing</code>" not in page
