@@ -109,8 +109,8 @@ def _threshold_cards(model: AIModel, policy: Any, gate: dict[str, Any]) -> list[
     from policies.models import PolicyVersion
 
     version = PolicyVersion.objects.get(pk=policy.version_id)
-    standards = {
-        row["code"]: row
+    standards: dict[str, dict[str, Any]] = {
+        row["code"]: dict(row)
         for row in version.thresholds.values("code", "requires_scaling", "requires_deployment")
     }
     metric_keys = {i["metric"] for d in determinations for i in d.get("indicators", [])}
@@ -157,7 +157,7 @@ def _threshold_cards(model: AIModel, policy: Any, gate: dict[str, Any]) -> list[
         )
     cards = []
     for d in determinations:
-        row: dict[str, Any] = standards.get(d["threshold"], {})
+        row = standards.get(d["threshold"], {})
         indicators = []
         for indicator in d.get("indicators", []):
             info = policy.metrics.get(indicator["metric"])
