@@ -127,3 +127,51 @@ def _group(code: str, rows: list[dict[str, Any]], slug: str) -> ReasonGroup:
 def summary(reasons: list[dict[str, Any]], model_slug: str) -> list[str]:
     """One short line per group (the dashboard's reasons column)."""
     return [g.title for g in group_reasons(reasons, model_slug)]
+
+
+def approval_effects(dossier: dict[str, Any]) -> dict[str, Any]:
+    """What approving this dossier will and will not do, from the dossier alone.
+
+    An approval counts as the decision of its scope (clearing ``no_approval`` up to the limit),
+    lifts the manual pauses in force when it was requested and the precautions it names. It
+    never makes a failing automatic check pass (DESIGN §5).
+    """
+    scope = dossier.get("scope", "scaling")
+    checks = dossier.get("automatic_checks", []) or []
+    pauses = [r for r in checks if r.get("code") == "manual_pause"]
+    blocking = [r for r in checks if r.get("code") != "manual_pause"]
+    will: list[str] = []
+    limit = dossier.get("compute_limit")
+    if scope == "deployment":
+        will.append("Counts as the deployment decision for this model as evaluated.")
+    else:
+        will.append(
+            f"Counts as the scaling decision up to {float(limit):.3g} FLOP effective compute."
+            if limit is not None
+            else "Counts as the scaling decision."
+        )
+    if pauses:
+        will.append(
+            f"Lifts the {_plural(len(pauses), 'manual pause')} in force when it was requested."
+        )
+    if dossier.get("lifts_precautions"):
+        ids = ", ".join(f"#{i}" for i in dossier["lifts_precautions"])
+        will.append(f"Lifts precautionary determination(s) {ids}.")
+    will_not = [
+        "It does not approve " + ("further scaling." if scope == "deployment" else "deployment.")
+    ]
+    if blocking:
+        will_not.append(
+            "It does not open the gate while the checks below fail: the gate stays paused "
+            "until each passes."
+        )
+    will_not.append(
+        "It stops counting as soon as a threshold it does not show is crossed, or a standard "
+        "it does not show becomes required."
+    )
+    return {
+        "will": will,
+        "will_not": will_not,
+        "blocking": group_reasons(blocking, str(dossier.get("model", ""))),
+        "opens_gate": not blocking,
+    }

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("decisions/", views.decision_list, name="decision-list"),
     path("decisions/<int:pk>/", views.decision_detail, name="decision-detail"),
+    path("decisions/<int:pk>/print/", views.decision_print, name="decision-print"),
     path("models/<slug:slug>/decide/", views.decision_request, name="decision-request"),
     path("models/<slug:slug>/safeguards/", views.safeguard_checklist, name="safeguards"),
     path("models/<slug:slug>/precautions/", views.precautions, name="precautions"),

@@ -137,7 +137,13 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "governance/decision_request.html",
-        {"model": model, "form": form, "preview": preview, "preview_json": _pretty(preview)},
+        {
+            "model": model,
+            "form": form,
+            "preview": preview,
+            "dossier_json": _pretty(preview),
+            "effects": reasons.approval_effects(preview) if preview else None,
+        },
     )
 
 
@@ -210,6 +216,26 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "can_sign": can_sign,
             "dossier_json": _pretty(decision.dossier),
+            "effects": reasons.approval_effects(decision.dossier),
+        },
+    )
+
+
+def decision_print(request: HttpRequest, pk: int) -> HttpResponse:
+    """The frozen dossier alone, laid out for printing."""
+    require(request.user, "governance.view")
+    decision = get_object_or_404(
+        ScalingDecision.objects.visible_to(request.user).select_related("model", "requested_by"),
+        pk=pk,
+    )
+    return render(
+        request,
+        "governance/decision_print.html",
+        {
+            "decision": decision,
+            "approvals": list(decision.approvals.select_related("approver")),
+            "dossier_json": _pretty(decision.dossier),
+            "effects": reasons.approval_effects(decision.dossier),
         },
     )
 

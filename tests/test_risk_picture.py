@@ -17,6 +17,7 @@ from tests.governance_fixtures import (
     activate_default_policy,
     add_checkpoint,
     add_result,
+    baseline,
     evaluate_all_below,
     make_model,
 )
@@ -119,3 +120,55 @@ def test_dashboard_reasons_are_words(safety):
     assert "safeguards to verify" in page
     assert "presumed crossed" in page
     assert "missing_evidence \u00d7" not in page and "<code>safeguard_missing</code>" not in page
+
+
+# 4. The dossier is raw JSON; the wording about what approval does is wrong ---------------------
+
+
+def _decision(safety, *, pause: bool = False):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    baseline(model, safety)
+    if pause:
+        services.pause(model, "Red-team finding under review.", safety)
+    return model, services.request_decision(model, 2e24, "Below every line.", safety)
+
+
+def test_the_dossier_reads_as_a_document_with_json_behind_a_toggle(safety, rso):
+    _, decision = _decision(safety)
+    page = _text(client_for(rso).get(f"/decisions/{decision.pk}/"))
+    dossier = page.split('id="dossier"', 1)[1]
+    assert "Where the model stands against each line" in dossier
+    vct = EvalResult.objects.get(metric_key="cbrn.vct_accuracy")
+    assert f"#{vct.pk} on ckpt-1" in dossier
+    assert "What approval will and will not do" in dossier
+    # The JSON is one click away, never the main text.
+    assert dossier.count("<pre") == 1
+    assert re.search(r"<details[^>]*>\s*<summary>The canonical JSON", dossier)
+    # The hash is beside the sign button.
+    form = page.split('<form method="post">', 1)[1].split("</form>", 1)[0]
+    assert decision.dossier_sha256 in form and 'name="approve"' in form
+    assert client_for(rso).get(f"/decisions/{decision.pk}/print/").status_code == 200
+
+
+def test_the_decision_page_says_approval_lifts_a_pause_and_it_does(safety, rso, ceo):
+    model, decision = _decision(safety, pause=True)
+    page = _text(client_for(rso).get(f"/decisions/{decision.pk}/"))
+    assert "Lifts the 1 manual pause in force when it was requested." in page
+    assert "Once approved, the gate opens for this scope" in page
+    assert "even if approved" not in page and "keep the gate paused" not in page
+    for signer in (rso, ceo):
+        services.sign_decision(decision.pk, signer, "approve", decision.dossier_sha256, "ok")
+    assert services.gate_for(model)["state"] == "approved"  # the page told the truth
+
+
+def test_the_decision_page_names_checks_approval_does_not_clear(safety, rso):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)  # no safeguards verified
+    decision = services.request_decision(model, 2e24, "Asking early.", safety)
+    page = _text(client_for(rso).get(f"/decisions/{decision.pk}/"))
+    assert "It does not open the gate while the checks below fail" in page
+    assert "safeguards to verify" in page
+    assert "Once approved, the gate opens" not in page
