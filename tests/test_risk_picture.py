@@ -172,3 +172,59 @@ def test_the_decision_page_names_checks_approval_does_not_clear(safety, rso):
     assert "It does not open the gate while the checks below fail" in page
     assert "safeguards to verify" in page
     assert "Once approved, the gate opens" not in page
+
+
+# 5. An early warning nearly invisible; "notified" when nothing was sent; raw JSON e-mails --------
+
+
+def test_an_early_warning_leads_the_model_page_and_says_nobody_was_notified(safety):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    add_result(model, "autonomy.swe_task_success", 0.35)  # warning 0.3, critical 0.5
+    page = _text(client_for(safety).get("/models/atlas/"))
+    banner = page.split('id="early-warning"', 1)[1].split("</div>", 1)[0]
+    assert page.index('id="early-warning"') < page.index("Why scaling is paused")
+    assert "AUTONOMY-CHECKPOINT" in banner and "0.35" in banner
+    # The test users have no e-mail address and no webhook exists: nothing was queued.
+    assert "Nobody has been notified yet" in banner
+    assert "were notified" not in banner
+    assert "early warning" in _text(client_for(safety).get("/"))
+
+
+def test_the_page_says_notified_only_when_a_notification_was_queued(safety, rso):
+    from governance.models import Notification
+
+    rso.email = "rso@example.org"
+    rso.save()
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    add_result(model, "autonomy.swe_task_success", 0.35)
+    assert Notification.objects.filter(event="warning.crossed").count() == 1
+    banner = _text(client_for(safety).get("/models/atlas/")).split('id="early-warning"', 1)[1]
+    assert "Leadership and the safety team were notified" in banner.split("</div>", 1)[0]
+
+
+def test_e_mails_are_written_in_words(safety, rso):
+    from django.core import mail
+
+    from governance import notifications
+    from governance.models import Notification
+
+    rso.email = "rso@example.org"
+    rso.save()
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    add_result(model, "autonomy.swe_task_success", 0.35)
+    for n in Notification.objects.filter(endpoint=None):
+        notifications.deliver(n)
+    bodies = {m.subject: m.body for m in mail.outbox}
+    warning = next(b for s, b in bodies.items() if "early-warning line" in s)
+    assert "AUTONOMY-CHECKPOINT: early-warning line reached" in warning
+    transition = next(b for s, b in bodies.items() if "Gate of atlas" in s)
+    assert "safeguards to verify" in transition
+    for body in bodies.values():
+        assert '"event":' not in body and "{" not in body
+        assert "/models/atlas/" in body
