@@ -228,3 +228,36 @@ def test_e_mails_are_written_in_words(safety, rso):
     for body in bodies.values():
         assert '"event":' not in body and "{" not in body
         assert "/models/atlas/" in body
+
+
+# 6. A bare 403; the API docs page without a way back, breaking the CSP ----------------------------
+
+
+def test_403_is_a_page_with_layout_and_reason(auditor):
+    activate_default_policy()
+    make_model()
+    response = client_for(auditor).get("/models/atlas/results/new/")
+    assert response.status_code == 403
+    page = _text(response)
+    assert 'class="topbar"' in page and 'href="/"' in page
+    assert "Your role does not allow this: register models and checkpoints" in page
+    assert "Back to the dashboard" in page
+
+
+def test_404_is_a_page_with_layout(auditor):
+    response = client_for(auditor).get("/models/nope/")
+    assert response.status_code == 404
+    page = _text(response)
+    assert 'class="topbar"' in page and "Back to the dashboard" in page
+
+
+def test_api_docs_sit_in_the_layout_and_keep_the_csp(auditor):
+    response = client_for(auditor).get("/api/v1/docs/")
+    assert response.status_code == 200
+    page = _text(response)
+    assert "Back to the portal" in page and 'class="topbar"' in page
+    assert "<style" not in page and "style=" not in page
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)  # no inline script
+    assert "cdn" not in page.lower()
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
