@@ -13,4 +13,5 @@ urlpatterns = [
     path("models/<slug:slug>/pause/", views.pause_model, name="pause-model"),
     path("models/<slug:slug>/gate-panel/", views.gate_panel, name="gate-panel"),
     path("models/<slug:slug>/gate/as-of/", views.gate_as_of, name="gate-as-of"),
+    path("gate/as-of/", views.gate_as_of_any, name="gate-as-of-any"),
 ]

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluations.models import AIModel
@@ -321,6 +322,25 @@ def precautions(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         "governance/precautions.html",
         {"model": model, "rows": rows, "form": form},
+    )
+
+
+def gate_as_of_any(request: HttpRequest) -> HttpResponse:
+    """Pick a model, then show its gate as of a moment (the auditors' entry point)."""
+    require(request.user, "gate.view")
+    slug = request.GET.get("model", "")
+    if slug and AIModel.objects.filter(slug=slug).exists():
+        query = request.GET.copy()
+        query.pop("model")
+        return redirect(f"{reverse('gate-as-of', args=[slug])}?{query.urlencode()}")
+    return render(
+        request,
+        "governance/gate_as_of.html",
+        {
+            "model": None,
+            "models": AIModel.objects.order_by("slug").values_list("slug", "name"),
+            "form": GateAsOfForm(),
+        },
     )
 
 

@@ -12,7 +12,9 @@ from django.db import transaction
 
 from evaluations.models import EvalResult
 from governance import services
+from tests.audit_support import audit_keys  # noqa: F401  (fixture)
 from tests.conftest import client_for
+from tests.evidence_fixtures import ai_model, ckpt, policy  # noqa: F401  (fixtures)
 from tests.governance_fixtures import (
     activate_default_policy,
     add_checkpoint,
@@ -261,3 +263,63 @@ def test_api_docs_sit_in_the_layout_and_keep_the_csp(auditor):
     assert "cdn" not in page.lower()
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+# 7. Auditors: no "as of" view, machine names on the timeline, overflow, free-text filters, key ---
+
+
+def test_an_auditor_sees_the_gate_as_of_a_past_time(safety, auditor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    activate_default_policy()
+    model = make_model()
+    before = timezone.now()
+    evaluate_all_below(model)
+    baseline(model, safety)
+    decision = services.request_decision(model, 2e24, "ok", safety)
+    for signer in ("rso", "ceo"):
+        from tests.conftest import _make
+
+        services.sign_decision(decision.pk, _make(signer), "approve", decision.dossier_sha256, "")
+    assert services.gate_for(model)["state"] == "approved"
+    client = client_for(auditor)
+    then = timezone.localtime(before).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    page = _text(client.get(f"/models/atlas/gate/as-of/?as_of={then}&scope=scaling"))
+    result = page.split('id="as-of-result"', 1)[1]
+    assert '<span class="badge paused">paused</span>' in result
+    assert "presumed crossed" in result  # the stored reasons of that moment, in words
+    now = (timezone.now() + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
+    page = _text(client.get(f"/models/atlas/gate/as-of/?as_of={now}&scope=scaling"))
+    assert '<span class="badge approved">approved</span>' in page.split('id="as-of-result"')[1]
+    # The auditors' entry point picks the model.
+    response = client.get(f"/gate/as-of/?model=atlas&as_of={now}&scope=scaling")
+    assert response.status_code == 302 and "/models/atlas/gate/as-of/" in response["Location"]
+    assert 'type="datetime-local"' in _text(client.get("/gate/as-of/"))
+
+
+@pytest.mark.usefixtures("ckpt")
+def test_the_timeline_names_objects_and_offers_pickers(safety, auditor):
+    from evaluations import services as evidence
+    from tests.evidence_fixtures import result as item
+
+    (result,) = evidence.record_results([item()], safety, EvalResult.Source.BROWSER)
+    page = _text(client_for(auditor).get("/audit/"))
+    assert f"result #{result.pk} on atlas" in page
+    assert f">evaluations.evalresult {result.pk}<" not in page
+    assert re.search(r'<select name="action"[^>]*>.*<option value="result.create"', page, re.S)
+    assert re.search(r'<select name="model"[^>]*>.*<option value="atlas"', page, re.S)
+    assert re.search(r'<input type="datetime-local" name="since"', page)
+    assert "Time (UTC)" not in page
+
+
+@pytest.mark.usefixtures("audit_keys")
+def test_the_public_key_is_downloadable_and_the_status_page_wraps_hashes(auditor):
+    page = _text(client_for(auditor).get("/audit/status/"))
+    assert 'href="/audit/public-key.pem"' in page
+    assert '<code class="hash">' in page or "no checkpoint" in page
+    download = client_for(auditor).get("/audit/public-key.pem")
+    assert download.status_code == 200
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert b"BEGIN PUBLIC KEY" in download.content
