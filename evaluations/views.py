@@ -200,8 +200,39 @@ def result_create(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, "Result recorded.")
             return redirect("model-detail", slug=model.slug)
     return render(
-        request, "evaluations/result_form.html", {"model": model, "form": form, "policy": policy}
+        request,
+        "evaluations/result_form.html",
+        {"model": model, "form": form, "policy": policy, "lines": _metric_lines(model, policy)},
     )
+
+
+def _metric_lines(model: AIModel, policy: Any) -> list[dict[str, Any]]:
+    """Per policy metric: its range, direction, the lines it is held to and where the gate
+    stands on it now (the gate's own determination, from governance when installed)."""
+    if policy is None:
+        return []
+    standing: dict[tuple[str, str], dict[str, Any]] = {}
+    try:
+        gate = importlib.import_module("governance.services").gate_for(model)
+    except ImportError:
+        gate = {}
+    for d in gate.get("determinations", []):
+        for indicator in d.get("indicators", []):
+            standing[(d["threshold"], indicator["metric"])] = indicator
+    rows = []
+    for key, info in sorted(policy.metrics.items()):
+        indicators = [
+            {
+                "threshold": i.threshold_code,
+                "warning": i.warning,
+                "critical": i.critical,
+                "now": standing.get((i.threshold_code, key), {}),
+            }
+            for i in policy.indicators
+            if i.metric_key == key
+        ]
+        rows.append({"info": info, "indicators": indicators})
+    return rows
 
 
 def result_correct(request: HttpRequest, pk: int) -> HttpResponse:
@@ -273,7 +304,11 @@ def _preview(
         "rows": rows,
         "checkpoint": checkpoint,
         "metric_keys": sorted(policy.metrics) if policy else [],
-        "errors": errors if errors is not None else outcome.errors,
+        # On first open, "nothing mapped yet" is the next step, not an error: say it as a hint.
+        "errors": errors
+        if errors is not None
+        else {k: v for k, v in outcome.errors.items() if k != "mapping"},
+        "needs_mapping": errors is None and "mapping" in outcome.errors,
     }
     return render(request, "evaluations/import_preview.html", context)
 

@@ -323,3 +323,77 @@ def test_the_public_key_is_downloadable_and_the_status_page_wraps_hashes(auditor
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith("attachment;")
     assert b"BEGIN PUBLIC KEY" in download.content
+
+
+# 8. Noise and form ------------------------------------------------------------------------------
+
+
+def test_recent_gate_changes_list_real_changes_once(safety, rso, ceo):
+    from governance.models import GateTransition
+
+    _, decision = _decision(safety)
+    for signer in (rso, ceo):
+        services.sign_decision(decision.pk, signer, "approve", decision.dossier_sha256, "")
+    assert GateTransition.objects.filter(from_state="paused", to_state="paused").exists()
+    page = _text(client_for(rso).get("/"))
+    changes = page.split("Recent gate changes", 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td>", changes)
+    assert "paused → " not in re.sub(r"<[^>]+>", "", changes).replace("paused → approved", ""), (
+        "only state changes are listed"
+    )
+    # The approval moved the scaling gate only: one row; model creation moved both: one row.
+    assert "new → " in re.sub(r"<[^>]+>", "", changes)
+    assert "deployment + scaling" in changes or "scaling + deployment" in changes
+    assert len(rows) == 2
+
+
+def test_the_result_form_shows_the_lines_and_where_the_model_stands(safety):
+    activate_default_policy()
+    model = make_model()
+    add_result(model, "cbrn.vct_accuracy", 0.4)
+    page = _text(client_for(safety).get("/models/atlas/results/new/"))
+    hints = page.split('id="metric-lines"', 1)[1]
+    vct = hints.split("<code>cbrn.vct_accuracy</code>", 1)[1].split("</tr>", 1)[0]
+    assert "CBRN-3: ≥ 0.35 / 0.5" in vct and "CBRN-4: ≥ 0.6 / 0.75" in vct
+    assert '<span class="badge warning">warning</span> 0.4' in vct
+    # Elicitation fields are tucked away; the main fields come first.
+    assert page.index('name="value"') < page.index("<details") < page.index('name="scaffold"')
+
+
+@pytest.mark.usefixtures("ckpt")
+def test_the_import_preview_opens_without_an_error_and_rounds(safety, tmp_path, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.inspect_fixtures import make_inspect_log
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    log = make_inspect_log(tmp_path / "logs", "json", ["4", "6", "9"])
+    response = client_for(safety).post(
+        "/models/atlas/import/",
+        {
+            "step": "upload",
+            "checkpoint": "step-1000",
+            "file": SimpleUploadedFile(log.name, log.read_bytes()),
+        },
+    )
+    page = _text(response)
+    assert 'class="errorlist"' not in page
+    assert "Choose the policy metric each log metric measures" in page
+    assert "0.6666666666666666</td>" not in page and ">0.667<" in page
+
+
+def test_one_timestamp_format_everywhere(safety, auditor):
+    activate_default_policy()
+    model = make_model()
+    add_result(model, "cbrn.vct_accuracy", 0.1)
+    stamp = re.compile(r'<time datetime="[^"]+" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d UTC</time>')
+    for client, url in (
+        (client_for(safety), "/models/atlas/"),
+        (client_for(safety), "/"),
+        (client_for(auditor), "/audit/"),
+    ):
+        page = _text(client.get(url))
+        assert stamp.search(page), url
+        text = re.sub(r"<time[^>]*>.*?</time>", "", page)
+        assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", re.sub(r"<[^>]+>", "", text)), url
+        assert not re.search(r"\d\d:\d\d:\d\d", re.sub(r"<[^>]+>", "", text)), url
