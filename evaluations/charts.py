@@ -39,8 +39,8 @@ class Chart:
     right: int = WIDTH - RIGHT
     top: int = TOP
     bottom: int = HEIGHT - BOTTOM
-    x_ticks: list[tuple[float, str]] = field(default_factory=list)
-    y_ticks: list[tuple[float, str]] = field(default_factory=list)
+    x_ticks: list[tuple[str, str]] = field(default_factory=list)
+    y_ticks: list[tuple[str, str]] = field(default_factory=list)
     lines: list[dict[str, object]] = field(default_factory=list)
     points: list[dict[str, object]] = field(default_factory=list)
     path: str = ""
@@ -97,13 +97,15 @@ def metric_chart(
         x_lo, x_hi = middle - 0.5, middle + 0.5
     x_lo, x_hi = x_lo - 0.1, x_hi + 0.1
 
-    def x(log_compute: float) -> float:
+    # Coordinates leave as strings: the template then prints them as they are, without the
+    # per-number localisation Django applies to floats (hundreds per page).
+    def x(log_compute: float) -> str:
         share = (log_compute - x_lo) / (x_hi - x_lo)
-        return round(chart.left + share * (chart.right - chart.left), 1)
+        return f"{chart.left + share * (chart.right - chart.left):.1f}"
 
-    def y(value: float) -> float:
+    def y(value: float) -> str:
         clamped = min(max(value, lo), hi)
-        return round(chart.bottom - (clamped - lo) / (hi - lo) * (chart.bottom - chart.top), 1)
+        return f"{chart.bottom - (clamped - lo) / (hi - lo) * (chart.bottom - chart.top):.1f}"
 
     chart.x_ticks = [
         (x(decade), f"1e{decade}") for decade in range(math.ceil(x_lo), math.floor(x_hi) + 1)
@@ -132,8 +134,8 @@ def metric_chart(
                 f"{p.mitigation}-mitigation, result #{p.result_id}{more}"
             ),
         }
-        point["rx"] = round(float(point["x"]) - 4, 1)  # type: ignore[arg-type]
-        point["ry"] = round(float(point["y"]) - 4, 1)  # type: ignore[arg-type]
+        point["rx"] = f"{float(point['x']) - 4:.1f}"  # type: ignore[arg-type]
+        point["ry"] = f"{float(point['y']) - 4:.1f}"  # type: ignore[arg-type]
         chart.points.append(point)
         if not point["post"]:
             pre.append(point)

@@ -427,8 +427,9 @@ def _changes(transitions: Any) -> list[Any]:
     index: dict[tuple[Any, ...], Any] = {}
     for t in transitions:
         key = (t.model_id, t.cause, t.created_at.replace(microsecond=0), t.from_state, t.to_state)
-        if key in index:
+        if key in index and t.scope not in index[key].scopes:
             index[key].scopes.append(t.scope)
+            del index[key]  # a pair is complete: a later same-second change gets its own row
             continue
         t.scopes = [t.scope]
         index[key] = t
