@@ -41,8 +41,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for state in GateState.objects.filter(scope="scaling").select_related("model"):
             states[state.model_id] = state
     models = sorted(states.values(), key=lambda s: (s.state != "paused", s.model.name))
+    near: list[dict[str, Any]] = []
+    due: list[Any] = []
     for state in models:
         state.reason_groups = reasons.group_reasons(state.reasons, state.model.slug)  # type: ignore[attr-defined]
+        for d in (state.verdict or {}).get("determinations", []):
+            if d.get("status") in ("warning", "crossed"):
+                near.append({"model": state.model, "threshold": d["threshold"], **d})
+        if any(r["code"].startswith("evaluation_due") for r in state.reasons):
+            due.append(state)
+    verification = None
+    if can(request.user, "audit.view"):
+        from audit.models import VerificationRun
+
+        verification = VerificationRun.objects.order_by("-started_at").first()
     awaiting = []
     if can(request.user, "decision.sign"):
         titles = set(getattr(request.user, "titles", ()))
@@ -68,7 +80,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "governance/dashboard.html",
-        {"gates": models, "awaiting": awaiting, "transitions": transitions},
+        {
+            "gates": models,
+            "awaiting": awaiting,
+            "transitions": transitions,
+            "near": near,
+            "due": due,
+            "verification": verification,
+        },
     )
 
 

@@ -397,3 +397,15 @@ def test_one_timestamp_format_everywhere(safety, auditor):
         text = re.sub(r"<time[^>]*>.*?</time>", "", page)
         assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", re.sub(r"<[^>]+>", "", text)), url
         assert not re.search(r"\d\d:\d\d:\d\d", re.sub(r"<[^>]+>", "", text)), url
+
+
+def test_the_dashboard_speaks_to_each_role(safety, rso, auditor):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    add_result(model, "autonomy.swe_task_success", 0.35)
+    leader = _text(client_for(rso).get("/"))
+    near = leader.split('id="near-a-line"', 1)[1].split("</section>", 1)[0]
+    assert "AUTONOMY-CHECKPOINT" in near and "early warning" in near
+    assert 'id="verification"' not in leader
+    assert 'id="verification"' in _text(client_for(auditor).get("/"))
