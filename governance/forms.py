@@ -114,3 +114,24 @@ class GateAsOfForm(forms.Form):
         help_text="Date and time (UTC).",
     )
     scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)
+
+
+class SafeguardBulkForm(forms.Form):
+    """One status and one evidence link for several requirements at once."""
+
+    requirements = forms.MultipleChoiceField(
+        choices=(), error_messages={"required": "Tick at least one requirement."}
+    )
+    status = forms.ChoiceField(choices=SafeguardState.choices, initial="verified")
+    evidence_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", help_text="required to mark verified"
+    )
+    notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+    )
+
+    def __init__(self, *args: Any, requirements: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["requirements"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(code, code) for code in requirements]

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,6 +21,7 @@ from governance.forms import (
     GateAsOfForm,
     PauseForm,
     PrecautionForm,
+    SafeguardBulkForm,
     SafeguardForm,
     SignForm,
 )
@@ -265,8 +267,37 @@ def safeguard_checklist(request: HttpRequest, slug: str) -> HttpResponse:
     require(request.user, "governance.view")
     model = get_object_or_404(AIModel, slug=slug)
     rows = safeguards.checklist(model)
-    form = SafeguardForm(request.POST or None, requirements=[r["requirement_code"] for r in rows])
-    if request.method == "POST":
+    codes = [r["requirement_code"] for r in rows]
+    bulk = SafeguardBulkForm(request.POST if "bulk" in request.POST else None, requirements=codes)
+    form = SafeguardForm(
+        request.POST if "bulk" not in request.POST and request.POST else None,
+        requirements=codes,
+        initial={"requirement_code": request.GET.get("requirement", "")},
+    )
+    if request.method == "POST" and "bulk" in request.POST:
+        require(request.user, "safeguard.update")
+        if bulk.is_valid():
+            data = bulk.cleaned_data
+            try:
+                with transaction.atomic():  # all of them or none
+                    for code in data["requirements"]:
+                        services.record_safeguard(
+                            model,
+                            code,
+                            data["status"],
+                            request.user,
+                            evidence_url=data["evidence_url"],
+                            notes=data["notes"],
+                        )
+            except services.GovernanceError as exc:
+                _form_errors(bulk, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Recorded {len(data['requirements'])} requirement(s) as {data['status']}.",
+                )
+                return redirect("safeguards", slug=model.slug)
+    elif request.method == "POST":
         require(request.user, "safeguard.update")
         if form.is_valid():
             try:
@@ -287,7 +318,9 @@ def safeguard_checklist(request: HttpRequest, slug: str) -> HttpResponse:
                 )
                 return redirect("safeguards", slug=model.slug)
     return render(
-        request, "governance/safeguards.html", {"model": model, "rows": rows, "form": form}
+        request,
+        "governance/safeguards.html",
+        {"model": model, "rows": rows, "form": form, "bulk": bulk},
     )
 
 

@@ -409,3 +409,35 @@ def test_the_dashboard_speaks_to_each_role(safety, rso, auditor):
     assert "AUTONOMY-CHECKPOINT" in near and "early warning" in near
     assert 'id="verification"' not in leader
     assert 'id="verification"' in _text(client_for(auditor).get("/"))
+
+
+def test_safeguards_are_verified_in_one_submission(safety):
+    from governance import adapter
+
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    client = client_for(safety)
+    page = _text(client.get("/models/atlas/safeguards/"))
+    assert page.count('type="checkbox" name="requirements"') >= 10
+    codes = [
+        r["code"]
+        for r in adapter.requirements(adapter.active_version())
+        if set(r["standards"]) & {"ASL-2-D", "ASL-2-S"}
+    ]
+    response = client.post(
+        "/models/atlas/safeguards/",
+        {
+            "bulk": "1",
+            "requirements": codes,
+            "status": "verified",
+            "evidence_url": "https://evidence.example/asl2",
+        },
+    )
+    assert response.status_code == 302
+    assert "safeguard_missing" not in {r["code"] for r in services.gate_for(model)["reasons"]}
+    # Verified needs evidence: nothing is recorded when it is missing.
+    response = client.post(
+        "/models/atlas/safeguards/", {"bulk": "1", "requirements": codes[:2], "status": "verified"}
+    )
+    assert response.status_code == 200 and 'class="errorlist' in _text(response)
