@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from governance import services
+from tests.audit_support import audit_keys  # noqa: F401  (fixture)
 from tests.governance_fixtures import (
     activate_default_policy,
     add_checkpoint,
@@ -92,6 +93,7 @@ def test_two_titled_approvals_open_the_gate(browser, live_server, safety, rso, c
     assert services.gate_for(model)["state"] == "approved"
 
 
+@pytest.mark.usefixtures("audit_keys")
 def test_an_auditor_asks_how_the_gate_stood(browser, live_server, safety, auditor):
     activate_default_policy()
     model = make_model()
@@ -112,6 +114,7 @@ def test_an_auditor_asks_how_the_gate_stood(browser, live_server, safety, audito
     assert page.console_errors == []
     _shot(page, "gate-as-of")
     page.goto(f"{live_server.url}/audit/status/")
+    assert page.locator("a[href='/audit/public-key.pem']").count() == 1
     assert page.console_errors == []
     _shot(page, "audit-status")
 
