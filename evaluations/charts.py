@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 
 WIDTH = 560
 HEIGHT = 180
@@ -147,3 +148,39 @@ def metric_chart(
         f"critical line {_fmt(critical)}"
     )
     return chart
+
+
+@dataclass
+class Timeline:
+    """Approved / paused spans of one gate over time, in SVG user units."""
+
+    width: int = WIDTH
+    height: int = 34
+    spans: list[dict[str, str]] = field(default_factory=list)
+    start: str = ""
+    end: str = ""
+
+
+def gate_timeline(changes: list[tuple[datetime, str, str]], now: datetime) -> Timeline:
+    """``changes`` are (moment, state entered, cause), oldest first; the last span runs to now."""
+    timeline = Timeline()
+    if not changes:
+        return timeline
+    first = changes[0][0]
+    total = max((now - first).total_seconds(), 1.0)
+    usable = timeline.width - 2
+    for i, (moment, state, cause) in enumerate(changes):
+        until = changes[i + 1][0] if i + 1 < len(changes) else now
+        x = 1 + (moment - first).total_seconds() / total * usable
+        width = max((until - moment).total_seconds() / total * usable, 1.0)
+        timeline.spans.append(
+            {
+                "x": f"{x:.1f}",
+                "width": f"{width:.1f}",
+                "state": state,
+                "title": f"{state} from {moment:%Y-%m-%d %H:%M} UTC ({cause})",
+            }
+        )
+    timeline.start = f"{first:%Y-%m-%d %H:%M}"
+    timeline.end = f"{now:%Y-%m-%d %H:%M}"
+    return timeline

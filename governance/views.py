@@ -467,9 +467,25 @@ def gate_context(request: HttpRequest, model: Any) -> dict[str, Any]:
         "early_warnings": warnings,
         "warning_notification": notified,
         "next_steps": next_steps(gate),
+        "timeline": _timeline(model),
         "pause_form": PauseForm(),
         "history": _changes(model.gate_transitions.order_by("-created_at", "-id")[:40])[:10],
     }
+
+
+def _timeline(model: Any) -> Any:
+    """The scaling gate's approved / paused spans (the last 200 state changes)."""
+    from django.utils import timezone
+
+    from evaluations.charts import gate_timeline
+
+    rows = list(
+        model.gate_transitions.filter(scope="scaling")
+        .exclude(from_state=F("to_state"))
+        .order_by("-created_at", "-id")
+        .values_list("created_at", "to_state", "cause")[:200]
+    )
+    return gate_timeline(rows[::-1], timezone.now())
 
 
 def _changes(transitions: Any) -> list[Any]:

@@ -441,3 +441,13 @@ def test_safeguards_are_verified_in_one_submission(safety):
         "/models/atlas/safeguards/", {"bulk": "1", "requirements": codes[:2], "status": "verified"}
     )
     assert response.status_code == 200 and 'class="errorlist' in _text(response)
+
+
+def test_the_model_page_draws_the_gate_timeline(safety, rso, ceo):
+    _, decision = _decision(safety)
+    for signer in (rso, ceo):
+        services.sign_decision(decision.pk, signer, "approve", decision.dossier_sha256, "")
+    page = _text(client_for(safety).get("/models/atlas/"))
+    timeline = page.split('class="timeline-chart"', 1)[1].split("</svg>", 1)[0]
+    assert '<rect class="span paused"' in timeline and '<rect class="span approved"' in timeline
+    assert "approved from" in timeline  # hover details
