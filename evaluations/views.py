@@ -21,7 +21,7 @@ from rsp_portal.authz import require
 #: The governance app may provide this template; the model page includes it when present.
 GATE_PANEL_TEMPLATE = "governance/_gate_panel.html"
 #: Results shown on the model page (newest first); older ones are in the API.
-HISTORY_LIMIT = 100
+HISTORY_LIMIT = 50
 
 
 def _gate_panel(request: HttpRequest, model: AIModel) -> dict[str, Any]:

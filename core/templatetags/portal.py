@@ -12,7 +12,8 @@ from typing import Any
 from django import template
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.html import format_html
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -34,12 +35,11 @@ def when(value: Any) -> str:
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())
     local = timezone.localtime(moment)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        moment.isoformat(),
-        moment.isoformat(),
-        local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or ""),
-    )
+    iso = moment.isoformat()
+    shown = local.strftime("%Y-%m-%d %H:%M ") + escape(local.tzname() or "")
+    # Digits, "-", ":", "+", "T" and "." only: nothing to escape (this runs hundreds of times
+    # per page, format_html's escaping is measurable).
+    return mark_safe(f'<time datetime="{iso}" title="{iso}">{shown}</time>')  # noqa: S308
 
 
 @register.filter
