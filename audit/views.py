@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.checkpoints import key_description
@@ -17,6 +19,64 @@ from audit.verify_bundle import leaf_hash
 from rsp_portal.authz import require
 
 PAGE_SIZE = 50
+
+#: How the timeline names an object: (label, URL name, argument) per object type.
+OBJECT_LABELS: dict[str, tuple[str, str | None, str]] = {
+    "evaluations.evalresult": ("result #{id}", None, ""),
+    "evaluations.aimodel": ("model {model}", "model-detail", "model"),
+    "evaluations.checkpoint": ("checkpoint #{id}", None, ""),
+    "evaluations.evalsuite": ("suite #{id}", None, ""),
+    "evaluations.importrecord": ("import #{id}", None, ""),
+    "governance.scalingdecision": ("decision #{id}", "decision-detail", "id"),
+    "governance.safeguardrecord": ("safeguard record #{id}", "safeguards", "model"),
+    "governance.pause": ("pause #{id}", None, ""),
+    "governance.precaution": ("precaution #{id}", "precautions", "model"),
+    "policies.policyversion": ("policy version #{id}", "policy-version", "id"),
+    "core.user": ("user #{id}", None, ""),
+    "core.apitoken": ("API token #{id}", None, ""),
+}
+
+
+def describe_object(entry: AuditEntry) -> tuple[str, str]:
+    """``("result #18 on atlas", link)`` for a timeline row; the link may be empty."""
+    label, url_name, arg = OBJECT_LABELS.get(
+        entry.object_type, (entry.object_type + " #{id}", None, "")
+    )
+    text = label.format(id=entry.object_id, model=entry.model_slug or "?")
+    if entry.model_slug and "{model}" not in label:
+        text += f" on {entry.model_slug}"
+    link = ""
+    if url_name:
+        value = entry.model_slug if arg == "model" else entry.object_id
+        if value:
+            try:
+                link = reverse(url_name, args=[value])
+            except NoReverseMatch:
+                link = ""
+        if url_name == "model-detail" and link and entry.action == "gate.transition":
+            link += "#gate-panel"
+    return text, link
+
+
+def _pickers(filters: AuditEntryFilter) -> None:
+    """Selects of the values the log holds (one DISTINCT query each, on indexed columns) and
+    date-time pickers, instead of free text. The filter's semantics stay exact matches."""
+    form = filters.form
+    for name, column in (("actor", "actor"), ("action", "action"), ("model", "model_slug")):
+        values = (
+            AuditEntry.objects.exclude(**{column: ""})
+            .order_by(column)
+            .values_list(column, flat=True)
+            .distinct()
+        )
+        form.fields[name].widget = forms.Select(choices=[("", "any")] + [(v, v) for v in values])
+    types = AuditEntry.objects.order_by("object_type").values_list("object_type", flat=True)
+    form.fields["object_type"].widget = forms.Select(
+        choices=[("", "any")]
+        + [(t, OBJECT_LABELS.get(t, (t,))[0].split(" ")[0] + f" ({t})") for t in types.distinct()]
+    )
+    for name in ("since", "until"):
+        form.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:
@@ -55,6 +115,9 @@ def timeline(request: HttpRequest) -> HttpResponse:
             entries = rows[:PAGE_SIZE]
             has_newer = before is not None
     query = params.urlencode()
+    _pickers(filters)
+    for entry in entries:
+        entry.label, entry.link = describe_object(entry)  # type: ignore[attr-defined]
     return render(
         request,
         "audit/timeline.html",
@@ -122,3 +185,15 @@ def verify_now(request: HttpRequest) -> HttpResponse:
     else:
         messages.error(request, f"Verification FAILED: {outcome.message}")
     return redirect("audit-status")
+
+
+@require_GET
+def public_key(request: HttpRequest) -> HttpResponse:
+    """The checkpoint-signing public key as a PEM file, to pin beside the export."""
+    require(request.user, "audit.view")
+    key = key_description()
+    if key is None:
+        raise Http404("No public key is configured.")
+    response = HttpResponse(key["public_key_pem"], content_type="application/x-pem-file")
+    response["Content-Disposition"] = 'attachment; filename="rsp-audit-public-key.pem"'
+    return response

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 
-from evaluations import imports, services, triggers
+from evaluations import charts, imports, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
 from evaluations.policy import active_policy_view
@@ -21,7 +21,7 @@ from rsp_portal.authz import require
 #: The governance app may provide this template; the model page includes it when present.
 GATE_PANEL_TEMPLATE = "governance/_gate_panel.html"
 #: Results shown on the model page (newest first); older ones are in the API.
-HISTORY_LIMIT = 500
+HISTORY_LIMIT = 50
 
 
 def _gate_panel(request: HttpRequest, model: AIModel) -> dict[str, Any]:
@@ -86,7 +86,101 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
         for d in gate.get("determinations", [])
         for indicator in d.get("indicators", [])
     ]
+    context["threshold_cards"] = _threshold_cards(model, policy, gate)
     return render(request, "evaluations/model_detail.html", context)
+
+
+def _lineage_ids(model: AIModel) -> list[int]:
+    """The model and its ancestors (the gate's capability evidence spans the lineage)."""
+    ids: list[int] = []
+    current: AIModel | None = model
+    while current is not None and current.pk not in ids:
+        ids.append(current.pk)
+        current = current.parent if current.parent_id else None
+    return ids
+
+
+def _threshold_cards(model: AIModel, policy: Any, gate: dict[str, Any]) -> list[dict[str, Any]]:
+    """One card per threshold: the gate's determination, its standards and a chart per
+    indicator of every current result across checkpoints (two queries)."""
+    determinations = gate.get("determinations", [])
+    if not determinations or policy is None:
+        return []
+    from policies.models import PolicyVersion
+
+    version = PolicyVersion.objects.get(pk=policy.version_id)
+    standards: dict[str, dict[str, Any]] = {
+        row["code"]: dict(row)
+        for row in version.thresholds.values("code", "requires_scaling", "requires_deployment")
+    }
+    metric_keys = {i["metric"] for d in determinations for i in d.get("indicators", [])}
+    later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
+    rows = (
+        EvalResult.objects.filter(model_id__in=_lineage_ids(model), metric_key__in=metric_keys)
+        .annotate(is_current=~Exists(later))
+        .filter(is_current=True)
+        .values_list(
+            "pk",
+            "metric_key",
+            "mitigation",
+            "value",
+            "stderr",
+            "checkpoint__name",
+            "checkpoint__effective_compute",
+        )
+    )
+    # The most capable result per (metric, checkpoint, mitigation): one point each.
+    best: dict[tuple[str, str, str], list[Any]] = {}
+    for pk, metric, mitigation, value, stderr, checkpoint, compute in rows:
+        info = policy.metrics.get(metric)
+        higher = info.higher_is_more_capable if info else True
+        key = (metric, checkpoint, mitigation)
+        current = best.get(key)
+        if current is None:
+            best[key] = [pk, value, stderr, compute, 1]
+            continue
+        current[4] += 1
+        if (value > current[1]) if higher else (value < current[1]):
+            current[:4] = [pk, value, stderr, compute]
+    points: dict[str, list[charts.Point]] = {}
+    for (metric, checkpoint, mitigation), (pk, value, stderr, compute, n) in best.items():
+        points.setdefault(metric, []).append(
+            charts.Point(
+                compute=float(compute or 0),
+                value=float(value),
+                checkpoint=checkpoint,
+                mitigation=mitigation,
+                result_id=pk,
+                results=n,
+                stderr=stderr,
+            )
+        )
+    cards = []
+    for d in determinations:
+        row = standards.get(d["threshold"], {})
+        indicators = []
+        for indicator in d.get("indicators", []):
+            info = policy.metrics.get(indicator["metric"])
+            chart = charts.metric_chart(
+                points.get(indicator["metric"], []),
+                warning=indicator.get("warning"),
+                critical=indicator["critical"],
+                higher_is_more_capable=indicator.get("higher_is_more_capable", True),
+                metric_min=info.min if info else None,
+                metric_max=info.max if info else None,
+            )
+            indicators.append(
+                {**indicator, "metric_name": info.name if info else "", "chart": chart}
+            )
+        cards.append(
+            {
+                **d,
+                "indicators": indicators,
+                "requires_scaling": row.get("requires_scaling") or [],
+                "requires_deployment": row.get("requires_deployment") or [],
+            }
+        )
+    return cards
 
 
 def result_create(request: HttpRequest, slug: str) -> HttpResponse:
@@ -106,8 +200,39 @@ def result_create(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, "Result recorded.")
             return redirect("model-detail", slug=model.slug)
     return render(
-        request, "evaluations/result_form.html", {"model": model, "form": form, "policy": policy}
+        request,
+        "evaluations/result_form.html",
+        {"model": model, "form": form, "policy": policy, "lines": _metric_lines(model, policy)},
     )
+
+
+def _metric_lines(model: AIModel, policy: Any) -> list[dict[str, Any]]:
+    """Per policy metric: its range, direction, the lines it is held to and where the gate
+    stands on it now (the gate's own determination, from governance when installed)."""
+    if policy is None:
+        return []
+    standing: dict[tuple[str, str], dict[str, Any]] = {}
+    try:
+        gate = importlib.import_module("governance.services").gate_for(model)
+    except ImportError:
+        gate = {}
+    for d in gate.get("determinations", []):
+        for indicator in d.get("indicators", []):
+            standing[(d["threshold"], indicator["metric"])] = indicator
+    rows = []
+    for key, info in sorted(policy.metrics.items()):
+        indicators = [
+            {
+                "threshold": i.threshold_code,
+                "warning": i.warning,
+                "critical": i.critical,
+                "now": standing.get((i.threshold_code, key), {}),
+            }
+            for i in policy.indicators
+            if i.metric_key == key
+        ]
+        rows.append({"info": info, "indicators": indicators})
+    return rows
 
 
 def result_correct(request: HttpRequest, pk: int) -> HttpResponse:
@@ -181,7 +306,11 @@ def _preview(
         "metric_keys": sorted(policy.metrics) if policy else [],
         # The tool states a direction for some metric, so a mapping may contradict it.
         "shows_direction": any(row.higher_is_better is not None for row in outcome.rows),
-        "errors": errors if errors is not None else outcome.errors,
+        # On first open, "nothing mapped yet" is the next step, not an error: say it as a hint.
+        "errors": errors
+        if errors is not None
+        else {k: v for k, v in outcome.errors.items() if k != "mapping"},
+        "needs_mapping": errors is None and "mapping" in outcome.errors,
     }
     return render(request, "evaluations/import_preview.html", context)
 

@@ -96,3 +96,42 @@ class SafeguardForm(forms.Form):
 
 class PauseForm(forms.Form):
     reason = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class GateAsOfForm(forms.Form):
+    """The moment an auditor asks about (in the portal's time zone) and the scope."""
+
+    as_of = forms.DateTimeField(
+        label="As of",
+        input_formats=[
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M:%S.%f",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%d",
+        ],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Date and time (UTC).",
+    )
+    scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)
+
+
+class SafeguardBulkForm(forms.Form):
+    """One status and one evidence link for several requirements at once."""
+
+    requirements = forms.MultipleChoiceField(
+        choices=(), error_messages={"required": "Tick at least one requirement."}
+    )
+    status = forms.ChoiceField(choices=SafeguardState.choices, initial="verified")
+    evidence_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", help_text="required to mark verified"
+    )
+    notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=5000
+    )
+
+    def __init__(self, *args: Any, requirements: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["requirements"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(code, code) for code in requirements]

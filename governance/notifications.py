@@ -34,6 +34,7 @@ SUBJECTS = {
     "decision.expired": "Scaling decision #{decision} for {model} expired",
     "model.paused": "{model} was paused",
     "warning.crossed": "{model} crossed an early-warning line",
+    "threshold.crossed": "{model} crossed a capability threshold",
     "evaluation.due": "{model} is due for evaluation",
 }
 
@@ -122,14 +123,36 @@ def deliver(notification: Notification) -> None:
             if response.status >= 300:
                 raise RuntimeError(f"webhook answered HTTP {response.status}")
         return
-    subject = SUBJECTS.get(notification.event, notification.event).format_map(
-        _Default(notification.payload)
+    subject, text = render_email(notification.event, notification.payload)
+    send_mail(f"[RSP Portal] {subject}", text, None, notification.recipients)
+
+
+def render_email(event: str, payload: dict[str, Any]) -> tuple[str, str]:
+    """Subject and plain-text body of an e-mail, in words (never a JSON dump)."""
+    from django.template.loader import render_to_string
+
+    from governance.reasons import group_reasons
+
+    subject = SUBJECTS.get(event, event).format_map(_Default(payload))
+    reasons = payload.get("reasons") or []
+    model = str(payload.get("model", ""))
+    limit = payload.get("compute_limit")
+    text = render_to_string(
+        "governance/email/notification.txt",
+        {
+            "subject": subject,
+            "event": event,
+            "p": payload,
+            "site": settings.SITE_URL,
+            "at": payload.get("at", ""),
+            "groups": group_reasons(reasons, model) if model else [],
+            "reasons": [r.get("message", r.get("code", "")) for r in reasons],
+            "determinations": sorted((payload.get("determinations") or {}).items()),
+            "titles": ", ".join(payload.get("required_titles") or []),
+            "compute_limit": f"{float(limit):.3g}" if limit is not None else "?",
+        },
     )
-    text = json.dumps(notification.payload, indent=2, sort_keys=True)
-    link = f"{settings.SITE_URL}/models/{notification.payload.get('model', '')}/"
-    send_mail(
-        f"[RSP Portal] {subject}", f"{subject}\n\n{link}\n\n{text}\n", None, notification.recipients
-    )
+    return subject, text
 
 
 class _Default(dict):  # type: ignore[type-arg]

@@ -6,9 +6,12 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("decisions/", views.decision_list, name="decision-list"),
     path("decisions/<int:pk>/", views.decision_detail, name="decision-detail"),
+    path("decisions/<int:pk>/print/", views.decision_print, name="decision-print"),
     path("models/<slug:slug>/decide/", views.decision_request, name="decision-request"),
     path("models/<slug:slug>/safeguards/", views.safeguard_checklist, name="safeguards"),
     path("models/<slug:slug>/precautions/", views.precautions, name="precautions"),
     path("models/<slug:slug>/pause/", views.pause_model, name="pause-model"),
     path("models/<slug:slug>/gate-panel/", views.gate_panel, name="gate-panel"),
+    path("models/<slug:slug>/gate/as-of/", views.gate_as_of, name="gate-as-of"),
+    path("gate/as-of/", views.gate_as_of_any, name="gate-as-of-any"),
 ]

@@ -7,13 +7,24 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluations.models import AIModel
-from governance import adapter, safeguards, services
-from governance.forms import DecisionForm, PauseForm, PrecautionForm, SafeguardForm, SignForm
+from governance import adapter, reasons, safeguards, services
+from governance.forms import (
+    DecisionForm,
+    GateAsOfForm,
+    PauseForm,
+    PrecautionForm,
+    SafeguardBulkForm,
+    SafeguardForm,
+    SignForm,
+)
 from governance.models import DecisionStatus, Precaution, ScalingDecision
 from rsp_portal.authz import can, require
 
@@ -32,11 +43,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for state in GateState.objects.filter(scope="scaling").select_related("model"):
             states[state.model_id] = state
     models = sorted(states.values(), key=lambda s: (s.state != "paused", s.model.name))
+    near: list[dict[str, Any]] = []
+    due: list[Any] = []
     for state in models:
-        counts: dict[str, int] = {}
-        for reason in state.reasons:
-            counts[reason["code"]] = counts.get(reason["code"], 0) + 1
-        state.reason_counts = sorted(counts.items())  # type: ignore[attr-defined]
+        state.reason_groups = reasons.group_reasons(state.reasons, state.model.slug)  # type: ignore[attr-defined]
+        for d in (state.verdict or {}).get("determinations", []):
+            if d.get("status") in ("warning", "crossed"):
+                near.append({"model": state.model, "threshold": d["threshold"], **d})
+        if any(r["code"].startswith("evaluation_due") for r in state.reasons):
+            due.append(state)
+    verification = None
+    if can(request.user, "audit.view"):
+        from audit.models import VerificationRun
+
+        verification = VerificationRun.objects.order_by("-started_at").first()
     awaiting = []
     if can(request.user, "decision.sign"):
         for decision in (
@@ -46,15 +66,27 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ):
             if decision.signing_title_for(request.user, list(decision.approvals.all())):
                 awaiting.append(decision)
+    # Real changes only (the state moved), one row for both scopes moving together.
     transitions = (
-        GateTransition.objects.filter(scope="scaling").select_related("model")[:10]
+        _changes(
+            GateTransition.objects.exclude(from_state=F("to_state"))
+            .select_related("model")
+            .order_by("-created_at", "-id")[:40]
+        )[:10]
         if can(request.user, "gate.view")
         else []
     )
     return render(
         request,
         "governance/dashboard.html",
-        {"gates": models, "awaiting": awaiting, "transitions": transitions},
+        {
+            "gates": models,
+            "awaiting": awaiting,
+            "transitions": transitions,
+            "near": near,
+            "due": due,
+            "verification": verification,
+        },
     )
 
 
@@ -124,7 +156,13 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "governance/decision_request.html",
-        {"model": model, "form": form, "preview": preview, "preview_json": _pretty(preview)},
+        {
+            "model": model,
+            "form": form,
+            "preview": preview,
+            "dossier_json": _pretty(preview),
+            "effects": reasons.approval_effects(preview) if preview else None,
+        },
     )
 
 
@@ -194,6 +232,26 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_sign": signing_title is not None,
             "signing_title": signing_title,
             "dossier_json": _pretty(decision.dossier),
+            "effects": reasons.approval_effects(decision.dossier),
+        },
+    )
+
+
+def decision_print(request: HttpRequest, pk: int) -> HttpResponse:
+    """The frozen dossier alone, laid out for printing."""
+    require(request.user, "governance.view")
+    decision = get_object_or_404(
+        ScalingDecision.objects.visible_to(request.user).select_related("model", "requested_by"),
+        pk=pk,
+    )
+    return render(
+        request,
+        "governance/decision_print.html",
+        {
+            "decision": decision,
+            "approvals": list(decision.approvals.select_related("approver")),
+            "dossier_json": _pretty(decision.dossier),
+            "effects": reasons.approval_effects(decision.dossier),
         },
     )
 
@@ -203,8 +261,37 @@ def safeguard_checklist(request: HttpRequest, slug: str) -> HttpResponse:
     require(request.user, "governance.view")
     model = get_object_or_404(AIModel, slug=slug)
     rows = safeguards.checklist(model)
-    form = SafeguardForm(request.POST or None, requirements=[r["requirement_code"] for r in rows])
-    if request.method == "POST":
+    codes = [r["requirement_code"] for r in rows]
+    bulk = SafeguardBulkForm(request.POST if "bulk" in request.POST else None, requirements=codes)
+    form = SafeguardForm(
+        request.POST if "bulk" not in request.POST and request.POST else None,
+        requirements=codes,
+        initial={"requirement_code": request.GET.get("requirement", "")},
+    )
+    if request.method == "POST" and "bulk" in request.POST:
+        require(request.user, "safeguard.update")
+        if bulk.is_valid():
+            data = bulk.cleaned_data
+            try:
+                with transaction.atomic():  # all of them or none
+                    for code in data["requirements"]:
+                        services.record_safeguard(
+                            model,
+                            code,
+                            data["status"],
+                            request.user,
+                            evidence_url=data["evidence_url"],
+                            notes=data["notes"],
+                        )
+            except services.GovernanceError as exc:
+                _form_errors(bulk, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Recorded {len(data['requirements'])} requirement(s) as {data['status']}.",
+                )
+                return redirect("safeguards", slug=model.slug)
+    elif request.method == "POST":
         require(request.user, "safeguard.update")
         if form.is_valid():
             try:
@@ -225,7 +312,9 @@ def safeguard_checklist(request: HttpRequest, slug: str) -> HttpResponse:
                 )
                 return redirect("safeguards", slug=model.slug)
     return render(
-        request, "governance/safeguards.html", {"model": model, "rows": rows, "form": form}
+        request,
+        "governance/safeguards.html",
+        {"model": model, "rows": rows, "form": form, "bulk": bulk},
     )
 
 
@@ -282,6 +371,60 @@ def precautions(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def gate_as_of_any(request: HttpRequest) -> HttpResponse:
+    """Pick a model, then show its gate as of a moment (the auditors' entry point)."""
+    require(request.user, "gate.view")
+    slug = request.GET.get("model", "")
+    if slug and AIModel.objects.filter(slug=slug).exists():
+        query = request.GET.copy()
+        query.pop("model")
+        return redirect(f"{reverse('gate-as-of', args=[slug])}?{query.urlencode()}")
+    return render(
+        request,
+        "governance/gate_as_of.html",
+        {
+            "model": None,
+            "models": AIModel.objects.order_by("slug").values_list("slug", "name"),
+            "form": GateAsOfForm(),
+        },
+    )
+
+
+def gate_as_of(request: HttpRequest, slug: str) -> HttpResponse:
+    """The gate as it stood at a past moment, from the stored transitions (auditors)."""
+    require(request.user, "gate.view")
+    model = get_object_or_404(AIModel, slug=slug)
+    form = GateAsOfForm(request.GET or None)
+    gate = None
+    groups: list[reasons.ReasonGroup] = []
+    transition = None
+    if form.is_valid():
+        from governance.models import GateTransition
+
+        as_of = form.cleaned_data["as_of"]
+        scope = form.cleaned_data["scope"]
+        gate = services.gate_as_of(model, scope, as_of)
+        if gate is not None:
+            groups = reasons.group_reasons(gate.get("reasons", []), model.slug)
+            transition = (
+                GateTransition.objects.filter(model=model, scope=scope, created_at__lte=as_of)
+                .order_by("-created_at", "-pk")
+                .first()
+            )
+    return render(
+        request,
+        "governance/gate_as_of.html",
+        {
+            "model": model,
+            "form": form,
+            "gate": gate,
+            "groups": groups,
+            "transition": transition,
+            "asked": form.is_bound and form.is_valid(),
+        },
+    )
+
+
 def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     """The gate panel fragment (htmx refresh on the model page)."""
     require(request.user, "gate.view")
@@ -291,14 +434,69 @@ def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
 
 def gate_context(request: HttpRequest, model: Any) -> dict[str, Any]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
+    from governance.models import Notification
+
     gate = services.gate_for(model)
+    deployment = services.gate_for(model, "deployment")
+    warnings = [
+        d
+        for d in gate.get("determinations", [])
+        if d.get("status") == "warning"
+        or (d.get("tier") == "early_warning" and d.get("status") == "crossed")
+    ]
+    # Say "notified" only about notifications that were actually queued.
+    notified = (
+        Notification.objects.filter(event="warning.crossed", payload__model=model.slug)
+        .order_by("-created_at", "-pk")
+        .first()
+        if warnings
+        else None
+    )
     return {
         "gate_model": model,
         "gate": gate,
+        "deployment_gate": deployment,
+        "reason_groups": reasons.group_reasons(gate.get("reasons", []), model.slug),
+        "deployment_groups": reasons.group_reasons(deployment.get("reasons", []), model.slug),
+        "early_warnings": warnings,
+        "warning_notification": notified,
         "next_steps": next_steps(gate),
+        "timeline": _timeline(model),
         "pause_form": PauseForm(),
-        "history": model.gate_transitions.order_by("-created_at", "-id")[:10],
+        "history": _changes(model.gate_transitions.order_by("-created_at", "-id")[:40])[:10],
     }
+
+
+def _timeline(model: Any) -> Any:
+    """The scaling gate's approved / paused spans (the last 200 state changes)."""
+    from django.utils import timezone
+
+    from evaluations.charts import gate_timeline
+
+    rows = list(
+        model.gate_transitions.filter(scope="scaling")
+        .exclude(from_state=F("to_state"))
+        .order_by("-created_at", "-id")
+        .values_list("created_at", "to_state", "cause")[:200]
+    )
+    return gate_timeline(rows[::-1], timezone.now())
+
+
+def _changes(transitions: Any) -> list[Any]:
+    """One row per change, newest first, even when both scopes moved together (same model,
+    cause, second and states): ``scopes`` lists them."""
+    rows: list[Any] = []
+    index: dict[tuple[Any, ...], Any] = {}
+    for t in transitions:
+        key = (t.model_id, t.cause, t.created_at.replace(microsecond=0), t.from_state, t.to_state)
+        if key in index and t.scope not in index[key].scopes:
+            index[key].scopes.append(t.scope)
+            del index[key]  # a pair is complete: a later same-second change gets its own row
+            continue
+        t.scopes = [t.scope]
+        index[key] = t
+        rows.append(t)
+    return rows
 
 
 NEXT_STEP = {

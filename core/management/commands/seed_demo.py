@@ -51,6 +51,10 @@ class Command(BaseCommand):
                 elif not user.check_password(password):
                     user.set_password(password)
                     user.save(update_fields=["password"])
+                if not user.email:
+                    # Notifications go to e-mail; demo mode uses the console backend.
+                    user.email = f"{username}@example.org"
+                    user.save(update_fields=["email"])
             for hook in _seed_hooks():
                 hook(self.stdout)
         # Gates trust the trail only after a verification (the worker repeats it every minute).
