@@ -243,6 +243,33 @@ def gate_for(
     return _gate_payload(model, scope, state.verdict, state.computed_at)
 
 
+def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
+    """The stored gate of the model ``slug`` in one query (the state row joined to its model),
+    or None when there is no fresh row (no model, never computed, or stale: then use
+    :func:`gate_for`)."""
+    now = timezone.now()
+    state = (
+        GateState.objects.select_related("model")
+        .filter(model__slug=slug, scope=scope)
+        .only(*_STORED_GATE_FIELDS)
+        .first()
+    )
+    if state is None or _is_stale(state, now):
+        return None
+    return _gate_payload(state.model, scope, state.verdict, state.computed_at)
+
+
+_STORED_GATE_FIELDS = (
+    "state",
+    "verdict",
+    "computed_at",
+    "valid_until",
+    "scope",
+    "model__id",
+    "model__slug",
+)
+
+
 def failed_gate(model: Any, scope: str) -> dict[str, Any]:
     """The answer when even reading the gate failed: paused, internal_error."""
     verdict = internal_error_verdict(RuntimeError("the stored gate could not be read"))
