@@ -57,8 +57,10 @@ def main(seed: dict[str, Any], count: int) -> None:
         assert response.status_code in (200, 201), (name, response.status_code)
         queries: list[str] = []
 
-        def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-            queries.append(sql)
+        def capture(
+            execute: Any, sql: str, params: Any, many: bool, context: Any, seen: list[str] = queries
+        ) -> Any:
+            seen.append(sql)
             return execute(sql, params, many, context)
 
         # A wrapper, not CaptureQueriesContext: request_started resets the captured log.
@@ -72,7 +74,8 @@ def main(seed: dict[str, Any], count: int) -> None:
             call()
         profiler.disable()
         elapsed = time.perf_counter() - started
-        print(f"\n## {name}: {len(queries)} queries, {1000 * elapsed / n:.2f} ms/request (profiled)")
+        per_request = 1000 * elapsed / n
+        print(f"\n## {name}: {len(queries)} queries, {per_request:.2f} ms/request (profiled)")
         for sort in ("tottime", "cumulative"):
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(sort)

@@ -197,7 +197,7 @@ class ApiToken(models.Model):
             User.groups.through.objects.filter(user_id=models.OuterRef("user_id"))
             .values("user_id")
             .annotate(names=_RoleNames("group__name"))
-            .values("names")
+            .values("names")  # type: ignore[misc]  # django-stubs misses the annotation
         )
         token = (
             cls.objects.active()

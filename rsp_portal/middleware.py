@@ -78,4 +78,4 @@ def _lean_chain(skip: frozenset[str]) -> Callable[[HttpRequest], HttpResponseBas
         handler.load_middleware()
     finally:
         settings.MIDDLEWARE = full
-    return handler._middleware_chain  # type: ignore[no-any-return]
+    return handler._middleware_chain  # type: ignore[attr-defined,no-any-return]
