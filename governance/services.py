@@ -71,9 +71,10 @@ def _read_input(
     model: Any, scope: str, planned_compute: float | None, now: datetime
 ) -> tuple[Any, datetime | None]:
     try:
-        if not adapter.audit_trail_verified():
-            return None, None
-        return adapter.build_input(model, scope, planned_compute, now)
+        # The trail's last verification is read with the governance state (one query).
+        return adapter.build_input(model, scope, planned_compute, now, require_verified_trail=True)
+    except adapter.TrailNotVerified:
+        return None, None
     except Exception:
         logger.exception("building gate input for %s failed", model)
         return None, None
