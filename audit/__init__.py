@@ -15,3 +15,10 @@ def record_for_request(request: Any, action: str, obj: Any, data: Any = None) ->
     from audit.services import record_for_request as _record_for_request
 
     return _record_for_request(request, action, obj, data)
+
+
+def batch() -> Any:
+    """Gather the entries recorded inside and append them together; see ``audit.services``."""
+    from audit.services import batch as _batch
+
+    return _batch()

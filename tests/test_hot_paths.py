@@ -7,11 +7,12 @@ whatever the amount of evidence, and that reducing the evidence in SQL changes n
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from evaluations.models import AIModel, Checkpoint, EvalResult
@@ -202,8 +203,57 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_max_num_
         assert post(0.11).status_code == 201
 
 
-# Token (1); policy and lookups for validation (5); insert (1); gate of both scopes: inputs
-# (2 x 3) and state row read and write (2 x 2), transitions when the state changes; audit
-# append: lock the head, insert the entries, advance the head (3); savepoints where the API
-# nests atomic blocks.
-RESULT_POST_BUDGET = 24
+# Expect at most 23 queries: the token with its user and roles (1); the policy, its metrics and
+# indicators, the model and the checkpoint for validation (5); the INSERT (1); pending
+# decisions going stale (1); per scope, the gate's inputs (3: policy reference, evidence,
+# governance) and its state row read and written (2), so 10; the audit append, last: lock the
+# head, INSERT the entries, advance the head (3); in a test, the write's transaction is a
+# SAVEPOINT and its RELEASE (2). Was 38 (+2) before the hot-path work.
+RESULT_POST_BUDGET = 23
+
+
+def test_a_prepared_entry_encodes_to_the_verifiers_canonical_body():
+    from django.conf import settings
+
+    from audit.services import _prepare, assemble_body
+    from audit.verify_bundle import entry_body
+
+    data = {"model": "atlas", "note": 'quote " back\\ é ✓ \u2028', "n": 3, "items": [1, "2"]}
+    entry = _prepare("result.create", ("evaluations.evalresult", "7"), data, "worker", None)
+    ts = "2026-11-28T12:00:00.000001Z"
+    prev = "ab" * 32
+    expected = entry_body(
+        origin=settings.AUDIT_ORIGIN,
+        seq=41,
+        prev=bytes.fromhex(prev),
+        ts=ts,
+        actor={"system": "worker"},
+        action="result.create",
+        obj={"type": "evaluations.evalresult", "id": "7"},
+        data=data,
+    )
+    origin = json.dumps(settings.AUDIT_ORIGIN, ensure_ascii=False)
+    assert assemble_body(entry, origin_json=origin, seq=41, prev=prev, ts=ts) == expected
+
+
+def test_a_batch_takes_the_log_head_lock_only_when_it_appends():
+    import audit
+    from audit.models import AuditEntry
+    from audit.services import _local
+
+    seen: list[str] = []
+
+    def watch(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch), transaction.atomic():
+        with audit.batch():
+            audit.record("bench.one", ("bench", "1"), {"model": "atlas"}, "worker")
+            audit.record("bench.two", ("bench", "2"), {"model": "atlas"}, "worker")
+            assert not any("audit_" in sql for sql in seen)
+            assert _local.pending is not None and len(_local.pending) == 2
+        assert any("audit_loghead" in sql for sql in seen)
+    entries = list(AuditEntry.objects.order_by("-seq")[:2])
+    assert [e.action for e in entries] == ["bench.two", "bench.one"]
+    assert entries[0].prev == entries[1].leaf_hash
