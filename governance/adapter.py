@@ -694,6 +694,21 @@ def read_governance(model: Any) -> GovernanceState:
     )
 
 
+@dataclass(frozen=True)
+class Reads:
+    """The three reads behind a gate input; both scopes of a recomputation share them."""
+
+    policy: PolicySnapshot | None
+    evidence: Evidence
+    state: GovernanceState
+
+
+def read_inputs(model: Any) -> Reads:
+    """The policy reference, the evidence and the governance state: three queries."""
+    policy = active_snapshot()
+    return Reads(policy, read_evidence(model, policy), read_governance(model))
+
+
 def build_input(
     model: Any,
     scope: str,
@@ -701,6 +716,7 @@ def build_input(
     now: datetime,
     *,
     require_verified_trail: bool = False,
+    reads: Reads | None = None,
 ) -> tuple[GateInput, datetime | None]:
     """The engine input for ``model``, and the earliest time at which time alone can change
     the verdict (an evaluation or verification ageing out, a decision expiring).
@@ -711,11 +727,11 @@ def build_input(
     of an indicator metric on the model's checkpoints and its ancestors', reduced in SQL to
     what decides; the verdict is the one :func:`build_input_rowwise` gives. With
     ``require_verified_trail``, raises :class:`TrailNotVerified` when the latest audit
-    verification failed.
+    verification failed. ``reads`` (from :func:`read_inputs`) spares the queries when the
+    caller evaluates several scopes of the same state.
     """
-    policy = active_snapshot()
-    evidence = read_evidence(model, policy)
-    state = read_governance(model)
+    reads = reads or read_inputs(model)
+    policy, evidence, state = reads.policy, reads.evidence, reads.state
     if require_verified_trail and not state.trail_verified:
         raise TrailNotVerified()
     pauses = tuple(

@@ -68,16 +68,30 @@ def evaluate_model(
 
 
 def _read_input(
-    model: Any, scope: str, planned_compute: float | None, now: datetime
+    model: Any,
+    scope: str,
+    planned_compute: float | None,
+    now: datetime,
+    reads: adapter.Reads | None = None,
 ) -> tuple[Any, datetime | None]:
     try:
         # The trail's last verification is read with the governance state (one query).
-        return adapter.build_input(model, scope, planned_compute, now, require_verified_trail=True)
+        return adapter.build_input(
+            model, scope, planned_compute, now, require_verified_trail=True, reads=reads
+        )
     except adapter.TrailNotVerified:
         return None, None
     except Exception:
         logger.exception("building gate input for %s failed", model)
         return None, None
+
+
+def _safe_reads(model: Any) -> adapter.Reads | None:
+    try:
+        return adapter.read_inputs(model)
+    except Exception:
+        logger.exception("reading the gate's inputs for %s failed", model)
+        return None
 
 
 def _unreadable() -> Verdict:
@@ -106,8 +120,12 @@ def recompute(model: Any, cause: str, actor: Any = None) -> dict[str, GateState]
     """
     now = timezone.now()
     states = {}
+    # One set of reads for both scopes (3 queries); a failed read leaves both unreadable.
+    reads = _safe_reads(model)
     for scope in Scope.values:
-        inp, valid_until = _read_input(model, scope, None, now)
+        inp, valid_until = (
+            _read_input(model, scope, None, now, reads) if reads is not None else (None, None)
+        )
         verdict = evaluate(inp) if inp else _unreadable()
         states[scope] = _store_verdict(model, scope, verdict, valid_until, now, cause, actor)
     return states

@@ -203,13 +203,13 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_max_num_
         assert post(0.11).status_code == 201
 
 
-# Expect at most 23 queries: the token with its user and roles (1); the policy, its metrics and
+# Expect at most 20 queries: the token with its user and roles (1); the policy, its metrics and
 # indicators, the model and the checkpoint for validation (5); the INSERT (1); pending
-# decisions going stale (1); per scope, the gate's inputs (3: policy reference, evidence,
-# governance) and its state row read and written (2), so 10; the audit append, last: lock the
-# head, INSERT the entries, advance the head (3); in a test, the write's transaction is a
-# SAVEPOINT and its RELEASE (2). Was 38 (+2) before the hot-path work.
-RESULT_POST_BUDGET = 23
+# decisions going stale (1); the gate's inputs, read once for both scopes (3: policy
+# reference, evidence, governance); per scope, its state row read and written (4); the audit
+# append, last: lock the head, INSERT the entries, advance the head (3); in a test, the
+# write's transaction is a SAVEPOINT and its RELEASE (2). Was 38 (+2) before the hot-path work.
+RESULT_POST_BUDGET = 20
 
 
 def test_a_prepared_entry_encodes_to_the_verifiers_canonical_body():
