@@ -8,3 +8,10 @@ def record(action: str, obj: Any, data: Any = None, actor: Any = None, **kwargs:
     from audit.services import record as _record
 
     return _record(action, obj, data, actor, **kwargs)
+
+
+def batch() -> Any:
+    """Gather the entries recorded inside and append them together; see ``audit.services``."""
+    from audit.services import batch as _batch
+
+    return _batch()

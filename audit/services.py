@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 import json
 import math
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +29,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry, LogHead
-from audit.verify_bundle import entry_body, leaf_hash, rfc3339_utc
+from audit.verify_bundle import BODY_VERSION, canonical_json, rfc3339_utc
 
 SYSTEM_ACTOR = "system"
 
@@ -99,32 +102,132 @@ def record(
     names how a user acted (``"token:<key_id>"``). ``data`` must be JSON-like; floats are stored
     as decimal strings and non-finite numbers are refused. If ``data`` has a ``"model"`` key
     (an AI model slug), the entry is findable by model on the timeline.
+
+    Inside :func:`batch` the entry is prepared now and appended when the batch closes (the
+    returned instance gets its ``seq`` and hash then); otherwise it is appended at once.
     """
     if not connection.in_atomic_block:
         raise AuditError("audit.record() must be called inside transaction.atomic()")
-    safe_data = _json_safe(dict(data or {}))
-    actor_desc = describe_actor(actor, via)
-    object_desc = describe_object(obj)
+    entry = _prepare(action, obj, data, actor, via)
+    pending = getattr(_local, "pending", None)
+    if pending is not None:
+        pending.append(entry)
+    else:
+        _append([entry])
+    return entry.instance
+
+
+class _Prepared:
+    """An entry encoded up to what only the log head can give (seq, prev, ts)."""
+
+    __slots__ = ("action", "actor_json", "columns", "data_json", "instance", "object_json")
+
+    def __init__(self, action: str, actor: dict[str, Any], obj: dict[str, str], data: Any) -> None:
+        self.action = action
+        self.actor_json = canonical_json(actor).decode()
+        self.object_json = canonical_json(obj).decode()
+        self.data_json = canonical_json(data).decode()
+        model = data.get("model", "") if isinstance(data, Mapping) else ""
+        self.columns = {
+            "actor": _actor_label(actor),
+            "action": action,
+            "object_type": str(obj["type"]),
+            "object_id": str(obj["id"]),
+            "model_slug": str(model)[:100],
+        }
+        self.instance = AuditEntry()
+
+
+def _prepare(
+    action: str, obj: Any, data: Mapping[str, Any] | None, actor: Any, via: str | None
+) -> _Prepared:
+    if not isinstance(action, str) or not action:
+        raise AuditError("action must be a non-empty str")
+    try:
+        return _Prepared(
+            action, describe_actor(actor, via), describe_object(obj), _json_safe(dict(data or {}))
+        )
+    except (TypeError, ValueError) as exc:
+        raise AuditError(str(exc)) from exc
+
+
+def assemble_body(entry: _Prepared, *, origin_json: str, seq: int, prev: str, ts: str) -> bytes:
+    """The canonical body of ``entry`` at ``seq``: the bytes ``entry_body`` gives, assembled
+    from the pieces encoded when the entry was prepared (canonical JSON nests: a sorted-key
+    object is its sorted members' encodings joined). A test holds it equal to ``entry_body``.
+    """
+    return (
+        f'{{"action":{_json_str(entry.action)},"actor":{entry.actor_json},'
+        f'"data":{entry.data_json},"object":{entry.object_json},"origin":{origin_json},'
+        f'"prev":"{prev}","seq":{seq},"ts":"{ts}","v":{BODY_VERSION}}}'
+    ).encode()
+
+
+def _json_str(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _append(entries: list[_Prepared]) -> None:
+    """Lock the head, chain ``entries`` after it, insert them in one statement, advance it.
+
+    The head-row lock is held from here to commit, so callers prepare everything (the gate
+    included) before the append and commit right after it.
+    """
+    if not entries:
+        return
+    origin_json = _json_str(settings.AUDIT_ORIGIN)
     head = _locked_head()
     now = timezone.now()
-    body = entry_body(
-        origin=settings.AUDIT_ORIGIN,
-        seq=head.size,
-        prev=bytes.fromhex(head.head_hash),
-        ts=rfc3339_utc(now),
-        actor=actor_desc,
-        action=action,
-        obj=object_desc,
-        data=safe_data,
-    )
-    digest = leaf_hash(body).hex()
-    columns = filter_columns(json.loads(body))
-    columns["ts"] = now
-    entry = AuditEntry.objects.create(seq=head.size, leaf_hash=digest, body=body, **columns)
-    head.size += 1
-    head.head_hash = digest
-    head.save(update_fields=["size", "head_hash"])
-    return entry
+    ts = rfc3339_utc(now)
+    seq = head.size
+    prev = head.head_hash
+    rows = []
+    for entry in entries:
+        body = assemble_body(entry, origin_json=origin_json, seq=seq, prev=prev, ts=ts)
+        digest = hashlib.sha256(b"\x00" + body).hexdigest()  # leaf_hash, RFC 6962
+        row = entry.instance
+        row.seq = seq
+        row.prev = prev
+        row.leaf_hash = digest
+        row.body = body
+        row.ts = now
+        for name, value in entry.columns.items():
+            setattr(row, name, value)
+        rows.append(row)
+        seq += 1
+        prev = digest
+    AuditEntry.objects.bulk_create(rows)
+    # The head's guard trigger lets it advance one entry per UPDATE (a skipped or rewound
+    # head is refused), so a batch of n entries is one INSERT and n small UPDATEs.
+    for row in rows:
+        head.size = row.seq + 1
+        head.head_hash = row.leaf_hash
+        head.save(update_fields=["size", "head_hash"])
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Prepare the entries recorded inside, and append them together on leaving.
+
+    Use inside the write's ``transaction.atomic()``, around the work whose entries it should
+    gather (``with transaction.atomic(), audit.batch():``): the log-head lock is then taken
+    only for the append, after the work (a gate recomputation, say) is done, and held for the
+    short rest of the transaction. Nested batches join the outermost one. On an exception
+    nothing is appended (the transaction rolls back anyway).
+    """
+    if getattr(_local, "pending", None) is not None:
+        yield
+        return
+    _local.pending = []
+    try:
+        yield
+        pending, _local.pending = _local.pending, None
+        _append(pending)
+    finally:
+        _local.pending = None
+
+
+_local = threading.local()
 
 
 def filter_columns(body: Mapping[str, Any]) -> dict[str, Any]:

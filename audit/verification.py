@@ -320,6 +320,20 @@ def trail_trusted(now: dt.datetime | None = None) -> bool:
     return now - latest.started_at <= dt.timedelta(seconds=bound)
 
 
+def trust_state(now: dt.datetime | None = None) -> tuple[bool, dt.datetime | None]:
+    """``trail_trusted`` and ``trust_expires_at`` from one read of the latest run."""
+    latest = latest_run()
+    if latest is not None and not latest.ok:
+        return False, None
+    bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS
+    if not bound:
+        return True, None
+    if latest is None:
+        return not AuditEntry.objects.exists(), None
+    expires = latest.started_at + dt.timedelta(seconds=bound)
+    return (now or timezone.now()) <= expires, expires
+
+
 def trust_expires_at() -> dt.datetime | None:
     """When ``trail_trusted`` turns false by time alone (None: no bound, or already false)."""
     bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS

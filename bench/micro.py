@@ -160,12 +160,53 @@ def gate_engine(slug: str) -> tuple[dict[str, Any], list[Step]]:
         "state": verdict.state,
         "build_queries": len(queries),
     }
+    scale, scale_results = _scale_model(model)
+    with CaptureQueriesContext(connection) as scale_queries:
+        adapter.build_input(scale, "scaling", 3e24, now)
+    info["scale_results"] = scale_results
+    info["scale_build_queries"] = len(scale_queries)
     steps = [
         Step("evaluate", lambda i: evaluate(inp)),
         Step("evaluate_to_dict", lambda i: evaluate(live).to_dict()),
         Step("build_input", lambda i: adapter.build_input(model, "scaling", 3e24, now)),
+        # The same with 100 times the results (and a parent): the rate should stay flat.
+        Step("build_input_scaled", lambda i: adapter.build_input(scale, "scaling", 3e24, now)),
     ]
     return info, steps
+
+
+SCALE_RESULTS = 20_000
+
+
+def _scale_model(parent: Any) -> tuple[Any, int]:
+    """A child of the bench model with ``SCALE_RESULTS`` results (bulk-inserted: the seed
+    for a scale figure, not a measured path)."""
+    import random
+
+    from evaluations.models import AIModel, Checkpoint, EvalResult
+
+    rng = random.Random(16)  # noqa: S311 (reproducible bench data)
+    model = AIModel.objects.create(slug="bench-scale", name="Scale", family="bench", parent=parent)
+    checkpoints = [
+        Checkpoint.objects.create(model=model, name=f"s-{n}", effective_compute=1e24 * (1 + n))
+        for n in range(20)
+    ]
+    keys = sorted({r.metric_key for r in EvalResult.objects.filter(model=parent)})
+    rows = [
+        EvalResult(
+            model=model,
+            checkpoint=rng.choice(checkpoints),
+            metric_key=rng.choice(keys),
+            value=rng.uniform(0.0, 0.2),
+            stderr=0.01,
+            n_samples=rng.choice([20, 200]),
+            partial=rng.random() < 0.1,
+            source="api",
+        )
+        for _ in range(SCALE_RESULTS)
+    ]
+    EvalResult.objects.bulk_create(rows, batch_size=2000)
+    return model, SCALE_RESULTS
 
 
 def audit_appends() -> tuple[Callable[[], dict[str, Any]], list[Step]]:
@@ -194,6 +235,12 @@ def audit_appends() -> tuple[Callable[[], dict[str, Any]], list[Step]]:
             for k in range(100):
                 audit.record("bench.append", ("bench", f"{i}-{k}"), data, "bench")
 
+    def hundred_batched(i: int) -> None:
+        # As the result writes do: prepared on record, appended together under the head lock.
+        with transaction.atomic(), audit.batch():
+            for k in range(100):
+                audit.record("bench.append", ("bench", f"b{i}-{k}"), data, "bench")
+
     def info() -> dict[str, Any]:
         bodies = AuditEntry.objects.order_by("-seq").values_list("body", flat=True)[:200]
         sizes = [len(body) for body in bodies]
@@ -202,6 +249,7 @@ def audit_appends() -> tuple[Callable[[], dict[str, Any]], list[Step]]:
     steps = [
         Step("one_per_transaction", one_per_transaction),
         Step("hundred_per_transaction", hundred_per_transaction, 100),
+        Step("hundred_batched", hundred_batched, 100),
     ]
     return info, steps
 

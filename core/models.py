@@ -106,6 +106,20 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+ROLE_SEPARATOR = ","  # role (group) names are identifiers such as "safety", never with a comma
+
+
+class _RoleNames(models.Aggregate):
+    """The names aggregated into one string (``STRING_AGG`` / ``GROUP_CONCAT``)."""
+
+    function = "STRING_AGG"
+    template = f"%(function)s(%(expressions)s, '{ROLE_SEPARATOR}')"
+    output_field = models.TextField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
+
+
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> ApiTokenQuerySet:
         now = timezone.now()
@@ -190,11 +204,27 @@ class ApiToken(models.Model):
         if parts is None:
             return None
         key_id, secret = parts
-        token = cls.objects.active().select_related("user").filter(key_id=key_id).first()
+        # One query: the token, its user and the user's role names (the permission check of
+        # every API request needs them); see ``_RoleNames``.
+        roles = (
+            User.groups.through.objects.filter(user_id=models.OuterRef("user_id"))
+            .values("user_id")
+            .annotate(names=_RoleNames("group__name"))
+            .values("names")  # type: ignore[misc]  # django-stubs misses the annotation
+        )
+        token = (
+            cls.objects.active()
+            .select_related("user")
+            .annotate(role_names=models.Subquery(roles))
+            .filter(key_id=key_id)
+            .first()
+        )
         if token is None or not hmac.compare_digest(token.digest, _digest(secret)):
             return None
         if not token.user.is_active:
             return None
+        names = getattr(token, "role_names", None) or ""
+        token.user._roles_cache = frozenset(n for n in names.split(ROLE_SEPARATOR) if n)
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             cls.objects.filter(pk=token.pk).update(last_used_at=now)

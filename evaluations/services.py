@@ -562,7 +562,9 @@ def record_results(
         values = validate_result(item, policy, lookup, prefix=prefix)
         values["provenance"] = {**dict(provenance or {}), **values["provenance"]}
         rows.append(EvalResult(**values, source=source, submitted_by=_user(actor)))
-    with transaction.atomic():
+    # The batch appends every entry (results, gate transitions) after the gate is recomputed,
+    # so the audit log-head lock is held only for the append and the commit.
+    with transaction.atomic(), audit.batch():
         created = EvalResult.objects.bulk_create(rows)
         for result in created:
             audit.record("result.create", result, _result_audit_data(result), actor, via=via)

@@ -8,6 +8,7 @@ safeguards, decision, pauses), so a gate evaluation costs the same for every mod
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from governance.gate import (
     Evidence,
     GateInput,
     IndicatorSpec,
+    MetricTally,
     PauseInfo,
     PolicySnapshot,
     PrecautionInfo,
@@ -26,6 +28,7 @@ from governance.gate import (
     SafeguardInfo,
     StandardSpec,
     ThresholdSpec,
+    below_line,
     last_full_evaluation,
 )
 from governance.models import (
@@ -236,16 +239,12 @@ def precautions_in_force(model: Any) -> list[Precaution]:
     return [p for p in Precaution.objects.filter(model=model).order_by("pk") if p.pk not in lifted]
 
 
-def build_input(
+def build_input_rowwise(
     model: Any, scope: str, planned_compute: float | None, now: datetime
 ) -> tuple[GateInput, datetime | None]:
-    """The engine input for ``model``, and the earliest time at which time alone can change
-    the verdict (an evaluation or verification ageing out, a decision expiring).
-
-    Reads a fixed number of queries whatever the amount of evidence: the capability evidence
-    is every current pre-mitigation result of an indicator metric on the model's checkpoints
-    and its ancestors'.
-    """
+    """:func:`build_input` the slow, obvious way: every capability result as a row, and one
+    query per ancestor and per governance table. Kept as the reference the tests compare the
+    reduced input with (same verdict); not used by the application."""
     from evaluations.models import Checkpoint, EvalResult
 
     policy = active_snapshot()
@@ -359,3 +358,432 @@ def _valid_until(
     if pending is not None:
         moments.append(pending)
     return min(moments) if moments else None
+
+
+# --- The gate's inputs in three queries ----------------------------------------------------------
+#
+# 1. the active policy's (id, hash): the snapshot itself is cached per version;
+# 2. the evidence: the lineage (recursive CTE), its checkpoints and the capability evidence
+#    reduced in SQL to what can decide (per metric: the most capable strong and weak result,
+#    counts; per (checkpoint, metric): the latest strong evaluation date), so the rows returned
+#    grow with checkpoints and metrics, never with results;
+# 3. the governance state: approved and pending decisions, pauses, precautions, the current
+#    safeguard records and the latest audit verification, as one UNION ALL.
+
+
+class TrailNotVerified(Exception):
+    """The latest audit verification failed: no gate may be computed from the record."""
+
+
+_DEPTH = 31  # ancestors followed at most, as ``lineage_ids`` (32 models in all)
+
+
+def _dt(value: Any) -> datetime | None:
+    """A datetime from a raw row: PostgreSQL gives aware datetimes, SQLite ISO text in UTC."""
+    from datetime import UTC
+
+    from django.utils.dateparse import parse_datetime
+
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if parsed is None:
+        raise ValueError(f"not a datetime: {value!r}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _when(value: Any) -> datetime:
+    """:func:`_dt` of a NOT NULL column."""
+    parsed = _dt(value)
+    if parsed is None:
+        raise ValueError("a required datetime column is NULL")
+    return parsed
+
+
+def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[float, Any]]:
+    """The evidence query and its parameters; see the comment above."""
+    from evaluations.models import AIModel, Checkpoint, EvalResult
+
+    models_t = AIModel._meta.db_table
+    ckpt_t = Checkpoint._meta.db_table
+    result_t = EvalResult._meta.db_table
+    lineage = f"""
+        WITH RECURSIVE lineage(id, depth) AS (
+            SELECT id, 0 FROM {models_t} WHERE id = %s
+            UNION
+            SELECT m.parent_id, l.depth + 1 FROM {models_t} m JOIN lineage l ON m.id = l.id
+            WHERE m.parent_id IS NOT NULL AND l.depth < {_DEPTH}
+        )"""  # noqa: S608 (table names from _meta; values are parameters)
+    checkpoints = f"""
+        SELECT 'c' AS kind, c.id AS a, c.model_id AS b, c.name AS key, m.slug AS key2,
+               c.effective_compute AS x, CAST(NULL AS DOUBLE PRECISION) AS y,
+               CAST(NULL AS INTEGER) AS n, c.reported_at AS t1, c.reported_at AS t2,
+               CAST(NULL AS VARCHAR(8)) AS mit
+        FROM {ckpt_t} c JOIN {models_t} m ON m.id = c.model_id
+        WHERE c.model_id IN (SELECT id FROM lineage)"""  # noqa: S608 (table names from _meta; values are parameters)
+    specs: dict[str, IndicatorSpec] = {}
+    lines: set[tuple[str, float]] = set()
+    if policy is not None:
+        for threshold in policy.thresholds:
+            for spec in threshold.indicators:
+                specs.setdefault(spec.metric_key, spec)
+                lines.add((spec.metric_key, below_line(spec)))
+    if not specs:
+        return lineage + checkpoints, [], {}
+    assert policy is not None
+    z = float(policy.uncertainty_z or 0.0)
+    # Per metric: +1 when higher is more capable, else -1, so "more capable" is "larger" for
+    # every metric once multiplied by the sign; and the metric's min_samples.
+    metric_rows = ", ".join(
+        "(CAST(%s AS VARCHAR(100)), CAST(%s AS DOUBLE PRECISION), CAST(%s AS INTEGER))"
+        for _ in specs
+    )
+    metric_params: list[Any] = []
+    for key, spec in sorted(specs.items()):
+        metric_params += [key, 1.0 if spec.higher_is_more_capable else -1.0, spec.min_samples]
+    line_list = sorted(lines)
+    line_rows = ", ".join(
+        "(CAST(%s AS VARCHAR(100)), CAST(%s AS DOUBLE PRECISION))" for _ in line_list
+    )
+    line_params: list[Any] = [v for pair in line_list for v in pair]
+    # Same arithmetic as rules.conservative_bound (value unchanged without stderr or z), in
+    # IEEE doubles on both databases; the engine recomputes it from the returned row.
+    bound = "r.value" if not z else f"(r.value + p.sign * {z!r} * COALESCE(r.stderr, 0))"
+    sql = f"""{lineage},
+        metric(key, sign, min_samples) AS (VALUES {metric_rows}),
+        lines(key, bound_line) AS (VALUES {line_rows}),
+        ev AS (
+            SELECT r.id, r.checkpoint_id, r.metric_key, r.value, r.stderr, r.n_samples,
+                   r.partial, r.mitigation, r.evaluated_at, r.recorded_at, p.sign,
+                   {bound} * p.sign AS capability,
+                   CASE WHEN r.partial OR (p.min_samples IS NOT NULL AND
+                        (r.n_samples IS NULL OR r.n_samples < p.min_samples))
+                        THEN 1 ELSE 0 END AS weak
+            FROM {result_t} r
+            JOIN metric p ON p.key = r.metric_key
+            JOIN {ckpt_t} c ON c.id = r.checkpoint_id
+            WHERE r.model_id IN (SELECT id FROM lineage)
+              AND c.model_id IN (SELECT id FROM lineage)
+              AND r.mitigation <> 'post'
+              AND NOT EXISTS (SELECT 1 FROM {result_t} s WHERE s.supersedes_id = r.id)
+        ),
+        ranked AS (
+            SELECT ev.*, ROW_NUMBER() OVER (
+                PARTITION BY metric_key, weak ORDER BY capability DESC, id DESC) AS rn
+            FROM ev
+        )
+        {checkpoints}
+        UNION ALL
+        SELECT 'r', id, checkpoint_id, metric_key, CAST(weak AS VARCHAR(1)), value, stderr,
+               n_samples, evaluated_at, recorded_at,
+               CASE WHEN partial THEN 'P' || mitigation ELSE mitigation END
+        FROM ranked WHERE rn = 1
+        UNION ALL
+        SELECT 'n', COUNT(*), SUM(1 - weak), metric_key, NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL
+        FROM ev GROUP BY metric_key
+        UNION ALL
+        SELECT 'w', SUM(CASE WHEN ev.weak = 1 AND ev.capability < l.bound_line * ev.sign
+                        THEN 1 ELSE 0 END),
+               NULL, l.key, NULL, l.bound_line, NULL, NULL, NULL, NULL, NULL
+        FROM lines l JOIN ev ON ev.metric_key = l.key GROUP BY l.key, l.bound_line
+        UNION ALL
+        SELECT 'd', checkpoint_id, NULL, metric_key, NULL, NULL, NULL, NULL,
+               MAX(COALESCE(evaluated_at, recorded_at)), NULL, NULL
+        FROM ev WHERE weak = 0 GROUP BY checkpoint_id, metric_key
+    """  # noqa: S608 (table names from _meta; values are parameters)
+    return sql, metric_params + line_params, {}
+
+
+def read_evidence(model: Any, policy: PolicySnapshot | None) -> Evidence:
+    """The model's evidence in one query (see the comment above :class:`TrailNotVerified`)."""
+    from django.db import connection
+
+    sql, params, _ = _evidence_sql(policy)
+    with connection.cursor() as cursor:
+        # The lineage parameter comes first in the text, the VALUES parameters after it.
+        cursor.execute(sql, [model.pk, *params])
+        rows = cursor.fetchall()
+    checkpoints: list[CheckpointInfo] = []
+    results: list[ResultInfo] = []
+    counts: dict[str, tuple[int, int]] = {}
+    weak_short: dict[str, dict[float, int]] = {}
+    dated: dict[tuple[Any, str], datetime] = {}
+    slugs: dict[int, str] = {}
+    for kind, a, b, key, key2, x, y, n, t1, t2, mit in rows:
+        if kind == "c":
+            own = b == model.pk
+            slugs[b] = key2
+            checkpoints.append(
+                CheckpointInfo(
+                    id=a,
+                    name=key if own else f"{key2}:{key}",
+                    effective_compute=x,
+                    created_at=_when(t1),
+                    own=own,
+                )
+            )
+        elif kind == "r":
+            partial = mit.startswith("P")
+            results.append(
+                ResultInfo(
+                    id=a,
+                    checkpoint_id=b,
+                    metric_key=key,
+                    value=x,
+                    stderr=y,
+                    n_samples=n,
+                    partial=partial,
+                    mitigation=mit[1:] if partial else mit,
+                    evaluated_at=_dt(t1),
+                    recorded_at=_when(t2),
+                )
+            )
+        elif kind == "n":
+            counts[key] = (int(a), int(b or 0))
+        elif kind == "w":
+            weak_short.setdefault(key, {})[float(x)] = int(a or 0)
+        elif kind == "d":
+            dated[(a, key)] = _when(t1)
+    if policy is None:
+        return Evidence(checkpoints=tuple(c for c in checkpoints if c.own))
+    tallies = {
+        key: MetricTally(results=total, strong=strong, weak_short_of=weak_short.get(key, {}))
+        for key, (total, strong) in counts.items()
+    }
+    return Evidence(
+        checkpoints=tuple(checkpoints),
+        results=tuple(results),
+        tallies=tallies,
+        dated=dated,
+    )
+
+
+@dataclass(frozen=True)
+class GovernanceState:
+    """What the gate needs of the governance tables for one model, read in one query."""
+
+    approved: tuple[ScalingDecision, ...]
+    pending_expiry: datetime | None
+    pauses: tuple[Pause, ...]
+    precautions: tuple[Precaution, ...]
+    safeguards: dict[str, SafeguardRecord]
+    trail_verified: bool
+
+    def approval(self, version_id: Any, scope: str) -> ScalingDecision | None:
+        """As :func:`effective_approval`."""
+        candidates = [
+            d for d in self.approved if d.scope == scope and d.policy_version_id == version_id
+        ]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda d: (d.decided_at is not None, d.decided_at, d.pk))
+
+    def pauses_in_force(self, scope: str) -> list[Pause]:
+        """As :func:`pauses_in_force`."""
+        times = [d.requested_at for d in self.approved if d.scope == scope]
+        resumed = max(times) if times else None
+        return [p for p in self.pauses if resumed is None or p.created_at >= resumed]
+
+    def precautions_in_force(self) -> list[Precaution]:
+        """As :func:`precautions_in_force`."""
+        lifted: set[int] = set()
+        for d in self.approved:
+            lifted.update(i for i in d.lifts_precautions or [] if isinstance(i, int))
+        return [p for p in self.precautions if p.pk not in lifted]
+
+
+def read_governance(model: Any) -> GovernanceState:
+    """Decisions, pauses, precautions, safeguards and the trail's last verification of
+    ``model`` in one query."""
+    import json
+
+    from django.db import connection
+
+    from audit.models import VerificationRun
+
+    decision_t = ScalingDecision._meta.db_table
+    pause_t = Pause._meta.db_table
+    precaution_t = Precaution._meta.db_table
+    safeguard_t = SafeguardRecord._meta.db_table
+    verify_t = VerificationRun._meta.db_table
+    sql = f"""
+        SELECT 'a' AS kind, id, scope AS s1, status AS s2, compute_limit AS f,
+               requested_at AS t1, decided_at AS t2, expires_at AS t3,
+               policy_version_id AS v, CAST(dossier AS TEXT) AS j1,
+               CAST(lifts_precautions AS TEXT) AS j2
+        FROM {decision_t} WHERE model_id = %s AND status IN (%s, %s)
+        UNION ALL
+        SELECT 'p', id, NULL, reason, NULL, created_at, NULL, NULL, NULL, NULL, NULL
+        FROM {pause_t} WHERE model_id = %s
+        UNION ALL
+        SELECT 'x', id, threshold_code, reason, NULL, created_at, NULL, NULL, NULL, NULL, NULL
+        FROM {precaution_t} WHERE model_id = %s
+        UNION ALL
+        SELECT 's', id, requirement_code, status, NULL, recorded_at, NULL, NULL, NULL, NULL,
+               NULL
+        FROM (
+            SELECT id, requirement_code, status, recorded_at, ROW_NUMBER() OVER (
+                PARTITION BY requirement_code ORDER BY recorded_at DESC, id DESC) AS rn
+            FROM {safeguard_t} WHERE model_id = %s
+        ) latest WHERE rn = 1
+        UNION ALL
+        SELECT 'v', id, NULL, CASE WHEN ok THEN 'ok' ELSE 'failed' END, NULL, started_at,
+               NULL, NULL, NULL, NULL, NULL
+        FROM (
+            SELECT id, ok, started_at FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT 1
+        ) last_run
+    """  # noqa: S608 (table names from _meta; values are parameters)
+    params = [
+        model.pk,
+        DecisionStatus.APPROVED,
+        DecisionStatus.PENDING,
+        model.pk,
+        model.pk,
+        model.pk,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    approved: list[ScalingDecision] = []
+    pending: list[datetime] = []
+    pauses: list[Pause] = []
+    precautions: list[Precaution] = []
+    safeguards: dict[str, SafeguardRecord] = {}
+    verified = True
+    for kind, pk, s1, s2, f, t1, t2, t3, v, j1, j2 in rows:
+        if kind == "a":
+            if s2 == DecisionStatus.PENDING:
+                if t3 is not None:
+                    pending.append(_when(t3))
+                continue
+            approved.append(
+                ScalingDecision(
+                    pk=pk,
+                    model_id=model.pk,
+                    scope=s1,
+                    status=s2,
+                    compute_limit=f,
+                    requested_at=_when(t1),
+                    decided_at=_dt(t2),
+                    expires_at=_when(t3),
+                    policy_version_id=v,
+                    dossier=json.loads(j1) if j1 else {},
+                    lifts_precautions=json.loads(j2) if j2 else [],
+                )
+            )
+        elif kind == "p":
+            pauses.append(Pause(pk=pk, model_id=model.pk, reason=s2, created_at=_when(t1)))
+        elif kind == "x":
+            precautions.append(
+                Precaution(
+                    pk=pk, model_id=model.pk, threshold_code=s1, reason=s2, created_at=_when(t1)
+                )
+            )
+        elif kind == "s":
+            safeguards[s1] = SafeguardRecord(
+                pk=pk, model_id=model.pk, requirement_code=s1, status=s2, recorded_at=_when(t1)
+            )
+        elif kind == "v":
+            verified = s2 == "ok"
+    pauses.sort(key=lambda p: (p.created_at, p.pk))
+    precautions.sort(key=lambda p: p.pk)
+    return GovernanceState(
+        approved=tuple(approved),
+        pending_expiry=min(pending) if pending else None,
+        pauses=tuple(pauses),
+        precautions=tuple(precautions),
+        safeguards=safeguards,
+        trail_verified=verified,
+    )
+
+
+@dataclass(frozen=True)
+class Reads:
+    """The three reads behind a gate input; both scopes of a recomputation share them."""
+
+    policy: PolicySnapshot | None
+    evidence: Evidence
+    state: GovernanceState
+
+
+def read_inputs(model: Any) -> Reads:
+    """The policy reference, the evidence and the governance state: three queries."""
+    policy = active_snapshot()
+    return Reads(policy, read_evidence(model, policy), read_governance(model))
+
+
+def build_input(
+    model: Any,
+    scope: str,
+    planned_compute: float | None,
+    now: datetime,
+    *,
+    require_verified_trail: bool = False,
+    reads: Reads | None = None,
+) -> tuple[GateInput, datetime | None]:
+    """The engine input for ``model``, and the earliest time at which time alone can change
+    the verdict (an evaluation or verification ageing out, a decision expiring).
+
+    Three queries whatever the number of checkpoints, results and ancestors: the policy
+    reference, the evidence (:func:`read_evidence`) and the governance state
+    (:func:`read_governance`). The capability evidence is every current pre-mitigation result
+    of an indicator metric on the model's checkpoints and its ancestors', reduced in SQL to
+    what decides; the verdict is the one :func:`build_input_rowwise` gives. With
+    ``require_verified_trail``, raises :class:`TrailNotVerified` when the latest audit
+    verification failed. ``reads`` (from :func:`read_inputs`) spares the queries when the
+    caller evaluates several scopes of the same state.
+    """
+    reads = reads or read_inputs(model)
+    policy, evidence, state = reads.policy, reads.evidence, reads.state
+    if require_verified_trail and not state.trail_verified:
+        raise TrailNotVerified()
+    pauses = tuple(
+        PauseInfo(id=p.pk, reason=p.reason, created_at=p.created_at)
+        for p in state.pauses_in_force(scope)
+    )
+    if policy is None:
+        inp = GateInput(
+            policy=None,
+            scope=scope,  # type: ignore[arg-type]
+            now=now,
+            planned_compute=planned_compute,
+            evidence=evidence,
+            pauses=pauses,
+        )
+        return inp, None
+    safeguards = {
+        code: SafeguardInfo(
+            status=record.status,  # type: ignore[arg-type]
+            verified_at=record.recorded_at if record.status == SafeguardState.VERIFIED else None,
+        )
+        for code, record in state.safeguards.items()
+    }
+    decision = state.approval(policy.version_id, scope)
+    precautions = tuple(
+        PrecautionInfo(
+            id=p.pk, threshold=p.threshold_code, reason=p.reason, created_at=p.created_at
+        )
+        for p in state.precautions_in_force()
+    )
+    inp = GateInput(
+        policy=policy,
+        scope=scope,  # type: ignore[arg-type]
+        now=now,
+        planned_compute=planned_compute,
+        evidence=evidence,
+        safeguards=safeguards,
+        approval=approval_info(decision) if decision else None,
+        pauses=pauses,
+        precautions=precautions,
+    )
+    moments = []
+    _, last_full_at = last_full_evaluation(policy, evidence)
+    if last_full_at is not None:
+        moments.append(add_months(last_full_at, policy.months_between_assessments))
+    for info in safeguards.values():
+        if info.verified_at is not None:
+            moments.append(add_months(info.verified_at, policy.safeguard_reapproval_months))
+    if state.pending_expiry is not None:
+        moments.append(state.pending_expiry)
+    return inp, min(moments) if moments else None

@@ -225,11 +225,34 @@ class ResultInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricTally:
+    """Counts over *all* the capability evidence of one metric, for an :class:`Evidence` that
+    carries only the results able to decide (see there).
+
+    ``weak_short_of`` maps a line (an indicator's :func:`below_line`) to the number of weak
+    results whose conservative bound is short of it: the weak evidence ignored there.
+    """
+
+    results: int
+    strong: int
+    weak_short_of: Mapping[float, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Evidence:
-    """Checkpoints and results of one model and its ancestors."""
+    """Checkpoints and results of one model and its ancestors.
+
+    Either every capability result is in ``results``, or (``tallies`` and ``dated`` given) an
+    adapter reduced them in the database to the results that can decide, the most capable
+    strong and the most capable weak result of each metric at its conservative bound, with
+    ``tallies`` counting all of them per metric and ``dated`` the date of the latest strong
+    evaluation per ``(checkpoint id, metric)``. Both forms give the same verdict.
+    """
 
     checkpoints: tuple[CheckpointInfo, ...] = ()
     results: tuple[ResultInfo, ...] = ()
+    tallies: Mapping[str, MetricTally] | None = None
+    dated: Mapping[tuple[ObjectId, str], datetime] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -523,6 +546,8 @@ def last_full_evaluation(
     :func:`policies.rules.last_full_evaluation`. ``(None, None)`` when none qualifies.
     """
     metrics = _indicator_metrics(policy)
+    if evidence.dated is not None:
+        return _last_full(evidence, evidence.dated, metrics)
     dated: dict[tuple[ObjectId, str], datetime] = {}
     for r in evidence.results:
         if r.mitigation == "post" or r.metric_key not in metrics:
@@ -534,6 +559,12 @@ def last_full_evaluation(
         key = (r.checkpoint_id, r.metric_key)
         if key not in dated or r.ran_at > dated[key]:
             dated[key] = r.ran_at
+    return _last_full(evidence, dated, metrics)
+
+
+def _last_full(
+    evidence: Evidence, dated: Mapping[tuple[ObjectId, str], datetime], metrics: Iterable[str]
+) -> tuple[CheckpointInfo | None, datetime | None]:
     by_id = {c.id: c for c in evidence.checkpoints}
     found, at = rules.last_full_evaluation(
         ((c.id, _checkpoint_order(c)) for c in evidence.checkpoints), dated, metrics
@@ -699,9 +730,18 @@ def _determine(
     determinations: list[Determination] = []
     reasons: list[Reason] = []
     for threshold in sorted(policy.thresholds, key=lambda t: t.code):
+        tallies = inp.evidence.tallies
         indicators = tuple(
             determine_indicator(
-                spec, by_metric.get(spec.metric_key, ()), policy.uncertainty_z, names
+                spec,
+                by_metric.get(spec.metric_key, ()),
+                policy.uncertainty_z,
+                names,
+                tally=(
+                    tallies.get(spec.metric_key, MetricTally(results=0, strong=0))
+                    if tallies is not None
+                    else None
+                ),
             )
             for spec in threshold.indicators
         )
@@ -745,11 +785,14 @@ def determine_indicator(
     results: Iterable[ResultInfo],
     z: float,
     checkpoint_names: Mapping[ObjectId, str],
+    *,
+    tally: MetricTally | None = None,
 ) -> IndicatorDetermination:
     """The indicator's determination from its capability evidence (pre-mitigation results).
 
     The most capable usable result at its conservative bound decides. Weak results are
-    usable only where they reach a line.
+    usable only where they reach a line. With ``tally``, ``results`` holds only the deciding
+    candidates (see :class:`Evidence`) and the counts come from the tally.
     """
     higher = spec.higher_is_more_capable
     best: tuple[ResultInfo, float, IndicatorStatus, bool] | None = None
@@ -767,6 +810,9 @@ def determine_indicator(
             continue  # weak evidence never shows safety
         if best is None or _more_capable(bound, r, best[1], best[0], higher):
             best = (r, bound, status, weak)
+    if tally is not None:
+        considered = tally.results
+        ignored_weak = tally.weak_short_of.get(below_line(spec), 0)
     if best is None:
         return IndicatorDetermination(
             metric=spec.metric_key,
@@ -780,7 +826,8 @@ def determine_indicator(
             ignored_weak=ignored_weak,
         )
     result, bound, status, weak = best
-    if weak and status == "warning" and not _has_strong(results, spec):
+    has_strong = tally.strong > 0 if tally is not None else _has_strong(results, spec)
+    if weak and status == "warning" and not has_strong:
         # Weak evidence at the warning line shows danger, but nothing shows the model is
         # short of the critical line: the indicator stays presumed.
         status = "missing"
@@ -799,6 +846,16 @@ def determine_indicator(
         results=considered,
         ignored_weak=ignored_weak,
     )
+
+
+def below_line(spec: IndicatorSpec) -> float:
+    """The line a conservative bound must be short of for the indicator to read ``below``:
+    the less capable of its warning and critical lines (see :func:`policies.rules.classify`)."""
+    if spec.warning is None:
+        return spec.critical
+    if spec.higher_is_more_capable:
+        return min(spec.warning, spec.critical)
+    return max(spec.warning, spec.critical)
 
 
 def _has_strong(results: Iterable[ResultInfo], spec: IndicatorSpec) -> bool:

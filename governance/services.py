@@ -70,16 +70,45 @@ def evaluate_model(
     return evaluate(inp), valid_until
 
 
+def _trust() -> tuple[bool, datetime | None]:
+    """Whether the audit trail is trusted (its latest verification passed, recently enough:
+    ``audit.verification.trail_trusted``) and when that trust runs out by time alone."""
+    from audit.verification import trust_state
+
+    return trust_state()
+
+
 def _read_input(
-    model: Any, scope: str, planned_compute: float | None, now: datetime
+    model: Any,
+    scope: str,
+    planned_compute: float | None,
+    now: datetime,
+    reads: adapter.Reads | None = None,
+    trust: tuple[bool, datetime | None] | None = None,
 ) -> tuple[Any, datetime | None]:
     try:
-        if not adapter.audit_trail_verified():
+        trusted, trust_until = trust if trust is not None else _trust()
+        if not trusted:
             return None, None
-        return adapter.build_input(model, scope, planned_compute, now)
+        inp, valid_until = adapter.build_input(
+            model, scope, planned_compute, now, require_verified_trail=True, reads=reads
+        )
+        # The stored gate expires with the trail's trust.
+        moments = [m for m in (valid_until, trust_until) if m is not None]
+        return inp, min(moments) if moments else None
+    except adapter.TrailNotVerified:
+        return None, None
     except Exception:
         logger.exception("building gate input for %s failed", model)
         return None, None
+
+
+def _safe_reads(model: Any) -> adapter.Reads | None:
+    try:
+        return adapter.read_inputs(model)
+    except Exception:
+        logger.exception("reading the gate's inputs for %s failed", model)
+        return None
 
 
 def _unreadable() -> Verdict:
@@ -108,8 +137,18 @@ def recompute(model: Any, cause: str, actor: Any = None) -> dict[str, GateState]
     """
     now = timezone.now()
     states = {}
+    # One set of reads for both scopes (3 queries); a failed read leaves both unreadable.
+    reads = _safe_reads(model)
+    try:
+        trust = _trust()
+    except Exception:
+        trust = (False, None)
     for scope in Scope.values:
-        inp, valid_until = _read_input(model, scope, None, now)
+        inp, valid_until = (
+            _read_input(model, scope, None, now, reads, trust)
+            if reads is not None
+            else (None, None)
+        )
         verdict = evaluate(inp) if inp else _unreadable()
         states[scope] = _store_verdict(model, scope, verdict, valid_until, now, cause, actor)
     return states
@@ -244,6 +283,33 @@ def gate_for(
         with transaction.atomic():
             state = _recompute_scope(model, scope, "gate.read", None)
     return _gate_payload(model, scope, state.verdict, state.computed_at)
+
+
+def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
+    """The stored gate of the model ``slug`` in one query (the state row joined to its model),
+    or None when there is no fresh row (no model, never computed, or stale: then use
+    :func:`gate_for`)."""
+    now = timezone.now()
+    state = (
+        GateState.objects.select_related("model")
+        .filter(model__slug=slug, scope=scope)
+        .only(*_STORED_GATE_FIELDS)
+        .first()
+    )
+    if state is None or _is_stale(state, now):
+        return None
+    return _gate_payload(state.model, scope, state.verdict, state.computed_at)
+
+
+_STORED_GATE_FIELDS = (
+    "state",
+    "verdict",
+    "computed_at",
+    "valid_until",
+    "scope",
+    "model__id",
+    "model__slug",
+)
 
 
 def failed_gate(model: Any, scope: str) -> dict[str, Any]:

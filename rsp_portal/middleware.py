@@ -79,3 +79,55 @@ class ApiErrorMiddleware:
 
 def is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith("/api/")
+
+
+class BearerApiFastPath:
+    """Serve ``Authorization: Bearer`` requests to ``/api/`` through a lean middleware chain.
+
+    A pipeline calling the API with a token uses no session, CSRF cookie, flash messages,
+    login redirect, htmx or login lockout (DRF authenticates the token itself and answers 401),
+    yet the full stack would still run for it on every request. Placed first in
+    ``MIDDLEWARE``, this builds once a second chain of every configured middleware except
+    :attr:`BROWSER_ONLY` (so security headers, CSP and any project middleware still apply) and
+    sends bearer API requests through it; everything else takes the normal chain.
+    """
+
+    BROWSER_ONLY = frozenset(
+        {
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "rsp_portal.middleware.LoginRequiredMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+            "django_htmx.middleware.HtmxMiddleware",
+            "axes.middleware.AxesMiddleware",
+        }
+    )
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.lean = _lean_chain(self.BROWSER_ONLY | {f"{__name__}.{type(self).__name__}"})
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path_info.startswith("/api/") and request.META.get(
+            "HTTP_AUTHORIZATION", ""
+        ).startswith(("Bearer ", "bearer ")):
+            return self.lean(request)
+        return self.get_response(request)
+
+
+def _lean_chain(skip: frozenset[str]) -> Callable[[HttpRequest], HttpResponseBase]:
+    """A request handler with the configured middleware minus ``skip``, built like Django's."""
+    from django.conf import settings
+    from django.core.handlers.base import BaseHandler
+
+    handler = BaseHandler()
+    # load_middleware reads settings.MIDDLEWARE: swap the list only while this chain is built
+    # (once, while the outer handler itself is being built, before any request).
+    full = settings.MIDDLEWARE
+    settings.MIDDLEWARE = [m for m in full if m not in skip]
+    try:
+        handler.load_middleware()
+    finally:
+        settings.MIDDLEWARE = full
+    return handler._middleware_chain  # type: ignore[attr-defined,no-any-return]

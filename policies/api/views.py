@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -35,13 +36,37 @@ class ActivePolicyView(APIView):
 
     @extend_schema(responses={200: PolicySerializer}, summary="The active policy version")
     def get(self, request: Request) -> Response:
-        version = services.active_policy()
-        if version is None:
+        ref = PolicyVersion.objects.active().values_list("pk", "content_sha256", "status").first()
+        if ref is None:
             raise exceptions.NotFound(
                 "No policy version is active: every gate is paused (no_active_policy) until "
                 "leadership activates one."
             )
-        return Response(_policy(version))
+        return Response(_cached_policy(ref))
+
+
+# An active or superseded version is immutable, so its representation keyed by (id, content
+# hash, status) never goes stale: the active policy costs one query instead of eight plus the
+# serialisation. Bounded: a handful of versions per process.
+_REPRESENTATIONS: dict[tuple[int, str, str], dict[str, Any]] = {}
+_REPRESENTATIONS_LOCK = threading.Lock()
+
+
+def _cached_policy(ref: tuple[int, str, str]) -> dict[str, Any]:
+    with _REPRESENTATIONS_LOCK:
+        cached = _REPRESENTATIONS.get(ref)
+    if cached is not None:
+        return cached
+    version = services.version_with_children(ref[0])
+    if version is None:  # deleted draft race: answer uncached
+        raise exceptions.NotFound("No policy version is active.")
+    data = _policy(version)
+    if (version.content_sha256, version.status) == ref[1:]:
+        with _REPRESENTATIONS_LOCK:
+            if len(_REPRESENTATIONS) > 8:
+                _REPRESENTATIONS.clear()
+            _REPRESENTATIONS[ref] = data
+    return data
 
 
 class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
