@@ -239,6 +239,23 @@ def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersi
 # -------------------------------------------------------------------------- activate
 
 
+def _lock_draft(version: PolicyVersion) -> tuple[PolicyVersion, PolicyVersion | None]:
+    """Lock the draft and the active version (in id order); refuse anything but a draft."""
+    locked = list(
+        PolicyVersion.objects.select_for_update()
+        .filter(Q(pk=version.pk) | Q(status=PolicyVersion.Status.ACTIVE))
+        .order_by("pk")
+    )
+    target = next((row for row in locked if row.pk == version.pk), None)
+    if target is None:
+        raise ActivationError(f"Policy version #{version.pk} does not exist.")
+    if not target.is_draft:
+        raise ActivationError(
+            f"Policy version #{target.pk} is {target.status}; only a draft can be activated."
+        )
+    return target, next((row for row in locked if row.pk != target.pk), None)
+
+
 def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
     """Make a draft the active version, superseding the current one; audited.
 
@@ -250,24 +267,13 @@ def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
     if _user_or_none(actor) is not None:
         require(actor, "policy.activate")
     with transaction.atomic():
-        locked = list(
-            PolicyVersion.objects.select_for_update()
-            .filter(Q(pk=version.pk) | Q(status=PolicyVersion.Status.ACTIVE))
-            .order_by("pk")
-        )
-        target = next((row for row in locked if row.pk == version.pk), None)
-        if target is None:
-            raise ActivationError(f"Policy version #{version.pk} does not exist.")
-        if not target.is_draft:
-            raise ActivationError(
-                f"Policy version #{target.pk} is {target.status}; only a draft can be activated."
-            )
+        target, in_force = _lock_draft(version)
         try:
             pack = validate_pack(to_pack(_with_children(target.pk)), f"version #{target.pk}")
         except PackError as exc:
             raise ActivationError(str(exc)) from exc
         digest = content_sha256(pack)
-        previous = next((row for row in locked if row.pk != target.pk), None)
+        previous = in_force
         # Loosening the policy in force needs its sign-off titles (core.activation).
         from core.activation import ActivationSignoffError, check_activation
 
@@ -348,19 +354,8 @@ def approve_activation(version: PolicyVersion, actor: Any) -> PolicyVersion:
     """
     require(actor, "policy.activate")
     with transaction.atomic():
-        locked = list(
-            PolicyVersion.objects.select_for_update()
-            .filter(Q(pk=version.pk) | Q(status=PolicyVersion.Status.ACTIVE))
-            .order_by("pk")
-        )
-        target = next((row for row in locked if row.pk == version.pk), None)
-        if target is None:
-            raise ActivationError(f"Policy version #{version.pk} does not exist.")
-        if not target.is_draft:
-            raise ActivationError(
-                f"Policy version #{target.pk} is {target.status}; only a draft can be activated."
-            )
-        active = next((row for row in locked if row.pk != target.pk), None)
+        target, in_force = _lock_draft(version)
+        active = in_force
         if active is None:
             return activate(target, actor)
         status = activation_status(target, active)
