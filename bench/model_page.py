@@ -88,7 +88,7 @@ def run(checkpoints: int, results: int, rounds: int) -> dict[str, object]:
             for i in range(results)
         )
         gate.recompute(model, "bench.setup")
-    user = create_user("safety", role="safety", password="bench-password-0123456789")
+    user = create_user("safety", role="safety")
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)
 
