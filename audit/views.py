@@ -73,7 +73,7 @@ def _pickers(filters: AuditEntryFilter) -> None:
     types = AuditEntry.objects.order_by("object_type").values_list("object_type", flat=True)
     form.fields["object_type"].widget = forms.Select(
         choices=[("", "any")]
-        + [(t, OBJECT_LABELS.get(t, (t,))[0].split(" ")[0] + f" ({t})") for t in types.distinct()]
+        + [(t, OBJECT_LABELS.get(t, (t,))[0].split(" ")[0]) for t in types.distinct()]
     )
     for name in ("since", "until"):
         form.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})

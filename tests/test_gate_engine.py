@@ -769,7 +769,13 @@ def test_approved_exactly_when_there_are_no_reasons(inp: GateInput) -> None:
     assert (verdict.state == "approved") == (verdict.reasons == ())
     assert codes(verdict) <= set(REASON_CODES) - {"internal_error"}
     if verdict.approved:
-        assert all(d.status in ("below", "warning") for d in verdict.determinations)
+        # A crossing is a path: approved past one only with its standards required (and so
+        # verified, below) and a decision of the scope in hand.
+        policy = inp.policy or make_policy()
+        for d in verdict.determinations:
+            if d.status in ("crossed", "presumed"):
+                [threshold] = [t for t in policy.thresholds if t.code == d.threshold]
+                assert set(threshold.requires(inp.scope)) <= set(verdict.required_standards)
         assert inp.approval is not None and not inp.pauses
         for requirement in requirements_of(verdict.required_standards, make_policy().standards):
             assert inp.safeguards[requirement].status == "verified"
