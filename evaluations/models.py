@@ -38,6 +38,18 @@ class AIModel(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    def lineage_ids(self, limit: int = 32) -> list[int]:
+        """This model's id, then its parent's, grandparent's...: the models whose evidence
+        counts for it. Cycle-safe, at most ``limit`` models, one query per ancestor."""
+        ids = [self.pk]
+        parent_id = self.parent_id
+        while parent_id is not None and parent_id not in ids and len(ids) < limit:
+            ids.append(parent_id)
+            parent_id = (
+                AIModel.objects.filter(pk=parent_id).values_list("parent_id", flat=True).first()
+            )
+        return ids
+
 
 class Checkpoint(AppendOnlyModel):
     """A point in a model's training, with the effective compute it took to reach it."""

@@ -90,16 +90,6 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "evaluations/model_detail.html", context)
 
 
-def _lineage_ids(model: AIModel) -> list[int]:
-    """The model and its ancestors (the gate's capability evidence spans the lineage)."""
-    ids: list[int] = []
-    current: AIModel | None = model
-    while current is not None and current.pk not in ids:
-        ids.append(current.pk)
-        current = current.parent if current.parent_id else None
-    return ids
-
-
 def _threshold_cards(model: AIModel, policy: Any, gate: dict[str, Any]) -> list[dict[str, Any]]:
     """One card per threshold: the gate's determination, its standards and a chart per
     indicator of every current result across checkpoints (two queries)."""
@@ -116,7 +106,7 @@ def _threshold_cards(model: AIModel, policy: Any, gate: dict[str, Any]) -> list[
     metric_keys = {i["metric"] for d in determinations for i in d.get("indicators", [])}
     later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
     rows = (
-        EvalResult.objects.filter(model_id__in=_lineage_ids(model), metric_key__in=metric_keys)
+        EvalResult.objects.filter(model_id__in=model.lineage_ids(), metric_key__in=metric_keys)
         .annotate(is_current=~Exists(later))
         .filter(is_current=True)
         .values_list(

@@ -8,11 +8,10 @@ safeguards, decision, pauses), so a gate evaluation costs the same for every mod
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from django.db.models import Max
 
 from governance.gate import (
     ApprovalInfo,
@@ -173,29 +172,6 @@ def requirements(version: Any) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row["code"])
 
 
-def lineage_ids(model: Any) -> list[int]:
-    """The model's id followed by its ancestors' (parent, grandparent, ...); cycle-safe."""
-    from evaluations.models import AIModel
-
-    ids = [model.pk]
-    parent_id = model.parent_id
-    while parent_id is not None and parent_id not in ids and len(ids) < 32:
-        ids.append(parent_id)
-        parent_id = AIModel.objects.filter(pk=parent_id).values_list("parent_id", flat=True).first()
-    return ids
-
-
-def effective_approval(model: Any, version_id: Any, scope: str) -> ScalingDecision | None:
-    """The latest approved decision of ``scope`` for ``model`` under the policy version."""
-    return (
-        ScalingDecision.objects.filter(
-            model=model, scope=scope, status=DecisionStatus.APPROVED, policy_version_id=version_id
-        )
-        .order_by("-decided_at", "-pk")
-        .first()
-    )
-
-
 def approval_info(decision: ScalingDecision) -> ApprovalInfo:
     """What the engine needs of an approved decision, read from its frozen dossier."""
     dossier = decision.dossier if isinstance(decision.dossier, dict) else {}
@@ -216,19 +192,6 @@ def approval_info(decision: ScalingDecision) -> ApprovalInfo:
     )
 
 
-def pauses_in_force(model: Any, scope: str | None = None) -> list[Pause]:
-    """Pauses not followed by a decision (of ``scope``, when given) that was requested after
-    them and approved: a pause stops both scopes, and each resumes only by its own decision."""
-    decisions = ScalingDecision.objects.filter(model=model, status=DecisionStatus.APPROVED)
-    if scope is not None:
-        decisions = decisions.filter(scope=scope)
-    resumed = decisions.aggregate(last=Max("requested_at"))["last"]
-    pauses = Pause.objects.filter(model=model)
-    if resumed is not None:
-        pauses = pauses.filter(created_at__gte=resumed)
-    return list(pauses.order_by("created_at", "pk"))
-
-
 def precautions_in_force(model: Any) -> list[Precaution]:
     """Precautionary determinations no approved decision has lifted."""
     lifted: set[int] = set()
@@ -237,127 +200,6 @@ def precautions_in_force(model: Any) -> list[Precaution]:
     ).values_list("lifts_precautions", flat=True):
         lifted.update(i for i in ids or [] if isinstance(i, int))
     return [p for p in Precaution.objects.filter(model=model).order_by("pk") if p.pk not in lifted]
-
-
-def build_input_rowwise(
-    model: Any, scope: str, planned_compute: float | None, now: datetime
-) -> tuple[GateInput, datetime | None]:
-    """:func:`build_input` the slow, obvious way: every capability result as a row, and one
-    query per ancestor and per governance table. Kept as the reference the tests compare the
-    reduced input with (same verdict); not used by the application."""
-    from evaluations.models import Checkpoint, EvalResult
-
-    policy = active_snapshot()
-    pauses = tuple(
-        PauseInfo(id=p.pk, reason=p.reason, created_at=p.created_at)
-        for p in pauses_in_force(model, scope)
-    )
-    lineage = lineage_ids(model)
-    checkpoints = tuple(
-        CheckpointInfo(
-            id=c["pk"],
-            name=c["name"] if c["model_id"] == model.pk else f"{c['model__slug']}:{c['name']}",
-            effective_compute=c["effective_compute"],
-            created_at=c["reported_at"],
-            own=c["model_id"] == model.pk,
-        )
-        for c in Checkpoint.objects.filter(model_id__in=lineage).values(
-            "pk", "name", "model_id", "model__slug", "effective_compute", "reported_at"
-        )
-    )
-    if policy is None:
-        inp = GateInput(
-            policy=None,
-            scope=scope,  # type: ignore[arg-type]
-            now=now,
-            planned_compute=planned_compute,
-            evidence=Evidence(checkpoints=tuple(c for c in checkpoints if c.own)),
-            pauses=pauses,
-        )
-        return inp, None
-    metric_keys = {i.metric_key for t in policy.thresholds for i in t.indicators}
-    results = tuple(
-        ResultInfo(
-            id=r["pk"],
-            checkpoint_id=r["checkpoint_id"],
-            metric_key=r["metric_key"],
-            value=r["value"],
-            stderr=r["stderr"],
-            n_samples=r["n_samples"],
-            partial=r["partial"],
-            mitigation=r["mitigation"],
-            evaluated_at=r["evaluated_at"],
-            recorded_at=r["recorded_at"],
-        )
-        for r in EvalResult.objects.current()
-        .filter(model_id__in=lineage, metric_key__in=metric_keys)
-        .exclude(mitigation=EvalResult.Mitigation.POST)
-        .values(
-            "pk",
-            "checkpoint_id",
-            "metric_key",
-            "value",
-            "stderr",
-            "n_samples",
-            "partial",
-            "mitigation",
-            "evaluated_at",
-            "recorded_at",
-        )
-    )
-    safeguards = {
-        code: SafeguardInfo(
-            status=record.status,  # type: ignore[arg-type]
-            verified_at=record.recorded_at if record.status == SafeguardState.VERIFIED else None,
-        )
-        for code, record in SafeguardRecord.objects.latest_per_requirement(model).items()
-    }
-    decision = effective_approval(model, policy.version_id, scope)
-    precautions = tuple(
-        PrecautionInfo(
-            id=p.pk, threshold=p.threshold_code, reason=p.reason, created_at=p.created_at
-        )
-        for p in precautions_in_force(model)
-    )
-    evidence = Evidence(checkpoints=checkpoints, results=results)
-    inp = GateInput(
-        policy=policy,
-        scope=scope,  # type: ignore[arg-type]
-        now=now,
-        planned_compute=planned_compute,
-        evidence=evidence,
-        safeguards=safeguards,
-        approval=approval_info(decision) if decision else None,
-        pauses=pauses,
-        precautions=precautions,
-    )
-    from audit.verification import trust_expires_at
-
-    moments = [
-        m for m in (_valid_until(policy, evidence, safeguards, model), trust_expires_at()) if m
-    ]
-    return inp, min(moments) if moments else None
-
-
-def _valid_until(
-    policy: PolicySnapshot, evidence: Evidence, safeguards: dict[str, SafeguardInfo], model: Any
-) -> datetime | None:
-    moments = []
-    _, last_full_at = last_full_evaluation(policy, evidence)
-    if last_full_at is not None:
-        moments.append(add_months(last_full_at, policy.months_between_assessments))
-    for info in safeguards.values():
-        if info.verified_at is not None:
-            moments.append(add_months(info.verified_at, policy.safeguard_reapproval_months))
-    pending = (
-        ScalingDecision.objects.filter(model=model, status=DecisionStatus.PENDING)
-        .order_by("expires_at")
-        .values_list("expires_at", flat=True)
-        .first()
-    )
-    if pending is not None:
-        moments.append(pending)
-    return min(moments) if moments else None
 
 
 # --- The gate's inputs in three queries ----------------------------------------------------------
@@ -375,7 +217,7 @@ class TrailNotVerified(Exception):
     """The latest audit verification failed: no gate may be computed from the record."""
 
 
-_DEPTH = 31  # ancestors followed at most, as ``lineage_ids`` (32 models in all)
+_DEPTH = 31  # ancestors followed at most, as ``AIModel.lineage_ids`` (32 models in all)
 
 
 def _dt(value: Any) -> datetime | None:
@@ -729,7 +571,7 @@ def build_input(
     reference, the evidence (:func:`read_evidence`) and the governance state
     (:func:`read_governance`). The capability evidence is every current pre-mitigation result
     of an indicator metric on the model's checkpoints and its ancestors', reduced in SQL to
-    what decides; the verdict is the one :func:`build_input_rowwise` gives. With
+    what decides; the verdict is the one the row-by-row reference in the tests gives. With
     ``require_verified_trail``, raises :class:`TrailNotVerified` when the latest audit
     verification failed. ``reads`` (from :func:`read_inputs`) spares the queries when the
     caller evaluates several scopes of the same state.
@@ -777,6 +619,17 @@ def build_input(
         pauses=pauses,
         precautions=precautions,
     )
+    return inp, valid_until(policy, evidence, safeguards, state.pending_expiry)
+
+
+def valid_until(
+    policy: PolicySnapshot,
+    evidence: Evidence,
+    safeguards: Mapping[str, SafeguardInfo],
+    pending_expiry: datetime | None,
+) -> datetime | None:
+    """The earliest moment time alone changes the verdict: the last full evaluation falling
+    due, a verification expiring, a pending decision expiring."""
     moments = []
     _, last_full_at = last_full_evaluation(policy, evidence)
     if last_full_at is not None:
@@ -784,6 +637,6 @@ def build_input(
     for info in safeguards.values():
         if info.verified_at is not None:
             moments.append(add_months(info.verified_at, policy.safeguard_reapproval_months))
-    if state.pending_expiry is not None:
-        moments.append(state.pending_expiry)
-    return inp, min(moments) if moments else None
+    if pending_expiry is not None:
+        moments.append(pending_expiry)
+    return min(moments) if moments else None

@@ -19,6 +19,7 @@ from evaluations.models import AIModel, Checkpoint, EvalResult
 from governance import adapter, services
 from governance.gate import evaluate
 from policies.models import Metric, PolicyVersion
+from tests import gate_oracle
 from tests.conftest import bearer
 from tests.governance_fixtures import (
     activate_default_policy,
@@ -63,7 +64,7 @@ def _random_results(model: AIModel, rng: random.Random, count: int) -> None:
     """Results of every kind around the indicator lines, on the model and its ancestors."""
     version = PolicyVersion.objects.active().get()
     metrics = list(Metric.objects.filter(version=version).values_list("key", flat=True))
-    lineage = adapter.lineage_ids(model)
+    lineage = model.lineage_ids()
     checkpoints = list(Checkpoint.objects.filter(model_id__in=lineage))
     rows = []
     now = timezone.now()
@@ -100,7 +101,7 @@ def _same_verdicts(model: AIModel) -> None:
     now = timezone.now()
     for scope in ("scaling", "deployment"):
         for compute in (None, 1e30):
-            full, full_until = adapter.build_input_rowwise(model, scope, compute, now)
+            full, full_until = gate_oracle.build_input_rowwise(model, scope, compute, now)
             reduced, reduced_until = adapter.build_input(model, scope, compute, now)
             assert evaluate(reduced).to_dict() == evaluate(full).to_dict()
             assert reduced_until == full_until

@@ -48,12 +48,14 @@ def test_a_missing_secret_key_is_an_error_when_required():
     assert env_secret("SECRET_KEY", required=False, environ={}) == ""
 
 
-def _start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _start(
+    env: dict[str, str], argv: tuple[str, ...] = ("check",)
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
     base.update(env)
     base["DJANGO_SETTINGS_MODULE"] = "rsp_portal.settings"
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", *argv],
         cwd=ROOT,
         env=base,
         capture_output=True,
@@ -66,6 +68,14 @@ def test_start_up_without_secret_key_and_debug_off_fails_naming_it():
     result = _start({"DEBUG": "false"})
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_checking_migrations_needs_no_production_secret():
+    """makemigrations only reads the code: a bare checkout can run it; ``check`` stays strict."""
+    result = _start({}, ("makemigrations", "--check", "--dry-run"))
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+    assert "SECRET_KEY is not set" in _start({}).stderr
 
 
 def test_start_up_with_a_bad_boolean_fails_naming_it():
