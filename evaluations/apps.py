@@ -11,3 +11,18 @@ class EvaluationsConfig(AppConfig):
         # Suites, runs and the outbox live in their own module; registering them here keeps
         # them in this app (app label "evaluations") without growing models.py.
         from evaluations import suite_models  # noqa: F401
+        from policies import services as policies
+
+        # Before the gate's own hook: the gate reads the summary under the new policy's lens.
+        if _rebuild_summaries not in policies.ON_ACTIVATE:
+            policies.ON_ACTIVATE.insert(0, _rebuild_summaries)
+
+
+def _rebuild_summaries(version: object) -> None:
+    """Re-summarise the evidence under the newly active policy (``evaluations.summary``)."""
+    from evaluations import summary
+    from evaluations.policy import active_policy_view
+
+    policy = active_policy_view()
+    if policy is not None:
+        summary.rebuild_all(summary.lens_of_view(policy))
