@@ -736,6 +736,9 @@ def bench(
         "LOG_LEVEL": "WARNING",
         # A private queue: nothing consumes it, and no shared worker sees bench ids.
         "CELERY_QUEUE": queue,
+        # No beat re-verifies the trail during a bench: trust it without a time bound (the gate
+        # still reads the latest verification, as in production).
+        "AUDIT_VERIFY_MAX_AGE_SECONDS": "0",
     }
     baseline_env = {
         **os.environ,

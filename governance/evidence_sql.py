@@ -280,8 +280,8 @@ def _summary_sql() -> str:
         SELECT 'r', r.id, r.checkpoint_id, r.metric_key, NULL, r.value, r.stderr, r.n_samples,
                r.evaluated_at, r.recorded_at,
                CASE WHEN r.partial THEN 'P' || r.mitigation ELSE r.mitigation END
-        FROM {result_t} r
-        WHERE r.id IN (SELECT best_strong_id FROM sm) OR r.id IN (SELECT best_weak_id FROM sm)
+        FROM (SELECT best_strong_id AS id FROM sm UNION SELECT best_weak_id FROM sm) b
+        JOIN {result_t} r ON r.id = b.id
     """  # noqa: S608 (table names from _meta; values are parameters)
 
 
