@@ -7,7 +7,7 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,24 +18,9 @@ from governance.api import serializers as s
 from governance.models import GateTransition, Precaution, ScalingDecision
 
 
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
-
-
 def _via(request: Request) -> str:
     key_id = getattr(request.auth, "key_id", None)
     return f"token:{key_id}" if key_id else "session"
-
-
-def _call(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a service call, turning its refusals into API errors."""
-    try:
-        return func(*args, **kwargs)
-    except services.ConflictError as exc:
-        raise Conflict({"errors": exc.message_dict}) from None
-    except services.GovernanceError as exc:
-        raise ValidationError(exc.message_dict) from None
 
 
 def _model(slug: str) -> AIModel:
@@ -105,8 +90,7 @@ class SafeguardRecordView(APIView):
     def post(self, request: Request, slug: str, requirement_code: str) -> Response:
         body = s.SafeguardWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        record = _call(
-            services.record_safeguard,
+        record = services.record_safeguard(
             _model(slug),
             requirement_code,
             body.validated_data["status"],
@@ -139,8 +123,7 @@ class DecisionListView(generics.ListAPIView):
         model = AIModel.objects.filter(slug=body.validated_data["model"]).first()
         if model is None:
             raise ValidationError({"model": [f"Unknown model {body.validated_data['model']!r}."]})
-        decision = _call(
-            services.request_decision,
+        decision = services.request_decision(
             model,
             body.validated_data.get("compute_limit"),
             body.validated_data["rationale"],
@@ -169,8 +152,7 @@ class SignView(APIView):
         body = s.SignSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         get_object_or_404(ScalingDecision.objects.visible_to(request.user), pk=pk)
-        decision = _call(
-            services.sign_decision,
+        decision = services.sign_decision(
             pk,
             request.user,
             self.verdict,
@@ -198,8 +180,8 @@ class PauseView(APIView):
         body = s.PauseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         model = _model(slug)
-        record = _call(
-            services.pause, model, body.validated_data["reason"], request.user, via=_via(request)
+        record = services.pause(
+            model, body.validated_data["reason"], request.user, via=_via(request)
         )
         record.gate = services.gate_for(model)
         return Response(s.PauseOutSerializer(record).data, status=status.HTTP_201_CREATED)
@@ -224,8 +206,7 @@ class PrecautionListView(APIView):
     def post(self, request: Request, slug: str) -> Response:
         body = s.PrecautionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        record = _call(
-            services.record_precaution,
+        record = services.record_precaution(
             _model(slug),
             body.validated_data["threshold_code"],
             body.validated_data["reason"],
