@@ -7,7 +7,7 @@ from typing import Any
 
 from governance import adapter
 from governance.gate import add_months
-from governance.models import GateState, SafeguardRecord, SafeguardState
+from governance.models import GateState, SafeguardRecord, SafeguardState, Scope
 
 
 def checklist(model: Any) -> list[dict[str, Any]]:
@@ -15,7 +15,7 @@ def checklist(model: Any) -> list[dict[str, Any]]:
     policy = adapter.active_version()
     if policy is None:
         return []
-    state = GateState.objects.filter(model=model, scope="scaling").first()
+    state = GateState.objects.filter(model=model, scope=Scope.SCALING).first()
     required_standards = set(state.verdict.get("required_standards", [])) if state else set()
     current = SafeguardRecord.objects.select_related("recorded_by").latest_per_requirement(model)
     rows = []

@@ -26,6 +26,7 @@ from governance.models import (
     ApprovalVerdict,
     DecisionStatus,
     GateState,
+    GateStatus,
     GateTransition,
     Pause,
     Precaution,
@@ -330,7 +331,7 @@ def _gate_payload(
     return {
         "model": model.slug,
         "scope": scope,
-        "state": verdict.get("state", "paused"),
+        "state": verdict.get("state", GateStatus.PAUSED),
         "reasons": verdict.get("reasons", []),
         "required_standards": verdict.get("required_standards", []),
         "required_level": verdict.get("required_level"),
@@ -439,7 +440,7 @@ def build_dossier(
     policy = adapter.active_version()
     if policy is None:
         raise GovernanceError({"model": ["No policy version is active; nothing can be approved."]})
-    if payload["state"] == "paused" and any(
+    if payload["state"] == GateStatus.PAUSED and any(
         r["code"] == "internal_error" for r in payload["reasons"]
     ):
         raise GovernanceError({"model": ["The gate cannot be computed now; try again later."]})
@@ -630,7 +631,7 @@ def sign_decision(
         signed = {a.title: a for a in decision.approvals.all()}
         if any(a.approver_id == actor.pk for a in signed.values()):
             raise ConflictError({"approver": ["You have already signed this decision."]})
-        title = decision.signing_title_for(actor, list(signed.values()))
+        title = decision.can_be_signed_by(actor, list(signed.values()))
         if title is None:
             raise PermissionDenied(
                 "You hold none of the titles still needed: "

@@ -438,7 +438,10 @@ def record_self_assessment(
         errors["status"] = ["Choose met, partly or not."]
     if evidence_url and not evidence_url.startswith(("https://", "http://")):
         errors["evidence_url"] = ["Give an http(s) link to the evidence."]
-    if status in ("met", "partly") and not evidence_url:
+    if (
+        status in (SelfAssessmentRecord.Status.MET, SelfAssessmentRecord.Status.PARTLY)
+        and not evidence_url
+    ):
         errors.setdefault("evidence_url", []).append("A mark of met or partly needs evidence.")
     if errors:
         raise SelfAssessmentError(errors)

@@ -506,7 +506,7 @@ def test_an_advisory_title_recommends_without_deciding(safety, rso, ceo):
     evaluate_all_below(model)
     baseline(model, safety)
     decision = services.request_decision(model, 2e24, "Below every line.", safety)
-    assert decision.signing_title_for(sag) == "SAG"
+    assert decision.can_be_signed_by(sag) == "SAG"
     services.sign_decision(decision.pk, sag, "reject", decision.dossier_sha256, "Wait a week.")
     decision.refresh_from_db()
     assert decision.status == "pending"  # a recommendation does not decide

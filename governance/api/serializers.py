@@ -5,7 +5,14 @@ from typing import Any
 
 from rest_framework import serializers
 
-from governance.models import GateTransition, SafeguardRecord, SafeguardState, ScalingDecision
+from governance.models import (
+    GateStatus,
+    GateTransition,
+    SafeguardRecord,
+    SafeguardState,
+    ScalingDecision,
+    Scope,
+)
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -21,7 +28,7 @@ class FiniteFloatField(serializers.FloatField):
 
 
 class GateQuerySerializer(serializers.Serializer):
-    scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
+    scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute = FiniteFloatField(required=False, min_value=0)
     as_of = serializers.DateTimeField(required=False)
 
@@ -58,7 +65,7 @@ class GateSerializer(serializers.Serializer):
 
     model = serializers.CharField()
     scope = serializers.CharField()
-    state = serializers.ChoiceField(choices=["approved", "paused"])
+    state = serializers.ChoiceField(choices=GateStatus.choices)
     reasons = ReasonSerializer(many=True)
     required_standards = serializers.ListField(child=serializers.CharField())
     required_level = serializers.CharField(allow_null=True)
@@ -157,7 +164,7 @@ class DecisionSerializer(serializers.ModelSerializer):
 
 class DecisionCreateSerializer(serializers.Serializer):
     model = serializers.SlugField()
-    scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
+    scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute_limit = FiniteFloatField(
         min_value=0,
         required=False,
@@ -169,7 +176,10 @@ class DecisionCreateSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("scope", "scaling") == "scaling" and attrs.get("compute_limit") is None:
+        if (
+            attrs.get("scope", Scope.SCALING) == Scope.SCALING
+            and attrs.get("compute_limit") is None
+        ):
             raise serializers.ValidationError(
                 {"compute_limit": ["Required for a scaling decision (FLOP, e.g. 3e25)."]}
             )

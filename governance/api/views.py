@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from evaluations.models import AIModel
 from governance import adapter, safeguards, services
 from governance.api import serializers as s
-from governance.models import GateTransition, Precaution, ScalingDecision
+from governance.models import ApprovalVerdict, GateTransition, Precaution, ScalingDecision, Scope
 
 
 def _via(request: Request) -> str:
@@ -34,7 +34,7 @@ class GateView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("scope", str, enum=["scaling", "deployment"]),
+            OpenApiParameter("scope", str, enum=Scope.values),
             OpenApiParameter("compute", float, description="planned effective compute in FLOP"),
             OpenApiParameter("as_of", str, description="ISO 8601 time: the gate as it stood then"),
         ],
@@ -145,7 +145,7 @@ class DecisionDetailView(generics.RetrieveAPIView):
 
 class SignView(APIView):
     actions = {"POST": "decision.sign"}
-    verdict = "approve"
+    verdict = ApprovalVerdict.APPROVE
 
     @extend_schema(request=s.SignSerializer, responses=s.DecisionSerializer)
     def post(self, request: Request, pk: int) -> Response:
@@ -165,11 +165,11 @@ class SignView(APIView):
 
 
 class ApproveView(SignView):
-    verdict = "approve"
+    verdict = ApprovalVerdict.APPROVE
 
 
 class RejectView(SignView):
-    verdict = "reject"
+    verdict = ApprovalVerdict.REJECT
 
 
 class PauseView(APIView):
