@@ -17,7 +17,6 @@ from django.utils import timezone
 
 import audit
 from policies.models import (
-    ActivationApproval,
     CapabilityThreshold,
     FrozenPolicyError,
     Indicator,
@@ -37,12 +36,11 @@ __all__ = [
     "ON_ACTIVATE",
     "ActivationError",
     "activate",
-    "activation_status",
     "active_policy",
-    "approve_activation",
     "export",
     "find_loaded",
     "load_pack",
+    "lock_draft",
     "to_pack",
 ]
 
@@ -239,7 +237,7 @@ def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersi
 # -------------------------------------------------------------------------- activate
 
 
-def _lock_draft(version: PolicyVersion) -> tuple[PolicyVersion, PolicyVersion | None]:
+def lock_draft(version: PolicyVersion) -> tuple[PolicyVersion, PolicyVersion | None]:
     """Lock the draft and the active version (in id order); refuse anything but a draft."""
     locked = list(
         PolicyVersion.objects.select_for_update()
@@ -267,20 +265,17 @@ def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
     if _user_or_none(actor) is not None:
         require(actor, "policy.activate")
     with transaction.atomic():
-        target, in_force = _lock_draft(version)
+        target, in_force = lock_draft(version)
         try:
             pack = validate_pack(to_pack(_with_children(target.pk)), f"version #{target.pk}")
         except PackError as exc:
             raise ActivationError(str(exc)) from exc
         digest = content_sha256(pack)
         previous = in_force
-        # Loosening the policy in force needs its sign-off titles (core.activation).
-        from core.activation import ActivationSignoffError, check_activation
+        # Loosening the policy in force needs its sign-off titles (policies.activation).
+        from policies.activation import check_activation
 
-        try:
-            check_activation(target, previous, actor)
-        except ActivationSignoffError as exc:
-            raise ActivationError(str(exc)) from None
+        check_activation(target, previous, digest)
         if previous is not None:
             previous.status = PolicyVersion.Status.SUPERSEDED
             previous.save(update_fields=["status"])
@@ -304,97 +299,6 @@ def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
         for hook in ON_ACTIVATE:
             hook(target)
     version.refresh_from_db()
-    return target
-
-
-# -------------------------------------------------------------- activation sign-off
-
-
-def activation_status(
-    version: PolicyVersion, active: PolicyVersion | None = None
-) -> dict[str, Any]:
-    """Who must approve activating ``version`` and who has: the sign-off rule in force.
-
-    The rule is the *active* version's ``signoff_titles`` (a policy cannot pass itself with a
-    weaker rule of its own). With no active version there is no rule in force and one
-    leadership user activates. ``approvals`` count only for the draft's current content and
-    the current rule. Returns ``{"rule_version", "required_titles", "approvals",
-    "pending_titles"}`` with approvals as ``{"title", "user", "at"}``.
-    """
-    if active is None:
-        active = PolicyVersion.objects.active().first()
-    if active is None or active.pk == version.pk:
-        return {"rule_version": None, "required_titles": [], "approvals": [], "pending_titles": []}
-    required = list(active.signoff_titles)
-    rows = ActivationApproval.objects.filter(
-        version=version, rule_version=active, content_sha256=version.content_sha256
-    ).select_related("approver")
-    approvals = [
-        {"title": row.title, "user": row.approver.get_username(), "at": row.created_at}
-        for row in rows
-    ]
-    done = {row["title"] for row in approvals}
-    return {
-        "rule_version": active.pk,
-        "required_titles": required,
-        "approvals": approvals,
-        "pending_titles": [title for title in required if title not in done],
-    }
-
-
-def approve_activation(version: PolicyVersion, actor: Any) -> PolicyVersion:
-    """Approve activating a draft as one sign-off title of the policy in force; the last
-    title needed activates it (``activate``). Audited as ``policy.activation_approve``.
-
-    The approver must hold ``policy.activate`` and a title of the active version's sign-off
-    rule not yet approved for this content; one person fills one title. Without an active
-    version the draft is activated at once (nothing is in force to follow). Raises
-    :class:`ActivationError` when the version is not a draft or the actor holds no pending
-    title.
-    """
-    require(actor, "policy.activate")
-    with transaction.atomic():
-        target, in_force = _lock_draft(version)
-        active = in_force
-        if active is None:
-            return activate(target, actor)
-        status = activation_status(target, active)
-        held = set(getattr(actor, "titles", frozenset()))
-        if any(row["user"] == actor.get_username() for row in status["approvals"]):
-            raise ActivationError(
-                f"You have already approved activating policy version #{target.pk}; "
-                "one person fills one title."
-            )
-        title = next((t for t in status["pending_titles"] if t in held), None)
-        if title is None:
-            needed = ", ".join(status["pending_titles"]) or "none"
-            raise ActivationError(
-                "Activation follows the sign-off rule of the policy in force "
-                f"(#{active.pk}): titles still needed: {needed}; you hold none of them."
-            )
-        ActivationApproval.objects.create(
-            version=target,
-            rule_version=active,
-            title=title,
-            approver=actor,
-            content_sha256=target.content_sha256,
-        )
-        pending = [t for t in status["pending_titles"] if t != title]
-        audit.record(
-            "policy.activation_approve",
-            target,
-            {
-                "version": target.pk,
-                "title": title,
-                "rule_version": active.pk,
-                "content_sha256": target.content_sha256,
-                "pending_titles": pending,
-            },
-            actor,
-        )
-        if not pending:
-            return activate(target, actor)
-    target.refresh_from_db()
     return target
 
 

@@ -183,8 +183,15 @@ class PauseView(APIView):
         record = services.pause(
             model, body.validated_data["reason"], request.user, via=_via(request)
         )
-        record.gate = services.gate_for(model)
-        return Response(s.PauseOutSerializer(record).data, status=status.HTTP_201_CREATED)
+        out = {
+            "id": record.pk,
+            "model": model,
+            "reason": record.reason,
+            "created_by": record.created_by,
+            "created_at": record.created_at,
+            "gate": services.gate_for(model),
+        }
+        return Response(s.PauseOutSerializer(out).data, status=status.HTTP_201_CREATED)
 
 
 class PrecautionListView(APIView):
