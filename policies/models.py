@@ -109,6 +109,19 @@ class PolicyVersion(models.Model):
 
     objects = PolicyVersionQuerySet.as_manager()
 
+    #: The pack's ``settings`` keys, each a column of the same name (docs/policy-packs.md).
+    SETTINGS_FIELDS: ClassVar[tuple[str, ...]] = (
+        "baseline_level",
+        "baseline_standards",
+        "effective_compute_multiple",
+        "months_between_assessments",
+        "safeguard_reapproval_months",
+        "warning_behaviour",
+        "uncertainty_z",
+        "signoff_titles",
+        "advisory_titles",
+    )
+
     # Columns that may change on a non-draft row: only the status, active → superseded.
     LIFECYCLE_FIELDS: ClassVar[tuple[str, ...]] = ("status",)
 

@@ -115,118 +115,92 @@ def _activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
     return activate(version, actor)
 
 
+def _pick(item: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {name: item[name] for name in names}
+
+
+def _created(model: Any, rows: list[Any], key: str = "code") -> dict[str, Any]:
+    """Insert ``rows`` of ``model`` in one query; the created rows by ``key``."""
+    return {getattr(row, key): row for row in model.objects.bulk_create(rows)}
+
+
 def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersion:
-    settings = pack["settings"]
     version = PolicyVersion.objects.create(
-        key=pack["key"],
-        name=pack["name"],
-        version=pack["version"],
+        **_pick(pack, "key", "name", "version", "source", "disclaimer"),
+        **_pick(pack["settings"], *PolicyVersion.SETTINGS_FIELDS),
         status=PolicyVersion.Status.DRAFT,
         content_sha256=digest,
-        source=pack["source"],
-        disclaimer=pack["disclaimer"],
-        baseline_level=settings["baseline_level"],
-        baseline_standards=settings["baseline_standards"],
-        effective_compute_multiple=settings["effective_compute_multiple"],
-        months_between_assessments=settings["months_between_assessments"],
-        safeguard_reapproval_months=settings["safeguard_reapproval_months"],
-        warning_behaviour=settings["warning_behaviour"],
-        uncertainty_z=settings["uncertainty_z"],
-        signoff_titles=settings["signoff_titles"],
-        advisory_titles=settings["advisory_titles"],
         created_by=user,
     )
-    levels = {
-        row.code: row
-        for row in SafetyLevel.objects.bulk_create(
-            SafetyLevel(
-                version=version,
-                code=lv["code"],
-                rank=lv["rank"],
-                name=lv["name"],
-                description=lv["description"],
-            )
+    levels = _created(
+        SafetyLevel,
+        [
+            SafetyLevel(version=version, **_pick(lv, "code", "rank", "name", "description"))
             for lv in pack["levels"]
-        )
-    }
-    standards = {
-        row.code: row
-        for row in Standard.objects.bulk_create(
+        ],
+    )
+    standards = _created(
+        Standard,
+        [
             Standard(
-                version=version,
-                code=st["code"],
-                level=levels[st["level"]],
-                kind=st["kind"],
-                includes=st["includes"],
+                version=version, level=levels[st["level"]], **_pick(st, "code", "kind", "includes")
             )
             for st in pack["standards"]
-        )
-    }
-    SafeguardRequirement.objects.bulk_create(
-        SafeguardRequirement(
-            version=version,
-            standard=standards[st["code"]],
-            code=req["code"],
-            title=req["title"],
-            evidence=req["evidence"],
-        )
-        for st in pack["standards"]
-        for req in st["requirements"]
+        ],
     )
-    domains = {
-        row.code: row
-        for row in RiskDomain.objects.bulk_create(
-            RiskDomain(
+    _created(
+        SafeguardRequirement,
+        [
+            SafeguardRequirement(
                 version=version,
-                code=d["code"],
-                name=d["name"],
-                tier=d["tier"],
-                category=d["category"] or "",
+                standard=standards[st["code"]],
+                **_pick(req, "code", "title", "evidence"),
+            )
+            for st in pack["standards"]
+            for req in st["requirements"]
+        ],
+    )
+    domains = _created(
+        RiskDomain,
+        [
+            RiskDomain(
+                version=version, category=d["category"] or "", **_pick(d, "code", "name", "tier")
             )
             for d in pack["domains"]
-        )
-    }
-    metrics = {
-        row.key: row
-        for row in Metric.objects.bulk_create(
+        ],
+    )
+    metric_fields = ("key", "name", "unit", "min", "max", "higher_is_more_capable", "min_samples")
+    metrics = _created(
+        Metric,
+        [
             Metric(
                 version=version,
-                key=m["key"],
-                name=m["name"],
-                unit=m["unit"],
-                min=m["min"],
-                max=m["max"],
-                higher_is_more_capable=m["higher_is_more_capable"],
                 domain=domains[m["domain"]] if m["domain"] is not None else None,
-                min_samples=m["min_samples"],
+                **_pick(m, *metric_fields),
             )
             for m in pack["metrics"]
-        )
-    }
-    thresholds = {
-        row.code: row
-        for row in CapabilityThreshold.objects.bulk_create(
+        ],
+        key="key",
+    )
+    thresholds = _created(
+        CapabilityThreshold,
+        [
             CapabilityThreshold(
                 version=version,
                 domain=domains[t["domain"]],
-                code=t["code"],
-                name=t["name"],
-                description=t["description"],
-                tier=t["tier"],
-                halt=t["halt"],
                 requires_scaling=t["requires"]["scaling"],
                 requires_deployment=t["requires"]["deployment"],
+                **_pick(t, "code", "name", "description", "tier", "halt"),
             )
             for t in pack["thresholds"]
-        )
-    }
+        ],
+    )
     Indicator.objects.bulk_create(
         Indicator(
             version=version,
             threshold=thresholds[t["code"]],
             metric=metrics[ind["metric"]],
-            warning=ind["warning"],
-            critical=ind["critical"],
+            **_pick(ind, "warning", "critical"),
         )
         for t in pack["thresholds"]
         for ind in t["indicators"]

@@ -298,17 +298,7 @@ def activation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 # ------------------------------------------------------------------------- comparison
 
-_COMPARED_SETTINGS = (
-    "baseline_level",
-    "baseline_standards",
-    "effective_compute_multiple",
-    "months_between_assessments",
-    "safeguard_reapproval_months",
-    "warning_behaviour",
-    "uncertainty_z",
-    "signoff_titles",
-    "advisory_titles",
-)
+_COMPARED_SETTINGS = PolicyVersion.SETTINGS_FIELDS
 
 
 def _setting_text(value: Any) -> str:
