@@ -65,7 +65,8 @@ class SuiteSerializer(serializers.ModelSerializer[EvalSuite]):
         request = self.context.get("request")
         if request is None or not can(request.user, "suite.manage", request.auth):
             return None
-        return obj.config
+        config: dict[str, Any] = obj.config
+        return config
 
     def get_last_run(self, obj: EvalSuite) -> dict[str, Any] | None:
         run_id = getattr(obj, "last_run_id", None)
