@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from governance import adapter
-from governance.gate import add_months
 from governance.models import GateState, SafeguardRecord, SafeguardState
+from policies.rules import add_months
 
 
 def checklist(model: Any) -> list[dict[str, Any]]:
