@@ -3,7 +3,7 @@ and outbound notifications."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit.models import AppendOnlyModel, AppendOnlyQuerySet
 
 if TYPE_CHECKING:
+    from evaluations.models import AIModel
     from rsp_portal.types import PortalUser
 
 
@@ -85,7 +86,7 @@ class SafeguardState(models.TextChoices):
 
 
 class SafeguardRecordQuerySet(AppendOnlyQuerySet["SafeguardRecord"]):
-    def latest_per_requirement(self, model: Any) -> dict[str, SafeguardRecord]:
+    def latest_per_requirement(self, model: AIModel) -> dict[str, SafeguardRecord]:
         """The current record for each requirement code of ``model`` (one query)."""
         current: dict[str, SafeguardRecord] = {}
         for record in self.filter(model=model).order_by("requirement_code", "-recorded_at", "-id"):

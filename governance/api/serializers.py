@@ -91,7 +91,6 @@ class GateSerializer(serializers.Serializer[dict[str, Any]]):
 
 # One row of a checklist; the view serializes the whole list (``many=True``).
 class SafeguardStatusSerializer(serializers.Serializer[list[dict[str, Any]]]):
-
     requirement_code = serializers.CharField()
     title = serializers.CharField()
     standards = serializers.ListField(child=serializers.CharField())
