@@ -5,14 +5,19 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.models import User
+from evaluations.models import AIModel
 from governance.models import (
+    Approval,
     GateStatus,
     GateTransition,
+    Precaution,
     SafeguardRecord,
     SafeguardState,
     ScalingDecision,
     Scope,
 )
+from policies.models import PolicyVersion
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -27,7 +32,7 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
-class GateQuerySerializer(serializers.Serializer):
+class GateQuerySerializer(serializers.Serializer[dict[str, Any]]):
     scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute = FiniteFloatField(required=False, min_value=0)
     as_of = serializers.DateTimeField(required=False)
@@ -55,12 +60,12 @@ class GateQuerySerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class GateSerializer(serializers.Serializer):
+class GateSerializer(serializers.Serializer[dict[str, Any]]):
     """The gate answer: state, reasons and determinations (docs/how-the-gate-decides.md)."""
 
     model = serializers.CharField()
@@ -85,7 +90,8 @@ class GateSerializer(serializers.Serializer):
     as_of = serializers.DateTimeField(required=False)
 
 
-class SafeguardStatusSerializer(serializers.Serializer):
+# One row of a checklist; the view serializes the whole list (``many=True``).
+class SafeguardStatusSerializer(serializers.Serializer[list[dict[str, Any]]]):
     requirement_code = serializers.CharField()
     title = serializers.CharField()
     standards = serializers.ListField(child=serializers.CharField())
@@ -98,7 +104,7 @@ class SafeguardStatusSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class SafeguardWriteSerializer(serializers.Serializer):
+class SafeguardWriteSerializer(serializers.Serializer[dict[str, Any]]):
     status = serializers.ChoiceField(choices=SafeguardState.choices)
     evidence_url = serializers.URLField(
         required=False, allow_blank=True, max_length=500, default=""
@@ -106,9 +112,11 @@ class SafeguardWriteSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
-class SafeguardRecordSerializer(serializers.ModelSerializer):
-    model: serializers.Field = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    recorded_by: serializers.Field = serializers.StringRelatedField()
+class SafeguardRecordSerializer(serializers.ModelSerializer[SafeguardRecord]):
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    recorded_by: serializers.StringRelatedField[User] = serializers.StringRelatedField()
 
     class Meta:
         model = SafeguardRecord
@@ -123,7 +131,7 @@ class SafeguardRecordSerializer(serializers.ModelSerializer):
         ]
 
 
-class ApprovalSerializer(serializers.Serializer):
+class ApprovalSerializer(serializers.Serializer[Approval]):
     title = serializers.CharField()
     user = serializers.CharField(source="approver.username")
     verdict = serializers.CharField()
@@ -132,11 +140,15 @@ class ApprovalSerializer(serializers.Serializer):
     dossier_sha256 = serializers.CharField()
 
 
-class DecisionSerializer(serializers.ModelSerializer):
-    model: serializers.Field = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+class DecisionSerializer(serializers.ModelSerializer[ScalingDecision]):
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     approvals = ApprovalSerializer(many=True, read_only=True)
     requested_by = serializers.CharField(source="requested_by.username", read_only=True)
-    policy_version: serializers.Field = serializers.PrimaryKeyRelatedField(read_only=True)
+    policy_version: serializers.PrimaryKeyRelatedField[PolicyVersion] = (
+        serializers.PrimaryKeyRelatedField(read_only=True)
+    )
 
     class Meta:
         model = ScalingDecision
@@ -162,7 +174,7 @@ class DecisionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DecisionCreateSerializer(serializers.Serializer):
+class DecisionCreateSerializer(serializers.Serializer[dict[str, Any]]):
     model = serializers.SlugField()
     scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute_limit = FiniteFloatField(
@@ -186,7 +198,7 @@ class DecisionCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class PrecautionSerializer(serializers.Serializer):
+class PrecautionSerializer(serializers.Serializer[Precaution]):
     id = serializers.IntegerField(read_only=True)
     model = serializers.CharField(source="model.slug", read_only=True)
     threshold = serializers.CharField(source="threshold_code", max_length=64)
@@ -196,7 +208,7 @@ class PrecautionSerializer(serializers.Serializer):
     in_force = serializers.BooleanField(read_only=True)
 
 
-class SignSerializer(serializers.Serializer):
+class SignSerializer(serializers.Serializer[dict[str, Any]]):
     dossier_sha256 = serializers.RegexField(
         r"^[0-9a-f]{64}$",
         error_messages={"invalid": "Must be the 64-hex-digit SHA-256 of the dossier you reviewed."},
@@ -204,11 +216,11 @@ class SignSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
-class PauseSerializer(serializers.Serializer):
+class PauseSerializer(serializers.Serializer[dict[str, Any]]):
     reason = serializers.CharField(max_length=5000)
 
 
-class PauseOutSerializer(serializers.Serializer):
+class PauseOutSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     model = serializers.CharField(source="model.slug")
     reason = serializers.CharField()
@@ -217,7 +229,7 @@ class PauseOutSerializer(serializers.Serializer):
     gate = GateSerializer()
 
 
-class TransitionSerializer(serializers.ModelSerializer):
+class TransitionSerializer(serializers.ModelSerializer[GateTransition]):
     class Meta:
         model = GateTransition
         fields = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -28,6 +28,10 @@ from governance.services.errors import ConflictError, GovernanceError
 from governance.services.gates import evaluate_model, recompute
 from rsp_portal.authz import require
 
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from rsp_portal.types import Actor
+
 # A pending decision that gathers no verdict in this time expires.
 DECISION_TTL = timedelta(days=14)
 
@@ -36,7 +40,7 @@ _DECISION_REASONS = frozenset({"no_approval", "decision_outdated", "exceeds_appr
 
 
 def build_dossier(
-    model: Any,
+    model: AIModel,
     compute_limit: float,
     now: datetime,
     *,
@@ -98,10 +102,10 @@ def dossier_hash(dossier: dict[str, Any]) -> str:
 
 
 def request_decision(
-    model: Any,
+    model: AIModel,
     compute_limit: Any,
     rationale: str,
-    actor: Any,
+    actor: Actor,
     *,
     scope: str = Scope.SCALING,
     lifts_precautions: Any = None,
@@ -110,7 +114,7 @@ def request_decision(
     """Ask leadership to approve scaling ``model`` up to ``compute_limit`` FLOP (scope
     ``scaling``) or deploying it (scope ``deployment``: the limit defaults to the latest
     checkpoint's compute, the checkpoint being deployed)."""
-    require(actor, "decision.request")
+    actor = require(actor, "decision.request")
     if scope not in Scope.values:
         raise GovernanceError({"scope": [f"Must be one of {', '.join(Scope.values)}."]})
     if scope == Scope.DEPLOYMENT and compute_limit is None:
@@ -168,7 +172,7 @@ def request_decision(
     return decision
 
 
-def _precaution_ids(model: Any, raw: Any) -> list[int]:
+def _precaution_ids(model: AIModel, raw: Any) -> list[int]:
     if raw in (None, ""):
         return []
     if not isinstance(raw, list) or not all(
@@ -203,7 +207,7 @@ def _positive_number(value: Any, field: str) -> float:
 
 def sign_decision(
     decision_id: int,
-    actor: Any,
+    actor: Actor,
     verdict: str,
     shown_sha256: str,
     comment: str = "",
@@ -215,7 +219,7 @@ def sign_decision(
     The signer names the dossier hash they were shown; it must still be the decision's, and
     the dossier's inputs must not have changed since (otherwise the decision turns stale).
     """
-    require(actor, "decision.sign")
+    actor = require(actor, "decision.sign")
     if verdict not in ApprovalVerdict.values:
         raise GovernanceError({"verdict": ["Must be approve or reject."]})
     with transaction.atomic():
@@ -299,7 +303,7 @@ def sign_decision(
     return decision
 
 
-def _set_status(decision: ScalingDecision, status: str, reason: str, actor: Any) -> None:
+def _set_status(decision: ScalingDecision, status: str, reason: str, actor: Actor) -> None:
     decision.status = status
     decision.status_reason = reason
     decision.decided_at = timezone.now()
@@ -321,7 +325,7 @@ def _expire_if_due(decision: ScalingDecision) -> None:
         _set_status(decision, DecisionStatus.EXPIRED, "no verdict before the deadline", None)
 
 
-def _mark_stale_if_changed(decision: ScalingDecision, actor: Any) -> bool:
+def _mark_stale_if_changed(decision: ScalingDecision, actor: Actor) -> bool:
     dossier, _ = build_dossier(
         decision.model,
         decision.compute_limit or 0.0,
@@ -337,7 +341,7 @@ def _mark_stale_if_changed(decision: ScalingDecision, actor: Any) -> bool:
     return True
 
 
-def mark_stale_decisions(model: Any, actor: Any = None) -> int:
+def mark_stale_decisions(model: AIModel, actor: Actor = None) -> int:
     """Pending decisions of ``model`` whose dossier inputs changed turn stale."""
     count = 0
     for decision in ScalingDecision.objects.select_for_update().filter(

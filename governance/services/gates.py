@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +19,11 @@ from governance.models import (
     Scope,
 )
 
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from rsp_portal.types import Actor
+
+
 logger = logging.getLogger(__name__)
 
 # A stored gate is recomputed on read when older than this, even if no time boundary passed:
@@ -27,7 +32,7 @@ GATE_MAX_AGE = timedelta(minutes=15)
 
 
 def evaluate_model(
-    model: Any, scope: str, planned_compute: float | None = None, *, now: datetime | None = None
+    model: AIModel, scope: str, planned_compute: float | None = None, *, now: datetime | None = None
 ) -> tuple[Verdict, datetime | None]:
     """Run the engine for ``model`` now; returns the verdict and when time could change it."""
     now = now or timezone.now()
@@ -46,7 +51,7 @@ def _trust() -> tuple[bool, datetime | None]:
 
 
 def _read_input(
-    model: Any,
+    model: AIModel,
     scope: str,
     planned_compute: float | None,
     now: datetime,
@@ -70,7 +75,7 @@ def _read_input(
         return None, None
 
 
-def _safe_reads(model: Any) -> adapter.Reads | None:
+def _safe_reads(model: AIModel) -> adapter.Reads | None:
     try:
         return adapter.read_inputs(model)
     except Exception:
@@ -96,7 +101,7 @@ def _safe(check: Any) -> bool:
         return False
 
 
-def recompute(model: Any, cause: str, actor: Any = None) -> dict[str, GateState]:
+def recompute(model: AIModel, cause: str, actor: Actor = None) -> dict[str, GateState]:
     """Recompute both scopes of ``model``'s gate inside the caller's transaction.
 
     A change of state, reasons or determinations writes a GateTransition, an audit entry
@@ -121,7 +126,7 @@ def recompute(model: Any, cause: str, actor: Any = None) -> dict[str, GateState]
     return states
 
 
-def _recompute_scope(model: Any, scope: str, cause: str, actor: Any) -> GateState:
+def _recompute_scope(model: AIModel, scope: str, cause: str, actor: Actor) -> GateState:
     now = timezone.now()
     verdict, valid_until = evaluate_model(model, scope, now=now)
     return _store_verdict(model, scope, verdict, valid_until, now, cause, actor)
@@ -137,13 +142,13 @@ def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
 
 
 def _store_verdict(
-    model: Any,
+    model: AIModel,
     scope: str,
     verdict: Verdict,
     valid_until: datetime | None,
     now: datetime,
     cause: str,
-    actor: Any,
+    actor: Actor,
 ) -> GateState:
     payload = verdict.to_dict()
     reasons = payload["reasons"]
@@ -221,7 +226,7 @@ def _key_of(reasons: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((r["code"], _subject(r)) for r in reasons))
 
 
-def gate_as_of(model: Any, scope: str, as_of: datetime) -> dict[str, Any] | None:
+def gate_as_of(model: AIModel, scope: str, as_of: datetime) -> dict[str, Any] | None:
     """The gate as it stood at ``as_of``, from the stored transitions; None when no gate had
     been recorded by then."""
     transition = (
@@ -237,7 +242,7 @@ def gate_as_of(model: Any, scope: str, as_of: datetime) -> dict[str, Any] | None
 
 
 def gate_for(
-    model: Any, scope: str = Scope.SCALING, compute: float | None = None
+    model: AIModel, scope: str = Scope.SCALING, compute: float | None = None
 ) -> dict[str, Any]:
     """The gate as the API answers it. Without ``compute``: the stored row (recomputed first
     if time may have changed it). With ``compute``: evaluated for that planned compute."""
@@ -279,7 +284,7 @@ _STORED_GATE_FIELDS = (
 )
 
 
-def failed_gate(model: Any, scope: str) -> dict[str, Any]:
+def failed_gate(model: AIModel, scope: str) -> dict[str, Any]:
     """The answer when even reading the gate failed: paused, internal_error."""
     verdict = internal_error_verdict(RuntimeError("the stored gate could not be read"))
     return _gate_payload(model, scope, verdict.to_dict(), timezone.now())
@@ -292,7 +297,7 @@ def _is_stale(state: GateState, now: datetime) -> bool:
 
 
 def _gate_payload(
-    model: Any, scope: str, verdict: dict[str, Any], computed_at: datetime
+    model: AIModel, scope: str, verdict: dict[str, Any], computed_at: datetime
 ) -> dict[str, Any]:
     return {
         "model": model.slug,
@@ -320,7 +325,7 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def recompute_all(cause: str, actor: Any = None) -> int:
+def recompute_all(cause: str, actor: Actor = None) -> int:
     """Recompute every model's gate (policy activation, the periodic sweep)."""
     from evaluations.models import AIModel
 

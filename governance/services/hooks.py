@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from governance.services.decisions import mark_stale_decisions
 from governance.services.gates import recompute, recompute_all
 
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from policies.models import PolicyVersion
+    from rsp_portal.types import Actor
 
-def on_evidence_changed(model: Any, cause: str = "evidence", actor: Any = None) -> None:
+
+def on_evidence_changed(model: AIModel, cause: str = "evidence", actor: Actor = None) -> None:
     """Called inside every evidence write's transaction: stale decisions, then the gate."""
     mark_stale_decisions(model, actor)
     recompute(model, cause, actor)
@@ -19,7 +24,7 @@ def on_audit_outcome_changed(run: Any) -> None:
     recompute_all("audit.verify.failed" if not run.ok else "audit.verify.ok")
 
 
-def on_policy_activated(version: Any) -> None:
+def on_policy_activated(version: PolicyVersion) -> None:
     """A new policy changes every gate; pending decisions made under the old one are stale."""
     from evaluations.models import AIModel
 

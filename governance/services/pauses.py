@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
@@ -17,13 +17,17 @@ from governance.services.errors import GovernanceError
 from governance.services.gates import recompute
 from rsp_portal.authz import require
 
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from rsp_portal.types import Actor
+
 
 def record_precaution(
-    model: Any, threshold_code: Any, reason: Any, actor: Any, *, via: str | None = None
+    model: AIModel, threshold_code: Any, reason: Any, actor: Actor, *, via: str | None = None
 ) -> Precaution:
     """Treat ``threshold_code`` as crossed for ``model`` without evidence ("we cannot rule it
     out"). Takes effect at once; lifting it needs an approved decision that lists it."""
-    require(actor, "precaution.record")
+    actor = require(actor, "precaution.record")
     version = adapter.active_version()
     if version is None:
         raise GovernanceError({"threshold": ["No policy version is active."]})
@@ -55,9 +59,9 @@ def record_precaution(
 # --- Pause ------------------------------------------------------------------------------------
 
 
-def pause(model: Any, reason: str, actor: Any, *, via: str | None = None) -> Pause:
+def pause(model: AIModel, reason: str, actor: Actor, *, via: str | None = None) -> Pause:
     """Pause a model at once. One safety or leadership user is enough."""
-    require(actor, "model.pause")
+    actor = require(actor, "model.pause")
     if not reason or not reason.strip():
         raise GovernanceError({"reason": ["Say why the model is paused."]})
     with transaction.atomic():

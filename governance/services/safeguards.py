@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
@@ -16,19 +16,23 @@ from governance.services.errors import GovernanceError
 from governance.services.hooks import on_evidence_changed
 from rsp_portal.authz import require
 
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from rsp_portal.types import Actor
+
 
 def record_safeguard(
-    model: Any,
+    model: AIModel,
     requirement_code: str,
     status: str,
-    actor: Any,
+    actor: Actor,
     *,
     evidence_url: str = "",
     notes: str = "",
     via: str | None = None,
 ) -> SafeguardRecord:
     """Record a safeguard requirement's status for a model (a new history row)."""
-    require(actor, "safeguard.update")
+    actor = require(actor, "safeguard.update")
     known = adapter.requirement_codes()
     if requirement_code not in known:
         raise GovernanceError(

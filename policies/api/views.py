@@ -29,7 +29,7 @@ from policies.models import PolicyActivation, PolicyVersion
 
 
 def _policy(version: PolicyVersion) -> dict[str, Any]:
-    return PolicySerializer(services.api_representation(version)).data  # type: ignore[return-value]
+    return PolicySerializer(services.api_representation(version)).data
 
 
 class ActivePolicyView(APIView):
@@ -77,7 +77,7 @@ def _via(request: Request) -> str:
     return f"token:{key_id}" if key_id else "session"
 
 
-class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[PolicyVersion]):
     """Every policy version, newest first; one version in full; activation of a draft."""
 
     queryset = PolicyVersion.objects.for_listing()
