@@ -16,13 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evaluations import suites
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.views import IDEMPOTENCY_PARAMETER, via_for
 from evaluations.idempotency import idempotent
 from evaluations.models import AIModel
-from evaluations.suite_models import EvalSuite, SuiteRun, SuiteRunResult
 from rsp_portal.authz import can
+from suites import services
+from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 
 
 def suite_list_queryset() -> QuerySet[EvalSuite]:
@@ -172,7 +172,7 @@ class SuiteRunRequest(APIView):
             raise exceptions.ValidationError({"model": [f"Unknown model {slug_value!r:.100}."]})
 
         def effect() -> tuple[int, Any]:
-            run = suites.request_run(
+            run = services.request_run(
                 suite,
                 model,
                 actor=request.user,

@@ -33,7 +33,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 import audit
-from evaluations import runners
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.services import (
     ConflictError,
@@ -41,7 +40,8 @@ from evaluations.services import (
     record_results,
     require_policy,
 )
-from evaluations.suite_models import EvalSuite, OutboxMessage, SuiteRun, SuiteRunResult
+from suites import runners
+from suites.models import EvalSuite, OutboxMessage, SuiteRun, SuiteRunResult
 
 logger = logging.getLogger(__name__)
 
