@@ -13,18 +13,20 @@ from django.db import migrations, models
 MOVED = ("evalsuite", "suiterun", "suiterunresult", "outboxmessage")
 
 
+def _relabel(apps, schema_editor, old, new):
+    types = apps.get_model("contenttypes", "ContentType").objects.using(
+        schema_editor.connection.alias
+    )
+    taken = set(types.filter(app_label=new, model__in=MOVED).values_list("model", flat=True))
+    types.filter(app_label=old, model__in=set(MOVED) - taken).update(app_label=new)
+
+
 def relabel_content_types(apps, schema_editor):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    ContentType.objects.using(schema_editor.connection.alias).filter(
-        app_label="evaluations", model__in=MOVED
-    ).update(app_label="suites")
+    _relabel(apps, schema_editor, "evaluations", "suites")
 
 
 def restore_content_types(apps, schema_editor):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    ContentType.objects.using(schema_editor.connection.alias).filter(
-        app_label="suites", model__in=MOVED
-    ).update(app_label="evaluations")
+    _relabel(apps, schema_editor, "suites", "evaluations")
 
 
 class Migration(migrations.Migration):
