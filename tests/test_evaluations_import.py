@@ -662,3 +662,55 @@ def test_a_started_log_is_422_and_the_finished_log_imports_later(logs, ckpt, pip
     assert early.json()["status"] == "started"
     assert finished.status_code == 201, finished.json()
     assert sorted(ImportRecord.objects.values_list("status", flat=True)) == ["started", "success"]
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_two_first_imports_of_one_task_remember_its_mapping_once(tmp_path, ckpt, safety):
+    """Two imports of one task, each the first to map it, meet at the mapping's INSERT.
+
+    Each runs in an audit batch (``audit.batch()`` takes the log-head lock only at the end, so
+    it no longer serialises the two). Both have looked the mapping up and found none; each then
+    waits at a barrier just before inserting it, so the second INSERT always meets the first's
+    uncommitted row and, once that commits, the unique constraint."""
+    import threading
+
+    import audit
+    from django.db import connection, connections, transaction
+
+    paths = [make_inspect_log(tmp_path / name, "eval", OUTPUTS) for name in ("a", "b")]
+    barrier = threading.Barrier(2, timeout=60)
+    failures: list[BaseException] = []
+
+    def meet_before_the_insert(execute: Any, sql: str, params: Any, many: bool, context: Any):
+        if sql.startswith('INSERT INTO "evaluations_metricmapping"'):
+            barrier.wait()
+        return execute(sql, params, many, context)
+
+    def first_import(path: Path) -> None:
+        try:
+            with connection.execute_wrapper(meet_before_the_insert):
+                with transaction.atomic(), audit.batch():
+                    import_service.import_log(
+                        upload(path),
+                        model="atlas",
+                        checkpoint="step-1000",
+                        mapping={"match/accuracy": VCT},
+                        actor=safety,
+                    )
+        except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first_import, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert ImportRecord.objects.count() == 2
+    assert EvalResult.objects.count() == 2
+    assert MetricMapping.objects.get(source_name="match/accuracy").metric_key == VCT
+    assert AuditEntry.objects.filter(action="mapping.set").count() == 1
