@@ -675,8 +675,9 @@ def test_two_first_imports_of_one_task_remember_its_mapping_once(tmp_path, ckpt,
     uncommitted row and, once that commits, the unique constraint."""
     import threading
 
-    import audit
     from django.db import connection, connections, transaction
+
+    import audit
 
     paths = [make_inspect_log(tmp_path / name, "eval", OUTPUTS) for name in ("a", "b")]
     barrier = threading.Barrier(2, timeout=60)
@@ -689,16 +690,19 @@ def test_two_first_imports_of_one_task_remember_its_mapping_once(tmp_path, ckpt,
 
     def first_import(path: Path) -> None:
         try:
-            with connection.execute_wrapper(meet_before_the_insert):
-                with transaction.atomic(), audit.batch():
-                    import_service.import_log(
-                        upload(path),
-                        model="atlas",
-                        checkpoint="step-1000",
-                        mapping={"match/accuracy": VCT},
-                        actor=safety,
-                    )
-        except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
+            with (
+                connection.execute_wrapper(meet_before_the_insert),
+                transaction.atomic(),
+                audit.batch(),
+            ):
+                import_service.import_log(
+                    upload(path),
+                    model="atlas",
+                    checkpoint="step-1000",
+                    mapping={"match/accuracy": VCT},
+                    actor=safety,
+                )
+        except BaseException as exc:  # reported by the assertion below
             failures.append(exc)
         finally:
             connections.close_all()
