@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 import audit
+from core.models import User
 from evaluations.models import (
     AIModel,
     Checkpoint,
@@ -31,6 +32,10 @@ from evaluations.models import (
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 from rsp_portal.errors import ServiceError
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
+
 
 #: Called with each AI model whose evidence changed, what changed it (``"result.create #12"``)
 #: and who, inside the writing transaction (the gate registers its recomputation here). A hook
@@ -121,7 +126,7 @@ def _listing(names: Iterable[str]) -> str:
 
 
 def _evidence_changed(
-    models: Iterable[AIModel], cause: str = "evidence.change", actor: Any = None
+    models: Iterable[AIModel], cause: str = "evidence.change", actor: Actor = None
 ) -> None:
     """Run the hooks once per touched model, inside the caller's transaction; ``cause`` and
     ``actor`` say what changed the evidence and who, for the gate's transition record."""
@@ -140,8 +145,8 @@ def _cause(action: str, rows: Sequence[Any]) -> str:
     return f"{action} {ids}{more}"
 
 
-def _user(actor: Any) -> Any:
-    return None if actor is None or isinstance(actor, str) else actor
+def _user(actor: Actor) -> User | None:
+    return actor if isinstance(actor, User) else None
 
 
 # --- Plain value checks --------------------------------------------------------------------
@@ -310,7 +315,7 @@ def create_model(
     family: Any = "",
     parent: Any = None,
     owner_team: Any = "",
-    actor: Any = None,
+    actor: Actor = None,
     via: str | None = None,
 ) -> AIModel:
     """Register an AI model; ``parent`` is a model or the slug of one (lineage)."""
@@ -367,7 +372,7 @@ def report_checkpoint(
     step: Any = None,
     stage: Any = Checkpoint.Stage.PRETRAINING,
     metadata: Any = None,
-    actor: Any = None,
+    actor: Actor = None,
     via: str | None = None,
 ) -> Checkpoint:
     """Record a checkpoint of ``model`` with its effective compute in FLOP (append-only)."""
@@ -535,7 +540,7 @@ def _result_audit_data(result: EvalResult) -> dict[str, Any]:
 
 def record_results(
     items: Sequence[Any],
-    actor: Any,
+    actor: Actor,
     source: str,
     *,
     via: str | None = None,
@@ -578,7 +583,7 @@ def correct_result(
     old: EvalResult,
     values: Mapping[str, Any],
     reason: Any,
-    actor: Any,
+    actor: Actor,
     *,
     via: str | None = None,
     source: str = EvalResult.Source.BROWSER,
