@@ -81,9 +81,12 @@ def describe_actor(actor: Actor, via: str | None = None) -> dict[str, Any]:
 
 
 def describe_object(obj: Any) -> dict[str, str]:
-    """``{"type": "app.model", "id": "..."}`` for a model instance or a ``(type, id)`` pair."""
+    """``{"type": "app.model", "id": "..."}`` for a model instance or a ``(type, id)`` pair.
+
+    A model that moved between apps keeps its old type in ``AUDIT_TYPE``, so its history stays
+    under one name."""
     if isinstance(obj, models.Model):
-        return {"type": obj._meta.label_lower, "id": str(obj.pk)}
+        return {"type": getattr(obj, "AUDIT_TYPE", obj._meta.label_lower), "id": str(obj.pk)}
     object_type, object_id = obj
     return {"type": str(object_type), "id": str(object_id)}
 

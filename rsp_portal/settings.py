@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "audit",
     "policies",
     "evaluations",
+    "suites",
     "governance",
 ]
 
@@ -319,7 +320,7 @@ SPECTACULAR_SETTINGS = {
         "GateScopeEnum": "governance.models.Scope",
         "ImportStatusEnum": "evaluations.models.ImportRecord.Status",
         "PolicyStatusEnum": "policies.models.PolicyVersion.Status",
-        "SuiteRunStatusEnum": "evaluations.suite_models.SuiteRun.Status",
+        "SuiteRunStatusEnum": "suites.models.SuiteRun.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -370,7 +371,16 @@ if not DEBUG:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-_OWN_LOGGERS = ("celery", "rsp_portal", "core", "policies", "evaluations", "governance", "audit")
+_OWN_LOGGERS = (
+    "celery",
+    "rsp_portal",
+    "core",
+    "policies",
+    "evaluations",
+    "suites",
+    "governance",
+    "audit",
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

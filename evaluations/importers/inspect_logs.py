@@ -13,6 +13,7 @@ from evaluations.importers.base import (
     _ZIP_MAGIC,
     ImportFormatError,
     InspectFileFormat,
+    LogFormatReader,
     ParsedLog,
     ParsedMetric,
     _aware,
@@ -232,3 +233,15 @@ def _usage_totals(usages: Iterable[Mapping[str, Any]]) -> dict[str, int]:
             if isinstance(value, int):
                 totals[key] += value
     return totals
+
+
+class InspectFormat(LogFormatReader):
+    name = "inspect"
+    label = "Inspect AI log"
+    first_keys = frozenset({"version", "status", "eval"})
+    markers = (b'"eval_id"', b'"run_id"', b'"task_id"')
+    zip = True
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        inspect_format: InspectFileFormat = "eval" if head.startswith(_ZIP_MAGIC) else "json"
+        return _parse_inspect(path, inspect_format, sha256, display)

@@ -621,7 +621,12 @@ def _record_failed_import(
 def _remember_mapping(
     parsed: ParsedLog, given: Mapping[str, str], actor: Actor, via: str | None
 ) -> None:
-    """Store the task's mapping entries that are new or changed, each with an audit entry."""
+    """Store the task's mapping entries that are new or changed, each with an audit entry.
+
+    Race-safe: a new entry is inserted in a savepoint; if another import created it after
+    the lookup, the unique constraint hands over that row, locked and compared like a stored
+    one (two first imports of a task never answer 500).
+    """
     if not given:
         return
     tasks = {metric.name: _task_of(parsed, metric) for metric in parsed.metrics}
@@ -633,16 +638,17 @@ def _remember_mapping(
     }
     for name, key in given.items():
         task = tasks[name]
-        current = stored.get((task, name))
-        if current is not None and current.metric_key == key:
-            continue
+        current, created = stored.get((task, name)), False
         if current is None:
-            current = MetricMapping(format=parsed.format, task=task, source_name=name)
-        previous = current.metric_key or None
-        current.metric_key = key
-        current.updated_at = timezone.now()
-        current.updated_by = _user(actor)
-        current.save()
+            current, created = _insert_mapping(parsed.format, task, name, key, actor)
+        previous = None if created else current.metric_key
+        if previous == key:
+            continue
+        if not created:
+            current.metric_key = key
+            current.updated_at = timezone.now()
+            current.updated_by = _user(actor)
+            current.save()
         audit.record(
             "mapping.set",
             current,
@@ -656,3 +662,25 @@ def _remember_mapping(
             actor,
             via=via,
         )
+
+
+def _insert_mapping(
+    format_name: str, task: str, source_name: str, key: str, actor: Any
+) -> tuple[MetricMapping, bool]:
+    """``(row, True)`` for a new mapping row, or ``(winner, False)`` when another transaction
+    inserted the same task and source first: its committed row, locked and unchanged."""
+    try:
+        with transaction.atomic():
+            row = MetricMapping.objects.create(
+                format=format_name,
+                task=task,
+                source_name=source_name,
+                metric_key=key,
+                updated_by=_user(actor),
+            )
+        return row, True
+    except IntegrityError:
+        winner = MetricMapping.objects.select_for_update().get(
+            format=format_name, task=task, source_name=source_name
+        )
+        return winner, False

@@ -1,8 +1,8 @@
-"""Django admin of the evidence app.
+"""Django admin of the suites app.
 
 Evaluation suites are defined here by administrators only (``suite.manage``): a runner's
 configuration decides what a worker executes. Saving goes through
-:func:`evaluations.suites.save_suite`, which validates, writes the audit entry and keeps the
+:func:`suites.services.save_suite`, which validates, writes the audit entry and keeps the
 django-celery-beat schedule in step. Suite runs are read-only.
 """
 
@@ -15,10 +15,10 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from evaluations import suites
 from evaluations.services import EvidenceError
-from evaluations.suite_models import EvalSuite, SuiteRun
 from rsp_portal.authz import can
+from suites import services
+from suites.models import EvalSuite, SuiteRun
 
 
 class EvalSuiteForm(forms.ModelForm[EvalSuite]):
@@ -47,7 +47,7 @@ class EvalSuiteForm(forms.ModelForm[EvalSuite]):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         try:
-            suites.check_suite_input(
+            services.check_suite_input(
                 slug=data.get("slug") if self.instance.pk is None else None,
                 name=data.get("name"),
                 metrics=data.get("metrics"),
@@ -97,7 +97,7 @@ class EvalSuiteAdmin(admin.ModelAdmin[EvalSuite]):
         self, request: HttpRequest, obj: EvalSuite, form: EvalSuiteForm, change: bool
     ) -> None:
         data = form.cleaned_data
-        saved = suites.save_suite(
+        saved = services.save_suite(
             EvalSuite.objects.get(pk=obj.pk) if change else None,
             slug=data.get("slug"),
             name=data["name"],
@@ -121,11 +121,11 @@ class EvalSuiteAdmin(admin.ModelAdmin[EvalSuite]):
         """The targets were set by the service (with the audit entry)."""
 
     def delete_model(self, request: HttpRequest, obj: EvalSuite) -> None:
-        suites.delete_suite(obj, request.user, via="session")
+        services.delete_suite(obj, request.user, via="session")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[EvalSuite]) -> None:
         for suite in queryset:
-            suites.delete_suite(suite, request.user, via="session")
+            services.delete_suite(suite, request.user, via="session")
 
 
 @admin.register(SuiteRun)

@@ -2,7 +2,7 @@
 
 Two kinds:
 
-* ``inspect`` runs an Inspect AI task shipped in the repository (``evaluations/inspect_tasks/``)
+* ``inspect`` runs an Inspect AI task shipped in the repository (``suites/inspect_tasks/``)
   with ``inspect_ai.eval()`` in the worker process, writes the log under
   ``MEDIA_ROOT/suite-logs/``, and reads it back through the evidence importer
   (:func:`evaluations.importers.parse_log_file` and the suite's mapping).
@@ -40,6 +40,8 @@ from evaluations.importers import (
 #: Where shipped Inspect tasks live; an ``inspect`` suite can name only these.
 TASKS_DIR = Path(__file__).resolve().parent / "inspect_tasks"
 REPO_DIR = TASKS_DIR.parent.parent
+#: Where the tasks lived before suites became an app; stored configurations may name it.
+_LEGACY_TASKS_PREFIX = "evaluations/inspect_tasks/"
 #: Characters of output kept on the run (the tail, where errors are).
 EXCERPT_CHARS = 4000
 DEFAULT_COMMAND_TIMEOUT = 600
@@ -142,10 +144,12 @@ def shipped_tasks() -> list[str]:
 def resolve_task(task: str) -> tuple[Path, str]:
     """``(file, function)`` of a task given by shipped name (``name[@fn]``) or repo path.
 
-    Only files under ``evaluations/inspect_tasks/`` are accepted, so a suite cannot point the
+    Only files under ``suites/inspect_tasks/`` are accepted, so a suite cannot point the
     worker at arbitrary code.
     """
     spec, _, function = task.partition("@")
+    if spec.startswith(_LEGACY_TASKS_PREFIX):
+        spec = "suites/inspect_tasks/" + spec.removeprefix(_LEGACY_TASKS_PREFIX)
     if spec.endswith(".py"):
         path = (REPO_DIR / spec).resolve()
     elif _TASK_NAME.match(task):
@@ -156,7 +160,7 @@ def resolve_task(task: str) -> tuple[Path, str]:
         raise ConfigError(
             {
                 "config.task": [
-                    f"Unknown task {task!r:.100}: name one shipped in evaluations/inspect_tasks/ "
+                    f"Unknown task {task!r:.100}: name one shipped in suites/inspect_tasks/ "
                     f"({', '.join(shipped_tasks()) or 'none'})."
                 ]
             }
@@ -176,7 +180,7 @@ def _validate_inspect(raw: Mapping[str, Any]) -> dict[str, Any]:
         ]
     task = raw.get("task")
     if not isinstance(task, str) or not task:
-        errors["config.task"] = ["Required: a task shipped in evaluations/inspect_tasks/."]
+        errors["config.task"] = ["Required: a task shipped in suites/inspect_tasks/."]
     else:
         try:
             resolve_task(task)

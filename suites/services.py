@@ -34,7 +34,6 @@ from django.utils import timezone
 
 import audit
 from core.models import User
-from evaluations import runners
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.services import (
     ConflictError,
@@ -42,7 +41,8 @@ from evaluations.services import (
     record_results,
     require_policy,
 )
-from evaluations.suite_models import EvalSuite, OutboxMessage, SuiteRun, SuiteRunResult
+from suites import runners
+from suites.models import EvalSuite, OutboxMessage, SuiteRun, SuiteRunResult
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor

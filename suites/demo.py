@@ -1,7 +1,8 @@
 """Demo suite: the shipped Inspect task, run offline on mockllm against the demo models.
 
-Called from :func:`evaluations.demo.seed_demo`; idempotent. In demo mode (``RSP_DEMO=1``, as
-``make run`` sets) it runs every 5 minutes, so a newcomer sees runs arrive on the suites page.
+Called by ``manage.py seed_demo`` after the demo evidence; idempotent. In demo mode
+(``RSP_DEMO=1``, as ``make run`` sets) it runs every 5 minutes, so a newcomer sees runs arrive
+on the suites page.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from typing import Any
 
 from django.conf import settings
 
-from evaluations import suites
 from evaluations.models import AIModel
 from evaluations.policy import active_policy_view
-from evaluations.suite_models import EvalSuite
+from suites import services
+from suites.models import EvalSuite
 
 DEMO_SUITE = "demo-capabilities"
 DEMO_TARGETS = ("atlas-1", "atlas-1-mini")
@@ -28,14 +29,14 @@ def seed_demo(stdout: Any) -> None:
         return
     policy = active_policy_view()
     if policy is None:
-        stdout.write("evaluations: no active policy, demo suite skipped")
+        stdout.write("suites: no active policy, demo suite skipped")
         return
     missing = set(DEMO_METRICS.values()) - set(policy.metrics)
     if missing:
-        stdout.write(f"evaluations: the active policy lacks {sorted(missing)}, demo suite skipped")
+        stdout.write(f"suites: the active policy lacks {sorted(missing)}, demo suite skipped")
         return
     schedule = "*/5 * * * *" if settings.DEMO_MODE else ""
-    suites.save_suite(
+    services.save_suite(
         slug=DEMO_SUITE,
         name="Demo capabilities (offline Inspect task)",
         description="Ten scripted capture-the-flag and software-engineering challenges, run "
@@ -48,4 +49,4 @@ def seed_demo(stdout: Any) -> None:
         actor="seed_demo",
     )
     when = f"every 5 minutes ({schedule})" if schedule else "on request"
-    stdout.write(f"evaluations: demo suite {DEMO_SUITE}, runs {when}")
+    stdout.write(f"suites: demo suite {DEMO_SUITE}, runs {when}")

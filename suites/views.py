@@ -1,6 +1,6 @@
 """Pages of evaluation suites: the list, a suite with its run history, a run with live progress.
 
-Views parse, call one service and render; the services in :mod:`evaluations.suites` write.
+Views parse, call one service and render; the services in :mod:`suites.services` write.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from evaluations import suites
-from evaluations.api.suites import suite_list_queryset
 from evaluations.models import AIModel
 from evaluations.services import EvidenceError
-from evaluations.suite_models import EvalSuite, SuiteRun, SuiteRunResult
 from rsp_portal.authz import can, require
+from suites import services
+from suites.api.views import suite_list_queryset
+from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 
 RUN_HISTORY = 50
 
@@ -27,7 +27,7 @@ def _messages(exc: EvidenceError) -> str:
 
 def suite_list(request: HttpRequest) -> HttpResponse:
     require(request.user, "evidence.view")
-    return render(request, "evaluations/suite_list.html", {"suites": suite_list_queryset()})
+    return render(request, "suites/suite_list.html", {"suites": suite_list_queryset()})
 
 
 def suite_detail(request: HttpRequest, slug: str) -> HttpResponse:
@@ -41,7 +41,7 @@ def suite_detail(request: HttpRequest, slug: str) -> HttpResponse:
     runs = SuiteRun.objects.for_display().filter(suite=suite)[:RUN_HISTORY]
     return render(
         request,
-        "evaluations/suite_detail.html",
+        "suites/suite_detail.html",
         {
             "suite": suite,
             "runs": runs,
@@ -58,7 +58,7 @@ def suite_run_now(request: HttpRequest, slug: str) -> HttpResponse:
     suite = get_object_or_404(EvalSuite, slug=slug)
     model = get_object_or_404(AIModel, slug=request.POST.get("model", ""))
     try:
-        run = suites.request_run(suite, model, actor=request.user, via="session")
+        run = services.request_run(suite, model, actor=request.user, via="session")
     except EvidenceError as exc:
         messages.error(request, _messages(exc))
         return redirect("suite-detail", slug=suite.slug)
@@ -77,13 +77,13 @@ def _run(pk: int) -> SuiteRun:
 
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, "evidence.view")
-    return render(request, "evaluations/suite_run.html", {"run": _run(pk)})
+    return render(request, "suites/suite_run.html", {"run": _run(pk)})
 
 
 def run_status(request: HttpRequest, pk: int) -> HttpResponse:
     """The live fragment of the run page (polled every 2 s while the run is active)."""
     require(request.user, "evidence.view")
-    return render(request, "evaluations/_suite_run_status.html", {"run": _run(pk)})
+    return render(request, "suites/_suite_run_status.html", {"run": _run(pk)})
 
 
 @require_POST
@@ -91,7 +91,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, "suite.run")
     run = get_object_or_404(SuiteRun, pk=pk)
     try:
-        suites.cancel_run(run, request.user, via="session")
+        services.cancel_run(run, request.user, via="session")
     except EvidenceError as exc:
         messages.error(request, _messages(exc))
     else:

@@ -1,8 +1,9 @@
 """Evaluation suites and their runs, and the transactional outbox that enqueues them.
 
-Imported by :mod:`evaluations.models` (the app's model registry); kept in its own module
-because the run machinery (lease, attempts, outbox) is a topic of its own. The reasoning is
-in docs/adr/0011-suite-runs.md.
+The run machinery is explained in docs/adr/0011-suite-runs.md. These models were moved here
+from the evidence app without touching the database (docs/adr/0015-suites-app.md): each keeps
+its ``evaluations_*`` table and its audit object type (``AUDIT_TYPE``), so rows and the audit
+history of a suite or run read the same as before the move.
 """
 
 from __future__ import annotations
@@ -30,9 +31,14 @@ class EvalSuite(models.Model):
     # each value becomes; validated against the active policy when the suite is saved.
     metrics = models.JSONField(default=dict)
     runner = models.CharField(max_length=10, choices=Runner.choices)
-    # Runner configuration, validated by evaluations.runners.validate_config.
+    # Runner configuration, validated by suites.runners.validate_config.
     config = models.JSONField(default=dict)
-    targets: Any = models.ManyToManyField("evaluations.AIModel", blank=True, related_name="suites")
+    targets: Any = models.ManyToManyField(
+        "evaluations.AIModel",
+        blank=True,
+        related_name="suites",
+        db_table="evaluations_evalsuite_targets",
+    )
     # Five cron fields ("*/5 * * * *", UTC); empty means on request only. The service mirrors it
     # into a django-celery-beat PeriodicTask, which beat reads.
     schedule = models.CharField(max_length=100, blank=True)
@@ -51,12 +57,14 @@ class EvalSuite(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
 
-    # Declared for the type checker (the models are registered from apps.py).
+    AUDIT_TYPE = "evaluations.evalsuite"
+
     objects: ClassVar[models.Manager[EvalSuite]] = models.Manager()
     periodic_task_id: int | None
     runs: Any
 
     class Meta:
+        db_table = "evaluations_evalsuite"
         ordering = ["slug"]
         constraints = [
             models.CheckConstraint(
@@ -99,6 +107,7 @@ class SuiteRun(models.Model):
         API = "api", "API"
 
     TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+    AUDIT_TYPE = "evaluations.suiterun"
 
     suite = models.ForeignKey(EvalSuite, on_delete=models.PROTECT, related_name="runs")
     model = models.ForeignKey(
@@ -134,6 +143,7 @@ class SuiteRun(models.Model):
     run_results: Any
 
     class Meta:
+        db_table = "evaluations_suiterun"
         ordering = ["-created_at", "-id"]
         constraints = [
             # A duplicated schedule tick (two beats, a redelivered message) cannot run twice.
@@ -186,10 +196,13 @@ class SuiteRunResult(AppendOnlyModel):
         "evaluations.EvalResult", on_delete=models.PROTECT, related_name="suite_run_link"
     )
 
+    AUDIT_TYPE = "evaluations.suiterunresult"
+
     objects: ClassVar[Any] = AppendOnlyQuerySet.as_manager()
     run_id: int
 
     class Meta:
+        db_table = "evaluations_suiterunresult"
         constraints = [
             # A replayed completion cannot add a second value of the same metric.
             models.UniqueConstraint(fields=["run", "metric_key"], name="suite_result_once"),
@@ -210,6 +223,7 @@ class OutboxMessage(models.Model):
     objects: ClassVar[models.Manager[OutboxMessage]] = models.Manager()
 
     class Meta:
+        db_table = "evaluations_outboxmessage"
         ordering = ["id"]
         indexes = [
             # The relay: unpublished messages, oldest first.

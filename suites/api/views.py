@@ -17,13 +17,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.models import User
-from evaluations import suites
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.views import IDEMPOTENCY_PARAMETER, via_for
 from evaluations.idempotency import idempotent
 from evaluations.models import AIModel, Checkpoint
-from evaluations.suite_models import EvalSuite, SuiteRun, SuiteRunResult
 from rsp_portal.authz import can
+from suites import services
+from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 
 
 def suite_list_queryset() -> QuerySet[EvalSuite]:
@@ -184,7 +184,7 @@ class SuiteRunRequest(APIView):
             raise exceptions.ValidationError({"model": [f"Unknown model {slug_value!r:.100}."]})
 
         def effect() -> tuple[int, Any]:
-            run = suites.request_run(
+            run = services.request_run(
                 suite,
                 model,
                 actor=request.user,
