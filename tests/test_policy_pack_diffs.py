@@ -135,6 +135,39 @@ def test_diff_flags_structural_loosenings(default_pack: dict[str, Any]) -> None:
     assert len(diff.changes) == len(diff.loosenings)  # requirements fold into the standard
 
 
+def test_whole_entities_added_or_removed_say_so_and_only_some_removals_loosen(
+    default_pack: dict[str, Any],
+) -> None:
+    new = copy.deepcopy(default_pack)
+    gone = {"levels": "ASL-4", "domains": "CYBER", "metrics": "cyber.ctf_solve_rate"}
+    for section, code in gone.items():
+        ident = "key" if section == "metrics" else "code"
+        new[section] = [e for e in new[section] if e[ident] != code]
+    new["thresholds"] = [t for t in new["thresholds"] if t["code"] != "CBRN-4"]
+    new["standards"] = [s for s in new["standards"] if s["code"] != "ASL-4-D"]
+    new["levels"].append({"code": "ASL-9", "rank": 9, "name": "Nine", "description": ""})
+
+    whys = {
+        (c.kind, c.section, c.key): (c.why, c.loosening)
+        for c in diff_policies(default_pack, new).changes
+    }
+
+    assert whys[("removed", "levels", "ASL-4")] == ("level removed", False)
+    assert whys[("removed", "domains", "CYBER")] == ("domain removed", False)
+    assert whys[("removed", "metrics", "cyber.ctf_solve_rate")] == ("metric removed", False)
+    assert whys[("added", "levels", "ASL-9")] == ("level added", False)
+    requirements = len(standard_of(default_pack, "ASL-4-D")["requirements"])
+    assert whys[("removed", "standards", "ASL-4-D")] == (
+        f"standard removed with its {requirements} requirement(s)",
+        True,
+    )
+    indicators = len(threshold_of(default_pack, "CBRN-4")["indicators"])
+    assert whys[("removed", "thresholds", "CBRN-4")] == (
+        f"threshold removed with its {indicators} indicator(s)",
+        True,
+    )
+
+
 def test_moving_a_requirement_down_the_includes_chain_is_not_a_loosening(
     default_pack: dict[str, Any],
 ) -> None:
