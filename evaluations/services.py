@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -142,6 +142,34 @@ def _cause(action: str, rows: Sequence[Any]) -> str:
 
 def _user(actor: Any) -> Any:
     return None if actor is None or isinstance(actor, str) else actor
+
+
+_Row = TypeVar("_Row", AIModel, Checkpoint)
+
+
+def _create_evidence(
+    cls: type[_Row],
+    *,
+    unique: dict[str, Any],
+    conflict: tuple[str, str],
+    values: dict[str, Any],
+    action: tuple[str, str],
+    data: dict[str, Any],
+    actor: Any,
+    via: str | None,
+) -> _Row:
+    """Create a model or checkpoint in one transaction: refused with 409 (``conflict`` is the
+    field and message) if a row matches ``unique``, audited as ``action`` (its name and the
+    row's label), then the evidence hooks for the AI model it belongs to."""
+    name, label = action
+    with transaction.atomic():
+        if cls._default_manager.filter(**unique).exists():
+            raise _error(*conflict, ConflictError)
+        row = cls._default_manager.create(**unique, **values)
+        audit.record(name, row, data, actor, via=via)
+        ai_model = row if isinstance(row, AIModel) else row.model
+        _evidence_changed([ai_model], f"{name} {label}", actor)
+    return row
 
 
 # --- Plain value checks --------------------------------------------------------------------
@@ -331,32 +359,28 @@ def create_model(
                 raise _error("parent", f"Unknown model {parent!r:.100}.")
         else:
             raise _error("parent", "Must be a model slug.")
-    with transaction.atomic():
-        if AIModel.objects.filter(slug=slug).exists():
-            raise _error("slug", f"A model with slug {slug!r} already exists.", ConflictError)
-        model = AIModel.objects.create(
-            slug=slug,
-            name=name_text,
-            family=family_text,
-            parent=parent_model,
-            owner_team=team,
-            created_by=_user(actor),
-        )
-        audit.record(
-            "model.create",
-            model,
-            {
-                "model": model.slug,
-                "name": model.name,
-                "family": model.family,
-                "parent": parent_model.slug if parent_model else None,
-                "owner_team": model.owner_team,
-            },
-            actor,
-            via=via,
-        )
-        _evidence_changed([model], f"model.create {model.slug}", actor)
-    return model
+    return _create_evidence(
+        AIModel,
+        unique={"slug": slug},
+        conflict=("slug", f"A model with slug {slug!r} already exists."),
+        values={
+            "name": name_text,
+            "family": family_text,
+            "parent": parent_model,
+            "owner_team": team,
+            "created_by": _user(actor),
+        },
+        action=("model.create", slug),
+        data={
+            "model": slug,
+            "name": name_text,
+            "family": family_text,
+            "parent": parent_model.slug if parent_model else None,
+            "owner_team": team,
+        },
+        actor=actor,
+        via=via,
+    )
 
 
 def report_checkpoint(
@@ -384,37 +408,28 @@ def report_checkpoint(
     if stage_value not in Checkpoint.Stage.values:
         raise _error("stage", f"Must be one of {', '.join(Checkpoint.Stage.values)}.")
     meta = _json_object(metadata, "metadata")
-    with transaction.atomic():
-        if Checkpoint.objects.filter(model=model, name=name).exists():
-            raise _error(
-                "name",
-                f"Model {model.slug} already has a checkpoint named {name!r}.",
-                ConflictError,
-            )
-        checkpoint = Checkpoint.objects.create(
-            model=model,
-            name=name,
-            effective_compute=compute,
-            step=step_value,
-            stage=stage_value,
-            metadata=meta,
-            reported_by=_user(actor),
-        )
-        audit.record(
-            "checkpoint.report",
-            checkpoint,
-            {
-                "model": model.slug,
-                "name": name,
-                "effective_compute": compute,
-                "step": step_value,
-                "stage": stage_value,
-            },
-            actor,
-            via=via,
-        )
-        _evidence_changed([model], f"checkpoint.report {checkpoint.name}", actor)
-    return checkpoint
+    return _create_evidence(
+        Checkpoint,
+        unique={"model": model, "name": name},
+        conflict=("name", f"Model {model.slug} already has a checkpoint named {name!r}."),
+        values={
+            "effective_compute": compute,
+            "step": step_value,
+            "stage": stage_value,
+            "metadata": meta,
+            "reported_by": _user(actor),
+        },
+        action=("checkpoint.report", name),
+        data={
+            "model": model.slug,
+            "name": name,
+            "effective_compute": compute,
+            "step": step_value,
+            "stage": stage_value,
+        },
+        actor=actor,
+        via=via,
+    )
 
 
 # --- Results -------------------------------------------------------------------------------
