@@ -374,8 +374,8 @@ def _validate_thresholds(
         tier = v.string(m, "tier", path, default="red_line", choices=THRESHOLD_TIERS)
         halt = v.boolean(m, "halt", path)
         if halt and tier == "early_warning":
-            # An early warning never pauses by itself (DESIGN §4.2): a halt on one is a
-            # contradiction the author must resolve, not a choice the engine should guess.
+            # An early warning never pauses by itself (docs/how-the-gate-decides.md, §2): a halt
+            # on one is a contradiction the author must resolve, not a choice for the engine.
             v.error(
                 path_at(path, "halt"), "an early_warning threshold cannot halt; make it a red_line"
             )
@@ -550,7 +550,8 @@ def _validate_settings(
 
 
 def _uncertainty_z(v: Validator, settings: dict[str, Any], path: str) -> float | None:
-    """Optional, default 0: standard errors added toward "more capable" (DESIGN §4.1)."""
+    """Optional, default 0: standard errors added toward "more capable" (see §1 of
+    docs/how-the-gate-decides.md)."""
     if "uncertainty_z" not in settings:
         return 0.0
     z = v.number(settings, "uncertainty_z", path)

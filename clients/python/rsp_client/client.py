@@ -125,7 +125,7 @@ def _optional_count(data: Mapping[str, Any], key: str) -> int | None:
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a gate is paused: a stable ``code`` (DESIGN §4.3) and a message in words."""
+    """Why a gate is paused: a stable ``code`` (e.g. ``no_approval``) and a message in words."""
 
     code: str
     message: str
