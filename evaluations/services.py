@@ -57,20 +57,8 @@ RESULT_FIELDS = frozenset(
         "partial",
     }
 )
-CORRECTION_FIELDS = frozenset(
-    {
-        "evaluated_at",
-        "partial",
-        "metric",
-        "value",
-        "stderr",
-        "n_samples",
-        "elicitation",
-        "mitigation",
-        "notes",
-        "evidence_url",
-    }
-)
+#: A correction may change everything but where the result belongs and where it came from.
+CORRECTION_FIELDS = RESULT_FIELDS - {"model", "checkpoint", "provenance"}
 ELICITATION_FIELDS = {
     "scaffold": "a string",
     "attempts": "a positive integer",
@@ -153,20 +141,23 @@ def _create_evidence(
     unique: dict[str, Any],
     conflict: tuple[str, str],
     values: dict[str, Any],
-    action: tuple[str, str],
+    audited: tuple[str, ...],
     data: dict[str, Any],
+    action: tuple[str, str],
     actor: Any,
     via: str | None,
 ) -> _Row:
     """Create a model or checkpoint in one transaction: refused with 409 (``conflict`` is the
-    field and message) if a row matches ``unique``, audited as ``action`` (its name and the
-    row's label), then the evidence hooks for the AI model it belongs to."""
+    field and message) if a row matches ``unique``; audited as ``action`` (its name and the
+    row's label) with ``data`` and the ``audited`` fields; then the evidence hooks run for the
+    AI model it belongs to."""
     name, label = action
+    fields = {**unique, **values}
     with transaction.atomic():
         if cls._default_manager.filter(**unique).exists():
             raise _error(*conflict, ConflictError)
-        row = cls._default_manager.create(**unique, **values)
-        audit.record(name, row, data, actor, via=via)
+        row = cls._default_manager.create(**fields)
+        audit.record(name, row, {**data, **{f: fields[f] for f in audited}}, actor, via=via)
         ai_model = row if isinstance(row, AIModel) else row.model
         _evidence_changed([ai_model], f"{name} {label}", actor)
     return row
@@ -370,14 +361,9 @@ def create_model(
             "owner_team": team,
             "created_by": _user(actor),
         },
+        audited=("name", "family", "owner_team"),
+        data={"model": slug, "parent": parent_model.slug if parent_model else None},
         action=("model.create", slug),
-        data={
-            "model": slug,
-            "name": name_text,
-            "family": family_text,
-            "parent": parent_model.slug if parent_model else None,
-            "owner_team": team,
-        },
         actor=actor,
         via=via,
     )
@@ -419,14 +405,9 @@ def report_checkpoint(
             "metadata": meta,
             "reported_by": _user(actor),
         },
+        audited=("name", "effective_compute", "step", "stage"),
+        data={"model": model.slug},
         action=("checkpoint.report", name),
-        data={
-            "model": model.slug,
-            "name": name,
-            "effective_compute": compute,
-            "step": step_value,
-            "stage": stage_value,
-        },
         actor=actor,
         via=via,
     )

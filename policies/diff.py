@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from policies import rules
 
@@ -30,16 +30,8 @@ Section = Literal[
     "indicators",
 ]
 
-SECTION_ORDER: tuple[str, ...] = (
-    "settings",
-    "levels",
-    "standards",
-    "requirements",
-    "domains",
-    "metrics",
-    "thresholds",
-    "indicators",
-)
+#: The sections in the order a diff lists them.
+SECTION_ORDER: tuple[str, ...] = get_args(Section)
 
 _KIND_ORDER = {"removed": 0, "changed": 1, "added": 2}
 
