@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -26,6 +26,10 @@ from django.utils import timezone
 import audit
 from core.models import ActivationSignature, PolicyActivation
 from rsp_portal.authz import require
+
+if TYPE_CHECKING:
+    from policies.models import PolicyVersion
+    from rsp_portal.types import Actor
 
 
 class ActivationSignoffError(Exception):
@@ -38,7 +42,7 @@ def _active() -> Any:
     return PolicyVersion.objects.filter(status=PolicyVersion.Status.ACTIVE).first()
 
 
-def dossier_for(version: Any, previous: Any) -> dict[str, Any]:
+def dossier_for(version: PolicyVersion, previous: PolicyVersion) -> dict[str, Any]:
     """The diff from ``previous`` to ``version`` with its loosenings, as signed."""
     from policies.diff import diff_policies
     from policies.services import to_pack, version_with_children
@@ -61,7 +65,9 @@ def _sha256(dossier: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def check_activation(version: Any, previous: Any, actor: Any) -> PolicyActivation | None:
+def check_activation(
+    version: PolicyVersion, previous: PolicyVersion | None, actor: Actor
+) -> PolicyActivation | None:
     """Called by ``policies.services.activate`` (rows locked). Returns None when no sign-off
     is needed (no policy in force, or no loosening); the signed activation when it is needed
     and complete; raises ActivationSignoffError otherwise."""
@@ -93,7 +99,7 @@ def check_activation(version: Any, previous: Any, actor: Any) -> PolicyActivatio
     )
 
 
-def _approved_by_titles(version: Any, previous: Any) -> bool:
+def _approved_by_titles(version: PolicyVersion, previous: PolicyVersion) -> bool:
     """Each sign-off title of the policy in force approved this draft's content on the
     activation page or API (the title-by-title path of ``policies.services``)."""
     from policies.models import ActivationApproval
@@ -111,9 +117,11 @@ def _complete(activation: PolicyActivation) -> bool:
     return all(title in approved for title in activation.required_titles)
 
 
-def request_activation(version: Any, actor: Any, *, via: str | None = None) -> PolicyActivation:
+def request_activation(
+    version: PolicyVersion, actor: Actor, *, via: str | None = None
+) -> PolicyActivation:
     """Open a pending activation for a loosening draft; audited and announced."""
-    require(actor, "policy.activate")
+    actor = require(actor, "policy.activate")
     previous = _active()
     if previous is None or not version.is_draft:
         raise ActivationSignoffError("Only a draft can be requested, while a policy is in force.")
@@ -164,7 +172,7 @@ def request_activation(version: Any, actor: Any, *, via: str | None = None) -> P
 
 
 def sign_activation(
-    activation_id: int, actor: Any, verdict: str, shown_sha256: str, *, via: str | None = None
+    activation_id: int, actor: Actor, verdict: str, shown_sha256: str, *, via: str | None = None
 ) -> PolicyActivation:
     """Approve or reject a pending activation as one of the titles it needs.
 
@@ -172,7 +180,7 @@ def sign_activation(
     """
     from policies import services as policy_services
 
-    require(actor, "decision.sign")
+    actor = require(actor, "decision.sign")
     if verdict not in ("approve", "reject"):
         raise ActivationSignoffError("The verdict must be approve or reject.")
     with transaction.atomic():
@@ -226,7 +234,7 @@ def sign_activation(
     return activation
 
 
-def _finish(activation: PolicyActivation, status: str, actor: Any) -> None:
+def _finish(activation: PolicyActivation, status: str, actor: Actor) -> None:
     activation.status = status
     activation.decided_at = timezone.now()
     activation.save(update_fields=["status", "decided_at"])

@@ -15,6 +15,8 @@ from django.utils import timezone
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from rsp_portal.types import Actor
+
 
 class Role(models.TextChoices):
     """Roles are Django groups of the same name, created by a migration."""
@@ -163,7 +165,7 @@ class ApiToken(models.Model):
         scopes: Iterable[str],
         expires_at: datetime | None = None,
         *,
-        actor: Any = None,
+        actor: Actor = None,
     ) -> tuple[ApiToken, str]:
         """Create a token and return it with its plain text, which is never stored.
 
@@ -237,7 +239,7 @@ class ApiToken(models.Model):
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
 
-    def revoke(self, *, actor: Any = None) -> None:
+    def revoke(self, *, actor: Actor = None) -> None:
         """Revoke once (audited); revoking a revoked token changes nothing.
 
         ``actor`` defaults to the token's owner.

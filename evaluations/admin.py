@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from evaluations import suites
@@ -20,7 +21,7 @@ from evaluations.suite_models import EvalSuite, SuiteRun
 from rsp_portal.authz import can
 
 
-class EvalSuiteForm(forms.ModelForm):  # type: ignore[type-arg]
+class EvalSuiteForm(forms.ModelForm[EvalSuite]):
     class Meta:
         model = EvalSuite
         fields = [
@@ -63,13 +64,15 @@ class EvalSuiteForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(EvalSuite)
-class EvalSuiteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class EvalSuiteAdmin(admin.ModelAdmin[EvalSuite]):
     form = EvalSuiteForm
     list_display = ("slug", "name", "runner", "schedule", "enabled")
     list_filter = ("runner", "enabled")
     filter_horizontal = ("targets",)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: EvalSuite | None = None
+    ) -> tuple[str, ...]:
         return ("slug",) if obj is not None else ()
 
     def _manager(self, request: HttpRequest) -> bool:
@@ -78,19 +81,21 @@ class EvalSuiteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._manager(request)
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: EvalSuite | None = None) -> bool:
         return self._manager(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self._manager(request)
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: EvalSuite | None = None) -> bool:
         return self._manager(request)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: EvalSuite | None = None) -> bool:
         return self._manager(request) and (obj is None or not obj.runs.exists())
 
-    def save_model(self, request: HttpRequest, obj: EvalSuite, form: Any, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: EvalSuite, form: EvalSuiteForm, change: bool
+    ) -> None:
         data = form.cleaned_data
         saved = suites.save_suite(
             EvalSuite.objects.get(pk=obj.pk) if change else None,
@@ -110,25 +115,27 @@ class EvalSuiteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         obj.pk = saved.pk
         obj.periodic_task = saved.periodic_task
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+    def save_related(
+        self, request: HttpRequest, form: EvalSuiteForm, formsets: Any, change: bool
+    ) -> None:
         """The targets were set by the service (with the audit entry)."""
 
     def delete_model(self, request: HttpRequest, obj: EvalSuite) -> None:
         suites.delete_suite(obj, request.user, via="session")
 
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[EvalSuite]) -> None:
         for suite in queryset:
             suites.delete_suite(suite, request.user, via="session")
 
 
 @admin.register(SuiteRun)
-class SuiteRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class SuiteRunAdmin(admin.ModelAdmin[SuiteRun]):
     list_display = ("id", "suite", "model", "status", "attempts", "triggered_by", "created_at")
     list_filter = ("status", "triggered_by", "suite")
     list_select_related = ("suite", "model")
     readonly_fields = [f.name for f in SuiteRun._meta.fields]
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: SuiteRun | None = None) -> bool:
         return can(request.user, "suite.manage")
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -137,8 +144,8 @@ class SuiteRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: SuiteRun | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: SuiteRun | None = None) -> bool:
         return False

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -50,6 +50,10 @@ from evaluations.services import (
     record_results,
     require_policy,
 )
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
+
 
 #: Largest log file accepted for import (bytes); the settings may override it.
 DEFAULT_MAX_IMPORT_BYTES = 256 * 1024 * 1024
@@ -290,7 +294,9 @@ def _mapping_input(raw: Any) -> tuple[dict[str, str], set[str]]:
     return mapping, opted_out
 
 
-def _resolve_target(model: Any, checkpoint: Any) -> tuple[AIModel, Checkpoint]:
+def _resolve_target(
+    model: AIModel | str, checkpoint: Checkpoint | str
+) -> tuple[AIModel, Checkpoint]:
     model_obj = model if isinstance(model, AIModel) else None
     if model_obj is None:
         model_obj = AIModel.objects.filter(slug=model).first() if isinstance(model, str) else None
@@ -317,10 +323,10 @@ def _task_of(parsed: ParsedLog, metric: ParsedMetric) -> str:
 def import_log(
     upload: Any,
     *,
-    model: Any,
-    checkpoint: Any,
+    model: AIModel | str,
+    checkpoint: Checkpoint | str,
     mapping: Any = None,
-    actor: Any = None,
+    actor: Actor = None,
     preview: bool = False,
     via: str | None = None,
     confirm_direction: bool = False,
@@ -581,7 +587,7 @@ def _record_failed_import(
     stored: StoredUpload,
     model: AIModel,
     ckpt: Checkpoint,
-    actor: Any,
+    actor: Actor,
     via: str | None,
 ) -> ImportOutcome:
     with transaction.atomic():
@@ -613,7 +619,7 @@ def _record_failed_import(
 
 
 def _remember_mapping(
-    parsed: ParsedLog, given: Mapping[str, str], actor: Any, via: str | None
+    parsed: ParsedLog, given: Mapping[str, str], actor: Actor, via: str | None
 ) -> None:
     """Store the task's mapping entries that are new or changed, each with an audit entry."""
     if not given:

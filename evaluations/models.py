@@ -92,7 +92,7 @@ class Checkpoint(AppendOnlyModel):
         return f"{self.model_id}:{self.name}"
 
 
-class EvalResultQuerySet(AppendOnlyQuerySet):
+class EvalResultQuerySet(AppendOnlyQuerySet["EvalResult"]):
     def current(self) -> EvalResultQuerySet:
         """Results no later result supersedes (a corrected value is no longer current)."""
         later = EvalResult.objects.filter(supersedes=OuterRef("pk"))

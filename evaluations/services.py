@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 import audit
+from core.models import User
 from evaluations.models import (
     AIModel,
     Checkpoint,
@@ -31,6 +32,10 @@ from evaluations.models import (
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 from rsp_portal.errors import ServiceError
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
+
 
 #: Called with each AI model whose evidence changed, what changed it (``"result.create #12"``)
 #: and who, inside the writing transaction (the gate registers its recomputation here). A hook
@@ -109,7 +114,7 @@ def _listing(names: Iterable[str]) -> str:
 
 
 def _evidence_changed(
-    models: Iterable[AIModel], cause: str = "evidence.change", actor: Any = None
+    models: Iterable[AIModel], cause: str = "evidence.change", actor: Actor = None
 ) -> None:
     """Run the hooks once per touched model, inside the caller's transaction; ``cause`` and
     ``actor`` say what changed the evidence and who, for the gate's transition record."""
@@ -128,8 +133,8 @@ def _cause(action: str, rows: Sequence[Any]) -> str:
     return f"{action} {ids}{more}"
 
 
-def _user(actor: Any) -> Any:
-    return None if actor is None or isinstance(actor, str) else actor
+def _user(actor: Actor) -> User | None:
+    return actor if isinstance(actor, User) else None
 
 
 _Row = TypeVar("_Row", AIModel, Checkpoint)
@@ -144,7 +149,7 @@ def _create_evidence(
     audited: tuple[str, ...],
     data: dict[str, Any],
     action: tuple[str, str],
-    actor: Any,
+    actor: Actor,
     via: str | None,
 ) -> _Row:
     """Create a model or checkpoint in one transaction: refused with 409 (``conflict`` is the
@@ -329,7 +334,7 @@ def create_model(
     family: Any = "",
     parent: Any = None,
     owner_team: Any = "",
-    actor: Any = None,
+    actor: Actor = None,
     via: str | None = None,
 ) -> AIModel:
     """Register an AI model; ``parent`` is a model or the slug of one (lineage)."""
@@ -377,7 +382,7 @@ def report_checkpoint(
     step: Any = None,
     stage: Any = Checkpoint.Stage.PRETRAINING,
     metadata: Any = None,
-    actor: Any = None,
+    actor: Actor = None,
     via: str | None = None,
 ) -> Checkpoint:
     """Record a checkpoint of ``model`` with its effective compute in FLOP (append-only)."""
@@ -531,7 +536,7 @@ def _result_audit_data(result: EvalResult) -> dict[str, Any]:
 
 def record_results(
     items: Sequence[Any],
-    actor: Any,
+    actor: Actor,
     source: str,
     *,
     via: str | None = None,
@@ -574,7 +579,7 @@ def correct_result(
     old: EvalResult,
     values: Mapping[str, Any],
     reason: Any,
-    actor: Any,
+    actor: Actor,
     *,
     via: str | None = None,
     source: str = EvalResult.Source.BROWSER,

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -33,6 +33,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 import audit
+from core.models import User
 from evaluations import runners
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.services import (
@@ -42,6 +43,10 @@ from evaluations.services import (
     require_policy,
 )
 from evaluations.suite_models import EvalSuite, OutboxMessage, SuiteRun, SuiteRunResult
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
+
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +250,7 @@ def save_suite(
     schedule: Any = "",
     enabled: bool = True,
     max_attempts: Any = 3,
-    actor: Any = None,
+    actor: Actor = None,
     via: str | None = None,
 ) -> EvalSuite:
     """Create (``suite`` None) or update a suite, keeping its beat schedule in step.
@@ -278,7 +283,7 @@ def save_suite(
     with transaction.atomic():
         creating = suite is None
         if suite is None:
-            suite = EvalSuite(slug=slug, created_by=None if isinstance(actor, str) else actor)
+            suite = EvalSuite(slug=slug, created_by=actor if isinstance(actor, User) else None)
         suite.name = name.strip()
         suite.description = str(description or "")
         suite.metrics = clean_metrics
@@ -301,7 +306,7 @@ def save_suite(
     return suite
 
 
-def delete_suite(suite: EvalSuite, actor: Any = None, via: str | None = None) -> None:
+def delete_suite(suite: EvalSuite, actor: Actor = None, via: str | None = None) -> None:
     """Remove a suite that never ran (with its schedule); suites with runs are disabled."""
     with transaction.atomic():
         if suite.runs.exists():
@@ -407,7 +412,7 @@ def _new_run(
     checkpoint: Checkpoint,
     slot: datetime,
     trigger: str,
-    actor: Any,
+    actor: Actor,
     via: str | None,
 ) -> SuiteRun:
     now = timezone.now()
@@ -417,7 +422,7 @@ def _new_run(
         checkpoint=checkpoint,
         max_attempts=suite.max_attempts,
         triggered_by=trigger,
-        requested_by=None if actor is None or isinstance(actor, str) else actor,
+        requested_by=actor if isinstance(actor, User) else None,
         scheduled_for=slot,
         created_at=now,
         lease_expires_at=now + timedelta(seconds=requeue_seconds()),
@@ -437,7 +442,7 @@ def request_run(
     suite: EvalSuite,
     model: AIModel,
     *,
-    actor: Any,
+    actor: Actor,
     trigger: str = SuiteRun.Trigger.USER,
     via: str | None = None,
 ) -> SuiteRun:
@@ -486,7 +491,7 @@ def schedule_tick(suite_id: int, now: datetime | None = None) -> list[SuiteRun]:
     return created
 
 
-def cancel_run(run: SuiteRun, actor: Any, via: str | None = None) -> SuiteRun:
+def cancel_run(run: SuiteRun, actor: Actor, via: str | None = None) -> SuiteRun:
     """Cancel a queued or running run; a worker still computing discards its output."""
     with transaction.atomic():
         locked = SuiteRun.objects.for_display().select_for_update(of=("self",)).get(pk=run.pk)

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import math
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -37,6 +37,12 @@ from governance.models import (
 from rsp_portal.authz import require
 from rsp_portal.errors import ServiceError
 
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from policies.models import PolicyVersion
+    from rsp_portal.types import Actor
+
+
 logger = logging.getLogger(__name__)
 
 # A pending decision that gathers no verdict in this time expires.
@@ -60,7 +66,7 @@ class ConflictError(GovernanceError):
 
 
 def evaluate_model(
-    model: Any, scope: str, planned_compute: float | None = None, *, now: datetime | None = None
+    model: AIModel, scope: str, planned_compute: float | None = None, *, now: datetime | None = None
 ) -> tuple[Verdict, datetime | None]:
     """Run the engine for ``model`` now; returns the verdict and when time could change it."""
     now = now or timezone.now()
@@ -79,7 +85,7 @@ def _trust() -> tuple[bool, datetime | None]:
 
 
 def _read_input(
-    model: Any,
+    model: AIModel,
     scope: str,
     planned_compute: float | None,
     now: datetime,
@@ -103,7 +109,7 @@ def _read_input(
         return None, None
 
 
-def _safe_reads(model: Any) -> adapter.Reads | None:
+def _safe_reads(model: AIModel) -> adapter.Reads | None:
     try:
         return adapter.read_inputs(model)
     except Exception:
@@ -129,7 +135,7 @@ def _safe(check: Any) -> bool:
         return False
 
 
-def recompute(model: Any, cause: str, actor: Any = None) -> dict[str, GateState]:
+def recompute(model: AIModel, cause: str, actor: Actor = None) -> dict[str, GateState]:
     """Recompute both scopes of ``model``'s gate inside the caller's transaction.
 
     A change of state, reasons or determinations writes a GateTransition, an audit entry
@@ -154,7 +160,7 @@ def recompute(model: Any, cause: str, actor: Any = None) -> dict[str, GateState]
     return states
 
 
-def _recompute_scope(model: Any, scope: str, cause: str, actor: Any) -> GateState:
+def _recompute_scope(model: AIModel, scope: str, cause: str, actor: Actor) -> GateState:
     now = timezone.now()
     verdict, valid_until = evaluate_model(model, scope, now=now)
     return _store_verdict(model, scope, verdict, valid_until, now, cause, actor)
@@ -170,13 +176,13 @@ def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
 
 
 def _store_verdict(
-    model: Any,
+    model: AIModel,
     scope: str,
     verdict: Verdict,
     valid_until: datetime | None,
     now: datetime,
     cause: str,
-    actor: Any,
+    actor: Actor,
 ) -> GateState:
     payload = verdict.to_dict()
     reasons = payload["reasons"]
@@ -254,7 +260,7 @@ def _key_of(reasons: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((r["code"], _subject(r)) for r in reasons))
 
 
-def gate_as_of(model: Any, scope: str, as_of: datetime) -> dict[str, Any] | None:
+def gate_as_of(model: AIModel, scope: str, as_of: datetime) -> dict[str, Any] | None:
     """The gate as it stood at ``as_of``, from the stored transitions; None when no gate had
     been recorded by then."""
     transition = (
@@ -270,7 +276,7 @@ def gate_as_of(model: Any, scope: str, as_of: datetime) -> dict[str, Any] | None
 
 
 def gate_for(
-    model: Any, scope: str = Scope.SCALING, compute: float | None = None
+    model: AIModel, scope: str = Scope.SCALING, compute: float | None = None
 ) -> dict[str, Any]:
     """The gate as the API answers it. Without ``compute``: the stored row (recomputed first
     if time may have changed it). With ``compute``: evaluated for that planned compute."""
@@ -312,7 +318,7 @@ _STORED_GATE_FIELDS = (
 )
 
 
-def failed_gate(model: Any, scope: str) -> dict[str, Any]:
+def failed_gate(model: AIModel, scope: str) -> dict[str, Any]:
     """The answer when even reading the gate failed: paused, internal_error."""
     verdict = internal_error_verdict(RuntimeError("the stored gate could not be read"))
     return _gate_payload(model, scope, verdict.to_dict(), timezone.now())
@@ -325,7 +331,7 @@ def _is_stale(state: GateState, now: datetime) -> bool:
 
 
 def _gate_payload(
-    model: Any, scope: str, verdict: dict[str, Any], computed_at: datetime
+    model: AIModel, scope: str, verdict: dict[str, Any], computed_at: datetime
 ) -> dict[str, Any]:
     return {
         "model": model.slug,
@@ -353,7 +359,7 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def recompute_all(cause: str, actor: Any = None) -> int:
+def recompute_all(cause: str, actor: Actor = None) -> int:
     """Recompute every model's gate (policy activation, the periodic sweep)."""
     from evaluations.models import AIModel
 
@@ -369,17 +375,17 @@ def recompute_all(cause: str, actor: Any = None) -> int:
 
 
 def record_safeguard(
-    model: Any,
+    model: AIModel,
     requirement_code: str,
     status: str,
-    actor: Any,
+    actor: Actor,
     *,
     evidence_url: str = "",
     notes: str = "",
     via: str | None = None,
 ) -> SafeguardRecord:
     """Record a safeguard requirement's status for a model (a new history row)."""
-    require(actor, "safeguard.update")
+    actor = require(actor, "safeguard.update")
     known = adapter.requirement_codes()
     if requirement_code not in known:
         raise GovernanceError(
@@ -426,7 +432,7 @@ _DECISION_REASONS = frozenset({"no_approval", "decision_outdated", "exceeds_appr
 
 
 def build_dossier(
-    model: Any,
+    model: AIModel,
     compute_limit: float,
     now: datetime,
     *,
@@ -488,10 +494,10 @@ def dossier_hash(dossier: dict[str, Any]) -> str:
 
 
 def request_decision(
-    model: Any,
+    model: AIModel,
     compute_limit: Any,
     rationale: str,
-    actor: Any,
+    actor: Actor,
     *,
     scope: str = Scope.SCALING,
     lifts_precautions: Any = None,
@@ -500,7 +506,7 @@ def request_decision(
     """Ask leadership to approve scaling ``model`` up to ``compute_limit`` FLOP (scope
     ``scaling``) or deploying it (scope ``deployment``: the limit defaults to the latest
     checkpoint's compute, the checkpoint being deployed)."""
-    require(actor, "decision.request")
+    actor = require(actor, "decision.request")
     if scope not in Scope.values:
         raise GovernanceError({"scope": [f"Must be one of {', '.join(Scope.values)}."]})
     if scope == Scope.DEPLOYMENT and compute_limit is None:
@@ -558,7 +564,7 @@ def request_decision(
     return decision
 
 
-def _precaution_ids(model: Any, raw: Any) -> list[int]:
+def _precaution_ids(model: AIModel, raw: Any) -> list[int]:
     if raw in (None, ""):
         return []
     if not isinstance(raw, list) or not all(
@@ -593,7 +599,7 @@ def _positive_number(value: Any, field: str) -> float:
 
 def sign_decision(
     decision_id: int,
-    actor: Any,
+    actor: Actor,
     verdict: str,
     shown_sha256: str,
     comment: str = "",
@@ -605,7 +611,7 @@ def sign_decision(
     The signer names the dossier hash they were shown; it must still be the decision's, and
     the dossier's inputs must not have changed since (otherwise the decision turns stale).
     """
-    require(actor, "decision.sign")
+    actor = require(actor, "decision.sign")
     if verdict not in ApprovalVerdict.values:
         raise GovernanceError({"verdict": ["Must be approve or reject."]})
     with transaction.atomic():
@@ -689,7 +695,7 @@ def sign_decision(
     return decision
 
 
-def _set_status(decision: ScalingDecision, status: str, reason: str, actor: Any) -> None:
+def _set_status(decision: ScalingDecision, status: str, reason: str, actor: Actor) -> None:
     decision.status = status
     decision.status_reason = reason
     decision.decided_at = timezone.now()
@@ -711,7 +717,7 @@ def _expire_if_due(decision: ScalingDecision) -> None:
         _set_status(decision, DecisionStatus.EXPIRED, "no verdict before the deadline", None)
 
 
-def _mark_stale_if_changed(decision: ScalingDecision, actor: Any) -> bool:
+def _mark_stale_if_changed(decision: ScalingDecision, actor: Actor) -> bool:
     dossier, _ = build_dossier(
         decision.model,
         decision.compute_limit or 0.0,
@@ -727,7 +733,7 @@ def _mark_stale_if_changed(decision: ScalingDecision, actor: Any) -> bool:
     return True
 
 
-def mark_stale_decisions(model: Any, actor: Any = None) -> int:
+def mark_stale_decisions(model: AIModel, actor: Actor = None) -> int:
     """Pending decisions of ``model`` whose dossier inputs changed turn stale."""
     count = 0
     for decision in ScalingDecision.objects.select_for_update().filter(
@@ -743,11 +749,11 @@ def mark_stale_decisions(model: Any, actor: Any = None) -> int:
 
 
 def record_precaution(
-    model: Any, threshold_code: Any, reason: Any, actor: Any, *, via: str | None = None
+    model: AIModel, threshold_code: Any, reason: Any, actor: Actor, *, via: str | None = None
 ) -> Precaution:
     """Treat ``threshold_code`` as crossed for ``model`` without evidence ("we cannot rule it
     out"). Takes effect at once; lifting it needs an approved decision that lists it."""
-    require(actor, "precaution.record")
+    actor = require(actor, "precaution.record")
     version = adapter.active_version()
     if version is None:
         raise GovernanceError({"threshold": ["No policy version is active."]})
@@ -779,9 +785,9 @@ def record_precaution(
 # --- Pause ------------------------------------------------------------------------------------
 
 
-def pause(model: Any, reason: str, actor: Any, *, via: str | None = None) -> Pause:
+def pause(model: AIModel, reason: str, actor: Actor, *, via: str | None = None) -> Pause:
     """Pause a model at once. One safety or leadership user is enough."""
-    require(actor, "model.pause")
+    actor = require(actor, "model.pause")
     if not reason or not reason.strip():
         raise GovernanceError({"reason": ["Say why the model is paused."]})
     with transaction.atomic():
@@ -805,7 +811,7 @@ def pause(model: Any, reason: str, actor: Any, *, via: str | None = None) -> Pau
 # --- Hooks ------------------------------------------------------------------------------------
 
 
-def on_evidence_changed(model: Any, cause: str = "evidence", actor: Any = None) -> None:
+def on_evidence_changed(model: AIModel, cause: str = "evidence", actor: Actor = None) -> None:
     """Called inside every evidence write's transaction: stale decisions, then the gate."""
     mark_stale_decisions(model, actor)
     recompute(model, cause, actor)
@@ -816,7 +822,7 @@ def on_audit_outcome_changed(run: Any) -> None:
     recompute_all("audit.verify.failed" if not run.ok else "audit.verify.ok")
 
 
-def on_policy_activated(version: Any) -> None:
+def on_policy_activated(version: PolicyVersion) -> None:
     """A new policy changes every gate; pending decisions made under the old one are stale."""
     from evaluations.models import AIModel
 

@@ -432,7 +432,7 @@ def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "governance/_gate_panel.html", gate_context(request, model))
 
 
-def gate_context(request: HttpRequest, model: Any) -> dict[str, Any]:
+def gate_context(request: HttpRequest, model: AIModel) -> dict[str, Any]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
     from governance.models import Notification
 
@@ -467,7 +467,7 @@ def gate_context(request: HttpRequest, model: Any) -> dict[str, Any]:
     }
 
 
-def _timeline(model: Any) -> Any:
+def _timeline(model: AIModel) -> Any:
     """The scaling gate's approved / paused spans (the last 200 state changes)."""
     from django.utils import timezone
 

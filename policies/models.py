@@ -11,7 +11,7 @@ by ``policies/migrations/0002_freeze_guards.py`` refuse it for any other client
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.db import models
@@ -34,18 +34,27 @@ class PolicyVersionQuerySet(models.QuerySet["PolicyVersion"]):
 
     def with_children(self) -> PolicyVersionQuerySet:
         """Everything ``services.to_pack`` and the pages read, in 7 extra queries in total."""
-        return self.prefetch_related(
-            "levels",
-            models.Prefetch("standards", queryset=Standard.objects.select_related("level")),
-            "standards__requirements",
-            "domains",
-            models.Prefetch("metrics", queryset=Metric.objects.select_related("domain")),
-            models.Prefetch(
-                "thresholds", queryset=CapabilityThreshold.objects.select_related("domain")
-            ),
-            models.Prefetch(
-                "thresholds__indicators", queryset=Indicator.objects.select_related("metric")
-            ),
+        # One call per queryset type (the stubs type each call's Prefetch querysets as one).
+        return (
+            self.prefetch_related(
+                "levels",
+                models.Prefetch("standards", queryset=Standard.objects.select_related("level")),
+                "standards__requirements",
+                "domains",
+            )
+            .prefetch_related(
+                models.Prefetch("metrics", queryset=Metric.objects.select_related("domain"))
+            )
+            .prefetch_related(
+                models.Prefetch(
+                    "thresholds", queryset=CapabilityThreshold.objects.select_related("domain")
+                )
+            )
+            .prefetch_related(
+                models.Prefetch(
+                    "thresholds__indicators", queryset=Indicator.objects.select_related("metric")
+                )
+            )
         )
 
     def for_listing(self) -> PolicyVersionQuerySet:
@@ -214,7 +223,10 @@ class PolicyVersion(models.Model):
 # --------------------------------------------------------------------------- children
 
 
-class PolicyChildQuerySet(models.QuerySet[Any]):
+_Child = TypeVar("_Child", bound="PolicyChild")
+
+
+class PolicyChildQuerySet(models.QuerySet[_Child]):
     """Bulk writes are refused when they would touch a non-draft version's rows."""
 
     def _refuse_if_frozen(self, what: str) -> None:
@@ -251,7 +263,7 @@ class PolicyChild(models.Model):
         return super().delete(*args, **kwargs)
 
     def _check_draft(self) -> None:
-        version_id = self.version_id  # type: ignore[attr-defined]
+        version_id = self.version_id
         if version_id is None:
             return
         cached = self._state.fields_cache.get("version")

@@ -9,7 +9,7 @@ Every write is audited in its own transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import transaction
 from django.db.models import Q
@@ -33,6 +33,11 @@ from policies.packs import PackError, content_sha256, dump_pack, validate_pack
 from policies.selfassessment import ELEMENTS, computed
 from rsp_portal.authz import require
 
+if TYPE_CHECKING:
+    from core.models import User
+    from rsp_portal.types import Actor
+
+
 __all__ = [
     "ON_ACTIVATE",
     "ActivationError",
@@ -55,8 +60,8 @@ class ActivationError(Exception):
     """The version cannot be activated (not a draft, or its content is no longer valid)."""
 
 
-def _user_or_none(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
+def _user_or_none(actor: Actor) -> User | None:
+    return cast("User", actor) if getattr(actor, "is_authenticated", False) else None
 
 
 # ------------------------------------------------------------------------------ load
@@ -77,7 +82,9 @@ def find_loaded(pack: Mapping[str, Any]) -> PolicyVersion | None:
     )
 
 
-def load_pack(data: Mapping[str, Any], actor: Any = None, activate: bool = False) -> PolicyVersion:
+def load_pack(
+    data: Mapping[str, Any], actor: Actor = None, activate: bool = False
+) -> PolicyVersion:
     """Create a draft version from a pack dict; all or nothing; audited as ``policy.load``.
 
     ``data`` is validated again (``validate_pack`` is idempotent), so a :class:`PackError`
@@ -112,12 +119,12 @@ def load_pack(data: Mapping[str, Any], actor: Any = None, activate: bool = False
     return version
 
 
-def _activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
+def _activate(version: PolicyVersion, actor: Actor) -> PolicyVersion:
     # load_pack's ``activate`` flag shadows the function of that name.
     return activate(version, actor)
 
 
-def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersion:
+def _create_version(pack: dict[str, Any], digest: str, user: User | None) -> PolicyVersion:
     settings = pack["settings"]
     version = PolicyVersion.objects.create(
         key=pack["key"],
@@ -256,7 +263,7 @@ def _lock_draft(version: PolicyVersion) -> tuple[PolicyVersion, PolicyVersion | 
     return target, next((row for row in locked if row.pk != target.pk), None)
 
 
-def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
+def activate(version: PolicyVersion, actor: Actor) -> PolicyVersion:
     """Make a draft the active version, superseding the current one; audited.
 
     A user actor needs ``policy.activate`` (leadership); ``None`` or a string is an operator
@@ -342,7 +349,7 @@ def activation_status(
     }
 
 
-def approve_activation(version: PolicyVersion, actor: Any) -> PolicyVersion:
+def approve_activation(version: PolicyVersion, actor: Actor) -> PolicyVersion:
     """Approve activating a draft as one sign-off title of the policy in force; the last
     title needed activates it (``activate``). Audited as ``policy.activation_approve``.
 
@@ -352,7 +359,7 @@ def approve_activation(version: PolicyVersion, actor: Any) -> PolicyVersion:
     :class:`ActivationError` when the version is not a draft or the actor holds no pending
     title.
     """
-    require(actor, "policy.activate")
+    actor = require(actor, "policy.activate")
     with transaction.atomic():
         target, in_force = _lock_draft(version)
         active = in_force
@@ -423,14 +430,14 @@ def record_self_assessment(
     version: PolicyVersion,
     element: str,
     status: str,
-    actor: Any,
+    actor: Actor,
     *,
     evidence_url: str = "",
     note: str = "",
 ) -> SelfAssessmentRecord:
     """Record a person's mark of one element for a version; audited. Leadership only (the
     same people who activate a policy)."""
-    require(actor, "policy.activate")
+    actor = require(actor, "policy.activate")
     errors: dict[str, list[str]] = {}
     if element not in {e.code for e in ELEMENTS}:
         errors["element"] = [f"Unknown element {element!r}."]
@@ -606,7 +613,7 @@ def api_representation(version: PolicyVersion) -> dict[str, Any]:
     }
 
 
-def export(version: PolicyVersion, actor: Any = None) -> str:
+def export(version: PolicyVersion, actor: Actor = None) -> str:
     """The version as pack YAML; audited as ``policy.export`` with the content hash."""
     pack = to_pack(version)
     text = dump_pack(pack)

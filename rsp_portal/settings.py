@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
 from csp.constants import NONE, SELF
 
 from rsp_portal.env import (
@@ -19,6 +20,9 @@ from rsp_portal.env import (
     env_str,
     env_url,
 )
+
+# Lets the admin and form classes take their model as a type argument (``ModelAdmin[Model]``).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("RSP_VAR_DIR", str(BASE_DIR / "var")))

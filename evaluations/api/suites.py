@@ -16,11 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.models import User
 from evaluations import suites
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.views import IDEMPOTENCY_PARAMETER, via_for
 from evaluations.idempotency import idempotent
-from evaluations.models import AIModel
+from evaluations.models import AIModel, Checkpoint
 from evaluations.suite_models import EvalSuite, SuiteRun, SuiteRunResult
 from rsp_portal.authz import can
 
@@ -40,7 +41,9 @@ def suite_list_queryset() -> QuerySet[EvalSuite]:
 
 
 class SuiteSerializer(serializers.ModelSerializer[EvalSuite]):
-    targets: Any = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    targets: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
     config = serializers.SerializerMethodField()
     last_run = serializers.SerializerMethodField()
 
@@ -65,7 +68,8 @@ class SuiteSerializer(serializers.ModelSerializer[EvalSuite]):
         request = self.context.get("request")
         if request is None or not can(request.user, "suite.manage", request.auth):
             return None
-        return obj.config
+        config: dict[str, Any] = obj.config
+        return config
 
     def get_last_run(self, obj: EvalSuite) -> dict[str, Any] | None:
         run_id = getattr(obj, "last_run_id", None)
@@ -91,10 +95,18 @@ class RunResultSerializer(serializers.ModelSerializer[SuiteRunResult]):
 
 
 class SuiteRunSerializer(serializers.ModelSerializer[SuiteRun]):
-    suite: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    model: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    checkpoint: Any = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    suite: serializers.SlugRelatedField[EvalSuite] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    checkpoint: serializers.SlugRelatedField[Checkpoint] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
+    requested_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     progress = serializers.SerializerMethodField()
     results = RunResultSerializer(source="run_results", many=True, read_only=True)
 

@@ -168,7 +168,7 @@ class CheckpointList(generics.ListAPIView[Checkpoint]):
 # --- Results -------------------------------------------------------------------------------
 
 
-class ResultFilter(django_filters.FilterSet):
+class ResultFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     model = django_filters.CharFilter(field_name="model__slug")
     checkpoint = django_filters.CharFilter(field_name="checkpoint__name")
     metric = django_filters.CharFilter(field_name="metric_key")
@@ -383,7 +383,7 @@ class ResultImport(APIView):
         return Response(import_body(outcome), status=code)
 
 
-class MappingFilter(django_filters.FilterSet):
+class MappingFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     metric = django_filters.CharFilter(field_name="metric_key")
 
     class Meta:

@@ -205,7 +205,7 @@ def _is_overall_row(key: str, params: Any) -> bool:
     params = params if isinstance(params, dict) else {}
     if params.get("all", "samples") != "samples":
         return False
-    return key == params.get("all_label", "all")
+    return bool(key == params.get("all_label", "all"))
 
 
 def _inspect_evaluated_at(spec: Any, stats: Any) -> str | None:

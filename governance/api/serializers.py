@@ -5,7 +5,18 @@ from typing import Any
 
 from rest_framework import serializers
 
-from governance.models import GateTransition, SafeguardRecord, SafeguardState, ScalingDecision
+from core.models import User
+from evaluations.models import AIModel
+from governance.models import (
+    Approval,
+    GateTransition,
+    Pause,
+    Precaution,
+    SafeguardRecord,
+    SafeguardState,
+    ScalingDecision,
+)
+from policies.models import PolicyVersion
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -20,7 +31,7 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
-class GateQuerySerializer(serializers.Serializer):
+class GateQuerySerializer(serializers.Serializer[dict[str, Any]]):
     scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
     compute = FiniteFloatField(required=False, min_value=0)
     as_of = serializers.DateTimeField(required=False)
@@ -48,12 +59,12 @@ class GateQuerySerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class GateSerializer(serializers.Serializer):
+class GateSerializer(serializers.Serializer[dict[str, Any]]):
     """The gate answer: state, reasons and determinations (docs/how-the-gate-decides.md)."""
 
     model = serializers.CharField()
@@ -78,7 +89,8 @@ class GateSerializer(serializers.Serializer):
     as_of = serializers.DateTimeField(required=False)
 
 
-class SafeguardStatusSerializer(serializers.Serializer):
+# One row of a checklist; the view serializes the whole list (``many=True``).
+class SafeguardStatusSerializer(serializers.Serializer[list[dict[str, Any]]]):
     requirement_code = serializers.CharField()
     title = serializers.CharField()
     standards = serializers.ListField(child=serializers.CharField())
@@ -91,7 +103,7 @@ class SafeguardStatusSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class SafeguardWriteSerializer(serializers.Serializer):
+class SafeguardWriteSerializer(serializers.Serializer[dict[str, Any]]):
     status = serializers.ChoiceField(choices=SafeguardState.choices)
     evidence_url = serializers.URLField(
         required=False, allow_blank=True, max_length=500, default=""
@@ -99,9 +111,11 @@ class SafeguardWriteSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
-class SafeguardRecordSerializer(serializers.ModelSerializer):
-    model: serializers.Field = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    recorded_by: serializers.Field = serializers.StringRelatedField()
+class SafeguardRecordSerializer(serializers.ModelSerializer[SafeguardRecord]):
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    recorded_by: serializers.StringRelatedField[User] = serializers.StringRelatedField()
 
     class Meta:
         model = SafeguardRecord
@@ -116,7 +130,7 @@ class SafeguardRecordSerializer(serializers.ModelSerializer):
         ]
 
 
-class ApprovalSerializer(serializers.Serializer):
+class ApprovalSerializer(serializers.Serializer[Approval]):
     title = serializers.CharField()
     user = serializers.CharField(source="approver.username")
     verdict = serializers.CharField()
@@ -125,11 +139,15 @@ class ApprovalSerializer(serializers.Serializer):
     dossier_sha256 = serializers.CharField()
 
 
-class DecisionSerializer(serializers.ModelSerializer):
-    model: serializers.Field = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+class DecisionSerializer(serializers.ModelSerializer[ScalingDecision]):
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     approvals = ApprovalSerializer(many=True, read_only=True)
     requested_by = serializers.CharField(source="requested_by.username", read_only=True)
-    policy_version: serializers.Field = serializers.PrimaryKeyRelatedField(read_only=True)
+    policy_version: serializers.PrimaryKeyRelatedField[PolicyVersion] = (
+        serializers.PrimaryKeyRelatedField(read_only=True)
+    )
 
     class Meta:
         model = ScalingDecision
@@ -155,7 +173,7 @@ class DecisionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DecisionCreateSerializer(serializers.Serializer):
+class DecisionCreateSerializer(serializers.Serializer[dict[str, Any]]):
     model = serializers.SlugField()
     scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
     compute_limit = FiniteFloatField(
@@ -176,7 +194,7 @@ class DecisionCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class PrecautionSerializer(serializers.Serializer):
+class PrecautionSerializer(serializers.Serializer[Precaution]):
     id = serializers.IntegerField(read_only=True)
     model = serializers.CharField(source="model.slug", read_only=True)
     threshold = serializers.CharField(source="threshold_code", max_length=64)
@@ -186,7 +204,7 @@ class PrecautionSerializer(serializers.Serializer):
     in_force = serializers.BooleanField(read_only=True)
 
 
-class SignSerializer(serializers.Serializer):
+class SignSerializer(serializers.Serializer[dict[str, Any]]):
     dossier_sha256 = serializers.RegexField(
         r"^[0-9a-f]{64}$",
         error_messages={"invalid": "Must be the 64-hex-digit SHA-256 of the dossier you reviewed."},
@@ -194,11 +212,11 @@ class SignSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
-class PauseSerializer(serializers.Serializer):
+class PauseSerializer(serializers.Serializer[dict[str, Any]]):
     reason = serializers.CharField(max_length=5000)
 
 
-class PauseOutSerializer(serializers.Serializer):
+class PauseOutSerializer(serializers.Serializer[Pause]):
     id = serializers.IntegerField()
     model = serializers.CharField(source="model.slug")
     reason = serializers.CharField()
@@ -207,7 +225,7 @@ class PauseOutSerializer(serializers.Serializer):
     gate = GateSerializer()
 
 
-class TransitionSerializer(serializers.ModelSerializer):
+class TransitionSerializer(serializers.ModelSerializer[GateTransition]):
     class Meta:
         model = GateTransition
         fields = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -118,14 +119,14 @@ class SafeguardRecordView(APIView):
         return Response(s.SafeguardRecordSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
-class DecisionListView(generics.ListAPIView):
+class DecisionListView(generics.ListAPIView[ScalingDecision]):
     """Scaling decisions, newest first; POST requests a new one."""
 
     actions = {"GET": "governance.view", "POST": "decision.request"}
     serializer_class = s.DecisionSerializer
     filterset_fields = ["status"]
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[ScalingDecision]:
         return (
             ScalingDecision.objects.visible_to(self.request.user)
             .select_related("model", "requested_by")
@@ -152,11 +153,11 @@ class DecisionListView(generics.ListAPIView):
         return Response(s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
 
 
-class DecisionDetailView(generics.RetrieveAPIView):
+class DecisionDetailView(generics.RetrieveAPIView[ScalingDecision]):
     actions = {"GET": "governance.view"}
     serializer_class = s.DecisionSerializer
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[ScalingDecision]:
         return DecisionListView.get_queryset(self)  # type: ignore[arg-type]
 
 
@@ -236,13 +237,13 @@ class PrecautionListView(APIView):
         return Response(data, status=status.HTTP_201_CREATED)
 
 
-class HistoryView(generics.ListAPIView):
+class HistoryView(generics.ListAPIView[GateTransition]):
     """A model's gate transitions, newest first."""
 
     actions = {"GET": "gate.view"}
     serializer_class = s.TransitionSerializer
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[GateTransition]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return GateTransition.objects.none()
         return GateTransition.objects.filter(model=_model(self.kwargs["slug"])).order_by(

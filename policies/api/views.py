@@ -26,7 +26,7 @@ from policies.models import PolicyVersion
 
 
 def _policy(version: PolicyVersion) -> dict[str, Any]:
-    return PolicySerializer(services.api_representation(version)).data  # type: ignore[return-value]
+    return PolicySerializer(services.api_representation(version)).data
 
 
 class ActivePolicyView(APIView):
@@ -69,7 +69,7 @@ def _cached_policy(ref: tuple[int, str, str]) -> dict[str, Any]:
     return data
 
 
-class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[PolicyVersion]):
     """Every policy version, newest first; one version in full; activation of a draft."""
 
     queryset = PolicyVersion.objects.for_listing()
