@@ -157,27 +157,27 @@ class _Collector:
         section: Section,
         before: Mapping[str, Mapping[str, Any]],
         after: Mapping[str, Mapping[str, Any]],
+        noun: str,
         *,
-        removed: str,
-        added: str,
         removal_loosens: bool = False,
         count: tuple[str, str] | None = None,
     ) -> list[str]:
         """Report each entity removed or added as one change holding the whole entity.
 
-        ``removed``/``added`` are the reasons; ``count``, a list field and its item's name,
+        The reasons name the entity by ``noun``; ``count``, a list field and its item's name,
         makes the removal reason say how many items go with the entity. Returns the
         identifiers in both, sorted.
         """
         for code in sorted(before.keys() - after.keys()):
-            why = removed
+            why = f"{noun} removed"
             if count is not None:
                 field_name, item = count
                 why += f" with its {len(before[code].get(field_name, []))} {item}(s)"
             entity = dict(before[code])
             self.add("removed", section, code, None, entity, None, removal_loosens, why)
         for code in sorted(after.keys() - before.keys()):
-            self.add("added", section, code, None, None, dict(after[code]), False, added)
+            entity = dict(after[code])
+            self.add("added", section, code, None, None, entity, False, f"{noun} added")
         return sorted(before.keys() & after.keys())
 
 
@@ -358,9 +358,7 @@ def _diff_plain_section(
     """A section of entities by ``code`` whose fields carry no loosening (levels, domains)."""
     before = _index(old.get(section, []), "code")
     after = _index(new.get(section, []), "code")
-    for code in c.entities(
-        section, before, after, removed=f"{noun} removed", added=f"{noun} added"
-    ):
+    for code in c.entities(section, before, after, noun):
         _plain_fields(c, section, code, before[code], after[code], fields)
 
 
@@ -369,16 +367,10 @@ def _diff_standards(
     before: Mapping[str, Mapping[str, Any]],
     after: Mapping[str, Mapping[str, Any]],
 ) -> None:
-    common = c.entities(
-        "standards",
-        before,
-        after,
-        removed="standard removed",
-        added="standard added",
-        removal_loosens=True,
-        count=("requirements", "requirement"),
-    )
-    for code in common:
+    count = ("requirements", "requirement")
+    for code in c.entities(
+        "standards", before, after, "standard", removal_loosens=True, count=count
+    ):
         _plain_fields(c, "standards", code, before[code], after[code], ("level", "kind"))
         c.list_field(
             "standards",
@@ -461,7 +453,7 @@ def _diff_metrics(
     before: Mapping[str, Mapping[str, Any]],
     after: Mapping[str, Mapping[str, Any]],
 ) -> None:
-    for key in c.entities("metrics", before, after, removed="metric removed", added="metric added"):
+    for key in c.entities("metrics", before, after, "metric"):
         a, b = before[key], after[key]
         _plain_fields(c, "metrics", key, a, b, ("name", "unit", "min", "max", "domain"))
         if a.get("min_samples") != b.get("min_samples"):
@@ -509,16 +501,10 @@ def _diff_thresholds(
 ) -> None:
     before = _index(old.get("thresholds", []), "code")
     after = _index(new.get("thresholds", []), "code")
-    common = c.entities(
-        "thresholds",
-        before,
-        after,
-        removed="threshold removed",
-        added="threshold added",
-        removal_loosens=True,
-        count=("indicators", "indicator"),
-    )
-    for code in common:
+    count = ("indicators", "indicator")
+    for code in c.entities(
+        "thresholds", before, after, "threshold", removal_loosens=True, count=count
+    ):
         a, b = before[code], after[code]
         _plain_fields(c, "thresholds", code, a, b, ("domain", "name", "description"))
         old_tier, new_tier = a.get("tier", "red_line"), b.get("tier", "red_line")
