@@ -140,7 +140,7 @@ def stored_upload(sha256: Any, original_name: Any) -> StoredUpload:
 
 
 def prune_uploads(now: float | None = None) -> dict[str, int]:
-    """Delete stored uploads past their retention (docs/adr/0009-imports.md).
+    """Delete stored uploads past their retention (docs/adr/0013-imports.md).
 
     A file no import recorded (a preview, an abandoned upload, a temporary file) goes after
     ``IMPORT_PREVIEW_RETENTION_HOURS`` (24); a recorded import's file after

@@ -2,7 +2,7 @@
 
 Imported by :mod:`evaluations.models` (the app's model registry); kept in its own module
 because the run machinery (lease, attempts, outbox) is a topic of its own. The reasoning is
-in docs/adr/0007-suite-runs.md.
+in docs/adr/0011-suite-runs.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""State changes of evaluation suites and their runs (docs/adr/0007-suite-runs.md).
+"""State changes of evaluation suites and their runs (docs/adr/0011-suite-runs.md).
 
 The database is the source of truth; the broker only carries run ids:
 

@@ -180,7 +180,7 @@ class ScalingDecision(models.Model):
                 name="decision_compute_positive",
             ),
             models.CheckConstraint(
-                condition=~Q(scope="scaling") | Q(compute_limit__isnull=False),
+                condition=~Q(scope=Scope.SCALING) | Q(compute_limit__isnull=False),
                 name="decision_scaling_has_limit",
             ),
         ]
@@ -203,16 +203,21 @@ class ScalingDecision(models.Model):
         titles = self.dossier.get("advisory_titles", []) if isinstance(self.dossier, dict) else []
         return [t for t in titles if isinstance(t, str) and t not in self.required_titles]
 
-    def signing_title_for(
+    def can_be_signed_by(
         self, user: PortalUser | None, approvals: list[Approval] | None = None
     ) -> str | None:
         """The title ``user`` would sign this decision with now, or None when they may not.
 
-        The one answer to "may this user sign?": a pending decision, not its requester, not
-        already signed by them, a required title still open that they hold (else an advisory
-        one). ``approvals`` may pass the decision's prefetched approvals.
+        The one answer to "may this user sign?": allowed to sign (``rsp_portal.authz``), a
+        pending decision, not its requester, not already signed by them, a required title still
+        open that they hold (else an advisory one). ``approvals`` may pass the decision's
+        prefetched approvals.
         """
+        from rsp_portal.authz import can
+
         if self.status != DecisionStatus.PENDING or user is None or self.requested_by_id == user.pk:
+            return None
+        if not can(user, "decision.sign"):
             return None
         approvals = list(self.approvals.all()) if approvals is None else approvals
         if any(a.approver_id == user.pk for a in approvals):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from governance import adapter
-from governance.models import GateState, SafeguardRecord, SafeguardState
+from governance.models import GateState, SafeguardRecord, SafeguardState, Scope
 from policies.rules import add_months
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ def checklist(model: AIModel) -> list[dict[str, Any]]:
     policy = adapter.active_version()
     if policy is None:
         return []
-    state = GateState.objects.filter(model=model, scope="scaling").first()
+    state = GateState.objects.filter(model=model, scope=Scope.SCALING).first()
     required_standards = set(state.verdict.get("required_standards", [])) if state else set()
     current = SafeguardRecord.objects.select_related("recorded_by").latest_per_requirement(model)
     rows = []

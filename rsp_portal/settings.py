@@ -175,7 +175,7 @@ STORAGES = {
 # Bodies above this are refused with 413 before any parsing; imports have their own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
-# Uploaded evidence logs (docs/adr/0009-imports.md): unrecorded uploads (previews) are deleted
+# Uploaded evidence logs (docs/adr/0013-imports.md): unrecorded uploads (previews) are deleted
 # after this many hours, the files of recorded imports after this many days (the hash stays).
 IMPORT_PREVIEW_RETENTION_HOURS = env_int("IMPORT_PREVIEW_RETENTION_HOURS", 24, minimum=1)
 IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 90, minimum=1)
@@ -271,11 +271,11 @@ CELERY_BEAT_SCHEDULE = {
     # pending decision expiring); deliveries left pending by a crash are re-sent.
     "governance-sweep-gates": {"task": "governance.sweep_gates", "schedule": 300.0},
     "governance-relay-notifications": {"task": "governance.relay_notifications", "schedule": 120.0},
-    # Evaluation suites (docs/adr/0007-suite-runs.md): publish outbox messages the on-commit
+    # Evaluation suites (docs/adr/0011-suite-runs.md): publish outbox messages the on-commit
     # fast path missed; re-queue runs whose worker vanished, fail runs out of attempts.
     "evaluations-relay-outbox": {"task": "evaluations.relay_outbox", "schedule": 10.0},
     "evaluations-reap-suite-runs": {"task": "evaluations.reap_suite_runs", "schedule": 60.0},
-    # Uploaded logs (docs/adr/0009-imports.md): previews go after a day, imports' files later.
+    # Uploaded logs (docs/adr/0013-imports.md): previews go after a day, imports' files later.
     "evaluations-prune-imports": {"task": "evaluations.prune_imports", "schedule": 3600.0},
 }
 # A running suite run's lease (renewed by the worker's heartbeat every third of it), and how

@@ -9,12 +9,13 @@ from core.models import User
 from evaluations.models import AIModel
 from governance.models import (
     Approval,
+    GateStatus,
     GateTransition,
-    Pause,
     Precaution,
     SafeguardRecord,
     SafeguardState,
     ScalingDecision,
+    Scope,
 )
 from policies.models import PolicyVersion
 
@@ -32,7 +33,7 @@ class FiniteFloatField(serializers.FloatField):
 
 
 class GateQuerySerializer(serializers.Serializer[dict[str, Any]]):
-    scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
+    scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute = FiniteFloatField(required=False, min_value=0)
     as_of = serializers.DateTimeField(required=False)
 
@@ -69,7 +70,7 @@ class GateSerializer(serializers.Serializer[dict[str, Any]]):
 
     model = serializers.CharField()
     scope = serializers.CharField()
-    state = serializers.ChoiceField(choices=["approved", "paused"])
+    state = serializers.ChoiceField(choices=GateStatus.choices)
     reasons = ReasonSerializer(many=True)
     required_standards = serializers.ListField(child=serializers.CharField())
     required_level = serializers.CharField(allow_null=True)
@@ -175,7 +176,7 @@ class DecisionSerializer(serializers.ModelSerializer[ScalingDecision]):
 
 class DecisionCreateSerializer(serializers.Serializer[dict[str, Any]]):
     model = serializers.SlugField()
-    scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
+    scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute_limit = FiniteFloatField(
         min_value=0,
         required=False,
@@ -187,7 +188,10 @@ class DecisionCreateSerializer(serializers.Serializer[dict[str, Any]]):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("scope", "scaling") == "scaling" and attrs.get("compute_limit") is None:
+        if (
+            attrs.get("scope", Scope.SCALING) == Scope.SCALING
+            and attrs.get("compute_limit") is None
+        ):
             raise serializers.ValidationError(
                 {"compute_limit": ["Required for a scaling decision (FLOP, e.g. 3e25)."]}
             )
@@ -216,7 +220,7 @@ class PauseSerializer(serializers.Serializer[dict[str, Any]]):
     reason = serializers.CharField(max_length=5000)
 
 
-class PauseOutSerializer(serializers.Serializer[Pause]):
+class PauseOutSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     model = serializers.CharField(source="model.slug")
     reason = serializers.CharField()

@@ -8,7 +8,14 @@ from typing import Any
 
 from rest_framework import serializers
 
-from policies.models import CapabilityThreshold, PolicyVersion, Standard
+from policies.models import (
+    ActivationSignature,
+    ActivationVerdict,
+    CapabilityThreshold,
+    PolicyActivation,
+    PolicyVersion,
+    Standard,
+)
 
 
 class SourceSerializer(serializers.Serializer[dict[str, Any]]):
@@ -213,6 +220,9 @@ class ActivationApprovalSerializer(serializers.Serializer[dict[str, Any]]):
 class ActivationStatusSerializer(serializers.Serializer[dict[str, Any]]):
     """The sign-off rule of the policy in force applied to a draft's activation."""
 
+    activation = serializers.IntegerField(
+        allow_null=True, help_text="The pending activation (``/api/v1/policy-activations/{id}/``)"
+    )
     rule_version = serializers.IntegerField(allow_null=True)
     required_titles = serializers.ListField(child=serializers.CharField())
     approvals = ActivationApprovalSerializer(many=True)
@@ -227,3 +237,51 @@ class ActivationSerializer(VersionSummarySerializer):
     class Meta(VersionSummarySerializer.Meta):
         fields = [*VersionSummarySerializer.Meta.fields, "activation"]
         read_only_fields = fields
+
+
+class ActivationSignatureSerializer(serializers.Serializer[ActivationSignature]):
+    title = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=ActivationVerdict.choices)
+    signer = serializers.CharField(source="signer.username")
+    dossier_sha256 = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class PolicyActivationSerializer(serializers.ModelSerializer[PolicyActivation]):
+    """An activation under the sign-off rule in force: its dossier, hash and signatures."""
+
+    signatures = ActivationSignatureSerializer(many=True, read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    open_titles = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PolicyActivation
+        fields = [
+            "id",
+            "version",
+            "previous",
+            "status",
+            "origin",
+            "required_titles",
+            "open_titles",
+            "content_sha256",
+            "dossier",
+            "dossier_sha256",
+            "requested_by",
+            "requested_at",
+            "decided_at",
+            "signatures",
+        ]
+        read_only_fields = fields
+
+    def get_open_titles(self, obj: PolicyActivation) -> list[str]:
+        return obj.open_titles(list(obj.signatures.all()))
+
+
+class ActivationRequestSerializer(serializers.Serializer[dict[str, int]]):
+    version = serializers.IntegerField()
+
+
+class ActivationSignSerializer(serializers.Serializer[dict[str, str]]):
+    verdict = serializers.ChoiceField(choices=ActivationVerdict.choices)
+    dossier_sha256 = serializers.CharField(max_length=64)
