@@ -136,7 +136,7 @@ def approval_effects(dossier: dict[str, Any]) -> dict[str, Any]:
 
     An approval counts as the decision of its scope (clearing ``no_approval`` up to the limit),
     lifts the manual pauses in force when it was requested and the precautions it names. It
-    never makes a failing automatic check pass (DESIGN §5).
+    never makes a failing automatic check pass.
     """
     scope = dossier.get("scope", Scope.SCALING)
     checks = dossier.get("automatic_checks", []) or []
