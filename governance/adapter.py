@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from governance.evidence_sql import _dt, _when, read_evidence
 from governance.gate import (
@@ -25,6 +25,7 @@ from governance.gate import (
     SafeguardInfo,
     StandardSpec,
     ThresholdSpec,
+    WarningBehaviour,
     last_full_evaluation,
 )
 from governance.models import (
@@ -37,6 +38,10 @@ from governance.models import (
 )
 from policies import rules
 from policies.rules import add_months
+
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from policies.models import PolicyVersion
 
 
 def active_version() -> Any:
@@ -72,7 +77,7 @@ def active_snapshot() -> PolicySnapshot | None:
     return built
 
 
-def snapshot(version: Any) -> PolicySnapshot:
+def snapshot(version: PolicyVersion) -> PolicySnapshot:
     """The engine's view of a policy version."""
     requirements: dict[int, list[str]] = {}
     for standard in version.standards.all():
@@ -117,7 +122,8 @@ def snapshot(version: Any) -> PolicySnapshot:
         effective_compute_multiple=version.effective_compute_multiple,
         months_between_assessments=version.months_between_assessments,
         safeguard_reapproval_months=version.safeguard_reapproval_months,
-        warning_behaviour=version.warning_behaviour,
+        # the engine refuses a value outside WARNING_BEHAVIOURS (fail closed)
+        warning_behaviour=cast(WarningBehaviour, version.warning_behaviour),
         signoff_titles=tuple(version.signoff_titles),
         advisory_titles=tuple(version.advisory_titles),
         levels=tuple(level.code for level in version.levels.all()),
@@ -143,7 +149,7 @@ def requirement_codes() -> set[str]:
     )
 
 
-def requirements(version: Any) -> list[dict[str, Any]]:
+def requirements(version: PolicyVersion) -> list[dict[str, Any]]:
     """Each requirement of a (prefetched) version with the standards that need it, including
     standards that include its standard."""
     standards = {s.code: s for s in version.standards.all()}
@@ -189,7 +195,7 @@ def approval_info(decision: ScalingDecision) -> ApprovalInfo:
     )
 
 
-def precautions_in_force(model: Any) -> list[Precaution]:
+def precautions_in_force(model: AIModel) -> list[Precaution]:
     """Precautionary determinations no approved decision has lifted."""
     lifted: set[int] = set()
     for ids in ScalingDecision.objects.filter(
@@ -248,7 +254,7 @@ class GovernanceState:
         return [p for p in self.precautions if p.pk not in lifted]
 
 
-def read_governance(model: Any) -> GovernanceState:
+def read_governance(model: AIModel) -> GovernanceState:
     """Decisions, pauses, precautions, safeguards and the trail's last verification of
     ``model`` in one query."""
     import json
@@ -289,7 +295,7 @@ def read_governance(model: Any) -> GovernanceState:
             SELECT id, ok, started_at FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT 1
         ) last_run
     """  # noqa: S608 (table names from _meta; values are parameters)
-    params = [
+    params: list[int | str] = [
         model.pk,
         DecisionStatus.APPROVED,
         DecisionStatus.PENDING,
@@ -362,14 +368,14 @@ class Reads:
     state: GovernanceState
 
 
-def read_inputs(model: Any) -> Reads:
+def read_inputs(model: AIModel) -> Reads:
     """The policy reference, the evidence and the governance state: three queries."""
     policy = active_snapshot()
     return Reads(policy, read_evidence(model, policy), read_governance(model))
 
 
 def build_input(
-    model: Any,
+    model: AIModel,
     scope: str,
     planned_compute: float | None,
     now: datetime,

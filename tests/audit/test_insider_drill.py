@@ -1,0 +1,255 @@
+"""The hostile-insider drill on PostgreSQL (issue 12, observations 2, 4 and 5).
+
+The attacker owns the tables. Each tampering is made as the owner would make it, then must be
+detected by ``verify_audit``, by the offline verifier given the checkpoint log kept outside the
+database, and by the every-minute quick verification, which pauses every gate at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from audit import verify_bundle as vb
+from audit.checkpoints import CheckpointError, make_checkpoint
+from audit.dbguard import PG_FUNCTION
+from audit.models import AuditEntry, VerificationRun
+from audit.tasks import verify_quick
+from audit.verification import export_bundle, run_verification
+from governance import services
+from tests.audit_support import append, attacker, audit_keys  # noqa: F401  (fixture)
+from tests.conftest import guards_enforced
+from tests.governance_fixtures import (
+    activate_default_policy,
+    baseline,
+    evaluate_all_below,
+    make_model,
+)
+from tests.services import requires_services
+
+pytestmark = [pytest.mark.django_db, requires_services]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def approved(audit_keys: Path, safety: Any, rso: Any, ceo: Any) -> Any:  # noqa: F811
+    """An approved gate over a trail with a signed, published checkpoint."""
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    baseline(model, safety)
+    decision = services.request_decision(model, 2e24, "below every line", safety)
+    for signer in (rso, ceo):
+        services.sign_decision(decision.pk, signer, "approve", decision.dossier_sha256)
+    make_checkpoint()
+    outcome, _ = run_verification("test")
+    assert outcome.ok, outcome.message
+    assert services.gate_for(model)["state"] == "approved"
+    return model
+
+
+# --- Observation 2: the test-only flush switch is no bypass in production ------------------
+
+
+def test_the_flush_switch_does_nothing_in_a_production_database():
+    with guards_enforced(), connection.cursor() as cursor:
+        # The trigger function exactly as migrations install it in production.
+        cursor.execute(PG_FUNCTION)
+        cursor.execute("SET rsp.allow_test_flush = 'on'")
+        for table in ("audit_auditentry", "audit_auditcheckpoint", "audit_loghead"):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                cursor.execute(f"TRUNCATE {table}")
+
+
+def test_no_migration_installs_the_test_escape():
+    sources = [
+        path.read_text()
+        for app in ("audit", "core", "policies", "evaluations", "suites", "governance")
+        for path in (REPO / app / "migrations").glob("*.py")
+    ]
+    assert sources
+    assert not any("allow_test_flush" in text or "PG_TEST_FUNCTION" in text for text in sources)
+    assert "current_setting" not in PG_FUNCTION
+
+
+# --- The tamperings of the drill -----------------------------------------------------------
+
+
+def truncate_everything(cursor: Any) -> None:
+    cursor.execute("TRUNCATE audit_auditentry, audit_auditcheckpoint, audit_loghead")
+    cursor.execute("TRUNCATE audit_verificationrun")
+
+
+def delete_a_middle_entry(cursor: Any) -> None:
+    middle = AuditEntry.objects.count() // 2
+    cursor.execute("DELETE FROM audit_auditentry WHERE seq = %s", [middle])
+
+
+def swap_two_rows(cursor: Any) -> None:
+    cursor.execute("UPDATE audit_auditentry SET seq = 1000000 WHERE seq = 3")
+    cursor.execute("UPDATE audit_auditentry SET seq = 3 WHERE seq = 4")
+    cursor.execute("UPDATE audit_auditentry SET seq = 4 WHERE seq = 1000000")
+
+
+def backdate_a_safeguard(cursor: Any) -> None:
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses pending FK checks
+    cursor.execute("ALTER TABLE governance_safeguardrecord DISABLE TRIGGER USER")
+    cursor.execute(
+        "UPDATE governance_safeguardrecord SET recorded_at = recorded_at - interval '400 days' "
+        "WHERE id = (SELECT min(id) FROM governance_safeguardrecord)"
+    )
+    cursor.execute("ALTER TABLE governance_safeguardrecord ENABLE TRIGGER USER")
+
+
+def flip_a_byte(cursor: Any) -> None:
+    body = bytearray(AuditEntry.objects.get(seq=4).body_bytes)
+    at = body.index(b'"action":"') + len(b'"action":"')
+    body[at] ^= 0x20  # "test.event" -> "Test.event": one bit, still canonical JSON
+    cursor.execute("UPDATE audit_auditentry SET body = %s WHERE seq = 4", [bytes(body)])
+
+
+DRILL: dict[str, Callable[[Any], None]] = {
+    "truncate": truncate_everything,
+    "delete-middle": delete_a_middle_entry,
+    "swap-two": swap_two_rows,
+    "backdate-safeguard": backdate_a_safeguard,
+    "flip-a-byte": flip_a_byte,
+}
+
+
+def _offline_verifier(tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    bundle = tmp_path / "bundle"
+    export_bundle(bundle)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(bundle / vb.VERIFIER_FILE),
+            str(bundle),
+            "--public-key",
+            str(settings.AUDIT_PUBLIC_KEY_FILE),
+            "--checkpoint-log",
+            str(settings.AUDIT_CHECKPOINT_LOG),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("tamper", DRILL.values(), ids=DRILL.keys())
+def test_the_drill_detects_each_tampering_and_pauses_every_gate(
+    tamper: Callable[[Any], None], approved: Any, tmp_path: Path
+):
+    # The gate is approved and the trail verified a moment ago.
+    assert _offline_verifier(tmp_path / "before").returncode == 0
+    with attacker() as cursor:
+        tamper(cursor)
+
+    # The every-minute task notices, and the gates pause at once.
+    assert verify_quick() is False
+    gate = services.gate_for(approved)
+    assert gate["state"] == "paused"
+    assert {r["code"] for r in gate["reasons"]} == {"internal_error"}
+
+    with pytest.raises(CommandError, match="FAIL"):
+        call_command("verify_audit")
+
+    if tamper is not backdate_a_safeguard:  # a business row is not in the bundle
+        offline = _offline_verifier(tmp_path / "after")
+        assert offline.returncode == 1, offline.stdout
+        assert offline.stdout.startswith("FAIL")
+
+
+def test_a_truncated_log_names_the_external_checkpoint(approved: Any):
+    size = AuditEntry.objects.count()
+    with attacker() as cursor:
+        truncate_everything(cursor)
+    outcome, _ = run_verification("test")
+    assert not outcome.ok
+    assert "external checkpoint log" in outcome.message
+    assert "log has only 0" in outcome.message
+    assert outcome.first_bad_seq == 0
+    assert size > 10
+
+
+def test_the_signer_refuses_to_sign_a_log_that_lost_published_entries(approved: Any):
+    with attacker() as cursor:
+        truncate_everything(cursor)
+    append(3)
+    with pytest.raises(CheckpointError, match="external checkpoint log"):
+        make_checkpoint()
+
+
+def test_a_backdated_safeguard_is_named(approved: Any):
+    with attacker() as cursor:
+        backdate_a_safeguard(cursor)
+    outcome, _ = run_verification("test")
+    assert not outcome.ok
+    assert "governance.safeguardrecord" in outcome.message
+    assert "not when the trail recorded it" in outcome.message
+
+
+def test_a_row_without_an_entry_is_named(approved: Any):
+    from core.models import User
+    from governance.models import Pause
+
+    Pause.objects.create(
+        model=approved, reason="slipped in without the trail", created_by=User.objects.first()
+    )
+    outcome, _ = run_verification("test")
+    assert not outcome.ok
+    assert "governance.pause" in outcome.message
+    assert "has no audit entry" in outcome.message
+
+
+# --- Observation 5: noticed within the minute, and a silent verifier pauses too ------------
+
+
+def test_a_gate_read_pauses_when_verification_has_gone_quiet(approved: Any, settings: Any):
+    settings.AUDIT_VERIFY_MAX_AGE_SECONDS = 120
+    from governance.models import GateState
+
+    with transaction.atomic():
+        services.recompute(approved, "test")
+    assert services.gate_for(approved)["state"] == "approved"
+    stored = GateState.objects.get(model=approved, scope="scaling").valid_until
+    last = VerificationRun.objects.order_by("-started_at").first()
+    assert stored is not None and last is not None
+    assert stored <= last.started_at + dt.timedelta(seconds=120)
+    # The verifier stopped (worker killed, beat down): three minutes pass without a run.
+    VerificationRun.objects.update(started_at=timezone.now() - dt.timedelta(minutes=3))
+    state = GateState.objects.get(model=approved, scope="scaling")
+    run = VerificationRun.objects.order_by("-started_at").first()
+    assert run is not None and state.valid_until is not None
+    # The stored gate expires with the trust the last verification gave (here: 3 minutes ago).
+    GateState.objects.update(
+        computed_at=timezone.now() - dt.timedelta(minutes=3),
+        valid_until=timezone.now() - dt.timedelta(minutes=1),
+    )
+    gate = services.gate_for(approved)
+    assert gate["state"] == "paused"
+    # A fresh quick verification restores it.
+    assert verify_quick() is True
+    assert services.gate_for(approved)["state"] == "approved"
+
+
+def test_the_quick_verification_is_cheap(audit_keys: Path):  # noqa: F811
+    import time
+
+    append(4000)
+    make_checkpoint()
+    started = time.monotonic()
+    assert verify_quick() is True
+    assert time.monotonic() - started < 2.0

@@ -1,0 +1,231 @@
+"""The Docker files, read without an engine: what must hold for ``docker compose up`` to start.
+
+No Docker engine runs in CI or on the development VM, so these tests parse ``Dockerfile``,
+``docker-compose.yml`` and ``.dockerignore`` and check the properties an image build would
+otherwise reveal only at start-up (see README, "Docker Compose").
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import shlex
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+APP_SERVICES = [name for name, service in SERVICES.items() if "build" in service]
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined, comments dropped."""
+    lines, current = [], ""
+    for raw in (ROOT / "Dockerfile").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        lines.append(current + line)
+        current = ""
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+INSTRUCTIONS = _instructions()
+
+
+def _run_commands() -> list[list[str]]:
+    """Every shell command of every RUN, split at ``&&``."""
+    commands = []
+    for instruction, args in INSTRUCTIONS:
+        if instruction == "RUN":
+            commands += [shlex.split(part) for part in args.split("&&")]
+    return commands
+
+
+def _created_dirs() -> set[str]:
+    return {arg for cmd in _run_commands() if cmd[:2] == ["mkdir", "-p"] for arg in cmd[2:]}
+
+
+def _owned_by_rsp() -> set[str]:
+    owned = set()
+    for cmd in _run_commands():
+        if cmd and cmd[0] == "chown":
+            args = [a for a in cmd[1:] if not a.startswith("-")]
+            if args and args[0].split(":")[0] in {"rsp", "10001"}:
+                owned.update(args[1:])
+    return owned
+
+
+def _under(path: str, roots: set[str]) -> bool:
+    return any(PurePosixPath(path).is_relative_to(root) for root in roots)
+
+
+def _mounts(service: dict) -> list[tuple[str, str]]:
+    """(volume name, target) of each named-volume mount."""
+    mounts = []
+    for spec in service.get("volumes", []):
+        source, target = spec.split(":")[:2]
+        if source in COMPOSE["volumes"]:
+            mounts.append((source, target))
+    return mounts
+
+
+def _env(name: str) -> str:
+    for instruction, args in INSTRUCTIONS:
+        if instruction == "ENV":
+            for pair in shlex.split(args):
+                key, _, value = pair.partition("=")
+                if key == name:
+                    return value
+    raise AssertionError(f"the Dockerfile sets no {name}")
+
+
+# --- .dockerignore ----------------------------------------------------------------------------
+
+
+def _ignored(path: str) -> bool:
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    parts = PurePosixPath(path).parts
+    for pattern in patterns:
+        anywhere = pattern.startswith("**/")
+        pattern = pattern.removeprefix("**/")
+        for start in range(len(parts) if anywhere else 1):
+            for end in range(start + 1, len(parts) + 1):
+                if fnmatch.fnmatch("/".join(parts[start:end]), pattern):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".venv/bin/python",
+        ".git/HEAD",
+        "var/keys/audit-signing-key.pem",
+        "var/demo-logins.json",
+        "var/db.sqlite3",
+        "var/broker/queue/message",
+        "media/suite-logs/run-1/log.eval",
+        "keys/audit-signing-key.pem",
+        "audit-signing-key.pem",
+        "audit/__pycache__/models.cpython-311.pyc",
+        "node_modules/htmx/index.js",
+        ".env",
+        "staticfiles/base.css",
+    ],
+)
+def test_the_build_context_leaves_out_local_state_and_secrets(path):
+    assert _ignored(path), path
+
+
+@pytest.mark.parametrize(
+    "path", ["manage.py", "requirements.txt", "rsp_portal/settings.py", "static/app.css"]
+)
+def test_the_build_context_keeps_the_code(path):
+    assert not _ignored(path), path
+
+
+# --- Dockerfile -------------------------------------------------------------------------------
+
+
+def test_the_image_runs_as_a_non_root_user_after_setting_up_its_directories():
+    users = [i for i, (instruction, _) in enumerate(INSTRUCTIONS) if instruction == "USER"]
+    assert users, "the image must not run as root"
+    last_user = INSTRUCTIONS[users[-1]][1].strip()
+    assert last_user in {"rsp", "10001"}
+    last_chown = max(
+        i
+        for i, (instruction, args) in enumerate(INSTRUCTIONS)
+        if "chown" in args and instruction == "RUN"
+    )
+    assert last_chown < users[-1]
+
+
+def test_the_var_dir_exists_in_the_image_and_belongs_to_the_user():
+    var_dir = _env("RSP_VAR_DIR")
+    assert any(PurePosixPath(d).is_relative_to(var_dir) for d in _created_dirs())
+    assert _under(var_dir, _owned_by_rsp())
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_every_volume_mounts_on_a_directory_the_image_creates_for_its_user(service):
+    # A named volume mounted on a missing directory is created root-owned, and the non-root
+    # processes cannot write the audit keys or media into it.
+    for volume, target in _mounts(SERVICES[service]):
+        assert target in _created_dirs(), f"{service}: {volume} mounts on {target}, never created"
+        assert _under(target, _owned_by_rsp()), f"{service}: {target} is not owned by rsp"
+
+
+def test_the_audit_keys_are_written_where_the_migrate_service_mounts_its_volumes():
+    migrate = SERVICES["migrate"]
+    targets = {target for _, target in _mounts(migrate)}
+    env = migrate["environment"]
+    for name in ("AUDIT_SIGNING_KEY_FILE", "AUDIT_PUBLIC_KEY_FILE"):
+        assert str(PurePosixPath(env[name]).parent) in targets, name
+    assert "audit_keys" in " ".join(migrate["command"])
+
+
+def test_web_and_worker_share_the_media_volume():
+    media_root = f"{_env('RSP_VAR_DIR')}/media"  # settings: MEDIA_ROOT defaults to VAR_DIR/media
+    for service in ("web", "worker"):
+        assert ("media", media_root) in _mounts(SERVICES[service]), service
+
+
+def test_the_web_tier_never_sees_the_private_key():
+    assert all(volume != "keys-private" for volume, _ in _mounts(SERVICES["web"]))
+
+
+# --- Health checks ----------------------------------------------------------------------------
+
+
+def test_every_long_running_service_has_a_health_check():
+    assert any(instruction == "HEALTHCHECK" for instruction, _ in INSTRUCTIONS)  # web
+    for service in ("worker", "beat"):
+        assert "healthcheck" in SERVICES[service], service
+
+
+@pytest.mark.parametrize("service", ["worker", "beat"])
+def test_a_health_check_can_fail(service):
+    test = SERVICES[service]["healthcheck"]["test"]
+    command = " ".join(test[1:])
+    assert "|| exit 0" not in command and "|| true" not in command, command
+
+
+def test_the_beat_health_check_asks_the_database_scheduler():
+    assert SERVICES["beat"]["healthcheck"]["test"][1:4] == ["python", "manage.py", "check_beat"]
+    assert SERVICES["beat"]["healthcheck"]["start_period"]  # the first save takes 3 minutes
+
+
+@pytest.mark.django_db
+def test_check_beat_fails_without_sends_and_when_stale_and_passes_when_fresh():
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    with pytest.raises(CommandError, match="not sent any"):
+        call_command("check_beat", stdout=io.StringIO())
+    every = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
+    task = PeriodicTask.objects.create(
+        name="relay",
+        task="evaluations.relay_outbox",
+        interval=every,
+        last_run_at=timezone.now() - timedelta(minutes=11),
+    )
+    with pytest.raises(CommandError, match="stale"):
+        call_command("check_beat", stdout=io.StringIO())
+    PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now())
+    out = io.StringIO()
+    call_command("check_beat", stdout=out)
+    assert out.getvalue().startswith("OK")
