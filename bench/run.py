@@ -45,6 +45,8 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import report as issue_report  # bench/report.py (the script's directory is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 BASELINE_DIR = BENCH / "baseline_project"
@@ -638,6 +640,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="discarded warm-up, seconds (2)")
     parser.add_argument("--python-load", action="store_true", help="use the Python client")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, SQLite)")
+    parser.add_argument("--no-scale", action="store_true", help="skip bench/scale.py")
     return parser.parse_args()
 
 
@@ -658,7 +661,8 @@ def main() -> int:
     ok = False
     try:
         report = bench(args, stamp, workdir, procs, dbs, queue)
-        markdown = render(report)
+        report["issue_table"] = issue_report.issue_table(report)
+        markdown = render(report) + issue_report.render(report)
         (OUT_DIR / f"results-{stamp}.md").write_text(markdown)
         (OUT_DIR / f"results-{stamp}.json").write_text(json.dumps(report, indent=2))
         # The latest run's figures, committed beside BENCHMARKS.md.
@@ -732,6 +736,9 @@ def bench(
         "LOG_LEVEL": "WARNING",
         # A private queue: nothing consumes it, and no shared worker sees bench ids.
         "CELERY_QUEUE": queue,
+        # No beat re-verifies the trail during a bench: trust it without a time bound (the gate
+        # still reads the latest verification, as in production).
+        "AUDIT_VERIFY_MAX_AGE_SECONDS": "0",
     }
     baseline_env = {
         **os.environ,
@@ -766,6 +773,13 @@ def bench(
             [python, str(BENCH / "micro.py"), seed["slug"]], env=app_env, cwd=ROOT, what="micro"
         )
     )
+
+    scale = None
+    if not args.no_scale:
+        log("scale figures (bench/scale.py): 100-100,000 results, 1,000 models, bulk, writers")
+        scale = json.loads(
+            run_step([python, str(BENCH / "scale.py")], env=app_env, cwd=ROOT, what="scale")
+        )
 
     ports = {"app": free_port(), "baseline": free_port()}
     gunicorn = str(BIN / "gunicorn")
@@ -861,6 +875,7 @@ def bench(
         },
         "http": rows,
         "micro": micro,
+        "scale": scale,
     }
 
 
