@@ -16,10 +16,10 @@ from audit.models import AuditEntry
 from evaluations import import_service
 from evaluations.models import EvalResult, ImportRecord, MetricMapping
 from tests.conftest import bearer, client_for
+from tests.evaluations.test_importers import lm_eval_document
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
 from tests.evidence_fixtures import UPLIFT, VCT
 from tests.inspect_fixtures import FAIL_MESSAGE, make_inspect_log
-from tests.evaluations.test_importers import lm_eval_document
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The 'initial' parameter is deprecated:DeprecationWarning"
