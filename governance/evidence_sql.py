@@ -54,6 +54,34 @@ def _when(value: Any) -> datetime:
     return parsed
 
 
+def _result_info(
+    pk: int,
+    checkpoint_id: int,
+    key: str,
+    value: float,
+    stderr: Any,
+    n: Any,
+    mit: str,
+    evaluated: Any,
+    recorded: Any,
+) -> ResultInfo:
+    """A result row of the evidence query; ``mit`` is the mitigation, prefixed ``P`` when the
+    run was partial."""
+    partial = mit.startswith("P")
+    return ResultInfo(
+        id=pk,
+        checkpoint_id=checkpoint_id,
+        metric_key=key,
+        value=value,
+        stderr=stderr,
+        n_samples=n,
+        partial=partial,
+        mitigation=mit[1:] if partial else mit,
+        evaluated_at=_dt(evaluated),
+        recorded_at=_when(recorded),
+    )
+
+
 def _lineage_sql(models_t: str) -> str:
     """The recursive CTE ``lineage(id, depth)``: the model (first parameter) and its ancestors."""
     return f"""
@@ -187,21 +215,7 @@ def read_ranked(model: Any, policy: PolicySnapshot | None) -> Evidence:
                 )
             )
         elif kind == "r":
-            partial = mit.startswith("P")
-            results.append(
-                ResultInfo(
-                    id=a,
-                    checkpoint_id=b,
-                    metric_key=key,
-                    value=x,
-                    stderr=y,
-                    n_samples=n,
-                    partial=partial,
-                    mitigation=mit[1:] if partial else mit,
-                    evaluated_at=_dt(t1),
-                    recorded_at=_when(t2),
-                )
-            )
+            results.append(_result_info(a, b, key, x, y, n, mit, t1, t2))
         elif kind == "n":
             counts[key] = (int(a), int(b or 0))
         elif kind == "w":
@@ -326,21 +340,7 @@ def read_evidence(model: Any, policy: PolicySnapshot | None) -> Evidence:
             if t1 is not None:
                 dated[(a, key)] = _when(t1)
         elif kind == "r":
-            partial = mit.startswith("P")
-            candidates.append(
-                ResultInfo(
-                    id=a,
-                    checkpoint_id=b,
-                    metric_key=key,
-                    value=x,
-                    stderr=y,
-                    n_samples=n,
-                    partial=partial,
-                    mitigation=mit[1:] if partial else mit,
-                    evaluated_at=_dt(t1),
-                    recorded_at=_when(t2),
-                )
-            )
+            candidates.append(_result_info(a, b, key, x, y, n, mit, t1, t2))
     # The most capable strong and weak candidate of each metric, as the ranking query picks.
     best: dict[tuple[str, bool], tuple[tuple[float, int], ResultInfo]] = {}
     for r in candidates:
