@@ -131,19 +131,19 @@ def test_the_reduced_evidence_gives_the_rowwise_verdict_without_results_or_polic
     _same_verdicts(model)  # no results
 
 
-def test_the_gate_inputs_take_three_queries_whatever_the_evidence(django_assert_num_queries):
+def test_the_gate_inputs_take_two_queries_whatever_the_evidence(django_assert_num_queries):
     activate_default_policy()
     model = _lineage(depth=1)
     now = timezone.now()
     adapter.build_input(model, "scaling", None, now)  # caches the policy snapshot
-    # Expect 3 queries: the active policy's id and hash; the lineage (recursive CTE), its
-    # checkpoints, their evidence summary rows and the results those name (no scan of the
-    # results); decisions, pauses, precautions, safeguards and the last audit verification.
-    with django_assert_num_queries(3):
+    # Expect 2 queries: the lineage (recursive CTE), its checkpoints, their evidence summary
+    # rows and the results those name (no scan of the results), with the active policy's id
+    # and hash; decisions, pauses, precautions, safeguards and the last audit verification.
+    with django_assert_num_queries(2):
         adapter.build_input(model, "scaling", None, now)
     deeper = _lineage(depth=6, prefix="deep")
     _random_results(deeper, random.Random(7), 500)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         inp, _ = adapter.build_input(deeper, "scaling", 3e24, now)
     # Rows grow with metrics, not with results: at most a strong and a weak one per metric.
     metrics = {i.metric_key for t in inp.policy.thresholds for i in t.indicators}  # type: ignore[union-attr]
