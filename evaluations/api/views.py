@@ -208,10 +208,10 @@ class ResultList(generics.ListAPIView[EvalResult]):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # The rows as values, represented without serializer fields (``result_rows``).
         rows = self.filter_queryset(self.get_queryset()).values(*RESULT_VALUES)
-        page = self.paginate_queryset(rows)  # type: ignore[arg-type]  # values, not instances
+        page = self.paginate_queryset(rows)  # values, not instances
         if page is None:
             return Response(result_rows(list(rows)))
-        return self.get_paginated_response(result_rows(page))  # type: ignore[arg-type]
+        return self.get_paginated_response(result_rows(page))
 
     @extend_schema(
         request=EvalResultInputSerializer,
