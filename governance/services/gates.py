@@ -140,7 +140,7 @@ def _store_verdicts(
     cause: str,
     actor: Actor,
 ) -> dict[str, GateState]:
-    """Store each scope's verdict: the rows locked in one query and written in one."""
+    """Store each scope's verdict: the rows locked in one query, then each written."""
     stored = {
         s.scope: s
         for s in GateState.objects.select_for_update()
@@ -152,14 +152,10 @@ def _store_verdicts(
         states[scope] = _set_verdict(
             model, scope, stored.get(scope), verdict, valid_until, now, cause, actor
         )
-    new = [s for s in states.values() if s.pk is None]
-    old = [s for s in states.values() if s.pk is not None]
-    if new:
-        GateState.objects.bulk_create(new)
-    if old:
-        GateState.objects.bulk_update(
-            old, ["state", "reasons", "verdict", "computed_at", "valid_until"]
-        )
+    # One save per row: Django's bulk_update builds a CASE per field and row, which costs more
+    # CPU than the round trip it spares (2.7 ms against 1.0 ms for two rows, BENCHMARKS.md).
+    for state in states.values():
+        state.save()
     return states
 
 
