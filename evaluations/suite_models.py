@@ -1,7 +1,7 @@
-"""Evaluation suites and their runs, and the transactional outbox that enqueues them.
+"""Evaluation suites and their runs (their messages go through :mod:`core.outbox`).
 
 Imported by :mod:`evaluations.models` (the app's model registry); kept in its own module
-because the run machinery (lease, attempts, outbox) is a topic of its own. The reasoning is
+because the run machinery (lease, attempts) is a topic of its own. The reasoning is
 in docs/adr/0007-suite-runs.md.
 """
 
@@ -197,30 +197,3 @@ class SuiteRunResult(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"run {self.run_id}: {self.metric_key}"
-
-
-class OutboxMessage(models.Model):
-    """A message to publish to the broker, written in the transaction that needs it sent."""
-
-    topic = models.CharField(max_length=100)
-    payload = models.JSONField(default=dict)
-    created_at = models.DateTimeField(default=timezone.now)
-    published_at = models.DateTimeField(null=True, blank=True)
-
-    objects: ClassVar[models.Manager[OutboxMessage]] = models.Manager()
-
-    class Meta:
-        ordering = ["id"]
-        indexes = [
-            # The relay: unpublished messages, oldest first.
-            models.Index(
-                fields=["id"],
-                condition=models.Q(published_at__isnull=True),
-                name="outbox_unpublished",
-            ),
-            # Pruning of published messages.
-            models.Index(fields=["published_at"], name="outbox_published"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.topic} #{self.pk}"

@@ -1,7 +1,8 @@
-"""Celery tasks of the evidence app: suite runs, schedule ticks, outbox relay, reaper, uploads.
+"""Celery tasks of the evidence app: suite runs, schedule ticks, the reaper, uploads.
 
 Tasks take primary keys and delegate to :mod:`evaluations.suites`, which claims work with a
-conditional UPDATE, so every task is safe to run twice.
+conditional UPDATE, so every task is safe to run twice. Runs are sent through the outbox
+(:mod:`core.outbox`), which relays them.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from typing import Any
 
 from celery import shared_task
 
+from core import outbox
 from evaluations import imports, suites
 
 
 @shared_task(bind=True, name=suites.RUN_TASK)
-def run_suite(self: Any, run_id: int) -> str | None:
+def run_suite(self: Any, run_id: int, outbox_id: int | None = None) -> str | None:
     """Execute one suite run (claim, compute, commit); a no-op when it is not claimable."""
-    return suites.execute(int(run_id), str(self.request.hostname or "worker"))
+    return outbox.consume(
+        outbox_id, suites.execute, int(run_id), str(self.request.hostname or "worker")
+    )
 
 
 @shared_task(name=suites.SCHEDULED_TASK)
@@ -25,18 +29,10 @@ def run_scheduled_suite(suite_id: int) -> int:
     return len(suites.schedule_tick(int(suite_id)))
 
 
-@shared_task(name="evaluations.relay_outbox")
-def relay_outbox() -> int:
-    """Publish outbox messages the on-commit fast path missed."""
-    return suites.relay_outbox()
-
-
 @shared_task(name="evaluations.reap_suite_runs")
 def reap_suite_runs() -> dict[str, int]:
     """Re-queue runs whose worker vanished; fail runs with no attempt left."""
-    counts = suites.reap()
-    suites.prune_outbox()
-    return counts
+    return suites.reap()
 
 
 @shared_task(name="evaluations.prune_imports")

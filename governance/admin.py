@@ -1,10 +1,12 @@
-"""Admin: webhooks are configured here; decisions, pauses and deliveries are read-only records."""
+"""Admin: subscriptions are configured here (audited); decisions, pauses and notifications are
+read-only records."""
 
 from typing import Any
 
 from django.contrib import admin
 
-from governance.models import Notification, Pause, ScalingDecision, WebhookEndpoint
+from governance import notifications
+from governance.models import Notification, Pause, ScalingDecision, Subscription
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -20,16 +22,34 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ("name", "url", "events", "active")
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """The kind's transport validates the target (the model's ``clean``); saves are audited."""
+
+    list_display = ("name", "kind", "target", "events", "active")
+    list_filter = ("kind", "active")
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        notifications.save_subscription(obj, actor=request.user)
+
+    def delete_model(self, request: Any, obj: Any) -> None:
+        notifications.delete_subscription(obj, actor=request.user)
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        # One by one (delete_model is audited); a subscription with notifications is kept.
+        return obj is not None and not obj.deliveries.exists()
+
+    def get_actions(self, request: Any) -> Any:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ("event", "endpoint", "status", "attempts", "created_at", "sent_at")
-    list_filter = ("status", "event")
-    list_select_related = ("endpoint",)
+    list_display = ("event", "channel", "subscription", "delivery_status", "created_at")
+    list_filter = ("channel", "event")
+    list_select_related = ("subscription", "message")
 
 
 @admin.register(ScalingDecision)
