@@ -8,8 +8,8 @@ import logging
 from celery import shared_task
 
 from audit.checkpoints import SIGN_TASK, make_checkpoint
-from core import outbox
 from audit.verification import run_verification
+from core import outbox
 
 logger = logging.getLogger(__name__)
 

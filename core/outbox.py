@@ -68,8 +68,9 @@ def _try_send(message: OutboxMessage) -> bool:
     try:
         _send(message)
     except Exception as exc:  # the broker is down or unreachable: the relay retries
-        logger.warning("outbox %s (%s) not sent (%s); the relay will retry", message.pk,
-                       message.topic, exc)
+        logger.warning(
+            "outbox %s (%s) not sent (%s); the relay will retry", message.pk, message.topic, exc
+        )
         OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.PENDING).update(
             available_at=timezone.now(), last_error=f"not sent: {exc}"[:2000]
         )
@@ -93,8 +94,9 @@ def relay(limit: int = 100) -> int:
     """
     now = timezone.now()
     due = list(
-        OutboxMessage.objects.filter(status=OutboxStatus.PENDING, available_at__lte=now)
-        .order_by("available_at", "id")[:limit]
+        OutboxMessage.objects.filter(status=OutboxStatus.PENDING, available_at__lte=now).order_by(
+            "available_at", "id"
+        )[:limit]
     )
     sent = 0
     for message in due:
@@ -111,7 +113,8 @@ def relay(limit: int = 100) -> int:
 
 def backoff(attempts: int) -> timedelta:
     """The wait before the relay sends a message again after its ``attempts``-th failure."""
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+    doublings = min(max(attempts - 1, 0), 20)  # 2**20 * 10 s is past any cap
+    return min(RETRY_BASE * 2**doublings, RETRY_MAX)
 
 
 def claim(message_id: int) -> int | None:
@@ -154,7 +157,10 @@ def fail(message_id: int, attempt: int, error: str) -> None:
     if attempt >= message.max_attempts:
         logger.error(
             "outbox %s (%s) is dead after %s attempts: %s",
-            message_id, message.topic, attempt, error,
+            message_id,
+            message.topic,
+            attempt,
+            error,
         )
         _mine(message_id, attempt).update(
             status=OutboxStatus.DEAD, locked_until=None, last_error=error[:2000]
@@ -212,7 +218,5 @@ def send_again(message: OutboxMessage, actor: Any) -> bool:
 def prune(days: int = 7) -> int:
     """Delete messages done more than ``days`` ago (dead ones stay until an operator acts)."""
     cutoff = timezone.now() - timedelta(days=days)
-    deleted, _ = OutboxMessage.objects.filter(
-        status=OutboxStatus.DONE, done_at__lt=cutoff
-    ).delete()
+    deleted, _ = OutboxMessage.objects.filter(status=OutboxStatus.DONE, done_at__lt=cutoff).delete()
     return deleted

@@ -19,10 +19,10 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from evaluations import suites
-from evaluations.models import EvalResult
 from core import outbox
 from core.models import OutboxMessage, OutboxStatus
+from evaluations import suites
+from evaluations.models import EvalResult
 from evaluations.suite_models import SuiteRun, SuiteRunResult
 from governance import services as gate_services
 from tests.governance_fixtures import activate_default_policy, make_model

@@ -16,11 +16,11 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from audit.models import AuditEntry
+from core import outbox
+from core.models import OutboxMessage, OutboxStatus
 from evaluations import runners, suites
 from evaluations.models import EvalResult
 from evaluations.services import EvidenceError
-from core import outbox
-from core.models import OutboxMessage, OutboxStatus
 from evaluations.suite_models import EvalSuite, SuiteRun, SuiteRunResult
 from tests.governance_fixtures import activate_default_policy, make_model
 from tests.suite_fixtures import METRICS, command_argv, failing_argv, make_suite
