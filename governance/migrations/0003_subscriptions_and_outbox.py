@@ -1,6 +1,6 @@
 """Webhook endpoints become subscriptions with a channel kind; notification delivery moves to
-the one outbox (core.OutboxMessage): pending and failed deliveries carry over as messages,
-then the delivery fields go."""
+the one outbox (core.OutboxMessage): every delivery carries over as a message (pending, done or
+dead). The old delivery fields go in 0004 (PostgreSQL alters no table with pending triggers)."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -104,9 +104,4 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(carry_over, migrations.RunPython.noop),
-        migrations.RemoveIndex(model_name="notification", name="notification_pending"),
-        migrations.RemoveField(model_name="notification", name="status"),
-        migrations.RemoveField(model_name="notification", name="attempts"),
-        migrations.RemoveField(model_name="notification", name="last_error"),
-        migrations.RemoveField(model_name="notification", name="sent_at"),
     ]
