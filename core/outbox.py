@@ -39,7 +39,9 @@ RETRY_MAX = timedelta(minutes=10)
 MAX_ATTEMPTS = 6
 
 
-def enqueue(topic: str, payload: dict[str, Any], *, max_attempts: int = MAX_ATTEMPTS) -> Any:
+def enqueue(
+    topic: str, payload: dict[str, Any], *, max_attempts: int = MAX_ATTEMPTS
+) -> OutboxMessage:
     """Write a message for task ``topic`` in the caller's transaction; send it after commit."""
     message = OutboxMessage.objects.create(
         topic=topic,

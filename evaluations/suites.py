@@ -34,6 +34,7 @@ from django.utils import timezone
 
 import audit
 from core import outbox
+from core.models import OutboxMessage
 from evaluations import runners
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.services import (
@@ -317,7 +318,7 @@ def delete_suite(suite: EvalSuite, actor: Any = None, via: str | None = None) ->
 # --- Outbox --------------------------------------------------------------------------------
 
 
-def _enqueue(run: SuiteRun) -> Any:
+def _enqueue(run: SuiteRun) -> OutboxMessage:
     """Write the run's message in the caller's transaction (core.outbox); sent after commit."""
     return outbox.enqueue(RUN_TASK, {"run_id": run.pk})
 
