@@ -102,6 +102,9 @@ def relay(limit: int = 100) -> int:
     )
     sent = 0
     for message in due:
+        if message.attempts >= message.max_attempts:
+            _bury(message, now)
+            continue
         claimed = OutboxMessage.objects.filter(
             pk=message.pk, status=OutboxStatus.PENDING, available_at__lte=now
         ).update(available_at=now + SEND_LEASE)
@@ -111,6 +114,16 @@ def relay(limit: int = 100) -> int:
             break  # the broker is down: the rest waits for the next run
         sent += 1
     return sent
+
+
+def _bury(message: OutboxMessage, now: Any) -> None:
+    """A due message with no attempt left: its last consumer died without an answer."""
+    error = f"the consumer of attempt {message.attempts} stopped without an answer"
+    buried = OutboxMessage.objects.filter(
+        pk=message.pk, status=OutboxStatus.PENDING, available_at__lte=now
+    ).update(status=OutboxStatus.DEAD, locked_until=None, last_error=error)
+    if buried:
+        logger.error("outbox %s (%s) is dead: %s", message.pk, message.topic, error)
 
 
 def backoff(attempts: int) -> timedelta:

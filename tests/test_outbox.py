@@ -169,6 +169,21 @@ def test_a_poison_message_backs_off_then_dies_and_an_operator_can_send_it_again(
 
 
 @pytest.mark.django_db
+def test_a_message_whose_last_consumer_died_is_dead_not_sent_forever(sent):
+    with transaction.atomic():
+        message = outbox.enqueue(TOPIC, {}, max_attempts=1)
+    assert outbox.claim(message.pk) == 1  # ... and the worker is killed mid-run
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        locked_until=timezone.now() - timedelta(seconds=1)
+    )
+    _due(message)
+    assert outbox.relay() == 0 and sent == []
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.DEAD
+    assert "stopped without an answer" in message.last_error
+
+
+@pytest.mark.django_db
 def test_pruning_keeps_dead_and_recent_messages_and_a_notification_stays_delivered(sent):
     Subscription.objects.create(name="ops", kind=Channel.SLACK, target="https://x.example/")
     with transaction.atomic():
