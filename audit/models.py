@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, NoReturn
+from collections.abc import Iterable
+from typing import Any, NoReturn, TypeVar
 
 from django.db import models
 
@@ -12,7 +13,10 @@ class AppendOnlyError(Exception):
     """Raised by the ORM guard; the database triggers refuse the same operations."""
 
 
-class AppendOnlyQuerySet(models.QuerySet[Any]):
+_M = TypeVar("_M", bound=models.Model)
+
+
+class AppendOnlyQuerySet(models.QuerySet[_M]):
     """Reading is allowed; changing or deleting stored rows is not, through any queryset."""
 
     def update(self, **kwargs: Any) -> NoReturn:
@@ -21,7 +25,9 @@ class AppendOnlyQuerySet(models.QuerySet[Any]):
     def delete(self) -> NoReturn:
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only; delete() is refused.")
 
-    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> NoReturn:
+    def bulk_update(
+        self, objs: Iterable[_M], fields: Iterable[str], batch_size: int | None = None
+    ) -> NoReturn:
         raise AppendOnlyError(
             f"{self.model.__name__} rows are append-only; bulk_update() is refused."
         )

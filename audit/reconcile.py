@@ -101,10 +101,21 @@ def _pauses() -> Iterable[Any]:
     return Pause.objects.select_related("model").order_by("pk").iterator(2000)
 
 
-def _activation_signatures() -> Iterable[Any]:
-    from core.models import ActivationSignature
+def _activation_signatures(audited_as: str) -> Callable[[], Iterable[Any]]:
+    """Signatures whose activation the trail describes as ``audited_as`` (rows migrated from
+    the two earlier sign-off tables keep the entries written when they were given)."""
 
-    return ActivationSignature.objects.order_by("pk").iterator(2000)
+    def rows() -> Iterable[Any]:
+        from policies.models import ActivationSignature
+
+        return (
+            ActivationSignature.objects.filter(activation__audited_as=audited_as)
+            .select_related("activation")
+            .order_by("pk")
+            .iterator(2000)
+        )
+
+    return rows
 
 
 RULES: list[Rule] = [
@@ -163,16 +174,33 @@ RULES: list[Rule] = [
         actor_id=lambda r: r.approver_id,
         object_type="governance.scalingdecision",
     ),
+    *(
+        Rule(
+            "policies.activationsignature",
+            ("policy.activation.approve", "policy.activation.reject"),
+            _activation_signatures(audited_as),
+            lambda r: str(r.activation_id),
+            lambda r: {"title": r.title, "dossier_sha256": r.dossier_sha256},
+            matches=lambda r, body: body["data"].get("title") == r.title,
+            time=lambda r: r.created_at,
+            actor_id=lambda r: r.signer_id,
+            object_type=audited_as,
+        )
+        for audited_as in ("policies.policyactivation", "core.policyactivation")
+    ),
     Rule(
-        "core.activationsignature",
-        ("policy.activation.approve", "policy.activation.reject"),
-        _activation_signatures,
-        lambda r: str(r.activation_id),
-        lambda r: {"title": r.title, "dossier_sha256": r.dossier_sha256},
-        matches=lambda r, body: body["data"].get("title") == r.title,
+        "policies.activationsignature",
+        ("policy.activation_approve",),
+        _activation_signatures("policies.policyversion"),
+        lambda r: str(r.activation.version_id),
+        lambda r: {"title": r.title, "content_sha256": r.activation.content_sha256},
+        matches=lambda r, body: (
+            body["data"].get("title") == r.title
+            and body["data"].get("content_sha256") == r.activation.content_sha256
+        ),
         time=lambda r: r.created_at,
         actor_id=lambda r: r.signer_id,
-        object_type="core.policyactivation",
+        object_type="policies.policyversion",
     ),
     Rule(
         "governance.pause",

@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
@@ -30,6 +30,10 @@ from django.utils import timezone
 
 from audit.models import AuditEntry, LogHead
 from audit.verify_bundle import BODY_VERSION, canonical_json, rfc3339_utc
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
+
 
 SYSTEM_ACTOR = "system"
 
@@ -62,7 +66,7 @@ def _json_safe(value: Any, path: str = "data") -> Any:
     raise AuditError(f"{path}: cannot audit a value of type {type(value).__name__}")
 
 
-def describe_actor(actor: Any, via: str | None = None) -> dict[str, Any]:
+def describe_actor(actor: Actor, via: str | None = None) -> dict[str, Any]:
     """The actor as stored in the body: a user (with roles) or a named system process."""
     if actor is None or isinstance(actor, str):
         return {"system": actor or SYSTEM_ACTOR}
@@ -77,9 +81,12 @@ def describe_actor(actor: Any, via: str | None = None) -> dict[str, Any]:
 
 
 def describe_object(obj: Any) -> dict[str, str]:
-    """``{"type": "app.model", "id": "..."}`` for a model instance or a ``(type, id)`` pair."""
+    """``{"type": "app.model", "id": "..."}`` for a model instance or a ``(type, id)`` pair.
+
+    A model that moved between apps keeps its old type in ``AUDIT_TYPE``, so its history stays
+    under one name."""
     if isinstance(obj, models.Model):
-        return {"type": obj._meta.label_lower, "id": str(obj.pk)}
+        return {"type": getattr(obj, "AUDIT_TYPE", obj._meta.label_lower), "id": str(obj.pk)}
     object_type, object_id = obj
     return {"type": str(object_type), "id": str(object_id)}
 
@@ -92,7 +99,7 @@ def record(
     action: str,
     obj: Any,
     data: Mapping[str, Any] | None = None,
-    actor: Any = None,
+    actor: Actor = None,
     *,
     via: str | None = None,
 ) -> AuditEntry:
@@ -139,7 +146,7 @@ class _Prepared:
 
 
 def _prepare(
-    action: str, obj: Any, data: Mapping[str, Any] | None, actor: Any, via: str | None
+    action: str, obj: Any, data: Mapping[str, Any] | None, actor: Actor, via: str | None
 ) -> _Prepared:
     if not isinstance(action, str) or not action:
         raise AuditError("action must be a non-empty str")

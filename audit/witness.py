@@ -9,7 +9,7 @@ different roots for the same size is refused on the spot (a split view).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
@@ -18,6 +18,9 @@ from django.db import IntegrityError, transaction
 import audit
 from audit.models import WitnessedCheckpoint
 from audit.verify_bundle import NoteError, parse_and_verify_note, parse_verifier_key
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
 
 
 class WitnessError(ValueError):
@@ -36,7 +39,7 @@ def witnessed_keys() -> dict[str, Ed25519PublicKey]:
     return keys
 
 
-def witness(note: str, actor: Any = None) -> tuple[WitnessedCheckpoint, bool]:
+def witness(note: str, actor: Actor = None) -> tuple[WitnessedCheckpoint, bool]:
     """Verify and keep ``note``; returns the stored row and whether it is new."""
     origin = note.split("\n", 1)[0]
     key = witnessed_keys().get(origin)

@@ -53,7 +53,7 @@ def run(work: Path, samples: int, rounds: int) -> dict[str, object]:
     from django.core.management import call_command
 
     from core.services import create_user
-    from evaluations import imports, services
+    from evaluations import import_service, services
     from evaluations.importers import parse_log_file
     from policies.packs import load_pack_file
     from policies.services import load_pack
@@ -85,12 +85,12 @@ def run(work: Path, samples: int, rounds: int) -> dict[str, object]:
     mapping = {"match/accuracy": "cbrn.vct_accuracy"}
     parse = timed(lambda: parse_log_file(log))
     preview = timed(
-        lambda: imports.import_log(
+        lambda: import_service.import_log(
             upload(), model="bench", checkpoint="ck", mapping=mapping, actor=user, preview=True
         )
     )
     begin = time.perf_counter()
-    outcome = imports.import_log(
+    outcome = import_service.import_log(
         upload(), model="bench", checkpoint="ck", mapping=mapping, actor=user, via="bench"
     )
     import_seconds = time.perf_counter() - begin

@@ -13,12 +13,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from core import outbox, services
 from core.models import ApiToken, OutboxMessage, OutboxStatus, Role, SignoffTitle, User
 
 
-class SignoffTitleInline(admin.TabularInline):
+class SignoffTitleInline(admin.TabularInline[SignoffTitle, User]):
     """Titles are shown, never edited here (granted by another title holder, audited)."""
 
     model = SignoffTitle
@@ -27,14 +29,14 @@ class SignoffTitleInline(admin.TabularInline):
     readonly_fields = ("title", "granted_at")
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False
 
 
-class RoleForm(forms.ModelForm):  # type: ignore[type-arg]
+class RoleForm(forms.ModelForm[User]):
     role = forms.ChoiceField(choices=Role.choices, help_text="Changed through the audited service.")
 
     class Meta:
@@ -49,7 +51,7 @@ class RoleForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(User)
-class PortalUserAdmin(UserAdmin):
+class PortalUserAdmin(UserAdmin[User]):
     form = RoleForm
     inlines = [SignoffTitleInline]
     list_display = ("username", "email", "is_active", "last_login")
@@ -72,14 +74,14 @@ class PortalUserAdmin(UserAdmin):
     )
     actions = ["deactivate", "reactivate"]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         # Accounts are created by `manage.py create_user` (core.services.create_user).
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False  # deactivate instead: the trail keeps naming the account
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request: HttpRequest, obj: User, form: RoleForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         role = form.cleaned_data.get("role")
         if role:
@@ -88,7 +90,9 @@ class PortalUserAdmin(UserAdmin):
             except (services.AccountError, PermissionDenied) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
 
-    def user_change_password(self, request, id, form_url=""):  # type: ignore[no-untyped-def]
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
         """Setting someone else's password is how an admin could sign in as a signer: audited."""
         response = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:
@@ -104,7 +108,7 @@ class PortalUserAdmin(UserAdmin):
         return response
 
     @admin.action(description="Deactivate selected users")
-    def deactivate(self, request, queryset):  # type: ignore[no-untyped-def]
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
             try:
                 services.set_active(user, False, actor=request.user)
@@ -112,13 +116,13 @@ class PortalUserAdmin(UserAdmin):
                 self.message_user(request, f"{user}: {exc}", messages.ERROR)
 
     @admin.action(description="Reactivate selected users")
-    def reactivate(self, request, queryset):  # type: ignore[no-untyped-def]
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
             services.set_active(user, True, actor=request.user)
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     """Tokens are issued by `manage.py issue_token` or the tokens page; here they are revoked."""
 
     list_display = ("name", "user", "key_id", "scopes", "created_at", "last_used_at", "revoked_at")
@@ -135,14 +139,14 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     actions = ["revoke"]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False
 
     @admin.action(description="Revoke selected tokens")
-    def revoke(self, request, queryset):  # type: ignore[no-untyped-def]
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
             services.revoke_token(token, actor=request.user)
 

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
 
-from core.models import ApiToken, TokenScope
+from core.models import ApiToken, TokenScope, User
 
 
 class SignInForm(AuthenticationForm):
@@ -30,7 +30,7 @@ class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What will use it, e.g. 'training-cluster-a'.")
     scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, choices=())
 
-    def __init__(self, *args: Any, user: Any, allowed_scopes: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: User, allowed_scopes: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         labels = dict(TokenScope.choices)

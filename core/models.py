@@ -15,6 +15,8 @@ from django.utils import timezone
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from rsp_portal.types import Actor
+
 
 class Role(models.TextChoices):
     """Roles are Django groups of the same name, created by a migration."""
@@ -163,7 +165,7 @@ class ApiToken(models.Model):
         scopes: Iterable[str],
         expires_at: datetime | None = None,
         *,
-        actor: Any = None,
+        actor: Actor = None,
     ) -> tuple[ApiToken, str]:
         """Create a token and return it with its plain text, which is never stored.
 
@@ -237,7 +239,7 @@ class ApiToken(models.Model):
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
 
-    def revoke(self, *, actor: Any = None) -> None:
+    def revoke(self, *, actor: Actor = None) -> None:
         """Revoke once (audited); revoking a revoked token changes nothing.
 
         ``actor`` defaults to the token's owner.
@@ -258,76 +260,6 @@ class ApiToken(models.Model):
                 {"user": self.user.username, "name": self.name, "key_id": self.key_id},
                 actor=self.user if actor is None else actor,
             )
-
-
-class PolicyActivation(models.Model):
-    """A request to activate a policy version that loosens the one in force.
-
-    Weakening the rules needs the same signatures as scaling: the dossier is the diff from the
-    policy in force (every loosening listed), frozen with its SHA-256, and the titles that must
-    sign are those of the policy in force (core.activation).
-    """
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        ACTIVATED = "activated", "Activated"
-        REJECTED = "rejected", "Rejected"
-        STALE = "stale", "Stale (the policies changed before sign-off)"
-
-    version = models.ForeignKey(
-        "policies.PolicyVersion", on_delete=models.PROTECT, related_name="activation_requests"
-    )
-    previous = models.ForeignKey(
-        "policies.PolicyVersion", on_delete=models.PROTECT, related_name="+"
-    )
-    dossier = models.JSONField()
-    dossier_sha256 = models.CharField(max_length=64)
-    required_titles = models.JSONField()
-    requested_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(default=timezone.now)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    decided_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            # One open request per version: signatures cannot be split across two.
-            models.UniqueConstraint(
-                fields=["version"],
-                condition=models.Q(status="pending"),
-                name="one_pending_activation_per_version",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"activation of policy version #{self.version_id} ({self.status})"
-
-
-class ActivationSignature(models.Model):
-    """One title's verdict on a PolicyActivation, signing the dossier hash it was shown."""
-
-    activation = models.ForeignKey(
-        PolicyActivation, on_delete=models.PROTECT, related_name="signatures"
-    )
-    signer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    # Copied from the activation so the database can refuse self-approval.
-    requester = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    title = models.CharField(max_length=32)
-    verdict = models.CharField(max_length=16)  # approve | reject
-    dossier_sha256 = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["activation", "title"], name="activation_title_once"),
-            models.UniqueConstraint(fields=["activation", "signer"], name="activation_signer_once"),
-            models.CheckConstraint(
-                condition=~models.Q(signer=models.F("requester")),
-                name="activation_signer_not_requester",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.title} {self.verdict}s activation #{self.activation_id}"
 
 
 class WorkerHeartbeat(models.Model):

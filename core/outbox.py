@@ -129,7 +129,7 @@ def _bury(message: OutboxMessage, now: Any) -> None:
 def backoff(attempts: int) -> timedelta:
     """The wait before the relay sends a message again after its ``attempts``-th failure."""
     doublings = min(max(attempts - 1, 0), 20)  # 2**20 * 10 s is past any cap
-    return min(RETRY_BASE * 2**doublings, RETRY_MAX)
+    return min(RETRY_BASE * (1 << doublings), RETRY_MAX)
 
 
 def claim(message_id: int) -> int | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -28,6 +28,10 @@ from django.utils import timezone
 
 from core.models import ApiToken, Role, SignoffTitle, User, WorkerHeartbeat
 from rsp_portal.celery import app as celery_app
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
+
 
 # A ping is sent at most this often, so anonymous health probes cannot flood the queue.
 PING_INTERVAL = timedelta(seconds=5)
@@ -118,11 +122,12 @@ class AccountError(ValueError):
     """An account change refused by the rules above (shown to the caller as-is)."""
 
 
-def _is_user(actor: Any) -> bool:
+def _is_user(actor: Actor) -> TypeGuard[User]:
+    """A person rather than a console process (``request.user`` is signed in on every page)."""
     return actor is not None and not isinstance(actor, str)
 
 
-def _require_manager(actor: Any) -> None:
+def _require_manager(actor: Actor) -> None:
     """Users need ``token.manage`` (admins); a console process (None / a name) may act."""
     if _is_user(actor):
         from rsp_portal.authz import require
@@ -155,7 +160,7 @@ def create_user(
     titles: list[str] | None = None,
     password: str | None = None,
     email: str = "",
-    actor: Any = None,
+    actor: Actor = None,
 ) -> User:
     """Create a user in one role (a group), with sign-off titles for leadership.
 
@@ -204,11 +209,11 @@ def create_user(
     return user
 
 
-def _name(actor: Any) -> str:
+def _name(actor: Actor) -> str:
     return actor.get_username() if _is_user(actor) else str(actor or "system")
 
 
-def _require_title_grantor(actor: Any, titles: list[str], target: User | None) -> None:
+def _require_title_grantor(actor: Actor, titles: list[str], target: User | None) -> None:
     """A user grants a title only if they hold another sign-off title and are not the target."""
     if not _is_user(actor):
         return  # the console (see the module docstring)
@@ -225,7 +230,7 @@ def _require_title_grantor(actor: Any, titles: list[str], target: User | None) -
         )
 
 
-def grant_title(user: User, title: str, *, actor: Any) -> SignoffTitle:
+def grant_title(user: User, title: str, *, actor: Actor) -> SignoffTitle:
     """Give a leadership user a sign-off title; audited and announced to leadership."""
     import audit
 
@@ -252,7 +257,7 @@ def grant_title(user: User, title: str, *, actor: Any) -> SignoffTitle:
     return granted
 
 
-def revoke_title(user: User, title: str, *, actor: Any) -> None:
+def revoke_title(user: User, title: str, *, actor: Actor) -> None:
     """Take a sign-off title away (an admin or a title holder); audited and announced."""
     import audit
 
@@ -271,7 +276,7 @@ def revoke_title(user: User, title: str, *, actor: Any) -> None:
     _forget_cached(user)
 
 
-def set_role(user: User, role: str, *, actor: Any) -> None:
+def set_role(user: User, role: str, *, actor: Actor) -> None:
     """Move a user to one role; audited. Never one's own; a title holder cannot become admin
     (revoke the titles first), and leaving leadership requires holding no title."""
     import audit
@@ -305,7 +310,7 @@ def set_role(user: User, role: str, *, actor: Any) -> None:
     _forget_cached(user)
 
 
-def set_active(user: User, active: bool, *, actor: Any) -> None:
+def set_active(user: User, active: bool, *, actor: Actor) -> None:
     """Deactivate (or reactivate) an account; audited. Its tokens stop working with it."""
     import audit
 
@@ -330,7 +335,7 @@ def issue_token(
     name: str,
     scopes: Any,
     *,
-    actor: Any,
+    actor: Actor,
     expires_at: Any = None,
 ) -> tuple[ApiToken, str]:
     """Issue a token for ``user``: oneself from the tokens page, or by an admin/console."""
@@ -339,7 +344,7 @@ def issue_token(
     return ApiToken.issue(user, name, scopes, expires_at, actor=actor)
 
 
-def revoke_token(token: ApiToken, *, actor: Any) -> None:
+def revoke_token(token: ApiToken, *, actor: Actor) -> None:
     """Revoke a token, audited as whoever revoked it (the owner, an admin, the console)."""
     if not (_is_user(actor) and actor.pk == token.user_id):
         _require_manager(actor)

@@ -76,7 +76,3 @@ def seed_demo(stdout: Any) -> None:
             if items:
                 services.record_results(items, "seed_demo", EvalResult.Source.SUITE)
         stdout.write(f"evaluations: demo model {slug} with {len(checkpoints)} checkpoint(s)")
-    # The demo evaluation suite (scheduled every 5 minutes in demo mode).
-    from evaluations.demo_suites import seed_demo as seed_demo_suite
-
-    seed_demo_suite(stdout)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -20,6 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evaluations.models import IdempotencyRecord
+
+if TYPE_CHECKING:
+    from core.models import User
+
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -76,7 +80,7 @@ def idempotent(request: Request, effect: Callable[[], tuple[int, Any]]) -> Respo
         code, body = effect()
         return Response(body, status=code)
     fingerprint = request_fingerprint(request)
-    user: Any = request.user
+    user = cast("User", request.user)  # API views refuse anonymous requests first
     rows = IdempotencyRecord.objects.filter(user=user, key=key)
     with transaction.atomic():
         existing = rows.first()

@@ -92,7 +92,7 @@ class Checkpoint(AppendOnlyModel):
         return f"{self.model_id}:{self.name}"
 
 
-class EvalResultQuerySet(AppendOnlyQuerySet):
+class EvalResultQuerySet(AppendOnlyQuerySet["EvalResult"]):
     def current(self) -> EvalResultQuerySet:
         """Results no later result supersedes (a corrected value is no longer current)."""
         later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
@@ -189,7 +189,7 @@ class ImportRecord(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         STARTED = "started", "Started (incomplete)"
 
-    # The file's bytes; the file itself is deleted after a retention period (ADR 0008).
+    # The file's bytes; the file itself is deleted after a retention period (ADR 0013).
     file_sha256 = models.CharField(max_length=64, unique=True)
     original_name = models.CharField(max_length=255, blank=True)
     format = models.CharField(max_length=20, choices=Format.choices)

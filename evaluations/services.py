@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 import audit
+from core.models import User
 from evaluations.models import (
     AIModel,
     Checkpoint,
@@ -31,6 +32,10 @@ from evaluations.models import (
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 from rsp_portal.errors import ServiceError
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
+
 
 #: Called with each AI model whose evidence changed, what changed it (``"result.create #12"``)
 #: and who, inside the writing transaction (the gate registers its recomputation here). A hook
@@ -57,20 +62,8 @@ RESULT_FIELDS = frozenset(
         "partial",
     }
 )
-CORRECTION_FIELDS = frozenset(
-    {
-        "evaluated_at",
-        "partial",
-        "metric",
-        "value",
-        "stderr",
-        "n_samples",
-        "elicitation",
-        "mitigation",
-        "notes",
-        "evidence_url",
-    }
-)
+#: A correction may change everything but where the result belongs and where it came from.
+CORRECTION_FIELDS = RESULT_FIELDS - {"model", "checkpoint", "provenance"}
 ELICITATION_FIELDS = {
     "scaffold": "a string",
     "attempts": "a positive integer",
@@ -121,7 +114,7 @@ def _listing(names: Iterable[str]) -> str:
 
 
 def _evidence_changed(
-    models: Iterable[AIModel], cause: str = "evidence.change", actor: Any = None
+    models: Iterable[AIModel], cause: str = "evidence.change", actor: Actor = None
 ) -> None:
     """Run the hooks once per touched model, inside the caller's transaction; ``cause`` and
     ``actor`` say what changed the evidence and who, for the gate's transition record."""
@@ -140,8 +133,39 @@ def _cause(action: str, rows: Sequence[Any]) -> str:
     return f"{action} {ids}{more}"
 
 
-def _user(actor: Any) -> Any:
-    return None if actor is None or isinstance(actor, str) else actor
+def _user(actor: Actor) -> User | None:
+    return actor if isinstance(actor, User) else None
+
+
+_Row = TypeVar("_Row", AIModel, Checkpoint)
+
+
+def _create_evidence(
+    cls: type[_Row],
+    *,
+    unique: dict[str, Any],
+    conflict: tuple[str, str],
+    values: dict[str, Any],
+    audited: tuple[str, ...],
+    data: dict[str, Any],
+    action: tuple[str, str],
+    actor: Actor,
+    via: str | None,
+) -> _Row:
+    """Create a model or checkpoint in one transaction: refused with 409 (``conflict`` is the
+    field and message) if a row matches ``unique``; audited as ``action`` (its name and the
+    row's label) with ``data`` and the ``audited`` fields; then the evidence hooks run for the
+    AI model it belongs to."""
+    name, label = action
+    fields = {**unique, **values}
+    with transaction.atomic():
+        if cls._default_manager.filter(**unique).exists():
+            raise _error(*conflict, ConflictError)
+        row = cls._default_manager.create(**fields)
+        audit.record(name, row, {**data, **{f: fields[f] for f in audited}}, actor, via=via)
+        ai_model = row if isinstance(row, AIModel) else row.model
+        _evidence_changed([ai_model], f"{name} {label}", actor)
+    return row
 
 
 # --- Plain value checks --------------------------------------------------------------------
@@ -310,7 +334,7 @@ def create_model(
     family: Any = "",
     parent: Any = None,
     owner_team: Any = "",
-    actor: Any = None,
+    actor: Actor = None,
     via: str | None = None,
 ) -> AIModel:
     """Register an AI model; ``parent`` is a model or the slug of one (lineage)."""
@@ -331,32 +355,23 @@ def create_model(
                 raise _error("parent", f"Unknown model {parent!r:.100}.")
         else:
             raise _error("parent", "Must be a model slug.")
-    with transaction.atomic():
-        if AIModel.objects.filter(slug=slug).exists():
-            raise _error("slug", f"A model with slug {slug!r} already exists.", ConflictError)
-        model = AIModel.objects.create(
-            slug=slug,
-            name=name_text,
-            family=family_text,
-            parent=parent_model,
-            owner_team=team,
-            created_by=_user(actor),
-        )
-        audit.record(
-            "model.create",
-            model,
-            {
-                "model": model.slug,
-                "name": model.name,
-                "family": model.family,
-                "parent": parent_model.slug if parent_model else None,
-                "owner_team": model.owner_team,
-            },
-            actor,
-            via=via,
-        )
-        _evidence_changed([model], f"model.create {model.slug}", actor)
-    return model
+    return _create_evidence(
+        AIModel,
+        unique={"slug": slug},
+        conflict=("slug", f"A model with slug {slug!r} already exists."),
+        values={
+            "name": name_text,
+            "family": family_text,
+            "parent": parent_model,
+            "owner_team": team,
+            "created_by": _user(actor),
+        },
+        audited=("name", "family", "owner_team"),
+        data={"model": slug, "parent": parent_model.slug if parent_model else None},
+        action=("model.create", slug),
+        actor=actor,
+        via=via,
+    )
 
 
 def report_checkpoint(
@@ -367,7 +382,7 @@ def report_checkpoint(
     step: Any = None,
     stage: Any = Checkpoint.Stage.PRETRAINING,
     metadata: Any = None,
-    actor: Any = None,
+    actor: Actor = None,
     via: str | None = None,
 ) -> Checkpoint:
     """Record a checkpoint of ``model`` with its effective compute in FLOP (append-only)."""
@@ -384,37 +399,23 @@ def report_checkpoint(
     if stage_value not in Checkpoint.Stage.values:
         raise _error("stage", f"Must be one of {', '.join(Checkpoint.Stage.values)}.")
     meta = _json_object(metadata, "metadata")
-    with transaction.atomic():
-        if Checkpoint.objects.filter(model=model, name=name).exists():
-            raise _error(
-                "name",
-                f"Model {model.slug} already has a checkpoint named {name!r}.",
-                ConflictError,
-            )
-        checkpoint = Checkpoint.objects.create(
-            model=model,
-            name=name,
-            effective_compute=compute,
-            step=step_value,
-            stage=stage_value,
-            metadata=meta,
-            reported_by=_user(actor),
-        )
-        audit.record(
-            "checkpoint.report",
-            checkpoint,
-            {
-                "model": model.slug,
-                "name": name,
-                "effective_compute": compute,
-                "step": step_value,
-                "stage": stage_value,
-            },
-            actor,
-            via=via,
-        )
-        _evidence_changed([model], f"checkpoint.report {checkpoint.name}", actor)
-    return checkpoint
+    return _create_evidence(
+        Checkpoint,
+        unique={"model": model, "name": name},
+        conflict=("name", f"Model {model.slug} already has a checkpoint named {name!r}."),
+        values={
+            "effective_compute": compute,
+            "step": step_value,
+            "stage": stage_value,
+            "metadata": meta,
+            "reported_by": _user(actor),
+        },
+        audited=("name", "effective_compute", "step", "stage"),
+        data={"model": model.slug},
+        action=("checkpoint.report", name),
+        actor=actor,
+        via=via,
+    )
 
 
 # --- Results -------------------------------------------------------------------------------
@@ -535,7 +536,7 @@ def _result_audit_data(result: EvalResult) -> dict[str, Any]:
 
 def record_results(
     items: Sequence[Any],
-    actor: Any,
+    actor: Actor,
     source: str,
     *,
     via: str | None = None,
@@ -578,7 +579,7 @@ def correct_result(
     old: EvalResult,
     values: Mapping[str, Any],
     reason: Any,
-    actor: Any,
+    actor: Actor,
     *,
     via: str | None = None,
     source: str = EvalResult.Source.BROWSER,

@@ -1,41 +1,13 @@
-"""Celery tasks of the evidence app: suite runs, schedule ticks, the reaper, uploads.
-
-Tasks take primary keys and delegate to :mod:`evaluations.suites`, which claims work with a
-conditional UPDATE, so every task is safe to run twice. Runs are sent through the outbox
-(:mod:`core.outbox`), which relays them.
-"""
+"""Celery tasks of the evidence app: pruning of uploaded evidence files."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import shared_task
 
-from core import outbox
-from evaluations import imports, suites
-
-
-@shared_task(bind=True, name=suites.RUN_TASK)
-def run_suite(self: Any, run_id: int, outbox_id: int | None = None) -> str | None:
-    """Execute one suite run (claim, compute, commit); a no-op when it is not claimable."""
-    return outbox.consume(
-        outbox_id, suites.execute, int(run_id), str(self.request.hostname or "worker")
-    )
-
-
-@shared_task(name=suites.SCHEDULED_TASK)
-def run_scheduled_suite(suite_id: int) -> int:
-    """A schedule tick: create this slot's runs of the suite (once per model and slot)."""
-    return len(suites.schedule_tick(int(suite_id)))
-
-
-@shared_task(name="evaluations.reap_suite_runs")
-def reap_suite_runs() -> dict[str, int]:
-    """Re-queue runs whose worker vanished; fail runs with no attempt left."""
-    return suites.reap()
+from evaluations import import_service
 
 
 @shared_task(name="evaluations.prune_imports")
 def prune_imports() -> dict[str, int]:
     """Delete uploaded logs past their retention (previews after a day, imports after 90)."""
-    return imports.prune_uploads()
+    return import_service.prune_uploads()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluations import suite_views, views
+from evaluations import views
 
 urlpatterns = [
     path("models/", views.model_list, name="model-list"),
@@ -9,11 +9,4 @@ urlpatterns = [
     path("models/<slug:slug>/import/", views.result_import, name="result-import"),
     path("results/<int:pk>/correct/", views.result_correct, name="result-correct"),
     path("metrics/<str:key>/mappings/", views.metric_mappings, name="metric-mappings"),
-    # Evaluation suites and their runs.
-    path("suites/", suite_views.suite_list, name="suite-list"),
-    path("suites/<slug:slug>/", suite_views.suite_detail, name="suite-detail"),
-    path("suites/<slug:slug>/run/", suite_views.suite_run_now, name="suite-run-now"),
-    path("runs/<int:pk>/", suite_views.run_detail, name="suite-run-detail"),
-    path("runs/<int:pk>/status/", suite_views.run_status, name="suite-run-status"),
-    path("runs/<int:pk>/cancel/", suite_views.run_cancel, name="suite-run-cancel"),
 ]

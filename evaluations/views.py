@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 
-from evaluations import charts, imports, services, triggers
+from evaluations import charts, import_service, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
 from evaluations.policy import active_policy_view
@@ -258,7 +258,7 @@ def result_import(request: HttpRequest, slug: str) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None, model=model)
     if request.method == "POST" and form.is_valid():
         try:
-            outcome = imports.import_log(
+            outcome = import_service.import_log(
                 form.cleaned_data["file"],
                 model=model,
                 checkpoint=form.cleaned_data["checkpoint"],
@@ -281,7 +281,7 @@ def _preview(
     request: HttpRequest,
     model: AIModel,
     policy: Any,
-    outcome: imports.ImportOutcome,
+    outcome: import_service.ImportOutcome,
     checkpoint: str,
     errors: dict[str, list[str]] | None = None,
 ) -> HttpResponse:
@@ -315,8 +315,8 @@ def _import_confirm(request: HttpRequest, model: AIModel, policy: Any) -> HttpRe
     checkpoint = post.get("checkpoint", "")
     confirm_direction = post.get("confirm_direction") == "on"
     try:
-        upload = imports.stored_upload(post.get("sha256"), post.get("original_name"))
-        outcome = imports.import_log(
+        upload = import_service.stored_upload(post.get("sha256"), post.get("original_name"))
+        outcome = import_service.import_log(
             upload,
             model=model,
             checkpoint=checkpoint,
@@ -327,8 +327,8 @@ def _import_confirm(request: HttpRequest, model: AIModel, policy: Any) -> HttpRe
         )
     except services.EvidenceError as exc:
         try:
-            upload = imports.stored_upload(post.get("sha256"), post.get("original_name"))
-            preview = imports.import_log(
+            upload = import_service.stored_upload(post.get("sha256"), post.get("original_name"))
+            preview = import_service.import_log(
                 upload,
                 model=model,
                 checkpoint=checkpoint,

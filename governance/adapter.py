@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from governance.gate import (
     ApprovalInfo,
@@ -27,6 +27,7 @@ from governance.gate import (
     SafeguardInfo,
     StandardSpec,
     ThresholdSpec,
+    WarningBehaviour,
     below_line,
     last_full_evaluation,
 )
@@ -40,6 +41,10 @@ from governance.models import (
 )
 from policies import rules
 from policies.rules import add_months
+
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from policies.models import PolicyVersion
 
 
 def active_version() -> Any:
@@ -75,7 +80,7 @@ def active_snapshot() -> PolicySnapshot | None:
     return built
 
 
-def snapshot(version: Any) -> PolicySnapshot:
+def snapshot(version: PolicyVersion) -> PolicySnapshot:
     """The engine's view of a policy version."""
     requirements: dict[int, list[str]] = {}
     for standard in version.standards.all():
@@ -120,7 +125,8 @@ def snapshot(version: Any) -> PolicySnapshot:
         effective_compute_multiple=version.effective_compute_multiple,
         months_between_assessments=version.months_between_assessments,
         safeguard_reapproval_months=version.safeguard_reapproval_months,
-        warning_behaviour=version.warning_behaviour,
+        # the engine refuses a value outside WARNING_BEHAVIOURS (fail closed)
+        warning_behaviour=cast(WarningBehaviour, version.warning_behaviour),
         signoff_titles=tuple(version.signoff_titles),
         advisory_titles=tuple(version.advisory_titles),
         levels=tuple(level.code for level in version.levels.all()),
@@ -146,7 +152,7 @@ def requirement_codes() -> set[str]:
     )
 
 
-def requirements(version: Any) -> list[dict[str, Any]]:
+def requirements(version: PolicyVersion) -> list[dict[str, Any]]:
     """Each requirement of a (prefetched) version with the standards that need it, including
     standards that include its standard."""
     standards = {s.code: s for s in version.standards.all()}
@@ -192,7 +198,7 @@ def approval_info(decision: ScalingDecision) -> ApprovalInfo:
     )
 
 
-def precautions_in_force(model: Any) -> list[Precaution]:
+def precautions_in_force(model: AIModel) -> list[Precaution]:
     """Precautionary determinations no approved decision has lifted."""
     lifted: set[int] = set()
     for ids in ScalingDecision.objects.filter(
@@ -337,7 +343,7 @@ def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[f
     return sql, metric_params + line_params, {}
 
 
-def read_evidence(model: Any, policy: PolicySnapshot | None) -> Evidence:
+def read_evidence(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
     """The model's evidence in one query (see the comment above :class:`TrailNotVerified`)."""
     from django.db import connection
 
@@ -435,7 +441,7 @@ class GovernanceState:
         return [p for p in self.precautions if p.pk not in lifted]
 
 
-def read_governance(model: Any) -> GovernanceState:
+def read_governance(model: AIModel) -> GovernanceState:
     """Decisions, pauses, precautions, safeguards and the trail's last verification of
     ``model`` in one query."""
     import json
@@ -476,7 +482,7 @@ def read_governance(model: Any) -> GovernanceState:
             SELECT id, ok, started_at FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT 1
         ) last_run
     """  # noqa: S608 (table names from _meta; values are parameters)
-    params = [
+    params: list[int | str] = [
         model.pk,
         DecisionStatus.APPROVED,
         DecisionStatus.PENDING,
@@ -549,14 +555,14 @@ class Reads:
     state: GovernanceState
 
 
-def read_inputs(model: Any) -> Reads:
+def read_inputs(model: AIModel) -> Reads:
     """The policy reference, the evidence and the governance state: three queries."""
     policy = active_snapshot()
     return Reads(policy, read_evidence(model, policy), read_governance(model))
 
 
 def build_input(
-    model: Any,
+    model: AIModel,
     scope: str,
     planned_compute: float | None,
     now: datetime,

@@ -1,4 +1,12 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from rsp_portal.types import Actor
 
 
 class GovernanceConfig(AppConfig):
@@ -23,7 +31,7 @@ class GovernanceConfig(AppConfig):
             verification.ON_OUTCOME_CHANGED.append(services.on_audit_outcome_changed)
 
 
-def _on_evidence(model: object, cause: str = "evidence.change", actor: object = None) -> None:
+def _on_evidence(model: AIModel, cause: str = "evidence.change", actor: Actor = None) -> None:
     from governance import services
 
     services.on_evidence_changed(model, cause, actor)

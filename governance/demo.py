@@ -8,7 +8,7 @@ from typing import Any
 from core.models import User
 from evaluations.models import AIModel
 from governance import adapter, services
-from governance.models import ScalingDecision
+from governance.models import ApprovalVerdict, ScalingDecision
 
 DEMO_MODEL = "atlas-1-mini"
 
@@ -43,7 +43,11 @@ def seed_demo(stdout: Any) -> None:
     )
     for signer in ("rso", "ceo"):
         services.sign_decision(
-            decision.pk, users[signer], "approve", decision.dossier_sha256, "Demo approval."
+            decision.pk,
+            users[signer],
+            ApprovalVerdict.APPROVE,
+            decision.dossier_sha256,
+            "Demo approval.",
         )
     state = services.gate_for(model)["state"]
     stdout.write(f"governance: demo decision #{decision.pk} approved; {DEMO_MODEL} gate is {state}")

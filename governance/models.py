@@ -3,7 +3,7 @@ notification subscriptions and what was said to whom."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -11,6 +11,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.models import AppendOnlyModel, AppendOnlyQuerySet
+
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
+    from rsp_portal.types import PortalUser
 
 
 class Scope(models.TextChoices):
@@ -81,8 +85,8 @@ class SafeguardState(models.TextChoices):
     VERIFIED = "verified", "Verified"
 
 
-class SafeguardRecordQuerySet(AppendOnlyQuerySet):
-    def latest_per_requirement(self, model: Any) -> dict[str, SafeguardRecord]:
+class SafeguardRecordQuerySet(AppendOnlyQuerySet["SafeguardRecord"]):
+    def latest_per_requirement(self, model: AIModel) -> dict[str, SafeguardRecord]:
         """The current record for each requirement code of ``model`` (one query)."""
         current: dict[str, SafeguardRecord] = {}
         for record in self.filter(model=model).order_by("requirement_code", "-recorded_at", "-id"):
@@ -129,7 +133,7 @@ class DecisionStatus(models.TextChoices):
 
 
 class ScalingDecisionQuerySet(models.QuerySet["ScalingDecision"]):
-    def visible_to(self, user: Any) -> ScalingDecisionQuerySet:
+    def visible_to(self, user: PortalUser | None) -> ScalingDecisionQuerySet:
         from rsp_portal.authz import can
 
         return self if can(user, "governance.view") else self.none()
@@ -176,7 +180,7 @@ class ScalingDecision(models.Model):
                 name="decision_compute_positive",
             ),
             models.CheckConstraint(
-                condition=~Q(scope="scaling") | Q(compute_limit__isnull=False),
+                condition=~Q(scope=Scope.SCALING) | Q(compute_limit__isnull=False),
                 name="decision_scaling_has_limit",
             ),
         ]
@@ -199,26 +203,34 @@ class ScalingDecision(models.Model):
         titles = self.dossier.get("advisory_titles", []) if isinstance(self.dossier, dict) else []
         return [t for t in titles if isinstance(t, str) and t not in self.required_titles]
 
-    def signing_title_for(self, user: Any, approvals: list[Any] | None = None) -> str | None:
+    def can_be_signed_by(
+        self, user: PortalUser | None, approvals: list[Approval] | None = None
+    ) -> str | None:
         """The title ``user`` would sign this decision with now, or None when they may not.
 
-        The one answer to "may this user sign?": a pending decision, not its requester, not
-        already signed by them, a required title still open that they hold (else an advisory
-        one). ``approvals`` may pass the decision's prefetched approvals.
+        The one answer to "may this user sign?": allowed to sign (``rsp_portal.authz``), a
+        pending decision, not its requester, not already signed by them, a required title still
+        open that they hold (else an advisory one). ``approvals`` may pass the decision's
+        prefetched approvals.
         """
+        from rsp_portal.authz import can
+
         if self.status != DecisionStatus.PENDING or user is None or self.requested_by_id == user.pk:
+            return None
+        if not can(user, "decision.sign"):
             return None
         approvals = list(self.approvals.all()) if approvals is None else approvals
         if any(a.approver_id == user.pk for a in approvals):
             return None
         signed = {a.title for a in approvals}
         held: frozenset[str] = getattr(user, "titles", frozenset())
-        for title in [*self.required_titles, *self.advisory_titles]:
+        titles: list[str] = [*self.required_titles, *self.advisory_titles]
+        for title in titles:
             if title not in signed and title in held:
                 return title
         return None
 
-    def open_titles(self, approvals: list[Any] | None = None) -> list[str]:
+    def open_titles(self, approvals: list[Approval] | None = None) -> list[str]:
         """Required titles that have not signed yet."""
         approvals = list(self.approvals.all()) if approvals is None else approvals
         signed = {a.title for a in approvals}

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.urls import reverse
 
+from governance.models import Scope
+
 #: Display order: what stops everything first, paperwork last.
 ORDER = (
     "internal_error",
@@ -134,15 +136,15 @@ def approval_effects(dossier: dict[str, Any]) -> dict[str, Any]:
 
     An approval counts as the decision of its scope (clearing ``no_approval`` up to the limit),
     lifts the manual pauses in force when it was requested and the precautions it names. It
-    never makes a failing automatic check pass (DESIGN §5).
+    never makes a failing automatic check pass.
     """
-    scope = dossier.get("scope", "scaling")
+    scope = dossier.get("scope", Scope.SCALING)
     checks = dossier.get("automatic_checks", []) or []
     pauses = [r for r in checks if r.get("code") == "manual_pause"]
     blocking = [r for r in checks if r.get("code") != "manual_pause"]
     will: list[str] = []
     limit = dossier.get("compute_limit")
-    if scope == "deployment":
+    if scope == Scope.DEPLOYMENT:
         will.append("Counts as the deployment decision for this model as evaluated.")
     else:
         will.append(
@@ -158,7 +160,8 @@ def approval_effects(dossier: dict[str, Any]) -> dict[str, Any]:
         ids = ", ".join(f"#{i}" for i in dossier["lifts_precautions"])
         will.append(f"Lifts precautionary determination(s) {ids}.")
     will_not = [
-        "It does not approve " + ("further scaling." if scope == "deployment" else "deployment.")
+        "It does not approve "
+        + ("further scaling." if scope == Scope.DEPLOYMENT else "deployment.")
     ]
     if blocking:
         will_not.append(

@@ -3,19 +3,22 @@ model's gate requires it now, and its current status with expiry."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from governance import adapter
-from governance.gate import add_months
-from governance.models import GateState, SafeguardRecord, SafeguardState
+from governance.models import GateState, SafeguardRecord, SafeguardState, Scope
+from policies.rules import add_months
+
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
 
 
-def checklist(model: Any) -> list[dict[str, Any]]:
+def checklist(model: AIModel) -> list[dict[str, Any]]:
     """One row per requirement of the active policy, required ones first."""
     policy = adapter.active_version()
     if policy is None:
         return []
-    state = GateState.objects.filter(model=model, scope="scaling").first()
+    state = GateState.objects.filter(model=model, scope=Scope.SCALING).first()
     required_standards = set(state.verdict.get("required_standards", [])) if state else set()
     current = SafeguardRecord.objects.select_related("recorded_by").latest_per_requirement(model)
     rows = []

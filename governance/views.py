@@ -25,7 +25,14 @@ from governance.forms import (
     SafeguardForm,
     SignForm,
 )
-from governance.models import DecisionStatus, Precaution, ScalingDecision
+from governance.models import (
+    ApprovalVerdict,
+    DecisionStatus,
+    GateStatus,
+    Precaution,
+    ScalingDecision,
+    Scope,
+)
 from rsp_portal.authz import can, require
 
 
@@ -40,9 +47,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     states = {}
     if can(request.user, "gate.view"):
-        for state in GateState.objects.filter(scope="scaling").select_related("model"):
+        for state in GateState.objects.filter(scope=Scope.SCALING).select_related("model"):
             states[state.model_id] = state
-    models = sorted(states.values(), key=lambda s: (s.state != "paused", s.model.name))
+    models = sorted(states.values(), key=lambda s: (s.state != GateStatus.PAUSED, s.model.name))
     near: list[dict[str, Any]] = []
     due: list[Any] = []
     for state in models:
@@ -58,14 +65,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
         verification = VerificationRun.objects.order_by("-started_at").first()
     awaiting = []
-    if can(request.user, "decision.sign"):
-        for decision in (
-            ScalingDecision.objects.filter(status=DecisionStatus.PENDING)
+    if can(request.user, "decision.sign"):  # skips the query for those who never sign
+        awaiting = [
+            decision
+            for decision in ScalingDecision.objects.filter(status=DecisionStatus.PENDING)
             .select_related("model")
             .prefetch_related("approvals")
-        ):
-            if decision.signing_title_for(request.user, list(decision.approvals.all())):
-                awaiting.append(decision)
+            if decision.can_be_signed_by(request.user, list(decision.approvals.all()))
+        ]
     # Real changes only (the state moved), one row for both scopes moving together.
     transitions = (
         _changes(
@@ -116,7 +123,7 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
     form = DecisionForm(
         request.POST or None,
         precautions=precautions,
-        initial={"scope": request.GET.get("scope", "scaling")},
+        initial={"scope": request.GET.get("scope", Scope.SCALING)},
     )
     preview = None
     if request.method == "POST" and form.is_valid():
@@ -185,7 +192,9 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if not can(request.user, "decision.sign"):
             raise PermissionDenied("Only leadership signs decisions.")
         if form.is_valid():
-            verdict = "reject" if "reject" in request.POST else "approve"
+            verdict = (
+                ApprovalVerdict.REJECT if "reject" in request.POST else ApprovalVerdict.APPROVE
+            )
             try:
                 services.sign_decision(
                     decision.pk,
@@ -203,11 +212,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("decision-detail", pk=decision.pk)
         decision.refresh_from_db()
     approvals = list(decision.approvals.select_related("approver"))
-    signing_title = (
-        decision.signing_title_for(request.user, approvals)
-        if can(request.user, "decision.sign")
-        else None
-    )
+    signing_title = decision.can_be_signed_by(request.user, approvals)
     standing = None
     if decision.status == DecisionStatus.APPROVED:
         gate = services.gate_for(decision.model, decision.scope)
@@ -432,12 +437,12 @@ def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "governance/_gate_panel.html", gate_context(request, model))
 
 
-def gate_context(request: HttpRequest, model: Any) -> dict[str, Any]:
+def gate_context(request: HttpRequest, model: AIModel) -> dict[str, Any]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
     from governance.models import Notification
 
     gate = services.gate_for(model)
-    deployment = services.gate_for(model, "deployment")
+    deployment = services.gate_for(model, Scope.DEPLOYMENT)
     warnings = [
         d
         for d in gate.get("determinations", [])
@@ -467,14 +472,14 @@ def gate_context(request: HttpRequest, model: Any) -> dict[str, Any]:
     }
 
 
-def _timeline(model: Any) -> Any:
+def _timeline(model: AIModel) -> Any:
     """The scaling gate's approved / paused spans (the last 200 state changes)."""
     from django.utils import timezone
 
     from evaluations.charts import gate_timeline
 
     rows = list(
-        model.gate_transitions.filter(scope="scaling")
+        model.gate_transitions.filter(scope=Scope.SCALING)
         .exclude(from_state=F("to_state"))
         .order_by("-created_at", "-id")
         .values_list("created_at", "to_state", "cause")[:200]

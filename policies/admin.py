@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from policies import services
@@ -13,6 +14,7 @@ from policies.models import (
     CapabilityThreshold,
     Indicator,
     Metric,
+    PolicyChild,
     PolicyVersion,
     RiskDomain,
     SafeguardRequirement,
@@ -30,25 +32,33 @@ def _editable(request: HttpRequest, version: PolicyVersion | None) -> bool:
 class DraftOnlyMixin:
     """Change and delete only a draft's rows; otherwise everything is read-only."""
 
-    def _version_of(self, obj: Any) -> PolicyVersion | None:
+    def _version_of(self, obj: PolicyVersion | PolicyChild | None) -> PolicyVersion | None:
         if obj is None:
             return None
         return obj if isinstance(obj, PolicyVersion) else obj.version
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_view_permission(
+        self, request: HttpRequest, obj: PolicyVersion | PolicyChild | None = None
+    ) -> bool:
         return can(request.user, "policy.view")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(
+        self, request: HttpRequest, obj: PolicyVersion | PolicyChild | None = None
+    ) -> bool:
         return _editable(request, self._version_of(obj))
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: PolicyVersion | PolicyChild | None = None
+    ) -> bool:
         return _editable(request, self._version_of(obj))
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: PolicyVersion | PolicyChild | None = None
+    ) -> bool:
         return _editable(request, self._version_of(obj))
 
 
-class _Inline(DraftOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
+class _Inline(DraftOnlyMixin, admin.TabularInline[PolicyChild, PolicyVersion]):
     extra = 0
     show_change_link = False
 
@@ -107,7 +117,7 @@ class IndicatorInline(_Inline):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(DraftOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class PolicyVersionAdmin(DraftOnlyMixin, admin.ModelAdmin[PolicyVersion]):
     list_display = (
         "id",
         "name",
@@ -135,15 +145,7 @@ class PolicyVersionAdmin(DraftOnlyMixin, admin.ModelAdmin):  # type: ignore[type
         "content_sha256",
         "source",
         "disclaimer",
-        "baseline_level",
-        "baseline_standards",
-        "effective_compute_multiple",
-        "months_between_assessments",
-        "safeguard_reapproval_months",
-        "warning_behaviour",
-        "uncertainty_z",
-        "signoff_titles",
-        "advisory_titles",
+        *PolicyVersion.SETTINGS_FIELDS,
         "created_at",
         "created_by",
         "activated_at",
@@ -159,10 +161,14 @@ class PolicyVersionAdmin(DraftOnlyMixin, admin.ModelAdmin):  # type: ignore[type
         IndicatorInline,
     ]
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(
+        self, request: HttpRequest, obj: PolicyVersion | PolicyChild | None = None
+    ) -> bool:
         return False  # versions come from packs: manage.py load_policy
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+    def save_related(
+        self, request: HttpRequest, form: ModelForm[PolicyVersion], formsets: Any, change: bool
+    ) -> None:
         super().save_related(request, form, formsets, change)
         # The hash always describes the content; activation validates and rehashes again.
         services.refresh_draft_hash(form.instance)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from policies import rules
 
@@ -30,16 +30,8 @@ Section = Literal[
     "indicators",
 ]
 
-SECTION_ORDER: tuple[str, ...] = (
-    "settings",
-    "levels",
-    "standards",
-    "requirements",
-    "domains",
-    "metrics",
-    "thresholds",
-    "indicators",
-)
+#: The sections in the order a diff lists them.
+SECTION_ORDER: tuple[str, ...] = get_args(Section)
 
 _KIND_ORDER = {"removed": 0, "changed": 1, "added": 2}
 
@@ -160,6 +152,34 @@ class _Collector:
             why += " (fewer required items is a loosening)"
         self.add("changed", section, key, field_name, list(old), list(new), loosening, why)
 
+    def entities(
+        self,
+        section: Section,
+        before: Mapping[str, Mapping[str, Any]],
+        after: Mapping[str, Mapping[str, Any]],
+        noun: str,
+        *,
+        removal_loosens: bool = False,
+        count: tuple[str, str] | None = None,
+    ) -> list[str]:
+        """Report each entity removed or added as one change holding the whole entity.
+
+        The reasons name the entity by ``noun``; ``count``, a list field and its item's name,
+        makes the removal reason say how many items go with the entity. Returns the
+        identifiers in both, sorted.
+        """
+        for code in sorted(before.keys() - after.keys()):
+            why = f"{noun} removed"
+            if count is not None:
+                field_name, item = count
+                why += f" with its {len(before[code].get(field_name, []))} {item}(s)"
+            entity = dict(before[code])
+            self.add("removed", section, code, None, entity, None, removal_loosens, why)
+        for code in sorted(after.keys() - before.keys()):
+            entity = dict(after[code])
+            self.add("added", section, code, None, None, entity, False, f"{noun} added")
+        return sorted(before.keys() & after.keys())
+
 
 def _plain_fields(
     c: _Collector,
@@ -203,10 +223,10 @@ def diff_policies(old: Mapping[str, Any], new: Mapping[str, Any]) -> PolicyDiff:
     new_metrics = _index(new.get("metrics", []), "key")
 
     _diff_settings(c, old, new)
-    _diff_levels(c, old, new)
+    _diff_plain_section(c, "levels", old, new, "level", ("rank", "name", "description"))
     _diff_standards(c, old_standards, new_standards)
     _diff_requirements(c, old_standards, new_standards)
-    _diff_domains(c, old, new)
+    _diff_plain_section(c, "domains", old, new, "domain", ("name", "tier", "category"))
     _diff_metrics(c, old_metrics, new_metrics)
     _diff_thresholds(c, old, new, new_metrics)
 
@@ -327,15 +347,19 @@ def _diff_titles(c: _Collector, before: Mapping[str, Any], after: Mapping[str, A
     )
 
 
-def _diff_levels(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    before = _index(old.get("levels", []), "code")
-    after = _index(new.get("levels", []), "code")
-    for code in before.keys() - after.keys():
-        c.add("removed", "levels", code, None, dict(before[code]), None, False, "level removed")
-    for code in after.keys() - before.keys():
-        c.add("added", "levels", code, None, None, dict(after[code]), False, "level added")
-    for code in before.keys() & after.keys():
-        _plain_fields(c, "levels", code, before[code], after[code], ("rank", "name", "description"))
+def _diff_plain_section(
+    c: _Collector,
+    section: Section,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    noun: str,
+    fields: tuple[str, ...],
+) -> None:
+    """A section of entities by ``code`` whose fields carry no loosening (levels, domains)."""
+    before = _index(old.get(section, []), "code")
+    after = _index(new.get(section, []), "code")
+    for code in c.entities(section, before, after, noun):
+        _plain_fields(c, section, code, before[code], after[code], fields)
 
 
 def _diff_standards(
@@ -343,21 +367,10 @@ def _diff_standards(
     before: Mapping[str, Mapping[str, Any]],
     after: Mapping[str, Mapping[str, Any]],
 ) -> None:
-    for code in before.keys() - after.keys():
-        count = len(before[code].get("requirements", []))
-        c.add(
-            "removed",
-            "standards",
-            code,
-            None,
-            dict(before[code]),
-            None,
-            True,
-            f"standard removed with its {count} requirement(s)",
-        )
-    for code in after.keys() - before.keys():
-        c.add("added", "standards", code, None, None, dict(after[code]), False, "standard added")
-    for code in before.keys() & after.keys():
+    count = ("requirements", "requirement")
+    for code in c.entities(
+        "standards", before, after, "standard", removal_loosens=True, count=count
+    ):
         _plain_fields(c, "standards", code, before[code], after[code], ("level", "kind"))
         c.list_field(
             "standards",
@@ -435,27 +448,12 @@ def _diff_requirements(
         _plain_fields(c, "requirements", code, old_req, new_req, ("title", "evidence"))
 
 
-def _diff_domains(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    before = _index(old.get("domains", []), "code")
-    after = _index(new.get("domains", []), "code")
-    for code in before.keys() - after.keys():
-        c.add("removed", "domains", code, None, dict(before[code]), None, False, "domain removed")
-    for code in after.keys() - before.keys():
-        c.add("added", "domains", code, None, None, dict(after[code]), False, "domain added")
-    for code in before.keys() & after.keys():
-        _plain_fields(c, "domains", code, before[code], after[code], ("name", "tier", "category"))
-
-
 def _diff_metrics(
     c: _Collector,
     before: Mapping[str, Mapping[str, Any]],
     after: Mapping[str, Mapping[str, Any]],
 ) -> None:
-    for key in before.keys() - after.keys():
-        c.add("removed", "metrics", key, None, dict(before[key]), None, False, "metric removed")
-    for key in after.keys() - before.keys():
-        c.add("added", "metrics", key, None, None, dict(after[key]), False, "metric added")
-    for key in before.keys() & after.keys():
+    for key in c.entities("metrics", before, after, "metric"):
         a, b = before[key], after[key]
         _plain_fields(c, "metrics", key, a, b, ("name", "unit", "min", "max", "domain"))
         if a.get("min_samples") != b.get("min_samples"):
@@ -503,21 +501,10 @@ def _diff_thresholds(
 ) -> None:
     before = _index(old.get("thresholds", []), "code")
     after = _index(new.get("thresholds", []), "code")
-    for code in before.keys() - after.keys():
-        count = len(before[code].get("indicators", []))
-        c.add(
-            "removed",
-            "thresholds",
-            code,
-            None,
-            dict(before[code]),
-            None,
-            True,
-            f"threshold removed with its {count} indicator(s)",
-        )
-    for code in after.keys() - before.keys():
-        c.add("added", "thresholds", code, None, None, dict(after[code]), False, "threshold added")
-    for code in before.keys() & after.keys():
+    count = ("indicators", "indicator")
+    for code in c.entities(
+        "thresholds", before, after, "threshold", removal_loosens=True, count=count
+    ):
         a, b = before[code], after[code]
         _plain_fields(c, "thresholds", code, a, b, ("domain", "name", "description"))
         old_tier, new_tier = a.get("tier", "red_line"), b.get("tier", "red_line")

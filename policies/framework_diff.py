@@ -121,7 +121,7 @@ class DomainSummary:
     thresholds: list[dict[str, Any]] = dataclass_field(default_factory=list)
     # What a crossing adds beyond the baseline standards (with their includes), per scope,
     # and the red lines that name no standard for a scope: the gate treats those as a halt
-    # for that scope until the policy defines a way on (DESIGN §4.2).
+    # for that scope until the policy defines a way on (docs/how-the-gate-decides.md, §2).
     scaling_beyond_baseline: list[str] = dataclass_field(default_factory=list)
     deployment_beyond_baseline: list[str] = dataclass_field(default_factory=list)
     undefined_scaling: list[str] = dataclass_field(default_factory=list)

@@ -11,11 +11,14 @@ by ``policies/migrations/0002_freeze_guards.py`` refuse it for any other client
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+
+from audit.models import AppendOnlyModel
 
 
 class FrozenPolicyError(Exception):
@@ -34,18 +37,27 @@ class PolicyVersionQuerySet(models.QuerySet["PolicyVersion"]):
 
     def with_children(self) -> PolicyVersionQuerySet:
         """Everything ``services.to_pack`` and the pages read, in 7 extra queries in total."""
-        return self.prefetch_related(
-            "levels",
-            models.Prefetch("standards", queryset=Standard.objects.select_related("level")),
-            "standards__requirements",
-            "domains",
-            models.Prefetch("metrics", queryset=Metric.objects.select_related("domain")),
-            models.Prefetch(
-                "thresholds", queryset=CapabilityThreshold.objects.select_related("domain")
-            ),
-            models.Prefetch(
-                "thresholds__indicators", queryset=Indicator.objects.select_related("metric")
-            ),
+        # One call per queryset type (the stubs type each call's Prefetch querysets as one).
+        return (
+            self.prefetch_related(
+                "levels",
+                models.Prefetch("standards", queryset=Standard.objects.select_related("level")),
+                "standards__requirements",
+                "domains",
+            )
+            .prefetch_related(
+                models.Prefetch("metrics", queryset=Metric.objects.select_related("domain"))
+            )
+            .prefetch_related(
+                models.Prefetch(
+                    "thresholds", queryset=CapabilityThreshold.objects.select_related("domain")
+                )
+            )
+            .prefetch_related(
+                models.Prefetch(
+                    "thresholds__indicators", queryset=Indicator.objects.select_related("metric")
+                )
+            )
         )
 
     def for_listing(self) -> PolicyVersionQuerySet:
@@ -105,6 +117,19 @@ class PolicyVersion(models.Model):
     )
 
     objects = PolicyVersionQuerySet.as_manager()
+
+    #: The pack's ``settings`` keys, each a column of the same name (docs/policy-packs.md).
+    SETTINGS_FIELDS: ClassVar[tuple[str, ...]] = (
+        "baseline_level",
+        "baseline_standards",
+        "effective_compute_multiple",
+        "months_between_assessments",
+        "safeguard_reapproval_months",
+        "warning_behaviour",
+        "uncertainty_z",
+        "signoff_titles",
+        "advisory_titles",
+    )
 
     # Columns that may change on a non-draft row: only the status, active → superseded.
     LIFECYCLE_FIELDS: ClassVar[tuple[str, ...]] = ("status",)
@@ -214,7 +239,10 @@ class PolicyVersion(models.Model):
 # --------------------------------------------------------------------------- children
 
 
-class PolicyChildQuerySet(models.QuerySet[Any]):
+_Child = TypeVar("_Child", bound="PolicyChild")
+
+
+class PolicyChildQuerySet(models.QuerySet[_Child]):
     """Bulk writes are refused when they would touch a non-draft version's rows."""
 
     def _refuse_if_frozen(self, what: str) -> None:
@@ -251,7 +279,7 @@ class PolicyChild(models.Model):
         return super().delete(*args, **kwargs)
 
     def _check_draft(self) -> None:
-        version_id = self.version_id  # type: ignore[attr-defined]
+        version_id = self.version_id
         if version_id is None:
             return
         cached = self._state.fields_cache.get("version")
@@ -481,44 +509,136 @@ class Indicator(PolicyChild):
         return "≥" if self.metric.higher_is_more_capable else "≤"
 
 
-class ActivationApproval(models.Model):
-    """One sign-off title approving a draft's activation under the policy in force.
+class PolicyActivation(models.Model):
+    """Activating a draft under the sign-off rule of the policy in force (``policies.activation``).
 
-    Activation follows the sign-off rule of the active version (``rule_version``): the draft
-    becomes active once every one of its ``signoff_titles`` has approved that exact content
-    (``content_sha256``). Approvals given under another rule or for other content no longer
-    count. Append-only, like every fact.
+    The dossier is the diff from the policy in force (every loosening listed, both content
+    hashes), frozen with its SHA-256; every title the policy in force names must approve it,
+    each a different leader. ``origin`` says how it was opened: by a leader's request (who may
+    then not sign) or by a title holder's own approval (its first signature).
     """
 
-    version = models.ForeignKey(
-        PolicyVersion, on_delete=models.CASCADE, related_name="activation_approvals"
-    )
-    rule_version = models.ForeignKey(
-        PolicyVersion, on_delete=models.PROTECT, related_name="+", null=True, blank=True
-    )
-    title = models.CharField(max_length=32)
-    approver = models.ForeignKey(
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACTIVATED = "activated", "Activated"
+        REJECTED = "rejected", "Rejected"
+        STALE = "stale", "Stale (the policies changed before sign-off)"
+
+    class Origin(models.TextChoices):
+        REQUEST = "request", "Requested (the requester does not sign)"
+        APPROVAL = "approval", "Opened by a title holder's approval"
+
+    class AuditedAs(models.TextChoices):
+        """Where the trail describes its signatures: rows migrated in keep their entries."""
+
+        ACTIVATION = "policies.policyactivation", "This activation"
+        CORE_ACTIVATION = "core.policyactivation", "A core activation (before migration)"
+        VERSION = "policies.policyversion", "Title approvals of the version (before migration)"
+
+    version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="activations")
+    # The policy in force whose sign-off rule applies.
+    previous = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="+")
+    # The draft's content the dossier describes; another content makes the activation stale.
+    content_sha256 = models.CharField(max_length=64)
+    dossier = models.JSONField()
+    dossier_sha256 = models.CharField(max_length=64)
+    required_titles = models.JSONField()
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.REQUEST)
+    requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    content_sha256 = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    audited_as = models.CharField(
+        max_length=32, choices=AuditedAs.choices, default=AuditedAs.ACTIVATION
+    )
 
     class Meta:
-        ordering = ["created_at", "pk"]
+        ordering = ["-requested_at", "-pk"]
         constraints = [
-            # One approval per title and one title per person, per draft content and rule.
+            # One open activation per version: signatures cannot be split across two.
             models.UniqueConstraint(
-                fields=["version", "rule_version", "content_sha256", "title"],
-                name="activation_approval_title_once",
-            ),
-            models.UniqueConstraint(
-                fields=["version", "rule_version", "content_sha256", "approver"],
-                name="activation_approval_person_once",
+                fields=["version"],
+                condition=Q(status="pending"),
+                name="policy_one_pending_activation_per_version",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.title} approves #{self.version_id}"
+        return f"activation of policy version #{self.version_id} ({self.status})"
+
+    @property
+    def loosenings(self) -> list[str]:
+        return list(self.dossier.get("loosenings", []))
+
+    def open_titles(self, signatures: list[Any] | None = None) -> list[str]:
+        """Required titles that have not approved yet."""
+        signatures = list(self.signatures.all()) if signatures is None else signatures
+        approved = {s.title for s in signatures if s.verdict == ActivationVerdict.APPROVE}
+        return [t for t in self.required_titles if t not in approved]
+
+    def can_be_signed_by(self, user: Any, signatures: list[Any] | None = None) -> str | None:
+        """The title ``user`` would sign with now, or None when they may not.
+
+        The one answer to "may this user sign this activation?": allowed to activate policies
+        (``rsp_portal.authz``, never an administrator), a pending activation, not its
+        requester, not signed by them yet, a required title still open that they hold.
+        """
+        from rsp_portal.authz import can
+
+        if self.status != self.Status.PENDING or user is None or not can(user, "policy.activate"):
+            return None
+        if self.origin == self.Origin.REQUEST and self.requested_by_id == user.pk:
+            return None
+        signatures = list(self.signatures.all()) if signatures is None else signatures
+        if any(s.signer_id == user.pk for s in signatures):
+            return None
+        held: frozenset[str] = getattr(user, "titles", frozenset())
+        return next((t for t in self.open_titles(signatures) if t in held), None)
+
+
+class ActivationVerdict(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+class ActivationSignature(AppendOnlyModel):
+    """One title's verdict on a PolicyActivation, over the dossier hash it was shown.
+
+    ``requester`` is copied from a requested activation so the database itself refuses
+    self-approval; one person fills one title and each title signs once.
+    """
+
+    activation = models.ForeignKey(
+        PolicyActivation, on_delete=models.PROTECT, related_name="signatures"
+    )
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
+    )
+    title = models.CharField(max_length=32)
+    verdict = models.CharField(max_length=16, choices=ActivationVerdict.choices)
+    dossier_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["activation", "title"], name="policy_activation_title_once"
+            ),
+            models.UniqueConstraint(
+                fields=["activation", "signer"], name="policy_activation_signer_once"
+            ),
+            models.CheckConstraint(
+                condition=~Q(signer=models.F("requester")),
+                name="policy_activation_signer_not_requester",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} {self.verdict}s activation #{self.activation_id}"
 
 
 class SelfAssessmentRecord(models.Model):

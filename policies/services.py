@@ -9,7 +9,7 @@ Every write is audited in its own transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import transaction
 from django.db.models import Q
@@ -17,7 +17,6 @@ from django.utils import timezone
 
 import audit
 from policies.models import (
-    ActivationApproval,
     CapabilityThreshold,
     FrozenPolicyError,
     Indicator,
@@ -33,16 +32,20 @@ from policies.packs import PackError, content_sha256, dump_pack, validate_pack
 from policies.selfassessment import ELEMENTS, computed
 from rsp_portal.authz import require
 
+if TYPE_CHECKING:
+    from core.models import User
+    from rsp_portal.types import Actor
+
+
 __all__ = [
     "ON_ACTIVATE",
     "ActivationError",
     "activate",
-    "activation_status",
     "active_policy",
-    "approve_activation",
     "export",
     "find_loaded",
     "load_pack",
+    "lock_draft",
     "to_pack",
 ]
 
@@ -55,8 +58,8 @@ class ActivationError(Exception):
     """The version cannot be activated (not a draft, or its content is no longer valid)."""
 
 
-def _user_or_none(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
+def _user_or_none(actor: Actor) -> User | None:
+    return cast("User", actor) if getattr(actor, "is_authenticated", False) else None
 
 
 # ------------------------------------------------------------------------------ load
@@ -77,7 +80,9 @@ def find_loaded(pack: Mapping[str, Any]) -> PolicyVersion | None:
     )
 
 
-def load_pack(data: Mapping[str, Any], actor: Any = None, activate: bool = False) -> PolicyVersion:
+def load_pack(
+    data: Mapping[str, Any], actor: Actor = None, activate: bool = False
+) -> PolicyVersion:
     """Create a draft version from a pack dict; all or nothing; audited as ``policy.load``.
 
     ``data`` is validated again (``validate_pack`` is idempotent), so a :class:`PackError`
@@ -112,123 +117,97 @@ def load_pack(data: Mapping[str, Any], actor: Any = None, activate: bool = False
     return version
 
 
-def _activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
+def _activate(version: PolicyVersion, actor: Actor) -> PolicyVersion:
     # load_pack's ``activate`` flag shadows the function of that name.
     return activate(version, actor)
 
 
-def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersion:
-    settings = pack["settings"]
+def _pick(item: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    return {name: item[name] for name in names}
+
+
+def _created(model: Any, rows: list[Any], key: str = "code") -> dict[str, Any]:
+    """Insert ``rows`` of ``model`` in one query; the created rows by ``key``."""
+    return {getattr(row, key): row for row in model.objects.bulk_create(rows)}
+
+
+def _create_version(pack: dict[str, Any], digest: str, user: User | None) -> PolicyVersion:
     version = PolicyVersion.objects.create(
-        key=pack["key"],
-        name=pack["name"],
-        version=pack["version"],
+        **_pick(pack, "key", "name", "version", "source", "disclaimer"),
+        **_pick(pack["settings"], *PolicyVersion.SETTINGS_FIELDS),
         status=PolicyVersion.Status.DRAFT,
         content_sha256=digest,
-        source=pack["source"],
-        disclaimer=pack["disclaimer"],
-        baseline_level=settings["baseline_level"],
-        baseline_standards=settings["baseline_standards"],
-        effective_compute_multiple=settings["effective_compute_multiple"],
-        months_between_assessments=settings["months_between_assessments"],
-        safeguard_reapproval_months=settings["safeguard_reapproval_months"],
-        warning_behaviour=settings["warning_behaviour"],
-        uncertainty_z=settings["uncertainty_z"],
-        signoff_titles=settings["signoff_titles"],
-        advisory_titles=settings["advisory_titles"],
         created_by=user,
     )
-    levels = {
-        row.code: row
-        for row in SafetyLevel.objects.bulk_create(
-            SafetyLevel(
-                version=version,
-                code=lv["code"],
-                rank=lv["rank"],
-                name=lv["name"],
-                description=lv["description"],
-            )
+    levels = _created(
+        SafetyLevel,
+        [
+            SafetyLevel(version=version, **_pick(lv, "code", "rank", "name", "description"))
             for lv in pack["levels"]
-        )
-    }
-    standards = {
-        row.code: row
-        for row in Standard.objects.bulk_create(
+        ],
+    )
+    standards = _created(
+        Standard,
+        [
             Standard(
-                version=version,
-                code=st["code"],
-                level=levels[st["level"]],
-                kind=st["kind"],
-                includes=st["includes"],
+                version=version, level=levels[st["level"]], **_pick(st, "code", "kind", "includes")
             )
             for st in pack["standards"]
-        )
-    }
-    SafeguardRequirement.objects.bulk_create(
-        SafeguardRequirement(
-            version=version,
-            standard=standards[st["code"]],
-            code=req["code"],
-            title=req["title"],
-            evidence=req["evidence"],
-        )
-        for st in pack["standards"]
-        for req in st["requirements"]
+        ],
     )
-    domains = {
-        row.code: row
-        for row in RiskDomain.objects.bulk_create(
-            RiskDomain(
+    _created(
+        SafeguardRequirement,
+        [
+            SafeguardRequirement(
                 version=version,
-                code=d["code"],
-                name=d["name"],
-                tier=d["tier"],
-                category=d["category"] or "",
+                standard=standards[st["code"]],
+                **_pick(req, "code", "title", "evidence"),
+            )
+            for st in pack["standards"]
+            for req in st["requirements"]
+        ],
+    )
+    domains = _created(
+        RiskDomain,
+        [
+            RiskDomain(
+                version=version, category=d["category"] or "", **_pick(d, "code", "name", "tier")
             )
             for d in pack["domains"]
-        )
-    }
-    metrics = {
-        row.key: row
-        for row in Metric.objects.bulk_create(
+        ],
+    )
+    metric_fields = ("key", "name", "unit", "min", "max", "higher_is_more_capable", "min_samples")
+    metrics = _created(
+        Metric,
+        [
             Metric(
                 version=version,
-                key=m["key"],
-                name=m["name"],
-                unit=m["unit"],
-                min=m["min"],
-                max=m["max"],
-                higher_is_more_capable=m["higher_is_more_capable"],
                 domain=domains[m["domain"]] if m["domain"] is not None else None,
-                min_samples=m["min_samples"],
+                **_pick(m, *metric_fields),
             )
             for m in pack["metrics"]
-        )
-    }
-    thresholds = {
-        row.code: row
-        for row in CapabilityThreshold.objects.bulk_create(
+        ],
+        key="key",
+    )
+    thresholds = _created(
+        CapabilityThreshold,
+        [
             CapabilityThreshold(
                 version=version,
                 domain=domains[t["domain"]],
-                code=t["code"],
-                name=t["name"],
-                description=t["description"],
-                tier=t["tier"],
-                halt=t["halt"],
                 requires_scaling=t["requires"]["scaling"],
                 requires_deployment=t["requires"]["deployment"],
+                **_pick(t, "code", "name", "description", "tier", "halt"),
             )
             for t in pack["thresholds"]
-        )
-    }
+        ],
+    )
     Indicator.objects.bulk_create(
         Indicator(
             version=version,
             threshold=thresholds[t["code"]],
             metric=metrics[ind["metric"]],
-            warning=ind["warning"],
-            critical=ind["critical"],
+            **_pick(ind, "warning", "critical"),
         )
         for t in pack["thresholds"]
         for ind in t["indicators"]
@@ -239,7 +218,7 @@ def _create_version(pack: dict[str, Any], digest: str, user: Any) -> PolicyVersi
 # -------------------------------------------------------------------------- activate
 
 
-def _lock_draft(version: PolicyVersion) -> tuple[PolicyVersion, PolicyVersion | None]:
+def lock_draft(version: PolicyVersion) -> tuple[PolicyVersion, PolicyVersion | None]:
     """Lock the draft and the active version (in id order); refuse anything but a draft."""
     locked = list(
         PolicyVersion.objects.select_for_update()
@@ -256,7 +235,7 @@ def _lock_draft(version: PolicyVersion) -> tuple[PolicyVersion, PolicyVersion | 
     return target, next((row for row in locked if row.pk != target.pk), None)
 
 
-def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
+def activate(version: PolicyVersion, actor: Actor) -> PolicyVersion:
     """Make a draft the active version, superseding the current one; audited.
 
     A user actor needs ``policy.activate`` (leadership); ``None`` or a string is an operator
@@ -267,20 +246,17 @@ def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
     if _user_or_none(actor) is not None:
         require(actor, "policy.activate")
     with transaction.atomic():
-        target, in_force = _lock_draft(version)
+        target, in_force = lock_draft(version)
         try:
             pack = validate_pack(to_pack(_with_children(target.pk)), f"version #{target.pk}")
         except PackError as exc:
             raise ActivationError(str(exc)) from exc
         digest = content_sha256(pack)
         previous = in_force
-        # Loosening the policy in force needs its sign-off titles (core.activation).
-        from core.activation import ActivationSignoffError, check_activation
+        # Loosening the policy in force needs its sign-off titles (policies.activation).
+        from policies.activation import check_activation
 
-        try:
-            check_activation(target, previous, actor)
-        except ActivationSignoffError as exc:
-            raise ActivationError(str(exc)) from None
+        check_activation(target, previous, digest)
         if previous is not None:
             previous.status = PolicyVersion.Status.SUPERSEDED
             previous.save(update_fields=["status"])
@@ -304,97 +280,6 @@ def activate(version: PolicyVersion, actor: Any) -> PolicyVersion:
         for hook in ON_ACTIVATE:
             hook(target)
     version.refresh_from_db()
-    return target
-
-
-# -------------------------------------------------------------- activation sign-off
-
-
-def activation_status(
-    version: PolicyVersion, active: PolicyVersion | None = None
-) -> dict[str, Any]:
-    """Who must approve activating ``version`` and who has: the sign-off rule in force.
-
-    The rule is the *active* version's ``signoff_titles`` (a policy cannot pass itself with a
-    weaker rule of its own). With no active version there is no rule in force and one
-    leadership user activates. ``approvals`` count only for the draft's current content and
-    the current rule. Returns ``{"rule_version", "required_titles", "approvals",
-    "pending_titles"}`` with approvals as ``{"title", "user", "at"}``.
-    """
-    if active is None:
-        active = PolicyVersion.objects.active().first()
-    if active is None or active.pk == version.pk:
-        return {"rule_version": None, "required_titles": [], "approvals": [], "pending_titles": []}
-    required = list(active.signoff_titles)
-    rows = ActivationApproval.objects.filter(
-        version=version, rule_version=active, content_sha256=version.content_sha256
-    ).select_related("approver")
-    approvals = [
-        {"title": row.title, "user": row.approver.get_username(), "at": row.created_at}
-        for row in rows
-    ]
-    done = {row["title"] for row in approvals}
-    return {
-        "rule_version": active.pk,
-        "required_titles": required,
-        "approvals": approvals,
-        "pending_titles": [title for title in required if title not in done],
-    }
-
-
-def approve_activation(version: PolicyVersion, actor: Any) -> PolicyVersion:
-    """Approve activating a draft as one sign-off title of the policy in force; the last
-    title needed activates it (``activate``). Audited as ``policy.activation_approve``.
-
-    The approver must hold ``policy.activate`` and a title of the active version's sign-off
-    rule not yet approved for this content; one person fills one title. Without an active
-    version the draft is activated at once (nothing is in force to follow). Raises
-    :class:`ActivationError` when the version is not a draft or the actor holds no pending
-    title.
-    """
-    require(actor, "policy.activate")
-    with transaction.atomic():
-        target, in_force = _lock_draft(version)
-        active = in_force
-        if active is None:
-            return activate(target, actor)
-        status = activation_status(target, active)
-        held = set(getattr(actor, "titles", frozenset()))
-        if any(row["user"] == actor.get_username() for row in status["approvals"]):
-            raise ActivationError(
-                f"You have already approved activating policy version #{target.pk}; "
-                "one person fills one title."
-            )
-        title = next((t for t in status["pending_titles"] if t in held), None)
-        if title is None:
-            needed = ", ".join(status["pending_titles"]) or "none"
-            raise ActivationError(
-                "Activation follows the sign-off rule of the policy in force "
-                f"(#{active.pk}): titles still needed: {needed}; you hold none of them."
-            )
-        ActivationApproval.objects.create(
-            version=target,
-            rule_version=active,
-            title=title,
-            approver=actor,
-            content_sha256=target.content_sha256,
-        )
-        pending = [t for t in status["pending_titles"] if t != title]
-        audit.record(
-            "policy.activation_approve",
-            target,
-            {
-                "version": target.pk,
-                "title": title,
-                "rule_version": active.pk,
-                "content_sha256": target.content_sha256,
-                "pending_titles": pending,
-            },
-            actor,
-        )
-        if not pending:
-            return activate(target, actor)
-    target.refresh_from_db()
     return target
 
 
@@ -423,14 +308,14 @@ def record_self_assessment(
     version: PolicyVersion,
     element: str,
     status: str,
-    actor: Any,
+    actor: Actor,
     *,
     evidence_url: str = "",
     note: str = "",
 ) -> SelfAssessmentRecord:
     """Record a person's mark of one element for a version; audited. Leadership only (the
     same people who activate a policy)."""
-    require(actor, "policy.activate")
+    actor = require(actor, "policy.activate")
     errors: dict[str, list[str]] = {}
     if element not in {e.code for e in ELEMENTS}:
         errors["element"] = [f"Unknown element {element!r}."]
@@ -438,7 +323,10 @@ def record_self_assessment(
         errors["status"] = ["Choose met, partly or not."]
     if evidence_url and not evidence_url.startswith(("https://", "http://")):
         errors["evidence_url"] = ["Give an http(s) link to the evidence."]
-    if status in ("met", "partly") and not evidence_url:
+    if (
+        status in (SelfAssessmentRecord.Status.MET, SelfAssessmentRecord.Status.PARTLY)
+        and not evidence_url
+    ):
         errors.setdefault("evidence_url", []).append("A mark of met or partly needs evidence.")
     if errors:
         raise SelfAssessmentError(errors)
@@ -606,7 +494,7 @@ def api_representation(version: PolicyVersion) -> dict[str, Any]:
     }
 
 
-def export(version: PolicyVersion, actor: Any = None) -> str:
+def export(version: PolicyVersion, actor: Actor = None) -> str:
     """The version as pack YAML; audited as ``policy.export`` with the content hash."""
     pack = to_pack(version)
     text = dump_pack(pack)

@@ -9,12 +9,13 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from policies import activation as signoff
 from policies import services
 from policies.diff import Change, PolicyDiff, diff_policies
 from policies.framework_diff import all_loosenings, diff_frameworks, is_cross_framework
-from policies.models import PolicyVersion
+from policies.models import PolicyActivation, PolicyVersion
 from policies.packs import SHIPPED_PACKS, PackError, load_pack_file
 from rsp_portal.authz import can, require
 
@@ -188,12 +189,14 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("policy-version", pk=version.pk)
     if request.method == "POST":
         try:
-            version = services.approve_activation(version, request.user)
+            version = signoff.approve_activation(
+                version, request.user, request.POST.get("dossier_sha256") or None
+            )
         except services.ActivationError as exc:
             messages.error(request, str(exc))
             return redirect("policy-activate", pk=version.pk)
         if version.is_draft:
-            pending = ", ".join(services.activation_status(version)["pending_titles"])
+            pending = ", ".join(signoff.activation_status(version)["pending_titles"])
             messages.success(
                 request, f"Your approval is recorded; activation still needs: {pending}."
             )
@@ -217,24 +220,85 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
             "loosenings": loosenings,
             "changes": _changes(result) if result is not None else [],
             "framework": framework,
-            "signoff": services.activation_status(version, current),
+            "signoff": signoff.activation_status(version, current),
+        },
+    )
+
+
+@require_POST
+def request_activation(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask the sign-off titles in force to approve a loosening draft (you do not sign it)."""
+    require(request.user, "policy.activate")
+    version = PolicyVersion.objects.filter(pk=pk).first()
+    if version is None:
+        raise Http404("No such policy version.")
+    try:
+        opened = signoff.request_activation(version, request.user, via="session")
+    except services.ActivationError as exc:
+        messages.error(request, str(exc))
+        return redirect("policy-activate", pk=version.pk)
+    messages.success(request, "Activation requested; each sign-off title must now approve it.")
+    return redirect("policy-activation", pk=opened.pk)
+
+
+@require_GET
+def activation_list(request: HttpRequest) -> HttpResponse:
+    """Activations under the sign-off rule in force, newest first."""
+    require(request.user, "policy.view")
+    rows = PolicyActivation.objects.select_related("version", "previous", "requested_by")
+    return render(request, "policies/activation_list.html", {"activations": rows[:100]})
+
+
+@require_http_methods(["GET", "POST"])
+def activation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A pending or past activation: its dossier (loosenings first), who signed, and for an
+    eligible leader the form that signs the hash shown."""
+    require(request.user, "policy.view")
+    row = (
+        PolicyActivation.objects.select_related("version", "previous", "requested_by")
+        .filter(pk=pk)
+        .first()
+    )
+    if row is None:
+        raise Http404("No such activation.")
+    if request.method == "POST":
+        require(request.user, "policy.activate")
+        verdict = "reject" if "reject" in request.POST else "approve"
+        try:
+            signoff.sign_activation(
+                row.pk, request.user, verdict, request.POST.get("dossier_sha256", ""), via="session"
+            )
+        except services.ActivationError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Your {verdict} is recorded.")
+        return redirect("policy-activation", pk=row.pk)
+    signatures = list(row.signatures.select_related("signer"))
+    changes = [
+        {
+            **change,
+            "old_text": json.dumps(change.get("old"), ensure_ascii=False),
+            "new_text": json.dumps(change.get("new"), ensure_ascii=False),
+        }
+        for change in row.dossier.get("diff", {}).get("changes", [])
+    ]
+    return render(
+        request,
+        "policies/activation_detail.html",
+        {
+            "activation": row,
+            "signatures": signatures,
+            "open_titles": row.open_titles(signatures),
+            "signing_title": row.can_be_signed_by(request.user, signatures),
+            "loosenings": row.loosenings,
+            "changes": changes,
         },
     )
 
 
 # ------------------------------------------------------------------------- comparison
 
-_COMPARED_SETTINGS = (
-    "baseline_level",
-    "baseline_standards",
-    "effective_compute_multiple",
-    "months_between_assessments",
-    "safeguard_reapproval_months",
-    "warning_behaviour",
-    "uncertainty_z",
-    "signoff_titles",
-    "advisory_titles",
-)
+_COMPARED_SETTINGS = PolicyVersion.SETTINGS_FIELDS
 
 
 def _setting_text(value: Any) -> str:

@@ -24,7 +24,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     """``handler404``: JSON under ``/api/``, the HTML page elsewhere."""
     if is_api(request):
         return JsonResponse({"detail": "Not found."}, status=404)
-    return defaults.page_not_found(request, exception)  # type: ignore[arg-type]
+    return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from core.models import Role, TokenScope
+from core.models import ApiToken, Role, TokenScope, User
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
     from rest_framework.request import Request
     from rest_framework.views import APIView
+
+    from rsp_portal.types import Actor
 
 logger = logging.getLogger("rsp_portal.authz")
 
@@ -117,13 +119,13 @@ ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
 NOT_FOR_ADMINS = frozenset({"decision.sign", "policy.activate"})
 
 
-def _roles(user: Any) -> frozenset[str]:
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+def _roles(user: Actor) -> frozenset[str]:
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return frozenset()
-    return user.roles  # type: ignore[no-any-return]
+    return cast("User", user).roles  # only a User is authenticated
 
 
-def can(user: Any, action_name: str, token: Any = None) -> bool:
+def can(user: Actor, action_name: str, token: ApiToken | None = None) -> bool:
     """Whether ``user`` (through ``token``, if the request used one) may take the action."""
     action = ACTIONS[action_name]  # a KeyError here is a programming error, not a denial
     roles = _roles(user)
@@ -134,7 +136,7 @@ def can(user: Any, action_name: str, token: Any = None) -> bool:
     return token is None or not action.scope or action.scope in token.scopes
 
 
-def log_denial(user: Any, action_name: str, token: Any = None) -> None:
+def log_denial(user: Actor, action_name: str, token: ApiToken | None = None) -> None:
     """Authorisation failures are logged with who was refused (OWASP ASVS V16.3.2)."""
     username = getattr(user, "get_username", lambda: "")() or "anonymous"
     via = f"token:{token.key_id}" if token is not None else "session"
@@ -147,8 +149,9 @@ def log_denial(user: Any, action_name: str, token: Any = None) -> None:
     )
 
 
-def require(user: Any, action_name: str, token: Any = None) -> None:
-    """Raise PermissionDenied (403) unless the action is allowed, naming what was missing."""
+def require(user: Actor, action_name: str, token: ApiToken | None = None) -> User:
+    """Raise PermissionDenied (403) unless the action is allowed, naming what was missing;
+    return the user, who is then known to be a signed-in, active ``User``."""
     if not can(user, action_name, token):
         log_denial(user, action_name, token)
         action = ACTIONS[action_name]
@@ -160,9 +163,10 @@ def require(user: Any, action_name: str, token: Any = None) -> None:
         if token is not None and roles & action.roles:
             raise PermissionDenied(f"This token lacks the '{action.scope}' scope.")
         raise PermissionDenied(f"Your role does not allow this: {action.label.lower()}.")
+    return cast("User", user)
 
 
-def allowed_scopes(user: Any) -> list[str]:
+def allowed_scopes(user: Actor) -> list[str]:
     """Scopes worth putting on a token for this user: those some permitted action needs."""
     roles = _roles(user)
     return sorted({a.scope for a in _ACTIONS if a.scope and roles & a.roles})
@@ -203,9 +207,7 @@ def action_for(view: Any, request: Request) -> str | None:
     return actions.get("read" if request.method in SAFE_METHODS else "write")
 
 
-def _token(request: Request) -> Any:
-    from core.models import ApiToken
-
+def _token(request: Request) -> ApiToken | None:
     return request.auth if isinstance(request.auth, ApiToken) else None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
 from csp.constants import NONE, SELF
 
 from rsp_portal.env import (
@@ -19,6 +20,9 @@ from rsp_portal.env import (
     env_str,
     env_url,
 )
+
+# Lets the admin and form classes take their model as a type argument (``ModelAdmin[Model]``).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("RSP_VAR_DIR", str(BASE_DIR / "var")))
@@ -53,6 +57,7 @@ INSTALLED_APPS = [
     "audit",
     "policies",
     "evaluations",
+    "suites",
     "governance",
 ]
 
@@ -171,7 +176,7 @@ STORAGES = {
 # Bodies above this are refused with 413 before any parsing; imports have their own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 10 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
-# Uploaded evidence logs (docs/adr/0009-imports.md): unrecorded uploads (previews) are deleted
+# Uploaded evidence logs (docs/adr/0013-imports.md): unrecorded uploads (previews) are deleted
 # after this many hours, the files of recorded imports after this many days (the hash stays).
 IMPORT_PREVIEW_RETENTION_HOURS = env_int("IMPORT_PREVIEW_RETENTION_HOURS", 24, minimum=1)
 IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 90, minimum=1)
@@ -271,10 +276,10 @@ CELERY_BEAT_SCHEDULE = {
     # retry backoff, which starts at 10 s; pruning of done messages, daily is enough.
     "core-relay-outbox": {"task": "core.relay_outbox", "schedule": 10.0},
     "core-prune-outbox": {"task": "core.prune_outbox", "schedule": 86400.0},
-    # Evaluation suites (docs/adr/0007-suite-runs.md): re-queue runs whose worker vanished,
+    # Evaluation suites (docs/adr/0011-suite-runs.md): re-queue runs whose worker vanished,
     # fail runs out of attempts.
     "evaluations-reap-suite-runs": {"task": "evaluations.reap_suite_runs", "schedule": 60.0},
-    # Uploaded logs (docs/adr/0009-imports.md): previews go after a day, imports' files later.
+    # Uploaded logs (docs/adr/0013-imports.md): previews go after a day, imports' files later.
     "evaluations-prune-imports": {"task": "evaluations.prune_imports", "schedule": 3600.0},
 }
 # A running suite run's lease (renewed by the worker's heartbeat every third of it), and how
@@ -318,7 +323,7 @@ SPECTACULAR_SETTINGS = {
         "GateScopeEnum": "governance.models.Scope",
         "ImportStatusEnum": "evaluations.models.ImportRecord.Status",
         "PolicyStatusEnum": "policies.models.PolicyVersion.Status",
-        "SuiteRunStatusEnum": "evaluations.suite_models.SuiteRun.Status",
+        "SuiteRunStatusEnum": "suites.models.SuiteRun.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -369,7 +374,16 @@ if not DEBUG:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-_OWN_LOGGERS = ("celery", "rsp_portal", "core", "policies", "evaluations", "governance", "audit")
+_OWN_LOGGERS = (
+    "celery",
+    "rsp_portal",
+    "core",
+    "policies",
+    "evaluations",
+    "suites",
+    "governance",
+    "audit",
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

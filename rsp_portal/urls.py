@@ -21,6 +21,7 @@ api_v1 = [
     path("", include("core.api.urls")),
     path("", include("policies.api.urls")),
     path("", include("evaluations.api.urls")),
+    path("", include("suites.api.urls")),
     path("", include("governance.api.urls")),
     path("audit/", include("audit.api.urls")),
 ]
@@ -30,6 +31,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("policy/", include("policies.urls")),
     path("", include("evaluations.urls")),
+    path("", include("suites.urls")),
     path("", include("governance.urls")),
     path("audit/", include("audit.urls")),
     path("", include("core.urls")),

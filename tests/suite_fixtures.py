@@ -14,9 +14,9 @@ from typing import Any
 
 from django.conf import settings
 
-from evaluations import suites
 from evaluations.models import AIModel
-from evaluations.suite_models import EvalSuite, SuiteRun
+from suites import services as suites
+from suites.models import EvalSuite, SuiteRun
 
 # What the test commands print, and how the suites map it.
 METRICS = {

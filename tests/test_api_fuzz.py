@@ -21,6 +21,7 @@ from django.test import Client
 from drf_spectacular.generators import EndpointEnumerator
 
 from core.models import Role, User
+from evaluations.services import RESULT_FIELDS
 from governance import services as governance
 from tests.audit_support import audit_keys  # noqa: F401  (fixture)
 from tests.conftest import client_for
@@ -28,6 +29,8 @@ from tests.governance_fixtures import activate_default_policy, make_model
 
 pytestmark = pytest.mark.django_db
 
+#: The fields of one evidence result (a bulk upload's rows).
+RESULT_BODY_FIELDS = sorted(RESULT_FIELDS)
 #: Field names used anywhere in the API's request bodies.
 FIELDS = [
     "slug",
@@ -35,19 +38,7 @@ FIELDS = [
     "family",
     "parent",
     "owner_team",
-    "model",
-    "checkpoint",
-    "metric",
-    "value",
-    "stderr",
-    "n_samples",
-    "elicitation",
-    "mitigation",
-    "notes",
-    "evidence_url",
-    "provenance",
-    "evaluated_at",
-    "partial",
+    *RESULT_BODY_FIELDS,
     "effective_compute",
     "step",
     "stage",
@@ -144,7 +135,7 @@ def bodies() -> Iterator[tuple[str, bytes, str]]:
     for label, bad in BAD_VALUES.items():
         everything = "{" + ", ".join(f'"{field}": {bad}' for field in FIELDS) + "}"
         yield f"all-{label}", everything.encode(), "application/json"
-        bulk = '{"results": [{' + ", ".join(f'"{f}": {bad}' for f in FIELDS[5:12]) + "}]}"
+        bulk = '{"results": [{' + ", ".join(f'"{f}": {bad}' for f in RESULT_BODY_FIELDS) + "}]}"
         yield f"bulk-{label}", bulk.encode(), "application/json"
     for label, (raw, content_type) in RAW_BODIES.items():
         yield label, raw, content_type

@@ -22,7 +22,7 @@ from audit.checkpoints import make_checkpoint
 from audit.models import AuditCheckpoint, AuditEntry, VerificationRun
 from audit.verification import export_bundle
 from tests.audit_support import append, attacker, audit_keys  # noqa: F401  (fixture)
-from tests.test_audit_verifier import run_verifier
+from tests.bundle_fixtures import run_verifier
 
 pytestmark = pytest.mark.django_db
 

@@ -96,7 +96,7 @@ def test_task_outcomes_stay_logged_when_a_library_raises_the_root_level():
     root.setLevel(logging.WARNING)  # what inspect_ai's init_logger does in a suite-running worker
     try:
         assert logging.getLogger("celery.app.trace").isEnabledFor(logging.INFO)
-        assert logging.getLogger("evaluations.suites").isEnabledFor(logging.INFO)
+        assert logging.getLogger("suites.services").isEnabledFor(logging.INFO)
         assert logging.getLogger("audit.checkpoints").isEnabledFor(logging.INFO)
     finally:
         root.setLevel(previous)

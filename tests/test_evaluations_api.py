@@ -385,6 +385,21 @@ def test_checkpoint_post_answers_with_the_checkpoint(ai_model, pipeline) -> None
     assert again.status_code == 409
 
 
+def test_a_second_model_with_the_same_slug_is_a_conflict_and_writes_nothing(
+    ai_model, safety
+) -> None:
+    before = AuditEntry.objects.count()
+    with pytest.raises(services.ConflictError) as info:
+        services.create_model(slug="atlas", name="Atlas again", actor=safety)
+    assert "slug" in info.value.message_dict
+    assert AIModel.objects.filter(slug="atlas").count() == 1
+    assert AuditEntry.objects.count() == before
+    other = services.create_model(slug="atlas-2", name="Atlas 2", parent="atlas", actor=safety)
+    entry = AuditEntry.objects.filter(action="model.create").order_by("-seq").first()
+    assert entry is not None and json.loads(entry.body_bytes)["data"]["parent"] == "atlas"
+    assert other.parent == ai_model
+
+
 # --- Query budgets -------------------------------------------------------------------------
 
 

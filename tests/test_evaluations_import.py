@@ -13,7 +13,7 @@ from django.test import Client
 from inspect_ai.log import read_eval_log
 
 from audit.models import AuditEntry
-from evaluations import imports
+from evaluations import import_service
 from evaluations.models import EvalResult, ImportRecord, MetricMapping
 from tests.conftest import bearer, client_for
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
@@ -94,7 +94,7 @@ def test_reimporting_the_same_log_is_idempotent(logs, ckpt, pipeline) -> None:
 
 
 def test_the_same_eval_id_in_another_file_is_already_imported(logs, ckpt, safety, tmp_path):
-    imports.import_log(
+    import_service.import_log(
         upload(logs["eval"]),
         model="atlas",
         checkpoint="step-1000",
@@ -108,7 +108,9 @@ def test_the_same_eval_id_in_another_file_is_already_imported(logs, ckpt, safety
     copy = tmp_path / "copy.json"
     write_eval_log(log, str(copy), format="json")
 
-    outcome = imports.import_log(upload(copy), model="atlas", checkpoint="step-1000", actor=safety)
+    outcome = import_service.import_log(
+        upload(copy), model="atlas", checkpoint="step-1000", actor=safety
+    )
 
     assert outcome.already_imported
     assert EvalResult.objects.count() == 1
@@ -129,7 +131,7 @@ def test_a_failed_run_is_recorded_with_its_error_and_gives_no_results(logs, ckpt
 
 def test_preview_writes_nothing_and_shows_the_mapping(logs, ckpt, safety) -> None:
     before = AuditEntry.objects.count()
-    outcome = imports.import_log(
+    outcome = import_service.import_log(
         upload(logs["json"]),
         model="atlas",
         checkpoint="step-1000",
@@ -140,7 +142,7 @@ def test_preview_writes_nothing_and_shows_the_mapping(logs, ckpt, safety) -> Non
 
     assert [(r.source_name, r.metric_key) for r in outcome.rows] == [("match/accuracy", VCT)]
     assert outcome.rows[0].value == pytest.approx(2 / 3)
-    assert (Path(imports.imports_dir()) / outcome.upload.sha256).is_file()
+    assert (Path(import_service.imports_dir()) / outcome.upload.sha256).is_file()
     assert EvalResult.objects.count() == ImportRecord.objects.count() == 0
     assert MetricMapping.objects.count() == 0
     assert AuditEntry.objects.count() == before
@@ -551,18 +553,18 @@ def test_a_preview_upload_is_pruned_after_a_day_and_imports_after_retention(
     from evaluations.tasks import prune_imports
 
     settings.IMPORT_FILE_RETENTION_DAYS = 30
-    preview = imports.import_log(
+    preview = import_service.import_log(
         upload(logs["json"]), model="atlas", checkpoint="step-1000", actor=safety, preview=True
     )
-    done = imports.import_log(
+    done = import_service.import_log(
         upload(logs["eval"]),
         model="atlas",
         checkpoint="step-1000",
         mapping={"match/accuracy": VCT},
         actor=safety,
     )
-    preview_path = imports.imports_dir() / preview.upload.sha256
-    done_path = imports.imports_dir() / done.upload.sha256
+    preview_path = import_service.imports_dir() / preview.upload.sha256
+    done_path = import_service.imports_dir() / done.upload.sha256
     two_days_ago = time.time() - 2 * 86400
     for path in (preview_path, done_path):
         os.utime(path, (two_days_ago, two_days_ago))
@@ -660,3 +662,59 @@ def test_a_started_log_is_422_and_the_finished_log_imports_later(logs, ckpt, pip
     assert early.json()["status"] == "started"
     assert finished.status_code == 201, finished.json()
     assert sorted(ImportRecord.objects.values_list("status", flat=True)) == ["started", "success"]
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_two_first_imports_of_one_task_remember_its_mapping_once(tmp_path, ckpt, safety):
+    """Two imports of one task, each the first to map it, meet at the mapping's INSERT.
+
+    Each runs in an audit batch (``audit.batch()`` takes the log-head lock only at the end, so
+    it no longer serialises the two). Both have looked the mapping up and found none; each then
+    waits at a barrier just before inserting it, so the second INSERT always meets the first's
+    uncommitted row and, once that commits, the unique constraint."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    import audit
+
+    paths = [make_inspect_log(tmp_path / name, "eval", OUTPUTS) for name in ("a", "b")]
+    barrier = threading.Barrier(2, timeout=60)
+    failures: list[BaseException] = []
+
+    def meet_before_the_insert(execute: Any, sql: str, params: Any, many: bool, context: Any):
+        if sql.startswith('INSERT INTO "evaluations_metricmapping"'):
+            barrier.wait()
+        return execute(sql, params, many, context)
+
+    def first_import(path: Path) -> None:
+        try:
+            with (
+                connection.execute_wrapper(meet_before_the_insert),
+                transaction.atomic(),
+                audit.batch(),
+            ):
+                import_service.import_log(
+                    upload(path),
+                    model="atlas",
+                    checkpoint="step-1000",
+                    mapping={"match/accuracy": VCT},
+                    actor=safety,
+                )
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first_import, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert ImportRecord.objects.count() == 2
+    assert EvalResult.objects.count() == 2
+    assert MetricMapping.objects.get(source_name="match/accuracy").metric_key == VCT
+    assert AuditEntry.objects.filter(action="mapping.set").count() == 1

@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from evaluations import imports, services
+from evaluations import import_service, services
 from evaluations.models import EvalResult, ImportRecord, MetricMapping
 from tests.conftest import client_for
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
@@ -126,7 +126,7 @@ def test_import_preview_then_confirm(ckpt, safety, tmp_path) -> None:
     page = preview.content.decode()
     assert "match/accuracy" in page and "0.66" in page
     sha = preview.context["outcome"].upload.sha256
-    assert (Path(imports.imports_dir()) / sha).is_file()
+    assert (Path(import_service.imports_dir()) / sha).is_file()
     assert EvalResult.objects.count() == 0
 
     confirm = client.post(
@@ -149,7 +149,7 @@ def test_import_preview_then_confirm(ckpt, safety, tmp_path) -> None:
 
 def test_confirming_without_a_mapping_shows_the_preview_again(ckpt, safety, tmp_path) -> None:
     log = make_inspect_log(tmp_path / "logs", "json", ["4", "6", "8"])
-    stored = imports.store_upload(SimpleUploadedFile(log.name, log.read_bytes()))
+    stored = import_service.store_upload(SimpleUploadedFile(log.name, log.read_bytes()))
 
     response = client_for(safety).post(
         "/models/atlas/import/",
@@ -238,7 +238,7 @@ def test_the_preview_shows_the_date_the_partial_flag_and_the_mapping_origin(
 ) -> None:
     client = client_for(safety)
     first = make_inspect_log(tmp_path / "a", "json", ["4", "6", "9"], limit=2)
-    imports.import_log(
+    import_service.import_log(
         SimpleUploadedFile(first.name, first.read_bytes()),
         model="atlas",
         checkpoint="step-1000",
@@ -250,7 +250,7 @@ def test_the_preview_shows_the_date_the_partial_flag_and_the_mapping_origin(
     page = _upload_preview(client, second).content.decode()
 
     assert "partial run" in page and "sample limit 2" in page
-    parsed = imports.parse_log_file(second)
+    parsed = import_service.parse_log_file(second)
     assert parsed.evaluated_at is not None and parsed.evaluated_at in page
     assert "remembered for task <code>tiny_arithmetic</code> by safety" in page
 

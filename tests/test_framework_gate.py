@@ -4,7 +4,8 @@ own sign-off titles -> approved again (a crossing is not a dead end); a `halt` t
 crossed -> paused whatever is verified or signed.
 
 Assertions are on the gate's state and required standards, not on reason wording, so that
-they hold the engine to DESIGN §4 rather than to one implementation of it.
+they hold the engine to its documented rules (docs/how-the-gate-decides.md) rather than to
+one implementation of them.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from django.test import Client
 
 from audit.models import AuditEntry
 from core.services import create_user
-from policies import services
+from policies import activation, services
 from policies.diff import diff_policies
 from policies.framework_diff import (
     all_loosenings,
@@ -412,13 +412,13 @@ def test_switching_framework_needs_the_sign_off_titles_in_force(rso: Any, ceo: A
     # Amazon's own rule (SENIOR-LEADERSHIP) does not apply: the policy in force decides.
     senior = create_user("senior", "leadership", titles=["SENIOR-LEADERSHIP"])
     with pytest.raises(services.ActivationError, match="titles still needed: RSO, CEO"):
-        services.approve_activation(draft, senior)
-    assert services.approve_activation(draft, rso).is_draft
-    status = services.activation_status(draft)
+        activation.approve_activation(draft, senior)
+    assert activation.approve_activation(draft, rso).is_draft
+    status = activation.activation_status(draft)
     assert status["rule_version"] == current.pk
     assert [a["title"] for a in status["approvals"]] == ["RSO"]
     assert status["pending_titles"] == ["CEO"]
-    activated = services.approve_activation(draft, ceo)
+    activated = activation.approve_activation(draft, ceo)
     assert activated.status == PolicyVersion.Status.ACTIVE
     current.refresh_from_db()
     assert current.status == PolicyVersion.Status.SUPERSEDED
@@ -427,7 +427,7 @@ def test_switching_framework_needs_the_sign_off_titles_in_force(rso: Any, ceo: A
 @pytestdb
 def test_with_no_policy_in_force_one_leadership_user_activates(rso: Any) -> None:
     draft = services.load_pack(pack("meta-frontier-ai-v1"))
-    assert services.approve_activation(draft, rso).status == PolicyVersion.Status.ACTIVE
+    assert activation.approve_activation(draft, rso).status == PolicyVersion.Status.ACTIVE
 
 
 @pytestdb

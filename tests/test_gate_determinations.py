@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from evaluations import services as evidence
 from evaluations.models import EvalResult
-from governance import services
+from governance import adapter, services
 from governance.models import GateTransition, ScalingDecision
 from policies import services as policy_services
 from policies.packs import load_pack_file
@@ -158,7 +158,7 @@ def test_openai_high_lets_scaling_continue_once_its_security_controls_are_verifi
     (the SAG only advises); a Critical one halts."""
     policy_services.load_pack(load_pack_file("openai-preparedness-v2"), actor=None, activate=True)
     model = make_model()
-    version = services.adapter.active_version()
+    version = adapter.active_version()
     metrics = {m.key: m for m in version.metrics.all()}
     indicators = [
         (i.threshold.code, i.metric.key, i.warning)
@@ -506,7 +506,7 @@ def test_an_advisory_title_recommends_without_deciding(safety, rso, ceo):
     evaluate_all_below(model)
     baseline(model, safety)
     decision = services.request_decision(model, 2e24, "Below every line.", safety)
-    assert decision.signing_title_for(sag) == "SAG"
+    assert decision.can_be_signed_by(sag) == "SAG"
     services.sign_decision(decision.pk, sag, "reject", decision.dossier_sha256, "Wait a week.")
     decision.refresh_from_db()
     assert decision.status == "pending"  # a recommendation does not decide

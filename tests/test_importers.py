@@ -790,3 +790,16 @@ def test_a_failed_results_json_run_gives_no_metrics() -> None:
 
     assert parsed.status == "error" and parsed.error == "harness crashed"
     assert parsed.metrics == []
+
+
+def test_each_format_is_one_module_and_one_registry_entry() -> None:
+    """A new format is a module in evaluations/importers/ with its reader class, an entry in
+    FORMATS and a member of ImportRecord.Format (CONTRIBUTING.md, "Evidence import format")."""
+    from evaluations.importers import FORMATS
+    from evaluations.models import ImportRecord
+
+    assert set(FORMATS) == set(ImportRecord.Format.values)
+    modules = [type(reader).__module__ for reader in FORMATS.values()]
+    assert all(m.startswith("evaluations.importers.") for m in modules), modules
+    assert len(set(modules)) == len(modules), modules
+    assert all(name == reader.name for name, reader in FORMATS.items())

@@ -75,7 +75,7 @@ def test_the_flush_switch_does_nothing_in_a_production_database():
 def test_no_migration_installs_the_test_escape():
     sources = [
         path.read_text()
-        for app in ("audit", "core", "policies", "evaluations", "governance")
+        for app in ("audit", "core", "policies", "evaluations", "suites", "governance")
         for path in (REPO / app / "migrations").glob("*.py")
     ]
     assert sources

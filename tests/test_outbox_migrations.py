@@ -9,14 +9,14 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 BEFORE = [
-    ("core", "0003_policy_activation_signoff"),
-    ("evaluations", "0005_import_mappings_per_task"),
+    ("core", "0004_activation_moved_to_policies"),
+    ("suites", "0001_initial"),
     ("governance", "0002_determinations"),
     ("django_celery_beat", "0019_alter_periodictasks_options"),
 ]
 AFTER = [
-    ("core", "0004_outbox"),
-    ("evaluations", "0006_outbox_moves_to_core"),
+    ("core", "0005_outbox"),
+    ("suites", "0002_outbox_moves_to_core"),
     ("governance", "0004_notification_delivery_fields_go"),
 ]
 
@@ -26,7 +26,7 @@ def test_pending_rows_carry_over_to_the_one_outbox_and_the_old_relays_go() -> No
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
     old = executor.loader.project_state(BEFORE).apps
-    Old = old.get_model("evaluations", "OutboxMessage")
+    Old = old.get_model("suites", "OutboxMessage")
     Old.objects.create(topic="evaluations.run_suite", payload={"run_id": 7})
     Old.objects.create(
         topic="evaluations.run_suite", payload={"run_id": 8}, published_at=timezone.now()

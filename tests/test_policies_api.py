@@ -247,7 +247,7 @@ def test_leadership_activates_a_draft_through_the_api(rso, ceo, active_default):
     assert active_default.status == PolicyVersion.Status.SUPERSEDED
     entry = AuditEntry.objects.filter(action="policy.activate").order_by("-seq").first()
     assert entry is not None and entry.actor == "ceo"
-    approvals = AuditEntry.objects.filter(action="policy.activation_approve")
+    approvals = AuditEntry.objects.filter(action="policy.activation.approve")
     assert sorted(approvals.values_list("actor", flat=True)) == ["ceo", "rso"]
 
 

@@ -1,6 +1,5 @@
-"""Policy packs: shipped packs, validation errors, dump round-trip, hashing and diffs.
-
-Pure tests (no database): run with ``pytest tests/test_policy_packs.py -p no:django``.
+"""Policy packs: the shipped packs, validation errors, dump round-trip, hashing and the
+newer fields. Diffs between packs are in ``tests/test_policy_pack_diffs.py``. No database.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.diff import diff_policies
 from policies.packs import (
     PACKS_DIR,
     SHIPPED_PACKS,
@@ -26,6 +24,7 @@ from policies.packs import (
     parse_pack,
     validate_pack,
 )
+from tests.pack_fixtures import threshold_of
 
 DEFAULT_FILE = PACKS_DIR / "default.yaml"
 
@@ -422,154 +421,6 @@ def test_validation_is_idempotent_and_does_not_mutate_its_input() -> None:
     assert validate_pack(pack, "default.yaml") == pack
 
 
-# -------------------------------------------------------------------------------- diffs
-
-
-@pytest.fixture
-def default_pack() -> dict[str, Any]:
-    return load_pack_file("default")
-
-
-def _threshold(pack: dict[str, Any], code: str) -> dict[str, Any]:
-    return next(t for t in pack["thresholds"] if t["code"] == code)
-
-
-def _indicator(pack: dict[str, Any], code: str, metric: str) -> dict[str, Any]:
-    return next(i for i in _threshold(pack, code)["indicators"] if i["metric"] == metric)
-
-
-def _standard(pack: dict[str, Any], code: str) -> dict[str, Any]:
-    return next(s for s in pack["standards"] if s["code"] == code)
-
-
-def test_diff_of_a_pack_with_itself_is_empty(default_pack: dict[str, Any]) -> None:
-    diff = diff_policies(default_pack, copy.deepcopy(default_pack))
-    assert diff.changes == []
-    assert not diff
-    assert diff.to_dict() == {
-        "changes": [],
-        "summary": {"added": 0, "removed": 0, "changed": 0, "loosenings": 0},
-    }
-
-
-def test_diff_flags_six_weakenings_and_nothing_else(default_pack: dict[str, Any]) -> None:
-    # The shipped default only notifies on warnings; start from a stricter variant so the
-    # sixth weakening (require_safeguards -> notify) exists.
-    old = copy.deepcopy(default_pack)
-    old["settings"]["warning_behaviour"] = "require_safeguards"
-    new = copy.deepcopy(old)
-    _indicator(new, "CBRN-3", "cbrn.vct_accuracy")["critical"] = 0.6
-    asl3s = _standard(new, "ASL-3-S")
-    asl3s["requirements"] = [
-        r for r in asl3s["requirements"] if r["code"] != "ASL3S.insider_controls"
-    ]
-    new["settings"]["effective_compute_multiple"] = 6.0
-    new["settings"]["signoff_titles"] = ["CEO"]
-    new["settings"]["warning_behaviour"] = "notify"
-    new["thresholds"] = [t for t in new["thresholds"] if t["code"] != "AIRD-5"]
-    new = validate_pack(new, "weakened.yaml")  # the weakened copy is still a valid pack
-
-    diff = diff_policies(old, new)
-
-    flagged = {(c.section, c.key, c.field, c.kind) for c in diff.loosenings}
-    assert flagged == {
-        ("indicators", "CBRN-3/cbrn.vct_accuracy", "critical", "changed"),
-        ("requirements", "ASL3S.insider_controls", None, "removed"),
-        ("settings", "effective_compute_multiple", None, "changed"),
-        ("settings", "signoff_titles", None, "changed"),
-        ("settings", "warning_behaviour", None, "changed"),
-        ("thresholds", "AIRD-5", None, "removed"),
-    }
-    assert len(diff.changes) == 6  # nothing else changed at all
-    critical = next(c for c in diff.changes if c.section == "indicators")
-    assert (critical.old, critical.new) == (0.5, 0.6)
-    assert "triggers later" in critical.why
-    assert diff.to_dict()["summary"] == {
-        "added": 0,
-        "removed": 2,
-        "changed": 4,
-        "loosenings": 6,
-    }
-
-
-def test_diff_does_not_flag_tightenings(default_pack: dict[str, Any]) -> None:
-    new = copy.deepcopy(default_pack)
-    _indicator(new, "CBRN-3", "cbrn.vct_accuracy")["critical"] = 0.45
-    _indicator(new, "CBRN-3", "cbrn.protocol_error_rate")["critical"] = 0.3  # lower-is-more
-    _standard(new, "ASL-3-S")["requirements"].append(
-        {"code": "ASL3S.honeypots", "title": "Honeypots", "evidence": ""}
-    )
-    _threshold(new, "AUTONOMY-CHECKPOINT")["requires"]["deployment"] = ["ASL-3-S"]
-    new["settings"]["effective_compute_multiple"] = 3.0
-    new["settings"]["months_between_assessments"] = 3
-    new["settings"]["signoff_titles"] = ["RSO", "CEO", "BOARD"]
-    new["settings"]["warning_behaviour"] = "require_safeguards"
-    new = validate_pack(new, "tightened.yaml")
-
-    diff = diff_policies(default_pack, new)
-
-    assert len(diff.changes) == 8
-    assert diff.loosenings == []
-
-
-def test_indicator_loosening_is_direction_aware(default_pack: dict[str, Any]) -> None:
-    new = copy.deepcopy(default_pack)
-    # Lower-is-more-capable: lowering the red line means it triggers later.
-    _indicator(new, "CBRN-3", "cbrn.protocol_error_rate")["critical"] = 0.1
-    _indicator(new, "CBRN-3", "cbrn.protocol_error_rate")["warning"] = None
-    [critical, warning] = diff_policies(default_pack, new).changes
-    assert (critical.field, critical.loosening) == ("critical", True)
-    assert (warning.field, warning.loosening, warning.why) == (
-        "warning",
-        True,
-        "warning line removed",
-    )
-
-
-def test_diff_flags_structural_loosenings(default_pack: dict[str, Any]) -> None:
-    new = copy.deepcopy(default_pack)
-    new["standards"] = [s for s in new["standards"] if s["code"] != "ASL-4-D"]
-    _threshold(new, "CBRN-4")["requires"]["deployment"] = ["ASL-4-S"]
-    _standard(new, "ASL-3-D")["includes"] = []
-    new["settings"]["baseline_standards"] = ["ASL-2-S"]
-    new["settings"]["months_between_assessments"] = 12
-    new["settings"]["safeguard_reapproval_months"] = 24
-    cbrn3 = _threshold(new, "CBRN-3")
-    cbrn3["indicators"] = [i for i in cbrn3["indicators"] if i["metric"] != "cbrn.uplift_ratio"]
-    metric = next(m for m in new["metrics"] if m["key"] == "cyber.ctf_solve_rate")
-    metric["higher_is_more_capable"] = False
-
-    diff = diff_policies(default_pack, new)
-
-    assert {(c.section, c.key, c.field) for c in diff.loosenings} == {
-        ("standards", "ASL-4-D", None),
-        ("thresholds", "CBRN-4", "requires.deployment"),
-        ("standards", "ASL-3-D", "includes"),
-        ("settings", "baseline_standards", None),
-        ("settings", "months_between_assessments", None),
-        ("settings", "safeguard_reapproval_months", None),
-        ("indicators", "CBRN-3/cbrn.uplift_ratio", None),
-        ("metrics", "cyber.ctf_solve_rate", "higher_is_more_capable"),
-    }
-    assert len(diff.changes) == len(diff.loosenings)  # requirements fold into the standard
-
-
-def test_moving_a_requirement_down_the_includes_chain_is_not_a_loosening(
-    default_pack: dict[str, Any],
-) -> None:
-    new = copy.deepcopy(default_pack)
-    asl3s, asl2s = _standard(new, "ASL-3-S"), _standard(new, "ASL-2-S")
-    moved = next(r for r in asl3s["requirements"] if r["code"] == "ASL3S.insider_controls")
-    asl3s["requirements"].remove(moved)
-    asl2s["requirements"].append(moved)  # ASL-3-S includes ASL-2-S: still required
-
-    [change] = diff_policies(default_pack, new).changes
-    assert (change.section, change.field, change.loosening) == ("requirements", "standard", False)
-
-    [back] = diff_policies(new, default_pack).changes  # and up the chain is a loosening
-    assert back.loosening is True
-
-
 # ------------------------------------------- uncertainty, advisers, weak evidence, tiers
 
 
@@ -606,7 +457,7 @@ def test_new_fields_are_normalised() -> None:
     assert pack["settings"]["advisory_titles"] == ["LTBT", "BOARD"]
     metric = next(m for m in pack["metrics"] if m["key"] == raw["metrics"][0]["key"])
     assert metric["min_samples"] == 50 and isinstance(metric["min_samples"], int)
-    assert _threshold(pack, "CBRN-3")["halt"] is True
+    assert threshold_of(pack, "CBRN-3")["halt"] is True
     assert list(pack["settings"]) == [
         "baseline_level",
         "baseline_standards",
@@ -619,7 +470,7 @@ def test_new_fields_are_normalised() -> None:
         "advisory_titles",
     ]
     assert list(metric)[-2:] == ["domain", "min_samples"]
-    assert list(_threshold(pack, "CBRN-3"))[4:6] == ["tier", "halt"]
+    assert list(threshold_of(pack, "CBRN-3"))[4:6] == ["tier", "halt"]
     assert parse_pack(dump_pack(pack), "default.yaml") == pack
 
 
@@ -744,18 +595,18 @@ def test_default_pack_treats_the_autonomy_checkpoint_as_an_early_warning() -> No
 def test_default_pack_gates_ai_rd_on_an_affirmative_case_and_cbrn_does_not() -> None:
     pack = load_pack_file("default")
     for code, case in (("AIRD-4", "ASL3A.affirmative_case"), ("AIRD-5", "ASL4A.affirmative_case")):
-        threshold = _threshold(pack, code)
+        threshold = threshold_of(pack, code)
         for scope in ("scaling", "deployment"):
             required = _requirements(pack, threshold["requires"][scope])
             assert case in required, (code, scope)
             assert "ASL3S.insider_controls" in required  # and ASL-3 Security (or more)
     assert "ASL3A.affirmative_case" in _requirements(
-        pack, _threshold(pack, "AIRD-5")["requires"]["scaling"]
+        pack, threshold_of(pack, "AIRD-5")["requires"]["scaling"]
     )
     kinds = {s["code"]: s["kind"] for s in pack["standards"]}
     assert kinds["ASL-3-A"] == kinds["ASL-4-A"] == "alignment"
     # CBRN-3: "ASL-3 Security alone suffices to continue training" (RSP v2.2 §6.2).
-    cbrn3 = _threshold(pack, "CBRN-3")
+    cbrn3 = threshold_of(pack, "CBRN-3")
     assert not any(
         code.endswith("affirmative_case")
         for scope in ("scaling", "deployment")
@@ -800,125 +651,3 @@ def test_each_shipped_pack_calls_its_min_samples_illustrative(name: str) -> None
     assert hits, "each shipped pack shows the field"
     for i in hits:
         assert "ILLUSTRATIVE" in " ".join(lines[max(0, i - 3) : i + 1]), lines[i]
-
-
-# ---------------------------------------------------------------- diffs of the new fields
-
-
-def _flagged(old: dict[str, Any], new: dict[str, Any]) -> set[tuple[str, str, str | None]]:
-    return {(c.section, c.key, c.field) for c in diff_policies(old, new).loosenings}
-
-
-def test_diff_flags_a_lowered_uncertainty_z_and_not_a_raised_one(
-    default_pack: dict[str, Any],
-) -> None:
-    lower = copy.deepcopy(default_pack)
-    lower["settings"]["uncertainty_z"] = 1.0
-    [change] = diff_policies(default_pack, lower).changes
-    assert (change.section, change.key, change.loosening) == ("settings", "uncertainty_z", True)
-    assert (change.old, change.new) == (1.645, 1.0)
-    assert "crossed later" in change.why
-    higher = copy.deepcopy(default_pack)
-    higher["settings"]["uncertainty_z"] = 2.0
-    [change] = diff_policies(default_pack, higher).changes
-    assert change.loosening is False
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "loosening"),
-    [(20, 10, True), (20, None, True), (20, 30, False), (None, 5, False)],
-)
-def test_diff_flags_fewer_min_samples(
-    default_pack: dict[str, Any], old: int | None, new: int | None, loosening: bool
-) -> None:
-    before, after = copy.deepcopy(default_pack), copy.deepcopy(default_pack)
-    next(m for m in before["metrics"] if m["key"] == "cbrn.uplift_ratio")["min_samples"] = old
-    next(m for m in after["metrics"] if m["key"] == "cbrn.uplift_ratio")["min_samples"] = new
-    [change] = diff_policies(before, after).changes
-    assert (change.section, change.key, change.field) == (
-        "metrics",
-        "cbrn.uplift_ratio",
-        "min_samples",
-    )
-    assert change.loosening is loosening
-
-
-def test_diff_flags_a_red_line_demoted_to_an_early_warning(default_pack: dict[str, Any]) -> None:
-    new = copy.deepcopy(default_pack)
-    _threshold(new, "CBRN-3")["tier"] = "early_warning"
-    [change] = diff_policies(default_pack, new).changes
-    assert (change.key, change.field, change.old, change.new) == (
-        "CBRN-3",
-        "tier",
-        "red_line",
-        "early_warning",
-    )
-    assert change.loosening is True
-    assert "no longer pauses" in change.why
-    # Promoting the autonomy checkpoint to a red line is a tightening.
-    promoted = copy.deepcopy(default_pack)
-    _threshold(promoted, "AUTONOMY-CHECKPOINT")["tier"] = "red_line"
-    assert [c.loosening for c in diff_policies(default_pack, promoted).changes] == [False]
-
-
-def test_diff_flags_a_halt_removed_and_not_a_halt_added() -> None:
-    openai = load_pack_file("openai-preparedness-v2")
-    new = copy.deepcopy(openai)
-    _threshold(new, "BIO-CRITICAL")["halt"] = False
-    [change] = diff_policies(openai, new).changes
-    assert (change.key, change.field, change.loosening) == ("BIO-CRITICAL", "halt", True)
-    assert "halt removed" in change.why
-    [back] = diff_policies(new, openai).changes
-    assert back.loosening is False
-
-
-def test_diff_flags_a_sign_off_moved_to_an_advisory_role(default_pack: dict[str, Any]) -> None:
-    new = copy.deepcopy(default_pack)
-    new["settings"]["signoff_titles"] = ["CEO"]
-    new["settings"]["advisory_titles"] = ["RSO"]
-    new = validate_pack(new, "demoted.yaml")
-    changes = {c.key: c for c in diff_policies(default_pack, new).changes}
-    assert set(changes) == {"signoff_titles", "advisory_titles"}
-    assert changes["signoff_titles"].loosening is True
-    assert "RSO now only advises" in changes["signoff_titles"].why
-    assert changes["advisory_titles"].loosening is False  # an adviser added is not weaker
-
-
-def test_diff_flags_an_adviser_dropped_but_not_one_promoted_to_sign_off() -> None:
-    openai = load_pack_file("openai-preparedness-v2")
-    dropped = copy.deepcopy(openai)
-    dropped["settings"]["advisory_titles"] = []
-    assert _flagged(openai, dropped) == {("settings", "advisory_titles", None)}
-    promoted = copy.deepcopy(openai)
-    promoted["settings"]["signoff_titles"] = ["CEO", "SAG"]
-    promoted["settings"]["advisory_titles"] = []
-    promoted = validate_pack(promoted, "promoted.yaml")
-    diff = diff_policies(openai, promoted)
-    assert len(diff.changes) == 2 and diff.loosenings == []
-    advisory = next(c for c in diff.changes if c.key == "advisory_titles")
-    assert "SAG now signs off" in advisory.why
-
-
-def test_diff_flags_every_new_kind_of_loosening_at_once() -> None:
-    old = load_pack_file("openai-preparedness-v2")
-    new = copy.deepcopy(old)
-    new["settings"]["uncertainty_z"] = 0.0
-    new["settings"]["advisory_titles"] = []
-    next(m for m in new["metrics"] if m["key"] == "cyber.range_end_to_end")["min_samples"] = None
-    next(m for m in new["metrics"] if m["key"] == "bio.novel_design_expert_rating")[
-        "min_samples"
-    ] = 3
-    _threshold(new, "CYBER-CRITICAL")["halt"] = False
-    _threshold(new, "SELF-HIGH")["tier"] = "early_warning"
-    new = validate_pack(new, "loosened.yaml")
-    assert _flagged(old, new) == {
-        ("settings", "uncertainty_z", None),
-        ("settings", "advisory_titles", None),
-        ("metrics", "cyber.range_end_to_end", "min_samples"),
-        ("metrics", "bio.novel_design_expert_rating", "min_samples"),
-        ("thresholds", "CYBER-CRITICAL", "halt"),
-        ("thresholds", "SELF-HIGH", "tier"),
-    }
-    assert len(diff_policies(old, new).changes) == 6
-    # And the way back is all tightening.
-    assert diff_policies(new, old).loosenings == []

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from django.test import Client as DjangoClient
-from rsp_client import APIError, Client, ProtocolError, TransportError
+from rsp_client import APIError, Checkpoint, Client, ProtocolError, Result, TransportError
 from rsp_client.cli import main
 
 from core.models import ApiToken, TokenScope
@@ -303,6 +303,26 @@ def test_a_connection_failure_is_a_transport_error():
 def test_a_non_json_success_is_a_protocol_error():
     with fake_server(answer(200, b"ok", "text/plain")) as (url, _), pytest.raises(ProtocolError):
         Client(url, "t").gate("atlas")
+
+
+@pytest.mark.parametrize("kind", [Result, Checkpoint])
+@pytest.mark.parametrize("answer_body", [[1, 2], "atlas", None])
+def test_an_answer_that_is_not_an_object_is_a_protocol_error(kind: Any, answer_body: Any):
+    with pytest.raises(ProtocolError):
+        kind.from_json(answer_body)
+
+
+def test_a_boolean_count_is_not_a_count():
+    result = {"id": 1, "model": "a", "checkpoint": "c", "metric": "m", "value": 0.1}
+    assert Result.from_json({**result, "n_samples": True}).n_samples is None
+    assert Result.from_json({**result, "n_samples": 30}).n_samples == 30
+    checkpoint = {"model": "a", "name": "c", "effective_compute": 1e24}
+    assert Checkpoint.from_json({**checkpoint, "step": True}).step is None
+    assert Checkpoint.from_json({**checkpoint, "step": 7}).step == 7
+    with pytest.raises(ProtocolError, match="no 'value'"):
+        Result.from_json({k: v for k, v in result.items() if k != "value"})
+    with pytest.raises(ProtocolError, match="no 'effective_compute'"):
+        Checkpoint.from_json({"model": "a", "name": "c"})
 
 
 # --- The client against the live server -------------------------------------------------------

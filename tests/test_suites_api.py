@@ -9,8 +9,8 @@ from django.test import Client
 from django_celery_beat.models import PeriodicTask
 
 from core import outbox
-from evaluations import suites
-from evaluations.suite_models import EvalSuite, SuiteRun
+from suites import services as suites
+from suites.models import EvalSuite, SuiteRun
 from tests.conftest import bearer, client_for
 from tests.governance_fixtures import activate_default_policy, make_model
 from tests.suite_fixtures import make_suite
@@ -226,10 +226,10 @@ def test_cancelling_a_run_needs_the_suite_run_action(suite, safety, auditor):
 
 
 def test_only_administrators_define_suites_in_the_admin(suite, admin_user, safety):
-    assert client_for(safety).get("/admin/evaluations/evalsuite/").status_code in (302, 403)
-    assert client_for(admin_user).get("/admin/evaluations/evalsuite/").status_code == 200
+    assert client_for(safety).get("/admin/suites/evalsuite/").status_code in (302, 403)
+    assert client_for(admin_user).get("/admin/suites/evalsuite/").status_code == 200
     response = client_for(admin_user).post(
-        "/admin/evaluations/evalsuite/add/",
+        "/admin/suites/evalsuite/add/",
         {
             "slug": "nightly",
             "name": "Nightly",
@@ -251,7 +251,7 @@ def test_only_administrators_define_suites_in_the_admin(suite, admin_user, safet
 
 def test_the_admin_shows_config_errors_on_the_form(suite, admin_user):
     response = client_for(admin_user).post(
-        "/admin/evaluations/evalsuite/add/",
+        "/admin/suites/evalsuite/add/",
         {
             "slug": "bad",
             "name": "Bad",
@@ -273,8 +273,8 @@ def test_the_admin_shows_config_errors_on_the_form(suite, admin_user):
 def test_suite_runs_are_read_only_in_the_admin(suite, admin_user, safety):
     run = suites.request_run(suite, suite.targets.get(slug="atlas"), actor=safety)
     client = client_for(admin_user)
-    assert client.get("/admin/evaluations/suiterun/").status_code == 200
-    assert client.get("/admin/evaluations/suiterun/add/").status_code == 403
-    page = client.get(f"/admin/evaluations/suiterun/{run.pk}/change/")
+    assert client.get("/admin/suites/suiterun/").status_code == 200
+    assert client.get("/admin/suites/suiterun/add/").status_code == 403
+    page = client.get(f"/admin/suites/suiterun/{run.pk}/change/")
     assert page.status_code == 200
     assert 'name="status"' not in page.content.decode()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from evaluations.suite_models import SuiteRun
+from suites.models import SuiteRun
 from tests.governance_fixtures import activate_default_policy, make_model
 from tests.services import ROOT, WorkerProcess, services_available, worker_env
 from tests.suite_fixtures import make_suite

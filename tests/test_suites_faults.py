@@ -21,10 +21,10 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from core import outbox
 from core.models import OutboxMessage, OutboxStatus
-from evaluations import suites
 from evaluations.models import EvalResult
-from evaluations.suite_models import SuiteRun, SuiteRunResult
 from governance import services as gate_services
+from suites import services as suites
+from suites.models import SuiteRun, SuiteRunResult
 from tests.governance_fixtures import activate_default_policy, make_model
 from tests.services import WorkerProcess, services_available
 from tests.suite_fixtures import (
@@ -96,7 +96,7 @@ def test_a_scheduled_run_executes_on_a_worker_and_its_results_move_the_gate(work
         schedule="* * * * *",
         argv=command_argv({"ctf/accuracy": 0.2, "swe/accuracy": 0.6}),
     )
-    from evaluations.tasks import run_scheduled_suite
+    from suites.tasks import run_scheduled_suite
 
     run_scheduled_suite.delay(suite.pk)  # what beat sends on each tick
     deadline = time.monotonic() + 20

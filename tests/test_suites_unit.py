@@ -1,6 +1,6 @@
 """Suites without services: configuration checks, cron ↔ beat sync, runners, the run machine.
 
-The worker's code path (:func:`evaluations.suites.execute`) runs in-process here with the
+The worker's code path (:func:`suites.services.execute`) runs in-process here with the
 broker replaced by a list; the real-worker versions are in test_suites_faults.py.
 """
 
@@ -18,10 +18,11 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from audit.models import AuditEntry
 from core import outbox
 from core.models import OutboxMessage, OutboxStatus
-from evaluations import runners, suites
 from evaluations.models import EvalResult
 from evaluations.services import EvidenceError
-from evaluations.suite_models import EvalSuite, SuiteRun, SuiteRunResult
+from suites import runners
+from suites import services as suites
+from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 from tests.governance_fixtures import activate_default_policy, make_model
 from tests.suite_fixtures import METRICS, command_argv, failing_argv, make_suite
 
@@ -60,9 +61,14 @@ def test_an_inspect_config_names_a_shipped_task_and_a_model_spec():
     )
     assert config["task"] == "demo_capabilities"
     assert config["limit"] == 5
-    assert runners.resolve_task("evaluations/inspect_tasks/demo_capabilities.py")[1] == (
+    assert runners.resolve_task("suites/inspect_tasks/demo_capabilities.py")[1] == (
         "demo_capabilities"
     )
+
+
+def test_a_stored_task_path_from_before_suites_became_an_app_still_resolves():
+    path, function = runners.resolve_task("evaluations/inspect_tasks/demo_capabilities.py")
+    assert (path, function) == (runners.TASKS_DIR / "demo_capabilities.py", "demo_capabilities")
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,17 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.models import User
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
 from rsp_portal import parsers
 
 
 class AIModelSerializer(serializers.ModelSerializer[AIModel]):
+    # Any: named like Field.parent (DRF pops declared fields off the class)
     parent: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = AIModel
@@ -68,8 +72,12 @@ class AIModelDetailSerializer(AIModelSerializer):
 
 
 class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
-    model: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    reported_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    reported_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = Checkpoint
@@ -94,10 +102,16 @@ class CheckpointInputSerializer(serializers.Serializer[Any]):
 
 
 class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
-    model: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    checkpoint: Any = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    checkpoint: serializers.SlugRelatedField[Checkpoint] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
     metric = serializers.CharField(source="metric_key", read_only=True)
-    submitted_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    submitted_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     current = serializers.SerializerMethodField()
 
     class Meta:
@@ -185,9 +199,15 @@ class CorrectionInputSerializer(serializers.Serializer[Any]):
 
 
 class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
-    model: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    checkpoint: Any = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    imported_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    checkpoint: serializers.SlugRelatedField[Checkpoint] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
+    imported_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = ImportRecord
@@ -300,7 +320,9 @@ class ImportOutputSerializer(serializers.Serializer[Any]):
 
 class MetricMappingSerializer(serializers.ModelSerializer[MetricMapping]):
     metric = serializers.CharField(source="metric_key", read_only=True)
-    updated_by: Any = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = MetricMapping

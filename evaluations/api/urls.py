@@ -1,6 +1,6 @@
 from django.urls import path
 
-from evaluations.api import suites, views
+from evaluations.api import views
 
 urlpatterns = [
     path("models/", views.ModelList.as_view(), name="api-model-list"),
@@ -15,7 +15,4 @@ urlpatterns = [
     path("results/import/", views.ResultImport.as_view(), name="api-result-import"),
     path("mappings/", views.MappingList.as_view(), name="api-mapping-list"),
     path("results/<int:pk>/correct/", views.ResultCorrect.as_view(), name="api-result-correct"),
-    path("suites/", suites.SuiteList.as_view(), name="api-suite-list"),
-    path("suites/<slug:slug>/run/", suites.SuiteRunRequest.as_view(), name="api-suite-run"),
-    path("runs/<int:pk>/", suites.RunDetail.as_view(), name="api-run-detail"),
 ]

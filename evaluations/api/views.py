@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evaluations import imports, services, triggers
+from evaluations import import_service, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
     AIModelDetailSerializer,
@@ -168,7 +168,7 @@ class CheckpointList(generics.ListAPIView[Checkpoint]):
 # --- Results -------------------------------------------------------------------------------
 
 
-class ResultFilter(django_filters.FilterSet):
+class ResultFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     model = django_filters.CharFilter(field_name="model__slug")
     checkpoint = django_filters.CharFilter(field_name="checkpoint__name")
     metric = django_filters.CharFilter(field_name="metric_key")
@@ -281,7 +281,7 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def import_body(outcome: imports.ImportOutcome) -> dict[str, Any]:
+def import_body(outcome: import_service.ImportOutcome) -> dict[str, Any]:
     parsed = outcome.parsed
     record = outcome.record
     errors = dict(outcome.errors)
@@ -361,7 +361,7 @@ class ResultImport(APIView):
         fields = ImportFieldsSerializer(data=data)
         fields.is_valid(raise_exception=True)
         preview = _flag(data.get("preview"))
-        outcome = imports.import_log(
+        outcome = import_service.import_log(
             upload,
             model=fields.validated_data["model"],
             checkpoint=fields.validated_data["checkpoint"],
@@ -383,7 +383,7 @@ class ResultImport(APIView):
         return Response(import_body(outcome), status=code)
 
 
-class MappingFilter(django_filters.FilterSet):
+class MappingFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     metric = django_filters.CharFilter(field_name="metric_key")
 
     class Meta:

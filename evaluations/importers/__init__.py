@@ -11,8 +11,8 @@ Supported inputs:
 * lm-evaluation-harness ``results_<datetime>.json`` files.
 * Generic "results JSON" files from in-house harnesses (``docs/import-formats.md``).
 
-Each format is one class in :data:`FORMATS` with a ``detect``/``parse`` pair; a new format is
-one class and one entry, with no new branch in :func:`detect_format` or :func:`parse_log_file`.
+Each format is one module here with its reader class (``detect`` data and ``parse``) and one
+entry in :data:`FORMATS`, with no new branch in :func:`detect_format` or :func:`parse_log_file`.
 
 Metric naming (the left-hand side of an import mapping):
 
@@ -46,77 +46,20 @@ from evaluations.importers.base import (
     _FIRST_KEY_RE,
     _ZIP_MAGIC,
     HEAD_BYTES,
-    RESULTS_JSON_MARKER,
     ImportFormatError,
-    InspectFileFormat,
     LogFormat,
+    LogFormatReader,
     MappingConflictError,
     ParsedLog,
     ParsedMetric,
     _hash_file,
 )
-from evaluations.importers.inspect_logs import _parse_inspect, parse_inspect_log
-from evaluations.importers.lm_eval import _parse_lm_eval_bytes, parse_lm_eval_results
-from evaluations.importers.results_json import _parse_results_json, parse_results_json
+from evaluations.importers.inspect_logs import InspectFormat, parse_inspect_log
+from evaluations.importers.lm_eval import LmEvalFormat, parse_lm_eval_results
+from evaluations.importers.results_json import ResultsJsonFormat, parse_results_json
 
-
-class LogFormatReader:
-    """One evidence file format: how to recognise it and how to parse it.
-
-    ``detect`` answers ``True`` (certainly this format), ``False`` (not it) or
-    ``None`` (cannot tell from the first key, see ``markers``). Subclasses set
-    ``name``, ``label``, ``first_keys`` (top-level keys the tool writes first),
-    ``markers`` (byte strings that only this format's heads contain) and
-    ``zip`` (whether its files are zip archives).
-    """
-
-    name: LogFormat
-    label: str
-    first_keys: frozenset[str] = frozenset()
-    markers: tuple[bytes, ...] = ()
-    zip: bool = False
-    #: A marker so specific that its presence alone decides the format.
-    exclusive_marker: bytes | None = None
-
-    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
-        raise NotImplementedError
-
-
-class InspectFormat(LogFormatReader):
-    name = "inspect"
-    label = "Inspect AI log"
-    first_keys = frozenset({"version", "status", "eval"})
-    markers = (b'"eval_id"', b'"run_id"', b'"task_id"')
-    zip = True
-
-    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
-        inspect_format: InspectFileFormat = "eval" if head.startswith(_ZIP_MAGIC) else "json"
-        return _parse_inspect(path, inspect_format, sha256, display)
-
-
-class LmEvalFormat(LogFormatReader):
-    name = "lm_eval"
-    label = "lm-eval results file"
-    first_keys = frozenset(
-        {"results", "groups", "group_subtasks", "configs", "versions", "n-shot", "config"}
-    )
-    markers = (b'"n-samples"', b'"n-shot"', b'"lm_eval_version"', b'"group_subtasks"')
-
-    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
-        return _parse_lm_eval_bytes(path.read_bytes(), sha256, display)
-
-
-class ResultsJsonFormat(LogFormatReader):
-    name = "results_json"
-    label = "results JSON file"
-    first_keys = frozenset({RESULTS_JSON_MARKER})
-    exclusive_marker = f'"{RESULTS_JSON_MARKER}"'.encode()
-
-    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
-        return _parse_results_json(path.read_bytes(), sha256, display)
-
-
-#: The formats the importer reads, by name. A new format is one class and one entry here.
+#: The formats the importer reads, by name. A new format is one module with its reader class
+#: (a ``LogFormatReader``) and one entry here, plus its ``ImportRecord.Format`` member.
 FORMATS: dict[str, LogFormatReader] = {
     reader.name: reader for reader in (InspectFormat(), LmEvalFormat(), ResultsJsonFormat())
 }

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
-LogFormat = Literal["inspect", "lm_eval", "results_json"]
+#: A format's name: a key of ``importers.FORMATS`` and a value of ``ImportRecord.Format``.
+LogFormat = str
 LogStatus = Literal["success", "error", "cancelled", "started"]
 InspectFileFormat = Literal["eval", "json"]
 
@@ -223,3 +224,25 @@ def _aware(raw: Any) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.isoformat()
+
+
+class LogFormatReader:
+    """One evidence file format: how to recognise it and how to parse it.
+
+    ``detect`` answers ``True`` (certainly this format), ``False`` (not it) or
+    ``None`` (cannot tell from the first key, see ``markers``). Subclasses set
+    ``name``, ``label``, ``first_keys`` (top-level keys the tool writes first),
+    ``markers`` (byte strings that only this format's heads contain) and
+    ``zip`` (whether its files are zip archives).
+    """
+
+    name: LogFormat
+    label: str
+    first_keys: frozenset[str] = frozenset()
+    markers: tuple[bytes, ...] = ()
+    zip: bool = False
+    #: A marker so specific that its presence alone decides the format.
+    exclusive_marker: bytes | None = None
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        raise NotImplementedError

@@ -13,6 +13,7 @@ from evaluations.importers.base import (
     _ZIP_MAGIC,
     ImportFormatError,
     InspectFileFormat,
+    LogFormatReader,
     ParsedLog,
     ParsedMetric,
     _aware,
@@ -205,7 +206,7 @@ def _is_overall_row(key: str, params: Any) -> bool:
     params = params if isinstance(params, dict) else {}
     if params.get("all", "samples") != "samples":
         return False
-    return key == params.get("all_label", "all")
+    return bool(key == params.get("all_label", "all"))
 
 
 def _inspect_evaluated_at(spec: Any, stats: Any) -> str | None:
@@ -232,3 +233,15 @@ def _usage_totals(usages: Iterable[Mapping[str, Any]]) -> dict[str, int]:
             if isinstance(value, int):
                 totals[key] += value
     return totals
+
+
+class InspectFormat(LogFormatReader):
+    name = "inspect"
+    label = "Inspect AI log"
+    first_keys = frozenset({"version", "status", "eval"})
+    markers = (b'"eval_id"', b'"run_id"', b'"task_id"')
+    zip = True
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        inspect_format: InspectFileFormat = "eval" if head.startswith(_ZIP_MAGIC) else "json"
+        return _parse_inspect(path, inspect_format, sha256, display)

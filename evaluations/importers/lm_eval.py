@@ -14,6 +14,7 @@ from evaluations.importers.base import (
     _LM_EVAL_SKIP_KEYS,
     _LM_EVAL_STDERR_SUFFIX,
     ImportFormatError,
+    LogFormatReader,
     ParsedLog,
     ParsedMetric,
     _dict,
@@ -290,3 +291,15 @@ def _sum_counts(n_samples: Mapping[str, Any], tasks: Iterable[str], key: str) ->
         if _is_int(value):
             total = (total or 0) + int(value)
     return total
+
+
+class LmEvalFormat(LogFormatReader):
+    name = "lm_eval"
+    label = "lm-eval results file"
+    first_keys = frozenset(
+        {"results", "groups", "group_subtasks", "configs", "versions", "n-shot", "config"}
+    )
+    markers = (b'"n-samples"', b'"n-shot"', b'"lm_eval_version"', b'"group_subtasks"')
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        return _parse_lm_eval_bytes(path.read_bytes(), sha256, display)

@@ -12,6 +12,7 @@ from evaluations.importers.base import (
     _INSPECT_STATUSES,
     RESULTS_JSON_MARKER,
     ImportFormatError,
+    LogFormatReader,
     ParsedLog,
     ParsedMetric,
     _aware,
@@ -195,3 +196,13 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
         evaluated_at=when,
         partial=bool(reasons),
     )
+
+
+class ResultsJsonFormat(LogFormatReader):
+    name = "results_json"
+    label = "results JSON file"
+    first_keys = frozenset({RESULTS_JSON_MARKER})
+    exclusive_marker = f'"{RESULTS_JSON_MARKER}"'.encode()
+
+    def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
+        return _parse_results_json(path.read_bytes(), sha256, display)

@@ -5,7 +5,19 @@ from typing import Any
 
 from rest_framework import serializers
 
-from governance.models import GateTransition, SafeguardRecord, SafeguardState, ScalingDecision
+from core.models import User
+from evaluations.models import AIModel
+from governance.models import (
+    Approval,
+    GateStatus,
+    GateTransition,
+    Precaution,
+    SafeguardRecord,
+    SafeguardState,
+    ScalingDecision,
+    Scope,
+)
+from policies.models import PolicyVersion
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -20,8 +32,8 @@ class FiniteFloatField(serializers.FloatField):
         return value
 
 
-class GateQuerySerializer(serializers.Serializer):
-    scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
+class GateQuerySerializer(serializers.Serializer[dict[str, Any]]):
+    scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute = FiniteFloatField(required=False, min_value=0)
     as_of = serializers.DateTimeField(required=False)
 
@@ -48,17 +60,17 @@ class GateQuerySerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class GateSerializer(serializers.Serializer):
+class GateSerializer(serializers.Serializer[dict[str, Any]]):
     """The gate answer: state, reasons and determinations (docs/how-the-gate-decides.md)."""
 
     model = serializers.CharField()
     scope = serializers.CharField()
-    state = serializers.ChoiceField(choices=["approved", "paused"])
+    state = serializers.ChoiceField(choices=GateStatus.choices)
     reasons = ReasonSerializer(many=True)
     required_standards = serializers.ListField(child=serializers.CharField())
     required_level = serializers.CharField(allow_null=True)
@@ -78,7 +90,8 @@ class GateSerializer(serializers.Serializer):
     as_of = serializers.DateTimeField(required=False)
 
 
-class SafeguardStatusSerializer(serializers.Serializer):
+# One row of a checklist; the view serializes the whole list (``many=True``).
+class SafeguardStatusSerializer(serializers.Serializer[list[dict[str, Any]]]):
     requirement_code = serializers.CharField()
     title = serializers.CharField()
     standards = serializers.ListField(child=serializers.CharField())
@@ -91,7 +104,7 @@ class SafeguardStatusSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class SafeguardWriteSerializer(serializers.Serializer):
+class SafeguardWriteSerializer(serializers.Serializer[dict[str, Any]]):
     status = serializers.ChoiceField(choices=SafeguardState.choices)
     evidence_url = serializers.URLField(
         required=False, allow_blank=True, max_length=500, default=""
@@ -99,9 +112,11 @@ class SafeguardWriteSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
-class SafeguardRecordSerializer(serializers.ModelSerializer):
-    model: serializers.Field = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    recorded_by: serializers.Field = serializers.StringRelatedField()
+class SafeguardRecordSerializer(serializers.ModelSerializer[SafeguardRecord]):
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    recorded_by: serializers.StringRelatedField[User] = serializers.StringRelatedField()
 
     class Meta:
         model = SafeguardRecord
@@ -116,7 +131,7 @@ class SafeguardRecordSerializer(serializers.ModelSerializer):
         ]
 
 
-class ApprovalSerializer(serializers.Serializer):
+class ApprovalSerializer(serializers.Serializer[Approval]):
     title = serializers.CharField()
     user = serializers.CharField(source="approver.username")
     verdict = serializers.CharField()
@@ -125,11 +140,15 @@ class ApprovalSerializer(serializers.Serializer):
     dossier_sha256 = serializers.CharField()
 
 
-class DecisionSerializer(serializers.ModelSerializer):
-    model: serializers.Field = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+class DecisionSerializer(serializers.ModelSerializer[ScalingDecision]):
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     approvals = ApprovalSerializer(many=True, read_only=True)
     requested_by = serializers.CharField(source="requested_by.username", read_only=True)
-    policy_version: serializers.Field = serializers.PrimaryKeyRelatedField(read_only=True)
+    policy_version: serializers.PrimaryKeyRelatedField[PolicyVersion] = (
+        serializers.PrimaryKeyRelatedField(read_only=True)
+    )
 
     class Meta:
         model = ScalingDecision
@@ -155,9 +174,9 @@ class DecisionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DecisionCreateSerializer(serializers.Serializer):
+class DecisionCreateSerializer(serializers.Serializer[dict[str, Any]]):
     model = serializers.SlugField()
-    scope = serializers.ChoiceField(choices=["scaling", "deployment"], default="scaling")
+    scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute_limit = FiniteFloatField(
         min_value=0,
         required=False,
@@ -169,14 +188,17 @@ class DecisionCreateSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("scope", "scaling") == "scaling" and attrs.get("compute_limit") is None:
+        if (
+            attrs.get("scope", Scope.SCALING) == Scope.SCALING
+            and attrs.get("compute_limit") is None
+        ):
             raise serializers.ValidationError(
                 {"compute_limit": ["Required for a scaling decision (FLOP, e.g. 3e25)."]}
             )
         return attrs
 
 
-class PrecautionSerializer(serializers.Serializer):
+class PrecautionSerializer(serializers.Serializer[Precaution]):
     id = serializers.IntegerField(read_only=True)
     model = serializers.CharField(source="model.slug", read_only=True)
     threshold = serializers.CharField(source="threshold_code", max_length=64)
@@ -186,7 +208,7 @@ class PrecautionSerializer(serializers.Serializer):
     in_force = serializers.BooleanField(read_only=True)
 
 
-class SignSerializer(serializers.Serializer):
+class SignSerializer(serializers.Serializer[dict[str, Any]]):
     dossier_sha256 = serializers.RegexField(
         r"^[0-9a-f]{64}$",
         error_messages={"invalid": "Must be the 64-hex-digit SHA-256 of the dossier you reviewed."},
@@ -194,11 +216,11 @@ class SignSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
 
 
-class PauseSerializer(serializers.Serializer):
+class PauseSerializer(serializers.Serializer[dict[str, Any]]):
     reason = serializers.CharField(max_length=5000)
 
 
-class PauseOutSerializer(serializers.Serializer):
+class PauseOutSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     model = serializers.CharField(source="model.slug")
     reason = serializers.CharField()
@@ -207,7 +229,7 @@ class PauseOutSerializer(serializers.Serializer):
     gate = GateSerializer()
 
 
-class TransitionSerializer(serializers.ModelSerializer):
+class TransitionSerializer(serializers.ModelSerializer[GateTransition]):
     class Meta:
         model = GateTransition
         fields = [

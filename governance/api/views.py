@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,27 +16,12 @@ from rest_framework.views import APIView
 from evaluations.models import AIModel
 from governance import adapter, safeguards, services
 from governance.api import serializers as s
-from governance.models import GateTransition, Precaution, ScalingDecision
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
+from governance.models import ApprovalVerdict, GateTransition, Precaution, ScalingDecision, Scope
 
 
 def _via(request: Request) -> str:
     key_id = getattr(request.auth, "key_id", None)
     return f"token:{key_id}" if key_id else "session"
-
-
-def _call(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a service call, turning its refusals into API errors."""
-    try:
-        return func(*args, **kwargs)
-    except services.ConflictError as exc:
-        raise Conflict({"errors": exc.message_dict}) from None
-    except services.GovernanceError as exc:
-        raise ValidationError(exc.message_dict) from None
 
 
 def _model(slug: str) -> AIModel:
@@ -49,7 +35,7 @@ class GateView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("scope", str, enum=["scaling", "deployment"]),
+            OpenApiParameter("scope", str, enum=Scope.values),
             OpenApiParameter("compute", float, description="planned effective compute in FLOP"),
             OpenApiParameter("as_of", str, description="ISO 8601 time: the gate as it stood then"),
         ],
@@ -105,8 +91,7 @@ class SafeguardRecordView(APIView):
     def post(self, request: Request, slug: str, requirement_code: str) -> Response:
         body = s.SafeguardWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        record = _call(
-            services.record_safeguard,
+        record = services.record_safeguard(
             _model(slug),
             requirement_code,
             body.validated_data["status"],
@@ -118,14 +103,14 @@ class SafeguardRecordView(APIView):
         return Response(s.SafeguardRecordSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
-class DecisionListView(generics.ListAPIView):
+class DecisionListView(generics.ListAPIView[ScalingDecision]):
     """Scaling decisions, newest first; POST requests a new one."""
 
     actions = {"GET": "governance.view", "POST": "decision.request"}
     serializer_class = s.DecisionSerializer
     filterset_fields = ["status"]
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[ScalingDecision]:
         return (
             ScalingDecision.objects.visible_to(self.request.user)
             .select_related("model", "requested_by")
@@ -139,8 +124,7 @@ class DecisionListView(generics.ListAPIView):
         model = AIModel.objects.filter(slug=body.validated_data["model"]).first()
         if model is None:
             raise ValidationError({"model": [f"Unknown model {body.validated_data['model']!r}."]})
-        decision = _call(
-            services.request_decision,
+        decision = services.request_decision(
             model,
             body.validated_data.get("compute_limit"),
             body.validated_data["rationale"],
@@ -152,25 +136,24 @@ class DecisionListView(generics.ListAPIView):
         return Response(s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
 
 
-class DecisionDetailView(generics.RetrieveAPIView):
+class DecisionDetailView(generics.RetrieveAPIView[ScalingDecision]):
     actions = {"GET": "governance.view"}
     serializer_class = s.DecisionSerializer
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[ScalingDecision]:
         return DecisionListView.get_queryset(self)  # type: ignore[arg-type]
 
 
 class SignView(APIView):
     actions = {"POST": "decision.sign"}
-    verdict = "approve"
+    verdict = ApprovalVerdict.APPROVE
 
     @extend_schema(request=s.SignSerializer, responses=s.DecisionSerializer)
     def post(self, request: Request, pk: int) -> Response:
         body = s.SignSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         get_object_or_404(ScalingDecision.objects.visible_to(request.user), pk=pk)
-        decision = _call(
-            services.sign_decision,
+        decision = services.sign_decision(
             pk,
             request.user,
             self.verdict,
@@ -183,11 +166,11 @@ class SignView(APIView):
 
 
 class ApproveView(SignView):
-    verdict = "approve"
+    verdict = ApprovalVerdict.APPROVE
 
 
 class RejectView(SignView):
-    verdict = "reject"
+    verdict = ApprovalVerdict.REJECT
 
 
 class PauseView(APIView):
@@ -198,11 +181,18 @@ class PauseView(APIView):
         body = s.PauseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         model = _model(slug)
-        record = _call(
-            services.pause, model, body.validated_data["reason"], request.user, via=_via(request)
+        record = services.pause(
+            model, body.validated_data["reason"], request.user, via=_via(request)
         )
-        record.gate = services.gate_for(model)
-        return Response(s.PauseOutSerializer(record).data, status=status.HTTP_201_CREATED)
+        out = {
+            "id": record.pk,
+            "model": model,
+            "reason": record.reason,
+            "created_by": record.created_by,
+            "created_at": record.created_at,
+            "gate": services.gate_for(model),
+        }
+        return Response(s.PauseOutSerializer(out).data, status=status.HTTP_201_CREATED)
 
 
 class PrecautionListView(APIView):
@@ -224,8 +214,7 @@ class PrecautionListView(APIView):
     def post(self, request: Request, slug: str) -> Response:
         body = s.PrecautionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        record = _call(
-            services.record_precaution,
+        record = services.record_precaution(
             _model(slug),
             body.validated_data["threshold_code"],
             body.validated_data["reason"],
@@ -236,13 +225,13 @@ class PrecautionListView(APIView):
         return Response(data, status=status.HTTP_201_CREATED)
 
 
-class HistoryView(generics.ListAPIView):
+class HistoryView(generics.ListAPIView[GateTransition]):
     """A model's gate transitions, newest first."""
 
     actions = {"GET": "gate.view"}
     serializer_class = s.TransitionSerializer
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self) -> QuerySet[GateTransition]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return GateTransition.objects.none()
         return GateTransition.objects.filter(model=_model(self.kwargs["slug"])).order_by(

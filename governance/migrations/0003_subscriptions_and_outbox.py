@@ -41,7 +41,7 @@ def carry_over(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("core", "0004_outbox"),
+        ("core", "0005_outbox"),
         ("governance", "0002_determinations"),
     ]
 

@@ -4,12 +4,21 @@ API and exported packs can never disagree."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
-from policies.models import CapabilityThreshold, PolicyVersion, Standard
+from policies.models import (
+    ActivationSignature,
+    ActivationVerdict,
+    CapabilityThreshold,
+    PolicyActivation,
+    PolicyVersion,
+    Standard,
+)
 
 
-class SourceSerializer(serializers.Serializer):
+class SourceSerializer(serializers.Serializer[dict[str, Any]]):
     publisher = serializers.CharField()
     framework = serializers.CharField()
     version = serializers.CharField()
@@ -19,7 +28,7 @@ class SourceSerializer(serializers.Serializer):
     notes = serializers.ListField(child=serializers.CharField())
 
 
-class SettingsSerializer(serializers.Serializer):
+class SettingsSerializer(serializers.Serializer[dict[str, Any]]):
     baseline_level = serializers.CharField()
     baseline_standards = serializers.ListField(child=serializers.CharField())
     effective_compute_multiple = serializers.FloatField()
@@ -36,20 +45,20 @@ class SettingsSerializer(serializers.Serializer):
     )
 
 
-class LevelSerializer(serializers.Serializer):
+class LevelSerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     rank = serializers.IntegerField()
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
 
 
-class RequirementSerializer(serializers.Serializer):
+class RequirementSerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     title = serializers.CharField()
     evidence = serializers.CharField(allow_blank=True)
 
 
-class StandardSerializer(serializers.Serializer):
+class StandardSerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     level = serializers.CharField()
     kind = serializers.ChoiceField(choices=Standard.Kind.choices)
@@ -57,14 +66,14 @@ class StandardSerializer(serializers.Serializer):
     requirements = RequirementSerializer(many=True)
 
 
-class DomainSerializer(serializers.Serializer):
+class DomainSerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     name = serializers.CharField()
     tier = serializers.CharField()
     category = serializers.CharField(allow_null=True)
 
 
-class MetricSerializer(serializers.Serializer):
+class MetricSerializer(serializers.Serializer[dict[str, Any]]):
     key = serializers.CharField()
     name = serializers.CharField()
     unit = serializers.CharField(allow_null=True)
@@ -78,18 +87,18 @@ class MetricSerializer(serializers.Serializer):
     )
 
 
-class RequiresSerializer(serializers.Serializer):
+class RequiresSerializer(serializers.Serializer[dict[str, Any]]):
     scaling = serializers.ListField(child=serializers.CharField())
     deployment = serializers.ListField(child=serializers.CharField())
 
 
-class IndicatorSerializer(serializers.Serializer):
+class IndicatorSerializer(serializers.Serializer[dict[str, Any]]):
     metric = serializers.CharField()
     warning = serializers.FloatField(allow_null=True)
     critical = serializers.FloatField()
 
 
-class ThresholdSerializer(serializers.Serializer):
+class ThresholdSerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     domain = serializers.CharField()
     name = serializers.CharField()
@@ -102,7 +111,7 @@ class ThresholdSerializer(serializers.Serializer):
     indicators = IndicatorSerializer(many=True)
 
 
-class PolicySerializer(serializers.Serializer):
+class PolicySerializer(serializers.Serializer[dict[str, Any]]):
     """``GET /api/v1/policy/`` and ``GET /api/v1/policy/versions/{id}/``."""
 
     id = serializers.IntegerField()
@@ -122,7 +131,7 @@ class PolicySerializer(serializers.Serializer):
     thresholds = ThresholdSerializer(many=True)
 
 
-class VersionSummarySerializer(serializers.ModelSerializer):
+class VersionSummarySerializer(serializers.ModelSerializer[PolicyVersion]):
     """A row of the version history."""
 
     created_by = serializers.SlugRelatedField(  # type: ignore[var-annotated]
@@ -149,7 +158,7 @@ class VersionSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ChangeSerializer(serializers.Serializer):
+class ChangeSerializer(serializers.Serializer[dict[str, Any]]):
     kind = serializers.ChoiceField(choices=["added", "removed", "changed"])
     section = serializers.CharField()
     key = serializers.CharField()
@@ -160,14 +169,14 @@ class ChangeSerializer(serializers.Serializer):
     why = serializers.CharField()
 
 
-class DiffSummarySerializer(serializers.Serializer):
+class DiffSummarySerializer(serializers.Serializer[dict[str, Any]]):
     added = serializers.IntegerField()
     removed = serializers.IntegerField()
     changed = serializers.IntegerField()
     loosenings = serializers.IntegerField()
 
 
-class FrameworkDomainSerializer(serializers.Serializer):
+class FrameworkDomainSerializer(serializers.Serializer[dict[str, Any]]):
     """One risk category on both sides of a cross-framework diff (null: not covered)."""
 
     category = serializers.CharField()
@@ -176,12 +185,12 @@ class FrameworkDomainSerializer(serializers.Serializer):
     new = serializers.JSONField(allow_null=True)
 
 
-class FrameworkSummarySerializer(serializers.Serializer):
+class FrameworkSummarySerializer(serializers.Serializer[dict[str, Any]]):
     changes = serializers.IntegerField()
     loosenings = serializers.IntegerField()
 
 
-class FrameworkDiffSerializer(serializers.Serializer):
+class FrameworkDiffSerializer(serializers.Serializer[dict[str, Any]]):
     """``policies.framework_diff.FrameworkDiff``: by risk domain, loosenings flagged."""
 
     old_framework = serializers.CharField()
@@ -191,7 +200,7 @@ class FrameworkDiffSerializer(serializers.Serializer):
     summary = FrameworkSummarySerializer()
 
 
-class DiffSerializer(serializers.Serializer):
+class DiffSerializer(serializers.Serializer[dict[str, Any]]):
     """``GET /api/v1/policy/diff/?from=&to=``."""
 
     from_version = VersionSummarySerializer()
@@ -202,15 +211,18 @@ class DiffSerializer(serializers.Serializer):
     framework = FrameworkDiffSerializer(allow_null=True)
 
 
-class ActivationApprovalSerializer(serializers.Serializer):
+class ActivationApprovalSerializer(serializers.Serializer[dict[str, Any]]):
     title = serializers.CharField()
     user = serializers.CharField()
     at = serializers.DateTimeField()
 
 
-class ActivationStatusSerializer(serializers.Serializer):
+class ActivationStatusSerializer(serializers.Serializer[dict[str, Any]]):
     """The sign-off rule of the policy in force applied to a draft's activation."""
 
+    activation = serializers.IntegerField(
+        allow_null=True, help_text="The pending activation (``/api/v1/policy-activations/{id}/``)"
+    )
     rule_version = serializers.IntegerField(allow_null=True)
     required_titles = serializers.ListField(child=serializers.CharField())
     approvals = ActivationApprovalSerializer(many=True)
@@ -225,3 +237,51 @@ class ActivationSerializer(VersionSummarySerializer):
     class Meta(VersionSummarySerializer.Meta):
         fields = [*VersionSummarySerializer.Meta.fields, "activation"]
         read_only_fields = fields
+
+
+class ActivationSignatureSerializer(serializers.Serializer[ActivationSignature]):
+    title = serializers.CharField()
+    verdict = serializers.ChoiceField(choices=ActivationVerdict.choices)
+    signer = serializers.CharField(source="signer.username")
+    dossier_sha256 = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class PolicyActivationSerializer(serializers.ModelSerializer[PolicyActivation]):
+    """An activation under the sign-off rule in force: its dossier, hash and signatures."""
+
+    signatures = ActivationSignatureSerializer(many=True, read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    open_titles = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PolicyActivation
+        fields = [
+            "id",
+            "version",
+            "previous",
+            "status",
+            "origin",
+            "required_titles",
+            "open_titles",
+            "content_sha256",
+            "dossier",
+            "dossier_sha256",
+            "requested_by",
+            "requested_at",
+            "decided_at",
+            "signatures",
+        ]
+        read_only_fields = fields
+
+    def get_open_titles(self, obj: PolicyActivation) -> list[str]:
+        return obj.open_titles(list(obj.signatures.all()))
+
+
+class ActivationRequestSerializer(serializers.Serializer[dict[str, int]]):
+    version = serializers.IntegerField()
+
+
+class ActivationSignSerializer(serializers.Serializer[dict[str, str]]):
+    verdict = serializers.ChoiceField(choices=ActivationVerdict.choices)
+    dossier_sha256 = serializers.CharField(max_length=64)

@@ -13,20 +13,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from policies import services
+from policies import activation, services
 from policies.api.serializers import (
+    ActivationRequestSerializer,
     ActivationSerializer,
+    ActivationSignSerializer,
     DiffSerializer,
+    PolicyActivationSerializer,
     PolicySerializer,
     VersionSummarySerializer,
 )
 from policies.diff import diff_policies
 from policies.framework_diff import diff_frameworks, is_cross_framework
-from policies.models import PolicyVersion
+from policies.models import PolicyActivation, PolicyVersion
 
 
 def _policy(version: PolicyVersion) -> dict[str, Any]:
-    return PolicySerializer(services.api_representation(version)).data  # type: ignore[return-value]
+    return PolicySerializer(services.api_representation(version)).data
 
 
 class ActivePolicyView(APIView):
@@ -69,7 +72,12 @@ def _cached_policy(ref: tuple[int, str, str]) -> dict[str, Any]:
     return data
 
 
-class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+def _via(request: Request) -> str:
+    key_id = getattr(request.auth, "key_id", None)
+    return f"token:{key_id}" if key_id else "session"
+
+
+class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[PolicyVersion]):
     """Every policy version, newest first; one version in full; activation of a draft."""
 
     queryset = PolicyVersion.objects.for_listing()
@@ -96,13 +104,13 @@ class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def activate(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
         try:
-            version = services.approve_activation(version, request.user)
+            version = activation.approve_activation(version, request.user, via=_via(request))
         except services.ActivationError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         version.refresh_from_db()
         payload = {
             **VersionSummarySerializer(version).data,
-            "activation": services.activation_status(version),
+            "activation": activation.activation_status(version),
         }
         code = status.HTTP_202_ACCEPTED if version.is_draft else status.HTTP_200_OK
         return Response(payload, status=code)
@@ -155,3 +163,78 @@ class PolicyDiffView(APIView):
             ),
         }
         return Response(DiffSerializer(payload).data)
+
+
+def _activations() -> Any:
+    return PolicyActivation.objects.select_related("requested_by").prefetch_related(
+        "signatures__signer"
+    )
+
+
+def _conflict(exc: Exception) -> Response:
+    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+
+
+class PolicyActivationList(APIView):
+    """Activations under the sign-off rule in force, newest first; POST requests one for a
+    draft that loosens the policy in force (the requester does not sign it)."""
+
+    actions = {"GET": "policy.view", "POST": "policy.activate"}
+
+    @extend_schema(responses=PolicyActivationSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        rows = _activations().order_by("-requested_at", "-pk")[:100]
+        return Response(PolicyActivationSerializer(rows, many=True).data)
+
+    @extend_schema(request=ActivationRequestSerializer, responses={201: PolicyActivationSerializer})
+    def post(self, request: Request) -> Response:
+        body = ActivationRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = PolicyVersion.objects.filter(pk=body.validated_data["version"]).first()
+        if version is None:
+            raise exceptions.ValidationError({"version": ["No such policy version."]})
+        try:
+            created = activation.request_activation(version, request.user, via=_via(request))
+        except services.ActivationError as exc:
+            return _conflict(exc)
+        return Response(
+            PolicyActivationSerializer(_activations().get(pk=created.pk)).data, status=201
+        )
+
+
+class PolicyActivationDetail(APIView):
+    """One activation: its dossier (the diff, loosenings listed), hash and signatures."""
+
+    actions = {"GET": "policy.view"}
+
+    @extend_schema(responses=PolicyActivationSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        row = _activations().filter(pk=pk).first()
+        if row is None:
+            raise exceptions.NotFound("No such activation.")
+        return Response(PolicyActivationSerializer(row).data)
+
+
+class PolicyActivationSign(APIView):
+    """Approve or reject a pending activation as one of the titles it needs, naming the
+    dossier hash shown; the last approval activates the version."""
+
+    actions = {"POST": "policy.activate"}
+
+    @extend_schema(request=ActivationSignSerializer, responses=PolicyActivationSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        body = ActivationSignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not PolicyActivation.objects.filter(pk=pk).exists():
+            raise exceptions.NotFound("No such activation.")
+        try:
+            activation.sign_activation(
+                pk,
+                request.user,
+                body.validated_data["verdict"],
+                body.validated_data["dossier_sha256"],
+                via=_via(request),
+            )
+        except services.ActivationError as exc:
+            return _conflict(exc)
+        return Response(PolicyActivationSerializer(_activations().get(pk=pk)).data)

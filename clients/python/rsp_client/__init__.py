@@ -8,31 +8,7 @@ Standard library only, so a training pipeline can ``pip install`` it or vendor t
         raise SystemExit("paused by the RSP gate")
 """
 
-from rsp_client.client import (
-    APIError,
-    Checkpoint,
-    Client,
-    Decision,
-    Gate,
-    Model,
-    ProtocolError,
-    Reason,
-    Result,
-    RSPError,
-    TransportError,
-)
+from rsp_client.client import *  # noqa: F403  (the API is ``client.__all__``)
+from rsp_client.client import __all__ as __all__
 
-__all__ = [
-    "APIError",
-    "Checkpoint",
-    "Client",
-    "Decision",
-    "Gate",
-    "Model",
-    "ProtocolError",
-    "RSPError",
-    "Reason",
-    "Result",
-    "TransportError",
-]
 __version__ = "0.1.0"

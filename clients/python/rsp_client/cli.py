@@ -20,7 +20,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from rsp_client.client import DEFAULT_TIMEOUT, APIError, Client, Gate, RSPError
 
@@ -30,7 +30,7 @@ APPROVED, PAUSED, FAILED = 0, 1, 2
 class _Parser(argparse.ArgumentParser):
     """Usage errors exit 2 like every other failure (argparse's default is 2 as well)."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         print(f"rsp-gate: error: {message}", file=sys.stderr)
         raise SystemExit(FAILED)

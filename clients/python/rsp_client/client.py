@@ -104,12 +104,28 @@ def _optional_number(data: Mapping[str, Any], key: str, what: str) -> float | No
     return float(value)
 
 
+def _number(data: Any, key: str, what: str) -> float:
+    """A required finite number of the object ``data`` (else :class:`ProtocolError`)."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{what}: the answer is not an object")
+    value = _optional_number(data, key, what)
+    if value is None:
+        raise ProtocolError(f"{what}: the answer has no {key!r}")
+    return value
+
+
+def _optional_count(data: Mapping[str, Any], key: str) -> int | None:
+    """An optional whole number (a boolean is not one); anything else reads as absent."""
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 # --- Typed results --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a gate is paused: a stable ``code`` (DESIGN §4.3) and a message in words."""
+    """Why a gate is paused: a stable ``code`` (e.g. ``no_approval``) and a message in words."""
 
     code: str
     message: str
@@ -208,15 +224,12 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, data: Any) -> Checkpoint:
-        compute = _optional_number(data, "effective_compute", "checkpoint")
-        if compute is None:
-            raise ProtocolError("checkpoint: the answer has no 'effective_compute'")
-        step = data.get("step")
+        compute = _number(data, "effective_compute", "checkpoint")
         return cls(
             model=_require(data, "model", str, "checkpoint"),
             name=_require(data, "name", str, "checkpoint"),
             effective_compute=compute,
-            step=step if isinstance(step, int) and not isinstance(step, bool) else None,
+            step=_optional_count(data, "step"),
             stage=str(data.get("stage") or ""),
             gate=Gate.from_json(data["gate"]) if data.get("gate") is not None else None,
             raw=data,
@@ -236,10 +249,7 @@ class Result:
 
     @classmethod
     def from_json(cls, data: Any) -> Result:
-        value = _optional_number(data, "value", "result")
-        if value is None:
-            raise ProtocolError("result: the answer has no 'value'")
-        n_samples = data.get("n_samples")
+        value = _number(data, "value", "result")
         return cls(
             id=_require(data, "id", int, "result"),
             model=_require(data, "model", str, "result"),
@@ -247,7 +257,7 @@ class Result:
             metric=_require(data, "metric", str, "result"),
             value=value,
             stderr=_optional_number(data, "stderr", "result"),
-            n_samples=n_samples if isinstance(n_samples, int) else None,
+            n_samples=_optional_count(data, "n_samples"),
             raw=data,
         )
 

@@ -76,7 +76,7 @@ def _seed_hooks() -> list[Any]:
     import importlib
 
     hooks = []
-    for app in ("policies", "evaluations", "governance"):
+    for app in ("policies", "evaluations", "suites", "governance"):
         try:
             module = importlib.import_module(f"{app}.demo")
         except ModuleNotFoundError as exc:

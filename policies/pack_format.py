@@ -1,0 +1,292 @@
+"""The pack format's vocabulary and the checker that reports every problem of a pack in one go.
+
+:class:`Validator` checks shapes and scalars and collects ``(location, message)`` pairs;
+:mod:`policies.pack_validation` walks the sections with it. Pure: no Django, no ORM.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+STANDARD_KINDS: tuple[str, ...] = ("deployment", "security", "alignment")
+THRESHOLD_TIERS: tuple[str, ...] = ("red_line", "early_warning")
+#: ``settings.uncertainty_z`` lies in this closed range: five standard errors already push a
+#: result far beyond any plausible sampling error; more would only hide a typo.
+UNCERTAINTY_Z_RANGE: tuple[float, float] = (0.0, 5.0)
+DOMAIN_TIERS: tuple[str, ...] = (
+    "tracked",
+    "research",
+    "ongoing_assessment",
+    "early_warning",
+)
+#: Framework-neutral risk categories (``domains[].category``): how domains of packs modelled
+#: on different frameworks are matched in a cross-framework diff (``policies.diff``).
+DOMAIN_CATEGORIES: tuple[str, ...] = (
+    "cbrn",
+    "cyber",
+    "ai_rd",
+    "autonomy",
+    "manipulation",
+    "misalignment",
+    "general",
+    "other",
+)
+WARNING_BEHAVIOURS: tuple[str, ...] = ("notify", "require_safeguards")
+REQUIRES_SCOPES: tuple[str, ...] = ("scaling", "deployment")
+
+# Codes end up in URLs (``POST .../safeguards/{requirement_code}/``) and in audit
+# records, so they are restricted to characters that need no escaping.
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+METRIC_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+PACK_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
+URL_RE = re.compile(r"^https?://\S+$")
+
+TOP_REQUIRED = (
+    "key",
+    "name",
+    "version",
+    "source",
+    "disclaimer",
+    "settings",
+    "levels",
+    "standards",
+    "domains",
+    "metrics",
+    "thresholds",
+)
+
+
+class PackError(Exception):
+    """A pack could not be parsed or is invalid.
+
+    ``errors`` lists every problem found as ``(location, message)`` pairs, in document
+    order. A location names the file and the place in it, either a data path such as
+    ``"default.yaml: thresholds[2].indicators[0].critical"`` (list indices are those of
+    the file as written) or, for YAML syntax problems, ``"default.yaml: line 3, column 7"``.
+    """
+
+    def __init__(self, errors: Iterable[tuple[str, str]]) -> None:
+        self.errors: list[tuple[str, str]] = list(errors)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        count = len(self.errors)
+        head = f"{count} problem{'s' if count != 1 else ''} in policy pack"
+        return "\n".join([head, *(f"  {loc}: {msg}" for loc, msg in self.errors)])
+
+    @property
+    def locations(self) -> list[str]:
+        """The locations of all errors, in order (convenient in tests and UIs)."""
+        return [loc for loc, _ in self.errors]
+
+
+def path_at(path: str, part: str | int) -> str:
+    if isinstance(part, int):
+        return f"{path}[{part}]"
+    return f"{path}.{part}" if path else part
+
+
+def type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
+
+
+class Validator:
+    """Collects every problem in one pass so an author can fix a pack in one go."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.errors: list[tuple[str, str]] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append((f"{self.filename}: {path}" if path else self.filename, message))
+
+    # -- shapes --------------------------------------------------------------------
+
+    def mapping(
+        self,
+        value: object,
+        path: str,
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
+    ) -> dict[str, Any] | None:
+        """Check ``value`` is a mapping with exactly the allowed keys; None if not a mapping."""
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping, got {type_name(value)}")
+            return None
+        allowed = required + optional
+        for key in value:
+            if not isinstance(key, str) or key not in allowed:
+                self.error(path_at(path, str(key)), f"unknown key (allowed: {', '.join(allowed)})")
+        for key in required:
+            if key not in value:
+                self.error(path_at(path, key), "is required")
+        return value
+
+    def items(self, value: object, path: str) -> list[Any] | None:
+        if not isinstance(value, list):
+            self.error(path, f"must be a list, got {type_name(value)}")
+            return None
+        return value
+
+    # -- scalars -------------------------------------------------------------------
+
+    def string(
+        self,
+        mapping: dict[str, Any],
+        key: str,
+        path: str,
+        *,
+        pattern: re.Pattern[str] | None = None,
+        default: str | None = None,
+        choices: tuple[str, ...] | None = None,
+    ) -> str | None:
+        """A string field; ``default`` makes it optional. None when missing or invalid."""
+        if key not in mapping:
+            return default
+        where = path_at(path, key)
+        value = mapping[key]
+        if not isinstance(value, str):
+            hint = " (quote it in YAML)" if isinstance(value, (int, float)) else ""
+            self.error(where, f"must be a string, got {type_name(value)}{hint}")
+            return None
+        return self.check_string(
+            value, where, pattern=pattern, choices=choices, empty_ok=default == ""
+        )
+
+    def check_string(
+        self,
+        value: str,
+        where: str,
+        *,
+        pattern: re.Pattern[str] | None = None,
+        choices: tuple[str, ...] | None = None,
+        empty_ok: bool = False,
+    ) -> str | None:
+        if choices is not None and value not in choices:
+            self.error(where, f"must be one of {', '.join(choices)}, got {value!r}")
+            return None
+        if pattern is not None and not pattern.match(value):
+            self.error(where, f"{value!r} does not match {pattern.pattern}")
+            return None
+        if not empty_ok and not value.strip():
+            self.error(where, "must not be empty")
+            return None
+        if value != value.strip():
+            self.error(where, "must not start or end with whitespace")
+            return None
+        bad = control_character(value)
+        if bad is not None:
+            self.error(where, f"must not contain the control character U+{ord(bad):04X}")
+            return None
+        return value
+
+    def number(
+        self, mapping: dict[str, Any], key: str, path: str, *, nullable: bool = False
+    ) -> float | None:
+        """A finite real number, returned as float. None when missing, null or invalid."""
+        if key not in mapping:
+            return None
+        where = path_at(path, key)
+        value = mapping[key]
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.error(where, f"must be a number, got {type_name(value)}")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.error(where, f"must be a finite number, got {value}")
+            return None
+        return float(value)
+
+    def integer(self, mapping: dict[str, Any], key: str, path: str) -> int | None:
+        """A whole number (``6`` or ``6.0``), returned as int. None when missing or invalid."""
+        if key not in mapping:
+            return None
+        where = path_at(path, key)
+        value = mapping[key]
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(where, f"must be a whole number, got {type_name(value)}")
+            return None
+        return value
+
+    def boolean(self, mapping: dict[str, Any], key: str, path: str) -> bool | None:
+        if key not in mapping:
+            return None
+        value = mapping[key]
+        if not isinstance(value, bool):
+            self.error(path_at(path, key), f"must be true or false, got {type_name(value)}")
+            return None
+        return value
+
+    def code_list(
+        self,
+        mapping: dict[str, Any],
+        key: str,
+        path: str,
+        *,
+        pattern: re.Pattern[str] | None = CODE_RE,
+        optional: bool = True,
+    ) -> list[tuple[str, str]] | None:
+        """A list of unique strings as ``[(path, value)]``; [] when optional and missing."""
+        if key not in mapping:
+            return [] if optional else None
+        where = path_at(path, key)
+        raw = self.items(mapping[key], where)
+        if raw is None:
+            return None
+        result: list[tuple[str, str]] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(raw):
+            item_path = path_at(where, index)
+            if not isinstance(item, str):
+                self.error(item_path, f"must be a string, got {type_name(item)}")
+                continue
+            if self.check_string(item, item_path, pattern=pattern) is None:
+                continue
+            if item in seen:
+                self.error(item_path, f"duplicate {item!r} (first at {path_at(where, seen[item])})")
+                continue
+            seen[item] = index
+            result.append((item_path, item))
+        return result
+
+
+def register_unique(
+    v: Validator, registry: dict[str, str], value: str | None, where: str, what: str
+) -> None:
+    """Register ``value`` as an identifier, reporting a duplicate at ``where``."""
+    if value is None:
+        return
+    if value in registry:
+        v.error(where, f"duplicate {what} {value!r} (first at {registry[value]})")
+    else:
+        registry[value] = where
+
+
+def control_character(value: str) -> str | None:
+    """The first control or line-separator character other than tab and newline, if any.
+
+    Such characters have no place in a policy and do not survive a YAML round trip (PyYAML
+    reads U+0085 as a line break).
+    """
+    for char in value:
+        if char in "\t\n":
+            continue
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            return char
+    return None
