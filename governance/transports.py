@@ -3,8 +3,8 @@
 A transport has a ``kind`` (a value of :class:`governance.models.Channel`), checks a
 subscription's target (``validate``, a ValidationError naming the field) and sends one
 notification (``send``, raising on failure so the outbox retries). Defining a subclass
-registers it; ``tests/test_governance_notifications.py`` checks that every kind has exactly
-one transport.
+registers it; ``tests/governance/test_governance_notifications.py`` checks that every kind
+has exactly one transport.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Policy packs: the shipped packs, validation errors, dump round-trip, hashing and the
-newer fields. Diffs between packs are in ``tests/test_policy_pack_diffs.py``. No database.
+newer fields. Diffs between packs are in ``tests/policies/test_policy_pack_diffs.py``. No database.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ from audit.models import AuditEntry
 from evaluations import import_service
 from evaluations.models import EvalResult, ImportRecord, MetricMapping
 from tests.conftest import bearer, client_for
+from tests.evaluations.test_importers import lm_eval_document
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
 from tests.evidence_fixtures import UPLIFT, VCT
 from tests.inspect_fixtures import FAIL_MESSAGE, make_inspect_log
-from tests.test_importers import lm_eval_document
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The 'initial' parameter is deprecated:DeprecationWarning"
@@ -472,7 +472,7 @@ def test_a_grouped_metric_imports_its_stderr(tmp_path, ckpt, pipeline, monkeypat
     from inspect_ai.solver import TaskState
 
     import tests.inspect_fixtures as fixtures
-    from tests.test_importers import _with_category
+    from tests.evaluations.test_importers import _with_category
 
     @scorer(metrics=[grouped(accuracy(), "category"), stderr()])
     def by_category() -> Any:
@@ -491,7 +491,7 @@ def test_a_grouped_metric_imports_its_stderr(tmp_path, ckpt, pipeline, monkeypat
 
 
 def results_json(tmp_path: Path, **overrides: Any) -> Path:
-    from tests.test_importers import results_json_document
+    from tests.evaluations.test_importers import results_json_document
 
     path = tmp_path / "harness.json"
     path.write_text(json.dumps(results_json_document(**overrides)))

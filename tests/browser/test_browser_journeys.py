@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (the browser fixture is imported from tests.test_browser)
+# ruff: noqa: F811  (the browser fixture is imported from tests.browser.test_browser)
 """The risk picture, role by role, in Debian's Chromium (issue 14).
 
 Each journey fails on a console error (a CSP violation is one). With ``RSP_SCREENSHOTS=<dir>``
@@ -15,6 +15,7 @@ import pytest
 
 from governance import services
 from tests.audit_support import audit_keys  # noqa: F401  (fixture)
+from tests.browser.test_browser import CHROMIUM, _page, browser  # noqa: F401  (fixture)
 from tests.governance_fixtures import (
     activate_default_policy,
     add_checkpoint,
@@ -23,7 +24,6 @@ from tests.governance_fixtures import (
     evaluate_all_below,
     make_model,
 )
-from tests.test_browser import CHROMIUM, _page, browser  # noqa: F401  (fixture)
 
 pytestmark = [
     pytest.mark.browser,

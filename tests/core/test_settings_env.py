@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from rsp_portal.env import env_bool, env_database, env_int, env_secret, env_url
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

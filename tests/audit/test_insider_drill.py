@@ -39,7 +39,7 @@ from tests.services import requires_services
 
 pytestmark = [pytest.mark.django_db, requires_services]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

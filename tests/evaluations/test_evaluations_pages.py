@@ -258,7 +258,7 @@ def test_the_preview_shows_the_date_the_partial_flag_and_the_mapping_origin(
 def test_a_direction_conflict_is_imported_only_with_the_checkbox(ckpt, safety, tmp_path) -> None:
     import json
 
-    from tests.test_importers import lm_eval_document
+    from tests.evaluations.test_importers import lm_eval_document
 
     document = lm_eval_document()
     document["results"]["wikitext"] = {"alias": "wikitext", "word_perplexity,none": 0.4}

@@ -1,6 +1,7 @@
 """The risk picture in the browser (issue 14): one test per observation the issue lists.
 
-Django test client assertions on the pages; the browser journeys are in tests/test_browser.py.
+Django test client assertions on the pages; the browser journeys are in
+tests/browser/test_browser.py.
 """
 
 from __future__ import annotations

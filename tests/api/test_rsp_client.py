@@ -27,7 +27,7 @@ from tests.conftest import client_for
 from tests.governance_fixtures import activate_default_policy, baseline, evaluate_all_below
 from tests.governance_fixtures import make_model as make_gated_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLIENT_PATH = ROOT / "clients" / "python"
 
 

@@ -23,7 +23,7 @@ from rsp_portal.authz import allowed_scopes
 from tests.audit_support import audit_keys  # noqa: F401  (fixture)
 from tests.governance_fixtures import activate_default_policy, make_model
 
-SCHEMA_FILE = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 schema = schemathesis.openapi.from_path(SCHEMA_FILE)
 schema.app = WSGIHandler()
 CHECKS = [not_a_server_error, status_code_conformance]

@@ -1,6 +1,6 @@
 """The offline bundle verifier: every tampering scenario is rejected, the command line, and
 a property over single mutations. The cryptographic parts are in
-``tests/test_audit_crypto.py``; the synthetic logs in ``tests/bundle_fixtures.py``.
+``tests/audit/test_audit_crypto.py``; the synthetic logs in ``tests/bundle_fixtures.py``.
 
 Every tampering scenario (edited, deleted, reordered or inserted entries, forged or
 forked checkpoints) is built here from a fresh key and a synthetic log: the verifier must

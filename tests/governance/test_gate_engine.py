@@ -1,6 +1,6 @@
 """The scaling gate engine (governance/gate/) as a pure function: one case per reason code,
 determinations, warnings, boundaries and smaller contracts. Properties are in
-``tests/test_gate_properties.py``; the builders in ``tests/gate_fixtures.py``.
+``tests/governance/test_gate_properties.py``; the builders in ``tests/gate_fixtures.py``.
 """
 
 from __future__ import annotations
