@@ -204,12 +204,11 @@ def _append(entries: list[_Prepared]) -> None:
         seq += 1
         prev = digest
     AuditEntry.objects.bulk_create(rows)
-    # The head's guard trigger lets it advance one entry per UPDATE (a skipped or rewound
-    # head is refused), so a batch of n entries is one INSERT and n small UPDATEs.
-    for row in rows:
-        head.size = row.seq + 1
-        head.head_hash = row.leaf_hash
-        head.save(update_fields=["size", "head_hash"])
+    # One UPDATE for the batch: the head's guard trigger accepts it only onto the entries
+    # just inserted (they continue the old head, none is missing, the hash is the last one's).
+    head.size = seq
+    head.head_hash = prev
+    head.save(update_fields=["size", "head_hash"])
 
 
 @contextmanager

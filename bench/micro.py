@@ -205,7 +205,15 @@ def _scale_model(parent: Any) -> tuple[Any, int]:
         )
         for _ in range(SCALE_RESULTS)
     ]
-    EvalResult.objects.bulk_create(rows, batch_size=2000)
+    from django.db import transaction
+
+    from evaluations import summary
+    from evaluations.policy import active_policy_view
+
+    with transaction.atomic():  # as the services write: lock, insert, fold into the summary
+        states = summary.lock([model.pk])
+        EvalResult.objects.bulk_create(rows, batch_size=2000)
+        summary.sync(states, summary.lens_of_view(active_policy_view()))
     return model, SCALE_RESULTS
 
 

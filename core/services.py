@@ -48,19 +48,37 @@ def check_database() -> str:
     return "ok"
 
 
+# A probe's broker check holds for this long in its process, so probes at hundreds per
+# second do not open a broker connection each: the answer is at most this old.
+BROKER_CHECK_TTL = 1.0
+_broker_checked: tuple[float, str] = (-BROKER_CHECK_TTL, "")
+# When this process last claimed (or found claimed) the worker ping; see ping_worker.
+_ping_seen = -PING_INTERVAL.total_seconds()
+
+
 def check_broker() -> str:
+    global _broker_checked
+    now = time.monotonic()
+    if now - _broker_checked[0] < BROKER_CHECK_TTL:
+        return _broker_checked[1]
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:
-        return f"error: {type(exc).__name__}"
+        return f"error: {type(exc).__name__}"  # a failure is never cached
+    _broker_checked = (now, "ok")
     return "ok"
 
 
 def ping_worker() -> str | None:
     """Send a heartbeat task unless one was sent recently; returns the nonce sent, if any."""
+    global _ping_seen
     from core.tasks import heartbeat
 
+    # Within PING_INTERVAL of this process's last claim, no probe anywhere may send another.
+    if time.monotonic() - _ping_seen < PING_INTERVAL.total_seconds():
+        return None
+    _ping_seen = time.monotonic()
     now = timezone.now()
     nonce = secrets.token_hex(8)
     with transaction.atomic():

@@ -478,29 +478,19 @@ def import_log(
         raise EvidenceError(outcome.errors)
 
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = ImportRecord.objects.create(
-                    file_sha256=parsed.file_sha256,
-                    original_name=stored.original_name,
-                    format=parsed.format,
-                    eval_id=parsed.eval_id,
-                    run_key=parsed.run_key,
-                    status=ImportRecord.Status.SUCCESS,
-                    provenance=parsed.provenance,
-                    model=model_obj,
-                    checkpoint=ckpt,
-                    results_created=len(items),
-                    imported_by=_user(actor),
-                )
-        except IntegrityError:
-            # A concurrent import of the same file or evaluation committed first.
-            outcome.record = _existing_import(parsed)
-            outcome.already_imported = True
-            return outcome
-        audit.record(
-            "import.create", record, _import_audit_data(record, model_obj, ckpt), actor, via=via
+        record = _create_import_record(
+            outcome,
+            parsed,
+            stored,
+            model_obj,
+            ckpt,
+            actor,
+            via,
+            status=ImportRecord.Status.SUCCESS,
+            results_created=len(items),
         )
+        if record is None:
+            return outcome
         _remember_mapping(
             parsed,
             {name: key for name, key in given.items() if name in by_name},
@@ -591,31 +581,51 @@ def _record_failed_import(
     via: str | None,
 ) -> ImportOutcome:
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = ImportRecord.objects.create(
-                    file_sha256=parsed.file_sha256,
-                    original_name=stored.original_name,
-                    format=parsed.format,
-                    eval_id=parsed.eval_id,
-                    run_key=parsed.run_key,
-                    status=parsed.status,
-                    error=parsed.error or "",
-                    provenance=parsed.provenance,
-                    model=model,
-                    checkpoint=ckpt,
-                    results_created=0,
-                    imported_by=_user(actor),
-                )
-        except IntegrityError:
-            outcome.record = _existing_import(parsed)
-            outcome.already_imported = True
-            return outcome
-        audit.record(
-            "import.create", record, _import_audit_data(record, model, ckpt), actor, via=via
+        record = _create_import_record(
+            outcome, parsed, stored, model, ckpt, actor, via, status=parsed.status
         )
+        if record is None:
+            return outcome
     outcome.record = record
     return outcome
+
+
+def _create_import_record(
+    outcome: ImportOutcome,
+    parsed: ParsedLog,
+    stored: StoredUpload,
+    model: AIModel,
+    ckpt: Checkpoint,
+    actor: Actor,
+    via: str | None,
+    *,
+    status: str,
+    results_created: int = 0,
+) -> ImportRecord | None:
+    """Create and audit the import's record; ``None`` (with ``outcome`` pointing at the
+    winner) when a concurrent import of the same file or evaluation committed first."""
+    try:
+        with transaction.atomic():
+            record = ImportRecord.objects.create(
+                file_sha256=parsed.file_sha256,
+                original_name=stored.original_name,
+                format=parsed.format,
+                eval_id=parsed.eval_id,
+                run_key=parsed.run_key,
+                status=status,
+                error=parsed.error or "",
+                provenance=parsed.provenance,
+                model=model,
+                checkpoint=ckpt,
+                results_created=results_created,
+                imported_by=_user(actor),
+            )
+    except IntegrityError:
+        outcome.record = _existing_import(parsed)
+        outcome.already_imported = True
+        return None
+    audit.record("import.create", record, _import_audit_data(record, model, ckpt), actor, via=via)
+    return record
 
 
 def _remember_mapping(

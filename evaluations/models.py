@@ -169,10 +169,57 @@ class EvalResult(AppendOnlyModel):
             models.Index(fields=["model", "metric_key", "recorded_at"], name="result_model_metric"),
             # API filter ?metric= across models.
             models.Index(fields=["metric_key", "recorded_at"], name="result_metric"),
+            # A model's highest result id: the evidence summary's freshness check (gate read).
+            models.Index(fields=["model", "id"], name="result_model_id"),
         ]
 
     def __str__(self) -> str:
         return f"{self.metric_key}={self.value} on {self.checkpoint_id}"
+
+
+class EvidenceSummary(models.Model):
+    """What the gate needs of the current results of one metric on one checkpoint (derived)."""
+
+    # Derived data (evaluations.summary), rebuilt from the results at will: not a fact.
+    model = models.ForeignKey(AIModel, on_delete=models.CASCADE, related_name="+")
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.CASCADE, related_name="+")
+    metric_key = models.CharField(max_length=100)
+    results = models.PositiveIntegerField(default=0)
+    strong = models.PositiveIntegerField(default=0)
+    best_strong = models.ForeignKey(
+        EvalResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    best_strong_capability = models.FloatField(null=True, blank=True)
+    best_weak = models.ForeignKey(
+        EvalResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    best_weak_capability = models.FloatField(null=True, blank=True)
+    latest_strong_at = models.DateTimeField(null=True, blank=True)
+    # {repr(line): weak results whose bound is short of it}
+    weak_short = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "checkpoint", "metric_key"], name="summary_per_group"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}:{self.checkpoint_id}:{self.metric_key}"
+
+
+class EvidenceSummaryState(models.Model):
+    """Under which policy lens, and up to which result id, a model's summary is current."""
+
+    model = models.OneToOneField(
+        AIModel, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    lens = models.CharField(max_length=64, blank=True, default="")
+    watermark = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.model_id} @ {self.watermark}"
 
 
 class ImportRecord(models.Model):

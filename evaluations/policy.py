@@ -60,6 +60,7 @@ class PolicyView:
     effective_compute_multiple: float
     months_between_assessments: int
     indicator_metric_keys: frozenset[str] = field(default_factory=frozenset)
+    uncertainty_z: float = 0.0
 
     def valid_keys(self) -> str:
         """The metric keys, for error messages."""
@@ -109,4 +110,5 @@ def active_policy_view() -> PolicyView | None:
         effective_compute_multiple=float(version.effective_compute_multiple),
         months_between_assessments=int(version.months_between_assessments),
         indicator_metric_keys=frozenset(i.metric_key for i in indicators),
+        uncertainty_z=float(version.uncertainty_z or 0.0),
     )

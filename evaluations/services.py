@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 import audit
 from core.models import User
+from evaluations import summary
 from evaluations.models import (
     AIModel,
     Checkpoint,
@@ -565,8 +566,12 @@ def record_results(
         rows.append(EvalResult(**values, source=source, submitted_by=_user(actor)))
     # The batch appends every entry (results, gate transitions) after the gate is recomputed,
     # so the audit log-head lock is held only for the append and the commit.
+    lens = summary.lens_of_view(policy)
     with transaction.atomic(), audit.batch():
+        # The summary states first, so no other writer's rows can fall below a watermark.
+        states = summary.lock(row.model_id for row in rows)
         created = EvalResult.objects.bulk_create(rows)
+        summary.sync(states, lens)
         for result in created:
             audit.record("result.create", result, _result_audit_data(result), actor, via=via)
         _evidence_changed(
@@ -618,6 +623,7 @@ def correct_result(
     fields = validate_result(item, policy, lookup)
     fields["provenance"] = {**old.provenance, "corrects": old.pk}
     with transaction.atomic():
+        states = summary.lock([old.model_id])
         # Lock the row being corrected so two concurrent corrections cannot both pass the check.
         locked = EvalResult.objects.select_for_update().get(pk=old.pk)
         if EvalResult.objects.filter(supersedes=locked).exists():
@@ -639,6 +645,7 @@ def correct_result(
             raise _error(
                 "non_field_errors", f"Result #{old.pk} was already corrected.", ConflictError
             ) from None
+        summary.sync(states, summary.lens_of_view(policy))
         audit.record("result.correct", new, _result_audit_data(new), actor, via=via)
         _evidence_changed([new.model], f"result.correct #{new.pk} (supersedes #{old.pk})", actor)
     return new

@@ -13,22 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from governance.evidence_sql import _dt, _when, read_evidence
 from governance.gate import (
     ApprovalInfo,
-    CheckpointInfo,
     Evidence,
     GateInput,
     IndicatorSpec,
-    MetricTally,
     PauseInfo,
     PolicySnapshot,
     PrecautionInfo,
-    ResultInfo,
     SafeguardInfo,
     StandardSpec,
     ThresholdSpec,
     WarningBehaviour,
-    below_line,
     last_full_evaluation,
 )
 from governance.models import (
@@ -221,190 +218,6 @@ def precautions_in_force(model: AIModel) -> list[Precaution]:
 
 class TrailNotVerified(Exception):
     """The latest audit verification failed: no gate may be computed from the record."""
-
-
-_DEPTH = 31  # ancestors followed at most, as ``AIModel.lineage_ids`` (32 models in all)
-
-
-def _dt(value: Any) -> datetime | None:
-    """A datetime from a raw row: PostgreSQL gives aware datetimes, SQLite ISO text in UTC."""
-    from datetime import UTC
-
-    from django.utils.dateparse import parse_datetime
-
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
-    if parsed is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _when(value: Any) -> datetime:
-    """:func:`_dt` of a NOT NULL column."""
-    parsed = _dt(value)
-    if parsed is None:
-        raise ValueError("a required datetime column is NULL")
-    return parsed
-
-
-def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[float, Any]]:
-    """The evidence query and its parameters; see the comment above."""
-    from evaluations.models import AIModel, Checkpoint, EvalResult
-
-    models_t = AIModel._meta.db_table
-    ckpt_t = Checkpoint._meta.db_table
-    result_t = EvalResult._meta.db_table
-    lineage = f"""
-        WITH RECURSIVE lineage(id, depth) AS (
-            SELECT id, 0 FROM {models_t} WHERE id = %s
-            UNION
-            SELECT m.parent_id, l.depth + 1 FROM {models_t} m JOIN lineage l ON m.id = l.id
-            WHERE m.parent_id IS NOT NULL AND l.depth < {_DEPTH}
-        )"""  # noqa: S608 (table names from _meta; values are parameters)
-    checkpoints = f"""
-        SELECT 'c' AS kind, c.id AS a, c.model_id AS b, c.name AS key, m.slug AS key2,
-               c.effective_compute AS x, CAST(NULL AS DOUBLE PRECISION) AS y,
-               CAST(NULL AS INTEGER) AS n, c.reported_at AS t1, c.reported_at AS t2,
-               CAST(NULL AS VARCHAR(8)) AS mit
-        FROM {ckpt_t} c JOIN {models_t} m ON m.id = c.model_id
-        WHERE c.model_id IN (SELECT id FROM lineage)"""  # noqa: S608 (table names from _meta; values are parameters)
-    specs: dict[str, IndicatorSpec] = {}
-    lines: set[tuple[str, float]] = set()
-    if policy is not None:
-        for threshold in policy.thresholds:
-            for spec in threshold.indicators:
-                specs.setdefault(spec.metric_key, spec)
-                lines.add((spec.metric_key, below_line(spec)))
-    if not specs:
-        return lineage + checkpoints, [], {}
-    assert policy is not None
-    z = float(policy.uncertainty_z or 0.0)
-    # Per metric: +1 when higher is more capable, else -1, so "more capable" is "larger" for
-    # every metric once multiplied by the sign; and the metric's min_samples.
-    metric_rows = ", ".join(
-        "(CAST(%s AS VARCHAR(100)), CAST(%s AS DOUBLE PRECISION), CAST(%s AS INTEGER))"
-        for _ in specs
-    )
-    metric_params: list[Any] = []
-    for key, spec in sorted(specs.items()):
-        metric_params += [key, 1.0 if spec.higher_is_more_capable else -1.0, spec.min_samples]
-    line_list = sorted(lines)
-    line_rows = ", ".join(
-        "(CAST(%s AS VARCHAR(100)), CAST(%s AS DOUBLE PRECISION))" for _ in line_list
-    )
-    line_params: list[Any] = [v for pair in line_list for v in pair]
-    # Same arithmetic as rules.conservative_bound (value unchanged without stderr or z), in
-    # IEEE doubles on both databases; the engine recomputes it from the returned row.
-    bound = "r.value" if not z else f"(r.value + p.sign * {z!r} * COALESCE(r.stderr, 0))"
-    sql = f"""{lineage},
-        metric(key, sign, min_samples) AS (VALUES {metric_rows}),
-        lines(key, bound_line) AS (VALUES {line_rows}),
-        ev AS (
-            SELECT r.id, r.checkpoint_id, r.metric_key, r.value, r.stderr, r.n_samples,
-                   r.partial, r.mitigation, r.evaluated_at, r.recorded_at, p.sign,
-                   {bound} * p.sign AS capability,
-                   CASE WHEN r.partial OR (p.min_samples IS NOT NULL AND
-                        (r.n_samples IS NULL OR r.n_samples < p.min_samples))
-                        THEN 1 ELSE 0 END AS weak
-            FROM {result_t} r
-            JOIN metric p ON p.key = r.metric_key
-            JOIN {ckpt_t} c ON c.id = r.checkpoint_id
-            WHERE r.model_id IN (SELECT id FROM lineage)
-              AND c.model_id IN (SELECT id FROM lineage)
-              AND r.mitigation <> 'post'
-              AND NOT EXISTS (SELECT 1 FROM {result_t} s WHERE s.supersedes_id = r.id)
-        ),
-        ranked AS (
-            SELECT ev.*, ROW_NUMBER() OVER (
-                PARTITION BY metric_key, weak ORDER BY capability DESC, id DESC) AS rn
-            FROM ev
-        )
-        {checkpoints}
-        UNION ALL
-        SELECT 'r', id, checkpoint_id, metric_key, CAST(weak AS VARCHAR(1)), value, stderr,
-               n_samples, evaluated_at, recorded_at,
-               CASE WHEN partial THEN 'P' || mitigation ELSE mitigation END
-        FROM ranked WHERE rn = 1
-        UNION ALL
-        SELECT 'n', COUNT(*), SUM(1 - weak), metric_key, NULL, NULL, NULL, NULL, NULL, NULL,
-               NULL
-        FROM ev GROUP BY metric_key
-        UNION ALL
-        SELECT 'w', SUM(CASE WHEN ev.weak = 1 AND ev.capability < l.bound_line * ev.sign
-                        THEN 1 ELSE 0 END),
-               NULL, l.key, NULL, l.bound_line, NULL, NULL, NULL, NULL, NULL
-        FROM lines l JOIN ev ON ev.metric_key = l.key GROUP BY l.key, l.bound_line
-        UNION ALL
-        SELECT 'd', checkpoint_id, NULL, metric_key, NULL, NULL, NULL, NULL,
-               MAX(COALESCE(evaluated_at, recorded_at)), NULL, NULL
-        FROM ev WHERE weak = 0 GROUP BY checkpoint_id, metric_key
-    """  # noqa: S608 (table names from _meta; values are parameters)
-    return sql, metric_params + line_params, {}
-
-
-def read_evidence(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
-    """The model's evidence in one query (see the comment above :class:`TrailNotVerified`)."""
-    from django.db import connection
-
-    sql, params, _ = _evidence_sql(policy)
-    with connection.cursor() as cursor:
-        # The lineage parameter comes first in the text, the VALUES parameters after it.
-        cursor.execute(sql, [model.pk, *params])
-        rows = cursor.fetchall()
-    checkpoints: list[CheckpointInfo] = []
-    results: list[ResultInfo] = []
-    counts: dict[str, tuple[int, int]] = {}
-    weak_short: dict[str, dict[float, int]] = {}
-    dated: dict[tuple[Any, str], datetime] = {}
-    slugs: dict[int, str] = {}
-    for kind, a, b, key, key2, x, y, n, t1, t2, mit in rows:
-        if kind == "c":
-            own = b == model.pk
-            slugs[b] = key2
-            checkpoints.append(
-                CheckpointInfo(
-                    id=a,
-                    name=key if own else f"{key2}:{key}",
-                    effective_compute=x,
-                    created_at=_when(t1),
-                    own=own,
-                )
-            )
-        elif kind == "r":
-            partial = mit.startswith("P")
-            results.append(
-                ResultInfo(
-                    id=a,
-                    checkpoint_id=b,
-                    metric_key=key,
-                    value=x,
-                    stderr=y,
-                    n_samples=n,
-                    partial=partial,
-                    mitigation=mit[1:] if partial else mit,
-                    evaluated_at=_dt(t1),
-                    recorded_at=_when(t2),
-                )
-            )
-        elif kind == "n":
-            counts[key] = (int(a), int(b or 0))
-        elif kind == "w":
-            weak_short.setdefault(key, {})[float(x)] = int(a or 0)
-        elif kind == "d":
-            dated[(a, key)] = _when(t1)
-    if policy is None:
-        return Evidence(checkpoints=tuple(c for c in checkpoints if c.own))
-    tallies = {
-        key: MetricTally(results=total, strong=strong, weak_short_of=weak_short.get(key, {}))
-        for key, (total, strong) in counts.items()
-    }
-    return Evidence(
-        checkpoints=tuple(checkpoints),
-        results=tuple(results),
-        tallies=tallies,
-        dated=dated,
-    )
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,8 @@ class BearerApiFastPath:
     yet the full stack would still run for it on every request. Placed first in
     ``MIDDLEWARE``, this builds once a second chain of every configured middleware except
     :attr:`BROWSER_ONLY` (so security headers, CSP and any project middleware still apply) and
-    sends bearer API requests through it; everything else takes the normal chain.
+    sends bearer API requests through it; everything else takes the normal chain. ``/healthz``
+    (anonymous probes) takes a third chain that also skips :attr:`HEALTH_SKIPS`.
     """
 
     BROWSER_ONLY = frozenset(
@@ -104,14 +105,28 @@ class BearerApiFastPath:
         }
     )
 
+    #: ``/healthz`` also skips these: it renders no page and serves no static file.
+    HEALTH_SKIPS = frozenset(
+        {
+            "whitenoise.middleware.WhiteNoiseMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "csp.middleware.CSPMiddleware",
+        }
+    )
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
-        self.lean = _lean_chain(self.BROWSER_ONLY | {f"{__name__}.{type(self).__name__}"})
+        own = {f"{__name__}.{type(self).__name__}"}
+        self.lean = _lean_chain(self.BROWSER_ONLY | own)
+        self.health = _lean_chain(self.BROWSER_ONLY | self.HEALTH_SKIPS | own)
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        if request.path_info.startswith("/api/") and request.META.get(
-            "HTTP_AUTHORIZATION", ""
-        ).startswith(("Bearer ", "bearer ")):
+        path = request.path_info
+        if path == "/healthz":
+            return self.health(request)  # probes: no session, login, lockout or CSP
+        if path.startswith("/api/") and request.META.get("HTTP_AUTHORIZATION", "").startswith(
+            ("Bearer ", "bearer ")
+        ):
             return self.lean(request)
         return self.get_response(request)
 

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 import audit
 from audit.models import AppendOnlyError, AuditCheckpoint, AuditEntry, LogHead
@@ -113,3 +114,51 @@ def test_truncate_is_refused_on_postgresql(table):
     ):
         cursor.execute(f"TRUNCATE {table} CASCADE")
     assert AuditEntry.objects.count() == 2
+
+
+def _head_update(sql: str, params: list[object]) -> None:
+    with guards_enforced(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _leaf(seq: int) -> str:
+    return AuditEntry.objects.get(seq=seq).leaf_hash
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "size, which",
+    [
+        (2, "rewind to an entry"),
+        (3, "stand still"),
+        (5, "skip past the last entry"),
+        (4, "name another entry's hash"),
+    ],
+)
+def test_the_head_moves_only_onto_the_entries_that_continue_it(size, which):
+    _append(3)
+    head = LogHead.objects.get(pk=1)
+    hashes = {"rewind to an entry": _leaf(1), "stand still": head.head_hash}
+    named = hashes.get(which, _leaf(1))
+    with pytest.raises(DatabaseError, match="only advance"):
+        _head_update("UPDATE audit_loghead SET size = %s, head_hash = %s", [size, named])
+    assert LogHead.objects.get(pk=1).size == 3
+
+
+@pytest.mark.django_db
+def test_a_batch_appends_in_a_constant_number_of_queries():
+    """Lock the head, insert the entries, one UPDATE of the head: the same for 2 and 50."""
+    _append(1)
+    counts = []
+    for n in (2, 50):  # SQLite splits an INSERT above 999 parameters
+        with CaptureQueriesContext(connection) as queries, transaction.atomic(), audit.batch():
+            for i in range(n):
+                audit.record("test.event", ("test.thing", i), {"i": i})
+        head_updates = [q for q in queries.captured_queries if "audit_loghead" in q["sql"]]
+        assert len([q for q in head_updates if q["sql"].startswith("UPDATE")]) == 1
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1]
+    entries = list(AuditEntry.objects.order_by("seq"))
+    head = LogHead.objects.get(pk=1)
+    assert head.size == 53 and head.head_hash == entries[-1].leaf_hash
+    assert all(b.prev == a.leaf_hash for a, b in itertools.pairwise(entries))

@@ -491,7 +491,7 @@ def test_a_grouped_metric_imports_its_stderr(tmp_path, ckpt, pipeline, monkeypat
 
 
 def results_json(tmp_path: Path, **overrides: Any) -> Path:
-    from tests.evaluations.test_importers import results_json_document
+    from tests.evaluations.test_importer_results_json import results_json_document
 
     path = tmp_path / "harness.json"
     path.write_text(json.dumps(results_json_document(**overrides)))

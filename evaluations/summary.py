@@ -1,0 +1,382 @@
+"""The evidence summary: what the gate needs of a model's results, kept up to date on write.
+
+The gate decides each indicator from the most capable current pre-mitigation result at its
+conservative bound, with counts of all of them. Reading and ranking every result on every gate
+read grows with the results; this module keeps, per ``(model, checkpoint, metric)``, the most
+capable strong and the most capable weak result, the counts (all, strong, weak short of each
+indicator's line) and the latest strong evaluation date (:class:`EvidenceSummary`), so the gate
+reads a few rows per checkpoint instead (``governance.evidence_sql``).
+
+"Weak", the bound and the lines depend on the active policy: a :class:`Lens` names them, and a
+model's summary is valid only under the lens recorded in its :class:`EvidenceSummaryState`,
+together with the highest result id folded in (the watermark). The gate's reader checks both
+against the results table (an index lookup) and falls back to ranking the rows when they
+disagree, so a stale or missing summary costs speed, never a wrong verdict.
+
+Writers lock the models' states *before* inserting (:func:`lock`) and fold the new rows in the
+same transaction (:func:`sync`): rows above the watermark are added, a correction rebuilds the
+group of the row it supersedes. Policy activation rebuilds every model under the new lens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from policies import rules
+
+#: The columns of a result the summary reads.
+ROW_FIELDS = (
+    "id",
+    "model_id",
+    "checkpoint_id",
+    "metric_key",
+    "value",
+    "stderr",
+    "n_samples",
+    "partial",
+    "mitigation",
+    "evaluated_at",
+    "recorded_at",
+    "supersedes_id",
+)
+
+Group = tuple[int, int, str]  # (model id, checkpoint id, metric key)
+
+
+@dataclass(frozen=True)
+class MetricLens:
+    """How the policy reads one indicator metric: direction, sample minimum, lines."""
+
+    higher: bool
+    min_samples: int | None
+    lines: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Lens:
+    """The policy parameters a summary depends on; ``digest`` names them."""
+
+    z: float
+    metrics: Mapping[str, MetricLens]
+    digest: str
+
+    @classmethod
+    def build(
+        cls, z: float, indicators: Iterable[tuple[str, bool, int | None, float | None, float]]
+    ) -> Lens:
+        """From ``(metric key, higher is more capable, min_samples, warning, critical)`` of
+        every indicator of the policy."""
+        found: dict[str, tuple[bool, int | None, set[float]]] = {}
+        for key, higher, min_samples, warning, critical in indicators:
+            entry = found.setdefault(key, (bool(higher), min_samples, set()))
+            entry[2].add(below_line(warning, critical, bool(higher)))
+        metrics = {
+            key: MetricLens(higher=h, min_samples=m, lines=tuple(sorted(lines)))
+            for key, (h, m, lines) in sorted(found.items())
+        }
+        z = float(z or 0.0)
+        text = json.dumps(
+            [
+                repr(z),
+                [
+                    [k, v.higher, v.min_samples, [repr(x) for x in v.lines]]
+                    for k, v in metrics.items()
+                ],
+            ],
+            separators=(",", ":"),
+        )
+        return cls(z=z, metrics=metrics, digest=hashlib.sha256(text.encode()).hexdigest())
+
+    def capability(self, key: str, value: float, stderr: float | None) -> float:
+        """The conservative bound as "larger is more capable" (the bound times ±1)."""
+        spec = self.metrics[key]
+        bound = rules.conservative_bound(value, stderr, self.z, spec.higher)
+        return bound if spec.higher else -bound
+
+    def weak(self, key: str, partial: bool, n_samples: int | None) -> bool:
+        return rules.is_weak(
+            partial=partial, n_samples=n_samples, min_samples=self.metrics[key].min_samples
+        )
+
+
+def below_line(warning: float | None, critical: float, higher: bool) -> float:
+    """The line a bound must be short of to read ``below`` (as ``governance.gate.below_line``)."""
+    if warning is None:
+        return critical
+    return min(warning, critical) if higher else max(warning, critical)
+
+
+@dataclass
+class GroupSummary:
+    """The summary of one ``(model, checkpoint, metric)``; ``best_*`` are ``(capability, id)``."""
+
+    results: int = 0
+    strong: int = 0
+    best_strong: tuple[float, int] | None = None
+    best_weak: tuple[float, int] | None = None
+    latest_strong_at: datetime | None = None
+    weak_short: dict[str, int] = field(default_factory=dict)
+
+    def add(self, lens: Lens, row: Mapping[str, Any]) -> None:
+        """Fold in one current pre-mitigation result of a lens metric."""
+        key = row["metric_key"]
+        capability = lens.capability(key, row["value"], row["stderr"])
+        candidate = (capability, row["id"])
+        self.results += 1
+        if lens.weak(key, row["partial"], row["n_samples"]):
+            if self.best_weak is None or _more(candidate, self.best_weak):
+                self.best_weak = candidate
+            spec = lens.metrics[key]
+            for line in spec.lines:
+                if capability < (line if spec.higher else -line):
+                    self.weak_short[repr(line)] = self.weak_short.get(repr(line), 0) + 1
+            return
+        self.strong += 1
+        if self.best_strong is None or _more(candidate, self.best_strong):
+            self.best_strong = candidate
+        ran_at = row["evaluated_at"] if row["evaluated_at"] is not None else row["recorded_at"]
+        if self.latest_strong_at is None or ran_at > self.latest_strong_at:
+            self.latest_strong_at = ran_at
+
+
+def _more(a: tuple[float, int], b: tuple[float, int]) -> bool:
+    """Is ``a`` more capable than ``b``? NaN first, then the bound, then the later id (as the
+    engine's ``_more_capable``)."""
+    if a[0] != a[0]:
+        return b[0] == b[0] or a[1] > b[1]
+    if b[0] != b[0]:
+        return False
+    return a > b
+
+
+def counts(row: Mapping[str, Any], lens: Lens) -> bool:
+    """Does the row belong in a summary under ``lens``?"""
+    return row["mitigation"] != "post" and row["metric_key"] in lens.metrics
+
+
+def fold(rows: Iterable[Mapping[str, Any]], lens: Lens) -> dict[Group, GroupSummary]:
+    """The summaries of current rows (the caller drops superseded ones)."""
+    groups: dict[Group, GroupSummary] = {}
+    for row in rows:
+        if counts(row, lens):
+            group = (row["model_id"], row["checkpoint_id"], row["metric_key"])
+            groups.setdefault(group, GroupSummary()).add(lens, row)
+    return groups
+
+
+# --- The database side ---------------------------------------------------------------------
+
+
+def lens_of_view(policy: Any) -> Lens:
+    """The lens of an ``evaluations.policy.PolicyView``."""
+    return Lens.build(
+        policy.uncertainty_z,
+        (
+            (
+                i.metric_key,
+                i.higher_is_more_capable,
+                policy.metrics[i.metric_key].min_samples,
+                i.warning,
+                i.critical,
+            )
+            for i in policy.indicators
+            if i.metric_key in policy.metrics
+        ),
+    )
+
+
+def lock(model_ids: Iterable[int]) -> dict[int, Any]:
+    """Lock the summary states of the models (created when missing), in id order; call it
+    before inserting their results, so no other writer's rows can fall below a watermark."""
+    from evaluations.models import EvidenceSummaryState
+
+    ids = sorted(set(model_ids))
+    states = _locked(ids)
+    missing = [i for i in ids if i not in states]
+    if missing:
+        EvidenceSummaryState.objects.bulk_create(
+            [EvidenceSummaryState(model_id=i) for i in missing], ignore_conflicts=True
+        )
+        states = _locked(ids)
+    return states
+
+
+def _locked(ids: Sequence[int]) -> dict[int, Any]:
+    from evaluations.models import EvidenceSummaryState
+
+    return {
+        s.model_id: s
+        for s in EvidenceSummaryState.objects.select_for_update()
+        .filter(model_id__in=ids)
+        .order_by("model_id")
+    }
+
+
+def sync(states: Mapping[int, Any], lens: Lens) -> None:
+    """Fold every result above each locked state's watermark into the summary (a full rebuild
+    of the model under a different lens), inside the caller's transaction."""
+    from evaluations.models import EvalResult
+
+    rebuild = [s for s in states.values() if s.lens != lens.digest]
+    for state in rebuild:
+        _rebuild(state, lens)
+    current = {s.model_id: s for s in states.values() if s.lens == lens.digest}
+    if not current:
+        return
+    marks = {model_id: state.watermark for model_id, state in current.items()}
+    floor = min(marks.values())
+    fresh = [
+        row
+        for row in EvalResult.objects.filter(model_id__in=marks, pk__gt=floor)
+        .order_by("pk")
+        .values(
+            *ROW_FIELDS,
+            "supersedes__model_id",
+            "supersedes__checkpoint_id",
+            "supersedes__metric_key",
+        )
+        if row["id"] > marks[row["model_id"]]
+    ]
+    if not fresh:
+        return
+    # A correction takes the superseded row out of its group: that group is read again.
+    stale: set[Group] = {
+        (r["supersedes__model_id"], r["supersedes__checkpoint_id"], r["supersedes__metric_key"])
+        for r in fresh
+        if r["supersedes_id"] is not None
+    }
+    superseded = {r["supersedes_id"] for r in fresh if r["supersedes_id"] is not None}
+    touched = {
+        (r["model_id"], r["checkpoint_id"], r["metric_key"]) for r in fresh if counts(r, lens)
+    } | {g for g in stale if g[2] in lens.metrics}
+    groups = _load_groups(touched - stale)
+    groups.update(fold(_current_rows(stale & touched), lens))
+    for group in stale & touched:
+        groups.setdefault(group, GroupSummary())
+    for row in fresh:
+        group = (row["model_id"], row["checkpoint_id"], row["metric_key"])
+        if counts(row, lens) and group not in stale and row["id"] not in superseded:
+            groups.setdefault(group, GroupSummary()).add(lens, row)
+    _save_groups(groups)
+    top: dict[int, int] = {}
+    for row in fresh:
+        top[row["model_id"]] = max(top.get(row["model_id"], 0), row["id"])
+    for model_id, watermark in top.items():
+        state = current[model_id]
+        state.watermark = watermark
+        state.save(update_fields=["watermark"])
+
+
+def _rebuild(state: Any, lens: Lens) -> None:
+    """Summarise every current result of the state's model under ``lens``."""
+    from django.db.models import Max
+
+    from evaluations.models import EvalResult, EvidenceSummary
+
+    EvidenceSummary.objects.filter(model_id=state.model_id).delete()
+    rows = EvalResult.objects.current().filter(model_id=state.model_id).values(*ROW_FIELDS)
+    _save_groups(fold(rows, lens))
+    top = EvalResult.objects.filter(model_id=state.model_id).aggregate(top=Max("pk"))["top"]
+    state.lens = lens.digest
+    state.watermark = top or 0
+    state.save(update_fields=["lens", "watermark"])
+
+
+def rebuild_all(lens: Lens) -> int:
+    """Rebuild the summary of every model whose results were summarised under another lens
+    (policy activation); returns how many were rebuilt."""
+    from evaluations.models import AIModel
+
+    ids = list(
+        AIModel.objects.filter(results__isnull=False).distinct().values_list("pk", flat=True)
+    )
+    rebuilt = 0
+    for model_id in sorted(ids):
+        state = lock([model_id])[model_id]
+        if state.lens != lens.digest:
+            _rebuild(state, lens)
+            rebuilt += 1
+    return rebuilt
+
+
+def _current_rows(groups: set[Group]) -> list[dict[str, Any]]:
+    from django.db.models import Q
+
+    from evaluations.models import EvalResult
+
+    if not groups:
+        return []
+    where = Q()
+    for model_id, checkpoint_id, metric in groups:
+        where |= Q(model_id=model_id, checkpoint_id=checkpoint_id, metric_key=metric)
+    return list(EvalResult.objects.current().filter(where).values(*ROW_FIELDS))
+
+
+def _load_groups(groups: set[Group]) -> dict[Group, GroupSummary]:
+    from django.db.models import Q
+
+    from evaluations.models import EvidenceSummary
+
+    if not groups:
+        return {}
+    where = Q()
+    for model_id, checkpoint_id, metric in groups:
+        where |= Q(model_id=model_id, checkpoint_id=checkpoint_id, metric_key=metric)
+    loaded: dict[Group, GroupSummary] = {}
+    for s in EvidenceSummary.objects.filter(where):
+        loaded[(s.model_id, s.checkpoint_id, s.metric_key)] = GroupSummary(
+            results=s.results,
+            strong=s.strong,
+            best_strong=(float(s.best_strong_capability or 0.0), s.best_strong_id)
+            if s.best_strong_id is not None
+            else None,
+            best_weak=(float(s.best_weak_capability or 0.0), s.best_weak_id)
+            if s.best_weak_id is not None
+            else None,
+            latest_strong_at=s.latest_strong_at,
+            weak_short=dict(s.weak_short or {}),
+        )
+    return loaded
+
+
+def _save_groups(groups: Mapping[Group, GroupSummary]) -> None:
+    from evaluations.models import EvidenceSummary
+
+    if not groups:
+        return
+    rows = [
+        EvidenceSummary(
+            model_id=model_id,
+            checkpoint_id=checkpoint_id,
+            metric_key=metric,
+            results=g.results,
+            strong=g.strong,
+            best_strong_id=g.best_strong[1] if g.best_strong else None,
+            best_strong_capability=g.best_strong[0] if g.best_strong else None,
+            best_weak_id=g.best_weak[1] if g.best_weak else None,
+            best_weak_capability=g.best_weak[0] if g.best_weak else None,
+            latest_strong_at=g.latest_strong_at,
+            weak_short=g.weak_short,
+        )
+        for (model_id, checkpoint_id, metric), g in groups.items()
+    ]
+    EvidenceSummary.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["model", "checkpoint", "metric_key"],
+        update_fields=[
+            "results",
+            "strong",
+            "best_strong",
+            "best_strong_capability",
+            "best_weak",
+            "best_weak_capability",
+            "latest_strong_at",
+            "weak_short",
+        ],
+    )
