@@ -33,6 +33,7 @@ SUBJECTS = {
     "warning.crossed": "{model} crossed an early-warning line",
     "threshold.crossed": "{model} crossed a capability threshold",
     "evaluation.due": "{model} is due for evaluation",
+    "policy.activation.requested": "A policy activation needs your sign-off",
 }
 
 
@@ -79,17 +80,21 @@ def notify(
     return created
 
 
-def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
-    # The secret never enters the trail; a Slack URL is a credential, so only its host does.
+def shown_target(subscription: Subscription) -> str:
+    """The target as pages and the trail show it: a URL can be a credential (Slack's is), so
+    only its host; an e-mail address in full. The secret is never shown."""
     from urllib.parse import urlsplit
 
-    target = subscription.target
-    if subscription.kind != Channel.EMAIL:
-        target = urlsplit(target).netloc
+    if subscription.kind == Channel.EMAIL:
+        return subscription.target
+    return urlsplit(subscription.target).netloc
+
+
+def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
     return {
         "name": subscription.name,
         "kind": subscription.kind,
-        "target": target,
+        "target": shown_target(subscription),
         "events": list(subscription.events),
         "active": subscription.active,
     }
