@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluations.models import AIModel
-from governance import adapter, reasons, safeguards, services
+from governance import adapter, notifications, reasons, safeguards, services
 from governance.forms import (
     DecisionForm,
     GateAsOfForm,
@@ -26,14 +26,17 @@ from governance.forms import (
     SafeguardBulkForm,
     SafeguardForm,
     SignForm,
+    SubscriptionForm,
 )
 from governance.models import (
     ApprovalVerdict,
     DecisionStatus,
     GateStatus,
+    Notification,
     Precaution,
     ScalingDecision,
     Scope,
+    Subscription,
 )
 from rsp_portal.authz import can, require
 
@@ -546,3 +549,58 @@ def next_steps(gate: Mapping[str, Any]) -> list[str]:
         if step and step not in seen:
             seen.append(step)
     return seen
+
+
+RECENT_NOTIFICATIONS = 50
+
+
+def subscriptions(request: HttpRequest) -> HttpResponse:
+    """Where notifications go besides the role e-mails, and what was sent lately."""
+    require(request.user, "governance.view")
+    rows = list(Subscription.objects.order_by("name"))
+    recent = list(
+        Notification.objects.select_related("subscription", "message").order_by("-created_at")[
+            :RECENT_NOTIFICATIONS
+        ]
+    )
+    return render(
+        request,
+        "governance/subscriptions.html",
+        {
+            "rows": [(s, notifications.shown_target(s)) for s in rows],
+            "recent": recent,
+            "limit": RECENT_NOTIFICATIONS,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def subscription_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Add or change a subscription (administrators); the kind's transport checks the target."""
+    require(request.user, "notifications.manage")
+    instance = get_object_or_404(Subscription, pk=pk) if pk is not None else Subscription()
+    form = SubscriptionForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        saved = notifications.save_subscription(form.save(commit=False), actor=request.user)
+        messages.success(request, f"Subscription “{saved.name}” saved.")
+        return redirect("subscriptions")
+    return render(
+        request, "governance/subscription_form.html", {"form": form, "subscription": instance}
+    )
+
+
+@require_POST
+def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove a subscription that never sent anything; one that did is switched off instead."""
+    require(request.user, "notifications.manage")
+    subscription = get_object_or_404(Subscription, pk=pk)
+    if subscription.deliveries.exists():
+        messages.error(
+            request,
+            f"“{subscription.name}” has sent notifications, which stay on record with it; "
+            "untick “active” to stop it instead.",
+        )
+        return redirect("subscription-edit", pk=subscription.pk)
+    notifications.delete_subscription(subscription, actor=request.user)
+    messages.success(request, f"Subscription “{subscription.name}” removed.")
+    return redirect("subscriptions")

@@ -112,6 +112,12 @@ _ACTIONS = [
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
+    Action(
+        "notifications.manage",
+        frozenset({ADMIN}),
+        TokenScope.GOVERNANCE,
+        "Add, change and remove notification subscriptions (e-mail, webhook, Slack)",
+    ),
 ]
 ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
 # Separation of duties: whoever administers accounts never signs, whatever else they hold, so
