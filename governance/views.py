@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -38,8 +40,12 @@ from governance.models import (
 )
 from rsp_portal.authz import can, require
 
+if TYPE_CHECKING:
+    from evaluations.charts import Timeline
+    from governance.models import GateTransition
 
-def _form_errors(form: Any, exc: services.GovernanceError) -> None:
+
+def _form_errors(form: forms.BaseForm, exc: services.GovernanceError) -> None:
     for field, errors in exc.message_dict.items():
         form.add_error(field if field in form.fields else None, errors)
 
@@ -53,8 +59,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for state in GateState.objects.filter(scope=Scope.SCALING).select_related("model"):
             states[state.model_id] = state
     models = sorted(states.values(), key=lambda s: (s.state != GateStatus.PAUSED, s.model.name))
-    near: list[dict[str, Any]] = []
-    due: list[Any] = []
+    near: list[dict[str, object]] = []
+    due: list[GateState] = []
     for state in models:
         state.reason_groups = reasons.group_reasons(state.reasons, state.model.slug)  # type: ignore[attr-defined]
         for d in (state.verdict or {}).get("determinations", []):
@@ -176,7 +182,7 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _pretty(value: Any) -> str:
+def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True) if value is not None else ""
 
 
@@ -440,7 +446,7 @@ def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "governance/_gate_panel.html", gate_context(request, model))
 
 
-def gate_context(request: HttpRequest, model: AIModel) -> dict[str, Any]:
+def gate_context(request: HttpRequest, model: AIModel) -> dict[str, object]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
     from governance.models import Notification
 
@@ -475,7 +481,7 @@ def gate_context(request: HttpRequest, model: AIModel) -> dict[str, Any]:
     }
 
 
-def _timeline(model: AIModel) -> Any:
+def _timeline(model: AIModel) -> Timeline:
     """The scaling gate's approved / paused spans (the last 200 state changes)."""
     from django.utils import timezone
 
@@ -490,19 +496,21 @@ def _timeline(model: AIModel) -> Any:
     return gate_timeline(rows[::-1], timezone.now())
 
 
-def _changes(transitions: Any) -> list[Any]:
+def _changes(transitions: Iterable[GateTransition]) -> list[GateTransition]:
     """One row per change, newest first, even when both scopes moved together (same model,
     cause, second and states): ``scopes`` lists them."""
-    rows: list[Any] = []
-    index: dict[tuple[Any, ...], Any] = {}
+    rows: list[GateTransition] = []
+    # The ``scopes`` list of the row still open for a (model, cause, second, states) key.
+    index: dict[tuple[object, ...], list[str]] = {}
     for t in transitions:
         key = (t.model_id, t.cause, t.created_at.replace(microsecond=0), t.from_state, t.to_state)
-        if key in index and t.scope not in index[key].scopes:
-            index[key].scopes.append(t.scope)
+        if key in index and t.scope not in index[key]:
+            index[key].append(t.scope)
             del index[key]  # a pair is complete: a later same-second change gets its own row
             continue
-        t.scopes = [t.scope]
-        index[key] = t
+        scopes = [t.scope]
+        t.scopes = scopes  # type: ignore[attr-defined]
+        index[key] = scopes
         rows.append(t)
     return rows
 
@@ -534,7 +542,7 @@ NEXT_STEP = {
 }
 
 
-def next_steps(gate: dict[str, Any]) -> list[str]:
+def next_steps(gate: Mapping[str, Any]) -> list[str]:
     seen: list[str] = []
     for reason in gate.get("reasons", []):
         step = NEXT_STEP.get(reason["code"])

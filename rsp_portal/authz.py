@@ -225,7 +225,7 @@ def _denial_message(request: Request, action_name: str) -> str:
     return "You are not allowed to do this."
 
 
-def navigation(request: HttpRequest) -> dict[str, Any]:
+def navigation(request: HttpRequest) -> dict[str, dict[str, bool]]:
     """Template context: ``can.<action with dots as underscores>`` for the signed-in user."""
     user = getattr(request, "user", None)
     allowed = {name.replace(".", "_"): can(user, name) for name in ACTIONS}
