@@ -37,6 +37,8 @@ from audit.verify_bundle import (
 
 logger = logging.getLogger(__name__)
 
+# The Celery task that signs (audit.tasks.sign_checkpoint).
+SIGN_TASK = "audit.sign_checkpoint"
 # Any constant works; it only has to be the same in every signer process.
 _SIGNER_LOCK_ID = 0x525350_4155_4454  # "RSP" "AU" "DT"
 
@@ -277,9 +279,10 @@ def _post_to_witnesses(note: str) -> None:
 def request_checkpoint() -> None:
     """Ask the signer for a checkpoint once the caller's transaction commits.
 
-    Governance calls this after every sign-off. If the broker is unreachable the sign-off still
-    stands (``robust``): the periodic task signs the entry a few minutes later.
+    Governance calls this after every sign-off. The request is an outbox message written in
+    the caller's transaction (:mod:`core.outbox`): if the broker is unreachable the sign-off
+    still stands and the relay sends the request when the broker is back.
     """
-    from audit.tasks import sign_checkpoint as task
+    from core import outbox
 
-    transaction.on_commit(task.delay, robust=True)
+    outbox.enqueue(SIGN_TASK, {})

@@ -18,11 +18,18 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from django.db import models
 
 from audit.models import AuditEntry
 from audit.services import _json_safe
 from audit.verify_bundle import VerificationError
+
+if TYPE_CHECKING:
+    from evaluations.models import Checkpoint, EvalResult
+    from governance.models import Approval, Pause, SafeguardRecord, ScalingDecision
+    from policies.models import ActivationSignature
 
 # A row's timestamp is taken when the object is built, the entry's a moment later in the same
 # transaction; a slow transaction still commits well within this.
@@ -30,20 +37,25 @@ TIME_SLACK = dt.timedelta(minutes=5)
 _SKEW = dt.timedelta(seconds=2)
 
 
+_Row = TypeVar("_Row", bound=models.Model)
+#: An audit entry's body as parsed from its stored JSON.
+_Body = dict[str, Any]
+
+
 @dataclasses.dataclass(frozen=True)
-class Rule:
+class Rule(Generic[_Row]):
     """How one kind of row is found in the trail and what must agree."""
 
     label: str  # app_label.model
     actions: tuple[str, ...]  # entry actions that describe it
-    rows: Callable[[], Iterable[Any]]
+    rows: Callable[[], Iterable[_Row]]
     # Entry object id for a row (the row's own pk, or e.g. the decision of an approval).
-    object_id: Callable[[Any], str]
-    expected: Callable[[Any], dict[str, Any]]  # values that must equal the entry's data
+    object_id: Callable[[_Row], str]
+    expected: Callable[[_Row], dict[str, object]]  # values that must equal the entry's data
     # Picks the entry of a row among those for its object (default: the first).
-    matches: Callable[[Any, dict[str, Any]], bool] = lambda row, body: True
-    time: Callable[[Any], dt.datetime | None] = lambda row: None
-    actor_id: Callable[[Any], int | None] = lambda row: None
+    matches: Callable[[_Row, _Body], bool] = lambda row, body: True
+    time: Callable[[_Row], dt.datetime | None] = lambda row: None
+    actor_id: Callable[[_Row], int | None] = lambda row: None
     object_type: str | None = None  # defaults to ``label``
 
 
@@ -51,13 +63,13 @@ def _iso_ts(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _results() -> Iterable[Any]:
+def _results() -> Iterable[EvalResult]:
     from evaluations.models import EvalResult
 
     return EvalResult.objects.select_related("model", "checkpoint").order_by("pk").iterator(2000)
 
 
-def _result_expected(row: Any) -> dict[str, Any]:
+def _result_expected(row: EvalResult) -> dict[str, object]:
     return {
         "model": row.model.slug,
         "checkpoint": row.checkpoint.name,
@@ -71,41 +83,41 @@ def _result_expected(row: Any) -> dict[str, Any]:
     }
 
 
-def _checkpoints() -> Iterable[Any]:
+def _checkpoints() -> Iterable[Checkpoint]:
     from evaluations.models import Checkpoint
 
     return Checkpoint.objects.select_related("model").order_by("pk").iterator(2000)
 
 
-def _safeguards() -> Iterable[Any]:
+def _safeguards() -> Iterable[SafeguardRecord]:
     from governance.models import SafeguardRecord
 
     return SafeguardRecord.objects.select_related("model").order_by("pk").iterator(2000)
 
 
-def _decisions() -> Iterable[Any]:
+def _decisions() -> Iterable[ScalingDecision]:
     from governance.models import ScalingDecision
 
     return ScalingDecision.objects.select_related("model").order_by("pk").iterator(2000)
 
 
-def _approvals() -> Iterable[Any]:
+def _approvals() -> Iterable[Approval]:
     from governance.models import Approval
 
     return Approval.objects.order_by("pk").iterator(2000)
 
 
-def _pauses() -> Iterable[Any]:
+def _pauses() -> Iterable[Pause]:
     from governance.models import Pause
 
     return Pause.objects.select_related("model").order_by("pk").iterator(2000)
 
 
-def _activation_signatures(audited_as: str) -> Callable[[], Iterable[Any]]:
+def _activation_signatures(audited_as: str) -> Callable[[], Iterable[ActivationSignature]]:
     """Signatures whose activation the trail describes as ``audited_as`` (rows migrated from
     the two earlier sign-off tables keep the entries written when they were given)."""
 
-    def rows() -> Iterable[Any]:
+    def rows() -> Iterable[ActivationSignature]:
         from policies.models import ActivationSignature
 
         return (
@@ -118,106 +130,129 @@ def _activation_signatures(audited_as: str) -> Callable[[], Iterable[Any]]:
     return rows
 
 
-RULES: list[Rule] = [
-    Rule(
-        "evaluations.evalresult",
-        ("result.create", "result.correct"),
-        _results,
-        lambda r: str(r.pk),
-        _result_expected,
-    ),
-    Rule(
-        "evaluations.checkpoint",
-        ("checkpoint.report",),
-        _checkpoints,
-        lambda r: str(r.pk),
-        lambda r: {"model": r.model.slug, "name": r.name, "effective_compute": r.effective_compute},
-        time=lambda r: r.reported_at,
-    ),
-    Rule(
-        "governance.safeguardrecord",
-        ("safeguard.record",),
-        _safeguards,
-        lambda r: str(r.pk),
-        lambda r: {
-            "model": r.model.slug,
-            "requirement": r.requirement_code,
-            "status": r.status,
-            "evidence_url": r.evidence_url,
-        },
-        time=lambda r: r.recorded_at,
-        actor_id=lambda r: r.recorded_by_id,
-    ),
-    Rule(
-        "governance.scalingdecision",
-        ("decision.request",),
-        _decisions,
-        lambda r: str(r.pk),
-        lambda r: {
-            "model": r.model.slug,
-            "compute_limit": r.compute_limit,
-            "dossier_sha256": r.dossier_sha256,
-            "required_titles": r.required_titles,
-            "policy_version": r.policy_version_id,
-        },
-        time=lambda r: r.requested_at,
-        actor_id=lambda r: r.requested_by_id,
-    ),
-    Rule(
-        "governance.approval",
-        ("decision.approve", "decision.reject"),
-        _approvals,
-        lambda r: str(r.decision_id),
-        lambda r: {"title": r.title, "dossier_sha256": r.dossier_sha256, "comment": r.comment},
-        matches=lambda r, body: body["data"].get("title") == r.title,
-        time=lambda r: r.created_at,
-        actor_id=lambda r: r.approver_id,
-        object_type="governance.scalingdecision",
-    ),
-    *(
+def _rule(rule: Rule[_Row]) -> Rule[Any]:
+    """``rule`` checked for its own row type, to stand in a list beside rules of other types."""
+    return rule
+
+
+RULES: list[Rule[Any]] = [
+    _rule(
         Rule(
-            "policies.activationsignature",
-            ("policy.activation.approve", "policy.activation.reject"),
-            _activation_signatures(audited_as),
-            lambda r: str(r.activation_id),
-            lambda r: {"title": r.title, "dossier_sha256": r.dossier_sha256},
+            "evaluations.evalresult",
+            ("result.create", "result.correct"),
+            _results,
+            lambda r: str(r.pk),
+            _result_expected,
+        )
+    ),
+    _rule(
+        Rule(
+            "evaluations.checkpoint",
+            ("checkpoint.report",),
+            _checkpoints,
+            lambda r: str(r.pk),
+            lambda r: {
+                "model": r.model.slug,
+                "name": r.name,
+                "effective_compute": r.effective_compute,
+            },
+            time=lambda r: r.reported_at,
+        )
+    ),
+    _rule(
+        Rule(
+            "governance.safeguardrecord",
+            ("safeguard.record",),
+            _safeguards,
+            lambda r: str(r.pk),
+            lambda r: {
+                "model": r.model.slug,
+                "requirement": r.requirement_code,
+                "status": r.status,
+                "evidence_url": r.evidence_url,
+            },
+            time=lambda r: r.recorded_at,
+            actor_id=lambda r: r.recorded_by_id,
+        )
+    ),
+    _rule(
+        Rule(
+            "governance.scalingdecision",
+            ("decision.request",),
+            _decisions,
+            lambda r: str(r.pk),
+            lambda r: {
+                "model": r.model.slug,
+                "compute_limit": r.compute_limit,
+                "dossier_sha256": r.dossier_sha256,
+                "required_titles": r.required_titles,
+                "policy_version": r.policy_version_id,
+            },
+            time=lambda r: r.requested_at,
+            actor_id=lambda r: r.requested_by_id,
+        )
+    ),
+    _rule(
+        Rule(
+            "governance.approval",
+            ("decision.approve", "decision.reject"),
+            _approvals,
+            lambda r: str(r.decision_id),
+            lambda r: {"title": r.title, "dossier_sha256": r.dossier_sha256, "comment": r.comment},
             matches=lambda r, body: body["data"].get("title") == r.title,
             time=lambda r: r.created_at,
-            actor_id=lambda r: r.signer_id,
-            object_type=audited_as,
+            actor_id=lambda r: r.approver_id,
+            object_type="governance.scalingdecision",
+        )
+    ),
+    *(
+        _rule(
+            Rule(
+                "policies.activationsignature",
+                ("policy.activation.approve", "policy.activation.reject"),
+                _activation_signatures(audited_as),
+                lambda r: str(r.activation_id),
+                lambda r: {"title": r.title, "dossier_sha256": r.dossier_sha256},
+                matches=lambda r, body: body["data"].get("title") == r.title,
+                time=lambda r: r.created_at,
+                actor_id=lambda r: r.signer_id,
+                object_type=audited_as,
+            )
         )
         for audited_as in ("policies.policyactivation", "core.policyactivation")
     ),
-    Rule(
-        "policies.activationsignature",
-        ("policy.activation_approve",),
-        _activation_signatures("policies.policyversion"),
-        lambda r: str(r.activation.version_id),
-        lambda r: {"title": r.title, "content_sha256": r.activation.content_sha256},
-        matches=lambda r, body: (
-            body["data"].get("title") == r.title
-            and body["data"].get("content_sha256") == r.activation.content_sha256
-        ),
-        time=lambda r: r.created_at,
-        actor_id=lambda r: r.signer_id,
-        object_type="policies.policyversion",
+    _rule(
+        Rule(
+            "policies.activationsignature",
+            ("policy.activation_approve",),
+            _activation_signatures("policies.policyversion"),
+            lambda r: str(r.activation.version_id),
+            lambda r: {"title": r.title, "content_sha256": r.activation.content_sha256},
+            matches=lambda r, body: (
+                body["data"].get("title") == r.title
+                and body["data"].get("content_sha256") == r.activation.content_sha256
+            ),
+            time=lambda r: r.created_at,
+            actor_id=lambda r: r.signer_id,
+            object_type="policies.policyversion",
+        )
     ),
-    Rule(
-        "governance.pause",
-        ("model.pause",),
-        _pauses,
-        lambda r: str(r.pk),
-        lambda r: {"model": r.model.slug, "reason": r.reason},
-        time=lambda r: r.created_at,
-        actor_id=lambda r: r.created_by_id,
+    _rule(
+        Rule(
+            "governance.pause",
+            ("model.pause",),
+            _pauses,
+            lambda r: str(r.pk),
+            lambda r: {"model": r.model.slug, "reason": r.reason},
+            time=lambda r: r.created_at,
+            actor_id=lambda r: r.created_by_id,
+        )
     ),
 ]
 
 
-def _entries_by_object(
-    object_type: str, actions: tuple[str, ...]
-) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
+def _entries_by_object(object_type: str, actions: tuple[str, ...]) -> dict[str, list[_Body]]:
+    found: dict[str, list[_Body]] = {}
     rows = (
         AuditEntry.objects.filter(object_type=object_type, action__in=actions)
         .order_by("seq")
@@ -228,11 +263,11 @@ def _entries_by_object(
     return found
 
 
-def _fault(rule: Rule, row: Any, message: str) -> VerificationError:
+def _fault(rule: Rule[_Row], row: _Row, message: str) -> VerificationError:
     return VerificationError(None, f"reconciliation: {rule.label} #{row.pk} {message}")
 
 
-def _check_row(rule: Rule, row: Any, bodies: list[dict[str, Any]]) -> None:
+def _check_row(rule: Rule[_Row], row: _Row, bodies: list[_Body]) -> None:
     body = next((b for b in bodies if rule.matches(row, b)), None)
     if body is None:
         raise _fault(rule, row, "has no audit entry")

@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 
 SYSTEM_ACTOR = "system"
+
+
+#: What an entry is about: a model instance, or a ``(type, id)`` pair for anything else.
+AuditObject: TypeAlias = "models.Model | tuple[str, object]"
 
 
 class AuditError(RuntimeError):
@@ -80,7 +84,7 @@ def describe_actor(actor: Actor, via: str | None = None) -> dict[str, Any]:
     return described
 
 
-def describe_object(obj: Any) -> dict[str, str]:
+def describe_object(obj: AuditObject) -> dict[str, str]:
     """``{"type": "app.model", "id": "..."}`` for a model instance or a ``(type, id)`` pair.
 
     A model that moved between apps keeps its old type in ``AUDIT_TYPE``, so its history stays
@@ -97,8 +101,8 @@ def _actor_label(actor: dict[str, Any]) -> str:
 
 def record(
     action: str,
-    obj: Any,
-    data: Mapping[str, Any] | None = None,
+    obj: AuditObject,
+    data: Mapping[str, object] | None = None,
     actor: Actor = None,
     *,
     via: str | None = None,
@@ -146,7 +150,7 @@ class _Prepared:
 
 
 def _prepare(
-    action: str, obj: Any, data: Mapping[str, Any] | None, actor: Actor, via: str | None
+    action: str, obj: AuditObject, data: Mapping[str, object] | None, actor: Actor, via: str | None
 ) -> _Prepared:
     if not isinstance(action, str) or not action:
         raise AuditError("action must be a non-empty str")

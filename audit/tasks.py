@@ -7,19 +7,25 @@ import logging
 
 from celery import shared_task
 
-from audit.checkpoints import make_checkpoint
+from audit.checkpoints import SIGN_TASK, make_checkpoint
 from audit.verification import run_verification
+from core import outbox
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="audit.sign_checkpoint")
-def sign_checkpoint() -> int | None:
+@shared_task(name=SIGN_TASK)
+def sign_checkpoint(outbox_id: int | None = None) -> int | None:
     """Sign a checkpoint of the committed log; safe to run twice (a second run finds nothing new).
 
-    Returns the signed size, or None when the log had not grown. A missing key raises, so the
-    failure is visible in the worker log rather than silently leaving the log unsigned.
+    Returns the signed size, or None when the log had not grown. A missing key raises (from
+    beat) or is recorded on the request's outbox message and logged, so the failure is visible
+    in the worker log rather than silently leaving the log unsigned.
     """
+    return outbox.consume(outbox_id, _sign)
+
+
+def _sign() -> int | None:
     checkpoint = make_checkpoint()
     return checkpoint.size if checkpoint else None
 

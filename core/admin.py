@@ -16,8 +16,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from core import services
-from core.models import ApiToken, Role, SignoffTitle, User
+from core import outbox, services
+from core.models import ApiToken, OutboxMessage, OutboxStatus, Role, SignoffTitle, User
 
 
 class SignoffTitleInline(admin.TabularInline[SignoffTitle, User]):
@@ -149,3 +149,38 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
             services.revoke_token(token, actor=request.user)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The outbox is written by the services; a dead message can be sent again (audited)."""
+
+    list_display = ("pk", "topic", "status", "attempts", "available_at", "created_at", "done_at")
+    list_filter = ("status", "topic")
+    readonly_fields = (
+        "topic",
+        "payload",
+        "status",
+        "attempts",
+        "max_attempts",
+        "available_at",
+        "locked_until",
+        "last_error",
+        "created_at",
+        "done_at",
+    )
+    actions = ["send_again"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    @admin.action(description="Send selected dead messages again")
+    def send_again(self, request, queryset):  # type: ignore[no-untyped-def]
+        revived = sum(
+            outbox.send_again(m, actor=request.user)
+            for m in queryset.filter(status=OutboxStatus.DEAD)
+        )
+        self.message_user(request, f"{revived} dead message(s) will be sent again.")

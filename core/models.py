@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
@@ -294,3 +294,54 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker heartbeat answered {self.answered_at}"
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    DEAD = "dead", "Dead (gave up after its attempts)"
+
+
+class OutboxMessage(models.Model):
+    """A Celery task to run, written in the transaction that needs it run (core.outbox)."""
+
+    # The Celery task's name; the consumer is that task, called with ``payload`` as keyword
+    # arguments plus ``outbox_id``.
+    topic = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
+    # Consumer runs so far (each claim adds one), and how many are allowed before it is dead.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=6)
+    # The relay sends a pending message again once this has passed.
+    available_at = models.DateTimeField(default=timezone.now)
+    # A consumer holds the message until then (a crashed consumer's claim lapses).
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[models.Manager[OutboxMessage]] = models.Manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_attempts__gte=1), name="outbox_max_attempts_positive"
+            ),
+        ]
+        indexes = [
+            # The relay: pending messages that are due, soonest first.
+            models.Index(
+                fields=["available_at"],
+                condition=models.Q(status="pending"),
+                name="outbox_due",
+            ),
+            # Pruning of done messages.
+            models.Index(fields=["done_at"], name="outbox_done"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} #{self.pk} ({self.status})"

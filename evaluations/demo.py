@@ -6,7 +6,7 @@ model is left as it is) and a no-op without an active policy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TextIO
 
 from django.db import transaction
 
@@ -34,7 +34,7 @@ def _below(policy: PolicyView, key: str, fraction: float) -> float:
     return info.max - (info.max - line) * fraction
 
 
-def seed_demo(stdout: Any) -> None:
+def seed_demo(stdout: TextIO) -> None:
     policy = active_policy_view()
     if policy is None:
         stdout.write("evaluations: no active policy, demo evidence skipped")

@@ -102,7 +102,7 @@ class CorrectionForm(forms.Form):
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     correction_reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
 
-    def values(self) -> dict[str, Any]:
+    def values(self) -> dict[str, object]:
         data = self.cleaned_data
         return {
             "value": data["value"],

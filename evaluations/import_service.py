@@ -52,6 +52,8 @@ from evaluations.services import (
 )
 
 if TYPE_CHECKING:
+    import datetime
+
     from rsp_portal.types import Actor
 
 
@@ -199,7 +201,7 @@ class PreviewRow:
     origin: str = ""
     task: str = ""
     remembered_by: str | None = None
-    remembered_at: Any = None
+    remembered_at: datetime.datetime | None = None
     higher_is_better: bool | None = None
     direction_conflict: bool = False
     #: Mappings of the same source for other tasks: shown, never applied ``(task, metric)``.
@@ -558,7 +560,7 @@ def _import_item(
     }
 
 
-def _import_audit_data(record: ImportRecord, model: AIModel, ckpt: Checkpoint) -> dict[str, Any]:
+def _import_audit_data(record: ImportRecord, model: AIModel, ckpt: Checkpoint) -> dict[str, object]:
     return {
         "model": model.slug,
         "checkpoint": ckpt.name,
@@ -675,7 +677,7 @@ def _remember_mapping(
 
 
 def _insert_mapping(
-    format_name: str, task: str, source_name: str, key: str, actor: Any
+    format_name: str, task: str, source_name: str, key: str, actor: Actor
 ) -> tuple[MetricMapping, bool]:
     """``(row, True)`` for a new mapping row, or ``(winner, False)`` when another transaction
     inserted the same task and source first: its committed row, locked and unchanged."""

@@ -15,7 +15,7 @@ from django.template.loader import get_template
 from evaluations import charts, import_service, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
-from evaluations.policy import active_policy_view
+from evaluations.policy import PolicyView, active_policy_view
 from rsp_portal.authz import require
 
 #: The governance app may provide this template; the model page includes it when present.
@@ -90,7 +90,9 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "evaluations/model_detail.html", context)
 
 
-def _threshold_cards(model: AIModel, policy: Any, gate: dict[str, Any]) -> list[dict[str, Any]]:
+def _threshold_cards(
+    model: AIModel, policy: PolicyView | None, gate: dict[str, Any]
+) -> list[dict[str, object]]:
     """One card per threshold: the gate's determination, its standards and a chart per
     indicator of every current result across checkpoints (two queries)."""
     determinations = gate.get("determinations", [])
@@ -196,7 +198,7 @@ def result_create(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _metric_lines(model: AIModel, policy: Any) -> list[dict[str, Any]]:
+def _metric_lines(model: AIModel, policy: PolicyView | None) -> list[dict[str, object]]:
     """Per policy metric: its range, direction, the lines it is held to and where the gate
     stands on it now (the gate's own determination, from governance when installed)."""
     if policy is None:
@@ -280,13 +282,13 @@ def result_import(request: HttpRequest, slug: str) -> HttpResponse:
 def _preview(
     request: HttpRequest,
     model: AIModel,
-    policy: Any,
+    policy: PolicyView | None,
     outcome: import_service.ImportOutcome,
     checkpoint: str,
     errors: dict[str, list[str]] | None = None,
 ) -> HttpResponse:
     rows = [(i, row) for i, row in enumerate(outcome.rows)]
-    context: dict[str, Any] = {
+    context: dict[str, object] = {
         "model": model,
         "policy": policy,
         "outcome": outcome,
@@ -305,7 +307,9 @@ def _preview(
     return render(request, "evaluations/import_preview.html", context)
 
 
-def _import_confirm(request: HttpRequest, model: AIModel, policy: Any) -> HttpResponse:
+def _import_confirm(
+    request: HttpRequest, model: AIModel, policy: PolicyView | None
+) -> HttpResponse:
     post = request.POST
     mapping: dict[str, str] = {}
     for key, value in post.items():

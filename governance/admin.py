@@ -1,12 +1,14 @@
-"""Admin: webhooks are configured here; decisions, pauses and deliveries are read-only records."""
+"""Admin: subscriptions are configured here (audited); decisions, pauses and notifications are
+read-only records."""
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
-from governance.models import Notification, Pause, ScalingDecision, WebhookEndpoint
+from governance import notifications
+from governance.models import Notification, Pause, ScalingDecision, Subscription
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -24,16 +26,34 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
         return False
 
 
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
-    list_display = ("name", "url", "events", "active")
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin[Subscription]):
+    """The kind's transport validates the target (the model's ``clean``); saves are audited."""
+
+    list_display = ("name", "kind", "target", "events", "active")
+    list_filter = ("kind", "active")
+
+    def save_model(self, request: HttpRequest, obj: Subscription, form: Any, change: bool) -> None:
+        notifications.save_subscription(obj, actor=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Subscription) -> None:
+        notifications.delete_subscription(obj, actor=request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Subscription | None = None) -> bool:
+        # One by one (delete_model is audited); a subscription with notifications is kept.
+        return obj is not None and not obj.deliveries.exists()
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin[Notification]):
-    list_display = ("event", "endpoint", "status", "attempts", "created_at", "sent_at")
-    list_filter = ("status", "event")
-    list_select_related = ("endpoint",)
+    list_display = ("event", "channel", "subscription", "delivery_status", "created_at")
+    list_filter = ("channel", "event")
+    list_select_related = ("subscription", "message")
 
 
 @admin.register(ScalingDecision)

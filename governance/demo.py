@@ -3,7 +3,7 @@ states. Idempotent: does nothing once the demo model has any decision."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TextIO
 
 from core.models import User
 from evaluations.models import AIModel
@@ -13,7 +13,7 @@ from governance.models import ApprovalVerdict, ScalingDecision
 DEMO_MODEL = "atlas-1-mini"
 
 
-def seed_demo(stdout: Any) -> None:
+def seed_demo(stdout: TextIO) -> None:
     model = AIModel.objects.filter(slug=DEMO_MODEL).first()
     users = {u.username: u for u in User.objects.filter(username__in=["safety", "rso", "ceo"])}
     version = adapter.active_version()

@@ -17,7 +17,7 @@ import json
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evaluations.summary import Lens, _more
 from governance.gate import (
@@ -29,6 +29,9 @@ from governance.gate import (
     ResultInfo,
     below_line,
 )
+
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
 
 _DEPTH = 31  # ancestors followed at most, as ``AIModel.lineage_ids`` (32 models in all)
 
@@ -187,7 +190,7 @@ def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[f
     return sql, metric_params + line_params, {}
 
 
-def read_ranked(model: Any, policy: PolicySnapshot | None) -> Evidence:
+def read_ranked(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
     """The model's evidence in one query that ranks every current result (the fallback)."""
     from django.db import connection
 
@@ -308,7 +311,7 @@ def _summary_sql() -> str:
     """  # noqa: S608 (table names from _meta; values are parameters)
 
 
-def read_evidence(model: Any, policy: PolicySnapshot | None) -> Evidence:
+def read_evidence(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
     """The model's evidence: one query from the summary, or a second one ranking the results
     when a lineage model's summary is not current (see the module docstring)."""
     lens = lens_of(policy) if policy is not None else None
@@ -318,10 +321,11 @@ def read_evidence(model: Any, policy: PolicySnapshot | None) -> Evidence:
 
 
 PolicyRef = tuple[int, str]  # the active version's id and content hash
+Row = tuple[Any, ...]  # a raw row of the evidence query (its columns are typed by ``kind``)
 
 
 def read_evidence_and_policy(
-    model: Any, snapshot_of: Callable[[PolicyRef | None], PolicySnapshot | None]
+    model: AIModel, snapshot_of: Callable[[PolicyRef | None], PolicySnapshot | None]
 ) -> tuple[Evidence, PolicySnapshot | None]:
     """The active policy's snapshot and the model's evidence under it, both from the one
     summary query (it also returns the active version's id and hash, which ``snapshot_of``
@@ -335,7 +339,7 @@ def read_evidence_and_policy(
     return _from_summary(model, policy, lens, rows), policy
 
 
-def _summary_rows(model: Any) -> list[tuple[Any, ...]]:
+def _summary_rows(model: AIModel) -> list[Row]:
     from django.db import connection
 
     from policies.models import PolicyVersion
@@ -346,7 +350,7 @@ def _summary_rows(model: Any) -> list[tuple[Any, ...]]:
 
 
 def _from_summary(
-    model: Any, policy: PolicySnapshot | None, lens: Lens, rows: list[tuple[Any, ...]]
+    model: AIModel, policy: PolicySnapshot | None, lens: Lens, rows: list[Row]
 ) -> Evidence:
     """The evidence from the summary query's rows (ranking the results instead when a
     lineage model's summary is not current under ``lens``)."""

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
-from governance.models import SafeguardState, Scope
+from governance.models import SafeguardState, Scope, Subscription
 
 
 class DecisionForm(forms.Form):
@@ -135,3 +135,38 @@ class SafeguardBulkForm(forms.Form):
         field = self.fields["requirements"]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [(code, code) for code in requirements]
+
+
+class SubscriptionForm(forms.ModelForm[Subscription]):
+    """A notification subscription; the kind's transport checks the target (model ``clean``).
+
+    The secret is never shown again: left blank on an edit, the stored one is kept.
+    """
+
+    events = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Leave all unticked to receive every event.",
+    )
+    secret = forms.CharField(
+        required=False,
+        max_length=128,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Signed webhooks only: the shared secret for the X-RSP-Signature header. "
+        "Leave blank to keep the stored one.",
+    )
+
+    class Meta:
+        model = Subscription
+        fields = ["name", "kind", "target", "secret", "events", "active"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from governance.notifications import SUBJECTS
+
+        events = cast("forms.MultipleChoiceField", self.fields["events"])
+        events.choices = [(event, event) for event in SUBJECTS]
+        self._stored_secret = self.instance.secret if self.instance.pk else ""
+
+    def clean_secret(self) -> str:
+        return str(self.cleaned_data.get("secret") or self._stored_secret)

@@ -1,5 +1,5 @@
 """The verdict: gate state and its history, safeguards, scaling decisions, approvals, pauses,
-and outbound notifications."""
+notification subscriptions and what was said to whom."""
 
 from __future__ import annotations
 
@@ -333,54 +333,77 @@ class Precaution(ModelAction):
         return f"precaution {self.threshold_code} on {self.model}"
 
 
-class WebhookEndpoint(models.Model):
-    """An outbound webhook; deliveries are signed with HMAC-SHA256 over the body."""
+class Channel(models.TextChoices):
+    """How a notification is sent; each value has one transport class (governance.transports)."""
+
+    EMAIL = "email", "E-mail"
+    WEBHOOK = "webhook", "Signed webhook"
+    SLACK = "slack", "Slack incoming webhook"
+
+
+class Subscription(models.Model):
+    """A channel that receives notifications besides the role e-mails: a kind and a target."""
 
     name = models.CharField(max_length=100, unique=True)
-    url = models.URLField(max_length=500)
+    kind = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEBHOOK)
+    target = models.CharField(
+        max_length=500,
+        help_text="the webhook or Slack URL (https), or the e-mail address, per the kind",
+    )
     secret = models.CharField(
-        max_length=128, help_text="shared secret for the X-RSP-Signature header"
+        max_length=128,
+        blank=True,
+        help_text="signed webhooks only: shared secret for the X-RSP-Signature header",
     )
     events = models.JSONField(default=list, blank=True, help_text="event names; empty means all")
     active = models.BooleanField(default=True)
 
     def __str__(self) -> str:
-        return self.name
+        return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        """The kind's transport checks the target (ValidationError naming the field)."""
+        from governance.transports import transport_for
+
+        transport_for(self.kind).validate(self)
 
     def wants(self, event: str) -> bool:
         return self.active and (not self.events or event in self.events)
 
 
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-
-
 class Notification(models.Model):
-    """One notification to one channel (an e-mail address list or a webhook) and its delivery."""
+    """What was said to whom: one event to one channel (role e-mails or a subscription).
+
+    Its delivery (attempts, retries, errors) is the outbox message in ``message``; a message
+    pruned after delivery leaves ``message`` empty.
+    """
 
     event = models.CharField(max_length=60)
     payload = models.JSONField()
-    endpoint = models.ForeignKey(
-        WebhookEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
     )
     recipients = models.JSONField(default=list, blank=True)  # e-mail addresses
-    status = models.CharField(
-        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    message = models.OneToOneField(
+        "core.OutboxMessage",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notification",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [
-            # The relay re-sends pending deliveries, oldest first.
-            models.Index(fields=["status", "created_at"], name="notification_pending"),
-        ]
 
     def __str__(self) -> str:
-        target = self.endpoint or ", ".join(self.recipients)
-        return f"{self.event} → {target} ({self.status})"
+        target = self.subscription or ", ".join(self.recipients)
+        return f"{self.event} → {target}"
+
+    @property
+    def delivery_status(self) -> str:
+        """The outbox status; a notification whose message was pruned was delivered."""
+        from core.models import OutboxStatus
+
+        return str(self.message.status) if self.message is not None else OutboxStatus.DONE

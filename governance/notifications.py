@@ -1,30 +1,27 @@
-"""Notifications: e-mail to the people concerned and webhooks signed with HMAC-SHA256.
+"""Notifications: e-mail to the people concerned and every subscribed channel.
 
-``notify`` is called inside the transaction of the change it reports. It only writes
-Notification rows; delivery happens in a Celery task enqueued after commit (so a rolled-back
-change notifies nobody), retried with backoff, and a periodic relay re-sends anything left
-pending (a crash between commit and enqueue loses nothing).
+``notify`` is called inside the transaction of the change it reports. It writes one
+Notification (what was said to whom) per channel and, in the same transaction, its outbox
+message (:mod:`core.outbox`): delivery happens in a Celery task sent after commit, so a
+rolled-back change notifies nobody; failures are retried with backoff and the relay sends
+what a crash or a broker outage left behind. How each channel sends is its transport class
+(:mod:`governance.transports`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import time
-import urllib.request
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from governance.models import DeliveryStatus, Notification, WebhookEndpoint
+from core import outbox
+from governance.models import Channel, Notification, Subscription
+from governance.transports import transport_for
 
-MAX_ATTEMPTS = 6
-SIGNATURE_HEADER = "X-RSP-Signature"
+SEND_TASK = "governance.send_notification"
 SUBJECTS = {
     "gate.transition": "Gate of {model} is now {to}",
     "decision.requested": "Scaling decision #{decision} for {model} needs your sign-off",
@@ -36,32 +33,8 @@ SUBJECTS = {
     "warning.crossed": "{model} crossed an early-warning line",
     "threshold.crossed": "{model} crossed a capability threshold",
     "evaluation.due": "{model} is due for evaluation",
+    "policy.activation.requested": "A policy activation needs your sign-off",
 }
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The signature header value: ``t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">``.
-
-    The timestamp is inside the MAC so a receiver can refuse replays of old deliveries.
-    """
-    stamp = str(int(time.time()))
-    mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={mac}"
-
-
-def verify_signature(body: bytes, header: str, secret: str, tolerance: int = 300) -> bool:
-    """What a receiver does (also used by the tests)."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        stamp = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs(time.time() - stamp) > tolerance:
-        return False
-    expected = hmac.new(
-        secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256
-    ).hexdigest()
-    return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
 def _recipients(roles: Iterable[str]) -> list[str]:
@@ -76,55 +49,87 @@ def _recipients(roles: Iterable[str]) -> list[str]:
     )
 
 
+def _queue(**fields: Any) -> Notification:
+    """The notification and its outbox message, in the caller's transaction."""
+    message = outbox.enqueue(SEND_TASK, {})
+    return Notification.objects.create(message=message, **fields)
+
+
 def notify(
     event: str, payload: dict[str, Any], roles: Iterable[str] = ("safety", "leadership")
 ) -> list[Notification]:
-    """Queue ``event`` for e-mail to ``roles`` and for every webhook that wants it."""
+    """Queue ``event`` for e-mail to ``roles`` and for every subscription that wants it."""
     body = {"event": event, "at": timezone.now().isoformat(), **payload}
     created = []
     recipients = _recipients(roles)
     if recipients:
         created.append(
-            Notification.objects.create(event=event, payload=body, recipients=recipients)
+            _queue(event=event, payload=body, channel=Channel.EMAIL, recipients=recipients)
         )
-    for endpoint in WebhookEndpoint.objects.filter(active=True):
-        if endpoint.wants(event):
+    for subscription in Subscription.objects.filter(active=True):
+        if subscription.wants(event):
             created.append(
-                Notification.objects.create(event=event, payload=body, endpoint=endpoint)
+                _queue(
+                    event=event,
+                    payload=body,
+                    channel=subscription.kind,
+                    subscription=subscription,
+                    recipients=transport_for(subscription.kind).addresses(subscription),
+                )
             )
-    if created:
-        ids = [n.pk for n in created]
-        transaction.on_commit(lambda: _enqueue(ids), robust=True)
     return created
 
 
-def _enqueue(ids: list[int]) -> None:
-    from governance.tasks import deliver_notification
+def shown_target(subscription: Subscription) -> str:
+    """The target as pages and the trail show it: a URL can be a credential (Slack's is), so
+    only its host; an e-mail address in full. The secret is never shown."""
+    from urllib.parse import urlsplit
 
-    for pk in ids:
-        deliver_notification.delay(pk)
+    if subscription.kind == Channel.EMAIL:
+        return subscription.target
+    return urlsplit(subscription.target).netloc
+
+
+def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "name": subscription.name,
+        "kind": subscription.kind,
+        "target": shown_target(subscription),
+        "events": list(subscription.events),
+        "active": subscription.active,
+    }
+
+
+def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
+    """Validate (the kind's transport checks the target) and save a subscription, audited."""
+    import audit
+
+    subscription.full_clean()
+    action = "subscription.update" if subscription.pk else "subscription.create"
+    with transaction.atomic():
+        subscription.save()
+        audit.record(action, subscription, _subscription_audit(subscription), actor)
+    return subscription
+
+
+def delete_subscription(subscription: Subscription, actor: Any) -> None:
+    """Delete a subscription that never sent anything, audited."""
+    import audit
+
+    with transaction.atomic():
+        audit.record("subscription.delete", subscription, _subscription_audit(subscription), actor)
+        subscription.delete()
 
 
 def deliver(notification: Notification) -> None:
-    """Send one notification; raises on failure so the task can retry."""
-    if notification.endpoint is not None:
-        body = json.dumps(notification.payload, sort_keys=True, separators=(",", ":")).encode()
-        request = urllib.request.Request(  # noqa: S310 (admin-configured http(s) URL)
-            notification.endpoint.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(body, notification.endpoint.secret),
-                "X-RSP-Event": notification.event,
-            },
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            if response.status >= 300:
-                raise RuntimeError(f"webhook answered HTTP {response.status}")
-        return
-    subject, text = render_email(notification.event, notification.payload)
-    send_mail(f"[RSP Portal] {subject}", text, None, notification.recipients)
+    """Send one notification through its channel's transport; raises on failure."""
+    transport_for(notification.channel).send(notification)
+
+
+def send_queued(outbox_id: int) -> None:
+    """Deliver the notification of outbox message ``outbox_id`` (the consumer's work)."""
+    notification = Notification.objects.select_related("subscription").get(message_id=outbox_id)
+    deliver(notification)
 
 
 def render_email(event: str, payload: dict[str, Any]) -> tuple[str, str]:
@@ -158,10 +163,3 @@ def render_email(event: str, payload: dict[str, Any]) -> tuple[str, str]:
 class _Default(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> str:
         return "?"
-
-
-def mark(notification_id: int, ok: bool, error: str = "") -> None:
-    fields: dict[str, Any] = {"last_error": error[:2000]}
-    if ok:
-        fields.update(status=DeliveryStatus.SENT, sent_at=timezone.now())
-    Notification.objects.filter(pk=notification_id).update(**fields)

@@ -3,65 +3,23 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
+from core import outbox
 from governance import notifications
-from governance.models import (
-    DecisionStatus,
-    DeliveryStatus,
-    GateState,
-    Notification,
-    ScalingDecision,
-)
+from governance.models import DecisionStatus, GateState, ScalingDecision
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    bind=True, name="governance.deliver_notification", max_retries=notifications.MAX_ATTEMPTS
-)
-def deliver_notification(self, notification_id: int) -> None:  # type: ignore[no-untyped-def]
-    """Deliver one notification; safe to run twice (a sent one is skipped)."""
-    claimed = Notification.objects.filter(
-        pk=notification_id, status=DeliveryStatus.PENDING, attempts__lt=notifications.MAX_ATTEMPTS
-    ).update(attempts=F("attempts") + 1)
-    if not claimed:
-        return
-    notification = Notification.objects.select_related("endpoint").get(pk=notification_id)
-    try:
-        notifications.deliver(notification)
-    except Exception as exc:
-        logger.warning("notification %s failed: %s", notification_id, exc)
-        if notification.attempts >= notifications.MAX_ATTEMPTS:
-            Notification.objects.filter(pk=notification_id).update(
-                status=DeliveryStatus.FAILED, last_error=str(exc)[:2000]
-            )
-            return
-        notifications.mark(notification_id, ok=False, error=str(exc))
-        # 2, 4, 8 ... seconds, capped at 10 minutes.
-        raise self.retry(exc=exc, countdown=min(2**notification.attempts, 600)) from None
-    notifications.mark(notification_id, ok=True)
-
-
-@shared_task(name="governance.relay_notifications")
-def relay_notifications() -> int:
-    """Re-enqueue deliveries left pending (a crash between commit and enqueue)."""
-    cutoff = timezone.now() - timedelta(minutes=2)
-    ids = list(
-        Notification.objects.filter(
-            status=DeliveryStatus.PENDING,
-            created_at__lt=cutoff,
-            attempts__lt=notifications.MAX_ATTEMPTS,
-        ).values_list("pk", flat=True)[:200]
-    )
-    for pk in ids:
-        deliver_notification.delay(pk)
-    return len(ids)
+@shared_task(name=notifications.SEND_TASK)
+def send_notification(outbox_id: int) -> None:
+    """Deliver one notification; safe to run twice (the outbox claim lets one run send it)."""
+    outbox.consume(outbox_id, notifications.send_queued, int(outbox_id))
 
 
 @shared_task(name="governance.sweep_gates")

@@ -14,4 +14,8 @@ urlpatterns = [
     path("models/<slug:slug>/gate-panel/", views.gate_panel, name="gate-panel"),
     path("models/<slug:slug>/gate/as-of/", views.gate_as_of, name="gate-as-of"),
     path("gate/as-of/", views.gate_as_of_any, name="gate-as-of-any"),
+    path("notifications/", views.subscriptions, name="subscriptions"),
+    path("notifications/new/", views.subscription_edit, name="subscription-new"),
+    path("notifications/<int:pk>/", views.subscription_edit, name="subscription-edit"),
+    path("notifications/<int:pk>/delete/", views.subscription_delete, name="subscription-delete"),
 ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -15,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from evaluations.models import AIModel
-from governance import adapter, reasons, safeguards, services
+from governance import adapter, notifications, reasons, safeguards, services
 from governance.forms import (
     DecisionForm,
     GateAsOfForm,
@@ -24,19 +26,26 @@ from governance.forms import (
     SafeguardBulkForm,
     SafeguardForm,
     SignForm,
+    SubscriptionForm,
 )
 from governance.models import (
     ApprovalVerdict,
     DecisionStatus,
     GateStatus,
+    Notification,
     Precaution,
     ScalingDecision,
     Scope,
+    Subscription,
 )
 from rsp_portal.authz import can, require
 
+if TYPE_CHECKING:
+    from evaluations.charts import Timeline
+    from governance.models import GateTransition
 
-def _form_errors(form: Any, exc: services.GovernanceError) -> None:
+
+def _form_errors(form: forms.BaseForm, exc: services.GovernanceError) -> None:
     for field, errors in exc.message_dict.items():
         form.add_error(field if field in form.fields else None, errors)
 
@@ -50,8 +59,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for state in GateState.objects.filter(scope=Scope.SCALING).select_related("model"):
             states[state.model_id] = state
     models = sorted(states.values(), key=lambda s: (s.state != GateStatus.PAUSED, s.model.name))
-    near: list[dict[str, Any]] = []
-    due: list[Any] = []
+    near: list[dict[str, object]] = []
+    due: list[GateState] = []
     for state in models:
         state.reason_groups = reasons.group_reasons(state.reasons, state.model.slug)  # type: ignore[attr-defined]
         for d in (state.verdict or {}).get("determinations", []):
@@ -173,7 +182,7 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _pretty(value: Any) -> str:
+def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True) if value is not None else ""
 
 
@@ -437,7 +446,7 @@ def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "governance/_gate_panel.html", gate_context(request, model))
 
 
-def gate_context(request: HttpRequest, model: AIModel) -> dict[str, Any]:
+def gate_context(request: HttpRequest, model: AIModel) -> dict[str, object]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
     from governance.models import Notification
 
@@ -472,7 +481,7 @@ def gate_context(request: HttpRequest, model: AIModel) -> dict[str, Any]:
     }
 
 
-def _timeline(model: AIModel) -> Any:
+def _timeline(model: AIModel) -> Timeline:
     """The scaling gate's approved / paused spans (the last 200 state changes)."""
     from django.utils import timezone
 
@@ -487,19 +496,21 @@ def _timeline(model: AIModel) -> Any:
     return gate_timeline(rows[::-1], timezone.now())
 
 
-def _changes(transitions: Any) -> list[Any]:
+def _changes(transitions: Iterable[GateTransition]) -> list[GateTransition]:
     """One row per change, newest first, even when both scopes moved together (same model,
     cause, second and states): ``scopes`` lists them."""
-    rows: list[Any] = []
-    index: dict[tuple[Any, ...], Any] = {}
+    rows: list[GateTransition] = []
+    # The ``scopes`` list of the row still open for a (model, cause, second, states) key.
+    index: dict[tuple[object, ...], list[str]] = {}
     for t in transitions:
         key = (t.model_id, t.cause, t.created_at.replace(microsecond=0), t.from_state, t.to_state)
-        if key in index and t.scope not in index[key].scopes:
-            index[key].scopes.append(t.scope)
+        if key in index and t.scope not in index[key]:
+            index[key].append(t.scope)
             del index[key]  # a pair is complete: a later same-second change gets its own row
             continue
-        t.scopes = [t.scope]
-        index[key] = t
+        scopes = [t.scope]
+        t.scopes = scopes  # type: ignore[attr-defined]
+        index[key] = scopes
         rows.append(t)
     return rows
 
@@ -531,10 +542,65 @@ NEXT_STEP = {
 }
 
 
-def next_steps(gate: dict[str, Any]) -> list[str]:
+def next_steps(gate: Mapping[str, Any]) -> list[str]:
     seen: list[str] = []
     for reason in gate.get("reasons", []):
         step = NEXT_STEP.get(reason["code"])
         if step and step not in seen:
             seen.append(step)
     return seen
+
+
+RECENT_NOTIFICATIONS = 50
+
+
+def subscriptions(request: HttpRequest) -> HttpResponse:
+    """Where notifications go besides the role e-mails, and what was sent lately."""
+    require(request.user, "governance.view")
+    rows = list(Subscription.objects.order_by("name"))
+    recent = list(
+        Notification.objects.select_related("subscription", "message").order_by("-created_at")[
+            :RECENT_NOTIFICATIONS
+        ]
+    )
+    return render(
+        request,
+        "governance/subscriptions.html",
+        {
+            "rows": [(s, notifications.shown_target(s)) for s in rows],
+            "recent": recent,
+            "limit": RECENT_NOTIFICATIONS,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def subscription_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Add or change a subscription (administrators); the kind's transport checks the target."""
+    require(request.user, "notifications.manage")
+    instance = get_object_or_404(Subscription, pk=pk) if pk is not None else Subscription()
+    form = SubscriptionForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        saved = notifications.save_subscription(form.save(commit=False), actor=request.user)
+        messages.success(request, f"Subscription “{saved.name}” saved.")
+        return redirect("subscriptions")
+    return render(
+        request, "governance/subscription_form.html", {"form": form, "subscription": instance}
+    )
+
+
+@require_POST
+def subscription_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove a subscription that never sent anything; one that did is switched off instead."""
+    require(request.user, "notifications.manage")
+    subscription = get_object_or_404(Subscription, pk=pk)
+    if subscription.deliveries.exists():
+        messages.error(
+            request,
+            f"“{subscription.name}” has sent notifications, which stay on record with it; "
+            "untick “active” to stop it instead.",
+        )
+        return redirect("subscription-edit", pk=subscription.pk)
+    notifications.delete_subscription(subscription, actor=request.user)
+    messages.success(request, f"Subscription “{subscription.name}” removed.")
+    return redirect("subscriptions")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TextIO
 
 from policies import services
 from policies.models import PolicyVersion
 from policies.packs import load_pack_file
 
 
-def seed_demo(stdout: Any) -> None:
+def seed_demo(stdout: TextIO) -> None:
     """Load and activate the shipped default pack unless a policy is already active."""
     active = PolicyVersion.objects.active().first()
     if active is not None:

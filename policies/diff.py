@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Literal, get_args
+from typing import Literal, TypeVar, cast, get_args
 
 from policies import rules
+from policies.pack_format import Pack, PackMetric, PackSettings, PackStandard, PackThreshold
 
 __all__ = ["Change", "PolicyDiff", "diff_policies"]
 
@@ -52,12 +53,12 @@ class Change:
     section: Section
     key: str
     field: str | None
-    old: Any
-    new: Any
+    old: object
+    new: object
     loosening: bool
     why: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-compatible representation (the dataclass fields)."""
         return asdict(self)
 
@@ -79,7 +80,7 @@ class PolicyDiff:
     def __len__(self) -> int:
         return len(self.changes)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """``{"changes": [...], "summary": {"added", "removed", "changed", "loosenings"}}``."""
         summary = {kind: 0 for kind in ("added", "removed", "changed")}
         for change in self.changes:
@@ -93,17 +94,21 @@ class PolicyDiff:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _index(items: Iterable[Mapping[str, Any]], key: str) -> dict[str, Mapping[str, Any]]:
+#: An entity of a pack section (level, standard, requirement, domain, metric, threshold, ...).
+_Entity = TypeVar("_Entity", bound=Mapping[str, object])
+
+
+def _index(items: Iterable[_Entity], key: str) -> dict[str, _Entity]:
     return {str(item[key]): item for item in items}
 
 
-def _closure(code: str, standards: Mapping[str, Mapping[str, Any]]) -> set[str]:
+def _closure(code: str, standards: Mapping[str, PackStandard]) -> set[str]:
     """``code`` and every standard it includes, by the gate's own rule."""
     includes = {name: spec.get("includes", []) for name, spec in standards.items()}
     return set(rules.expand_standards([code], includes))
 
 
-def _names(values: Iterable[Any]) -> str:
+def _names(values: Iterable[object]) -> str:
     return ", ".join(str(value) for value in values)
 
 
@@ -117,8 +122,8 @@ class _Collector:
         section: Section,
         key: str,
         field_name: str | None,
-        old: Any,
-        new: Any,
+        old: object,
+        new: object,
         loosening: bool,
         why: str,
     ) -> None:
@@ -129,8 +134,8 @@ class _Collector:
         section: Section,
         key: str,
         field_name: str | None,
-        old: list[Any],
-        new: list[Any],
+        old: list[str],
+        new: list[str],
         what: str,
         loosen_on_removal: bool,
     ) -> None:
@@ -155,8 +160,8 @@ class _Collector:
     def entities(
         self,
         section: Section,
-        before: Mapping[str, Mapping[str, Any]],
-        after: Mapping[str, Mapping[str, Any]],
+        before: Mapping[str, Mapping[str, object]],
+        after: Mapping[str, Mapping[str, object]],
         noun: str,
         *,
         removal_loosens: bool = False,
@@ -172,7 +177,8 @@ class _Collector:
             why = f"{noun} removed"
             if count is not None:
                 field_name, item = count
-                why += f" with its {len(before[code].get(field_name, []))} {item}(s)"
+                items = before[code].get(field_name, [])
+                why += f" with its {len(cast(list[object], items))} {item}(s)"
             entity = dict(before[code])
             self.add("removed", section, code, None, entity, None, removal_loosens, why)
         for code in sorted(after.keys() - before.keys()):
@@ -185,8 +191,8 @@ def _plain_fields(
     c: _Collector,
     section: Section,
     key: str,
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
+    old: Mapping[str, object],
+    new: Mapping[str, object],
     fields: Iterable[str],
 ) -> None:
     """Report changed scalar fields that carry no loosening semantics."""
@@ -207,7 +213,7 @@ def _plain_fields(
 # -------------------------------------------------------------------------------- diff
 
 
-def diff_policies(old: Mapping[str, Any], new: Mapping[str, Any]) -> PolicyDiff:
+def diff_policies(old: Pack, new: Pack) -> PolicyDiff:
     """Compare two normalised packs (``validate_pack`` output or the API policy shape).
 
     Items are matched by identifier, so reordering is not a change. Pack metadata
@@ -238,19 +244,23 @@ def diff_policies(old: Mapping[str, Any], new: Mapping[str, Any]) -> PolicyDiff:
     return PolicyDiff(ordered)
 
 
-def _diff_settings(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    before: Mapping[str, Any] = old.get("settings") or {}
-    after: Mapping[str, Any] = new.get("settings") or {}
+def _settings(pack: Pack) -> PackSettings:
+    # A pack without settings compares as empty ones: every read below uses ``get``.
+    return pack.get("settings") or cast(PackSettings, {})
+
+
+def _diff_settings(c: _Collector, old: Pack, new: Pack) -> None:
+    before, after = _settings(old), _settings(new)
 
     def changed(name: str) -> bool:
         return before.get(name) != after.get(name)
 
     if changed("baseline_level"):
         old_rank = {lv["code"]: lv["rank"] for lv in old.get("levels", [])}.get(
-            before.get("baseline_level")
+            before.get("baseline_level", "")
         )
         new_rank = {lv["code"]: lv["rank"] for lv in new.get("levels", [])}.get(
-            after.get("baseline_level")
+            after.get("baseline_level", "")
         )
         lower = old_rank is not None and new_rank is not None and new_rank < old_rank
         c.add(
@@ -273,27 +283,42 @@ def _diff_settings(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any]
         loosen_on_removal=True,
     )
     # Larger numbers mean fewer assessments or re-approvals: a loosening.
-    for name, text in (
-        ("effective_compute_multiple", "compute multiple that triggers an assessment"),
-        ("months_between_assessments", "months between assessments"),
-        ("safeguard_reapproval_months", "months before safeguards need re-approval"),
-    ):
+    numbers: tuple[tuple[str, float | None, float | None, str], ...] = (
+        (
+            "effective_compute_multiple",
+            before.get("effective_compute_multiple"),
+            after.get("effective_compute_multiple"),
+            "compute multiple that triggers an assessment",
+        ),
+        (
+            "months_between_assessments",
+            before.get("months_between_assessments"),
+            after.get("months_between_assessments"),
+            "months between assessments",
+        ),
+        (
+            "safeguard_reapproval_months",
+            before.get("safeguard_reapproval_months"),
+            after.get("safeguard_reapproval_months"),
+            "months before safeguards need re-approval",
+        ),
+    )
+    for name, a, b, text in numbers:
         if changed(name):
-            a, b = before.get(name), after.get(name)
             up = a is not None and b is not None and b > a
             verb = (
                 "increased" if up else "decreased" if a is not None and b is not None else "changed"
             )
             c.add("changed", "settings", name, None, a, b, up, f"{text} {verb} from {a} to {b}")
     if changed("warning_behaviour"):
-        a, b = before.get("warning_behaviour"), after.get("warning_behaviour")
-        relaxed = a == "require_safeguards" and b == "notify"
+        was, now = before.get("warning_behaviour"), after.get("warning_behaviour")
+        relaxed = was == "require_safeguards" and now == "notify"
         why = (
             "warnings no longer require safeguards, they only notify"
             if relaxed
-            else f"warning behaviour changed from {a} to {b}"
+            else f"warning behaviour changed from {was} to {now}"
         )
-        c.add("changed", "settings", "warning_behaviour", None, a, b, relaxed, why)
+        c.add("changed", "settings", "warning_behaviour", None, was, now, relaxed, why)
     if changed("uncertainty_z"):
         # A smaller z pushes results less toward "more capable": lines are crossed later.
         a, b = before.get("uncertainty_z", 0.0), after.get("uncertainty_z", 0.0)
@@ -308,7 +333,7 @@ def _diff_settings(c: _Collector, old: Mapping[str, Any], new: Mapping[str, Any]
     _diff_titles(c, before, after)
 
 
-def _diff_titles(c: _Collector, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+def _diff_titles(c: _Collector, before: PackSettings, after: PackSettings) -> None:
     """Fewer sign-offs is a loosening, also when the title stays on as an adviser; an adviser
     dropped altogether is one too (less independent input), one promoted to sign-off is not."""
     old_sign = list(before.get("signoff_titles", []))
@@ -349,23 +374,23 @@ def _diff_titles(c: _Collector, before: Mapping[str, Any], after: Mapping[str, A
 
 def _diff_plain_section(
     c: _Collector,
-    section: Section,
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
+    section: Literal["levels", "domains"],
+    old: Pack,
+    new: Pack,
     noun: str,
     fields: tuple[str, ...],
 ) -> None:
     """A section of entities by ``code`` whose fields carry no loosening (levels, domains)."""
-    before = _index(old.get(section, []), "code")
-    after = _index(new.get(section, []), "code")
+    before: dict[str, Mapping[str, object]] = _index(old.get(section, []), "code")
+    after: dict[str, Mapping[str, object]] = _index(new.get(section, []), "code")
     for code in c.entities(section, before, after, noun):
         _plain_fields(c, section, code, before[code], after[code], fields)
 
 
 def _diff_standards(
     c: _Collector,
-    before: Mapping[str, Mapping[str, Any]],
-    after: Mapping[str, Mapping[str, Any]],
+    before: Mapping[str, PackStandard],
+    after: Mapping[str, PackStandard],
 ) -> None:
     count = ("requirements", "requirement")
     for code in c.entities(
@@ -385,14 +410,14 @@ def _diff_standards(
 
 def _diff_requirements(
     c: _Collector,
-    old_standards: Mapping[str, Mapping[str, Any]],
-    new_standards: Mapping[str, Mapping[str, Any]],
+    old_standards: Mapping[str, PackStandard],
+    new_standards: Mapping[str, PackStandard],
 ) -> None:
     """Requirements are matched by their (globally unique) code across standards."""
 
     def flatten(
-        standards: Mapping[str, Mapping[str, Any]],
-    ) -> dict[str, tuple[str, Mapping[str, Any]]]:
+        standards: Mapping[str, PackStandard],
+    ) -> dict[str, tuple[str, Mapping[str, object]]]:
         return {
             str(req["code"]): (code, req)
             for code, standard in standards.items()
@@ -450,8 +475,8 @@ def _diff_requirements(
 
 def _diff_metrics(
     c: _Collector,
-    before: Mapping[str, Mapping[str, Any]],
-    after: Mapping[str, Mapping[str, Any]],
+    before: Mapping[str, PackMetric],
+    after: Mapping[str, PackMetric],
 ) -> None:
     for key in c.entities("metrics", before, after, "metric"):
         a, b = before[key], after[key]
@@ -495,9 +520,9 @@ def _min_samples_change(a: int | None, b: int | None) -> tuple[bool, str]:
 
 def _diff_thresholds(
     c: _Collector,
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    new_metrics: Mapping[str, Mapping[str, Any]],
+    old: Pack,
+    new: Pack,
+    new_metrics: Mapping[str, PackMetric],
 ) -> None:
     before = _index(old.get("thresholds", []), "code")
     after = _index(new.get("thresholds", []), "code")
@@ -540,9 +565,9 @@ def _diff_thresholds(
 def _diff_indicators(
     c: _Collector,
     threshold: str,
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    new_metrics: Mapping[str, Mapping[str, Any]],
+    old: PackThreshold,
+    new: PackThreshold,
+    new_metrics: Mapping[str, PackMetric],
 ) -> None:
     before = _index(old.get("indicators", []), "metric")
     after = _index(new.get("indicators", []), "metric")
@@ -569,9 +594,14 @@ def _diff_indicators(
             f"indicator on {metric} added to threshold {threshold}",
         )
     for metric in before.keys() & after.keys():
-        higher = bool(new_metrics.get(metric, {}).get("higher_is_more_capable", True))
-        for line in ("warning", "critical"):
-            a, b = before[metric].get(line), after[metric].get(line)
+        spec = new_metrics.get(metric)
+        higher = bool(spec.get("higher_is_more_capable", True)) if spec is not None else True
+        old_ind, new_ind = before[metric], after[metric]
+        lines: tuple[tuple[str, float | None, float | None], ...] = (
+            ("warning", old_ind.get("warning"), new_ind.get("warning")),
+            ("critical", old_ind.get("critical"), new_ind.get("critical")),
+        )
+        for line, a, b in lines:
             if a == b:
                 continue
             loosening, why = _line_change(line, a, b, higher)

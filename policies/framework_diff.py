@@ -22,12 +22,12 @@ frameworks"). A finding not flagged is neutral or a tightening.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any
+from typing import TypedDict
 
 from policies.diff import Change, diff_policies
+from policies.pack_format import Pack, PackDomain, PackIndicator, PackSource, PackThreshold
 
 __all__ = [
     "CATEGORY_LABELS",
@@ -60,23 +60,27 @@ _TIER_RANK = {"research": 1, "ongoing_assessment": 2, "early_warning": 2, "track
 _FRAMEWORK_SPECIFIC_SETTINGS = frozenset({"baseline_level", "baseline_standards"})
 
 
-def is_cross_framework(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def is_cross_framework(old: Pack, new: Pack) -> bool:
     """Whether two packs are different packs (their keys differ): another framework, or
     another version of one. Versions of one pack share a key."""
     return old.get("key") != new.get("key")
 
 
-def same_publisher(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def same_publisher(old: Pack, new: Pack) -> bool:
     """Whether both packs model frameworks of the same publisher (e.g. RSP v2.2 and v3.0).
 
     Such packs keep their codes where a concept carries over, so the item-by-item
     loosenings of ``diff_policies`` mean something and are listed with the by-domain ones.
     """
-    publisher = (old.get("source") or {}).get("publisher")
-    return bool(publisher) and publisher == (new.get("source") or {}).get("publisher")
+    publisher = _publisher(old.get("source"))
+    return bool(publisher) and publisher == _publisher(new.get("source"))
 
 
-def all_loosenings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+def _publisher(source: PackSource | None) -> str | None:
+    return source.get("publisher") if source else None
+
+
+def all_loosenings(old: Pack, new: Pack) -> list[Change]:
     """Every loosening to show before ``new`` replaces ``old``.
 
     The same pack (one key): ``diff_policies``. Different packs: the by-domain loosenings,
@@ -94,7 +98,7 @@ def all_loosenings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
     return found
 
 
-def _category_key(domain: Mapping[str, Any]) -> str:
+def _category_key(domain: PackDomain) -> str:
     category = domain.get("category")
     return str(category) if category else f"domain:{domain['code']}"
 
@@ -103,6 +107,17 @@ def _label(key: str) -> str:
     if key.startswith("domain:"):
         return f"{key.removeprefix('domain:')} (no category)"
     return CATEGORY_LABELS.get(key, key)
+
+
+class ThresholdSummary(TypedDict):
+    """A threshold as a domain summary lists it."""
+
+    code: str
+    name: str
+    tier: str
+    halt: bool
+    requires: dict[str, list[str]]
+    indicators: list[PackIndicator]
 
 
 @dataclass(frozen=True)
@@ -118,7 +133,7 @@ class DomainSummary:
     deployment_standards: list[str]
     warning_lines: int
     indicators: int
-    thresholds: list[dict[str, Any]] = dataclass_field(default_factory=list)
+    thresholds: list[ThresholdSummary] = dataclass_field(default_factory=list)
     # What a crossing adds beyond the baseline standards (with their includes), per scope,
     # and the red lines that name no standard for a scope: the gate treats those as a halt
     # for that scope until the policy defines a way on (docs/how-the-gate-decides.md, §2).
@@ -137,7 +152,7 @@ class DomainSummary:
     def gates_deployment(self) -> bool:
         return bool(self.deployment_beyond_baseline or self.halts or self.undefined_deployment)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "domains": self.domains,
             "tier": self.tier,
@@ -165,7 +180,7 @@ class DomainComparison:
     old: DomainSummary | None
     new: DomainSummary | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "category": self.category,
             "label": self.label,
@@ -187,7 +202,7 @@ class FrameworkDiff:
     def loosenings(self) -> list[Change]:
         return [change for change in self.changes if change.loosening]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "old_framework": self.old_framework,
             "new_framework": self.new_framework,
@@ -197,26 +212,26 @@ class FrameworkDiff:
         }
 
 
-def _framework_name(pack: Mapping[str, Any]) -> str:
-    source = pack.get("source") or {}
+def _framework_name(pack: Pack) -> str:
+    source = pack.get("source")
     publisher, framework, version = (
-        source.get("publisher"),
-        source.get("framework"),
-        source.get("version"),
+        (source.get("publisher"), source.get("framework"), source.get("version"))
+        if source
+        else (None, None, None)
     )
     if publisher and framework:
         return f"{publisher} {framework} {version}".strip()
     return str(pack.get("name") or pack.get("key") or "?")
 
 
-def _summaries(pack: Mapping[str, Any]) -> dict[str, DomainSummary]:
-    by_category: dict[str, list[Mapping[str, Any]]] = {}
+def _summaries(pack: Pack) -> dict[str, DomainSummary]:
+    by_category: dict[str, list[PackDomain]] = {}
     domain_key: dict[str, str] = {}
     for domain in pack.get("domains", []):
         key = _category_key(domain)
         by_category.setdefault(key, []).append(domain)
         domain_key[str(domain["code"])] = key
-    thresholds: dict[str, list[Mapping[str, Any]]] = {}
+    thresholds: dict[str, list[PackThreshold]] = {}
     for threshold in pack.get("thresholds", []):
         key = domain_key.get(str(threshold["domain"]), f"domain:{threshold['domain']}")
         thresholds.setdefault(key, []).append(threshold)
@@ -270,7 +285,7 @@ def _summaries(pack: Mapping[str, Any]) -> dict[str, DomainSummary]:
     return result
 
 
-def diff_frameworks(old: Mapping[str, Any], new: Mapping[str, Any]) -> FrameworkDiff:
+def diff_frameworks(old: Pack, new: Pack) -> FrameworkDiff:
     """Compare two normalised packs by risk category; see the module docstring.
 
     Works for any two packs (also of one framework, where it is a coarser view than
@@ -288,7 +303,7 @@ def diff_frameworks(old: Mapping[str, Any], new: Mapping[str, Any]) -> Framework
     return FrameworkDiff(_framework_name(old), _framework_name(new), rows, changes)
 
 
-def _settings_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+def _settings_changes(old: Pack, new: Pack) -> list[Change]:
     # Only the settings: every other section diff_policies compares by code.
     changes = [
         change
@@ -315,10 +330,11 @@ def _settings_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Ch
     return changes
 
 
-def _baseline_closure(pack: Mapping[str, Any]) -> set[str]:
+def _baseline_closure(pack: Pack) -> set[str]:
     """The baseline standards with everything they include."""
     standards = {str(st["code"]): st for st in pack.get("standards", [])}
-    todo = list((pack.get("settings") or {}).get("baseline_standards", []))
+    settings = pack.get("settings")
+    todo = list(settings.get("baseline_standards", [])) if settings else []
     seen: set[str] = set()
     while todo:
         code = todo.pop()
@@ -329,7 +345,7 @@ def _baseline_closure(pack: Mapping[str, Any]) -> set[str]:
     return seen
 
 
-def _baseline_requirements(pack: Mapping[str, Any]) -> int:
+def _baseline_requirements(pack: Pack) -> int:
     """Requirements of the baseline standards, with everything they include."""
     standards = {str(st["code"]): st for st in pack.get("standards", [])}
     return sum(len(standards[code].get("requirements", [])) for code in _baseline_closure(pack))
@@ -360,7 +376,7 @@ def _domain_changes(row: DomainComparison) -> list[Change]:
         ]
     out: list[Change] = []
 
-    def add(field: str, old: Any, new: Any, loosening: bool, why: str) -> None:
+    def add(field: str, old: object, new: object, loosening: bool, why: str) -> None:
         out.append(Change("changed", "domains", key, field, old, new, loosening, why))
 
     if a.tier != b.tier:

@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import TypedDict
 
 STANDARD_KINDS: tuple[str, ...] = ("deployment", "security", "alignment")
 THRESHOLD_TIERS: tuple[str, ...] = ("red_line", "early_warning")
@@ -58,6 +58,122 @@ TOP_REQUIRED = (
     "metrics",
     "thresholds",
 )
+
+
+# The normalised pack (``validate_pack`` output, ``policies.services.to_pack``), section by
+# section; docs/policy-packs.md describes each field.
+
+
+class PackSource(TypedDict):
+    """``source``: the published framework a pack is modelled on."""
+
+    publisher: str
+    framework: str
+    version: str
+    date: str
+    url: str
+    document: str
+    notes: list[str]
+
+
+class PackSettings(TypedDict):
+    """``settings``: the policy-wide numbers and sign-off titles."""
+
+    baseline_level: str
+    baseline_standards: list[str]
+    effective_compute_multiple: float
+    months_between_assessments: int
+    safeguard_reapproval_months: int
+    warning_behaviour: str
+    uncertainty_z: float
+    signoff_titles: list[str]
+    advisory_titles: list[str]
+
+
+class PackLevel(TypedDict):
+    """One entry of ``levels``."""
+
+    code: str
+    rank: int
+    name: str
+    description: str
+
+
+class PackRequirement(TypedDict):
+    """One entry of ``standards[].requirements``."""
+
+    code: str
+    title: str
+    evidence: str
+
+
+class PackStandard(TypedDict):
+    """One entry of ``standards``."""
+
+    code: str
+    level: str
+    kind: str
+    includes: list[str]
+    requirements: list[PackRequirement]
+
+
+class PackDomain(TypedDict):
+    """One entry of ``domains``."""
+
+    code: str
+    name: str
+    tier: str
+    category: str | None
+
+
+class PackMetric(TypedDict):
+    """One entry of ``metrics``."""
+
+    key: str
+    name: str
+    unit: str | None
+    min: float
+    max: float
+    higher_is_more_capable: bool
+    domain: str | None
+    min_samples: int | None
+
+
+class PackIndicator(TypedDict):
+    """One entry of ``thresholds[].indicators``."""
+
+    metric: str
+    warning: float | None
+    critical: float
+
+
+class PackThreshold(TypedDict):
+    """One entry of ``thresholds``; ``requires`` maps each of REQUIRES_SCOPES to codes."""
+
+    code: str
+    domain: str
+    name: str
+    description: str
+    tier: str
+    halt: bool
+    requires: dict[str, list[str]]
+    indicators: list[PackIndicator]
+
+
+class Pack(TypedDict):
+    """A normalised pack: every key present, lists sorted by identifier."""
+
+    key: str
+    name: str
+    version: str
+    source: PackSource
+    disclaimer: str
+    settings: PackSettings
+    levels: list[PackLevel]
+    standards: list[PackStandard]
+    domains: list[PackDomain]
+    metrics: list[PackMetric]
+    thresholds: list[PackThreshold]
 
 
 class PackError(Exception):
@@ -121,7 +237,7 @@ class Validator:
         path: str,
         required: tuple[str, ...],
         optional: tuple[str, ...] = (),
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, object] | None:
         """Check ``value`` is a mapping with exactly the allowed keys; None if not a mapping."""
         if not isinstance(value, dict):
             self.error(path, f"must be a mapping, got {type_name(value)}")
@@ -135,7 +251,7 @@ class Validator:
                 self.error(path_at(path, key), "is required")
         return value
 
-    def items(self, value: object, path: str) -> list[Any] | None:
+    def items(self, value: object, path: str) -> list[object] | None:
         if not isinstance(value, list):
             self.error(path, f"must be a list, got {type_name(value)}")
             return None
@@ -145,7 +261,7 @@ class Validator:
 
     def string(
         self,
-        mapping: dict[str, Any],
+        mapping: dict[str, object],
         key: str,
         path: str,
         *,
@@ -194,7 +310,7 @@ class Validator:
         return value
 
     def number(
-        self, mapping: dict[str, Any], key: str, path: str, *, nullable: bool = False
+        self, mapping: dict[str, object], key: str, path: str, *, nullable: bool = False
     ) -> float | None:
         """A finite real number, returned as float. None when missing, null or invalid."""
         if key not in mapping:
@@ -211,7 +327,7 @@ class Validator:
             return None
         return float(value)
 
-    def integer(self, mapping: dict[str, Any], key: str, path: str) -> int | None:
+    def integer(self, mapping: dict[str, object], key: str, path: str) -> int | None:
         """A whole number (``6`` or ``6.0``), returned as int. None when missing or invalid."""
         if key not in mapping:
             return None
@@ -224,7 +340,7 @@ class Validator:
             return None
         return value
 
-    def boolean(self, mapping: dict[str, Any], key: str, path: str) -> bool | None:
+    def boolean(self, mapping: dict[str, object], key: str, path: str) -> bool | None:
         if key not in mapping:
             return None
         value = mapping[key]
@@ -235,7 +351,7 @@ class Validator:
 
     def code_list(
         self,
-        mapping: dict[str, Any],
+        mapping: dict[str, object],
         key: str,
         path: str,
         *,

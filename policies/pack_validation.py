@@ -1,14 +1,15 @@
 """Validation of a parsed pack, section by section, into the normalised form.
 
 The normalised form is described in :mod:`policies.packs` and ``docs/policy-packs.md``.
-Pure: no Django, no ORM.
+Pure: no Django, no ORM. Each entity is built with ``cast`` to its ``Pack*`` type: a field
+is None only where an error was recorded, and :func:`validate_pack` raises :class:`PackError`
+before returning anything if one was.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
-from typing import Any
+from typing import cast
 
 from policies.pack_format import (
     CODE_RE,
@@ -23,7 +24,17 @@ from policies.pack_format import (
     UNCERTAINTY_Z_RANGE,
     URL_RE,
     WARNING_BEHAVIOURS,
+    Pack,
+    PackDomain,
     PackError,
+    PackIndicator,
+    PackLevel,
+    PackMetric,
+    PackRequirement,
+    PackSettings,
+    PackSource,
+    PackStandard,
+    PackThreshold,
     Validator,
     path_at,
     register_unique,
@@ -31,7 +42,7 @@ from policies.pack_format import (
 )
 
 
-def validate_pack(data: object, filename: str) -> dict[str, Any]:
+def validate_pack(data: object, filename: str) -> Pack:
     """Validate a parsed pack and return its normalised form.
 
     ``data`` is what ``yaml.safe_load`` gives for a pack file (or a normalised pack:
@@ -70,22 +81,25 @@ def validate_pack(data: object, filename: str) -> dict[str, Any]:
 
     if v.errors:
         raise PackError(v.errors)
-    return {
-        "key": key,
-        "name": name,
-        "version": version,
-        "source": source,
-        "disclaimer": disclaimer,
-        "settings": settings,
-        "levels": levels,
-        "standards": standards,
-        "domains": domains,
-        "metrics": metrics,
-        "thresholds": thresholds,
-    }
+    return cast(
+        Pack,
+        {  # None only beside an error
+            "key": key,
+            "name": name,
+            "version": version,
+            "source": source,
+            "disclaimer": disclaimer,
+            "settings": settings,
+            "levels": levels,
+            "standards": standards,
+            "domains": domains,
+            "metrics": metrics,
+            "thresholds": thresholds,
+        },
+    )
 
 
-def _validate_source(v: Validator, value: object, path: str) -> dict[str, Any] | None:
+def _validate_source(v: Validator, value: object, path: str) -> PackSource | None:
     m = v.mapping(
         value, path, ("publisher", "framework", "version", "date", "url"), ("document", "notes")
     )
@@ -102,26 +116,29 @@ def _validate_source(v: Validator, value: object, path: str) -> dict[str, Any] |
             v.error(path_at(path, "date"), f"must be a date YYYY-MM-DD, got {raw_date!r}")
     elif "date" in m:
         v.error(path_at(path, "date"), f"must be a date YYYY-MM-DD, got {type_name(raw_date)}")
-    return {
-        "publisher": v.string(m, "publisher", path),
-        "framework": v.string(m, "framework", path),
-        "version": v.string(m, "version", path),
-        "date": date,
-        "url": v.string(m, "url", path, pattern=URL_RE),
-        "document": v.string(m, "document", path, default=""),
-        # Commitments of the framework that are not data the portal can enforce (kept, in
-        # the author's order, so that exports and comparisons show them).
-        "notes": [note for _, note in v.code_list(m, "notes", path, pattern=None) or []],
-    }
+    return cast(
+        PackSource,
+        {  # None only beside an error
+            "publisher": v.string(m, "publisher", path),
+            "framework": v.string(m, "framework", path),
+            "version": v.string(m, "version", path),
+            "date": date,
+            "url": v.string(m, "url", path, pattern=URL_RE),
+            "document": v.string(m, "document", path, default=""),
+            # Commitments of the framework that are not data the portal can enforce (kept, in
+            # the author's order, so that exports and comparisons show them).
+            "notes": [note for _, note in v.code_list(m, "notes", path, pattern=None) or []],
+        },
+    )
 
 
 def _validate_levels(
-    v: Validator, root: dict[str, Any]
-) -> tuple[list[dict[str, Any]], dict[str, int] | None]:
+    v: Validator, root: dict[str, object]
+) -> tuple[list[PackLevel], dict[str, int] | None]:
     raw = v.items(root["levels"], "levels") if "levels" in root else None
     if raw is None:
         return [], None
-    out: list[dict[str, Any]] = []
+    out: list[PackLevel] = []
     codes: dict[str, str] = {}
     ranks: dict[str, str] = {}
     level_ranks: dict[str, int] = {}
@@ -138,12 +155,15 @@ def _validate_levels(
         if code is not None and rank is not None:
             level_ranks.setdefault(code, rank)
         out.append(
-            {
-                "code": code,
-                "rank": rank,
-                "name": v.string(m, "name", path),
-                "description": v.string(m, "description", path, default=""),
-            }
+            cast(
+                PackLevel,
+                {  # None only beside an error
+                    "code": code,
+                    "rank": rank,
+                    "name": v.string(m, "name", path),
+                    "description": v.string(m, "description", path, default=""),
+                },
+            )
         )
     if not raw:
         v.error("levels", "must define at least one level")
@@ -152,12 +172,12 @@ def _validate_levels(
 
 
 def _validate_domains(
-    v: Validator, root: dict[str, Any]
-) -> tuple[list[dict[str, Any]], set[str] | None]:
+    v: Validator, root: dict[str, object]
+) -> tuple[list[PackDomain], set[str] | None]:
     raw = v.items(root["domains"], "domains") if "domains" in root else None
     if raw is None:
         return [], None
-    out: list[dict[str, Any]] = []
+    out: list[PackDomain] = []
     codes: dict[str, str] = {}
     for index, item in enumerate(raw):
         path = path_at("domains", index)
@@ -170,25 +190,28 @@ def _validate_domains(
         if m.get("category") is not None:
             category = v.string(m, "category", path, choices=DOMAIN_CATEGORIES)
         out.append(
-            {
-                "code": code,
-                "name": v.string(m, "name", path),
-                "tier": v.string(m, "tier", path, choices=DOMAIN_TIERS),
-                "category": category,
-            }
+            cast(
+                PackDomain,
+                {  # None only beside an error
+                    "code": code,
+                    "name": v.string(m, "name", path),
+                    "tier": v.string(m, "tier", path, choices=DOMAIN_TIERS),
+                    "category": category,
+                },
+            )
         )
     out.sort(key=lambda domain: domain["code"] or "")
     return out, set(codes)
 
 
 def _validate_standards(
-    v: Validator, root: dict[str, Any], level_ranks: dict[str, int] | None
-) -> tuple[list[dict[str, Any]], dict[str, list[tuple[str, str]]] | None]:
+    v: Validator, root: dict[str, object], level_ranks: dict[str, int] | None
+) -> tuple[list[PackStandard], dict[str, list[tuple[str, str]]] | None]:
     """Validate standards; returns them and ``{code: [(include_path, included_code)]}``."""
     raw = v.items(root["standards"], "standards") if "standards" in root else None
     if raw is None:
         return [], None
-    out: list[dict[str, Any]] = []
+    out: list[PackStandard] = []
     codes: dict[str, str] = {}
     pairs: dict[str, str] = {}
     requirement_codes: dict[str, str] = {}
@@ -212,13 +235,16 @@ def _validate_standards(
             includes_of[code] = includes or []
         requirements = _validate_requirements(v, m, path, requirement_codes)
         out.append(
-            {
-                "code": code,
-                "level": level,
-                "kind": kind,
-                "includes": sorted(code for _, code in includes or []),
-                "requirements": requirements,
-            }
+            cast(
+                PackStandard,
+                {  # None only beside an error
+                    "code": code,
+                    "level": level,
+                    "kind": kind,
+                    "includes": sorted(code for _, code in includes or []),
+                    "requirements": requirements,
+                },
+            )
         )
     # Includes can only be checked once every standard code is known.
     for includes in includes_of.values():
@@ -231,15 +257,15 @@ def _validate_standards(
 
 
 def _validate_requirements(
-    v: Validator, standard: dict[str, Any], path: str, registry: dict[str, str]
-) -> list[dict[str, Any]]:
+    v: Validator, standard: dict[str, object], path: str, registry: dict[str, str]
+) -> list[PackRequirement]:
     if "requirements" not in standard:
         return []
     where = path_at(path, "requirements")
     raw = v.items(standard["requirements"], where)
     if raw is None:
         return []
-    out: list[dict[str, Any]] = []
+    out: list[PackRequirement] = []
     for index, item in enumerate(raw):
         item_path = path_at(where, index)
         m = v.mapping(item, item_path, ("code", "title"), ("evidence",))
@@ -249,11 +275,14 @@ def _validate_requirements(
         # Requirement codes are global: safeguard status is recorded per requirement code.
         register_unique(v, registry, code, path_at(item_path, "code"), "requirement code")
         out.append(
-            {
-                "code": code,
-                "title": v.string(m, "title", item_path),
-                "evidence": v.string(m, "evidence", item_path, default=""),
-            }
+            cast(
+                PackRequirement,
+                {  # None only beside an error
+                    "code": code,
+                    "title": v.string(m, "title", item_path),
+                    "evidence": v.string(m, "evidence", item_path, default=""),
+                },
+            )
         )
     out.sort(key=lambda requirement: requirement["code"] or "")
     return out
@@ -284,14 +313,14 @@ def _report_include_cycles(
 
 
 def _validate_metrics(
-    v: Validator, root: dict[str, Any], domain_codes: set[str] | None
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]] | None]:
+    v: Validator, root: dict[str, object], domain_codes: set[str] | None
+) -> tuple[list[PackMetric], dict[str, PackMetric] | None]:
     raw = v.items(root["metrics"], "metrics") if "metrics" in root else None
     if raw is None:
         return [], None
-    out: list[dict[str, Any]] = []
+    out: list[PackMetric] = []
     keys: dict[str, str] = {}
-    index_by_key: dict[str, dict[str, Any]] = {}
+    index_by_key: dict[str, PackMetric] = {}
     for index, item in enumerate(raw):
         path = path_at("metrics", index)
         m = v.mapping(
@@ -313,16 +342,19 @@ def _validate_metrics(
             domain = v.string(m, "domain", path, pattern=CODE_RE)
             if domain is not None and domain_codes is not None and domain not in domain_codes:
                 v.error(path_at(path, "domain"), f"unknown domain {domain!r}")
-        metric = {
-            "key": key,
-            "name": v.string(m, "name", path),
-            "unit": v.string(m, "unit", path, default=None),
-            "min": low,
-            "max": high,
-            "higher_is_more_capable": v.boolean(m, "higher_is_more_capable", path),
-            "domain": domain,
-            "min_samples": _min_samples(v, m, path),
-        }
+        metric = cast(
+            PackMetric,
+            {  # None only beside an error
+                "key": key,
+                "name": v.string(m, "name", path),
+                "unit": v.string(m, "unit", path, default=None),
+                "min": low,
+                "max": high,
+                "higher_is_more_capable": v.boolean(m, "higher_is_more_capable", path),
+                "domain": domain,
+                "min_samples": _min_samples(v, m, path),
+            },
+        )
         out.append(metric)
         if key is not None and key not in index_by_key:
             index_by_key[key] = metric
@@ -330,7 +362,7 @@ def _validate_metrics(
     return out, index_by_key
 
 
-def _min_samples(v: Validator, metric: dict[str, Any], path: str) -> int | None:
+def _min_samples(v: Validator, metric: dict[str, object], path: str) -> int | None:
     """Optional: a positive whole number of samples below which a result is weak evidence."""
     if metric.get("min_samples") is None:
         return None
@@ -343,15 +375,15 @@ def _min_samples(v: Validator, metric: dict[str, Any], path: str) -> int | None:
 
 def _validate_thresholds(
     v: Validator,
-    root: dict[str, Any],
+    root: dict[str, object],
     domain_codes: set[str] | None,
     standards: dict[str, list[tuple[str, str]]] | None,
-    metrics: dict[str, dict[str, Any]] | None,
-) -> list[dict[str, Any]]:
+    metrics: dict[str, PackMetric] | None,
+) -> list[PackThreshold]:
     raw = v.items(root["thresholds"], "thresholds") if "thresholds" in root else None
     if raw is None:
         return []
-    out: list[dict[str, Any]] = []
+    out: list[PackThreshold] = []
     codes: dict[str, str] = {}
     for index, item in enumerate(raw):
         path = path_at("thresholds", index)
@@ -380,16 +412,19 @@ def _validate_thresholds(
                 path_at(path, "halt"), "an early_warning threshold cannot halt; make it a red_line"
             )
         out.append(
-            {
-                "code": code,
-                "domain": domain,
-                "name": v.string(m, "name", path),
-                "description": v.string(m, "description", path, default=""),
-                "tier": tier,
-                "halt": bool(halt),
-                "requires": requires,
-                "indicators": _validate_indicators(v, m, path, metrics),
-            }
+            cast(
+                PackThreshold,
+                {  # None only beside an error
+                    "code": code,
+                    "domain": domain,
+                    "name": v.string(m, "name", path),
+                    "description": v.string(m, "description", path, default=""),
+                    "tier": tier,
+                    "halt": bool(halt),
+                    "requires": requires,
+                    "indicators": _validate_indicators(v, m, path, metrics),
+                },
+            )
         )
     out.sort(key=lambda threshold: threshold["code"] or "")
     return out
@@ -416,17 +451,17 @@ def _validate_requires(
 
 def _validate_indicators(
     v: Validator,
-    threshold: dict[str, Any],
+    threshold: dict[str, object],
     path: str,
-    metrics: dict[str, dict[str, Any]] | None,
-) -> list[dict[str, Any]]:
+    metrics: dict[str, PackMetric] | None,
+) -> list[PackIndicator]:
     if "indicators" not in threshold:
         return []
     where = path_at(path, "indicators")
     raw = v.items(threshold["indicators"], where)
     if raw is None:
         return []
-    out: list[dict[str, Any]] = []
+    out: list[PackIndicator] = []
     seen: dict[str, str] = {}
     for index, item in enumerate(raw):
         item_path = path_at(where, index)
@@ -444,7 +479,11 @@ def _validate_indicators(
                 v.error(path_at(item_path, "metric"), f"unknown metric {key!r}")
         if metric is not None:
             _check_indicator_values(v, item_path, metric, warning, critical)
-        out.append({"metric": key, "warning": warning, "critical": critical})
+        out.append(
+            cast(
+                PackIndicator, {"metric": key, "warning": warning, "critical": critical}
+            )  # None only beside an error
+        )
     out.sort(key=lambda indicator: indicator["metric"] or "")
     return out
 
@@ -452,7 +491,7 @@ def _validate_indicators(
 def _check_indicator_values(
     v: Validator,
     path: str,
-    metric: Mapping[str, Any],
+    metric: PackMetric,
     warning: float | None,
     critical: float | None,
 ) -> None:
@@ -485,10 +524,10 @@ def _check_indicator_values(
 
 def _validate_settings(
     v: Validator,
-    root: dict[str, Any],
+    root: dict[str, object],
     level_ranks: dict[str, int] | None,
     standards: dict[str, list[tuple[str, str]]] | None,
-) -> dict[str, Any] | None:
+) -> PackSettings | None:
     if "settings" not in root:
         return None
     path = "settings"
@@ -536,20 +575,23 @@ def _validate_settings(
             # A title either signs (required) or advises (recorded, not required); both at
             # once would let a diff hide a sign-off moved to an advisory role.
             v.error(entry_path, f"{title!r} is also a sign-off title; a title signs or advises")
-    return {
-        "baseline_level": baseline_level,
-        "baseline_standards": sorted(code for _, code in baseline),
-        "effective_compute_multiple": multiple,
-        "months_between_assessments": months["months_between_assessments"],
-        "safeguard_reapproval_months": months["safeguard_reapproval_months"],
-        "warning_behaviour": v.string(m, "warning_behaviour", path, choices=WARNING_BEHAVIOURS),
-        "uncertainty_z": _uncertainty_z(v, m, path),
-        "signoff_titles": [title for _, title in titles or []],
-        "advisory_titles": [title for _, title in advisory],
-    }
+    return cast(
+        PackSettings,
+        {  # None only beside an error
+            "baseline_level": baseline_level,
+            "baseline_standards": sorted(code for _, code in baseline),
+            "effective_compute_multiple": multiple,
+            "months_between_assessments": months["months_between_assessments"],
+            "safeguard_reapproval_months": months["safeguard_reapproval_months"],
+            "warning_behaviour": v.string(m, "warning_behaviour", path, choices=WARNING_BEHAVIOURS),
+            "uncertainty_z": _uncertainty_z(v, m, path),
+            "signoff_titles": [title for _, title in titles or []],
+            "advisory_titles": [title for _, title in advisory],
+        },
+    )
 
 
-def _uncertainty_z(v: Validator, settings: dict[str, Any], path: str) -> float | None:
+def _uncertainty_z(v: Validator, settings: dict[str, object], path: str) -> float | None:
     """Optional, default 0: standard errors added toward "more capable" (see §1 of
     docs/how-the-gate-decides.md)."""
     if "uncertainty_z" not in settings:

@@ -42,7 +42,17 @@ from policies.pack_format import (
     THRESHOLD_TIERS,
     UNCERTAINTY_Z_RANGE,
     WARNING_BEHAVIOURS,
+    Pack,
+    PackDomain,
     PackError,
+    PackIndicator,
+    PackLevel,
+    PackMetric,
+    PackRequirement,
+    PackSettings,
+    PackSource,
+    PackStandard,
+    PackThreshold,
 )
 from policies.pack_validation import validate_pack
 
@@ -56,7 +66,17 @@ __all__ = [
     "THRESHOLD_TIERS",
     "UNCERTAINTY_Z_RANGE",
     "WARNING_BEHAVIOURS",
+    "Pack",
+    "PackDomain",
     "PackError",
+    "PackIndicator",
+    "PackLevel",
+    "PackMetric",
+    "PackRequirement",
+    "PackSettings",
+    "PackSource",
+    "PackStandard",
+    "PackThreshold",
     "content_sha256",
     "dump_pack",
     "load_pack_file",
@@ -95,8 +115,9 @@ class _PackLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.duplicates: list[tuple[int, int, str]] = []
 
+    # The return type is PyYAML's: keys and values of any YAML type (a boundary).
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+        seen: set[object] = set()
         for key_node, _value in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
@@ -112,13 +133,13 @@ class _PackLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _mark_location(filename: str, mark: Any) -> str:
+def _mark_location(filename: str, mark: yaml.Mark | None) -> str:
     if mark is None:
         return filename
     return f"{filename}: line {mark.line + 1}, column {mark.column + 1}"
 
 
-def parse_pack(text: str, filename: str) -> dict[str, Any]:
+def parse_pack(text: str, filename: str) -> Pack:
     """Parse pack YAML text and return the validated, normalised pack.
 
     ``filename`` is used only to build error locations. Raises :class:`PackError` for
@@ -155,7 +176,7 @@ def parse_pack(text: str, filename: str) -> dict[str, Any]:
 # -------------------------------------------------------------------- files, dump, hash
 
 
-def load_pack_file(path_or_name: str | Path) -> dict[str, Any]:
+def load_pack_file(path_or_name: str | Path) -> Pack:
     """Read, parse and validate a pack file; return the normalised pack.
 
     A bare name without directory or suffix (``"default"``) means the shipped pack
@@ -180,7 +201,7 @@ def load_pack_file(path_or_name: str | Path) -> dict[str, Any]:
 class _PackDumper(yaml.SafeDumper):
     """SafeDumper without anchors/aliases and with block style for multi-line text."""
 
-    def ignore_aliases(self, data: Any) -> bool:
+    def ignore_aliases(self, data: object) -> bool:
         return True
 
 
@@ -192,7 +213,7 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _PackDumper.add_representer(str, _represent_str)
 
 
-def dump_pack(data: Mapping[str, Any]) -> str:
+def dump_pack(data: Mapping[str, object]) -> str:
     """Serialise a pack to YAML text in normalised form.
 
     ``data`` is validated (and thereby normalised) first, so the output is canonical and
@@ -216,7 +237,7 @@ def dump_pack(data: Mapping[str, Any]) -> str:
     return header + body
 
 
-def content_sha256(data: Mapping[str, Any]) -> str:
+def content_sha256(data: Mapping[str, object]) -> str:
     """SHA-256 (hex) of the canonical JSON of ``data``.
 
     Canonical JSON: ``json.dumps(data, sort_keys=True, separators=(",", ":"),

@@ -10,9 +10,9 @@ the policy is updated) only people can judge, and they record it with an evidenc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from policies.pack_format import Pack
 
 __all__ = ["ELEMENTS", "STATUSES", "Element", "computed"]
 
@@ -90,7 +90,7 @@ ELEMENTS: tuple[Element, ...] = (
 )
 
 
-def _standards_of(pack: Mapping[str, Any], codes: list[str]) -> set[str]:
+def _standards_of(pack: Pack, codes: list[str]) -> set[str]:
     """Kinds of the given standards and of everything they include."""
     standards = {str(s["code"]): s for s in pack.get("standards", [])}
     kinds: set[str] = set()
@@ -113,7 +113,7 @@ def _share(count: int, total: int, what: str) -> tuple[str, str]:
     return "not", f"{what}: none of {total}"
 
 
-def computed(pack: Mapping[str, Any]) -> dict[str, tuple[str, str] | None]:
+def computed(pack: Pack) -> dict[str, tuple[str, str] | None]:
     """``{element code: (status, reason)}`` from the policy's data; None where people judge."""
     red = [t for t in pack.get("thresholds", []) if t.get("tier", "red_line") == "red_line"]
     result: dict[str, tuple[str, str] | None] = {e.code: None for e in ELEMENTS}

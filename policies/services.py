@@ -9,7 +9,7 @@ Every write is audited in its own transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import transaction
 from django.db.models import Q
@@ -21,6 +21,7 @@ from policies.models import (
     FrozenPolicyError,
     Indicator,
     Metric,
+    PolicyChild,
     PolicyVersion,
     RiskDomain,
     SafeguardRequirement,
@@ -28,7 +29,15 @@ from policies.models import (
     SelfAssessmentRecord,
     Standard,
 )
-from policies.packs import PackError, content_sha256, dump_pack, validate_pack
+from policies.packs import (
+    Pack,
+    PackError,
+    PackSettings,
+    PackSource,
+    content_sha256,
+    dump_pack,
+    validate_pack,
+)
 from policies.selfassessment import ELEMENTS, computed
 from rsp_portal.authz import require
 
@@ -65,7 +74,7 @@ def _user_or_none(actor: Actor) -> User | None:
 # ------------------------------------------------------------------------------ load
 
 
-def find_loaded(pack: Mapping[str, Any]) -> PolicyVersion | None:
+def find_loaded(pack: Mapping[str, object]) -> PolicyVersion | None:
     """The draft or active version whose content equals ``pack`` (normalised), if any.
 
     Superseded versions do not count: loading a superseded policy again is a roll-back
@@ -81,7 +90,7 @@ def find_loaded(pack: Mapping[str, Any]) -> PolicyVersion | None:
 
 
 def load_pack(
-    data: Mapping[str, Any], actor: Actor = None, activate: bool = False
+    data: Mapping[str, object], actor: Actor = None, activate: bool = False
 ) -> PolicyVersion:
     """Create a draft version from a pack dict; all or nothing; audited as ``policy.load``.
 
@@ -122,16 +131,21 @@ def _activate(version: PolicyVersion, actor: Actor) -> PolicyVersion:
     return activate(version, actor)
 
 
-def _pick(item: Mapping[str, Any], *names: str) -> dict[str, Any]:
+_Row = TypeVar("_Row", bound=PolicyChild)
+
+
+def _pick(item: Mapping[str, object], *names: str) -> dict[str, Any]:
+    """``names`` of ``item``, as keyword arguments for a model (values of mixed types)."""
     return {name: item[name] for name in names}
 
 
-def _created(model: Any, rows: list[Any], key: str = "code") -> dict[str, Any]:
+def _created(model: type[_Row], rows: list[_Row], key: str = "code") -> dict[str, _Row]:
     """Insert ``rows`` of ``model`` in one query; the created rows by ``key``."""
-    return {getattr(row, key): row for row in model.objects.bulk_create(rows)}
+    model.objects.bulk_create(rows)  # sets the primary keys on ``rows``
+    return {getattr(row, key): row for row in rows}
 
 
-def _create_version(pack: dict[str, Any], digest: str, user: User | None) -> PolicyVersion:
+def _create_version(pack: Pack, digest: str, user: User | None) -> PolicyVersion:
     version = PolicyVersion.objects.create(
         **_pick(pack, "key", "name", "version", "source", "disclaimer"),
         **_pick(pack["settings"], *PolicyVersion.SETTINGS_FIELDS),
@@ -381,7 +395,7 @@ def version_with_children(pk: int) -> PolicyVersion | None:
     return PolicyVersion.objects.with_children().filter(pk=pk).first()
 
 
-def to_pack(version: PolicyVersion) -> dict[str, Any]:
+def to_pack(version: PolicyVersion) -> Pack:
     """The version as a normalised pack (``policies.packs`` docstring), key for key.
 
     Uses prefetched children when present (``with_children()``), else queries them.
@@ -396,7 +410,10 @@ def to_pack(version: PolicyVersion) -> dict[str, Any]:
         "name": version.name,
         "version": version.version,
         # Versions loaded before packs had ``source.notes`` get the default, as a reload would.
-        "source": {**dict(version.source), "notes": list(version.source.get("notes", []))},
+        # ``source`` (a JSONField) was stored from a validated pack.
+        "source": cast(
+            PackSource, {**dict(version.source), "notes": list(version.source.get("notes", []))}
+        ),
         "disclaimer": version.disclaimer,
         "settings": settings_of(version),
         "levels": [
@@ -459,7 +476,7 @@ def to_pack(version: PolicyVersion) -> dict[str, Any]:
     }
 
 
-def settings_of(version: PolicyVersion) -> dict[str, Any]:
+def settings_of(version: PolicyVersion) -> PackSettings:
     return {
         "baseline_level": version.baseline_level,
         "baseline_standards": sorted(version.baseline_standards),

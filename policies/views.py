@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -16,7 +15,7 @@ from policies import services
 from policies.diff import Change, PolicyDiff, diff_policies
 from policies.framework_diff import all_loosenings, diff_frameworks, is_cross_framework
 from policies.models import PolicyActivation, PolicyVersion
-from policies.packs import SHIPPED_PACKS, PackError, load_pack_file
+from policies.packs import SHIPPED_PACKS, Pack, PackError, PackStandard, load_pack_file
 from rsp_portal.authz import can, require
 
 
@@ -25,12 +24,12 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _changes(result: PolicyDiff) -> list[dict[str, Any]]:
+def _changes(result: PolicyDiff) -> list[dict[str, object]]:
     """Diff changes with their values as JSON text for display."""
     return _as_rows(result.changes)
 
 
-def _as_rows(changes: list[Change]) -> list[dict[str, Any]]:
+def _as_rows(changes: list[Change]) -> list[dict[str, object]]:
     return [
         {
             **change.to_dict(),
@@ -41,7 +40,7 @@ def _as_rows(changes: list[Change]) -> list[dict[str, Any]]:
     ]
 
 
-def _framework_context(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+def _framework_context(old: Pack, new: Pack) -> dict[str, object] | None:
     """The by-risk-domain comparison when two packs model different frameworks, else None.
 
     Codes do not match across frameworks, so the item-by-item diff would show everything as
@@ -59,15 +58,15 @@ def _framework_context(old: dict[str, Any], new: dict[str, Any]) -> dict[str, An
     }
 
 
-def _outline(version: PolicyVersion) -> dict[str, Any]:
+def _outline(version: PolicyVersion) -> dict[str, object]:
     """The version as the page shows it: levels → standards → requirements, and
     domains → thresholds → indicators with their metric (no further query)."""
     pack = services.to_pack(version)
     metrics = {m["key"]: m for m in pack["metrics"]}
-    standards_by_level: dict[str, list[dict[str, Any]]] = {}
+    standards_by_level: dict[str, list[PackStandard]] = {}
     for standard in pack["standards"]:
         standards_by_level.setdefault(standard["level"], []).append(standard)
-    thresholds_by_domain: dict[str, list[dict[str, Any]]] = {}
+    thresholds_by_domain: dict[str, list[dict[str, object]]] = {}
     for threshold in pack["thresholds"]:
         indicators = [
             {
@@ -107,7 +106,7 @@ def _outline(version: PolicyVersion) -> dict[str, Any]:
 def _render_version(
     request: HttpRequest, version: PolicyVersion | None, *, is_active_page: bool
 ) -> HttpResponse:
-    context: dict[str, Any] = {"version": version, "is_active_page": is_active_page}
+    context: dict[str, object] = {"version": version, "is_active_page": is_active_page}
     if version is not None:
         context.update(_outline(version))
         context["can_activate"] = version.is_draft and can(request.user, "policy.activate")
@@ -166,7 +165,7 @@ def diff(request: HttpRequest) -> HttpResponse:
     old, old_error = _version_param(request, "from")
     new, new_error = _version_param(request, "to")
     errors = [e for e in (old_error, new_error) if e]
-    context: dict[str, Any] = {"errors": errors, "old": old, "new": new}
+    context: dict[str, object] = {"errors": errors, "old": old, "new": new}
     status = 400 if errors else 200
     if not errors and old is not None and new is not None:
         old_pack, new_pack = services.to_pack(old), services.to_pack(new)
@@ -301,7 +300,7 @@ def activation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 _COMPARED_SETTINGS = PolicyVersion.SETTINGS_FIELDS
 
 
-def _setting_text(value: Any) -> str:
+def _setting_text(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(str(item) for item in value) or "none"
     if isinstance(value, float):
@@ -309,7 +308,7 @@ def _setting_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _comparison_rows(active: dict[str, Any], other: dict[str, Any]) -> list[list[str]]:
+def _comparison_rows(active: Pack, other: Pack) -> list[list[str]]:
     """The comparison as CSV rows: settings, then each risk domain's thresholds per side."""
     result = diff_frameworks(active, other)
     names = (result.old_framework, result.new_framework)
@@ -379,7 +378,11 @@ def compare(request: HttpRequest) -> HttpResponse:
     require(request.user, "policy.view")
     active_version = services.active_policy()
     name = request.GET.get("pack", "").strip()
-    context: dict[str, Any] = {"packs": SHIPPED_PACKS, "pack_name": name, "active": active_version}
+    context: dict[str, object] = {
+        "packs": SHIPPED_PACKS,
+        "pack_name": name,
+        "active": active_version,
+    }
     if active_version is None:
         context["error"] = "No policy version is active: there is nothing to compare with."
         return render(request, "policies/compare.html", context, status=400)

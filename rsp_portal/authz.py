@@ -112,6 +112,12 @@ _ACTIONS = [
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
+    Action(
+        "notifications.manage",
+        frozenset({ADMIN}),
+        TokenScope.GOVERNANCE,
+        "Add, change and remove notification subscriptions (e-mail, webhook, Slack)",
+    ),
 ]
 ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
 # Separation of duties: whoever administers accounts never signs, whatever else they hold, so
@@ -219,7 +225,7 @@ def _denial_message(request: Request, action_name: str) -> str:
     return "You are not allowed to do this."
 
 
-def navigation(request: HttpRequest) -> dict[str, Any]:
+def navigation(request: HttpRequest) -> dict[str, dict[str, bool]]:
     """Template context: ``can.<action with dots as underscores>`` for the signed-in user."""
     user = getattr(request, "user", None)
     allowed = {name.replace(".", "_"): can(user, name) for name in ACTIONS}

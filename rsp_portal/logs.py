@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 # Statuses that are an answer, not a failure of the portal: the request was refused on purpose.
@@ -46,7 +47,7 @@ class EmbeddedBrokerNeedsNoHost(logging.Filter):
     warning for any other transport is kept.
     """
 
-    def __init__(self, broker_url: Any) -> None:
+    def __init__(self, broker_url: Callable[[], object]) -> None:
         super().__init__()
         self._broker_url = broker_url
 

@@ -9,12 +9,14 @@ database converters the ORM applies (JSON decoding, SQLite datetimes and boolean
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Generic, TypeVar
 
 from django.db import connection
 from django.db.models import Field, Model
 
-Converter = Callable[[Any, Any, Any], Any]
+#: A database converter: ``(value, expression, connection) -> value``.
+Converter = Callable[..., object]
 M = TypeVar("M", bound=Model)
 
 
@@ -26,13 +28,13 @@ class Columns(Generic[M]):
         self.alias = alias
         concrete = model._meta.concrete_fields
         wanted = set(names) if names is not None else None
-        self.fields: tuple[Field[Any, Any], ...] = tuple(
+        self.fields: tuple[Field[object, object], ...] = tuple(
             f for f in concrete if wanted is None or f.name in wanted or f.attname in wanted
         )
         if wanted is not None and len(self.fields) != len(wanted):
             raise ValueError(f"unknown fields of {model.__name__}: {sorted(wanted)}")
         self.attnames = [f.attname for f in self.fields]
-        self._converters: dict[str, list[tuple[Any, list[Converter]]]] = {}
+        self._converters: dict[str, list[tuple[object, list[Converter]]]] = {}
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -42,28 +44,28 @@ class Columns(Generic[M]):
         quote = connection.ops.quote_name
         return ", ".join(f"{self.alias}.{quote(f.column or f.attname)}" for f in self.fields)
 
-    def values(self, raw: Sequence[Any]) -> list[Any]:
+    def values(self, raw: Sequence[object]) -> list[object]:
         """The raw values of these columns converted as the ORM converts them."""
         converters = self._converters.get(connection.vendor)
         if converters is None:
             converters = []
-            for f in self.fields:
+            for f in self.fields:  # as the ORM's compiler collects them
                 col = f.get_col(self.model._meta.db_table)
                 found = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
                 converters.append((col, found))
             self._converters[connection.vendor] = converters
-        out = []
-        for value, (col, found) in zip(raw, converters, strict=True):
+        out: list[object] = []
+        for value, (expression, found) in zip(raw, converters, strict=True):
             for convert in found:
-                value = convert(value, col, connection)
+                value = convert(value, expression, connection)
             out.append(value)
         return out
 
-    def instance(self, raw: Sequence[Any]) -> M:
+    def instance(self, raw: Sequence[object]) -> M:
         """A model instance from the raw values (columns not selected are deferred)."""
         return self.model.from_db(connection.alias, self.attnames, self.values(raw))
 
 
-def param_datetime(value: Any) -> Any:
+def param_datetime(value: datetime) -> str | datetime | None:
     """A datetime as a query parameter for this connection (SQLite stores text)."""
     return connection.ops.adapt_datetimefield_value(value)

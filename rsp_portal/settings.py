@@ -269,12 +269,15 @@ CELERY_BEAT_SCHEDULE = {
     # against every checkpoint (stored and external), gate-input rows against their entries.
     "audit-verify-quick": {"task": "audit.verify_quick", "schedule": 60.0},
     # Governance: time alone can change a gate (an evaluation falling due, a verification or a
-    # pending decision expiring); deliveries left pending by a crash are re-sent.
+    # pending decision expiring).
     "governance-sweep-gates": {"task": "governance.sweep_gates", "schedule": 300.0},
-    "governance-relay-notifications": {"task": "governance.relay_notifications", "schedule": 120.0},
-    # Evaluation suites (docs/adr/0011-suite-runs.md): publish outbox messages the on-commit
-    # fast path missed; re-queue runs whose worker vanished, fail runs out of attempts.
-    "evaluations-relay-outbox": {"task": "evaluations.relay_outbox", "schedule": 10.0},
+    # The outbox (docs/adr/0014-one-transactional-outbox.md): suite runs, notifications and
+    # checkpoint requests the fast path missed (a broker outage, a crash) or that wait out a
+    # retry backoff, which starts at 10 s; pruning of done messages, daily is enough.
+    "core-relay-outbox": {"task": "core.relay_outbox", "schedule": 10.0},
+    "core-prune-outbox": {"task": "core.prune_outbox", "schedule": 86400.0},
+    # Evaluation suites (docs/adr/0011-suite-runs.md): re-queue runs whose worker vanished,
+    # fail runs out of attempts.
     "evaluations-reap-suite-runs": {"task": "evaluations.reap_suite_runs", "schedule": 60.0},
     # Uploaded logs (docs/adr/0013-imports.md): previews go after a day, imports' files later.
     "evaluations-prune-imports": {"task": "evaluations.prune_imports", "schedule": 3600.0},

@@ -7,7 +7,7 @@ on the suites page.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TextIO
 
 from django.conf import settings
 
@@ -24,7 +24,7 @@ DEMO_METRICS = {
 }
 
 
-def seed_demo(stdout: Any) -> None:
+def seed_demo(stdout: TextIO) -> None:
     if EvalSuite.objects.filter(slug=DEMO_SUITE).exists():
         return
     policy = active_policy_view()

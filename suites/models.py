@@ -1,4 +1,4 @@
-"""Evaluation suites and their runs, and the transactional outbox that enqueues them.
+"""Evaluation suites and their runs (their messages go through :mod:`core.outbox`).
 
 The run machinery is explained in docs/adr/0011-suite-runs.md. These models were moved here
 from the evidence app without touching the database (docs/adr/0015-suites-app.md): each keeps
@@ -210,31 +210,3 @@ class SuiteRunResult(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"run {self.run_id}: {self.metric_key}"
-
-
-class OutboxMessage(models.Model):
-    """A message to publish to the broker, written in the transaction that needs it sent."""
-
-    topic = models.CharField(max_length=100)
-    payload = models.JSONField(default=dict)
-    created_at = models.DateTimeField(default=timezone.now)
-    published_at = models.DateTimeField(null=True, blank=True)
-
-    objects: ClassVar[models.Manager[OutboxMessage]] = models.Manager()
-
-    class Meta:
-        db_table = "evaluations_outboxmessage"
-        ordering = ["id"]
-        indexes = [
-            # The relay: unpublished messages, oldest first.
-            models.Index(
-                fields=["id"],
-                condition=models.Q(published_at__isnull=True),
-                name="outbox_unpublished",
-            ),
-            # Pruning of published messages.
-            models.Index(fields=["published_at"], name="outbox_published"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.topic} #{self.pk}"

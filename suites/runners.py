@@ -27,7 +27,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeGuard
 
 from evaluations.importers import (
     ImportFormatError,
@@ -98,7 +99,7 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 # --- Configuration -------------------------------------------------------------------------
 
 
-def validate_config(runner: str, raw: Any) -> dict[str, Any]:
+def validate_config(runner: str, raw: object) -> dict[str, Any]:
     """Check a runner configuration; returns it normalised or raises :class:`ConfigError`."""
     if not isinstance(raw, Mapping):
         raise ConfigError({"config": ["Must be a JSON object."]})
@@ -110,7 +111,7 @@ def validate_config(runner: str, raw: Any) -> dict[str, Any]:
 
 
 def _int(
-    raw: Any, name: str, errors: dict[str, list[str]], low: int, high: int, default: int | None
+    raw: object, name: str, errors: dict[str, list[str]], low: int, high: int, default: int | None
 ) -> int | None:
     if raw is None:
         return default
@@ -122,7 +123,7 @@ def _int(
     return raw
 
 
-def _scalars(raw: Any, name: str, errors: dict[str, list[str]]) -> dict[str, Any]:
+def _scalars(raw: object, name: str, errors: dict[str, list[str]]) -> dict[str, Any]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping) or not all(
@@ -301,8 +302,8 @@ def parse_metrics_output(stdout: str) -> list[ParsedMetric]:
         stderr: float | None = None
         n_samples: int | None = None
         if isinstance(raw, dict):
-            stderr_raw: Any = raw.get("stderr")
-            n_raw: Any = raw.get("n_samples")
+            stderr_raw: object = raw.get("stderr")
+            n_raw: object = raw.get("n_samples")
             raw = raw.get("value")
             if _is_number(stderr_raw):
                 stderr = float(stderr_raw)
@@ -316,7 +317,7 @@ def parse_metrics_output(stdout: str) -> list[ParsedMetric]:
     return metrics
 
 
-def _is_number(raw: Any) -> bool:
+def _is_number(raw: object) -> TypeGuard[int | float]:
     return isinstance(raw, int | float) and not isinstance(raw, bool)
 
 
@@ -415,7 +416,7 @@ def _decode(data: bytes | str | None) -> str:
 # --- Inspect runner ------------------------------------------------------------------------
 
 
-def _load_task_module(path: Path) -> Any:
+def _load_task_module(path: Path) -> ModuleType:
     name = f"rsp_inspect_task_{path.stem}_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -2,9 +2,9 @@
 
 The database is the source of truth; the broker only carries run ids:
 
-* A run is created together with an :class:`OutboxMessage` in one transaction. After commit
-  the message is published at once (``on_commit``); the relay publishes whatever that missed
-  (a crash, a broker outage).
+* A run is created together with its outbox message (:mod:`core.outbox`) in one transaction.
+  After commit the message is sent at once; the outbox relay sends whatever that missed (a
+  crash, a broker outage).
 * A worker **claims** a run with one conditional UPDATE (queued, or running with an expired
   lease, and attempts left), computes with no transaction open while a heartbeat renews its
   lease, then commits results, status and audit entries in one transaction, fenced on its
@@ -33,7 +33,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 import audit
-from core.models import User
+from core import outbox
+from core.models import OutboxMessage, User
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.services import (
     ConflictError,
@@ -42,7 +43,7 @@ from evaluations.services import (
     require_policy,
 )
 from suites import runners
-from suites.models import EvalSuite, OutboxMessage, SuiteRun, SuiteRunResult
+from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -54,10 +55,6 @@ RUN_TASK = "evaluations.run_suite"
 SCHEDULED_TASK = "evaluations.run_scheduled_suite"
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 WORKER = "worker"  # the audit actor of everything a worker does
-# Publishing gives up quickly when the broker is down: the outbox relay retries later.
-PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
-# The relay leaves messages younger than this to the on-commit fast path.
-RELAY_GRACE = timedelta(seconds=2)
 _SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 
 
@@ -326,66 +323,8 @@ def delete_suite(suite: EvalSuite, actor: Actor = None, via: str | None = None) 
 
 
 def _enqueue(run: SuiteRun) -> OutboxMessage:
-    """Write the run's message in the caller's transaction; publish it after commit."""
-    message = OutboxMessage.objects.create(topic=RUN_TASK, payload={"run_id": run.pk})
-    transaction.on_commit(lambda: publish(message.pk), robust=True)
-    return message
-
-
-def _send(message: OutboxMessage) -> None:
-    from rsp_portal.celery import app
-
-    app.send_task(
-        message.topic,
-        kwargs=dict(message.payload),
-        retry=True,
-        retry_policy=PUBLISH_RETRY,
-    )
-
-
-def publish(message_id: int) -> bool:
-    """Publish one outbox message now (the fast path); False when the relay must do it."""
-    message = OutboxMessage.objects.filter(pk=message_id, published_at__isnull=True).first()
-    if message is None:
-        return True
-    try:
-        _send(message)
-    except Exception as exc:  # the broker is down or unreachable: the relay takes over
-        logger.warning("outbox %s not published (%s); the relay will retry", message_id, exc)
-        return False
-    OutboxMessage.objects.filter(pk=message_id, published_at__isnull=True).update(
-        published_at=timezone.now()
-    )
-    return True
-
-
-def relay_outbox(limit: int = 100) -> int:
-    """Publish unpublished messages (oldest first); concurrent relays skip each other's rows."""
-    cutoff = timezone.now() - RELAY_GRACE
-    published = []
-    with transaction.atomic():
-        messages = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(published_at__isnull=True, created_at__lte=cutoff)
-            .order_by("id")[:limit]
-        )
-        for message in messages:
-            try:
-                _send(message)
-            except Exception as exc:
-                logger.warning("outbox relay stopped: %s", exc)
-                break
-            published.append(message.pk)
-        if published:
-            OutboxMessage.objects.filter(pk__in=published).update(published_at=timezone.now())
-    return len(published)
-
-
-def prune_outbox(days: int = 7) -> int:
-    """Delete messages published more than ``days`` ago."""
-    cutoff = timezone.now() - timedelta(days=days)
-    deleted, _ = OutboxMessage.objects.filter(published_at__lt=cutoff).delete()
-    return deleted
+    """Write the run's message in the caller's transaction (core.outbox); sent after commit."""
+    return outbox.enqueue(RUN_TASK, {"run_id": run.pk})
 
 
 # --- Requesting runs -----------------------------------------------------------------------

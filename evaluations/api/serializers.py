@@ -3,6 +3,7 @@ the API and the forms); the input serializers here describe request bodies for t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rest_framework import serializers
@@ -172,7 +173,7 @@ RESULT_VALUES = (
 _DATETIME = serializers.DateTimeField()
 
 
-def result_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def result_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, object]]:
     """The representation of rows read with ``values(*RESULT_VALUES)``."""
     when = _DATETIME.to_representation
     return [

@@ -205,7 +205,7 @@ class ResultList(generics.ListAPIView[EvalResult]):
     def get_queryset(self) -> QuerySet[EvalResult]:
         return result_queryset()
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
         # The rows as values, represented without serializer fields (``result_rows``).
         rows = self.filter_queryset(self.get_queryset()).values(*RESULT_VALUES)
         page = self.paginate_queryset(rows)  # values, not instances

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, status, viewsets
@@ -165,7 +166,7 @@ class PolicyDiffView(APIView):
         return Response(DiffSerializer(payload).data)
 
 
-def _activations() -> Any:
+def _activations() -> QuerySet[PolicyActivation]:
     return PolicyActivation.objects.select_related("requested_by").prefetch_related(
         "signatures__signer"
     )

@@ -10,13 +10,15 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 
 import audit
 from audit import verify_bundle as vb
 from audit.checkpoints import CheckpointError, make_checkpoint, request_checkpoint
 from audit.models import AuditCheckpoint, AuditEntry, VerificationRun
 from audit.tasks import sign_checkpoint, verify
-from core.models import ApiToken, split_token
+from core import outbox
+from core.models import ApiToken, OutboxMessage, OutboxStatus, split_token
 from core.services import create_user
 from tests.audit_support import append, attacker, audit_keys  # noqa: F401  (fixture)
 
@@ -118,38 +120,52 @@ def test_the_verify_task_records_a_run():
 
 def test_request_checkpoint_enqueues_only_after_commit(django_capture_on_commit_callbacks):
     with (
-        mock.patch("audit.tasks.sign_checkpoint.delay") as delay,
+        mock.patch("core.outbox._send") as send,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         transaction.atomic(),
     ):
         request_checkpoint()
-        assert not delay.called
+        # The request is a row in the caller's transaction; nothing is sent yet.
+        assert OutboxMessage.objects.filter(topic="audit.sign_checkpoint").count() == 1
+        assert not send.called
     assert len(callbacks) == 1  # the list is filled when the capture ends
-    delay.assert_called_once_with()
+    [call] = send.call_args_list
+    assert call.args[0].topic == "audit.sign_checkpoint"
 
 
+@pytest.mark.usefixtures("audit_keys")
 def test_a_sign_off_stands_when_the_broker_is_down(django_capture_on_commit_callbacks, caplog):
     calls: list[str] = []
 
-    def broker_down() -> None:
-        calls.append("delay")
+    def broker_down(message: OutboxMessage) -> None:
+        calls.append(message.topic)
         raise ConnectionError("broker down")
 
     with (
-        mock.patch("audit.tasks.sign_checkpoint.delay", new=broker_down),
+        mock.patch("core.outbox._send", new=broker_down),
         django_capture_on_commit_callbacks(execute=True),
         transaction.atomic(),
     ):
         # What governance does on a sign-off: the audited change, then the checkpoint request.
         audit.record("decision.approve", ("governance.scalingdecision", 1), {"model": "atlas"})
         request_checkpoint()
-    # The enqueue was attempted after commit and failed; its error was logged, not raised...
-    assert calls == ["delay"]
-    assert [r.levelname for r in caplog.records if "broker down" in r.getMessage()] == ["ERROR"]
-    # ...and the sign-off's audit entry is committed, waiting for the periodic signer.
+    # The send was attempted after commit and failed; its error was logged, not raised...
+    assert calls == ["audit.sign_checkpoint"]
+    assert [r.levelname for r in caplog.records if "broker down" in r.getMessage()] == ["WARNING"]
+    # ...and the sign-off's audit entry is committed, its checkpoint request kept and due.
     entry = AuditEntry.objects.get()
     assert entry.action == "decision.approve"
     assert not AuditCheckpoint.objects.exists()
+    request = OutboxMessage.objects.get(topic="audit.sign_checkpoint")
+    assert request.status == OutboxStatus.PENDING and request.available_at <= timezone.now()
+    # The broker is back: the relay sends the request and the signer signs the entry.
+    sent: list[OutboxMessage] = []
+    with mock.patch("core.outbox._send", new=sent.append):
+        assert outbox.relay() == 1
+    assert sign_checkpoint.run(**sent[0].payload, outbox_id=sent[0].pk) == 1
+    assert AuditCheckpoint.objects.get().size == 1
+    request.refresh_from_db()
+    assert request.status == OutboxStatus.DONE
 
 
 def test_beat_signs_every_five_minutes_and_verifies_hourly():

@@ -200,9 +200,9 @@ def test_openai_high_lets_scaling_continue_once_its_security_controls_are_verifi
 
 
 def test_the_autonomy_checkpoint_warns_and_notifies_but_does_not_pause(safety, rso, ceo):
-    from governance.models import Notification, WebhookEndpoint
+    from governance.models import Notification, Subscription
 
-    WebhookEndpoint.objects.create(name="safety-channel", url="https://hooks.example/x", secret="s")
+    Subscription.objects.create(name="safety-channel", target="https://hooks.example/x", secret="s")
     activate_default_policy()
     model = make_model()
     _all_clear(model, safety, rso, ceo)

@@ -88,3 +88,37 @@ def test_the_same_title_signing_twice_at_once_lands_once(safety, rso):
     )
     assert Approval.objects.filter(decision=decision, title="RSO").count() == 1
     assert ScalingDecision.objects.get(pk=decision.pk).status == DecisionStatus.PENDING
+
+
+def test_concurrent_result_writers_leave_the_evidence_summary_complete(safety):
+    """Four writers on one model at the same moment: every result is folded into the summary
+    (the state-row lock orders them), which then reads what ranking every result reads."""
+    from evaluations import services as evidence
+    from evaluations.models import EvalResult, EvidenceSummaryState
+    from governance import adapter
+    from governance.evidence_sql import read_evidence, read_ranked
+    from tests.governance.test_evidence_summary import _normal
+
+    assert connection.vendor == "postgresql"
+    activate_default_policy()
+    model = make_model()
+
+    def write(value: float):
+        def call():
+            items = [
+                {"model": model.slug, "checkpoint": "ckpt-1", "metric": key, "value": value}
+                for key in ("cbrn.vct_accuracy", "cyber.ctf_solve_rate")
+            ]
+            return evidence.record_results(items, safety, EvalResult.Source.API)
+
+        return call
+
+    outcomes = _race(*(write(v) for v in (0.05, 0.1, 0.15, 0.2)))
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    state = EvidenceSummaryState.objects.get(model=model)
+    assert state.watermark == EvalResult.objects.filter(model=model).latest("pk").pk
+    policy = adapter.active_snapshot()
+    assert policy is not None
+    assert _normal(read_evidence(model, policy)) == _normal(read_ranked(model, policy))
+    tallies = read_evidence(model, policy).tallies or {}
+    assert tallies["cbrn.vct_accuracy"].results == 4

@@ -222,7 +222,7 @@ def test_e_mails_are_written_in_words(safety, rso):
     model = make_model()
     evaluate_all_below(model)
     add_result(model, "autonomy.swe_task_success", 0.35)
-    for n in Notification.objects.filter(endpoint=None):
+    for n in Notification.objects.filter(subscription=None):
         notifications.deliver(n)
     bodies = {m.subject: m.body for m in mail.outbox}
     warning = next(b for s, b in bodies.items() if "early-warning line" in s)

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django_celery_beat.models import PeriodicTask
 
+from core import outbox
 from suites import services as suites
 from suites.models import EvalSuite, SuiteRun
 from tests.conftest import bearer, client_for
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def no_broker(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Publishing is recorded instead of sent (no broker in these tests)."""
     sent: list[Any] = []
-    monkeypatch.setattr(suites, "_send", sent.append)
+    monkeypatch.setattr(outbox, "_send", sent.append)
     return sent
 
 

@@ -16,12 +16,15 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from audit.models import AuditEntry
+from core import outbox
+from core.models import OutboxMessage, OutboxStatus
 from evaluations.models import EvalResult
 from governance import services as gate_services
 from suites import services as suites
-from suites.models import OutboxMessage, SuiteRun, SuiteRunResult
+from suites.models import SuiteRun, SuiteRunResult
 from tests.governance_fixtures import activate_default_policy, make_model
 from tests.services import WorkerProcess, services_available
 from tests.suite_fixtures import (
@@ -58,6 +61,15 @@ def worker(fast_leases: None) -> Iterator[WorkerProcess]:
         yield process
     finally:
         process.stop()
+
+
+def _wait_until_no_pending_message() -> None:
+    """A consumer marks its message done just after the run's own commit."""
+    deadline = time.monotonic() + 20
+    pending = OutboxMessage.objects.filter(status=OutboxStatus.PENDING)
+    while pending.exists():
+        assert time.monotonic() < deadline, list(pending.values("topic", "attempts", "last_error"))
+        time.sleep(0.2)
 
 
 def _results_of(run: SuiteRun) -> int:
@@ -181,11 +193,12 @@ def test_runs_requested_while_redis_is_down_are_committed_and_run_once_after_it_
             assert [r.status_code for r in responses] == [202, 202, 202], responses[0].content
             ids = [r.json()["id"] for r in responses]
             assert SuiteRun.objects.filter(pk__in=ids, status=SuiteRun.Status.QUEUED).count() == 3
-            assert OutboxMessage.objects.filter(published_at__isnull=True).count() == 3
+            # Written with the runs and due at once: the send after commit failed.
+            due = OutboxMessage.objects.filter(available_at__lte=timezone.now())
+            assert due.filter(status=OutboxStatus.PENDING).count() == 3
 
             server.start()  # a fresh, empty Redis: nothing of the old queue survives
-            time.sleep(suites.RELAY_GRACE.total_seconds())
-            runs = [wait_for(pk, DONE, timeout=40, tick=suites.relay_outbox) for pk in ids]
+            runs = [wait_for(pk, DONE, timeout=40, tick=outbox.relay) for pk in ids]
     finally:
         worker.stop()
         server.stop()
@@ -193,7 +206,7 @@ def test_runs_requested_while_redis_is_down_are_committed_and_run_once_after_it_
     assert [r.status for r in runs] == [SuiteRun.Status.SUCCEEDED] * 3
     assert [r.attempts for r in runs] == [1, 1, 1]
     assert [_results_of(r) for r in runs] == [2, 2, 2]
-    assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()
+    _wait_until_no_pending_message()
 
 
 def test_concurrent_ticks_for_one_slot_create_one_run_per_model():
@@ -247,9 +260,8 @@ def test_a_run_that_always_fails_ends_failed_after_its_attempts_and_the_queue_dr
     actions = _audit_actions(run)
     assert actions.count("suite_run.retry") == 2
     assert actions[-1] == "suite_run.fail"
-    # Nothing left to deliver: no unpublished message, an empty queue, and a reaper with no work.
-    time.sleep(1)
-    assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()
+    # Nothing left to deliver: no pending message, an empty queue, and a reaper with no work.
+    _wait_until_no_pending_message()
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     assert redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(queue) == 0
     assert suites.reap() == {"requeued": 0, "republished": 0, "failed": 0}

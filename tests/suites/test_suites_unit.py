@@ -16,11 +16,13 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from audit.models import AuditEntry
+from core import outbox
+from core.models import OutboxMessage, OutboxStatus
 from evaluations.models import EvalResult
 from evaluations.services import EvidenceError
 from suites import runners
 from suites import services as suites
-from suites.models import EvalSuite, OutboxMessage, SuiteRun, SuiteRunResult
+from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 from tests.governance_fixtures import activate_default_policy, make_model
 from tests.suite_fixtures import METRICS, command_argv, failing_argv, make_suite
 
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Messages published to the broker (replaced by this list)."""
     messages: list[dict[str, Any]] = []
-    monkeypatch.setattr(suites, "_send", lambda m: messages.append({"topic": m.topic, **m.payload}))
+    monkeypatch.setattr(outbox, "_send", lambda m: messages.append({"topic": m.topic, **m.payload}))
     return messages
 
 
@@ -284,17 +286,19 @@ def test_a_requested_run_is_committed_with_its_outbox_message_and_audit(
     assert run.status == SuiteRun.Status.QUEUED
     assert run.checkpoint.name == "ckpt-1"
     assert sent == [{"topic": "evaluations.run_suite", "run_id": run.pk}]
-    assert not OutboxMessage.objects.filter(published_at__isnull=True).exists()
+    # Sent, and not due again before the send lease lapses.
+    assert not OutboxMessage.objects.filter(available_at__lte=timezone.now()).exists()
     assert _actions(run) == ["suite_run.request"]
 
 
 def test_the_relay_publishes_what_the_fast_path_missed(atlas, sent):
     suite = make_suite(targets=[atlas])
     run = suites.request_run(suite, atlas, actor=None)  # on-commit hooks never run here
-    OutboxMessage.objects.update(created_at=timezone.now() - timedelta(seconds=30))
-    assert suites.relay_outbox() == 1
+    OutboxMessage.objects.update(available_at=timezone.now() - timedelta(seconds=1))
+    assert outbox.relay() == 1
     assert sent == [{"topic": "evaluations.run_suite", "run_id": run.pk}]
-    assert suites.relay_outbox() == 0
+    assert outbox.relay() == 0
+    assert OutboxMessage.objects.get().status == OutboxStatus.PENDING  # until the worker runs it
 
 
 def test_a_run_executes_once_and_a_replay_changes_nothing(atlas, sent):

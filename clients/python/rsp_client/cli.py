@@ -20,7 +20,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import NoReturn, TextIO
 
 from rsp_client.client import DEFAULT_TIMEOUT, APIError, Client, Gate, RSPError
 
@@ -194,7 +194,7 @@ def _push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _generic_results(path: Path) -> list[Any] | None:
+def _generic_results(path: Path) -> list[object] | None:
     """The results of a file in the generic format, or ``None`` for a log to import."""
     if path.suffix == ".eval":
         return None

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "APIError",
@@ -59,7 +59,7 @@ class ProtocolError(RSPError):
 class APIError(RSPError):
     """The server refused: ``status`` with its ``errors`` (per field) or ``detail``."""
 
-    def __init__(self, status: int, body: Any) -> None:
+    def __init__(self, status: int, body: object) -> None:
         self.status = status
         self.body = body
         self.errors: dict[str, list[str]] = {}
@@ -80,13 +80,16 @@ class APIError(RSPError):
         return "; ".join(parts)
 
 
-def _messages(value: Any) -> list[str]:
+def _messages(value: object) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
     return [str(value)]
 
 
-def _require(data: Any, key: str, kind: Any, what: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _require(data: object, key: str, kind: type[_T], what: str) -> _T:
     if not isinstance(data, dict) or key not in data:
         raise ProtocolError(f"{what}: the answer has no {key!r}")
     value = data[key]
@@ -95,7 +98,7 @@ def _require(data: Any, key: str, kind: Any, what: str) -> Any:
     return value
 
 
-def _optional_number(data: Mapping[str, Any], key: str, what: str) -> float | None:
+def _optional_number(data: Mapping[str, object], key: str, what: str) -> float | None:
     value = data.get(key)
     if value is None:
         return None
@@ -104,7 +107,7 @@ def _optional_number(data: Mapping[str, Any], key: str, what: str) -> float | No
     return float(value)
 
 
-def _number(data: Any, key: str, what: str) -> float:
+def _number(data: object, key: str, what: str) -> float:
     """A required finite number of the object ``data`` (else :class:`ProtocolError`)."""
     if not isinstance(data, dict):
         raise ProtocolError(f"{what}: the answer is not an object")
@@ -114,7 +117,7 @@ def _number(data: Any, key: str, what: str) -> float:
     return value
 
 
-def _optional_count(data: Mapping[str, Any], key: str) -> int | None:
+def _optional_count(data: Mapping[str, object], key: str) -> int | None:
     """An optional whole number (a boolean is not one); anything else reads as absent."""
     value = data.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -189,7 +192,7 @@ class Gate:
         )
 
 
-def _text_or_none(value: Any) -> str | None:
+def _text_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
@@ -331,8 +334,8 @@ class Client:
         method: str,
         path: str,
         *,
-        query: Mapping[str, Any] | None = None,
-        json_body: Any = None,
+        query: Mapping[str, object] | None = None,
+        json_body: object = None,
         body: bytes | None = None,
         content_type: str | None = None,
         idempotency_key: str | None = None,
@@ -402,7 +405,7 @@ class Client:
 
     # -- Identity ----------------------------------------------------------------------------
 
-    def me(self) -> dict[str, Any]:
+    def me(self) -> dict[str, object]:
         """Who the token belongs to, and its scopes (any valid token may ask)."""
         data = self.request("GET", "me/")
         _require(data, "username", str, "me")
@@ -440,7 +443,7 @@ class Client:
         *,
         step: int | None = None,
         stage: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> Checkpoint:
         """Report a checkpoint with its effective compute (FLOP); the answer carries the gate."""
         body = {
@@ -463,7 +466,7 @@ class Client:
         value: float,
         *,
         idempotency_key: str | None = None,
-        **fields: Any,
+        **fields: object,
     ) -> Result:
         """Record one result (``stderr``, ``n_samples``, ``elicitation``, ``notes``...)."""
         body = {"model": model, "checkpoint": checkpoint, "metric": metric, "value": value}
@@ -472,7 +475,7 @@ class Client:
         return Result.from_json(data)
 
     def push_results(
-        self, results: Sequence[Mapping[str, Any]], *, idempotency_key: str | None = None
+        self, results: Sequence[Mapping[str, object]], *, idempotency_key: str | None = None
     ) -> list[Result]:
         """Record several results, all or none (errors name ``results[i].field``)."""
         data = self.request(
@@ -492,7 +495,7 @@ class Client:
         *,
         mapping: Mapping[str, str] | None = None,
         preview: bool = False,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Import an Inspect AI (``.eval``/``.json``) or lm-eval results file."""
         file = Path(path)
         fields = {"model": model, "checkpoint": checkpoint}
@@ -542,7 +545,7 @@ class Client:
         return Decision.from_json(self.request("POST", "decisions/", json_body=_without_none(body)))
 
 
-def _without_none(values: Mapping[str, Any]) -> dict[str, Any]:
+def _without_none(values: Mapping[str, object]) -> dict[str, object]:
     return {k: v for k, v in values.items() if v is not None}
 
 

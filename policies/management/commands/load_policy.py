@@ -11,7 +11,8 @@ from core.models import User
 from policies import services
 from policies.diff import diff_policies
 from policies.framework_diff import all_loosenings, diff_frameworks, is_cross_framework
-from policies.packs import SHIPPED_PACKS, PackError, load_pack_file
+from policies.models import PolicyVersion
+from policies.packs import SHIPPED_PACKS, Pack, PackError, load_pack_file
 
 
 class Command(BaseCommand):
@@ -69,7 +70,7 @@ class Command(BaseCommand):
             f"sha256={version.content_sha256}"
         )
 
-    def _report_against_active(self, active: Any, pack: dict[str, Any]) -> None:
+    def _report_against_active(self, active: PolicyVersion, pack: Pack) -> None:
         """Print what loading ``pack`` changes against the active version, loosenings first.
 
         Across frameworks codes do not match, so the comparison is by risk domain
