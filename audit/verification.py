@@ -322,7 +322,14 @@ def trail_trusted(now: dt.datetime | None = None) -> bool:
 
 def trust_state(now: dt.datetime | None = None) -> tuple[bool, dt.datetime | None]:
     """``trail_trusted`` and ``trust_expires_at`` from one read of the latest run."""
-    latest = latest_run()
+    return trust_of(latest_run(), now)
+
+
+def trust_of(
+    latest: VerificationRun | None, now: dt.datetime | None = None
+) -> tuple[bool, dt.datetime | None]:
+    """:func:`trust_state` given the latest run (its ``ok`` and ``started_at``), read by the
+    caller, e.g. with the gate's other inputs."""
     if latest is not None and not latest.ok:
         return False, None
     bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS

@@ -6,11 +6,13 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.utils import timezone
+
+from rsp_portal.rows import Columns, param_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -108,20 +110,6 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-ROLE_SEPARATOR = ","  # role (group) names are identifiers such as "safety", never with a comma
-
-
-class _RoleNames(models.Aggregate):
-    """The names aggregated into one string (``STRING_AGG`` / ``GROUP_CONCAT``)."""
-
-    function = "STRING_AGG"
-    template = f"%(function)s(%(expressions)s, '{ROLE_SEPARATOR}')"
-    output_field = models.TextField()
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra)
-
-
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
     def active(self) -> ApiTokenQuerySet:
         now = timezone.now()
@@ -206,27 +194,13 @@ class ApiToken(models.Model):
         if parts is None:
             return None
         key_id, secret = parts
-        # One query: the token, its user and the user's role names (the permission check of
-        # every API request needs them); see ``_RoleNames``.
-        roles = (
-            User.groups.through.objects.filter(user_id=models.OuterRef("user_id"))
-            .values("user_id")
-            .annotate(names=_RoleNames("group__name"))
-            .values("names")  # type: ignore[misc]  # django-stubs misses the annotation
-        )
-        token = (
-            cls.objects.active()
-            .select_related("user")
-            .annotate(role_names=models.Subquery(roles))
-            .filter(key_id=key_id)
-            .first()
-        )
+        # One precompiled query: the token, its user and the user's role names (the permission
+        # check of every API request needs them); see ``_token_lookup``.
+        token = _token_lookup(key_id)
         if token is None or not hmac.compare_digest(token.digest, _digest(secret)):
             return None
         if not token.user.is_active:
             return None
-        names = getattr(token, "role_names", None) or ""
-        token.user._roles_cache = frozenset(n for n in names.split(ROLE_SEPARATOR) if n)
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             cls.objects.filter(pk=token.pk).update(last_used_at=now)
@@ -260,6 +234,49 @@ class ApiToken(models.Model):
                 {"user": self.user.username, "name": self.name, "key_id": self.key_id},
                 actor=self.user if actor is None else actor,
             )
+
+
+_TOKEN_SQL: dict[str, tuple[str, Columns[ApiToken], Columns[User]]] = {}
+
+
+def _token_lookup(key_id: str) -> ApiToken | None:
+    """The active token with ``key_id``, its user (all but the password) and the user's role
+    names, in one statement built once per database vendor (no ORM compilation per request).
+    Nothing is cached between requests: a revocation or role change counts at once."""
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    built = _TOKEN_SQL.get(connection.vendor)
+    if built is None:
+        token_cols = Columns(ApiToken, "t")
+        user_cols = Columns(
+            User, "u", [f.name for f in User._meta.concrete_fields if f.name != "password"]
+        )
+        q = connection.ops.quote_name
+        membership = User.groups.through._meta.db_table
+        sql = (
+            f"SELECT {token_cols.sql()}, {user_cols.sql()}, g.{q('name')} "  # noqa: S608
+            f"FROM {q(ApiToken._meta.db_table)} t "
+            f"JOIN {q(User._meta.db_table)} u ON u.{q('id')} = t.{q('user_id')} "
+            f"LEFT JOIN {q(membership)} ug ON ug.{q('user_id')} = u.{q('id')} "
+            f"LEFT JOIN {q(Group._meta.db_table)} g ON g.{q('id')} = ug.{q('group_id')} "
+            f"WHERE t.{q('key_id')} = %s AND t.{q('revoked_at')} IS NULL "
+            f"AND (t.{q('expires_at')} IS NULL OR t.{q('expires_at')} > %s)"
+        )  # table and column names from _meta; values are parameters
+        built = _TOKEN_SQL[connection.vendor] = (sql, token_cols, user_cols)
+    sql, token_cols, user_cols = built
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_id, param_datetime(timezone.now())])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first = rows[0]
+    size = len(token_cols)
+    token = token_cols.instance(first[:size])
+    user = user_cols.instance(first[size : size + len(user_cols)])
+    user._roles_cache = frozenset(row[-1] for row in rows if row[-1])
+    token.user = user
+    return token
 
 
 class WorkerHeartbeat(models.Model):

@@ -1,12 +1,14 @@
-"""What the evidence app needs from the active policy, read in three queries.
+"""What the evidence app needs from the active policy, cached per version.
 
 Results name metrics by key, so validation and the model pages only need the active version's
 metrics (key, range, direction), its indicators (warning and critical lines per metric) and the
-two reassessment triggers. :func:`active_policy_view` reads exactly that into plain data.
+two reassessment triggers. :func:`active_policy_view` reads exactly that into plain data,
+once per version and process.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from policies import rules
@@ -67,16 +69,44 @@ class PolicyView:
         return ", ".join(sorted(self.metrics)) or "(the active policy defines no metrics)"
 
 
+# Active and superseded versions are immutable, so a view keyed by (id, content hash) never goes
+# stale: a result write then checks its metrics against the policy in one query instead of
+# three. Bounded: a handful of versions per process.
+_VIEWS: dict[tuple[int, str], PolicyView] = {}
+_VIEWS_LOCK = threading.Lock()
+
+
 def active_policy_view() -> PolicyView | None:
     """The active policy's metrics, indicators and triggers; None when none is active.
 
-    Three queries: the version, its metrics, its indicators (with threshold and metric).
+    One query (the active version's id and hash) when the view is cached, else four.
     """
+    from policies.models import active_ref
+
+    ref = active_ref()
+    if ref is None:
+        return None
+    key = ref[:2]
+    with _VIEWS_LOCK:
+        cached = _VIEWS.get(key)
+    if cached is not None:
+        return cached
+    view, content_sha256 = _read_view(ref[0])
+    if view is not None and content_sha256 == key[1]:
+        with _VIEWS_LOCK:
+            if len(_VIEWS) > 8:
+                _VIEWS.clear()
+            _VIEWS[key] = view
+    return view
+
+
+def _read_view(version_id: int) -> tuple[PolicyView | None, str]:
+    """The view of one version, and its content hash (three queries)."""
     from policies.models import Indicator, Metric, PolicyVersion
 
-    version = PolicyVersion.objects.active().first()
-    if version is None:
-        return None
+    version = PolicyVersion.objects.filter(pk=version_id).first()
+    if version is None:  # deleted since: nothing is active any more
+        return None, ""
     metrics = {
         m.key: MetricInfo(
             key=m.key,
@@ -102,7 +132,7 @@ def active_policy_view() -> PolicyView | None:
         .select_related("threshold", "metric")
         .order_by("threshold__code", "metric__key")
     )
-    return PolicyView(
+    view = PolicyView(
         version_id=version.pk,
         label=f"{version.name} {version.version}",
         metrics=metrics,
@@ -112,3 +142,4 @@ def active_policy_view() -> PolicyView | None:
         indicator_metric_keys=frozenset(i.metric_key for i in indicators),
         uncertainty_z=float(version.uncertainty_z or 0.0),
     )
+    return view, version.content_sha256

@@ -424,11 +424,12 @@ def report_checkpoint(
 
 @dataclass
 class _Lookup:
-    """Models and checkpoints named by a batch of results, read in two queries."""
+    """Models and checkpoints named by a batch of results: one query when every name is
+    known, more only to explain an unknown one."""
 
     models: dict[str, AIModel] = field(default_factory=dict)
     checkpoints: dict[tuple[int, str], Checkpoint] = field(default_factory=dict)
-    checkpoint_owner: dict[str, list[str]] = field(default_factory=dict)
+    _owners: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, items: Sequence[Any]) -> _Lookup:
@@ -438,11 +439,24 @@ class _Lookup:
         slugs = {s for i in mappings if isinstance(s := i.get("model"), str)}
         names = {n for i in mappings if isinstance(n := i.get("checkpoint"), str)}
         lookup = cls()
-        lookup.models = {m.slug: m for m in AIModel.objects.filter(slug__in=slugs)}
-        for ckpt in Checkpoint.objects.filter(name__in=names).select_related("model"):
+        # The named checkpoints of the named models, with their models, in one query.
+        for ckpt in Checkpoint.objects.filter(name__in=names, model__slug__in=slugs).select_related(
+            "model"
+        ):
             lookup.checkpoints[(ckpt.model_id, ckpt.name)] = ckpt
-            lookup.checkpoint_owner.setdefault(ckpt.name, []).append(ckpt.model.slug)
+            lookup.models.setdefault(ckpt.model.slug, ckpt.model)
+        missing = slugs - set(lookup.models)
+        if missing:  # a model without any of the named checkpoints, or an unknown one
+            lookup.models.update({m.slug: m for m in AIModel.objects.filter(slug__in=missing)})
         return lookup
+
+    def owners(self, name: str) -> list[str]:
+        """The slugs of the models that have a checkpoint ``name`` (read when one is missing)."""
+        if name not in self._owners:
+            self._owners[name] = sorted(
+                Checkpoint.objects.filter(name=name).values_list("model__slug", flat=True)
+            )
+        return self._owners[name]
 
 
 def validate_result(
@@ -468,7 +482,7 @@ def validate_result(
     name = item.get("checkpoint")
     checkpoint = lookup.checkpoints.get((model.pk, name)) if isinstance(name, str) else None
     if checkpoint is None:
-        owners = lookup.checkpoint_owner.get(name, []) if isinstance(name, str) else []
+        owners = lookup.owners(name) if isinstance(name, str) else []
         if owners:
             raise _error(
                 f"{prefix}checkpoint",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from governance.evidence_sql import _dt, _when, read_evidence
+from governance.evidence_sql import _dt, _when, read_evidence_and_policy
 from governance.gate import (
     ApprovalInfo,
     Evidence,
@@ -40,6 +40,7 @@ from policies import rules
 from policies.rules import add_months
 
 if TYPE_CHECKING:
+    from audit.models import VerificationRun
     from evaluations.models import AIModel
     from policies.models import PolicyVersion
 
@@ -59,9 +60,17 @@ _SNAPSHOTS_LOCK = threading.Lock()
 
 def active_snapshot() -> PolicySnapshot | None:
     """The engine's view of the active policy (one query when cached)."""
+    from policies.models import active_ref
+
+    found = active_ref()
+    return snapshot_of(found[:2] if found is not None else None)
+
+
+def snapshot_of(ref: tuple[int, str] | None) -> PolicySnapshot | None:
+    """The snapshot of the version ``(id, content hash)``, from the cache when it holds it;
+    None for no version."""
     from policies.models import PolicyVersion
 
-    ref = PolicyVersion.objects.active().values_list("pk", "content_sha256").first()
     if ref is None:
         return None
     with _SNAPSHOTS_LOCK:
@@ -205,15 +214,16 @@ def precautions_in_force(model: AIModel) -> list[Precaution]:
     return [p for p in Precaution.objects.filter(model=model).order_by("pk") if p.pk not in lifted]
 
 
-# --- The gate's inputs in three queries ----------------------------------------------------------
+# --- The gate's inputs in two queries ------------------------------------------------------------
 #
-# 1. the active policy's (id, hash): the snapshot itself is cached per version;
-# 2. the evidence: the lineage (recursive CTE), its checkpoints and the capability evidence
-#    reduced in SQL to what can decide (per metric: the most capable strong and weak result,
-#    counts; per (checkpoint, metric): the latest strong evaluation date), so the rows returned
-#    grow with checkpoints and metrics, never with results;
-# 3. the governance state: approved and pending decisions, pauses, precautions, the current
-#    safeguard records and the latest audit verification, as one UNION ALL.
+# 1. the evidence and the active policy's (id, hash) (the snapshot itself is cached per
+#    version): the lineage (recursive CTE), its checkpoints and the capability evidence from
+#    the evidence summary (per metric: the most capable strong and weak result, counts; per
+#    (checkpoint, metric): the latest strong evaluation date), so the rows returned grow with
+#    checkpoints and metrics, never with results;
+# 2. the governance state: approved and pending decisions, pauses, precautions, the current
+#    safeguard records and the latest audit verification (the gate's trust in the trail), as
+#    one UNION ALL.
 
 
 class TrailNotVerified(Exception):
@@ -230,6 +240,17 @@ class GovernanceState:
     precautions: tuple[Precaution, ...]
     safeguards: dict[str, SafeguardRecord]
     trail_verified: bool
+    #: The latest audit verification (only ``ok`` and ``started_at`` read), None if none ran.
+    last_run: VerificationRun | None = None
+    #: How many decisions of the model are pending (they may turn stale on new evidence).
+    pending: int = 0
+
+    def trust(self, now: datetime) -> tuple[bool, datetime | None]:
+        """Whether the gate may rely on the audit trail, and until when (as
+        ``audit.verification.trust_state``, from the run read with the other inputs)."""
+        from audit.verification import trust_of
+
+        return trust_of(self.last_run, now)
 
     def approval(self, version_id: Any, scope: str) -> ScalingDecision | None:
         """As :func:`effective_approval`."""
@@ -312,9 +333,12 @@ def read_governance(model: AIModel) -> GovernanceState:
     precautions: list[Precaution] = []
     safeguards: dict[str, SafeguardRecord] = {}
     verified = True
+    last_run: VerificationRun | None = None
+    pending_count = 0
     for kind, pk, s1, s2, f, t1, t2, t3, v, j1, j2 in rows:
         if kind == "a":
             if s2 == DecisionStatus.PENDING:
+                pending_count += 1
                 if t3 is not None:
                     pending.append(_when(t3))
                 continue
@@ -347,6 +371,7 @@ def read_governance(model: AIModel) -> GovernanceState:
             )
         elif kind == "v":
             verified = s2 == "ok"
+            last_run = VerificationRun(pk=pk, ok=verified, started_at=_when(t1))
     pauses.sort(key=lambda p: (p.created_at, p.pk))
     precautions.sort(key=lambda p: p.pk)
     return GovernanceState(
@@ -356,12 +381,14 @@ def read_governance(model: AIModel) -> GovernanceState:
         precautions=tuple(precautions),
         safeguards=safeguards,
         trail_verified=verified,
+        last_run=last_run,
+        pending=pending_count,
     )
 
 
 @dataclass(frozen=True)
 class Reads:
-    """The three reads behind a gate input; both scopes of a recomputation share them."""
+    """The reads behind a gate input; both scopes of a recomputation share them."""
 
     policy: PolicySnapshot | None
     evidence: Evidence
@@ -369,9 +396,10 @@ class Reads:
 
 
 def read_inputs(model: AIModel) -> Reads:
-    """The policy reference, the evidence and the governance state: three queries."""
-    policy = active_snapshot()
-    return Reads(policy, read_evidence(model, policy), read_governance(model))
+    """The active policy with the evidence (one query, the snapshot cached per version), and
+    the governance state (one query): two queries."""
+    evidence, policy = read_evidence_and_policy(model, snapshot_of)
+    return Reads(policy, evidence, read_governance(model))
 
 
 def build_input(
@@ -386,14 +414,14 @@ def build_input(
     """The engine input for ``model``, and the earliest time at which time alone can change
     the verdict (an evaluation or verification ageing out, a decision expiring).
 
-    Three queries whatever the number of checkpoints, results and ancestors: the policy
-    reference, the evidence (:func:`read_evidence`) and the governance state
-    (:func:`read_governance`). The capability evidence is every current pre-mitigation result
-    of an indicator metric on the model's checkpoints and its ancestors', reduced in SQL to
-    what decides; the verdict is the one the row-by-row reference in the tests gives. With
-    ``require_verified_trail``, raises :class:`TrailNotVerified` when the latest audit
-    verification failed. ``reads`` (from :func:`read_inputs`) spares the queries when the
-    caller evaluates several scopes of the same state.
+    Two queries whatever the number of checkpoints, results and ancestors: the evidence with
+    the active policy's reference (``evidence_sql.read_evidence_and_policy``) and the
+    governance state (:func:`read_governance`). The capability evidence is every current
+    pre-mitigation result of an indicator metric on the model's checkpoints and its
+    ancestors', reduced to what decides; the verdict is the one the row-by-row reference in
+    the tests gives. With ``require_verified_trail``, raises :class:`TrailNotVerified` when
+    the latest audit verification failed. ``reads`` (from :func:`read_inputs`) spares the
+    queries when the caller evaluates several scopes of the same state.
     """
     reads = reads or read_inputs(model)
     policy, evidence, state = reads.policy, reads.evidence, reads.state

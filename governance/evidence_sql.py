@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evaluations.summary import Lens, _more
 from governance.gate import (
@@ -28,6 +29,9 @@ from governance.gate import (
     ResultInfo,
     below_line,
 )
+
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
 
 _DEPTH = 31  # ancestors followed at most, as ``AIModel.lineage_ids`` (32 models in all)
 
@@ -186,7 +190,7 @@ def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[f
     return sql, metric_params + line_params, {}
 
 
-def read_ranked(model: Any, policy: PolicySnapshot | None) -> Evidence:
+def read_ranked(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
     """The model's evidence in one query that ranks every current result (the fallback)."""
     from django.db import connection
 
@@ -269,12 +273,14 @@ def _summary_sql() -> str:
         EvidenceSummary,
         EvidenceSummaryState,
     )
+    from policies.models import PolicyVersion
 
     models_t = AIModel._meta.db_table
     ckpt_t = Checkpoint._meta.db_table
     result_t = EvalResult._meta.db_table
     summary_t = EvidenceSummary._meta.db_table
     state_t = EvidenceSummaryState._meta.db_table
+    version_t = PolicyVersion._meta.db_table
     lineage, checkpoints = _lineage_sql(models_t), _checkpoints_sql(models_t, ckpt_t)
     return f"""{lineage},
         sm AS (
@@ -296,20 +302,58 @@ def _summary_sql() -> str:
                CASE WHEN r.partial THEN 'P' || r.mitigation ELSE r.mitigation END
         FROM (SELECT best_strong_id AS id FROM sm UNION SELECT best_weak_id FROM sm) b
         JOIN {result_t} r ON r.id = b.id
+        UNION ALL
+        SELECT 'v', pv.id, NULL, pv.content_sha256, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM (
+            SELECT id, content_sha256 FROM {version_t} WHERE status = %s
+            ORDER BY created_at DESC, id DESC LIMIT 1
+        ) pv
     """  # noqa: S608 (table names from _meta; values are parameters)
 
 
-def read_evidence(model: Any, policy: PolicySnapshot | None) -> Evidence:
+def read_evidence(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
     """The model's evidence: one query from the summary, or a second one ranking the results
     when a lineage model's summary is not current (see the module docstring)."""
-    from django.db import connection
-
     lens = lens_of(policy) if policy is not None else None
     if lens is None or not lens.metrics:
         return read_ranked(model, policy)
+    return _from_summary(model, policy, lens, _summary_rows(model))
+
+
+PolicyRef = tuple[int, str]  # the active version's id and content hash
+Row = tuple[Any, ...]  # a raw row of the evidence query (its columns are typed by ``kind``)
+
+
+def read_evidence_and_policy(
+    model: AIModel, snapshot_of: Callable[[PolicyRef | None], PolicySnapshot | None]
+) -> tuple[Evidence, PolicySnapshot | None]:
+    """The active policy's snapshot and the model's evidence under it, both from the one
+    summary query (it also returns the active version's id and hash, which ``snapshot_of``
+    turns into the snapshot, cached per version)."""
+    rows = _summary_rows(model)
+    ref = next(((int(a), str(key)) for kind, a, _, key, *_ in rows if kind == "v"), None)
+    policy = snapshot_of(ref)
+    lens = lens_of(policy) if policy is not None else None
+    if policy is None or lens is None or not lens.metrics:
+        return read_ranked(model, policy), policy
+    return _from_summary(model, policy, lens, rows), policy
+
+
+def _summary_rows(model: AIModel) -> list[Row]:
+    from django.db import connection
+
+    from policies.models import PolicyVersion
+
     with connection.cursor() as cursor:
-        cursor.execute(_summary_sql(), [model.pk])
-        rows = cursor.fetchall()
+        cursor.execute(_summary_sql(), [model.pk, PolicyVersion.Status.ACTIVE])
+        return list(cursor.fetchall())
+
+
+def _from_summary(
+    model: AIModel, policy: PolicySnapshot | None, lens: Lens, rows: list[Row]
+) -> Evidence:
+    """The evidence from the summary query's rows (ranking the results instead when a
+    lineage model's summary is not current under ``lens``)."""
     checkpoints: list[CheckpointInfo] = []
     candidates: list[ResultInfo] = []
     counts: dict[str, list[int]] = {}

@@ -64,6 +64,28 @@ class PolicyVersionQuerySet(models.QuerySet["PolicyVersion"]):
         return self.select_related("created_by", "activated_by").order_by("-created_at", "-pk")
 
 
+_ACTIVE_REF_SQL: dict[str, str] = {}
+
+
+def active_ref() -> tuple[int, str, str] | None:
+    """``(id, content hash, status)`` of the active version, or None, in one statement built
+    once (the hot paths key their caches of immutable versions by it; no ORM compilation)."""
+    from django.db import connection
+
+    sql = _ACTIVE_REF_SQL.get(connection.vendor)
+    if sql is None:
+        q = connection.ops.quote_name
+        sql = _ACTIVE_REF_SQL[connection.vendor] = (
+            f"SELECT {q('id')}, {q('content_sha256')}, {q('status')} "  # noqa: S608
+            f"FROM {q(PolicyVersion._meta.db_table)} WHERE {q('status')} = %s "
+            f"ORDER BY {q('created_at')} DESC, {q('id')} DESC LIMIT 1"
+        )  # table and column names from _meta; the value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [PolicyVersion.Status.ACTIVE])
+        row = cursor.fetchone()
+    return (int(row[0]), str(row[1]), str(row[2])) if row is not None else None
+
+
 class PolicyVersion(models.Model):
     """One complete policy; immutable once activated."""
 

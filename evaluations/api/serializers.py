@@ -3,6 +3,7 @@ the API and the forms); the input serializers here describe request bodies for t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rest_framework import serializers
@@ -142,6 +143,64 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
     def get_current(self, obj: EvalResult) -> bool:
         """False once a correction supersedes the result (annotated by the list query)."""
         return bool(getattr(obj, "is_current", True))
+
+
+# The result list's rows without model instances or per-field serializer calls: the same
+# dicts as ``EvalResultSerializer(many=True).data`` (a test compares them), from one
+# ``values()`` query. The OpenAPI schema still comes from EvalResultSerializer.
+RESULT_VALUES = (
+    "id",
+    "model__slug",
+    "checkpoint__name",
+    "metric_key",
+    "value",
+    "stderr",
+    "n_samples",
+    "elicitation",
+    "mitigation",
+    "source",
+    "provenance",
+    "submitted_by__username",
+    "notes",
+    "evidence_url",
+    "supersedes",
+    "correction_reason",
+    "evaluated_at",
+    "partial",
+    "recorded_at",
+    "is_current",
+)
+_DATETIME = serializers.DateTimeField()
+
+
+def result_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, object]]:
+    """The representation of rows read with ``values(*RESULT_VALUES)``."""
+    when = _DATETIME.to_representation
+    return [
+        {
+            "id": r["id"],
+            "model": r["model__slug"],
+            "checkpoint": r["checkpoint__name"],
+            "metric": r["metric_key"],
+            "value": float(r["value"]),
+            "stderr": None if r["stderr"] is None else float(r["stderr"]),
+            "n_samples": None if r["n_samples"] is None else int(r["n_samples"]),
+            "elicitation": r["elicitation"],
+            "mitigation": r["mitigation"],
+            "source": r["source"],
+            "provenance": r["provenance"],
+            "submitted_by": r["submitted_by__username"],
+            "notes": r["notes"],
+            "evidence_url": r["evidence_url"],
+            "supersedes": r["supersedes"],
+            "correction_reason": r["correction_reason"],
+            "evaluated_at": None if r["evaluated_at"] is None else when(r["evaluated_at"]),
+            "partial": bool(r["partial"]),
+            "recorded_at": None if r["recorded_at"] is None else when(r["recorded_at"]),
+            "current": bool(r["is_current"]),
+        }
+        for r in rows
+    ]
 
 
 class ElicitationSerializer(serializers.Serializer[Any]):

@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from evaluations import import_service, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
+    RESULT_VALUES,
     AIModelDetailSerializer,
     AIModelInputSerializer,
     AIModelSerializer,
@@ -39,6 +40,7 @@ from evaluations.api.serializers import (
     ImportOutputSerializer,
     ImportRecordSerializer,
     MetricMappingSerializer,
+    result_rows,
 )
 from evaluations.idempotency import HEADER, idempotent
 from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping
@@ -202,6 +204,14 @@ class ResultList(generics.ListAPIView[EvalResult]):
 
     def get_queryset(self) -> QuerySet[EvalResult]:
         return result_queryset()
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        # The rows as values, represented without serializer fields (``result_rows``).
+        rows = self.filter_queryset(self.get_queryset()).values(*RESULT_VALUES)
+        page = self.paginate_queryset(rows)  # values, not instances
+        if page is None:
+            return Response(result_rows(list(rows)))
+        return self.get_paginated_response(result_rows(page))
 
     @extend_schema(
         request=EvalResultInputSerializer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from governance.services.decisions import mark_stale_decisions
-from governance.services.gates import recompute, recompute_all
+from governance.services.gates import recompute, recompute_all, safe_reads
 
 if TYPE_CHECKING:
     from evaluations.models import AIModel
@@ -14,9 +14,17 @@ if TYPE_CHECKING:
 
 
 def on_evidence_changed(model: AIModel, cause: str = "evidence", actor: Actor = None) -> None:
-    """Called inside every evidence write's transaction: stale decisions, then the gate."""
-    mark_stale_decisions(model, actor)
-    recompute(model, cause, actor)
+    """Called inside every evidence write's transaction: stale decisions, then the gate.
+
+    The gate's inputs are read first: they count the model's pending decisions, so the
+    locking read of those decisions (and a second read of the inputs, which marking one
+    stale changes) is spared when there are none.
+    """
+    reads = safe_reads(model)
+    if reads is None or reads.state.pending:
+        mark_stale_decisions(model, actor)
+        reads = None
+    recompute(model, cause, actor, reads=reads)
 
 
 def on_audit_outcome_changed(run: Any) -> None:

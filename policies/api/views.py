@@ -26,7 +26,7 @@ from policies.api.serializers import (
 )
 from policies.diff import diff_policies
 from policies.framework_diff import diff_frameworks, is_cross_framework
-from policies.models import PolicyActivation, PolicyVersion
+from policies.models import PolicyActivation, PolicyVersion, active_ref
 
 
 def _policy(version: PolicyVersion) -> dict[str, Any]:
@@ -40,7 +40,7 @@ class ActivePolicyView(APIView):
 
     @extend_schema(responses={200: PolicySerializer}, summary="The active policy version")
     def get(self, request: Request) -> Response:
-        ref = PolicyVersion.objects.active().values_list("pk", "content_sha256", "status").first()
+        ref = active_ref()
         if ref is None:
             raise exceptions.NotFound(
                 "No policy version is active: every gate is paused (no_active_policy) until "

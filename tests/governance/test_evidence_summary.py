@@ -73,8 +73,8 @@ def _check(model: AIModel) -> None:
         for compute in (None, 1e30):
             with CaptureQueriesContext(connection) as queries:
                 reduced, reduced_until = adapter.build_input(model, scope, compute, now)
-            # The policy reference, the evidence from the summary, the governance state.
-            assert len(queries) == 3
+            # The evidence from the summary with the policy reference; the governance state.
+            assert len(queries) == 2
             full, full_until = gate_oracle.build_input_rowwise(model, scope, compute, now)
             assert evaluate(reduced).to_dict() == evaluate(full).to_dict()
             assert reduced_until == full_until
@@ -245,7 +245,7 @@ def test_the_summary_uses_the_gates_below_line():
 
 
 @pytest.mark.parametrize("count", [10, 10_000])
-def test_the_gate_inputs_take_three_queries_from_10_to_10000_results(count):
+def test_the_gate_inputs_take_two_queries_from_10_to_10000_results(count):
     activate_default_policy()
     model = make_model()
     policy = active_policy_view()
@@ -270,6 +270,6 @@ def test_the_gate_inputs_take_three_queries_from_10_to_10000_results(count):
     adapter.build_input(model, "scaling", None, timezone.now())  # the policy snapshot cached
     with CaptureQueriesContext(connection) as queries:
         inp, _ = adapter.build_input(model, "scaling", None, timezone.now())
-    assert len(queries) == 3
+    assert len(queries) == 2
     assert len(inp.evidence.results) <= 2 * len(keys)
     _check(model)

@@ -1,0 +1,71 @@
+"""Model columns read by a hand-written SELECT, turned back into values as the ORM would.
+
+The hot paths (the bearer token on every API request, the stored gate row) run one fixed
+statement each. Compiling it through the ORM cost more than running it (``BENCHMARKS.md``), so
+the statement text is built once from ``_meta`` and each column's value goes through the same
+database converters the ORM applies (JSON decoding, SQLite datetimes and booleans).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from django.db import connection
+from django.db.models import Field, Model
+
+#: A database converter: ``(value, expression, connection) -> value``.
+Converter = Callable[..., object]
+M = TypeVar("M", bound=Model)
+
+
+class Columns(Generic[M]):
+    """Some concrete fields of a model under a table alias in a SELECT."""
+
+    def __init__(self, model: type[M], alias: str, names: Sequence[str] | None = None):
+        self.model = model
+        self.alias = alias
+        concrete = model._meta.concrete_fields
+        wanted = set(names) if names is not None else None
+        self.fields: tuple[Field[object, object], ...] = tuple(
+            f for f in concrete if wanted is None or f.name in wanted or f.attname in wanted
+        )
+        if wanted is not None and len(self.fields) != len(wanted):
+            raise ValueError(f"unknown fields of {model.__name__}: {sorted(wanted)}")
+        self.attnames = [f.attname for f in self.fields]
+        self._converters: dict[str, list[tuple[object, list[Converter]]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def sql(self) -> str:
+        """The column list, ``alias."column", ...``."""
+        quote = connection.ops.quote_name
+        return ", ".join(f"{self.alias}.{quote(f.column or f.attname)}" for f in self.fields)
+
+    def values(self, raw: Sequence[object]) -> list[object]:
+        """The raw values of these columns converted as the ORM converts them."""
+        converters = self._converters.get(connection.vendor)
+        if converters is None:
+            converters = []
+            for f in self.fields:  # as the ORM's compiler collects them
+                col = f.get_col(self.model._meta.db_table)
+                found = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
+                converters.append((col, found))
+            self._converters[connection.vendor] = converters
+        out: list[object] = []
+        for value, (expression, found) in zip(raw, converters, strict=True):
+            for convert in found:
+                value = convert(value, expression, connection)
+            out.append(value)
+        return out
+
+    def instance(self, raw: Sequence[object]) -> M:
+        """A model instance from the raw values (columns not selected are deferred)."""
+        return self.model.from_db(connection.alias, self.attnames, self.values(raw))
+
+
+def param_datetime(value: datetime) -> str | datetime | None:
+    """A datetime as a query parameter for this connection (SQLite stores text)."""
+    return connection.ops.adapt_datetimefield_value(value)
