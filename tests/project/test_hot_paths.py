@@ -317,3 +317,26 @@ def test_healthz_takes_one_query_and_no_browser_middleware(django_assert_num_que
     assert "Content-Security-Policy" not in response and not response.cookies
     assert response["X-Content-Type-Options"] == "nosniff"
     assert client.head("/healthz").content == b""
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
+def test_a_json_client_gets_json_without_content_negotiation(pipeline, accept, monkeypatch):
+    from rest_framework.negotiation import DefaultContentNegotiation
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("negotiated")
+
+    monkeypatch.setattr(DefaultContentNegotiation, "select_renderer", refuse)
+    activate_default_policy()
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = bearer(pipeline).get("/api/v1/policy/", **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json; indent=2"])
+def test_other_accept_headers_are_still_negotiated(pipeline, accept):
+    activate_default_policy()
+    response = bearer(pipeline).get("/api/v1/policy/", HTTP_ACCEPT=accept)
+    # Negotiated as before: 406 for HTML, indented JSON on request.
+    assert response.status_code == (406 if accept == "text/html" else 200)
