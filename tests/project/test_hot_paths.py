@@ -340,3 +340,54 @@ def test_other_accept_headers_are_still_negotiated(pipeline, accept):
     response = bearer(pipeline).get("/api/v1/policy/", HTTP_ACCEPT=accept)
     # Negotiated as before: 406 for HTML, indented JSON on request.
     assert response.status_code == (406 if accept == "text/html" else 200)
+
+
+RESULT_QUERIES = [
+    "",
+    "model=atlas",
+    "model=+atlas+&metric=cbrn.vct_accuracy",
+    "model=nobody",
+    "checkpoint=ckpt-1&current=true",
+    "current=false",
+    "current=0",
+    "current=maybe",
+    "source=api",
+    "source=bogus",
+    "source=",
+    "model=a%00b",
+    "metric=x&metric=cbrn.vct_accuracy",
+]
+
+
+@pytest.mark.parametrize("query", RESULT_QUERIES)
+def test_the_result_list_filters_as_django_filter_does(pipeline, query, monkeypatch):
+    from django_filters.rest_framework import DjangoFilterBackend
+
+    from evaluations import services as evidence
+    from evaluations.api.views import ResultList
+
+    activate_default_policy()
+    model = make_model()
+    item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
+    evidence.record_results(
+        [{**item, "value": 0.25}, {**item, "metric": "cyber.ctf_solve_rate", "value": 0.3}],
+        pipeline,
+        EvalResult.Source.API,
+    )
+    client = bearer(pipeline)
+    fast = client.get(f"/api/v1/results/?{query}")
+    monkeypatch.setattr(ResultList, "filter_backends", [DjangoFilterBackend])
+    slow = client.get(f"/api/v1/results/?{query}")
+    assert (fast.status_code, fast.content) == (slow.status_code, slow.content)
+
+
+def test_the_result_list_builds_no_filterset_per_request(pipeline, monkeypatch):
+    from evaluations.api.views import ResultFilter
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a FilterSet was built")
+
+    monkeypatch.setattr(ResultFilter, "__init__", refuse)
+    response = bearer(pipeline).get("/api/v1/results/?source=bogus")
+    assert response.status_code == 400
+    assert "source" in response.json()["errors"]
