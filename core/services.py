@@ -86,7 +86,7 @@ def ping_worker() -> str | None:
     return nonce
 
 
-def worker_status(wait_seconds: float = 0.0, nonce: str | None = None) -> dict[str, Any]:
+def worker_status(wait_seconds: float = 0.0, nonce: str | None = None) -> dict[str, object]:
     """The last worker answer; optionally wait until the worker has answered ``nonce``."""
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -100,7 +100,7 @@ def worker_status(wait_seconds: float = 0.0, nonce: str | None = None) -> dict[s
     return _worker_report(beat)
 
 
-def _worker_report(beat: WorkerHeartbeat | None) -> dict[str, Any]:
+def _worker_report(beat: WorkerHeartbeat | None) -> dict[str, object]:
     if beat is None or beat.answered_at is None:
         return {"status": "unknown", "last_answer": None}
     age = (timezone.now() - beat.answered_at).total_seconds()
@@ -123,7 +123,8 @@ def read_heartbeat() -> tuple[str, WorkerHeartbeat | None]:
     sql = _beat_sql.get(connection.vendor)
     if sql is None:
         table = connection.ops.quote_name(WorkerHeartbeat._meta.db_table)
-        sql = _beat_sql[connection.vendor] = f"SELECT {_BEAT.sql()} FROM {table} h WHERE h.id = 1"
+        sql = f"SELECT {_BEAT.sql()} FROM {table} h WHERE h.id = 1"  # noqa: S608 (from _meta)
+        _beat_sql[connection.vendor] = sql
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql)
@@ -143,7 +144,7 @@ def health(wait_seconds: float = 0.0) -> dict[str, Any]:
         except Exception:
             broker = "error: publish failed"
     if database != "ok":
-        worker: dict[str, Any] = {"status": "unknown"}
+        worker: dict[str, object] = {"status": "unknown"}
     elif nonce or wait_seconds:  # a ping went out or the caller waits: read the row again
         worker = worker_status(wait_seconds, nonce)
     else:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django_filters import Filter, FilterSet
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.request import Request
+from rest_framework.views import APIView
 
 
 class PrebuiltFilterBackend(DjangoFilterBackend):  # type: ignore[misc]  # django-filter ships no types
@@ -21,13 +22,15 @@ class PrebuiltFilterBackend(DjangoFilterBackend):  # type: ignore[misc]  # djang
     FilterSet takes django-filter's own path. The schema still reads ``filterset_class``.
     """
 
-    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[Model], view: APIView
+    ) -> QuerySet[Model]:
         filterset_class = self.get_filterset_class(view, queryset)
         if filterset_class is None or not _plain(filterset_class):
-            return super().filter_queryset(request, queryset, view)
+            return super().filter_queryset(request, queryset, view)  # type: ignore[no-any-return]
         data = request.query_params
         errors: dict[str, list[ErrorDetail]] = {}
-        cleaned: list[tuple[Any, Any]] = []
+        cleaned: list[tuple[Filter, object]] = []
         for name, filter_ in filterset_class.base_filters.items():
             field = filter_.field  # built on first use, then kept by the filter
             value = field.widget.value_from_datadict(data, {}, name)
@@ -44,10 +47,7 @@ class PrebuiltFilterBackend(DjangoFilterBackend):  # type: ignore[misc]  # djang
         return queryset
 
 
-def _plain(filterset_class: Any) -> bool:
-    from django import forms
-    from django_filters import FilterSet
-
+def _plain(filterset_class: type[FilterSet]) -> bool:
     return (
         filterset_class.filter_queryset is FilterSet.filter_queryset
         and filterset_class._meta.form is forms.Form
