@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -391,3 +392,26 @@ def test_the_result_list_builds_no_filterset_per_request(pipeline, monkeypatch):
     response = bearer(pipeline).get("/api/v1/results/?source=bogus")
     assert response.status_code == 400
     assert "source" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_the_result_list_times_are_drfs_without_a_field_per_row(pipeline, zone, monkeypatch):
+    from datetime import datetime, timedelta
+    from datetime import timezone as dt_timezone
+
+    from rest_framework.fields import DateTimeField
+
+    from evaluations.api.serializers import RESULT_VALUES, result_rows
+
+    moments = [
+        datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        datetime(2026, 7, 1, 12, 0, tzinfo=dt_timezone(timedelta(hours=-5))),
+    ]
+    with timezone.override(zone):
+        expected = [DateTimeField().to_representation(m) for m in moments]
+        monkeypatch.setattr(DateTimeField, "enforce_timezone", None)  # not called per row
+        row = dict.fromkeys(RESULT_VALUES, None) | {
+            "value": 1, "partial": False, "is_current": True,
+        }  # fmt: skip
+        got = [result_rows([row | {"recorded_at": m}])[0]["recorded_at"] for m in moments]
+    assert got == expected
