@@ -27,7 +27,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: use 'Bearer <token>'."
             )
-        token = ApiToken.authenticate(text)
+        # A view may read one row with the token (``token_rider``: the stored gate).
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        rider_for = getattr(view, "token_rider", None)
+        token = ApiToken.authenticate(text, rider_for(request) if rider_for else None)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         return token.user, token

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from core.models import ApiToken, Role, SignoffTitle, User, WorkerHeartbeat
 from rsp_portal.celery import app as celery_app
+from rsp_portal.rows import Columns
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -36,16 +37,6 @@ if TYPE_CHECKING:
 # A ping is sent at most this often, so anonymous health probes cannot flood the queue.
 PING_INTERVAL = timedelta(seconds=5)
 WORKER_STALE_AFTER = timedelta(minutes=2)
-
-
-def check_database() -> str:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception as exc:  # any failure is reported, never raised, by a health check
-        return f"error: {type(exc).__name__}"
-    return "ok"
 
 
 # A probe's broker check holds for this long in its process, so probes at hundreds per
@@ -95,7 +86,7 @@ def ping_worker() -> str | None:
     return nonce
 
 
-def worker_status(wait_seconds: float = 0.0, nonce: str | None = None) -> dict[str, Any]:
+def worker_status(wait_seconds: float = 0.0, nonce: str | None = None) -> dict[str, object]:
     """The last worker answer; optionally wait until the worker has answered ``nonce``."""
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -106,6 +97,10 @@ def worker_status(wait_seconds: float = 0.0, nonce: str | None = None) -> dict[s
         if time.monotonic() >= deadline:
             break
         time.sleep(0.1)
+    return _worker_report(beat)
+
+
+def _worker_report(beat: WorkerHeartbeat | None) -> dict[str, object]:
     if beat is None or beat.answered_at is None:
         return {"status": "unknown", "last_answer": None}
     age = (timezone.now() - beat.answered_at).total_seconds()
@@ -116,8 +111,31 @@ def worker_status(wait_seconds: float = 0.0, nonce: str | None = None) -> dict[s
     }
 
 
+_BEAT = Columns(WorkerHeartbeat, "h", ["answered_at", "answered_nonce"])
+_beat_sql: dict[str, str] = {}
+
+
+def read_heartbeat() -> tuple[str, WorkerHeartbeat | None]:
+    """One precompiled SELECT of the heartbeat row: its success shows the database answers.
+
+    Returns the database check (``"ok"`` or ``"error: ..."``) and the row, if any.
+    """
+    sql = _beat_sql.get(connection.vendor)
+    if sql is None:
+        table = connection.ops.quote_name(WorkerHeartbeat._meta.db_table)
+        sql = f"SELECT {_BEAT.sql()} FROM {table} h WHERE h.id = 1"  # noqa: S608 (from _meta)
+        _beat_sql[connection.vendor] = sql
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            row = cursor.fetchone()
+    except Exception as exc:  # any failure is reported, never raised, by a health check
+        return f"error: {type(exc).__name__}", None
+    return "ok", _BEAT.instance(row) if row is not None else None
+
+
 def health(wait_seconds: float = 0.0) -> dict[str, Any]:
-    database = check_database()
+    database, beat = read_heartbeat()
     broker = check_broker() if database == "ok" else "unchecked"
     nonce = None
     if database == "ok" and broker == "ok":
@@ -125,7 +143,12 @@ def health(wait_seconds: float = 0.0) -> dict[str, Any]:
             nonce = ping_worker()
         except Exception:
             broker = "error: publish failed"
-    worker = worker_status(wait_seconds, nonce) if database == "ok" else {"status": "unknown"}
+    if database != "ok":
+        worker: dict[str, object] = {"status": "unknown"}
+    elif nonce or wait_seconds:  # a ping went out or the caller waits: read the row again
+        worker = worker_status(wait_seconds, nonce)
+    else:
+        worker = _worker_report(beat)
     healthy = database == "ok" and broker == "ok"
     return {
         "status": "ok" if healthy else "error",

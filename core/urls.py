@@ -5,7 +5,6 @@ from core import views
 from core.forms import SignInForm
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
     path(
         "login/",
         auth_views.LoginView.as_view(

@@ -295,6 +295,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rsp_portal.authz.ActionPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "rsp_portal.negotiation.JsonFirstNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "rsp_portal.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",

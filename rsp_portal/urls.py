@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from core.views import healthz
 from rsp_portal.api_views import SchemaPermissionMixin
 
 api_v1 = [
@@ -27,6 +28,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),  # first: probes resolve without a search
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("policy/", include("policies.urls")),

@@ -3,9 +3,11 @@ the API and the forms); the input serializers here describe request bodies for t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, tzinfo
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from core.models import User
@@ -173,9 +175,22 @@ RESULT_VALUES = (
 _DATETIME = serializers.DateTimeField()
 
 
+def _iso_in(tz: tzinfo) -> Callable[[datetime], str]:
+    """``DateTimeField().to_representation`` (ISO 8601 in ``tz``, ``Z`` for UTC) for the aware
+    datetimes the database returns, with the time zone looked up once per list."""
+
+    def when(value: datetime) -> str:
+        if value.tzinfo is None:
+            return str(_DATETIME.to_representation(value))
+        text = value.astimezone(tz).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    return when
+
+
 def result_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, object]]:
     """The representation of rows read with ``values(*RESULT_VALUES)``."""
-    when = _DATETIME.to_representation
+    when = _iso_in(timezone.get_current_timezone())
     return [
         {
             "id": r["id"],

@@ -44,6 +44,7 @@ from evaluations.api.serializers import (
 )
 from evaluations.idempotency import HEADER, idempotent
 from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping
+from rsp_portal.filters import PrebuiltFilterBackend
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
@@ -200,6 +201,7 @@ class ResultList(generics.ListAPIView[EvalResult]):
     actions = {"GET": "evidence.view", "POST": "evidence.report"}
     serializer_class = EvalResultSerializer
     filterset_class = ResultFilter
+    filter_backends = [PrebuiltFilterBackend]
     parser_classes = [EvidenceJSONParser]
 
     def get_queryset(self) -> QuerySet[EvalResult]:

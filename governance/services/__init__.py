@@ -31,6 +31,8 @@ from governance.services.gates import (
     recompute,
     recompute_all,
     stored_gate,
+    stored_gate_from_row,
+    stored_gate_rider,
 )
 from governance.services.hooks import (
     on_audit_outcome_changed,
@@ -64,4 +66,6 @@ __all__ = [
     "request_decision",
     "sign_decision",
     "stored_gate",
+    "stored_gate_from_row",
+    "stored_gate_rider",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from core.models import Rider
 from governance import adapter, notifications
 from governance.gate import Verdict, evaluate, internal_error_verdict
 from governance.models import (
@@ -281,28 +283,49 @@ def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
     :func:`gate_for`). The statement is built once (``rsp_portal.rows``)."""
     from django.db import connection
 
+    sql, _ = _stored_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [slug, scope])
+        row = cursor.fetchone()
+    return stored_gate_from_row(slug, scope, row)
+
+
+def stored_gate_rider(slug: str, scope: str = Scope.SCALING) -> Rider:
+    """The stored gate row as a rider of the token lookup (``core.models.Rider``): the API
+    reads the token and the gate in one statement. See :func:`stored_gate_from_row`."""
+    sql, columns = _stored_statement()
+    return Rider(sql, [slug, scope], len(columns))
+
+
+def stored_gate_from_row(
+    slug: str, scope: str, row: Sequence[object] | None
+) -> dict[str, Any] | None:
+    """The payload of :func:`stored_gate` from its raw row (None: no fresh row)."""
+    if row is None or row[0] is None:  # state is never NULL in a stored row
+        return None
+    state = _stored_statement()[1].instance(row)
+    if _is_stale(state, timezone.now()):
+        return None
+    return _gate_payload(slug, scope, state.verdict, state.computed_at)
+
+
+def _stored_statement() -> tuple[str, Columns[GateState]]:
+    from django.db import connection
+
     from evaluations.models import AIModel
 
     built = _STORED_SQL.get(connection.vendor)
     if built is None:
-        columns = Columns(GateState, "g", ["state", "verdict", "computed_at", "valid_until"])
+        columns = Columns(GateState, "gs", ["state", "verdict", "computed_at", "valid_until"])
         q = connection.ops.quote_name
+        names = ", ".join(f"{col} AS c{i}" for i, col in enumerate(columns.sql().split(", ")))
         sql = (
-            f"SELECT {columns.sql()} FROM {q(GateState._meta.db_table)} g "  # noqa: S608
-            f"JOIN {q(AIModel._meta.db_table)} m ON m.{q('id')} = g.{q('model_id')} "
-            f"WHERE m.{q('slug')} = %s AND g.{q('scope')} = %s"
+            f"SELECT {names} FROM {q(GateState._meta.db_table)} gs "  # noqa: S608
+            f"JOIN {q(AIModel._meta.db_table)} m ON m.{q('id')} = gs.{q('model_id')} "
+            f"WHERE m.{q('slug')} = %s AND gs.{q('scope')} = %s"
         )  # table and column names from _meta; values are parameters
         built = _STORED_SQL[connection.vendor] = (sql, columns)
-    sql, columns = built
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [slug, scope])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    state = columns.instance(row)
-    if _is_stale(state, timezone.now()):
-        return None
-    return _gate_payload(slug, scope, state.verdict, state.computed_at)
+    return built
 
 
 _STORED_SQL: dict[str, tuple[str, Columns[GateState]]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -150,15 +151,15 @@ def test_the_gate_inputs_take_two_queries_whatever_the_evidence(django_assert_nu
     assert len(inp.evidence.results) <= 2 * len(metrics)
 
 
-def test_the_stored_gate_read_takes_two_queries(pipeline, safety, django_assert_num_queries):
+def test_the_stored_gate_read_takes_one_query(pipeline, safety, django_assert_num_queries):
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)
     baseline(model, safety)
     client = bearer(pipeline)
     assert client.get(f"/api/v1/models/{model.slug}/gate/").status_code == 200
-    # Expect 2 queries: the token with its user and roles; the stored gate row with its model.
-    with django_assert_num_queries(2):
+    # Expect 1 query: the token with its user and roles, and the stored gate row with its model.
+    with django_assert_num_queries(1):
         response = client.get(f"/api/v1/models/{model.slug}/gate/")
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
@@ -303,17 +304,114 @@ def test_a_batch_takes_the_log_head_lock_only_when_it_appends():
     assert entries[0].prev == entries[1].leaf_hash
 
 
-def test_healthz_takes_two_queries_and_no_browser_middleware(django_assert_num_queries):
+def test_healthz_takes_one_query_and_no_browser_middleware(django_assert_num_queries):
     from django.test import Client
 
     client = Client()
     assert client.get("/healthz").status_code in (200, 503)  # the first probe pings the worker
-    # Expect 2 queries: SELECT 1 (the database answers); the worker's last heartbeat. The ping
-    # is claimed at most once per PING_INTERVAL per process, and no session, CSRF, auth,
-    # messages, CSP or login-lockout middleware runs.
-    with django_assert_num_queries(2):
+    # Expect 1 query: the worker's last heartbeat, whose answer also shows the database answers.
+    # The ping is claimed at most once per PING_INTERVAL per process, and no session, CSRF,
+    # auth, messages, CSP or login-lockout middleware runs.
+    with django_assert_num_queries(1):
         response = client.get("/healthz")
     assert response.json()["database"] == "ok"
     assert "Content-Security-Policy" not in response and not response.cookies
     assert response["X-Content-Type-Options"] == "nosniff"
     assert client.head("/healthz").content == b""
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
+def test_a_json_client_gets_json_without_content_negotiation(pipeline, accept, monkeypatch):
+    from rest_framework.negotiation import DefaultContentNegotiation
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("negotiated")
+
+    monkeypatch.setattr(DefaultContentNegotiation, "select_renderer", refuse)
+    activate_default_policy()
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = bearer(pipeline).get("/api/v1/policy/", **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json; indent=2"])
+def test_other_accept_headers_are_still_negotiated(pipeline, accept):
+    activate_default_policy()
+    response = bearer(pipeline).get("/api/v1/policy/", HTTP_ACCEPT=accept)
+    # Negotiated as before: 406 for HTML, indented JSON on request.
+    assert response.status_code == (406 if accept == "text/html" else 200)
+
+
+RESULT_QUERIES = [
+    "",
+    "model=atlas",
+    "model=+atlas+&metric=cbrn.vct_accuracy",
+    "model=nobody",
+    "checkpoint=ckpt-1&current=true",
+    "current=false",
+    "current=0",
+    "current=maybe",
+    "source=api",
+    "source=bogus",
+    "source=",
+    "model=a%00b",
+    "metric=x&metric=cbrn.vct_accuracy",
+]
+
+
+@pytest.mark.parametrize("query", RESULT_QUERIES)
+def test_the_result_list_filters_as_django_filter_does(pipeline, query, monkeypatch):
+    from django_filters.rest_framework import DjangoFilterBackend
+
+    from evaluations import services as evidence
+    from evaluations.api.views import ResultList
+
+    activate_default_policy()
+    model = make_model()
+    item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
+    evidence.record_results(
+        [{**item, "value": 0.25}, {**item, "metric": "cyber.ctf_solve_rate", "value": 0.3}],
+        pipeline,
+        EvalResult.Source.API,
+    )
+    client = bearer(pipeline)
+    fast = client.get(f"/api/v1/results/?{query}")
+    monkeypatch.setattr(ResultList, "filter_backends", [DjangoFilterBackend])
+    slow = client.get(f"/api/v1/results/?{query}")
+    assert (fast.status_code, fast.content) == (slow.status_code, slow.content)
+
+
+def test_the_result_list_builds_no_filterset_per_request(pipeline, monkeypatch):
+    from evaluations.api.views import ResultFilter
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a FilterSet was built")
+
+    monkeypatch.setattr(ResultFilter, "__init__", refuse)
+    response = bearer(pipeline).get("/api/v1/results/?source=bogus")
+    assert response.status_code == 400
+    assert "source" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_the_result_list_times_are_drfs_without_a_field_per_row(pipeline, zone, monkeypatch):
+    from datetime import datetime, timedelta
+    from datetime import timezone as dt_timezone
+
+    from rest_framework.fields import DateTimeField
+
+    from evaluations.api.serializers import RESULT_VALUES, result_rows
+
+    moments = [
+        datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        datetime(2026, 7, 1, 12, 0, tzinfo=dt_timezone(timedelta(hours=-5))),
+    ]
+    with timezone.override(zone):
+        expected = [DateTimeField().to_representation(m) for m in moments]
+        monkeypatch.setattr(DateTimeField, "enforce_timezone", None)  # not called per row
+        row = dict.fromkeys(RESULT_VALUES, None) | {
+            "value": 1, "partial": False, "is_current": True,
+        }  # fmt: skip
+        got = [result_rows([row | {"recorded_at": m}])[0]["recorded_at"] for m in moments]
+    assert got == expected
