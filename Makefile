@@ -6,7 +6,7 @@ PORT ?= 8000
 # Demo settings for `make run`; production reads real values from the environment.
 RUN_ENV := DEBUG=1 RSP_DEMO=1 PORT=$(PORT)
 
-.PHONY: run install install-dev keys migrate demo test test-fast drill lint format schema migrations-check check-deploy bench clean
+.PHONY: run manage install install-dev keys migrate demo test test-fast drill lint format schema migrations-check check-deploy bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ run: demo
 	@echo "RSP Portal is starting at http://127.0.0.1:$(PORT)/  (sign in with a demo login above)"
 	@echo ""
 	$(RUN_ENV) $(BIN)/honcho start -f Procfile.dev
+
+## manage: a management command with the demo's settings (those of `make run`), e.g.
+##   make manage ARGS="export_audit /tmp/audit-bundle"
+manage: install
+	@$(RUN_ENV) $(BIN)/python manage.py $(ARGS)
 
 ## test: the whole suite; uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set
 test: install-dev

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import urllib.request
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from audit.models import AuditCheckpoint, AuditEntry, LogHead
+from audit.models import AuditCheckpoint, AuditEntry, CheckpointLogMark, LogHead
 from audit.verify_bundle import (
     GENESIS_PREV,
     BundleError,
@@ -248,7 +249,15 @@ def publish_checkpoints() -> int:
                 + "\n"
             )
             published.append(note)
+            last = size
         handle.flush()
+        os.fsync(handle.fileno())
+        if published:
+            # After the write: the database now vouches that the log holds this much
+            # (verification fails if the file later vanishes or shrinks).
+            CheckpointLogMark.objects.bulk_create(
+                [CheckpointLogMark(size=last)], ignore_conflicts=True
+            )
     for note in published:
         _post_to_witnesses(note)
     return len(published)

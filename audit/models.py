@@ -127,6 +127,23 @@ class AuditCheckpoint(AppendOnlyModel):
         return f"checkpoint @{self.size} root {self.root_hash[:12]}…"
 
 
+class CheckpointLogMark(AppendOnlyModel):
+    """How far the external checkpoint log (AUDIT_CHECKPOINT_LOG) got: the largest checkpoint
+    size written to it, recorded after each write. Verification fails when the log holds less
+    than the largest mark (the file vanished, or was rolled back to an older copy)."""
+
+    size = models.BigIntegerField(unique=True)
+    written_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint log reached size {self.size}"
+
+
 class VerificationRun(models.Model):
     """The outcome of one ``verify_audit`` run, shown on the auditors' status page."""
 

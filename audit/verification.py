@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.checkpoints import CheckpointError, external_notes, public_key, public_key_pem
-from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
+from audit.models import AuditCheckpoint, AuditEntry, CheckpointLogMark, LogHead, VerificationRun
 from audit.services import filter_columns
 from audit.verify_bundle import (
     GENESIS_PREV,
@@ -175,18 +175,28 @@ def _check_external(leaves: list[bytes], *, latest_only: bool = False) -> int:
     """The log must extend every checkpoint published outside the database (AUDIT_CHECKPOINT_LOG):
     a truncated or shrunk log, or one rewritten under a re-signed history, fails here even when
     the database's own checkpoints were removed with it. Returns the size vouched for."""
+    reached = CheckpointLogMark.objects.order_by("-size").values_list("size", flat=True).first()
     try:
         notes = external_notes()
     except CheckpointError as exc:
         raise VerificationError(None, str(exc)) from None
-    if not notes:
-        return 0
-    if latest_only:
-        notes = notes[-1:]
-    key = public_key()
-    if key is None:
-        raise VerificationError(None, "the external checkpoint log cannot be checked: no key")
-    return verify_external_checkpoints(leaves, notes, key, settings.AUDIT_ORIGIN)
+    vouched = 0
+    if notes:
+        key = public_key()
+        if key is None:
+            raise VerificationError(None, "the external checkpoint log cannot be checked: no key")
+        vouched = verify_external_checkpoints(
+            leaves, notes[-1:] if latest_only else notes, key, settings.AUDIT_ORIGIN
+        )
+    if reached is not None and vouched < reached:
+        where = settings.AUDIT_CHECKPOINT_LOG or "AUDIT_CHECKPOINT_LOG (now unset)"
+        raise VerificationError(
+            None,
+            f"the external checkpoint log {where} vouches for {vouched} entries, but the database "
+            f"recorded writing a checkpoint of size {reached} to it: the file is missing or was "
+            "rolled back",
+        )
+    return vouched
 
 
 def verify_log() -> Outcome:
@@ -339,6 +349,40 @@ def trust_of(
         return not AuditEntry.objects.exists(), None
     expires = latest.started_at + dt.timedelta(seconds=bound)
     return (now or timezone.now()) <= expires, expires
+
+
+#: What to run when the trail is not trusted (the beat's every-minute check, or by hand).
+_WHAT_TO_RUN = (
+    "Start the worker and beat, which verify every minute (`make run` starts both), or run "
+    "`python manage.py verify_audit`."
+)
+
+
+def distrust_reason(now: dt.datetime | None = None) -> str | None:
+    """Why gates may not rely on the trail now, and what to run; None while it is trusted.
+
+    Says which of the three cases holds: no verification ever ran, the last passing one is older
+    than AUDIT_VERIFY_MAX_AGE_SECONDS, or the last one failed (when, and its fault).
+    """
+    latest = latest_run()
+    if trust_of(latest, now)[0]:
+        return None
+    if latest is None:
+        return (
+            f"No audit verification has run yet, so the audit trail is not trusted. {_WHAT_TO_RUN}"
+        )
+    at = rfc3339_utc(latest.started_at)
+    if not latest.ok:
+        return (
+            f"The audit trail failed its last verification at {at}: {latest.message} Every gate "
+            "stays paused until an auditor resolves the fault and `python manage.py verify_audit` "
+            "passes again."
+        )
+    bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS
+    return (
+        f"The last audit verification passed at {at}, more than {bound} s ago (the bound), so "
+        f"the audit trail is no longer trusted. {_WHAT_TO_RUN}"
+    )
 
 
 def trust_expires_at() -> dt.datetime | None:

@@ -150,6 +150,14 @@ def audit_trail_verified() -> bool:
     return trail_trusted()
 
 
+def audit_trail_distrust(now: datetime | None = None) -> str | None:
+    """Why the gate may not rely on the audit trail now, and what to run (None: trusted). See
+    ``audit.verification.distrust_reason``."""
+    from audit.verification import distrust_reason
+
+    return distrust_reason(now)
+
+
 def requirement_codes() -> set[str]:
     from policies.models import SafeguardRequirement
 

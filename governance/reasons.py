@@ -16,6 +16,7 @@ from governance.models import Scope
 
 #: Display order: what stops everything first, paperwork last.
 ORDER = (
+    "audit_unverified",
     "internal_error",
     "no_active_policy",
     "no_checkpoint",

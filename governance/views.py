@@ -538,6 +538,10 @@ NEXT_STEP = {
     "no_approval": "Request a decision of this scope; leadership signs it.",
     "exceeds_approved_compute": "Request a new decision with a higher compute limit.",
     "manual_pause": "Resolve the cause of the pause, then request a new decision.",
+    "audit_unverified": (
+        "Start the worker and beat, which verify the audit trail every minute, or run "
+        "manage.py verify_audit; a failed verification needs an auditor first."
+    ),
     "internal_error": "Contact the administrators: the gate could not be computed.",
 }
 

@@ -67,6 +67,28 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _static_manifest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Collect the static files once per session with the production storage (hashed names and
+    a manifest, as the Dockerfile does), so a page that names a file the manifest lacks fails
+    here exactly as it would in production (DEBUG stays off)."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("staticfiles")):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield
+
+
+@pytest.fixture
+def verified_trail(db: None) -> Any:
+    """The audit trail verified as the beat would (see ``tests.audit_support.verify_trail``):
+    request it in every test, or fixture, that needs gates to trust the trail."""
+    from tests.audit_support import verify_trail
+
+    return verify_trail()
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _test_flush_switch() -> Iterator[None]:
     """Turn the switch on for every test connection (the app never sets it)."""
     connection_created.connect(_on_connect, dispatch_uid="tests-allow-flush")

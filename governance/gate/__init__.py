@@ -51,6 +51,7 @@ Time boundaries are inclusive; comparisons put NaN on the unsafe side (see
 from __future__ import annotations
 
 from governance.gate.codes import (
+    AUDIT_UNVERIFIED,
     CROSSED_STATUSES,
     DECISION_OUTDATED,
     EVALUATION_DUE_COMPUTE,
@@ -83,6 +84,7 @@ from governance.gate.determinations import (
     last_full_evaluation,
 )
 from governance.gate.engine import (
+    audit_unverified_verdict,
     evaluate,
     internal_error_verdict,
 )
@@ -115,6 +117,7 @@ from governance.gate.verdict import (
 from policies.rules import add_months
 
 __all__ = [
+    "AUDIT_UNVERIFIED",
     "CROSSED_STATUSES",
     "DECISION_OUTDATED",
     "EVALUATION_DUE_COMPUTE",
@@ -158,6 +161,7 @@ __all__ = [
     "Verdict",
     "WarningBehaviour",
     "add_months",
+    "audit_unverified_verdict",
     "below_line",
     "determine_indicator",
     "evaluate",

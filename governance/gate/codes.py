@@ -31,6 +31,9 @@ NO_APPROVAL: Final = "no_approval"
 DECISION_OUTDATED: Final = "decision_outdated"
 EXCEEDS_APPROVED_COMPUTE: Final = "exceeds_approved_compute"
 MANUAL_PAUSE: Final = "manual_pause"
+#: No audit verification passed within the bound, or the last one failed (set before the engine
+#: runs: the record the inputs come from is in doubt).
+AUDIT_UNVERIFIED: Final = "audit_unverified"
 INTERNAL_ERROR: Final = "internal_error"
 
 REASON_CODES: Final[tuple[str, ...]] = (
@@ -46,6 +49,7 @@ REASON_CODES: Final[tuple[str, ...]] = (
     DECISION_OUTDATED,
     EXCEEDS_APPROVED_COMPUTE,
     MANUAL_PAUSE,
+    AUDIT_UNVERIFIED,
     INTERNAL_ERROR,
 )
 """Every reason code, in the order reasons are listed in a verdict."""

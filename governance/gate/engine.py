@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Final
 
 from governance.gate.codes import (
+    AUDIT_UNVERIFIED,
     INTERNAL_ERROR,
     NO_ACTIVE_POLICY,
     NO_CHECKPOINT,
@@ -166,3 +167,9 @@ def internal_error_verdict(exc: BaseException) -> Verdict:
             ),
         ),
     )
+
+
+def audit_unverified_verdict(message: str) -> Verdict:
+    """Paused because the audit trail is not trusted now (no passing verification within the
+    bound, or the last one failed); ``message`` says which and what to run."""
+    return Verdict(state="paused", reasons=(Reason(code=AUDIT_UNVERIFIED, message=message),))

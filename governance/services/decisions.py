@@ -53,10 +53,13 @@ def build_dossier(
     policy = adapter.active_version()
     if policy is None:
         raise GovernanceError({"model": ["No policy version is active; nothing can be approved."]})
-    if payload["state"] == GateStatus.PAUSED and any(
-        r["code"] == "internal_error" for r in payload["reasons"]
-    ):
-        raise GovernanceError({"model": ["The gate cannot be computed now; try again later."]})
+    if payload["state"] == GateStatus.PAUSED:
+        unverified = [r["message"] for r in payload["reasons"] if r["code"] == "audit_unverified"]
+        if unverified:
+            what = "No decision can be requested while the audit trail is unverified"
+            raise ConflictError({"model": [f"{what}: {unverified[0]}"]})
+        if any(r["code"] == "internal_error" for r in payload["reasons"]):
+            raise GovernanceError({"model": ["The gate cannot be computed now; try again later."]})
     reasons = [r for r in payload["reasons"] if r["code"] not in _DECISION_REASONS]
     safeguards = {
         code: {

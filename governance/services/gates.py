@@ -13,7 +13,7 @@ from django.utils import timezone
 import audit
 from core.models import Rider
 from governance import adapter, notifications
-from governance.gate import Verdict, evaluate, internal_error_verdict
+from governance.gate import Verdict, audit_unverified_verdict, evaluate, internal_error_verdict
 from governance.models import (
     GateState,
     GateStatus,
@@ -41,7 +41,7 @@ def evaluate_model(
     now = now or timezone.now()
     inp, valid_until = _read_input(model, scope, planned_compute, now)
     if inp is None:
-        return _unreadable(), None
+        return _unreadable(now), None
     return evaluate(inp), valid_until
 
 
@@ -81,22 +81,17 @@ def safe_reads(model: AIModel) -> adapter.Reads | None:
         return None
 
 
-def _unreadable() -> Verdict:
-    if not _safe(adapter.audit_trail_verified):
-        return internal_error_verdict(
-            RuntimeError(
-                "the audit trail failed its last verification; every gate stays paused until "
-                "an auditor resolves it and verification passes again"
-            )
-        )
-    return internal_error_verdict(RuntimeError("the gate's inputs could not be read"))
-
-
-def _safe(check: Any) -> bool:
+def _unreadable(now: datetime) -> Verdict:
+    """No input: the trail is not trusted now (``audit_unverified``, saying why and what to
+    run), or the inputs could not be read (``internal_error``)."""
     try:
-        return bool(check())
+        distrust = adapter.audit_trail_distrust(now)
     except Exception:
-        return False
+        logger.exception("reading the audit trail's last verification failed")
+        distrust = None
+    if distrust:
+        return audit_unverified_verdict(distrust)
+    return internal_error_verdict(RuntimeError("the gate's inputs could not be read"))
 
 
 def recompute(
@@ -116,7 +111,7 @@ def recompute(
         inp, valid_until = (
             _read_input(model, scope, None, now, reads) if reads is not None else (None, None)
         )
-        verdicts[scope] = (evaluate(inp) if inp else _unreadable(), valid_until)
+        verdicts[scope] = (evaluate(inp) if inp else _unreadable(now), valid_until)
     return _store_verdicts(model, verdicts, now, cause, actor)
 
 

@@ -110,11 +110,16 @@ CASES: dict[str, Callable[[], GateInput]] = {
 }
 
 
+#: Set before the engine runs (the trail the inputs come from is not trusted): tests/governance/
+#: test_audit_unverified.py.
+PRE_ENGINE = ("audit_unverified",)
+
+
 def test_every_reason_code_has_a_case() -> None:
-    assert tuple(CASES) == REASON_CODES
+    assert tuple(CASES) == tuple(c for c in REASON_CODES if c not in PRE_ENGINE)
 
 
-@pytest.mark.parametrize("code", REASON_CODES)
+@pytest.mark.parametrize("code", [c for c in REASON_CODES if c not in PRE_ENGINE])
 def test_each_check_alone_pauses_with_its_own_code(code: str) -> None:
     verdict = evaluate(CASES[code]())
 

@@ -56,11 +56,12 @@ class Command(BaseCommand):
                     user.email = f"{username}@example.org"
                     user.save(update_fields=["email"])
             for hook in _seed_hooks():
+                # Gates trust the trail only within AUDIT_VERIFY_MAX_AGE_SECONDS of a passing
+                # verification, which the beat runs every minute; none may be running yet (a
+                # fresh clone), so verify as the beat would before each app computes gates.
+                _verify()
                 hook(self.stdout)
-        # Gates trust the trail only after a verification (the worker repeats it every minute).
-        from audit.verification import run_verification
-
-        run_verification("manage.py seed_demo", quick=True)
+        _verify()  # the whole seeded trail, committed
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
         logins_file.chmod(0o600)
@@ -69,6 +70,19 @@ class Command(BaseCommand):
             for username, role, titles in DEMO_USERS:
                 label = role + (f" {'/'.join(titles)}" if titles else "")
                 self.stdout.write(f"  {username:<9} {logins[username]:<18} {label}")
+
+
+def _verify() -> None:
+    """The beat's quick verification, run here; a trail that fails it stops the seed."""
+    from audit.verification import run_verification
+
+    outcome, _ = run_verification("manage.py seed_demo", quick=True)
+    if not outcome.ok:
+        raise CommandError(
+            f"The audit trail failed verification: {outcome.message} (see `python manage.py "
+            "verify_audit`; a leftover var/audit/checkpoints.jsonl from another database fails "
+            "here)."
+        )
 
 
 def _seed_hooks() -> list[Any]:
