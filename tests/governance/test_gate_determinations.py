@@ -35,7 +35,8 @@ from tests.governance_fixtures import (
     verify_standards,
 )
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def _approve(model: Any, safety: Any, rso: Any, ceo: Any, limit: float = 2e24, **kw: Any) -> Any:

@@ -20,7 +20,8 @@ from tests.governance_fixtures import (
     verify_standards,
 )
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def _gate(client, slug="atlas", **params):
