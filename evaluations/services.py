@@ -33,6 +33,7 @@ from evaluations.models import (
     EvalResult,
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
+from rsp_portal.datetimes import utc_offset_error
 from rsp_portal.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -304,6 +305,9 @@ def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> d
         raise _error(field_name, "Must be an ISO 8601 date-time string.")
     if value.tzinfo is None:
         raise _error(field_name, "Must include a time zone (e.g. Z or +00:00).")
+    offset_error = utc_offset_error(value)
+    if offset_error:
+        raise _error(field_name, offset_error)
     if value > (now or timezone.now()) + _FUTURE_SKEW:
         raise _error(field_name, "Is in the future.")
     return value
