@@ -24,10 +24,12 @@ from django.utils import timezone
 
 from audit.checkpoints import CheckpointError, external_notes, public_key, public_key_pem
 from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
+from audit.reconcile import reconcile
 from audit.services import filter_columns
 from audit.verify_bundle import (
     GENESIS_PREV,
     VerificationError,
+    leaf_hash,
     rfc3339_utc,
     verify_checkpoints,
     verify_entries,
@@ -192,7 +194,6 @@ def _check_external(leaves: list[bytes], *, latest_only: bool = False) -> int:
 
 def verify_log() -> Outcome:
     """Check the whole stored log; never raises for a bad log, it reports the first fault."""
-    from audit.reconcile import reconcile
 
     entries = checkpoints = 0
     try:
@@ -239,7 +240,6 @@ def _quick_chain() -> list[bytes]:
             raise VerificationError(bad_link, "seq or prev link broken")
         hashes = AuditEntry.objects.order_by("seq").values_list("leaf_hash", flat=True)
         return [_hex_bytes(h) for h in hashes.iterator(5000)]
-    from audit.verify_bundle import leaf_hash
 
     leaves: list[bytes] = []
     prev = _GENESIS_HEX
@@ -259,7 +259,6 @@ def verify_quick() -> Outcome:
     PostgreSQL), the log head, every signed checkpoint and the external checkpoint log against
     the Merkle roots, and the gate-input rows against their entries. It does not re-parse
     bodies or compare filter columns; the hourly full verification does."""
-    from audit.reconcile import reconcile
 
     entries = checkpoints = 0
     try:

@@ -16,7 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from core import outbox, services
+from core import events, outbox, services
 from core.models import ApiToken, OutboxMessage, OutboxStatus, Role, SignoffTitle, User
 
 
@@ -98,11 +98,9 @@ class PortalUserAdmin(UserAdmin[User]):
         if request.method == "POST" and response.status_code == 302:
             from django.db import transaction
 
-            import audit
-
             user = User.objects.get(pk=id)
             with transaction.atomic():
-                audit.record(
+                events.record(
                     "user.password_set", user, {"username": user.username}, actor=request.user
                 )
         return response

@@ -28,6 +28,8 @@ from django.utils import timezone
 
 from core import events
 from core.models import ApiToken, Role, SignoffTitle, User, WorkerHeartbeat
+from core.tasks import heartbeat
+from rsp_portal.authz import can, require
 from rsp_portal.celery import app as celery_app
 from rsp_portal.rows import Columns
 
@@ -65,7 +67,6 @@ def check_broker() -> str:
 def ping_worker() -> str | None:
     """Send a heartbeat task unless one was sent recently; returns the nonce sent, if any."""
     global _ping_seen
-    from core.tasks import heartbeat
 
     # Within PING_INTERVAL of this process's last claim, no probe anywhere may send another.
     if time.monotonic() - _ping_seen < PING_INTERVAL.total_seconds():
@@ -172,8 +173,6 @@ def _is_user(actor: Actor) -> TypeGuard[User]:
 def _require_manager(actor: Actor) -> None:
     """Users need ``token.manage`` (admins); a console process (None / a name) may act."""
     if _is_user(actor):
-        from rsp_portal.authz import require
-
         require(actor, "token.manage")
 
 
@@ -207,8 +206,6 @@ def create_user(
     Without a password the account can only use API tokens. The creation is audited (username,
     role, titles; no e-mail or password); ``actor`` is who created it (None: a system process).
     """
-    import audit
-
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     if titles and role != Role.LEADERSHIP:
@@ -230,7 +227,7 @@ def create_user(
         user.groups.add(Group.objects.get_or_create(name=role)[0])
         for title in titles or []:
             SignoffTitle.objects.create(user=user, title=title.upper())
-        audit.record(
+        events.record(
             "user.create",
             user,
             {
@@ -260,7 +257,6 @@ def _require_title_grantor(actor: Actor, titles: list[str], target: User | None)
         return  # the console (see the module docstring)
     if target is not None and actor.pk == target.pk:
         raise AccountError("Nobody can grant themselves a sign-off title.")
-    from rsp_portal.authz import can
 
     wanted = {t.upper() for t in titles}
     if not can(actor, "decision.sign") or not (set(actor.titles) - wanted):
@@ -273,8 +269,6 @@ def _require_title_grantor(actor: Actor, titles: list[str], target: User | None)
 
 def grant_title(user: User, title: str, *, actor: Actor) -> SignoffTitle:
     """Give a leadership user a sign-off title; audited and announced to leadership."""
-    import audit
-
     title = title.upper().strip()
     if not title:
         raise AccountError("A title is required.")
@@ -290,7 +284,7 @@ def grant_title(user: User, title: str, *, actor: Actor) -> SignoffTitle:
         if SignoffTitle.objects.filter(user=locked, title=title).exists():
             raise AccountError(f"{locked.username} already holds {title}.")
         granted = SignoffTitle.objects.create(user=locked, title=title)
-        audit.record(
+        events.record(
             "title.grant", locked, {"username": locked.username, "title": title}, actor=actor
         )
         _announce(
@@ -302,19 +296,16 @@ def grant_title(user: User, title: str, *, actor: Actor) -> SignoffTitle:
 
 def revoke_title(user: User, title: str, *, actor: Actor) -> None:
     """Take a sign-off title away (an admin or a title holder); audited and announced."""
-    import audit
-
     title = title.upper().strip()
-    if _is_user(actor):
-        from rsp_portal.authz import can
-
-        if not (can(actor, "token.manage") or can(actor, "decision.sign")):
-            raise AccountError("Only an administrator or a title holder can revoke a title.")
+    if _is_user(actor) and not (can(actor, "token.manage") or can(actor, "decision.sign")):
+        raise AccountError("Only an administrator or a title holder can revoke a title.")
     with transaction.atomic():
         deleted, _ = SignoffTitle.objects.filter(user=user, title=title).delete()
         if not deleted:
             raise AccountError(f"{user.username} does not hold {title}.")
-        audit.record("title.revoke", user, {"username": user.username, "title": title}, actor=actor)
+        events.record(
+            "title.revoke", user, {"username": user.username, "title": title}, actor=actor
+        )
         _announce(
             "title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)}, actor
         )
@@ -324,8 +315,6 @@ def revoke_title(user: User, title: str, *, actor: Actor) -> None:
 def set_role(user: User, role: str, *, actor: Actor) -> None:
     """Move a user to one role; audited. Never one's own; a title holder cannot become admin
     (revoke the titles first), and leaving leadership requires holding no title."""
-    import audit
-
     if role not in Role.values:
         raise AccountError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     _require_manager(actor)
@@ -346,7 +335,7 @@ def set_role(user: User, role: str, *, actor: Actor) -> None:
         if locked.is_staff != is_admin or locked.is_superuser != is_admin:
             locked.is_staff = locked.is_superuser = is_admin
             locked.save(update_fields=["is_staff", "is_superuser"])
-        audit.record(
+        events.record(
             "user.role",
             locked,
             {"username": locked.username, "from": before, "to": role},
@@ -357,8 +346,6 @@ def set_role(user: User, role: str, *, actor: Actor) -> None:
 
 def set_active(user: User, active: bool, *, actor: Actor) -> None:
     """Deactivate (or reactivate) an account; audited. Its tokens stop working with it."""
-    import audit
-
     _require_manager(actor)
     if _is_user(actor) and actor.pk == user.pk and not active:
         raise AccountError("Ask another administrator to deactivate your own account.")
@@ -367,7 +354,7 @@ def set_active(user: User, active: bool, *, actor: Actor) -> None:
         if not changed:
             return
         user.is_active = active
-        audit.record(
+        events.record(
             "user.activate" if active else "user.deactivate",
             user,
             {"username": user.username},

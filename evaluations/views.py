@@ -14,7 +14,9 @@ from evaluations import charts, import_service, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
 from evaluations.policy import PolicyView, active_policy_view
+from policies.models import PolicyVersion
 from rsp_portal.authz import require
+from rsp_portal.errors import ServiceError
 
 #: The gate panel the model page includes (governance's template and context; ADR 0021).
 GATE_PANEL_TEMPLATE = "governance/_gate_panel.html"
@@ -92,7 +94,6 @@ def _threshold_cards(
     determinations = gate.get("determinations", [])
     if not determinations or policy is None:
         return []
-    from policies.models import PolicyVersion
 
     version = PolicyVersion.objects.get(pk=policy.version_id)
     standards: dict[str, dict[str, Any]] = {
@@ -180,7 +181,7 @@ def result_create(request: HttpRequest, slug: str) -> HttpResponse:
             services.record_results(
                 [form.item()], request.user, EvalResult.Source.BROWSER, via="session"
             )
-        except services.EvidenceError as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
             messages.success(request, "Result recorded.")
@@ -233,7 +234,7 @@ def result_correct(request: HttpRequest, pk: int) -> HttpResponse:
                 request.user,
                 via="session",
             )
-        except services.EvidenceError as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
             messages.success(request, f"Result #{old.pk} corrected.")
@@ -260,7 +261,7 @@ def result_import(request: HttpRequest, slug: str) -> HttpResponse:
                 preview=True,
                 via="session",
             )
-        except services.EvidenceError as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
             if outcome.already_imported:
@@ -320,7 +321,7 @@ def _import_confirm(
             via="session",
             confirm_direction=confirm_direction,
         )
-    except services.EvidenceError as exc:
+    except ServiceError as exc:
         try:
             upload = import_service.stored_upload(post.get("sha256"), post.get("original_name"))
             preview = import_service.import_log(
@@ -332,7 +333,7 @@ def _import_confirm(
                 preview=True,
                 confirm_direction=confirm_direction,
             )
-        except services.EvidenceError:
+        except ServiceError:
             messages.error(request, "; ".join(m for ms in exc.message_dict.values() for m in ms))
             return redirect("result-import", slug=model.slug)
         return _preview(request, model, policy, preview, checkpoint, exc.message_dict)

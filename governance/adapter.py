@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from audit.models import VerificationRun
+from audit.verification import trail_trusted, trust_of
 from governance.evidence_sql import _dt, _when, read_evidence_and_policy
 from governance.gate import (
     ApprovalInfo,
@@ -37,6 +39,7 @@ from governance.models import (
     ScalingDecision,
 )
 from policies import rules
+from policies.models import PolicyVersion, SafeguardRequirement, active_ref
 from policies.rules import add_months
 
 if TYPE_CHECKING:
@@ -47,7 +50,6 @@ if TYPE_CHECKING:
 
 def active_version() -> Any:
     """The active PolicyVersion with everything the engine needs prefetched, or None."""
-    from policies.models import PolicyVersion
 
     return PolicyVersion.objects.active().with_children().first()
 
@@ -60,7 +62,6 @@ _SNAPSHOTS_LOCK = threading.Lock()
 
 def active_snapshot() -> PolicySnapshot | None:
     """The engine's view of the active policy (one query when cached)."""
-    from policies.models import active_ref
 
     found = active_ref()
     return snapshot_of(found[:2] if found is not None else None)
@@ -69,7 +70,6 @@ def active_snapshot() -> PolicySnapshot | None:
 def snapshot_of(ref: tuple[int, str] | None) -> PolicySnapshot | None:
     """The snapshot of the version ``(id, content hash)``, from the cache when it holds it;
     None for no version."""
-    from policies.models import PolicyVersion
 
     if ref is None:
         return None
@@ -145,13 +145,11 @@ def audit_trail_verified() -> bool:
     (AUDIT_VERIFY_MAX_AGE_SECONDS): the record itself is in doubt, so no gate may say
     approved (docs/adr/0010-insider-resistant-audit-trail.md). See
     ``audit.verification.trail_trusted``."""
-    from audit.verification import trail_trusted
 
     return trail_trusted()
 
 
 def requirement_codes() -> set[str]:
-    from policies.models import SafeguardRequirement
 
     return set(
         SafeguardRequirement.objects.filter(version__status="active").values_list("code", flat=True)
@@ -248,7 +246,6 @@ class GovernanceState:
     def trust(self, now: datetime) -> tuple[bool, datetime | None]:
         """Whether the gate may rely on the audit trail, and until when (as
         ``audit.verification.trust_state``, from the run read with the other inputs)."""
-        from audit.verification import trust_of
 
         return trust_of(self.last_run, now)
 
@@ -281,8 +278,6 @@ def read_governance(model: AIModel) -> GovernanceState:
     import json
 
     from django.db import connection
-
-    from audit.models import VerificationRun
 
     decision_t = ScalingDecision._meta.db_table
     pause_t = Pause._meta.db_table

@@ -7,6 +7,7 @@ from typing import Any, cast
 from django import forms
 
 from governance.models import SafeguardState, Scope, Subscription
+from governance.notifications import SUBJECTS
 from rsp_portal.datetimes import BoundedFormDateTimeField
 
 
@@ -163,7 +164,6 @@ class SubscriptionForm(forms.ModelForm[Subscription]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from governance.notifications import SUBJECTS
 
         events = cast("forms.MultipleChoiceField", self.fields["events"])
         events.choices = [(event, event) for event in SUBJECTS]

@@ -17,9 +17,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import audit
 from core import outbox
 from core.events import Notice
+from core.models import User
 from governance.models import Channel, Notification, Subscription
+from governance.reasons import group_reasons
 from governance.transports import transport_for
 
 if TYPE_CHECKING:
@@ -42,7 +45,6 @@ SUBJECTS = {
 
 
 def _recipients(roles: Iterable[str]) -> list[str]:
-    from core.models import User
 
     return sorted(
         set(
@@ -111,7 +113,6 @@ def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
 
 def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
     """Validate (the kind's transport checks the target) and save a subscription, audited."""
-    import audit
 
     subscription.full_clean()
     action = "subscription.update" if subscription.pk else "subscription.create"
@@ -123,7 +124,6 @@ def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
 
 def delete_subscription(subscription: Subscription, actor: Any) -> None:
     """Delete a subscription that never sent anything, audited."""
-    import audit
 
     with transaction.atomic():
         audit.record("subscription.delete", subscription, _subscription_audit(subscription), actor)
@@ -144,8 +144,6 @@ def send_queued(outbox_id: int) -> None:
 def render_email(event: str, payload: dict[str, Any]) -> tuple[str, str]:
     """Subject and plain-text body of an e-mail, in words (never a JSON dump)."""
     from django.template.loader import render_to_string
-
-    from governance.reasons import group_reasons
 
     subject = SUBJECTS.get(event, event).format_map(_Default(payload))
     reasons = payload.get("reasons") or []

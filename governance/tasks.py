@@ -10,7 +10,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core import outbox
-from governance import notifications
+from evaluations.models import AIModel
+from governance import notifications, services
 from governance.models import DecisionStatus, GateState, ScalingDecision
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,6 @@ def send_notification(outbox_id: int) -> None:
 @shared_task(name="governance.sweep_gates")
 def sweep_gates() -> int:
     """Expire overdue decisions and recompute gates whose verdict time may have changed."""
-    from governance import services
 
     now = timezone.now()
     count = 0
@@ -40,8 +40,6 @@ def sweep_gates() -> int:
         Q(valid_until__lte=now) | Q(computed_at__lt=now - services.GATE_MAX_AGE)
     )
     for model_id in stale.values_list("model_id", flat=True).distinct():
-        from evaluations.models import AIModel
-
         with transaction.atomic():
             services.recompute(AIModel.objects.get(pk=model_id), "gate.sweep")
         count += 1

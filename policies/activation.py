@@ -29,6 +29,7 @@ from django.utils import timezone
 import audit
 from core import events
 from policies import services
+from policies.diff import diff_policies
 from policies.models import ActivationSignature, ActivationVerdict, PolicyActivation, PolicyVersion
 from policies.packs import content_sha256
 from rsp_portal.authz import require
@@ -58,7 +59,6 @@ def _content(version: PolicyVersion) -> str:
 
 def dossier_for(version: PolicyVersion, previous: PolicyVersion) -> dict[str, Any]:
     """The diff from ``previous`` to ``version`` with its loosenings, as signed."""
-    from policies.diff import diff_policies
 
     old = services.to_pack(services.version_with_children(previous.pk))  # type: ignore[arg-type]
     new = services.to_pack(services.version_with_children(version.pk))  # type: ignore[arg-type]

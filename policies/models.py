@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AppendOnlyModel
+from rsp_portal.authz import can
 
 
 class FrozenPolicyError(Exception):
@@ -607,7 +608,6 @@ class PolicyActivation(models.Model):
         (``rsp_portal.authz``, never an administrator), a pending activation, not its
         requester, not signed by them yet, a required title still open that they hold.
         """
-        from rsp_portal.authz import can
 
         if self.status != self.Status.PENDING or user is None or not can(user, "policy.activate"):
             return None

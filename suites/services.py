@@ -36,12 +36,8 @@ import audit
 from core import outbox
 from core.models import OutboxMessage, User
 from evaluations.models import AIModel, Checkpoint, EvalResult
-from evaluations.services import (
-    ConflictError,
-    EvidenceError,
-    record_results,
-    require_policy,
-)
+from evaluations.services import EvidenceError, record_results, require_policy
+from rsp_portal.errors import ConflictError, ServiceError
 from suites import runners
 from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 
@@ -66,7 +62,7 @@ def requeue_seconds() -> int:
     return int(getattr(settings, "SUITE_REQUEUE_SECONDS", 300))
 
 
-def _error(field_name: str, message: str, cls: type[EvidenceError] = EvidenceError) -> Any:
+def _error(field_name: str, message: str, cls: type[ServiceError] = EvidenceError) -> Any:
     return cls({field_name: [message]})
 
 
@@ -221,7 +217,7 @@ def check_suite_input(
     if schedule_text:
         try:
             parse_cron(schedule_text)
-        except EvidenceError as exc:
+        except ServiceError as exc:
             errors.update(exc.message_dict)
     if (
         isinstance(max_attempts, bool)
@@ -639,7 +635,7 @@ def execute(run_id: int, worker: str) -> str | None:
         heartbeat.stop()
     try:
         done = complete(run_id, attempt, output)
-    except EvidenceError as exc:
+    except ServiceError as exc:
         messages = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
         return fail_attempt(
             run_id,

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
+from audit.checkpoints import request_checkpoint
 from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
 from governance import adapter, notifications
@@ -298,7 +299,6 @@ def sign_decision(
             _set_status(decision, DecisionStatus.APPROVED, "all titles approved", actor)
         if decision.status != DecisionStatus.PENDING:
             recompute(decision.model, f"decision.{decision.status}", actor)
-            from audit.checkpoints import request_checkpoint
 
             request_checkpoint()
     return decision
