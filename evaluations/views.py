@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from core.events import Query, ask
 from evaluations import charts, import_service, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
+from evaluations.importers import accepted_files
 from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
 from evaluations.policy import PolicyView, active_policy_view
 from policies.models import PolicyVersion
@@ -268,7 +269,11 @@ def result_import(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.info(request, outcome.message)
                 return redirect("model-detail", slug=model.slug)
             return _preview(request, model, policy, outcome, form.cleaned_data["checkpoint"])
-    return render(request, "evaluations/import_form.html", {"model": model, "form": form})
+    return render(
+        request,
+        "evaluations/import_form.html",
+        {"model": model, "form": form, "accepted_files": accepted_files()},
+    )
 
 
 def _preview(

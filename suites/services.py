@@ -199,8 +199,8 @@ def check_suite_input(
             errors["slug"] = [f"A suite with slug {slug!r} already exists."]
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         errors["name"] = ["Required: at most 200 characters."]
-    if runner not in EvalSuite.Runner.values:
-        errors["runner"] = [f"Must be one of {', '.join(EvalSuite.Runner.values)}."]
+    if runner not in runners.RUNNERS:
+        errors["runner"] = [f"Must be one of {', '.join(runners.RUNNERS)}."]
     clean_config: dict[str, Any] = {}
     if not errors.get("runner"):
         try:
@@ -622,10 +622,8 @@ def execute(run_id: int, worker: str) -> str | None:
     heartbeat = _Heartbeat(run_id, attempt)
     heartbeat.start()
     try:
-        if suite.runner == EvalSuite.Runner.INSPECT:
-            output = runners.run_inspect(suite.config, suite.metrics, progress, logs_dir(run))
-        else:
-            output = runners.run_command(suite.config, suite.metrics, progress)
+        runner = runners.runner_for(suite.runner)
+        output = runner.run(suite.config, suite.metrics, progress, logs_dir(run))
     except runners.RunnerError as exc:
         return fail_attempt(run_id, attempt, exc.message, exc.log_excerpt, retryable=exc.retryable)
     except Exception as exc:  # includes the soft time limit

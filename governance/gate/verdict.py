@@ -9,7 +9,7 @@ from typing import Any
 
 from governance.gate.codes import (
     CROSSED_STATUSES,
-    REASON_CODES,
+    RANK,
     GateState,
     IndicatorStatus,
     ObjectId,
@@ -161,9 +161,9 @@ class Verdict:
 
     @property
     def codes(self) -> tuple[str, ...]:
-        """The distinct reason codes, in :data:`REASON_CODES` order."""
+        """The distinct reason codes, in the reason table's order (``RANK``)."""
         present = {r.code for r in self.reasons}
-        return tuple(code for code in REASON_CODES if code in present)
+        return tuple(sorted(present, key=lambda code: RANK.get(code, len(RANK))))
 
     @property
     def crossed_thresholds(self) -> tuple[str, ...]:
