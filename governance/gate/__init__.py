@@ -51,6 +51,8 @@ Time boundaries are inclusive; comparisons put NaN on the unsafe side (see
 from __future__ import annotations
 
 from governance.gate.codes import (
+    AUDIT_UNVERIFIED,
+    COMMITMENT_OVERDUE,
     CROSSED_STATUSES,
     DECISION_OUTDATED,
     EVALUATION_DUE_COMPUTE,
@@ -62,7 +64,10 @@ from governance.gate.codes import (
     NO_ACTIVE_POLICY,
     NO_APPROVAL,
     NO_CHECKPOINT,
+    RANK,
+    REASON,
     REASON_CODES,
+    REASONS,
     SAFEGUARD_EXPIRED,
     SAFEGUARD_MISSING,
     SCOPES,
@@ -72,10 +77,12 @@ from governance.gate.codes import (
     GateState,
     IndicatorStatus,
     ObjectId,
+    ReasonInfo,
     SafeguardStatus,
     Scope,
     ThresholdStatus,
     WarningBehaviour,
+    codes_of,
 )
 from governance.gate.determinations import (
     below_line,
@@ -115,6 +122,8 @@ from governance.gate.verdict import (
 from policies.rules import add_months
 
 __all__ = [
+    "AUDIT_UNVERIFIED",
+    "COMMITMENT_OVERDUE",
     "CROSSED_STATUSES",
     "DECISION_OUTDATED",
     "EVALUATION_DUE_COMPUTE",
@@ -126,6 +135,9 @@ __all__ = [
     "NO_ACTIVE_POLICY",
     "NO_APPROVAL",
     "NO_CHECKPOINT",
+    "RANK",
+    "REASON",
+    "REASONS",
     "REASON_CODES",
     "SAFEGUARD_EXPIRED",
     "SAFEGUARD_MISSING",
@@ -148,6 +160,7 @@ __all__ = [
     "PolicySnapshot",
     "PrecautionInfo",
     "Reason",
+    "ReasonInfo",
     "ResultInfo",
     "SafeguardInfo",
     "SafeguardStatus",
@@ -159,6 +172,7 @@ __all__ = [
     "WarningBehaviour",
     "add_months",
     "below_line",
+    "codes_of",
     "determine_indicator",
     "evaluate",
     "expand_standards",

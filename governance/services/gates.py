@@ -12,7 +12,7 @@ from django.utils import timezone
 
 import audit
 from governance import adapter, notifications
-from governance.gate import Verdict, evaluate, internal_error_verdict
+from governance.gate import Verdict, codes_of, evaluate, internal_error_verdict
 from governance.models import (
     GateState,
     GateStatus,
@@ -231,7 +231,7 @@ def _set_verdict(
                 {"model": model.slug, "scope": scope, "determinations": new_flags, "cause": cause},
                 roles=("leadership", "safety"),
             )
-        if any(r["code"] in ("evaluation_due_compute", "evaluation_due_time") for r in reasons):
+        if any(r["code"] in codes_of("due") for r in reasons):
             notifications.notify("evaluation.due", {"model": model.slug, "reasons": reasons})
     return state
 
