@@ -119,7 +119,7 @@ def request_decision(
     if scope not in Scope.values:
         raise GovernanceError({"scope": [f"Must be one of {', '.join(Scope.values)}."]})
     if scope == Scope.DEPLOYMENT and compute_limit is None:
-        latest = model.checkpoints.order_by("-reported_at", "-pk").first()
+        latest = model.largest_checkpoint()
         if latest is None:
             raise GovernanceError({"model": ["The model has no checkpoint to deploy."]})
         compute_limit = latest.effective_compute or 1.0
