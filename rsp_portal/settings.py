@@ -218,6 +218,9 @@ AUDIT_WITNESS_KEYS = env_list("AUDIT_WITNESS_KEYS", [])
 # A gate read pauses when the last successful verification of the trail is older than this
 # (the quick verification runs every minute); 0 disables the bound.
 AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 180, minimum=0)
+# Verification fails when entries stay uncovered by a signed checkpoint longer than this (the
+# signer or its periodic task stopped; checkpoints are due every 5 minutes); 0 disables it.
+AUDIT_CHECKPOINT_MAX_AGE_SECONDS = env_int("AUDIT_CHECKPOINT_MAX_AGE_SECONDS", 1800, minimum=0)
 # Full verifications on demand (POST /api/v1/audit/verify/), per user.
 AUDIT_VERIFY_RATE = env_str("AUDIT_VERIFY_RATE", "6/hour")
 
