@@ -61,6 +61,7 @@ def guarded_tables() -> dict[str, tuple[str, ...]]:
     expected: dict[str, tuple[str, ...]] = {}
     postgres = connection.vendor == "postgresql"
     for table in [*tables, *_EXTRA_GUARDED]:
+        names: tuple[str, ...]
         if postgres:
             names = (f"{table}_append_only", f"{table}_no_truncate")
         elif table in _EXTRA_GUARDED:
