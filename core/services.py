@@ -26,6 +26,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import events
 from core.models import ApiToken, Role, SignoffTitle, User, WorkerHeartbeat
 from rsp_portal.celery import app as celery_app
 from rsp_portal.rows import Columns
@@ -187,11 +188,9 @@ def _forget_cached(user: User) -> None:
             delattr(user, attr)
 
 
-def _announce(event: str, payload: dict[str, Any]) -> None:
+def _announce(event: str, payload: dict[str, Any], actor: Actor = None) -> None:
     """Tell leadership (every title holder among them) about a change to who may sign."""
-    from governance import notifications
-
-    notifications.notify(event, payload, roles=(Role.LEADERSHIP,))
+    events.emit(events.NOTIFY, events.Notice(event, payload, (Role.LEADERSHIP,)), actor)
 
 
 def create_user(
@@ -246,6 +245,7 @@ def create_user(
             _announce(
                 "title.granted",
                 {"user": username, "titles": sorted(t.upper() for t in titles), "by": _name(actor)},
+                actor,
             )
     return user
 
@@ -293,7 +293,9 @@ def grant_title(user: User, title: str, *, actor: Actor) -> SignoffTitle:
         audit.record(
             "title.grant", locked, {"username": locked.username, "title": title}, actor=actor
         )
-        _announce("title.granted", {"user": locked.username, "titles": [title], "by": _name(actor)})
+        _announce(
+            "title.granted", {"user": locked.username, "titles": [title], "by": _name(actor)}, actor
+        )
     _forget_cached(user)
     return granted
 
@@ -313,7 +315,9 @@ def revoke_title(user: User, title: str, *, actor: Actor) -> None:
         if not deleted:
             raise AccountError(f"{user.username} does not hold {title}.")
         audit.record("title.revoke", user, {"username": user.username, "title": title}, actor=actor)
-        _announce("title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)})
+        _announce(
+            "title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)}, actor
+        )
     _forget_cached(user)
 
 

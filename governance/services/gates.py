@@ -11,9 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
-from core.models import Rider
 from governance import adapter, gatemac, notifications
-from governance.gate import Verdict, evaluate, internal_error_verdict
+from governance.gate import Verdict, codes_of, evaluate, internal_error_verdict
 from governance.models import (
     GateState,
     GateStatus,
@@ -233,7 +232,7 @@ def _set_verdict(
                 {"model": model.slug, "scope": scope, "determinations": new_flags, "cause": cause},
                 roles=("leadership", "safety"),
             )
-        if any(r["code"] in ("evaluation_due_compute", "evaluation_due_time") for r in reasons):
+        if any(r["code"] in codes_of("due") for r in reasons):
             notifications.notify("evaluation.due", {"model": model.slug, "reasons": reasons})
     return state
 
@@ -297,13 +296,6 @@ def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
         cursor.execute(sql, [slug, scope])
         row = cursor.fetchone()
     return stored_gate_from_row(slug, scope, row)
-
-
-def stored_gate_rider(slug: str, scope: str = Scope.SCALING) -> Rider:
-    """The stored gate row as a rider of the token lookup (``core.models.Rider``): the API
-    reads the token and the gate in one statement. See :func:`stored_gate_from_row`."""
-    sql, columns = _stored_statement()
-    return Rider(sql, [slug, scope], len(columns))
 
 
 def stored_gate_from_row(

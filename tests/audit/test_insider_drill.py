@@ -78,11 +78,20 @@ def test_the_flush_switch_does_nothing_in_a_production_database():
                 cursor.execute(f"TRUNCATE {table}")
 
 
-def test_no_migration_installs_the_test_escape():
+def test_no_shipped_code_can_install_the_test_escape():
+    """Issue 22 obs 9: the escape lives in tests/ only, not in a module the product ships."""
     sources = [
         path.read_text()
-        for app in ("audit", "core", "policies", "evaluations", "suites", "governance")
-        for path in (REPO / app / "migrations").glob("*.py")
+        for app in (
+            "audit",
+            "core",
+            "policies",
+            "evaluations",
+            "suites",
+            "governance",
+            "rsp_portal",
+        )
+        for path in (REPO / app).rglob("*.py")
     ]
     assert sources
     assert not any("allow_test_flush" in text or "PG_TEST_FUNCTION" in text for text in sources)
