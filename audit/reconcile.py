@@ -360,3 +360,20 @@ def reconcile() -> None:
             _check_row(rule, row, entries.get(rule.object_id(row), []))
     _check_decision_status()
     _check_active_policy()
+    _check_stored_gates()
+
+
+def _check_stored_gates() -> None:
+    """Every stored gate row must carry a MAC that verifies (governance.gatemac): a row edited
+    in the database is never served, and verification names it."""
+    from governance import gatemac
+    from governance.models import GateState
+
+    for state in GateState.objects.exclude(mac="").select_related("model").order_by("pk"):
+        if not gatemac.verifies(state):
+            raise VerificationError(
+                None,
+                f"governance_gatestate row {state.pk} ({state.model.slug}, {state.scope}) "
+                "fails its MAC check: it was changed outside the application; it is not "
+                "served, and `manage.py sweep_gates` records the mismatch and recomputes it",
+            )

@@ -42,6 +42,9 @@ class GateState(models.Model):
     # The earliest moment at which time alone could change the verdict (an evaluation falling
     # due, a verification or decision expiring). A read after it recomputes first.
     valid_until = models.DateTimeField(null=True, blank=True)
+    # HMAC over the row with a key the database does not hold (governance.gatemac); a row
+    # whose MAC does not verify is never served. Empty: written before MACs, recomputed.
+    mac = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [
