@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import IO, Any, cast
@@ -34,6 +34,7 @@ from audit.verify_bundle import (
     verify_external_checkpoints,
     write_bundle,
 )
+from core.events import Event, emit
 
 _ENTRY_COLUMNS = (
     "seq",
@@ -275,9 +276,12 @@ def verify_quick() -> Outcome:
     return Outcome(True, entries, checkpoints, None, message, timezone.now())
 
 
-#: Called with each stored VerificationRun whose outcome differs from the trust before it
-#: (the gate registers here: a trail that fails verification pauses every model).
-ON_OUTCOME_CHANGED: list[Callable[[VerificationRun], None]] = []
+#: Emitted with each stored VerificationRun whose outcome differs from the trust before it,
+#: the actor being what triggered the run (the gate's handler: a trail that fails
+#: verification pauses every model).
+OUTCOME_CHANGED: Event[VerificationRun] = Event(
+    "audit.outcome_changed", "the audit trail's verification outcome changed"
+)
 
 
 def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome, VerificationRun]:
@@ -295,8 +299,7 @@ def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome
         kind=VerificationRun.Kind.QUICK if quick else VerificationRun.Kind.FULL,
     )
     if previous is None or previous != run.ok:
-        for hook in ON_OUTCOME_CHANGED:
-            hook(run)
+        emit(OUTCOME_CHANGED, run, triggered_by[:150])
     return outcome, run
 
 

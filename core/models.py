@@ -246,15 +246,15 @@ class ApiToken(models.Model):
         return token, f"{TOKEN_PREFIX}_{key_id}_{secret}"
 
     @classmethod
-    def authenticate(cls, text: str, rider: Rider | None = None) -> ApiToken | None:
-        """The active token matching ``text``, or None; ``rider`` reads one more row with it."""
+    def authenticate(cls, text: str) -> ApiToken | None:
+        """The active token matching ``text``, or None."""
         parts = split_token(text)
         if parts is None:
             return None
         key_id, secret = parts
         # One precompiled query: the token, its user and the user's role names (the permission
         # check of every API request needs them); see ``_token_lookup``.
-        token = _token_lookup(key_id, rider)
+        token = _token_lookup(key_id)
         if token is None or not hmac.compare_digest(token.digest, _digest(secret)):
             return None
         if not token.user.is_active:
@@ -294,28 +294,13 @@ class ApiToken(models.Model):
             )
 
 
-class Rider:
-    """A one-row SELECT run in the token's statement (``LEFT JOIN (...) ON 1 = 1``).
-
-    ``sql`` selects the row, ``params`` are its parameters and ``width`` its column count.
-    After the lookup ``row`` holds its raw values (all None when it found no row).
-    """
-
-    def __init__(self, sql: str, params: list[str], width: int) -> None:
-        self.sql = sql
-        self.params = params
-        self.width = width
-        self.row: tuple[object, ...] | None = None
-
-
 _TOKEN_SQL: dict[str, tuple[str, Columns[ApiToken], Columns[User]]] = {}
 
 
-def _token_lookup(key_id: str, rider: Rider | None = None) -> ApiToken | None:
+def _token_lookup(key_id: str) -> ApiToken | None:
     """The active token with ``key_id`` and its user (all but the password; the role is a
-    column), in one statement built once per database vendor (no ORM compilation per request),
-    plus ``rider``'s row if given. Nothing is cached between requests: a revocation or role
-    change counts at once."""
+    column), in one statement built once per database vendor (no ORM compilation per request).
+    Nothing is cached between requests: a revocation or role change counts at once."""
     from django.db import connection
 
     built = _TOKEN_SQL.get(connection.vendor)
@@ -326,34 +311,24 @@ def _token_lookup(key_id: str, rider: Rider | None = None) -> ApiToken | None:
         )
         q = connection.ops.quote_name
         sql = (
-            f"SELECT {token_cols.sql()}, {user_cols.sql()}{{rider_cols}} "  # noqa: S608
+            f"SELECT {token_cols.sql()}, {user_cols.sql()} "  # noqa: S608
             f"FROM {q(ApiToken._meta.db_table)} t "
             f"JOIN {q(User._meta.db_table)} u ON u.{q('id')} = t.{q('user_id')} "
-            f"{{rider_join}}"
             f"WHERE t.{q('key_id')} = %s AND t.{q('revoked_at')} IS NULL "
             f"AND (t.{q('expires_at')} IS NULL OR t.{q('expires_at')} > %s)"
         )  # table and column names from _meta; values are parameters
         built = _TOKEN_SQL[connection.vendor] = (sql, token_cols, user_cols)
     template, token_cols, user_cols = built
     params: list[str | datetime | None] = [key_id, param_datetime(timezone.now())]
-    if rider is None:
-        sql = template.format(rider_cols="", rider_join="")
-    else:
-        cols = "".join(f", r.c{i}" for i in range(rider.width))
-        sql = template.format(rider_cols=cols, rider_join=f"LEFT JOIN ({rider.sql}) r ON 1 = 1 ")
-        params = [*rider.params, *params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(template, params)
         rows = cursor.fetchall()
     if not rows:
         return None
     first = rows[0]
     size = len(token_cols)
     token = token_cols.instance(first[:size])
-    user = user_cols.instance(first[size : size + len(user_cols)])
-    token.user = user
-    if rider is not None:
-        rider.row = tuple(first[size + len(user_cols) :])
+    token.user = user_cols.instance(first[size : size + len(user_cols)])
     return token
 
 

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import events
 from core.models import (
     ApiToken,
     Role,
@@ -196,11 +197,9 @@ def _forget_cached(user: User) -> None:
             delattr(user, attr)
 
 
-def _announce(event: str, payload: dict[str, Any]) -> None:
+def _announce(event: str, payload: dict[str, Any], actor: Actor = None) -> None:
     """Tell leadership (every title holder among them) about a change to who may sign."""
-    from governance import notifications
-
-    notifications.notify(event, payload, roles=(Role.LEADERSHIP,))
+    events.emit(events.NOTIFY, events.Notice(event, payload, (Role.LEADERSHIP,)), actor)
 
 
 def _one_title(titles: list[str] | None) -> list[str]:
@@ -265,7 +264,9 @@ def create_user(
             actor=actor,
         )
         if wanted:
-            _announce("title.granted", {"user": username, "titles": wanted, "by": _name(actor)})
+            _announce(
+                "title.granted", {"user": username, "titles": wanted, "by": _name(actor)}, actor
+            )
     return user
 
 
@@ -303,7 +304,11 @@ def _grant(locked: User, title: str, grant: TitleGrant, actor: Actor) -> None:
         {"username": locked.username, "title": title, "approved_by": approvers},
         actor=actor,
     )
-    _announce("title.granted", {"user": locked.username, "titles": [title], "by": _name(actor)})
+    _announce(
+        "title.granted",
+        {"user": locked.username, "titles": [title], "by": _name(actor)},
+        actor,
+    )
 
 
 def grant_title(user: User, title: str, *, actor: Actor) -> TitleGrant:
@@ -357,6 +362,7 @@ def grant_title(user: User, title: str, *, actor: Actor) -> TitleGrant:
             _announce(
                 "title.proposed",
                 {"user": locked.username, "titles": [title], "by": actor.username},
+                actor,
             )
         elif grant.title != title:
             raise AccountError(
@@ -430,7 +436,9 @@ def revoke_title(user: User, title: str, *, actor: Actor) -> None:
         if not deleted:
             raise AccountError(f"{user.username} does not hold {title}.")
         audit.record("title.revoke", user, {"username": user.username, "title": title}, actor=actor)
-        _announce("title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)})
+        _announce(
+            "title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)}, actor
+        )
     _forget_cached(user)
 
 
@@ -523,6 +531,7 @@ def credential_changed(user: User, kind: str, *, actor: Actor) -> bool:
         _announce(
             "signer.credential_changed",
             {"user": user.username, "kind": kind, "by": _name(actor), "hours": hours},
+            actor,
         )
     _forget_cached(user)
     return True

@@ -1,7 +1,7 @@
 """State changes of the evidence: models, checkpoints, results, corrections, imports.
 
 Every write validates all of its input first, then writes in one transaction together with its
-audit entries and the ``ON_EVIDENCE_CHANGED`` hooks (the gate recomputes there), so nothing
+audit entries and the ``EVIDENCE_CHANGED`` event (the gate recomputes in its handler), so nothing
 partial is ever committed. Validation failures raise :class:`EvidenceError`, whose
 ``message_dict`` names the offending field (``value``, ``results[3].metric``...); forms and
 the API show those messages as they are.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 import audit
+from core.events import Event, Query, emit
 from core.models import User
 from evaluations import summary
 from evaluations.models import (
@@ -32,16 +33,31 @@ from evaluations.models import (
     EvalResult,
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
+from rsp_portal.datetimes import utc_offset_error
 from rsp_portal.errors import ServiceError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
 
 
-#: Called with each AI model whose evidence changed, what changed it (``"result.create #12"``)
-#: and who, inside the writing transaction (the gate registers its recomputation here). A hook
-#: that raises rolls the write back.
-ON_EVIDENCE_CHANGED: list[Callable[[AIModel, str, Any], None]] = []
+@dataclass(frozen=True)
+class EvidenceChange:
+    """The payload of ``EVIDENCE_CHANGED``: the AI model and what changed its evidence
+    (``"result.create #12"``)."""
+
+    model: AIModel
+    cause: str
+
+
+#: Emitted once per AI model whose evidence changed, inside the writing transaction, with
+#: who changed it (the gate recomputes in its handler). A handler that raises rolls the
+#: write back.
+EVIDENCE_CHANGED: Event[EvidenceChange] = Event(
+    "evidence.changed", "an AI model's evidence changed (results, checkpoints, safeguards)"
+)
+
+#: The gate of an AI model as the API answers it (governance answers; ADR 0021).
+GATE_OF: Query[AIModel, dict[str, Any]] = Query("gate.of", "the stored gate of an AI model")
 
 #: Results in one bulk request.
 MAX_BULK_RESULTS = 10_000
@@ -117,15 +133,22 @@ def _listing(names: Iterable[str]) -> str:
 def _evidence_changed(
     models: Iterable[AIModel], cause: str = "evidence.change", actor: Actor = None
 ) -> None:
-    """Run the hooks once per touched model, inside the caller's transaction; ``cause`` and
-    ``actor`` say what changed the evidence and who, for the gate's transition record."""
+    """Emit ``EVIDENCE_CHANGED`` once per touched model, inside the caller's transaction;
+    ``cause`` and ``actor`` say what changed the evidence and who, for the gate's record."""
     seen: set[int] = set()
     for model in models:
         if model.pk in seen:
             continue
         seen.add(model.pk)
-        for hook in ON_EVIDENCE_CHANGED:
-            hook(model, cause, actor)
+        emit(EVIDENCE_CHANGED, EvidenceChange(model, cause), actor)
+
+
+def rebuild_summaries(version: object, actor: Actor = None) -> None:
+    """Re-summarise the evidence under the newly active policy (the handler of
+    ``policies.services.POLICY_ACTIVATED``, before the gate's)."""
+    policy = active_policy_view()
+    if policy is not None:
+        summary.rebuild_all(summary.lens_of_view(policy))
 
 
 def _cause(action: str, rows: Sequence[Any]) -> str:
@@ -155,8 +178,8 @@ def _create_evidence(
 ) -> _Row:
     """Create a model or checkpoint in one transaction: refused with 409 (``conflict`` is the
     field and message) if a row matches ``unique``; audited as ``action`` (its name and the
-    row's label) with ``data`` and the ``audited`` fields; then the evidence hooks run for the
-    AI model it belongs to."""
+    row's label) with ``data`` and the ``audited`` fields; then ``EVIDENCE_CHANGED`` is
+    emitted for the AI model it belongs to."""
     name, label = action
     fields = {**unique, **values}
     with transaction.atomic():
@@ -282,6 +305,9 @@ def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> d
         raise _error(field_name, "Must be an ISO 8601 date-time string.")
     if value.tzinfo is None:
         raise _error(field_name, "Must include a time zone (e.g. Z or +00:00).")
+    offset_error = utc_offset_error(value)
+    if offset_error:
+        raise _error(field_name, offset_error)
     if value > (now or timezone.now()) + _FUTURE_SKEW:
         raise _error(field_name, "Is in the future.")
     return value

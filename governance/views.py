@@ -446,6 +446,11 @@ def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "governance/_gate_panel.html", gate_context(request, model))
 
 
+def gate_panel_context(asked: tuple[HttpRequest, AIModel]) -> dict[str, object]:
+    """The answer to ``evaluations.views.GATE_PANEL``."""
+    return gate_context(*asked)
+
+
 def gate_context(request: HttpRequest, model: AIModel) -> dict[str, object]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
     from governance.models import Notification

@@ -8,7 +8,7 @@ Every write is audited in its own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import transaction
@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 import audit
+from core.events import Event, emit
 from policies.models import (
     CapabilityThreshold,
     FrozenPolicyError,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "ON_ACTIVATE",
+    "POLICY_ACTIVATED",
     "ActivationError",
     "activate",
     "active_policy",
@@ -58,9 +59,12 @@ __all__ = [
     "to_pack",
 ]
 
-#: Called with the newly active version inside activate()'s transaction, after the switch.
-#: The gate engine registers its recomputation here; an exception rolls the activation back.
-ON_ACTIVATE: list[Callable[[PolicyVersion], None]] = []
+#: Emitted with the newly active version and who activated it, inside activate()'s
+#: transaction, after the switch. The evidence summary and the gate recompute in their
+#: handlers; an exception rolls the activation back.
+POLICY_ACTIVATED: Event[PolicyVersion] = Event(
+    "policy.activated", "a policy version became the one in force"
+)
 
 
 class ActivationError(Exception):
@@ -255,7 +259,7 @@ def activate(version: PolicyVersion, actor: Actor) -> PolicyVersion:
     A user actor needs ``policy.activate`` (leadership); ``None`` or a string is an operator
     at the console (``load_policy --activate``, ``seed_demo``). The draft's content is
     validated again (an admin may have edited it) and its hash recomputed. Both rows are
-    locked; ``ON_ACTIVATE`` hooks run inside the same transaction.
+    locked; the ``POLICY_ACTIVATED`` handlers run inside the same transaction.
     """
     if _user_or_none(actor) is not None:
         require(actor, "policy.activate")
@@ -291,8 +295,7 @@ def activate(version: PolicyVersion, actor: Actor) -> PolicyVersion:
             },
             actor,
         )
-        for hook in ON_ACTIVATE:
-            hook(target)
+        emit(POLICY_ACTIVATED, target, actor)
     version.refresh_from_db()
     return target
 

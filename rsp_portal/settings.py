@@ -13,6 +13,7 @@ from csp.constants import NONE, SELF
 
 from rsp_portal.env import (
     env_bool,
+    env_commands,
     env_database,
     env_int,
     env_list,
@@ -231,6 +232,10 @@ CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", REDIS_URL or "filesystem://", ("redis", "rediss", "filesystem")
 )
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "rsp")
+# Tasks that need the audit signing key run only on the signer's queue, so the workers that run
+# evaluation suites never hold the key (docs/adr/0032-suite-commands-and-the-signer-queue.md).
+CELERY_SIGNER_QUEUE = env_str("CELERY_SIGNER_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-signer")
+CELERY_TASK_ROUTES = {"audit.*": {"queue": CELERY_SIGNER_QUEUE}}
 # Reliability settings (docs/adr/0003-celery-reliability-and-embedded-broker.md): the
 # database is the source of truth; the broker only carries primary keys, messages are
 # acknowledged after the work is done and re-queued if the worker process dies, and each
@@ -289,6 +294,9 @@ CELERY_BEAT_SCHEDULE = {
 # long a queued run may wait before the reaper publishes its message again.
 SUITE_LEASE_SECONDS = env_int("SUITE_LEASE_SECONDS", 300, minimum=3)
 SUITE_REQUEUE_SECONDS = env_int("SUITE_REQUEUE_SECONDS", 300, minimum=3)
+# What a `command` suite may run: the deployment's allow-list, never an argv from the database
+# (docs/adr/0032-suite-commands-and-the-signer-queue.md). Empty: no command suite can run.
+SUITE_COMMANDS = env_commands("SUITE_COMMANDS_FILE")
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -11,7 +11,6 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
-from core.models import Rider
 from governance import adapter, notifications
 from governance.gate import Verdict, evaluate, internal_error_verdict
 from governance.models import (
@@ -288,13 +287,6 @@ def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
         cursor.execute(sql, [slug, scope])
         row = cursor.fetchone()
     return stored_gate_from_row(slug, scope, row)
-
-
-def stored_gate_rider(slug: str, scope: str = Scope.SCALING) -> Rider:
-    """The stored gate row as a rider of the token lookup (``core.models.Rider``): the API
-    reads the token and the gate in one statement. See :func:`stored_gate_from_row`."""
-    sql, columns = _stored_statement()
-    return Rider(sql, [slug, scope], len(columns))
 
 
 def stored_gate_from_row(
