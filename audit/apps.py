@@ -22,3 +22,6 @@ class AuditConfig(AppConfig):
             wiring.register_sqlite_functions, dispatch_uid="audit-sqlite-guard"
         )
         wiring.connect(RECORD_ORDER, DEMO_VERIFY_ORDER)
+        from audit import beat
+
+        beat.connect()

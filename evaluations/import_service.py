@@ -536,6 +536,8 @@ def _mapped_metric_error(metric: ParsedMetric, key: str, policy: PolicyView) -> 
         return f"has a non-finite value ({metric.value!r})."
     if metric.stderr is not None and not math.isfinite(metric.stderr):
         return f"has a non-finite stderr ({metric.stderr!r})."
+    if metric.n_samples is not None and metric.n_samples < 1:
+        return f"has n_samples {metric.n_samples!r}: a result needs at least one sample."
     if not info.min <= metric.value <= info.max:
         return (
             f"value {metric.value!r} is outside the range of {key}: [{info.min!r}, {info.max!r}]."

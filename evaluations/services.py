@@ -319,6 +319,17 @@ def _url(raw: Any, field_name: str) -> str:
     return text
 
 
+def is_proportion(metric: MetricInfo) -> bool:
+    """A metric whose range is exactly 0..1 is a proportion (ADR 0026): a share of samples
+    passed, so a missing standard error can be derived from the sample count."""
+    return metric.min == 0 and metric.max == 1
+
+
+def binomial_stderr(value: float, n_samples: int) -> float:
+    """The binomial standard error of a proportion ``value`` measured on ``n_samples``."""
+    return math.sqrt(max(value * (1 - value), 0.0) / n_samples)
+
+
 def _metric(policy: PolicyView, raw: Any, field_name: str) -> MetricInfo:
     if not isinstance(raw, str) or not raw:
         raise _error(field_name, f"Required: a metric key, one of {policy.valid_keys()}.")
@@ -523,13 +534,19 @@ def validate_result(
     mitigation = item.get("mitigation") or EvalResult.Mitigation.PRE
     if mitigation not in EvalResult.Mitigation.values:
         raise _error(f"{prefix}mitigation", "Must be 'pre' or 'post'.")
+    n_samples = _integer(item.get("n_samples"), f"{prefix}n_samples", minimum=1, maximum=MAX_INT)
+    derived = stderr is None and n_samples is not None and is_proportion(metric)
+    if derived:
+        assert n_samples is not None
+        stderr = binomial_stderr(value, n_samples)
     return {
         "model": model,
         "checkpoint": checkpoint,
         "metric_key": metric.key,
         "value": value,
         "stderr": stderr,
-        "n_samples": _integer(item.get("n_samples"), f"{prefix}n_samples", maximum=MAX_INT),
+        "stderr_derived": derived,
+        "n_samples": n_samples,
         "elicitation": _elicitation(item.get("elicitation"), f"{prefix}elicitation"),
         "mitigation": mitigation,
         "notes": _text(item.get("notes"), f"{prefix}notes"),
@@ -548,6 +565,7 @@ def _result_audit_data(result: EvalResult) -> dict[str, Any]:
         "metric": result.metric_key,
         "value": result.value,
         "stderr": result.stderr,
+        "stderr_derived": result.stderr_derived,
         "n_samples": result.n_samples,
         "mitigation": result.mitigation,
         "source": result.source,
@@ -634,7 +652,8 @@ def correct_result(
         "checkpoint": old.checkpoint.name,
         "metric": old.metric_key,
         "value": old.value,
-        "stderr": old.stderr,
+        # A derived stderr follows the corrected value and count; a reported one is kept.
+        "stderr": None if old.stderr_derived else old.stderr,
         "n_samples": old.n_samples,
         "elicitation": old.elicitation,
         "mitigation": old.mitigation,

@@ -23,7 +23,7 @@ class DecisionForm(forms.Form):
         required=False,
         help_text=(
             "Scaling: continue up to this effective compute, e.g. 3e25. Deployment: leave empty "
-            "to deploy the latest checkpoint."
+            "to deploy the largest checkpoint."
         ),
     )
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=10000)

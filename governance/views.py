@@ -160,7 +160,7 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
 
             limit = data["compute_limit"]
             if limit is None:
-                latest = model.checkpoints.order_by("-reported_at", "-pk").first()
+                latest = model.largest_checkpoint()
                 limit = latest.effective_compute if latest else 1.0
             try:
                 preview, _ = services.build_dossier(

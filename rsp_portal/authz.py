@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from core import authority
 from core.models import ApiToken, Role, TokenScope, User
 
 if TYPE_CHECKING:
@@ -132,14 +133,25 @@ def _roles(user: Actor) -> frozenset[str]:
 
 
 def can(user: Actor, action_name: str, token: ApiToken | None = None) -> bool:
-    """Whether ``user`` (through ``token``, if the request used one) may take the action."""
+    """Whether ``user`` (through ``token``, if the request used one) may take the action.
+
+    Roles are fixed codes (``User.role``), never group names. For signing, a token's scope
+    counts only if the trail recorded it when the token was issued (``core.authority``): a
+    scope added to the row in SQL confers nothing.
+    """
     action = ACTIONS[action_name]  # a KeyError here is a programming error, not a denial
     roles = _roles(user)
     if not (roles & action.roles):
         return False
     if action_name in NOT_FOR_ADMINS and ADMIN in roles:
         return False
-    return token is None or not action.scope or action.scope in token.scopes
+    if token is None or not action.scope:
+        return True
+    if action.scope not in token.scopes:
+        return False
+    if action_name in NOT_FOR_ADMINS:
+        return action.scope in authority.token_scopes(token.pk)
+    return True
 
 
 def log_denial(user: Actor, action_name: str, token: ApiToken | None = None) -> None:

@@ -13,7 +13,11 @@ class SuitesConfig(AppConfig):
     name = "suites"
 
     def ready(self) -> None:
+        from core import outbox
         from core.events import SEED_DEMO, subscribe
+        from suites import services
         from suites.demo import seed_demo
 
         subscribe(SEED_DEMO, seed_demo, order=DEMO_ORDER)
+        # A run message whose first consumer died is settled once the run finished elsewhere.
+        outbox.settle_when(services.RUN_TASK, services.run_settled)

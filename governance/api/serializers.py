@@ -79,9 +79,12 @@ class GateSerializer(serializers.Serializer[dict[str, Any]]):
     approved_decision = serializers.IntegerField(allow_null=True)
     planned_compute = serializers.FloatField(allow_null=True)
     policy_version = serializers.CharField(allow_null=True)
-    latest_checkpoint = serializers.CharField(allow_null=True)
+    latest_checkpoint = serializers.CharField(
+        allow_null=True,
+        help_text="the largest checkpoint (by effective compute, whatever the registration order)",
+    )
     evaluated_checkpoint = serializers.CharField(
-        allow_null=True, help_text="the last fully evaluated checkpoint"
+        allow_null=True, help_text="the largest fully evaluated checkpoint"
     )
     last_full_evaluation_at = serializers.DateTimeField(allow_null=True)
     crossed_thresholds = serializers.ListField(child=serializers.CharField())
@@ -181,7 +184,7 @@ class DecisionCreateSerializer(serializers.Serializer[dict[str, Any]]):
     compute_limit = FiniteFloatField(
         min_value=0,
         required=False,
-        help_text="FLOP; required for scaling, defaults to the latest checkpoint for deployment",
+        help_text="FLOP; required for scaling, defaults to the largest checkpoint for deployment",
     )
     rationale = serializers.CharField(max_length=10000)
     lifts_precautions = serializers.ListField(

@@ -31,8 +31,9 @@ How capabilities are judged, the way the frameworks do:
 * **Missing means none at all.** An indicator without usable evidence is presumed
   crossed (``missing_evidence``); a new checkpoint does not make evidence missing.
   The re-evaluation triggers (compute multiple, months) decide when fresh evidence is
-  due, measured from the last *full* evaluation: the latest checkpoint with strong
-  evidence for every indicator metric, dated by the evaluations' own dates.
+  due, measured from the reference *full* evaluation: the largest checkpoint with strong
+  evidence for every indicator metric, dated by the evaluations' own dates. Planned
+  compute defaults to the largest checkpoint's, whatever the registration order.
 * **A precaution** (recorded by leadership, lifted only by a signed decision) treats a
   threshold as crossed without evidence.
 

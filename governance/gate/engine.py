@@ -46,10 +46,12 @@ def _evaluate(inp: GateInput) -> Verdict:
     if len(set(ids)) != len(ids):
         raise GateInputError("checkpoint ids are not unique")
     own = [c for c in evidence.checkpoints if c.own]
+    # The largest checkpoint decides, whatever the order they were registered in: a smaller
+    # one registered later (a distillation) never lowers the planned compute.
     latest = max(own, key=checkpoint_order, default=None)
     planned = inp.planned_compute
     if latest is not None and (planned is None or planned < latest.effective_compute):
-        planned = latest.effective_compute  # a model is already as far as its latest checkpoint
+        planned = latest.effective_compute  # a model is already as far as its largest checkpoint
 
     reasons: list[Reason] = pause_reasons(inp.pauses)
     policy = inp.policy

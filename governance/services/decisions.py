@@ -120,7 +120,7 @@ def request_decision(
     if scope not in Scope.values:
         raise GovernanceError({"scope": [f"Must be one of {', '.join(Scope.values)}."]})
     if scope == Scope.DEPLOYMENT and compute_limit is None:
-        latest = model.checkpoints.order_by("-reported_at", "-pk").first()
+        latest = model.largest_checkpoint()
         if latest is None:
             raise GovernanceError({"model": ["The model has no checkpoint to deploy."]})
         compute_limit = latest.effective_compute or 1.0
@@ -248,8 +248,12 @@ def sign_decision(
             raise ConflictError({"approver": ["You have already signed this decision."]})
         title = decision.can_be_signed_by(actor, list(signed.values()))
         if title is None:
+            from core.authority import refusal
+
             raise PermissionDenied(
-                "You hold none of the titles still needed: "
+                refusal(actor)
+                or "You hold none of the titles still needed (as the audit trail records "
+                "your titles): "
                 + ", ".join(decision.open_titles(list(signed.values())))
             )
         if _mark_stale_if_changed(decision, actor):

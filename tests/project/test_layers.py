@@ -24,10 +24,16 @@ KNOWN_UPWARD = {
     # The reconciler compares the trail with the tables of the apps above audit; moving its
     # rules into those apps (a registry of rules) is the next step (ADR 0022).
     ("audit.reconcile", "evaluations.models"),
+    ("audit.reconcile", "governance"),
     ("audit.reconcile", "governance.models"),
     ("audit.reconcile", "policies.models"),
     ("audit.reconcile", "policies.packs"),
     ("audit.reconcile", "policies.services"),
+    # Titles and scopes are audited facts read back from the trail (ADR 0024): the reader of
+    # the trail belongs in audit, with core asking it through a query (ADR 0021), next.
+    ("core.authority", "audit.models"),
+    ("core.authority", "audit.verify_bundle"),
+    ("core.services", "audit.models"),
 }
 
 #: At most this share of project imports may sit inside a function body.

@@ -127,7 +127,7 @@ def test_a_new_reason_code_is_one_row_and_one_check(export_review, monkeypatch) 
 def test_contributing_counts_the_files_and_keeps_them_at_four(kind: str) -> None:
     text = (REPO / "CONTRIBUTING.md").read_text(encoding="utf-8")
     entry = text.split(f"- **{kind}**", 1)[1].split("\n- **", 1)[0]
-    match = re.search(r"Files touched: (\d)", entry)
+    match = re.search(r"Files\s+touched:\s+(\d)", entry)
     assert match, f"CONTRIBUTING.md does not count the files of a new {kind.lower()}"
     assert int(match.group(1)) <= MAX_FILES
 

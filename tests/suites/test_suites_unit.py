@@ -427,3 +427,32 @@ def test_the_inspect_runner_runs_the_demo_task_offline(atlas, sent, tmp_path, se
     result = EvalResult.objects.get(metric_key="cyber.ctf_solve_rate")
     assert result.provenance["eval_id"]
     assert result.n_samples == 10
+
+
+def test_a_run_message_whose_worker_died_is_settled_once_the_run_finished_elsewhere(atlas, sent):
+    """Issue 22 obs 9: a crashed consumer's message is not a false poison alarm."""
+    suite = make_suite(targets=[atlas])
+    run = suites.request_run(suite, atlas, actor=None)
+    message = OutboxMessage.objects.filter(topic=suites.RUN_TASK).latest("pk")
+    OutboxMessage.objects.filter(pk=message.pk).update(attempts=message.max_attempts - 1)
+    attempt = outbox.claim(message.pk)  # ... and the worker is killed mid-run
+    assert attempt == message.max_attempts
+    # The reaper re-queued the run; another worker finished it.
+    SuiteRun.objects.filter(pk=run.pk).update(status=SuiteRun.Status.SUCCEEDED)
+    past = timezone.now() - timedelta(seconds=1)
+    OutboxMessage.objects.filter(pk=message.pk).update(locked_until=past, available_at=past)
+
+    outbox.relay()
+
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.DONE
+    assert message.last_error.startswith("settled")
+
+
+def test_a_run_message_whose_run_is_still_open_is_not_settled(atlas, sent):
+    suite = make_suite(targets=[atlas])
+    run = suites.request_run(suite, atlas, actor=None)
+    assert not suites.run_settled({"run_id": run.pk})
+    assert not suites.run_settled({"run_id": "x"})
+    SuiteRun.objects.filter(pk=run.pk).update(status=SuiteRun.Status.FAILED)
+    assert suites.run_settled({"run_id": run.pk})

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('governance', '0004_notification_delivery_fields_go'),
+        ('governance', '0005_gate_state_mac'),
     ]
 
     operations = [

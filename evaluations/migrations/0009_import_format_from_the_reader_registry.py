@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('evaluations', '0007_evidence_summary'),
+        ('evaluations', '0008_result_stderr_derived_and_positive_samples'),
     ]
 
     operations = [
