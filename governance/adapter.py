@@ -112,7 +112,10 @@ def snapshot(version: PolicyVersion) -> PolicySnapshot:
                 domain=t.domain.code,
                 name=t.name,
                 requires_scaling=tuple(t.requires_scaling),
-                requires_deployment=tuple(t.requires_deployment),
+                # Internal use is a deployment in the gate's sense (ADR 0027).
+                requires_deployment=tuple(
+                    sorted({*t.requires_deployment, *t.requires_internal_deployment})
+                ),
                 tier=t.tier,
                 halt=t.halt,
                 indicators=tuple(

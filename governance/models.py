@@ -213,9 +213,11 @@ class ScalingDecision(models.Model):
 
         The one answer to "may this user sign?": allowed to sign (``rsp_portal.authz``), a
         pending decision, not its requester, not already signed by them, a required title still
-        open that they hold (else an advisory one). ``approvals`` may pass the decision's
-        prefetched approvals.
+        open that they hold (else an advisory one) as the audit trail records it, and not in a
+        cooling-off period after a credential change (``core.authority``). ``approvals`` may
+        pass the decision's prefetched approvals.
         """
+        from core.authority import signing_title
         from rsp_portal.authz import can
 
         if self.status != DecisionStatus.PENDING or user is None or self.requested_by_id == user.pk:
@@ -226,12 +228,9 @@ class ScalingDecision(models.Model):
         if any(a.approver_id == user.pk for a in approvals):
             return None
         signed = {a.title for a in approvals}
-        held: frozenset[str] = getattr(user, "titles", frozenset())
         titles: list[str] = [*self.required_titles, *self.advisory_titles]
-        for title in titles:
-            if title not in signed and title in held:
-                return title
-        return None
+        # The title as the signed trail records it (not the mutable row), and no cooling-off.
+        return signing_title(user, [t for t in titles if t not in signed])
 
     def open_titles(self, approvals: list[Approval] | None = None) -> list[str]:
         """Required titles that have not signed yet."""
