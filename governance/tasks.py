@@ -43,6 +43,9 @@ def sweep_gates() -> int:
         from evaluations.models import AIModel
 
         with transaction.atomic():
-            services.recompute(AIModel.objects.get(pk=model_id), "gate.sweep")
+            # Time alone changed it: each change is recorded as of the moment it fell due.
+            services.recompute(
+                AIModel.objects.get(pk=model_id), "gate.sweep", descendants=False, catch_up=True
+            )
         count += 1
     return count

@@ -20,7 +20,7 @@ def on_evidence_changed(model: AIModel, cause: str = "evidence", actor: Actor = 
     locking read of those decisions (and a second read of the inputs, which marking one
     stale changes) is spared when there are none.
     """
-    reads = safe_reads(model)
+    reads = safe_reads(model, descendants=True)  # the descendants are recomputed too
     if reads is None or reads.state.pending:
         mark_stale_decisions(model, actor)
         reads = None
@@ -38,4 +38,4 @@ def on_policy_activated(version: PolicyVersion) -> None:
 
     for model in AIModel.objects.order_by("pk"):
         mark_stale_decisions(model)
-        recompute(model, "policy.activate")
+        recompute(model, "policy.activate", descendants=False)  # every model is recomputed
