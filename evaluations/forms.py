@@ -33,7 +33,7 @@ class ResultForm(forms.Form):
     metric = forms.ChoiceField()
     value = forms.FloatField()
     stderr = forms.FloatField(required=False, min_value=0)
-    n_samples = forms.IntegerField(required=False, min_value=0)
+    n_samples = forms.IntegerField(required=False, min_value=1)
     mitigation = forms.ChoiceField(
         choices=EvalResult.Mitigation.choices, initial=EvalResult.Mitigation.PRE
     )
@@ -98,7 +98,7 @@ class CorrectionForm(forms.Form):
 
     value = forms.FloatField()
     stderr = forms.FloatField(required=False, min_value=0)
-    n_samples = forms.IntegerField(required=False, min_value=0)
+    n_samples = forms.IntegerField(required=False, min_value=1)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     correction_reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
 

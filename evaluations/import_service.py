@@ -1,7 +1,7 @@
 """Importing evaluation logs (Inspect AI, lm-eval): upload, preview, mapping, import.
 
 Results are written through :func:`evaluations.services.record_results`'s validation and the
-same ``ON_EVIDENCE_CHANGED`` hooks, so an import is audited and moves the gate like any other
+same ``EVIDENCE_CHANGED`` event, so an import is audited and moves the gate like any other
 write.
 """
 
@@ -537,6 +537,8 @@ def _mapped_metric_error(metric: ParsedMetric, key: str, policy: PolicyView) -> 
         return f"has a non-finite value ({metric.value!r})."
     if metric.stderr is not None and not math.isfinite(metric.stderr):
         return f"has a non-finite stderr ({metric.stderr!r})."
+    if metric.n_samples is not None and metric.n_samples < 1:
+        return f"has n_samples {metric.n_samples!r}: a result needs at least one sample."
     if not info.min <= metric.value <= info.max:
         return (
             f"value {metric.value!r} is outside the range of {key}: [{info.min!r}, {info.max!r}]."

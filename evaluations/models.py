@@ -126,6 +126,8 @@ class EvalResult(AppendOnlyModel):
     metric_key = models.CharField(max_length=100)
     value = models.FloatField()
     stderr = models.FloatField(null=True, blank=True)
+    # The stderr was not reported: it is the binomial one of a proportion, from n_samples.
+    stderr_derived = models.BooleanField(default=False)
     n_samples = models.PositiveIntegerField(null=True, blank=True)
     # {scaffold, attempts, pass_at_k, tools, safety_training_removed, fine_tuned, inference_budget}
     elicitation = models.JSONField(default=dict, blank=True)
@@ -163,6 +165,10 @@ class EvalResult(AppendOnlyModel):
             models.CheckConstraint(
                 condition=models.Q(stderr__isnull=True) | models.Q(stderr__gte=0),
                 name="result_stderr_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(n_samples__isnull=True) | models.Q(n_samples__gte=1),
+                name="result_n_samples_positive",
             ),
         ]
         indexes = [

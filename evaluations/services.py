@@ -1,7 +1,7 @@
 """State changes of the evidence: models, checkpoints, results, corrections, imports.
 
 Every write validates all of its input first, then writes in one transaction together with its
-audit entries and the ``ON_EVIDENCE_CHANGED`` hooks (the gate recomputes there), so nothing
+audit entries and the ``EVIDENCE_CHANGED`` event (the gate recomputes in its handler), so nothing
 partial is ever committed. Validation failures raise :class:`EvidenceError`, whose
 ``message_dict`` names the offending field (``value``, ``results[3].metric``...); forms and
 the API show those messages as they are.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 import audit
+from core.events import Event, Query, emit
 from core.models import User
 from evaluations import summary
 from evaluations.models import (
@@ -32,16 +33,31 @@ from evaluations.models import (
     EvalResult,
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
+from rsp_portal.datetimes import utc_offset_error
 from rsp_portal.errors import ServiceError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
 
 
-#: Called with each AI model whose evidence changed, what changed it (``"result.create #12"``)
-#: and who, inside the writing transaction (the gate registers its recomputation here). A hook
-#: that raises rolls the write back.
-ON_EVIDENCE_CHANGED: list[Callable[[AIModel, str, Any], None]] = []
+@dataclass(frozen=True)
+class EvidenceChange:
+    """The payload of ``EVIDENCE_CHANGED``: the AI model and what changed its evidence
+    (``"result.create #12"``)."""
+
+    model: AIModel
+    cause: str
+
+
+#: Emitted once per AI model whose evidence changed, inside the writing transaction, with
+#: who changed it (the gate recomputes in its handler). A handler that raises rolls the
+#: write back.
+EVIDENCE_CHANGED: Event[EvidenceChange] = Event(
+    "evidence.changed", "an AI model's evidence changed (results, checkpoints, safeguards)"
+)
+
+#: The gate of an AI model as the API answers it (governance answers; ADR 0021).
+GATE_OF: Query[AIModel, dict[str, Any]] = Query("gate.of", "the stored gate of an AI model")
 
 #: Results in one bulk request.
 MAX_BULK_RESULTS = 10_000
@@ -117,15 +133,22 @@ def _listing(names: Iterable[str]) -> str:
 def _evidence_changed(
     models: Iterable[AIModel], cause: str = "evidence.change", actor: Actor = None
 ) -> None:
-    """Run the hooks once per touched model, inside the caller's transaction; ``cause`` and
-    ``actor`` say what changed the evidence and who, for the gate's transition record."""
+    """Emit ``EVIDENCE_CHANGED`` once per touched model, inside the caller's transaction;
+    ``cause`` and ``actor`` say what changed the evidence and who, for the gate's record."""
     seen: set[int] = set()
     for model in models:
         if model.pk in seen:
             continue
         seen.add(model.pk)
-        for hook in ON_EVIDENCE_CHANGED:
-            hook(model, cause, actor)
+        emit(EVIDENCE_CHANGED, EvidenceChange(model, cause), actor)
+
+
+def rebuild_summaries(version: object, actor: Actor = None) -> None:
+    """Re-summarise the evidence under the newly active policy (the handler of
+    ``policies.services.POLICY_ACTIVATED``, before the gate's)."""
+    policy = active_policy_view()
+    if policy is not None:
+        summary.rebuild_all(summary.lens_of_view(policy))
 
 
 def _cause(action: str, rows: Sequence[Any]) -> str:
@@ -155,8 +178,8 @@ def _create_evidence(
 ) -> _Row:
     """Create a model or checkpoint in one transaction: refused with 409 (``conflict`` is the
     field and message) if a row matches ``unique``; audited as ``action`` (its name and the
-    row's label) with ``data`` and the ``audited`` fields; then the evidence hooks run for the
-    AI model it belongs to."""
+    row's label) with ``data`` and the ``audited`` fields; then ``EVIDENCE_CHANGED`` is
+    emitted for the AI model it belongs to."""
     name, label = action
     fields = {**unique, **values}
     with transaction.atomic():
@@ -282,6 +305,9 @@ def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> d
         raise _error(field_name, "Must be an ISO 8601 date-time string.")
     if value.tzinfo is None:
         raise _error(field_name, "Must include a time zone (e.g. Z or +00:00).")
+    offset_error = utc_offset_error(value)
+    if offset_error:
+        raise _error(field_name, offset_error)
     if value > (now or timezone.now()) + _FUTURE_SKEW:
         raise _error(field_name, "Is in the future.")
     return value
@@ -303,6 +329,17 @@ def _url(raw: Any, field_name: str) -> str:
         except ValidationError:
             raise _error(field_name, "Must be an http(s) URL.") from None
     return text
+
+
+def is_proportion(metric: MetricInfo) -> bool:
+    """A metric whose range is exactly 0..1 is a proportion (ADR 0026): a share of samples
+    passed, so a missing standard error can be derived from the sample count."""
+    return metric.min == 0 and metric.max == 1
+
+
+def binomial_stderr(value: float, n_samples: int) -> float:
+    """The binomial standard error of a proportion ``value`` measured on ``n_samples``."""
+    return math.sqrt(max(value * (1 - value), 0.0) / n_samples)
 
 
 def _metric(policy: PolicyView, raw: Any, field_name: str) -> MetricInfo:
@@ -509,13 +546,19 @@ def validate_result(
     mitigation = item.get("mitigation") or EvalResult.Mitigation.PRE
     if mitigation not in EvalResult.Mitigation.values:
         raise _error(f"{prefix}mitigation", "Must be 'pre' or 'post'.")
+    n_samples = _integer(item.get("n_samples"), f"{prefix}n_samples", minimum=1, maximum=MAX_INT)
+    derived = stderr is None and n_samples is not None and is_proportion(metric)
+    if derived:
+        assert n_samples is not None
+        stderr = binomial_stderr(value, n_samples)
     return {
         "model": model,
         "checkpoint": checkpoint,
         "metric_key": metric.key,
         "value": value,
         "stderr": stderr,
-        "n_samples": _integer(item.get("n_samples"), f"{prefix}n_samples", maximum=MAX_INT),
+        "stderr_derived": derived,
+        "n_samples": n_samples,
         "elicitation": _elicitation(item.get("elicitation"), f"{prefix}elicitation"),
         "mitigation": mitigation,
         "notes": _text(item.get("notes"), f"{prefix}notes"),
@@ -534,6 +577,7 @@ def _result_audit_data(result: EvalResult) -> dict[str, Any]:
         "metric": result.metric_key,
         "value": result.value,
         "stderr": result.stderr,
+        "stderr_derived": result.stderr_derived,
         "n_samples": result.n_samples,
         "mitigation": result.mitigation,
         "source": result.source,
@@ -620,7 +664,8 @@ def correct_result(
         "checkpoint": old.checkpoint.name,
         "metric": old.metric_key,
         "value": old.value,
-        "stderr": old.stderr,
+        # A derived stderr follows the corrected value and count; a reported one is kept.
+        "stderr": None if old.stderr_derived else old.stderr,
         "n_samples": old.n_samples,
         "elicitation": old.elicitation,
         "mitigation": old.mitigation,

@@ -112,7 +112,10 @@ def snapshot(version: PolicyVersion) -> PolicySnapshot:
                 domain=t.domain.code,
                 name=t.name,
                 requires_scaling=tuple(t.requires_scaling),
-                requires_deployment=tuple(t.requires_deployment),
+                # Internal use is a deployment in the gate's sense (ADR 0027).
+                requires_deployment=tuple(
+                    sorted({*t.requires_deployment, *t.requires_internal_deployment})
+                ),
                 tier=t.tier,
                 halt=t.halt,
                 indicators=tuple(
@@ -306,6 +309,7 @@ def read_governance_many(
 
     from django.db import connection
 
+    from audit import runs as audit_runs
     from audit.models import VerificationRun
     from evaluations.models import AIModel
 
@@ -330,6 +334,7 @@ def read_governance_many(
         UNION ALL
         SELECT 'k', id, NULL, NULL, depth, NULL, NULL, NULL, NULL, NULL, NULL, NULL
         FROM family"""
+    runs_window = int(audit_runs.WINDOW)
     sql = f"""{family}
         SELECT 'a' AS kind, id, scope AS s1, status AS s2, compute_limit AS f,
                requested_at AS t1, decided_at AS t2, expires_at AS t3,
@@ -352,11 +357,13 @@ def read_governance_many(
             FROM {safeguard_t} WHERE model_id IN ({among})
         ) latest WHERE rn = 1
         UNION ALL
-        SELECT 'v', id, NULL, CASE WHEN ok THEN 'ok' ELSE 'failed' END, NULL, started_at,
-               NULL, NULL, NULL, NULL, NULL, NULL
+        SELECT 'v', id, kind, CASE WHEN ok THEN 'ok' ELSE 'failed' END,
+               CAST(entries AS DOUBLE PRECISION), started_at, NULL, NULL, first_bad_seq,
+               head_hash, signature, NULL
         FROM (
-            SELECT id, ok, started_at FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT 1
-        ) last_run{family_rows}
+            SELECT id, kind, ok, entries, started_at, first_bad_seq, head_hash, signature
+            FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT {runs_window}
+        ) last_runs{family_rows}
     """  # noqa: S608 (table names from _meta; values are parameters)
     params: list[int | str] = [descendants_of] if descendants_of is not None else []
     params += [*ids, DecisionStatus.APPROVED, DecisionStatus.PENDING, *ids, *ids, *ids]
@@ -370,8 +377,7 @@ def read_governance_many(
     precautions: dict[int, list[Precaution]] = {pk: [] for pk in ids}
     safeguards: dict[int, dict[str, SafeguardRecord]] = {pk: {} for pk in ids}
     depths: dict[int, int] = {}
-    verified = True
-    last_run: VerificationRun | None = None
+    runs: list[VerificationRun] = []
     for kind, pk, s1, s2, f, t1, t2, t3, v, j1, j2, mid in rows:
         if kind == "a":
             if s2 == DecisionStatus.PENDING:
@@ -405,10 +411,24 @@ def read_governance_many(
                 pk=pk, model_id=mid, requirement_code=s1, status=s2, recorded_at=_when(t1)
             )
         elif kind == "v":
-            verified = s2 == "ok"
-            last_run = VerificationRun(pk=pk, ok=verified, started_at=_when(t1))
+            runs.append(
+                VerificationRun(
+                    pk=pk,
+                    kind=s1,
+                    ok=s2 == "ok",
+                    entries=int(f or 0),
+                    started_at=_when(t1),
+                    first_bad_seq=v,
+                    head_hash=j1 or "",
+                    signature=j2 or "",
+                )
+            )
         elif kind == "k" and pk != descendants_of:  # a parent cycle names the model itself
             depths[pk] = min(int(f), depths.get(pk, int(f)))
+    # The run the gate relies on: the newest validly signed one (forgeries are ignored).
+    runs.sort(key=lambda r: (r.started_at, r.pk), reverse=True)
+    last_run = audit_runs.decisive(runs)
+    verified = last_run is None or last_run.ok
     states = {
         pk: GovernanceState(
             approved=tuple(approved[pk]),

@@ -7,6 +7,7 @@ from typing import Any, cast
 from django import forms
 
 from governance.models import SafeguardState, Scope, Subscription
+from rsp_portal.datetimes import BoundedFormDateTimeField
 
 
 class DecisionForm(forms.Form):
@@ -101,7 +102,7 @@ class PauseForm(forms.Form):
 class GateAsOfForm(forms.Form):
     """The moment an auditor asks about (in the portal's time zone) and the scope."""
 
-    as_of = forms.DateTimeField(
+    as_of = BoundedFormDateTimeField(
         label="As of",
         input_formats=[
             "%Y-%m-%dT%H:%M",

@@ -13,15 +13,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from core import outbox
+from core.events import Notice
 from governance.models import Channel, Notification, Subscription
 from governance.transports import transport_for
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
 
 SEND_TASK = "governance.send_notification"
 SUBJECTS = {
@@ -44,7 +48,7 @@ def _recipients(roles: Iterable[str]) -> list[str]:
 
     return sorted(
         set(
-            User.objects.filter(groups__name__in=list(roles), is_active=True)
+            User.objects.filter(role__in=list(roles), is_active=True)
             .exclude(email="")
             .values_list("email", flat=True)
         )
@@ -142,6 +146,11 @@ def _write(pending: list[tuple[str, dict[str, Any], tuple[str, ...]]]) -> None:
 
 
 _local = threading.local()
+
+
+def on_notice(notice: Notice, actor: Actor = None) -> None:
+    """The handler of ``core.events.NOTIFY``: apps below governance ask to tell people."""
+    notify(notice.event, dict(notice.data), notice.roles)
 
 
 def shown_target(subscription: Subscription) -> str:

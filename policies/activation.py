@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
+from core import events
 from policies import services
 from policies.models import ActivationSignature, ActivationVerdict, PolicyActivation, PolicyVersion
 from policies.packs import content_sha256
@@ -246,6 +247,11 @@ def _sign(
         )
     title = activation.can_be_signed_by(actor, signatures)
     if title is None:
+        from core.authority import refusal
+
+        reason = refusal(actor)
+        if reason:
+            raise ActivationError(reason)
         raise _no_title(activation.previous, activation.open_titles(signatures))
     ActivationSignature.objects.create(
         activation=activation,
@@ -287,17 +293,19 @@ def request_activation(
         if _current(target, previous, actor) is not None:
             raise ActivationError("An activation of this version is already pending.")
         activation = _open(target, previous, actor, PolicyActivation.Origin.REQUEST, via)
-        from governance import notifications
-
-        notifications.notify(
-            "policy.activation.requested",
-            {
-                "activation": activation.pk,
-                "version": target.pk,
-                "loosenings": activation.loosenings,
-                "required_titles": activation.required_titles,
-            },
-            roles=("leadership",),
+        events.emit(
+            events.NOTIFY,
+            events.Notice(
+                "policy.activation.requested",
+                {
+                    "activation": activation.pk,
+                    "version": target.pk,
+                    "loosenings": activation.loosenings,
+                    "required_titles": activation.required_titles,
+                },
+                ("leadership",),
+            ),
+            actor,
         )
     return activation
 

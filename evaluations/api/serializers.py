@@ -126,6 +126,7 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
             "metric",
             "value",
             "stderr",
+            "stderr_derived",
             "n_samples",
             "elicitation",
             "mitigation",
@@ -157,6 +158,7 @@ RESULT_VALUES = (
     "metric_key",
     "value",
     "stderr",
+    "stderr_derived",
     "n_samples",
     "elicitation",
     "mitigation",
@@ -199,6 +201,7 @@ def result_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, object]]:
             "metric": r["metric_key"],
             "value": float(r["value"]),
             "stderr": None if r["stderr"] is None else float(r["stderr"]),
+            "stderr_derived": bool(r["stderr_derived"]),
             "n_samples": None if r["n_samples"] is None else int(r["n_samples"]),
             "elicitation": r["elicitation"],
             "mitigation": r["mitigation"],
@@ -233,8 +236,14 @@ class EvalResultInputSerializer(serializers.Serializer[Any]):
     checkpoint = serializers.CharField(help_text="checkpoint name within the model")
     metric = serializers.CharField(help_text="metric key of the active policy")
     value = serializers.FloatField(help_text="a finite JSON number within the metric's range")
-    stderr = serializers.FloatField(required=False, allow_null=True, min_value=0)
-    n_samples = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    stderr = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="standard error in the metric's unit; when absent for a proportion (range "
+        "0..1) the binomial one is derived from n_samples and flagged stderr_derived",
+    )
+    n_samples = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     elicitation = ElicitationSerializer(required=False)
     mitigation = serializers.ChoiceField(choices=EvalResult.Mitigation.choices, required=False)
     notes = serializers.CharField(required=False)
@@ -262,8 +271,8 @@ class CorrectionInputSerializer(serializers.Serializer[Any]):
     correction_reason = serializers.CharField()
     metric = serializers.CharField(required=False)
     value = serializers.FloatField(required=False)
-    stderr = serializers.FloatField(required=False, allow_null=True)
-    n_samples = serializers.IntegerField(required=False, allow_null=True)
+    stderr = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    n_samples = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     elicitation = ElicitationSerializer(required=False)
     mitigation = serializers.ChoiceField(choices=EvalResult.Mitigation.choices, required=False)
     notes = serializers.CharField(required=False)

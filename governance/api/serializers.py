@@ -19,6 +19,7 @@ from governance.models import (
     Scope,
 )
 from policies.models import PolicyVersion
+from rsp_portal.datetimes import BoundedDateTimeField
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -36,7 +37,7 @@ class FiniteFloatField(serializers.FloatField):
 class GateQuerySerializer(serializers.Serializer[dict[str, Any]]):
     scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute = FiniteFloatField(required=False, min_value=0)
-    as_of = serializers.DateTimeField(required=False)
+    as_of = BoundedDateTimeField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "as_of" in attrs and "compute" in attrs:

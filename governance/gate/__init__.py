@@ -52,6 +52,8 @@ Time boundaries are inclusive; comparisons put NaN on the unsafe side (see
 from __future__ import annotations
 
 from governance.gate.codes import (
+    AUDIT_UNVERIFIED,
+    COMMITMENT_OVERDUE,
     CROSSED_STATUSES,
     DECISION_OUTDATED,
     EVALUATION_DUE_COMPUTE,
@@ -63,7 +65,10 @@ from governance.gate.codes import (
     NO_ACTIVE_POLICY,
     NO_APPROVAL,
     NO_CHECKPOINT,
+    RANK,
+    REASON,
     REASON_CODES,
+    REASONS,
     SAFEGUARD_EXPIRED,
     SAFEGUARD_MISSING,
     SCOPES,
@@ -73,10 +78,12 @@ from governance.gate.codes import (
     GateState,
     IndicatorStatus,
     ObjectId,
+    ReasonInfo,
     SafeguardStatus,
     Scope,
     ThresholdStatus,
     WarningBehaviour,
+    codes_of,
 )
 from governance.gate.determinations import (
     below_line,
@@ -116,6 +123,8 @@ from governance.gate.verdict import (
 from policies.rules import add_months
 
 __all__ = [
+    "AUDIT_UNVERIFIED",
+    "COMMITMENT_OVERDUE",
     "CROSSED_STATUSES",
     "DECISION_OUTDATED",
     "EVALUATION_DUE_COMPUTE",
@@ -127,6 +136,9 @@ __all__ = [
     "NO_ACTIVE_POLICY",
     "NO_APPROVAL",
     "NO_CHECKPOINT",
+    "RANK",
+    "REASON",
+    "REASONS",
     "REASON_CODES",
     "SAFEGUARD_EXPIRED",
     "SAFEGUARD_MISSING",
@@ -149,6 +161,7 @@ __all__ = [
     "PolicySnapshot",
     "PrecautionInfo",
     "Reason",
+    "ReasonInfo",
     "ResultInfo",
     "SafeguardInfo",
     "SafeguardStatus",
@@ -160,6 +173,7 @@ __all__ = [
     "WarningBehaviour",
     "add_months",
     "below_line",
+    "codes_of",
     "determine_indicator",
     "evaluate",
     "expand_standards",

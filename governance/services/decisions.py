@@ -15,6 +15,7 @@ import audit
 from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
 from governance import adapter, notifications
+from governance.gate.codes import INTERNAL_ERROR, codes_of
 from governance.models import (
     Approval,
     ApprovalVerdict,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 DECISION_TTL = timedelta(days=14)
 
 #: Reasons a decision is asked to resolve, so they are not part of its case.
-_DECISION_REASONS = frozenset({"no_approval", "decision_outdated", "exceeds_approved_compute"})
+_DECISION_REASONS = codes_of("decision")
 
 
 def build_dossier(
@@ -54,7 +55,7 @@ def build_dossier(
     if policy is None:
         raise GovernanceError({"model": ["No policy version is active; nothing can be approved."]})
     if payload["state"] == GateStatus.PAUSED and any(
-        r["code"] == "internal_error" for r in payload["reasons"]
+        r["code"] == INTERNAL_ERROR for r in payload["reasons"]
     ):
         raise GovernanceError({"model": ["The gate cannot be computed now; try again later."]})
     reasons = [r for r in payload["reasons"] if r["code"] not in _DECISION_REASONS]
@@ -246,8 +247,12 @@ def sign_decision(
             raise ConflictError({"approver": ["You have already signed this decision."]})
         title = decision.can_be_signed_by(actor, list(signed.values()))
         if title is None:
+            from core.authority import refusal
+
             raise PermissionDenied(
-                "You hold none of the titles still needed: "
+                refusal(actor)
+                or "You hold none of the titles still needed (as the audit trail records "
+                "your titles): "
                 + ", ".join(decision.open_titles(list(signed.values())))
             )
         if _mark_stale_if_changed(decision, actor):

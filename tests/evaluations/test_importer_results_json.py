@@ -59,6 +59,10 @@ def test_a_results_json_file_is_detected_and_parsed(tmp_path: Path) -> None:
     limited = tmp_path / "limited.json"
     limited.write_text(json.dumps(results_json_document(limit=50)))
     assert parse_log_file(limited).partial is True
+    # A limit at least the dataset's size ran every sample (issue 23, observation 6).
+    generous = tmp_path / "generous.json"
+    generous.write_text(json.dumps(results_json_document(limit=5000)))
+    assert parse_log_file(generous).partial is False
 
 
 @pytest.mark.parametrize(
