@@ -118,6 +118,16 @@ class GateAsOfForm(forms.Form):
     )
     scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)
 
+    def clean_as_of(self) -> Any:
+        from django.utils import timezone
+
+        as_of = self.cleaned_data["as_of"]
+        if as_of is not None and as_of > timezone.now():
+            raise forms.ValidationError(
+                "This moment is in the future; the record answers for the past only."
+            )
+        return as_of
+
 
 class SafeguardBulkForm(forms.Form):
     """One status and one evidence link for several requirements at once."""

@@ -93,7 +93,7 @@ def _evaluate(inp: GateInput) -> Verdict:
     last_checkpoint, last_at = last_full_evaluation(policy, evidence)
     if latest is not None:
         reasons.extend(due_reasons(policy, planned, last_checkpoint, last_at, inp.now, reasons))
-    reasons.extend(approval_reasons(inp.approval, scope, planned, determinations, required))
+    reasons.extend(approval_reasons(inp.approval, scope, planned, determinations, required, policy))
 
     return _verdict(
         reasons,

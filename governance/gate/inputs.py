@@ -178,6 +178,9 @@ class ApprovalInfo:
 
     ``crossed_thresholds`` and ``required_standards`` are what its dossier showed; the
     adapter always passes them. ``None`` skips the outdated check (engine unit tests).
+    ``policy_version_id`` is the version it was signed under (``None``: the active one);
+    under another version it stays in force only while ``determinations`` (its dossier's
+    threshold → status) and ``required_standards`` are what the active version gives.
     """
 
     decision_id: ObjectId
@@ -186,6 +189,9 @@ class ApprovalInfo:
     scope: str = "scaling"
     crossed_thresholds: frozenset[str] | None = None
     required_standards: frozenset[str] | None = None
+    policy_version_id: ObjectId | None = None
+    policy_version_label: str = ""
+    determinations: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
