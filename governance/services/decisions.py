@@ -14,6 +14,7 @@ from django.utils import timezone
 import audit
 from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
+from evaluations import corrections
 from governance import adapter, notifications
 from governance.models import (
     Approval,
@@ -93,6 +94,9 @@ def build_dossier(
         "signoff_titles": list(policy.signoff_titles),
         "advisory_titles": list(policy.advisory_titles),
         "automatic_checks": reasons,
+        # Corrections that lower a determination of this model or an ancestor: who proposed
+        # each, who confirmed it (or that it still waits).
+        "corrections": corrections.dossier_entries(model.lineage_ids()),
     }
     return _json_safe(dossier), policy
 
