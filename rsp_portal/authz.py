@@ -72,13 +72,28 @@ _ACTIONS = [
         TokenScope.EVIDENCE,
         "Register models and checkpoints, log and import results",
     ),
-    Action("evidence.correct", frozenset({SAFETY, ADMIN}), TokenScope.EVIDENCE, "Correct a result"),
+    # Evidence and judgements on it belong to the safety team and leadership, never to an
+    # administrator account (issue 23): correcting a result, confirming a correction that
+    # lowers a determination, confirming a model's lineage, verifying a safeguard.
+    Action("evidence.correct", frozenset({SAFETY}), TokenScope.EVIDENCE, "Correct a result"),
+    Action(
+        "evidence.confirm_correction",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.EVIDENCE,
+        "Confirm or reject another person's correction that lowers a determination",
+    ),
+    Action(
+        "lineage.confirm",
+        frozenset({SAFETY}),
+        TokenScope.EVIDENCE,
+        "Set, change or confirm a model's parent (lineage)",
+    ),
     Action("suite.run", frozenset({SAFETY, ADMIN}), TokenScope.EVIDENCE, "Run evaluation suites"),
     Action("suite.manage", frozenset({ADMIN}), TokenScope.EVIDENCE, "Define evaluation suites"),
     # Governance.
     Action(
         "safeguard.update",
-        frozenset({SAFETY, ADMIN}),
+        frozenset({SAFETY}),
         TokenScope.GOVERNANCE,
         "Record safeguard status and evidence",
     ),
@@ -123,7 +138,18 @@ _ACTIONS = [
 ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
 # Separation of duties: whoever administers accounts never signs, whatever else they hold, so
 # an administrator cannot add themselves to leadership and fill a two-person rule alone.
-NOT_FOR_ADMINS = frozenset({"decision.sign", "policy.activate"})
+# The same holds for judgements on the evidence: an administrator who also holds the safety role
+# still cannot correct results, confirm corrections or lineage, or verify safeguards.
+NOT_FOR_ADMINS = frozenset(
+    {
+        "decision.sign",
+        "policy.activate",
+        "evidence.correct",
+        "evidence.confirm_correction",
+        "lineage.confirm",
+        "safeguard.update",
+    }
+)
 
 
 def _roles(user: Actor) -> frozenset[str]:
@@ -176,7 +202,8 @@ def require(user: Actor, action_name: str, token: ApiToken | None = None) -> Use
         roles = _roles(user)
         if action_name in NOT_FOR_ADMINS and ADMIN in roles:
             raise PermissionDenied(
-                "An administrator account cannot sign or activate: separation of duties."
+                "An administrator account cannot sign, activate or judge evidence (correct "
+                "results, confirm lineage, verify safeguards): separation of duties."
             )
         if token is not None and roles & action.roles:
             raise PermissionDenied(f"This token lacks the '{action.scope}' scope.")

@@ -15,6 +15,7 @@ import audit
 from audit.checkpoints import request_checkpoint
 from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
+from evaluations import corrections
 from governance import adapter, notifications
 from governance.gate.codes import INTERNAL_ERROR, codes_of
 from governance.models import (
@@ -95,6 +96,9 @@ def build_dossier(
         "signoff_titles": list(policy.signoff_titles),
         "advisory_titles": list(policy.advisory_titles),
         "automatic_checks": reasons,
+        # Corrections that lower a determination of this model or an ancestor: who proposed
+        # each, who confirmed it (or that it still waits).
+        "corrections": corrections.dossier_entries(model.lineage_ids()),
     }
     return _json_safe(dossier), policy
 
