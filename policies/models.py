@@ -630,8 +630,10 @@ class PolicyActivation(models.Model):
 
         The one answer to "may this user sign this activation?": allowed to activate policies
         (``rsp_portal.authz``, never an administrator), a pending activation, not its
-        requester, not signed by them yet, a required title still open that they hold.
+        requester, not signed by them yet, a required title still open that they hold as the
+        audit trail records it, out of any cooling-off (``core.authority``).
         """
+        from core.authority import signing_title
         from rsp_portal.authz import can
 
         if self.status != self.Status.PENDING or user is None or not can(user, "policy.activate"):
@@ -641,8 +643,8 @@ class PolicyActivation(models.Model):
         signatures = list(self.signatures.all()) if signatures is None else signatures
         if any(s.signer_id == user.pk for s in signatures):
             return None
-        held: frozenset[str] = getattr(user, "titles", frozenset())
-        return next((t for t in self.open_titles(signatures) if t in held), None)
+        # The title as the signed trail records it (not the mutable row), and no cooling-off.
+        return signing_title(user, self.open_titles(signatures))
 
 
 class ActivationVerdict(models.TextChoices):
