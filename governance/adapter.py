@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from core.events import Query, ask
 from governance.evidence_sql import _dt, _when, read_evidence_and_policy
 from governance.gate import (
     ApprovalInfo,
@@ -28,6 +29,7 @@ from governance.gate import (
     WarningBehaviour,
     last_full_evaluation,
 )
+from governance.gate.inputs import OverdueCommitment
 from governance.models import (
     DecisionStatus,
     Pause,
@@ -43,6 +45,13 @@ if TYPE_CHECKING:
     from audit.models import VerificationRun
     from evaluations.models import AIModel
     from policies.models import PolicyVersion
+
+
+#: Which gating commitments of a model are past their deadline under a policy version, now
+#: (DESIGN §10): asked here, answered by the accountability app (``accountability.apps``).
+OVERDUE_COMMITMENTS: Query[tuple[AIModel, int, datetime], tuple[OverdueCommitment, ...]] = Query(
+    "commitments.overdue", "the gating commitments of a model past their deadline"
+)
 
 
 def active_version() -> Any:
@@ -462,6 +471,7 @@ def build_input(
         planned_compute=planned_compute,
         evidence=evidence,
         safeguards=safeguards,
+        overdue_commitments=ask(OVERDUE_COMMITMENTS, (model, int(policy.version_id), now)),
         approval=approval_info(decision) if decision else None,
         pauses=pauses,
         precautions=precautions,

@@ -112,6 +112,35 @@ _ACTIONS = [
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
+    # Accountability (DESIGN §10): reports, commitments.
+    Action(
+        "report.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read reports"
+    ),
+    Action(
+        "report.write",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Draft and revise reports",
+    ),
+    Action("report.sign", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Sign reports"),
+    Action(
+        "report.publish",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Publish a signed report's public edition",
+    ),
+    Action(
+        "commitment.view",
+        frozenset({SAFETY, LEADERSHIP, AUDITOR}),
+        TokenScope.READ,
+        "Read the policy's commitments and what is due",
+    ),
+    Action(
+        "commitment.fulfil",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Record that a commitment was kept",
+    ),
     Action(
         "notifications.manage",
         frozenset({ADMIN}),
@@ -122,7 +151,7 @@ _ACTIONS = [
 ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
 # Separation of duties: whoever administers accounts never signs, whatever else they hold, so
 # an administrator cannot add themselves to leadership and fill a two-person rule alone.
-NOT_FOR_ADMINS = frozenset({"decision.sign", "policy.activate"})
+NOT_FOR_ADMINS = frozenset({"decision.sign", "policy.activate", "report.sign", "report.publish"})
 
 
 def _roles(user: Actor) -> frozenset[str]:

@@ -208,6 +208,16 @@ class PrecautionInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OverdueCommitment:
+    """A gating procedural commitment past its deadline (DESIGN §10)."""
+
+    code: str
+    text: str
+    due_at: datetime
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class GateInput:
     """Everything the gate needs. All datetimes must be aware (or all naive).
 
@@ -224,3 +234,4 @@ class GateInput:
     approval: ApprovalInfo | None = None
     pauses: tuple[PauseInfo, ...] = ()
     precautions: tuple[PrecautionInfo, ...] = ()
+    overdue_commitments: tuple[OverdueCommitment, ...] = ()

@@ -14,6 +14,7 @@ from django.utils import timezone
 import audit
 from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
+from core.events import Query, ask
 from governance import adapter, notifications
 from governance.gate.codes import INTERNAL_ERROR, codes_of
 from governance.models import (
@@ -32,6 +33,13 @@ from rsp_portal.authz import require
 if TYPE_CHECKING:
     from evaluations.models import AIModel
     from rsp_portal.types import Actor
+
+#: The reports a decision relies on, and the report kinds its scope still lacks (DESIGN §10):
+#: asked here, answered by the accountability app. The answer is
+#: ``{"relied_on": [{"id", "kind", "version", "snapshot_sha256"}], "missing": [kind names]}``.
+DECISION_REPORTS: Query[tuple[AIModel, str], dict[str, list[Any]]] = Query(
+    "decision.reports", "the signed reports a decision relies on, and the kinds it lacks"
+)
 
 # A pending decision that gathers no verdict in this time expires.
 DECISION_TTL = timedelta(days=14)
@@ -94,6 +102,7 @@ def build_dossier(
         "signoff_titles": list(policy.signoff_titles),
         "advisory_titles": list(policy.advisory_titles),
         "automatic_checks": reasons,
+        "reports": ask(DECISION_REPORTS, (model, scope))["relied_on"],
     }
     return _json_safe(dossier), policy
 
@@ -127,6 +136,16 @@ def request_decision(
     if not isinstance(rationale, str) or not rationale.strip():
         raise GovernanceError({"rationale": [f"Explain why {scope} should be approved."]})
     lifts = _precaution_ids(model, lifts_precautions)
+    missing = ask(DECISION_REPORTS, (model, scope))["missing"]
+    if missing:
+        raise GovernanceError(
+            {
+                "scope": [
+                    f"The policy requires a signed {', '.join(missing)} before a {scope} decision; "
+                    "write it on the Reports page and have it signed first."
+                ]
+            }
+        )
     now = timezone.now()
     with transaction.atomic():
         dossier, policy = build_dossier(model, limit, now, scope=scope, lifts_precautions=lifts)
