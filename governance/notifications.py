@@ -46,7 +46,7 @@ def _recipients(roles: Iterable[str]) -> list[str]:
 
     return sorted(
         set(
-            User.objects.filter(groups__name__in=list(roles), is_active=True)
+            User.objects.filter(role__in=list(roles), is_active=True)
             .exclude(email="")
             .values_list("email", flat=True)
         )

@@ -247,6 +247,11 @@ def _sign(
         )
     title = activation.can_be_signed_by(actor, signatures)
     if title is None:
+        from core.authority import refusal
+
+        reason = refusal(actor)
+        if reason:
+            raise ActivationError(reason)
         raise _no_title(activation.previous, activation.open_titles(signatures))
     ActivationSignature.objects.create(
         activation=activation,

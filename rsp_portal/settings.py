@@ -220,6 +220,15 @@ AUDIT_WITNESS_KEYS = env_list("AUDIT_WITNESS_KEYS", [])
 # A gate read pauses when the last successful verification of the trail is older than this
 # (the quick verification runs every minute); 0 disables the bound.
 AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 180, minimum=0)
+# Verification fails when entries stay uncovered by a signed checkpoint longer than this (the
+# signer or its periodic task stopped; checkpoints are due every 5 minutes); 0 disables it.
+AUDIT_CHECKPOINT_MAX_AGE_SECONDS = env_int("AUDIT_CHECKPOINT_MAX_AGE_SECONDS", 1800, minimum=0)
+# The stored gate's MAC key (governance.gatemac): a file of at least 32 random bytes, kept out
+# of the database; empty derives the key from SECRET_KEY (docs/adr/0023).
+GATE_MAC_KEY_FILE = env_str("GATE_MAC_KEY_FILE", "")
+# After a credential change of a title holder (password, e-mail, reactivation, a token issued by
+# someone else) their signing is suspended for this long; the other title holders are told.
+SIGNOFF_COOLING_OFF_HOURS = env_int("SIGNOFF_COOLING_OFF_HOURS", 72, minimum=0)
 # Full verifications on demand (POST /api/v1/audit/verify/), per user.
 AUDIT_VERIFY_RATE = env_str("AUDIT_VERIFY_RATE", "6/hour")
 

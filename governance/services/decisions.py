@@ -266,8 +266,12 @@ def sign_decision(
             raise ConflictError({"approver": ["You have already signed this decision."]})
         title = decision.can_be_signed_by(actor, list(signed.values()))
         if title is None:
+            from core.authority import refusal
+
             raise PermissionDenied(
-                "You hold none of the titles still needed: "
+                refusal(actor)
+                or "You hold none of the titles still needed (as the audit trail records "
+                "your titles): "
                 + ", ".join(decision.open_titles(list(signed.values())))
             )
         if _mark_stale_if_changed(decision, actor):

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
-from governance import adapter, notifications
+from governance import adapter, gatemac, notifications
 from governance.gate import Verdict, codes_of, evaluate, internal_error_verdict
 from governance.models import (
     GateState,
@@ -156,6 +156,7 @@ def _store_verdicts(
     # One save per row: Django's bulk_update builds a CASE per field and row, which costs more
     # CPU than the round trip it spares (2.7 ms against 1.0 ms for two rows, BENCHMARKS.md).
     for state in states.values():
+        gatemac.seal(state)
         state.save()
     return states
 
@@ -270,10 +271,18 @@ def gate_for(
         verdict, _ = evaluate_model(model, scope, compute, now=now)
         return _gate_payload(model.slug, scope, verdict.to_dict(), now)
     state = GateState.objects.filter(model=model, scope=scope).first()
-    if state is None or _is_stale(state, now):
+    if state is not None and state.mac and not gatemac.verifies(state):
+        return _unverified_payload(model.slug, scope, now)
+    if state is None or not state.mac or _is_stale(state, now):
         with transaction.atomic():
             state = _recompute_scope(model, scope, "gate.read", None)
     return _gate_payload(model.slug, scope, state.verdict, state.computed_at)
+
+
+def _unverified_payload(slug: str, scope: str, now: datetime) -> dict[str, Any]:
+    """A stored row failed its MAC: never served; paused, saying what to run."""
+    logger.error("the stored gate of %s (%s) failed its MAC check; serving paused", slug, scope)
+    return _gate_payload(slug, scope, gatemac.unverified_verdict(), now)
 
 
 def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
@@ -296,8 +305,11 @@ def stored_gate_from_row(
     if row is None or row[0] is None:  # state is never NULL in a stored row
         return None
     state = _stored_statement()[1].instance(row)
-    if _is_stale(state, timezone.now()):
-        return None
+    now = timezone.now()
+    if not state.mac or _is_stale(state, now):
+        return None  # recomputed by gate_for (which refuses a row whose MAC is wrong)
+    if not gatemac.verifies(state):
+        return _unverified_payload(slug, scope, now)
     return _gate_payload(slug, scope, state.verdict, state.computed_at)
 
 
@@ -308,7 +320,11 @@ def _stored_statement() -> tuple[str, Columns[GateState]]:
 
     built = _STORED_SQL.get(connection.vendor)
     if built is None:
-        columns = Columns(GateState, "gs", ["state", "verdict", "computed_at", "valid_until"])
+        columns = Columns(
+            GateState,
+            "gs",
+            ["model", "scope", "state", "verdict", "computed_at", "valid_until", "mac"],
+        )
         q = connection.ops.quote_name
         names = ", ".join(f"{col} AS c{i}" for i, col in enumerate(columns.sql().split(", ")))
         sql = (
