@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class AccountabilityConfig(AppConfig):
-    """Reports, procedural commitments and the late-evaluation register (DESIGN §10)."""
+    """Reports, procedural commitments and the late-evaluation register."""
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "accountability"

@@ -12,7 +12,6 @@ gating item past its deadline pauses the model's gate with ``commitment_overdue`
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 import audit
 from accountability.models import CommitmentFulfilment, Report, ReportStatus
+from accountability.reports import recompute_gates
 from evaluations.models import AIModel
 from governance.gate.inputs import OverdueCommitment
 from governance.models import DecisionStatus, GateTransition, ScalingDecision, Scope
@@ -81,7 +81,7 @@ class DueItem:
 
 def _commitments(
     version: PolicyVersion, triggers: Iterable[str] | None = None
-) -> list[dict[str, Any]]:
+) -> list[Mapping[str, Any]]:
     wanted = set(triggers) if triggers is not None else None
     return [
         c
@@ -239,37 +239,12 @@ def _first_crossings(
 
 # --- The gate's question ---------------------------------------------------------------------
 
-_GATING: dict[int, frozenset[str]] = {}
-_GATING_LOCK = threading.Lock()
 
-
-def _gating_triggers(version_id: int) -> frozenset[str]:
-    """The triggers of the version's gating commitments (cached: an active version is
-    immutable)."""
-    with _GATING_LOCK:
-        found = _GATING.get(version_id)
-    if found is None:
-        commitments = (
-            PolicyVersion.objects.filter(pk=version_id)
-            .values_list("commitments", flat=True)
-            .first()
-        )
-        found = frozenset(
-            str(c.get("trigger"))
-            for c in (commitments or [])
-            if isinstance(c, Mapping) and c.get("gating")
-        )
-        with _GATING_LOCK:
-            _GATING[version_id] = found
-    return found
-
-
-def overdue_gating(question: tuple[AIModel, int, datetime]) -> tuple[OverdueCommitment, ...]:
+def overdue_gating(
+    question: tuple[AIModel, int, frozenset[str], datetime],
+) -> tuple[OverdueCommitment, ...]:
     """The gating commitments of ``model`` (and the policy-wide ones) past their deadline."""
-    model, version_id, now = question
-    triggers = _gating_triggers(version_id)
-    if not triggers:
-        return ()
+    model, version_id, triggers, now = question
     version = PolicyVersion.objects.get(pk=version_id)
     return tuple(
         OverdueCommitment(code=i.code, text=i.text, due_at=i.due_at, source=i.source)
@@ -332,6 +307,7 @@ def fulfil(key: str, evidence_url: str, notes: str, actor: Actor) -> CommitmentF
                 },
                 user,
             )
+            recompute_gates(fulfilment.model, "commitment.fulfil", user)
     except IntegrityError:
         raise ConflictError({"commitment": ["This item is already recorded as kept."]}) from None
     return fulfilment

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -15,7 +15,7 @@ SECTIONS_HELP = (
 def split_sections(text: str) -> list[dict[str, str]]:
     """``# Heading`` lines start sections; text before the first heading is a 'Summary'."""
     sections: list[dict[str, str]] = []
-    heading, body = "", []
+    heading, body = "", cast("list[str]", [])
     for line in (text or "").replace("\r\n", "\n").split("\n"):
         if line.startswith("# "):
             if heading or "".join(body).strip():
@@ -42,8 +42,11 @@ class ReportForm(forms.Form):
         self, *args: Any, kinds: list[tuple[str, str]], models: list[tuple[str, str]], **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = kinds
-        self.fields["model"].choices = [("", "— the whole policy (all models) —"), *models]
+        cast(forms.ChoiceField, self.fields["kind"]).choices = kinds
+        cast(forms.ChoiceField, self.fields["model"]).choices = [
+            ("", "— the whole policy (all models) —"),
+            *models,
+        ]
 
 
 class ReviseForm(forms.Form):
@@ -79,5 +82,7 @@ class PublishForm(forms.Form):
 
 
 class FulfilForm(forms.Form):
-    evidence_url = forms.URLField(required=False, max_length=500, label="Evidence (link)")
+    evidence_url = forms.URLField(
+        required=False, max_length=500, label="Evidence (link)", assume_scheme="https"
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))

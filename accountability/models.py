@@ -1,4 +1,4 @@
-"""Reports and commitment fulfilments: accountability as records (DESIGN §10).
+"""Reports and commitment fulfilments: accountability as records.
 
 A **Report** is a document of a kind the policy names (``PolicyVersion.report_kinds``): a
 frozen, hashed snapshot of the record plus authored sections. Its content never changes once

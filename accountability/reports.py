@@ -25,6 +25,7 @@ from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
 from evaluations.models import AIModel
 from governance.models import GateState, SafeguardRecord, ScalingDecision
+from governance.services import recompute, recompute_all
 from policies.models import PolicyVersion
 from rsp_portal.authz import can, require
 from rsp_portal.errors import ConflictError, ServiceError
@@ -312,6 +313,18 @@ def _settle(report: Report, user: Any) -> None:
     report.signed_at = timezone.now() if status == ReportStatus.SIGNED else None
     report.save(update_fields=["status", "signed_at"])
     audit.record(f"report.{status}", report, _audit_data(report), user)
+    if status == ReportStatus.SIGNED:
+        # A signed report can make a commitment due, which a gate may depend on.
+        recompute_gates(report.model, f"report.{status}", user)
+
+
+def recompute_gates(model: AIModel | None, cause: str, actor: Actor) -> None:
+    """Recompute the gate of ``model`` (every gate for a policy-wide change), in the caller's
+    transaction."""
+    if model is not None:
+        recompute(model, cause, actor)
+    else:
+        recompute_all(cause, actor)
 
 
 def publish_report(report: Report, redactions: Any, actor: Actor) -> Report:

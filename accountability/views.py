@@ -156,7 +156,8 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _versions(report: Report) -> list[Report]:
-    chain, current = [], report.supersedes
+    chain: list[Report] = []
+    current = report.supersedes
     while current is not None and len(chain) < 100:
         chain.append(current)
         current = current.supersedes

@@ -47,11 +47,12 @@ if TYPE_CHECKING:
     from policies.models import PolicyVersion
 
 
-#: Which gating commitments of a model are past their deadline under a policy version, now
-#: (DESIGN §10): asked here, answered by the accountability app (``accountability.apps``).
-OVERDUE_COMMITMENTS: Query[tuple[AIModel, int, datetime], tuple[OverdueCommitment, ...]] = Query(
-    "commitments.overdue", "the gating commitments of a model past their deadline"
-)
+#: Which gating commitments of a model (with triggers among those given) are past their
+#: deadline under a policy version, now: asked here only when the policy has
+#: gating commitments, answered by the accountability app (``accountability.apps``).
+OVERDUE_COMMITMENTS: Query[
+    tuple[AIModel, int, frozenset[str], datetime], tuple[OverdueCommitment, ...]
+] = Query("commitments.overdue", "the gating commitments of a model past their deadline")
 
 
 def active_version() -> Any:
@@ -148,6 +149,11 @@ def snapshot(version: PolicyVersion) -> PolicySnapshot:
         signoff_titles=tuple(version.signoff_titles),
         advisory_titles=tuple(version.advisory_titles),
         levels=tuple(level.code for level in version.levels.all()),
+        gating_commitment_triggers=frozenset(
+            str(c.get("trigger"))
+            for c in version.commitments or []
+            if isinstance(c, Mapping) and c.get("gating")
+        ),
         uncertainty_z=float(version.uncertainty_z),
     )
 
@@ -491,7 +497,12 @@ def build_input(
         planned_compute=planned_compute,
         evidence=evidence,
         safeguards=safeguards,
-        overdue_commitments=ask(OVERDUE_COMMITMENTS, (model, int(policy.version_id), now)),
+        overdue_commitments=ask(
+            OVERDUE_COMMITMENTS,
+            (model, int(policy.version_id), policy.gating_commitment_triggers, now),
+        )
+        if policy.gating_commitment_triggers
+        else (),
         approval=approval_info(decision) if decision else None,
         pauses=pauses,
         precautions=precautions,

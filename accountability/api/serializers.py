@@ -1,4 +1,4 @@
-"""Reports and commitments over the API (DESIGN §8): explicit fields, natural keys."""
+"""Reports and commitments over the API: explicit fields, natural keys."""
 
 from __future__ import annotations
 
@@ -38,7 +38,9 @@ class ReportSerializer(serializers.ModelSerializer[Report]):
     sections = SectionSerializer(many=True, read_only=True)
     signatures = SignatureSerializer(many=True, read_only=True)
     redactions = RedactionSerializer(many=True, read_only=True)
-    supersedes = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    supersedes: serializers.PrimaryKeyRelatedField[Report] = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True
+    )
     created_by = serializers.CharField(source="created_by.username", read_only=True)
 
     class Meta:
@@ -102,7 +104,8 @@ class CommitmentItemSerializer(serializers.Serializer[dict[str, Any]]):
     text = serializers.CharField()
     trigger = serializers.CharField()
     gating = serializers.BooleanField()
-    source = serializers.CharField()
+    # A field named like DRF's Field.source attribute: declared fields are popped off the class.
+    source = serializers.CharField()  # type: ignore[assignment]
     model = serializers.CharField(allow_null=True)
     subject = serializers.CharField()
     due_at = serializers.DateTimeField()

@@ -134,6 +134,7 @@ def item_dict(item: DueItem, now: datetime) -> dict[str, Any]:
 
 def _items(request: Request) -> list[DueItem]:
     version_id = request.query_params.get("policy_version")
+    version: PolicyVersion | None
     if version_id:
         if not version_id.isdigit():
             raise ValidationError({"policy_version": ["A policy version id."]})
@@ -161,9 +162,8 @@ class CommitmentListView(APIView):
         now = timezone.now()
         order = {"late": 0, "open": 1, "fulfilled_late": 2, "fulfilled": 3}
         items = sorted(_items(request), key=lambda i: (order[i.status(now)], i.due_at))
-        return Response(
-            s.CommitmentItemSerializer([item_dict(i, now) for i in items], many=True).data
-        )
+        rows: Any = [item_dict(i, now) for i in items]
+        return Response(s.CommitmentItemSerializer(rows, many=True).data)
 
 
 class CommitmentFulfilView(APIView):

@@ -1,5 +1,5 @@
 """Procedural commitments the policy marks as gating: one reason per commitment past its
-deadline (``commitment_overdue``, DESIGN §10). Pure: the due items come in the input."""
+deadline (``commitment_overdue``). Pure: the due items come in the input."""
 
 from __future__ import annotations
 

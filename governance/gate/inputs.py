@@ -89,6 +89,8 @@ class PolicySnapshot:
     advisory_titles: tuple[str, ...] = ()
     levels: tuple[str, ...] = ()
     uncertainty_z: float = 0.0
+    #: Triggers of the policy's gating commitments; empty: nothing to ask.
+    gating_commitment_triggers: frozenset[str] = frozenset()
 
     @property
     def includes(self) -> dict[str, tuple[str, ...]]:
@@ -209,7 +211,7 @@ class PrecautionInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class OverdueCommitment:
-    """A gating procedural commitment past its deadline (DESIGN §10)."""
+    """A gating procedural commitment past its deadline."""
 
     code: str
     text: str

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from evaluations.models import AIModel
     from rsp_portal.types import Actor
 
-#: The reports a decision relies on, and the report kinds its scope still lacks (DESIGN §10):
+#: The reports a decision relies on, and the report kinds its scope still lacks:
 #: asked here, answered by the accountability app. The answer is
 #: ``{"relied_on": [{"id", "kind", "version", "snapshot_sha256"}], "missing": [kind names]}``.
 DECISION_REPORTS: Query[tuple[AIModel, str], dict[str, list[Any]]] = Query(
