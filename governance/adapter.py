@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from audit import runs as audit_runs
 from audit.models import VerificationRun
 from audit.verification import trail_trusted, trust_of
+from core.events import Query, ask
 from governance.evidence_sql import _dt, _when, read_evidence_and_policy, read_family_evidence
 from governance.gate import (
     ApprovalInfo,
@@ -31,6 +32,7 @@ from governance.gate import (
     WarningBehaviour,
     last_full_evaluation,
 )
+from governance.gate.inputs import OverdueCommitment
 from governance.models import (
     DecisionStatus,
     Pause,
@@ -47,6 +49,14 @@ if TYPE_CHECKING:
     from audit.models import VerificationRun
     from evaluations.models import AIModel
     from policies.models import PolicyVersion
+
+
+#: Which gating commitments of a model (with triggers among those given) are past their
+#: deadline under a policy version, now: asked here only when the policy has
+#: gating commitments, answered by the accountability app (``accountability.apps``).
+OVERDUE_COMMITMENTS: Query[
+    tuple[AIModel, int, frozenset[str], datetime], tuple[OverdueCommitment, ...]
+] = Query("commitments.overdue", "the gating commitments of a model past their deadline")
 
 
 def active_version() -> Any:
@@ -140,6 +150,11 @@ def snapshot(version: PolicyVersion) -> PolicySnapshot:
         signoff_titles=tuple(version.signoff_titles),
         advisory_titles=tuple(version.advisory_titles),
         levels=tuple(level.code for level in version.levels.all()),
+        gating_commitment_triggers=frozenset(
+            str(c.get("trigger"))
+            for c in version.commitments or []
+            if isinstance(c, Mapping) and c.get("gating")
+        ),
         uncertainty_z=float(version.uncertainty_z),
     )
 
@@ -533,6 +548,12 @@ def build_input(
         planned_compute=planned_compute,
         evidence=evidence,
         safeguards=safeguards,
+        overdue_commitments=ask(
+            OVERDUE_COMMITMENTS,
+            (model, int(policy.version_id), policy.gating_commitment_triggers, now),
+        )
+        if policy.gating_commitment_triggers
+        else (),
         approval=approval_info(decision) if decision else None,
         pauses=pauses,
         precautions=precautions,

@@ -128,6 +128,35 @@ _ACTIONS = [
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
+    # Accountability (DESIGN §10): reports, commitments.
+    Action(
+        "report.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read reports"
+    ),
+    Action(
+        "report.write",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Draft and revise reports",
+    ),
+    Action("report.sign", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Sign reports"),
+    Action(
+        "report.publish",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Publish a signed report's public edition",
+    ),
+    Action(
+        "commitment.view",
+        frozenset({SAFETY, LEADERSHIP, AUDITOR}),
+        TokenScope.READ,
+        "Read the policy's commitments and what is due",
+    ),
+    Action(
+        "commitment.fulfil",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Record that a commitment was kept",
+    ),
     Action(
         "notifications.manage",
         frozenset({ADMIN}),
@@ -148,6 +177,8 @@ NOT_FOR_ADMINS = frozenset(
         "evidence.confirm_correction",
         "lineage.confirm",
         "safeguard.update",
+        "report.sign",
+        "report.publish",
     }
 )
 
