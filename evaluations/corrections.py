@@ -46,9 +46,7 @@ def propose(
     with transaction.atomic():
         locked = EvalResult.objects.select_for_update().get(pk=old.pk)
         if EvalResult.objects.filter(supersedes=locked).exists():
-            raise ConflictError(
-                {"non_field_errors": [f"Result #{old.pk} was already corrected."]}
-            )
+            raise ConflictError({"non_field_errors": [f"Result #{old.pk} was already corrected."]})
         try:
             with transaction.atomic():
                 pending = PendingCorrection.objects.create(
