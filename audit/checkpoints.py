@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
 import urllib.request
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from audit.models import AuditCheckpoint, AuditEntry, CheckpointLogMark, LogHead
+from audit.models import AuditCheckpoint, AuditEntry, LogHead
 from audit.verify_bundle import (
     GENESIS_PREV,
     BundleError,
@@ -35,6 +34,7 @@ from audit.verify_bundle import (
     sign_checkpoint,
     verifier_key,
 )
+from core import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -233,6 +233,14 @@ def publish_checkpoints() -> int:
     if not path:
         return 0
     path = Path(path)
+    from audit.preconditions import check_checkpoint_log, record_publication
+    from audit.verify_bundle import VerificationError
+
+    try:
+        check_checkpoint_log()
+    except VerificationError as exc:
+        # Never rebuild a log that vanished or was rolled back: that would hide it.
+        raise CheckpointError(f"Refusing to publish: {exc.message}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     published: list[str] = []
     with path.open("a+", encoding="utf-8", newline="\n") as handle:
@@ -251,13 +259,8 @@ def publish_checkpoints() -> int:
             published.append(note)
             last = size
         handle.flush()
-        os.fsync(handle.fileno())
-        if published:
-            # After the write: the database now vouches that the log holds this much
-            # (verification fails if the file later vanishes or shrinks).
-            CheckpointLogMark.objects.bulk_create(
-                [CheckpointLogMark(size=last)], ignore_conflicts=True
-            )
+        if last:
+            record_publication(path, last)
     for note in published:
         _post_to_witnesses(note)
     return len(published)
@@ -292,6 +295,5 @@ def request_checkpoint() -> None:
     the caller's transaction (:mod:`core.outbox`): if the broker is unreachable the sign-off
     still stands and the relay sends the request when the broker is back.
     """
-    from core import outbox
 
     outbox.enqueue(SIGN_TASK, {})

@@ -13,8 +13,8 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Generator, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -22,18 +22,29 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.checkpoints import CheckpointError, external_notes, public_key, public_key_pem
-from audit.models import AuditCheckpoint, AuditEntry, CheckpointLogMark, LogHead, VerificationRun
+from audit.checkpoints import (
+    CheckpointError,
+    external_notes,
+    public_key,
+    public_key_pem,
+    signing_key,
+)
+from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
+from audit.preconditions import check_preconditions
+from audit.reconcile import reconcile
+from audit.runs import check_runs, sign_run, trusted_run
 from audit.services import filter_columns
 from audit.verify_bundle import (
     GENESIS_PREV,
     VerificationError,
+    leaf_hash,
     rfc3339_utc,
     verify_checkpoints,
     verify_entries,
     verify_external_checkpoints,
     write_bundle,
 )
+from core.events import Event, emit
 
 _ENTRY_COLUMNS = (
     "seq",
@@ -59,6 +70,7 @@ class Outcome:
     first_bad_seq: int | None
     message: str
     checked_at: dt.datetime
+    head_hash: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -175,33 +187,22 @@ def _check_external(leaves: list[bytes], *, latest_only: bool = False) -> int:
     """The log must extend every checkpoint published outside the database (AUDIT_CHECKPOINT_LOG):
     a truncated or shrunk log, or one rewritten under a re-signed history, fails here even when
     the database's own checkpoints were removed with it. Returns the size vouched for."""
-    reached = CheckpointLogMark.objects.order_by("-size").values_list("size", flat=True).first()
     try:
         notes = external_notes()
     except CheckpointError as exc:
         raise VerificationError(None, str(exc)) from None
-    vouched = 0
-    if notes:
-        key = public_key()
-        if key is None:
-            raise VerificationError(None, "the external checkpoint log cannot be checked: no key")
-        vouched = verify_external_checkpoints(
-            leaves, notes[-1:] if latest_only else notes, key, settings.AUDIT_ORIGIN
-        )
-    if reached is not None and vouched < reached:
-        where = settings.AUDIT_CHECKPOINT_LOG or "AUDIT_CHECKPOINT_LOG (now unset)"
-        raise VerificationError(
-            None,
-            f"the external checkpoint log {where} vouches for {vouched} entries, but the database "
-            f"recorded writing a checkpoint of size {reached} to it: the file is missing or was "
-            "rolled back",
-        )
-    return vouched
+    if not notes:
+        return 0
+    if latest_only:
+        notes = notes[-1:]
+    key = public_key()
+    if key is None:
+        raise VerificationError(None, "the external checkpoint log cannot be checked: no key")
+    return verify_external_checkpoints(leaves, notes, key, settings.AUDIT_ORIGIN)
 
 
 def verify_log() -> Outcome:
     """Check the whole stored log; never raises for a bad log, it reports the first fault."""
-    from audit.reconcile import reconcile
 
     entries = checkpoints = 0
     try:
@@ -212,10 +213,12 @@ def verify_log() -> Outcome:
             _check_external(leaves)
             _check_head(leaves)
             reconcile()
+            check_preconditions(len(leaves))
+            check_runs()
     except VerificationError as exc:
-        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now())
+        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now(), _head())
     message = f"OK: {entries} entries, {checkpoints} checkpoints"
-    return Outcome(True, entries, checkpoints, None, message, timezone.now())
+    return Outcome(True, entries, checkpoints, None, message, timezone.now(), _head(leaves))
 
 
 _GENESIS_HEX = GENESIS_PREV.hex()
@@ -248,7 +251,6 @@ def _quick_chain() -> list[bytes]:
             raise VerificationError(bad_link, "seq or prev link broken")
         hashes = AuditEntry.objects.order_by("seq").values_list("leaf_hash", flat=True)
         return [_hex_bytes(h) for h in hashes.iterator(5000)]
-    from audit.verify_bundle import leaf_hash
 
     leaves: list[bytes] = []
     prev = _GENESIS_HEX
@@ -268,7 +270,6 @@ def verify_quick() -> Outcome:
     PostgreSQL), the log head, every signed checkpoint and the external checkpoint log against
     the Merkle roots, and the gate-input rows against their entries. It does not re-parse
     bodies or compare filter columns; the hourly full verification does."""
-    from audit.reconcile import reconcile
 
     entries = checkpoints = 0
     try:
@@ -279,23 +280,47 @@ def verify_quick() -> Outcome:
             _check_external(leaves, latest_only=True)
             _check_head(leaves)
             reconcile()
+            check_preconditions(len(leaves))
+            check_runs()
     except VerificationError as exc:
-        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now())
+        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now(), _head())
     message = f"OK: {entries} entries, {checkpoints} checkpoints (quick)"
-    return Outcome(True, entries, checkpoints, None, message, timezone.now())
+    return Outcome(True, entries, checkpoints, None, message, timezone.now(), _head(leaves))
 
 
-#: Called with each stored VerificationRun whose outcome differs from the trust before it
-#: (the gate registers here: a trail that fails verification pauses every model).
-ON_OUTCOME_CHANGED: list[Callable[[VerificationRun], None]] = []
+def _head(leaves: list[bytes] | None = None) -> str:
+    """The verified chain head, or (after a failure) what the log head row claims."""
+    if leaves is not None:
+        return (leaves[-1] if leaves else GENESIS_PREV).hex()
+    try:
+        return str(LogHead.objects.filter(pk=1).values_list("head_hash", flat=True).first() or "")
+    except Exception:  # a broken table must not stop the failure being recorded
+        return ""
+
+
+#: Emitted with each stored VerificationRun whose outcome differs from the trust before it,
+#: the actor being what triggered the run (the gate's handler: a trail that fails
+#: verification pauses every model).
+OUTCOME_CHANGED: Event[VerificationRun] = Event(
+    "audit.outcome_changed", "the audit trail's verification outcome changed"
+)
 
 
 def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome, VerificationRun]:
-    """``verify_log`` (or ``verify_quick``) and store its outcome for the status page."""
-    # Trusted before this run: the last one passed and, with a bound, recently enough.
+    """``verify_log`` (or ``verify_quick``) and store its outcome for the status page.
+
+    The run is signed with the audit signing key when this process holds it (the worker);
+    otherwise it is recorded unsigned and never counts for the gate (``audit.runs``). Runs are
+    not appended to the trail: a failing run would change the very log under investigation;
+    the signature and the append-only guard protect them instead (docs/adr/0023).
+    """
+
+    # Trusted before this run: the decisive run passed and, with a bound, recently enough.
     previous = trail_trusted() if VerificationRun.objects.exists() else None
+    started = timezone.now()
     outcome = verify_quick() if quick else verify_log()
-    run = VerificationRun.objects.create(
+    run = VerificationRun(
+        started_at=started,
         ok=outcome.ok,
         entries=outcome.entries,
         checkpoints=outcome.checkpoints,
@@ -303,42 +328,39 @@ def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome
         message=outcome.message,
         triggered_by=triggered_by[:150],
         kind=VerificationRun.Kind.QUICK if quick else VerificationRun.Kind.FULL,
+        head_hash=outcome.head_hash,
     )
+    # No key in this process (a web process): recorded, but it never counts.
+    with suppress(CheckpointError):
+        sign_run(run, signing_key())
+    run.save()
     if previous is None or previous != run.ok:
-        for hook in ON_OUTCOME_CHANGED:
-            hook(run)
+        emit(OUTCOME_CHANGED, run, triggered_by[:150])
     return outcome, run
 
 
 def latest_run() -> VerificationRun | None:
-    return VerificationRun.objects.order_by("-started_at", "-pk").first()
+    """The run the gate relies on: the newest validly signed run (or an unsigned failure);
+    forged, unsigned successful and future-dated runs are ignored (``audit.runs``)."""
+    return trusted_run()
 
 
 def trail_trusted(now: dt.datetime | None = None) -> bool:
-    """Whether gates may rely on the trail: the latest verification passed and, with
-    AUDIT_VERIFY_MAX_AGE_SECONDS set, a verification passed within that bound (a log that was
-    never verified is trusted only while it is empty)."""
-    latest = latest_run()
-    if latest is not None and not latest.ok:
-        return False
-    bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS
-    if not bound:
-        return True
-    if latest is None:
-        return not AuditEntry.objects.exists()
-    now = now or timezone.now()
-    return now - latest.started_at <= dt.timedelta(seconds=bound)
+    """Whether gates may rely on the trail: the decisive verification passed and, with
+    AUDIT_VERIFY_MAX_AGE_SECONDS set, it passed within that bound (a log that was never
+    verified is trusted only while it is empty)."""
+    return trust_of(latest_run(), now)[0]
 
 
 def trust_state(now: dt.datetime | None = None) -> tuple[bool, dt.datetime | None]:
-    """``trail_trusted`` and ``trust_expires_at`` from one read of the latest run."""
+    """``trail_trusted`` and ``trust_expires_at`` from one read of the decisive run."""
     return trust_of(latest_run(), now)
 
 
 def trust_of(
     latest: VerificationRun | None, now: dt.datetime | None = None
 ) -> tuple[bool, dt.datetime | None]:
-    """:func:`trust_state` given the latest run (its ``ok`` and ``started_at``), read by the
+    """:func:`trust_state` given the decisive run (its ``ok`` and ``started_at``), read by the
     caller, e.g. with the gate's other inputs."""
     if latest is not None and not latest.ok:
         return False, None
@@ -354,20 +376,25 @@ def trust_of(
 #: What to run when the trail is not trusted (the beat's every-minute check, or by hand).
 _WHAT_TO_RUN = (
     "Start the worker and beat, which verify every minute (`make run` starts both), or run "
-    "`python manage.py verify_audit`."
+    "`python manage.py verify_audit` where the signing key is."
 )
 
 
 def distrust_reason(now: dt.datetime | None = None) -> str | None:
     """Why gates may not rely on the trail now, and what to run; None while it is trusted.
 
-    Says which of the three cases holds: no verification ever ran, the last passing one is older
-    than AUDIT_VERIFY_MAX_AGE_SECONDS, or the last one failed (when, and its fault).
+    Says which case holds: no verification that counts ever ran, the decisive passing one is
+    older than AUDIT_VERIFY_MAX_AGE_SECONDS, or the decisive one failed (when, and its fault).
     """
     latest = latest_run()
     if trust_of(latest, now)[0]:
         return None
     if latest is None:
+        if VerificationRun.objects.exists():
+            return (
+                "No signed audit verification has passed yet (runs by a process without the "
+                f"signing key do not count), so the audit trail is not trusted. {_WHAT_TO_RUN}"
+            )
         return (
             f"No audit verification has run yet, so the audit trail is not trusted. {_WHAT_TO_RUN}"
         )

@@ -21,7 +21,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import events
 from core.models import OutboxMessage, OutboxStatus
+from rsp_portal.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,33 @@ RETRY_BASE = timedelta(seconds=10)
 RETRY_MAX = timedelta(minutes=10)
 MAX_ATTEMPTS = 6
 
+#: Per topic, whether a message's work is already done elsewhere (e.g. a suite run that another
+#: message finished after its first worker crashed): such a message is settled, not sent again
+#: and never buried as dead (a false poison alarm). Registered by the app that owns the topic.
+_SETTLED: dict[str, Callable[[dict[str, Any]], bool]] = {}
+
+
+def settle_when(topic: str, done: Callable[[dict[str, Any]], bool]) -> None:
+    """Let the relay settle a pending ``topic`` message whose work ``done(payload)`` says is
+    finished elsewhere."""
+    _SETTLED[topic] = done
+
+
+def _settled(message: OutboxMessage, now: Any) -> bool:
+    """Mark the message done when its work finished elsewhere; True if it was."""
+    done = _SETTLED.get(message.topic)
+    if done is None or not done(message.payload):
+        return False
+    settled = OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.PENDING).update(
+        status=OutboxStatus.DONE,
+        done_at=now,
+        locked_until=None,
+        last_error="settled: its work finished elsewhere",
+    )
+    if settled:
+        logger.info("outbox %s (%s) settled: done elsewhere", message.pk, message.topic)
+    return True
+
 
 def enqueue(
     topic: str, payload: dict[str, Any], *, max_attempts: int = MAX_ATTEMPTS
@@ -53,9 +82,27 @@ def enqueue(
     return message
 
 
+def enqueue_many(
+    topic: str, count: int, *, max_attempts: int = MAX_ATTEMPTS
+) -> list[OutboxMessage]:
+    """``count`` messages for task ``topic`` (empty payloads) in one statement, as
+    :func:`enqueue` writes one; each is sent after commit."""
+    if count <= 0:
+        return []
+    due = timezone.now() + SEND_LEASE
+    messages = OutboxMessage.objects.bulk_create(
+        [
+            OutboxMessage(topic=topic, payload={}, max_attempts=max_attempts, available_at=due)
+            for _ in range(count)
+        ]
+    )
+    ids = [m.pk for m in messages]
+    transaction.on_commit(lambda: [dispatch(pk) for pk in ids], robust=True)
+    return messages
+
+
 def _send(message: OutboxMessage) -> None:
     """Hand the message's task to the broker (replaced by a list in unit tests)."""
-    from rsp_portal.celery import app
 
     app.send_task(
         message.topic,
@@ -102,6 +149,8 @@ def relay(limit: int = 100) -> int:
     )
     sent = 0
     for message in due:
+        if message.attempts and _settled(message, now):
+            continue
         if message.attempts >= message.max_attempts:
             _bury(message, now)
             continue
@@ -214,14 +263,12 @@ def consume(outbox_id: int | None, work: Callable[..., T], *args: Any) -> T | No
 
 def send_again(message: OutboxMessage, actor: Any) -> bool:
     """Give a dead message a fresh set of attempts (an operator's decision, audited)."""
-    import audit
-
     with transaction.atomic():
         revived = OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.DEAD).update(
             status=OutboxStatus.PENDING, attempts=0, available_at=timezone.now()
         )
         if revived:
-            audit.record(
+            events.record(
                 "outbox.send_again",
                 message,
                 {"topic": message.topic, "last_error": message.last_error[:500]},

@@ -1,5 +1,5 @@
 """Browser forms for the evidence. They only collect input: every check is the services' own
-(``EvidenceError`` messages are put back on the fields), so the browser and the API agree."""
+(``ServiceError`` messages are put back on the fields), so the browser and the API agree."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from django import forms
 
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.policy import PolicyView
-from evaluations.services import EvidenceError
+from rsp_portal.errors import ServiceError
 
 
-def add_service_errors(form: forms.Form, error: EvidenceError, aliases: dict[str, str]) -> None:
+def add_service_errors(form: forms.Form, error: ServiceError, aliases: dict[str, str]) -> None:
     """Show a service's field errors on the matching form fields (else at the top)."""
     for name, messages in error.message_dict.items():
         target = aliases.get(name, name.split(".")[0])
@@ -33,7 +33,7 @@ class ResultForm(forms.Form):
     metric = forms.ChoiceField()
     value = forms.FloatField()
     stderr = forms.FloatField(required=False, min_value=0)
-    n_samples = forms.IntegerField(required=False, min_value=0)
+    n_samples = forms.IntegerField(required=False, min_value=1)
     mitigation = forms.ChoiceField(
         choices=EvalResult.Mitigation.choices, initial=EvalResult.Mitigation.PRE
     )
@@ -98,7 +98,7 @@ class CorrectionForm(forms.Form):
 
     value = forms.FloatField()
     stderr = forms.FloatField(required=False, min_value=0)
-    n_samples = forms.IntegerField(required=False, min_value=0)
+    n_samples = forms.IntegerField(required=False, min_value=1)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     correction_reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
 

@@ -1,7 +1,7 @@
 """Importing evaluation logs (Inspect AI, lm-eval): upload, preview, mapping, import.
 
 Results are written through :func:`evaluations.services.record_results`'s validation and the
-same ``ON_EVIDENCE_CHANGED`` hooks, so an import is audited and moves the gate like any other
+same ``EVIDENCE_CHANGED`` event, so an import is audited and moves the gate like any other
 write.
 """
 
@@ -41,15 +41,15 @@ from evaluations.models import (
 )
 from evaluations.policy import PolicyView
 from evaluations.services import (
-    ConflictError,
     EvidenceError,
-    TooLargeError,
     _error,
     _listing,
     _user,
+    evaluated_at,
     record_results,
     require_policy,
 )
+from rsp_portal.errors import ConflictError, TooLargeError
 
 if TYPE_CHECKING:
     import datetime
@@ -353,6 +353,7 @@ def import_log(
         parsed = parse_log_file(stored.path, stored.original_name)
     except ImportFormatError as exc:
         raise _error("file", exc.message) from None
+    _refuse_future_log(parsed)
     outcome = ImportOutcome(parsed=parsed, upload=stored, preview=preview)
     model_obj, ckpt = _resolve_target(model, checkpoint)
     existing = _existing_import(parsed)
@@ -510,6 +511,21 @@ def import_log(
     return outcome
 
 
+def _refuse_future_log(parsed: ParsedLog) -> None:
+    """A log dated in the future is refused at once, at preview as at import, naming the date:
+    its results would otherwise look fresher than any real evaluation."""
+    if not parsed.evaluated_at:
+        return
+    try:
+        evaluated_at(parsed.evaluated_at, "file")
+    except EvidenceError:
+        raise _error(
+            "file",
+            f"The log says the evaluation ran at {parsed.evaluated_at}, which is in the "
+            "future; check the clock of the machine that ran it, or the date in the file.",
+        ) from None
+
+
 def _note_other_tasks(parsed: ParsedLog, rows: list[PreviewRow], policy: PolicyView) -> None:
     """List, on each unmapped row, the mappings its source name has for other tasks."""
     unmapped = {row.source_name: row for row in rows if row.metric_key is None}
@@ -537,6 +553,8 @@ def _mapped_metric_error(metric: ParsedMetric, key: str, policy: PolicyView) -> 
         return f"has a non-finite value ({metric.value!r})."
     if metric.stderr is not None and not math.isfinite(metric.stderr):
         return f"has a non-finite stderr ({metric.stderr!r})."
+    if metric.n_samples is not None and metric.n_samples < 1:
+        return f"has n_samples {metric.n_samples!r}: a result needs at least one sample."
     if not info.min <= metric.value <= info.max:
         return (
             f"value {metric.value!r} is outside the range of {key}: [{info.min!r}, {info.max!r}]."

@@ -1,7 +1,7 @@
 """State changes of the evidence: models, checkpoints, results, corrections, imports.
 
 Every write validates all of its input first, then writes in one transaction together with its
-audit entries and the ``ON_EVIDENCE_CHANGED`` hooks (the gate recomputes there), so nothing
+audit entries and the ``EVIDENCE_CHANGED`` event (the gate recomputes in its handler), so nothing
 partial is ever committed. Validation failures raise :class:`EvidenceError`, whose
 ``message_dict`` names the offending field (``value``, ``results[3].metric``...); forms and
 the API show those messages as they are.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 import audit
+from core.events import Event, Query, emit
 from core.models import User
 from evaluations import summary
 from evaluations.models import (
@@ -32,16 +33,32 @@ from evaluations.models import (
     EvalResult,
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
-from rsp_portal.errors import ServiceError
+from policies import rules
+from rsp_portal.datetimes import utc_offset_error
+from rsp_portal.errors import ConflictError, ServiceError, TooLargeError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
 
 
-#: Called with each AI model whose evidence changed, what changed it (``"result.create #12"``)
-#: and who, inside the writing transaction (the gate registers its recomputation here). A hook
-#: that raises rolls the write back.
-ON_EVIDENCE_CHANGED: list[Callable[[AIModel, str, Any], None]] = []
+@dataclass(frozen=True)
+class EvidenceChange:
+    """The payload of ``EVIDENCE_CHANGED``: the AI model and what changed its evidence
+    (``"result.create #12"``)."""
+
+    model: AIModel
+    cause: str
+
+
+#: Emitted once per AI model whose evidence changed, inside the writing transaction, with
+#: who changed it (the gate recomputes in its handler). A handler that raises rolls the
+#: write back.
+EVIDENCE_CHANGED: Event[EvidenceChange] = Event(
+    "evidence.changed", "an AI model's evidence changed (results, checkpoints, safeguards)"
+)
+
+#: The gate of an AI model as the API answers it (governance answers; ADR 0021).
+GATE_OF: Query[AIModel, dict[str, Any]] = Query("gate.of", "the stored gate of an AI model")
 
 #: Results in one bulk request.
 MAX_BULK_RESULTS = 10_000
@@ -84,25 +101,13 @@ class EvidenceError(ServiceError):
     """Refused input; ``message_dict`` maps each offending field to its messages."""
 
 
-class NoActivePolicyError(EvidenceError):
+class NoActivePolicyError(ConflictError):
     """Results cannot be checked (or triggers computed) without an active policy."""
 
-    status_code = 409
+    code = "policy_not_active"
 
 
-class ConflictError(EvidenceError):
-    """The write conflicts with the stored state, e.g. a result that was already corrected."""
-
-    status_code = 409
-
-
-class TooLargeError(EvidenceError):
-    """The input exceeds a size limit (answered with 413)."""
-
-    status_code = 413
-
-
-def _error(field_name: str, message: str, cls: type[EvidenceError] = EvidenceError) -> Any:
+def _error(field_name: str, message: str, cls: type[ServiceError] = EvidenceError) -> Any:
     return cls({field_name: [message]})
 
 
@@ -117,15 +122,22 @@ def _listing(names: Iterable[str]) -> str:
 def _evidence_changed(
     models: Iterable[AIModel], cause: str = "evidence.change", actor: Actor = None
 ) -> None:
-    """Run the hooks once per touched model, inside the caller's transaction; ``cause`` and
-    ``actor`` say what changed the evidence and who, for the gate's transition record."""
+    """Emit ``EVIDENCE_CHANGED`` once per touched model, inside the caller's transaction;
+    ``cause`` and ``actor`` say what changed the evidence and who, for the gate's record."""
     seen: set[int] = set()
     for model in models:
         if model.pk in seen:
             continue
         seen.add(model.pk)
-        for hook in ON_EVIDENCE_CHANGED:
-            hook(model, cause, actor)
+        emit(EVIDENCE_CHANGED, EvidenceChange(model, cause), actor)
+
+
+def rebuild_summaries(version: object, actor: Actor = None) -> None:
+    """Re-summarise the evidence under the newly active policy (the handler of
+    ``policies.services.POLICY_ACTIVATED``, before the gate's)."""
+    policy = active_policy_view()
+    if policy is not None:
+        summary.rebuild_all(summary.lens_of_view(policy))
 
 
 def _cause(action: str, rows: Sequence[Any]) -> str:
@@ -155,8 +167,8 @@ def _create_evidence(
 ) -> _Row:
     """Create a model or checkpoint in one transaction: refused with 409 (``conflict`` is the
     field and message) if a row matches ``unique``; audited as ``action`` (its name and the
-    row's label) with ``data`` and the ``audited`` fields; then the evidence hooks run for the
-    AI model it belongs to."""
+    row's label) with ``data`` and the ``audited`` fields; then ``EVIDENCE_CHANGED`` is
+    emitted for the AI model it belongs to."""
     name, label = action
     fields = {**unique, **values}
     with transaction.atomic():
@@ -282,6 +294,9 @@ def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> d
         raise _error(field_name, "Must be an ISO 8601 date-time string.")
     if value.tzinfo is None:
         raise _error(field_name, "Must include a time zone (e.g. Z or +00:00).")
+    offset_error = utc_offset_error(value)
+    if offset_error:
+        raise _error(field_name, offset_error)
     if value > (now or timezone.now()) + _FUTURE_SKEW:
         raise _error(field_name, "Is in the future.")
     return value
@@ -303,6 +318,17 @@ def _url(raw: Any, field_name: str) -> str:
         except ValidationError:
             raise _error(field_name, "Must be an http(s) URL.") from None
     return text
+
+
+def is_proportion(metric: MetricInfo) -> bool:
+    """A metric whose range is exactly 0..1 is a proportion (ADR 0026): a share of samples
+    passed, so a missing standard error can be derived from the sample count."""
+    return metric.min == 0 and metric.max == 1
+
+
+def binomial_stderr(value: float, n_samples: int) -> float:
+    """The binomial standard error of a proportion ``value`` measured on ``n_samples``."""
+    return math.sqrt(max(value * (1 - value), 0.0) / n_samples)
 
 
 def _metric(policy: PolicyView, raw: Any, field_name: str) -> MetricInfo:
@@ -509,13 +535,19 @@ def validate_result(
     mitigation = item.get("mitigation") or EvalResult.Mitigation.PRE
     if mitigation not in EvalResult.Mitigation.values:
         raise _error(f"{prefix}mitigation", "Must be 'pre' or 'post'.")
+    n_samples = _integer(item.get("n_samples"), f"{prefix}n_samples", minimum=1, maximum=MAX_INT)
+    derived = stderr is None and n_samples is not None and is_proportion(metric)
+    if derived:
+        assert n_samples is not None
+        stderr = binomial_stderr(value, n_samples)
     return {
         "model": model,
         "checkpoint": checkpoint,
         "metric_key": metric.key,
         "value": value,
         "stderr": stderr,
-        "n_samples": _integer(item.get("n_samples"), f"{prefix}n_samples", maximum=MAX_INT),
+        "stderr_derived": derived,
+        "n_samples": n_samples,
         "elicitation": _elicitation(item.get("elicitation"), f"{prefix}elicitation"),
         "mitigation": mitigation,
         "notes": _text(item.get("notes"), f"{prefix}notes"),
@@ -534,6 +566,7 @@ def _result_audit_data(result: EvalResult) -> dict[str, Any]:
         "metric": result.metric_key,
         "value": result.value,
         "stderr": result.stderr,
+        "stderr_derived": result.stderr_derived,
         "n_samples": result.n_samples,
         "mitigation": result.mitigation,
         "source": result.source,
@@ -594,20 +627,10 @@ def record_results(
     return created
 
 
-def correct_result(
-    old: EvalResult,
-    values: Mapping[str, Any],
-    reason: Any,
-    actor: Actor,
-    *,
-    via: str | None = None,
-    source: str = EvalResult.Source.BROWSER,
-) -> EvalResult:
-    """Supersede ``old`` with a corrected result; the old row stays as it was.
-
-    ``values`` may change ``metric``, ``value``, ``stderr``, ``n_samples``, ``elicitation``,
-    ``mitigation``, ``notes`` and ``evidence_url``; omitted ones are copied from ``old``.
-    """
+def correction_fields(
+    old: EvalResult, values: Mapping[str, Any], reason: Any
+) -> tuple[dict[str, Any], str, PolicyView]:
+    """Validate a correction of ``old``: the new row's field values, the reason, the policy."""
     reason_text = _text(reason, "correction_reason").strip()
     if not reason_text:
         raise _error("correction_reason", "Say why the result is being corrected.")
@@ -620,7 +643,8 @@ def correct_result(
         "checkpoint": old.checkpoint.name,
         "metric": old.metric_key,
         "value": old.value,
-        "stderr": old.stderr,
+        # A derived stderr follows the corrected value and count; a reported one is kept.
+        "stderr": None if old.stderr_derived else old.stderr,
         "n_samples": old.n_samples,
         "elicitation": old.elicitation,
         "mitigation": old.mitigation,
@@ -636,6 +660,97 @@ def correct_result(
     )
     fields = validate_result(item, policy, lookup)
     fields["provenance"] = {**old.provenance, "corrects": old.pk}
+    return fields, reason_text, policy
+
+
+_LEVELS = {"below": 0, "warning": 1, "crossed": 2}
+
+
+def _levels(
+    policy: PolicyView, metric_key: str, value: float, stderr: float | None, mitigation: str
+) -> dict[str, str]:
+    """``{threshold code: below|warning|crossed}`` of one result, read as the gate reads it:
+    at its conservative bound, and never above ``below`` when post-mitigation."""
+    levels: dict[str, str] = {}
+    for indicator in policy.indicators:
+        if indicator.metric_key != metric_key:
+            continue
+        if mitigation == EvalResult.Mitigation.POST:
+            status = "below"
+        else:
+            bound = rules.conservative_bound(
+                value, stderr, policy.uncertainty_z, indicator.higher_is_more_capable
+            )
+            status = indicator.status(bound)
+        code = indicator.threshold_code
+        if code not in levels or _LEVELS[status] > _LEVELS[levels[code]]:
+            levels[code] = status
+    return levels
+
+
+def lowering_changes(old: EvalResult, fields: Mapping[str, Any], policy: PolicyView) -> list[str]:
+    """What a correction of ``old`` to ``fields`` would lower, in words; empty when it lowers
+    nothing (then one person may make it). Lowering: a threshold the old result put at
+    ``warning`` or ``crossed`` falls to a lower level, or a result that crossed or warned
+    changes its metric or becomes post-mitigation."""
+    before = {
+        code: level
+        for code, level in _levels(
+            policy, old.metric_key, old.value, old.stderr, old.mitigation
+        ).items()
+        if level != "below"
+    }
+    if not before:
+        return []
+    changes: list[str] = []
+    if fields["metric_key"] != old.metric_key:
+        changes.append(
+            f"moves a result that counts for {_listing(before)} from "
+            f"{old.metric_key} to {fields['metric_key']}"
+        )
+    if old.mitigation != fields["mitigation"]:
+        changes.append(
+            f"relabels a result that counts for {_listing(before)} as "
+            f"{fields['mitigation']}-mitigation"
+        )
+    after = _levels(
+        policy, fields["metric_key"], fields["value"], fields["stderr"], fields["mitigation"]
+    )
+    for code, level in sorted(before.items()):
+        new_level = after.get(code, "below")
+        if _LEVELS[new_level] < _LEVELS[level]:
+            changes.append(f"{code}: {level} → {new_level}")
+    return changes
+
+
+def correct_result(
+    old: EvalResult,
+    values: Mapping[str, Any],
+    reason: Any,
+    actor: Actor,
+    *,
+    via: str | None = None,
+    source: str = EvalResult.Source.BROWSER,
+    confirmed_by: Actor = None,
+) -> EvalResult:
+    """Supersede ``old`` with a corrected result; the old row stays as it was.
+
+    ``values`` may change ``metric``, ``value``, ``stderr``, ``n_samples``, ``elicitation``,
+    ``mitigation``, ``notes`` and ``evidence_url``; omitted ones are copied from ``old``.
+    A correction that would lower a determination (:func:`lowering_changes`) is refused
+    (409) unless ``confirmed_by`` names the second person who confirmed it: propose it with
+    ``evaluations.corrections.propose`` instead.
+    """
+    fields, reason_text, policy = correction_fields(old, values, reason)
+    changes = lowering_changes(old, fields, policy)
+    if changes and confirmed_by is None:
+        raise _error(
+            "non_field_errors",
+            "This correction would lower a determination ("
+            + "; ".join(changes)
+            + "): it takes effect only once a second person confirms it.",
+            ConflictError,
+        )
     with transaction.atomic():
         states = summary.lock([old.model_id])
         # Lock the row being corrected so two concurrent corrections cannot both pass the check.
@@ -660,6 +775,10 @@ def correct_result(
                 "non_field_errors", f"Result #{old.pk} was already corrected.", ConflictError
             ) from None
         summary.sync(states, summary.lens_of_view(policy))
-        audit.record("result.correct", new, _result_audit_data(new), actor, via=via)
+        data = _result_audit_data(new)
+        if confirmed_by is not None:
+            data["confirmed_by"] = getattr(confirmed_by, "username", None)
+            data["lowers"] = changes
+        audit.record("result.correct", new, data, actor, via=via)
         _evidence_changed([new.model], f"result.correct #{new.pk} (supersedes #{old.pk})", actor)
     return new

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.apps import AppConfig
 
-if TYPE_CHECKING:
-    from evaluations.models import AIModel
-    from rsp_portal.types import Actor
+#: Where governance's handlers run among each event's handlers (``core.events``): the
+#: evidence summary (order 10, ``evaluations.apps``) is rebuilt before the gate reads it.
+GATE_ORDER = 20
+NOTIFY_ORDER = 10
+#: Governance's demo data is seeded last of the apps (it needs policies and evidence).
+DEMO_ORDER = 40
 
 
 class GovernanceConfig(AppConfig):
@@ -16,22 +17,7 @@ class GovernanceConfig(AppConfig):
     name = "governance"
 
     def ready(self) -> None:
-        # The gate is recomputed inside the transaction of every write that can change it.
-        # Evidence and policy writes call these hooks explicitly (no signals).
-        from audit import verification
-        from evaluations import services as evidence
-        from governance import services
-        from policies import services as policies
+        # ADR 0021: one typed event path; handlers run in the emitter's transaction.
+        from governance import wiring
 
-        if _on_evidence not in evidence.ON_EVIDENCE_CHANGED:
-            evidence.ON_EVIDENCE_CHANGED.append(_on_evidence)
-        if services.on_policy_activated not in policies.ON_ACTIVATE:
-            policies.ON_ACTIVATE.append(services.on_policy_activated)
-        if services.on_audit_outcome_changed not in verification.ON_OUTCOME_CHANGED:
-            verification.ON_OUTCOME_CHANGED.append(services.on_audit_outcome_changed)
-
-
-def _on_evidence(model: AIModel, cause: str = "evidence.change", actor: Actor = None) -> None:
-    from governance import services
-
-    services.on_evidence_changed(model, cause, actor)
+        wiring.connect(GATE_ORDER, NOTIFY_ORDER, DEMO_ORDER)

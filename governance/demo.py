@@ -13,7 +13,7 @@ from governance.models import ApprovalVerdict, ScalingDecision
 DEMO_MODEL = "atlas-1-mini"
 
 
-def seed_demo(stdout: TextIO) -> None:
+def seed_demo(stdout: TextIO, actor: object = None) -> None:
     model = AIModel.objects.filter(slug=DEMO_MODEL).first()
     users = {u.username: u for u in User.objects.filter(username__in=["safety", "rso", "ceo"])}
     version = adapter.active_version()
@@ -33,7 +33,7 @@ def seed_demo(stdout: TextIO) -> None:
                 evidence_url="https://example.org/demo-evidence",
                 notes="Demo data: illustrative only.",
             )
-    checkpoint = model.checkpoints.order_by("-reported_at", "-pk").first()
+    checkpoint = model.largest_checkpoint()
     limit = (checkpoint.effective_compute if checkpoint else 1e23) * 2
     decision = services.request_decision(
         model,

@@ -6,7 +6,10 @@ from typing import Any, cast
 
 from django import forms
 
+from governance.emails import SUBJECTS
 from governance.models import SafeguardState, Scope, Subscription
+from governance.transports import TRANSPORTS
+from rsp_portal.datetimes import BoundedFormDateTimeField
 
 
 class DecisionForm(forms.Form):
@@ -20,7 +23,7 @@ class DecisionForm(forms.Form):
         required=False,
         help_text=(
             "Scaling: continue up to this effective compute, e.g. 3e25. Deployment: leave empty "
-            "to deploy the latest checkpoint."
+            "to deploy the largest checkpoint."
         ),
     )
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=10000)
@@ -101,7 +104,7 @@ class PauseForm(forms.Form):
 class GateAsOfForm(forms.Form):
     """The moment an auditor asks about (in the portal's time zone) and the scope."""
 
-    as_of = forms.DateTimeField(
+    as_of = BoundedFormDateTimeField(
         label="As of",
         input_formats=[
             "%Y-%m-%dT%H:%M",
@@ -114,6 +117,16 @@ class GateAsOfForm(forms.Form):
         help_text="Date and time (UTC).",
     )
     scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)
+
+    def clean_as_of(self) -> Any:
+        from django.utils import timezone
+
+        as_of = self.cleaned_data["as_of"]
+        if as_of is not None and as_of > timezone.now():
+            raise forms.ValidationError(
+                "This moment is in the future; the record answers for the past only."
+            )
+        return as_of
 
 
 class SafeguardBulkForm(forms.Form):
@@ -143,6 +156,7 @@ class SubscriptionForm(forms.ModelForm[Subscription]):
     The secret is never shown again: left blank on an edit, the stored one is kept.
     """
 
+    kind = forms.ChoiceField(label="Channel")
     events = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -162,8 +176,9 @@ class SubscriptionForm(forms.ModelForm[Subscription]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from governance.notifications import SUBJECTS
 
+        kind = cast("forms.ChoiceField", self.fields["kind"])
+        kind.choices = [(t.kind, t.label) for t in TRANSPORTS.values()]
         events = cast("forms.MultipleChoiceField", self.fields["events"])
         events.choices = [(event, event) for event in SUBJECTS]
         self._stored_secret = self.instance.secret if self.instance.pk else ""

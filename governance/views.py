@@ -16,6 +16,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.models import VerificationRun
+from evaluations.charts import gate_timeline
 from evaluations.models import AIModel
 from governance import adapter, notifications, reasons, safeguards, services
 from governance.forms import (
@@ -28,10 +30,13 @@ from governance.forms import (
     SignForm,
     SubscriptionForm,
 )
+from governance.gate.codes import DECISION_OUTDATED, RANK, REASON, codes_of
 from governance.models import (
     ApprovalVerdict,
     DecisionStatus,
+    GateState,
     GateStatus,
+    GateTransition,
     Notification,
     Precaution,
     ScalingDecision,
@@ -39,20 +44,20 @@ from governance.models import (
     Subscription,
 )
 from rsp_portal.authz import can, require
+from rsp_portal.errors import ServiceError
 
 if TYPE_CHECKING:
     from evaluations.charts import Timeline
     from governance.models import GateTransition
 
 
-def _form_errors(form: forms.BaseForm, exc: services.GovernanceError) -> None:
+def _form_errors(form: forms.BaseForm, exc: ServiceError) -> None:
     for field, errors in exc.message_dict.items():
         form.add_error(field if field in form.fields else None, errors)
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The landing page: every model's gate, decisions waiting for the user, recent changes."""
-    from governance.models import GateState, GateTransition
 
     states = {}
     if can(request.user, "gate.view"):
@@ -66,12 +71,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for d in (state.verdict or {}).get("determinations", []):
             if d.get("status") in ("warning", "crossed"):
                 near.append({"model": state.model, "threshold": d["threshold"], **d})
-        if any(r["code"].startswith("evaluation_due") for r in state.reasons):
+        if any(r["code"] in codes_of("due") for r in state.reasons):
             due.append(state)
     verification = None
     if can(request.user, "audit.view"):
-        from audit.models import VerificationRun
-
         verification = VerificationRun.objects.order_by("-started_at").first()
     awaiting = []
     if can(request.user, "decision.sign"):  # skips the query for those who never sign
@@ -147,7 +150,7 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
                     scope=data["scope"],
                     lifts_precautions=data["lifts_precautions"],
                 )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
             else:
                 messages.success(request, f"Decision #{decision.pk} requested.")
@@ -157,7 +160,7 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
 
             limit = data["compute_limit"]
             if limit is None:
-                latest = model.checkpoints.order_by("-reported_at", "-pk").first()
+                latest = model.largest_checkpoint()
                 limit = latest.effective_compute if latest else 1.0
             try:
                 preview, _ = services.build_dossier(
@@ -167,7 +170,7 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
                     scope=data["scope"],
                     lifts_precautions=data["lifts_precautions"],
                 )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
     return render(
         request,
@@ -214,7 +217,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except PermissionDenied as exc:
                 form.add_error(None, str(exc))
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
             else:
                 messages.success(request, f"You {verdict}d decision #{decision.pk}.")
@@ -228,7 +231,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
         outdated = [
             r
             for r in gate["reasons"]
-            if r["code"] == "decision_outdated" and r.get("decision") == decision.pk
+            if r["code"] == DECISION_OUTDATED and r.get("decision") == decision.pk
         ]
         if outdated:
             standing = outdated[0]["message"]
@@ -297,7 +300,7 @@ def safeguard_checklist(request: HttpRequest, slug: str) -> HttpResponse:
                             evidence_url=data["evidence_url"],
                             notes=data["notes"],
                         )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(bulk, exc)
             else:
                 messages.success(
@@ -317,7 +320,7 @@ def safeguard_checklist(request: HttpRequest, slug: str) -> HttpResponse:
                     evidence_url=form.cleaned_data["evidence_url"],
                     notes=form.cleaned_data["notes"],
                 )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
             else:
                 data = form.cleaned_data
@@ -364,7 +367,7 @@ def precautions(request: HttpRequest, slug: str) -> HttpResponse:
                 record = services.record_precaution(
                     model, form.cleaned_data["threshold"], form.cleaned_data["reason"], request.user
                 )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
             else:
                 messages.success(
@@ -413,8 +416,6 @@ def gate_as_of(request: HttpRequest, slug: str) -> HttpResponse:
     groups: list[reasons.ReasonGroup] = []
     transition = None
     if form.is_valid():
-        from governance.models import GateTransition
-
         as_of = form.cleaned_data["as_of"]
         scope = form.cleaned_data["scope"]
         gate = services.gate_as_of(model, scope, as_of)
@@ -446,9 +447,13 @@ def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "governance/_gate_panel.html", gate_context(request, model))
 
 
+def gate_panel_context(asked: tuple[HttpRequest, AIModel]) -> dict[str, object]:
+    """The answer to ``evaluations.views.GATE_PANEL``."""
+    return gate_context(*asked)
+
+
 def gate_context(request: HttpRequest, model: AIModel) -> dict[str, object]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
-    from governance.models import Notification
 
     gate = services.gate_for(model)
     deployment = services.gate_for(model, Scope.DEPLOYMENT)
@@ -485,8 +490,6 @@ def _timeline(model: AIModel) -> Timeline:
     """The scaling gate's approved / paused spans (the last 200 state changes)."""
     from django.utils import timezone
 
-    from evaluations.charts import gate_timeline
-
     rows = list(
         model.gate_transitions.filter(scope=Scope.SCALING)
         .exclude(from_state=F("to_state"))
@@ -515,41 +518,12 @@ def _changes(transitions: Iterable[GateTransition]) -> list[GateTransition]:
     return rows
 
 
-NEXT_STEP = {
-    "no_active_policy": "An administrator loads a policy pack and leadership activates it.",
-    "no_checkpoint": "The training pipeline reports a checkpoint with its effective compute.",
-    "missing_evidence": "Run or import the evaluations named above for the evaluated checkpoint.",
-    "threshold_crossed": (
-        "The policy has no way forward past this threshold (it halts, or its standard is not "
-        "defined): leadership must adopt a policy version that defines one."
-    ),
-    "decision_outdated": (
-        "A threshold crossed or a standard became required after the decision was signed: "
-        "verify the required safeguards, then request a new decision."
-    ),
-    "safeguard_missing": "Record and verify the missing safeguards on the safeguards checklist.",
-    "safeguard_expired": "Re-verify the expired safeguards.",
-    "evaluation_due_compute": (
-        "Evaluate a recent checkpoint: compute grew past the policy's trigger."
-    ),
-    "evaluation_due_time": (
-        "Re-run the full evaluation: the last one is older than the policy allows."
-    ),
-    "no_approval": "Request a decision of this scope; leadership signs it.",
-    "exceeds_approved_compute": "Request a new decision with a higher compute limit.",
-    "manual_pause": "Resolve the cause of the pause, then request a new decision.",
-    "audit_unverified": (
-        "Start the worker and beat, which verify the audit trail every minute, or run "
-        "manage.py verify_audit; a failed verification needs an auditor first."
-    ),
-    "internal_error": "Contact the administrators: the gate could not be computed.",
-}
-
-
 def next_steps(gate: Mapping[str, Any]) -> list[str]:
     seen: list[str] = []
-    for reason in gate.get("reasons", []):
-        step = NEXT_STEP.get(reason["code"])
+    ranked = sorted(gate.get("reasons", []), key=lambda r: RANK.get(r["code"], len(RANK)))
+    for reason in ranked:
+        row = REASON.get(reason["code"])
+        step = row.next_step if row is not None else None
         if step and step not in seen:
             seen.append(step)
     return seen

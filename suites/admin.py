@@ -15,8 +15,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from evaluations.services import EvidenceError
 from rsp_portal.authz import can
+from rsp_portal.errors import ServiceError
 from suites import services
 from suites.models import EvalSuite, SuiteRun
 
@@ -38,8 +38,8 @@ class EvalSuiteForm(forms.ModelForm[EvalSuite]):
         ]
         help_texts = {
             "config": 'inspect: {"task": "demo_capabilities", "model": "mockllm/model", '
-            '"limit": 10, "epochs": 1}; command: {"argv": ["python", "eval.py"], '
-            '"timeout": 600, "cwd": "."}',
+            '"limit": 10, "epochs": 1}; command: {"command": "<a name from the deployment\'s '
+            'allow-list, SUITE_COMMANDS_FILE>", "args": [], "timeout": 600}',
             "metrics": '{"<scorer>/<metric>": "<policy metric key>"}',
             "schedule": "five cron fields in UTC, e.g. */5 * * * *; empty = on request only",
         }
@@ -56,7 +56,7 @@ class EvalSuiteForm(forms.ModelForm[EvalSuite]):
                 schedule=data.get("schedule") or "",
                 max_attempts=data.get("max_attempts"),
             )
-        except EvidenceError as exc:
+        except ServiceError as exc:
             for field_name, messages in exc.message_dict.items():
                 base = field_name.split(".")[0]
                 self.add_error(base if base in self.fields else None, messages)

@@ -11,7 +11,15 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.models import User
-from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
+from evaluations.importers import accepted_files
+from evaluations.models import (
+    AIModel,
+    Checkpoint,
+    EvalResult,
+    ImportRecord,
+    MetricMapping,
+    PendingCorrection,
+)
 from rsp_portal import parsers
 
 
@@ -126,6 +134,7 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
             "metric",
             "value",
             "stderr",
+            "stderr_derived",
             "n_samples",
             "elicitation",
             "mitigation",
@@ -157,6 +166,7 @@ RESULT_VALUES = (
     "metric_key",
     "value",
     "stderr",
+    "stderr_derived",
     "n_samples",
     "elicitation",
     "mitigation",
@@ -199,6 +209,7 @@ def result_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, object]]:
             "metric": r["metric_key"],
             "value": float(r["value"]),
             "stderr": None if r["stderr"] is None else float(r["stderr"]),
+            "stderr_derived": bool(r["stderr_derived"]),
             "n_samples": None if r["n_samples"] is None else int(r["n_samples"]),
             "elicitation": r["elicitation"],
             "mitigation": r["mitigation"],
@@ -233,8 +244,14 @@ class EvalResultInputSerializer(serializers.Serializer[Any]):
     checkpoint = serializers.CharField(help_text="checkpoint name within the model")
     metric = serializers.CharField(help_text="metric key of the active policy")
     value = serializers.FloatField(help_text="a finite JSON number within the metric's range")
-    stderr = serializers.FloatField(required=False, allow_null=True, min_value=0)
-    n_samples = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    stderr = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="standard error in the metric's unit; when absent for a proportion (range "
+        "0..1) the binomial one is derived from n_samples and flagged stderr_derived",
+    )
+    n_samples = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     elicitation = ElicitationSerializer(required=False)
     mitigation = serializers.ChoiceField(choices=EvalResult.Mitigation.choices, required=False)
     notes = serializers.CharField(required=False)
@@ -262,8 +279,8 @@ class CorrectionInputSerializer(serializers.Serializer[Any]):
     correction_reason = serializers.CharField()
     metric = serializers.CharField(required=False)
     value = serializers.FloatField(required=False)
-    stderr = serializers.FloatField(required=False, allow_null=True)
-    n_samples = serializers.IntegerField(required=False, allow_null=True)
+    stderr = serializers.FloatField(required=False, allow_null=True, min_value=0)
+    n_samples = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     elicitation = ElicitationSerializer(required=False)
     mitigation = serializers.ChoiceField(choices=EvalResult.Mitigation.choices, required=False)
     notes = serializers.CharField(required=False)
@@ -303,9 +320,7 @@ class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
 
 
 class ImportInputSerializer(serializers.Serializer[Any]):
-    file = serializers.FileField(
-        help_text="Inspect .eval/.json log, lm-eval results JSON or a results JSON file"
-    )
+    file = serializers.FileField(help_text=f"One of: {accepted_files()}")
     model = serializers.SlugField()
     checkpoint = serializers.CharField()
     mapping = serializers.JSONField(
@@ -401,3 +416,36 @@ class MetricMappingSerializer(serializers.ModelSerializer[MetricMapping]):
     class Meta:
         model = MetricMapping
         fields = ["format", "task", "source_name", "metric", "updated_by", "updated_at"]
+
+
+class PendingCorrectionSerializer(serializers.ModelSerializer[PendingCorrection]):
+    """A correction that lowers a determination and waits for a second person."""
+
+    requested_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    changes = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = PendingCorrection
+        fields = [
+            "id",
+            "result",
+            "values",
+            "reason",
+            "changes",
+            "status",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "note",
+            "applied",
+        ]
+
+
+class CorrectionRejectSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(required=False, allow_blank=True)

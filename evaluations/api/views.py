@@ -7,7 +7,6 @@ exception handler, ``rsp_portal.api.exception_handler``.
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any
 
@@ -21,7 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evaluations import import_service, services, triggers
+from core.events import ask
+from evaluations import corrections, import_service, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
     RESULT_VALUES,
@@ -33,6 +33,7 @@ from evaluations.api.serializers import (
     CheckpointInputSerializer,
     CheckpointSerializer,
     CorrectionInputSerializer,
+    CorrectionRejectSerializer,
     EvalResultInputSerializer,
     EvalResultSerializer,
     ImportFieldsSerializer,
@@ -40,10 +41,11 @@ from evaluations.api.serializers import (
     ImportOutputSerializer,
     ImportRecordSerializer,
     MetricMappingSerializer,
+    PendingCorrectionSerializer,
     result_rows,
 )
 from evaluations.idempotency import HEADER, idempotent
-from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping
+from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping, PendingCorrection
 from rsp_portal.filters import PrebuiltFilterBackend
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -116,17 +118,6 @@ class ModelDetail(generics.RetrieveAPIView[AIModel]):
 # --- Checkpoints ---------------------------------------------------------------------------
 
 
-def gate_for(model: AIModel) -> tuple[bool, Any]:
-    """The gate from governance, once that app provides ``gate_for(model)``."""
-    try:
-        governance = importlib.import_module("governance.services")
-    except ImportError:
-        return False, None
-    if not hasattr(governance, "gate_for"):
-        return False, None
-    return True, governance.gate_for(model)
-
-
 class CheckpointList(generics.ListAPIView[Checkpoint]):
     """A model's checkpoints, oldest first; POST reports one (answered with the gate)."""
 
@@ -162,9 +153,7 @@ class CheckpointList(generics.ListAPIView[Checkpoint]):
             via=via_for(request),
         )
         body = dict(CheckpointSerializer(checkpoint).data)
-        has_gate, gate = gate_for(model)
-        if has_gate:
-            body["gate"] = gate
+        body["gate"] = ask(services.GATE_OF, model)
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -273,12 +262,22 @@ class ResultCorrect(APIView):
     actions = {"POST": "evidence.correct"}
     parser_classes = [EvidenceJSONParser]
 
-    @extend_schema(request=CorrectionInputSerializer, responses={201: EvalResultSerializer})
+    @extend_schema(
+        request=CorrectionInputSerializer,
+        responses={
+            201: EvalResultSerializer,
+            202: OpenApiResponse(
+                PendingCorrectionSerializer,
+                description="the correction would lower a determination: it waits for a "
+                "second person (POST /corrections/{id}/confirm/); the old result stands",
+            ),
+        },
+    )
     def post(self, request: Request, pk: int) -> Response:
         old = get_object_or_404(EvalResult.objects.for_display(), pk=pk)
         data = dict(_body(request))
         reason = data.pop("correction_reason", None)
-        new = services.correct_result(
+        outcome = corrections.propose(
             old,
             data,
             reason,
@@ -286,7 +285,53 @@ class ResultCorrect(APIView):
             via=via_for(request),
             source=EvalResult.Source.API,
         )
+        if isinstance(outcome, PendingCorrection):
+            return Response(
+                PendingCorrectionSerializer(outcome).data, status=status.HTTP_202_ACCEPTED
+            )
+        return Response(EvalResultSerializer(outcome).data, status=status.HTTP_201_CREATED)
+
+
+class CorrectionFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
+    class Meta:
+        model = PendingCorrection
+        fields = ["status"]
+
+
+class CorrectionList(generics.ListAPIView[PendingCorrection]):
+    """Corrections that lower a determination, open ones first (``?status=pending``)."""
+
+    actions = {"GET": "governance.view"}
+    serializer_class = PendingCorrectionSerializer
+    filterset_class = CorrectionFilter
+
+    def get_queryset(self) -> QuerySet[PendingCorrection]:
+        return PendingCorrection.objects.select_related("requested_by", "decided_by").order_by(
+            "status", "-requested_at", "-id"
+        )
+
+
+class CorrectionConfirm(APIView):
+    """A second person (safety or leadership, not the author) confirms: the correction applies."""
+
+    actions = {"POST": "evidence.confirm_correction"}
+
+    @extend_schema(request=None, responses={201: EvalResultSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        new = corrections.confirm(pk, request.user, via=via_for(request))
         return Response(EvalResultSerializer(new).data, status=status.HTTP_201_CREATED)
+
+
+class CorrectionReject(APIView):
+    """Close a pending correction without applying it."""
+
+    actions = {"POST": "evidence.confirm_correction"}
+
+    @extend_schema(request=CorrectionRejectSerializer, responses={200: PendingCorrectionSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        body = _body(request) if request.data else {}
+        pending = corrections.reject(pk, request.user, body.get("note", ""), via=via_for(request))
+        return Response(PendingCorrectionSerializer(pending).data)
 
 
 def _finite(value: float | None) -> float | None:

@@ -21,6 +21,7 @@ from evaluations.importers.base import (
     _iso,
     _json_safe,
     _short,
+    check_archive,
 )
 
 
@@ -69,6 +70,8 @@ def _parse_inspect(
 
     if log_format == "eval" and not zipfile.is_zipfile(path):
         raise ImportFormatError(f"{display} is not a valid Inspect .eval log (not a zip archive).")
+    if log_format == "eval":
+        check_archive(path, display)
     try:
         log = read_eval_log(str(path), header_only=True, format=log_format)
     except Exception as exc:  # any reader failure means a bad upload
@@ -96,7 +99,7 @@ def _parse_inspect(
     sample_id = _json_safe(config.sample_id) if config.sample_id is not None else None
     usage = {model: _usage_dict(u) for model, u in log.stats.model_usage.items()}
     reasons: list[str] = []
-    if limit is not None:
+    if _limit_cuts_dataset(config.limit, spec.dataset.samples):
         reasons.append(f"sample limit {limit}")
     if sample_id is not None:
         reasons.append("run restricted to selected sample ids")
@@ -158,6 +161,25 @@ def _parse_inspect(
         evaluated_at=_inspect_evaluated_at(spec, log.stats),
         partial=bool(reasons),
     )
+
+
+def _limit_cuts_dataset(limit: Any, dataset_samples: int | None) -> bool:
+    """Whether a sample limit left samples of the dataset out: partial only then.
+
+    Inspect takes ``limit`` as a count (the first N samples) or a ``(start, end)`` range. A
+    count at least the dataset's size, or a range from 0 past its end, ran every sample; an
+    unknown dataset size leaves any limit suspect.
+    """
+    if limit is None:
+        return False
+    if dataset_samples is None:
+        return True
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        return limit < dataset_samples
+    if isinstance(limit, tuple | list) and len(limit) == 2:
+        start, end = limit
+        return not (start == 0 and isinstance(end, int) and end >= dataset_samples)
+    return True
 
 
 def _inspect_metrics(results: Any, task: str | None) -> list[ParsedMetric]:
@@ -238,6 +260,7 @@ def _usage_totals(usages: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 class InspectFormat(LogFormatReader):
     name = "inspect"
     label = "Inspect AI log"
+    files = "Inspect AI .eval or .json logs"
     first_keys = frozenset({"version", "status", "eval"})
     markers = (b'"eval_id"', b'"run_id"', b'"task_id"')
     zip = True

@@ -122,7 +122,14 @@ def _parse_lm_eval_bytes(data: bytes, sha256: str, display: str) -> ParsedLog:
         if _is_int(original) and _is_int(effective) and effective < original:
             reasons.append(f"{name}: {effective} of {original} samples")
     limit = config.get("limit")
-    if limit is not None and not reasons:
+    # A limit is partial only when it cut a task short: lm-eval records each task's size and
+    # what was run in ``n-samples`` (effective < original is caught above). Without those
+    # counts nobody can tell, and the run stays weak evidence.
+    counted = [_dict(n_samples_doc.get(name)) for name in leaf_tasks]
+    all_counted = bool(counted) and all(
+        _is_int(c.get("original")) and _is_int(c.get("effective")) for c in counted
+    )
+    if limit is not None and not reasons and not all_counted:
         reasons.append(f"sample limit {limit}")
 
     model = _lm_eval_model(document, config)
@@ -296,6 +303,7 @@ def _sum_counts(n_samples: Mapping[str, Any], tasks: Iterable[str], key: str) ->
 class LmEvalFormat(LogFormatReader):
     name = "lm_eval"
     label = "lm-eval results file"
+    files = "lm-eval results_*.json files"
     first_keys = frozenset(
         {"results", "groups", "group_subtasks", "configs", "versions", "n-shot", "config"}
     )

@@ -136,8 +136,8 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
         if stderr is not None and stderr < 0:
             raise bad(f"{where}.stderr", "must be zero or more.")
         n = item.get("n_samples")
-        if n is not None and (not _is_int(n) or n < 0):
-            raise bad(f"{where}.n_samples", "must be a non-negative integer or null.")
+        if n is not None and (not _is_int(n) or n < 1):
+            raise bad(f"{where}.n_samples", "must be a positive integer or null.")
         direction = item.get("higher_is_better")
         if direction is not None and not isinstance(direction, bool):
             raise bad(f"{where}.higher_is_better", "must be true, false or null.")
@@ -153,7 +153,8 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
         )
     total, completed = counts["total_samples"], counts["completed_samples"]
     reasons: list[str] = []
-    if limit is not None:
+    # A limit at least the dataset's size (``total_samples``) ran every sample.
+    if limit is not None and (total is None or limit < total):
         reasons.append(f"sample limit {limit}")
     if partial_flag:
         reasons.append("marked partial")
@@ -201,6 +202,7 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
 class ResultsJsonFormat(LogFormatReader):
     name = "results_json"
     label = "results JSON file"
+    files = "results JSON files from in-house harnesses"
     first_keys = frozenset({RESULTS_JSON_MARKER})
     exclusive_marker = f'"{RESULTS_JSON_MARKER}"'.encode()
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
 
 from governance.gate.codes import (
     AUDIT_UNVERIFIED,
     INTERNAL_ERROR,
     NO_ACTIVE_POLICY,
     NO_CHECKPOINT,
-    REASON_CODES,
+    RANK,
     SCOPES,
     WARNING_BEHAVIOURS,
     GateInputError,
 )
+from governance.gate.commitments import commitment_reasons
 from governance.gate.decisions import approval_reasons, due_reasons, pause_reasons
 from governance.gate.determinations import checkpoint_order, determine, last_full_evaluation
 from governance.gate.inputs import ApprovalInfo, CheckpointInfo, GateInput, PolicySnapshot
@@ -26,8 +26,6 @@ from governance.gate.requirements import (
 )
 from governance.gate.verdict import Determination, Reason, Verdict
 from policies import rules
-
-_CODE_RANK: Final = {code: rank for rank, code in enumerate(REASON_CODES)}
 
 
 def evaluate(inp: GateInput) -> Verdict:
@@ -50,10 +48,12 @@ def _evaluate(inp: GateInput) -> Verdict:
     if len(set(ids)) != len(ids):
         raise GateInputError("checkpoint ids are not unique")
     own = [c for c in evidence.checkpoints if c.own]
+    # The largest checkpoint decides, whatever the order they were registered in: a smaller
+    # one registered later (a distillation) never lowers the planned compute.
     latest = max(own, key=checkpoint_order, default=None)
     planned = inp.planned_compute
     if latest is not None and (planned is None or planned < latest.effective_compute):
-        planned = latest.effective_compute  # a model is already as far as its latest checkpoint
+        planned = latest.effective_compute  # a model is already as far as its largest checkpoint
 
     reasons: list[Reason] = pause_reasons(inp.pauses)
     policy = inp.policy
@@ -95,7 +95,8 @@ def _evaluate(inp: GateInput) -> Verdict:
     last_checkpoint, last_at = last_full_evaluation(policy, evidence)
     if latest is not None:
         reasons.extend(due_reasons(policy, planned, last_checkpoint, last_at, inp.now, reasons))
-    reasons.extend(approval_reasons(inp.approval, scope, planned, determinations, required))
+    reasons.extend(approval_reasons(inp.approval, scope, planned, determinations, required, policy))
+    reasons.extend(commitment_reasons(inp.overdue_commitments))
 
     return _verdict(
         reasons,
@@ -124,7 +125,7 @@ def _verdict(
     last_at: datetime | None = None,
     determinations: tuple[Determination, ...] = (),
 ) -> Verdict:
-    ordered = tuple(sorted(reasons, key=lambda r: (_CODE_RANK[r.code], r.subject, r.message)))
+    ordered = tuple(sorted(reasons, key=lambda r: (RANK[r.code], r.subject, r.message)))
     level = required_level(policy, required) if policy is not None else None
     return Verdict(
         # The only place a state is chosen: approved means no check failed.

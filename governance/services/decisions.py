@@ -12,9 +12,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
+from audit.checkpoints import request_checkpoint
 from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
+from core.events import Query, ask
+from evaluations import corrections
 from governance import adapter, notifications
+from governance.gate.codes import AUDIT_UNVERIFIED, INTERNAL_ERROR, codes_of
 from governance.models import (
     Approval,
     ApprovalVerdict,
@@ -32,11 +36,18 @@ if TYPE_CHECKING:
     from evaluations.models import AIModel
     from rsp_portal.types import Actor
 
+#: The reports a decision relies on, and the report kinds its scope still lacks:
+#: asked here, answered by the accountability app. The answer is
+#: ``{"relied_on": [{"id", "kind", "version", "snapshot_sha256"}], "missing": [kind names]}``.
+DECISION_REPORTS: Query[tuple[AIModel, str], dict[str, list[Any]]] = Query(
+    "decision.reports", "the signed reports a decision relies on, and the kinds it lacks"
+)
+
 # A pending decision that gathers no verdict in this time expires.
 DECISION_TTL = timedelta(days=14)
 
 #: Reasons a decision is asked to resolve, so they are not part of its case.
-_DECISION_REASONS = frozenset({"no_approval", "decision_outdated", "exceeds_approved_compute"})
+_DECISION_REASONS = codes_of("decision")
 
 
 def build_dossier(
@@ -54,11 +65,11 @@ def build_dossier(
     if policy is None:
         raise GovernanceError({"model": ["No policy version is active; nothing can be approved."]})
     if payload["state"] == GateStatus.PAUSED:
-        unverified = [r["message"] for r in payload["reasons"] if r["code"] == "audit_unverified"]
+        unverified = [r["message"] for r in payload["reasons"] if r["code"] == AUDIT_UNVERIFIED]
         if unverified:
             what = "No decision can be requested while the audit trail is unverified"
             raise ConflictError({"model": [f"{what}: {unverified[0]}"]})
-        if any(r["code"] == "internal_error" for r in payload["reasons"]):
+        if any(r["code"] == INTERNAL_ERROR for r in payload["reasons"]):
             raise GovernanceError({"model": ["The gate cannot be computed now; try again later."]})
     reasons = [r for r in payload["reasons"] if r["code"] not in _DECISION_REASONS]
     safeguards = {
@@ -96,6 +107,10 @@ def build_dossier(
         "signoff_titles": list(policy.signoff_titles),
         "advisory_titles": list(policy.advisory_titles),
         "automatic_checks": reasons,
+        # Corrections that lower a determination of this model or an ancestor: who proposed
+        # each, who confirmed it (or that it still waits).
+        "corrections": corrections.dossier_entries(model.lineage_ids()),
+        "reports": ask(DECISION_REPORTS, (model, scope))["relied_on"],
     }
     return _json_safe(dossier), policy
 
@@ -121,7 +136,7 @@ def request_decision(
     if scope not in Scope.values:
         raise GovernanceError({"scope": [f"Must be one of {', '.join(Scope.values)}."]})
     if scope == Scope.DEPLOYMENT and compute_limit is None:
-        latest = model.checkpoints.order_by("-reported_at", "-pk").first()
+        latest = model.largest_checkpoint()
         if latest is None:
             raise GovernanceError({"model": ["The model has no checkpoint to deploy."]})
         compute_limit = latest.effective_compute or 1.0
@@ -129,6 +144,16 @@ def request_decision(
     if not isinstance(rationale, str) or not rationale.strip():
         raise GovernanceError({"rationale": [f"Explain why {scope} should be approved."]})
     lifts = _precaution_ids(model, lifts_precautions)
+    missing = ask(DECISION_REPORTS, (model, scope))["missing"]
+    if missing:
+        raise GovernanceError(
+            {
+                "scope": [
+                    f"The policy requires a signed {', '.join(missing)} before a {scope} decision; "
+                    "write it on the Reports page and have it signed first."
+                ]
+            }
+        )
     now = timezone.now()
     with transaction.atomic():
         dossier, policy = build_dossier(model, limit, now, scope=scope, lifts_precautions=lifts)
@@ -249,8 +274,12 @@ def sign_decision(
             raise ConflictError({"approver": ["You have already signed this decision."]})
         title = decision.can_be_signed_by(actor, list(signed.values()))
         if title is None:
+            from core.authority import refusal
+
             raise PermissionDenied(
-                "You hold none of the titles still needed: "
+                refusal(actor)
+                or "You hold none of the titles still needed (as the audit trail records "
+                "your titles): "
                 + ", ".join(decision.open_titles(list(signed.values())))
             )
         if _mark_stale_if_changed(decision, actor):
@@ -300,7 +329,6 @@ def sign_decision(
             _set_status(decision, DecisionStatus.APPROVED, "all titles approved", actor)
         if decision.status != DecisionStatus.PENDING:
             recompute(decision.model, f"decision.{decision.status}", actor)
-            from audit.checkpoints import request_checkpoint
 
             request_checkpoint()
     return decision

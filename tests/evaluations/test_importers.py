@@ -714,3 +714,65 @@ def test_lm_eval_reads_direction_date_and_limit() -> None:
     assert parsed.partial is True
     assert parsed.evaluated_at == "2024-08-18T16:53:20+00:00"
     assert parse_lm_eval_results(json.dumps(lm_eval_document()).encode()).partial is False
+
+
+# ---------------------------------------------------------------------------
+# Partial only below the dataset (issue 23, observation 6)
+# ---------------------------------------------------------------------------
+
+
+def test_an_inspect_limit_at_least_the_dataset_is_not_partial(tmp_path: Path) -> None:
+    """A real Inspect log run with ``limit=1000`` on a three-sample dataset evaluated every
+    sample: it is a full run, not weak evidence."""
+    path = make_inspect_log(tmp_path, "eval", OUTPUTS, limit=1000)
+
+    parsed = parse_inspect_log(path)
+
+    assert parsed.total_samples == parsed.completed_samples == 3
+    assert parsed.provenance["limit"] == 1000
+    assert parsed.provenance["dataset_samples"] == 3
+    assert parsed.partial is False
+    assert parsed.provenance["partial_run"] is False
+    assert parsed.provenance["partial_run_reasons"] == []
+
+
+def test_an_inspect_limit_equal_to_the_dataset_is_not_partial(tmp_path: Path) -> None:
+    path = make_inspect_log(tmp_path, "json", OUTPUTS, limit=3)
+
+    assert parse_inspect_log(path).partial is False
+
+
+def test_an_lm_eval_limit_above_every_task_size_is_not_partial(tmp_path: Path) -> None:
+    """``--limit 5000`` on tasks of 1319, 300 and 400 samples ran them all."""
+    path = write_lm_eval(tmp_path, lm_eval_document(limit=5000))
+
+    parsed = parse_lm_eval_results(path)
+
+    assert parsed.provenance["limit"] == 5000
+    assert parsed.partial is False
+    assert parsed.provenance["partial_run_reasons"] == []
+
+
+def test_an_lm_eval_limit_on_forty_samples_is_not_partial(tmp_path: Path) -> None:
+    document = {
+        "results": {"wmdp_bio_mini": {"alias": "wmdp_bio_mini", "acc,none": 0.4}},
+        "n-samples": {"wmdp_bio_mini": {"original": 40, "effective": 40}},
+        "config": {"model": "hf", "limit": 5000.0},
+        "date": 1724000000.0,
+    }
+    parsed = parse_lm_eval_results(write_lm_eval(tmp_path, document))
+
+    assert parsed.partial is False
+
+
+def test_an_lm_eval_limit_without_sample_counts_stays_partial(tmp_path: Path) -> None:
+    """Without ``n-samples`` nobody can tell whether the limit cut the dataset: weak."""
+    document = {
+        "results": {"arc_easy": {"alias": "arc_easy", "acc,none": 0.4}},
+        "config": {"model": "hf", "limit": 100},
+        "date": 1724000000.0,
+    }
+    parsed = parse_lm_eval_results(write_lm_eval(tmp_path, document))
+
+    assert parsed.partial is True
+    assert parsed.provenance["partial_run_reasons"] == ["sample limit 100"]

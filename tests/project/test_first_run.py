@@ -51,7 +51,10 @@ def test_seed_demo_runs_again_after_the_verification_bound_has_passed(settings, 
     later = timezone.now() + timedelta(hours=1)
 
     with mock.patch("django.utils.timezone.now", return_value=later):
-        _seed(settings, tmp_path)  # the first run's verifications are long stale by now
+        # `make demo` again: the checkpoint the worker would have signed, then the seed (the
+        # first run's verifications are long stale by now).
+        call_command("audit_checkpoint", stdout=io.StringIO())
+        _seed(settings, tmp_path)
         gate = services.gate_for(AIModel.objects.get(slug=DEMO_MODEL))
 
     assert gate["state"] == "approved", gate["reasons"]

@@ -27,6 +27,7 @@ OUTSIDE_REFERENCES = ("../" + "shared", "DESIGN" + ".md", "STYLE" + ".md", "DESI
 PURE_MODULES = {
     "governance.gate",
     "governance.gate.codes",
+    "governance.gate.commitments",
     "governance.gate.decisions",
     "governance.gate.determinations",
     "governance.gate.engine",
@@ -36,6 +37,7 @@ PURE_MODULES = {
     "governance.gate.verdict",
     "policies.diff",
     "policies.pack_format",
+    "policies.pack_commitments",
     "policies.pack_validation",
     "policies.packs",
     "policies.rules",
