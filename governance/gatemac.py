@@ -134,3 +134,18 @@ def unverified_verdict() -> dict[str, object]:
     return Verdict(
         state="paused", reasons=(Reason(code=INTERNAL_ERROR, message=UNVERIFIED_MESSAGE),)
     ).to_dict()
+
+
+def first_unverified(_: None = None) -> str | None:
+    """The first stored gate row whose MAC does not verify, described with what to run (the
+    answer to ``audit.reconcile.STORED_VERDICT_FAULT``); None when every sealed row verifies."""
+    from governance.models import GateState
+
+    for state in GateState.objects.exclude(mac="").select_related("model").order_by("pk"):
+        if not verifies(state):
+            return (
+                f"governance_gatestate row {state.pk} ({state.model.slug}, {state.scope}) "
+                "fails its MAC check: it was changed outside the application; it is not "
+                "served, and `manage.py sweep_gates` records the mismatch and recomputes it"
+            )
+    return None
