@@ -109,6 +109,12 @@ _ACTIONS = [
     ),
     Action("policy.activate", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Activate a policy"),
     Action(
+        "title.grant",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Propose, approve and refuse sign-off titles (two holders of other titles grant one)",
+    ),
+    Action(
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
@@ -122,7 +128,7 @@ _ACTIONS = [
 ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
 # Separation of duties: whoever administers accounts never signs, whatever else they hold, so
 # an administrator cannot add themselves to leadership and fill a two-person rule alone.
-NOT_FOR_ADMINS = frozenset({"decision.sign", "policy.activate"})
+NOT_FOR_ADMINS = frozenset({"decision.sign", "policy.activate", "title.grant"})
 
 
 def _roles(user: Actor) -> frozenset[str]:
