@@ -693,7 +693,7 @@ class SignerCheck:
                 if isinstance(hours, int) and hours > 0:
                     until = _parse_ts(obj["ts"]) + dt.timedelta(hours=hours)
                     self.suspended_until[user] = until
-        elif action in SIGNING_ACTIONS:
+        elif action in SIGNING_ACTIONS and "title" in data:
             signer = str((obj.get("actor") or {}).get("id"))
             title = data.get("title")
             name = (obj.get("actor") or {}).get("username", signer)
@@ -767,13 +767,11 @@ def verify_entries(entries: Iterable[tuple[int, bytes, bytes]], origin: str) -> 
     body whose ``seq``, ``origin`` and ``prev`` (hex leaf hash of entry i-1,
     or of ``GENESIS_PREV``) match. Raises VerificationError at the first bad
     entry, naming its position; the iterable is consumed lazily, so a reader
-    may itself raise VerificationError for a line it cannot parse. Every signature must
-    name a title its signer held in the trail (:class:`SignerCheck`).
+    may itself raise VerificationError for a line it cannot parse.
     """
     _check_origin(origin)
     leaves: list[bytes] = []
     prev = GENESIS_PREV
-    signers = SignerCheck()
     for expected, (seq, body, stored) in enumerate(entries):
         if seq != expected:
             if seq < expected:
@@ -785,7 +783,7 @@ def verify_entries(entries: Iterable[tuple[int, bytes, bytes]], origin: str) -> 
         computed = leaf_hash(body)
         if bytes(stored) != computed:
             raise VerificationError(seq, "leaf hash does not match body")
-        signers.feed(seq, _check_body(seq, body, prev, origin))
+        _check_body(seq, body, prev, origin)
         leaves.append(computed)
         prev = computed
     return leaves
@@ -990,6 +988,9 @@ def verify_bundle(
             raise BundleError(f"{PUBLIC_KEY_FILE} is not an Ed25519 key") from None
 
     leaves = verify_entries(_entry_lines(root_dir / ENTRIES_FILE), bundle_origin)
+    signers = SignerCheck()  # every signature names a title its signer held in the trail
+    for seq, body, _ in _entry_lines(root_dir / ENTRIES_FILE):
+        signers.feed(seq, json.loads(bytes(body)))
     records = _checkpoint_lines(root_dir / CHECKPOINTS_FILE)
     verified = verify_checkpoints(leaves, [note for _, note in records], public_key, bundle_origin)
     for index, ((declared, _), (size, _)) in enumerate(zip(records, verified, strict=True)):

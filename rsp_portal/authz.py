@@ -125,6 +125,12 @@ _ACTIONS = [
     ),
     Action("policy.activate", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Activate a policy"),
     Action(
+        "title.grant",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Propose, approve and refuse sign-off titles (two holders of other titles grant one)",
+    ),
+    Action(
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
@@ -179,6 +185,7 @@ NOT_FOR_ADMINS = frozenset(
         "safeguard.update",
         "report.sign",
         "report.publish",
+        "title.grant",
     }
 )
 
