@@ -21,7 +21,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import events
 from core.models import OutboxMessage, OutboxStatus
+from rsp_portal.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +103,6 @@ def enqueue_many(
 
 def _send(message: OutboxMessage) -> None:
     """Hand the message's task to the broker (replaced by a list in unit tests)."""
-    from rsp_portal.celery import app
 
     app.send_task(
         message.topic,
@@ -262,14 +263,12 @@ def consume(outbox_id: int | None, work: Callable[..., T], *args: Any) -> T | No
 
 def send_again(message: OutboxMessage, actor: Any) -> bool:
     """Give a dead message a fresh set of attempts (an operator's decision, audited)."""
-    import audit
-
     with transaction.atomic():
         revived = OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.DEAD).update(
             status=OutboxStatus.PENDING, attempts=0, available_at=timezone.now()
         )
         if revived:
-            audit.record(
+            events.record(
                 "outbox.send_again",
                 message,
                 {"topic": message.topic, "last_error": message.last_error[:500]},

@@ -13,6 +13,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from audit import runs as audit_runs
+from audit.models import VerificationRun
+from audit.verification import trail_trusted, trust_of
+from core.events import Query, ask
 from governance.evidence_sql import _dt, _when, read_evidence_and_policy, read_family_evidence
 from governance.gate import (
     ApprovalInfo,
@@ -28,6 +32,7 @@ from governance.gate import (
     WarningBehaviour,
     last_full_evaluation,
 )
+from governance.gate.inputs import OverdueCommitment
 from governance.models import (
     DecisionStatus,
     Pause,
@@ -37,6 +42,7 @@ from governance.models import (
     ScalingDecision,
 )
 from policies import rules
+from policies.models import PolicyVersion, SafeguardRequirement, active_ref
 from policies.rules import add_months
 
 if TYPE_CHECKING:
@@ -45,9 +51,16 @@ if TYPE_CHECKING:
     from policies.models import PolicyVersion
 
 
+#: Which gating commitments of a model (with triggers among those given) are past their
+#: deadline under a policy version, now: asked here only when the policy has
+#: gating commitments, answered by the accountability app (``accountability.apps``).
+OVERDUE_COMMITMENTS: Query[
+    tuple[AIModel, int, frozenset[str], datetime], tuple[OverdueCommitment, ...]
+] = Query("commitments.overdue", "the gating commitments of a model past their deadline")
+
+
 def active_version() -> Any:
     """The active PolicyVersion with everything the engine needs prefetched, or None."""
-    from policies.models import PolicyVersion
 
     return PolicyVersion.objects.active().with_children().first()
 
@@ -60,7 +73,6 @@ _SNAPSHOTS_LOCK = threading.Lock()
 
 def active_snapshot() -> PolicySnapshot | None:
     """The engine's view of the active policy (one query when cached)."""
-    from policies.models import active_ref
 
     found = active_ref()
     return snapshot_of(found[:2] if found is not None else None)
@@ -69,7 +81,6 @@ def active_snapshot() -> PolicySnapshot | None:
 def snapshot_of(ref: tuple[int, str] | None) -> PolicySnapshot | None:
     """The snapshot of the version ``(id, content hash)``, from the cache when it holds it;
     None for no version."""
-    from policies.models import PolicyVersion
 
     if ref is None:
         return None
@@ -139,6 +150,11 @@ def snapshot(version: PolicyVersion) -> PolicySnapshot:
         signoff_titles=tuple(version.signoff_titles),
         advisory_titles=tuple(version.advisory_titles),
         levels=tuple(level.code for level in version.levels.all()),
+        gating_commitment_triggers=frozenset(
+            str(c.get("trigger"))
+            for c in version.commitments or []
+            if isinstance(c, Mapping) and c.get("gating")
+        ),
         uncertainty_z=float(version.uncertainty_z),
     )
 
@@ -148,13 +164,11 @@ def audit_trail_verified() -> bool:
     (AUDIT_VERIFY_MAX_AGE_SECONDS): the record itself is in doubt, so no gate may say
     approved (docs/adr/0010-insider-resistant-audit-trail.md). See
     ``audit.verification.trail_trusted``."""
-    from audit.verification import trail_trusted
 
     return trail_trusted()
 
 
 def requirement_codes() -> set[str]:
-    from policies.models import SafeguardRequirement
 
     return set(
         SafeguardRequirement.objects.filter(version__status="active").values_list("code", flat=True)
@@ -262,7 +276,6 @@ class GovernanceState:
     def trust(self, now: datetime) -> tuple[bool, datetime | None]:
         """Whether the gate may rely on the audit trail, and until when (as
         ``audit.verification.trust_state``, from the run read with the other inputs)."""
-        from audit.verification import trust_of
 
         return trust_of(self.last_run, now)
 
@@ -309,8 +322,6 @@ def read_governance_many(
 
     from django.db import connection
 
-    from audit import runs as audit_runs
-    from audit.models import VerificationRun
     from evaluations.models import AIModel
 
     decision_t = ScalingDecision._meta.db_table
@@ -537,6 +548,12 @@ def build_input(
         planned_compute=planned_compute,
         evidence=evidence,
         safeguards=safeguards,
+        overdue_commitments=ask(
+            OVERDUE_COMMITMENTS,
+            (model, int(policy.version_id), policy.gating_commitment_triggers, now),
+        )
+        if policy.gating_commitment_triggers
+        else (),
         approval=approval_info(decision) if decision else None,
         pauses=pauses,
         precautions=precautions,

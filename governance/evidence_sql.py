@@ -19,6 +19,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from evaluations.models import (
+    AIModel,
+    Checkpoint,
+    EvalResult,
+    EvidenceSummary,
+    EvidenceSummaryState,
+)
 from evaluations.summary import Lens, _more
 from governance.gate import (
     CheckpointInfo,
@@ -29,6 +36,7 @@ from governance.gate import (
     ResultInfo,
     below_line,
 )
+from policies.models import PolicyVersion
 
 if TYPE_CHECKING:
     from evaluations.models import AIModel
@@ -112,7 +120,6 @@ def _checkpoints_sql(models_t: str, ckpt_t: str) -> str:
 
 def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[float, Any]]:
     """The ranking query and its parameters."""
-    from evaluations.models import AIModel, Checkpoint, EvalResult
 
     models_t = AIModel._meta.db_table
     ckpt_t = Checkpoint._meta.db_table
@@ -268,14 +275,6 @@ def lens_of(policy: PolicySnapshot) -> Lens:
 
 
 def _summary_sql(seeds: int = 0) -> str:
-    from evaluations.models import (
-        AIModel,
-        Checkpoint,
-        EvalResult,
-        EvidenceSummary,
-        EvidenceSummaryState,
-    )
-    from policies.models import PolicyVersion
 
     models_t = AIModel._meta.db_table
     ckpt_t = Checkpoint._meta.db_table
@@ -352,8 +351,6 @@ def read_evidence_and_policy(
 
 def _summary_rows(model: AIModel) -> list[Row]:
     from django.db import connection
-
-    from policies.models import PolicyVersion
 
     with connection.cursor() as cursor:
         cursor.execute(_summary_sql(), [model.pk, PolicyVersion.Status.ACTIVE])

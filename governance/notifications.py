@@ -15,12 +15,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import audit
 from core import outbox
 from core.events import Notice
+from core.models import User
+from governance.emails import SUBJECTS, render_email
 from governance.models import Channel, Notification, Subscription
 from governance.transports import transport_for
 
@@ -28,23 +30,11 @@ if TYPE_CHECKING:
     from rsp_portal.types import Actor
 
 SEND_TASK = "governance.send_notification"
-SUBJECTS = {
-    "gate.transition": "Gate of {model} is now {to}",
-    "decision.requested": "Scaling decision #{decision} for {model} needs your sign-off",
-    "decision.approved": "Scaling decision #{decision} for {model} approved",
-    "decision.rejected": "Scaling decision #{decision} for {model} rejected",
-    "decision.stale": "Scaling decision #{decision} for {model} is stale",
-    "decision.expired": "Scaling decision #{decision} for {model} expired",
-    "model.paused": "{model} was paused",
-    "warning.crossed": "{model} crossed an early-warning line",
-    "threshold.crossed": "{model} crossed a capability threshold",
-    "evaluation.due": "{model} is due for evaluation",
-    "policy.activation.requested": "A policy activation needs your sign-off",
-}
+
+__all__ = ["SEND_TASK", "SUBJECTS", "notify", "on_notice", "render_email", "shown_target"]
 
 
 def _recipients(roles: Iterable[str]) -> list[str]:
-    from core.models import User
 
     return sorted(
         set(
@@ -154,13 +144,8 @@ def on_notice(notice: Notice, actor: Actor = None) -> None:
 
 
 def shown_target(subscription: Subscription) -> str:
-    """The target as pages and the trail show it: a URL can be a credential (Slack's is), so
-    only its host; an e-mail address in full. The secret is never shown."""
-    from urllib.parse import urlsplit
-
-    if subscription.kind == Channel.EMAIL:
-        return subscription.target
-    return urlsplit(subscription.target).netloc
+    """The target as pages and the trail show it (the channel's transport decides)."""
+    return transport_for(subscription.kind).shown_target(subscription)
 
 
 def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
@@ -175,7 +160,6 @@ def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
 
 def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
     """Validate (the kind's transport checks the target) and save a subscription, audited."""
-    import audit
 
     subscription.full_clean()
     action = "subscription.update" if subscription.pk else "subscription.create"
@@ -187,7 +171,6 @@ def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
 
 def delete_subscription(subscription: Subscription, actor: Any) -> None:
     """Delete a subscription that never sent anything, audited."""
-    import audit
 
     with transaction.atomic():
         audit.record("subscription.delete", subscription, _subscription_audit(subscription), actor)
@@ -203,36 +186,3 @@ def send_queued(outbox_id: int) -> None:
     """Deliver the notification of outbox message ``outbox_id`` (the consumer's work)."""
     notification = Notification.objects.select_related("subscription").get(message_id=outbox_id)
     deliver(notification)
-
-
-def render_email(event: str, payload: dict[str, Any]) -> tuple[str, str]:
-    """Subject and plain-text body of an e-mail, in words (never a JSON dump)."""
-    from django.template.loader import render_to_string
-
-    from governance.reasons import group_reasons
-
-    subject = SUBJECTS.get(event, event).format_map(_Default(payload))
-    reasons = payload.get("reasons") or []
-    model = str(payload.get("model", ""))
-    limit = payload.get("compute_limit")
-    text = render_to_string(
-        "governance/email/notification.txt",
-        {
-            "subject": subject,
-            "event": event,
-            "p": payload,
-            "site": settings.SITE_URL,
-            "at": payload.get("at", ""),
-            "groups": group_reasons(reasons, model) if model else [],
-            "reasons": [r.get("message", r.get("code", "")) for r in reasons],
-            "determinations": sorted((payload.get("determinations") or {}).items()),
-            "titles": ", ".join(payload.get("required_titles") or []),
-            "compute_limit": f"{float(limit):.3g}" if limit is not None else "?",
-        },
-    )
-    return subject, text
-
-
-class _Default(dict):  # type: ignore[type-arg]
-    def __missing__(self, key: str) -> str:
-        return "?"

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 import audit
 from core import outbox
-from governance import gatemac, notifications
+from evaluations.models import AIModel
+from governance import gatemac, notifications, services
 from governance.models import DecisionStatus, GateState, ScalingDecision
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ def send_notification(outbox_id: int) -> None:
 @shared_task(name="governance.sweep_gates")
 def sweep_gates() -> int:
     """Expire overdue decisions, then compare every stored gate with a recomputation."""
-    from governance import services
 
     now = timezone.now()
     for decision in ScalingDecision.objects.filter(
@@ -50,8 +50,6 @@ def sweep_stored_gates() -> int:
     appended to the trail (``gate.mismatch``), logged and notified, and replaced by the
     recomputed, sealed row. Returns how many models were swept.
     """
-    from evaluations.models import AIModel
-    from governance import services
 
     now = timezone.now()
     count = 0

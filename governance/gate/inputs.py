@@ -89,6 +89,8 @@ class PolicySnapshot:
     advisory_titles: tuple[str, ...] = ()
     levels: tuple[str, ...] = ()
     uncertainty_z: float = 0.0
+    #: Triggers of the policy's gating commitments; empty: nothing to ask.
+    gating_commitment_triggers: frozenset[str] = frozenset()
 
     @property
     def includes(self) -> dict[str, tuple[str, ...]]:
@@ -214,6 +216,16 @@ class PrecautionInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OverdueCommitment:
+    """A gating procedural commitment past its deadline."""
+
+    code: str
+    text: str
+    due_at: datetime
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class GateInput:
     """Everything the gate needs. All datetimes must be aware (or all naive).
 
@@ -230,3 +242,4 @@ class GateInput:
     approval: ApprovalInfo | None = None
     pauses: tuple[PauseInfo, ...] = ()
     precautions: tuple[PrecautionInfo, ...] = ()
+    overdue_commitments: tuple[OverdueCommitment, ...] = ()

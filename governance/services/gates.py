@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from evaluations.models import AIModel
 from governance import adapter, gatemac, notifications
 from governance.gate import Verdict, codes_of, evaluate, internal_error_verdict
 from governance.models import (
@@ -471,8 +472,6 @@ def stored_gate_from_row(
 def _stored_statement() -> tuple[str, Columns[GateState]]:
     from django.db import connection
 
-    from evaluations.models import AIModel
-
     built = _STORED_SQL.get(connection.vendor)
     if built is None:
         columns = Columns(
@@ -537,7 +536,6 @@ def _float_or_none(value: Any) -> float | None:
 
 def recompute_all(cause: str, actor: Actor = None) -> int:
     """Recompute every model's gate (policy activation, the periodic sweep)."""
-    from evaluations.models import AIModel
 
     count = 0
     for model in AIModel.objects.order_by("pk"):
