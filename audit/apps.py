@@ -12,3 +12,6 @@ class AuditConfig(AppConfig):
         from audit.dbguard import register_sqlite_functions
 
         connection_created.connect(register_sqlite_functions, dispatch_uid="audit-sqlite-guard")
+        from audit import beat
+
+        beat.connect()

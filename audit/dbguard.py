@@ -6,11 +6,10 @@ SQLite: row triggers refuse UPDATE and DELETE (SQLite has no TRUNCATE).
 Django's TransactionTestCase empties every table between tests (TRUNCATE on PostgreSQL, DELETE
 on SQLite). The guard installed by migrations has no escape at all on PostgreSQL: a session
 setting that anyone connected can ``SET`` is no guard. The test runner, and only the test
-runner, replaces the trigger function in its own throwaway database with ``PG_TEST_FUNCTION``
-(see ``install_test_flush_escape``, called by ``tests/conftest.py`` after the test database is
-migrated), which honours ``rsp.allow_test_flush = 'on'`` for TRUNCATE. No migration a
-production database runs ever installs that function (docs/adr/0010, "No test escape in
-production").
+runner, replaces the trigger function in its own throwaway database with one that honours a
+session setting for TRUNCATE; that function and its installer live in the test suite
+(``tests/dbguard_escape.py``), so no code the product ships can install it (docs/adr/0010, "No
+test escape in production").
 
 SQLite (development and tests only): the DELETE triggers consult the connection function
 ``rsp_test_flush_allowed()``, which the application registers returning 0 and only the test
@@ -32,18 +31,6 @@ BEGIN
 END $$;
 """
 _PG_FUNCTION = PG_FUNCTION
-
-# What only the test runner installs, in its own test database, after migrating it.
-PG_TEST_FUNCTION = """
-CREATE OR REPLACE FUNCTION rsp_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'TRUNCATE' AND current_setting('rsp.allow_test_flush', true) = 'on' THEN
-    RETURN NULL;
-  END IF;
-  RAISE EXCEPTION 'append-only: % on % is not allowed', TG_OP, TG_TABLE_NAME
-    USING ERRCODE = '42501';
-END $$;
-"""
 
 
 def _pg_statements(table: str, allow_update: bool) -> list[str]:
@@ -116,7 +103,7 @@ def strict_function() -> migrations.RunPython:
     """A migration operation replacing the PostgreSQL trigger function with ``PG_FUNCTION``.
 
     Databases migrated before the test escape was removed still carry a function that honours
-    ``rsp.allow_test_flush``; this removes it. Reverting restores nothing: the escape was a flaw.
+    the old test switch; this removes it. Reverting restores nothing: the escape was a flaw.
     """
 
     def forwards(apps: Any, schema_editor: Any) -> None:
@@ -124,21 +111,6 @@ def strict_function() -> migrations.RunPython:
             schema_editor.execute(PG_FUNCTION, params=None)
 
     return migrations.RunPython(forwards, migrations.RunPython.noop)
-
-
-def install_test_flush_escape(connection: Any) -> None:
-    """Test runner only: let ``rsp.allow_test_flush = 'on'`` permit TRUNCATE in this database.
-
-    Refuses any database whose name does not start with Django's test prefix, so a test
-    settings mix-up cannot weaken a real database.
-    """
-    if connection.vendor != "postgresql":
-        return
-    name = connection.settings_dict["NAME"]
-    if not str(name).startswith("test_"):
-        raise RuntimeError(f"refusing to install the test flush escape in database {name!r}")
-    with connection.cursor() as cursor:
-        cursor.execute(PG_TEST_FUNCTION)
 
 
 def register_sqlite_functions(sender: Any, connection: Any, **kwargs: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 
 from audit.models import AuditEntry
+from rsp_portal.datetimes import BoundedIsoDateTimeFilter
 
 
 class AuditEntryFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
@@ -15,8 +16,8 @@ class AuditEntryFilter(django_filters.FilterSet):  # type: ignore[misc]  # djang
     object_type = django_filters.CharFilter(field_name="object_type", label="Object type")
     object_id = django_filters.CharFilter(field_name="object_id", label="Object id")
     model = django_filters.CharFilter(field_name="model_slug", label="AI model (slug)")
-    since = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="gte", label="Since")
-    until = django_filters.IsoDateTimeFilter(field_name="ts", lookup_expr="lt", label="Until")
+    since = BoundedIsoDateTimeFilter(field_name="ts", lookup_expr="gte", label="Since")
+    until = BoundedIsoDateTimeFilter(field_name="ts", lookup_expr="lt", label="Until")
 
     class Meta:
         model = AuditEntry

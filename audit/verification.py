@@ -13,8 +13,8 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Generator, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -24,6 +24,8 @@ from django.utils import timezone
 
 from audit.checkpoints import CheckpointError, external_notes, public_key, public_key_pem
 from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
+from audit.preconditions import check_preconditions
+from audit.runs import check_runs, sign_run, trusted_run
 from audit.services import filter_columns
 from audit.verify_bundle import (
     GENESIS_PREV,
@@ -34,6 +36,7 @@ from audit.verify_bundle import (
     verify_external_checkpoints,
     write_bundle,
 )
+from core.events import Event, emit
 
 _ENTRY_COLUMNS = (
     "seq",
@@ -59,6 +62,7 @@ class Outcome:
     first_bad_seq: int | None
     message: str
     checked_at: dt.datetime
+    head_hash: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -202,10 +206,12 @@ def verify_log() -> Outcome:
             _check_external(leaves)
             _check_head(leaves)
             reconcile()
+            check_preconditions(len(leaves))
+            check_runs()
     except VerificationError as exc:
-        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now())
+        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now(), _head())
     message = f"OK: {entries} entries, {checkpoints} checkpoints"
-    return Outcome(True, entries, checkpoints, None, message, timezone.now())
+    return Outcome(True, entries, checkpoints, None, message, timezone.now(), _head(leaves))
 
 
 _GENESIS_HEX = GENESIS_PREV.hex()
@@ -269,23 +275,48 @@ def verify_quick() -> Outcome:
             _check_external(leaves, latest_only=True)
             _check_head(leaves)
             reconcile()
+            check_preconditions(len(leaves))
+            check_runs()
     except VerificationError as exc:
-        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now())
+        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now(), _head())
     message = f"OK: {entries} entries, {checkpoints} checkpoints (quick)"
-    return Outcome(True, entries, checkpoints, None, message, timezone.now())
+    return Outcome(True, entries, checkpoints, None, message, timezone.now(), _head(leaves))
 
 
-#: Called with each stored VerificationRun whose outcome differs from the trust before it
-#: (the gate registers here: a trail that fails verification pauses every model).
-ON_OUTCOME_CHANGED: list[Callable[[VerificationRun], None]] = []
+def _head(leaves: list[bytes] | None = None) -> str:
+    """The verified chain head, or (after a failure) what the log head row claims."""
+    if leaves is not None:
+        return (leaves[-1] if leaves else GENESIS_PREV).hex()
+    try:
+        return str(LogHead.objects.filter(pk=1).values_list("head_hash", flat=True).first() or "")
+    except Exception:  # a broken table must not stop the failure being recorded
+        return ""
+
+
+#: Emitted with each stored VerificationRun whose outcome differs from the trust before it,
+#: the actor being what triggered the run (the gate's handler: a trail that fails
+#: verification pauses every model).
+OUTCOME_CHANGED: Event[VerificationRun] = Event(
+    "audit.outcome_changed", "the audit trail's verification outcome changed"
+)
 
 
 def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome, VerificationRun]:
-    """``verify_log`` (or ``verify_quick``) and store its outcome for the status page."""
-    # Trusted before this run: the last one passed and, with a bound, recently enough.
+    """``verify_log`` (or ``verify_quick``) and store its outcome for the status page.
+
+    The run is signed with the audit signing key when this process holds it (the worker);
+    otherwise it is recorded unsigned and never counts for the gate (``audit.runs``). Runs are
+    not appended to the trail: a failing run would change the very log under investigation;
+    the signature and the append-only guard protect them instead (docs/adr/0023).
+    """
+    from audit.checkpoints import CheckpointError, signing_key
+
+    # Trusted before this run: the decisive run passed and, with a bound, recently enough.
     previous = trail_trusted() if VerificationRun.objects.exists() else None
+    started = timezone.now()
     outcome = verify_quick() if quick else verify_log()
-    run = VerificationRun.objects.create(
+    run = VerificationRun(
+        started_at=started,
         ok=outcome.ok,
         entries=outcome.entries,
         checkpoints=outcome.checkpoints,
@@ -293,42 +324,39 @@ def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome
         message=outcome.message,
         triggered_by=triggered_by[:150],
         kind=VerificationRun.Kind.QUICK if quick else VerificationRun.Kind.FULL,
+        head_hash=outcome.head_hash,
     )
+    # No key in this process (a web process): recorded, but it never counts.
+    with suppress(CheckpointError):
+        sign_run(run, signing_key())
+    run.save()
     if previous is None or previous != run.ok:
-        for hook in ON_OUTCOME_CHANGED:
-            hook(run)
+        emit(OUTCOME_CHANGED, run, triggered_by[:150])
     return outcome, run
 
 
 def latest_run() -> VerificationRun | None:
-    return VerificationRun.objects.order_by("-started_at", "-pk").first()
+    """The run the gate relies on: the newest validly signed run (or an unsigned failure);
+    forged, unsigned successful and future-dated runs are ignored (``audit.runs``)."""
+    return trusted_run()
 
 
 def trail_trusted(now: dt.datetime | None = None) -> bool:
-    """Whether gates may rely on the trail: the latest verification passed and, with
-    AUDIT_VERIFY_MAX_AGE_SECONDS set, a verification passed within that bound (a log that was
-    never verified is trusted only while it is empty)."""
-    latest = latest_run()
-    if latest is not None and not latest.ok:
-        return False
-    bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS
-    if not bound:
-        return True
-    if latest is None:
-        return not AuditEntry.objects.exists()
-    now = now or timezone.now()
-    return now - latest.started_at <= dt.timedelta(seconds=bound)
+    """Whether gates may rely on the trail: the decisive verification passed and, with
+    AUDIT_VERIFY_MAX_AGE_SECONDS set, it passed within that bound (a log that was never
+    verified is trusted only while it is empty)."""
+    return trust_of(latest_run(), now)[0]
 
 
 def trust_state(now: dt.datetime | None = None) -> tuple[bool, dt.datetime | None]:
-    """``trail_trusted`` and ``trust_expires_at`` from one read of the latest run."""
+    """``trail_trusted`` and ``trust_expires_at`` from one read of the decisive run."""
     return trust_of(latest_run(), now)
 
 
 def trust_of(
     latest: VerificationRun | None, now: dt.datetime | None = None
 ) -> tuple[bool, dt.datetime | None]:
-    """:func:`trust_state` given the latest run (its ``ok`` and ``started_at``), read by the
+    """:func:`trust_state` given the decisive run (its ``ok`` and ``started_at``), read by the
     caller, e.g. with the gate's other inputs."""
     if latest is not None and not latest.ok:
         return False, None

@@ -70,6 +70,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+#: A JSON object as parsed (an entry body, a manifest).
+JsonObject = dict[str, Any]
+
 try:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
@@ -643,8 +646,77 @@ def _reject_constant(text: str) -> Any:
     raise ValueError(f"{text} in body")
 
 
-def _check_body(seq: int, body: bytes, prev: bytes, origin: str) -> None:
-    """Raise VerificationError(seq, ...) unless ``body`` is a valid entry body."""
+# --------------------------------------------------------------------------
+# Who may sign, as the trail itself records it
+# --------------------------------------------------------------------------
+
+#: Entries that grant, revoke or suspend a sign-off title (the object is the account).
+AUTHORITY_ACTIONS = ("user.create", "title.grant", "title.revoke", "user.credential")
+#: Entries that sign with a title (``data.title``, the actor is the signer).
+SIGNING_ACTIONS = (
+    "decision.approve",
+    "decision.reject",
+    "policy.activation.approve",
+    "policy.activation.reject",
+    "policy.activation_approve",
+)
+
+
+class SignerCheck:
+    """Each signature must name a title its signer held, per the entries before it.
+
+    Fed every entry body in order: titles come from ``user.create`` (``titles``),
+    ``title.grant`` and ``title.revoke`` of the account; a ``user.credential`` entry
+    suspends the account's signing for its ``cooling_off_hours``. A signature by someone
+    the trail never made a holder of that title, or during a cooling-off, is a forgery
+    (a title row edited in the database does not reach the trail).
+    """
+
+    def __init__(self) -> None:
+        self.titles: dict[str, set[str]] = {}
+        self.suspended_until: dict[str, dt.datetime] = {}
+
+    def feed(self, seq: int, obj: JsonObject) -> None:
+        action = obj.get("action")
+        data = obj.get("data") or {}
+        if action in AUTHORITY_ACTIONS and obj["object"].get("type") == "core.user":
+            user = str(obj["object"]["id"])
+            held = self.titles.setdefault(user, set())
+            if action == "user.create":
+                held.update(str(t) for t in data.get("titles") or [])
+            elif action == "title.grant":
+                held.add(str(data.get("title")))
+            elif action == "title.revoke":
+                held.discard(str(data.get("title")))
+            else:
+                hours = data.get("cooling_off_hours") or 0
+                if isinstance(hours, int) and hours > 0:
+                    until = _parse_ts(obj["ts"]) + dt.timedelta(hours=hours)
+                    self.suspended_until[user] = until
+        elif action in SIGNING_ACTIONS:
+            signer = str((obj.get("actor") or {}).get("id"))
+            title = data.get("title")
+            name = (obj.get("actor") or {}).get("username", signer)
+            if title not in self.titles.get(signer, set()):
+                raise VerificationError(
+                    seq,
+                    f"{action} signed as {title} by {name}, who does not hold {title} in the "
+                    "trail (a forged title)",
+                )
+            suspended = self.suspended_until.get(signer)
+            if suspended is not None and _parse_ts(obj["ts"]) < suspended:
+                raise VerificationError(
+                    seq,
+                    f"{action} signed by {name} during the cooling-off after a credential change",
+                )
+
+
+def _parse_ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _check_body(seq: int, body: bytes, prev: bytes, origin: str) -> JsonObject:
+    """Raise VerificationError(seq, ...) unless ``body`` is a valid entry body; return it."""
     try:
         obj = json.loads(
             body.decode("utf-8"),
@@ -684,6 +756,7 @@ def _check_body(seq: int, body: bytes, prev: bytes, origin: str) -> None:
             raise VerificationError(seq, f"{key} is not an object")
     if "type" not in obj["object"] or "id" not in obj["object"]:
         raise VerificationError(seq, "object lacks type or id")
+    return obj
 
 
 def verify_entries(entries: Iterable[tuple[int, bytes, bytes]], origin: str) -> list[bytes]:
@@ -694,11 +767,13 @@ def verify_entries(entries: Iterable[tuple[int, bytes, bytes]], origin: str) -> 
     body whose ``seq``, ``origin`` and ``prev`` (hex leaf hash of entry i-1,
     or of ``GENESIS_PREV``) match. Raises VerificationError at the first bad
     entry, naming its position; the iterable is consumed lazily, so a reader
-    may itself raise VerificationError for a line it cannot parse.
+    may itself raise VerificationError for a line it cannot parse. Every signature must
+    name a title its signer held in the trail (:class:`SignerCheck`).
     """
     _check_origin(origin)
     leaves: list[bytes] = []
     prev = GENESIS_PREV
+    signers = SignerCheck()
     for expected, (seq, body, stored) in enumerate(entries):
         if seq != expected:
             if seq < expected:
@@ -710,7 +785,7 @@ def verify_entries(entries: Iterable[tuple[int, bytes, bytes]], origin: str) -> 
         computed = leaf_hash(body)
         if bytes(stored) != computed:
             raise VerificationError(seq, "leaf hash does not match body")
-        _check_body(seq, body, prev, origin)
+        signers.feed(seq, _check_body(seq, body, prev, origin))
         leaves.append(computed)
         prev = computed
     return leaves
@@ -854,7 +929,7 @@ def verify_external_checkpoints(
     return verified[-1][0] if verified else 0
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def _read_manifest(path: Path) -> JsonObject:
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
@@ -972,7 +1047,7 @@ def write_bundle(
     checkpoint_notes: Iterable[str],
     public_key_pem: bytes,
     exported_at: str | dt.datetime,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Write an export bundle into directory ``path`` and return its manifest.
 
     ``entries`` yields ``(seq, body, stored_leaf_hash)`` exactly as stored
@@ -1021,7 +1096,7 @@ def write_bundle(
     (target / PUBLIC_KEY_FILE).write_bytes(public_key_pem)
     shutil.copyfile(Path(__file__), target / VERIFIER_FILE)
     (target / VERIFY_MD_FILE).write_text(VERIFY_MD, encoding="utf-8")
-    manifest: dict[str, Any] = {
+    manifest: JsonObject = {
         "origin": origin,
         "exported_at": exported_at,
         "entries": entry_count,

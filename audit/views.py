@@ -13,8 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.checkpoints import key_description
 from audit.filters import AuditEntryFilter
-from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
-from audit.verification import run_verification
+from audit.models import AuditCheckpoint, AuditEntry, LogHead
+from audit.verification import latest_run, run_verification
 from audit.verify_bundle import leaf_hash
 from rsp_portal.authz import require
 
@@ -163,7 +163,7 @@ def status(request: HttpRequest) -> HttpResponse:
         request,
         "audit/status.html",
         {
-            "last_run": VerificationRun.objects.order_by("-started_at").first(),
+            "last_run": latest_run(),
             "checkpoint": AuditCheckpoint.objects.order_by("-size").first(),
             "head": LogHead.objects.filter(pk=1).first(),
             "key": key_description(),

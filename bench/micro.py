@@ -142,13 +142,13 @@ def gate_engine(slug: str) -> tuple[dict[str, Any], list[Step]]:
 
     from evaluations.models import AIModel
     from governance import adapter
-    from governance.gate import evaluate
+    from governance.gate import INTERNAL_ERROR, evaluate
 
     model = AIModel.objects.get(slug=slug)
     now = timezone.now()
     inp, _ = adapter.build_input(model, "scaling", None, now)
     verdict = evaluate(inp)
-    if verdict.reasons and verdict.reasons[0].code == "internal_error":
+    if verdict.reasons and verdict.reasons[0].code == INTERNAL_ERROR:
         raise SystemExit(f"the gate engine failed on the bench input: {verdict.to_dict()}")
     with CaptureQueriesContext(connection) as queries:
         live, _ = adapter.build_input(model, "scaling", 3e24, now)

@@ -27,10 +27,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: use 'Bearer <token>'."
             )
-        # A view may read one row with the token (``token_rider``: the stored gate).
-        view = (getattr(request, "parser_context", None) or {}).get("view")
-        rider_for = getattr(view, "token_rider", None)
-        token = ApiToken.authenticate(text, rider_for(request) if rider_for else None)
+        token = ApiToken.authenticate(text)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         return token.user, token

@@ -38,6 +38,33 @@ RETRY_BASE = timedelta(seconds=10)
 RETRY_MAX = timedelta(minutes=10)
 MAX_ATTEMPTS = 6
 
+#: Per topic, whether a message's work is already done elsewhere (e.g. a suite run that another
+#: message finished after its first worker crashed): such a message is settled, not sent again
+#: and never buried as dead (a false poison alarm). Registered by the app that owns the topic.
+_SETTLED: dict[str, Callable[[dict[str, Any]], bool]] = {}
+
+
+def settle_when(topic: str, done: Callable[[dict[str, Any]], bool]) -> None:
+    """Let the relay settle a pending ``topic`` message whose work ``done(payload)`` says is
+    finished elsewhere."""
+    _SETTLED[topic] = done
+
+
+def _settled(message: OutboxMessage, now: Any) -> bool:
+    """Mark the message done when its work finished elsewhere; True if it was."""
+    done = _SETTLED.get(message.topic)
+    if done is None or not done(message.payload):
+        return False
+    settled = OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.PENDING).update(
+        status=OutboxStatus.DONE,
+        done_at=now,
+        locked_until=None,
+        last_error="settled: its work finished elsewhere",
+    )
+    if settled:
+        logger.info("outbox %s (%s) settled: done elsewhere", message.pk, message.topic)
+    return True
+
 
 def enqueue(
     topic: str, payload: dict[str, Any], *, max_attempts: int = MAX_ATTEMPTS
@@ -102,6 +129,8 @@ def relay(limit: int = 100) -> int:
     )
     sent = 0
     for message in due:
+        if message.attempts and _settled(message, now):
+            continue
         if message.attempts >= message.max_attempts:
             _bury(message, now)
             continue

@@ -3,15 +3,22 @@
 Every change to who may do what goes through one function here, audited with the acting user:
 creating and deactivating users, changing a role, granting and revoking sign-off titles,
 issuing and revoking API tokens. The admin, the management commands and the pages all call
-these; none of them edits groups, titles or tokens itself.
+these; none of them edits roles, titles or tokens itself.
 
 Separation of duties (NIST 800-53 AC-5, AC-3(2)):
-- a sign-off title is granted only by a holder of another sign-off title, never to oneself,
-  and every grant is announced to leadership (a console operator, acting as ``system``, may
-  grant too: whoever runs manage.py on the server is trusted with the database anyway);
+- a sign-off title is granted by two holders of other sign-off titles in turn (a pending
+  grant), never to oneself, and every step is announced to leadership; the operator's console
+  (``create_user --title``, ``account grant-title``) grants at once, audited as its own act:
+  it bootstraps the first title holders;
+- one person holds at most one title (a database constraint as well);
 - an account holding ``admin`` holds no title and cannot sign (``rsp_portal.authz``), so an
   administrator cannot alone satisfy a two-person rule;
-- nobody changes their own role or grants themselves a title.
+- nobody changes their own role or grants themselves a title;
+- a credential change of a title holder suspends their signing for a cooling-off period and
+  is announced (``credential_changed``).
+
+These rows are authority only as the trail records it: signing reads ``core.authority`` and
+verification reconciles every row with its entries (``audit.reconcile``).
 """
 
 from __future__ import annotations
@@ -22,11 +29,19 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.models import ApiToken, Role, SignoffTitle, User, WorkerHeartbeat
+from core import events
+from core.models import (
+    ApiToken,
+    Role,
+    SignoffTitle,
+    TitleGrant,
+    TitleGrantStatus,
+    User,
+    WorkerHeartbeat,
+)
 from rsp_portal.celery import app as celery_app
 from rsp_portal.rows import Columns
 
@@ -176,22 +191,25 @@ def _require_manager(actor: Actor) -> None:
         require(actor, "token.manage")
 
 
-def _role_of(user: User) -> str | None:
-    roles = sorted(user.groups.values_list("name", flat=True))
-    return roles[0] if len(roles) == 1 else (",".join(roles) or None)
-
-
 def _forget_cached(user: User) -> None:
-    for attr in ("_roles_cache", "_titles_cache"):
+    for attr in ("_titles_cache", "_audited_authority"):
         if hasattr(user, attr):
             delattr(user, attr)
 
 
-def _announce(event: str, payload: dict[str, Any]) -> None:
+def _announce(event: str, payload: dict[str, Any], actor: Actor = None) -> None:
     """Tell leadership (every title holder among them) about a change to who may sign."""
-    from governance import notifications
+    events.emit(events.NOTIFY, events.Notice(event, payload, (Role.LEADERSHIP,)), actor)
 
-    notifications.notify(event, payload, roles=(Role.LEADERSHIP,))
+
+def _one_title(titles: list[str] | None) -> list[str]:
+    wanted = sorted({t.upper().strip() for t in titles or [] if t.strip()})
+    if len(wanted) > 1:
+        raise AccountError(
+            f"One person holds one sign-off title, not {', '.join(wanted)}: a two-person rule "
+            "needs two people."
+        )
+    return wanted
 
 
 def create_user(
@@ -203,49 +221,51 @@ def create_user(
     email: str = "",
     actor: Actor = None,
 ) -> User:
-    """Create a user in one role (a group), with sign-off titles for leadership.
+    """Create a user in one role, with at most one sign-off title for leadership.
 
     Without a password the account can only use API tokens. The creation is audited (username,
     role, titles; no e-mail or password); ``actor`` is who created it (None: a system process).
+    A title at creation is the console's bootstrap of the first holders; a person proposes a
+    title for an existing account instead (:func:`grant_title`, two holders).
     """
     import audit
 
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
-    if titles and role != Role.LEADERSHIP:
+    wanted = _one_title(titles)
+    if wanted and role != Role.LEADERSHIP:
         raise ValueError("only leadership users can hold sign-off titles")
-    if titles:
-        _require_title_grantor(actor, titles, None)
-    else:
-        _require_manager(actor)
+    _require_manager(actor)
+    if wanted and _is_user(actor):
+        raise AccountError(
+            "Create the account without a title, then propose the title: two holders of other "
+            "titles grant it (administrators cannot)."
+        )
     with transaction.atomic():
         is_admin = role == Role.ADMIN
-        user = User(username=username, email=email, is_staff=is_admin, is_superuser=is_admin)
+        user = User(
+            username=username, email=email, role=role, is_staff=is_admin, is_superuser=is_admin
+        )
         if password:
             user.set_password(password)
         else:
             user.set_unusable_password()
         user.full_clean(exclude=["password"])
         user.save()
-        # get_or_create: the migration creates the groups, but a test flush empties the table.
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-        for title in titles or []:
-            SignoffTitle.objects.create(user=user, title=title.upper())
+        for title in wanted:
+            SignoffTitle.objects.create(user=user, title=title)
+            TitleGrant.objects.create(
+                user=user, title=title, status=TitleGrantStatus.GRANTED, decided_at=timezone.now()
+            )
         audit.record(
             "user.create",
             user,
-            {
-                "username": username,
-                "role": role,
-                "titles": sorted(title.upper() for title in titles or []),
-                "staff": is_admin,
-            },
+            {"username": username, "role": role, "titles": wanted, "staff": is_admin},
             actor=actor,
         )
-        if titles:
+        if wanted:
             _announce(
-                "title.granted",
-                {"user": username, "titles": sorted(t.upper() for t in titles), "by": _name(actor)},
+                "title.granted", {"user": username, "titles": wanted, "by": _name(actor)}, actor
             )
     return user
 
@@ -254,48 +274,151 @@ def _name(actor: Actor) -> str:
     return actor.get_username() if _is_user(actor) else str(actor or "system")
 
 
-def _require_title_grantor(actor: Actor, titles: list[str], target: User | None) -> None:
-    """A user grants a title only if they hold another sign-off title and are not the target."""
-    if not _is_user(actor):
-        return  # the console (see the module docstring)
-    if target is not None and actor.pk == target.pk:
-        raise AccountError("Nobody can grant themselves a sign-off title.")
+def _require_title_holder(actor: User, title: str, target: User) -> str:
+    """``actor`` may take part in granting ``title`` to ``target``: returns the title they hold
+    (as the trail records it), which must be another one."""
+    from core import authority
     from rsp_portal.authz import can
 
-    wanted = {t.upper() for t in titles}
-    if not can(actor, "decision.sign") or not (set(actor.titles) - wanted):
+    if actor.pk == target.pk:
+        raise AccountError("Nobody can grant themselves a sign-off title.")
+    held = sorted(authority.cached_of_user(actor).titles & set(actor.titles))
+    if not can(actor, "decision.sign") or not held or title in held:
         raise AccountError(
-            "Only a holder of another sign-off title can grant "
-            + ", ".join(sorted(wanted))
-            + " (administrators cannot)."
+            f"Only holders of another sign-off title can grant {title} (administrators cannot)."
         )
+    reason = authority.refusal(actor)
+    if reason:
+        raise AccountError(reason)
+    return held[0]
 
 
-def grant_title(user: User, title: str, *, actor: Actor) -> SignoffTitle:
-    """Give a leadership user a sign-off title; audited and announced to leadership."""
+def _grant(locked: User, title: str, grant: TitleGrant, actor: Actor) -> None:
+    import audit
+
+    SignoffTitle.objects.create(user=locked, title=title)
+    approvers = [u.username for u in (grant.proposed_by, grant.decided_by) if u is not None]
+    audit.record(
+        "title.grant",
+        locked,
+        {"username": locked.username, "title": title, "approved_by": approvers},
+        actor=actor,
+    )
+    _announce(
+        "title.granted",
+        {"user": locked.username, "titles": [title], "by": _name(actor)},
+        actor,
+    )
+
+
+def grant_title(user: User, title: str, *, actor: Actor) -> TitleGrant:
+    """Grant a leadership user a sign-off title: at once from the console, else in two steps.
+
+    A title holder proposes (a pending grant, audited and announced); a second holder of
+    another title approves it and the title is granted. Neither can be the recipient, who must
+    be leadership and hold no title yet. Returns the grant (``status`` says which step).
+    """
     import audit
 
     title = title.upper().strip()
     if not title:
         raise AccountError("A title is required.")
-    _require_title_grantor(actor, [title], user)
+    if _is_user(actor):
+        _require_title_holder(actor, title, user)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
-        roles = set(locked.groups.values_list("name", flat=True))
-        if roles != {Role.LEADERSHIP}:
+        if locked.role != Role.LEADERSHIP:
             raise AccountError(
-                f"{locked.username} is not (only) leadership; only leadership users hold "
-                "sign-off titles and an administrator never does."
+                f"{locked.username} is not leadership; only leadership users hold sign-off "
+                "titles and an administrator never does."
             )
-        if SignoffTitle.objects.filter(user=locked, title=title).exists():
-            raise AccountError(f"{locked.username} already holds {title}.")
-        granted = SignoffTitle.objects.create(user=locked, title=title)
-        audit.record(
-            "title.grant", locked, {"username": locked.username, "title": title}, actor=actor
+        current = SignoffTitle.objects.filter(user=locked).first()
+        if current is not None:
+            raise AccountError(
+                f"{locked.username} already holds {current.title}; one person holds one "
+                "sign-off title."
+            )
+        pending = TitleGrant.objects.select_for_update().filter(
+            user=locked, status=TitleGrantStatus.PENDING
         )
-        _announce("title.granted", {"user": locked.username, "titles": [title], "by": _name(actor)})
+        grant = pending.first()
+        now = timezone.now()
+        if not _is_user(actor):  # the console's bootstrap: at once
+            if grant is not None:
+                grant.status, grant.decided_at = TitleGrantStatus.REFUSED, now
+                grant.save(update_fields=["status", "decided_at"])
+            grant = TitleGrant.objects.create(
+                user=locked, title=title, status=TitleGrantStatus.GRANTED, decided_at=now
+            )
+            _grant(locked, title, grant, actor)
+        elif grant is None:
+            grant = TitleGrant.objects.create(user=locked, title=title, proposed_by=actor)
+            audit.record(
+                "title.grant.propose",
+                grant,
+                {"username": locked.username, "title": title, "proposed_by": actor.username},
+                actor=actor,
+            )
+            _announce(
+                "title.proposed",
+                {"user": locked.username, "titles": [title], "by": actor.username},
+                actor,
+            )
+        elif grant.title != title:
+            raise AccountError(
+                f"A grant of {grant.title} to {locked.username} is pending; refuse it first."
+            )
+        elif grant.proposed_by_id == actor.pk:
+            raise AccountError(
+                "You proposed this grant; a holder of another title must approve it."
+            )
+        else:
+            _check_proposal_audited(grant)
+            grant.status, grant.decided_by, grant.decided_at = TitleGrantStatus.GRANTED, actor, now
+            grant.save(update_fields=["status", "decided_by", "decided_at"])
+            _grant(locked, title, grant, actor)
     _forget_cached(user)
-    return granted
+    return grant
+
+
+def _check_proposal_audited(grant: TitleGrant) -> None:
+    """A pending grant counts only if the trail recorded its proposal, by its proposer."""
+    from audit.models import AuditEntry
+
+    proposals = AuditEntry.objects.filter(
+        object_type="core.titlegrant", object_id=str(grant.pk), action="title.grant.propose"
+    )
+    for entry in proposals:
+        body = entry.parsed
+        if (
+            body["data"].get("title") == grant.title
+            and body["actor"].get("id") == grant.proposed_by_id
+        ):
+            return
+    raise AccountError("This pending grant has no proposal in the audit trail; it is refused.")
+
+
+def refuse_title_grant(grant: TitleGrant, *, actor: Actor) -> None:
+    """Refuse a pending grant (a title holder, an administrator or the console); audited."""
+    import audit
+    from rsp_portal.authz import can
+
+    if _is_user(actor) and not (can(actor, "token.manage") or can(actor, "decision.sign")):
+        raise AccountError("Only a title holder or an administrator can refuse a title grant.")
+    with transaction.atomic():
+        changed = TitleGrant.objects.filter(pk=grant.pk, status=TitleGrantStatus.PENDING).update(
+            status=TitleGrantStatus.REFUSED,
+            decided_by=actor if _is_user(actor) else None,
+            decided_at=timezone.now(),
+        )
+        if not changed:
+            raise AccountError("This title grant is no longer pending.")
+        audit.record(
+            "title.grant.refuse",
+            grant,
+            {"username": grant.user.username, "title": grant.title},
+            actor=actor,
+        )
 
 
 def revoke_title(user: User, title: str, *, actor: Actor) -> None:
@@ -313,7 +436,9 @@ def revoke_title(user: User, title: str, *, actor: Actor) -> None:
         if not deleted:
             raise AccountError(f"{user.username} does not hold {title}.")
         audit.record("title.revoke", user, {"username": user.username, "title": title}, actor=actor)
-        _announce("title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)})
+        _announce(
+            "title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)}, actor
+        )
     _forget_cached(user)
 
 
@@ -329,7 +454,7 @@ def set_role(user: User, role: str, *, actor: Actor) -> None:
         raise AccountError("Nobody can change their own role.")
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
-        before = _role_of(locked)
+        before = locked.role or None
         if before == role:
             return
         if role != Role.LEADERSHIP and locked.signoff_titles.exists():
@@ -337,22 +462,26 @@ def set_role(user: User, role: str, *, actor: Actor) -> None:
                 f"{locked.username} holds sign-off titles; revoke them before changing the role "
                 "(an administrator can never sign)."
             )
-        locked.groups.set([Group.objects.get_or_create(name=role)[0]])
         is_admin = role == Role.ADMIN
-        if locked.is_staff != is_admin or locked.is_superuser != is_admin:
-            locked.is_staff = locked.is_superuser = is_admin
-            locked.save(update_fields=["is_staff", "is_superuser"])
+        locked.role = role
+        locked.is_staff = locked.is_superuser = is_admin
+        locked.save(update_fields=["role", "is_staff", "is_superuser"])
         audit.record(
             "user.role",
             locked,
             {"username": locked.username, "from": before, "to": role},
             actor=actor,
         )
+    user.role = role
     _forget_cached(user)
 
 
 def set_active(user: User, active: bool, *, actor: Actor) -> None:
-    """Deactivate (or reactivate) an account; audited. Its tokens stop working with it."""
+    """Deactivate (or reactivate) an account; audited. Its tokens stop working with it.
+
+    Reactivating a title holder is a credential change: their signing is suspended for the
+    cooling-off period and the other title holders are told.
+    """
     import audit
 
     _require_manager(actor)
@@ -369,6 +498,43 @@ def set_active(user: User, active: bool, *, actor: Actor) -> None:
             {"username": user.username},
             actor=actor,
         )
+        if active:
+            credential_changed(user, "reactivation", actor=actor)
+
+
+def holds_a_title(user: User) -> bool:
+    """In the row or in the trail: either makes a credential change matter."""
+    from core import authority
+
+    return bool(
+        SignoffTitle.objects.filter(user_id=user.pk).exists() or authority.of_user(user.pk).titles
+    )
+
+
+def credential_changed(user: User, kind: str, *, actor: Actor) -> bool:
+    """Record that a title holder's credential changed (password, e-mail, reactivation, a
+    token issued by someone else): their signing is suspended for SIGNOFF_COOLING_OFF_HOURS
+    (``core.authority`` reads it from this entry) and the other title holders are told.
+    Returns whether anything was recorded (nothing for an account without a title)."""
+    import audit
+
+    if not holds_a_title(user):
+        return False
+    hours = settings.SIGNOFF_COOLING_OFF_HOURS
+    with transaction.atomic():
+        audit.record(
+            "user.credential",
+            user,
+            {"username": user.username, "kind": kind, "cooling_off_hours": hours},
+            actor=actor,
+        )
+        _announce(
+            "signer.credential_changed",
+            {"user": user.username, "kind": kind, "by": _name(actor), "hours": hours},
+            actor,
+        )
+    _forget_cached(user)
+    return True
 
 
 def issue_token(
@@ -379,10 +545,18 @@ def issue_token(
     actor: Actor,
     expires_at: Any = None,
 ) -> tuple[ApiToken, str]:
-    """Issue a token for ``user``: oneself from the tokens page, or by an admin/console."""
-    if not (_is_user(actor) and actor.pk == user.pk):
+    """Issue a token for ``user``: oneself from the tokens page, or by an admin/console.
+
+    A token issued to a title holder by anyone else is a credential change (cooling-off).
+    """
+    own = _is_user(actor) and actor.pk == user.pk
+    if not own:
         _require_manager(actor)
-    return ApiToken.issue(user, name, scopes, expires_at, actor=actor)
+    with transaction.atomic():
+        issued = ApiToken.issue(user, name, scopes, expires_at, actor=actor)
+        if not own:
+            credential_changed(user, "token", actor=actor)
+    return issued
 
 
 def revoke_token(token: ApiToken, *, actor: Actor) -> None:

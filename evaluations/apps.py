@@ -1,4 +1,10 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
+
+#: Before the gate's handler (``governance.apps.GATE_ORDER``): the gate reads the summary
+#: under the new policy's lens.
+SUMMARY_ORDER = 10
 
 
 class EvaluationsConfig(AppConfig):
@@ -8,18 +14,8 @@ class EvaluationsConfig(AppConfig):
     name = "evaluations"
 
     def ready(self) -> None:
-        from policies import services as policies
+        from core.events import subscribe
+        from evaluations.services import rebuild_summaries
+        from policies.services import POLICY_ACTIVATED
 
-        # Before the gate's own hook: the gate reads the summary under the new policy's lens.
-        if _rebuild_summaries not in policies.ON_ACTIVATE:
-            policies.ON_ACTIVATE.insert(0, _rebuild_summaries)
-
-
-def _rebuild_summaries(version: object) -> None:
-    """Re-summarise the evidence under the newly active policy (``evaluations.summary``)."""
-    from evaluations import summary
-    from evaluations.policy import active_policy_view
-
-    policy = active_policy_view()
-    if policy is not None:
-        summary.rebuild_all(summary.lens_of_view(policy))
+        subscribe(POLICY_ACTIVATED, rebuild_summaries, order=SUMMARY_ORDER)

@@ -1,7 +1,7 @@
 """Importing evaluation logs (Inspect AI, lm-eval): upload, preview, mapping, import.
 
 Results are written through :func:`evaluations.services.record_results`'s validation and the
-same ``ON_EVIDENCE_CHANGED`` hooks, so an import is audited and moves the gate like any other
+same ``EVIDENCE_CHANGED`` event, so an import is audited and moves the gate like any other
 write.
 """
 

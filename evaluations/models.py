@@ -50,6 +50,11 @@ class AIModel(models.Model):
             )
         return ids
 
+    def largest_checkpoint(self) -> Checkpoint | None:
+        """The checkpoint with the largest effective compute, whatever the order they were
+        registered in (the gate's planned compute; DESIGN §4); None without one."""
+        return self.checkpoints.order_by("-effective_compute", "-reported_at", "-pk").first()
+
 
 class Checkpoint(AppendOnlyModel):
     """A point in a model's training, with the effective compute it took to reach it."""

@@ -1,7 +1,7 @@
 """State changes of the evidence: models, checkpoints, results, corrections, imports.
 
 Every write validates all of its input first, then writes in one transaction together with its
-audit entries and the ``ON_EVIDENCE_CHANGED`` hooks (the gate recomputes there), so nothing
+audit entries and the ``EVIDENCE_CHANGED`` event (the gate recomputes in its handler), so nothing
 partial is ever committed. Validation failures raise :class:`EvidenceError`, whose
 ``message_dict`` names the offending field (``value``, ``results[3].metric``...); forms and
 the API show those messages as they are.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,25 +24,41 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 import audit
+from core.events import Event, Query, emit
 from core.models import User
 from evaluations import summary
+from evaluations.lowering import lowering_changes
 from evaluations.models import (
     AIModel,
     Checkpoint,
     EvalResult,
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
-from policies import rules
+from rsp_portal.datetimes import utc_offset_error
 from rsp_portal.errors import ServiceError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
 
 
-#: Called with each AI model whose evidence changed, what changed it (``"result.create #12"``)
-#: and who, inside the writing transaction (the gate registers its recomputation here). A hook
-#: that raises rolls the write back.
-ON_EVIDENCE_CHANGED: list[Callable[[AIModel, str, Any], None]] = []
+@dataclass(frozen=True)
+class EvidenceChange:
+    """The payload of ``EVIDENCE_CHANGED``: the AI model and what changed its evidence
+    (``"result.create #12"``)."""
+
+    model: AIModel
+    cause: str
+
+
+#: Emitted once per AI model whose evidence changed, inside the writing transaction, with
+#: who changed it (the gate recomputes in its handler). A handler that raises rolls the
+#: write back.
+EVIDENCE_CHANGED: Event[EvidenceChange] = Event(
+    "evidence.changed", "an AI model's evidence changed (results, checkpoints, safeguards)"
+)
+
+#: The gate of an AI model as the API answers it (governance answers; ADR 0021).
+GATE_OF: Query[AIModel, dict[str, Any]] = Query("gate.of", "the stored gate of an AI model")
 
 #: Results in one bulk request.
 MAX_BULK_RESULTS = 10_000
@@ -118,15 +134,22 @@ def _listing(names: Iterable[str]) -> str:
 def _evidence_changed(
     models: Iterable[AIModel], cause: str = "evidence.change", actor: Actor = None
 ) -> None:
-    """Run the hooks once per touched model, inside the caller's transaction; ``cause`` and
-    ``actor`` say what changed the evidence and who, for the gate's transition record."""
+    """Emit ``EVIDENCE_CHANGED`` once per touched model, inside the caller's transaction;
+    ``cause`` and ``actor`` say what changed the evidence and who, for the gate's record."""
     seen: set[int] = set()
     for model in models:
         if model.pk in seen:
             continue
         seen.add(model.pk)
-        for hook in ON_EVIDENCE_CHANGED:
-            hook(model, cause, actor)
+        emit(EVIDENCE_CHANGED, EvidenceChange(model, cause), actor)
+
+
+def rebuild_summaries(version: object, actor: Actor = None) -> None:
+    """Re-summarise the evidence under the newly active policy (the handler of
+    ``policies.services.POLICY_ACTIVATED``, before the gate's)."""
+    policy = active_policy_view()
+    if policy is not None:
+        summary.rebuild_all(summary.lens_of_view(policy))
 
 
 def _cause(action: str, rows: Sequence[Any]) -> str:
@@ -156,8 +179,8 @@ def _create_evidence(
 ) -> _Row:
     """Create a model or checkpoint in one transaction: refused with 409 (``conflict`` is the
     field and message) if a row matches ``unique``; audited as ``action`` (its name and the
-    row's label) with ``data`` and the ``audited`` fields; then the evidence hooks run for the
-    AI model it belongs to."""
+    row's label) with ``data`` and the ``audited`` fields; then ``EVIDENCE_CHANGED`` is
+    emitted for the AI model it belongs to."""
     name, label = action
     fields = {**unique, **values}
     with transaction.atomic():
@@ -283,6 +306,9 @@ def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> d
         raise _error(field_name, "Must be an ISO 8601 date-time string.")
     if value.tzinfo is None:
         raise _error(field_name, "Must include a time zone (e.g. Z or +00:00).")
+    offset_error = utc_offset_error(value)
+    if offset_error:
+        raise _error(field_name, offset_error)
     if value > (now or timezone.now()) + _FUTURE_SKEW:
         raise _error(field_name, "Is in the future.")
     return value
@@ -647,66 +673,6 @@ def correction_fields(
     fields = validate_result(item, policy, lookup)
     fields["provenance"] = {**old.provenance, "corrects": old.pk}
     return fields, reason_text, policy
-
-
-_LEVELS = {"below": 0, "warning": 1, "crossed": 2}
-
-
-def _levels(
-    policy: PolicyView, metric_key: str, value: float, stderr: float | None, mitigation: str
-) -> dict[str, str]:
-    """``{threshold code: below|warning|crossed}`` of one result, read as the gate reads it:
-    at its conservative bound, and never above ``below`` when post-mitigation."""
-    levels: dict[str, str] = {}
-    for indicator in policy.indicators:
-        if indicator.metric_key != metric_key:
-            continue
-        if mitigation == EvalResult.Mitigation.POST:
-            status = "below"
-        else:
-            bound = rules.conservative_bound(
-                value, stderr, policy.uncertainty_z, indicator.higher_is_more_capable
-            )
-            status = indicator.status(bound)
-        code = indicator.threshold_code
-        if code not in levels or _LEVELS[status] > _LEVELS[levels[code]]:
-            levels[code] = status
-    return levels
-
-
-def lowering_changes(old: EvalResult, fields: Mapping[str, Any], policy: PolicyView) -> list[str]:
-    """What a correction of ``old`` to ``fields`` would lower, in words; empty when it lowers
-    nothing (then one person may make it). Lowering: a threshold the old result put at
-    ``warning`` or ``crossed`` falls to a lower level, or a result that crossed or warned
-    changes its metric or becomes post-mitigation."""
-    before = {
-        code: level
-        for code, level in _levels(
-            policy, old.metric_key, old.value, old.stderr, old.mitigation
-        ).items()
-        if level != "below"
-    }
-    if not before:
-        return []
-    changes: list[str] = []
-    if fields["metric_key"] != old.metric_key:
-        changes.append(
-            f"moves a result that counts for {_listing(before)} from "
-            f"{old.metric_key} to {fields['metric_key']}"
-        )
-    if old.mitigation != fields["mitigation"]:
-        changes.append(
-            f"relabels a result that counts for {_listing(before)} as "
-            f"{fields['mitigation']}-mitigation"
-        )
-    after = _levels(
-        policy, fields["metric_key"], fields["value"], fields["stderr"], fields["mitigation"]
-    )
-    for code, level in sorted(before.items()):
-        new_level = after.get(code, "below")
-        if _LEVELS[new_level] < _LEVELS[level]:
-            changes.append(f"{code}: {level} → {new_level}")
-    return changes
 
 
 def correct_result(

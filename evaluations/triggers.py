@@ -1,5 +1,5 @@
-"""Reassessment triggers: the last fully evaluated checkpoint, the compute multiple of the
-latest checkpoint over it and the months since, against the policy's limits."""
+"""Reassessment triggers: the largest fully evaluated checkpoint, the compute multiple of the
+largest checkpoint over it and the months since, against the policy's limits."""
 
 from __future__ import annotations
 
@@ -55,7 +55,12 @@ def compute_triggers(
     ``dated`` maps (checkpoint id, metric key) to when the latest strong, pre-mitigation
     evaluation of that metric there ran (see :func:`policies.rules.last_full_evaluation`).
     """
-    latest = checkpoints[-1] if checkpoints else None
+    # The largest checkpoint, whatever the order they were registered in (DESIGN §4).
+    latest = max(
+        checkpoints,
+        key=lambda c: rules.checkpoint_rank(c.effective_compute, c.reported_at, c.pk),
+        default=None,
+    )
     multiple_limit = policy.effective_compute_multiple if policy else None
     months_limit = policy.months_between_assessments if policy else None
     if policy is None or latest is None:
@@ -63,7 +68,10 @@ def compute_triggers(
             latest, None, None, None, None, False, False, False, multiple_limit, months_limit
         )
     found, evaluated_at = rules.last_full_evaluation(
-        ((c.pk, (c.reported_at, c.effective_compute, c.pk)) for c in checkpoints),
+        (
+            (c.pk, rules.checkpoint_rank(c.effective_compute, c.reported_at, c.pk), c.reported_at)
+            for c in checkpoints
+        ),
         dated,
         policy.indicator_metric_keys,
     )

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from django.contrib import messages
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.views.decorators.http import require_POST
 
+from core.events import Query, ask
 from evaluations import charts, corrections, import_service, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
 from evaluations.models import (
@@ -26,23 +24,19 @@ from evaluations.models import (
 from evaluations.policy import PolicyView, active_policy_view
 from rsp_portal.authz import require
 
-#: The governance app may provide this template; the model page includes it when present.
+#: The gate panel the model page includes (governance's template and context; ADR 0021).
 GATE_PANEL_TEMPLATE = "governance/_gate_panel.html"
+GATE_PANEL: Query[tuple[HttpRequest, AIModel], dict[str, object]] = Query(
+    "gate.panel", "the context of the gate panel on the model page"
+)
 #: Results shown on the model page (newest first); older ones are in the API.
 HISTORY_LIMIT = 50
 
 
 def _gate_panel(request: HttpRequest, model: AIModel) -> dict[str, Any]:
-    """The gate panel's template and context, once governance provides both."""
-    try:
-        get_template(GATE_PANEL_TEMPLATE)
-        governance_views = importlib.import_module("governance.views")
-    except (TemplateDoesNotExist, ImportError):
-        return {"gate_panel_template": None}
-    build = getattr(governance_views, "gate_context", None)
-    if build is None:
-        return {"gate_panel_template": None}
-    return {**build(request, model), "gate_panel_template": GATE_PANEL_TEMPLATE}
+    """The gate panel's template and context (governance answers ``GATE_PANEL``)."""
+    context: dict[str, object] = ask(GATE_PANEL, (request, model))
+    return {**context, "gate_panel_template": GATE_PANEL_TEMPLATE}
 
 
 def model_list(request: HttpRequest) -> HttpResponse:
@@ -212,10 +206,7 @@ def _metric_lines(model: AIModel, policy: PolicyView | None) -> list[dict[str, o
     if policy is None:
         return []
     standing: dict[tuple[str, str], dict[str, Any]] = {}
-    try:
-        gate = importlib.import_module("governance.services").gate_for(model)
-    except ImportError:
-        gate = {}
+    gate = ask(services.GATE_OF, model)
     for d in gate.get("determinations", []):
         for indicator in d.get("indicators", []):
             standing[(d["threshold"], indicator["metric"])] = indicator

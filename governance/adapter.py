@@ -112,7 +112,10 @@ def snapshot(version: PolicyVersion) -> PolicySnapshot:
                 domain=t.domain.code,
                 name=t.name,
                 requires_scaling=tuple(t.requires_scaling),
-                requires_deployment=tuple(t.requires_deployment),
+                # Internal use is a deployment in the gate's sense (ADR 0027).
+                requires_deployment=tuple(
+                    sorted({*t.requires_deployment, *t.requires_internal_deployment})
+                ),
                 tier=t.tier,
                 halt=t.halt,
                 indicators=tuple(
@@ -282,6 +285,7 @@ def read_governance(model: AIModel) -> GovernanceState:
 
     from django.db import connection
 
+    from audit import runs as audit_runs
     from audit.models import VerificationRun
 
     decision_t = ScalingDecision._meta.db_table
@@ -289,6 +293,7 @@ def read_governance(model: AIModel) -> GovernanceState:
     precaution_t = Precaution._meta.db_table
     safeguard_t = SafeguardRecord._meta.db_table
     verify_t = VerificationRun._meta.db_table
+    runs_window = int(audit_runs.WINDOW)
     sql = f"""
         SELECT 'a' AS kind, id, scope AS s1, status AS s2, compute_limit AS f,
                requested_at AS t1, decided_at AS t2, expires_at AS t3,
@@ -310,11 +315,13 @@ def read_governance(model: AIModel) -> GovernanceState:
             FROM {safeguard_t} WHERE model_id = %s
         ) latest WHERE rn = 1
         UNION ALL
-        SELECT 'v', id, NULL, CASE WHEN ok THEN 'ok' ELSE 'failed' END, NULL, started_at,
-               NULL, NULL, NULL, NULL, NULL
+        SELECT 'v', id, kind, CASE WHEN ok THEN 'ok' ELSE 'failed' END,
+               CAST(entries AS DOUBLE PRECISION), started_at, NULL, NULL, first_bad_seq,
+               head_hash, signature
         FROM (
-            SELECT id, ok, started_at FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT 1
-        ) last_run
+            SELECT id, kind, ok, entries, started_at, first_bad_seq, head_hash, signature
+            FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT {runs_window}
+        ) last_runs
     """  # noqa: S608 (table names from _meta; values are parameters)
     params: list[int | str] = [
         model.pk,
@@ -332,9 +339,8 @@ def read_governance(model: AIModel) -> GovernanceState:
     pauses: list[Pause] = []
     precautions: list[Precaution] = []
     safeguards: dict[str, SafeguardRecord] = {}
-    verified = True
-    last_run: VerificationRun | None = None
     pending_count = 0
+    runs: list[VerificationRun] = []
     for kind, pk, s1, s2, f, t1, t2, t3, v, j1, j2 in rows:
         if kind == "a":
             if s2 == DecisionStatus.PENDING:
@@ -370,8 +376,22 @@ def read_governance(model: AIModel) -> GovernanceState:
                 pk=pk, model_id=model.pk, requirement_code=s1, status=s2, recorded_at=_when(t1)
             )
         elif kind == "v":
-            verified = s2 == "ok"
-            last_run = VerificationRun(pk=pk, ok=verified, started_at=_when(t1))
+            runs.append(
+                VerificationRun(
+                    pk=pk,
+                    kind=s1,
+                    ok=s2 == "ok",
+                    entries=int(f or 0),
+                    started_at=_when(t1),
+                    first_bad_seq=v,
+                    head_hash=j1 or "",
+                    signature=j2 or "",
+                )
+            )
+    # The run the gate relies on: the newest validly signed one (forgeries are ignored).
+    runs.sort(key=lambda r: (r.started_at, r.pk), reverse=True)
+    last_run = audit_runs.decisive(runs)
+    verified = last_run is None or last_run.ok
     pauses.sort(key=lambda p: (p.created_at, p.pk))
     precautions.sort(key=lambda p: p.pk)
     return GovernanceState(

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.apps import AppConfig
 
-if TYPE_CHECKING:
-    from evaluations.models import AIModel
-    from rsp_portal.types import Actor
+#: Where governance's handlers run among each event's handlers (``core.events``): the
+#: evidence summary (order 10, ``evaluations.apps``) is rebuilt before the gate reads it.
+GATE_ORDER = 20
+NOTIFY_ORDER = 10
 
 
 class GovernanceConfig(AppConfig):
@@ -16,22 +15,25 @@ class GovernanceConfig(AppConfig):
     name = "governance"
 
     def ready(self) -> None:
-        # The gate is recomputed inside the transaction of every write that can change it.
-        # Evidence and policy writes call these hooks explicitly (no signals).
-        from audit import verification
-        from evaluations import services as evidence
-        from governance import services
-        from policies import services as policies
+        # The gate is recomputed inside the transaction of every write that can change it
+        # (ADR 0021: one typed event path, handlers run in the emitter's transaction).
+        from audit.verification import OUTCOME_CHANGED
+        from core.events import NOTIFY, answer, subscribe
+        from evaluations.services import EVIDENCE_CHANGED, GATE_OF
+        from evaluations.views import GATE_PANEL
+        from governance.notifications import on_notice
+        from governance.services.gates import gate_for
+        from governance.services.hooks import (
+            on_audit_outcome_changed,
+            on_evidence_event,
+            on_policy_activated,
+        )
+        from governance.views import gate_panel_context
+        from policies.services import POLICY_ACTIVATED
 
-        if _on_evidence not in evidence.ON_EVIDENCE_CHANGED:
-            evidence.ON_EVIDENCE_CHANGED.append(_on_evidence)
-        if services.on_policy_activated not in policies.ON_ACTIVATE:
-            policies.ON_ACTIVATE.append(services.on_policy_activated)
-        if services.on_audit_outcome_changed not in verification.ON_OUTCOME_CHANGED:
-            verification.ON_OUTCOME_CHANGED.append(services.on_audit_outcome_changed)
-
-
-def _on_evidence(model: AIModel, cause: str = "evidence.change", actor: Actor = None) -> None:
-    from governance import services
-
-    services.on_evidence_changed(model, cause, actor)
+        subscribe(EVIDENCE_CHANGED, on_evidence_event, order=GATE_ORDER)
+        subscribe(POLICY_ACTIVATED, on_policy_activated, order=GATE_ORDER)
+        subscribe(OUTCOME_CHANGED, on_audit_outcome_changed, order=GATE_ORDER)
+        subscribe(NOTIFY, on_notice, order=NOTIFY_ORDER)
+        answer(GATE_OF, gate_for)
+        answer(GATE_PANEL, gate_panel_context)

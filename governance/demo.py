@@ -33,7 +33,7 @@ def seed_demo(stdout: TextIO) -> None:
                 evidence_url="https://example.org/demo-evidence",
                 notes="Demo data: illustrative only.",
             )
-    checkpoint = model.checkpoints.order_by("-reported_at", "-pk").first()
+    checkpoint = model.largest_checkpoint()
     limit = (checkpoint.effective_compute if checkpoint else 1e23) * 2
     decision = services.request_decision(
         model,

@@ -7,6 +7,7 @@ from typing import Any, cast
 from django import forms
 
 from governance.models import SafeguardState, Scope, Subscription
+from rsp_portal.datetimes import BoundedFormDateTimeField
 
 
 class DecisionForm(forms.Form):
@@ -20,7 +21,7 @@ class DecisionForm(forms.Form):
         required=False,
         help_text=(
             "Scaling: continue up to this effective compute, e.g. 3e25. Deployment: leave empty "
-            "to deploy the latest checkpoint."
+            "to deploy the largest checkpoint."
         ),
     )
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=10000)
@@ -101,7 +102,7 @@ class PauseForm(forms.Form):
 class GateAsOfForm(forms.Form):
     """The moment an auditor asks about (in the portal's time zone) and the scope."""
 
-    as_of = forms.DateTimeField(
+    as_of = BoundedFormDateTimeField(
         label="As of",
         input_formats=[
             "%Y-%m-%dT%H:%M",

@@ -11,15 +11,19 @@ what a crash or a broker outage left behind. How each channel sends is its trans
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from core import outbox
+from core.events import Notice
 from governance.models import Channel, Notification, Subscription
 from governance.transports import transport_for
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
 
 SEND_TASK = "governance.send_notification"
 SUBJECTS = {
@@ -42,7 +46,7 @@ def _recipients(roles: Iterable[str]) -> list[str]:
 
     return sorted(
         set(
-            User.objects.filter(groups__name__in=list(roles), is_active=True)
+            User.objects.filter(role__in=list(roles), is_active=True)
             .exclude(email="")
             .values_list("email", flat=True)
         )
@@ -78,6 +82,11 @@ def notify(
                 )
             )
     return created
+
+
+def on_notice(notice: Notice, actor: Actor = None) -> None:
+    """The handler of ``core.events.NOTIFY``: apps below governance ask to tell people."""
+    notify(notice.event, dict(notice.data), notice.roles)
 
 
 def shown_target(subscription: Subscription) -> str:

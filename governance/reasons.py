@@ -12,24 +12,16 @@ from typing import Any
 
 from django.urls import reverse
 
-from governance.models import Scope
-
-#: Display order: what stops everything first, paperwork last.
-ORDER = (
-    "internal_error",
-    "no_active_policy",
-    "no_checkpoint",
-    "manual_pause",
-    "threshold_crossed",
-    "missing_evidence",
-    "evaluation_due_compute",
-    "evaluation_due_time",
-    "safeguard_missing",
-    "safeguard_expired",
-    "decision_outdated",
-    "exceeds_approved_compute",
-    "no_approval",
+from governance.gate.codes import (
+    MANUAL_PAUSE,
+    MISSING_EVIDENCE,
+    RANK,
+    REASON,
+    SAFEGUARD_MISSING,
+    THRESHOLD_CROSSED,
+    ReasonInfo,
 )
+from governance.models import Scope
 
 
 @dataclass
@@ -42,6 +34,8 @@ class ReasonGroup:
     link: str = ""
     link_label: str = ""
     count: int = 0
+    #: The table's group of ``code`` (``governance.gate.codes.ReasonInfo.group``).
+    group: str = ""
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -54,76 +48,64 @@ def _by_standard(reasons: list[dict[str, Any]]) -> str:
 
 
 def group_reasons(reasons: list[dict[str, Any]], model_slug: str) -> list[ReasonGroup]:
-    """The gate's reasons as a few readable groups, in a fixed order."""
+    """The gate's reasons as a few readable groups, in the reason table's order."""
     by_code: dict[str, list[dict[str, Any]]] = {}
     for reason in reasons:
         by_code.setdefault(str(reason.get("code", "")), []).append(reason)
     groups: list[ReasonGroup] = []
-    for code in sorted(by_code, key=lambda c: ORDER.index(c) if c in ORDER else len(ORDER)):
+    for code in sorted(by_code, key=lambda c: RANK.get(c, len(RANK))):
         rows = by_code[code]
-        groups.append(_group(code, rows, model_slug))
+        group = _group(code, rows, model_slug)
+        group.group = REASON[code].group if code in REASON else ""
+        groups.append(group)
     return groups
 
 
+def _link(row: ReasonInfo | None, slug: str) -> tuple[str, str]:
+    """The page that resolves a reason (``ReasonInfo.link``) and the link's words."""
+    if row is None or not row.link:
+        return "", ""
+    if row.link in _GLOBAL_PAGES:
+        return reverse(row.link), row.link_label
+    anchor = "#triggers" if row.group == "due" else ""
+    return reverse(row.link, args=[slug]) + anchor, row.link_label
+
+
+#: Pages of the whole portal (the rest are a model's pages, reached with its slug).
+_GLOBAL_PAGES = frozenset({"policy-versions", "audit-status"})
+
+
 def _group(code: str, rows: list[dict[str, Any]], slug: str) -> ReasonGroup:
+    info = REASON.get(code)
     messages = [str(r.get("message", "")) for r in rows]
-    model_url = reverse("model-detail", args=[slug])
-    if code == "missing_evidence":
+    link, link_label = _link(info, slug)
+    group = info.group if info is not None else ""
+    if code == MISSING_EVIDENCE:
         thresholds = sorted({str(r.get("threshold")) for r in rows if r.get("threshold")})
         metrics = sorted({str(r.get("metric")) for r in rows if r.get("metric")})
-        return ReasonGroup(
-            code,
+        title = (
             f"{_plural(len(thresholds), 'threshold')} presumed crossed "
-            f"({', '.join(thresholds)}): no evaluation yet for {', '.join(metrics)}",
-            messages,
-            reverse("result-create", args=[slug]),
-            "Log or import results",
-            len(rows),
+            f"({', '.join(thresholds)}): no evaluation yet for {', '.join(metrics)}"
         )
-    if code in ("safeguard_missing", "safeguard_expired"):
-        verb = "to verify" if code == "safeguard_missing" else "to re-verify (expired)"
-        return ReasonGroup(
-            code,
-            f"{_plural(len(rows), 'safeguard')} {verb} ({_by_standard(rows)})",
-            messages,
-            reverse("safeguards", args=[slug]),
-            "Safeguards checklist",
-            len(rows),
-        )
-    if code == "threshold_crossed":
+        return ReasonGroup(code, title, messages, link, link_label, len(rows))
+    if group == "safeguards":
+        verb = "to verify" if code == SAFEGUARD_MISSING else "to re-verify (expired)"
+        title = f"{_plural(len(rows), 'safeguard')} {verb} ({_by_standard(rows)})"
+        return ReasonGroup(code, title, messages, link, link_label, len(rows))
+    if code == THRESHOLD_CROSSED:
         thresholds = sorted({str(r.get("threshold")) for r in rows if r.get("threshold")})
-        return ReasonGroup(
-            code,
+        title = (
             f"{', '.join(thresholds)} crossed and the policy defines no way past "
-            f"{'it' if len(thresholds) == 1 else 'them'} yet",
-            messages,
-            reverse("policy-versions"),
-            "Policy versions",
-            len(rows),
+            f"{'it' if len(thresholds) == 1 else 'them'} yet"
         )
-    if code in ("no_approval", "exceeds_approved_compute", "decision_outdated"):
-        return ReasonGroup(
-            code,
-            messages[0] if len(messages) == 1 else "; ".join(messages),
-            [],
-            reverse("decision-request", args=[slug]),
-            "Request a decision",
-            len(rows),
-        )
-    if code == "manual_pause":
-        return ReasonGroup(
-            code,
-            _plural(len(rows), "pause") + " in force: " + "; ".join(messages),
-            [],
-            reverse("decision-request", args=[slug]),
-            "Request a decision to resume",
-            len(rows),
-        )
-    if code in ("evaluation_due_compute", "evaluation_due_time"):
-        return ReasonGroup(
-            code, " ".join(messages), [], model_url + "#triggers", "Triggers", len(rows)
-        )
-    return ReasonGroup(code, " ".join(messages), [], "", "", len(rows))
+        return ReasonGroup(code, title, messages, link, link_label, len(rows))
+    if group == "decision":
+        title = messages[0] if len(messages) == 1 else "; ".join(messages)
+        return ReasonGroup(code, title, [], link, link_label, len(rows))
+    if group == "pause":
+        title = _plural(len(rows), "pause") + " in force: " + "; ".join(messages)
+        return ReasonGroup(code, title, [], link, link_label, len(rows))
+    return ReasonGroup(code, " ".join(messages), [], link, link_label, len(rows))
 
 
 def summary(reasons: list[dict[str, Any]], model_slug: str) -> list[str]:
@@ -140,8 +122,8 @@ def approval_effects(dossier: dict[str, Any]) -> dict[str, Any]:
     """
     scope = dossier.get("scope", Scope.SCALING)
     checks = dossier.get("automatic_checks", []) or []
-    pauses = [r for r in checks if r.get("code") == "manual_pause"]
-    blocking = [r for r in checks if r.get("code") != "manual_pause"]
+    pauses = [r for r in checks if r.get("code") == MANUAL_PAUSE]
+    blocking = [r for r in checks if r.get("code") != MANUAL_PAUSE]
     will: list[str] = []
     limit = dossier.get("compute_limit")
     if scope == Scope.DEPLOYMENT:

@@ -28,6 +28,7 @@ from governance.forms import (
     SignForm,
     SubscriptionForm,
 )
+from governance.gate.codes import DECISION_OUTDATED, RANK, REASON, codes_of
 from governance.models import (
     ApprovalVerdict,
     DecisionStatus,
@@ -66,7 +67,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         for d in (state.verdict or {}).get("determinations", []):
             if d.get("status") in ("warning", "crossed"):
                 near.append({"model": state.model, "threshold": d["threshold"], **d})
-        if any(r["code"].startswith("evaluation_due") for r in state.reasons):
+        if any(r["code"] in codes_of("due") for r in state.reasons):
             due.append(state)
     verification = None
     if can(request.user, "audit.view"):
@@ -157,7 +158,7 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
 
             limit = data["compute_limit"]
             if limit is None:
-                latest = model.checkpoints.order_by("-reported_at", "-pk").first()
+                latest = model.largest_checkpoint()
                 limit = latest.effective_compute if latest else 1.0
             try:
                 preview, _ = services.build_dossier(
@@ -228,7 +229,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
         outdated = [
             r
             for r in gate["reasons"]
-            if r["code"] == "decision_outdated" and r.get("decision") == decision.pk
+            if r["code"] == DECISION_OUTDATED and r.get("decision") == decision.pk
         ]
         if outdated:
             standing = outdated[0]["message"]
@@ -446,6 +447,11 @@ def gate_panel(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "governance/_gate_panel.html", gate_context(request, model))
 
 
+def gate_panel_context(asked: tuple[HttpRequest, AIModel]) -> dict[str, object]:
+    """The answer to ``evaluations.views.GATE_PANEL``."""
+    return gate_context(*asked)
+
+
 def gate_context(request: HttpRequest, model: AIModel) -> dict[str, object]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
     from governance.models import Notification
@@ -515,37 +521,12 @@ def _changes(transitions: Iterable[GateTransition]) -> list[GateTransition]:
     return rows
 
 
-NEXT_STEP = {
-    "no_active_policy": "An administrator loads a policy pack and leadership activates it.",
-    "no_checkpoint": "The training pipeline reports a checkpoint with its effective compute.",
-    "missing_evidence": "Run or import the evaluations named above for the evaluated checkpoint.",
-    "threshold_crossed": (
-        "The policy has no way forward past this threshold (it halts, or its standard is not "
-        "defined): leadership must adopt a policy version that defines one."
-    ),
-    "decision_outdated": (
-        "A threshold crossed or a standard became required after the decision was signed: "
-        "verify the required safeguards, then request a new decision."
-    ),
-    "safeguard_missing": "Record and verify the missing safeguards on the safeguards checklist.",
-    "safeguard_expired": "Re-verify the expired safeguards.",
-    "evaluation_due_compute": (
-        "Evaluate a recent checkpoint: compute grew past the policy's trigger."
-    ),
-    "evaluation_due_time": (
-        "Re-run the full evaluation: the last one is older than the policy allows."
-    ),
-    "no_approval": "Request a decision of this scope; leadership signs it.",
-    "exceeds_approved_compute": "Request a new decision with a higher compute limit.",
-    "manual_pause": "Resolve the cause of the pause, then request a new decision.",
-    "internal_error": "Contact the administrators: the gate could not be computed.",
-}
-
-
 def next_steps(gate: Mapping[str, Any]) -> list[str]:
     seen: list[str] = []
-    for reason in gate.get("reasons", []):
-        step = NEXT_STEP.get(reason["code"])
+    ranked = sorted(gate.get("reasons", []), key=lambda r: RANK.get(r["code"], len(RANK)))
+    for reason in ranked:
+        row = REASON.get(reason["code"])
+        step = row.next_step if row is not None else None
         if step and step not in seen:
             seen.append(step)
     return seen

@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
+from core import events
 from core.models import Role, User
 from policies import services
 from policies.models import ActivationSignature, ActivationVerdict, PolicyActivation, PolicyVersion
@@ -247,6 +248,11 @@ def _sign(
         )
     title = activation.can_be_signed_by(actor, signatures)
     if title is None:
+        from core.authority import refusal
+
+        reason = refusal(actor)
+        if reason:
+            raise ActivationError(reason)
         raise _no_title(activation.previous, activation.open_titles(signatures))
     ActivationSignature.objects.create(
         activation=activation,
@@ -280,7 +286,7 @@ def _refuse_a_deadlock(previous: PolicyVersion, actor: Any) -> None:
     front, and who must request instead, rather than leave a request nobody can sign."""
     leaders = [
         user
-        for user in User.objects.filter(groups__name=Role.LEADERSHIP, is_active=True)
+        for user in User.objects.filter(role=Role.LEADERSHIP, is_active=True)
         .exclude(pk=actor.pk)
         .prefetch_related("signoff_titles")
         .order_by("username")
@@ -322,17 +328,19 @@ def request_activation(
             raise ActivationError("An activation of this version is already pending.")
         _refuse_a_deadlock(previous, actor)
         activation = _open(target, previous, actor, PolicyActivation.Origin.REQUEST, via)
-        from governance import notifications
-
-        notifications.notify(
-            "policy.activation.requested",
-            {
-                "activation": activation.pk,
-                "version": target.pk,
-                "loosenings": activation.loosenings,
-                "required_titles": activation.required_titles,
-            },
-            roles=("leadership",),
+        events.emit(
+            events.NOTIFY,
+            events.Notice(
+                "policy.activation.requested",
+                {
+                    "activation": activation.pk,
+                    "version": target.pk,
+                    "loosenings": activation.loosenings,
+                    "required_titles": activation.required_titles,
+                },
+                ("leadership",),
+            ),
+            actor,
         )
     return activation
 

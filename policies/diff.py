@@ -549,7 +549,7 @@ def _diff_thresholds(
                 else "halt added: crossing it stops scaling whatever the safeguards"
             )
             c.add("changed", "thresholds", code, "halt", old_halt, new_halt, old_halt, why)
-        for scope in ("scaling", "deployment"):
+        for scope in ("scaling", "deployment", "internal_deployment"):
             c.list_field(
                 "thresholds",
                 code,

@@ -106,6 +106,14 @@ class PolicyVersion(models.Model):
     content_sha256 = models.CharField(max_length=64)
     source = models.JSONField(default=dict)
     disclaimer = models.TextField()
+    # The framework family (docs/policy-packs.md); "" for a pack of no family.
+    family = models.CharField(max_length=32, blank=True, default="")
+    # ``settings.sources``: the citation (or "pack choice") of each setting.
+    settings_sources = models.JSONField(default=dict, blank=True)
+    # ``report_kinds`` and ``commitments`` as the pack gives them (normalised); reports and
+    # commitments are built on them elsewhere.
+    report_kinds = models.JSONField(default=list, blank=True)
+    commitments = models.JSONField(default=list, blank=True)
     # Settings (the pack's `settings`, docs/policy-packs.md).
     baseline_level = models.CharField(max_length=64)
     baseline_standards = models.JSONField(default=list)
@@ -327,6 +335,8 @@ class SafetyLevel(PolicyChild):
     rank = models.IntegerField()
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # Where the framework's text says this ("RSP v2.2 §4.1"), or "pack choice".
+    source = models.CharField(max_length=300, default="pack choice")
 
     class Meta:
         ordering = ["rank", "code"]
@@ -357,6 +367,8 @@ class Standard(PolicyChild):
     # Codes of included standards of the same version (kept as codes: that is how packs,
     # the API and the gate engine name them; validated on load and on activation).
     includes = models.JSONField(default=list, blank=True)
+    # Where the framework's text says this ("RSP v2.2 §4.1"), or "pack choice".
+    source = models.CharField(max_length=300, default="pack choice")
 
     class Meta:
         ordering = ["code"]
@@ -382,6 +394,8 @@ class SafeguardRequirement(PolicyChild):
     code = models.CharField(max_length=64)
     title = models.CharField(max_length=500)
     evidence = models.TextField(blank=True)
+    # Where the framework's text says this ("RSP v2.2 §4.1"), or "pack choice".
+    source = models.CharField(max_length=300, default="pack choice")
 
     class Meta:
         ordering = ["code"]
@@ -428,6 +442,8 @@ class RiskDomain(PolicyChild):
     tier = models.CharField(max_length=32, choices=Tier.choices)
     # "" = not mapped (a pack's ``category: null``): compared across frameworks by its code.
     category = models.CharField(max_length=32, choices=Category.choices, blank=True, default="")
+    # Where the framework's text says this ("RSP v2.2 §4.1"), or "pack choice".
+    source = models.CharField(max_length=300, default="pack choice")
 
     class Meta:
         ordering = ["code"]
@@ -456,6 +472,8 @@ class Metric(PolicyChild):
     domain = models.ForeignKey(
         RiskDomain, on_delete=models.PROTECT, null=True, blank=True, related_name="metrics"
     )
+    # Where the framework's text says this ("RSP v2.2 §4.1"), or "pack choice".
+    source = models.CharField(max_length=300, default="pack choice")
 
     class Meta:
         ordering = ["key"]
@@ -485,11 +503,16 @@ class CapabilityThreshold(PolicyChild):
     description = models.TextField(blank=True)
     requires_scaling = models.JSONField(default=list, blank=True)  # standard codes
     requires_deployment = models.JSONField(default=list, blank=True)  # standard codes
+    # Required before using the model inside the lab (ADR 0027): the gate adds them to the
+    # deployment scope's requirements.
+    requires_internal_deployment = models.JSONField(default=list, blank=True)
     # An early warning never pauses by itself; it warns, notifies and (under the policy's
     # require_safeguards behaviour) adds its standards.
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.RED_LINE)
     # Once crossed there is no way to continue: the gate pauses with threshold_crossed.
     halt = models.BooleanField(default=False)
+    # Where the framework's text says this ("RSP v2.2 §4.1"), or "pack choice".
+    source = models.CharField(max_length=300, default="pack choice")
 
     class Meta:
         ordering = ["code"]
@@ -512,6 +535,8 @@ class Indicator(PolicyChild):
     metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="indicators")
     warning = models.FloatField(null=True, blank=True)
     critical = models.FloatField()
+    # Where the framework's text says this ("RSP v2.2 §4.1"), or "pack choice".
+    source = models.CharField(max_length=300, default="pack choice")
 
     class Meta:
         ordering = ["threshold", "metric__key"]
@@ -605,8 +630,10 @@ class PolicyActivation(models.Model):
 
         The one answer to "may this user sign this activation?": allowed to activate policies
         (``rsp_portal.authz``, never an administrator), a pending activation, not its
-        requester, not signed by them yet, a required title still open that they hold.
+        requester, not signed by them yet, a required title still open that they hold as the
+        audit trail records it, out of any cooling-off (``core.authority``).
         """
+        from core.authority import signing_title
         from rsp_portal.authz import can
 
         if self.status != self.Status.PENDING or user is None or not can(user, "policy.activate"):
@@ -616,8 +643,8 @@ class PolicyActivation(models.Model):
         signatures = list(self.signatures.all()) if signatures is None else signatures
         if any(s.signer_id == user.pk for s in signatures):
             return None
-        held: frozenset[str] = getattr(user, "titles", frozenset())
-        return next((t for t in self.open_titles(signatures) if t in held), None)
+        # The title as the signed trail records it (not the mutable row), and no cooling-off.
+        return signing_title(user, self.open_titles(signatures))
 
 
 class ActivationVerdict(models.TextChoices):

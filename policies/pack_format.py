@@ -36,7 +36,43 @@ DOMAIN_CATEGORIES: tuple[str, ...] = (
     "other",
 )
 WARNING_BEHAVIOURS: tuple[str, ...] = ("notify", "require_safeguards")
-REQUIRES_SCOPES: tuple[str, ...] = ("scaling", "deployment")
+#: ``internal_deployment`` is a framework's gate on using a model inside the lab (RSP v3
+#: sabotage, GDM ML R&D, OpenAI Cyber High); ADR 0027 says how the gate enforces it.
+REQUIRES_SCOPES: tuple[str, ...] = ("scaling", "deployment", "internal_deployment")
+#: Framework families (top-level ``family``): packs of one family are versions of one text.
+FAMILIES: tuple[str, ...] = (
+    "anthropic-rsp",
+    "gdm-fsf",
+    "openai-pf",
+    "xai",
+    "meta",
+    "microsoft",
+    "amazon",
+)
+#: The ``source`` of a value the framework's text does not give (chosen by the pack's author).
+PACK_CHOICE = "pack choice"
+#: What starts a commitment's clock (``commitments[].trigger``).
+COMMITMENT_TRIGGERS: tuple[str, ...] = (
+    "crossing",
+    "decision_requested",
+    "decision_approved",
+    "report_signed",
+    "deployment",
+    "policy_activated",
+    "periodic",
+)
+#: Every key of ``settings`` that ``settings.sources`` must cite.
+SETTINGS_KEYS: tuple[str, ...] = (
+    "baseline_level",
+    "baseline_standards",
+    "effective_compute_multiple",
+    "months_between_assessments",
+    "safeguard_reapproval_months",
+    "warning_behaviour",
+    "uncertainty_z",
+    "signoff_titles",
+    "advisory_titles",
+)
 
 # Codes end up in URLs (``POST .../safeguards/{requirement_code}/``) and in audit
 # records, so they are restricted to characters that need no escaping.
@@ -58,6 +94,7 @@ TOP_REQUIRED = (
     "metrics",
     "thresholds",
 )
+TOP_OPTIONAL = ("family", "report_kinds", "commitments")
 
 
 # The normalised pack (``validate_pack`` output, ``policies.services.to_pack``), section by
@@ -88,6 +125,8 @@ class PackSettings(TypedDict):
     uncertainty_z: float
     signoff_titles: list[str]
     advisory_titles: list[str]
+    #: One citation (or ``"pack choice"``) per other key (SETTINGS_KEYS).
+    sources: dict[str, str]
 
 
 class PackLevel(TypedDict):
@@ -97,6 +136,7 @@ class PackLevel(TypedDict):
     rank: int
     name: str
     description: str
+    source: str
 
 
 class PackRequirement(TypedDict):
@@ -105,6 +145,7 @@ class PackRequirement(TypedDict):
     code: str
     title: str
     evidence: str
+    source: str
 
 
 class PackStandard(TypedDict):
@@ -115,6 +156,7 @@ class PackStandard(TypedDict):
     kind: str
     includes: list[str]
     requirements: list[PackRequirement]
+    source: str
 
 
 class PackDomain(TypedDict):
@@ -124,6 +166,7 @@ class PackDomain(TypedDict):
     name: str
     tier: str
     category: str | None
+    source: str
 
 
 class PackMetric(TypedDict):
@@ -137,6 +180,7 @@ class PackMetric(TypedDict):
     higher_is_more_capable: bool
     domain: str | None
     min_samples: int | None
+    source: str
 
 
 class PackIndicator(TypedDict):
@@ -145,6 +189,7 @@ class PackIndicator(TypedDict):
     metric: str
     warning: float | None
     critical: float
+    source: str
 
 
 class PackThreshold(TypedDict):
@@ -158,6 +203,29 @@ class PackThreshold(TypedDict):
     halt: bool
     requires: dict[str, list[str]]
     indicators: list[PackIndicator]
+    source: str
+
+
+class PackReportKind(TypedDict):
+    """One entry of ``report_kinds``: a report the framework requires, who signs it, for what."""
+
+    code: str
+    name: str
+    signoff_titles: list[str]
+    required_for: list[str]
+    source: str
+
+
+class PackCommitment(TypedDict):
+    """One entry of ``commitments``: a dated promise of the framework (trigger + deadline)."""
+
+    code: str
+    text: str
+    trigger: str
+    report_kind: str | None
+    deadline_days: int | None
+    gating: bool
+    source: str
 
 
 class Pack(TypedDict):
@@ -166,6 +234,7 @@ class Pack(TypedDict):
     key: str
     name: str
     version: str
+    family: str | None
     source: PackSource
     disclaimer: str
     settings: PackSettings
@@ -174,6 +243,8 @@ class Pack(TypedDict):
     domains: list[PackDomain]
     metrics: list[PackMetric]
     thresholds: list[PackThreshold]
+    report_kinds: list[PackReportKind]
+    commitments: list[PackCommitment]
 
 
 class PackError(Exception):
@@ -348,6 +419,16 @@ class Validator:
             self.error(path_at(path, key), f"must be true or false, got {type_name(value)}")
             return None
         return value
+
+    def citation(self, mapping: dict[str, object], path: str) -> str:
+        """An element's ``source``: a section of the framework's text, or ``"pack choice"``.
+
+        Optional on load (an element without one is the pack author's choice); the shipped
+        packs give one everywhere (a test checks their files).
+        """
+        if mapping.get("source") is None:
+            return PACK_CHOICE
+        return self.string(mapping, "source", path) or PACK_CHOICE
 
     def code_list(
         self,

@@ -11,15 +11,22 @@ from __future__ import annotations
 import datetime
 from typing import cast
 
+from policies.pack_commitments import (
+    validate_commitments,
+    validate_report_kinds,
+    validate_settings_sources,
+)
 from policies.pack_format import (
     CODE_RE,
     DOMAIN_CATEGORIES,
     DOMAIN_TIERS,
+    FAMILIES,
     METRIC_KEY_RE,
     PACK_KEY_RE,
     REQUIRES_SCOPES,
     STANDARD_KINDS,
     THRESHOLD_TIERS,
+    TOP_OPTIONAL,
     TOP_REQUIRED,
     UNCERTAINTY_Z_RANGE,
     URL_RE,
@@ -59,13 +66,16 @@ def validate_pack(data: object, filename: str) -> Pack:
     v = Validator(filename)
     if data is None:
         raise PackError([(filename, "the pack is empty")])
-    root = v.mapping(data, "", TOP_REQUIRED)
+    root = v.mapping(data, "", TOP_REQUIRED, TOP_OPTIONAL)
     if root is None:
         raise PackError(v.errors)
 
     key = v.string(root, "key", "", pattern=PACK_KEY_RE)
     name = v.string(root, "name", "")
     version = v.string(root, "version", "")
+    family: str | None = None
+    if root.get("family") is not None:
+        family = v.string(root, "family", "", choices=FAMILIES)
     disclaimer = v.string(root, "disclaimer", "")
     source = _validate_source(v, root.get("source"), "source") if "source" in root else None
 
@@ -78,6 +88,8 @@ def validate_pack(data: object, filename: str) -> Pack:
     metrics, metric_index = _validate_metrics(v, root, domain_codes)
     thresholds = _validate_thresholds(v, root, domain_codes, standard_includes, metric_index)
     settings = _validate_settings(v, root, level_ranks, standard_includes)
+    report_kinds = validate_report_kinds(v, root)
+    commitments = validate_commitments(v, root, report_kinds)
 
     if v.errors:
         raise PackError(v.errors)
@@ -87,6 +99,7 @@ def validate_pack(data: object, filename: str) -> Pack:
             "key": key,
             "name": name,
             "version": version,
+            "family": family,
             "source": source,
             "disclaimer": disclaimer,
             "settings": settings,
@@ -95,6 +108,8 @@ def validate_pack(data: object, filename: str) -> Pack:
             "domains": domains,
             "metrics": metrics,
             "thresholds": thresholds,
+            "report_kinds": report_kinds,
+            "commitments": commitments,
         },
     )
 
@@ -144,7 +159,7 @@ def _validate_levels(
     level_ranks: dict[str, int] = {}
     for index, item in enumerate(raw):
         path = path_at("levels", index)
-        m = v.mapping(item, path, ("code", "rank", "name"), ("description",))
+        m = v.mapping(item, path, ("code", "rank", "name"), ("description", "source"))
         if m is None:
             continue
         code = v.string(m, "code", path, pattern=CODE_RE)
@@ -162,6 +177,7 @@ def _validate_levels(
                     "rank": rank,
                     "name": v.string(m, "name", path),
                     "description": v.string(m, "description", path, default=""),
+                    "source": v.citation(m, path),
                 },
             )
         )
@@ -181,7 +197,7 @@ def _validate_domains(
     codes: dict[str, str] = {}
     for index, item in enumerate(raw):
         path = path_at("domains", index)
-        m = v.mapping(item, path, ("code", "name", "tier"), ("category",))
+        m = v.mapping(item, path, ("code", "name", "tier"), ("category", "source"))
         if m is None:
             continue
         code = v.string(m, "code", path, pattern=CODE_RE)
@@ -197,6 +213,7 @@ def _validate_domains(
                     "name": v.string(m, "name", path),
                     "tier": v.string(m, "tier", path, choices=DOMAIN_TIERS),
                     "category": category,
+                    "source": v.citation(m, path),
                 },
             )
         )
@@ -218,7 +235,7 @@ def _validate_standards(
     includes_of: dict[str, list[tuple[str, str]]] = {}
     for index, item in enumerate(raw):
         path = path_at("standards", index)
-        m = v.mapping(item, path, ("code", "level", "kind"), ("includes", "requirements"))
+        m = v.mapping(item, path, ("code", "level", "kind"), ("includes", "requirements", "source"))
         if m is None:
             continue
         code = v.string(m, "code", path, pattern=CODE_RE)
@@ -243,6 +260,7 @@ def _validate_standards(
                     "kind": kind,
                     "includes": sorted(code for _, code in includes or []),
                     "requirements": requirements,
+                    "source": v.citation(m, path),
                 },
             )
         )
@@ -268,7 +286,7 @@ def _validate_requirements(
     out: list[PackRequirement] = []
     for index, item in enumerate(raw):
         item_path = path_at(where, index)
-        m = v.mapping(item, item_path, ("code", "title"), ("evidence",))
+        m = v.mapping(item, item_path, ("code", "title"), ("evidence", "source"))
         if m is None:
             continue
         code = v.string(m, "code", item_path, pattern=CODE_RE)
@@ -281,6 +299,7 @@ def _validate_requirements(
                     "code": code,
                     "title": v.string(m, "title", item_path),
                     "evidence": v.string(m, "evidence", item_path, default=""),
+                    "source": v.citation(m, item_path),
                 },
             )
         )
@@ -327,7 +346,7 @@ def _validate_metrics(
             item,
             path,
             ("key", "name", "unit", "min", "max", "higher_is_more_capable"),
-            ("domain", "min_samples"),
+            ("domain", "min_samples", "source"),
         )
         if m is None:
             continue
@@ -353,6 +372,7 @@ def _validate_metrics(
                 "higher_is_more_capable": v.boolean(m, "higher_is_more_capable", path),
                 "domain": domain,
                 "min_samples": _min_samples(v, m, path),
+                "source": v.citation(m, path),
             },
         )
         out.append(metric)
@@ -391,7 +411,7 @@ def _validate_thresholds(
             item,
             path,
             ("code", "domain", "name"),
-            ("description", "tier", "halt", "requires", "indicators"),
+            ("description", "tier", "halt", "requires", "indicators", "source"),
         )
         if m is None:
             continue
@@ -423,6 +443,7 @@ def _validate_thresholds(
                     "halt": bool(halt),
                     "requires": requires,
                     "indicators": _validate_indicators(v, m, path, metrics),
+                    "source": v.citation(m, path),
                 },
             )
         )
@@ -465,7 +486,7 @@ def _validate_indicators(
     seen: dict[str, str] = {}
     for index, item in enumerate(raw):
         item_path = path_at(where, index)
-        m = v.mapping(item, item_path, ("metric", "critical"), ("warning",))
+        m = v.mapping(item, item_path, ("metric", "critical"), ("warning", "source"))
         if m is None:
             continue
         key = v.string(m, "metric", item_path, pattern=METRIC_KEY_RE)
@@ -481,8 +502,14 @@ def _validate_indicators(
             _check_indicator_values(v, item_path, metric, warning, critical)
         out.append(
             cast(
-                PackIndicator, {"metric": key, "warning": warning, "critical": critical}
-            )  # None only beside an error
+                PackIndicator,
+                {  # None only beside an error
+                    "metric": key,
+                    "warning": warning,
+                    "critical": critical,
+                    "source": v.citation(m, item_path),
+                },
+            )
         )
     out.sort(key=lambda indicator: indicator["metric"] or "")
     return out
@@ -543,7 +570,7 @@ def _validate_settings(
             "warning_behaviour",
             "signoff_titles",
         ),
-        ("uncertainty_z", "advisory_titles"),
+        ("uncertainty_z", "advisory_titles", "sources"),
     )
     if m is None:
         return None
@@ -587,6 +614,7 @@ def _validate_settings(
             "uncertainty_z": _uncertainty_z(v, m, path),
             "signoff_titles": [title for _, title in titles or []],
             "advisory_titles": [title for _, title in advisory],
+            "sources": validate_settings_sources(v, m, path),
         },
     )
 

@@ -153,27 +153,38 @@ def compute_multiple(planned: float, evaluated: float) -> float:
 
 
 def last_full_evaluation(
-    checkpoints: Iterable[tuple[K, tuple[Any, ...]]],
+    checkpoints: Iterable[tuple[K, tuple[Any, ...], datetime]],
     dated: Mapping[tuple[Any, str], datetime],
     metrics: Iterable[str],
 ) -> tuple[K | None, datetime | None]:
-    """The last fully evaluated checkpoint and the date its evaluation dates from.
+    """The reference full evaluation: the largest fully evaluated checkpoint and the date its
+    evaluation dates from.
 
-    ``checkpoints`` are ``(id, order key)`` pairs (the latest has the largest key);
-    ``dated`` maps ``(checkpoint id, metric)`` to the date of the latest *strong*,
-    pre-mitigation evaluation of that metric there. A checkpoint is fully evaluated when every
-    metric is dated on it; its evaluation is as old as its stalest metric. With no metrics at
-    all, a checkpoint counts from its own date (its order key's first item). ``(None, None)``
-    when none qualifies.
+    ``checkpoints`` are ``(id, order key, registered at)`` triples; the order key ranks by
+    effective compute first (:func:`checkpoint_rank`), so a smaller checkpoint registered
+    later (a distillation) never becomes the reference. ``dated`` maps
+    ``(checkpoint id, metric)`` to the date of the latest *strong*, pre-mitigation evaluation
+    of that metric there. A checkpoint is fully evaluated when every metric is dated on it;
+    its evaluation is as old as its stalest metric. With no metrics at all, a checkpoint
+    counts from its registration. ``(None, None)`` when none qualifies.
     """
     wanted = list(metrics)
     best: tuple[K, tuple[Any, ...]] | None = None
     best_at: datetime | None = None
-    for checkpoint_id, order in checkpoints:
+    for checkpoint_id, order, registered in checkpoints:
         dates = [dated.get((checkpoint_id, metric)) for metric in wanted]
         present = [d for d in dates if d is not None]
         if len(present) != len(dates):
             continue
         if best is None or order > best[1]:
-            best, best_at = (checkpoint_id, order), min(present, default=order[0])
+            best, best_at = (checkpoint_id, order), min(present, default=registered)
     return (best[0], best_at) if best is not None else (None, None)
+
+
+def checkpoint_rank(
+    effective_compute: float, registered: datetime, tiebreak: Any
+) -> tuple[float, datetime, Any]:
+    """How checkpoints rank: the largest effective compute first, whatever the order they
+    were registered in (DESIGN §4: the largest checkpoint decides); registration time and
+    then ``tiebreak`` (the id) only break ties."""
+    return (effective_compute, registered, tiebreak)

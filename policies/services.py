@@ -8,7 +8,7 @@ Every write is audited in its own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import transaction
@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 import audit
+from core.events import Event, emit
 from policies.models import (
     CapabilityThreshold,
     FrozenPolicyError,
@@ -29,6 +30,7 @@ from policies.models import (
     SelfAssessmentRecord,
     Standard,
 )
+from policies.pack_format import PACK_CHOICE, SETTINGS_KEYS, PackCommitment, PackReportKind
 from policies.packs import (
     Pack,
     PackError,
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "ON_ACTIVATE",
+    "POLICY_ACTIVATED",
     "ActivationError",
     "activate",
     "active_policy",
@@ -58,9 +60,12 @@ __all__ = [
     "to_pack",
 ]
 
-#: Called with the newly active version inside activate()'s transaction, after the switch.
-#: The gate engine registers its recomputation here; an exception rolls the activation back.
-ON_ACTIVATE: list[Callable[[PolicyVersion], None]] = []
+#: Emitted with the newly active version and who activated it, inside activate()'s
+#: transaction, after the switch. The evidence summary and the gate recompute in their
+#: handlers; an exception rolls the activation back.
+POLICY_ACTIVATED: Event[PolicyVersion] = Event(
+    "policy.activated", "a policy version became the one in force"
+)
 
 
 class ActivationError(Exception):
@@ -149,6 +154,10 @@ def _create_version(pack: Pack, digest: str, user: User | None) -> PolicyVersion
     version = PolicyVersion.objects.create(
         **_pick(pack, "key", "name", "version", "source", "disclaimer"),
         **_pick(pack["settings"], *PolicyVersion.SETTINGS_FIELDS),
+        family=pack["family"] or "",
+        settings_sources=pack["settings"]["sources"],
+        report_kinds=pack["report_kinds"],
+        commitments=pack["commitments"],
         status=PolicyVersion.Status.DRAFT,
         content_sha256=digest,
         created_by=user,
@@ -156,7 +165,9 @@ def _create_version(pack: Pack, digest: str, user: User | None) -> PolicyVersion
     levels = _created(
         SafetyLevel,
         [
-            SafetyLevel(version=version, **_pick(lv, "code", "rank", "name", "description"))
+            SafetyLevel(
+                version=version, **_pick(lv, "code", "rank", "name", "description", "source")
+            )
             for lv in pack["levels"]
         ],
     )
@@ -164,7 +175,9 @@ def _create_version(pack: Pack, digest: str, user: User | None) -> PolicyVersion
         Standard,
         [
             Standard(
-                version=version, level=levels[st["level"]], **_pick(st, "code", "kind", "includes")
+                version=version,
+                level=levels[st["level"]],
+                **_pick(st, "code", "kind", "includes", "source"),
             )
             for st in pack["standards"]
         ],
@@ -175,7 +188,7 @@ def _create_version(pack: Pack, digest: str, user: User | None) -> PolicyVersion
             SafeguardRequirement(
                 version=version,
                 standard=standards[st["code"]],
-                **_pick(req, "code", "title", "evidence"),
+                **_pick(req, "code", "title", "evidence", "source"),
             )
             for st in pack["standards"]
             for req in st["requirements"]
@@ -185,12 +198,23 @@ def _create_version(pack: Pack, digest: str, user: User | None) -> PolicyVersion
         RiskDomain,
         [
             RiskDomain(
-                version=version, category=d["category"] or "", **_pick(d, "code", "name", "tier")
+                version=version,
+                category=d["category"] or "",
+                **_pick(d, "code", "name", "tier", "source"),
             )
             for d in pack["domains"]
         ],
     )
-    metric_fields = ("key", "name", "unit", "min", "max", "higher_is_more_capable", "min_samples")
+    metric_fields = (
+        "key",
+        "name",
+        "unit",
+        "min",
+        "max",
+        "higher_is_more_capable",
+        "min_samples",
+        "source",
+    )
     metrics = _created(
         Metric,
         [
@@ -211,7 +235,8 @@ def _create_version(pack: Pack, digest: str, user: User | None) -> PolicyVersion
                 domain=domains[t["domain"]],
                 requires_scaling=t["requires"]["scaling"],
                 requires_deployment=t["requires"]["deployment"],
-                **_pick(t, "code", "name", "description", "tier", "halt"),
+                requires_internal_deployment=t["requires"]["internal_deployment"],
+                **_pick(t, "code", "name", "description", "tier", "halt", "source"),
             )
             for t in pack["thresholds"]
         ],
@@ -221,7 +246,7 @@ def _create_version(pack: Pack, digest: str, user: User | None) -> PolicyVersion
             version=version,
             threshold=thresholds[t["code"]],
             metric=metrics[ind["metric"]],
-            **_pick(ind, "warning", "critical"),
+            **_pick(ind, "warning", "critical", "source"),
         )
         for t in pack["thresholds"]
         for ind in t["indicators"]
@@ -255,7 +280,7 @@ def activate(version: PolicyVersion, actor: Actor) -> PolicyVersion:
     A user actor needs ``policy.activate`` (leadership); ``None`` or a string is an operator
     at the console (``load_policy --activate``, ``seed_demo``). The draft's content is
     validated again (an admin may have edited it) and its hash recomputed. Both rows are
-    locked; ``ON_ACTIVATE`` hooks run inside the same transaction.
+    locked; the ``POLICY_ACTIVATED`` handlers run inside the same transaction.
     """
     if _user_or_none(actor) is not None:
         require(actor, "policy.activate")
@@ -291,8 +316,7 @@ def activate(version: PolicyVersion, actor: Actor) -> PolicyVersion:
             },
             actor,
         )
-        for hook in ON_ACTIVATE:
-            hook(target)
+        emit(POLICY_ACTIVATED, target, actor)
     version.refresh_from_db()
     return target
 
@@ -409,6 +433,7 @@ def to_pack(version: PolicyVersion) -> Pack:
         "key": version.key,
         "name": version.name,
         "version": version.version,
+        "family": version.family or None,
         # Versions loaded before packs had ``source.notes`` get the default, as a reload would.
         # ``source`` (a JSONField) was stored from a validated pack.
         "source": cast(
@@ -417,7 +442,13 @@ def to_pack(version: PolicyVersion) -> Pack:
         "disclaimer": version.disclaimer,
         "settings": settings_of(version),
         "levels": [
-            {"code": lv.code, "rank": lv.rank, "name": lv.name, "description": lv.description}
+            {
+                "code": lv.code,
+                "rank": lv.rank,
+                "name": lv.name,
+                "description": lv.description,
+                "source": lv.source,
+            }
             for lv in levels
         ],
         "standards": [
@@ -427,14 +458,26 @@ def to_pack(version: PolicyVersion) -> Pack:
                 "kind": st.kind,
                 "includes": sorted(st.includes),
                 "requirements": [
-                    {"code": req.code, "title": req.title, "evidence": req.evidence}
+                    {
+                        "code": req.code,
+                        "title": req.title,
+                        "evidence": req.evidence,
+                        "source": req.source,
+                    }
                     for req in sorted(st.requirements.all(), key=lambda r: r.code)
                 ],
+                "source": st.source,
             }
             for st in standards
         ],
         "domains": [
-            {"code": d.code, "name": d.name, "tier": d.tier, "category": d.category or None}
+            {
+                "code": d.code,
+                "name": d.name,
+                "tier": d.tier,
+                "category": d.category or None,
+                "source": d.source,
+            }
             for d in domains
         ],
         "metrics": [
@@ -447,6 +490,7 @@ def to_pack(version: PolicyVersion) -> Pack:
                 "higher_is_more_capable": m.higher_is_more_capable,
                 "domain": m.domain.code if m.domain is not None else None,
                 "min_samples": m.min_samples,
+                "source": m.source,
             }
             for m in metrics
         ],
@@ -461,18 +505,23 @@ def to_pack(version: PolicyVersion) -> Pack:
                 "requires": {
                     "scaling": sorted(t.requires_scaling),
                     "deployment": sorted(t.requires_deployment),
+                    "internal_deployment": sorted(t.requires_internal_deployment),
                 },
                 "indicators": [
                     {
                         "metric": ind.metric.key,
                         "warning": float(ind.warning) if ind.warning is not None else None,
                         "critical": float(ind.critical),
+                        "source": ind.source,
                     }
                     for ind in sorted(t.indicators.all(), key=lambda i: i.metric.key)
                 ],
+                "source": t.source,
             }
             for t in thresholds
         ],
+        "report_kinds": cast("list[PackReportKind]", list(version.report_kinds)),
+        "commitments": cast("list[PackCommitment]", list(version.commitments)),
     }
 
 
@@ -487,6 +536,10 @@ def settings_of(version: PolicyVersion) -> PackSettings:
         "uncertainty_z": float(version.uncertainty_z),
         "signoff_titles": list(version.signoff_titles),
         "advisory_titles": list(version.advisory_titles),
+        # Versions stored before settings had sources read as a reload would: pack choices.
+        "sources": {
+            key: str(version.settings_sources.get(key, PACK_CHOICE)) for key in SETTINGS_KEYS
+        },
     }
 
 
@@ -508,6 +561,9 @@ def api_representation(version: PolicyVersion) -> dict[str, Any]:
         "domains": pack["domains"],
         "metrics": pack["metrics"],
         "thresholds": pack["thresholds"],
+        "family": pack["family"],
+        "report_kinds": pack["report_kinds"],
+        "commitments": pack["commitments"],
     }
 
 

@@ -158,14 +158,27 @@ def _roles(user: Actor) -> frozenset[str]:
 
 
 def can(user: Actor, action_name: str, token: ApiToken | None = None) -> bool:
-    """Whether ``user`` (through ``token``, if the request used one) may take the action."""
+    """Whether ``user`` (through ``token``, if the request used one) may take the action.
+
+    Roles are fixed codes (``User.role``), never group names. For signing, a token's scope
+    counts only if the trail recorded it when the token was issued (``core.authority``): a
+    scope added to the row in SQL confers nothing.
+    """
     action = ACTIONS[action_name]  # a KeyError here is a programming error, not a denial
     roles = _roles(user)
     if not (roles & action.roles):
         return False
     if action_name in NOT_FOR_ADMINS and ADMIN in roles:
         return False
-    return token is None or not action.scope or action.scope in token.scopes
+    if token is None or not action.scope:
+        return True
+    if action.scope not in token.scopes:
+        return False
+    if action_name in NOT_FOR_ADMINS:
+        from core import authority
+
+        return action.scope in authority.token_scopes(token.pk)
+    return True
 
 
 def log_denial(user: Actor, action_name: str, token: ApiToken | None = None) -> None:

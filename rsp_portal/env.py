@@ -6,6 +6,7 @@ operator can act on instead of a half-configured process.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -125,3 +126,53 @@ def env_url(
             f"{' or '.join(s + '://' for s in schemes)}, got {value!r}."
         )
     return value.strip()
+
+
+#: A suite command's name: what a ``command`` suite's configuration refers to.
+_COMMAND_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+_COMMAND_KEYS = {"argv", "cwd", "env", "allow_args"}
+
+
+def env_commands(name: str, environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """The allow-list of suite commands, read from the JSON file the variable names.
+
+    The file holds ``{"<name>": {"argv": [...], "cwd": "...", "env": {...}, "allow_args":
+    false}}``: the deployment, not the database, decides what code a worker runs. Unset or
+    empty: no command may run.
+    """
+    path = (_raw(name, environ) or "").strip()
+    if not path:
+        return {}
+
+    def bad(message: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(f"Environment variable {name} ({path}): {message}")
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = json.load(handle)
+    except OSError as exc:
+        raise bad(f"cannot be read: {exc.strerror or exc}.") from None
+    except ValueError as exc:
+        raise bad(f"is not valid JSON: {exc}.") from None
+    if not isinstance(raw, dict):
+        raise bad('expected a JSON object {"<name>": {"argv": [...]}}.')
+    commands: dict[str, dict[str, Any]] = {}
+    for key, entry in raw.items():
+        if not key or len(key) > 64 or not set(key) <= _COMMAND_NAME_CHARS:
+            raise bad(f"command name {key!r}: use 1-64 of a-z, 0-9, '-', '_', '.'.")
+        if not isinstance(entry, dict) or set(entry) - _COMMAND_KEYS:
+            raise bad(f"command {key!r}: an object with keys {', '.join(sorted(_COMMAND_KEYS))}.")
+        argv = entry.get("argv")
+        if not (isinstance(argv, list) and argv and all(isinstance(a, str) and a for a in argv)):
+            raise bad(f"command {key!r}: argv must be a non-empty list of strings.")
+        cwd = entry.get("cwd", "")
+        env = entry.get("env", {})
+        if not isinstance(cwd, str):
+            raise bad(f"command {key!r}: cwd must be a string.")
+        if not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
+            raise bad(f"command {key!r}: env must map names to strings.")
+        allow_args = entry.get("allow_args", False)
+        if not isinstance(allow_args, bool):
+            raise bad(f"command {key!r}: allow_args must be true or false.")
+        commands[key] = {"argv": list(argv), "cwd": cwd, "env": dict(env), "allow_args": allow_args}
+    return commands

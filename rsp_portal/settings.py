@@ -13,6 +13,7 @@ from csp.constants import NONE, SELF
 
 from rsp_portal.env import (
     env_bool,
+    env_commands,
     env_database,
     env_int,
     env_list,
@@ -218,6 +219,15 @@ AUDIT_WITNESS_KEYS = env_list("AUDIT_WITNESS_KEYS", [])
 # A gate read pauses when the last successful verification of the trail is older than this
 # (the quick verification runs every minute); 0 disables the bound.
 AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 180, minimum=0)
+# Verification fails when entries stay uncovered by a signed checkpoint longer than this (the
+# signer or its periodic task stopped; checkpoints are due every 5 minutes); 0 disables it.
+AUDIT_CHECKPOINT_MAX_AGE_SECONDS = env_int("AUDIT_CHECKPOINT_MAX_AGE_SECONDS", 1800, minimum=0)
+# The stored gate's MAC key (governance.gatemac): a file of at least 32 random bytes, kept out
+# of the database; empty derives the key from SECRET_KEY (docs/adr/0023).
+GATE_MAC_KEY_FILE = env_str("GATE_MAC_KEY_FILE", "")
+# After a credential change of a title holder (password, e-mail, reactivation, a token issued by
+# someone else) their signing is suspended for this long; the other title holders are told.
+SIGNOFF_COOLING_OFF_HOURS = env_int("SIGNOFF_COOLING_OFF_HOURS", 72, minimum=0)
 # Full verifications on demand (POST /api/v1/audit/verify/), per user.
 AUDIT_VERIFY_RATE = env_str("AUDIT_VERIFY_RATE", "6/hour")
 
@@ -228,6 +238,10 @@ CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL", REDIS_URL or "filesystem://", ("redis", "rediss", "filesystem")
 )
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "rsp")
+# Tasks that need the audit signing key run only on the signer's queue, so the workers that run
+# evaluation suites never hold the key (docs/adr/0032-suite-commands-and-the-signer-queue.md).
+CELERY_SIGNER_QUEUE = env_str("CELERY_SIGNER_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-signer")
+CELERY_TASK_ROUTES = {"audit.*": {"queue": CELERY_SIGNER_QUEUE}}
 # Reliability settings (docs/adr/0003-celery-reliability-and-embedded-broker.md): the
 # database is the source of truth; the broker only carries primary keys, messages are
 # acknowledged after the work is done and re-queued if the worker process dies, and each
@@ -286,6 +300,9 @@ CELERY_BEAT_SCHEDULE = {
 # long a queued run may wait before the reaper publishes its message again.
 SUITE_LEASE_SECONDS = env_int("SUITE_LEASE_SECONDS", 300, minimum=3)
 SUITE_REQUEUE_SECONDS = env_int("SUITE_REQUEUE_SECONDS", 300, minimum=3)
+# What a `command` suite may run: the deployment's allow-list, never an argv from the database
+# (docs/adr/0032-suite-commands-and-the-signer-queue.md). Empty: no command suite can run.
+SUITE_COMMANDS = env_commands("SUITE_COMMANDS_FILE")
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -4,6 +4,8 @@ PostgreSQL and Redis are used when DATABASE_URL and REDIS_URL are set, exactly a
 """
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-000000")
 os.environ.setdefault("DEBUG", "false")
@@ -34,3 +36,15 @@ AUDIT_VERIFY_MAX_AGE_SECONDS = 0
 AUDIT_VERIFY_RATE = "10000/hour"
 AUDIT_WITNESS_URLS = []
 AUDIT_WITNESS_KEYS = []
+# The test deployment's suite-command allow-list: one script with modes (tests/commands/).
+SUITE_COMMANDS = {
+    "emit-metrics": {
+        "argv": [
+            sys.executable,
+            str(Path(__file__).resolve().parent.parent / "tests" / "commands" / "emit_metrics.py"),
+        ],
+        "cwd": "",
+        "env": {},
+        "allow_args": True,
+    },
+}

@@ -38,8 +38,8 @@ class EvalSuiteForm(forms.ModelForm[EvalSuite]):
         ]
         help_texts = {
             "config": 'inspect: {"task": "demo_capabilities", "model": "mockllm/model", '
-            '"limit": 10, "epochs": 1}; command: {"argv": ["python", "eval.py"], '
-            '"timeout": 600, "cwd": "."}',
+            '"limit": 10, "epochs": 1}; command: {"command": "<a name from the deployment\'s '
+            'allow-list, SUITE_COMMANDS_FILE>", "args": [], "timeout": 600}',
             "metrics": '{"<scorer>/<metric>": "<policy metric key>"}',
             "schedule": "five cron fields in UTC, e.g. */5 * * * *; empty = on request only",
         }

@@ -6,7 +6,8 @@ Two kinds:
   with ``inspect_ai.eval()`` in the worker process, writes the log under
   ``MEDIA_ROOT/suite-logs/``, and reads it back through the evidence importer
   (:func:`evaluations.importers.parse_log_file` and the suite's mapping).
-* ``command`` runs an administrator-defined argv (no shell) with a timeout and reads a JSON
+* ``command`` runs a command of the deployment's allow-list (``suites.commands``; no shell, a
+  minimal environment) with a timeout and reads a JSON
   object of metrics from its standard output: ``{"<scorer>/<metric>": value}`` or
   ``{"metrics": {...}}``, where a value is a number or ``{"value", "stderr", "n_samples"}``.
 
@@ -37,6 +38,7 @@ from evaluations.importers import (
     apply_mapping,
     parse_log_file,
 )
+from suites import commands
 
 #: Where shipped Inspect tasks live; an ``inspect`` suite can name only these.
 TASKS_DIR = Path(__file__).resolve().parent / "inspect_tasks"
@@ -50,7 +52,7 @@ MAX_COMMAND_TIMEOUT = 24 * 3600
 _MODEL_SPEC = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./:@-]+$")
 _TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(@[A-Za-z_][A-Za-z0-9_]*)?$")
 _INSPECT_KEYS = {"task", "model", "model_args", "task_args", "limit", "epochs"}
-_COMMAND_KEYS = {"argv", "timeout", "cwd"}
+_COMMAND_KEYS = {"command", "args", "timeout"}
 
 Progress = Callable[[int, int], None]
 
@@ -90,7 +92,8 @@ class RunOutput:
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    """The tail of ``text``, marked when cut."""
+    """The tail of ``text``, scrubbed of the worker's secrets, marked when cut."""
+    text = commands.scrub(text)
     if len(text) <= limit:
         return text
     return "[…]\n" + text[-limit:]
@@ -205,29 +208,34 @@ def _validate_inspect(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def _validate_command(raw: Mapping[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
-    unknown = sorted(set(raw) - _COMMAND_KEYS)
-    if unknown:
+    names = sorted(commands.allowed())
+    listed = ", ".join(names) if names else "none: the operator lists them in SUITE_COMMANDS_FILE"
+    if "argv" in raw or "cwd" in raw:
         errors["config"] = [
-            f"Unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_COMMAND_KEYS))}."
+            "A command suite names an allow-listed command instead of an argv "
+            f'({{"command": "<name>"}}); allowed here: {listed}.'
         ]
-    argv = raw.get("argv")
-    if (
-        not isinstance(argv, list)
-        or not argv
-        or not all(isinstance(a, str) and "\x00" not in a for a in argv)
-        or not argv[0]
-    ):
-        errors["config.argv"] = ["Required: a non-empty list of strings (run without a shell)."]
-    cwd = raw.get("cwd")
-    if cwd is not None and (not isinstance(cwd, str) or "\x00" in cwd):
-        errors["config.cwd"] = ["Must be a directory path (relative to the repository)."]
+    unknown = sorted(set(raw) - _COMMAND_KEYS - {"argv", "cwd"})
+    if unknown:
+        errors.setdefault("config", []).append(
+            f"Unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_COMMAND_KEYS))}."
+        )
+    name = raw.get("command")
+    args = raw.get("args", [])
+    if not isinstance(name, str) or not name:
+        errors["config.command"] = [f"Required: the name of an allow-listed command ({listed})."]
+    elif name not in names:
+        errors["config.command"] = [f"{name!r} is not an allow-listed command ({listed})."]
+    if not isinstance(args, list) or not all(isinstance(a, str) and "\x00" not in a for a in args):
+        errors["config.args"] = ["Must be a list of strings."]
+    elif args and isinstance(name, str) and not commands.allowed().get(name, {}).get("allow_args"):
+        errors["config.args"] = [f"The command {name!r} takes no arguments from a suite."]
     timeout = _int(
         raw.get("timeout"), "timeout", errors, 1, MAX_COMMAND_TIMEOUT, DEFAULT_COMMAND_TIMEOUT
     )
     if errors:
         raise ConfigError(errors)
-    assert isinstance(argv, list)
-    return {"argv": list(argv), "timeout": timeout, "cwd": cwd or ""}
+    return {"command": name, "args": list(args), "timeout": timeout}
 
 
 def validate_mapping(raw: Any, metric_keys: Mapping[str, Any] | set[str] | None) -> dict[str, str]:
@@ -324,14 +332,19 @@ def _is_number(raw: object) -> TypeGuard[int | float]:
 def run_command(
     config: Mapping[str, Any], mapping: Mapping[str, str], progress: Progress
 ) -> RunOutput:
-    """Run the argv (no shell) and map the metrics it prints."""
-    argv = list(config["argv"])
+    """Run the allow-listed command (no shell, a minimal environment) and map its metrics."""
+    try:
+        argv, workdir, env = commands.resolve(
+            str(config.get("command") or ""), config.get("args") or []
+        )
+    except commands.CommandNotAllowed as exc:
+        raise RunnerError(str(exc), retryable=False) from None
     timeout = int(config.get("timeout") or DEFAULT_COMMAND_TIMEOUT)
-    cwd = Path(config.get("cwd") or ".")
+    cwd = Path(workdir or ".")
     cwd = cwd if cwd.is_absolute() else REPO_DIR / cwd
     progress(0, 1)
     try:
-        completed = run_in_own_group(argv, cwd, timeout)
+        completed = run_in_own_group(argv, cwd, timeout, env)
     except subprocess.TimeoutExpired as exc:
         output = _decode(exc.stdout) + _decode(exc.stderr)
         raise RunnerError(f"The command timed out after {timeout} s.", excerpt(output)) from None
@@ -343,7 +356,7 @@ def run_command(
         tail = stderr.strip().splitlines()[-1:] or stdout.strip().splitlines()[-1:]
         raise RunnerError(
             f"The command exited with status {completed.returncode}"
-            + (f": {tail[0][:300]}" if tail else "."),
+            + (f": {commands.scrub(tail[0][:300])}" if tail else "."),
             log,
         )
     try:
@@ -352,7 +365,7 @@ def run_command(
         exc.log_excerpt = log
         raise
     progress(1, 1)
-    return RunOutput(results=results, log_excerpt=log, provenance={"argv": argv})
+    return RunOutput(results=results, log_excerpt=log, provenance={"command": config["command"]})
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
@@ -372,16 +385,17 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before 
 
 
 def run_in_own_group(
-    argv: list[str], cwd: Path, timeout: float
+    argv: list[str], cwd: Path, timeout: float, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``argv`` (no shell) in its own process group; the group is killed on timeout or on
     any exception (a soft time limit, a worker shutting down), and the command itself dies
     with the worker process (``PR_SET_PDEATHSIG``)."""
     import signal
 
-    process = subprocess.Popen(  # argv defined by an administrator; no shell
+    process = subprocess.Popen(  # argv from the deployment's allow-list; no shell
         argv,
         cwd=cwd,
+        env=dict(env) if env is not None else None,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -447,6 +447,18 @@ def cancel_run(run: SuiteRun, actor: Actor, via: str | None = None) -> SuiteRun:
 # --- Executing runs (worker side) ----------------------------------------------------------
 
 
+def run_settled(payload: dict[str, Any]) -> bool:
+    """Whether the run a message asks for is finished (so the message has nothing left to do)."""
+    run_id = payload.get("run_id")
+    if not isinstance(run_id, int):
+        return False
+    return (
+        SuiteRun.objects.filter(pk=run_id)
+        .exclude(status__in=[SuiteRun.Status.QUEUED, SuiteRun.Status.RUNNING])
+        .exists()
+    )
+
+
 def claim(run_id: int, worker: str) -> SuiteRun | None:
     """Take the run for one attempt, or None when it is done, held by another, or used up."""
     now = timezone.now()

@@ -14,7 +14,13 @@ import audit
 from audit.verify_bundle import generate_private_key_pem, load_private_key, public_key_pem
 from tests.conftest import guards_enforced
 
-APPEND_ONLY_TABLES = ("audit_auditentry", "audit_auditcheckpoint", "audit_loghead")
+APPEND_ONLY_TABLES = (
+    "audit_auditentry",
+    "audit_auditcheckpoint",
+    "audit_loghead",
+    "audit_verificationrun",
+    "audit_checkpointpublication",
+)
 SQLITE_TRIGGERS = (
     "audit_auditentry_no_update",
     "audit_auditentry_no_delete",
@@ -22,6 +28,10 @@ SQLITE_TRIGGERS = (
     "audit_auditcheckpoint_no_delete",
     "audit_loghead_no_delete",
     "audit_loghead_advance",
+    "audit_verificationrun_no_update",
+    "audit_verificationrun_no_delete",
+    "audit_checkpointpublication_no_update",
+    "audit_checkpointpublication_no_delete",
 )
 
 
@@ -68,3 +78,11 @@ def attacker() -> Iterator[Any]:
             for trigger in SQLITE_TRIGGERS:
                 cursor.execute(f'DROP TRIGGER IF EXISTS "{trigger}"')
         yield cursor
+
+
+def restore_guards(cursor: Any) -> None:
+    """Switch the guards :func:`attacker` disabled back on (PostgreSQL), as an attacker who
+    covers their tracks would; SQLite triggers dropped by it stay dropped."""
+    if connection.vendor == "postgresql":
+        for table in APPEND_ONLY_TABLES:
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")

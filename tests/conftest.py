@@ -59,7 +59,7 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
     Migrations install guards without any escape (``audit.dbguard``); only here, in the test
     runner's own databases, does ``rsp.allow_test_flush`` get a meaning.
     """
-    from audit.dbguard import install_test_flush_escape
+    from tests.dbguard_escape import install_test_flush_escape
 
     with django_db_blocker.unblock():
         for conn in connections.all():

@@ -43,6 +43,7 @@ def worker_env() -> dict[str, str]:
             "DATABASE_URL": url,
             "DJANGO_SETTINGS_MODULE": "rsp_portal.test_settings",
             "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            "CELERY_SIGNER_QUEUE": settings.CELERY_SIGNER_QUEUE,
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -69,7 +70,8 @@ class WorkerProcess:
             "--without-mingle",
             "--without-gossip",
             "-Q",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
+            # One process for both queues in tests; production runs the signer on its own.
+            f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_SIGNER_QUEUE}",
             f"--hostname=test-{uuid.uuid4().hex[:6]}@%h",
             *(extra_args or []),
         ]

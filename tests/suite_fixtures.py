@@ -6,7 +6,6 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,22 +24,24 @@ METRICS = {
 }
 
 
-def command_argv(values: dict[str, float], sleep: float = 0.0) -> list[str]:
+#: The allow-listed command of the test deployment (``SUITE_COMMANDS`` in test settings).
+TEST_COMMAND = "emit-metrics"
+
+
+def command_config(values: dict[str, float], sleep: float = 0.0) -> dict[str, Any]:
     """A command that (after ``sleep`` seconds) prints ``values`` as a metrics JSON object."""
-    body = json.dumps({"metrics": values})
-    code = f"import time; time.sleep({sleep}); print('evaluating...'); print({body!r})"
-    return [sys.executable, "-c", code]
+    return {"command": TEST_COMMAND, "args": [json.dumps(values), "--sleep", str(sleep)]}
 
 
-def failing_argv(message: str = "boom: the scorer crashed") -> list[str]:
-    return [sys.executable, "-c", f"import sys; print('starting'); sys.exit({message!r})"]
+def failing_config(message: str = "boom: the scorer crashed") -> dict[str, Any]:
+    return {"command": TEST_COMMAND, "args": ["--fail", message]}
 
 
 def make_suite(
     slug: str = "cmd-suite",
     *,
     targets: list[AIModel],
-    argv: list[str] | None = None,
+    config: dict[str, Any] | None = None,
     schedule: str = "",
     max_attempts: int = 3,
     timeout: int = 60,
@@ -53,7 +54,7 @@ def make_suite(
         metrics=metrics or METRICS,
         runner="command",
         config={
-            "argv": argv or command_argv({"ctf/accuracy": 0.2, "swe/accuracy": 0.1}),
+            **(config or command_config({"ctf/accuracy": 0.2, "swe/accuracy": 0.1})),
             "timeout": timeout,
         },
         targets=targets,

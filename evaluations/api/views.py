@@ -7,7 +7,6 @@ exception handler, ``rsp_portal.api.exception_handler``.
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any
 
@@ -21,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.events import ask
 from evaluations import corrections, import_service, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
@@ -118,17 +118,6 @@ class ModelDetail(generics.RetrieveAPIView[AIModel]):
 # --- Checkpoints ---------------------------------------------------------------------------
 
 
-def gate_for(model: AIModel) -> tuple[bool, Any]:
-    """The gate from governance, once that app provides ``gate_for(model)``."""
-    try:
-        governance = importlib.import_module("governance.services")
-    except ImportError:
-        return False, None
-    if not hasattr(governance, "gate_for"):
-        return False, None
-    return True, governance.gate_for(model)
-
-
 class CheckpointList(generics.ListAPIView[Checkpoint]):
     """A model's checkpoints, oldest first; POST reports one (answered with the gate)."""
 
@@ -164,9 +153,7 @@ class CheckpointList(generics.ListAPIView[Checkpoint]):
             via=via_for(request),
         )
         body = dict(CheckpointSerializer(checkpoint).data)
-        has_gate, gate = gate_for(model)
-        if has_gate:
-            body["gate"] = gate
+        body["gate"] = ask(services.GATE_OF, model)
         return Response(body, status=status.HTTP_201_CREATED)
 
 

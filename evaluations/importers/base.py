@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,49 @@ class ImportFormatError(ValueError):
 
 class MappingConflictError(ImportFormatError):
     """Two metrics of one log map to the same metric key, so the import is ambiguous."""
+
+
+#: What an uploaded zip (an Inspect ``.eval`` log) may inflate to, checked from its central
+#: directory before anything is inflated. zipfile never inflates a member past its declared
+#: size, so declared sizes bound the memory and time a parser can spend (issue 22 obs 8: a
+#: 398 KB bomb used to take 871 MB and 8.7 s in a web worker).
+MAX_ARCHIVE_MEMBERS = 100_000
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
+#: Text compresses well, but not a thousandfold: over this ratio a member larger than
+#: ``_RATIO_FLOOR`` is a decompression bomb.
+MAX_COMPRESSION_RATIO = 200
+_RATIO_FLOOR = 1024 * 1024
+
+
+def check_archive(path: Path, display: str) -> None:
+    """Refuse a zip whose members would inflate beyond the bounds above."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ImportFormatError(f"{display} is not a readable zip archive: {_short(exc)}") from None
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise ImportFormatError(
+            f"{display} holds {len(members):,} files; at most {MAX_ARCHIVE_MEMBERS:,} are read."
+        )
+    total = 0
+    for member in members:
+        total += member.file_size
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > MAX_MEMBER_BYTES or (
+            member.file_size > _RATIO_FLOOR and ratio > MAX_COMPRESSION_RATIO
+        ):
+            raise ImportFormatError(
+                f"{display}: {member.filename[:100]} would inflate to "
+                f"{member.file_size // (1024 * 1024):,} MiB ({ratio:,.0f}:1); refused as a "
+                "possible decompression bomb."
+            )
+    if total > MAX_ARCHIVE_BYTES:
+        raise ImportFormatError(
+            f"{display} would inflate to {total // (1024 * 1024):,} MiB; at most "
+            f"{MAX_ARCHIVE_BYTES // (1024 * 1024)} MiB are read."
+        )
 
 
 @dataclass(frozen=True, slots=True)

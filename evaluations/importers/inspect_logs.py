@@ -21,6 +21,7 @@ from evaluations.importers.base import (
     _iso,
     _json_safe,
     _short,
+    check_archive,
 )
 
 
@@ -69,6 +70,8 @@ def _parse_inspect(
 
     if log_format == "eval" and not zipfile.is_zipfile(path):
         raise ImportFormatError(f"{display} is not a valid Inspect .eval log (not a zip archive).")
+    if log_format == "eval":
+        check_archive(path, display)
     try:
         log = read_eval_log(str(path), header_only=True, format=log_format)
     except Exception as exc:  # any reader failure means a bad upload

@@ -18,6 +18,7 @@ from governance.models import (
     Scope,
 )
 from policies.models import PolicyVersion
+from rsp_portal.datetimes import BoundedDateTimeField
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -35,7 +36,7 @@ class FiniteFloatField(serializers.FloatField):
 class GateQuerySerializer(serializers.Serializer[dict[str, Any]]):
     scope = serializers.ChoiceField(choices=Scope.choices, default=Scope.SCALING)
     compute = FiniteFloatField(required=False, min_value=0)
-    as_of = serializers.DateTimeField(required=False)
+    as_of = BoundedDateTimeField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "as_of" in attrs and "compute" in attrs:
@@ -91,9 +92,12 @@ class GateSerializer(serializers.Serializer[dict[str, Any]]):
     approved_decision = serializers.IntegerField(allow_null=True)
     planned_compute = serializers.FloatField(allow_null=True)
     policy_version = serializers.CharField(allow_null=True)
-    latest_checkpoint = serializers.CharField(allow_null=True)
+    latest_checkpoint = serializers.CharField(
+        allow_null=True,
+        help_text="the largest checkpoint (by effective compute, whatever the registration order)",
+    )
     evaluated_checkpoint = serializers.CharField(
-        allow_null=True, help_text="the last fully evaluated checkpoint"
+        allow_null=True, help_text="the largest fully evaluated checkpoint"
     )
     last_full_evaluation_at = serializers.DateTimeField(allow_null=True)
     crossed_thresholds = serializers.ListField(child=serializers.CharField())
@@ -207,7 +211,7 @@ class DecisionCreateSerializer(serializers.Serializer[dict[str, Any]]):
     compute_limit = FiniteFloatField(
         min_value=0,
         required=False,
-        help_text="FLOP; required for scaling, defaults to the latest checkpoint for deployment",
+        help_text="FLOP; required for scaling, defaults to the largest checkpoint for deployment",
     )
     rationale = serializers.CharField(max_length=10000)
     lifts_precautions = serializers.ListField(

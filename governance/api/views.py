@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db.models import QuerySet
@@ -13,11 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.models import Rider
 from evaluations.models import AIModel
 from governance import adapter, safeguards, services
 from governance.api import serializers as s
 from governance.models import ApprovalVerdict, GateTransition, Precaution, ScalingDecision, Scope
+
+logger = logging.getLogger(__name__)
 
 
 def _via(request: Request) -> str:
@@ -33,15 +35,6 @@ class GateView(APIView):
     """The scaling gate of a model: ``approved`` only if every check passes."""
 
     actions = {"GET": "gate.view"}
-    #: The stored gate row read with the bearer token (``token_rider``), if it was.
-    rider: Rider | None = None
-
-    def token_rider(self, request: Request) -> Rider | None:
-        """Read the stored scaling gate in the token's statement on the hot path."""
-        if request.query_params:
-            return None
-        self.rider = services.stored_gate_rider(self.kwargs["slug"], Scope.SCALING)
-        return self.rider
 
     @extend_schema(
         parameters=[
@@ -52,14 +45,11 @@ class GateView(APIView):
         responses=s.GateSerializer,
     )
     def get(self, request: Request, slug: str) -> Response:
+        # Two readers: the stored row (``_stored``: one fixed statement) and the full path
+        # (recomputed, for a planned compute or as of a time), which fails closed.
         if not request.query_params:
-            # The hot path (no parameters: the stored scaling gate): its row and model in one
-            # query, without building the query serializer for its defaults. A bearer request
-            # read it already, with its token (``token_rider``).
-            if self.rider is not None and self.rider.row is not None:
-                stored = _from_row(slug, self.rider.row)
-            else:
-                stored = _stored(slug, Scope.SCALING)
+            # The hot path (the stored scaling gate) skips the query serializer's defaults.
+            stored = _stored(slug, Scope.SCALING)
             if stored is not None:
                 return Response(stored, headers={"Cache-Control": "no-store"})
         query = s.GateQuerySerializer(data=request.query_params)
@@ -78,6 +68,7 @@ class GateView(APIView):
                 payload = services.gate_for(model, data["scope"], data.get("compute"))
         except Exception:
             # Fail closed even if the stored state cannot be read.
+            logger.exception("gate of %s could not be read: answering paused", model.slug)
             payload = services.failed_gate(model, data["scope"])
         if payload is None:
             raise NotFound(
@@ -87,18 +78,13 @@ class GateView(APIView):
         return Response(payload, headers={"Cache-Control": "no-store"})
 
 
-def _from_row(slug: str, row: tuple[object, ...]) -> dict[str, Any] | None:
-    try:
-        return services.stored_gate_from_row(slug, Scope.SCALING, row)
-    except Exception:
-        return None  # the full path answers, failing closed if it must
-
-
 def _stored(slug: str, scope: str) -> dict[str, Any] | None:
     try:
         return services.stored_gate(slug, scope)
     except Exception:
-        return None  # the full path below answers, failing closed if it must
+        # The full path answers, failing closed if it must.
+        logger.exception("stored %s gate of %s could not be read", scope, slug)
+        return None
 
 
 class SafeguardListView(APIView):

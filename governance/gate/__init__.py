@@ -31,8 +31,9 @@ How capabilities are judged, the way the frameworks do:
 * **Missing means none at all.** An indicator without usable evidence is presumed
   crossed (``missing_evidence``); a new checkpoint does not make evidence missing.
   The re-evaluation triggers (compute multiple, months) decide when fresh evidence is
-  due, measured from the last *full* evaluation: the latest checkpoint with strong
-  evidence for every indicator metric, dated by the evaluations' own dates.
+  due, measured from the reference *full* evaluation: the largest checkpoint with strong
+  evidence for every indicator metric, dated by the evaluations' own dates. Planned
+  compute defaults to the largest checkpoint's, whatever the registration order.
 * **A precaution** (recorded by leadership, lifted only by a signed decision) treats a
   threshold as crossed without evidence.
 
@@ -51,6 +52,8 @@ Time boundaries are inclusive; comparisons put NaN on the unsafe side (see
 from __future__ import annotations
 
 from governance.gate.codes import (
+    AUDIT_UNVERIFIED,
+    COMMITMENT_OVERDUE,
     CROSSED_STATUSES,
     DECISION_OUTDATED,
     EVALUATION_DUE_COMPUTE,
@@ -62,7 +65,10 @@ from governance.gate.codes import (
     NO_ACTIVE_POLICY,
     NO_APPROVAL,
     NO_CHECKPOINT,
+    RANK,
+    REASON,
     REASON_CODES,
+    REASONS,
     SAFEGUARD_EXPIRED,
     SAFEGUARD_MISSING,
     SCOPES,
@@ -72,10 +78,12 @@ from governance.gate.codes import (
     GateState,
     IndicatorStatus,
     ObjectId,
+    ReasonInfo,
     SafeguardStatus,
     Scope,
     ThresholdStatus,
     WarningBehaviour,
+    codes_of,
 )
 from governance.gate.determinations import (
     below_line,
@@ -115,6 +123,8 @@ from governance.gate.verdict import (
 from policies.rules import add_months
 
 __all__ = [
+    "AUDIT_UNVERIFIED",
+    "COMMITMENT_OVERDUE",
     "CROSSED_STATUSES",
     "DECISION_OUTDATED",
     "EVALUATION_DUE_COMPUTE",
@@ -126,6 +136,9 @@ __all__ = [
     "NO_ACTIVE_POLICY",
     "NO_APPROVAL",
     "NO_CHECKPOINT",
+    "RANK",
+    "REASON",
+    "REASONS",
     "REASON_CODES",
     "SAFEGUARD_EXPIRED",
     "SAFEGUARD_MISSING",
@@ -148,6 +161,7 @@ __all__ = [
     "PolicySnapshot",
     "PrecautionInfo",
     "Reason",
+    "ReasonInfo",
     "ResultInfo",
     "SafeguardInfo",
     "SafeguardStatus",
@@ -159,6 +173,7 @@ __all__ = [
     "WarningBehaviour",
     "add_months",
     "below_line",
+    "codes_of",
     "determine_indicator",
     "evaluate",
     "expand_standards",

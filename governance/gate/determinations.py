@@ -21,8 +21,9 @@ from governance.gate.verdict import Determination, IndicatorDetermination, Reaso
 from policies import rules
 
 
-def checkpoint_order(c: CheckpointInfo) -> tuple[datetime, float, tuple[int, int, str]]:
-    return (c.created_at, c.effective_compute, id_order(c.id))
+def checkpoint_order(c: CheckpointInfo) -> tuple[float, datetime, tuple[int, int, str]]:
+    """The largest effective compute ranks highest, whatever the registration order."""
+    return rules.checkpoint_rank(c.effective_compute, c.created_at, id_order(c.id))
 
 
 def _indicator_metrics(policy: PolicySnapshot) -> dict[str, int | None]:
@@ -65,7 +66,9 @@ def _last_full(
 ) -> tuple[CheckpointInfo | None, datetime | None]:
     by_id = {c.id: c for c in evidence.checkpoints}
     found, at = rules.last_full_evaluation(
-        ((c.id, checkpoint_order(c)) for c in evidence.checkpoints), dated, metrics
+        ((c.id, checkpoint_order(c), c.created_at) for c in evidence.checkpoints),
+        dated,
+        metrics,
     )
     return (by_id[found], at) if found is not None else (None, None)
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
 
 from governance.gate.codes import (
     INTERNAL_ERROR,
     NO_ACTIVE_POLICY,
     NO_CHECKPOINT,
-    REASON_CODES,
+    RANK,
     SCOPES,
     WARNING_BEHAVIOURS,
     GateInputError,
@@ -25,8 +24,6 @@ from governance.gate.requirements import (
 )
 from governance.gate.verdict import Determination, Reason, Verdict
 from policies import rules
-
-_CODE_RANK: Final = {code: rank for rank, code in enumerate(REASON_CODES)}
 
 
 def evaluate(inp: GateInput) -> Verdict:
@@ -49,10 +46,12 @@ def _evaluate(inp: GateInput) -> Verdict:
     if len(set(ids)) != len(ids):
         raise GateInputError("checkpoint ids are not unique")
     own = [c for c in evidence.checkpoints if c.own]
+    # The largest checkpoint decides, whatever the order they were registered in: a smaller
+    # one registered later (a distillation) never lowers the planned compute.
     latest = max(own, key=checkpoint_order, default=None)
     planned = inp.planned_compute
     if latest is not None and (planned is None or planned < latest.effective_compute):
-        planned = latest.effective_compute  # a model is already as far as its latest checkpoint
+        planned = latest.effective_compute  # a model is already as far as its largest checkpoint
 
     reasons: list[Reason] = pause_reasons(inp.pauses)
     policy = inp.policy
@@ -123,7 +122,7 @@ def _verdict(
     last_at: datetime | None = None,
     determinations: tuple[Determination, ...] = (),
 ) -> Verdict:
-    ordered = tuple(sorted(reasons, key=lambda r: (_CODE_RANK[r.code], r.subject, r.message)))
+    ordered = tuple(sorted(reasons, key=lambda r: (RANK[r.code], r.subject, r.message)))
     level = required_level(policy, required) if policy is not None else None
     return Verdict(
         # The only place a state is chosen: approved means no check failed.

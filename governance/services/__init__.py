@@ -32,7 +32,6 @@ from governance.services.gates import (
     recompute_all,
     stored_gate,
     stored_gate_from_row,
-    stored_gate_rider,
 )
 from governance.services.hooks import (
     on_audit_outcome_changed,
@@ -67,5 +66,4 @@ __all__ = [
     "sign_decision",
     "stored_gate",
     "stored_gate_from_row",
-    "stored_gate_rider",
 ]

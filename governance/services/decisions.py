@@ -16,6 +16,7 @@ from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
 from evaluations import corrections
 from governance import adapter, notifications
+from governance.gate.codes import INTERNAL_ERROR, codes_of
 from governance.models import (
     Approval,
     ApprovalVerdict,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 DECISION_TTL = timedelta(days=14)
 
 #: Reasons a decision is asked to resolve, so they are not part of its case.
-_DECISION_REASONS = frozenset({"no_approval", "decision_outdated", "exceeds_approved_compute"})
+_DECISION_REASONS = codes_of("decision")
 
 
 def build_dossier(
@@ -55,7 +56,7 @@ def build_dossier(
     if policy is None:
         raise GovernanceError({"model": ["No policy version is active; nothing can be approved."]})
     if payload["state"] == GateStatus.PAUSED and any(
-        r["code"] == "internal_error" for r in payload["reasons"]
+        r["code"] == INTERNAL_ERROR for r in payload["reasons"]
     ):
         raise GovernanceError({"model": ["The gate cannot be computed now; try again later."]})
     reasons = [r for r in payload["reasons"] if r["code"] not in _DECISION_REASONS]
@@ -122,7 +123,7 @@ def request_decision(
     if scope not in Scope.values:
         raise GovernanceError({"scope": [f"Must be one of {', '.join(Scope.values)}."]})
     if scope == Scope.DEPLOYMENT and compute_limit is None:
-        latest = model.checkpoints.order_by("-reported_at", "-pk").first()
+        latest = model.largest_checkpoint()
         if latest is None:
             raise GovernanceError({"model": ["The model has no checkpoint to deploy."]})
         compute_limit = latest.effective_compute or 1.0
@@ -250,8 +251,12 @@ def sign_decision(
             raise ConflictError({"approver": ["You have already signed this decision."]})
         title = decision.can_be_signed_by(actor, list(signed.values()))
         if title is None:
+            from core.authority import refusal
+
             raise PermissionDenied(
-                "You hold none of the titles still needed: "
+                refusal(actor)
+                or "You hold none of the titles still needed (as the audit trail records "
+                "your titles): "
                 + ", ".join(decision.open_titles(list(signed.values())))
             )
         if _mark_stale_if_changed(decision, actor):

@@ -11,9 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
-from core.models import Rider
-from governance import adapter, notifications
-from governance.gate import Verdict, evaluate, internal_error_verdict
+from governance import adapter, gatemac, notifications
+from governance.gate import Verdict, codes_of, evaluate, internal_error_verdict
 from governance.models import (
     GateState,
     GateStatus,
@@ -157,6 +156,7 @@ def _store_verdicts(
     # One save per row: Django's bulk_update builds a CASE per field and row, which costs more
     # CPU than the round trip it spares (2.7 ms against 1.0 ms for two rows, BENCHMARKS.md).
     for state in states.values():
+        gatemac.seal(state)
         state.save()
     return states
 
@@ -232,7 +232,7 @@ def _set_verdict(
                 {"model": model.slug, "scope": scope, "determinations": new_flags, "cause": cause},
                 roles=("leadership", "safety"),
             )
-        if any(r["code"] in ("evaluation_due_compute", "evaluation_due_time") for r in reasons):
+        if any(r["code"] in codes_of("due") for r in reasons):
             notifications.notify("evaluation.due", {"model": model.slug, "reasons": reasons})
     return state
 
@@ -271,10 +271,18 @@ def gate_for(
         verdict, _ = evaluate_model(model, scope, compute, now=now)
         return _gate_payload(model.slug, scope, verdict.to_dict(), now)
     state = GateState.objects.filter(model=model, scope=scope).first()
-    if state is None or _is_stale(state, now):
+    if state is not None and state.mac and not gatemac.verifies(state):
+        return _unverified_payload(model.slug, scope, now)
+    if state is None or not state.mac or _is_stale(state, now):
         with transaction.atomic():
             state = _recompute_scope(model, scope, "gate.read", None)
     return _gate_payload(model.slug, scope, state.verdict, state.computed_at)
+
+
+def _unverified_payload(slug: str, scope: str, now: datetime) -> dict[str, Any]:
+    """A stored row failed its MAC: never served; paused, saying what to run."""
+    logger.error("the stored gate of %s (%s) failed its MAC check; serving paused", slug, scope)
+    return _gate_payload(slug, scope, gatemac.unverified_verdict(), now)
 
 
 def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
@@ -290,13 +298,6 @@ def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
     return stored_gate_from_row(slug, scope, row)
 
 
-def stored_gate_rider(slug: str, scope: str = Scope.SCALING) -> Rider:
-    """The stored gate row as a rider of the token lookup (``core.models.Rider``): the API
-    reads the token and the gate in one statement. See :func:`stored_gate_from_row`."""
-    sql, columns = _stored_statement()
-    return Rider(sql, [slug, scope], len(columns))
-
-
 def stored_gate_from_row(
     slug: str, scope: str, row: Sequence[object] | None
 ) -> dict[str, Any] | None:
@@ -304,8 +305,11 @@ def stored_gate_from_row(
     if row is None or row[0] is None:  # state is never NULL in a stored row
         return None
     state = _stored_statement()[1].instance(row)
-    if _is_stale(state, timezone.now()):
-        return None
+    now = timezone.now()
+    if not state.mac or _is_stale(state, now):
+        return None  # recomputed by gate_for (which refuses a row whose MAC is wrong)
+    if not gatemac.verifies(state):
+        return _unverified_payload(slug, scope, now)
     return _gate_payload(slug, scope, state.verdict, state.computed_at)
 
 
@@ -316,7 +320,11 @@ def _stored_statement() -> tuple[str, Columns[GateState]]:
 
     built = _STORED_SQL.get(connection.vendor)
     if built is None:
-        columns = Columns(GateState, "gs", ["state", "verdict", "computed_at", "valid_until"])
+        columns = Columns(
+            GateState,
+            "gs",
+            ["model", "scope", "state", "verdict", "computed_at", "valid_until", "mac"],
+        )
         q = connection.ops.quote_name
         names = ", ".join(f"{col} AS c{i}" for i, col in enumerate(columns.sql().split(", ")))
         sql = (

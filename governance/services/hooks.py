@@ -1,14 +1,19 @@
-"""What other apps call when evidence, the audit outcome or the policy changes."""
+"""What the gate does when evidence, the audit outcome or the policy changes.
+
+``governance.apps`` subscribes these to the events of ``core.events`` (ADR 0021); services
+inside governance call ``on_evidence_changed`` directly."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from evaluations.models import AIModel
 from governance.services.decisions import mark_stale_decisions
 from governance.services.gates import recompute, recompute_all, safe_reads
 
 if TYPE_CHECKING:
-    from evaluations.models import AIModel
+    from audit.models import VerificationRun
+    from evaluations.services import EvidenceChange
     from policies.models import PolicyVersion
     from rsp_portal.types import Actor
 
@@ -27,15 +32,18 @@ def on_evidence_changed(model: AIModel, cause: str = "evidence", actor: Actor = 
     recompute(model, cause, actor, reads=reads)
 
 
-def on_audit_outcome_changed(run: Any) -> None:
+def on_evidence_event(change: EvidenceChange, actor: Actor) -> None:
+    """The handler of ``evaluations.services.EVIDENCE_CHANGED``."""
+    on_evidence_changed(change.model, change.cause, actor)
+
+
+def on_audit_outcome_changed(run: VerificationRun, actor: Actor = None) -> None:
     """A failed (or again passing) audit verification changes every gate."""
-    recompute_all("audit.verify.failed" if not run.ok else "audit.verify.ok")
+    recompute_all("audit.verify.failed" if not run.ok else "audit.verify.ok", actor)
 
 
-def on_policy_activated(version: PolicyVersion) -> None:
+def on_policy_activated(version: PolicyVersion, actor: Actor = None) -> None:
     """A new policy changes every gate; pending decisions made under the old one are stale."""
-    from evaluations.models import AIModel
-
     for model in AIModel.objects.order_by("pk"):
-        mark_stale_decisions(model)
-        recompute(model, "policy.activate")
+        mark_stale_decisions(model, actor)
+        recompute(model, "policy.activate", actor)

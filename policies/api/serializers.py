@@ -43,6 +43,10 @@ class SettingsSerializer(serializers.Serializer[dict[str, Any]]):
         child=serializers.CharField(),
         help_text="Titles whose recommendation is recorded in a dossier without being required.",
     )
+    sources = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="For each setting, the section of the framework's text, or 'pack choice'.",
+    )
 
 
 class LevelSerializer(serializers.Serializer[dict[str, Any]]):
@@ -50,12 +54,20 @@ class LevelSerializer(serializers.Serializer[dict[str, Any]]):
     rank = serializers.IntegerField()
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
 
 
 class RequirementSerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField()
     title = serializers.CharField()
     evidence = serializers.CharField(allow_blank=True)
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
 
 
 class StandardSerializer(serializers.Serializer[dict[str, Any]]):
@@ -64,6 +76,10 @@ class StandardSerializer(serializers.Serializer[dict[str, Any]]):
     kind = serializers.ChoiceField(choices=Standard.Kind.choices)
     includes = serializers.ListField(child=serializers.CharField())
     requirements = RequirementSerializer(many=True)
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
 
 
 class DomainSerializer(serializers.Serializer[dict[str, Any]]):
@@ -71,6 +87,10 @@ class DomainSerializer(serializers.Serializer[dict[str, Any]]):
     name = serializers.CharField()
     tier = serializers.CharField()
     category = serializers.CharField(allow_null=True)
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
 
 
 class MetricSerializer(serializers.Serializer[dict[str, Any]]):
@@ -85,17 +105,29 @@ class MetricSerializer(serializers.Serializer[dict[str, Any]]):
         allow_null=True,
         help_text="Results from fewer samples can show a crossing, never that a model is below.",
     )
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
 
 
 class RequiresSerializer(serializers.Serializer[dict[str, Any]]):
     scaling = serializers.ListField(child=serializers.CharField())
     deployment = serializers.ListField(child=serializers.CharField())
+    internal_deployment = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Standards required before internal use; the gate adds them to deployment.",
+    )
 
 
 class IndicatorSerializer(serializers.Serializer[dict[str, Any]]):
     metric = serializers.CharField()
     warning = serializers.FloatField(allow_null=True)
     critical = serializers.FloatField()
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
 
 
 class ThresholdSerializer(serializers.Serializer[dict[str, Any]]):
@@ -109,6 +141,34 @@ class ThresholdSerializer(serializers.Serializer[dict[str, Any]]):
     )
     requires = RequiresSerializer()
     indicators = IndicatorSerializer(many=True)
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
+
+
+class ReportKindSerializer(serializers.Serializer[dict[str, object]]):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    signoff_titles = serializers.ListField(child=serializers.CharField())
+    required_for = serializers.ListField(child=serializers.CharField())
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
+
+
+class CommitmentSerializer(serializers.Serializer[dict[str, object]]):
+    code = serializers.CharField()
+    text = serializers.CharField()
+    trigger = serializers.CharField()
+    report_kind = serializers.CharField(allow_null=True)
+    deadline_days = serializers.IntegerField(allow_null=True)
+    gating = serializers.BooleanField()
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
 
 
 class PolicySerializer(serializers.Serializer[dict[str, Any]]):
@@ -129,6 +189,9 @@ class PolicySerializer(serializers.Serializer[dict[str, Any]]):
     domains = DomainSerializer(many=True)
     metrics = MetricSerializer(many=True)
     thresholds = ThresholdSerializer(many=True)
+    family = serializers.CharField(allow_null=True)
+    report_kinds = ReportKindSerializer(many=True)
+    commitments = CommitmentSerializer(many=True)
 
 
 class VersionSummarySerializer(serializers.ModelSerializer[PolicyVersion]):

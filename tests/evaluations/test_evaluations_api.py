@@ -12,6 +12,7 @@ from django.db import connection, connections
 from django.test import Client
 
 from audit.models import AuditEntry
+from core import events
 from evaluations import services
 from evaluations.models import AIModel, Checkpoint, EvalResult, IdempotencyRecord
 from tests.conftest import bearer, client_for
@@ -157,25 +158,24 @@ def test_bulk_stores_every_result_with_one_audit_entry_each(ckpt, pipeline) -> N
     assert AuditEntry.objects.filter(action="result.create").count() == 26
 
 
-def test_the_evidence_hook_runs_once_per_model_inside_the_write(ckpt, pipeline, monkeypatch):
+def test_the_evidence_event_is_emitted_once_per_model_inside_the_write(ckpt, pipeline):
     seen: list[tuple[str, bool, str, object]] = []
-    monkeypatch.setattr(
-        services,
-        "ON_EVIDENCE_CHANGED",
-        [lambda m, cause, actor: seen.append((m.slug, connection.in_atomic_block, cause, actor))],
-    )
-    post(bearer(pipeline), "/api/v1/results/bulk/", {"results": [result(), result()]})
+
+    def handler(change: services.EvidenceChange, actor: object) -> None:
+        seen.append((change.model.slug, connection.in_atomic_block, change.cause, actor))
+
+    with events.replaced(services.EVIDENCE_CHANGED, handler):
+        post(bearer(pipeline), "/api/v1/results/bulk/", {"results": [result(), result()]})
     ids = sorted(EvalResult.objects.values_list("pk", flat=True))
     # The gate learns what changed the evidence and who did it.
     assert seen == [("atlas", True, f"result.create #{ids[0]}, #{ids[1]}", pipeline)]
 
 
-def test_a_failing_hook_rolls_the_write_back(ckpt, safety, monkeypatch) -> None:
-    def explode(model: AIModel, cause: str, actor: object) -> None:
+def test_a_failing_hook_rolls_the_write_back(ckpt, safety) -> None:
+    def explode(change: services.EvidenceChange, actor: object) -> None:
         raise RuntimeError("gate down")
 
-    monkeypatch.setattr(services, "ON_EVIDENCE_CHANGED", [explode])
-    with pytest.raises(RuntimeError):
+    with events.replaced(services.EVIDENCE_CHANGED, explode), pytest.raises(RuntimeError):
         services.record_results([result()], safety, EvalResult.Source.BROWSER)
     assert EvalResult.objects.count() == 0
 

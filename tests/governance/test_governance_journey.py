@@ -137,9 +137,14 @@ def test_self_approval_is_refused_by_the_api_and_the_database(safety, rso, ceo):
 
 
 def test_one_person_cannot_fill_two_titles(safety, rso):
+    from django.db import IntegrityError, transaction
+
     from core.models import SignoffTitle
 
-    SignoffTitle.objects.create(user=rso, title="CEO")
+    # The database refuses a second title outright (one person, one title)...
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SignoffTitle.objects.create(user=rso, title="CEO")
+    # ...and one person signs a decision once.
     activate_default_policy()
     make_model()
     decision = _request(client_for(safety))

@@ -179,7 +179,7 @@ def test_microsoft_leading_indicators_are_one_early_warning_on_six_precursors() 
     early = [t for t in data["thresholds"] if t["tier"] == "early_warning"]
     assert [t["code"] for t in early] == ["LEADING-INDICATORS"]
     assert len(early[0]["indicators"]) == 6
-    assert early[0]["requires"] == {"scaling": [], "deployment": []}
+    assert early[0]["requires"] == {"scaling": [], "deployment": [], "internal_deployment": []}
 
 
 def test_amazon_has_one_critical_capability_threshold_per_domain() -> None:

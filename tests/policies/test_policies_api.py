@@ -31,6 +31,9 @@ POLICY_KEYS = {
     "domains",
     "metrics",
     "thresholds",
+    "family",
+    "report_kinds",
+    "commitments",
 }
 
 
@@ -89,14 +92,22 @@ def test_active_policy_has_the_design_shape(safety, active_default):
         "uncertainty_z",
         "signoff_titles",
         "advisory_titles",
+        "sources",
     }
     assert body["settings"]["signoff_titles"] == ["RSO", "CEO"]
     assert body["settings"]["advisory_titles"] == []
     assert body["settings"]["uncertainty_z"] == 1.645
-    assert set(body["levels"][0]) == {"code", "rank", "name", "description"}
-    assert set(body["standards"][0]) == {"code", "level", "kind", "includes", "requirements"}
-    assert set(body["standards"][0]["requirements"][0]) == {"code", "title", "evidence"}
-    assert set(body["domains"][0]) == {"code", "name", "tier", "category"}
+    assert set(body["levels"][0]) == {"code", "rank", "name", "description", "source"}
+    assert set(body["standards"][0]) == {
+        "code",
+        "level",
+        "kind",
+        "includes",
+        "requirements",
+        "source",
+    }
+    assert set(body["standards"][0]["requirements"][0]) == {"code", "title", "evidence", "source"}
+    assert set(body["domains"][0]) == {"code", "name", "tier", "category", "source"}
     assert set(body["metrics"][0]) == {
         "key",
         "name",
@@ -106,6 +117,7 @@ def test_active_policy_has_the_design_shape(safety, active_default):
         "higher_is_more_capable",
         "domain",
         "min_samples",
+        "source",
     }
     metrics = {m["key"]: m for m in body["metrics"]}
     assert metrics["cbrn.uplift_ratio"]["min_samples"] == 20
@@ -120,12 +132,13 @@ def test_active_policy_has_the_design_shape(safety, active_default):
         "halt",
         "requires",
         "indicators",
+        "source",
     }
     tiers = {t["code"]: (t["tier"], t["halt"]) for t in body["thresholds"]}
     assert tiers["AUTONOMY-CHECKPOINT"] == ("early_warning", False)
     assert tiers["CBRN-3"] == ("red_line", False)
-    assert set(threshold["requires"]) == {"scaling", "deployment"}
-    assert set(threshold["indicators"][0]) == {"metric", "warning", "critical"}
+    assert set(threshold["requires"]) == {"scaling", "deployment", "internal_deployment"}
+    assert set(threshold["indicators"][0]) == {"metric", "warning", "critical", "source"}
     # The body minus the database fields is exactly the normalised pack.
     pack = {k: v for k, v in body.items() if k not in {"id", "status", "content_sha256"}}
     assert pack == load_pack_file("default")

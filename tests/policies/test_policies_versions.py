@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from audit.models import AuditEntry
+from core import events
 from policies import services
 from policies.demo import seed_demo
 from policies.models import (
@@ -304,20 +305,20 @@ def test_safety_cannot_activate_through_the_service(safety):
     assert draft.status == PolicyVersion.Status.DRAFT
 
 
-def test_on_activate_hooks_run_inside_the_transaction(rso, monkeypatch):
-    seen: list[tuple[int, bool]] = []
+def test_activation_handlers_run_inside_the_transaction_with_the_actor(rso):
+    seen: list[tuple[int, bool, object]] = []
 
-    def hook(version: PolicyVersion) -> None:
-        seen.append((version.pk, connection.in_atomic_block))
+    def hook(version: PolicyVersion, actor: object) -> None:
+        seen.append((version.pk, connection.in_atomic_block, actor))
 
-    monkeypatch.setattr(services, "ON_ACTIVATE", [hook])
     draft = services.load_pack(default_pack())
-    services.activate(draft, rso)
-    assert seen == [(draft.pk, True)]
+    with events.replaced(services.POLICY_ACTIVATED, hook):
+        services.activate(draft, rso)
+    assert seen == [(draft.pk, True, rso)]
 
 
-def test_a_failing_hook_rolls_the_activation_back(rso, monkeypatch):
-    def hook(version: PolicyVersion) -> None:
+def test_a_failing_hook_rolls_the_activation_back(rso):
+    def hook(version: PolicyVersion, actor: object) -> None:
         raise RuntimeError("recompute failed")
 
     first = services.load_pack(default_pack(), activate=True)
@@ -325,8 +326,7 @@ def test_a_failing_hook_rolls_the_activation_back(rso, monkeypatch):
     changed["version"] = "2.2-portal.next"
     draft = services.load_pack(changed)
     audit_before = AuditEntry.objects.count()
-    monkeypatch.setattr(services, "ON_ACTIVATE", [hook])
-    with pytest.raises(RuntimeError):
+    with events.replaced(services.POLICY_ACTIVATED, hook), pytest.raises(RuntimeError):
         services.activate(draft, rso)
     assert PolicyVersion.objects.get(pk=first.pk).status == PolicyVersion.Status.ACTIVE
     assert PolicyVersion.objects.get(pk=draft.pk).status == PolicyVersion.Status.DRAFT

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from audit.dbguard import install_test_flush_escape
+from tests.dbguard_escape import install_test_flush_escape
 
 BEFORE = [("policies", "0007_self_assessment"), ("core", "0003_policy_activation_signoff")]
 AFTER = [("policies", "0009_migrate_activation_signoffs")]

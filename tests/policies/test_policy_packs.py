@@ -115,7 +115,7 @@ def test_default_pack_contents() -> None:
         "CBRN": "tracked",
         "CYBER": "ongoing_assessment",
     }
-    assert pack["settings"] == {
+    assert {k: v for k, v in pack["settings"].items() if k != "sources"} == {
         "baseline_level": "ASL-2",
         "baseline_standards": ["ASL-2-D", "ASL-2-S"],
         "effective_compute_multiple": 4.0,
@@ -130,7 +130,11 @@ def test_default_pack_contents() -> None:
     assert asl3s["includes"] == ["ASL-2-S"]
     assert "ASL3S.insider_controls" in {r["code"] for r in asl3s["requirements"]}
     cbrn3 = next(t for t in pack["thresholds"] if t["code"] == "CBRN-3")
-    assert cbrn3["requires"] == {"scaling": ["ASL-3-S"], "deployment": ["ASL-3-D", "ASL-3-S"]}
+    assert cbrn3["requires"] == {
+        "scaling": ["ASL-3-S"],
+        "deployment": ["ASL-3-D", "ASL-3-S"],
+        "internal_deployment": [],
+    }
 
 
 def test_normalisation_fills_defaults_sorts_and_uses_floats() -> None:
@@ -138,7 +142,7 @@ def test_normalisation_fills_defaults_sorts_and_uses_floats() -> None:
     metric = next(m for m in pack["metrics"] if m["key"] == "cbrn.vct_accuracy")
     assert metric["min"] == 0.0 and isinstance(metric["min"], float)
     assert isinstance(pack["settings"]["effective_compute_multiple"], float)
-    assert pack["source"]["document"] == ""
+    assert pack["source"]["document"] == "ANT-RSP-v2-2"
     assert [m["key"] for m in pack["metrics"]] == sorted(m["key"] for m in pack["metrics"])
     autonomy = next(t for t in pack["thresholds"] if t["code"] == "AUTONOMY-CHECKPOINT")
     assert autonomy["requires"]["deployment"] == []
@@ -468,8 +472,9 @@ def test_new_fields_are_normalised() -> None:
         "uncertainty_z",
         "signoff_titles",
         "advisory_titles",
+        "sources",
     ]
-    assert list(metric)[-2:] == ["domain", "min_samples"]
+    assert list(metric)[-3:] == ["domain", "min_samples", "source"]
     assert list(threshold_of(pack, "CBRN-3"))[4:6] == ["tier", "halt"]
     assert parse_pack(dump_pack(pack), "default.yaml") == pack
 
@@ -623,7 +628,11 @@ def test_openai_pack_requires_high_security_to_scale_and_halts_at_critical() -> 
     critical = [t for t in pack["thresholds"] if t["code"].endswith("-CRITICAL")]
     assert len(high) == len(critical) == 3
     for threshold in high:
-        assert threshold["requires"] == {"scaling": ["HIGH-S"], "deployment": ["HIGH-D", "HIGH-S"]}
+        assert threshold["requires"] == {
+            "scaling": ["HIGH-S"],
+            "deployment": ["HIGH-D", "HIGH-S"],
+            "internal_deployment": [],
+        }
         assert (threshold["tier"], threshold["halt"]) == ("red_line", False)
     for threshold in critical:
         assert (threshold["tier"], threshold["halt"]) == ("red_line", True)

@@ -36,6 +36,7 @@ PURE_MODULES = {
     "governance.gate.verdict",
     "policies.diff",
     "policies.pack_format",
+    "policies.pack_commitments",
     "policies.pack_validation",
     "policies.packs",
     "policies.rules",

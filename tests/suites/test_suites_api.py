@@ -55,7 +55,7 @@ def test_the_suite_list_needs_a_reader(suite, outsider, auditor, pipeline):
 
 def test_administrators_see_the_runner_configuration(suite, admin_user):
     (item,) = client_for(admin_user).get("/api/v1/suites/").json()["results"]
-    assert item["config"]["argv"][0].endswith("python") or "python" in item["config"]["argv"][0]
+    assert item["config"]["command"] == "emit-metrics"
 
 
 @pytest.mark.parametrize("n", [1, 12])
@@ -202,10 +202,10 @@ def test_the_run_page_polls_while_the_run_is_active_and_stops_after(suite, safet
 
 
 def test_a_failed_run_page_shows_the_error(suite, safety, auditor):
-    from tests.suite_fixtures import failing_argv
+    from tests.suite_fixtures import failing_config
 
     failing = make_suite(
-        "failing", targets=list(suite.targets.all()), argv=failing_argv(), max_attempts=1
+        "failing", targets=list(suite.targets.all()), config=failing_config(), max_attempts=1
     )
     run = suites.request_run(failing, suite.targets.get(slug="atlas"), actor=safety)
     suites.execute(run.pk, "w1")
@@ -235,7 +235,7 @@ def test_only_administrators_define_suites_in_the_admin(suite, admin_user, safet
             "name": "Nightly",
             "description": "",
             "runner": "command",
-            "config": '{"argv": ["true"]}',
+            "config": '{"command": "emit-metrics"}',
             "metrics": '{"ctf/accuracy": "cyber.ctf_solve_rate"}',
             "targets": [suite.targets.first().pk],
             "schedule": "0 2 * * *",
@@ -246,7 +246,7 @@ def test_only_administrators_define_suites_in_the_admin(suite, admin_user, safet
     assert response.status_code == 302, response.content.decode()[:2000]
     nightly = EvalSuite.objects.get(slug="nightly")
     assert nightly.periodic_task == PeriodicTask.objects.get(name="suite:nightly")
-    assert nightly.config == {"argv": ["true"], "timeout": 600, "cwd": ""}
+    assert nightly.config == {"command": "emit-metrics", "args": [], "timeout": 600}
 
 
 def test_the_admin_shows_config_errors_on_the_form(suite, admin_user):

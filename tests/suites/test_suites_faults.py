@@ -30,8 +30,8 @@ from tests.services import WorkerProcess, services_available
 from tests.suite_fixtures import (
     RedisServer,
     broker,
-    command_argv,
-    failing_argv,
+    command_config,
+    failing_config,
     free_port,
     make_suite,
     wait_for,
@@ -94,7 +94,7 @@ def test_a_scheduled_run_executes_on_a_worker_and_its_results_move_the_gate(work
     suite = make_suite(
         targets=[model],
         schedule="* * * * *",
-        argv=command_argv({"ctf/accuracy": 0.2, "swe/accuracy": 0.6}),
+        config=command_config({"ctf/accuracy": 0.2, "swe/accuracy": 0.6}),
     )
     from suites.tasks import run_scheduled_suite
 
@@ -131,7 +131,7 @@ def test_a_run_killed_with_its_worker_completes_exactly_once_after_restart(fast_
     activate_default_policy()
     model = make_model("atlas")
     suite = make_suite(
-        targets=[model], argv=command_argv({"ctf/accuracy": 0.3, "swe/accuracy": 0.2}, sleep=4)
+        targets=[model], config=command_config({"ctf/accuracy": 0.3, "swe/accuracy": 0.2}, sleep=4)
     )
     first = WorkerProcess().start()
     second = None
@@ -247,7 +247,7 @@ def test_concurrent_ticks_for_one_slot_create_one_run_per_model():
 def test_a_run_that_always_fails_ends_failed_after_its_attempts_and_the_queue_drains(worker):
     activate_default_policy()
     model = make_model("atlas")
-    suite = make_suite(targets=[model], argv=failing_argv(), max_attempts=3)
+    suite = make_suite(targets=[model], config=failing_config(), max_attempts=3)
 
     run = suites.request_run(suite, model, actor=None)
     run = wait_for(run.pk, DONE, timeout=40)

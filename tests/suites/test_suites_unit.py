@@ -7,7 +7,6 @@ broker replaced by a list; the real-worker versions are in test_suites_faults.py
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from suites import runners
 from suites import services as suites
 from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 from tests.governance_fixtures import activate_default_policy, make_model
-from tests.suite_fixtures import METRICS, command_argv, failing_argv, make_suite
+from tests.suite_fixtures import METRICS, command_config, failing_config, make_suite
 
 # Every test may touch the database (conftest's flush switch needs a connection on PostgreSQL).
 pytestmark = pytest.mark.django_db
@@ -96,12 +95,14 @@ def test_an_inspect_config_is_refused_with_the_field_named(config, field):
 @pytest.mark.parametrize(
     ("config", "field"),
     [
-        ({"argv": "python -c 'print(1)'"}, "config.argv"),
-        ({"argv": []}, "config.argv"),
-        ({"argv": ["python", 3]}, "config.argv"),
-        ({"argv": ["true"], "timeout": 0}, "config.timeout"),
-        ({"argv": ["true"], "timeout": True}, "config.timeout"),
-        ({"argv": ["true"], "env": {}}, "config"),
+        ({"argv": ["python", "-c", "print(1)"]}, "config"),
+        ({"command": "emit-metrics", "cwd": "/"}, "config"),
+        ({"command": "rm-everything"}, "config.command"),
+        ({}, "config.command"),
+        ({"command": "emit-metrics", "args": "x"}, "config.args"),
+        ({"command": "emit-metrics", "timeout": 0}, "config.timeout"),
+        ({"command": "emit-metrics", "timeout": True}, "config.timeout"),
+        ({"command": "emit-metrics", "env": {}}, "config"),
     ],
 )
 def test_a_command_config_is_refused_with_the_field_named(config, field):
@@ -111,10 +112,10 @@ def test_a_command_config_is_refused_with_the_field_named(config, field):
 
 
 def test_a_command_config_gets_a_default_timeout():
-    assert runners.validate_config("command", {"argv": ["true"]}) == {
-        "argv": ["true"],
+    assert runners.validate_config("command", {"command": "emit-metrics"}) == {
+        "command": "emit-metrics",
+        "args": [],
         "timeout": runners.DEFAULT_COMMAND_TIMEOUT,
-        "cwd": "",
     }
 
 
@@ -239,9 +240,9 @@ def test_unreadable_command_output_is_a_clear_error(stdout, message):
     assert message in caught.value.message
 
 
-def test_the_command_runner_runs_argv_without_a_shell_and_maps_its_metrics():
+def test_the_command_runner_runs_the_allow_listed_command_and_maps_its_metrics():
     progress: list[tuple[int, int]] = []
-    config = runners.validate_config("command", {"argv": command_argv({"ctf/accuracy": 0.4})})
+    config = runners.validate_config("command", command_config({"ctf/accuracy": 0.4}))
     output = runners.run_command(
         config, {"ctf/accuracy": "cyber.ctf_solve_rate"}, lambda d, t: progress.append((d, t))
     )
@@ -251,7 +252,7 @@ def test_the_command_runner_runs_argv_without_a_shell_and_maps_its_metrics():
 
 
 def test_the_command_runner_reports_a_failing_exit_with_its_last_words():
-    config = runners.validate_config("command", {"argv": failing_argv("disk full")})
+    config = runners.validate_config("command", failing_config("disk full"))
     with pytest.raises(runners.RunnerError) as caught:
         runners.run_command(config, METRICS, lambda d, t: None)
     assert caught.value.message == "The command exited with status 1: disk full"
@@ -259,15 +260,16 @@ def test_the_command_runner_reports_a_failing_exit_with_its_last_words():
 
 
 def test_the_command_runner_stops_a_command_at_its_timeout():
-    argv = [sys.executable, "-c", "import time; print('slow', flush=True); time.sleep(30)"]
-    config = runners.validate_config("command", {"argv": argv, "timeout": 1})
+    config = runners.validate_config(
+        "command", {"command": "emit-metrics", "args": ["--sleep-forever"], "timeout": 1}
+    )
     with pytest.raises(runners.RunnerError) as caught:
         runners.run_command(config, METRICS, lambda d, t: None)
     assert "timed out after 1 s" in caught.value.message
 
 
 def test_a_declared_metric_missing_from_the_output_fails_without_retry():
-    config = runners.validate_config("command", {"argv": command_argv({"ctf/accuracy": 0.4})})
+    config = runners.validate_config("command", command_config({"ctf/accuracy": 0.4}))
     with pytest.raises(runners.RunnerError) as caught:
         runners.run_command(config, METRICS, lambda d, t: None)
     assert "did not report swe/accuracy" in caught.value.message
@@ -353,7 +355,7 @@ def test_the_reaper_requeues_an_expired_lease_and_fails_a_run_out_of_attempts(at
 
 
 def test_a_failing_runner_is_retried_then_failed_with_its_error(atlas, sent):
-    suite = make_suite(targets=[atlas], argv=failing_argv("segfault in scorer"), max_attempts=2)
+    suite = make_suite(targets=[atlas], config=failing_config("segfault in scorer"), max_attempts=2)
     run = suites.request_run(suite, atlas, actor=None)
     assert suites.execute(run.pk, "w1") == SuiteRun.Status.QUEUED
     assert suites.execute(run.pk, "w1") == SuiteRun.Status.FAILED
@@ -370,7 +372,9 @@ def test_a_failing_runner_is_retried_then_failed_with_its_error(atlas, sent):
 
 
 def test_results_the_policy_refuses_fail_the_run_at_once(atlas, sent):
-    suite = make_suite(targets=[atlas], argv=command_argv({"ctf/accuracy": 7, "swe/accuracy": 0}))
+    suite = make_suite(
+        targets=[atlas], config=command_config({"ctf/accuracy": 7, "swe/accuracy": 0})
+    )
     run = suites.request_run(suite, atlas, actor=None)
     assert suites.execute(run.pk, "w1") == SuiteRun.Status.FAILED
     run.refresh_from_db()
@@ -423,3 +427,32 @@ def test_the_inspect_runner_runs_the_demo_task_offline(atlas, sent, tmp_path, se
     result = EvalResult.objects.get(metric_key="cyber.ctf_solve_rate")
     assert result.provenance["eval_id"]
     assert result.n_samples == 10
+
+
+def test_a_run_message_whose_worker_died_is_settled_once_the_run_finished_elsewhere(atlas, sent):
+    """Issue 22 obs 9: a crashed consumer's message is not a false poison alarm."""
+    suite = make_suite(targets=[atlas])
+    run = suites.request_run(suite, atlas, actor=None)
+    message = OutboxMessage.objects.filter(topic=suites.RUN_TASK).latest("pk")
+    OutboxMessage.objects.filter(pk=message.pk).update(attempts=message.max_attempts - 1)
+    attempt = outbox.claim(message.pk)  # ... and the worker is killed mid-run
+    assert attempt == message.max_attempts
+    # The reaper re-queued the run; another worker finished it.
+    SuiteRun.objects.filter(pk=run.pk).update(status=SuiteRun.Status.SUCCEEDED)
+    past = timezone.now() - timedelta(seconds=1)
+    OutboxMessage.objects.filter(pk=message.pk).update(locked_until=past, available_at=past)
+
+    outbox.relay()
+
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.DONE
+    assert message.last_error.startswith("settled")
+
+
+def test_a_run_message_whose_run_is_still_open_is_not_settled(atlas, sent):
+    suite = make_suite(targets=[atlas])
+    run = suites.request_run(suite, atlas, actor=None)
+    assert not suites.run_settled({"run_id": run.pk})
+    assert not suites.run_settled({"run_id": "x"})
+    SuiteRun.objects.filter(pk=run.pk).update(status=SuiteRun.Status.FAILED)
+    assert suites.run_settled({"run_id": run.pk})

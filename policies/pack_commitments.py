@@ -1,0 +1,149 @@
+"""Validation of a pack's citations of its settings, its report kinds and its commitments.
+
+Pure: no Django, no ORM. Part of :func:`policies.pack_validation.validate_pack`; the fields are
+described in ``docs/policy-packs.md`` ("Sources, reports and commitments").
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from policies.pack_format import (
+    CODE_RE,
+    COMMITMENT_TRIGGERS,
+    PACK_CHOICE,
+    REQUIRES_SCOPES,
+    SETTINGS_KEYS,
+    PackCommitment,
+    PackReportKind,
+    Validator,
+    path_at,
+    register_unique,
+)
+
+
+def validate_settings_sources(
+    v: Validator, settings: dict[str, object], path: str
+) -> dict[str, str]:
+    """``settings.sources``: a citation (or ``"pack choice"``) for every other settings key.
+
+    Absent, every setting is the pack's choice. Present, it must name each key exactly once.
+    """
+    if settings.get("sources") is None:
+        return dict.fromkeys(SETTINGS_KEYS, PACK_CHOICE)
+    where = path_at(path, "sources")
+    m = v.mapping(settings["sources"], where, SETTINGS_KEYS)
+    if m is None:
+        return dict.fromkeys(SETTINGS_KEYS, PACK_CHOICE)
+    return {key: v.string(m, key, where) or PACK_CHOICE for key in SETTINGS_KEYS}
+
+
+def validate_report_kinds(v: Validator, root: dict[str, object]) -> list[PackReportKind]:
+    """``report_kinds``: the reports the framework names, who signs them and what they gate."""
+    if root.get("report_kinds") is None:
+        return []
+    raw = v.items(root["report_kinds"], "report_kinds")
+    if raw is None:
+        return []
+    out: list[PackReportKind] = []
+    codes: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        path = path_at("report_kinds", index)
+        m = v.mapping(item, path, ("code", "name"), ("signoff_titles", "required_for", "source"))
+        if m is None:
+            continue
+        code = v.string(m, "code", path, pattern=CODE_RE)
+        register_unique(v, codes, code, path_at(path, "code"), "report kind")
+        titles = v.code_list(m, "signoff_titles", path, pattern=None) or []
+        scopes = v.code_list(m, "required_for", path) or []
+        for entry_path, scope in scopes:
+            if scope not in REQUIRES_SCOPES:
+                v.error(entry_path, f"must be one of {', '.join(REQUIRES_SCOPES)}, got {scope!r}")
+        out.append(
+            cast(
+                PackReportKind,
+                {  # None only beside an error
+                    "code": code,
+                    "name": v.string(m, "name", path),
+                    "signoff_titles": [title for _, title in titles],
+                    "required_for": sorted(scope for _, scope in scopes),
+                    "source": v.citation(m, path),
+                },
+            )
+        )
+    out.sort(key=lambda kind: kind["code"] or "")
+    return out
+
+
+def validate_commitments(
+    v: Validator, root: dict[str, object], report_kinds: list[PackReportKind]
+) -> list[PackCommitment]:
+    """``commitments``: dated promises, each with what starts its clock and its deadline."""
+    if root.get("commitments") is None:
+        return []
+    raw = v.items(root["commitments"], "commitments")
+    if raw is None:
+        return []
+    kinds = {kind["code"] for kind in report_kinds}
+    out: list[PackCommitment] = []
+    codes: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        path = path_at("commitments", index)
+        m = v.mapping(
+            item,
+            path,
+            ("code", "text", "trigger"),
+            ("report_kind", "deadline_days", "gating", "source"),
+        )
+        if m is None:
+            continue
+        code = v.string(m, "code", path, pattern=CODE_RE)
+        register_unique(v, codes, code, path_at(path, "code"), "commitment code")
+        trigger = v.string(m, "trigger", path, choices=COMMITMENT_TRIGGERS)
+        report_kind: str | None = None
+        if m.get("report_kind") is not None:
+            report_kind = v.string(m, "report_kind", path, pattern=CODE_RE)
+            if report_kind is not None and report_kind not in kinds:
+                v.error(path_at(path, "report_kind"), f"unknown report kind {report_kind!r}")
+        elif trigger == "report_signed":
+            v.error(path_at(path, "report_kind"), "is required when the trigger is report_signed")
+        days = _deadline_days(v, m, path, trigger)
+        out.append(
+            cast(
+                PackCommitment,
+                {  # None only beside an error
+                    "code": code,
+                    "text": v.string(m, "text", path),
+                    "trigger": trigger,
+                    "report_kind": report_kind,
+                    "deadline_days": days,
+                    "gating": bool(v.boolean(m, "gating", path)),
+                    "source": v.citation(m, path),
+                },
+            )
+        )
+    out.sort(key=lambda commitment: commitment["code"] or "")
+    return out
+
+
+def _deadline_days(
+    v: Validator, commitment: dict[str, object], path: str, trigger: str | None
+) -> int | None:
+    """Days from the trigger to the deadline (0 = before the triggering step proceeds);
+    required, and positive, for a periodic commitment (its period)."""
+    where = path_at(path, "deadline_days")
+    if commitment.get("deadline_days") is None:
+        if trigger == "periodic":
+            v.error(where, "is required for a periodic commitment (its period in days)")
+        return None
+    days = v.integer(commitment, "deadline_days", path)
+    if days is None:
+        return None
+    if days < 0 or (trigger == "periodic" and days == 0):
+        v.error(
+            where,
+            f"must be a {'positive' if trigger == 'periodic' else 'non-negative'} "
+            f"number of days, got {days}",
+        )
+        return None
+    return days
