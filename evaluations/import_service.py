@@ -41,9 +41,7 @@ from evaluations.models import (
 )
 from evaluations.policy import PolicyView
 from evaluations.services import (
-    ConflictError,
     EvidenceError,
-    TooLargeError,
     _error,
     _listing,
     _user,
@@ -51,6 +49,7 @@ from evaluations.services import (
     record_results,
     require_policy,
 )
+from rsp_portal.errors import ConflictError, TooLargeError
 
 if TYPE_CHECKING:
     import datetime

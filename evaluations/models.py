@@ -237,6 +237,8 @@ class ImportRecord(models.Model):
     """One uploaded log file and what became of it; makes re-imports idempotent."""
 
     class Format(models.TextChoices):
+        """The shipped formats (a reader defined elsewhere adds its own name)."""
+
         INSPECT = "inspect", "Inspect AI"
         LM_EVAL = "lm_eval", "lm-evaluation-harness"
         RESULTS_JSON = "results_json", "results JSON"
@@ -250,7 +252,8 @@ class ImportRecord(models.Model):
     # The file's bytes; the file itself is deleted after a retention period (ADR 0013).
     file_sha256 = models.CharField(max_length=64, unique=True)
     original_name = models.CharField(max_length=255, blank=True)
-    format = models.CharField(max_length=20, choices=Format.choices)
+    #: A name in ``evaluations.importers.FORMATS`` (each reader registers itself).
+    format = models.CharField(max_length=20)
     # Unique among successful imports: a failed run's eval may later succeed as a retry.
     eval_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001  (NULL = none)
     # The evaluation's identity whatever the bytes: inspect:<eval_id>, lm_eval:<content sha256>,

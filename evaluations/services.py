@@ -35,7 +35,7 @@ from evaluations.models import (
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 from rsp_portal.datetimes import utc_offset_error
-from rsp_portal.errors import ServiceError
+from rsp_portal.errors import ConflictError, ServiceError, TooLargeError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -101,25 +101,13 @@ class EvidenceError(ServiceError):
     """Refused input; ``message_dict`` maps each offending field to its messages."""
 
 
-class NoActivePolicyError(EvidenceError):
+class NoActivePolicyError(ConflictError):
     """Results cannot be checked (or triggers computed) without an active policy."""
 
-    status_code = 409
+    code = "policy_not_active"
 
 
-class ConflictError(EvidenceError):
-    """The write conflicts with the stored state, e.g. a result that was already corrected."""
-
-    status_code = 409
-
-
-class TooLargeError(EvidenceError):
-    """The input exceeds a size limit (answered with 413)."""
-
-    status_code = 413
-
-
-def _error(field_name: str, message: str, cls: type[EvidenceError] = EvidenceError) -> Any:
+def _error(field_name: str, message: str, cls: type[ServiceError] = EvidenceError) -> Any:
     return cls({field_name: [message]})
 
 

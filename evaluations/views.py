@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from core.events import Query, ask
 from evaluations import charts, corrections, import_service, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
+from evaluations.importers import accepted_files
 from evaluations.models import (
     AIModel,
     Checkpoint,
@@ -22,7 +23,9 @@ from evaluations.models import (
     PendingCorrection,
 )
 from evaluations.policy import PolicyView, active_policy_view
+from policies.models import PolicyVersion
 from rsp_portal.authz import require
+from rsp_portal.errors import ServiceError
 
 #: The gate panel the model page includes (governance's template and context; ADR 0021).
 GATE_PANEL_TEMPLATE = "governance/_gate_panel.html"
@@ -100,7 +103,6 @@ def _threshold_cards(
     determinations = gate.get("determinations", [])
     if not determinations or policy is None:
         return []
-    from policies.models import PolicyVersion
 
     version = PolicyVersion.objects.get(pk=policy.version_id)
     standards: dict[str, dict[str, Any]] = {
@@ -188,7 +190,7 @@ def result_create(request: HttpRequest, slug: str) -> HttpResponse:
             services.record_results(
                 [form.item()], request.user, EvalResult.Source.BROWSER, via="session"
             )
-        except services.EvidenceError as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
             messages.success(request, "Result recorded.")
@@ -241,7 +243,7 @@ def result_correct(request: HttpRequest, pk: int) -> HttpResponse:
                 request.user,
                 via="session",
             )
-        except services.EvidenceError as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
             if isinstance(outcome, PendingCorrection):
@@ -286,7 +288,7 @@ def correction_decide(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, "Correction rejected; the result stands.")
         else:
             messages.error(request, "Choose confirm or reject.")
-    except services.EvidenceError as exc:
+    except ServiceError as exc:
         messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
     return redirect("correction-list")
 
@@ -310,14 +312,18 @@ def result_import(request: HttpRequest, slug: str) -> HttpResponse:
                 preview=True,
                 via="session",
             )
-        except services.EvidenceError as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
             if outcome.already_imported:
                 messages.info(request, outcome.message)
                 return redirect("model-detail", slug=model.slug)
             return _preview(request, model, policy, outcome, form.cleaned_data["checkpoint"])
-    return render(request, "evaluations/import_form.html", {"model": model, "form": form})
+    return render(
+        request,
+        "evaluations/import_form.html",
+        {"model": model, "form": form, "accepted_files": accepted_files()},
+    )
 
 
 def _preview(
@@ -370,7 +376,7 @@ def _import_confirm(
             via="session",
             confirm_direction=confirm_direction,
         )
-    except services.EvidenceError as exc:
+    except ServiceError as exc:
         try:
             upload = import_service.stored_upload(post.get("sha256"), post.get("original_name"))
             preview = import_service.import_log(
@@ -382,7 +388,7 @@ def _import_confirm(
                 preview=True,
                 confirm_direction=confirm_direction,
             )
-        except services.EvidenceError:
+        except ServiceError:
             messages.error(request, "; ".join(m for ms in exc.message_dict.values() for m in ms))
             return redirect("result-import", slug=model.slug)
         return _preview(request, model, policy, preview, checkpoint, exc.message_dict)

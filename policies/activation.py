@@ -30,6 +30,7 @@ import audit
 from core import events
 from core.models import Role, User
 from policies import services
+from policies.diff import diff_policies
 from policies.models import ActivationSignature, ActivationVerdict, PolicyActivation, PolicyVersion
 from policies.packs import content_sha256
 from rsp_portal.authz import can, require
@@ -59,7 +60,6 @@ def _content(version: PolicyVersion) -> str:
 
 def dossier_for(version: PolicyVersion, previous: PolicyVersion) -> dict[str, Any]:
     """The diff from ``previous`` to ``version`` with its loosenings, as signed."""
-    from policies.diff import diff_policies
 
     old = services.to_pack(services.version_with_children(previous.pk))  # type: ignore[arg-type]
     new = services.to_pack(services.version_with_children(version.pk))  # type: ignore[arg-type]

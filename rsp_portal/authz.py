@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from core import authority
 from core.models import ApiToken, Role, TokenScope, User
 
 if TYPE_CHECKING:
@@ -127,6 +128,35 @@ _ACTIONS = [
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
+    # Accountability (DESIGN §10): reports, commitments.
+    Action(
+        "report.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read reports"
+    ),
+    Action(
+        "report.write",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Draft and revise reports",
+    ),
+    Action("report.sign", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Sign reports"),
+    Action(
+        "report.publish",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Publish a signed report's public edition",
+    ),
+    Action(
+        "commitment.view",
+        frozenset({SAFETY, LEADERSHIP, AUDITOR}),
+        TokenScope.READ,
+        "Read the policy's commitments and what is due",
+    ),
+    Action(
+        "commitment.fulfil",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Record that a commitment was kept",
+    ),
     Action(
         "notifications.manage",
         frozenset({ADMIN}),
@@ -147,6 +177,8 @@ NOT_FOR_ADMINS = frozenset(
         "evidence.confirm_correction",
         "lineage.confirm",
         "safeguard.update",
+        "report.sign",
+        "report.publish",
     }
 )
 
@@ -175,8 +207,6 @@ def can(user: Actor, action_name: str, token: ApiToken | None = None) -> bool:
     if action.scope not in token.scopes:
         return False
     if action_name in NOT_FOR_ADMINS:
-        from core import authority
-
         return action.scope in authority.token_scopes(token.pk)
     return True
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.models import User
+from evaluations.importers import accepted_files
 from evaluations.models import (
     AIModel,
     Checkpoint,
@@ -319,9 +320,7 @@ class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
 
 
 class ImportInputSerializer(serializers.Serializer[Any]):
-    file = serializers.FileField(
-        help_text="Inspect .eval/.json log, lm-eval results JSON or a results JSON file"
-    )
+    file = serializers.FileField(help_text=f"One of: {accepted_files()}")
     model = serializers.SlugField()
     checkpoint = serializers.CharField()
     mapping = serializers.JSONField(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from core.models import User
@@ -46,6 +47,10 @@ class GateQuerySerializer(serializers.Serializer[dict[str, Any]]):
         as_of = attrs.get("as_of")
         if as_of is not None and as_of.tzinfo is None:
             raise serializers.ValidationError({"as_of": ["Must include a time zone, e.g. Z."]})
+        if as_of is not None and as_of > timezone.now():
+            raise serializers.ValidationError(
+                {"as_of": ["Must not be in the future: the record answers for the past only."]}
+            )
         return attrs
 
     def to_internal_value(self, data: Any) -> Any:
