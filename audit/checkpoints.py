@@ -34,6 +34,7 @@ from audit.verify_bundle import (
     sign_checkpoint,
     verifier_key,
 )
+from core import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -294,6 +295,5 @@ def request_checkpoint() -> None:
     the caller's transaction (:mod:`core.outbox`): if the broker is unreachable the sign-off
     still stands and the relay sends the request when the broker is back.
     """
-    from core import outbox
 
     outbox.enqueue(SIGN_TASK, {})

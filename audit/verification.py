@@ -22,14 +22,22 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.checkpoints import CheckpointError, external_notes, public_key, public_key_pem
+from audit.checkpoints import (
+    CheckpointError,
+    external_notes,
+    public_key,
+    public_key_pem,
+    signing_key,
+)
 from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
 from audit.preconditions import check_preconditions
+from audit.reconcile import reconcile
 from audit.runs import check_runs, sign_run, trusted_run
 from audit.services import filter_columns
 from audit.verify_bundle import (
     GENESIS_PREV,
     VerificationError,
+    leaf_hash,
     rfc3339_utc,
     verify_checkpoints,
     verify_entries,
@@ -195,7 +203,6 @@ def _check_external(leaves: list[bytes], *, latest_only: bool = False) -> int:
 
 def verify_log() -> Outcome:
     """Check the whole stored log; never raises for a bad log, it reports the first fault."""
-    from audit.reconcile import reconcile
 
     entries = checkpoints = 0
     try:
@@ -244,7 +251,6 @@ def _quick_chain() -> list[bytes]:
             raise VerificationError(bad_link, "seq or prev link broken")
         hashes = AuditEntry.objects.order_by("seq").values_list("leaf_hash", flat=True)
         return [_hex_bytes(h) for h in hashes.iterator(5000)]
-    from audit.verify_bundle import leaf_hash
 
     leaves: list[bytes] = []
     prev = _GENESIS_HEX
@@ -264,7 +270,6 @@ def verify_quick() -> Outcome:
     PostgreSQL), the log head, every signed checkpoint and the external checkpoint log against
     the Merkle roots, and the gate-input rows against their entries. It does not re-parse
     bodies or compare filter columns; the hourly full verification does."""
-    from audit.reconcile import reconcile
 
     entries = checkpoints = 0
     try:
@@ -309,7 +314,6 @@ def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome
     not appended to the trail: a failing run would change the very log under investigation;
     the signature and the append-only guard protect them instead (docs/adr/0023).
     """
-    from audit.checkpoints import CheckpointError, signing_key
 
     # Trusted before this run: the decisive run passed and, with a bound, recently enough.
     previous = trail_trusted() if VerificationRun.objects.exists() else None

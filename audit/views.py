@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.api.views import VerifyThrottle
 from audit.checkpoints import key_description
 from audit.filters import AuditEntryFilter
 from audit.models import AuditCheckpoint, AuditEntry, LogHead
@@ -174,7 +175,6 @@ def status(request: HttpRequest) -> HttpResponse:
 @require_POST
 def verify_now(request: HttpRequest) -> HttpResponse:
     require(request.user, "audit.view")
-    from audit.api.views import VerifyThrottle
 
     if not VerifyThrottle().allow_request(request, None):  # type: ignore[arg-type]
         messages.error(request, "Too many full verifications; the status below is current.")

@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from core import outbox, password_reset, services
+from core import events, outbox, password_reset, services
 from core.models import ApiToken, OutboxMessage, OutboxStatus, Role, SignoffTitle, User
 
 # Roles are fixed codes on the user; a group's name confers nothing and groups are not edited.
@@ -124,11 +124,9 @@ class PortalUserAdmin(UserAdmin[User]):
         if request.method == "POST" and response.status_code == 302:
             from django.db import transaction
 
-            import audit
-
             user = User.objects.get(pk=id)
             with transaction.atomic():
-                audit.record(
+                events.record(
                     "user.password_set", user, {"username": user.username}, actor=request.user
                 )
         return response

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 
+from audit.models import AuditEntry
 from audit.verify_bundle import JsonObject as Body
 
 USER_TYPE = "core.user"
@@ -97,7 +98,6 @@ def _ts(value: str) -> dt.datetime:
 def _bodies(
     object_type: str, actions: Iterable[str], object_id: str | None = None
 ) -> Iterator[tuple[str, Body]]:
-    from audit.models import AuditEntry
 
     rows = AuditEntry.objects.filter(object_type=object_type, action__in=list(actions))
     if object_id is not None:

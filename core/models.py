@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.utils import timezone
 
+from core import events
 from rsp_portal.rows import Columns, param_datetime
 
 if TYPE_CHECKING:
@@ -218,8 +219,6 @@ class ApiToken(models.Model):
         The issue is audited (never the secret or its digest); ``actor`` defaults to the
         token's owner, who issues their own tokens in the browser.
         """
-        import audit
-
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         with transaction.atomic():
@@ -231,7 +230,7 @@ class ApiToken(models.Model):
                 scopes=sorted(set(scopes)),
                 expires_at=expires_at,
             )
-            audit.record(
+            events.record(
                 "token.issue",
                 token,
                 {
@@ -276,8 +275,6 @@ class ApiToken(models.Model):
 
         ``actor`` defaults to the token's owner.
         """
-        import audit
-
         with transaction.atomic():
             now = timezone.now()
             # Conditional update: of two concurrent revocations only one records an entry.
@@ -286,7 +283,7 @@ class ApiToken(models.Model):
             ):
                 return
             self.revoked_at = now
-            audit.record(
+            events.record(
                 "token.revoke",
                 self,
                 {"user": self.user.username, "name": self.name, "key_id": self.key_id},

@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from core import services
+from core import events, services
 
 if TYPE_CHECKING:
     from django.contrib.auth.forms import SetPasswordForm
@@ -40,7 +40,6 @@ class ResetError(ValueError):
 
 def send_link(user: User, request: HttpRequest, *, actor: Actor) -> None:
     """Mail ``user`` a one-time link to choose a new password; audited as ``actor``."""
-    import audit
 
     services._require_manager(actor)
     if not user.email:
@@ -59,7 +58,7 @@ def send_link(user: User, request: HttpRequest, *, actor: Actor) -> None:
         {"user": user, "link": request.build_absolute_uri(path)},
     )
     with transaction.atomic():
-        audit.record(
+        events.record(
             "user.password_reset_sent",
             user,
             {"username": user.username, "holds_title": services.holds_a_title(user)},
@@ -76,12 +75,11 @@ class ResetConfirmView(PasswordResetConfirmView):
     template_name = "registration/password_reset_confirm.html"
 
     def form_valid(self, form: SetPasswordForm[User]) -> HttpResponse:
-        import audit
 
         with transaction.atomic():
             response = super().form_valid(form)
             user = form.user
-            audit.record("user.password_reset", user, {"username": user.username}, actor=user)
+            events.record("user.password_reset", user, {"username": user.username}, actor=user)
             services.credential_changed(user, "password", actor=user)
         return response
 

@@ -32,7 +32,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core import events
+from audit.models import AuditEntry
+from core import authority, events
 from core.models import (
     ApiToken,
     Role,
@@ -42,6 +43,8 @@ from core.models import (
     User,
     WorkerHeartbeat,
 )
+from core.tasks import heartbeat
+from rsp_portal.authz import can, require
 from rsp_portal.celery import app as celery_app
 from rsp_portal.rows import Columns
 
@@ -79,7 +82,6 @@ def check_broker() -> str:
 def ping_worker() -> str | None:
     """Send a heartbeat task unless one was sent recently; returns the nonce sent, if any."""
     global _ping_seen
-    from core.tasks import heartbeat
 
     # Within PING_INTERVAL of this process's last claim, no probe anywhere may send another.
     if time.monotonic() - _ping_seen < PING_INTERVAL.total_seconds():
@@ -186,8 +188,6 @@ def _is_user(actor: Actor) -> TypeGuard[User]:
 def _require_manager(actor: Actor) -> None:
     """Users need ``token.manage`` (admins); a console process (None / a name) may act."""
     if _is_user(actor):
-        from rsp_portal.authz import require
-
         require(actor, "token.manage")
 
 
@@ -228,8 +228,6 @@ def create_user(
     A title at creation is the console's bootstrap of the first holders; a person proposes a
     title for an existing account instead (:func:`grant_title`, two holders).
     """
-    import audit
-
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     wanted = _one_title(titles)
@@ -257,7 +255,7 @@ def create_user(
             TitleGrant.objects.create(
                 user=user, title=title, status=TitleGrantStatus.GRANTED, decided_at=timezone.now()
             )
-        audit.record(
+        events.record(
             "user.create",
             user,
             {"username": username, "role": role, "titles": wanted, "staff": is_admin},
@@ -277,8 +275,6 @@ def _name(actor: Actor) -> str:
 def _require_title_holder(actor: User, title: str, target: User) -> str:
     """``actor`` may take part in granting ``title`` to ``target``: returns the title they hold
     (as the trail records it), which must be another one."""
-    from core import authority
-    from rsp_portal.authz import can
 
     if actor.pk == target.pk:
         raise AccountError("Nobody can grant themselves a sign-off title.")
@@ -294,11 +290,9 @@ def _require_title_holder(actor: User, title: str, target: User) -> str:
 
 
 def _grant(locked: User, title: str, grant: TitleGrant, actor: Actor) -> None:
-    import audit
-
     SignoffTitle.objects.create(user=locked, title=title)
     approvers = [u.username for u in (grant.proposed_by, grant.decided_by) if u is not None]
-    audit.record(
+    events.record(
         "title.grant",
         locked,
         {"username": locked.username, "title": title, "approved_by": approvers},
@@ -318,8 +312,6 @@ def grant_title(user: User, title: str, *, actor: Actor) -> TitleGrant:
     another title approves it and the title is granted. Neither can be the recipient, who must
     be leadership and hold no title yet. Returns the grant (``status`` says which step).
     """
-    import audit
-
     title = title.upper().strip()
     if not title:
         raise AccountError("A title is required.")
@@ -353,7 +345,7 @@ def grant_title(user: User, title: str, *, actor: Actor) -> TitleGrant:
             _grant(locked, title, grant, actor)
         elif grant is None:
             grant = TitleGrant.objects.create(user=locked, title=title, proposed_by=actor)
-            audit.record(
+            events.record(
                 "title.grant.propose",
                 grant,
                 {"username": locked.username, "title": title, "proposed_by": actor.username},
@@ -383,7 +375,6 @@ def grant_title(user: User, title: str, *, actor: Actor) -> TitleGrant:
 
 def _check_proposal_audited(grant: TitleGrant) -> None:
     """A pending grant counts only if the trail recorded its proposal, by its proposer."""
-    from audit.models import AuditEntry
 
     proposals = AuditEntry.objects.filter(
         object_type="core.titlegrant", object_id=str(grant.pk), action="title.grant.propose"
@@ -400,8 +391,6 @@ def _check_proposal_audited(grant: TitleGrant) -> None:
 
 def refuse_title_grant(grant: TitleGrant, *, actor: Actor) -> None:
     """Refuse a pending grant (a title holder, an administrator or the console); audited."""
-    import audit
-    from rsp_portal.authz import can
 
     if _is_user(actor) and not (can(actor, "token.manage") or can(actor, "decision.sign")):
         raise AccountError("Only a title holder or an administrator can refuse a title grant.")
@@ -413,7 +402,7 @@ def refuse_title_grant(grant: TitleGrant, *, actor: Actor) -> None:
         )
         if not changed:
             raise AccountError("This title grant is no longer pending.")
-        audit.record(
+        events.record(
             "title.grant.refuse",
             grant,
             {"username": grant.user.username, "title": grant.title},
@@ -423,19 +412,16 @@ def refuse_title_grant(grant: TitleGrant, *, actor: Actor) -> None:
 
 def revoke_title(user: User, title: str, *, actor: Actor) -> None:
     """Take a sign-off title away (an admin or a title holder); audited and announced."""
-    import audit
-
     title = title.upper().strip()
-    if _is_user(actor):
-        from rsp_portal.authz import can
-
-        if not (can(actor, "token.manage") or can(actor, "decision.sign")):
-            raise AccountError("Only an administrator or a title holder can revoke a title.")
+    if _is_user(actor) and not (can(actor, "token.manage") or can(actor, "decision.sign")):
+        raise AccountError("Only an administrator or a title holder can revoke a title.")
     with transaction.atomic():
         deleted, _ = SignoffTitle.objects.filter(user=user, title=title).delete()
         if not deleted:
             raise AccountError(f"{user.username} does not hold {title}.")
-        audit.record("title.revoke", user, {"username": user.username, "title": title}, actor=actor)
+        events.record(
+            "title.revoke", user, {"username": user.username, "title": title}, actor=actor
+        )
         _announce(
             "title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)}, actor
         )
@@ -445,8 +431,6 @@ def revoke_title(user: User, title: str, *, actor: Actor) -> None:
 def set_role(user: User, role: str, *, actor: Actor) -> None:
     """Move a user to one role; audited. Never one's own; a title holder cannot become admin
     (revoke the titles first), and leaving leadership requires holding no title."""
-    import audit
-
     if role not in Role.values:
         raise AccountError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     _require_manager(actor)
@@ -466,7 +450,7 @@ def set_role(user: User, role: str, *, actor: Actor) -> None:
         locked.role = role
         locked.is_staff = locked.is_superuser = is_admin
         locked.save(update_fields=["role", "is_staff", "is_superuser"])
-        audit.record(
+        events.record(
             "user.role",
             locked,
             {"username": locked.username, "from": before, "to": role},
@@ -482,8 +466,6 @@ def set_active(user: User, active: bool, *, actor: Actor) -> None:
     Reactivating a title holder is a credential change: their signing is suspended for the
     cooling-off period and the other title holders are told.
     """
-    import audit
-
     _require_manager(actor)
     if _is_user(actor) and actor.pk == user.pk and not active:
         raise AccountError("Ask another administrator to deactivate your own account.")
@@ -492,7 +474,7 @@ def set_active(user: User, active: bool, *, actor: Actor) -> None:
         if not changed:
             return
         user.is_active = active
-        audit.record(
+        events.record(
             "user.activate" if active else "user.deactivate",
             user,
             {"username": user.username},
@@ -504,7 +486,6 @@ def set_active(user: User, active: bool, *, actor: Actor) -> None:
 
 def holds_a_title(user: User) -> bool:
     """In the row or in the trail: either makes a credential change matter."""
-    from core import authority
 
     return bool(
         SignoffTitle.objects.filter(user_id=user.pk).exists() or authority.of_user(user.pk).titles
@@ -516,13 +497,11 @@ def credential_changed(user: User, kind: str, *, actor: Actor) -> bool:
     token issued by someone else): their signing is suspended for SIGNOFF_COOLING_OFF_HOURS
     (``core.authority`` reads it from this entry) and the other title holders are told.
     Returns whether anything was recorded (nothing for an account without a title)."""
-    import audit
-
     if not holds_a_title(user):
         return False
     hours = settings.SIGNOFF_COOLING_OFF_HOURS
     with transaction.atomic():
-        audit.record(
+        events.record(
             "user.credential",
             user,
             {"username": user.username, "kind": kind, "cooling_off_hours": hours},

@@ -6,7 +6,9 @@ from typing import Any, cast
 
 from django import forms
 
+from governance.emails import SUBJECTS
 from governance.models import SafeguardState, Scope, Subscription
+from governance.transports import TRANSPORTS
 from rsp_portal.datetimes import BoundedFormDateTimeField
 
 
@@ -116,6 +118,16 @@ class GateAsOfForm(forms.Form):
     )
     scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)
 
+    def clean_as_of(self) -> Any:
+        from django.utils import timezone
+
+        as_of = self.cleaned_data["as_of"]
+        if as_of is not None and as_of > timezone.now():
+            raise forms.ValidationError(
+                "This moment is in the future; the record answers for the past only."
+            )
+        return as_of
+
 
 class SafeguardBulkForm(forms.Form):
     """One status and one evidence link for several requirements at once."""
@@ -144,6 +156,7 @@ class SubscriptionForm(forms.ModelForm[Subscription]):
     The secret is never shown again: left blank on an edit, the stored one is kept.
     """
 
+    kind = forms.ChoiceField(label="Channel")
     events = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -163,8 +176,9 @@ class SubscriptionForm(forms.ModelForm[Subscription]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from governance.notifications import SUBJECTS
 
+        kind = cast("forms.ChoiceField", self.fields["kind"])
+        kind.choices = [(t.kind, t.label) for t in TRANSPORTS.values()]
         events = cast("forms.MultipleChoiceField", self.fields["events"])
         events.choices = [(event, event) for event in SUBJECTS]
         self._stored_secret = self.instance.secret if self.instance.pk else ""

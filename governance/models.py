@@ -336,7 +336,8 @@ class Precaution(ModelAction):
 
 
 class Channel(models.TextChoices):
-    """How a notification is sent; each value has one transport class (governance.transports)."""
+    """The shipped channels (each has its transport module in ``governance.transports``; a
+    transport defined elsewhere adds its own kind: the fields take any registered kind)."""
 
     EMAIL = "email", "E-mail"
     WEBHOOK = "webhook", "Signed webhook"
@@ -347,7 +348,8 @@ class Subscription(models.Model):
     """A channel that receives notifications besides the role e-mails: a kind and a target."""
 
     name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEBHOOK)
+    #: A transport's kind (``governance.transports``; ``clean`` refuses an unknown one).
+    kind = models.CharField(max_length=16, default=Channel.WEBHOOK)
     target = models.CharField(
         max_length=500,
         help_text="the webhook or Slack URL (https), or the e-mail address, per the kind",
@@ -382,7 +384,7 @@ class Notification(models.Model):
 
     event = models.CharField(max_length=60)
     payload = models.JSONField()
-    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    channel = models.CharField(max_length=16, default=Channel.EMAIL)
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
     )

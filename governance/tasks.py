@@ -11,7 +11,8 @@ from django.utils import timezone
 
 import audit
 from core import outbox
-from governance import gatemac, notifications
+from evaluations.models import AIModel
+from governance import gatemac, notifications, services
 from governance.models import DecisionStatus, GateState, ScalingDecision
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ def send_notification(outbox_id: int) -> None:
 @shared_task(name="governance.sweep_gates")
 def sweep_gates() -> int:
     """Expire overdue decisions, then compare every stored gate with a recomputation."""
-    from governance import services
 
     now = timezone.now()
     for decision in ScalingDecision.objects.filter(
@@ -50,8 +50,6 @@ def sweep_stored_gates() -> int:
     appended to the trail (``gate.mismatch``), logged and notified, and replaced by the
     recomputed, sealed row. Returns how many models were swept.
     """
-    from evaluations.models import AIModel
-    from governance import services
 
     now = timezone.now()
     count = 0
@@ -69,7 +67,14 @@ def sweep_stored_gates() -> int:
                 for scope, s in stored.items()
                 if s.mac and scope not in tampered and not services.gates._is_stale(s, now)
             }
-            states = services.recompute(model, "gate.tampered" if tampered else "gate.sweep")
+            # Every model is swept (descendants too); a change time alone made is recorded as
+            # of the moment it fell due, unless the row was tampered with.
+            states = services.recompute(
+                model,
+                "gate.tampered" if tampered else "gate.sweep",
+                descendants=False,
+                catch_up=not tampered,
+            )
             differs = sorted(
                 scope
                 for scope, state in fresh.items()

@@ -19,6 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AppendOnlyModel
+from core.authority import signing_title
+from rsp_portal.authz import can
 
 
 class FrozenPolicyError(Exception):
@@ -633,8 +635,6 @@ class PolicyActivation(models.Model):
         requester, not signed by them yet, a required title still open that they hold as the
         audit trail records it, out of any cooling-off (``core.authority``).
         """
-        from core.authority import signing_title
-        from rsp_portal.authz import can
 
         if self.status != self.Status.PENDING or user is None or not can(user, "policy.activate"):
             return None

@@ -51,7 +51,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         messages = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-        return Response({"errors": messages}, status=status)
+        return Response({"errors": messages, "code": getattr(exc, "code", "invalid")}, status)
     if database_unavailable(exc):
         response = drf_exception_handler(ServiceUnavailable(), context)
         if response is not None:

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "evaluations",
     "suites",
     "governance",
+    "accountability",
 ]
 
 MIDDLEWARE = [

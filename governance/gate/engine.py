@@ -13,6 +13,7 @@ from governance.gate.codes import (
     WARNING_BEHAVIOURS,
     GateInputError,
 )
+from governance.gate.commitments import commitment_reasons
 from governance.gate.decisions import approval_reasons, due_reasons, pause_reasons
 from governance.gate.determinations import checkpoint_order, determine, last_full_evaluation
 from governance.gate.inputs import ApprovalInfo, CheckpointInfo, GateInput, PolicySnapshot
@@ -93,7 +94,8 @@ def _evaluate(inp: GateInput) -> Verdict:
     last_checkpoint, last_at = last_full_evaluation(policy, evidence)
     if latest is not None:
         reasons.extend(due_reasons(policy, planned, last_checkpoint, last_at, inp.now, reasons))
-    reasons.extend(approval_reasons(inp.approval, scope, planned, determinations, required))
+    reasons.extend(approval_reasons(inp.approval, scope, planned, determinations, required, policy))
+    reasons.extend(commitment_reasons(inp.overdue_commitments))
 
     return _verdict(
         reasons,

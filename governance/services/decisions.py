@@ -12,8 +12,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
+from audit.checkpoints import request_checkpoint
 from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
+from core.events import Query, ask
+from evaluations import corrections
 from governance import adapter, notifications
 from governance.gate.codes import INTERNAL_ERROR, codes_of
 from governance.models import (
@@ -32,6 +35,13 @@ from rsp_portal.authz import require
 if TYPE_CHECKING:
     from evaluations.models import AIModel
     from rsp_portal.types import Actor
+
+#: The reports a decision relies on, and the report kinds its scope still lacks:
+#: asked here, answered by the accountability app. The answer is
+#: ``{"relied_on": [{"id", "kind", "version", "snapshot_sha256"}], "missing": [kind names]}``.
+DECISION_REPORTS: Query[tuple[AIModel, str], dict[str, list[Any]]] = Query(
+    "decision.reports", "the signed reports a decision relies on, and the kinds it lacks"
+)
 
 # A pending decision that gathers no verdict in this time expires.
 DECISION_TTL = timedelta(days=14)
@@ -94,6 +104,10 @@ def build_dossier(
         "signoff_titles": list(policy.signoff_titles),
         "advisory_titles": list(policy.advisory_titles),
         "automatic_checks": reasons,
+        # Corrections that lower a determination of this model or an ancestor: who proposed
+        # each, who confirmed it (or that it still waits).
+        "corrections": corrections.dossier_entries(model.lineage_ids()),
+        "reports": ask(DECISION_REPORTS, (model, scope))["relied_on"],
     }
     return _json_safe(dossier), policy
 
@@ -127,6 +141,16 @@ def request_decision(
     if not isinstance(rationale, str) or not rationale.strip():
         raise GovernanceError({"rationale": [f"Explain why {scope} should be approved."]})
     lifts = _precaution_ids(model, lifts_precautions)
+    missing = ask(DECISION_REPORTS, (model, scope))["missing"]
+    if missing:
+        raise GovernanceError(
+            {
+                "scope": [
+                    f"The policy requires a signed {', '.join(missing)} before a {scope} decision; "
+                    "write it on the Reports page and have it signed first."
+                ]
+            }
+        )
     now = timezone.now()
     with transaction.atomic():
         dossier, policy = build_dossier(model, limit, now, scope=scope, lifts_precautions=lifts)
@@ -302,7 +326,6 @@ def sign_decision(
             _set_status(decision, DecisionStatus.APPROVED, "all titles approved", actor)
         if decision.status != DecisionStatus.PENDING:
             recompute(decision.model, f"decision.{decision.status}", actor)
-            from audit.checkpoints import request_checkpoint
 
             request_checkpoint()
     return decision

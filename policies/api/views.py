@@ -104,10 +104,7 @@ class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Policy
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
-        try:
-            version = activation.approve_activation(version, request.user, via=_via(request))
-        except services.ActivationError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        version = activation.approve_activation(version, request.user, via=_via(request))
         version.refresh_from_db()
         payload = {
             **VersionSummarySerializer(version).data,
@@ -172,10 +169,6 @@ def _activations() -> QuerySet[PolicyActivation]:
     )
 
 
-def _conflict(exc: Exception) -> Response:
-    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-
-
 class PolicyActivationList(APIView):
     """Activations under the sign-off rule in force, newest first; POST requests one for a
     draft that loosens the policy in force (the requester does not sign it)."""
@@ -194,10 +187,7 @@ class PolicyActivationList(APIView):
         version = PolicyVersion.objects.filter(pk=body.validated_data["version"]).first()
         if version is None:
             raise exceptions.ValidationError({"version": ["No such policy version."]})
-        try:
-            created = activation.request_activation(version, request.user, via=_via(request))
-        except services.ActivationError as exc:
-            return _conflict(exc)
+        created = activation.request_activation(version, request.user, via=_via(request))
         return Response(
             PolicyActivationSerializer(_activations().get(pk=created.pk)).data, status=201
         )
@@ -228,14 +218,11 @@ class PolicyActivationSign(APIView):
         body.is_valid(raise_exception=True)
         if not PolicyActivation.objects.filter(pk=pk).exists():
             raise exceptions.NotFound("No such activation.")
-        try:
-            activation.sign_activation(
-                pk,
-                request.user,
-                body.validated_data["verdict"],
-                body.validated_data["dossier_sha256"],
-                via=_via(request),
-            )
-        except services.ActivationError as exc:
-            return _conflict(exc)
+        activation.sign_activation(
+            pk,
+            request.user,
+            body.validated_data["verdict"],
+            body.validated_data["dossier_sha256"],
+            via=_via(request),
+        )
         return Response(PolicyActivationSerializer(_activations().get(pk=pk)).data)

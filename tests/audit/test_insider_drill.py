@@ -252,11 +252,12 @@ def test_a_gate_read_pauses_when_verification_has_gone_quiet(approved: Any, sett
     three_minutes_ago = timezone.now() - dt.timedelta(minutes=3)
     with mock.patch("audit.verification.timezone.now", return_value=three_minutes_ago):
         run_verification("worker (quick)", quick=True)
-    # The stored gate expires with the trust the last verification gave (here: 3 minutes ago).
-    GateState.objects.update(
-        computed_at=timezone.now() - dt.timedelta(minutes=3),
-        valid_until=timezone.now() - dt.timedelta(minutes=1),
-    )
+    # The stored gate expires with the trust the last verification gave (here: 3 minutes ago,
+    # so a minute ago). (Stored gate rows are sealed: the test recomputes rather than edit.)
+    with transaction.atomic():
+        services.recompute(approved, "test")
+    state = GateState.objects.get(model=approved, scope="scaling")
+    assert state.state == "paused"
     gate = services.gate_for(approved)
     assert gate["state"] == "paused"
     # A fresh quick verification restores it.

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from evaluations import corrections
 from evaluations import services as evidence
 from evaluations.models import EvalResult
 from governance import adapter, services
@@ -138,13 +139,17 @@ def test_a_weaker_elicitation_posted_later_does_not_lower_the_determination(pipe
     assert _indicator(gate, "AUTONOMY-CHECKPOINT", "autonomy.swe_task_success")["value"] == 0.6
 
 
-def test_only_a_correction_lowers_a_determination(safety):
+def test_only_a_correction_lowers_a_determination(safety, rso):
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)
     wrong = add_result(model, "cbrn.vct_accuracy", 0.8)
     assert _status(services.gate_for(model), "CBRN-3") == "crossed"
-    evidence.correct_result(wrong, {"value": 0.08}, "Scored against the wrong answer key.", safety)
+    pending = corrections.propose(
+        wrong, {"value": 0.08}, "Scored against the wrong answer key.", safety
+    )
+    assert _status(services.gate_for(model), "CBRN-3") == "crossed"  # until a second person
+    corrections.confirm(pending.pk, rso)
     assert _status(services.gate_for(model), "CBRN-3") == "below"
 
 

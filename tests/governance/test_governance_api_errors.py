@@ -32,7 +32,7 @@ def test_a_second_signature_by_the_same_person_is_a_409_with_the_errors_shape(sa
     again = client.post(url, payload, content_type="application/json")
     assert again.status_code == 409, again.content
     body = again.json()
-    assert set(body) == {"errors"}
+    assert set(body) == {"errors", "code"} and body["code"] == "conflict"
     assert all(isinstance(m, str) for ms in body["errors"].values() for m in ms)
 
 
@@ -45,4 +45,4 @@ def test_a_refused_request_is_a_400_naming_the_field(safety):
         content_type="application/json",
     )
     assert response.status_code == 400, response.content
-    assert set(response.json()) == {"errors"}
+    assert set(response.json()) <= {"errors", "code"}
