@@ -21,6 +21,7 @@ import audit
 from evaluations import services
 from evaluations.models import EvalResult, PendingCorrection
 from rsp_portal.authz import require
+from rsp_portal.errors import ConflictError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -45,9 +46,7 @@ def propose(
     with transaction.atomic():
         locked = EvalResult.objects.select_for_update().get(pk=old.pk)
         if EvalResult.objects.filter(supersedes=locked).exists():
-            raise services.ConflictError(
-                {"non_field_errors": [f"Result #{old.pk} was already corrected."]}
-            )
+            raise ConflictError({"non_field_errors": [f"Result #{old.pk} was already corrected."]})
         try:
             with transaction.atomic():
                 pending = PendingCorrection.objects.create(
@@ -59,7 +58,7 @@ def propose(
                     requested_by=user,
                 )
         except IntegrityError:
-            raise services.ConflictError(
+            raise ConflictError(
                 {
                     "non_field_errors": [
                         f"Result #{old.pk} already has a correction awaiting confirmation; "
@@ -93,7 +92,7 @@ def _open(pk: int) -> PendingCorrection:
     if pending is None:
         raise services.EvidenceError({"correction": [f"No correction #{pk}."]})
     if pending.status != PendingCorrection.Status.PENDING:
-        raise services.ConflictError(
+        raise ConflictError(
             {
                 "correction": [
                     f"Correction #{pk} was already {pending.get_status_display().lower()}."

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('evaluations', '0008_result_stderr_derived_and_positive_samples'),
+        ('evaluations', '0009_import_format_from_the_reader_registry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
