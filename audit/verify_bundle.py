@@ -927,6 +927,22 @@ def verify_external_checkpoints(
     return verified[-1][0] if verified else 0
 
 
+def read_published_head(path: str | os.PathLike[str]) -> str:
+    """The signed note of a published log head: the portal's public view
+    (``GET /api/v1/transparency/``, its ``log_head.signature``) or a bare ``{"signature"}``."""
+    try:
+        document = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, RecursionError):
+        raise BundleError(f"{path} is not valid JSON") from None
+    head = document.get("log_head", document) if isinstance(document, dict) else None
+    note = head.get("signature") if isinstance(head, dict) else None
+    if not isinstance(note, str) or not note:
+        raise BundleError(f"{path} holds no signed log head (log_head.signature)")
+    return note
+
+
 def _read_manifest(path: Path) -> JsonObject:
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
@@ -950,6 +966,7 @@ def verify_bundle(
     public_key: Ed25519PublicKey | None = None,
     origin: str | None = None,
     checkpoint_logs: Sequence[str | os.PathLike[str]] = (),
+    published_heads: Sequence[str | os.PathLike[str]] = (),
 ) -> VerifyReport:
     """Verify an exported bundle directory and summarise it.
 
@@ -1002,6 +1019,10 @@ def verify_bundle(
     for log_path in checkpoint_logs:
         verify_external_checkpoints(
             leaves, read_checkpoint_log(log_path), public_key, bundle_origin, str(log_path)
+        )
+    for head_path in published_heads:
+        verify_external_checkpoints(
+            leaves, [read_published_head(head_path)], public_key, bundle_origin, str(head_path)
         )
     if manifest["entries"] != len(leaves):
         raise VerificationError(
@@ -1141,6 +1162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a checkpoint log kept outside the database (the portal's AUDIT_CHECKPOINT_LOG "
         "or a witness's copy); the bundle must extend every checkpoint in it (repeatable)",
     )
+    parser.add_argument(
+        "--published-head",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a log head the portal published (its /api/v1/transparency/ answer saved as JSON, "
+        "or a witness's copy); the bundle must hold the entries it was signed for, with the "
+        "same Merkle root (repeatable)",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on usage errors
@@ -1159,6 +1189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             public_key=pinned_key,
             origin=args.origin,
             checkpoint_logs=args.checkpoint_log,
+            published_heads=args.published_head,
         )
     except BundleError as exc:
         print(f"FAIL: unreadable bundle: {exc}")

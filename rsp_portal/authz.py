@@ -134,6 +134,29 @@ _ACTIONS = [
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
+    # Transparency (docs/transparency.md). Recipients of noncompliance reports are further
+    # limited to the titles transparency.services.is_recipient names.
+    Action(
+        "noncompliance.handle",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Read and handle noncompliance reports (recipients only)",
+    ),
+    Action(
+        "incident.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read incidents"
+    ),
+    Action(
+        "incident.record",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Record incidents, their interim measures and closure",
+    ),
+    Action(
+        "publicity.manage",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Decide what the public view shows (models, incidents)",
+    ),
     # Accountability (DESIGN §10): reports, commitments.
     Action(
         "report.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read reports"
