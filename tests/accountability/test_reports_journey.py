@@ -27,7 +27,8 @@ from rsp_portal.errors import ServiceError
 from tests.conftest import bearer, client_for
 from tests.governance_fixtures import add_result, codes, make_model, verify_standards
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 JSON = "application/json"
 KINDS = [
     {
