@@ -40,6 +40,7 @@ from governance.models import (
     SafeguardRecord,
     SafeguardState,
     ScalingDecision,
+    Scope,
 )
 from policies import rules
 from policies.models import PolicyVersion, SafeguardRequirement, active_ref
@@ -217,6 +218,7 @@ def approval_info(decision: ScalingDecision) -> ApprovalInfo:
     }
     version = dossier.get("policy_version")
     version = version if isinstance(version, dict) else {}
+    named = dossier.get("checkpoints")
     return ApprovalInfo(
         decision_id=decision.pk,
         compute_limit=decision.compute_limit,
@@ -233,14 +235,20 @@ def approval_info(decision: ScalingDecision) -> ApprovalInfo:
             for d in dossier.get("determinations", [])
             if isinstance(d, dict) and isinstance(d.get("threshold"), str)
         },
+        # A deployment decision covers the checkpoints its dossier names (older ones named
+        # none and are read by their compute limit).
+        checkpoints=frozenset(c for c in named if isinstance(c, str))
+        if decision.scope == Scope.DEPLOYMENT and isinstance(named, list) and named
+        else None,
     )
 
 
-def precautions_in_force(model: AIModel) -> list[Precaution]:
-    """Precautionary determinations no approved decision has lifted."""
+def precautions_in_force(model: AIModel, scope: str = Scope.SCALING) -> list[Precaution]:
+    """Precautionary determinations no approved decision of ``scope`` has lifted: a
+    deployment decision lifts a precaution for deployment only, never for scaling."""
     lifted: set[int] = set()
     for ids in ScalingDecision.objects.filter(
-        model=model, status=DecisionStatus.APPROVED
+        model=model, status=DecisionStatus.APPROVED, scope=scope
     ).values_list("lifts_precautions", flat=True):
         lifted.update(i for i in ids or [] if isinstance(i, int))
     return [p for p in Precaution.objects.filter(model=model).order_by("pk") if p.pk not in lifted]
@@ -289,7 +297,7 @@ class GovernanceState:
         """The latest approved decision of ``scope``, whatever policy version it was signed
         under: one signed under another version than ``version_id`` (the active one) stays in
         force while its dossier still describes the model under the active version (the
-        engine's ``decision_outdated`` check, DESIGN §5)."""
+        engine's ``decision_outdated`` check)."""
         candidates = [d for d in self.approved if d.scope == scope]
         if not candidates:
             return None
@@ -301,10 +309,12 @@ class GovernanceState:
         resumed = max(times) if times else None
         return [p for p in self.pauses if resumed is None or p.created_at >= resumed]
 
-    def precautions_in_force(self) -> list[Precaution]:
-        """As :func:`precautions_in_force`."""
+    def precautions_in_force(self, scope: str = Scope.SCALING) -> list[Precaution]:
+        """As :func:`precautions_in_force`: lifted only by decisions of ``scope``."""
         lifted: set[int] = set()
         for d in self.approved:
+            if d.scope != scope:
+                continue
             lifted.update(i for i in d.lifts_precautions or [] if isinstance(i, int))
         return [p for p in self.precautions if p.pk not in lifted]
 
@@ -545,7 +555,7 @@ def build_input(
         PrecautionInfo(
             id=p.pk, threshold=p.threshold_code, reason=p.reason, created_at=p.created_at
         )
-        for p in state.precautions_in_force()
+        for p in state.precautions_in_force(scope)
     )
     inp = GateInput(
         policy=policy,

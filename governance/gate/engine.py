@@ -95,7 +95,17 @@ def _evaluate(inp: GateInput) -> Verdict:
     last_checkpoint, last_at = last_full_evaluation(policy, evidence)
     if latest is not None:
         reasons.extend(due_reasons(policy, planned, last_checkpoint, last_at, inp.now, reasons))
-    reasons.extend(approval_reasons(inp.approval, scope, planned, determinations, required, policy))
+    reasons.extend(
+        approval_reasons(
+            inp.approval,
+            scope,
+            planned,
+            determinations,
+            required,
+            policy,
+            checkpoint=latest.name if latest is not None else None,
+        )
+    )
     reasons.extend(commitment_reasons(inp.overdue_commitments))
 
     return _verdict(

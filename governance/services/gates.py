@@ -436,7 +436,7 @@ def gate_for(
     return _gate_payload(model.slug, scope, state.verdict, state.computed_at)
 
 
-def _unverified_payload(slug: str, scope: str, now: datetime) -> dict[str, Any]:
+def _unverified_payload(slug: str, scope: str, now: datetime) -> dict[str, object]:
     """A stored row failed its MAC: never served; paused, saying what to run."""
     logger.error("the stored gate of %s (%s) failed its MAC check; serving paused", slug, scope)
     return _gate_payload(slug, scope, gatemac.unverified_verdict(), now)

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 from policies.dbguard import _drop, freeze_policy_versions
 
-# The freeze triggers as 0005 installed them (same columns): SQLite rebuilds a table to add a
-# column, and a trigger naming the old table breaks the rebuild (`make run` on a fresh clone
-# stopped here), so they are dropped first and installed again, unchanged, at the end.
+# Every column of policies_policyversion except ``status``: 0005's and this migration's four.
 VERSION_COLUMNS = [
     "id", "key", "name", "version", "content_sha256", "source", "disclaimer",
     "baseline_level", "baseline_standards", "effective_compute_multiple",
     "months_between_assessments", "safeguard_reapproval_months", "warning_behaviour",
     "signoff_titles", "advisory_titles", "uncertainty_z", "created_at", "created_by_id",
     "activated_at", "activated_by_id",
+    "family", "settings_sources", "report_kinds", "commitments",
 ]
 CHILD_TABLES = [
     "policies_safetylevel", "policies_standard", "policies_safeguardrequirement",
@@ -22,6 +21,8 @@ CHILD_TABLES = [
 
 
 def drop_freeze_triggers(apps, schema_editor):
+    # SQLite rebuilds a table to add a column; triggers naming the old table would break it.
+    # The guards come back below, covering the new columns of an active version too.
     for statement in _drop(schema_editor.connection.vendor, CHILD_TABLES):
         schema_editor.execute(statement, params=None)
 

@@ -26,7 +26,7 @@ from tests.governance_fixtures import make_model, verify_standards
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 FRAMEWORK_PACKS = [
-    "anthropic-rsp-v3",
+    "anthropic-rsp-v3-0",
     "gdm-fsf-v3-1",
     "meta-frontier-ai-v1",
     "meta-scaling-v2",

@@ -15,7 +15,7 @@ from audit.models import AuditEntry
 from evaluations.models import AIModel, Checkpoint
 from governance import services
 from governance.models import GateState, GateTransition, Notification, Subscription
-from tests.conftest import bearer
+from tests.conftest import bearer, client_for
 from tests.governance_fixtures import (
     activate_default_policy,
     add_checkpoint,
@@ -192,6 +192,14 @@ def test_as_of_in_the_future_is_refused_naming_as_of(pipeline):
     response = bearer(pipeline).get("/api/v1/models/atlas/gate/", {"as_of": "2099-01-01T00:00Z"})
     assert response.status_code == 400, response.content
     assert "as_of" in response.json()["errors"]
+
+
+def test_the_as_of_page_refuses_the_future(auditor):
+    activate_default_policy()
+    make_model()
+    page = client_for(auditor).get("/models/atlas/gate/as-of/", {"as_of": "2099-01-01T00:00"})
+    assert page.status_code == 200
+    assert b"in the future" in page.content
 
 
 def _evaluated_long_ago(model: AIModel, at: Any) -> None:
