@@ -82,6 +82,25 @@ def enqueue(
     return message
 
 
+def enqueue_many(
+    topic: str, count: int, *, max_attempts: int = MAX_ATTEMPTS
+) -> list[OutboxMessage]:
+    """``count`` messages for task ``topic`` (empty payloads) in one statement, as
+    :func:`enqueue` writes one; each is sent after commit."""
+    if count <= 0:
+        return []
+    due = timezone.now() + SEND_LEASE
+    messages = OutboxMessage.objects.bulk_create(
+        [
+            OutboxMessage(topic=topic, payload={}, max_attempts=max_attempts, available_at=due)
+            for _ in range(count)
+        ]
+    )
+    ids = [m.pk for m in messages]
+    transaction.on_commit(lambda: [dispatch(pk) for pk in ids], robust=True)
+    return messages
+
+
 def _send(message: OutboxMessage) -> None:
     """Hand the message's task to the broker (replaced by a list in unit tests)."""
 

@@ -8,12 +8,20 @@ from django.contrib import messages
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from core.events import Query, ask
-from evaluations import charts, import_service, services, triggers
+from evaluations import charts, corrections, import_service, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
 from evaluations.importers import accepted_files
-from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
+from evaluations.models import (
+    AIModel,
+    Checkpoint,
+    EvalResult,
+    ImportRecord,
+    MetricMapping,
+    PendingCorrection,
+)
 from evaluations.policy import PolicyView, active_policy_view
 from policies.models import PolicyVersion
 from rsp_portal.authz import require
@@ -228,7 +236,7 @@ def result_correct(request: HttpRequest, pk: int) -> HttpResponse:
     form = CorrectionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.correct_result(
+            outcome = corrections.propose(
                 old,
                 form.values(),
                 form.cleaned_data["correction_reason"],
@@ -238,9 +246,51 @@ def result_correct(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
-            messages.success(request, f"Result #{old.pk} corrected.")
+            if isinstance(outcome, PendingCorrection):
+                messages.warning(
+                    request,
+                    f"The correction of result #{old.pk} would lower a determination "
+                    f"({'; '.join(outcome.changes)}): it takes effect once a second person "
+                    "(safety or leadership) confirms it on the Corrections page. Until then "
+                    "the result stands.",
+                )
+            else:
+                messages.success(request, f"Result #{old.pk} corrected.")
             return redirect("model-detail", slug=old.model.slug)
-    return render(request, "evaluations/result_correct.html", {"old": old, "form": form})
+    pending = old.pending_corrections.filter(status=PendingCorrection.Status.PENDING).first()
+    return render(
+        request,
+        "evaluations/result_correct.html",
+        {"old": old, "form": form, "pending": pending},
+    )
+
+
+def correction_list(request: HttpRequest) -> HttpResponse:
+    """Corrections that lower a determination: open ones to confirm or reject, then the rest."""
+    require(request.user, "governance.view")
+    rows = PendingCorrection.objects.select_related(
+        "result__model", "result__checkpoint", "requested_by", "decided_by"
+    ).order_by("status", "-requested_at", "-id")[:200]
+    return render(request, "evaluations/corrections.html", {"rows": rows})
+
+
+@require_POST
+def correction_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm (a second person) or reject a pending correction."""
+    require(request.user, "evidence.confirm_correction")
+    verdict = request.POST.get("verdict")
+    try:
+        if verdict == "confirm":
+            new = corrections.confirm(pk, request.user, via="session")
+            messages.success(request, f"Correction confirmed: result #{new.pk} now stands.")
+        elif verdict == "reject":
+            corrections.reject(pk, request.user, request.POST.get("note", ""), via="session")
+            messages.success(request, "Correction rejected; the result stands.")
+        else:
+            messages.error(request, "Choose confirm or reject.")
+    except ServiceError as exc:
+        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
+    return redirect("correction-list")
 
 
 def result_import(request: HttpRequest, slug: str) -> HttpResponse:

@@ -10,7 +10,9 @@ what a crash or a broker outage left behind. How each channel sends is its trans
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -54,6 +56,12 @@ def notify(
 ) -> list[Notification]:
     """Queue ``event`` for e-mail to ``roles`` and for every subscription that wants it."""
     body = {"event": event, "at": timezone.now().isoformat(), **payload}
+    pending: list[tuple[str, dict[str, Any], tuple[str, ...]]] | None = getattr(
+        _local, "pending", None
+    )
+    if pending is not None:
+        pending.append((event, body, tuple(sorted(roles))))
+        return []
     created = []
     recipients = _recipients(roles)
     if recipients:
@@ -72,6 +80,62 @@ def notify(
                 )
             )
     return created
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Gather the notifications queued inside and write them together on leaving: the
+    recipients of each set of roles and the subscriptions read once, the outbox messages and
+    notifications inserted in one statement each (a family's gate recomputation, ADR 0025).
+    Nested batches join the outermost one; on an exception nothing is written."""
+    if getattr(_local, "pending", None) is not None:
+        yield
+        return
+    _local.pending = []
+    try:
+        yield
+        pending, _local.pending = _local.pending, None
+        _write(pending)
+    finally:
+        _local.pending = None
+
+
+def _write(pending: list[tuple[str, dict[str, Any], tuple[str, ...]]]) -> None:
+    if not pending:
+        return
+    recipients: dict[tuple[str, ...], list[str]] = {}
+    subscriptions = list(Subscription.objects.filter(active=True))
+    rows: list[dict[str, Any]] = []
+    for event, body, roles in pending:
+        if roles not in recipients:
+            recipients[roles] = _recipients(roles)
+        if recipients[roles]:
+            rows.append(
+                {
+                    "event": event,
+                    "payload": body,
+                    "channel": Channel.EMAIL,
+                    "recipients": recipients[roles],
+                }
+            )
+        for subscription in subscriptions:
+            if subscription.wants(event):
+                rows.append(
+                    {
+                        "event": event,
+                        "payload": body,
+                        "channel": subscription.kind,
+                        "subscription": subscription,
+                        "recipients": transport_for(subscription.kind).addresses(subscription),
+                    }
+                )
+    messages = outbox.enqueue_many(SEND_TASK, len(rows))
+    Notification.objects.bulk_create(
+        [Notification(message=m, **row) for m, row in zip(messages, rows, strict=True)]
+    )
+
+
+_local = threading.local()
 
 
 def on_notice(notice: Notice, actor: Actor = None) -> None:

@@ -67,7 +67,14 @@ def sweep_stored_gates() -> int:
                 for scope, s in stored.items()
                 if s.mac and scope not in tampered and not services.gates._is_stale(s, now)
             }
-            states = services.recompute(model, "gate.tampered" if tampered else "gate.sweep")
+            # Every model is swept (descendants too); a change time alone made is recorded as
+            # of the moment it fell due, unless the row was tampered with.
+            states = services.recompute(
+                model,
+                "gate.tampered" if tampered else "gate.sweep",
+                descendants=False,
+                catch_up=not tampered,
+            )
             differs = sorted(
                 scope
                 for scope, state in fresh.items()

@@ -12,7 +12,14 @@ from rest_framework import serializers
 
 from core.models import User
 from evaluations.importers import accepted_files
-from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
+from evaluations.models import (
+    AIModel,
+    Checkpoint,
+    EvalResult,
+    ImportRecord,
+    MetricMapping,
+    PendingCorrection,
+)
 from rsp_portal import parsers
 
 
@@ -409,3 +416,36 @@ class MetricMappingSerializer(serializers.ModelSerializer[MetricMapping]):
     class Meta:
         model = MetricMapping
         fields = ["format", "task", "source_name", "metric", "updated_by", "updated_at"]
+
+
+class PendingCorrectionSerializer(serializers.ModelSerializer[PendingCorrection]):
+    """A correction that lowers a determination and waits for a second person."""
+
+    requested_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    changes = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = PendingCorrection
+        fields = [
+            "id",
+            "result",
+            "values",
+            "reason",
+            "changes",
+            "status",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "note",
+            "applied",
+        ]
+
+
+class CorrectionRejectSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(required=False, allow_blank=True)

@@ -139,6 +139,7 @@ class DecisionListView(generics.ListAPIView[ScalingDecision]):
             request.user,
             scope=body.validated_data["scope"],
             lifts_precautions=body.validated_data["lifts_precautions"],
+            checkpoints=body.validated_data.get("checkpoints"),
             via=via_for(request),
         )
         return Response(s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
@@ -211,10 +212,16 @@ class PrecautionListView(APIView):
     @extend_schema(responses=s.PrecautionSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         model = _model(slug)
-        in_force = {p.pk for p in adapter.precautions_in_force(model)}
+        in_force = {p.pk for p in adapter.precautions_in_force(model, Scope.SCALING)}
+        deploy = {p.pk for p in adapter.precautions_in_force(model, Scope.DEPLOYMENT)}
         rows = list(Precaution.objects.filter(model=model).select_related("model", "created_by"))
         data = [
-            {**s.PrecautionSerializer(row).data, "in_force": row.pk in in_force} for row in rows
+            {
+                **s.PrecautionSerializer(row).data,
+                "in_force": row.pk in in_force,
+                "in_force_for_deployment": row.pk in deploy,
+            }
+            for row in rows
         ]
         return Response(data)
 

@@ -32,6 +32,7 @@ class Reason:
     decision: ObjectId | None = None
     checkpoint: str | None = None
     pause: ObjectId | None = None
+    commitment: str | None = None
 
     @property
     def subject(self) -> str:
@@ -44,6 +45,7 @@ class Reason:
             ("checkpoint", self.checkpoint),
             ("decision", self.decision),
             ("pause", self.pause),
+            ("commitment", self.commitment),
         )
         return " ".join(f"{key}={value}" for key, value in parts if value is not None)
 
@@ -59,6 +61,7 @@ class Reason:
             "decision": self.decision,
             "checkpoint": self.checkpoint,
             "pause": self.pause,
+            "commitment": self.commitment,
         }
 
 

@@ -24,7 +24,6 @@ KNOWN_UPWARD = {
     # The reconciler compares the trail with the tables of the apps above audit; moving its
     # rules into those apps (a registry of rules) is the next step (ADR 0022).
     ("audit.reconcile", "evaluations.models"),
-    ("audit.reconcile", "governance"),
     ("audit.reconcile", "governance.models"),
     ("audit.reconcile", "policies.models"),
     ("audit.reconcile", "policies.packs"),
