@@ -3,8 +3,6 @@ saves, deletions and bulk actions are attributed to the admin who made them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import QuerySet
@@ -16,15 +14,19 @@ from audit.beat import acting
 
 
 class AuditedPeriodicTaskAdmin(PeriodicTaskAdmin):  # type: ignore[misc]
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def changeform_view(
+        self, request: HttpRequest, *args: object, **kwargs: object
+    ) -> HttpResponse:
         with acting(request.user):
             return super().changeform_view(request, *args, **kwargs)  # type: ignore[no-any-return]
 
-    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def changelist_view(
+        self, request: HttpRequest, *args: object, **kwargs: object
+    ) -> HttpResponse:
         with acting(request.user):
             return super().changelist_view(request, *args, **kwargs)  # type: ignore[no-any-return]
 
-    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def delete_view(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         with acting(request.user):
             return super().delete_view(request, *args, **kwargs)  # type: ignore[no-any-return]
 

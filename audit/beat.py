@@ -15,11 +15,16 @@ import contextvars
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
 import audit
+
+if TYPE_CHECKING:
+    from django_celery_beat.models import PeriodicTask
+
+    from rsp_portal.types import Actor
 
 #: Fields whose change alters what beat runs or when.
 WATCHED = (
@@ -37,11 +42,11 @@ WATCHED = (
     "queue",
 )
 
-_actor: contextvars.ContextVar[Any] = contextvars.ContextVar("beat_actor", default=None)
+_actor: contextvars.ContextVar[Actor] = contextvars.ContextVar("beat_actor", default=None)
 
 
 @contextmanager
-def acting(user: Any) -> Iterator[None]:
+def acting(user: Actor) -> Iterator[None]:
     """Attribute periodic-task changes in this block to ``user`` (the admin's request user)."""
     token = _actor.set(user)
     try:
@@ -50,11 +55,11 @@ def acting(user: Any) -> Iterator[None]:
         _actor.reset(token)
 
 
-def _value(obj: Any, field: str) -> Any:
+def _value(obj: PeriodicTask, field: str) -> object:
     return _value_of(getattr(obj, field, None))
 
 
-def before_save(sender: Any, instance: Any, **kwargs: Any) -> None:
+def before_save(sender: type[PeriodicTask], instance: PeriodicTask, **kwargs: object) -> None:
     if instance.pk is None:
         instance._rsp_before = None
         return
@@ -62,7 +67,9 @@ def before_save(sender: Any, instance: Any, **kwargs: Any) -> None:
     instance._rsp_before = old
 
 
-def after_save(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+def after_save(
+    sender: type[PeriodicTask], instance: PeriodicTask, created: bool, **kwargs: object
+) -> None:
     old = getattr(instance, "_rsp_before", None)
     if created or old is None:
         return
@@ -76,15 +83,15 @@ def after_save(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None
     _record("beat.task.changed", instance, {"changes": changes})
 
 
-def _value_of(value: Any) -> Any:
+def _value_of(value: object) -> object:
     return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
 
 
-def after_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+def after_delete(sender: type[PeriodicTask], instance: PeriodicTask, **kwargs: object) -> None:
     _record("beat.task.deleted", instance, {"enabled": instance.enabled})
 
 
-def _record(action: str, task: Any, data: dict[str, Any]) -> None:
+def _record(action: str, task: PeriodicTask, data: dict[str, object]) -> None:
     with transaction.atomic():
         audit.record(
             action,

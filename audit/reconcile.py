@@ -36,6 +36,7 @@ from audit.verify_bundle import (
     SignerCheck,
     VerificationError,
 )
+from core.events import Query, ask
 
 if TYPE_CHECKING:
     from core.authority import Audited
@@ -474,17 +475,20 @@ def reconcile() -> None:
     _check_authority()
 
 
-def _check_stored_gates() -> None:
-    """Every stored gate row must carry a MAC that verifies (governance.gatemac): a row edited
-    in the database is never served, and verification names it."""
-    from governance import gatemac
-    from governance.models import GateState
+#: The first stored row served to pipelines that fails its own authentication (the stored
+#: gate's MAC, governance.gatemac), described with what to run; None when all verify.
+#: Answered by governance (core.events); unanswered (no such app), nothing is checked.
+STORED_VERDICT_FAULT: Query[None, str | None] = Query(
+    "audit.stored_verdict_fault", "the first stored verdict row whose MAC does not verify"
+)
 
-    for state in GateState.objects.exclude(mac="").select_related("model").order_by("pk"):
-        if not gatemac.verifies(state):
-            raise VerificationError(
-                None,
-                f"governance_gatestate row {state.pk} ({state.model.slug}, {state.scope}) "
-                "fails its MAC check: it was changed outside the application; it is not "
-                "served, and `manage.py sweep_gates` records the mismatch and recomputes it",
-            )
+
+def _check_stored_gates() -> None:
+    """Every stored gate row must carry a MAC that verifies: a row edited in the database is
+    never served, and verification names it."""
+    try:
+        fault = ask(STORED_VERDICT_FAULT, None)
+    except LookupError:
+        return
+    if fault is not None:
+        raise VerificationError(None, fault)

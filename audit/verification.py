@@ -373,6 +373,45 @@ def trust_of(
     return (now or timezone.now()) <= expires, expires
 
 
+#: What to run when the trail is not trusted (the beat's every-minute check, or by hand).
+_WHAT_TO_RUN = (
+    "Start the worker and beat, which verify every minute (`make run` starts both), or run "
+    "`python manage.py verify_audit` where the signing key is."
+)
+
+
+def distrust_reason(now: dt.datetime | None = None) -> str | None:
+    """Why gates may not rely on the trail now, and what to run; None while it is trusted.
+
+    Says which case holds: no verification that counts ever ran, the decisive passing one is
+    older than AUDIT_VERIFY_MAX_AGE_SECONDS, or the decisive one failed (when, and its fault).
+    """
+    latest = latest_run()
+    if trust_of(latest, now)[0]:
+        return None
+    if latest is None:
+        if VerificationRun.objects.exists():
+            return (
+                "No signed audit verification has passed yet (runs by a process without the "
+                f"signing key do not count), so the audit trail is not trusted. {_WHAT_TO_RUN}"
+            )
+        return (
+            f"No audit verification has run yet, so the audit trail is not trusted. {_WHAT_TO_RUN}"
+        )
+    at = rfc3339_utc(latest.started_at)
+    if not latest.ok:
+        return (
+            f"The audit trail failed its last verification at {at}: {latest.message} Every gate "
+            "stays paused until an auditor resolves the fault and `python manage.py verify_audit` "
+            "passes again."
+        )
+    bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS
+    return (
+        f"The last audit verification passed at {at}, more than {bound} s ago (the bound), so "
+        f"the audit trail is no longer trusted. {_WHAT_TO_RUN}"
+    )
+
+
 def trust_expires_at() -> dt.datetime | None:
     """When ``trail_trusted`` turns false by time alone (None: no bound, or already false)."""
     bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS

@@ -693,7 +693,7 @@ class SignerCheck:
                 if isinstance(hours, int) and hours > 0:
                     until = _parse_ts(obj["ts"]) + dt.timedelta(hours=hours)
                     self.suspended_until[user] = until
-        elif action in SIGNING_ACTIONS:
+        elif action in SIGNING_ACTIONS and "title" in data:
             signer = str((obj.get("actor") or {}).get("id"))
             title = data.get("title")
             name = (obj.get("actor") or {}).get("username", signer)
@@ -767,13 +767,11 @@ def verify_entries(entries: Iterable[tuple[int, bytes, bytes]], origin: str) -> 
     body whose ``seq``, ``origin`` and ``prev`` (hex leaf hash of entry i-1,
     or of ``GENESIS_PREV``) match. Raises VerificationError at the first bad
     entry, naming its position; the iterable is consumed lazily, so a reader
-    may itself raise VerificationError for a line it cannot parse. Every signature must
-    name a title its signer held in the trail (:class:`SignerCheck`).
+    may itself raise VerificationError for a line it cannot parse.
     """
     _check_origin(origin)
     leaves: list[bytes] = []
     prev = GENESIS_PREV
-    signers = SignerCheck()
     for expected, (seq, body, stored) in enumerate(entries):
         if seq != expected:
             if seq < expected:
@@ -785,7 +783,7 @@ def verify_entries(entries: Iterable[tuple[int, bytes, bytes]], origin: str) -> 
         computed = leaf_hash(body)
         if bytes(stored) != computed:
             raise VerificationError(seq, "leaf hash does not match body")
-        signers.feed(seq, _check_body(seq, body, prev, origin))
+        _check_body(seq, body, prev, origin)
         leaves.append(computed)
         prev = computed
     return leaves
@@ -929,6 +927,22 @@ def verify_external_checkpoints(
     return verified[-1][0] if verified else 0
 
 
+def read_published_head(path: str | os.PathLike[str]) -> str:
+    """The signed note of a published log head: the portal's public view
+    (``GET /api/v1/transparency/``, its ``log_head.signature``) or a bare ``{"signature"}``."""
+    try:
+        document = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, RecursionError):
+        raise BundleError(f"{path} is not valid JSON") from None
+    head = document.get("log_head", document) if isinstance(document, dict) else None
+    note = head.get("signature") if isinstance(head, dict) else None
+    if not isinstance(note, str) or not note:
+        raise BundleError(f"{path} holds no signed log head (log_head.signature)")
+    return note
+
+
 def _read_manifest(path: Path) -> JsonObject:
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
@@ -952,6 +966,7 @@ def verify_bundle(
     public_key: Ed25519PublicKey | None = None,
     origin: str | None = None,
     checkpoint_logs: Sequence[str | os.PathLike[str]] = (),
+    published_heads: Sequence[str | os.PathLike[str]] = (),
 ) -> VerifyReport:
     """Verify an exported bundle directory and summarise it.
 
@@ -990,6 +1005,9 @@ def verify_bundle(
             raise BundleError(f"{PUBLIC_KEY_FILE} is not an Ed25519 key") from None
 
     leaves = verify_entries(_entry_lines(root_dir / ENTRIES_FILE), bundle_origin)
+    signers = SignerCheck()  # every signature names a title its signer held in the trail
+    for seq, body, _ in _entry_lines(root_dir / ENTRIES_FILE):
+        signers.feed(seq, json.loads(bytes(body)))
     records = _checkpoint_lines(root_dir / CHECKPOINTS_FILE)
     verified = verify_checkpoints(leaves, [note for _, note in records], public_key, bundle_origin)
     for index, ((declared, _), (size, _)) in enumerate(zip(records, verified, strict=True)):
@@ -1001,6 +1019,10 @@ def verify_bundle(
     for log_path in checkpoint_logs:
         verify_external_checkpoints(
             leaves, read_checkpoint_log(log_path), public_key, bundle_origin, str(log_path)
+        )
+    for head_path in published_heads:
+        verify_external_checkpoints(
+            leaves, [read_published_head(head_path)], public_key, bundle_origin, str(head_path)
         )
     if manifest["entries"] != len(leaves):
         raise VerificationError(
@@ -1140,6 +1162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a checkpoint log kept outside the database (the portal's AUDIT_CHECKPOINT_LOG "
         "or a witness's copy); the bundle must extend every checkpoint in it (repeatable)",
     )
+    parser.add_argument(
+        "--published-head",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a log head the portal published (its /api/v1/transparency/ answer saved as JSON, "
+        "or a witness's copy); the bundle must hold the entries it was signed for, with the "
+        "same Merkle root (repeatable)",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on usage errors
@@ -1158,6 +1189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             public_key=pinned_key,
             origin=args.origin,
             checkpoint_logs=args.checkpoint_log,
+            published_heads=args.published_head,
         )
     except BundleError as exc:
         print(f"FAIL: unreadable bundle: {exc}")

@@ -21,4 +21,10 @@ urlpatterns = [
     path("reset/done/", password_reset.ResetCompleteView.as_view(), name="password_reset_complete"),
     path("account/tokens/", views.tokens, name="tokens"),
     path("account/tokens/<str:key_id>/revoke/", views.revoke_token, name="revoke-token"),
+    path("account/titles/", views.titles, name="titles"),
+    path(
+        "account/titles/<int:pk>/<str:verdict>/",
+        views.decide_title_grant,
+        name="decide-title-grant",
+    ),
 ]

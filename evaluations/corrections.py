@@ -19,6 +19,7 @@ from django.utils import timezone
 
 import audit
 from evaluations import services
+from evaluations.lowering import lowering_changes
 from evaluations.models import EvalResult, PendingCorrection
 from rsp_portal.authz import require
 from rsp_portal.errors import ConflictError
@@ -40,7 +41,7 @@ def propose(
     correction that waits for a second person (the old result stands meanwhile)."""
     user = require(actor, "evidence.correct")
     fields, reason_text, policy = services.correction_fields(old, values, reason)
-    changes = services.lowering_changes(old, fields, policy)
+    changes = lowering_changes(old, fields, policy)
     if not changes:
         return services.correct_result(old, values, reason, user, via=via, source=source)
     with transaction.atomic():

@@ -288,7 +288,7 @@ def correction_decide(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, "Correction rejected; the result stands.")
         else:
             messages.error(request, "Choose confirm or reject.")
-    except services.EvidenceError as exc:
+    except ServiceError as exc:
         messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
     return redirect("correction-list")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from audit import runs as audit_runs
 from audit.models import VerificationRun
-from audit.verification import trail_trusted, trust_of
+from audit.verification import distrust_reason, trail_trusted, trust_of
 from core.events import Query, ask
 from governance.evidence_sql import _dt, _when, read_evidence_and_policy, read_family_evidence
 from governance.gate import (
@@ -40,6 +40,7 @@ from governance.models import (
     SafeguardRecord,
     SafeguardState,
     ScalingDecision,
+    Scope,
 )
 from policies import rules
 from policies.models import PolicyVersion, SafeguardRequirement, active_ref
@@ -168,6 +169,12 @@ def audit_trail_verified() -> bool:
     return trail_trusted()
 
 
+def audit_trail_distrust(now: datetime | None = None) -> str | None:
+    """Why the gate may not rely on the audit trail now, and what to run (None: trusted). See
+    ``audit.verification.distrust_reason``."""
+    return distrust_reason(now)
+
+
 def requirement_codes() -> set[str]:
 
     return set(
@@ -211,6 +218,7 @@ def approval_info(decision: ScalingDecision) -> ApprovalInfo:
     }
     version = dossier.get("policy_version")
     version = version if isinstance(version, dict) else {}
+    named = dossier.get("checkpoints")
     return ApprovalInfo(
         decision_id=decision.pk,
         compute_limit=decision.compute_limit,
@@ -227,14 +235,20 @@ def approval_info(decision: ScalingDecision) -> ApprovalInfo:
             for d in dossier.get("determinations", [])
             if isinstance(d, dict) and isinstance(d.get("threshold"), str)
         },
+        # A deployment decision covers the checkpoints its dossier names (older ones named
+        # none and are read by their compute limit).
+        checkpoints=frozenset(c for c in named if isinstance(c, str))
+        if decision.scope == Scope.DEPLOYMENT and isinstance(named, list) and named
+        else None,
     )
 
 
-def precautions_in_force(model: AIModel) -> list[Precaution]:
-    """Precautionary determinations no approved decision has lifted."""
+def precautions_in_force(model: AIModel, scope: str = Scope.SCALING) -> list[Precaution]:
+    """Precautionary determinations no approved decision of ``scope`` has lifted: a
+    deployment decision lifts a precaution for deployment only, never for scaling."""
     lifted: set[int] = set()
     for ids in ScalingDecision.objects.filter(
-        model=model, status=DecisionStatus.APPROVED
+        model=model, status=DecisionStatus.APPROVED, scope=scope
     ).values_list("lifts_precautions", flat=True):
         lifted.update(i for i in ids or [] if isinstance(i, int))
     return [p for p in Precaution.objects.filter(model=model).order_by("pk") if p.pk not in lifted]
@@ -295,10 +309,12 @@ class GovernanceState:
         resumed = max(times) if times else None
         return [p for p in self.pauses if resumed is None or p.created_at >= resumed]
 
-    def precautions_in_force(self) -> list[Precaution]:
-        """As :func:`precautions_in_force`."""
+    def precautions_in_force(self, scope: str = Scope.SCALING) -> list[Precaution]:
+        """As :func:`precautions_in_force`: lifted only by decisions of ``scope``."""
         lifted: set[int] = set()
         for d in self.approved:
+            if d.scope != scope:
+                continue
             lifted.update(i for i in d.lifts_precautions or [] if isinstance(i, int))
         return [p for p in self.precautions if p.pk not in lifted]
 
@@ -539,7 +555,7 @@ def build_input(
         PrecautionInfo(
             id=p.pk, threshold=p.threshold_code, reason=p.reason, created_at=p.created_at
         )
-        for p in state.precautions_in_force()
+        for p in state.precautions_in_force(scope)
     )
     inp = GateInput(
         policy=policy,

@@ -34,8 +34,24 @@ class DecisionForm(forms.Form):
         label="Lift these precautionary determinations once approved",
     )
 
-    def __init__(self, *args: Any, precautions: Sequence[Any] = (), **kwargs: Any) -> None:
+    checkpoints = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Checkpoints deployed (deployment decisions only; those not ticked are not covered)",
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        precautions: Sequence[Any] = (),
+        checkpoints: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        named = self.fields["checkpoints"]
+        assert isinstance(named, forms.MultipleChoiceField)
+        named.choices = [(name, name) for name in checkpoints]
         field = self.fields["lifts_precautions"]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [
@@ -54,6 +70,15 @@ class DecisionForm(forms.Form):
         data = super().clean() or {}
         if data.get("scope") == Scope.SCALING and data.get("compute_limit") is None:
             self.add_error("compute_limit", "A scaling decision needs a compute limit.")
+        if data.get("scope") == Scope.DEPLOYMENT:
+            if data.get("compute_limit") is not None:
+                self.add_error(
+                    "compute_limit",
+                    "A deployment decision takes no compute limit: tick the checkpoints it "
+                    "deploys.",
+                )
+            if not data.get("checkpoints"):
+                self.add_error("checkpoints", "Tick the checkpoints this decision deploys.")
         data["lifts_precautions"] = [int(i) for i in data.get("lifts_precautions") or []]
         return data
 

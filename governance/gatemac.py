@@ -19,14 +19,18 @@ import functools
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from governance.gate.codes import INTERNAL_ERROR
 from governance.gate.verdict import Reason, Verdict
+
+if TYPE_CHECKING:
+    from governance.models import GateState
 
 _SALT = "rsp_portal.governance.gatestate.mac.v1"
 
@@ -53,7 +57,7 @@ def _key() -> bytes:
     return _key_from(str(path) if path else "", str(settings.SECRET_KEY))
 
 
-def _canonical(value: Any) -> Any:
+def _canonical(value: object) -> object:
     """JSON columns hand numbers back as int or float as they please: compare as floats."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
@@ -74,7 +78,7 @@ def compute_mac(
     model_id: int,
     scope: str,
     state: str,
-    verdict: dict[str, Any],
+    verdict: Mapping[str, object],
     computed_at: dt.datetime,
     valid_until: dt.datetime | None,
 ) -> str:
@@ -94,7 +98,7 @@ def compute_mac(
     return hmac.new(_key(), message, hashlib.sha256).hexdigest()
 
 
-def seal(state: Any) -> None:
+def seal(state: GateState) -> None:
     """Set ``state.mac`` (a GateState about to be saved)."""
     state.mac = compute_mac(
         state.model_id,
@@ -106,7 +110,7 @@ def seal(state: Any) -> None:
     )
 
 
-def verifies(state: Any) -> bool:
+def verifies(state: GateState) -> bool:
     """Whether a stored GateState's MAC matches its columns (and its state its verdict)."""
     mac = getattr(state, "mac", "") or ""
     if not mac or state.verdict.get("state") != state.state:
@@ -125,8 +129,23 @@ def verifies(state: Any) -> bool:
     return hmac.compare_digest(mac, expected)
 
 
-def unverified_verdict() -> dict[str, Any]:
+def unverified_verdict() -> dict[str, object]:
     """What is served instead of a row that failed its check: paused, saying what to run."""
     return Verdict(
         state="paused", reasons=(Reason(code=INTERNAL_ERROR, message=UNVERIFIED_MESSAGE),)
     ).to_dict()
+
+
+def first_unverified(_: None = None) -> str | None:
+    """The first stored gate row whose MAC does not verify, described with what to run (the
+    answer to ``audit.reconcile.STORED_VERDICT_FAULT``); None when every sealed row verifies."""
+    from governance.models import GateState
+
+    for state in GateState.objects.exclude(mac="").select_related("model").order_by("pk"):
+        if not verifies(state):
+            return (
+                f"governance_gatestate row {state.pk} ({state.model.slug}, {state.scope}) "
+                "fails its MAC check: it was changed outside the application; it is not "
+                "served, and `manage.py sweep_gates` records the mismatch and recomputes it"
+            )
+    return None

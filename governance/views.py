@@ -131,10 +131,16 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
     """Request a scaling decision; shows the dossier it would freeze before submitting."""
     require(request.user, "decision.request")
     model = get_object_or_404(AIModel, slug=slug)
-    precautions = adapter.precautions_in_force(model)
+    scope = request.POST.get("scope") or request.GET.get("scope") or Scope.SCALING
+    precautions = adapter.precautions_in_force(
+        model, scope if scope in Scope.values else Scope.SCALING
+    )
     form = DecisionForm(
         request.POST or None,
         precautions=precautions,
+        checkpoints=list(
+            model.checkpoints.order_by("-effective_compute").values_list("name", flat=True)
+        ),
         initial={"scope": request.GET.get("scope", Scope.SCALING)},
     )
     preview = None
@@ -149,6 +155,7 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
                     request.user,
                     scope=data["scope"],
                     lifts_precautions=data["lifts_precautions"],
+                    checkpoints=list(data.get("checkpoints") or []) or None,
                 )
             except ServiceError as exc:
                 _form_errors(form, exc)
@@ -158,17 +165,14 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             from django.utils import timezone
 
-            limit = data["compute_limit"]
-            if limit is None:
-                latest = model.largest_checkpoint()
-                limit = latest.effective_compute if latest else 1.0
             try:
                 preview, _ = services.build_dossier(
                     model,
-                    limit,
+                    data["compute_limit"],
                     timezone.now(),
                     scope=data["scope"],
                     lifts_precautions=data["lifts_precautions"],
+                    checkpoints=list(data.get("checkpoints") or []),
                 )
             except ServiceError as exc:
                 _form_errors(form, exc)

@@ -4,11 +4,13 @@ evidence pages ask it for the gate."""
 
 from __future__ import annotations
 
+from audit.reconcile import STORED_VERDICT_FAULT
 from audit.verification import OUTCOME_CHANGED
 from core.events import NOTIFY, SEED_DEMO, answer, subscribe
 from evaluations.services import EVIDENCE_CHANGED, GATE_OF
 from evaluations.views import GATE_PANEL
 from governance.demo import seed_demo
+from governance.gatemac import first_unverified
 from governance.notifications import on_notice
 from governance.services.gates import gate_for
 from governance.services.hooks import (
@@ -28,3 +30,4 @@ def connect(gate_order: int, notify_order: int, demo_order: int) -> None:
     subscribe(SEED_DEMO, seed_demo, order=demo_order)
     answer(GATE_OF, gate_for)
     answer(GATE_PANEL, gate_panel_context)
+    answer(STORED_VERDICT_FAULT, first_unverified)

@@ -286,7 +286,7 @@ def _refuse_a_deadlock(previous: PolicyVersion, actor: Any) -> None:
     front, and who must request instead, rather than leave a request nobody can sign."""
     leaders = [
         user
-        for user in User.objects.filter(groups__name=Role.LEADERSHIP, is_active=True)
+        for user in User.objects.filter(role=Role.LEADERSHIP, is_active=True)
         .exclude(pk=actor.pk)
         .prefetch_related("signoff_titles")
         .order_by("username")

@@ -10,12 +10,19 @@ detected"); a change not flagged as loosening is neutral or a tightening.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from dataclasses import field as dataclass_field
 from typing import Literal, TypeVar, cast, get_args
 
 from policies import rules
-from policies.pack_format import Pack, PackMetric, PackSettings, PackStandard, PackThreshold
+from policies.pack_format import (
+    PACK_CHOICE,
+    Pack,
+    PackMetric,
+    PackSettings,
+    PackStandard,
+    PackThreshold,
+)
 
 __all__ = ["Change", "PolicyDiff", "diff_policies"]
 
@@ -57,6 +64,16 @@ class Change:
     new: object
     loosening: bool
     why: str
+    #: The changed value is the pack author's choice on both sides, not the framework's text
+    #: (``source`` "pack choice"): never shown as the lab's loosening or tightening.
+    pack_choice: bool = False
+    #: The section of the text the item cites (the new side's, else the old side's).
+    source: str = ""
+
+    @property
+    def lab_loosening(self) -> bool:
+        """A loosening of the framework's text (not of a pack choice)."""
+        return self.loosening and not self.pack_choice
 
     def to_dict(self) -> dict[str, object]:
         """JSON-compatible representation (the dataclass fields)."""
@@ -73,6 +90,11 @@ class PolicyDiff:
     def loosenings(self) -> list[Change]:
         """The changes that make the policy less cautious."""
         return [change for change in self.changes if change.loosening]
+
+    @property
+    def lab_loosenings(self) -> list[Change]:
+        """The loosenings of the framework's text (pack choices left out)."""
+        return [change for change in self.changes if change.lab_loosening]
 
     def __bool__(self) -> bool:
         return bool(self.changes)
@@ -241,7 +263,46 @@ def diff_policies(old: Pack, new: Pack) -> PolicyDiff:
         c.changes,
         key=lambda ch: (section_rank[ch.section], ch.key, ch.field or "", _KIND_ORDER[ch.kind]),
     )
-    return PolicyDiff(ordered)
+    cited = (_sources(old), _sources(new))
+    return PolicyDiff([_annotated(change, cited) for change in ordered])
+
+
+def _sources(pack: Pack) -> dict[tuple[str, str], str]:
+    """Each item's citation by (section, key), as a change names the item."""
+    found: dict[tuple[str, str], str] = {}
+    for name, cited in (_settings(pack).get("sources") or {}).items():
+        found[("settings", name)] = cited
+    for section, key in (
+        ("levels", "code"),
+        ("standards", "code"),
+        ("domains", "code"),
+        ("metrics", "key"),
+        ("thresholds", "code"),
+    ):
+        for item in cast(list[Mapping[str, object]], pack.get(section, [])):
+            found[(section, str(item[key]))] = str(item.get("source", PACK_CHOICE))
+    for standard in pack.get("standards", []):
+        for req in standard.get("requirements", []):
+            found[("requirements", str(req["code"]))] = str(req.get("source", PACK_CHOICE))
+    for threshold in pack.get("thresholds", []):
+        for ind in threshold.get("indicators", []):
+            key = f"{threshold['code']}/{ind['metric']}"
+            found[("indicators", key)] = str(ind.get("source", PACK_CHOICE))
+    return found
+
+
+def _annotated(
+    change: Change, sources: tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]
+) -> Change:
+    """``change`` with the citation of its item and whether both sides are pack choices.
+
+    A pack without sources (an author's own) reads as pack choices throughout.
+    """
+    item = (change.section, change.key)
+    cited = [found[item] for found in sources if item in found]
+    pack_choice = bool(cited) and all(value == PACK_CHOICE for value in cited)
+    source = next((value for value in reversed(cited) if value != PACK_CHOICE), PACK_CHOICE)
+    return replace(change, pack_choice=pack_choice, source=source if cited else "")
 
 
 def _settings(pack: Pack) -> PackSettings:

@@ -27,7 +27,14 @@ from dataclasses import field as dataclass_field
 from typing import TypedDict
 
 from policies.diff import Change, diff_policies
-from policies.pack_format import Pack, PackDomain, PackIndicator, PackSource, PackThreshold
+from policies.pack_format import (
+    PACK_CHOICE,
+    Pack,
+    PackDomain,
+    PackIndicator,
+    PackSource,
+    PackThreshold,
+)
 
 __all__ = [
     "CATEGORY_LABELS",
@@ -141,6 +148,13 @@ class DomainSummary:
     deployment_beyond_baseline: list[str] = dataclass_field(default_factory=list)
     undefined_scaling: list[str] = dataclass_field(default_factory=list)
     undefined_deployment: list[str] = dataclass_field(default_factory=list)
+    # Each domain's own tier (a research category beside a tracked one stays research), the
+    # hazards a CBRN-type domain names, whether every indicator line is a pack choice, and the
+    # sections the thresholds cite.
+    domain_tiers: dict[str, str] = dataclass_field(default_factory=dict)
+    hazards: list[str] = dataclass_field(default_factory=list)
+    lines_pack_choice: bool = True
+    sources: list[str] = dataclass_field(default_factory=list)
 
     @property
     def gates_scaling(self) -> bool:
@@ -168,6 +182,10 @@ class DomainSummary:
             "undefined_scaling": self.undefined_scaling,
             "undefined_deployment": self.undefined_deployment,
             "thresholds": self.thresholds,
+            "domain_tiers": self.domain_tiers,
+            "hazards": self.hazards,
+            "lines_pack_choice": self.lines_pack_choice,
+            "sources": self.sources,
         }
 
 
@@ -201,6 +219,11 @@ class FrameworkDiff:
     @property
     def loosenings(self) -> list[Change]:
         return [change for change in self.changes if change.loosening]
+
+    @property
+    def lab_loosenings(self) -> list[Change]:
+        """The loosenings of the frameworks' texts (pack choices left out)."""
+        return [change for change in self.changes if change.lab_loosening]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -281,8 +304,30 @@ def _summaries(pack: Pack) -> dict[str, DomainSummary]:
             deployment_beyond_baseline=sorted(needs["deployment"] - baseline),
             undefined_scaling=undefined["scaling"],
             undefined_deployment=undefined["deployment"],
+            domain_tiers={str(d["code"]): str(d["tier"]) for d in domains},
+            hazards=_hazards(domains),
+            lines_pack_choice=all(
+                i.get("source", PACK_CHOICE) == PACK_CHOICE
+                for t in items
+                for i in t.get("indicators", [])
+            ),
+            sources=sorted({str(t.get("source", PACK_CHOICE)) for t in items}),
         )
     return result
+
+
+_HAZARDS = ("chemical", "biological", "radiological", "nuclear")
+
+
+def _hazards(domains: list[PackDomain]) -> list[str]:
+    """The weapon types a domain's name covers ("CBRN" covers all four)."""
+    found: set[str] = set()
+    for domain in domains:
+        text = f"{domain['code']} {domain['name']}".lower()
+        if "cbrn" in text.split() or "cbrn" in text:
+            found.update(_HAZARDS)
+        found.update(word for word in _HAZARDS if word in text)
+    return [word for word in _HAZARDS if word in found]
 
 
 def diff_frameworks(old: Pack, new: Pack) -> FrameworkDiff:
@@ -312,7 +357,10 @@ def _settings_changes(old: Pack, new: Pack) -> list[Change]:
     ]
     old_count, new_count = _baseline_requirements(old), _baseline_requirements(new)
     if old_count != new_count:
-        fewer = new_count < old_count
+        # Versions of one publisher's ladder: a higher baseline level is stricter whatever the
+        # number of requirements it lists (RSP v3 keeps ASL-3 where v2.2 required ASL-2).
+        raised = same_publisher(old, new) and _baseline_rank(new) > _baseline_rank(old)
+        fewer = new_count < old_count and not raised
         changes.insert(
             0,
             Change(
@@ -328,6 +376,12 @@ def _settings_changes(old: Pack, new: Pack) -> list[Change]:
             ),
         )
     return changes
+
+
+def _baseline_rank(pack: Pack) -> int:
+    settings = pack.get("settings") or {}
+    ranks = {str(lv["code"]): int(lv["rank"]) for lv in pack.get("levels", [])}
+    return ranks.get(str(settings.get("baseline_level", "")), 0)
 
 
 def _baseline_closure(pack: Pack) -> set[str]:
@@ -375,9 +429,25 @@ def _domain_changes(row: DomainComparison) -> list[Change]:
             )
         ]
     out: list[Change] = []
+    source = ", ".join(s for s in b.sources if s != PACK_CHOICE) or PACK_CHOICE
+    lines = ("warning_lines", "indicators")
 
     def add(field: str, old: object, new: object, loosening: bool, why: str) -> None:
-        out.append(Change("changed", "domains", key, field, old, new, loosening, why))
+        choice = field in lines and a.lines_pack_choice and b.lines_pack_choice
+        out.append(
+            Change("changed", "domains", key, field, old, new, loosening, why, choice, source)
+        )
+
+    dropped = [word for word in a.hazards if word not in b.hazards]
+    if a.hazards and b.hazards and dropped:
+        add(
+            "hazards",
+            a.hazards,
+            b.hazards,
+            True,
+            f"scope narrowed: {_names(dropped)} weapons no longer covered "
+            f"(now {_names(b.hazards)} only)",
+        )
 
     if a.tier != b.tier:
         demoted = _TIER_RANK.get(b.tier, 0) < _TIER_RANK.get(a.tier, 0)

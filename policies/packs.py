@@ -89,10 +89,18 @@ PACKS_DIR: Path = Path(__file__).resolve().parent / "packs"
 
 #: Names of the packs shipped with the portal (``policies/packs/<name>.yaml``).
 SHIPPED_PACKS: list[str] = [
+    # Anthropic RSP family, oldest first; ``default`` is RSP v2.2.
+    "anthropic-rsp-v1-0",
+    "anthropic-rsp-v2-0",
+    "anthropic-rsp-v2-1",
     "default",
+    "anthropic-rsp-v3-0",
+    "anthropic-rsp-v3-1",
+    "anthropic-rsp-v3-2",
+    "anthropic-rsp-v3-3",
+    "anthropic-rsp-v3-4",
     "openai-preparedness-v2",
     "gdm-fsf-v3",
-    "anthropic-rsp-v3",
     "gdm-fsf-v3-1",
     "meta-frontier-ai-v1",
     "meta-scaling-v2",

@@ -14,7 +14,13 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from rsp_portal.parsers import PayloadTooLarge
 
-__all__ = ["PayloadTooLarge", "exception_handler"]
+__all__ = ["PayloadTooLarge", "exception_handler", "via_for"]
+
+
+def via_for(request: Any) -> str:
+    """How a request acted, for the audit trail: ``token:<key_id>`` or ``session``."""
+    key_id = getattr(request.auth, "key_id", None)
+    return f"token:{key_id}" if key_id else "session"
 
 
 class Pagination(pagination.PageNumberPagination):

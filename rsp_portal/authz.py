@@ -125,10 +125,39 @@ _ACTIONS = [
     ),
     Action("policy.activate", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Activate a policy"),
     Action(
+        "title.grant",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Propose, approve and refuse sign-off titles (two holders of other titles grant one)",
+    ),
+    Action(
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
-    # Accountability (DESIGN §10): reports, commitments.
+    # Transparency (docs/transparency.md). Recipients of noncompliance reports are further
+    # limited to the titles transparency.services.is_recipient names.
+    Action(
+        "noncompliance.handle",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Read and handle noncompliance reports (recipients only)",
+    ),
+    Action(
+        "incident.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read incidents"
+    ),
+    Action(
+        "incident.record",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Record incidents, their interim measures and closure",
+    ),
+    Action(
+        "publicity.manage",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Decide what the public view shows (models, incidents)",
+    ),
+    # Accountability (docs/accountability.md): reports, commitments.
     Action(
         "report.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read reports"
     ),
@@ -179,6 +208,7 @@ NOT_FOR_ADMINS = frozenset(
         "safeguard.update",
         "report.sign",
         "report.publish",
+        "title.grant",
     }
 )
 

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "suites",
     "governance",
     "accountability",
+    "transparency",
 ]
 
 MIDDLEWARE = [
@@ -304,6 +305,15 @@ SUITE_REQUEUE_SECONDS = env_int("SUITE_REQUEUE_SECONDS", 300, minimum=3)
 # What a `command` suite may run: the deployment's allow-list, never an argv from the database
 # (docs/adr/0032-suite-commands-and-the-signer-queue.md). Empty: no command suite can run.
 SUITE_COMMANDS = env_commands("SUITE_COMMANDS_FILE")
+
+# --- Transparency (docs/transparency.md) --------------------------------------------------------
+# The public view and its API: requests per client address (cached under the audit log's head).
+TRANSPARENCY_RATE = env_str("TRANSPARENCY_RATE", "120/minute")
+# Noncompliance reports: filings and receipt look-ups per client address.
+NONCOMPLIANCE_RATE = env_str("NONCOMPLIANCE_RATE", "10/hour")
+# Who receives noncompliance reports: holders of these sign-off titles (RSP packs name the RSO
+# and an executive outside the RSO's chain).
+NONCOMPLIANCE_RECIPIENT_TITLES = env_list("NONCOMPLIANCE_RECIPIENT_TITLES", ["RSO", "CEO"])
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -25,6 +25,7 @@ api_v1 = [
     path("", include("suites.api.urls")),
     path("", include("governance.api.urls")),
     path("", include("accountability.api.urls")),
+    path("", include("transparency.api.urls")),
     path("audit/", include("audit.api.urls")),
 ]
 
@@ -37,6 +38,7 @@ urlpatterns = [
     path("", include("suites.urls")),
     path("", include("governance.urls")),
     path("", include("accountability.urls")),
+    path("", include("transparency.urls")),
     path("audit/", include("audit.urls")),
     path("", include("core.urls")),
 ]

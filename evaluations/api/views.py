@@ -13,7 +13,7 @@ from typing import Any
 import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -44,23 +44,10 @@ from evaluations.api.serializers import (
     PendingCorrectionSerializer,
     result_rows,
 )
-from evaluations.idempotency import HEADER, idempotent
+from evaluations.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping, PendingCorrection
+from rsp_portal.api import via_for
 from rsp_portal.filters import PrebuiltFilterBackend
-
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    HEADER,
-    str,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="a unique key (≤255 characters); a retry with the same key and body "
-    "replays the first answer, with another body answers 422",
-)
-
-
-def via_for(request: Request) -> str:
-    key_id = getattr(request.auth, "key_id", None)
-    return f"token:{key_id}" if key_id else "session"
 
 
 def _body(request: Request) -> dict[str, Any]:

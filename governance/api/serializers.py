@@ -216,7 +216,15 @@ class DecisionCreateSerializer(serializers.Serializer[dict[str, Any]]):
     compute_limit = FiniteFloatField(
         min_value=0,
         required=False,
-        help_text="FLOP; required for scaling, defaults to the largest checkpoint for deployment",
+        help_text="FLOP; required for scaling, refused for deployment (a deployment decision "
+        "names its checkpoints instead)",
+    )
+    checkpoints = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=100,
+        help_text="deployment only, required there: the names of the model's checkpoints it "
+        "deploys; a checkpoint it does not name is not covered",
     )
     rationale = serializers.CharField(max_length=10000)
     lifts_precautions = serializers.ListField(

@@ -77,8 +77,8 @@ REASONS: Final[tuple[ReasonInfo, ...]] = (
         "audit",
         "Audit trail not verified",
         "no audit verification passed within the bound, or the last one failed",
-        "An auditor runs the audit verification (the Audit page says how); a failure is "
-        "investigated before anything else.",
+        "Start the worker and beat, which verify the audit trail every minute, or run "
+        "manage.py verify_audit; a failed verification is investigated by an auditor first.",
         "audit-status",
         "Audit trail status",
     ),

@@ -78,6 +78,7 @@ def approval_reasons(
     determinations: tuple[Determination, ...],
     required: tuple[str, ...],
     policy: PolicySnapshot | None = None,
+    checkpoint: str | None = None,
 ) -> list[Reason]:
     if approval is None or approval.scope != scope:
         return [
@@ -87,6 +88,19 @@ def approval_reasons(
                     f"No approved {scope} decision covers this model; leadership must sign "
                     "one before it can proceed."
                 ),
+            )
+        ]
+    if approval.checkpoints is not None and checkpoint not in approval.checkpoints:
+        named = ", ".join(sorted(approval.checkpoints))
+        return [
+            Reason(
+                code=NO_APPROVAL,
+                message=(
+                    f"Decision {approval.decision_id} deploys checkpoint(s) {named}; checkpoint "
+                    f"{checkpoint or '(none)'}, the model's largest, is not among them. A "
+                    "deployment decision that names it must be signed before it is deployed."
+                ),
+                decision=approval.decision_id,
             )
         ]
     reasons = []

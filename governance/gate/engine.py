@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from governance.gate.codes import (
+    AUDIT_UNVERIFIED,
     INTERNAL_ERROR,
     NO_ACTIVE_POLICY,
     NO_CHECKPOINT,
@@ -94,7 +95,17 @@ def _evaluate(inp: GateInput) -> Verdict:
     last_checkpoint, last_at = last_full_evaluation(policy, evidence)
     if latest is not None:
         reasons.extend(due_reasons(policy, planned, last_checkpoint, last_at, inp.now, reasons))
-    reasons.extend(approval_reasons(inp.approval, scope, planned, determinations, required, policy))
+    reasons.extend(
+        approval_reasons(
+            inp.approval,
+            scope,
+            planned,
+            determinations,
+            required,
+            policy,
+            checkpoint=latest.name if latest is not None else None,
+        )
+    )
     reasons.extend(commitment_reasons(inp.overdue_commitments))
 
     return _verdict(
@@ -167,3 +178,9 @@ def internal_error_verdict(exc: BaseException) -> Verdict:
             ),
         ),
     )
+
+
+def audit_unverified_verdict(message: str) -> Verdict:
+    """Paused because the audit trail is not trusted now (no passing verification within the
+    bound, or the last one failed); ``message`` says which and what to run."""
+    return Verdict(state="paused", reasons=(Reason(code=AUDIT_UNVERIFIED, message=message),))

@@ -194,6 +194,9 @@ class ApprovalInfo:
     policy_version_id: ObjectId | None = None
     policy_version_label: str = ""
     determinations: Mapping[str, str] | None = None
+    #: The checkpoints a deployment decision deploys (``None``: not a deployment decision,
+    #: or one that named none and is read by its compute limit).
+    checkpoints: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

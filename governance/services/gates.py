@@ -13,7 +13,13 @@ from django.utils import timezone
 import audit
 from evaluations.models import AIModel
 from governance import adapter, gatemac, notifications
-from governance.gate import Verdict, codes_of, evaluate, internal_error_verdict
+from governance.gate import (
+    Verdict,
+    audit_unverified_verdict,
+    codes_of,
+    evaluate,
+    internal_error_verdict,
+)
 from governance.models import (
     GateState,
     GateStatus,
@@ -41,7 +47,7 @@ def evaluate_model(
     now = now or timezone.now()
     inp, valid_until = _read_input(model, scope, planned_compute, now)
     if inp is None:
-        return _unreadable(), None
+        return _unreadable(now), None
     return evaluate(inp), valid_until
 
 
@@ -82,22 +88,17 @@ def safe_reads(model: AIModel, *, descendants: bool = False) -> adapter.Reads | 
         return None
 
 
-def _unreadable() -> Verdict:
-    if not _safe(adapter.audit_trail_verified):
-        return internal_error_verdict(
-            RuntimeError(
-                "the audit trail failed its last verification; every gate stays paused until "
-                "an auditor resolves it and verification passes again"
-            )
-        )
-    return internal_error_verdict(RuntimeError("the gate's inputs could not be read"))
-
-
-def _safe(check: Any) -> bool:
+def _unreadable(now: datetime) -> Verdict:
+    """No input: the trail is not trusted at ``now`` (``audit_unverified``, saying why and what
+    to run), or the inputs could not be read (``internal_error``)."""
     try:
-        return bool(check())
+        distrust = adapter.audit_trail_distrust(now)
     except Exception:
-        return False
+        logger.exception("reading the audit trail's last verification failed")
+        distrust = None
+    if distrust:
+        return audit_unverified_verdict(distrust)
+    return internal_error_verdict(RuntimeError("the gate's inputs could not be read"))
 
 
 def recompute(
@@ -150,7 +151,7 @@ def _verdict_at(
     inp, valid_until = (
         _read_input(model, scope, None, at, reads) if reads is not None else (None, None)
     )
-    return (evaluate(inp) if inp else _unreadable(), valid_until)
+    return (evaluate(inp) if inp else _unreadable(at), valid_until)
 
 
 # At most this many time-due changes are recorded one after another on catching up.
@@ -435,7 +436,7 @@ def gate_for(
     return _gate_payload(model.slug, scope, state.verdict, state.computed_at)
 
 
-def _unverified_payload(slug: str, scope: str, now: datetime) -> dict[str, Any]:
+def _unverified_payload(slug: str, scope: str, now: datetime) -> dict[str, object]:
     """A stored row failed its MAC: never served; paused, saying what to run."""
     logger.error("the stored gate of %s (%s) failed its MAC check; serving paused", slug, scope)
     return _gate_payload(slug, scope, gatemac.unverified_verdict(), now)

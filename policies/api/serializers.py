@@ -230,6 +230,13 @@ class ChangeSerializer(serializers.Serializer[dict[str, Any]]):
     new = serializers.JSONField(allow_null=True)
     loosening = serializers.BooleanField()
     why = serializers.CharField()
+    pack_choice = serializers.BooleanField(
+        help_text="Both sides are the pack author's choice, not the framework's text."
+    )
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        allow_blank=True, help_text="The section of the text the changed item cites."
+    )
 
 
 class DiffSummarySerializer(serializers.Serializer[dict[str, Any]]):

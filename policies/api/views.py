@@ -27,6 +27,7 @@ from policies.api.serializers import (
 from policies.diff import diff_policies
 from policies.framework_diff import diff_frameworks, is_cross_framework
 from policies.models import PolicyActivation, PolicyVersion, active_ref
+from rsp_portal.api import via_for
 
 
 def _policy(version: PolicyVersion) -> dict[str, Any]:
@@ -73,11 +74,6 @@ def _cached_policy(ref: tuple[int, str, str]) -> dict[str, Any]:
     return data
 
 
-def _via(request: Request) -> str:
-    key_id = getattr(request.auth, "key_id", None)
-    return f"token:{key_id}" if key_id else "session"
-
-
 class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[PolicyVersion]):
     """Every policy version, newest first; one version in full; activation of a draft."""
 
@@ -104,7 +100,7 @@ class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Policy
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
-        version = activation.approve_activation(version, request.user, via=_via(request))
+        version = activation.approve_activation(version, request.user, via=via_for(request))
         version.refresh_from_db()
         payload = {
             **VersionSummarySerializer(version).data,
@@ -187,7 +183,7 @@ class PolicyActivationList(APIView):
         version = PolicyVersion.objects.filter(pk=body.validated_data["version"]).first()
         if version is None:
             raise exceptions.ValidationError({"version": ["No such policy version."]})
-        created = activation.request_activation(version, request.user, via=_via(request))
+        created = activation.request_activation(version, request.user, via=via_for(request))
         return Response(
             PolicyActivationSerializer(_activations().get(pk=created.pk)).data, status=201
         )
@@ -223,6 +219,6 @@ class PolicyActivationSign(APIView):
             request.user,
             body.validated_data["verdict"],
             body.validated_data["dossier_sha256"],
-            via=_via(request),
+            via=via_for(request),
         )
         return Response(PolicyActivationSerializer(_activations().get(pk=pk)).data)

@@ -26,7 +26,8 @@ from tests.audit_support import audit_keys  # noqa: F401  (fixture)
 from tests.conftest import client_for
 from tests.governance_fixtures import activate_default_policy, make_model
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 #: The fields of one evidence result (a bulk upload's rows).
 RESULT_BODY_FIELDS = sorted(RESULT_FIELDS)

@@ -43,7 +43,8 @@ from tests.governance_fixtures import (
 )
 from tests.services import requires_services
 
-pytestmark = [pytest.mark.django_db, requires_services]
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, requires_services, pytest.mark.usefixtures("verified_trail")]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -176,7 +177,7 @@ def test_the_drill_detects_each_tampering_and_pauses_every_gate(
     assert verify_quick() is False
     gate = services.gate_for(approved)
     assert gate["state"] == "paused"
-    assert {r["code"] for r in gate["reasons"]} == {"internal_error"}
+    assert {r["code"] for r in gate["reasons"]} == {"audit_unverified"}
 
     with pytest.raises(CommandError, match="FAIL"):
         call_command("verify_audit")
@@ -260,6 +261,9 @@ def test_a_gate_read_pauses_when_verification_has_gone_quiet(approved: Any, sett
     assert state.state == "paused"
     gate = services.gate_for(approved)
     assert gate["state"] == "paused"
+    [reason] = gate["reasons"]
+    assert reason["code"] == "audit_unverified"
+    assert "more than 120 s ago" in reason["message"]
     # A fresh quick verification restores it.
     assert verify_quick() is True
     assert services.gate_for(approved)["state"] == "approved"

@@ -322,3 +322,19 @@ def test_one_person_never_holds_two_titles(rso):
         services.grant_title(rso, "CEO", actor="console")
     with pytest.raises(IntegrityError), transaction.atomic():
         SignoffTitle.objects.create(user=rso, title="CEO")
+
+
+def test_the_titles_page_proposes_and_a_second_holder_approves(rso, ceo, admin_user):
+    newcomer = services.create_user("cfo", Role.LEADERSHIP)
+    assert client_for(admin_user).get("/account/titles/").status_code == 403
+    page = client_for(rso).get("/account/titles/")
+    assert page.status_code == 200
+    assert b"cfo" in page.content
+    client_for(rso).post("/account/titles/", {"username": "cfo", "title": "cfo"})
+    grant = TitleGrant.objects.get(user=newcomer, status="pending")
+    assert grant.title == "CFO"
+    client_for(rso).post(f"/account/titles/{grant.pk}/approve/")  # refused: the proposer
+    assert _fresh(newcomer).titles == frozenset()
+    client_for(ceo).post(f"/account/titles/{grant.pk}/approve/")
+    assert _fresh(newcomer).titles == {"CFO"}
+    assert b"CFO" in client_for(ceo).get("/account/titles/").content

@@ -22,10 +22,11 @@ from policies import services as policy_services
 from policies.packs import load_pack_file
 from tests.governance_fixtures import make_model, verify_standards
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 FRAMEWORK_PACKS = [
-    "anthropic-rsp-v3",
+    "anthropic-rsp-v3-0",
     "gdm-fsf-v3-1",
     "meta-frontier-ai-v1",
     "meta-scaling-v2",

@@ -25,7 +25,8 @@ from tests.governance_fixtures import (
     make_model,
 )
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 MACHINE_CODE = re.compile(r"<code>(missing_evidence|safeguard_missing|no_approval)</code>")
 

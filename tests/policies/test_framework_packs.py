@@ -42,7 +42,7 @@ from policies.selfassessment import ELEMENTS, computed
 from tests.conftest import client_for
 
 FRAMEWORK_PACKS = [
-    "anthropic-rsp-v3",
+    "anthropic-rsp-v3-0",
     "gdm-fsf-v3-1",
     "meta-frontier-ai-v1",
     "meta-scaling-v2",
@@ -68,13 +68,55 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
         ("domains", "cbrn", "red_lines"),
         ("domains", "autonomy", None),
     },
-    "anthropic-rsp-v3": {
+    # RSP v3.0 (same publisher): the pause removed in every domain, CBRN narrowed to
+    # chem/bio, cyber and the autonomy checkpoint dropped, the v2.2 items replaced.
+    "anthropic-rsp-v3-0": {
         ("domains", "cbrn", "requires.scaling"),
+        ("domains", "cbrn", "hazards"),
         ("domains", "ai_rd", "requires.scaling"),
-        ("thresholds", "CBRN-3", "requires.scaling"),
-        ("thresholds", "CBRN-4", "requires.scaling"),
-        ("thresholds", "AIRD-4", "requires.scaling"),
-        ("thresholds", "AIRD-5", "requires.scaling"),
+        ("domains", "ai_rd", "red_lines"),
+        ("domains", "cyber", None),
+        ("domains", "autonomy", None),
+        *(
+            ("requirements", code, None)
+            for code in (
+                "ASL3D.defense_in_depth",
+                "ASL3D.monitoring",
+                "ASL3D.rapid_remediation",
+                "ASL3D.red_teaming",
+                "ASL3D.third_party_environments",
+                "ASL3D.threat_modeling",
+                "ASL3D.trusted_users",
+                "ASL3S.audits",
+                "ASL3S.insider_controls",
+                "ASL3S.security_frameworks",
+                "ASL3S.third_party_environments",
+                "ASL3S.threat_modeling",
+            )
+        ),
+        *(
+            ("standards", code, None)
+            for code in (
+                "ASL-2-D",
+                "ASL-2-S",
+                "ASL-3-A",
+                "ASL-4-A",
+                "ASL-4-D",
+                "ASL-4-S",
+            )
+        ),
+        ("standards", "ASL-3-D", "includes"),
+        ("standards", "ASL-3-S", "includes"),
+        *(
+            ("thresholds", code, None)
+            for code in (
+                "AIRD-4",
+                "AIRD-5",
+                "AUTONOMY-CHECKPOINT",
+                "CBRN-3",
+                "CBRN-4",
+            )
+        ),
     },
     "gdm-fsf-v3-1": {
         ("settings", "baseline_requirements", None),
@@ -89,6 +131,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
         ("settings", "uncertainty_z", None),
         ("domains", "ai_rd", None),
         ("domains", "autonomy", None),
+        ("domains", "cbrn", "hazards"),
     },
     "meta-scaling-v2": {
         ("settings", "baseline_requirements", None),
@@ -96,6 +139,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
         ("settings", "uncertainty_z", None),
         ("domains", "ai_rd", None),
         ("domains", "autonomy", None),
+        ("domains", "cbrn", "hazards"),
     },
     "microsoft-fgf": {
         ("settings", "baseline_requirements", None),
@@ -188,7 +232,7 @@ def keys(changes: list[Any]) -> set[tuple[str, str, str | None]]:
 
 def test_framework_packs_are_shipped() -> None:
     assert set(FRAMEWORK_PACKS) <= set(SHIPPED_PACKS)
-    assert set(EXPECTED_LOOSENINGS) == set(SHIPPED_PACKS) - {"default"}
+    assert set(EXPECTED_LOOSENINGS) <= set(SHIPPED_PACKS) - {"default"}
 
 
 @pytest.mark.parametrize("name", SHIPPED_PACKS)
@@ -249,10 +293,12 @@ def test_amazon_has_one_critical_capability_threshold_per_domain() -> None:
     assert per_domain == sorted(d["code"] for d in data["domains"])
 
 
-def test_rsp_v3_requires_only_the_baseline_to_keep_scaling_past_a_crossing() -> None:
-    v3 = pack("anthropic-rsp-v3")
+def test_rsp_v3_keeps_scaling_on_the_asl3_protections_it_maintains_unconditionally() -> None:
+    v3 = pack("anthropic-rsp-v3-0")
     red = [t for t in v3["thresholds"] if t["tier"] == "red_line"]
-    assert red and all(t["requires"]["scaling"] == ["ASL-2-S"] for t in red)
+    # No pause beyond the ASL-3 protections v3.0 maintains whatever happens (§1, row 1).
+    assert red and all(t["requires"]["scaling"] == ["ASL-3-S"] for t in red)
+    assert v3["settings"]["baseline_standards"] == ["ASL-3-D", "ASL-3-S"]
     assert all(t["requires"]["deployment"] for t in red)
 
 
@@ -319,20 +365,21 @@ def test_default_to_each_other_pack_flags_exactly_the_documented_loosenings(name
 
 
 def test_rsp_v2_2_to_v3_shows_the_pause_commitment_removed_domain_by_domain() -> None:
-    result = diff_frameworks(pack("default"), pack("anthropic-rsp-v3"))
+    result = diff_frameworks(pack("default"), pack("anthropic-rsp-v3-0"))
     assert result.old_framework == "Anthropic Responsible Scaling Policy 2.2"
     assert result.new_framework == "Anthropic Responsible Scaling Policy 3.0"
     rows = {row.category: row for row in result.domains}
     assert rows["cbrn"].old is not None and rows["cbrn"].new is not None
     assert rows["cbrn"].old.scaling_standards == ["ASL-3-S", "ASL-4-S"]
-    assert rows["cbrn"].new.scaling_standards == ["ASL-2-S"]  # the baseline
+    assert rows["cbrn"].new.scaling_standards == ["ASL-3-S"]  # the baseline
     assert rows["cbrn"].new.scaling_beyond_baseline == []
     assert rows["cbrn"].old.scaling_beyond_baseline == ["ASL-3-S", "ASL-4-S"]
     assert rows["misalignment"].old is None  # v3.0's high-stakes sabotage threshold is new
-    (scaling,) = [c for c in result.loosenings if c.key == "cbrn"]
+    (scaling,) = [c for c in result.loosenings if c.key == "cbrn" and c.field == "requires.scaling"]
     assert "no longer stops scaling" in scaling.why
+    assert scaling.source == "RSP v3.0 §1 table, row 1, RSP v3.0 §1 table, row 2"
     # Same publisher: item codes carry over, so the item loosenings are listed too.
-    assert same_publisher(pack("default"), pack("anthropic-rsp-v3"))
+    assert same_publisher(pack("default"), pack("anthropic-rsp-v3-0"))
 
 
 @pytest.mark.parametrize(
@@ -581,7 +628,7 @@ def test_self_assessment_is_computed_where_the_data_tells() -> None:
     assert default["deployment_mitigations"][0] == "partly"
     assert default["halt_development"][0] == "met"
     # RSP v3.0 as modelled: no red line stops scaling beyond the baseline.
-    assert computed(pack("anthropic-rsp-v3"))["halt_development"][0] == "not"
+    assert computed(pack("anthropic-rsp-v3-0"))["halt_development"][0] == "not"
     # FSF v3.1 folds misalignment into ML R&D: every tracked domain has a red line.
     assert computed(pack("gdm-fsf-v3-1"))["capability_thresholds"][0] == "met"
     people = {e.code for e in ELEMENTS if not e.computable}

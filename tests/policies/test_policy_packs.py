@@ -90,7 +90,6 @@ def test_default_pack_contents() -> None:
         "ASL-2",
         "ASL-3",
         "ASL-4",
-        "ASL-5",
     ]
     assert [s["code"] for s in pack["standards"]] == [
         "ASL-2-D",

@@ -24,7 +24,6 @@ KNOWN_UPWARD = {
     # The reconciler compares the trail with the tables of the apps above audit; moving its
     # rules into those apps (a registry of rules) is the next step (ADR 0022).
     ("audit.reconcile", "evaluations.models"),
-    ("audit.reconcile", "governance"),
     ("audit.reconcile", "governance.models"),
     ("audit.reconcile", "policies.models"),
     ("audit.reconcile", "policies.packs"),
@@ -190,3 +189,16 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
                         break
                 result.append(sorted(component))
     return result
+
+
+def test_apps_share_api_pieces_through_rsp_portal_not_each_other() -> None:
+    # Shared API pieces (``via_for``, parsers, the error handler) live in ``rsp_portal``.
+    borrowed = sorted(
+        {
+            (a.source, a.target)
+            for a in _arrows()
+            if ".api" in a.target
+            and a.target.split(".")[0] not in ("rsp_portal", a.source.split(".")[0])
+        }
+    )
+    assert borrowed == []

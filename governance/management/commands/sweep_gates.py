@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand
 
 
@@ -13,7 +11,7 @@ class Command(BaseCommand):
         "trail as gate.mismatch and notified."
     )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         from governance.tasks import sweep_gates
 
         count = sweep_gates()
