@@ -6,7 +6,7 @@ PORT ?= 8000
 # Demo settings for `make run`; production reads real values from the environment.
 RUN_ENV := DEBUG=1 RSP_DEMO=1 PORT=$(PORT)
 
-.PHONY: run install install-dev keys migrate demo test test-fast drill lint format schema migrations-check check-deploy bench clean
+.PHONY: run manage install install-dev keys migrate demo test test-fast drill lint format schema migrations-check check-deploy bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,10 @@ keys: install
 migrate: install
 	$(RUN_ENV) $(BIN)/python manage.py migrate --verbosity 0
 
+# The checkpoint first, as the worker would have signed it (a demo whose worker never ran
+# still verifies on a second run); then the seed, which verifies as the beat would.
 demo: migrate keys
+	$(RUN_ENV) $(BIN)/python manage.py audit_checkpoint --verbosity 0
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 
 ## run: set up everything on a fresh machine and start web, worker and beat (Ctrl-C stops all)
@@ -39,14 +42,19 @@ run: demo
 	@echo ""
 	$(RUN_ENV) $(BIN)/honcho start -f Procfile.dev
 
+## manage: a management command with the demo's settings (those of `make run`), e.g.
+##   make manage ARGS="export_audit /tmp/audit-bundle"
+manage: install
+	@$(RUN_ENV) $(BIN)/python manage.py $(ARGS)
+
 ## test: the whole suite; uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set
 test: install-dev
 	$(BIN)/pytest
 
-## drill: the hostile-insider drill (issue 12); needs DATABASE_URL=postgres://... and REDIS_URL
+## drill: the hostile-insider drill (issues 12 and 22); needs DATABASE_URL=postgres://... and REDIS_URL
 drill: install-dev
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make drill needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
-	$(BIN)/pytest tests/audit/test_insider_drill.py tests/core/test_separation_of_duties.py tests/policies/test_policy_activation_signoff.py
+	$(BIN)/pytest tests/audit/test_insider_drill.py tests/audit/test_insider_drill_verification.py tests/audit/test_authority_drill.py tests/core/test_separation_of_duties.py tests/core/test_authority.py tests/policies/test_policy_activation_signoff.py
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -34,6 +34,7 @@ from audit.verify_bundle import (
     sign_checkpoint,
     verifier_key,
 )
+from core import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,14 @@ def publish_checkpoints() -> int:
     if not path:
         return 0
     path = Path(path)
+    from audit.preconditions import check_checkpoint_log, record_publication
+    from audit.verify_bundle import VerificationError
+
+    try:
+        check_checkpoint_log()
+    except VerificationError as exc:
+        # Never rebuild a log that vanished or was rolled back: that would hide it.
+        raise CheckpointError(f"Refusing to publish: {exc.message}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     published: list[str] = []
     with path.open("a+", encoding="utf-8", newline="\n") as handle:
@@ -248,7 +257,10 @@ def publish_checkpoints() -> int:
                 + "\n"
             )
             published.append(note)
+            last = size
         handle.flush()
+        if last:
+            record_publication(path, last)
     for note in published:
         _post_to_witnesses(note)
     return len(published)
@@ -283,6 +295,5 @@ def request_checkpoint() -> None:
     the caller's transaction (:mod:`core.outbox`): if the broker is unreachable the sign-off
     still stands and the relay sends the request when the broker is back.
     """
-    from core import outbox
 
     outbox.enqueue(SIGN_TASK, {})

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any, NoReturn, TypeVar
 
 from django.db import models
+from django.utils import timezone
 
 
 class AppendOnlyError(Exception):
@@ -127,21 +128,34 @@ class AuditCheckpoint(AppendOnlyModel):
         return f"checkpoint @{self.size} root {self.root_hash[:12]}…"
 
 
-class VerificationRun(models.Model):
-    """The outcome of one ``verify_audit`` run, shown on the auditors' status page."""
+class VerificationRun(AppendOnlyModel):
+    """The outcome of one ``verify_audit`` run, shown on the auditors' status page.
+
+    A run counts for the gate only when ``signature`` is the audit signing key's Ed25519
+    signature over (origin, kind, time, outcome, size, head hash) and its time is not in the
+    future (``audit.runs``); the worker holds that key, web processes do not. Rows are
+    append-only (triggers), so a recorded outcome cannot be rewritten.
+    """
 
     class Kind(models.TextChoices):
         FULL = "full", "Full"
         QUICK = "quick", "Quick"
 
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.FULL)
-    started_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(default=timezone.now)
     ok = models.BooleanField()
     entries = models.BigIntegerField(default=0)
     checkpoints = models.IntegerField(default=0)
     first_bad_seq = models.BigIntegerField(null=True, blank=True)
     message = models.TextField(blank=True)
     triggered_by = models.CharField(max_length=150, blank=True)
+    # The chain head the run verified (hex leaf hash of entry ``entries - 1``).
+    head_hash = models.CharField(max_length=64, blank=True)
+    # Base64 Ed25519 signature (audit.runs.run_message); empty: recorded by a process without
+    # the signing key, informational only.
+    signature = models.CharField(max_length=100, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at"]
@@ -152,6 +166,30 @@ class VerificationRun(models.Model):
 
     def __str__(self) -> str:
         return f"verification {'ok' if self.ok else 'FAILED'} at {self.started_at}"
+
+
+class CheckpointPublication(AppendOnlyModel):
+    """How far the external checkpoint log (AUDIT_CHECKPOINT_LOG) had got after a publication:
+    its newest checkpoint size, its length in bytes and the SHA-256 of those bytes.
+
+    Verification refuses a log that is missing, shorter, or whose recorded prefix changed (a
+    deleted file, a rolled-back copy, an edited line), even when the database's checkpoints
+    agree with it.
+    """
+
+    size = models.BigIntegerField()
+    log_bytes = models.BigIntegerField()
+    log_sha256 = models.CharField(max_length=64)
+    path = models.CharField(max_length=500)
+    published_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-log_bytes"]
+
+    def __str__(self) -> str:
+        return f"checkpoint log at {self.size} ({self.log_bytes} bytes)"
 
 
 class WitnessedCheckpoint(AppendOnlyModel):

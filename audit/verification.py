@@ -14,7 +14,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Generator, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -22,12 +22,22 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.checkpoints import CheckpointError, external_notes, public_key, public_key_pem
+from audit.checkpoints import (
+    CheckpointError,
+    external_notes,
+    public_key,
+    public_key_pem,
+    signing_key,
+)
 from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
+from audit.preconditions import check_preconditions
+from audit.reconcile import reconcile
+from audit.runs import check_runs, sign_run, trusted_run
 from audit.services import filter_columns
 from audit.verify_bundle import (
     GENESIS_PREV,
     VerificationError,
+    leaf_hash,
     rfc3339_utc,
     verify_checkpoints,
     verify_entries,
@@ -60,6 +70,7 @@ class Outcome:
     first_bad_seq: int | None
     message: str
     checked_at: dt.datetime
+    head_hash: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -192,7 +203,6 @@ def _check_external(leaves: list[bytes], *, latest_only: bool = False) -> int:
 
 def verify_log() -> Outcome:
     """Check the whole stored log; never raises for a bad log, it reports the first fault."""
-    from audit.reconcile import reconcile
 
     entries = checkpoints = 0
     try:
@@ -203,10 +213,12 @@ def verify_log() -> Outcome:
             _check_external(leaves)
             _check_head(leaves)
             reconcile()
+            check_preconditions(len(leaves))
+            check_runs()
     except VerificationError as exc:
-        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now())
+        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now(), _head())
     message = f"OK: {entries} entries, {checkpoints} checkpoints"
-    return Outcome(True, entries, checkpoints, None, message, timezone.now())
+    return Outcome(True, entries, checkpoints, None, message, timezone.now(), _head(leaves))
 
 
 _GENESIS_HEX = GENESIS_PREV.hex()
@@ -239,7 +251,6 @@ def _quick_chain() -> list[bytes]:
             raise VerificationError(bad_link, "seq or prev link broken")
         hashes = AuditEntry.objects.order_by("seq").values_list("leaf_hash", flat=True)
         return [_hex_bytes(h) for h in hashes.iterator(5000)]
-    from audit.verify_bundle import leaf_hash
 
     leaves: list[bytes] = []
     prev = _GENESIS_HEX
@@ -259,7 +270,6 @@ def verify_quick() -> Outcome:
     PostgreSQL), the log head, every signed checkpoint and the external checkpoint log against
     the Merkle roots, and the gate-input rows against their entries. It does not re-parse
     bodies or compare filter columns; the hourly full verification does."""
-    from audit.reconcile import reconcile
 
     entries = checkpoints = 0
     try:
@@ -270,10 +280,22 @@ def verify_quick() -> Outcome:
             _check_external(leaves, latest_only=True)
             _check_head(leaves)
             reconcile()
+            check_preconditions(len(leaves))
+            check_runs()
     except VerificationError as exc:
-        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now())
+        return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now(), _head())
     message = f"OK: {entries} entries, {checkpoints} checkpoints (quick)"
-    return Outcome(True, entries, checkpoints, None, message, timezone.now())
+    return Outcome(True, entries, checkpoints, None, message, timezone.now(), _head(leaves))
+
+
+def _head(leaves: list[bytes] | None = None) -> str:
+    """The verified chain head, or (after a failure) what the log head row claims."""
+    if leaves is not None:
+        return (leaves[-1] if leaves else GENESIS_PREV).hex()
+    try:
+        return str(LogHead.objects.filter(pk=1).values_list("head_hash", flat=True).first() or "")
+    except Exception:  # a broken table must not stop the failure being recorded
+        return ""
 
 
 #: Emitted with each stored VerificationRun whose outcome differs from the trust before it,
@@ -285,11 +307,20 @@ OUTCOME_CHANGED: Event[VerificationRun] = Event(
 
 
 def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome, VerificationRun]:
-    """``verify_log`` (or ``verify_quick``) and store its outcome for the status page."""
-    # Trusted before this run: the last one passed and, with a bound, recently enough.
+    """``verify_log`` (or ``verify_quick``) and store its outcome for the status page.
+
+    The run is signed with the audit signing key when this process holds it (the worker);
+    otherwise it is recorded unsigned and never counts for the gate (``audit.runs``). Runs are
+    not appended to the trail: a failing run would change the very log under investigation;
+    the signature and the append-only guard protect them instead (docs/adr/0023).
+    """
+
+    # Trusted before this run: the decisive run passed and, with a bound, recently enough.
     previous = trail_trusted() if VerificationRun.objects.exists() else None
+    started = timezone.now()
     outcome = verify_quick() if quick else verify_log()
-    run = VerificationRun.objects.create(
+    run = VerificationRun(
+        started_at=started,
         ok=outcome.ok,
         entries=outcome.entries,
         checkpoints=outcome.checkpoints,
@@ -297,41 +328,39 @@ def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome
         message=outcome.message,
         triggered_by=triggered_by[:150],
         kind=VerificationRun.Kind.QUICK if quick else VerificationRun.Kind.FULL,
+        head_hash=outcome.head_hash,
     )
+    # No key in this process (a web process): recorded, but it never counts.
+    with suppress(CheckpointError):
+        sign_run(run, signing_key())
+    run.save()
     if previous is None or previous != run.ok:
         emit(OUTCOME_CHANGED, run, triggered_by[:150])
     return outcome, run
 
 
 def latest_run() -> VerificationRun | None:
-    return VerificationRun.objects.order_by("-started_at", "-pk").first()
+    """The run the gate relies on: the newest validly signed run (or an unsigned failure);
+    forged, unsigned successful and future-dated runs are ignored (``audit.runs``)."""
+    return trusted_run()
 
 
 def trail_trusted(now: dt.datetime | None = None) -> bool:
-    """Whether gates may rely on the trail: the latest verification passed and, with
-    AUDIT_VERIFY_MAX_AGE_SECONDS set, a verification passed within that bound (a log that was
-    never verified is trusted only while it is empty)."""
-    latest = latest_run()
-    if latest is not None and not latest.ok:
-        return False
-    bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS
-    if not bound:
-        return True
-    if latest is None:
-        return not AuditEntry.objects.exists()
-    now = now or timezone.now()
-    return now - latest.started_at <= dt.timedelta(seconds=bound)
+    """Whether gates may rely on the trail: the decisive verification passed and, with
+    AUDIT_VERIFY_MAX_AGE_SECONDS set, it passed within that bound (a log that was never
+    verified is trusted only while it is empty)."""
+    return trust_of(latest_run(), now)[0]
 
 
 def trust_state(now: dt.datetime | None = None) -> tuple[bool, dt.datetime | None]:
-    """``trail_trusted`` and ``trust_expires_at`` from one read of the latest run."""
+    """``trail_trusted`` and ``trust_expires_at`` from one read of the decisive run."""
     return trust_of(latest_run(), now)
 
 
 def trust_of(
     latest: VerificationRun | None, now: dt.datetime | None = None
 ) -> tuple[bool, dt.datetime | None]:
-    """:func:`trust_state` given the latest run (its ``ok`` and ``started_at``), read by the
+    """:func:`trust_state` given the decisive run (its ``ok`` and ``started_at``), read by the
     caller, e.g. with the gate's other inputs."""
     if latest is not None and not latest.ok:
         return False, None
@@ -342,6 +371,45 @@ def trust_of(
         return not AuditEntry.objects.exists(), None
     expires = latest.started_at + dt.timedelta(seconds=bound)
     return (now or timezone.now()) <= expires, expires
+
+
+#: What to run when the trail is not trusted (the beat's every-minute check, or by hand).
+_WHAT_TO_RUN = (
+    "Start the worker and beat, which verify every minute (`make run` starts both), or run "
+    "`python manage.py verify_audit` where the signing key is."
+)
+
+
+def distrust_reason(now: dt.datetime | None = None) -> str | None:
+    """Why gates may not rely on the trail now, and what to run; None while it is trusted.
+
+    Says which case holds: no verification that counts ever ran, the decisive passing one is
+    older than AUDIT_VERIFY_MAX_AGE_SECONDS, or the decisive one failed (when, and its fault).
+    """
+    latest = latest_run()
+    if trust_of(latest, now)[0]:
+        return None
+    if latest is None:
+        if VerificationRun.objects.exists():
+            return (
+                "No signed audit verification has passed yet (runs by a process without the "
+                f"signing key do not count), so the audit trail is not trusted. {_WHAT_TO_RUN}"
+            )
+        return (
+            f"No audit verification has run yet, so the audit trail is not trusted. {_WHAT_TO_RUN}"
+        )
+    at = rfc3339_utc(latest.started_at)
+    if not latest.ok:
+        return (
+            f"The audit trail failed its last verification at {at}: {latest.message} Every gate "
+            "stays paused until an auditor resolves the fault and `python manage.py verify_audit` "
+            "passes again."
+        )
+    bound = settings.AUDIT_VERIFY_MAX_AGE_SECONDS
+    return (
+        f"The last audit verification passed at {at}, more than {bound} s ago (the bound), so "
+        f"the audit trail is no longer trusted. {_WHAT_TO_RUN}"
+    )
 
 
 def trust_expires_at() -> dt.datetime | None:

@@ -70,6 +70,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+#: A JSON object as parsed (an entry body, a manifest).
+JsonObject = dict[str, Any]
+
 try:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import serialization
@@ -643,8 +646,77 @@ def _reject_constant(text: str) -> Any:
     raise ValueError(f"{text} in body")
 
 
-def _check_body(seq: int, body: bytes, prev: bytes, origin: str) -> None:
-    """Raise VerificationError(seq, ...) unless ``body`` is a valid entry body."""
+# --------------------------------------------------------------------------
+# Who may sign, as the trail itself records it
+# --------------------------------------------------------------------------
+
+#: Entries that grant, revoke or suspend a sign-off title (the object is the account).
+AUTHORITY_ACTIONS = ("user.create", "title.grant", "title.revoke", "user.credential")
+#: Entries that sign with a title (``data.title``, the actor is the signer).
+SIGNING_ACTIONS = (
+    "decision.approve",
+    "decision.reject",
+    "policy.activation.approve",
+    "policy.activation.reject",
+    "policy.activation_approve",
+)
+
+
+class SignerCheck:
+    """Each signature must name a title its signer held, per the entries before it.
+
+    Fed every entry body in order: titles come from ``user.create`` (``titles``),
+    ``title.grant`` and ``title.revoke`` of the account; a ``user.credential`` entry
+    suspends the account's signing for its ``cooling_off_hours``. A signature by someone
+    the trail never made a holder of that title, or during a cooling-off, is a forgery
+    (a title row edited in the database does not reach the trail).
+    """
+
+    def __init__(self) -> None:
+        self.titles: dict[str, set[str]] = {}
+        self.suspended_until: dict[str, dt.datetime] = {}
+
+    def feed(self, seq: int, obj: JsonObject) -> None:
+        action = obj.get("action")
+        data = obj.get("data") or {}
+        if action in AUTHORITY_ACTIONS and obj["object"].get("type") == "core.user":
+            user = str(obj["object"]["id"])
+            held = self.titles.setdefault(user, set())
+            if action == "user.create":
+                held.update(str(t) for t in data.get("titles") or [])
+            elif action == "title.grant":
+                held.add(str(data.get("title")))
+            elif action == "title.revoke":
+                held.discard(str(data.get("title")))
+            else:
+                hours = data.get("cooling_off_hours") or 0
+                if isinstance(hours, int) and hours > 0:
+                    until = _parse_ts(obj["ts"]) + dt.timedelta(hours=hours)
+                    self.suspended_until[user] = until
+        elif action in SIGNING_ACTIONS and "title" in data:
+            signer = str((obj.get("actor") or {}).get("id"))
+            title = data.get("title")
+            name = (obj.get("actor") or {}).get("username", signer)
+            if title not in self.titles.get(signer, set()):
+                raise VerificationError(
+                    seq,
+                    f"{action} signed as {title} by {name}, who does not hold {title} in the "
+                    "trail (a forged title)",
+                )
+            suspended = self.suspended_until.get(signer)
+            if suspended is not None and _parse_ts(obj["ts"]) < suspended:
+                raise VerificationError(
+                    seq,
+                    f"{action} signed by {name} during the cooling-off after a credential change",
+                )
+
+
+def _parse_ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _check_body(seq: int, body: bytes, prev: bytes, origin: str) -> JsonObject:
+    """Raise VerificationError(seq, ...) unless ``body`` is a valid entry body; return it."""
     try:
         obj = json.loads(
             body.decode("utf-8"),
@@ -684,6 +756,7 @@ def _check_body(seq: int, body: bytes, prev: bytes, origin: str) -> None:
             raise VerificationError(seq, f"{key} is not an object")
     if "type" not in obj["object"] or "id" not in obj["object"]:
         raise VerificationError(seq, "object lacks type or id")
+    return obj
 
 
 def verify_entries(entries: Iterable[tuple[int, bytes, bytes]], origin: str) -> list[bytes]:
@@ -854,7 +927,23 @@ def verify_external_checkpoints(
     return verified[-1][0] if verified else 0
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
+def read_published_head(path: str | os.PathLike[str]) -> str:
+    """The signed note of a published log head: the portal's public view
+    (``GET /api/v1/transparency/``, its ``log_head.signature``) or a bare ``{"signature"}``."""
+    try:
+        document = json.loads(Path(path).read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, RecursionError):
+        raise BundleError(f"{path} is not valid JSON") from None
+    head = document.get("log_head", document) if isinstance(document, dict) else None
+    note = head.get("signature") if isinstance(head, dict) else None
+    if not isinstance(note, str) or not note:
+        raise BundleError(f"{path} holds no signed log head (log_head.signature)")
+    return note
+
+
+def _read_manifest(path: Path) -> JsonObject:
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
@@ -877,6 +966,7 @@ def verify_bundle(
     public_key: Ed25519PublicKey | None = None,
     origin: str | None = None,
     checkpoint_logs: Sequence[str | os.PathLike[str]] = (),
+    published_heads: Sequence[str | os.PathLike[str]] = (),
 ) -> VerifyReport:
     """Verify an exported bundle directory and summarise it.
 
@@ -915,6 +1005,9 @@ def verify_bundle(
             raise BundleError(f"{PUBLIC_KEY_FILE} is not an Ed25519 key") from None
 
     leaves = verify_entries(_entry_lines(root_dir / ENTRIES_FILE), bundle_origin)
+    signers = SignerCheck()  # every signature names a title its signer held in the trail
+    for seq, body, _ in _entry_lines(root_dir / ENTRIES_FILE):
+        signers.feed(seq, json.loads(bytes(body)))
     records = _checkpoint_lines(root_dir / CHECKPOINTS_FILE)
     verified = verify_checkpoints(leaves, [note for _, note in records], public_key, bundle_origin)
     for index, ((declared, _), (size, _)) in enumerate(zip(records, verified, strict=True)):
@@ -926,6 +1019,10 @@ def verify_bundle(
     for log_path in checkpoint_logs:
         verify_external_checkpoints(
             leaves, read_checkpoint_log(log_path), public_key, bundle_origin, str(log_path)
+        )
+    for head_path in published_heads:
+        verify_external_checkpoints(
+            leaves, [read_published_head(head_path)], public_key, bundle_origin, str(head_path)
         )
     if manifest["entries"] != len(leaves):
         raise VerificationError(
@@ -972,7 +1069,7 @@ def write_bundle(
     checkpoint_notes: Iterable[str],
     public_key_pem: bytes,
     exported_at: str | dt.datetime,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Write an export bundle into directory ``path`` and return its manifest.
 
     ``entries`` yields ``(seq, body, stored_leaf_hash)`` exactly as stored
@@ -1021,7 +1118,7 @@ def write_bundle(
     (target / PUBLIC_KEY_FILE).write_bytes(public_key_pem)
     shutil.copyfile(Path(__file__), target / VERIFIER_FILE)
     (target / VERIFY_MD_FILE).write_text(VERIFY_MD, encoding="utf-8")
-    manifest: dict[str, Any] = {
+    manifest: JsonObject = {
         "origin": origin,
         "exported_at": exported_at,
         "entries": entry_count,
@@ -1065,6 +1162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a checkpoint log kept outside the database (the portal's AUDIT_CHECKPOINT_LOG "
         "or a witness's copy); the bundle must extend every checkpoint in it (repeatable)",
     )
+    parser.add_argument(
+        "--published-head",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a log head the portal published (its /api/v1/transparency/ answer saved as JSON, "
+        "or a witness's copy); the bundle must hold the entries it was signed for, with the "
+        "same Merkle root (repeatable)",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on usage errors
@@ -1083,6 +1189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             public_key=pinned_key,
             origin=args.origin,
             checkpoint_logs=args.checkpoint_log,
+            published_heads=args.published_head,
         )
     except BundleError as exc:
         print(f"FAIL: unreadable bundle: {exc}")

@@ -11,10 +11,11 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.api.views import VerifyThrottle
 from audit.checkpoints import key_description
 from audit.filters import AuditEntryFilter
-from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
-from audit.verification import run_verification
+from audit.models import AuditCheckpoint, AuditEntry, LogHead
+from audit.verification import latest_run, run_verification
 from audit.verify_bundle import leaf_hash
 from rsp_portal.authz import require
 
@@ -163,7 +164,7 @@ def status(request: HttpRequest) -> HttpResponse:
         request,
         "audit/status.html",
         {
-            "last_run": VerificationRun.objects.order_by("-started_at").first(),
+            "last_run": latest_run(),
             "checkpoint": AuditCheckpoint.objects.order_by("-size").first(),
             "head": LogHead.objects.filter(pk=1).first(),
             "key": key_description(),
@@ -174,7 +175,6 @@ def status(request: HttpRequest) -> HttpResponse:
 @require_POST
 def verify_now(request: HttpRequest) -> HttpResponse:
     require(request.user, "audit.view")
-    from audit.api.views import VerifyThrottle
 
     if not VerifyThrottle().allow_request(request, None):  # type: ignore[arg-type]
         messages.error(request, "Too many full verifications; the status below is current.")

@@ -3,6 +3,11 @@
 Roles, activity, staff flags, permissions and sign-off titles are read-only fields here; the
 change form offers one role field and the list offers actions, each calling a service with the
 signed-in administrator as the actor. Sign-off titles are granted by title holders, never here.
+
+Administrators administer and never act as signers: groups are not editable (roles are fixed
+codes, the stock GroupAdmin is unregistered), a title holder's password is never set here (a
+reset link goes to the holder instead), and changing a title holder's e-mail suspends their
+signing for the cooling-off period (``core.services.credential_changed``).
 """
 
 from __future__ import annotations
@@ -12,12 +17,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
-from core import outbox, services
+from core import events, outbox, password_reset, services
 from core.models import ApiToken, OutboxMessage, OutboxStatus, Role, SignoffTitle, User
+
+# Roles are fixed codes on the user; a group's name confers nothing and groups are not edited.
+admin.site.unregister(Group)
 
 
 class SignoffTitleInline(admin.TabularInline[SignoffTitle, User]):
@@ -46,8 +56,7 @@ class RoleForm(forms.ModelForm[User]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            roles = sorted(self.instance.groups.values_list("name", flat=True))
-            self.fields["role"].initial = roles[0] if roles else None
+            self.fields["role"].initial = self.instance.role or None
 
 
 @admin.register(User)
@@ -72,7 +81,7 @@ class PortalUserAdmin(UserAdmin[User]):
         "last_login",
         "date_joined",
     )
-    actions = ["deactivate", "reactivate"]
+    actions = ["deactivate", "reactivate", "send_password_reset"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Accounts are created by `manage.py create_user` (core.services.create_user).
@@ -82,7 +91,14 @@ class PortalUserAdmin(UserAdmin[User]):
         return False  # deactivate instead: the trail keeps naming the account
 
     def save_model(self, request: HttpRequest, obj: User, form: RoleForm, change: bool) -> None:
-        super().save_model(request, obj, form, change)
+        from django.db import transaction
+
+        if change:  # the role changes only through the audited service below
+            obj.role = User.objects.values_list("role", flat=True).get(pk=obj.pk)
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if change and "email" in form.changed_data:
+                services.credential_changed(obj, "email", actor=request.user)
         role = form.cleaned_data.get("role")
         if role:
             try:
@@ -93,16 +109,24 @@ class PortalUserAdmin(UserAdmin[User]):
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
     ) -> HttpResponse:
-        """Setting someone else's password is how an admin could sign in as a signer: audited."""
+        """Setting someone else's password is how an admin could sign in as a signer: refused
+        for title holders (send them a reset link instead), audited for everyone else."""
+        target = User.objects.filter(pk=id).first()
+        if target is not None and services.holds_a_title(target):
+            self.message_user(
+                request,
+                f"{target.username} holds a sign-off title: an administrator never sets a "
+                "signer's password. Use the action 'Send a password reset link' instead.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(reverse("admin:core_user_change", args=[target.pk]))
         response = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:
             from django.db import transaction
 
-            import audit
-
             user = User.objects.get(pk=id)
             with transaction.atomic():
-                audit.record(
+                events.record(
                     "user.password_set", user, {"username": user.username}, actor=request.user
                 )
         return response
@@ -119,6 +143,16 @@ class PortalUserAdmin(UserAdmin[User]):
     def reactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         for user in queryset:
             services.set_active(user, True, actor=request.user)
+
+    @admin.action(description="Send a password reset link")
+    def send_password_reset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            try:
+                password_reset.send_link(user, request, actor=request.user)
+            except password_reset.ResetError as exc:
+                self.message_user(request, f"{user}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{user}: a reset link was sent to their e-mail.")
 
 
 @admin.register(ApiToken)

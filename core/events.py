@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TextIO, TypeVar
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -35,14 +35,18 @@ R = TypeVar("R")
 
 __all__ = [
     "NOTIFY",
+    "RECORD",
+    "SEED_DEMO",
     "Event",
     "Notice",
     "Query",
+    "Record",
     "answer",
     "ask",
     "emit",
     "events",
     "handlers",
+    "record",
     "replaced",
     "subscribe",
 ]
@@ -58,6 +62,8 @@ class Event(Generic[P]):
     name: str
     #: What the event means and when it is emitted (shown by ``events()`` listings).
     doc: str = ""
+    #: Emitting it with no handler subscribed raises (a write must never go unaudited).
+    required: bool = False
     _handlers: list[tuple[int, Callable[[P, Actor], None]]] = field(
         default_factory=list, repr=False
     )
@@ -89,6 +95,8 @@ def subscribe(event: Event[P], handler: Callable[[P, Actor], None], *, order: in
 
 def emit(event: Event[P], payload: P, actor: Actor) -> None:
     """Run the event's handlers now, in order, in the caller's transaction."""
+    if event.required and not event._handlers:
+        raise LookupError(f"no app handles {event.name}")
     for _, handler in list(event._handlers):
         handler(payload, actor)
 
@@ -166,3 +174,35 @@ class Notice:
 #: Someone should hear about a change (e-mail to ``roles``, webhooks that want ``event``).
 #: Apps below governance emit it; governance's notifications queue it (in the transaction).
 NOTIFY: Event[Notice] = Event("notify", "tell people about a change")
+
+
+@dataclass(frozen=True)
+class Record:
+    """A fact for the audit trail, as ``audit.record(action, obj, data, actor, via=via)``."""
+
+    action: str
+    obj: object
+    data: Mapping[str, object] | None = None
+    via: str | None = None
+
+
+#: core's own writes are audited through this event (the audit app sits above core, ADR 0022);
+#: audit's handler appends the entry in the write's transaction. Required: emitting it with no
+#: handler raises, so a write of core never goes unaudited.
+RECORD: Event[Record] = Event("audit.record", "append a fact to the audit trail", required=True)
+
+
+def record(
+    action: str,
+    obj: object,
+    data: Mapping[str, object] | None = None,
+    actor: Actor = None,
+    *,
+    via: str | None = None,
+) -> None:
+    """``audit.record`` for the bottom layer: emits :data:`RECORD` in the caller's transaction."""
+    emit(RECORD, Record(action, obj, data, via), actor)
+
+
+#: ``manage.py seed_demo``: each app with demo data seeds it (payload: where to report).
+SEED_DEMO: Event[TextIO] = Event("demo.seed", "seed each app's demo data, in order")

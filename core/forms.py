@@ -43,3 +43,20 @@ class TokenForm(forms.Form):
         if ApiToken.objects.filter(user=self.user, name=name).exists():
             raise forms.ValidationError("You already have a token with this name.")
         return name
+
+
+class TitleProposalForm(forms.Form):
+    """Propose a sign-off title for a leadership user who holds none yet."""
+
+    username = forms.ModelChoiceField(
+        queryset=User.objects.none(), to_field_name="username", label="Person"
+    )
+    title = forms.CharField(max_length=32, help_text="e.g. CFO; a second title holder approves.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = User.objects.filter(
+            role="leadership", is_active=True, signoff_titles__isnull=True
+        ).order_by("username")

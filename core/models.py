@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models, transaction
 from django.utils import timezone
 
+from core import events
 from rsp_portal.rows import Columns, param_datetime
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 
 class Role(models.TextChoices):
-    """Roles are Django groups of the same name, created by a migration."""
+    """Roles are fixed codes held in ``User.role`` (never an editable group name); a change of
+    role is an audited fact that verification reconciles with the trail (``core.authority``)."""
 
     SAFETY = "safety", "Safety team"
     LEADERSHIP = "leadership", "Leadership"
@@ -32,22 +34,26 @@ class Role(models.TextChoices):
 
 
 class User(AbstractUser):
-    """A person or a service account; its role is its group membership."""
+    """A person or a service account in at most one role (a fixed code, not a group name)."""
+
+    # Changed only by core.services (audited); "" is no role at all.
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True, default="")
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=["", *Role.values]), name="user_role_is_a_known_code"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.username
 
     @property
     def roles(self) -> frozenset[str]:
-        """Role names held, cached on the instance (roles rarely change within a request)."""
-        cached = getattr(self, "_roles_cache", None)
-        if cached is None:
-            cached = frozenset(self.groups.values_list("name", flat=True))
-            self._roles_cache = cached
-        return cached
+        """The role held, as a set (empty without a role)."""
+        return frozenset((self.role,)) if self.role else frozenset()
 
     @property
     def titles(self) -> frozenset[str]:
@@ -60,7 +66,12 @@ class User(AbstractUser):
 
 
 class SignoffTitle(models.Model):
-    """A sign-off title held by a leadership user, e.g. ``RSO`` or ``CEO``."""
+    """A sign-off title held by a leadership user, e.g. ``RSO`` or ``CEO``.
+
+    One person holds at most one title (the database refuses a second), so nobody can fill two
+    places of a two-person rule. Signing reads the title as the trail records it, not this row;
+    verification fails while a row and the trail disagree (``core.authority``).
+    """
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signoff_titles")
     title = models.CharField(max_length=32)
@@ -68,11 +79,59 @@ class SignoffTitle(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "title"], name="signoff_title_once_per_user"),
+            models.UniqueConstraint(fields=["user"], name="signoff_title_one_per_person"),
         ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.user})"
+
+
+class TitleGrantStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a second title holder"
+    GRANTED = "granted", "Granted"
+    REFUSED = "refused", "Refused"
+
+
+class TitleGrant(models.Model):
+    """A proposed sign-off title, granted once a second holder of another title approves.
+
+    Like a pending decision: the proposer is the first approver, a different holder of a
+    different title the second; neither may be the person receiving the title. The console
+    (``create_user --title``, ``account grant-title``) grants at once: it bootstraps the first
+    title holders, audited as the operator's act.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="title_grants")
+    title = models.CharField(max_length=32)
+    # None: the console granted it at once.
+    proposed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True)
+    proposed_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=TitleGrantStatus.choices, default=TitleGrantStatus.PENDING
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(proposed_by=models.F("user")),
+                name="title_grant_not_proposed_by_recipient",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(decided_by=models.F("user"))
+                & ~models.Q(decided_by=models.F("proposed_by")),
+                name="title_grant_second_approver_is_a_third_person",
+            ),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status="pending"),
+                name="title_grant_one_pending_per_person",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} for {self.user} ({self.status})"
 
 
 class TokenScope(models.TextChoices):
@@ -160,8 +219,6 @@ class ApiToken(models.Model):
         The issue is audited (never the secret or its digest); ``actor`` defaults to the
         token's owner, who issues their own tokens in the browser.
         """
-        import audit
-
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         with transaction.atomic():
@@ -173,7 +230,7 @@ class ApiToken(models.Model):
                 scopes=sorted(set(scopes)),
                 expires_at=expires_at,
             )
-            audit.record(
+            events.record(
                 "token.issue",
                 token,
                 {
@@ -218,8 +275,6 @@ class ApiToken(models.Model):
 
         ``actor`` defaults to the token's owner.
         """
-        import audit
-
         with transaction.atomic():
             now = timezone.now()
             # Conditional update: of two concurrent revocations only one records an entry.
@@ -228,7 +283,7 @@ class ApiToken(models.Model):
             ):
                 return
             self.revoked_at = now
-            audit.record(
+            events.record(
                 "token.revoke",
                 self,
                 {"user": self.user.username, "name": self.name, "key_id": self.key_id},
@@ -240,11 +295,9 @@ _TOKEN_SQL: dict[str, tuple[str, Columns[ApiToken], Columns[User]]] = {}
 
 
 def _token_lookup(key_id: str) -> ApiToken | None:
-    """The active token with ``key_id``, its user (all but the password) and the user's role
-    names, in one statement built once per database vendor (no ORM compilation per request).
-    Nothing is cached between requests: a revocation or role
-    change counts at once."""
-    from django.contrib.auth.models import Group
+    """The active token with ``key_id`` and its user (all but the password; the role is a
+    column), in one statement built once per database vendor (no ORM compilation per request).
+    Nothing is cached between requests: a revocation or role change counts at once."""
     from django.db import connection
 
     built = _TOKEN_SQL.get(connection.vendor)
@@ -254,13 +307,10 @@ def _token_lookup(key_id: str) -> ApiToken | None:
             User, "u", [f.name for f in User._meta.concrete_fields if f.name != "password"]
         )
         q = connection.ops.quote_name
-        membership = User.groups.through._meta.db_table
         sql = (
-            f"SELECT {token_cols.sql()}, {user_cols.sql()}, g.{q('name')} "  # noqa: S608
+            f"SELECT {token_cols.sql()}, {user_cols.sql()} "  # noqa: S608
             f"FROM {q(ApiToken._meta.db_table)} t "
             f"JOIN {q(User._meta.db_table)} u ON u.{q('id')} = t.{q('user_id')} "
-            f"LEFT JOIN {q(membership)} ug ON ug.{q('user_id')} = u.{q('id')} "
-            f"LEFT JOIN {q(Group._meta.db_table)} g ON g.{q('id')} = ug.{q('group_id')} "
             f"WHERE t.{q('key_id')} = %s AND t.{q('revoked_at')} IS NULL "
             f"AND (t.{q('expires_at')} IS NULL OR t.{q('expires_at')} > %s)"
         )  # table and column names from _meta; values are parameters
@@ -275,10 +325,7 @@ def _token_lookup(key_id: str) -> ApiToken | None:
     first = rows[0]
     size = len(token_cols)
     token = token_cols.instance(first[:size])
-    user = user_cols.instance(first[size : size + len(user_cols)])
-    roles = size + len(user_cols)
-    user._roles_cache = frozenset(row[roles] for row in rows if row[roles])
-    token.user = user
+    token.user = user_cols.instance(first[size : size + len(user_cols)])
     return token
 
 

@@ -21,7 +21,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import events
 from core.models import OutboxMessage, OutboxStatus
+from rsp_portal.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -80,9 +82,27 @@ def enqueue(
     return message
 
 
+def enqueue_many(
+    topic: str, count: int, *, max_attempts: int = MAX_ATTEMPTS
+) -> list[OutboxMessage]:
+    """``count`` messages for task ``topic`` (empty payloads) in one statement, as
+    :func:`enqueue` writes one; each is sent after commit."""
+    if count <= 0:
+        return []
+    due = timezone.now() + SEND_LEASE
+    messages = OutboxMessage.objects.bulk_create(
+        [
+            OutboxMessage(topic=topic, payload={}, max_attempts=max_attempts, available_at=due)
+            for _ in range(count)
+        ]
+    )
+    ids = [m.pk for m in messages]
+    transaction.on_commit(lambda: [dispatch(pk) for pk in ids], robust=True)
+    return messages
+
+
 def _send(message: OutboxMessage) -> None:
     """Hand the message's task to the broker (replaced by a list in unit tests)."""
-    from rsp_portal.celery import app
 
     app.send_task(
         message.topic,
@@ -243,14 +263,12 @@ def consume(outbox_id: int | None, work: Callable[..., T], *args: Any) -> T | No
 
 def send_again(message: OutboxMessage, actor: Any) -> bool:
     """Give a dead message a fresh set of attempts (an operator's decision, audited)."""
-    import audit
-
     with transaction.atomic():
         revived = OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.DEAD).update(
             status=OutboxStatus.PENDING, attempts=0, available_at=timezone.now()
         )
         if revived:
-            audit.record(
+            events.record(
                 "outbox.send_again",
                 message,
                 {"topic": message.topic, "last_error": message.last_error[:500]},

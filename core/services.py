@@ -3,15 +3,22 @@
 Every change to who may do what goes through one function here, audited with the acting user:
 creating and deactivating users, changing a role, granting and revoking sign-off titles,
 issuing and revoking API tokens. The admin, the management commands and the pages all call
-these; none of them edits groups, titles or tokens itself.
+these; none of them edits roles, titles or tokens itself.
 
 Separation of duties (NIST 800-53 AC-5, AC-3(2)):
-- a sign-off title is granted only by a holder of another sign-off title, never to oneself,
-  and every grant is announced to leadership (a console operator, acting as ``system``, may
-  grant too: whoever runs manage.py on the server is trusted with the database anyway);
+- a sign-off title is granted by two holders of other sign-off titles in turn (a pending
+  grant), never to oneself, and every step is announced to leadership; the operator's console
+  (``create_user --title``, ``account grant-title``) grants at once, audited as its own act:
+  it bootstraps the first title holders;
+- one person holds at most one title (a database constraint as well);
 - an account holding ``admin`` holds no title and cannot sign (``rsp_portal.authz``), so an
   administrator cannot alone satisfy a two-person rule;
-- nobody changes their own role or grants themselves a title.
+- nobody changes their own role or grants themselves a title;
+- a credential change of a title holder suspends their signing for a cooling-off period and
+  is announced (``credential_changed``).
+
+These rows are authority only as the trail records it: signing reads ``core.authority`` and
+verification reconciles every row with its entries (``audit.reconcile``).
 """
 
 from __future__ import annotations
@@ -22,12 +29,22 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core import events
-from core.models import ApiToken, Role, SignoffTitle, User, WorkerHeartbeat
+from audit.models import AuditEntry
+from core import authority, events
+from core.models import (
+    ApiToken,
+    Role,
+    SignoffTitle,
+    TitleGrant,
+    TitleGrantStatus,
+    User,
+    WorkerHeartbeat,
+)
+from core.tasks import heartbeat
+from rsp_portal.authz import can, require
 from rsp_portal.celery import app as celery_app
 from rsp_portal.rows import Columns
 
@@ -65,7 +82,6 @@ def check_broker() -> str:
 def ping_worker() -> str | None:
     """Send a heartbeat task unless one was sent recently; returns the nonce sent, if any."""
     global _ping_seen
-    from core.tasks import heartbeat
 
     # Within PING_INTERVAL of this process's last claim, no probe anywhere may send another.
     if time.monotonic() - _ping_seen < PING_INTERVAL.total_seconds():
@@ -172,18 +188,11 @@ def _is_user(actor: Actor) -> TypeGuard[User]:
 def _require_manager(actor: Actor) -> None:
     """Users need ``token.manage`` (admins); a console process (None / a name) may act."""
     if _is_user(actor):
-        from rsp_portal.authz import require
-
         require(actor, "token.manage")
 
 
-def _role_of(user: User) -> str | None:
-    roles = sorted(user.groups.values_list("name", flat=True))
-    return roles[0] if len(roles) == 1 else (",".join(roles) or None)
-
-
 def _forget_cached(user: User) -> None:
-    for attr in ("_roles_cache", "_titles_cache"):
+    for attr in ("_titles_cache", "_audited_authority"):
         if hasattr(user, attr):
             delattr(user, attr)
 
@@ -191,6 +200,16 @@ def _forget_cached(user: User) -> None:
 def _announce(event: str, payload: dict[str, Any], actor: Actor = None) -> None:
     """Tell leadership (every title holder among them) about a change to who may sign."""
     events.emit(events.NOTIFY, events.Notice(event, payload, (Role.LEADERSHIP,)), actor)
+
+
+def _one_title(titles: list[str] | None) -> list[str]:
+    wanted = sorted({t.upper().strip() for t in titles or [] if t.strip()})
+    if len(wanted) > 1:
+        raise AccountError(
+            f"One person holds one sign-off title, not {', '.join(wanted)}: a two-person rule "
+            "needs two people."
+        )
+    return wanted
 
 
 def create_user(
@@ -202,50 +221,49 @@ def create_user(
     email: str = "",
     actor: Actor = None,
 ) -> User:
-    """Create a user in one role (a group), with sign-off titles for leadership.
+    """Create a user in one role, with at most one sign-off title for leadership.
 
     Without a password the account can only use API tokens. The creation is audited (username,
     role, titles; no e-mail or password); ``actor`` is who created it (None: a system process).
+    A title at creation is the console's bootstrap of the first holders; a person proposes a
+    title for an existing account instead (:func:`grant_title`, two holders).
     """
-    import audit
-
     if role not in Role.values:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
-    if titles and role != Role.LEADERSHIP:
+    wanted = _one_title(titles)
+    if wanted and role != Role.LEADERSHIP:
         raise ValueError("only leadership users can hold sign-off titles")
-    if titles:
-        _require_title_grantor(actor, titles, None)
-    else:
-        _require_manager(actor)
+    _require_manager(actor)
+    if wanted and _is_user(actor):
+        raise AccountError(
+            "Create the account without a title, then propose the title: two holders of other "
+            "titles grant it (administrators cannot)."
+        )
     with transaction.atomic():
         is_admin = role == Role.ADMIN
-        user = User(username=username, email=email, is_staff=is_admin, is_superuser=is_admin)
+        user = User(
+            username=username, email=email, role=role, is_staff=is_admin, is_superuser=is_admin
+        )
         if password:
             user.set_password(password)
         else:
             user.set_unusable_password()
         user.full_clean(exclude=["password"])
         user.save()
-        # get_or_create: the migration creates the groups, but a test flush empties the table.
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-        for title in titles or []:
-            SignoffTitle.objects.create(user=user, title=title.upper())
-        audit.record(
+        for title in wanted:
+            SignoffTitle.objects.create(user=user, title=title)
+            TitleGrant.objects.create(
+                user=user, title=title, status=TitleGrantStatus.GRANTED, decided_at=timezone.now()
+            )
+        events.record(
             "user.create",
             user,
-            {
-                "username": username,
-                "role": role,
-                "titles": sorted(title.upper() for title in titles or []),
-                "staff": is_admin,
-            },
+            {"username": username, "role": role, "titles": wanted, "staff": is_admin},
             actor=actor,
         )
-        if titles:
+        if wanted:
             _announce(
-                "title.granted",
-                {"user": username, "titles": sorted(t.upper() for t in titles), "by": _name(actor)},
-                actor,
+                "title.granted", {"user": username, "titles": wanted, "by": _name(actor)}, actor
             )
     return user
 
@@ -254,67 +272,156 @@ def _name(actor: Actor) -> str:
     return actor.get_username() if _is_user(actor) else str(actor or "system")
 
 
-def _require_title_grantor(actor: Actor, titles: list[str], target: User | None) -> None:
-    """A user grants a title only if they hold another sign-off title and are not the target."""
-    if not _is_user(actor):
-        return  # the console (see the module docstring)
-    if target is not None and actor.pk == target.pk:
+def _require_title_holder(actor: User, title: str, target: User) -> str:
+    """``actor`` may take part in granting ``title`` to ``target``: returns the title they hold
+    (as the trail records it), which must be another one."""
+
+    if actor.pk == target.pk:
         raise AccountError("Nobody can grant themselves a sign-off title.")
-    from rsp_portal.authz import can
-
-    wanted = {t.upper() for t in titles}
-    if not can(actor, "decision.sign") or not (set(actor.titles) - wanted):
+    held = sorted(authority.cached_of_user(actor).titles & set(actor.titles))
+    if not can(actor, "decision.sign") or not held or title in held:
         raise AccountError(
-            "Only a holder of another sign-off title can grant "
-            + ", ".join(sorted(wanted))
-            + " (administrators cannot)."
+            f"Only holders of another sign-off title can grant {title} (administrators cannot)."
         )
+    reason = authority.refusal(actor)
+    if reason:
+        raise AccountError(reason)
+    return held[0]
 
 
-def grant_title(user: User, title: str, *, actor: Actor) -> SignoffTitle:
-    """Give a leadership user a sign-off title; audited and announced to leadership."""
-    import audit
+def _grant(locked: User, title: str, grant: TitleGrant, actor: Actor) -> None:
+    SignoffTitle.objects.create(user=locked, title=title)
+    approvers = [u.username for u in (grant.proposed_by, grant.decided_by) if u is not None]
+    events.record(
+        "title.grant",
+        locked,
+        {"username": locked.username, "title": title, "approved_by": approvers},
+        actor=actor,
+    )
+    _announce(
+        "title.granted",
+        {"user": locked.username, "titles": [title], "by": _name(actor)},
+        actor,
+    )
 
+
+def grant_title(user: User, title: str, *, actor: Actor) -> TitleGrant:
+    """Grant a leadership user a sign-off title: at once from the console, else in two steps.
+
+    A title holder proposes (a pending grant, audited and announced); a second holder of
+    another title approves it and the title is granted. Neither can be the recipient, who must
+    be leadership and hold no title yet. Returns the grant (``status`` says which step).
+    """
     title = title.upper().strip()
     if not title:
         raise AccountError("A title is required.")
-    _require_title_grantor(actor, [title], user)
+    if _is_user(actor):
+        _require_title_holder(actor, title, user)
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
-        roles = set(locked.groups.values_list("name", flat=True))
-        if roles != {Role.LEADERSHIP}:
+        if locked.role != Role.LEADERSHIP:
             raise AccountError(
-                f"{locked.username} is not (only) leadership; only leadership users hold "
-                "sign-off titles and an administrator never does."
+                f"{locked.username} is not leadership; only leadership users hold sign-off "
+                "titles and an administrator never does."
             )
-        if SignoffTitle.objects.filter(user=locked, title=title).exists():
-            raise AccountError(f"{locked.username} already holds {title}.")
-        granted = SignoffTitle.objects.create(user=locked, title=title)
-        audit.record(
-            "title.grant", locked, {"username": locked.username, "title": title}, actor=actor
+        current = SignoffTitle.objects.filter(user=locked).first()
+        if current is not None:
+            raise AccountError(
+                f"{locked.username} already holds {current.title}; one person holds one "
+                "sign-off title."
+            )
+        pending = TitleGrant.objects.select_for_update().filter(
+            user=locked, status=TitleGrantStatus.PENDING
         )
-        _announce(
-            "title.granted", {"user": locked.username, "titles": [title], "by": _name(actor)}, actor
-        )
+        grant = pending.first()
+        now = timezone.now()
+        if not _is_user(actor):  # the console's bootstrap: at once
+            if grant is not None:
+                grant.status, grant.decided_at = TitleGrantStatus.REFUSED, now
+                grant.save(update_fields=["status", "decided_at"])
+            grant = TitleGrant.objects.create(
+                user=locked, title=title, status=TitleGrantStatus.GRANTED, decided_at=now
+            )
+            _grant(locked, title, grant, actor)
+        elif grant is None:
+            grant = TitleGrant.objects.create(user=locked, title=title, proposed_by=actor)
+            events.record(
+                "title.grant.propose",
+                grant,
+                {"username": locked.username, "title": title, "proposed_by": actor.username},
+                actor=actor,
+            )
+            _announce(
+                "title.proposed",
+                {"user": locked.username, "titles": [title], "by": actor.username},
+                actor,
+            )
+        elif grant.title != title:
+            raise AccountError(
+                f"A grant of {grant.title} to {locked.username} is pending; refuse it first."
+            )
+        elif grant.proposed_by_id == actor.pk:
+            raise AccountError(
+                "You proposed this grant; a holder of another title must approve it."
+            )
+        else:
+            _check_proposal_audited(grant)
+            grant.status, grant.decided_by, grant.decided_at = TitleGrantStatus.GRANTED, actor, now
+            grant.save(update_fields=["status", "decided_by", "decided_at"])
+            _grant(locked, title, grant, actor)
     _forget_cached(user)
-    return granted
+    return grant
+
+
+def _check_proposal_audited(grant: TitleGrant) -> None:
+    """A pending grant counts only if the trail recorded its proposal, by its proposer."""
+
+    proposals = AuditEntry.objects.filter(
+        object_type="core.titlegrant", object_id=str(grant.pk), action="title.grant.propose"
+    )
+    for entry in proposals:
+        body = entry.parsed
+        if (
+            body["data"].get("title") == grant.title
+            and body["actor"].get("id") == grant.proposed_by_id
+        ):
+            return
+    raise AccountError("This pending grant has no proposal in the audit trail; it is refused.")
+
+
+def refuse_title_grant(grant: TitleGrant, *, actor: Actor) -> None:
+    """Refuse a pending grant (a title holder, an administrator or the console); audited."""
+
+    if _is_user(actor) and not (can(actor, "token.manage") or can(actor, "decision.sign")):
+        raise AccountError("Only a title holder or an administrator can refuse a title grant.")
+    with transaction.atomic():
+        changed = TitleGrant.objects.filter(pk=grant.pk, status=TitleGrantStatus.PENDING).update(
+            status=TitleGrantStatus.REFUSED,
+            decided_by=actor if _is_user(actor) else None,
+            decided_at=timezone.now(),
+        )
+        if not changed:
+            raise AccountError("This title grant is no longer pending.")
+        events.record(
+            "title.grant.refuse",
+            grant,
+            {"username": grant.user.username, "title": grant.title},
+            actor=actor,
+        )
 
 
 def revoke_title(user: User, title: str, *, actor: Actor) -> None:
     """Take a sign-off title away (an admin or a title holder); audited and announced."""
-    import audit
-
     title = title.upper().strip()
-    if _is_user(actor):
-        from rsp_portal.authz import can
-
-        if not (can(actor, "token.manage") or can(actor, "decision.sign")):
-            raise AccountError("Only an administrator or a title holder can revoke a title.")
+    if _is_user(actor) and not (can(actor, "token.manage") or can(actor, "decision.sign")):
+        raise AccountError("Only an administrator or a title holder can revoke a title.")
     with transaction.atomic():
         deleted, _ = SignoffTitle.objects.filter(user=user, title=title).delete()
         if not deleted:
             raise AccountError(f"{user.username} does not hold {title}.")
-        audit.record("title.revoke", user, {"username": user.username, "title": title}, actor=actor)
+        events.record(
+            "title.revoke", user, {"username": user.username, "title": title}, actor=actor
+        )
         _announce(
             "title.revoked", {"user": user.username, "titles": [title], "by": _name(actor)}, actor
         )
@@ -324,8 +431,6 @@ def revoke_title(user: User, title: str, *, actor: Actor) -> None:
 def set_role(user: User, role: str, *, actor: Actor) -> None:
     """Move a user to one role; audited. Never one's own; a title holder cannot become admin
     (revoke the titles first), and leaving leadership requires holding no title."""
-    import audit
-
     if role not in Role.values:
         raise AccountError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}")
     _require_manager(actor)
@@ -333,7 +438,7 @@ def set_role(user: User, role: str, *, actor: Actor) -> None:
         raise AccountError("Nobody can change their own role.")
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
-        before = _role_of(locked)
+        before = locked.role or None
         if before == role:
             return
         if role != Role.LEADERSHIP and locked.signoff_titles.exists():
@@ -341,24 +446,26 @@ def set_role(user: User, role: str, *, actor: Actor) -> None:
                 f"{locked.username} holds sign-off titles; revoke them before changing the role "
                 "(an administrator can never sign)."
             )
-        locked.groups.set([Group.objects.get_or_create(name=role)[0]])
         is_admin = role == Role.ADMIN
-        if locked.is_staff != is_admin or locked.is_superuser != is_admin:
-            locked.is_staff = locked.is_superuser = is_admin
-            locked.save(update_fields=["is_staff", "is_superuser"])
-        audit.record(
+        locked.role = role
+        locked.is_staff = locked.is_superuser = is_admin
+        locked.save(update_fields=["role", "is_staff", "is_superuser"])
+        events.record(
             "user.role",
             locked,
             {"username": locked.username, "from": before, "to": role},
             actor=actor,
         )
+    user.role = role
     _forget_cached(user)
 
 
 def set_active(user: User, active: bool, *, actor: Actor) -> None:
-    """Deactivate (or reactivate) an account; audited. Its tokens stop working with it."""
-    import audit
+    """Deactivate (or reactivate) an account; audited. Its tokens stop working with it.
 
+    Reactivating a title holder is a credential change: their signing is suspended for the
+    cooling-off period and the other title holders are told.
+    """
     _require_manager(actor)
     if _is_user(actor) and actor.pk == user.pk and not active:
         raise AccountError("Ask another administrator to deactivate your own account.")
@@ -367,12 +474,46 @@ def set_active(user: User, active: bool, *, actor: Actor) -> None:
         if not changed:
             return
         user.is_active = active
-        audit.record(
+        events.record(
             "user.activate" if active else "user.deactivate",
             user,
             {"username": user.username},
             actor=actor,
         )
+        if active:
+            credential_changed(user, "reactivation", actor=actor)
+
+
+def holds_a_title(user: User) -> bool:
+    """In the row or in the trail: either makes a credential change matter."""
+
+    return bool(
+        SignoffTitle.objects.filter(user_id=user.pk).exists() or authority.of_user(user.pk).titles
+    )
+
+
+def credential_changed(user: User, kind: str, *, actor: Actor) -> bool:
+    """Record that a title holder's credential changed (password, e-mail, reactivation, a
+    token issued by someone else): their signing is suspended for SIGNOFF_COOLING_OFF_HOURS
+    (``core.authority`` reads it from this entry) and the other title holders are told.
+    Returns whether anything was recorded (nothing for an account without a title)."""
+    if not holds_a_title(user):
+        return False
+    hours = settings.SIGNOFF_COOLING_OFF_HOURS
+    with transaction.atomic():
+        events.record(
+            "user.credential",
+            user,
+            {"username": user.username, "kind": kind, "cooling_off_hours": hours},
+            actor=actor,
+        )
+        _announce(
+            "signer.credential_changed",
+            {"user": user.username, "kind": kind, "by": _name(actor), "hours": hours},
+            actor,
+        )
+    _forget_cached(user)
+    return True
 
 
 def issue_token(
@@ -383,10 +524,18 @@ def issue_token(
     actor: Actor,
     expires_at: Any = None,
 ) -> tuple[ApiToken, str]:
-    """Issue a token for ``user``: oneself from the tokens page, or by an admin/console."""
-    if not (_is_user(actor) and actor.pk == user.pk):
+    """Issue a token for ``user``: oneself from the tokens page, or by an admin/console.
+
+    A token issued to a title holder by anyone else is a credential change (cooling-off).
+    """
+    own = _is_user(actor) and actor.pk == user.pk
+    if not own:
         _require_manager(actor)
-    return ApiToken.issue(user, name, scopes, expires_at, actor=actor)
+    with transaction.atomic():
+        issued = ApiToken.issue(user, name, scopes, expires_at, actor=actor)
+        if not own:
+            credential_changed(user, "token", actor=actor)
+    return issued
 
 
 def revoke_token(token: ApiToken, *, actor: Actor) -> None:

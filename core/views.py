@@ -12,9 +12,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from core import services
-from core.forms import TokenForm
-from core.models import ApiToken, User
-from rsp_portal.authz import allowed_scopes
+from core.forms import TitleProposalForm, TokenForm
+from core.models import ApiToken, SignoffTitle, TitleGrant, TitleGrantStatus, User
+from rsp_portal.authz import allowed_scopes, require
 
 
 @login_not_required
@@ -57,3 +57,52 @@ def revoke_token(request: HttpRequest, key_id: str) -> HttpResponse:
     services.revoke_token(token, actor=request.user)
     messages.success(request, f"Token '{token.name}' revoked; it no longer works.")
     return redirect("tokens")
+
+
+@require_http_methods(["GET", "POST"])
+def titles(request: HttpRequest) -> HttpResponse:
+    """Who holds which sign-off title, the grants waiting for a second holder, and a proposal
+    form: two holders of other titles grant a title, in turn (the console bootstraps)."""
+    user = require(request.user, "title.grant")
+    form = TitleProposalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.grant_title(
+                form.cleaned_data["username"], form.cleaned_data["title"], actor=user
+            )
+        except services.AccountError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Proposed; a holder of another title must approve it.")
+            return redirect("titles")
+    return render(
+        request,
+        "core/titles.html",
+        {
+            "form": form,
+            "holders": SignoffTitle.objects.select_related("user").order_by("title", "user"),
+            "pending": TitleGrant.objects.filter(status=TitleGrantStatus.PENDING)
+            .select_related("user", "proposed_by")
+            .order_by("proposed_at"),
+            "me": user,
+        },
+    )
+
+
+@require_POST
+def decide_title_grant(request: HttpRequest, pk: int, verdict: str) -> HttpResponse:
+    """Approve (the second holder) or refuse a pending title grant."""
+    user = require(request.user, "title.grant")
+    grant = get_object_or_404(
+        TitleGrant.objects.select_related("user"), pk=pk, status=TitleGrantStatus.PENDING
+    )
+    try:
+        if verdict == "approve":
+            services.grant_title(grant.user, grant.title, actor=user)
+            messages.success(request, f"{grant.user} now holds {grant.title}.")
+        else:
+            services.refuse_title_grant(grant, actor=user)
+            messages.success(request, f"The grant of {grant.title} to {grant.user} was refused.")
+    except services.AccountError as exc:
+        messages.error(request, str(exc))
+    return redirect("titles")

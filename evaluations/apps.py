@@ -5,6 +5,8 @@ from django.apps import AppConfig
 #: Before the gate's handler (``governance.apps.GATE_ORDER``): the gate reads the summary
 #: under the new policy's lens.
 SUMMARY_ORDER = 10
+#: Where the evidence's demo data is seeded (after the policy's, before the suites').
+DEMO_ORDER = 20
 
 
 class EvaluationsConfig(AppConfig):
@@ -14,8 +16,6 @@ class EvaluationsConfig(AppConfig):
     name = "evaluations"
 
     def ready(self) -> None:
-        from core.events import subscribe
-        from evaluations.services import rebuild_summaries
-        from policies.services import POLICY_ACTIVATED
+        from evaluations import wiring
 
-        subscribe(POLICY_ACTIVATED, rebuild_summaries, order=SUMMARY_ORDER)
+        wiring.connect(SUMMARY_ORDER, DEMO_ORDER)

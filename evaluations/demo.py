@@ -34,7 +34,7 @@ def _below(policy: PolicyView, key: str, fraction: float) -> float:
     return info.max - (info.max - line) * fraction
 
 
-def seed_demo(stdout: TextIO) -> None:
+def seed_demo(stdout: TextIO, actor: object = None) -> None:
     policy = active_policy_view()
     if policy is None:
         stdout.write("evaluations: no active policy, demo evidence skipped")

@@ -1,5 +1,5 @@
 """Browser forms for the evidence. They only collect input: every check is the services' own
-(``EvidenceError`` messages are put back on the fields), so the browser and the API agree."""
+(``ServiceError`` messages are put back on the fields), so the browser and the API agree."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from django import forms
 
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.policy import PolicyView
-from evaluations.services import EvidenceError
+from rsp_portal.errors import ServiceError
 
 
-def add_service_errors(form: forms.Form, error: EvidenceError, aliases: dict[str, str]) -> None:
+def add_service_errors(form: forms.Form, error: ServiceError, aliases: dict[str, str]) -> None:
     """Show a service's field errors on the matching form fields (else at the top)."""
     for name, messages in error.message_dict.items():
         target = aliases.get(name, name.split(".")[0])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,6 +27,15 @@ if TYPE_CHECKING:
 
 
 HEADER = "Idempotency-Key"
+#: The header as the OpenAPI schema documents it (every endpoint that honours it).
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="a unique key (≤255 characters); a retry with the same key and body "
+    "replays the first answer, with another body answers 422",
+)
 REPLAY_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 

@@ -41,15 +41,15 @@ from evaluations.models import (
 )
 from evaluations.policy import PolicyView
 from evaluations.services import (
-    ConflictError,
     EvidenceError,
-    TooLargeError,
     _error,
     _listing,
     _user,
+    evaluated_at,
     record_results,
     require_policy,
 )
+from rsp_portal.errors import ConflictError, TooLargeError
 
 if TYPE_CHECKING:
     import datetime
@@ -353,6 +353,7 @@ def import_log(
         parsed = parse_log_file(stored.path, stored.original_name)
     except ImportFormatError as exc:
         raise _error("file", exc.message) from None
+    _refuse_future_log(parsed)
     outcome = ImportOutcome(parsed=parsed, upload=stored, preview=preview)
     model_obj, ckpt = _resolve_target(model, checkpoint)
     existing = _existing_import(parsed)
@@ -508,6 +509,21 @@ def import_log(
         )
         outcome.record = record
     return outcome
+
+
+def _refuse_future_log(parsed: ParsedLog) -> None:
+    """A log dated in the future is refused at once, at preview as at import, naming the date:
+    its results would otherwise look fresher than any real evaluation."""
+    if not parsed.evaluated_at:
+        return
+    try:
+        evaluated_at(parsed.evaluated_at, "file")
+    except EvidenceError:
+        raise _error(
+            "file",
+            f"The log says the evaluation ran at {parsed.evaluated_at}, which is in the "
+            "future; check the clock of the machine that ran it, or the date in the file.",
+        ) from None
 
 
 def _note_other_tasks(parsed: ParsedLog, rows: list[PreviewRow], policy: PolicyView) -> None:

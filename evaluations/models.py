@@ -52,7 +52,7 @@ class AIModel(models.Model):
 
     def largest_checkpoint(self) -> Checkpoint | None:
         """The checkpoint with the largest effective compute, whatever the order they were
-        registered in (the gate's planned compute; DESIGN §4); None without one."""
+        registered in (the gate's planned compute); None without one."""
         return self.checkpoints.order_by("-effective_compute", "-reported_at", "-pk").first()
 
 
@@ -237,6 +237,8 @@ class ImportRecord(models.Model):
     """One uploaded log file and what became of it; makes re-imports idempotent."""
 
     class Format(models.TextChoices):
+        """The shipped formats (a reader defined elsewhere adds its own name)."""
+
         INSPECT = "inspect", "Inspect AI"
         LM_EVAL = "lm_eval", "lm-evaluation-harness"
         RESULTS_JSON = "results_json", "results JSON"
@@ -250,7 +252,8 @@ class ImportRecord(models.Model):
     # The file's bytes; the file itself is deleted after a retention period (ADR 0013).
     file_sha256 = models.CharField(max_length=64, unique=True)
     original_name = models.CharField(max_length=255, blank=True)
-    format = models.CharField(max_length=20, choices=Format.choices)
+    #: A name in ``evaluations.importers.FORMATS`` (each reader registers itself).
+    format = models.CharField(max_length=20)
     # Unique among successful imports: a failed run's eval may later succeed as a retry.
     eval_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001  (NULL = none)
     # The evaluation's identity whatever the bytes: inspect:<eval_id>, lm_eval:<content sha256>,
@@ -356,3 +359,66 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class PendingCorrection(models.Model):
+    """A correction that would lower a determination, waiting for a second person.
+
+    Until someone other than its author (safety or leadership) confirms it, the result it
+    corrects stands; confirming applies it as an ordinary superseding correction.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+
+    result = models.ForeignKey(
+        EvalResult, on_delete=models.PROTECT, related_name="pending_corrections"
+    )
+    # The corrected fields as given (metric, value, stderr, mitigation...).
+    values = models.JSONField(default=dict, blank=True)
+    reason = models.TextField()
+    # What the correction would lower, in words ("CBRN-3: crossed → below").
+    changes = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=10, choices=EvalResult.Source.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    applied = models.OneToOneField(
+        EvalResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # One open proposal per result: a second one waits for the first to be decided.
+            models.UniqueConstraint(
+                fields=["result"],
+                condition=models.Q(status="pending"),
+                name="pending_correction_once",
+            ),
+            # The second person is a second person.
+            models.CheckConstraint(
+                condition=~models.Q(status="confirmed")
+                | (
+                    models.Q(decided_by__isnull=False, applied__isnull=False)
+                    & ~models.Q(decided_by=models.F("requested_by"))
+                ),
+                name="pending_correction_confirmed_by_another",
+            ),
+        ]
+        indexes = [
+            # The corrections page and API: open proposals first, newest first.
+            models.Index(fields=["status", "requested_at"], name="pending_correction_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"correction of #{self.result_id} ({self.status})"

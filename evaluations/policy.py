@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from policies import rules
+from policies.models import Indicator, Metric, PolicyVersion, active_ref
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +82,6 @@ def active_policy_view() -> PolicyView | None:
 
     One query (the active version's id and hash) when the view is cached, else four.
     """
-    from policies.models import active_ref
 
     ref = active_ref()
     if ref is None:
@@ -102,7 +102,6 @@ def active_policy_view() -> PolicyView | None:
 
 def _read_view(version_id: int) -> tuple[PolicyView | None, str]:
     """The view of one version, and its content hash (three queries)."""
-    from policies.models import Indicator, Metric, PolicyVersion
 
     version = PolicyVersion.objects.filter(pk=version_id).first()
     if version is None:  # deleted since: nothing is active any more

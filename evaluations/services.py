@@ -27,6 +27,7 @@ import audit
 from core.events import Event, Query, emit
 from core.models import User
 from evaluations import summary
+from evaluations.lowering import lowering_changes
 from evaluations.models import (
     AIModel,
     Checkpoint,
@@ -34,7 +35,7 @@ from evaluations.models import (
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 from rsp_portal.datetimes import utc_offset_error
-from rsp_portal.errors import ServiceError
+from rsp_portal.errors import ConflictError, ServiceError, TooLargeError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -100,25 +101,13 @@ class EvidenceError(ServiceError):
     """Refused input; ``message_dict`` maps each offending field to its messages."""
 
 
-class NoActivePolicyError(EvidenceError):
+class NoActivePolicyError(ConflictError):
     """Results cannot be checked (or triggers computed) without an active policy."""
 
-    status_code = 409
+    code = "policy_not_active"
 
 
-class ConflictError(EvidenceError):
-    """The write conflicts with the stored state, e.g. a result that was already corrected."""
-
-    status_code = 409
-
-
-class TooLargeError(EvidenceError):
-    """The input exceeds a size limit (answered with 413)."""
-
-    status_code = 413
-
-
-def _error(field_name: str, message: str, cls: type[EvidenceError] = EvidenceError) -> Any:
+def _error(field_name: str, message: str, cls: type[ServiceError] = EvidenceError) -> Any:
     return cls({field_name: [message]})
 
 
@@ -638,20 +627,10 @@ def record_results(
     return created
 
 
-def correct_result(
-    old: EvalResult,
-    values: Mapping[str, Any],
-    reason: Any,
-    actor: Actor,
-    *,
-    via: str | None = None,
-    source: str = EvalResult.Source.BROWSER,
-) -> EvalResult:
-    """Supersede ``old`` with a corrected result; the old row stays as it was.
-
-    ``values`` may change ``metric``, ``value``, ``stderr``, ``n_samples``, ``elicitation``,
-    ``mitigation``, ``notes`` and ``evidence_url``; omitted ones are copied from ``old``.
-    """
+def correction_fields(
+    old: EvalResult, values: Mapping[str, Any], reason: Any
+) -> tuple[dict[str, Any], str, PolicyView]:
+    """Validate a correction of ``old``: the new row's field values, the reason, the policy."""
     reason_text = _text(reason, "correction_reason").strip()
     if not reason_text:
         raise _error("correction_reason", "Say why the result is being corrected.")
@@ -681,6 +660,37 @@ def correct_result(
     )
     fields = validate_result(item, policy, lookup)
     fields["provenance"] = {**old.provenance, "corrects": old.pk}
+    return fields, reason_text, policy
+
+
+def correct_result(
+    old: EvalResult,
+    values: Mapping[str, Any],
+    reason: Any,
+    actor: Actor,
+    *,
+    via: str | None = None,
+    source: str = EvalResult.Source.BROWSER,
+    confirmed_by: Actor = None,
+) -> EvalResult:
+    """Supersede ``old`` with a corrected result; the old row stays as it was.
+
+    ``values`` may change ``metric``, ``value``, ``stderr``, ``n_samples``, ``elicitation``,
+    ``mitigation``, ``notes`` and ``evidence_url``; omitted ones are copied from ``old``.
+    A correction that would lower a determination (:func:`lowering_changes`) is refused
+    (409) unless ``confirmed_by`` names the second person who confirmed it: propose it with
+    ``evaluations.corrections.propose`` instead.
+    """
+    fields, reason_text, policy = correction_fields(old, values, reason)
+    changes = lowering_changes(old, fields, policy)
+    if changes and confirmed_by is None:
+        raise _error(
+            "non_field_errors",
+            "This correction would lower a determination ("
+            + "; ".join(changes)
+            + "): it takes effect only once a second person confirms it.",
+            ConflictError,
+        )
     with transaction.atomic():
         states = summary.lock([old.model_id])
         # Lock the row being corrected so two concurrent corrections cannot both pass the check.
@@ -705,6 +715,10 @@ def correct_result(
                 "non_field_errors", f"Result #{old.pk} was already corrected.", ConflictError
             ) from None
         summary.sync(states, summary.lens_of_view(policy))
-        audit.record("result.correct", new, _result_audit_data(new), actor, via=via)
+        data = _result_audit_data(new)
+        if confirmed_by is not None:
+            data["confirmed_by"] = getattr(confirmed_by, "username", None)
+            data["lowers"] = changes
+        audit.record("result.correct", new, data, actor, via=via)
         _evidence_changed([new.model], f"result.correct #{new.pk} (supersedes #{old.pk})", actor)
     return new

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from evaluations.models import AIModel, EvalResult, EvidenceSummary, EvidenceSummaryState
 from policies import rules
 
 #: The columns of a result the summary reads.
@@ -193,7 +194,6 @@ def lens_of_view(policy: Any) -> Lens:
 def lock(model_ids: Iterable[int]) -> dict[int, Any]:
     """Lock the summary states of the models (created when missing), in id order; call it
     before inserting their results, so no other writer's rows can fall below a watermark."""
-    from evaluations.models import EvidenceSummaryState
 
     ids = sorted(set(model_ids))
     states = _locked(ids)
@@ -207,7 +207,6 @@ def lock(model_ids: Iterable[int]) -> dict[int, Any]:
 
 
 def _locked(ids: Sequence[int]) -> dict[int, Any]:
-    from evaluations.models import EvidenceSummaryState
 
     return {
         s.model_id: s
@@ -220,7 +219,6 @@ def _locked(ids: Sequence[int]) -> dict[int, Any]:
 def sync(states: Mapping[int, Any], lens: Lens) -> None:
     """Fold every result above each locked state's watermark into the summary (a full rebuild
     of the model under a different lens), inside the caller's transaction."""
-    from evaluations.models import EvalResult
 
     rebuild = [s for s in states.values() if s.lens != lens.digest]
     for state in rebuild:
@@ -276,8 +274,6 @@ def _rebuild(state: Any, lens: Lens) -> None:
     """Summarise every current result of the state's model under ``lens``."""
     from django.db.models import Max
 
-    from evaluations.models import EvalResult, EvidenceSummary
-
     EvidenceSummary.objects.filter(model_id=state.model_id).delete()
     rows = EvalResult.objects.current().filter(model_id=state.model_id).values(*ROW_FIELDS)
     _save_groups(fold(rows, lens))
@@ -290,7 +286,6 @@ def _rebuild(state: Any, lens: Lens) -> None:
 def rebuild_all(lens: Lens) -> int:
     """Rebuild the summary of every model whose results were summarised under another lens
     (policy activation); returns how many were rebuilt."""
-    from evaluations.models import AIModel
 
     ids = list(
         AIModel.objects.filter(results__isnull=False).distinct().values_list("pk", flat=True)
@@ -307,8 +302,6 @@ def rebuild_all(lens: Lens) -> int:
 def _current_rows(groups: set[Group]) -> list[dict[str, Any]]:
     from django.db.models import Q
 
-    from evaluations.models import EvalResult
-
     if not groups:
         return []
     where = Q()
@@ -319,8 +312,6 @@ def _current_rows(groups: set[Group]) -> list[dict[str, Any]]:
 
 def _load_groups(groups: set[Group]) -> dict[Group, GroupSummary]:
     from django.db.models import Q
-
-    from evaluations.models import EvidenceSummary
 
     if not groups:
         return {}
@@ -345,7 +336,6 @@ def _load_groups(groups: set[Group]) -> dict[Group, GroupSummary]:
 
 
 def _save_groups(groups: Mapping[Group, GroupSummary]) -> None:
-    from evaluations.models import EvidenceSummary
 
     if not groups:
         return

@@ -8,5 +8,7 @@ urlpatterns = [
     path("models/<slug:slug>/results/new/", views.result_create, name="result-create"),
     path("models/<slug:slug>/import/", views.result_import, name="result-import"),
     path("results/<int:pk>/correct/", views.result_correct, name="result-correct"),
+    path("corrections/", views.correction_list, name="correction-list"),
+    path("corrections/<int:pk>/", views.correction_decide, name="correction-decide"),
     path("metrics/<str:key>/mappings/", views.metric_mappings, name="metric-mappings"),
 ]

@@ -8,13 +8,24 @@ from django.contrib import messages
 from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from core.events import Query, ask
-from evaluations import charts, import_service, services, triggers
+from evaluations import charts, corrections, import_service, services, triggers
 from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
-from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
+from evaluations.importers import accepted_files
+from evaluations.models import (
+    AIModel,
+    Checkpoint,
+    EvalResult,
+    ImportRecord,
+    MetricMapping,
+    PendingCorrection,
+)
 from evaluations.policy import PolicyView, active_policy_view
+from policies.models import PolicyVersion
 from rsp_portal.authz import require
+from rsp_portal.errors import ServiceError
 
 #: The gate panel the model page includes (governance's template and context; ADR 0021).
 GATE_PANEL_TEMPLATE = "governance/_gate_panel.html"
@@ -92,7 +103,6 @@ def _threshold_cards(
     determinations = gate.get("determinations", [])
     if not determinations or policy is None:
         return []
-    from policies.models import PolicyVersion
 
     version = PolicyVersion.objects.get(pk=policy.version_id)
     standards: dict[str, dict[str, Any]] = {
@@ -180,7 +190,7 @@ def result_create(request: HttpRequest, slug: str) -> HttpResponse:
             services.record_results(
                 [form.item()], request.user, EvalResult.Source.BROWSER, via="session"
             )
-        except services.EvidenceError as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
             messages.success(request, "Result recorded.")
@@ -226,19 +236,61 @@ def result_correct(request: HttpRequest, pk: int) -> HttpResponse:
     form = CorrectionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.correct_result(
+            outcome = corrections.propose(
                 old,
                 form.values(),
                 form.cleaned_data["correction_reason"],
                 request.user,
                 via="session",
             )
-        except services.EvidenceError as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
-            messages.success(request, f"Result #{old.pk} corrected.")
+            if isinstance(outcome, PendingCorrection):
+                messages.warning(
+                    request,
+                    f"The correction of result #{old.pk} would lower a determination "
+                    f"({'; '.join(outcome.changes)}): it takes effect once a second person "
+                    "(safety or leadership) confirms it on the Corrections page. Until then "
+                    "the result stands.",
+                )
+            else:
+                messages.success(request, f"Result #{old.pk} corrected.")
             return redirect("model-detail", slug=old.model.slug)
-    return render(request, "evaluations/result_correct.html", {"old": old, "form": form})
+    pending = old.pending_corrections.filter(status=PendingCorrection.Status.PENDING).first()
+    return render(
+        request,
+        "evaluations/result_correct.html",
+        {"old": old, "form": form, "pending": pending},
+    )
+
+
+def correction_list(request: HttpRequest) -> HttpResponse:
+    """Corrections that lower a determination: open ones to confirm or reject, then the rest."""
+    require(request.user, "governance.view")
+    rows = PendingCorrection.objects.select_related(
+        "result__model", "result__checkpoint", "requested_by", "decided_by"
+    ).order_by("status", "-requested_at", "-id")[:200]
+    return render(request, "evaluations/corrections.html", {"rows": rows})
+
+
+@require_POST
+def correction_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm (a second person) or reject a pending correction."""
+    require(request.user, "evidence.confirm_correction")
+    verdict = request.POST.get("verdict")
+    try:
+        if verdict == "confirm":
+            new = corrections.confirm(pk, request.user, via="session")
+            messages.success(request, f"Correction confirmed: result #{new.pk} now stands.")
+        elif verdict == "reject":
+            corrections.reject(pk, request.user, request.POST.get("note", ""), via="session")
+            messages.success(request, "Correction rejected; the result stands.")
+        else:
+            messages.error(request, "Choose confirm or reject.")
+    except ServiceError as exc:
+        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
+    return redirect("correction-list")
 
 
 def result_import(request: HttpRequest, slug: str) -> HttpResponse:
@@ -260,14 +312,18 @@ def result_import(request: HttpRequest, slug: str) -> HttpResponse:
                 preview=True,
                 via="session",
             )
-        except services.EvidenceError as exc:
+        except ServiceError as exc:
             add_service_errors(form, exc, {})
         else:
             if outcome.already_imported:
                 messages.info(request, outcome.message)
                 return redirect("model-detail", slug=model.slug)
             return _preview(request, model, policy, outcome, form.cleaned_data["checkpoint"])
-    return render(request, "evaluations/import_form.html", {"model": model, "form": form})
+    return render(
+        request,
+        "evaluations/import_form.html",
+        {"model": model, "form": form, "accepted_files": accepted_files()},
+    )
 
 
 def _preview(
@@ -320,7 +376,7 @@ def _import_confirm(
             via="session",
             confirm_direction=confirm_direction,
         )
-    except services.EvidenceError as exc:
+    except ServiceError as exc:
         try:
             upload = import_service.stored_upload(post.get("sha256"), post.get("original_name"))
             preview = import_service.import_log(
@@ -332,7 +388,7 @@ def _import_confirm(
                 preview=True,
                 confirm_direction=confirm_direction,
             )
-        except services.EvidenceError:
+        except ServiceError:
             messages.error(request, "; ".join(m for ms in exc.message_dict.values() for m in ms))
             return redirect("result-import", slug=model.slug)
         return _preview(request, model, policy, preview, checkpoint, exc.message_dict)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from governance.evidence_sql import _dt, _when, read_evidence_and_policy
+from audit import runs as audit_runs
+from audit.models import VerificationRun
+from audit.verification import distrust_reason, trail_trusted, trust_of
+from core.events import Query, ask
+from governance.evidence_sql import _dt, _when, read_evidence_and_policy, read_family_evidence
 from governance.gate import (
     ApprovalInfo,
     Evidence,
@@ -28,6 +32,7 @@ from governance.gate import (
     WarningBehaviour,
     last_full_evaluation,
 )
+from governance.gate.inputs import OverdueCommitment
 from governance.models import (
     DecisionStatus,
     Pause,
@@ -35,8 +40,10 @@ from governance.models import (
     SafeguardRecord,
     SafeguardState,
     ScalingDecision,
+    Scope,
 )
 from policies import rules
+from policies.models import PolicyVersion, SafeguardRequirement, active_ref
 from policies.rules import add_months
 
 if TYPE_CHECKING:
@@ -45,9 +52,16 @@ if TYPE_CHECKING:
     from policies.models import PolicyVersion
 
 
+#: Which gating commitments of a model (with triggers among those given) are past their
+#: deadline under a policy version, now: asked here only when the policy has
+#: gating commitments, answered by the accountability app (``accountability.apps``).
+OVERDUE_COMMITMENTS: Query[
+    tuple[AIModel, int, frozenset[str], datetime], tuple[OverdueCommitment, ...]
+] = Query("commitments.overdue", "the gating commitments of a model past their deadline")
+
+
 def active_version() -> Any:
     """The active PolicyVersion with everything the engine needs prefetched, or None."""
-    from policies.models import PolicyVersion
 
     return PolicyVersion.objects.active().with_children().first()
 
@@ -60,7 +74,6 @@ _SNAPSHOTS_LOCK = threading.Lock()
 
 def active_snapshot() -> PolicySnapshot | None:
     """The engine's view of the active policy (one query when cached)."""
-    from policies.models import active_ref
 
     found = active_ref()
     return snapshot_of(found[:2] if found is not None else None)
@@ -69,7 +82,6 @@ def active_snapshot() -> PolicySnapshot | None:
 def snapshot_of(ref: tuple[int, str] | None) -> PolicySnapshot | None:
     """The snapshot of the version ``(id, content hash)``, from the cache when it holds it;
     None for no version."""
-    from policies.models import PolicyVersion
 
     if ref is None:
         return None
@@ -139,6 +151,11 @@ def snapshot(version: PolicyVersion) -> PolicySnapshot:
         signoff_titles=tuple(version.signoff_titles),
         advisory_titles=tuple(version.advisory_titles),
         levels=tuple(level.code for level in version.levels.all()),
+        gating_commitment_triggers=frozenset(
+            str(c.get("trigger"))
+            for c in version.commitments or []
+            if isinstance(c, Mapping) and c.get("gating")
+        ),
         uncertainty_z=float(version.uncertainty_z),
     )
 
@@ -148,13 +165,17 @@ def audit_trail_verified() -> bool:
     (AUDIT_VERIFY_MAX_AGE_SECONDS): the record itself is in doubt, so no gate may say
     approved (docs/adr/0010-insider-resistant-audit-trail.md). See
     ``audit.verification.trail_trusted``."""
-    from audit.verification import trail_trusted
 
     return trail_trusted()
 
 
+def audit_trail_distrust(now: datetime | None = None) -> str | None:
+    """Why the gate may not rely on the audit trail now, and what to run (None: trusted). See
+    ``audit.verification.distrust_reason``."""
+    return distrust_reason(now)
+
+
 def requirement_codes() -> set[str]:
-    from policies.models import SafeguardRequirement
 
     return set(
         SafeguardRequirement.objects.filter(version__status="active").values_list("code", flat=True)
@@ -195,6 +216,9 @@ def approval_info(decision: ScalingDecision) -> ApprovalInfo:
         for d in dossier.get("determinations", [])
         if isinstance(d, dict) and d.get("status") in ("crossed", "presumed", "presumed_crossed")
     }
+    version = dossier.get("policy_version")
+    version = version if isinstance(version, dict) else {}
+    named = dossier.get("checkpoints")
     return ApprovalInfo(
         decision_id=decision.pk,
         compute_limit=decision.compute_limit,
@@ -204,14 +228,27 @@ def approval_info(decision: ScalingDecision) -> ApprovalInfo:
         required_standards=frozenset(
             c for c in dossier.get("required_standards", []) if isinstance(c, str)
         ),
+        policy_version_id=decision.policy_version_id,
+        policy_version_label=f"{version.get('key', '')} {version.get('version', '')}".strip(),
+        determinations={
+            str(d["threshold"]): str(d.get("status"))
+            for d in dossier.get("determinations", [])
+            if isinstance(d, dict) and isinstance(d.get("threshold"), str)
+        },
+        # A deployment decision covers the checkpoints its dossier names (older ones named
+        # none and are read by their compute limit).
+        checkpoints=frozenset(c for c in named if isinstance(c, str))
+        if decision.scope == Scope.DEPLOYMENT and isinstance(named, list) and named
+        else None,
     )
 
 
-def precautions_in_force(model: AIModel) -> list[Precaution]:
-    """Precautionary determinations no approved decision has lifted."""
+def precautions_in_force(model: AIModel, scope: str = Scope.SCALING) -> list[Precaution]:
+    """Precautionary determinations no approved decision of ``scope`` has lifted: a
+    deployment decision lifts a precaution for deployment only, never for scaling."""
     lifted: set[int] = set()
     for ids in ScalingDecision.objects.filter(
-        model=model, status=DecisionStatus.APPROVED
+        model=model, status=DecisionStatus.APPROVED, scope=scope
     ).values_list("lifts_precautions", flat=True):
         lifted.update(i for i in ids or [] if isinstance(i, int))
     return [p for p in Precaution.objects.filter(model=model).order_by("pk") if p.pk not in lifted]
@@ -247,19 +284,21 @@ class GovernanceState:
     last_run: VerificationRun | None = None
     #: How many decisions of the model are pending (they may turn stale on new evidence).
     pending: int = 0
+    #: The model's descendants, nearest first (None when not read: see ``descendants``).
+    descendants: tuple[int, ...] | None = None
 
     def trust(self, now: datetime) -> tuple[bool, datetime | None]:
         """Whether the gate may rely on the audit trail, and until when (as
         ``audit.verification.trust_state``, from the run read with the other inputs)."""
-        from audit.verification import trust_of
 
         return trust_of(self.last_run, now)
 
     def approval(self, version_id: Any, scope: str) -> ScalingDecision | None:
-        """As :func:`effective_approval`."""
-        candidates = [
-            d for d in self.approved if d.scope == scope and d.policy_version_id == version_id
-        ]
+        """The latest approved decision of ``scope``, whatever policy version it was signed
+        under: one signed under another version than ``version_id`` (the active one) stays in
+        force while its dossier still describes the model under the active version (the
+        engine's ``decision_outdated`` check)."""
+        candidates = [d for d in self.approved if d.scope == scope]
         if not candidates:
             return None
         return max(candidates, key=lambda d: (d.decided_at is not None, d.decided_at, d.pk))
@@ -270,85 +309,113 @@ class GovernanceState:
         resumed = max(times) if times else None
         return [p for p in self.pauses if resumed is None or p.created_at >= resumed]
 
-    def precautions_in_force(self) -> list[Precaution]:
-        """As :func:`precautions_in_force`."""
+    def precautions_in_force(self, scope: str = Scope.SCALING) -> list[Precaution]:
+        """As :func:`precautions_in_force`: lifted only by decisions of ``scope``."""
         lifted: set[int] = set()
         for d in self.approved:
+            if d.scope != scope:
+                continue
             lifted.update(i for i in d.lifts_precautions or [] if isinstance(i, int))
         return [p for p in self.precautions if p.pk not in lifted]
 
 
-def read_governance(model: AIModel) -> GovernanceState:
+def read_governance(model: AIModel, *, descendants: bool = False) -> GovernanceState:
     """Decisions, pauses, precautions, safeguards and the trail's last verification of
-    ``model`` in one query."""
+    ``model`` in one query; with ``descendants``, the same query also lists the model's
+    descendants (children, grandchildren...) in ``GovernanceState.descendants``."""
+    states, found = read_governance_many(
+        [model.pk], descendants_of=model.pk if descendants else None
+    )
+    return replace(states[model.pk], descendants=found if descendants else None)
+
+
+def read_governance_many(
+    ids: list[int], *, descendants_of: int | None = None
+) -> tuple[dict[int, GovernanceState], tuple[int, ...]]:
+    """:func:`read_governance` of every model of ``ids`` in one query, and (with
+    ``descendants_of``) that model's descendants, nearest first."""
     import json
 
     from django.db import connection
 
-    from audit.models import VerificationRun
+    from evaluations.models import AIModel
 
     decision_t = ScalingDecision._meta.db_table
     pause_t = Pause._meta.db_table
     precaution_t = Precaution._meta.db_table
     safeguard_t = SafeguardRecord._meta.db_table
     verify_t = VerificationRun._meta.db_table
-    sql = f"""
+    models_t = AIModel._meta.db_table
+    among = ", ".join("%s" for _ in ids)
+    family = ""
+    family_rows = ""
+    if descendants_of is not None:
+        # The descendants (a recursive CTE down the parent links), bounded like the lineage.
+        family = f"""WITH RECURSIVE family(id, depth) AS (
+            SELECT id, 1 FROM {models_t} WHERE parent_id = %s
+            UNION
+            SELECT m.id, f.depth + 1 FROM {models_t} m JOIN family f ON m.parent_id = f.id
+            WHERE f.depth < {_FAMILY_DEPTH}
+        )"""  # noqa: S608 (table names from _meta; values are parameters)
+        family_rows = """
+        UNION ALL
+        SELECT 'k', id, NULL, NULL, depth, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM family"""
+    runs_window = int(audit_runs.WINDOW)
+    sql = f"""{family}
         SELECT 'a' AS kind, id, scope AS s1, status AS s2, compute_limit AS f,
                requested_at AS t1, decided_at AS t2, expires_at AS t3,
                policy_version_id AS v, CAST(dossier AS TEXT) AS j1,
-               CAST(lifts_precautions AS TEXT) AS j2
-        FROM {decision_t} WHERE model_id = %s AND status IN (%s, %s)
+               CAST(lifts_precautions AS TEXT) AS j2, model_id AS mid
+        FROM {decision_t} WHERE model_id IN ({among}) AND status IN (%s, %s)
         UNION ALL
-        SELECT 'p', id, NULL, reason, NULL, created_at, NULL, NULL, NULL, NULL, NULL
-        FROM {pause_t} WHERE model_id = %s
+        SELECT 'p', id, NULL, reason, NULL, created_at, NULL, NULL, NULL, NULL, NULL, model_id
+        FROM {pause_t} WHERE model_id IN ({among})
         UNION ALL
-        SELECT 'x', id, threshold_code, reason, NULL, created_at, NULL, NULL, NULL, NULL, NULL
-        FROM {precaution_t} WHERE model_id = %s
+        SELECT 'x', id, threshold_code, reason, NULL, created_at, NULL, NULL, NULL, NULL, NULL,
+               model_id
+        FROM {precaution_t} WHERE model_id IN ({among})
         UNION ALL
         SELECT 's', id, requirement_code, status, NULL, recorded_at, NULL, NULL, NULL, NULL,
-               NULL
+               NULL, model_id
         FROM (
-            SELECT id, requirement_code, status, recorded_at, ROW_NUMBER() OVER (
-                PARTITION BY requirement_code ORDER BY recorded_at DESC, id DESC) AS rn
-            FROM {safeguard_t} WHERE model_id = %s
+            SELECT id, model_id, requirement_code, status, recorded_at, ROW_NUMBER() OVER (
+                PARTITION BY model_id, requirement_code ORDER BY recorded_at DESC, id DESC) AS rn
+            FROM {safeguard_t} WHERE model_id IN ({among})
         ) latest WHERE rn = 1
         UNION ALL
-        SELECT 'v', id, NULL, CASE WHEN ok THEN 'ok' ELSE 'failed' END, NULL, started_at,
-               NULL, NULL, NULL, NULL, NULL
+        SELECT 'v', id, kind, CASE WHEN ok THEN 'ok' ELSE 'failed' END,
+               CAST(entries AS DOUBLE PRECISION), started_at, NULL, NULL, first_bad_seq,
+               head_hash, signature, NULL
         FROM (
-            SELECT id, ok, started_at FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT 1
-        ) last_run
+            SELECT id, kind, ok, entries, started_at, first_bad_seq, head_hash, signature
+            FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT {runs_window}
+        ) last_runs{family_rows}
     """  # noqa: S608 (table names from _meta; values are parameters)
-    params: list[int | str] = [
-        model.pk,
-        DecisionStatus.APPROVED,
-        DecisionStatus.PENDING,
-        model.pk,
-        model.pk,
-        model.pk,
-    ]
+    params: list[int | str] = [descendants_of] if descendants_of is not None else []
+    params += [*ids, DecisionStatus.APPROVED, DecisionStatus.PENDING, *ids, *ids, *ids]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    approved: list[ScalingDecision] = []
-    pending: list[datetime] = []
-    pauses: list[Pause] = []
-    precautions: list[Precaution] = []
-    safeguards: dict[str, SafeguardRecord] = {}
-    verified = True
-    last_run: VerificationRun | None = None
-    pending_count = 0
-    for kind, pk, s1, s2, f, t1, t2, t3, v, j1, j2 in rows:
+    approved: dict[int, list[ScalingDecision]] = {pk: [] for pk in ids}
+    pending: dict[int, list[datetime]] = {pk: [] for pk in ids}
+    pending_count: dict[int, int] = dict.fromkeys(ids, 0)
+    pauses: dict[int, list[Pause]] = {pk: [] for pk in ids}
+    precautions: dict[int, list[Precaution]] = {pk: [] for pk in ids}
+    safeguards: dict[int, dict[str, SafeguardRecord]] = {pk: {} for pk in ids}
+    depths: dict[int, int] = {}
+    runs: list[VerificationRun] = []
+    for kind, pk, s1, s2, f, t1, t2, t3, v, j1, j2, mid in rows:
         if kind == "a":
             if s2 == DecisionStatus.PENDING:
-                pending_count += 1
+                pending_count[mid] += 1
                 if t3 is not None:
-                    pending.append(_when(t3))
+                    pending[mid].append(_when(t3))
                 continue
-            approved.append(
+            approved[mid].append(
                 ScalingDecision(
                     pk=pk,
-                    model_id=model.pk,
+                    model_id=mid,
                     scope=s1,
                     status=s2,
                     compute_limit=f,
@@ -361,32 +428,51 @@ def read_governance(model: AIModel) -> GovernanceState:
                 )
             )
         elif kind == "p":
-            pauses.append(Pause(pk=pk, model_id=model.pk, reason=s2, created_at=_when(t1)))
+            pauses[mid].append(Pause(pk=pk, model_id=mid, reason=s2, created_at=_when(t1)))
         elif kind == "x":
-            precautions.append(
-                Precaution(
-                    pk=pk, model_id=model.pk, threshold_code=s1, reason=s2, created_at=_when(t1)
-                )
+            precautions[mid].append(
+                Precaution(pk=pk, model_id=mid, threshold_code=s1, reason=s2, created_at=_when(t1))
             )
         elif kind == "s":
-            safeguards[s1] = SafeguardRecord(
-                pk=pk, model_id=model.pk, requirement_code=s1, status=s2, recorded_at=_when(t1)
+            safeguards[mid][s1] = SafeguardRecord(
+                pk=pk, model_id=mid, requirement_code=s1, status=s2, recorded_at=_when(t1)
             )
         elif kind == "v":
-            verified = s2 == "ok"
-            last_run = VerificationRun(pk=pk, ok=verified, started_at=_when(t1))
-    pauses.sort(key=lambda p: (p.created_at, p.pk))
-    precautions.sort(key=lambda p: p.pk)
-    return GovernanceState(
-        approved=tuple(approved),
-        pending_expiry=min(pending) if pending else None,
-        pauses=tuple(pauses),
-        precautions=tuple(precautions),
-        safeguards=safeguards,
-        trail_verified=verified,
-        last_run=last_run,
-        pending=pending_count,
-    )
+            runs.append(
+                VerificationRun(
+                    pk=pk,
+                    kind=s1,
+                    ok=s2 == "ok",
+                    entries=int(f or 0),
+                    started_at=_when(t1),
+                    first_bad_seq=v,
+                    head_hash=j1 or "",
+                    signature=j2 or "",
+                )
+            )
+        elif kind == "k" and pk != descendants_of:  # a parent cycle names the model itself
+            depths[pk] = min(int(f), depths.get(pk, int(f)))
+    # The run the gate relies on: the newest validly signed one (forgeries are ignored).
+    runs.sort(key=lambda r: (r.started_at, r.pk), reverse=True)
+    last_run = audit_runs.decisive(runs)
+    verified = last_run is None or last_run.ok
+    states = {
+        pk: GovernanceState(
+            approved=tuple(approved[pk]),
+            pending_expiry=min(pending[pk]) if pending[pk] else None,
+            pauses=tuple(sorted(pauses[pk], key=lambda p: (p.created_at, p.pk))),
+            precautions=tuple(sorted(precautions[pk], key=lambda p: p.pk)),
+            safeguards=safeguards[pk],
+            trail_verified=verified,
+            last_run=last_run,
+            pending=pending_count[pk],
+        )
+        for pk in ids
+    }
+    return states, tuple(sorted(depths, key=lambda pk: (depths[pk], pk)))
+
+
+_FAMILY_DEPTH = 31  # descendants followed at most, as the lineage's ancestors
 
 
 @dataclass(frozen=True)
@@ -398,11 +484,24 @@ class Reads:
     state: GovernanceState
 
 
-def read_inputs(model: AIModel) -> Reads:
+def read_inputs(model: AIModel, *, descendants: bool = False) -> Reads:
     """The active policy with the evidence (one query, the snapshot cached per version), and
-    the governance state (one query): two queries."""
+    the governance state (one query, listing the model's descendants with ``descendants``):
+    two queries."""
     evidence, policy = read_evidence_and_policy(model, snapshot_of)
-    return Reads(policy, evidence, read_governance(model))
+    return Reads(policy, evidence, read_governance(model, descendants=descendants))
+
+
+def read_family_inputs(ids: list[int], policy: PolicySnapshot | None) -> dict[int, Reads]:
+    """The gate's reads of every model of ``ids`` (a model's descendants) under ``policy``
+    (the snapshot its own read found): two queries whatever their number, the evidence of
+    them all with their lineages, and their governance state (one more evidence query per
+    model whose evidence summary is not current)."""
+    if not ids:
+        return {}
+    evidence = read_family_evidence(ids, policy)
+    states, _ = read_governance_many(ids)
+    return {pk: Reads(policy, evidence[pk], states[pk]) for pk in ids}
 
 
 def build_input(
@@ -456,7 +555,7 @@ def build_input(
         PrecautionInfo(
             id=p.pk, threshold=p.threshold_code, reason=p.reason, created_at=p.created_at
         )
-        for p in state.precautions_in_force()
+        for p in state.precautions_in_force(scope)
     )
     inp = GateInput(
         policy=policy,
@@ -465,6 +564,12 @@ def build_input(
         planned_compute=planned_compute,
         evidence=evidence,
         safeguards=safeguards,
+        overdue_commitments=ask(
+            OVERDUE_COMMITMENTS,
+            (model, int(policy.version_id), policy.gating_commitment_triggers, now),
+        )
+        if policy.gating_commitment_triggers
+        else (),
         approval=approval_info(decision) if decision else None,
         pauses=pauses,
         precautions=precautions,

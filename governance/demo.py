@@ -13,7 +13,7 @@ from governance.models import ApprovalVerdict, ScalingDecision
 DEMO_MODEL = "atlas-1-mini"
 
 
-def seed_demo(stdout: TextIO) -> None:
+def seed_demo(stdout: TextIO, actor: object = None) -> None:
     model = AIModel.objects.filter(slug=DEMO_MODEL).first()
     users = {u.username: u for u in User.objects.filter(username__in=["safety", "rso", "ceo"])}
     version = adapter.active_version()

@@ -19,6 +19,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from evaluations.models import (
+    AIModel,
+    Checkpoint,
+    EvalResult,
+    EvidenceSummary,
+    EvidenceSummaryState,
+)
 from evaluations.summary import Lens, _more
 from governance.gate import (
     CheckpointInfo,
@@ -29,6 +36,7 @@ from governance.gate import (
     ResultInfo,
     below_line,
 )
+from policies.models import PolicyVersion
 
 if TYPE_CHECKING:
     from evaluations.models import AIModel
@@ -86,11 +94,13 @@ def _result_info(
     )
 
 
-def _lineage_sql(models_t: str) -> str:
-    """The recursive CTE ``lineage(id, depth)``: the model (first parameter) and its ancestors."""
+def _lineage_sql(models_t: str, seeds: int = 0) -> str:
+    """The recursive CTE ``lineage(id, depth)``: the model (first parameter) and its ancestors;
+    with ``seeds``, the ``seeds`` models of the first parameters and all their ancestors."""
+    start = "= %s" if not seeds else f"IN ({', '.join('%s' for _ in range(seeds))})"
     return f"""
         WITH RECURSIVE lineage(id, depth) AS (
-            SELECT id, 0 FROM {models_t} WHERE id = %s
+            SELECT id, 0 FROM {models_t} WHERE id {start}
             UNION
             SELECT m.parent_id, l.depth + 1 FROM {models_t} m JOIN lineage l ON m.id = l.id
             WHERE m.parent_id IS NOT NULL AND l.depth < {_DEPTH}
@@ -110,7 +120,6 @@ def _checkpoints_sql(models_t: str, ckpt_t: str) -> str:
 
 def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[float, Any]]:
     """The ranking query and its parameters."""
-    from evaluations.models import AIModel, Checkpoint, EvalResult
 
     models_t = AIModel._meta.db_table
     ckpt_t = Checkpoint._meta.db_table
@@ -265,15 +274,7 @@ def lens_of(policy: PolicySnapshot) -> Lens:
     return lens
 
 
-def _summary_sql() -> str:
-    from evaluations.models import (
-        AIModel,
-        Checkpoint,
-        EvalResult,
-        EvidenceSummary,
-        EvidenceSummaryState,
-    )
-    from policies.models import PolicyVersion
+def _summary_sql(seeds: int = 0) -> str:
 
     models_t = AIModel._meta.db_table
     ckpt_t = Checkpoint._meta.db_table
@@ -281,7 +282,16 @@ def _summary_sql() -> str:
     summary_t = EvidenceSummary._meta.db_table
     state_t = EvidenceSummaryState._meta.db_table
     version_t = PolicyVersion._meta.db_table
-    lineage, checkpoints = _lineage_sql(models_t), _checkpoints_sql(models_t, ckpt_t)
+    lineage, checkpoints = _lineage_sql(models_t, seeds), _checkpoints_sql(models_t, ckpt_t)
+    # A family read also returns each lineage model's parent, to split the rows per model.
+    parents = (
+        f"""
+        UNION ALL
+        SELECT 'm', m.id, m.parent_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM {models_t} m WHERE m.id IN (SELECT id FROM lineage)"""  # noqa: S608 (as above)
+        if seeds
+        else ""
+    )
     return f"""{lineage},
         sm AS (
             SELECT s.* FROM {summary_t} s JOIN {ckpt_t} c ON c.id = s.checkpoint_id
@@ -307,7 +317,7 @@ def _summary_sql() -> str:
         FROM (
             SELECT id, content_sha256 FROM {version_t} WHERE status = %s
             ORDER BY created_at DESC, id DESC LIMIT 1
-        ) pv
+        ) pv{parents}
     """  # noqa: S608 (table names from _meta; values are parameters)
 
 
@@ -342,11 +352,54 @@ def read_evidence_and_policy(
 def _summary_rows(model: AIModel) -> list[Row]:
     from django.db import connection
 
-    from policies.models import PolicyVersion
-
     with connection.cursor() as cursor:
         cursor.execute(_summary_sql(), [model.pk, PolicyVersion.Status.ACTIVE])
         return list(cursor.fetchall())
+
+
+def read_family_evidence(ids: list[int], policy: PolicySnapshot | None) -> dict[int, Evidence]:
+    """The evidence of each model of ``ids`` under ``policy``, from one summary query over
+    them all and their ancestors: the rows are split per model by its lineage (the parent
+    links the query returns). A model whose lineage's summary is not current is read by
+    ranking its results (one more query for it), as :func:`read_evidence` does."""
+    from django.db import connection
+
+    from evaluations.models import AIModel
+    from policies.models import PolicyVersion
+
+    lens = lens_of(policy) if policy is not None else None
+    if policy is None or lens is None or not lens.metrics:
+        return {pk: read_ranked(AIModel(pk=pk), policy) for pk in ids}
+    with connection.cursor() as cursor:
+        cursor.execute(_summary_sql(len(ids)), [*ids, PolicyVersion.Status.ACTIVE])
+        rows = list(cursor.fetchall())
+    parent = {a: b for kind, a, b, *_ in rows if kind == "m"}
+    owner = {a: b for kind, a, b, *_ in rows if kind == "c"}  # checkpoint id -> model id
+    found: dict[int, Evidence] = {}
+    for pk in ids:
+        lineage = [pk]
+        while (up := parent.get(lineage[-1])) is not None and up not in lineage:
+            if len(lineage) > _DEPTH:
+                break
+            lineage.append(up)
+        within = set(lineage)
+        mine = [row for row in rows if _row_model(row, owner) in within or row[0] == "v"]
+        found[pk] = _from_summary(AIModel(pk=pk), policy, lens, mine)
+    return found
+
+
+def _row_model(row: Row, owner: dict[Any, Any]) -> Any:
+    """The lineage model a summary row belongs to (None for the policy's row)."""
+    kind = row[0]
+    if kind in ("c",):
+        return row[2]
+    if kind == "s":
+        return row[1]
+    if kind == "g":
+        return owner.get(row[1])
+    if kind == "r":
+        return owner.get(row[2])
+    return None
 
 
 def _from_summary(

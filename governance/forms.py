@@ -6,7 +6,9 @@ from typing import Any, cast
 
 from django import forms
 
+from governance.emails import SUBJECTS
 from governance.models import SafeguardState, Scope, Subscription
+from governance.transports import TRANSPORTS
 from rsp_portal.datetimes import BoundedFormDateTimeField
 
 
@@ -32,8 +34,24 @@ class DecisionForm(forms.Form):
         label="Lift these precautionary determinations once approved",
     )
 
-    def __init__(self, *args: Any, precautions: Sequence[Any] = (), **kwargs: Any) -> None:
+    checkpoints = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Checkpoints deployed (deployment decisions only; those not ticked are not covered)",
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        precautions: Sequence[Any] = (),
+        checkpoints: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        named = self.fields["checkpoints"]
+        assert isinstance(named, forms.MultipleChoiceField)
+        named.choices = [(name, name) for name in checkpoints]
         field = self.fields["lifts_precautions"]
         assert isinstance(field, forms.MultipleChoiceField)
         field.choices = [
@@ -52,6 +70,15 @@ class DecisionForm(forms.Form):
         data = super().clean() or {}
         if data.get("scope") == Scope.SCALING and data.get("compute_limit") is None:
             self.add_error("compute_limit", "A scaling decision needs a compute limit.")
+        if data.get("scope") == Scope.DEPLOYMENT:
+            if data.get("compute_limit") is not None:
+                self.add_error(
+                    "compute_limit",
+                    "A deployment decision takes no compute limit: tick the checkpoints it "
+                    "deploys.",
+                )
+            if not data.get("checkpoints"):
+                self.add_error("checkpoints", "Tick the checkpoints this decision deploys.")
         data["lifts_precautions"] = [int(i) for i in data.get("lifts_precautions") or []]
         return data
 
@@ -116,6 +143,16 @@ class GateAsOfForm(forms.Form):
     )
     scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)
 
+    def clean_as_of(self) -> Any:
+        from django.utils import timezone
+
+        as_of = self.cleaned_data["as_of"]
+        if as_of is not None and as_of > timezone.now():
+            raise forms.ValidationError(
+                "This moment is in the future; the record answers for the past only."
+            )
+        return as_of
+
 
 class SafeguardBulkForm(forms.Form):
     """One status and one evidence link for several requirements at once."""
@@ -144,6 +181,7 @@ class SubscriptionForm(forms.ModelForm[Subscription]):
     The secret is never shown again: left blank on an edit, the stored one is kept.
     """
 
+    kind = forms.ChoiceField(label="Channel")
     events = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -163,8 +201,9 @@ class SubscriptionForm(forms.ModelForm[Subscription]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from governance.notifications import SUBJECTS
 
+        kind = cast("forms.ChoiceField", self.fields["kind"])
+        kind.choices = [(t.kind, t.label) for t in TRANSPORTS.values()]
         events = cast("forms.MultipleChoiceField", self.fields["events"])
         events.choices = [(event, event) for event in SUBJECTS]
         self._stored_secret = self.instance.secret if self.instance.pk else ""

@@ -42,6 +42,9 @@ class GateState(models.Model):
     # The earliest moment at which time alone could change the verdict (an evaluation falling
     # due, a verification or decision expiring). A read after it recomputes first.
     valid_until = models.DateTimeField(null=True, blank=True)
+    # HMAC over the row with a key the database does not hold (governance.gatemac); a row
+    # whose MAC does not verify is never served. Empty: written before MACs, recomputed.
+    mac = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [
@@ -210,9 +213,11 @@ class ScalingDecision(models.Model):
 
         The one answer to "may this user sign?": allowed to sign (``rsp_portal.authz``), a
         pending decision, not its requester, not already signed by them, a required title still
-        open that they hold (else an advisory one). ``approvals`` may pass the decision's
-        prefetched approvals.
+        open that they hold (else an advisory one) as the audit trail records it, and not in a
+        cooling-off period after a credential change (``core.authority``). ``approvals`` may
+        pass the decision's prefetched approvals.
         """
+        from core.authority import signing_title
         from rsp_portal.authz import can
 
         if self.status != DecisionStatus.PENDING or user is None or self.requested_by_id == user.pk:
@@ -223,12 +228,9 @@ class ScalingDecision(models.Model):
         if any(a.approver_id == user.pk for a in approvals):
             return None
         signed = {a.title for a in approvals}
-        held: frozenset[str] = getattr(user, "titles", frozenset())
         titles: list[str] = [*self.required_titles, *self.advisory_titles]
-        for title in titles:
-            if title not in signed and title in held:
-                return title
-        return None
+        # The title as the signed trail records it (not the mutable row), and no cooling-off.
+        return signing_title(user, [t for t in titles if t not in signed])
 
     def open_titles(self, approvals: list[Approval] | None = None) -> list[str]:
         """Required titles that have not signed yet."""
@@ -334,7 +336,8 @@ class Precaution(ModelAction):
 
 
 class Channel(models.TextChoices):
-    """How a notification is sent; each value has one transport class (governance.transports)."""
+    """The shipped channels (each has its transport module in ``governance.transports``; a
+    transport defined elsewhere adds its own kind: the fields take any registered kind)."""
 
     EMAIL = "email", "E-mail"
     WEBHOOK = "webhook", "Signed webhook"
@@ -345,7 +348,8 @@ class Subscription(models.Model):
     """A channel that receives notifications besides the role e-mails: a kind and a target."""
 
     name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEBHOOK)
+    #: A transport's kind (``governance.transports``; ``clean`` refuses an unknown one).
+    kind = models.CharField(max_length=16, default=Channel.WEBHOOK)
     target = models.CharField(
         max_length=500,
         help_text="the webhook or Slack URL (https), or the e-mail address, per the kind",
@@ -380,7 +384,7 @@ class Notification(models.Model):
 
     event = models.CharField(max_length=60)
     payload = models.JSONField()
-    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    channel = models.CharField(max_length=16, default=Channel.EMAIL)
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries"
     )

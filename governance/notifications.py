@@ -10,15 +10,19 @@ what a crash or a broker outage left behind. How each channel sends is its trans
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+import audit
 from core import outbox
 from core.events import Notice
+from core.models import User
+from governance.emails import SUBJECTS, render_email
 from governance.models import Channel, Notification, Subscription
 from governance.transports import transport_for
 
@@ -26,27 +30,15 @@ if TYPE_CHECKING:
     from rsp_portal.types import Actor
 
 SEND_TASK = "governance.send_notification"
-SUBJECTS = {
-    "gate.transition": "Gate of {model} is now {to}",
-    "decision.requested": "Scaling decision #{decision} for {model} needs your sign-off",
-    "decision.approved": "Scaling decision #{decision} for {model} approved",
-    "decision.rejected": "Scaling decision #{decision} for {model} rejected",
-    "decision.stale": "Scaling decision #{decision} for {model} is stale",
-    "decision.expired": "Scaling decision #{decision} for {model} expired",
-    "model.paused": "{model} was paused",
-    "warning.crossed": "{model} crossed an early-warning line",
-    "threshold.crossed": "{model} crossed a capability threshold",
-    "evaluation.due": "{model} is due for evaluation",
-    "policy.activation.requested": "A policy activation needs your sign-off",
-}
+
+__all__ = ["SEND_TASK", "SUBJECTS", "notify", "on_notice", "render_email", "shown_target"]
 
 
 def _recipients(roles: Iterable[str]) -> list[str]:
-    from core.models import User
 
     return sorted(
         set(
-            User.objects.filter(groups__name__in=list(roles), is_active=True)
+            User.objects.filter(role__in=list(roles), is_active=True)
             .exclude(email="")
             .values_list("email", flat=True)
         )
@@ -64,6 +56,12 @@ def notify(
 ) -> list[Notification]:
     """Queue ``event`` for e-mail to ``roles`` and for every subscription that wants it."""
     body = {"event": event, "at": timezone.now().isoformat(), **payload}
+    pending: list[tuple[str, dict[str, Any], tuple[str, ...]]] | None = getattr(
+        _local, "pending", None
+    )
+    if pending is not None:
+        pending.append((event, body, tuple(sorted(roles))))
+        return []
     created = []
     recipients = _recipients(roles)
     if recipients:
@@ -84,19 +82,70 @@ def notify(
     return created
 
 
+@contextmanager
+def batch() -> Iterator[None]:
+    """Gather the notifications queued inside and write them together on leaving: the
+    recipients of each set of roles and the subscriptions read once, the outbox messages and
+    notifications inserted in one statement each (a family's gate recomputation, ADR 0025).
+    Nested batches join the outermost one; on an exception nothing is written."""
+    if getattr(_local, "pending", None) is not None:
+        yield
+        return
+    _local.pending = []
+    try:
+        yield
+        pending, _local.pending = _local.pending, None
+        _write(pending)
+    finally:
+        _local.pending = None
+
+
+def _write(pending: list[tuple[str, dict[str, Any], tuple[str, ...]]]) -> None:
+    if not pending:
+        return
+    recipients: dict[tuple[str, ...], list[str]] = {}
+    subscriptions = list(Subscription.objects.filter(active=True))
+    rows: list[dict[str, Any]] = []
+    for event, body, roles in pending:
+        if roles not in recipients:
+            recipients[roles] = _recipients(roles)
+        if recipients[roles]:
+            rows.append(
+                {
+                    "event": event,
+                    "payload": body,
+                    "channel": Channel.EMAIL,
+                    "recipients": recipients[roles],
+                }
+            )
+        for subscription in subscriptions:
+            if subscription.wants(event):
+                rows.append(
+                    {
+                        "event": event,
+                        "payload": body,
+                        "channel": subscription.kind,
+                        "subscription": subscription,
+                        "recipients": transport_for(subscription.kind).addresses(subscription),
+                    }
+                )
+    messages = outbox.enqueue_many(SEND_TASK, len(rows))
+    Notification.objects.bulk_create(
+        [Notification(message=m, **row) for m, row in zip(messages, rows, strict=True)]
+    )
+
+
+_local = threading.local()
+
+
 def on_notice(notice: Notice, actor: Actor = None) -> None:
     """The handler of ``core.events.NOTIFY``: apps below governance ask to tell people."""
     notify(notice.event, dict(notice.data), notice.roles)
 
 
 def shown_target(subscription: Subscription) -> str:
-    """The target as pages and the trail show it: a URL can be a credential (Slack's is), so
-    only its host; an e-mail address in full. The secret is never shown."""
-    from urllib.parse import urlsplit
-
-    if subscription.kind == Channel.EMAIL:
-        return subscription.target
-    return urlsplit(subscription.target).netloc
+    """The target as pages and the trail show it (the channel's transport decides)."""
+    return transport_for(subscription.kind).shown_target(subscription)
 
 
 def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
@@ -111,7 +160,6 @@ def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
 
 def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
     """Validate (the kind's transport checks the target) and save a subscription, audited."""
-    import audit
 
     subscription.full_clean()
     action = "subscription.update" if subscription.pk else "subscription.create"
@@ -123,7 +171,6 @@ def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
 
 def delete_subscription(subscription: Subscription, actor: Any) -> None:
     """Delete a subscription that never sent anything, audited."""
-    import audit
 
     with transaction.atomic():
         audit.record("subscription.delete", subscription, _subscription_audit(subscription), actor)
@@ -139,36 +186,3 @@ def send_queued(outbox_id: int) -> None:
     """Deliver the notification of outbox message ``outbox_id`` (the consumer's work)."""
     notification = Notification.objects.select_related("subscription").get(message_id=outbox_id)
     deliver(notification)
-
-
-def render_email(event: str, payload: dict[str, Any]) -> tuple[str, str]:
-    """Subject and plain-text body of an e-mail, in words (never a JSON dump)."""
-    from django.template.loader import render_to_string
-
-    from governance.reasons import group_reasons
-
-    subject = SUBJECTS.get(event, event).format_map(_Default(payload))
-    reasons = payload.get("reasons") or []
-    model = str(payload.get("model", ""))
-    limit = payload.get("compute_limit")
-    text = render_to_string(
-        "governance/email/notification.txt",
-        {
-            "subject": subject,
-            "event": event,
-            "p": payload,
-            "site": settings.SITE_URL,
-            "at": payload.get("at", ""),
-            "groups": group_reasons(reasons, model) if model else [],
-            "reasons": [r.get("message", r.get("code", "")) for r in reasons],
-            "determinations": sorted((payload.get("determinations") or {}).items()),
-            "titles": ", ".join(payload.get("required_titles") or []),
-            "compute_limit": f"{float(limit):.3g}" if limit is not None else "?",
-        },
-    )
-    return subject, text
-
-
-class _Default(dict):  # type: ignore[type-arg]
-    def __missing__(self, key: str) -> str:
-        return "?"

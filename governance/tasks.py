@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from celery import shared_task
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+import audit
 from core import outbox
-from governance import notifications
+from evaluations.models import AIModel
+from governance import gatemac, notifications, services
 from governance.models import DecisionStatus, GateState, ScalingDecision
+
+if TYPE_CHECKING:
+    from evaluations.models import AIModel
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +29,9 @@ def send_notification(outbox_id: int) -> None:
 
 @shared_task(name="governance.sweep_gates")
 def sweep_gates() -> int:
-    """Expire overdue decisions and recompute gates whose verdict time may have changed."""
-    from governance import services
+    """Expire overdue decisions, then compare every stored gate with a recomputation."""
 
     now = timezone.now()
-    count = 0
     for decision in ScalingDecision.objects.filter(
         status=DecisionStatus.PENDING, expires_at__lte=now
     ):
@@ -36,13 +39,69 @@ def sweep_gates() -> int:
             locked = ScalingDecision.objects.select_for_update().get(pk=decision.pk)
             services._expire_if_due(locked)
             services.recompute(locked.model, "decision.expired")
-    stale = GateState.objects.filter(
-        Q(valid_until__lte=now) | Q(computed_at__lt=now - services.GATE_MAX_AGE)
-    )
-    for model_id in stale.values_list("model_id", flat=True).distinct():
-        from evaluations.models import AIModel
+    return sweep_stored_gates()
 
+
+def sweep_stored_gates() -> int:
+    """Compare every stored gate with a recomputation, then store the recomputation.
+
+    A row whose MAC does not verify (changed outside the application), or a fresh row whose
+    state differs from what the engine says now (a missed recomputation), is a mismatch: it is
+    appended to the trail (``gate.mismatch``), logged and notified, and replaced by the
+    recomputed, sealed row. Returns how many models were swept.
+    """
+
+    now = timezone.now()
+    count = 0
+    for model in AIModel.objects.order_by("pk"):
         with transaction.atomic():
-            services.recompute(AIModel.objects.get(pk=model_id), "gate.sweep")
+            stored = {
+                s.scope: s
+                for s in GateState.objects.select_for_update().filter(model=model).order_by("pk")
+            }
+            tampered = sorted(
+                scope for scope, s in stored.items() if s.mac and not gatemac.verifies(s)
+            )
+            fresh = {
+                scope: s.state
+                for scope, s in stored.items()
+                if s.mac and scope not in tampered and not services.gates._is_stale(s, now)
+            }
+            # Every model is swept (descendants too); a change time alone made is recorded as
+            # of the moment it fell due, unless the row was tampered with.
+            states = services.recompute(
+                model,
+                "gate.tampered" if tampered else "gate.sweep",
+                descendants=False,
+                catch_up=not tampered,
+            )
+            differs = sorted(
+                scope
+                for scope, state in fresh.items()
+                if scope in states and states[scope].state != state
+            )
+            if tampered or differs:
+                _report_mismatch(model, stored, states, tampered, differs)
         count += 1
     return count
+
+
+def _report_mismatch(
+    model: AIModel,
+    stored: dict[str, GateState],
+    states: dict[str, GateState],
+    tampered: list[str],
+    differs: list[str],
+) -> None:
+    payload = {
+        "model": model.slug,
+        "tampered": tampered,
+        "differs": differs,
+        "stored": {scope: stored[scope].state for scope in [*tampered, *differs]},
+        "recomputed": {
+            scope: states[scope].state for scope in [*tampered, *differs] if scope in states
+        },
+    }
+    logger.error("stored gate mismatch for %s: %s", model.slug, payload)
+    audit.record("gate.mismatch", model, payload, actor="worker")
+    notifications.notify("gate.mismatch", payload, roles=("safety", "leadership", "auditor"))

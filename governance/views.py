@@ -16,6 +16,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.models import VerificationRun
+from evaluations.charts import gate_timeline
 from evaluations.models import AIModel
 from governance import adapter, notifications, reasons, safeguards, services
 from governance.forms import (
@@ -32,7 +34,9 @@ from governance.gate.codes import DECISION_OUTDATED, RANK, REASON, codes_of
 from governance.models import (
     ApprovalVerdict,
     DecisionStatus,
+    GateState,
     GateStatus,
+    GateTransition,
     Notification,
     Precaution,
     ScalingDecision,
@@ -40,20 +44,20 @@ from governance.models import (
     Subscription,
 )
 from rsp_portal.authz import can, require
+from rsp_portal.errors import ServiceError
 
 if TYPE_CHECKING:
     from evaluations.charts import Timeline
     from governance.models import GateTransition
 
 
-def _form_errors(form: forms.BaseForm, exc: services.GovernanceError) -> None:
+def _form_errors(form: forms.BaseForm, exc: ServiceError) -> None:
     for field, errors in exc.message_dict.items():
         form.add_error(field if field in form.fields else None, errors)
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The landing page: every model's gate, decisions waiting for the user, recent changes."""
-    from governance.models import GateState, GateTransition
 
     states = {}
     if can(request.user, "gate.view"):
@@ -71,8 +75,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             due.append(state)
     verification = None
     if can(request.user, "audit.view"):
-        from audit.models import VerificationRun
-
         verification = VerificationRun.objects.order_by("-started_at").first()
     awaiting = []
     if can(request.user, "decision.sign"):  # skips the query for those who never sign
@@ -129,10 +131,16 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
     """Request a scaling decision; shows the dossier it would freeze before submitting."""
     require(request.user, "decision.request")
     model = get_object_or_404(AIModel, slug=slug)
-    precautions = adapter.precautions_in_force(model)
+    scope = request.POST.get("scope") or request.GET.get("scope") or Scope.SCALING
+    precautions = adapter.precautions_in_force(
+        model, scope if scope in Scope.values else Scope.SCALING
+    )
     form = DecisionForm(
         request.POST or None,
         precautions=precautions,
+        checkpoints=list(
+            model.checkpoints.order_by("-effective_compute").values_list("name", flat=True)
+        ),
         initial={"scope": request.GET.get("scope", Scope.SCALING)},
     )
     preview = None
@@ -147,8 +155,9 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
                     request.user,
                     scope=data["scope"],
                     lifts_precautions=data["lifts_precautions"],
+                    checkpoints=list(data.get("checkpoints") or []) or None,
                 )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
             else:
                 messages.success(request, f"Decision #{decision.pk} requested.")
@@ -156,19 +165,16 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             from django.utils import timezone
 
-            limit = data["compute_limit"]
-            if limit is None:
-                latest = model.largest_checkpoint()
-                limit = latest.effective_compute if latest else 1.0
             try:
                 preview, _ = services.build_dossier(
                     model,
-                    limit,
+                    data["compute_limit"],
                     timezone.now(),
                     scope=data["scope"],
                     lifts_precautions=data["lifts_precautions"],
+                    checkpoints=list(data.get("checkpoints") or []),
                 )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
     return render(
         request,
@@ -215,7 +221,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except PermissionDenied as exc:
                 form.add_error(None, str(exc))
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
             else:
                 messages.success(request, f"You {verdict}d decision #{decision.pk}.")
@@ -298,7 +304,7 @@ def safeguard_checklist(request: HttpRequest, slug: str) -> HttpResponse:
                             evidence_url=data["evidence_url"],
                             notes=data["notes"],
                         )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(bulk, exc)
             else:
                 messages.success(
@@ -318,7 +324,7 @@ def safeguard_checklist(request: HttpRequest, slug: str) -> HttpResponse:
                     evidence_url=form.cleaned_data["evidence_url"],
                     notes=form.cleaned_data["notes"],
                 )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
             else:
                 data = form.cleaned_data
@@ -365,7 +371,7 @@ def precautions(request: HttpRequest, slug: str) -> HttpResponse:
                 record = services.record_precaution(
                     model, form.cleaned_data["threshold"], form.cleaned_data["reason"], request.user
                 )
-            except services.GovernanceError as exc:
+            except ServiceError as exc:
                 _form_errors(form, exc)
             else:
                 messages.success(
@@ -414,8 +420,6 @@ def gate_as_of(request: HttpRequest, slug: str) -> HttpResponse:
     groups: list[reasons.ReasonGroup] = []
     transition = None
     if form.is_valid():
-        from governance.models import GateTransition
-
         as_of = form.cleaned_data["as_of"]
         scope = form.cleaned_data["scope"]
         gate = services.gate_as_of(model, scope, as_of)
@@ -454,7 +458,6 @@ def gate_panel_context(asked: tuple[HttpRequest, AIModel]) -> dict[str, object]:
 
 def gate_context(request: HttpRequest, model: AIModel) -> dict[str, object]:
     """Context for ``governance/_gate_panel.html``, shared with the model page."""
-    from governance.models import Notification
 
     gate = services.gate_for(model)
     deployment = services.gate_for(model, Scope.DEPLOYMENT)
@@ -490,8 +493,6 @@ def gate_context(request: HttpRequest, model: AIModel) -> dict[str, object]:
 def _timeline(model: AIModel) -> Timeline:
     """The scaling gate's approved / paused spans (the last 200 state changes)."""
     from django.utils import timezone
-
-    from evaluations.charts import gate_timeline
 
     rows = list(
         model.gate_transitions.filter(scope=Scope.SCALING)

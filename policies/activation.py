@@ -28,10 +28,12 @@ from django.utils import timezone
 
 import audit
 from core import events
+from core.models import Role, User
 from policies import services
+from policies.diff import diff_policies
 from policies.models import ActivationSignature, ActivationVerdict, PolicyActivation, PolicyVersion
 from policies.packs import content_sha256
-from rsp_portal.authz import require
+from rsp_portal.authz import can, require
 
 __all__ = [
     "activation_status",
@@ -58,7 +60,6 @@ def _content(version: PolicyVersion) -> str:
 
 def dossier_for(version: PolicyVersion, previous: PolicyVersion) -> dict[str, Any]:
     """The diff from ``previous`` to ``version`` with its loosenings, as signed."""
-    from policies.diff import diff_policies
 
     old = services.to_pack(services.version_with_children(previous.pk))  # type: ignore[arg-type]
     new = services.to_pack(services.version_with_children(version.pk))  # type: ignore[arg-type]
@@ -247,6 +248,11 @@ def _sign(
         )
     title = activation.can_be_signed_by(actor, signatures)
     if title is None:
+        from core.authority import refusal
+
+        reason = refusal(actor)
+        if reason:
+            raise ActivationError(reason)
         raise _no_title(activation.previous, activation.open_titles(signatures))
     ActivationSignature.objects.create(
         activation=activation,
@@ -274,6 +280,39 @@ def _sign(
         _finish(activation, Status.ACTIVATED, actor)
 
 
+def _refuse_a_deadlock(previous: PolicyVersion, actor: Any) -> None:
+    """A requester cannot sign their own request: if they are the only holder of a title the
+    rule needs (OpenAI's pack names one, CEO), nobody could ever complete it. Say so up
+    front, and who must request instead, rather than leave a request nobody can sign."""
+    leaders = [
+        user
+        for user in User.objects.filter(role=Role.LEADERSHIP, is_active=True)
+        .exclude(pk=actor.pk)
+        .prefetch_related("signoff_titles")
+        .order_by("username")
+        if can(user, "policy.activate")
+    ]
+    held = {user.pk: {t.title for t in user.signoff_titles.all()} for user in leaders}
+    mine: frozenset[str] = getattr(actor, "titles", frozenset())
+    alone = [
+        title
+        for title in previous.signoff_titles
+        if title in mine and not any(title in held[u.pk] for u in leaders)
+    ]
+    if not alone:
+        return
+    others = ", ".join(u.username for u in leaders)
+    who = (
+        f"Ask another leader ({others}) to request it; you then sign it as {alone[0]}."
+        if others
+        else "No other leader can request it: a second leadership account must exist first."
+    )
+    raise ActivationError(
+        f"You are the only holder of the {', '.join(alone)} title this activation needs, and "
+        f"a requester cannot sign their own request, so it could never complete. {who}"
+    )
+
+
 def request_activation(
     version: PolicyVersion, actor: Any, *, via: str | None = None
 ) -> PolicyActivation:
@@ -287,6 +326,7 @@ def request_activation(
             raise ActivationError("This draft loosens nothing; activate it directly.")
         if _current(target, previous, actor) is not None:
             raise ActivationError("An activation of this version is already pending.")
+        _refuse_a_deadlock(previous, actor)
         activation = _open(target, previous, actor, PolicyActivation.Origin.REQUEST, via)
         events.emit(
             events.NOTIFY,

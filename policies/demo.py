@@ -9,7 +9,7 @@ from policies.models import PolicyVersion
 from policies.packs import load_pack_file
 
 
-def seed_demo(stdout: TextIO) -> None:
+def seed_demo(stdout: TextIO, actor: object = None) -> None:
     """Load and activate the shipped default pack unless a policy is already active."""
     active = PolicyVersion.objects.active().first()
     if active is not None:

@@ -19,6 +19,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AppendOnlyModel
+from core.authority import signing_title
+from rsp_portal.authz import can
 
 
 class FrozenPolicyError(Exception):
@@ -630,9 +632,9 @@ class PolicyActivation(models.Model):
 
         The one answer to "may this user sign this activation?": allowed to activate policies
         (``rsp_portal.authz``, never an administrator), a pending activation, not its
-        requester, not signed by them yet, a required title still open that they hold.
+        requester, not signed by them yet, a required title still open that they hold as the
+        audit trail records it, out of any cooling-off (``core.authority``).
         """
-        from rsp_portal.authz import can
 
         if self.status != self.Status.PENDING or user is None or not can(user, "policy.activate"):
             return None
@@ -641,8 +643,8 @@ class PolicyActivation(models.Model):
         signatures = list(self.signatures.all()) if signatures is None else signatures
         if any(s.signer_id == user.pk for s in signatures):
             return None
-        held: frozenset[str] = getattr(user, "titles", frozenset())
-        return next((t for t in self.open_titles(signatures) if t in held), None)
+        # The title as the signed trail records it (not the mutable row), and no cooling-off.
+        return signing_title(user, self.open_titles(signatures))
 
 
 class ActivationVerdict(models.TextChoices):

@@ -106,6 +106,14 @@ SHIPPED_PACKS: list[str] = [
     "meta-scaling-v2",
     "microsoft-fgf",
     "amazon-fmsf",
+    # Issue 24: every version of the other labs' frameworks, each from its own text.
+    "gdm-fsf-v1",
+    "gdm-fsf-v2",
+    "openai-preparedness-2023",
+    "xai-rmf-2025-02",
+    "xai-rmf-2025-08",
+    "xai-faif-2025-12",
+    "xai-faif-2026-06",
 ]
 
 

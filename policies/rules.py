@@ -185,6 +185,6 @@ def checkpoint_rank(
     effective_compute: float, registered: datetime, tiebreak: Any
 ) -> tuple[float, datetime, Any]:
     """How checkpoints rank: the largest effective compute first, whatever the order they
-    were registered in (DESIGN §4: the largest checkpoint decides); registration time and
+    were registered in (the largest checkpoint decides); registration time and
     then ``tiebreak`` (the id) only break ties."""
     return (effective_compute, registered, tiebreak)

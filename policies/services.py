@@ -42,6 +42,7 @@ from policies.packs import (
 )
 from policies.selfassessment import ELEMENTS, computed
 from rsp_portal.authz import require
+from rsp_portal.errors import ConflictError
 
 if TYPE_CHECKING:
     from core.models import User
@@ -68,8 +69,14 @@ POLICY_ACTIVATED: Event[PolicyVersion] = Event(
 )
 
 
-class ActivationError(Exception):
-    """The version cannot be activated (not a draft, or its content is no longer valid)."""
+class ActivationError(ConflictError):
+    """The version cannot be activated (not a draft, its content no longer valid, a sign-off
+    missing); answered with 409 by the one handler, about the field ``version``."""
+
+    code = "activation_refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__({"version": [message]})
 
 
 def _user_or_none(actor: Actor) -> User | None:

@@ -194,7 +194,7 @@ def activate(request: HttpRequest, pk: int) -> HttpResponse:
                 version, request.user, request.POST.get("dossier_sha256") or None
             )
         except services.ActivationError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, exc.text)
             return redirect("policy-activate", pk=version.pk)
         if version.is_draft:
             pending = ", ".join(signoff.activation_status(version)["pending_titles"])
@@ -236,7 +236,7 @@ def request_activation(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         opened = signoff.request_activation(version, request.user, via="session")
     except services.ActivationError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, exc.text)
         return redirect("policy-activate", pk=version.pk)
     messages.success(request, "Activation requested; each sign-off title must now approve it.")
     return redirect("policy-activation", pk=opened.pk)
@@ -270,7 +270,7 @@ def activation_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 row.pk, request.user, verdict, request.POST.get("dossier_sha256", ""), via="session"
             )
         except services.ActivationError as exc:
-            messages.error(request, str(exc))
+            messages.error(request, exc.text)
         else:
             messages.success(request, f"Your {verdict} is recorded.")
         return redirect("policy-activation", pk=row.pk)

@@ -14,7 +14,13 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from rsp_portal.parsers import PayloadTooLarge
 
-__all__ = ["PayloadTooLarge", "exception_handler"]
+__all__ = ["PayloadTooLarge", "exception_handler", "via_for"]
+
+
+def via_for(request: Any) -> str:
+    """How a request acted, for the audit trail: ``token:<key_id>`` or ``session``."""
+    key_id = getattr(request.auth, "key_id", None)
+    return f"token:{key_id}" if key_id else "session"
 
 
 class Pagination(pagination.PageNumberPagination):
@@ -51,7 +57,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         messages = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
-        return Response({"errors": messages}, status=status)
+        return Response({"errors": messages, "code": getattr(exc, "code", "invalid")}, status)
     if database_unavailable(exc):
         response = drf_exception_handler(ServiceUnavailable(), context)
         if response is not None:

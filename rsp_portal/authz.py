@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from core import authority
 from core.models import ApiToken, Role, TokenScope, User
 
 if TYPE_CHECKING:
@@ -71,13 +72,28 @@ _ACTIONS = [
         TokenScope.EVIDENCE,
         "Register models and checkpoints, log and import results",
     ),
-    Action("evidence.correct", frozenset({SAFETY, ADMIN}), TokenScope.EVIDENCE, "Correct a result"),
+    # Evidence and judgements on it belong to the safety team and leadership, never to an
+    # administrator account (issue 23): correcting a result, confirming a correction that
+    # lowers a determination, confirming a model's lineage, verifying a safeguard.
+    Action("evidence.correct", frozenset({SAFETY}), TokenScope.EVIDENCE, "Correct a result"),
+    Action(
+        "evidence.confirm_correction",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.EVIDENCE,
+        "Confirm or reject another person's correction that lowers a determination",
+    ),
+    Action(
+        "lineage.confirm",
+        frozenset({SAFETY}),
+        TokenScope.EVIDENCE,
+        "Set, change or confirm a model's parent (lineage)",
+    ),
     Action("suite.run", frozenset({SAFETY, ADMIN}), TokenScope.EVIDENCE, "Run evaluation suites"),
     Action("suite.manage", frozenset({ADMIN}), TokenScope.EVIDENCE, "Define evaluation suites"),
     # Governance.
     Action(
         "safeguard.update",
-        frozenset({SAFETY, ADMIN}),
+        frozenset({SAFETY}),
         TokenScope.GOVERNANCE,
         "Record safeguard status and evidence",
     ),
@@ -109,9 +125,67 @@ _ACTIONS = [
     ),
     Action("policy.activate", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Activate a policy"),
     Action(
+        "title.grant",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Propose, approve and refuse sign-off titles (two holders of other titles grant one)",
+    ),
+    Action(
         "policy.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Load and edit policy drafts"
     ),
     Action("token.manage", frozenset({ADMIN}), TokenScope.GOVERNANCE, "Manage users and tokens"),
+    # Transparency (docs/transparency.md). Recipients of noncompliance reports are further
+    # limited to the titles transparency.services.is_recipient names.
+    Action(
+        "noncompliance.handle",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Read and handle noncompliance reports (recipients only)",
+    ),
+    Action(
+        "incident.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read incidents"
+    ),
+    Action(
+        "incident.record",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Record incidents, their interim measures and closure",
+    ),
+    Action(
+        "publicity.manage",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Decide what the public view shows (models, incidents)",
+    ),
+    # Accountability (docs/accountability.md): reports, commitments.
+    Action(
+        "report.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read reports"
+    ),
+    Action(
+        "report.write",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Draft and revise reports",
+    ),
+    Action("report.sign", frozenset({LEADERSHIP}), TokenScope.GOVERNANCE, "Sign reports"),
+    Action(
+        "report.publish",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Publish a signed report's public edition",
+    ),
+    Action(
+        "commitment.view",
+        frozenset({SAFETY, LEADERSHIP, AUDITOR}),
+        TokenScope.READ,
+        "Read the policy's commitments and what is due",
+    ),
+    Action(
+        "commitment.fulfil",
+        frozenset({SAFETY, LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Record that a commitment was kept",
+    ),
     Action(
         "notifications.manage",
         frozenset({ADMIN}),
@@ -122,7 +196,21 @@ _ACTIONS = [
 ACTIONS: dict[str, Action] = {action.name: action for action in _ACTIONS}
 # Separation of duties: whoever administers accounts never signs, whatever else they hold, so
 # an administrator cannot add themselves to leadership and fill a two-person rule alone.
-NOT_FOR_ADMINS = frozenset({"decision.sign", "policy.activate"})
+# The same holds for judgements on the evidence: an administrator who also holds the safety role
+# still cannot correct results, confirm corrections or lineage, or verify safeguards.
+NOT_FOR_ADMINS = frozenset(
+    {
+        "decision.sign",
+        "policy.activate",
+        "evidence.correct",
+        "evidence.confirm_correction",
+        "lineage.confirm",
+        "safeguard.update",
+        "report.sign",
+        "report.publish",
+        "title.grant",
+    }
+)
 
 
 def _roles(user: Actor) -> frozenset[str]:
@@ -132,14 +220,25 @@ def _roles(user: Actor) -> frozenset[str]:
 
 
 def can(user: Actor, action_name: str, token: ApiToken | None = None) -> bool:
-    """Whether ``user`` (through ``token``, if the request used one) may take the action."""
+    """Whether ``user`` (through ``token``, if the request used one) may take the action.
+
+    Roles are fixed codes (``User.role``), never group names. For signing, a token's scope
+    counts only if the trail recorded it when the token was issued (``core.authority``): a
+    scope added to the row in SQL confers nothing.
+    """
     action = ACTIONS[action_name]  # a KeyError here is a programming error, not a denial
     roles = _roles(user)
     if not (roles & action.roles):
         return False
     if action_name in NOT_FOR_ADMINS and ADMIN in roles:
         return False
-    return token is None or not action.scope or action.scope in token.scopes
+    if token is None or not action.scope:
+        return True
+    if action.scope not in token.scopes:
+        return False
+    if action_name in NOT_FOR_ADMINS:
+        return action.scope in authority.token_scopes(token.pk)
+    return True
 
 
 def log_denial(user: Actor, action_name: str, token: ApiToken | None = None) -> None:
@@ -164,7 +263,8 @@ def require(user: Actor, action_name: str, token: ApiToken | None = None) -> Use
         roles = _roles(user)
         if action_name in NOT_FOR_ADMINS and ADMIN in roles:
             raise PermissionDenied(
-                "An administrator account cannot sign or activate: separation of duties."
+                "An administrator account cannot sign, activate or judge evidence (correct "
+                "results, confirm lineage, verify safeguards): separation of duties."
             )
         if token is not None and roles & action.roles:
             raise PermissionDenied(f"This token lacks the '{action.scope}' scope.")

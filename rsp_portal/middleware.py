@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils.cache import add_never_cache_headers
 
+from rsp_portal.api import RETRY_AFTER_SECONDS, database_unavailable
+
 logger = logging.getLogger(__name__)
 request_logger = logging.getLogger("django.request")
 
@@ -57,7 +59,6 @@ class ApiErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api(request):
             return None
-        from rsp_portal.api import RETRY_AFTER_SECONDS, database_unavailable
 
         if database_unavailable(exception):
             logger.warning(

@@ -174,3 +174,10 @@ class JSONParser(BaseParser):
         except (UnicodeDecodeError, LookupError):
             raise exceptions.ParseError(f"The body is not valid {encoding} text.") from None
         return loads(text, allow_nan=self.allow_nan)
+
+
+class FloatJSONParser(JSONParser):
+    """The JSON parser that reads ``NaN`` and infinities as floats, so validation can name the
+    field that holds one (``results[3].value: Must be a finite number``)."""
+
+    allow_nan = True

@@ -21,7 +21,12 @@ FIELD_ERRORS = {
             "type": "object",
             "description": "messages per field; nested fields are named like `results[3].value`",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        }
+        },
+        "code": {
+            "type": "string",
+            "description": "machine-readable kind of refusal (`invalid`, `conflict`, "
+            "`too_large`, `activation_refused`...); absent on a serializer's 400",
+        },
     },
     "required": ["errors"],
 }

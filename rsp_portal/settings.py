@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "evaluations",
     "suites",
     "governance",
+    "accountability",
+    "transparency",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +221,15 @@ AUDIT_WITNESS_KEYS = env_list("AUDIT_WITNESS_KEYS", [])
 # A gate read pauses when the last successful verification of the trail is older than this
 # (the quick verification runs every minute); 0 disables the bound.
 AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 180, minimum=0)
+# Verification fails when entries stay uncovered by a signed checkpoint longer than this (the
+# signer or its periodic task stopped; checkpoints are due every 5 minutes); 0 disables it.
+AUDIT_CHECKPOINT_MAX_AGE_SECONDS = env_int("AUDIT_CHECKPOINT_MAX_AGE_SECONDS", 1800, minimum=0)
+# The stored gate's MAC key (governance.gatemac): a file of at least 32 random bytes, kept out
+# of the database; empty derives the key from SECRET_KEY (docs/adr/0023).
+GATE_MAC_KEY_FILE = env_str("GATE_MAC_KEY_FILE", "")
+# After a credential change of a title holder (password, e-mail, reactivation, a token issued by
+# someone else) their signing is suspended for this long; the other title holders are told.
+SIGNOFF_COOLING_OFF_HOURS = env_int("SIGNOFF_COOLING_OFF_HOURS", 72, minimum=0)
 # Full verifications on demand (POST /api/v1/audit/verify/), per user.
 AUDIT_VERIFY_RATE = env_str("AUDIT_VERIFY_RATE", "6/hour")
 
@@ -294,6 +305,15 @@ SUITE_REQUEUE_SECONDS = env_int("SUITE_REQUEUE_SECONDS", 300, minimum=3)
 # What a `command` suite may run: the deployment's allow-list, never an argv from the database
 # (docs/adr/0032-suite-commands-and-the-signer-queue.md). Empty: no command suite can run.
 SUITE_COMMANDS = env_commands("SUITE_COMMANDS_FILE")
+
+# --- Transparency (docs/transparency.md) --------------------------------------------------------
+# The public view and its API: requests per client address (cached under the audit log's head).
+TRANSPARENCY_RATE = env_str("TRANSPARENCY_RATE", "120/minute")
+# Noncompliance reports: filings and receipt look-ups per client address.
+NONCOMPLIANCE_RATE = env_str("NONCOMPLIANCE_RATE", "10/hour")
+# Who receives noncompliance reports: holders of these sign-off titles (RSP packs name the RSO
+# and an executive outside the RSO's chain).
+NONCOMPLIANCE_RECIPIENT_TITLES = env_list("NONCOMPLIANCE_RECIPIENT_TITLES", ["RSO", "CEO"])
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

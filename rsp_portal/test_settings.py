@@ -17,10 +17,10 @@ from rsp_portal.settings import VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
+# STORAGES, DEBUG (off) and AUDIT_VERIFY_MAX_AGE_SECONDS stay as in production: pages render
+# through the static manifest (tests/conftest.py collects the files once per session), and gates
+# trust the trail only within the bound of a passing verification (tests that need a trusted
+# trail verify it as the beat would: the ``verified_trail`` fixture, tests.audit_support).
 AXES_ENABLED = os.environ.get("AXES_ENABLED", "false") == "true"
 # Cookies are not Secure in tests: the test client speaks plain HTTP.
 SESSION_COOKIE_SECURE = False
@@ -31,8 +31,6 @@ TEST_VAR_DIR = VAR_DIR / "test"
 # Each test that signs checkpoints gets its own external checkpoint log (tests.audit_support);
 # a shared file would mix notes signed by different test keys.
 AUDIT_CHECKPOINT_LOG = None
-# Tests that exercise the staleness bound set it themselves.
-AUDIT_VERIFY_MAX_AGE_SECONDS = 0
 AUDIT_VERIFY_RATE = "10000/hour"
 AUDIT_WITNESS_URLS = []
 AUDIT_WITNESS_KEYS = []

@@ -24,6 +24,8 @@ api_v1 = [
     path("", include("evaluations.api.urls")),
     path("", include("suites.api.urls")),
     path("", include("governance.api.urls")),
+    path("", include("accountability.api.urls")),
+    path("", include("transparency.api.urls")),
     path("audit/", include("audit.api.urls")),
 ]
 
@@ -35,6 +37,8 @@ urlpatterns = [
     path("", include("evaluations.urls")),
     path("", include("suites.urls")),
     path("", include("governance.urls")),
+    path("", include("accountability.urls")),
+    path("", include("transparency.urls")),
     path("audit/", include("audit.urls")),
     path("", include("core.urls")),
 ]

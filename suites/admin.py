@@ -15,8 +15,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from evaluations.services import EvidenceError
 from rsp_portal.authz import can
+from rsp_portal.errors import ServiceError
 from suites import services
 from suites.models import EvalSuite, SuiteRun
 
@@ -56,7 +56,7 @@ class EvalSuiteForm(forms.ModelForm[EvalSuite]):
                 schedule=data.get("schedule") or "",
                 max_attempts=data.get("max_attempts"),
             )
-        except EvidenceError as exc:
+        except ServiceError as exc:
             for field_name, messages in exc.message_dict.items():
                 base = field_name.split(".")[0]
                 self.add_error(base if base in self.fields else None, messages)

@@ -24,7 +24,7 @@ DEMO_METRICS = {
 }
 
 
-def seed_demo(stdout: TextIO) -> None:
+def seed_demo(stdout: TextIO, actor: object = None) -> None:
     if EvalSuite.objects.filter(slug=DEMO_SUITE).exists():
         return
     policy = active_policy_view()

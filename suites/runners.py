@@ -106,11 +106,9 @@ def validate_config(runner: str, raw: object) -> dict[str, Any]:
     """Check a runner configuration; returns it normalised or raises :class:`ConfigError`."""
     if not isinstance(raw, Mapping):
         raise ConfigError({"config": ["Must be a JSON object."]})
-    if runner == "inspect":
-        return _validate_inspect(raw)
-    if runner == "command":
-        return _validate_command(raw)
-    raise ConfigError({"runner": ["Must be 'inspect' or 'command'."]})
+    if runner not in RUNNERS:
+        raise ConfigError({"runner": [f"Must be one of {', '.join(RUNNERS)}."]})
+    return RUNNERS[runner].validate(raw)
 
 
 def _int(
@@ -527,3 +525,64 @@ def run_inspect(
         evaluated_at=parsed.evaluated_at,
         partial=parsed.partial,
     )
+
+
+# --- The runner registry -------------------------------------------------------------------
+
+
+class Runner:
+    """One way to run a suite (the plugin shape of importers and transports): ``kind`` (the
+    value of ``EvalSuite.runner``), ``validate`` (its configuration, normalised, or a
+    :class:`ConfigError`) and ``run``. Defining a subclass registers it in :data:`RUNNERS`."""
+
+    kind: str
+    label: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind in RUNNERS:
+            raise TypeError(f"two runners of kind {cls.kind!r}")
+        RUNNERS[cls.kind] = cls()
+
+    def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def run(
+        self, config: Mapping[str, Any], mapping: Mapping[str, str], progress: Progress, logs: Path
+    ) -> RunOutput:
+        """Run once; raise :class:`RunnerError` for a failure the run records."""
+        raise NotImplementedError
+
+
+RUNNERS: dict[str, Runner] = {}
+
+
+def runner_for(kind: str) -> Runner:
+    """The runner of a suite's ``runner`` value."""
+    return RUNNERS[kind]
+
+
+class InspectRunner(Runner):
+    kind = "inspect"
+    label = "Inspect AI task"
+
+    def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return _validate_inspect(raw)
+
+    def run(
+        self, config: Mapping[str, Any], mapping: Mapping[str, str], progress: Progress, logs: Path
+    ) -> RunOutput:
+        return run_inspect(config, mapping, progress, logs)
+
+
+class CommandRunner(Runner):
+    kind = "command"
+    label = "Command"
+
+    def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return _validate_command(raw)
+
+    def run(
+        self, config: Mapping[str, Any], mapping: Mapping[str, str], progress: Progress, logs: Path
+    ) -> RunOutput:
+        return run_command(config, mapping, progress)

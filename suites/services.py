@@ -36,12 +36,8 @@ import audit
 from core import outbox
 from core.models import OutboxMessage, User
 from evaluations.models import AIModel, Checkpoint, EvalResult
-from evaluations.services import (
-    ConflictError,
-    EvidenceError,
-    record_results,
-    require_policy,
-)
+from evaluations.services import EvidenceError, record_results, require_policy
+from rsp_portal.errors import ConflictError, ServiceError
 from suites import runners
 from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 
@@ -66,7 +62,7 @@ def requeue_seconds() -> int:
     return int(getattr(settings, "SUITE_REQUEUE_SECONDS", 300))
 
 
-def _error(field_name: str, message: str, cls: type[EvidenceError] = EvidenceError) -> Any:
+def _error(field_name: str, message: str, cls: type[ServiceError] = EvidenceError) -> Any:
     return cls({field_name: [message]})
 
 
@@ -203,8 +199,8 @@ def check_suite_input(
             errors["slug"] = [f"A suite with slug {slug!r} already exists."]
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         errors["name"] = ["Required: at most 200 characters."]
-    if runner not in EvalSuite.Runner.values:
-        errors["runner"] = [f"Must be one of {', '.join(EvalSuite.Runner.values)}."]
+    if runner not in runners.RUNNERS:
+        errors["runner"] = [f"Must be one of {', '.join(runners.RUNNERS)}."]
     clean_config: dict[str, Any] = {}
     if not errors.get("runner"):
         try:
@@ -221,7 +217,7 @@ def check_suite_input(
     if schedule_text:
         try:
             parse_cron(schedule_text)
-        except EvidenceError as exc:
+        except ServiceError as exc:
             errors.update(exc.message_dict)
     if (
         isinstance(max_attempts, bool)
@@ -638,10 +634,8 @@ def execute(run_id: int, worker: str) -> str | None:
     heartbeat = _Heartbeat(run_id, attempt)
     heartbeat.start()
     try:
-        if suite.runner == EvalSuite.Runner.INSPECT:
-            output = runners.run_inspect(suite.config, suite.metrics, progress, logs_dir(run))
-        else:
-            output = runners.run_command(suite.config, suite.metrics, progress)
+        runner = runners.runner_for(suite.runner)
+        output = runner.run(suite.config, suite.metrics, progress, logs_dir(run))
     except runners.RunnerError as exc:
         return fail_attempt(run_id, attempt, exc.message, exc.log_excerpt, retryable=exc.retryable)
     except Exception as exc:  # includes the soft time limit
@@ -651,7 +645,7 @@ def execute(run_id: int, worker: str) -> str | None:
         heartbeat.stop()
     try:
         done = complete(run_id, attempt, output)
-    except EvidenceError as exc:
+    except ServiceError as exc:
         messages = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
         return fail_attempt(
             run_id,

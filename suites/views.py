@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from evaluations.models import AIModel
-from evaluations.services import EvidenceError
 from rsp_portal.authz import can, require
+from rsp_portal.errors import ServiceError
 from suites import services
 from suites.api.views import suite_list_queryset
 from suites.models import EvalSuite, SuiteRun, SuiteRunResult
@@ -21,7 +21,7 @@ from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 RUN_HISTORY = 50
 
 
-def _messages(exc: EvidenceError) -> str:
+def _messages(exc: ServiceError) -> str:
     return " ".join(m for msgs in exc.message_dict.values() for m in msgs)
 
 
@@ -59,7 +59,7 @@ def suite_run_now(request: HttpRequest, slug: str) -> HttpResponse:
     model = get_object_or_404(AIModel, slug=request.POST.get("model", ""))
     try:
         run = services.request_run(suite, model, actor=request.user, via="session")
-    except EvidenceError as exc:
+    except ServiceError as exc:
         messages.error(request, _messages(exc))
         return redirect("suite-detail", slug=suite.slug)
     messages.success(request, f"Run #{run.pk} of {suite.name} on {model.slug} is queued.")
@@ -92,7 +92,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(SuiteRun, pk=pk)
     try:
         services.cancel_run(run, request.user, via="session")
-    except EvidenceError as exc:
+    except ServiceError as exc:
         messages.error(request, _messages(exc))
     else:
         messages.success(request, f"Run #{run.pk} was cancelled.")

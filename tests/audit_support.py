@@ -11,10 +11,17 @@ import pytest
 from django.db import connection, transaction
 
 import audit
+from audit.models import VerificationRun
 from audit.verify_bundle import generate_private_key_pem, load_private_key, public_key_pem
 from tests.conftest import guards_enforced
 
-APPEND_ONLY_TABLES = ("audit_auditentry", "audit_auditcheckpoint", "audit_loghead")
+APPEND_ONLY_TABLES = (
+    "audit_auditentry",
+    "audit_auditcheckpoint",
+    "audit_loghead",
+    "audit_verificationrun",
+    "audit_checkpointpublication",
+)
 SQLITE_TRIGGERS = (
     "audit_auditentry_no_update",
     "audit_auditentry_no_delete",
@@ -22,6 +29,10 @@ SQLITE_TRIGGERS = (
     "audit_auditcheckpoint_no_delete",
     "audit_loghead_no_delete",
     "audit_loghead_advance",
+    "audit_verificationrun_no_update",
+    "audit_verificationrun_no_delete",
+    "audit_checkpointpublication_no_update",
+    "audit_checkpointpublication_no_delete",
 )
 
 
@@ -39,6 +50,25 @@ def audit_keys(settings: Any, tmp_path: Path) -> Path:
     # The checkpoint log outside the database, fresh for this test (and its key).
     settings.AUDIT_CHECKPOINT_LOG = tmp_path / "witness" / "checkpoints.jsonl"
     return private
+
+
+def verify_trail() -> VerificationRun:
+    """Verify the audit trail exactly as the beat does every minute (the ``audit.verify_quick``
+    task, run in this process) and fail the test unless it passed.
+
+    The settings keep production's AUDIT_VERIFY_MAX_AGE_SECONDS: without a passing verification
+    within that bound, every gate is paused with ``audit_unverified`` (and a decision cannot be
+    requested). Call this after writing what the test needs, or request the ``verified_trail``
+    fixture (tests/conftest.py), which calls it when the test starts.
+    """
+    from audit.tasks import verify_quick
+    from audit.verification import latest_run
+
+    passed = verify_quick()
+    run = latest_run()
+    assert passed, f"the audit trail failed verification: {run and run.message}"
+    assert run is not None and run.ok, "the run is not signed: the test process has no audit key"
+    return run
 
 
 def append(n: int, start: int = 0, actor: Any = None) -> None:
@@ -68,3 +98,11 @@ def attacker() -> Iterator[Any]:
             for trigger in SQLITE_TRIGGERS:
                 cursor.execute(f'DROP TRIGGER IF EXISTS "{trigger}"')
         yield cursor
+
+
+def restore_guards(cursor: Any) -> None:
+    """Switch the guards :func:`attacker` disabled back on (PostgreSQL), as an attacker who
+    covers their tracks would; SQLite triggers dropped by it stay dropped."""
+    if connection.vendor == "postgresql":
+        for table in APPEND_ONLY_TABLES:
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")

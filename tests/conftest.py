@@ -67,6 +67,63 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _static_manifest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Collect the static files once per session with the production storage (hashed names and
+    a manifest, as the Dockerfile does), so a page that names a file the manifest lacks fails
+    here exactly as it would in production (DEBUG stays off)."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("staticfiles")):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_audit_keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One audit key pair for the session, as a deployment has one: the worker's verification
+    runs are signed with it and only signed runs count for the gate. Exported to the
+    environment too, so Celery worker processes (tests.services) sign and check with the same
+    key. A test that needs its own key uses ``tests.audit_support.audit_keys``."""
+    from django.test import override_settings
+
+    from audit.verify_bundle import generate_private_key_pem, load_private_key, public_key_pem
+
+    keys = tmp_path_factory.mktemp("audit-keys")
+    private, public = keys / "signing.pem", keys / "public.pem"
+    private.write_bytes(generate_private_key_pem())
+    public.write_bytes(public_key_pem(load_private_key(private)))
+    saved = {
+        name: os.environ.get(name) for name in ("AUDIT_SIGNING_KEY_FILE", "AUDIT_PUBLIC_KEY_FILE")
+    }
+    os.environ["AUDIT_SIGNING_KEY_FILE"], os.environ["AUDIT_PUBLIC_KEY_FILE"] = (
+        str(private),
+        str(public),
+    )
+    try:
+        with override_settings(AUDIT_SIGNING_KEY_FILE=private, AUDIT_PUBLIC_KEY_FILE=public):
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def verified_trail(db: None, request: pytest.FixtureRequest) -> Any:
+    """The audit trail verified as the beat would (see ``tests.audit_support.verify_trail``):
+    request it in every test, or fixture, that needs gates to trust the trail. A test that
+    also uses ``audit_keys`` gets its run signed with that key (set up first)."""
+    from tests.audit_support import verify_trail
+
+    if "audit_keys" in request.fixturenames:
+        request.getfixturevalue("audit_keys")
+    return verify_trail()
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _test_flush_switch() -> Iterator[None]:
     """Turn the switch on for every test connection (the app never sets it)."""
     connection_created.connect(_on_connect, dispatch_uid="tests-allow-flush")

@@ -33,5 +33,8 @@ def install_test_flush_escape(connection: Any) -> None:
     name = connection.settings_dict["NAME"]
     if not str(name).startswith("test_"):
         raise RuntimeError(f"refusing to install the test flush escape in database {name!r}")
+    from audit.preconditions import TEST_DATABASE_FUNCTIONS
+
+    TEST_DATABASE_FUNCTIONS.add(PG_TEST_FUNCTION)  # verification accepts it, here only
     with connection.cursor() as cursor:
         cursor.execute(PG_TEST_FUNCTION)

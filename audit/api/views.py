@@ -30,6 +30,7 @@ from audit.checkpoints import key_description
 from audit.filters import AuditEntryFilter
 from audit.models import AuditEntry
 from audit.verification import ExportError, export_zip, latest_run, run_verification
+from audit.witness import WitnessError, witness
 from rsp_portal.parsers import JSONParser as SafeJSONParser
 
 
@@ -175,7 +176,6 @@ class AuditWitness(APIView):
 
     @extend_schema(request=OpenApiTypes.STR, responses=WitnessSerializer)
     def post(self, request: Request) -> Response:
-        from audit.witness import WitnessError, witness
 
         data = request.data
         note = data.get("note") if isinstance(data, dict) else data

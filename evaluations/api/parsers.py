@@ -7,10 +7,10 @@ where they were. This one reads them as floats so that validation can name the f
 
 from __future__ import annotations
 
-from rsp_portal.parsers import JSONParser, body_limit, too_large
+from rsp_portal.parsers import FloatJSONParser, body_limit, too_large
 
 __all__ = ["EvidenceJSONParser", "body_limit", "too_large"]
 
 
-class EvidenceJSONParser(JSONParser):
-    allow_nan = True
+#: The evidence API's parser is the shared one (``rsp_portal.parsers``).
+EvidenceJSONParser = FloatJSONParser

@@ -11,7 +11,15 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.models import User
-from evaluations.models import AIModel, Checkpoint, EvalResult, ImportRecord, MetricMapping
+from evaluations.importers import accepted_files
+from evaluations.models import (
+    AIModel,
+    Checkpoint,
+    EvalResult,
+    ImportRecord,
+    MetricMapping,
+    PendingCorrection,
+)
 from rsp_portal import parsers
 
 
@@ -312,9 +320,7 @@ class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
 
 
 class ImportInputSerializer(serializers.Serializer[Any]):
-    file = serializers.FileField(
-        help_text="Inspect .eval/.json log, lm-eval results JSON or a results JSON file"
-    )
+    file = serializers.FileField(help_text=f"One of: {accepted_files()}")
     model = serializers.SlugField()
     checkpoint = serializers.CharField()
     mapping = serializers.JSONField(
@@ -410,3 +416,36 @@ class MetricMappingSerializer(serializers.ModelSerializer[MetricMapping]):
     class Meta:
         model = MetricMapping
         fields = ["format", "task", "source_name", "metric", "updated_by", "updated_at"]
+
+
+class PendingCorrectionSerializer(serializers.ModelSerializer[PendingCorrection]):
+    """A correction that lowers a determination and waits for a second person."""
+
+    requested_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    changes = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = PendingCorrection
+        fields = [
+            "id",
+            "result",
+            "values",
+            "reason",
+            "changes",
+            "status",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "note",
+            "applied",
+        ]
+
+
+class CorrectionRejectSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(required=False, allow_blank=True)

@@ -15,4 +15,15 @@ urlpatterns = [
     path("results/import/", views.ResultImport.as_view(), name="api-result-import"),
     path("mappings/", views.MappingList.as_view(), name="api-mapping-list"),
     path("results/<int:pk>/correct/", views.ResultCorrect.as_view(), name="api-result-correct"),
+    path("corrections/", views.CorrectionList.as_view(), name="api-correction-list"),
+    path(
+        "corrections/<int:pk>/confirm/",
+        views.CorrectionConfirm.as_view(),
+        name="api-correction-confirm",
+    ),
+    path(
+        "corrections/<int:pk>/reject/",
+        views.CorrectionReject.as_view(),
+        name="api-correction-reject",
+    ),
 ]

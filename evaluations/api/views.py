@@ -13,7 +13,7 @@ from typing import Any
 import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.events import ask
-from evaluations import import_service, services, triggers
+from evaluations import corrections, import_service, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
     RESULT_VALUES,
@@ -33,6 +33,7 @@ from evaluations.api.serializers import (
     CheckpointInputSerializer,
     CheckpointSerializer,
     CorrectionInputSerializer,
+    CorrectionRejectSerializer,
     EvalResultInputSerializer,
     EvalResultSerializer,
     ImportFieldsSerializer,
@@ -40,25 +41,13 @@ from evaluations.api.serializers import (
     ImportOutputSerializer,
     ImportRecordSerializer,
     MetricMappingSerializer,
+    PendingCorrectionSerializer,
     result_rows,
 )
-from evaluations.idempotency import HEADER, idempotent
-from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping
+from evaluations.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping, PendingCorrection
+from rsp_portal.api import via_for
 from rsp_portal.filters import PrebuiltFilterBackend
-
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    HEADER,
-    str,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="a unique key (≤255 characters); a retry with the same key and body "
-    "replays the first answer, with another body answers 422",
-)
-
-
-def via_for(request: Request) -> str:
-    key_id = getattr(request.auth, "key_id", None)
-    return f"token:{key_id}" if key_id else "session"
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -260,12 +249,22 @@ class ResultCorrect(APIView):
     actions = {"POST": "evidence.correct"}
     parser_classes = [EvidenceJSONParser]
 
-    @extend_schema(request=CorrectionInputSerializer, responses={201: EvalResultSerializer})
+    @extend_schema(
+        request=CorrectionInputSerializer,
+        responses={
+            201: EvalResultSerializer,
+            202: OpenApiResponse(
+                PendingCorrectionSerializer,
+                description="the correction would lower a determination: it waits for a "
+                "second person (POST /corrections/{id}/confirm/); the old result stands",
+            ),
+        },
+    )
     def post(self, request: Request, pk: int) -> Response:
         old = get_object_or_404(EvalResult.objects.for_display(), pk=pk)
         data = dict(_body(request))
         reason = data.pop("correction_reason", None)
-        new = services.correct_result(
+        outcome = corrections.propose(
             old,
             data,
             reason,
@@ -273,7 +272,53 @@ class ResultCorrect(APIView):
             via=via_for(request),
             source=EvalResult.Source.API,
         )
+        if isinstance(outcome, PendingCorrection):
+            return Response(
+                PendingCorrectionSerializer(outcome).data, status=status.HTTP_202_ACCEPTED
+            )
+        return Response(EvalResultSerializer(outcome).data, status=status.HTTP_201_CREATED)
+
+
+class CorrectionFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
+    class Meta:
+        model = PendingCorrection
+        fields = ["status"]
+
+
+class CorrectionList(generics.ListAPIView[PendingCorrection]):
+    """Corrections that lower a determination, open ones first (``?status=pending``)."""
+
+    actions = {"GET": "governance.view"}
+    serializer_class = PendingCorrectionSerializer
+    filterset_class = CorrectionFilter
+
+    def get_queryset(self) -> QuerySet[PendingCorrection]:
+        return PendingCorrection.objects.select_related("requested_by", "decided_by").order_by(
+            "status", "-requested_at", "-id"
+        )
+
+
+class CorrectionConfirm(APIView):
+    """A second person (safety or leadership, not the author) confirms: the correction applies."""
+
+    actions = {"POST": "evidence.confirm_correction"}
+
+    @extend_schema(request=None, responses={201: EvalResultSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        new = corrections.confirm(pk, request.user, via=via_for(request))
         return Response(EvalResultSerializer(new).data, status=status.HTTP_201_CREATED)
+
+
+class CorrectionReject(APIView):
+    """Close a pending correction without applying it."""
+
+    actions = {"POST": "evidence.confirm_correction"}
+
+    @extend_schema(request=CorrectionRejectSerializer, responses={200: PendingCorrectionSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        body = _body(request) if request.data else {}
+        pending = corrections.reject(pk, request.user, body.get("note", ""), via=via_for(request))
+        return Response(PendingCorrectionSerializer(pending).data)
 
 
 def _finite(value: float | None) -> float | None:

@@ -11,8 +11,9 @@ Supported inputs:
 * lm-evaluation-harness ``results_<datetime>.json`` files.
 * Generic "results JSON" files from in-house harnesses (``docs/import-formats.md``).
 
-Each format is one module here with its reader class (``detect`` data and ``parse``) and one
-entry in :data:`FORMATS`, with no new branch in :func:`detect_format` or :func:`parse_log_file`.
+Each format is one module here with its reader class (``detect`` data and ``parse``; defining it
+registers it in :data:`FORMATS`) and its name in the import of the shipped formats below, with
+no new branch in :func:`detect_format` or :func:`parse_log_file`.
 
 Metric naming (the left-hand side of an import mapping):
 
@@ -45,6 +46,7 @@ from pathlib import Path
 from evaluations.importers.base import (
     _FIRST_KEY_RE,
     _ZIP_MAGIC,
+    FORMATS,
     HEAD_BYTES,
     ImportFormatError,
     LogFormat,
@@ -58,11 +60,13 @@ from evaluations.importers.inspect_logs import InspectFormat, parse_inspect_log
 from evaluations.importers.lm_eval import LmEvalFormat, parse_lm_eval_results
 from evaluations.importers.results_json import ResultsJsonFormat, parse_results_json
 
-#: The formats the importer reads, by name. A new format is one module with its reader class
-#: (a ``LogFormatReader``) and one entry here, plus its ``ImportRecord.Format`` member.
-FORMATS: dict[str, LogFormatReader] = {
-    reader.name: reader for reader in (InspectFormat(), LmEvalFormat(), ResultsJsonFormat())
-}
+#: The shipped formats, in detection order (importing their modules registered them).
+SHIPPED = (InspectFormat, LmEvalFormat, ResultsJsonFormat)
+
+
+def accepted_files() -> str:
+    """The accepted files in words, for the upload form and the API's help text."""
+    return ", ".join(reader.files or reader.label for reader in FORMATS.values())
 
 
 def _format_list() -> str:

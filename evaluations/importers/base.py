@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
-#: A format's name: a key of ``importers.FORMATS`` and a value of ``ImportRecord.Format``.
+#: A format's name: a key of :data:`FORMATS` (stored on ``ImportRecord.format``).
 LogFormat = str
 LogStatus = Literal["success", "error", "cancelled", "started"]
 InspectFileFormat = Literal["eval", "json"]
@@ -282,11 +282,32 @@ class LogFormatReader:
 
     name: LogFormat
     label: str
+    #: How the upload form and the API describe the files (``"lm-eval results_*.json"``).
+    files: str = ""
     first_keys: frozenset[str] = frozenset()
     markers: tuple[bytes, ...] = ()
     zip: bool = False
     #: A marker so specific that its presence alone decides the format.
     exclusive_marker: bytes | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Defining a reader with a ``name`` registers it in :data:`FORMATS` (its one entry)."""
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        if name in FORMATS:
+            raise TypeError(f"two readers for the import format {name!r}")
+        FORMATS[name] = cls()
+
     def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
         raise NotImplementedError
+
+
+#: The formats the importer reads, by name: each reader registered itself by being defined.
+FORMATS: dict[str, LogFormatReader] = {}
+
+
+def unregister(name: str) -> None:
+    """Forget a format (tests that define a test-only one)."""
+    FORMATS.pop(name, None)

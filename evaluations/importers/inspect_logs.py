@@ -260,6 +260,7 @@ def _usage_totals(usages: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 class InspectFormat(LogFormatReader):
     name = "inspect"
     label = "Inspect AI log"
+    files = "Inspect AI .eval or .json logs"
     first_keys = frozenset({"version", "status", "eval"})
     markers = (b'"eval_id"', b'"run_id"', b'"task_id"')
     zip = True

@@ -303,6 +303,7 @@ def _sum_counts(n_samples: Mapping[str, Any], tasks: Iterable[str], key: str) ->
 class LmEvalFormat(LogFormatReader):
     name = "lm_eval"
     label = "lm-eval results file"
+    files = "lm-eval results_*.json files"
     first_keys = frozenset(
         {"results", "groups", "group_subtasks", "configs", "versions", "n-shot", "config"}
     )

@@ -202,6 +202,7 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
 class ResultsJsonFormat(LogFormatReader):
     name = "results_json"
     label = "results JSON file"
+    files = "results JSON files from in-house harnesses"
     first_keys = frozenset({RESULTS_JSON_MARKER})
     exclusive_marker = f'"{RESULTS_JSON_MARKER}"'.encode()
 

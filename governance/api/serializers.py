@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from core.models import User
@@ -46,9 +47,26 @@ class GateQuerySerializer(serializers.Serializer[dict[str, Any]]):
         as_of = attrs.get("as_of")
         if as_of is not None and as_of.tzinfo is None:
             raise serializers.ValidationError({"as_of": ["Must include a time zone, e.g. Z."]})
+        if as_of is not None and as_of > timezone.now():
+            raise serializers.ValidationError(
+                {"as_of": ["Must not be in the future: the record answers for the past only."]}
+            )
         return attrs
 
     def to_internal_value(self, data: Any) -> Any:
+        # A parameter given twice (``?scope=a&scope=b``) or empty (``?scope=``) is refused:
+        # taking the last one, or the default, would answer a question nobody asked.
+        errors: dict[str, list[str]] = {}
+        for key in ("scope", "compute", "as_of"):
+            values = data.getlist(key) if hasattr(data, "getlist") else [data.get(key)]
+            if key not in data:
+                continue
+            if len(values) > 1:
+                errors[key] = [f"Give {key} once, not {len(values)} times."]
+            elif not str(values[0] if values[0] is not None else "").strip():
+                errors[key] = [f"Is empty; give a value or leave {key} out for the default."]
+        if errors:
+            raise serializers.ValidationError(errors)
         # Query strings carry text; accept numbers written as text here only.
         data = data.copy()
         if "compute" in data:
@@ -114,6 +132,20 @@ class SafeguardWriteSerializer(serializers.Serializer[dict[str, Any]]):
         required=False, allow_blank=True, max_length=500, default=""
     )
     notes = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A field the portal does not know (``expires``, ``verified_by``...) would be silently
+        # ignored while its sender believes it recorded: refuse it, naming it.
+        given = self.initial_data if isinstance(self.initial_data, dict) else {}
+        unknown = sorted(set(given) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    name: [f"Unknown field; allowed: {', '.join(sorted(self.fields))}."]
+                    for name in unknown
+                }
+            )
+        return attrs
 
 
 class SafeguardRecordSerializer(serializers.ModelSerializer[SafeguardRecord]):
@@ -184,7 +216,15 @@ class DecisionCreateSerializer(serializers.Serializer[dict[str, Any]]):
     compute_limit = FiniteFloatField(
         min_value=0,
         required=False,
-        help_text="FLOP; required for scaling, defaults to the largest checkpoint for deployment",
+        help_text="FLOP; required for scaling, refused for deployment (a deployment decision "
+        "names its checkpoints instead)",
+    )
+    checkpoints = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=100,
+        help_text="deployment only, required there: the names of the model's checkpoints it "
+        "deploys; a checkpoint it does not name is not covered",
     )
     rationale = serializers.CharField(max_length=10000)
     lifts_precautions = serializers.ListField(

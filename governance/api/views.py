@@ -18,13 +18,9 @@ from evaluations.models import AIModel
 from governance import adapter, safeguards, services
 from governance.api import serializers as s
 from governance.models import ApprovalVerdict, GateTransition, Precaution, ScalingDecision, Scope
+from rsp_portal.api import via_for
 
 logger = logging.getLogger(__name__)
-
-
-def _via(request: Request) -> str:
-    key_id = getattr(request.auth, "key_id", None)
-    return f"token:{key_id}" if key_id else "session"
 
 
 def _model(slug: str) -> AIModel:
@@ -110,7 +106,7 @@ class SafeguardRecordView(APIView):
             request.user,
             evidence_url=body.validated_data["evidence_url"],
             notes=body.validated_data["notes"],
-            via=_via(request),
+            via=via_for(request),
         )
         return Response(s.SafeguardRecordSerializer(record).data, status=status.HTTP_201_CREATED)
 
@@ -143,7 +139,8 @@ class DecisionListView(generics.ListAPIView[ScalingDecision]):
             request.user,
             scope=body.validated_data["scope"],
             lifts_precautions=body.validated_data["lifts_precautions"],
-            via=_via(request),
+            checkpoints=body.validated_data.get("checkpoints"),
+            via=via_for(request),
         )
         return Response(s.DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
 
@@ -171,7 +168,7 @@ class SignView(APIView):
             self.verdict,
             body.validated_data["dossier_sha256"],
             body.validated_data["comment"],
-            via=_via(request),
+            via=via_for(request),
         )
         decision = DecisionListView.get_queryset(self).get(pk=decision.pk)  # type: ignore[arg-type]
         return Response(s.DecisionSerializer(decision).data)
@@ -194,7 +191,7 @@ class PauseView(APIView):
         body.is_valid(raise_exception=True)
         model = _model(slug)
         record = services.pause(
-            model, body.validated_data["reason"], request.user, via=_via(request)
+            model, body.validated_data["reason"], request.user, via=via_for(request)
         )
         out = {
             "id": record.pk,
@@ -215,10 +212,16 @@ class PrecautionListView(APIView):
     @extend_schema(responses=s.PrecautionSerializer(many=True))
     def get(self, request: Request, slug: str) -> Response:
         model = _model(slug)
-        in_force = {p.pk for p in adapter.precautions_in_force(model)}
+        in_force = {p.pk for p in adapter.precautions_in_force(model, Scope.SCALING)}
+        deploy = {p.pk for p in adapter.precautions_in_force(model, Scope.DEPLOYMENT)}
         rows = list(Precaution.objects.filter(model=model).select_related("model", "created_by"))
         data = [
-            {**s.PrecautionSerializer(row).data, "in_force": row.pk in in_force} for row in rows
+            {
+                **s.PrecautionSerializer(row).data,
+                "in_force": row.pk in in_force,
+                "in_force_for_deployment": row.pk in deploy,
+            }
+            for row in rows
         ]
         return Response(data)
 
@@ -231,7 +234,7 @@ class PrecautionListView(APIView):
             body.validated_data["threshold_code"],
             body.validated_data["reason"],
             request.user,
-            via=_via(request),
+            via=via_for(request),
         )
         data = {**s.PrecautionSerializer(record).data, "in_force": True}
         return Response(data, status=status.HTTP_201_CREATED)

@@ -91,6 +91,7 @@ from governance.gate.determinations import (
     last_full_evaluation,
 )
 from governance.gate.engine import (
+    audit_unverified_verdict,
     evaluate,
     internal_error_verdict,
 )
@@ -172,6 +173,7 @@ __all__ = [
     "Verdict",
     "WarningBehaviour",
     "add_months",
+    "audit_unverified_verdict",
     "below_line",
     "codes_of",
     "determine_indicator",

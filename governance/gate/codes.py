@@ -7,7 +7,6 @@ Pure data: the engine, the pages, the e-mails and the docs read it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -78,8 +77,8 @@ REASONS: Final[tuple[ReasonInfo, ...]] = (
         "audit",
         "Audit trail not verified",
         "no audit verification passed within the bound, or the last one failed",
-        "An auditor runs the audit verification (the Audit page says how); a failure is "
-        "investigated before anything else.",
+        "Start the worker and beat, which verify the audit trail every minute, or run "
+        "manage.py verify_audit; a failed verification is investigated by an auditor first.",
         "audit-status",
         "Audit trail status",
     ),
@@ -201,16 +200,41 @@ REASONS: Final[tuple[ReasonInfo, ...]] = (
 )
 
 #: Each code's row.
-REASON: Final[Mapping[str, ReasonInfo]] = {row.code: row for row in REASONS}
+REASON: Final[dict[str, ReasonInfo]] = {row.code: row for row in REASONS}
 #: Every reason code, in the one order (the verdict's and the pages').
 REASON_CODES: Final[tuple[str, ...]] = tuple(row.code for row in REASONS)
 #: A code's place in that order (unknown codes last).
-RANK: Final[Mapping[str, int]] = {code: rank for rank, code in enumerate(REASON_CODES)}
+RANK: Final[dict[str, int]] = {code: rank for rank, code in enumerate(REASON_CODES)}
+
+
+def register(row: ReasonInfo, *, after: str) -> None:
+    """Add a reason code from a plugin, placed right after ``after`` in the one order.
+
+    The shipped codes are the rows above; a plugin (or a test) that brings its own check calls
+    this once. ``REASON`` and ``RANK`` (what the engine, pages and e-mails read) include it.
+    """
+    if row.code in REASON:
+        raise ValueError(f"reason code {row.code!r} exists already")
+    order = sorted(RANK, key=RANK.__getitem__)
+    order.insert(order.index(after) + 1, row.code)
+    REASON[row.code] = row
+    RANK.clear()
+    RANK.update({code: rank for rank, code in enumerate(order)})
+
+
+def unregister(code: str) -> None:
+    """Take a plugin's code out again (tests)."""
+    if code in REASON_CODES:
+        raise ValueError(f"{code!r} is a shipped reason code")
+    del REASON[code]
+    order = [c for c in sorted(RANK, key=RANK.__getitem__) if c != code]
+    RANK.clear()
+    RANK.update({c: rank for rank, c in enumerate(order)})
 
 
 def codes_of(group: str) -> frozenset[str]:
     """The codes of one group (``"decision"``: the reasons a new decision clears)."""
-    return frozenset(row.code for row in REASONS if row.group == group)
+    return frozenset(row.code for row in REASON.values() if row.group == group)
 
 
 class GateInputError(ValueError):

@@ -77,6 +77,8 @@ def approval_reasons(
     planned: float | None,
     determinations: tuple[Determination, ...],
     required: tuple[str, ...],
+    policy: PolicySnapshot | None = None,
+    checkpoint: str | None = None,
 ) -> list[Reason]:
     if approval is None or approval.scope != scope:
         return [
@@ -88,7 +90,40 @@ def approval_reasons(
                 ),
             )
         ]
+    if approval.checkpoints is not None and checkpoint not in approval.checkpoints:
+        named = ", ".join(sorted(approval.checkpoints))
+        return [
+            Reason(
+                code=NO_APPROVAL,
+                message=(
+                    f"Decision {approval.decision_id} deploys checkpoint(s) {named}; checkpoint "
+                    f"{checkpoint or '(none)'}, the model's largest, is not among them. A "
+                    "deployment decision that names it must be signed before it is deployed."
+                ),
+                decision=approval.decision_id,
+            )
+        ]
     reasons = []
+    if (
+        policy is not None
+        and approval.policy_version_id is not None
+        and approval.policy_version_id != policy.version_id
+    ):
+        changes = version_changes(approval, determinations, required)
+        if changes:
+            reasons.append(
+                Reason(
+                    code=DECISION_OUTDATED,
+                    message=(
+                        f"Decision {approval.decision_id} was signed under policy "
+                        f"{approval.policy_version_label or 'an earlier version'}; under "
+                        f"{policy.version_label}, now active, {'; '.join(changes)}. Its "
+                        "dossier no longer describes the model: a new decision is needed."
+                    ),
+                    decision=approval.decision_id,
+                )
+            )
+            return reasons + _limit_reasons(approval, planned)
     crossed_now = set(crossed_red_lines(determinations))
     new_crossings = (
         sorted(crossed_now - approval.crossed_thresholds)
@@ -117,6 +152,41 @@ def approval_reasons(
                 decision=approval.decision_id,
             )
         )
+    return reasons + _limit_reasons(approval, planned)
+
+
+def version_changes(
+    approval: ApprovalInfo, determinations: tuple[Determination, ...], required: tuple[str, ...]
+) -> list[str]:
+    """What differs, under the active policy version, from the dossier of a decision signed
+    under another one: each threshold whose determination changed (or is new, or gone) and
+    the required standards added or dropped; empty when the dossier still describes the
+    model (the decision stays in force)."""
+    changes: list[str] = []
+    shown = dict(approval.determinations or {})
+    now = {d.threshold: str(d.status) for d in determinations}
+    for code in sorted(set(shown) | set(now)):
+        before, after = shown.get(code), now.get(code)
+        if before == after:
+            continue
+        if before is None:
+            changes.append(f"threshold {code} is new ({after})")
+        elif after is None:
+            changes.append(f"threshold {code} ({before}) is no longer in the policy")
+        else:
+            changes.append(f"threshold {code} is {after}, not {before}")
+    previously = approval.required_standards or frozenset()
+    added = sorted(set(required) - previously)
+    dropped = sorted(previously - set(required))
+    if added:
+        changes.append(f"standard(s) {', '.join(added)} are now required")
+    if dropped:
+        changes.append(f"standard(s) {', '.join(dropped)} are no longer required")
+    return changes
+
+
+def _limit_reasons(approval: ApprovalInfo, planned: float | None) -> list[Reason]:
+    reasons: list[Reason] = []
     limit = approval.compute_limit
     if planned is not None and limit is not None and not planned <= limit:
         reasons.append(

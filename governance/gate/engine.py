@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from governance.gate.codes import (
+    AUDIT_UNVERIFIED,
     INTERNAL_ERROR,
     NO_ACTIVE_POLICY,
     NO_CHECKPOINT,
@@ -13,6 +14,7 @@ from governance.gate.codes import (
     WARNING_BEHAVIOURS,
     GateInputError,
 )
+from governance.gate.commitments import commitment_reasons
 from governance.gate.decisions import approval_reasons, due_reasons, pause_reasons
 from governance.gate.determinations import checkpoint_order, determine, last_full_evaluation
 from governance.gate.inputs import ApprovalInfo, CheckpointInfo, GateInput, PolicySnapshot
@@ -93,7 +95,18 @@ def _evaluate(inp: GateInput) -> Verdict:
     last_checkpoint, last_at = last_full_evaluation(policy, evidence)
     if latest is not None:
         reasons.extend(due_reasons(policy, planned, last_checkpoint, last_at, inp.now, reasons))
-    reasons.extend(approval_reasons(inp.approval, scope, planned, determinations, required))
+    reasons.extend(
+        approval_reasons(
+            inp.approval,
+            scope,
+            planned,
+            determinations,
+            required,
+            policy,
+            checkpoint=latest.name if latest is not None else None,
+        )
+    )
+    reasons.extend(commitment_reasons(inp.overdue_commitments))
 
     return _verdict(
         reasons,
@@ -165,3 +178,9 @@ def internal_error_verdict(exc: BaseException) -> Verdict:
             ),
         ),
     )
+
+
+def audit_unverified_verdict(message: str) -> Verdict:
+    """Paused because the audit trail is not trusted now (no passing verification within the
+    bound, or the last one failed); ``message`` says which and what to run."""
+    return Verdict(state="paused", reasons=(Reason(code=AUDIT_UNVERIFIED, message=message),))

@@ -89,6 +89,8 @@ class PolicySnapshot:
     advisory_titles: tuple[str, ...] = ()
     levels: tuple[str, ...] = ()
     uncertainty_z: float = 0.0
+    #: Triggers of the policy's gating commitments; empty: nothing to ask.
+    gating_commitment_triggers: frozenset[str] = frozenset()
 
     @property
     def includes(self) -> dict[str, tuple[str, ...]]:
@@ -178,6 +180,9 @@ class ApprovalInfo:
 
     ``crossed_thresholds`` and ``required_standards`` are what its dossier showed; the
     adapter always passes them. ``None`` skips the outdated check (engine unit tests).
+    ``policy_version_id`` is the version it was signed under (``None``: the active one);
+    under another version it stays in force only while ``determinations`` (its dossier's
+    threshold → status) and ``required_standards`` are what the active version gives.
     """
 
     decision_id: ObjectId
@@ -186,6 +191,12 @@ class ApprovalInfo:
     scope: str = "scaling"
     crossed_thresholds: frozenset[str] | None = None
     required_standards: frozenset[str] | None = None
+    policy_version_id: ObjectId | None = None
+    policy_version_label: str = ""
+    determinations: Mapping[str, str] | None = None
+    #: The checkpoints a deployment decision deploys (``None``: not a deployment decision,
+    #: or one that named none and is read by its compute limit).
+    checkpoints: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,6 +219,16 @@ class PrecautionInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OverdueCommitment:
+    """A gating procedural commitment past its deadline."""
+
+    code: str
+    text: str
+    due_at: datetime
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class GateInput:
     """Everything the gate needs. All datetimes must be aware (or all naive).
 
@@ -224,3 +245,4 @@ class GateInput:
     approval: ApprovalInfo | None = None
     pauses: tuple[PauseInfo, ...] = ()
     precautions: tuple[PrecautionInfo, ...] = ()
+    overdue_commitments: tuple[OverdueCommitment, ...] = ()

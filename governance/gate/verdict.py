@@ -9,7 +9,7 @@ from typing import Any
 
 from governance.gate.codes import (
     CROSSED_STATUSES,
-    REASON_CODES,
+    RANK,
     GateState,
     IndicatorStatus,
     ObjectId,
@@ -32,6 +32,7 @@ class Reason:
     decision: ObjectId | None = None
     checkpoint: str | None = None
     pause: ObjectId | None = None
+    commitment: str | None = None
 
     @property
     def subject(self) -> str:
@@ -44,6 +45,7 @@ class Reason:
             ("checkpoint", self.checkpoint),
             ("decision", self.decision),
             ("pause", self.pause),
+            ("commitment", self.commitment),
         )
         return " ".join(f"{key}={value}" for key, value in parts if value is not None)
 
@@ -59,6 +61,7 @@ class Reason:
             "decision": self.decision,
             "checkpoint": self.checkpoint,
             "pause": self.pause,
+            "commitment": self.commitment,
         }
 
 
@@ -161,9 +164,9 @@ class Verdict:
 
     @property
     def codes(self) -> tuple[str, ...]:
-        """The distinct reason codes, in :data:`REASON_CODES` order."""
+        """The distinct reason codes, in the reason table's order (``RANK``)."""
         present = {r.code for r in self.reasons}
-        return tuple(code for code in REASON_CODES if code in present)
+        return tuple(sorted(present, key=lambda code: RANK.get(code, len(RANK))))
 
     @property
     def crossed_thresholds(self) -> tuple[str, ...]:

@@ -12,10 +12,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
+from audit.checkpoints import request_checkpoint
 from audit.services import _json_safe
 from audit.verify_bundle import canonical_json
+from core.events import Query, ask
+from evaluations import corrections
 from governance import adapter, notifications
-from governance.gate.codes import INTERNAL_ERROR, codes_of
+from governance.gate.codes import AUDIT_UNVERIFIED, INTERNAL_ERROR, codes_of
 from governance.models import (
     Approval,
     ApprovalVerdict,
@@ -33,6 +36,13 @@ if TYPE_CHECKING:
     from evaluations.models import AIModel
     from rsp_portal.types import Actor
 
+#: The reports a decision relies on, and the report kinds its scope still lacks:
+#: asked here, answered by the accountability app. The answer is
+#: ``{"relied_on": [{"id", "kind", "version", "snapshot_sha256"}], "missing": [kind names]}``.
+DECISION_REPORTS: Query[tuple[AIModel, str], dict[str, list[Any]]] = Query(
+    "decision.reports", "the signed reports a decision relies on, and the kinds it lacks"
+)
+
 # A pending decision that gathers no verdict in this time expires.
 DECISION_TTL = timedelta(days=14)
 
@@ -42,11 +52,12 @@ _DECISION_REASONS = codes_of("decision")
 
 def build_dossier(
     model: AIModel,
-    compute_limit: float,
+    compute_limit: float | None,
     now: datetime,
     *,
     scope: str = Scope.SCALING,
     lifts_precautions: list[int] | None = None,
+    checkpoints: list[str] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """The frozen inputs a decision is made on, and the active policy version."""
     verdict, _ = evaluate_model(model, scope, compute_limit, now=now)
@@ -54,10 +65,13 @@ def build_dossier(
     policy = adapter.active_version()
     if policy is None:
         raise GovernanceError({"model": ["No policy version is active; nothing can be approved."]})
-    if payload["state"] == GateStatus.PAUSED and any(
-        r["code"] == INTERNAL_ERROR for r in payload["reasons"]
-    ):
-        raise GovernanceError({"model": ["The gate cannot be computed now; try again later."]})
+    if payload["state"] == GateStatus.PAUSED:
+        unverified = [r["message"] for r in payload["reasons"] if r["code"] == AUDIT_UNVERIFIED]
+        if unverified:
+            what = "No decision can be requested while the audit trail is unverified"
+            raise ConflictError({"model": [f"{what}: {unverified[0]}"]})
+        if any(r["code"] == INTERNAL_ERROR for r in payload["reasons"]):
+            raise GovernanceError({"model": ["The gate cannot be computed now; try again later."]})
     reasons = [r for r in payload["reasons"] if r["code"] not in _DECISION_REASONS]
     safeguards = {
         code: {
@@ -69,12 +83,14 @@ def build_dossier(
     }
     precautions = [
         {"id": p.pk, "threshold": p.threshold_code, "reason": p.reason}
-        for p in adapter.precautions_in_force(model)
+        for p in adapter.precautions_in_force(model, scope)
     ]
     dossier = {
         "model": model.slug,
         "scope": scope,
         "compute_limit": compute_limit,
+        # A deployment decision deploys these checkpoints and covers only them.
+        "checkpoints": sorted(checkpoints or []),
         "policy_version": {
             "id": policy.pk,
             "key": policy.key,
@@ -94,6 +110,10 @@ def build_dossier(
         "signoff_titles": list(policy.signoff_titles),
         "advisory_titles": list(policy.advisory_titles),
         "automatic_checks": reasons,
+        # Corrections that lower a determination of this model or an ancestor: who proposed
+        # each, who confirmed it (or that it still waits).
+        "corrections": corrections.dossier_entries(model.lineage_ids()),
+        "reports": ask(DECISION_REPORTS, (model, scope))["relied_on"],
     }
     return _json_safe(dossier), policy
 
@@ -110,6 +130,7 @@ def request_decision(
     *,
     scope: str = Scope.SCALING,
     lifts_precautions: Any = None,
+    checkpoints: Any = None,
     via: str | None = None,
 ) -> ScalingDecision:
     """Ask leadership to approve scaling ``model`` up to ``compute_limit`` FLOP (scope
@@ -118,18 +139,44 @@ def request_decision(
     actor = require(actor, "decision.request")
     if scope not in Scope.values:
         raise GovernanceError({"scope": [f"Must be one of {', '.join(Scope.values)}."]})
-    if scope == Scope.DEPLOYMENT and compute_limit is None:
-        latest = model.largest_checkpoint()
-        if latest is None:
-            raise GovernanceError({"model": ["The model has no checkpoint to deploy."]})
-        compute_limit = latest.effective_compute or 1.0
-    limit = _positive_number(compute_limit, "compute_limit")
+    names: list[str] = []
+    limit: float | None
+    if scope == Scope.DEPLOYMENT:
+        if compute_limit is not None:
+            raise GovernanceError(
+                {
+                    "compute_limit": [
+                        "A deployment decision takes no compute limit: it names the "
+                        "checkpoints it deploys (checkpoints) and covers those only."
+                    ]
+                }
+            )
+        names = _checkpoint_names(model, checkpoints)
+        limit = None
+    else:
+        if checkpoints not in (None, []):
+            raise GovernanceError(
+                {"checkpoints": ["Only a deployment decision names checkpoints."]}
+            )
+        limit = _positive_number(compute_limit, "compute_limit")
     if not isinstance(rationale, str) or not rationale.strip():
         raise GovernanceError({"rationale": [f"Explain why {scope} should be approved."]})
-    lifts = _precaution_ids(model, lifts_precautions)
+    lifts = _precaution_ids(model, lifts_precautions, scope)
+    missing = ask(DECISION_REPORTS, (model, scope))["missing"]
+    if missing:
+        raise GovernanceError(
+            {
+                "scope": [
+                    f"The policy requires a signed {', '.join(missing)} before a {scope} decision; "
+                    "write it on the Reports page and have it signed first."
+                ]
+            }
+        )
     now = timezone.now()
     with transaction.atomic():
-        dossier, policy = build_dossier(model, limit, now, scope=scope, lifts_precautions=lifts)
+        dossier, policy = build_dossier(
+            model, limit, now, scope=scope, lifts_precautions=lifts, checkpoints=names
+        )
         decision = ScalingDecision.objects.create(
             model=model,
             scope=scope,
@@ -152,6 +199,7 @@ def request_decision(
                 "scope": scope,
                 "compute_limit": limit,
                 "lifts_precautions": lifts,
+                "checkpoints": names,
                 "dossier_sha256": decision.dossier_sha256,
                 "required_titles": decision.required_titles,
                 "policy_version": policy.pk,
@@ -173,14 +221,34 @@ def request_decision(
     return decision
 
 
-def _precaution_ids(model: AIModel, raw: Any) -> list[int]:
+def _checkpoint_names(model: AIModel, raw: Any) -> list[str]:
+    """The checkpoints a deployment decision deploys: required, each one of ``model``'s."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(n, str) for n in raw):
+        raise GovernanceError(
+            {
+                "checkpoints": [
+                    "Required for a deployment decision: the names of the checkpoints of "
+                    f"{model.slug} it deploys."
+                ]
+            }
+        )
+    known = set(model.checkpoints.filter(name__in=raw).values_list("name", flat=True))
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise GovernanceError(
+            {"checkpoints": [f"Not a checkpoint of {model.slug}: {', '.join(unknown)}."]}
+        )
+    return sorted(set(raw))
+
+
+def _precaution_ids(model: AIModel, raw: Any, scope: str = Scope.SCALING) -> list[int]:
     if raw in (None, ""):
         return []
     if not isinstance(raw, list) or not all(
         isinstance(i, int) and not isinstance(i, bool) for i in raw
     ):
         raise GovernanceError({"lifts_precautions": ["Must be a list of precaution ids."]})
-    in_force = {p.pk for p in adapter.precautions_in_force(model)}
+    in_force = {p.pk for p in adapter.precautions_in_force(model, scope)}
     unknown = sorted(set(raw) - in_force)
     if unknown:
         raise GovernanceError(
@@ -247,8 +315,12 @@ def sign_decision(
             raise ConflictError({"approver": ["You have already signed this decision."]})
         title = decision.can_be_signed_by(actor, list(signed.values()))
         if title is None:
+            from core.authority import refusal
+
             raise PermissionDenied(
-                "You hold none of the titles still needed: "
+                refusal(actor)
+                or "You hold none of the titles still needed (as the audit trail records "
+                "your titles): "
                 + ", ".join(decision.open_titles(list(signed.values())))
             )
         if _mark_stale_if_changed(decision, actor):
@@ -298,7 +370,6 @@ def sign_decision(
             _set_status(decision, DecisionStatus.APPROVED, "all titles approved", actor)
         if decision.status != DecisionStatus.PENDING:
             recompute(decision.model, f"decision.{decision.status}", actor)
-            from audit.checkpoints import request_checkpoint
 
             request_checkpoint()
     return decision
@@ -329,10 +400,11 @@ def _expire_if_due(decision: ScalingDecision) -> None:
 def _mark_stale_if_changed(decision: ScalingDecision, actor: Actor) -> bool:
     dossier, _ = build_dossier(
         decision.model,
-        decision.compute_limit or 0.0,
+        decision.compute_limit,
         timezone.now(),
         scope=decision.scope,
         lifts_precautions=list(decision.lifts_precautions or []),
+        checkpoints=list((decision.dossier or {}).get("checkpoints") or []),
     )
     if dossier_hash(dossier) == decision.dossier_sha256:
         return False

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from rsp_portal.errors import ServiceError
+from rsp_portal.errors import ConflictError, ServiceError
+
+__all__ = ["ConflictError", "GovernanceError"]
 
 
 class GovernanceError(ServiceError):
     """A refused governance action, with a message for the person who tried it."""
-
-
-class ConflictError(GovernanceError):
-    """The action conflicts with the current state (answered with 409)."""
-
-    status_code = 409

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +11,15 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
-from governance import adapter, notifications
-from governance.gate import Verdict, codes_of, evaluate, internal_error_verdict
+from evaluations.models import AIModel
+from governance import adapter, gatemac, notifications
+from governance.gate import (
+    Verdict,
+    audit_unverified_verdict,
+    codes_of,
+    evaluate,
+    internal_error_verdict,
+)
 from governance.models import (
     GateState,
     GateStatus,
@@ -40,7 +47,7 @@ def evaluate_model(
     now = now or timezone.now()
     inp, valid_until = _read_input(model, scope, planned_compute, now)
     if inp is None:
-        return _unreadable(), None
+        return _unreadable(now), None
     return evaluate(inp), valid_until
 
 
@@ -71,58 +78,144 @@ def _read_input(
         return None, None
 
 
-def safe_reads(model: AIModel) -> adapter.Reads | None:
-    """The gate's inputs, or None (logged) when they cannot be read."""
+def safe_reads(model: AIModel, *, descendants: bool = False) -> adapter.Reads | None:
+    """The gate's inputs (listing the model's descendants with ``descendants``), or None
+    (logged) when they cannot be read."""
     try:
-        return adapter.read_inputs(model)
+        return adapter.read_inputs(model, descendants=descendants)
     except Exception:
         logger.exception("reading the gate's inputs for %s failed", model)
         return None
 
 
-def _unreadable() -> Verdict:
-    if not _safe(adapter.audit_trail_verified):
-        return internal_error_verdict(
-            RuntimeError(
-                "the audit trail failed its last verification; every gate stays paused until "
-                "an auditor resolves it and verification passes again"
-            )
-        )
+def _unreadable(now: datetime) -> Verdict:
+    """No input: the trail is not trusted at ``now`` (``audit_unverified``, saying why and what
+    to run), or the inputs could not be read (``internal_error``)."""
+    try:
+        distrust = adapter.audit_trail_distrust(now)
+    except Exception:
+        logger.exception("reading the audit trail's last verification failed")
+        distrust = None
+    if distrust:
+        return audit_unverified_verdict(distrust)
     return internal_error_verdict(RuntimeError("the gate's inputs could not be read"))
 
 
-def _safe(check: Any) -> bool:
-    try:
-        return bool(check())
-    except Exception:
-        return False
-
-
 def recompute(
-    model: AIModel, cause: str, actor: Actor = None, reads: adapter.Reads | None = None
+    model: AIModel,
+    cause: str,
+    actor: Actor = None,
+    reads: adapter.Reads | None = None,
+    *,
+    descendants: bool = True,
+    catch_up: bool = False,
 ) -> dict[str, GateState]:
-    """Recompute both scopes of ``model``'s gate inside the caller's transaction.
+    """Recompute both scopes of ``model``'s gate, and of every descendant's (children,
+    grandchildren...: their evidence includes the model's), inside the caller's transaction.
 
     A change of state, reasons or determinations writes a GateTransition, an audit entry
     naming ``cause`` and ``actor``, and notifications. ``reads`` (read in this transaction)
-    spares reading the inputs again.
+    spares reading the inputs again. The family costs a fixed number of queries whatever its
+    size (ADR 0025): the model's reads list its descendants, theirs are read together, the
+    rows are locked and written together, and their audit entries and notifications appended
+    together. With ``catch_up`` (a read or the sweep noticing that time passed, no write since
+    the row was stored), each change that fell due by time alone is first recorded as of the
+    moment it fell due: the row's inputs are unchanged since it was stored, so the verdict at
+    that moment is what was true then (``as_of`` answers it).
     """
     now = timezone.now()
+    family: tuple[int, ...] | None = ()
     # One set of reads for both scopes (2 queries); a failed read leaves both unreadable.
-    reads = reads or safe_reads(model)
-    verdicts = {}
-    for scope in Scope.values:
-        inp, valid_until = (
-            _read_input(model, scope, None, now, reads) if reads is not None else (None, None)
+    if descendants and (reads is None or reads.state.descendants is None):
+        reads = safe_reads(model, descendants=True)
+    else:
+        reads = reads or safe_reads(model)
+    if descendants:
+        family = reads.state.descendants if reads is not None else _descendant_ids(model)
+    if not family:  # None only when not read, which ``descendants`` rules out
+        due = (lambda scope, at: _verdict_at(model, scope, reads, at)) if catch_up else None
+        return _store_verdicts(model, _verdicts(model, reads, now), now, cause, actor, due)
+    return _recompute_family(model, reads, family, now, cause, actor)[model.pk]
+
+
+def _verdicts(
+    model: AIModel, reads: adapter.Reads | None, now: datetime
+) -> dict[str, tuple[Verdict, datetime | None]]:
+    return {scope: _verdict_at(model, scope, reads, now) for scope in Scope.values}
+
+
+def _verdict_at(
+    model: AIModel, scope: str, reads: adapter.Reads | None, at: datetime
+) -> tuple[Verdict, datetime | None]:
+    """The verdict of ``scope`` from ``reads`` at the moment ``at``, and when time changes it."""
+    inp, valid_until = (
+        _read_input(model, scope, None, at, reads) if reads is not None else (None, None)
+    )
+    return (evaluate(inp) if inp else _unreadable(at), valid_until)
+
+
+# At most this many time-due changes are recorded one after another on catching up.
+_MAX_CATCH_UP = 8
+Due = Callable[[str, datetime], tuple[Verdict, datetime | None]]
+
+
+def _catch_up(
+    model: AIModel, scope: str, state: GateState, now: datetime, due: Due, cause: str, actor: Actor
+) -> GateState:
+    """Record, at the moment each fell due, the changes time alone made to the stored row
+    since it was computed (its inputs are unchanged: every write recomputes the row)."""
+    at = state.valid_until
+    for _ in range(_MAX_CATCH_UP):
+        if at is None or at > now or at <= state.computed_at:
+            break
+        verdict, until = due(scope, at)
+        state = _set_verdict(
+            model, scope, state, verdict, until, at, f"{cause}: fell due", actor, fell_due=True
         )
-        verdicts[scope] = (evaluate(inp) if inp else _unreadable(), valid_until)
-    return _store_verdicts(model, verdicts, now, cause, actor)
+        at = until
+    return state
 
 
-def _recompute_scope(model: AIModel, scope: str, cause: str, actor: Actor) -> GateState:
-    now = timezone.now()
-    verdict, valid_until = evaluate_model(model, scope, now=now)
-    return _store_verdicts(model, {scope: (verdict, valid_until)}, now, cause, actor)[scope]
+def _descendant_ids(model: AIModel) -> tuple[int, ...] | None:
+    """The descendants when the model's own reads failed (they still must be recomputed:
+    fail closed)."""
+    try:
+        return adapter.read_governance(model, descendants=True).descendants
+    except Exception:
+        logger.exception("reading the descendants of %s failed", model)
+        return ()
+
+
+def _recompute_family(
+    model: AIModel,
+    reads: adapter.Reads | None,
+    family: tuple[int, ...],
+    now: datetime,
+    cause: str,
+    actor: Actor,
+) -> dict[int, dict[str, GateState]]:
+    """``model`` and its descendants ``family``, in a fixed number of queries."""
+    from evaluations.models import AIModel
+    from governance.services.decisions import mark_stale_decisions
+
+    members = {m.pk: m for m in AIModel.objects.filter(pk__in=family)}
+    try:
+        family_reads = adapter.read_family_inputs(
+            list(members), reads.policy if reads is not None else adapter.active_snapshot()
+        )
+        for pk, member_reads in list(family_reads.items()):
+            if member_reads.state.pending:  # its pending decisions may turn stale
+                mark_stale_decisions(members[pk], actor)
+                family_reads[pk] = adapter.read_inputs(members[pk])
+    except Exception:
+        logger.exception("reading the gate's inputs of %s's descendants failed", model)
+        family_reads = {}
+    verdicts = {model.pk: _verdicts(model, reads, now)}
+    for pk, member in members.items():
+        verdicts[pk] = _verdicts(member, family_reads.get(pk), now)
+    causes = {pk: f"{cause} (ancestor {model.slug})" for pk in members}
+    causes[model.pk] = cause
+    return _store_family({model.pk: model, **members}, verdicts, now, causes, actor)
 
 
 def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
@@ -140,8 +233,11 @@ def _store_verdicts(
     now: datetime,
     cause: str,
     actor: Actor,
+    due: Due | None = None,
 ) -> dict[str, GateState]:
-    """Store each scope's verdict: the rows locked in one query, then each written."""
+    """Store each scope's verdict: the rows locked in one query, then each written. With
+    ``due``, the changes that fell due by time since each row was stored are recorded first,
+    at their moment (:func:`_catch_up`)."""
     stored = {
         s.scope: s
         for s in GateState.objects.select_for_update()
@@ -150,14 +246,66 @@ def _store_verdicts(
     }
     states: dict[str, GateState] = {}
     for scope, (verdict, valid_until) in verdicts.items():
-        states[scope] = _set_verdict(
-            model, scope, stored.get(scope), verdict, valid_until, now, cause, actor
-        )
+        state = stored.get(scope)
+        if due is not None and state is not None:
+            state = _catch_up(model, scope, state, now, due, cause, actor)
+        states[scope] = _set_verdict(model, scope, state, verdict, valid_until, now, cause, actor)
     # One save per row: Django's bulk_update builds a CASE per field and row, which costs more
     # CPU than the round trip it spares (2.7 ms against 1.0 ms for two rows, BENCHMARKS.md).
     for state in states.values():
+        gatemac.seal(state)
         state.save()
     return states
+
+
+def _store_family(
+    models: dict[int, AIModel],
+    verdicts: dict[int, dict[str, tuple[Verdict, datetime | None]]],
+    now: datetime,
+    causes: dict[int, str],
+    actor: Actor,
+) -> dict[int, dict[str, GateState]]:
+    """Store the verdicts of several models in a fixed number of queries: the rows locked in
+    one, created and updated in one each, the transitions inserted in one, the audit entries
+    appended and the notifications written together."""
+    stored = {
+        (s.model_id, s.scope): s
+        for s in GateState.objects.select_for_update()
+        .filter(model_id__in=list(models))
+        .order_by("pk")
+    }
+    out: dict[int, dict[str, GateState]] = {}
+    transitions: list[GateTransition] = []
+    with audit.batch(), notifications.batch():
+        for pk, scoped in verdicts.items():
+            out[pk] = {
+                scope: _set_verdict(
+                    models[pk],
+                    scope,
+                    stored.get((pk, scope)),
+                    verdict,
+                    valid_until,
+                    now,
+                    causes[pk],
+                    actor,
+                    transitions,
+                )
+                for scope, (verdict, valid_until) in scoped.items()
+            }
+        rows = [state for states in out.values() for state in states.values()]
+        for row in rows:
+            gatemac.seal(row)
+        new = [row for row in rows if row.pk is None]
+        if new:
+            GateState.objects.bulk_create(new)
+        old = [row for row in rows if row.pk is not None and row not in new]
+        if old:
+            GateState.objects.bulk_update(
+                old, ["state", "reasons", "verdict", "computed_at", "valid_until", "mac"]
+            )
+        if transitions:
+            GateTransition.objects.bulk_create(transitions)
+    return out
 
 
 def _set_verdict(
@@ -169,8 +317,13 @@ def _set_verdict(
     now: datetime,
     cause: str,
     actor: Actor,
+    transitions: list[GateTransition] | None = None,
+    *,
+    fell_due: bool = False,
 ) -> GateState:
-    """Set the verdict on the (locked) row, unsaved; a change is recorded as a transition."""
+    """Set the verdict on the (locked) row, unsaved; a change is recorded as a transition
+    (appended to ``transitions``, unsaved, when given; created at once otherwise), effective
+    at ``now`` (the moment it fell due when ``fell_due``)."""
     payload = verdict.to_dict()
     reasons = payload["reasons"]
     previous_state = state.state if state else ""
@@ -186,7 +339,7 @@ def _set_verdict(
     state.computed_at = now
     state.valid_until = valid_until
     if previous_state != verdict.state or previous_key != new_key or previous_flags != flags:
-        GateTransition.objects.create(
+        transition = GateTransition(
             model=model,
             scope=scope,
             from_state=previous_state,
@@ -196,6 +349,10 @@ def _set_verdict(
             cause=cause[: GateTransition._meta.get_field("cause").max_length or 80],
             created_at=now,
         )
+        if transitions is not None:
+            transitions.append(transition)
+        else:
+            transition.save()
         audit.record(
             "gate.transition",
             model,
@@ -207,6 +364,7 @@ def _set_verdict(
                 "reasons": [r["code"] for r in reasons],
                 "determinations": flags,
                 "cause": cause,
+                **({"fell_due_at": now.isoformat()} if fell_due else {}),
             },
             actor=actor,
         )
@@ -270,10 +428,18 @@ def gate_for(
         verdict, _ = evaluate_model(model, scope, compute, now=now)
         return _gate_payload(model.slug, scope, verdict.to_dict(), now)
     state = GateState.objects.filter(model=model, scope=scope).first()
-    if state is None or _is_stale(state, now):
+    if state is not None and state.mac and not gatemac.verifies(state):
+        return _unverified_payload(model.slug, scope, now)
+    if state is None or not state.mac or _is_stale(state, now):
         with transaction.atomic():
-            state = _recompute_scope(model, scope, "gate.read", None)
+            state = recompute(model, "gate.read", descendants=False, catch_up=True)[scope]
     return _gate_payload(model.slug, scope, state.verdict, state.computed_at)
+
+
+def _unverified_payload(slug: str, scope: str, now: datetime) -> dict[str, object]:
+    """A stored row failed its MAC: never served; paused, saying what to run."""
+    logger.error("the stored gate of %s (%s) failed its MAC check; serving paused", slug, scope)
+    return _gate_payload(slug, scope, gatemac.unverified_verdict(), now)
 
 
 def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
@@ -296,19 +462,24 @@ def stored_gate_from_row(
     if row is None or row[0] is None:  # state is never NULL in a stored row
         return None
     state = _stored_statement()[1].instance(row)
-    if _is_stale(state, timezone.now()):
-        return None
+    now = timezone.now()
+    if not state.mac or _is_stale(state, now):
+        return None  # recomputed by gate_for (which refuses a row whose MAC is wrong)
+    if not gatemac.verifies(state):
+        return _unverified_payload(slug, scope, now)
     return _gate_payload(slug, scope, state.verdict, state.computed_at)
 
 
 def _stored_statement() -> tuple[str, Columns[GateState]]:
     from django.db import connection
 
-    from evaluations.models import AIModel
-
     built = _STORED_SQL.get(connection.vendor)
     if built is None:
-        columns = Columns(GateState, "gs", ["state", "verdict", "computed_at", "valid_until"])
+        columns = Columns(
+            GateState,
+            "gs",
+            ["model", "scope", "state", "verdict", "computed_at", "valid_until", "mac"],
+        )
         q = connection.ops.quote_name
         names = ", ".join(f"{col} AS c{i}" for i, col in enumerate(columns.sql().split(", ")))
         sql = (
@@ -366,11 +537,10 @@ def _float_or_none(value: Any) -> float | None:
 
 def recompute_all(cause: str, actor: Actor = None) -> int:
     """Recompute every model's gate (policy activation, the periodic sweep)."""
-    from evaluations.models import AIModel
 
     count = 0
     for model in AIModel.objects.order_by("pk"):
         with transaction.atomic():
-            recompute(model, cause, actor)
+            recompute(model, cause, actor, descendants=False)  # every model is recomputed
         count += 1
     return count

@@ -25,7 +25,7 @@ def on_evidence_changed(model: AIModel, cause: str = "evidence", actor: Actor = 
     locking read of those decisions (and a second read of the inputs, which marking one
     stale changes) is spared when there are none.
     """
-    reads = safe_reads(model)
+    reads = safe_reads(model, descendants=True)  # the descendants are recomputed too
     if reads is None or reads.state.pending:
         mark_stale_decisions(model, actor)
         reads = None
@@ -46,4 +46,4 @@ def on_policy_activated(version: PolicyVersion, actor: Actor = None) -> None:
     """A new policy changes every gate; pending decisions made under the old one are stale."""
     for model in AIModel.objects.order_by("pk"):
         mark_stale_decisions(model, actor)
-        recompute(model, "policy.activate", actor)
+        recompute(model, "policy.activate", actor, descendants=False)  # every model is recomputed

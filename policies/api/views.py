@@ -27,6 +27,7 @@ from policies.api.serializers import (
 from policies.diff import diff_policies
 from policies.framework_diff import diff_frameworks, is_cross_framework
 from policies.models import PolicyActivation, PolicyVersion, active_ref
+from rsp_portal.api import via_for
 
 
 def _policy(version: PolicyVersion) -> dict[str, Any]:
@@ -73,11 +74,6 @@ def _cached_policy(ref: tuple[int, str, str]) -> dict[str, Any]:
     return data
 
 
-def _via(request: Request) -> str:
-    key_id = getattr(request.auth, "key_id", None)
-    return f"token:{key_id}" if key_id else "session"
-
-
 class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[PolicyVersion]):
     """Every policy version, newest first; one version in full; activation of a draft."""
 
@@ -104,10 +100,7 @@ class PolicyVersionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Policy
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: str | None = None) -> Response:
         version = self.get_object()
-        try:
-            version = activation.approve_activation(version, request.user, via=_via(request))
-        except services.ActivationError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        version = activation.approve_activation(version, request.user, via=via_for(request))
         version.refresh_from_db()
         payload = {
             **VersionSummarySerializer(version).data,
@@ -172,10 +165,6 @@ def _activations() -> QuerySet[PolicyActivation]:
     )
 
 
-def _conflict(exc: Exception) -> Response:
-    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-
-
 class PolicyActivationList(APIView):
     """Activations under the sign-off rule in force, newest first; POST requests one for a
     draft that loosens the policy in force (the requester does not sign it)."""
@@ -194,10 +183,7 @@ class PolicyActivationList(APIView):
         version = PolicyVersion.objects.filter(pk=body.validated_data["version"]).first()
         if version is None:
             raise exceptions.ValidationError({"version": ["No such policy version."]})
-        try:
-            created = activation.request_activation(version, request.user, via=_via(request))
-        except services.ActivationError as exc:
-            return _conflict(exc)
+        created = activation.request_activation(version, request.user, via=via_for(request))
         return Response(
             PolicyActivationSerializer(_activations().get(pk=created.pk)).data, status=201
         )
@@ -228,14 +214,11 @@ class PolicyActivationSign(APIView):
         body.is_valid(raise_exception=True)
         if not PolicyActivation.objects.filter(pk=pk).exists():
             raise exceptions.NotFound("No such activation.")
-        try:
-            activation.sign_activation(
-                pk,
-                request.user,
-                body.validated_data["verdict"],
-                body.validated_data["dossier_sha256"],
-                via=_via(request),
-            )
-        except services.ActivationError as exc:
-            return _conflict(exc)
+        activation.sign_activation(
+            pk,
+            request.user,
+            body.validated_data["verdict"],
+            body.validated_data["dossier_sha256"],
+            via=via_for(request),
+        )
         return Response(PolicyActivationSerializer(_activations().get(pk=pk)).data)

@@ -17,11 +17,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.models import User
-from evaluations.api.parsers import EvidenceJSONParser
-from evaluations.api.views import IDEMPOTENCY_PARAMETER, via_for
-from evaluations.idempotency import idempotent
+from evaluations.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from evaluations.models import AIModel, Checkpoint
+from rsp_portal.api import via_for
 from rsp_portal.authz import can
+from rsp_portal.parsers import FloatJSONParser
 from suites import services
 from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 
@@ -160,7 +160,7 @@ class SuiteRunRequest(APIView):
     """Queue a run of the suite on a target model's latest checkpoint (202 with the run)."""
 
     actions = {"POST": "suite.run"}
-    parser_classes = [EvidenceJSONParser]
+    parser_classes = [FloatJSONParser]
 
     @extend_schema(
         request=RunRequestSerializer,

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client
 from drf_spectacular.generators import EndpointEnumerator
 
@@ -27,7 +26,8 @@ from tests.audit_support import audit_keys  # noqa: F401  (fixture)
 from tests.conftest import client_for
 from tests.governance_fixtures import activate_default_policy, make_model
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 #: The fields of one evidence result (a bulk upload's rows).
 RESULT_BODY_FIELDS = sorted(RESULT_FIELDS)
@@ -141,17 +141,42 @@ def bodies() -> Iterator[tuple[str, bytes, str]]:
         yield label, raw, content_type
 
 
-@pytest.fixture
-def fuzzer(db: None) -> Client:
-    """One user with every role and a sign-off title, so requests reach validation."""
-    user = User.objects.create_user("fuzzer", password="fuzzer-password-123")
-    for role in Role.values:
-        group, _ = Group.objects.get_or_create(name=role)
-        user.groups.add(group)
-    from core.models import SignoffTitle
+class _EveryRole:
+    """Sends each write as an administrator, an RSO and a safety user in turn (one person holds
+    one role), so every request reaches validation under some role; reads as the admin."""
 
-    SignoffTitle.objects.create(user=user, title="RSO")
-    return client_for(user)
+    def __init__(self, clients: list[Client]) -> None:
+        self.clients = clients
+        self.raise_request_exception = True
+
+    def _each(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        response = None
+        for client in self.clients:
+            client.raise_request_exception = self.raise_request_exception
+            response = getattr(client, method)(*args, **kwargs)
+            if response.status_code != 403:
+                return response
+        return response
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        self.clients[0].raise_request_exception = self.raise_request_exception
+        return self.clients[0].get(*args, **kwargs)
+
+    def __getattr__(self, method: str) -> Any:
+        return lambda *args, **kwargs: self._each(method, *args, **kwargs)
+
+
+@pytest.fixture
+def fuzzer(db: None) -> _EveryRole:
+    """Users of the roles that write, one a title holder, so requests reach validation."""
+    from core.services import create_user
+
+    people = [
+        create_user("fuzz-admin", Role.ADMIN, password="fuzzer-password-123"),
+        create_user("fuzz-rso", Role.LEADERSHIP, titles=["RSO"], password="fuzzer-password-123"),
+        create_user("fuzz-safety", Role.SAFETY, password="fuzzer-password-123"),
+    ]
+    return _EveryRole([client_for(user) for user in people])
 
 
 @pytest.fixture

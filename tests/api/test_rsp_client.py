@@ -67,7 +67,9 @@ def approve(safety: Any, rso: Any, ceo: Any, limit: float = 2e24) -> None:
 
 
 @pytest.fixture
-def approved_model(transactional_db: None, safety: Any, rso: Any, ceo: Any) -> Any:
+def approved_model(
+    transactional_db: None, verified_trail: Any, safety: Any, rso: Any, ceo: Any
+) -> Any:
     activate_default_policy()
     model = make_gated_model()
     evaluate_all_below(model)
@@ -329,7 +331,7 @@ def test_a_boolean_count_is_not_a_count():
 
 
 def test_a_pipeline_registers_reports_pushes_and_reads_the_gate(
-    live_server, transactional_db, pipeline, tmp_path
+    live_server, transactional_db, verified_trail, pipeline, tmp_path
 ):
     activate_default_policy()
     client = Client(

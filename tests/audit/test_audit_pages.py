@@ -84,10 +84,10 @@ def test_timeline_query_budget(auditor, django_assert_num_queries):
     append(80)
     client = client_for(auditor)
     client.get("/audit/")
-    # Expect 9 queries: session, user, the user's roles (authz and nav), the user's sign-off
-    # titles (header), one page of entries, and the values of the four pickers (actor,
-    # action, model, object type: one DISTINCT each), whatever the number of rows.
-    with django_assert_num_queries(9):
+    # Expect 8 queries: session, user (with its role), the user's sign-off titles (header),
+    # one page of entries, and the values of the four pickers (actor, action, model, object
+    # type: one DISTINCT each), whatever the number of rows.
+    with django_assert_num_queries(8):
         response = client.get("/audit/?action=test.event")
     assert len(response.context["entries"]) == 50
 

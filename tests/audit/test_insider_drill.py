@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -27,7 +28,12 @@ from audit.models import AuditEntry, VerificationRun
 from audit.tasks import verify_quick
 from audit.verification import export_bundle, run_verification
 from governance import services
-from tests.audit_support import append, attacker, audit_keys  # noqa: F401  (fixture)
+from tests.audit_support import (  # noqa: F401  (fixture)
+    append,
+    attacker,
+    audit_keys,
+    restore_guards,
+)
 from tests.conftest import guards_enforced
 from tests.governance_fixtures import (
     activate_default_policy,
@@ -37,7 +43,8 @@ from tests.governance_fixtures import (
 )
 from tests.services import requires_services
 
-pytestmark = [pytest.mark.django_db, requires_services]
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, requires_services, pytest.mark.usefixtures("verified_trail")]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -170,7 +177,7 @@ def test_the_drill_detects_each_tampering_and_pauses_every_gate(
     assert verify_quick() is False
     gate = services.gate_for(approved)
     assert gate["state"] == "paused"
-    assert {r["code"] for r in gate["reasons"]} == {"internal_error"}
+    assert {r["code"] for r in gate["reasons"]} == {"audit_unverified"}
 
     with pytest.raises(CommandError, match="FAIL"):
         call_command("verify_audit")
@@ -237,18 +244,26 @@ def test_a_gate_read_pauses_when_verification_has_gone_quiet(approved: Any, sett
     last = VerificationRun.objects.order_by("-started_at").first()
     assert stored is not None and last is not None
     assert stored <= last.started_at + dt.timedelta(seconds=120)
-    # The verifier stopped (worker killed, beat down): three minutes pass without a run.
-    VerificationRun.objects.update(started_at=timezone.now() - dt.timedelta(minutes=3))
+    # The verifier stopped (worker killed, beat down): its last run was three minutes ago.
+    # (Runs are append-only and signed: the test clears them as the owner would, restores the
+    # guards, and has the worker's key sign a run dated three minutes back.)
+    with attacker() as cursor:
+        cursor.execute("DELETE FROM audit_verificationrun")
+        restore_guards(cursor)
+    three_minutes_ago = timezone.now() - dt.timedelta(minutes=3)
+    with mock.patch("audit.verification.timezone.now", return_value=three_minutes_ago):
+        run_verification("worker (quick)", quick=True)
+    # The stored gate expires with the trust the last verification gave (here: 3 minutes ago,
+    # so a minute ago). (Stored gate rows are sealed: the test recomputes rather than edit.)
+    with transaction.atomic():
+        services.recompute(approved, "test")
     state = GateState.objects.get(model=approved, scope="scaling")
-    run = VerificationRun.objects.order_by("-started_at").first()
-    assert run is not None and state.valid_until is not None
-    # The stored gate expires with the trust the last verification gave (here: 3 minutes ago).
-    GateState.objects.update(
-        computed_at=timezone.now() - dt.timedelta(minutes=3),
-        valid_until=timezone.now() - dt.timedelta(minutes=1),
-    )
+    assert state.state == "paused"
     gate = services.gate_for(approved)
     assert gate["state"] == "paused"
+    [reason] = gate["reasons"]
+    assert reason["code"] == "audit_unverified"
+    assert "more than 120 s ago" in reason["message"]
     # A fresh quick verification restores it.
     assert verify_quick() is True
     assert services.gate_for(approved)["state"] == "approved"

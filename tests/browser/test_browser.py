@@ -22,6 +22,8 @@ CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
+    # Gates here trust the audit trail: verified as the beat would (issue 21).
+    pytest.mark.usefixtures("verified_trail"),
     pytest.mark.skipif(
         not shutil.which(CHROMIUM), reason="needs Debian's Chromium: apt-get install -y chromium"
     ),

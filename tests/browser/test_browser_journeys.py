@@ -28,6 +28,8 @@ from tests.governance_fixtures import (
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
+    # Gates here trust the audit trail: verified as the beat would (issue 21).
+    pytest.mark.usefixtures("verified_trail"),
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's Chromium"),
 ]
 

@@ -9,7 +9,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 # Routes anyone may reach; everything else must refuse an anonymous visitor.
-PUBLIC = {"/healthz", "/login/", "/admin/login/"}
+# The password-reset pages are reached from an e-mailed link, before signing in.
+PUBLIC = {"/healthz", "/login/", "/admin/login/", "/reset/x/x/", "/reset/done/"}
 SAMPLE_ARGS = {
     "int": "1",
     "str": "x",

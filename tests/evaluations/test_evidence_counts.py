@@ -144,3 +144,25 @@ def test_a_correction_of_a_derived_stderr_derives_it_again(ckpt, safety, rso) ->
 
     assert new.stderr == pytest.approx(math.sqrt(0.1 * 0.9 / 100))
     assert new.stderr_derived is True
+
+
+def test_a_future_dated_log_is_refused_already_at_preview(tmp_path, ckpt, pipeline) -> None:
+    """Issue 23, observation 10: the preview says what the import would say."""
+    document = lm_eval_document()
+    document["date"] = 4_070_908_800.0  # 2099-01-01
+    path = tmp_path / "results_2099-01-01T00-00-00.json"
+    path.write_text(json.dumps(document))
+    body = {
+        "model": "atlas",
+        "checkpoint": "step-1000",
+        "mapping": json.dumps({"mmlu/acc,none": VCT}),
+        "preview": "true",
+    }
+    response = bearer(pipeline).post(
+        "/api/v1/results/import/",
+        {"file": SimpleUploadedFile(path.name, path.read_bytes()), **body},
+    )
+
+    assert response.status_code == 400, response.content
+    assert "future" in response.json()["errors"]["file"][0]
+    assert "2099" in response.json()["errors"]["file"][0]

@@ -29,7 +29,8 @@ from governance.gate import Evidence, below_line, evaluate
 from tests import gate_oracle
 from tests.governance_fixtures import activate_default_policy, add_checkpoint, make_model
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def _activate(z: float, min_samples: int | None) -> None:

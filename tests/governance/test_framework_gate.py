@@ -22,7 +22,8 @@ from policies import services as policy_services
 from policies.packs import load_pack_file
 from tests.governance_fixtures import make_model, verify_standards
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 FRAMEWORK_PACKS = [
     "anthropic-rsp-v3-0",

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from evaluations import corrections
 from evaluations import services as evidence
 from evaluations.models import EvalResult
 from governance import adapter, services
@@ -35,7 +36,8 @@ from tests.governance_fixtures import (
     verify_standards,
 )
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def _approve(model: Any, safety: Any, rso: Any, ceo: Any, limit: float = 2e24, **kw: Any) -> Any:
@@ -138,13 +140,17 @@ def test_a_weaker_elicitation_posted_later_does_not_lower_the_determination(pipe
     assert _indicator(gate, "AUTONOMY-CHECKPOINT", "autonomy.swe_task_success")["value"] == 0.6
 
 
-def test_only_a_correction_lowers_a_determination(safety):
+def test_only_a_correction_lowers_a_determination(safety, rso):
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)
     wrong = add_result(model, "cbrn.vct_accuracy", 0.8)
     assert _status(services.gate_for(model), "CBRN-3") == "crossed"
-    evidence.correct_result(wrong, {"value": 0.08}, "Scored against the wrong answer key.", safety)
+    pending = corrections.propose(
+        wrong, {"value": 0.08}, "Scored against the wrong answer key.", safety
+    )
+    assert _status(services.gate_for(model), "CBRN-3") == "crossed"  # until a second person
+    corrections.confirm(pending.pk, rso)
     assert _status(services.gate_for(model), "CBRN-3") == "below"
 
 
@@ -486,12 +492,94 @@ def test_a_deployment_decision_does_not_open_scaling(safety, rso, ceo):
     model = make_model()
     evaluate_all_below(model)
     baseline(model, safety)
-    decision = services.request_decision(model, None, "Deploy ckpt-1.", safety, scope="deployment")
+    decision = services.request_decision(
+        model, None, "Deploy ckpt-1.", safety, scope="deployment", checkpoints=["ckpt-1"]
+    )
     for signer in (rso, ceo):
         services.sign_decision(decision.pk, signer, "approve", decision.dossier_sha256)
     assert ScalingDecision.objects.get(pk=decision.pk).status == "approved"
     assert services.gate_for(model, "deployment")["state"] == "approved"
     assert codes(services.gate_for(model)) == {"no_approval"}
+
+
+# --- Issue 23, observation 9: deployment decisions name their checkpoints ------------------
+
+
+def _deploy(model: Any, safety: Any, rso: Any, ceo: Any, names: list[str], **kw: Any) -> Any:
+    decision = services.request_decision(
+        model, None, "Deploy.", safety, scope="deployment", checkpoints=names, **kw
+    )
+    for signer in (rso, ceo):
+        services.sign_decision(decision.pk, signer, "approve", decision.dossier_sha256)
+    return decision
+
+
+def test_a_deployment_decision_covers_only_the_checkpoints_it_names(safety, rso, ceo):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    baseline(model, safety)
+    _deploy(model, safety, rso, ceo, ["ckpt-1"])
+    assert services.gate_for(model, "deployment")["state"] == "approved"
+
+    add_checkpoint(model, "unevaluated", 1.2e24)  # within the compute multiple, not named
+    gate = services.gate_for(model, "deployment")
+    assert gate["state"] == "paused"
+    [reason] = [r for r in gate["reasons"] if r["code"] == "no_approval"]
+    assert "unevaluated" in reason["message"] and "ckpt-1" in reason["message"]
+
+
+def test_a_deployment_decision_refuses_a_compute_limit_and_needs_checkpoints(safety):
+    activate_default_policy()
+    model = make_model()
+    with pytest.raises(services.GovernanceError) as limit:
+        services.request_decision(
+            model, 1e30, "Deploy.", safety, scope="deployment", checkpoints=["ckpt-1"]
+        )
+    assert "compute_limit" in limit.value.message_dict
+    with pytest.raises(services.GovernanceError) as missing:
+        services.request_decision(model, None, "Deploy.", safety, scope="deployment")
+    assert "checkpoints" in missing.value.message_dict
+    other = make_model("borealis")
+    del other
+    with pytest.raises(services.GovernanceError) as foreign:
+        services.request_decision(
+            model, None, "Deploy.", safety, scope="deployment", checkpoints=["nope"]
+        )
+    assert "nope" in foreign.value.message_dict["checkpoints"][0]
+
+
+def test_the_api_refuses_a_deployment_compute_limit_naming_it(safety):
+    activate_default_policy()
+    make_model()
+    response = client_for(safety).post(
+        "/api/v1/decisions/",
+        {
+            "model": "atlas",
+            "scope": "deployment",
+            "compute_limit": 1e30,
+            "checkpoints": ["ckpt-1"],
+            "rationale": "Deploy.",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "compute_limit" in response.json()["errors"]
+
+
+def test_a_deployment_decision_lifts_a_precaution_for_deployment_only(safety, rso, ceo):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    verify_standards(model, {"ASL-3-D", "ASL-3-S"}, safety)
+    precaution = services.record_precaution(model, "CBRN-3", "cannot rule it out", rso)
+    _deploy(model, safety, rso, ceo, ["ckpt-1"], lifts_precautions=[precaution.pk])
+
+    assert services.gate_for(model, "deployment")["state"] == "approved"
+    assert precaution.pk in {p.pk for p in adapter.precautions_in_force(model, "scaling")}
+    assert precaution.pk not in {p.pk for p in adapter.precautions_in_force(model, "deployment")}
+    scaling = services.gate_for(model)
+    assert {d["threshold"]: d["status"] for d in scaling["determinations"]}["CBRN-3"] != "below"
 
 
 def test_an_advisory_title_recommends_without_deciding(safety, rso, ceo):

@@ -110,7 +110,8 @@ CASES: dict[str, Callable[[], GateInput]] = {
 }
 
 
-#: Codes in the table whose check lands with its own change (DESIGN's audit and commitments).
+#: Codes in the table whose check lands with its own change (commitments), or that are set
+#: before the engine runs (``audit_unverified``: tests/governance/test_audit_unverified.py).
 NOT_YET_EMITTED = {"audit_unverified", "commitment_overdue"}
 
 

@@ -11,7 +11,8 @@ from governance.api import views
 from tests.conftest import client_for
 from tests.governance_fixtures import activate_default_policy, baseline, make_model
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def test_the_governance_api_has_no_error_wrapper_of_its_own():
@@ -32,7 +33,7 @@ def test_a_second_signature_by_the_same_person_is_a_409_with_the_errors_shape(sa
     again = client.post(url, payload, content_type="application/json")
     assert again.status_code == 409, again.content
     body = again.json()
-    assert set(body) == {"errors"}
+    assert set(body) == {"errors", "code"} and body["code"] == "conflict"
     assert all(isinstance(m, str) for ms in body["errors"].values() for m in ms)
 
 
@@ -45,4 +46,4 @@ def test_a_refused_request_is_a_400_naming_the_field(safety):
         content_type="application/json",
     )
     assert response.status_code == 400, response.content
-    assert set(response.json()) == {"errors"}
+    assert set(response.json()) <= {"errors", "code"}

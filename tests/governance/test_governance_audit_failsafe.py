@@ -18,7 +18,13 @@ from tests.governance_fixtures import (
 pytestmark = pytest.mark.django_db
 
 
-def test_a_tampered_trail_pauses_an_approved_gate(audit_keys, safety, rso, ceo):  # noqa: F811
+def test_a_tampered_trail_pauses_an_approved_gate(
+    audit_keys,  # noqa: F811
+    verified_trail,
+    safety,
+    rso,
+    ceo,
+):
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)
@@ -37,7 +43,7 @@ def test_a_tampered_trail_pauses_an_approved_gate(audit_keys, safety, rso, ceo):
 
     gate = services.gate_for(model)
     assert gate["state"] == "paused"
-    assert codes(gate) == {"internal_error"}
-    assert "audit trail failed its last verification" in gate["reasons"][0]["message"]
+    assert codes(gate) == {"audit_unverified"}
+    assert "audit trail failed its last verification at" in gate["reasons"][0]["message"]
     live = services.gate_for(model, compute=1e24)
     assert live["state"] == "paused"

@@ -16,7 +16,12 @@ from tests.governance_fixtures import (
     make_model,
 )
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("verified_trail"),
+]
 
 
 def _race(*calls):

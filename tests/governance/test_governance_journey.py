@@ -20,7 +20,8 @@ from tests.governance_fixtures import (
     verify_standards,
 )
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def _gate(client, slug="atlas", **params):
@@ -137,9 +138,14 @@ def test_self_approval_is_refused_by_the_api_and_the_database(safety, rso, ceo):
 
 
 def test_one_person_cannot_fill_two_titles(safety, rso):
+    from django.db import IntegrityError, transaction
+
     from core.models import SignoffTitle
 
-    SignoffTitle.objects.create(user=rso, title="CEO")
+    # The database refuses a second title outright (one person, one title)...
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SignoffTitle.objects.create(user=rso, title="CEO")
+    # ...and one person signs a decision once.
     activate_default_policy()
     make_model()
     decision = _request(client_for(safety))
@@ -289,9 +295,9 @@ def test_a_crossing_is_a_path_scaling_then_deployment(safety, rso, ceo, pipeline
     assert {"safeguard_missing", "no_approval"} <= codes(deploy)
     verify_standards(model, {"ASL-3-D"}, safety)
     assert codes(_gate(gate_client, scope="deployment")) == {"no_approval"}
-    decision = _request(client_for(safety), limit=None, scope="deployment")
+    decision = _request(client_for(safety), limit=None, scope="deployment", checkpoints=["ckpt-1"])
     assert decision["scope"] == "deployment"
-    assert decision["compute_limit"] == 1e24  # the checkpoint being deployed
+    assert decision["compute_limit"] is None  # a deployment decision names its checkpoints
     _sign(client_for(rso), decision)
     assert _sign(client_for(ceo), decision).json()["status"] == "approved"
     assert _gate(gate_client, scope="deployment")["state"] == "approved"

@@ -21,7 +21,8 @@ from governance.models import Channel, Notification, Subscription
 from governance.tasks import send_notification
 from tests.governance_fixtures import activate_default_policy, make_model
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):

@@ -7,7 +7,8 @@ import pytest
 from governance import services
 from tests.governance_fixtures import activate_default_policy, baseline, make_model
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 @pytest.fixture

@@ -155,6 +155,67 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
         ("domains", "ai_rd", "red_lines"),
         ("domains", "autonomy", None),
     },
+    # Issue 24: earlier versions and xAI.
+    "gdm-fsf-v1": {
+        ("settings", "baseline_requirements", None),
+        ("settings", "signoff_titles", None),
+        ("settings", "uncertainty_z", None),
+        ("settings", "effective_compute_multiple", None),  # v1.0's "every 6x"
+        ("domains", "autonomy", "early_warnings"),
+    },
+    "gdm-fsf-v2": {
+        ("settings", "baseline_requirements", None),
+        ("settings", "signoff_titles", None),
+        ("settings", "uncertainty_z", None),
+        ("domains", "cbrn", "red_lines"),
+        ("domains", "autonomy", None),
+    },
+    "openai-preparedness-2023": {
+        ("settings", "baseline_requirements", None),
+        ("settings", "signoff_titles", None),
+        ("settings", "uncertainty_z", None),
+        ("domains", "ai_rd", None),  # the Beta's AI R&D sits in Model autonomy
+        ("domains", "autonomy", "early_warnings"),
+    },
+    "xai-rmf-2025-02": {
+        ("settings", "baseline_requirements", None),
+        ("settings", "signoff_titles", None),
+        ("settings", "uncertainty_z", None),
+        ("domains", "cbrn", "red_lines"),
+        ("domains", "cbrn", "requires.scaling"),
+        ("domains", "cbrn", "warning_lines"),
+        ("domains", "ai_rd", None),
+        ("domains", "autonomy", None),
+    },
+    "xai-rmf-2025-08": {
+        ("settings", "baseline_requirements", None),
+        ("settings", "signoff_titles", None),
+        ("settings", "uncertainty_z", None),
+        ("domains", "cbrn", "red_lines"),
+        ("domains", "cbrn", "requires.scaling"),
+        ("domains", "cbrn", "warning_lines"),
+        ("domains", "ai_rd", None),
+        ("domains", "autonomy", None),
+    },
+    "xai-faif-2025-12": {
+        ("settings", "baseline_requirements", None),
+        ("settings", "signoff_titles", None),
+        ("settings", "uncertainty_z", None),
+        ("domains", "cbrn", "red_lines"),
+        ("domains", "cbrn", "requires.scaling"),
+        ("domains", "cbrn", "warning_lines"),
+        ("domains", "ai_rd", None),
+        ("domains", "autonomy", None),
+    },
+    "xai-faif-2026-06": {
+        ("settings", "baseline_requirements", None),
+        ("settings", "signoff_titles", None),
+        ("settings", "uncertainty_z", None),
+        ("settings", "months_between_assessments", None),  # a yearly full assessment
+        ("domains", "cbrn", "red_lines"),
+        ("domains", "ai_rd", None),
+        ("domains", "autonomy", None),
+    },
 }
 
 
@@ -201,14 +262,14 @@ def test_each_framework_pack_dumps_and_parses_back_equal(name: str) -> None:
 def test_gdm_v3_1_tracked_capability_levels_are_early_warnings() -> None:
     thresholds = {t["code"]: t for t in pack("gdm-fsf-v3-1")["thresholds"]}
     tcls = {code for code, t in thresholds.items() if code.endswith("-TCL")}
-    assert tcls == {"CBRN-TCL", "MLRD-TCL", "MISALIGNMENT-TCL"}
+    assert tcls == {"CBRN-TCL", "STEALTH-SA-TCL"}  # exactly two in v3.1 (§2.2.1, §3.2.1)
     assert all(thresholds[code]["tier"] == "early_warning" for code in tcls)
     assert all(t["tier"] == "red_line" for code, t in thresholds.items() if code not in tcls)
     # TCLs call for proportionate mitigation: a crossed early warning adds its standards.
     assert pack("gdm-fsf-v3-1")["settings"]["warning_behaviour"] == "require_safeguards"
 
 
-@pytest.mark.parametrize("name", ["meta-frontier-ai-v1", "meta-scaling-v2"])
+@pytest.mark.parametrize("name", ["meta-frontier-ai-v1"])  # v2 develops with mitigations
 def test_meta_critical_thresholds_halt_and_high_ones_do_not(name: str) -> None:
     data = pack(name)
     for threshold in data["thresholds"]:
@@ -323,7 +384,7 @@ def test_rsp_v2_2_to_v3_shows_the_pause_commitment_removed_domain_by_domain() ->
 
 @pytest.mark.parametrize(
     ("old", "new"),
-    [("gdm-fsf-v3", "gdm-fsf-v3-1"), ("meta-frontier-ai-v1", "meta-scaling-v2")],
+    [("gdm-fsf-v3", "gdm-fsf-v3-1"), ("xai-rmf-2025-08", "xai-faif-2025-12")],
 )
 def test_successor_versions_loosen_nothing(old: str, new: str) -> None:
     assert all_loosenings(pack(old), pack(new)) == []
@@ -349,7 +410,11 @@ def test_an_empty_requires_counts_as_gating_not_as_freedom() -> None:
 
 
 def test_dropping_a_halt_or_a_domain_is_flagged() -> None:
-    old = pack("meta-scaling-v2")
+    # Meta v2 develops with mitigations at Critical; give the old side v1's halts.
+    old = copy.deepcopy(pack("meta-scaling-v2"))
+    for threshold in old["thresholds"]:
+        threshold["halt"] = threshold["code"].endswith("-CRITICAL")
+    old = validate_pack(old, "x")
     new = copy.deepcopy(old)
     new["key"] = "meta-edited"
     for threshold in new["thresholds"]:
@@ -508,7 +573,6 @@ def test_the_comparison_page_sets_the_active_policy_beside_another_pack(
     assert "Meta Advanced AI Scaling Framework 2" in body
     assert "SENIOR-DECISION-MAKER" in body  # sign-off side by side
     assert "Misalignment and loss of control" in body  # a domain only Meta covers
-    assert "a threshold now halts development" in body
     assert "risk domain no longer covered" in body
     # Expect at most 12: session, user, roles, header titles, the active version and its
     # seven prefetched children.
@@ -573,6 +637,8 @@ def test_self_assessment_is_computed_where_the_data_tells() -> None:
     assert computed(pack("anthropic-rsp-v3-0"))["halt_development"][0] == "not"
     # Obs 5: a cadence the text does not give never earns a "met".
     assert computed(pack("anthropic-rsp-v3-0"))["evaluation_timing"][0] == "partly"
+    # FSF v3.1 folds misalignment into ML R&D: every tracked domain has a red line.
+    assert computed(pack("gdm-fsf-v3-1"))["capability_thresholds"][0] == "met"
     people = {e.code for e in ELEMENTS if not e.computable}
     assert people == {"elicitation", "accountability", "policy_updates"}
     assert all(default[code] is None for code in people)

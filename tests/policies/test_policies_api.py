@@ -250,7 +250,9 @@ def test_leadership_activates_a_draft_through_the_api(rso, ceo, active_default):
     assert first.json()["status"] == "draft"
     assert first.json()["activation"]["pending_titles"] == ["CEO"]
     again = client_for(rso).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
-    assert again.status_code == 409 and "one person fills one title" in again.json()["detail"]
+    assert again.status_code == 409
+    assert "one person fills one title" in again.json()["errors"]["version"][0]
+    assert again.json()["code"] == "activation_refused"
     response = client_for(ceo).post(f"/api/v1/policy/versions/{draft.pk}/activate/")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "active"
@@ -297,7 +299,7 @@ def test_anonymous_cannot_activate(active_default):
 def test_activating_a_non_draft_is_a_conflict(rso, active_default):
     response = client_for(rso).post(f"/api/v1/policy/versions/{active_default.pk}/activate/")
     assert response.status_code == 409
-    assert "only a draft" in response.json()["detail"]
+    assert "only a draft" in response.json()["errors"]["version"][0]
 
 
 def test_schema_generates(admin_user):

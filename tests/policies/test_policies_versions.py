@@ -36,7 +36,8 @@ from policies.packs import (
 )
 from tests.conftest import guards_enforced
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def default_pack() -> dict[str, Any]:

@@ -90,6 +90,7 @@ def test_a_loosening_is_activated_once_every_title_of_the_policy_in_force_signs(
 def test_the_requester_and_admins_cannot_sign(rso, ceo, admin_user):
     activate_default_policy()
     draft = _draft(_loosen)
+    create_user("rso2", Role.LEADERSHIP, titles=["RSO"])  # so rso's request can complete
     pending = signoff.request_activation(draft, rso)
     with pytest.raises(PermissionDenied):
         signoff.sign_activation(pending.pk, rso, "approve", pending.dossier_sha256)
@@ -188,6 +189,7 @@ def test_a_title_approval_and_a_signature_complete_the_same_activation(rso, ceo)
 def test_the_requester_cannot_approve_on_the_version_page_either(rso, ceo):
     activate_default_policy()
     draft = _draft(_loosen)
+    create_user("rso2", Role.LEADERSHIP, titles=["RSO"])  # so rso's request can complete
     signoff.request_activation(draft, rso)
     with pytest.raises(PermissionDenied):
         signoff.approve_activation(draft, rso)
@@ -278,3 +280,35 @@ def test_the_api_names_a_missing_version_and_shows_one_activation(leader, rso, s
     assert body["dossier_sha256"] == pending.dossier_sha256
     assert body["open_titles"] == ["RSO", "CEO"]
     assert client_for(safety).get("/api/v1/policy-activations/0/").status_code == 404
+
+
+# --- Issue 23, observation 10: the only holder of the only title is told up front -----------
+
+
+def _ceo_only(pack: dict[str, Any]) -> None:
+    pack["settings"]["signoff_titles"] = ["CEO"]
+
+
+def test_the_only_holder_of_the_only_title_is_told_who_must_request(rso, ceo):
+    """OpenAI's pack names one title (CEO). Were the CEO to request, nobody could sign: the
+    request is refused at once, naming who must request instead."""
+    pack = copy.deepcopy(load_pack_file("default"))
+    _ceo_only(pack)
+    policy_services.load_pack(pack, actor=None, activate=True)
+    draft = _draft(lambda p: (_ceo_only(p), _loosen_line(p)), version="2.2-portal.3")
+
+    with pytest.raises(policy_services.ActivationError) as info:
+        signoff.request_activation(draft, ceo)
+
+    message = str(info.value)
+    assert "only holder" in message and "CEO" in message and "rso" in message
+    assert not PolicyActivation.objects.exists()
+    # Another leader requests; the CEO signs and the activation completes.
+    pending = signoff.request_activation(draft, rso)
+    signoff.sign_activation(pending.pk, ceo, "approve", pending.dossier_sha256)
+    draft.refresh_from_db()
+    assert draft.status == PolicyVersion.Status.ACTIVE
+
+
+def _loosen_line(pack: dict[str, Any]) -> None:
+    pack["thresholds"][0]["indicators"][0]["critical"] = 0.95

@@ -273,7 +273,7 @@ def test_diff_flags_an_adviser_dropped_but_not_one_promoted_to_sign_off() -> Non
     assert _flagged(openai, dropped) == {("settings", "advisory_titles", None)}
     promoted = copy.deepcopy(openai)
     promoted["settings"]["signoff_titles"] = ["CEO", "SAG"]
-    promoted["settings"]["advisory_titles"] = []
+    promoted["settings"]["advisory_titles"] = ["BOARD-SSC"]
     promoted = validate_pack(promoted, "promoted.yaml")
     diff = diff_policies(openai, promoted)
     assert len(diff.changes) == 2 and diff.loosenings == []

@@ -622,16 +622,16 @@ def test_default_pack_gates_ai_rd_on_an_affirmative_case_and_cbrn_does_not() -> 
 def test_openai_pack_requires_high_security_to_scale_and_halts_at_critical() -> None:
     pack = load_pack_file("openai-preparedness-v2")
     assert pack["settings"]["signoff_titles"] == ["CEO"]
-    assert pack["settings"]["advisory_titles"] == ["SAG"]
+    assert pack["settings"]["advisory_titles"] == ["SAG", "BOARD-SSC"]
     high = [t for t in pack["thresholds"] if t["code"].endswith("-HIGH")]
     critical = [t for t in pack["thresholds"] if t["code"].endswith("-CRITICAL")]
     assert len(high) == len(critical) == 3
     for threshold in high:
-        assert threshold["requires"] == {
-            "scaling": ["HIGH-S"],
-            "deployment": ["HIGH-D", "HIGH-S"],
-            "internal_deployment": [],
-        }
+        # PF v2 Table 1: security controls for every High; misuse safeguards to deploy
+        # except for AI Self-improvement, whose High asks only security controls.
+        assert threshold["requires"]["scaling"] == ["HIGH-S"]
+        expected = ["HIGH-S"] if threshold["code"] == "SELF-HIGH" else ["HIGH-D", "HIGH-S"]
+        assert threshold["requires"]["deployment"] == expected
         assert (threshold["tier"], threshold["halt"]) == ("red_line", False)
     for threshold in critical:
         assert (threshold["tier"], threshold["halt"]) == ("red_line", True)

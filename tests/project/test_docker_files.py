@@ -229,3 +229,72 @@ def test_check_beat_fails_without_sends_and_when_stale_and_passes_when_fresh():
     out = io.StringIO()
     call_command("check_beat", stdout=out)
     assert out.getvalue().startswith("OK")
+
+
+# --- Issue 21: static files as they run, state on shared volumes, a health check on pages ------
+
+
+def _collectstatic_commands() -> list[list[str]]:
+    return [cmd for cmd in _run_commands() if "collectstatic" in cmd]
+
+
+def test_the_image_collects_static_files_with_debug_off_and_no_real_secret():
+    # With DEBUG on, collectstatic writes no manifest and every page of the image answers 500.
+    [command] = _collectstatic_commands()
+    env = dict(part.split("=", 1) for part in command if "=" in part and part[0].isupper())
+    assert "DEBUG" not in env, command
+    assert not any("DEBUG=" in args for instruction, args in INSTRUCTIONS if instruction == "RUN")
+    assert "SECRET_KEY" in env and "dummy" in env["SECRET_KEY"]  # a build-only placeholder
+    assert _env("STATIC_ROOT")
+
+
+def test_the_dockerfile_collectstatic_writes_the_manifest_the_pages_need(tmp_path):
+    """The build step itself, run here with only the Dockerfile's ENV (as the build has)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    [command] = _collectstatic_commands()
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "RSP_VAR_DIR": str(tmp_path / "var"),
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+    env.update(part.split("=", 1) for part in command if "=" in part and part[0].isupper())
+    argv = [part for part in command if not ("=" in part and part[0].isupper())]
+    subprocess.run(argv, cwd=ROOT, env=env, check=True, capture_output=True)
+
+    manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
+    assert "css/app.css" in manifest["paths"]
+
+
+def test_the_checkpoint_log_is_on_a_volume_the_worker_writes_and_the_web_reads():
+    log = PurePosixPath(SERVICES["worker"]["environment"]["AUDIT_CHECKPOINT_LOG"])
+    worker = {target: volume for volume, target in _mounts(SERVICES["worker"])}
+    web = {target: volume for volume, target in _mounts(SERVICES["web"])}
+    directory = str(log.parent)
+    assert directory in worker and directory in web
+    assert worker[directory] == web[directory]  # the same named volume
+    worker_spec = next(v for v in SERVICES["worker"]["volumes"] if v.split(":")[1] == directory)
+    assert not worker_spec.endswith(":ro")  # the worker appends to it
+    assert directory in _created_dirs() and _under(directory, _owned_by_rsp())
+
+
+def test_every_state_file_lives_on_a_named_volume():
+    # keys (migrate writes, worker signs, web verifies), media (web and worker), the log.
+    targets = {
+        service: {target for _, target in _mounts(SERVICES[service])} for service in SERVICES
+    }
+    env = SERVICES["worker"]["environment"]
+    assert str(PurePosixPath(env["AUDIT_SIGNING_KEY_FILE"]).parent) in targets["worker"]
+    assert str(PurePosixPath(env["AUDIT_PUBLIC_KEY_FILE"]).parent) in targets["web"]
+    media = f"{_env('RSP_VAR_DIR')}/media"
+    assert media in targets["web"] and media in targets["worker"]
+
+
+def test_the_web_health_check_fetches_the_login_page_and_its_stylesheet():
+    [(_, check)] = [(i, a) for i, a in INSTRUCTIONS if i == "HEALTHCHECK"]
+    assert "scripts/healthcheck.py" in check
+    assert (ROOT / "scripts" / "healthcheck.py").exists()
+    assert not _ignored("scripts/healthcheck.py")

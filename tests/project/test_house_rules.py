@@ -27,6 +27,7 @@ OUTSIDE_REFERENCES = ("../" + "shared", "DESIGN" + ".md", "STYLE" + ".md", "DESI
 PURE_MODULES = {
     "governance.gate",
     "governance.gate.codes",
+    "governance.gate.commitments",
     "governance.gate.decisions",
     "governance.gate.determinations",
     "governance.gate.engine",

@@ -12,7 +12,8 @@ from governance import safeguards, services
 from tests.conftest import client_for
 from tests.governance_fixtures import activate_default_policy, make_model
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def _queries(client: Any, url: str) -> int:

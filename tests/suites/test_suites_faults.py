@@ -37,7 +37,12 @@ from tests.suite_fixtures import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("verified_trail"),
+]
 
 DONE = {SuiteRun.Status.SUCCEEDED, SuiteRun.Status.FAILED, SuiteRun.Status.CANCELLED}
 

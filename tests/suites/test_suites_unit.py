@@ -18,7 +18,7 @@ from audit.models import AuditEntry
 from core import outbox
 from core.models import OutboxMessage, OutboxStatus
 from evaluations.models import EvalResult
-from evaluations.services import EvidenceError
+from rsp_portal.errors import ServiceError
 from suites import runners
 from suites import services as suites
 from suites.models import EvalSuite, SuiteRun, SuiteRunResult
@@ -120,17 +120,17 @@ def test_a_command_config_gets_a_default_timeout():
 
 
 def test_a_suite_refuses_metrics_the_active_policy_does_not_define(atlas):
-    with pytest.raises(EvidenceError) as caught:
+    with pytest.raises(ServiceError) as caught:
         make_suite(targets=[atlas], metrics={"ctf/accuracy": "cyber.no_such_metric"})
     assert "metrics.ctf/accuracy" in caught.value.message_dict
     assert not EvalSuite.objects.exists()
 
 
 def test_a_suite_refuses_a_bad_cron_expression(atlas):
-    with pytest.raises(EvidenceError) as caught:
+    with pytest.raises(ServiceError) as caught:
         make_suite(targets=[atlas], schedule="61 * * * *")
     assert "schedule" in caught.value.message_dict
-    with pytest.raises(EvidenceError):
+    with pytest.raises(ServiceError):
         make_suite(targets=[atlas], schedule="* * * *")
 
 
@@ -395,11 +395,11 @@ def test_a_cancelled_run_discards_its_output(atlas, sent):
 def test_a_run_needs_a_target_with_a_checkpoint(atlas, sent):
     other = make_model("borealis", compute=None)
     suite = make_suite(targets=[atlas, other])
-    with pytest.raises(EvidenceError) as caught:
+    with pytest.raises(ServiceError) as caught:
         suites.request_run(suite, other, actor=None)
     assert caught.value.status_code == 409
     stranger = make_model("cirrus")
-    with pytest.raises(EvidenceError) as caught:
+    with pytest.raises(ServiceError) as caught:
         suites.request_run(suite, stranger, actor=None)
     assert "not a target" in caught.value.message_dict["model"][0]
 

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from core import events
 from core.models import User
 from core.services import create_user
 
@@ -55,12 +56,9 @@ class Command(BaseCommand):
                     # Notifications go to e-mail; demo mode uses the console backend.
                     user.email = f"{username}@example.org"
                     user.save(update_fields=["email"])
-            for hook in _seed_hooks():
-                hook(self.stdout)
-        # Gates trust the trail only after a verification (the worker repeats it every minute).
-        from audit.verification import run_verification
-
-        run_verification("manage.py seed_demo", quick=True)
+            # Each app seeds its demo data in its declared order; the audit app then verifies
+            # the trail (gates trust it only after a verification). ADR 0021.
+            events.emit(events.SEED_DEMO, cast(TextIO, self.stdout), "manage.py seed_demo")
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
         logins_file.chmod(0o600)
@@ -69,19 +67,3 @@ class Command(BaseCommand):
             for username, role, titles in DEMO_USERS:
                 label = role + (f" {'/'.join(titles)}" if titles else "")
                 self.stdout.write(f"  {username:<9} {logins[username]:<18} {label}")
-
-
-def _seed_hooks() -> list[Any]:
-    """Each app that has demo data exposes ``seed_demo(stdout)`` in its ``demo`` module."""
-    import importlib
-
-    hooks = []
-    for app in ("policies", "evaluations", "suites", "governance"):
-        try:
-            module = importlib.import_module(f"{app}.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{app}.demo":
-                raise
-            continue
-        hooks.append(module.seed_demo)
-    return hooks

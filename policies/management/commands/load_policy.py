@@ -54,7 +54,9 @@ class Command(BaseCommand):
             self._report_against_active(active, pack)
         try:
             version = services.load_pack(pack, actor, activate=options["activate"])
-        except (services.ActivationError, PermissionDenied) as exc:
+        except services.ActivationError as exc:
+            raise CommandError(exc.text) from exc
+        except PermissionDenied as exc:
             raise CommandError(str(exc)) from exc
         if existing is not None:
             self.stdout.write(

@@ -1,26 +1,24 @@
-"""Notification transports: one class per channel, registered by defining it.
+"""The notification transport registry and the helpers transports share.
 
-A transport has a ``kind`` (a value of :class:`governance.models.Channel`), checks a
-subscription's target (``validate``, a ValidationError naming the field) and sends one
-notification (``send``, raising on failure so the outbox retries). Defining a subclass
-registers it; ``tests/governance/test_governance_notifications.py`` checks that every kind
-has exactly one transport.
+A transport has a ``kind`` (the value stored on subscriptions and notifications) and a
+``label`` (the words pages show), checks a subscription's target (``validate``, a
+ValidationError naming the field), says how pages and the trail show the target
+(``shown_target``) and sends one notification (``send``, raising on failure so the outbox
+retries). Defining a subclass registers it; each shipped channel is one module of this package,
+imported by ``governance/transports/__init__.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 import urllib.request
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
-from django.core.validators import URLValidator, validate_email
-
-from governance.models import Channel
+from django.core.validators import URLValidator
 
 if TYPE_CHECKING:
     from governance.models import Notification, Subscription
@@ -43,6 +41,8 @@ class Transport:
     """One notification channel."""
 
     kind: ClassVar[str]
+    #: The channel as pages name it.
+    label: ClassVar[str]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -57,6 +57,11 @@ class Transport:
     def addresses(self, subscription: Subscription) -> list[str]:
         """E-mail addresses a subscription's notifications are written to (none by default)."""
         return []
+
+    def shown_target(self, subscription: Subscription) -> str:
+        """The target as pages and the trail show it: a URL can be a credential (Slack's is),
+        so only its host by default. The secret is never shown."""
+        return urlsplit(subscription.target).netloc
 
     def send(self, notification: Notification) -> None:
         """Send one notification; raise on failure."""
@@ -109,68 +114,3 @@ def _subscription(notification: Notification) -> Subscription:
     if notification.subscription is None:
         raise RuntimeError(f"notification {notification.pk} has no subscription to send to")
     return notification.subscription
-
-
-class EmailTransport(Transport):
-    """Plain-text e-mail, in words; role e-mails and e-mail subscriptions."""
-
-    kind = Channel.EMAIL
-
-    def validate(self, subscription: Subscription) -> None:
-        try:
-            validate_email(subscription.target)
-        except ValidationError:
-            raise ValidationError({"target": "Enter one valid e-mail address."}) from None
-
-    def addresses(self, subscription: Subscription) -> list[str]:
-        return [subscription.target]
-
-    def send(self, notification: Notification) -> None:
-        from governance.notifications import render_email
-
-        if not notification.recipients:
-            raise RuntimeError(f"notification {notification.pk} has no recipients")
-        subject, text = render_email(notification.event, notification.payload)
-        send_mail(f"[RSP Portal] {subject}", text, None, list(notification.recipients))
-
-
-class WebhookTransport(Transport):
-    """The JSON payload, POSTed and signed with HMAC-SHA256 (``X-RSP-Signature``)."""
-
-    kind = Channel.WEBHOOK
-
-    def validate(self, subscription: Subscription) -> None:
-        _check_url(subscription.target, ["http", "https"], "Enter an http(s) URL.")
-        if not subscription.secret:
-            raise ValidationError({"secret": "A signed webhook needs a shared secret."})
-
-    def send(self, notification: Notification) -> None:
-        subscription = _subscription(notification)
-        body = json.dumps(notification.payload, sort_keys=True, separators=(",", ":")).encode()
-        _post(
-            subscription.target,
-            body,
-            {
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: sign(body, subscription.secret),
-                "X-RSP-Event": notification.event,
-            },
-        )
-
-
-class SlackTransport(Transport):
-    """A Slack incoming webhook: ``{"text": ...}`` POSTed to its https URL."""
-
-    kind = Channel.SLACK
-
-    def validate(self, subscription: Subscription) -> None:
-        _check_url(subscription.target, ["https"], "Enter the https URL of the incoming webhook.")
-
-    def send(self, notification: Notification) -> None:
-        from governance.notifications import render_email
-
-        subscription = _subscription(notification)
-        self.validate(subscription)  # the URL is the credential: never send it over http
-        subject, text = render_email(notification.event, notification.payload)
-        body = json.dumps({"text": f"*{subject}*\n{text}"}).encode()
-        _post(subscription.target, body, {"Content-Type": "application/json"})

@@ -1,0 +1,194 @@
+"""REST API of accountability: reports, commitments, the late-evaluation register."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accountability import commitments, late, reports
+from accountability.api import serializers as s
+from accountability.commitments import DueItem
+from accountability.models import Report
+from evaluations.models import AIModel
+from policies.models import PolicyVersion
+
+
+def report_queryset() -> QuerySet[Report]:
+    return Report.objects.select_related("model", "created_by").prefetch_related(
+        "signatures__signer", "redactions__redacted_by"
+    )
+
+
+def _model_or_none(slug: object) -> AIModel | None:
+    if slug in (None, ""):
+        return None
+    model = AIModel.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    if model is None:
+        raise ValidationError({"model": [f"Unknown model {slug!r}."]})
+    return model
+
+
+class ReportListView(generics.ListAPIView[Report]):
+    """Reports, newest first; POST drafts one from the record."""
+
+    actions = {"GET": "report.view", "POST": "report.write"}
+    serializer_class = s.ReportSerializer
+    filterset_fields = ["status", "kind"]
+
+    def get_queryset(self) -> QuerySet[Report]:
+        return report_queryset()
+
+    @extend_schema(request=s.ReportCreateSerializer, responses={201: s.ReportSerializer})
+    def post(self, request: Request) -> Response:
+        body = s.ReportCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        report = reports.create_report(
+            data["kind"],
+            _model_or_none(data.get("model")),
+            data["title"],
+            data["sections"],
+            request.user,
+        )
+        return Response(s.ReportSerializer(report_queryset().get(pk=report.pk)).data, status=201)
+
+
+class ReportDetailView(generics.RetrieveAPIView[Report]):
+    actions = {"GET": "report.view"}
+    serializer_class = s.ReportSerializer
+
+    def get_queryset(self) -> QuerySet[Report]:
+        return report_queryset()
+
+
+class ReportReviseView(APIView):
+    actions = {"POST": "report.write"}
+
+    @extend_schema(request=s.ReportReviseSerializer, responses={201: s.ReportSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        body = s.ReportReviseSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        report = get_object_or_404(Report, pk=pk)
+        new = reports.revise_report(
+            report, body.validated_data["title"], body.validated_data["sections"], request.user
+        )
+        return Response(s.ReportSerializer(report_queryset().get(pk=new.pk)).data, status=201)
+
+
+class ReportSignView(APIView):
+    actions = {"POST": "report.sign"}
+
+    @extend_schema(request=s.ReportSignSerializer, responses=s.ReportSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        body = s.ReportSignSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        report = get_object_or_404(Report, pk=pk)
+        data = body.validated_data
+        reports.sign_report(
+            report, data["verdict"], data["snapshot_sha256"], data["comment"], request.user
+        )
+        return Response(s.ReportSerializer(report_queryset().get(pk=pk)).data)
+
+
+class ReportPublishView(APIView):
+    actions = {"POST": "report.publish"}
+
+    @extend_schema(request=s.ReportPublishSerializer, responses=s.ReportSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        body = s.ReportPublishSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        report = get_object_or_404(Report, pk=pk)
+        reports.publish_report(report, body.validated_data.get("redactions", []), request.user)
+        return Response(s.ReportSerializer(report_queryset().get(pk=pk)).data)
+
+
+def item_dict(item: DueItem, now: datetime) -> dict[str, Any]:
+    f = item.fulfilment
+    return {
+        "id": item.key,
+        "code": item.code,
+        "text": item.text,
+        "trigger": item.trigger,
+        "gating": item.gating,
+        "source": item.source,
+        "model": item.model_slug,
+        "subject": item.subject_label,
+        "due_at": item.due_at,
+        "status": item.status(now),
+        "days_late": round(item.days_late(now), 2),
+        "fulfilled_at": f.fulfilled_at if f else None,
+        "fulfilled_by": f.fulfilled_by.username if f else None,
+        "evidence_url": f.evidence_url if f else "",
+    }
+
+
+def _items(request: Request) -> list[DueItem]:
+    version_id = request.query_params.get("policy_version")
+    version: PolicyVersion | None
+    if version_id:
+        if not version_id.isdigit():
+            raise ValidationError({"policy_version": ["A policy version id."]})
+        version = get_object_or_404(PolicyVersion, pk=int(version_id))
+    else:
+        version = reports.active_version()
+    if version is None:
+        return []
+    return commitments.due_items(version, model=_model_or_none(request.query_params.get("model")))
+
+
+class CommitmentListView(APIView):
+    """The policy's commitments: each due item, open, late or fulfilled; late ones first."""
+
+    actions = {"GET": "commitment.view"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("model", str, description="a model slug"),
+            OpenApiParameter("policy_version", int, description="default: the active version"),
+        ],
+        responses=s.CommitmentItemSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        now = timezone.now()
+        order = {"late": 0, "open": 1, "fulfilled_late": 2, "fulfilled": 3}
+        items = sorted(_items(request), key=lambda i: (order[i.status(now)], i.due_at))
+        rows: Any = [item_dict(i, now) for i in items]
+        return Response(s.CommitmentItemSerializer(rows, many=True).data)
+
+
+class CommitmentFulfilView(APIView):
+    actions = {"POST": "commitment.fulfil"}
+
+    @extend_schema(request=s.FulfilSerializer, responses={201: s.CommitmentItemSerializer})
+    def post(self, request: Request, key: str) -> Response:
+        body = s.FulfilSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        commitments.fulfil(
+            key, body.validated_data["evidence_url"], body.validated_data["notes"], request.user
+        )
+        item = commitments.find_item(key)
+        return Response(
+            s.CommitmentItemSerializer(item_dict(item, timezone.now())).data, status=201
+        )
+
+
+class LateEvaluationView(APIView):
+    """A model's late-evaluation register: each evaluation that fell due and how late."""
+
+    actions = {"GET": "evidence.view"}
+
+    @extend_schema(responses=s.LateEvaluationSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        model = get_object_or_404(AIModel, slug=slug)
+        now = timezone.now()
+        return Response([e.to_dict(now) for e in late.register([model])])

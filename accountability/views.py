@@ -1,0 +1,259 @@
+"""Pages of accountability: reports (write, review, sign, publish, print), commitments, the
+late-evaluation register."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from accountability import commitments, late, reports
+from accountability.forms import (
+    FulfilForm,
+    PublishForm,
+    ReportForm,
+    ReportSignForm,
+    ReviseForm,
+    join_sections,
+    split_sections,
+)
+from accountability.markdown import render as render_markdown
+from accountability.models import Report, ReportSignature, ReportStatus
+from evaluations.models import AIModel
+from rsp_portal.authz import can, require
+
+
+def _add_errors(form: object, exc: ValidationError) -> None:
+    fields = getattr(form, "fields", {})
+    for field, errors in exc.message_dict.items():
+        name = field if field in fields else None
+        if field.startswith("sections"):
+            name = "sections" if "sections" in fields else None
+        form.add_error(name, errors)  # type: ignore[attr-defined]
+
+
+def report_list(request: HttpRequest) -> HttpResponse:
+    require(request.user, "report.view")
+    rows = list(
+        Report.objects.exclude(status=ReportStatus.SUPERSEDED)
+        .select_related("model", "created_by")
+        .order_by("-created_at", "-pk")[:200]
+    )
+    version = reports.active_version()
+    return render(
+        request,
+        "accountability/report_list.html",
+        {
+            "reports": rows,
+            "kinds": reports.report_kinds(version).values(),
+            "can_write": can(request.user, "report.write"),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def report_new(request: HttpRequest) -> HttpResponse:
+    require(request.user, "report.write")
+    version = reports.active_version()
+    kinds = [
+        (code, str(k.get("name") or code)) for code, k in reports.report_kinds(version).items()
+    ]
+    models = [(m.slug, m.name) for m in AIModel.objects.order_by("name")]
+    form = ReportForm(
+        request.POST or None,
+        kinds=kinds,
+        models=models,
+        initial={"kind": request.GET.get("kind"), "model": request.GET.get("model")},
+    )
+    if request.method == "POST" and form.is_valid():
+        model = AIModel.objects.filter(slug=form.cleaned_data["model"]).first()
+        try:
+            report = reports.create_report(
+                form.cleaned_data["kind"],
+                model,
+                form.cleaned_data["title"],
+                split_sections(form.cleaned_data["sections"]),
+                request.user,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Draft #{report.pk} written; the record is frozen in it.")
+            return redirect("report-detail", pk=report.pk)
+    return render(
+        request, "accountability/report_form.html", {"form": form, "kinds": kinds, "report": None}
+    )
+
+
+def _report(pk: int) -> Report:
+    return get_object_or_404(
+        Report.objects.select_related("model", "created_by", "policy_version", "supersedes"), pk=pk
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    require(request.user, "report.view")
+    report = _report(pk)
+    signatures = list(report.signatures.select_related("signer"))
+    title = reports.signing_title(report, request.user, signatures)
+    sign_form = ReportSignForm(
+        request.POST if "sign" in request.POST or "reject" in request.POST else None,
+        initial={"snapshot_sha256": report.snapshot_sha256},
+    )
+    publish_form = PublishForm(
+        request.POST if "publish" in request.POST else None, sections=report.sections
+    )
+    if request.method == "POST":
+        try:
+            if ("sign" in request.POST or "reject" in request.POST) and sign_form.is_valid():
+                verdict = (
+                    ReportSignature.Verdict.REJECT
+                    if "reject" in request.POST
+                    else ReportSignature.Verdict.APPROVE
+                )
+                reports.sign_report(
+                    report,
+                    verdict,
+                    sign_form.cleaned_data["snapshot_sha256"],
+                    sign_form.cleaned_data["comment"],
+                    request.user,
+                )
+                messages.success(request, f"You {verdict}d report #{report.pk}.")
+                return redirect("report-detail", pk=report.pk)
+            if "publish" in request.POST and publish_form.is_valid():
+                reports.publish_report(report, publish_form.redactions(), request.user)
+                messages.success(request, f"Report #{report.pk} is published.")
+                return redirect("report-detail", pk=report.pk)
+        except ValidationError as exc:
+            _add_errors(publish_form if "publish" in request.POST else sign_form, exc)
+    return render(
+        request,
+        "accountability/report_detail.html",
+        {
+            "report": report,
+            "sections": [{**s, "html": render_markdown(s["body"])} for s in report.sections],
+            "public_sections": [
+                {**s, "html": render_markdown(s.get("body", ""))} for s in report.public_sections
+            ],
+            "signatures": signatures,
+            "redactions": list(report.redactions.select_related("redacted_by")),
+            "signing_title": title,
+            "sign_form": sign_form,
+            "publish_form": publish_form,
+            "can_publish": report.status == ReportStatus.SIGNED
+            and can(request.user, "report.publish"),
+            "can_revise": report.status == ReportStatus.DRAFT and can(request.user, "report.write"),
+            "open_titles": [
+                t for t in report.required_titles if t not in {s.title for s in signatures}
+            ],
+            "versions": _versions(report),
+        },
+    )
+
+
+def _versions(report: Report) -> list[Report]:
+    chain: list[Report] = []
+    current = report.supersedes
+    while current is not None and len(chain) < 100:
+        chain.append(current)
+        current = current.supersedes
+    newer = getattr(report, "superseded_by", None)
+    return ([newer] if newer else []) + chain
+
+
+@require_http_methods(["GET", "POST"])
+def report_revise(request: HttpRequest, pk: int) -> HttpResponse:
+    require(request.user, "report.write")
+    report = _report(pk)
+    form = ReviseForm(
+        request.POST or None,
+        initial={"title": report.title, "sections": join_sections(report.sections)},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            new = reports.revise_report(
+                report,
+                form.cleaned_data["title"],
+                split_sections(form.cleaned_data["sections"]),
+                request.user,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Version {new.version} written; the record is frozen again.")
+            return redirect("report-detail", pk=new.pk)
+    return render(request, "accountability/report_form.html", {"form": form, "report": report})
+
+
+def report_print(request: HttpRequest, pk: int) -> HttpResponse:
+    require(request.user, "report.view")
+    report = _report(pk)
+    return render(
+        request,
+        "accountability/report_print.html",
+        {
+            "report": report,
+            "sections": [{**s, "html": render_markdown(s["body"])} for s in report.sections],
+            "signatures": list(report.signatures.select_related("signer")),
+            "redactions": list(report.redactions.all()),
+        },
+    )
+
+
+def commitment_list(request: HttpRequest) -> HttpResponse:
+    require(request.user, "commitment.view")
+    version = reports.active_version()
+    now = timezone.now()
+    model = AIModel.objects.filter(slug=request.GET.get("model") or "").first()
+    items = commitments.due_items(version, model=model, now=now) if version else []
+    order = {"late": 0, "open": 1, "fulfilled_late": 2, "fulfilled": 3}
+    items.sort(key=lambda i: (order[i.status(now)], i.due_at))
+    return render(
+        request,
+        "accountability/commitment_list.html",
+        {
+            "version": version,
+            "declared": (version.commitments if version else []) or [],
+            "items": [(i, i.status(now), round(i.days_late(now), 1)) for i in items],
+            "model": model,
+            "models": AIModel.objects.order_by("name"),
+            "can_fulfil": can(request.user, "commitment.fulfil"),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def commitment_fulfil(request: HttpRequest, key: str) -> HttpResponse:
+    require(request.user, "commitment.fulfil")
+    try:
+        item = commitments.find_item(key)
+    except ValidationError:
+        return render(request, "404.html", status=404)
+    form = FulfilForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            commitments.fulfil(
+                key, form.cleaned_data["evidence_url"], form.cleaned_data["notes"], request.user
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Recorded: “{item.text}” kept.")
+            return redirect("commitment-list")
+    return render(
+        request,
+        "accountability/commitment_fulfil.html",
+        {"item": item, "form": form, "status": item.status(timezone.now())},
+    )
+
+
+def late_evaluations(request: HttpRequest, slug: str) -> HttpResponse:
+    require(request.user, "evidence.view")
+    model = get_object_or_404(AIModel, slug=slug)
+    now = timezone.now()
+    rows = [(e, e.days_late(now)) for e in late.register([model])]
+    return render(request, "accountability/late_evaluations.html", {"model": model, "rows": rows})

@@ -1,0 +1,129 @@
+"""The public API (no login): the transparency view, noncompliance reports and their status;
+and the recipients' list of reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status, throttling
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from transparency import public, services
+from transparency.models import NoncomplianceReport
+
+
+class TransparencyThrottle(throttling.AnonRateThrottle):
+    scope = "transparency"
+
+    def get_rate(self) -> str:
+        return str(settings.TRANSPARENCY_RATE)
+
+
+class NoncomplianceThrottle(throttling.AnonRateThrottle):
+    """Filing is rate-limited per client address for everyone, signed in or not."""
+
+    scope = "noncompliance"
+
+    def get_rate(self) -> str:
+        return str(settings.NONCOMPLIANCE_RATE)
+
+    def get_cache_key(self, request: Request, view: object) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class TransparencyView(APIView):
+    """The public view: policy history, signed log head, public models, reports, commitments."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [TransparencyThrottle]
+
+    @extend_schema(responses=inline_serializer("Transparency", {"policy": serializers.JSONField()}))
+    def get(self, request: Request) -> Response:
+        return Response(public.view())
+
+
+class NoncomplianceFileSerializer(serializers.Serializer[dict[str, Any]]):
+    summary = serializers.CharField(max_length=services.MAX_SUMMARY)
+    details = serializers.CharField(max_length=services.MAX_DETAILS)
+
+
+class NoncomplianceView(APIView):
+    """POST: anyone reports possible noncompliance (a receipt comes back to follow it).
+    GET: the recipients' list of reports."""
+
+    throttle_classes: list[Any] = []
+
+    def get_permissions(self) -> list[Any]:
+        if self.request.method == "POST":
+            return [AllowAny()]
+        return [permission() for permission in self.permission_classes]
+
+    def get_throttles(self) -> list[Any]:
+        return [NoncomplianceThrottle()] if self.request.method == "POST" else []
+
+    actions = {"GET": "noncompliance.handle"}
+
+    @extend_schema(
+        request=NoncomplianceFileSerializer,
+        responses={
+            201: inline_serializer(
+                "Receipt", {"receipt": serializers.CharField(), "status": serializers.CharField()}
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = NoncomplianceFileSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        report, receipt = services.file_report(
+            body.validated_data["summary"], body.validated_data["details"], request.user
+        )
+        return Response(
+            {"receipt": receipt, "status": report.status}, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        responses=inline_serializer("NoncomplianceList", {"results": serializers.JSONField()})
+    )
+    def get(self, request: Request) -> Response:
+        services.require_recipient(request.user)
+        rows = NoncomplianceReport.objects.select_related("reporter").order_by("-created_at")[:500]
+        return Response(
+            {
+                "results": [
+                    {
+                        "id": r.pk,
+                        "summary": r.summary,
+                        "details": r.details,
+                        "reporter": r.reporter.username if r.reporter else None,
+                        "status": r.status,
+                        "finding": r.finding,
+                        "created_at": r.created_at,
+                    }
+                    for r in rows
+                ]
+            }
+        )
+
+
+class NoncomplianceStatusView(APIView):
+    """The status of a report, by its receipt (no login)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [NoncomplianceThrottle]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("receipt", str, required=True)],
+        responses=inline_serializer("NoncomplianceStatus", {"status": serializers.CharField()}),
+    )
+    def get(self, request: Request) -> Response:
+        report = services.status_of(request.query_params.get("receipt"))
+        if report is None:
+            return Response({"errors": {"receipt": ["No report has this receipt."]}}, status=404)
+        return Response({"status": report.status, "updated_at": report.updated_at})
