@@ -441,8 +441,11 @@ def decision_reports(question: tuple[AIModel, str]) -> dict[str, list[Any]]:
     # The reports document a capability determination and the safeguards it requires: they are
     # required once the model has crossed a threshold (docs/accountability.md). Below every
     # line the model proceeds under the baseline, with routine assessments.
+    # Evidence that shows the crossing, not a presumption for want of evidence (that pauses the
+    # gate as missing_evidence, and evaluating is the way out).
     state = GateState.objects.filter(model=model, scope=scope).only("verdict").first()
-    crossed = bool(state and (state.verdict or {}).get("crossed_thresholds"))
+    determinations = (state.verdict or {}).get("determinations", []) if state else []
+    crossed = any(isinstance(d, dict) and d.get("status") == "crossed" for d in determinations)
     missing = [
         str(kind.get("name") or code)
         for code, kind in sorted(kinds.items())

@@ -18,6 +18,7 @@ from evaluations import corrections
 from evaluations import services as evidence
 from evaluations.models import EvalResult, PendingCorrection
 from governance import services
+from rsp_portal.errors import ConflictError
 from tests.conftest import bearer, client_for
 from tests.governance_fixtures import (
     activate_default_policy,
@@ -126,7 +127,7 @@ def test_relabelling_a_crossing_result_waits_for_a_second_person(crossing, safet
 def test_the_service_itself_refuses_a_lowering_correction_without_confirmation(
     crossing, safety
 ) -> None:
-    with pytest.raises(evidence.EvidenceError) as info:
+    with pytest.raises(ConflictError) as info:
         evidence.correct_result(crossing, {"value": 0.08}, "wrong key", safety)
 
     assert info.value.status_code == 409

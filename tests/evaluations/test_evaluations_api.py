@@ -414,8 +414,8 @@ def test_the_result_list_has_a_constant_query_budget(
     many_results(n, safety)
     client = client_for(safety)
     client.get("/api/v1/results/")  # warm the session
-    # Session, user, roles; count; one page with model, checkpoint, submitter joined.
-    with django_assert_num_queries(5):
+    # Session, user (its role is a column); count; one page with model, checkpoint, submitter.
+    with django_assert_num_queries(4):
         response = client.get("/api/v1/results/?model=atlas&metric=" + VCT)
     assert response.json()["count"] == n
 
@@ -433,9 +433,9 @@ def test_model_and_checkpoint_lists_have_constant_query_budgets(
         )
     client = client_for(safety)
     client.get("/api/v1/models/")
-    # Session, user, roles; count; page (parent and creator joined).
-    with django_assert_num_queries(5):
+    # Session, user (its role is a column); count; page (parent and creator joined).
+    with django_assert_num_queries(4):
         client.get("/api/v1/models/")
-    # Session, user, roles; the model; count; page.
-    with django_assert_num_queries(6):
+    # Session, user (its role is a column); the model; count; page.
+    with django_assert_num_queries(5):
         client.get("/api/v1/models/m0/checkpoints/")
