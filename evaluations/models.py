@@ -52,7 +52,7 @@ class AIModel(models.Model):
 
     def largest_checkpoint(self) -> Checkpoint | None:
         """The checkpoint with the largest effective compute, whatever the order they were
-        registered in (the gate's planned compute; DESIGN §4); None without one."""
+        registered in (the gate's planned compute); None without one."""
         return self.checkpoints.order_by("-effective_compute", "-reported_at", "-pk").first()
 
 

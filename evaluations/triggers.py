@@ -55,7 +55,7 @@ def compute_triggers(
     ``dated`` maps (checkpoint id, metric key) to when the latest strong, pre-mitigation
     evaluation of that metric there ran (see :func:`policies.rules.last_full_evaluation`).
     """
-    # The largest checkpoint, whatever the order they were registered in (DESIGN §4).
+    # The largest checkpoint, whatever the order they were registered in.
     latest = max(
         checkpoints,
         key=lambda c: rules.checkpoint_rank(c.effective_compute, c.reported_at, c.pk),

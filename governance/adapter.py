@@ -297,7 +297,7 @@ class GovernanceState:
         """The latest approved decision of ``scope``, whatever policy version it was signed
         under: one signed under another version than ``version_id`` (the active one) stays in
         force while its dossier still describes the model under the active version (the
-        engine's ``decision_outdated`` check, DESIGN §5)."""
+        engine's ``decision_outdated`` check)."""
         candidates = [d for d in self.approved if d.scope == scope]
         if not candidates:
             return None

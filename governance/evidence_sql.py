@@ -388,7 +388,7 @@ def read_family_evidence(ids: list[int], policy: PolicySnapshot | None) -> dict[
     return found
 
 
-def _row_model(row: Row, owner: dict[Any, Any]) -> Any:
+def _row_model(row: Row, owner: dict[object, object]) -> object:
     """The lineage model a summary row belongs to (None for the policy's row)."""
     kind = row[0]
     if kind in ("c",):

@@ -143,7 +143,7 @@ class GateAsOfForm(forms.Form):
     )
     scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)
 
-    def clean_as_of(self) -> Any:
+    def clean_as_of(self) -> object:
         from django.utils import timezone
 
         as_of = self.cleaned_data["as_of"]

@@ -56,9 +56,7 @@ def notify(
 ) -> list[Notification]:
     """Queue ``event`` for e-mail to ``roles`` and for every subscription that wants it."""
     body = {"event": event, "at": timezone.now().isoformat(), **payload}
-    pending: list[tuple[str, dict[str, Any], tuple[str, ...]]] | None = getattr(
-        _local, "pending", None
-    )
+    pending: list[Pending] | None = getattr(_local, "pending", None)
     if pending is not None:
         pending.append((event, body, tuple(sorted(roles))))
         return []
@@ -100,39 +98,42 @@ def batch() -> Iterator[None]:
         _local.pending = None
 
 
-def _write(pending: list[tuple[str, dict[str, Any], tuple[str, ...]]]) -> None:
+#: A notification gathered by :func:`batch`: its event, body and (sorted) roles.
+Pending = tuple[str, dict[str, object], tuple[str, ...]]
+
+
+def _write(pending: list[Pending]) -> None:
     if not pending:
         return
     recipients: dict[tuple[str, ...], list[str]] = {}
     subscriptions = list(Subscription.objects.filter(active=True))
-    rows: list[dict[str, Any]] = []
+    rows: list[Notification] = []
     for event, body, roles in pending:
         if roles not in recipients:
             recipients[roles] = _recipients(roles)
         if recipients[roles]:
             rows.append(
-                {
-                    "event": event,
-                    "payload": body,
-                    "channel": Channel.EMAIL,
-                    "recipients": recipients[roles],
-                }
+                Notification(
+                    event=event,
+                    payload=body,
+                    channel=Channel.EMAIL,
+                    recipients=recipients[roles],
+                )
             )
         for subscription in subscriptions:
             if subscription.wants(event):
                 rows.append(
-                    {
-                        "event": event,
-                        "payload": body,
-                        "channel": subscription.kind,
-                        "subscription": subscription,
-                        "recipients": transport_for(subscription.kind).addresses(subscription),
-                    }
+                    Notification(
+                        event=event,
+                        payload=body,
+                        channel=subscription.kind,
+                        subscription=subscription,
+                        recipients=transport_for(subscription.kind).addresses(subscription),
+                    )
                 )
-    messages = outbox.enqueue_many(SEND_TASK, len(rows))
-    Notification.objects.bulk_create(
-        [Notification(message=m, **row) for m, row in zip(messages, rows, strict=True)]
-    )
+    for row, message in zip(rows, outbox.enqueue_many(SEND_TASK, len(rows)), strict=True):
+        row.message = message
+    Notification.objects.bulk_create(rows)
 
 
 _local = threading.local()

@@ -182,9 +182,9 @@ def last_full_evaluation(
 
 
 def checkpoint_rank(
-    effective_compute: float, registered: datetime, tiebreak: Any
-) -> tuple[float, datetime, Any]:
+    effective_compute: float, registered: datetime, tiebreak: K
+) -> tuple[float, datetime, K]:
     """How checkpoints rank: the largest effective compute first, whatever the order they
-    were registered in (DESIGN §4: the largest checkpoint decides); registration time and
+    were registered in (the largest checkpoint decides); registration time and
     then ``tiebreak`` (the id) only break ties."""
     return (effective_compute, registered, tiebreak)

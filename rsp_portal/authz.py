@@ -157,7 +157,7 @@ _ACTIONS = [
         TokenScope.GOVERNANCE,
         "Decide what the public view shows (models, incidents)",
     ),
-    # Accountability (DESIGN §10): reports, commitments.
+    # Accountability (docs/accountability.md): reports, commitments.
     Action(
         "report.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read reports"
     ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -39,7 +39,7 @@ NEXT_STATUS = {
 }
 
 
-def _text(raw: Any, field: str, limit: int, *, required: bool = True) -> str:
+def _text(raw: object, field: str, limit: int, *, required: bool = True) -> str:
     if raw is None and not required:
         return ""
     if not isinstance(raw, str) or "\x00" in raw or len(raw) > limit:
@@ -53,7 +53,7 @@ def _text(raw: Any, field: str, limit: int, *, required: bool = True) -> str:
 
 
 def set_publicity(
-    model: AIModel, public: bool, values_public: bool, reason: Any, actor: Actor
+    model: AIModel, public: bool, values_public: bool, reason: object, actor: Actor
 ) -> ModelPublicity:
     """Record whether ``model``'s gate history (and its values) is public."""
     user = require(actor, "publicity.manage")
@@ -104,7 +104,7 @@ def receipt_hash(receipt: str) -> str:
 
 
 def file_report(
-    summary: Any, details: Any, reporter: PortalUser | None
+    summary: object, details: object, reporter: PortalUser | None
 ) -> tuple[NoncomplianceReport, str]:
     """File a report; returns it and the receipt (shown once) to follow its status.
 
@@ -136,7 +136,7 @@ def file_report(
     return report, receipt
 
 
-def status_of(receipt: Any) -> NoncomplianceReport | None:
+def status_of(receipt: object) -> NoncomplianceReport | None:
     if not isinstance(receipt, str) or not receipt.startswith(RECEIPT_PREFIX) or len(receipt) > 100:
         return None
     return NoncomplianceReport.objects.filter(receipt_sha256=receipt_hash(receipt)).first()
@@ -163,7 +163,7 @@ def require_recipient(actor: Actor) -> PortalUser:
 
 
 def update_status(
-    report: NoncomplianceReport, status: Any, finding: Any, actor: Actor
+    report: NoncomplianceReport, status: object, finding: object, actor: Actor
 ) -> NoncomplianceReport:
     """Move a report on (received → investigating → closed); closing needs a finding."""
     user = require_recipient(actor)
@@ -187,7 +187,7 @@ def update_status(
 
 
 def open_incident(
-    model: AIModel | None, title: Any, description: Any, measures: Any, actor: Actor
+    model: AIModel | None, title: object, description: object, measures: object, actor: Actor
 ) -> Incident:
     """Record an incident and its interim measures; a ``pause`` measure pauses the model now."""
     user = require(actor, "incident.record")
@@ -223,7 +223,7 @@ def open_incident(
     return incident
 
 
-def close_incident(incident: Incident, closure: Any, actor: Actor) -> Incident:
+def close_incident(incident: Incident, closure: object, actor: Actor) -> Incident:
     user = require(actor, "incident.record")
     text = _text(closure, "closure", MAX_DETAILS)
     with transaction.atomic():

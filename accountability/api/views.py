@@ -29,7 +29,7 @@ def report_queryset() -> QuerySet[Report]:
     )
 
 
-def _model_or_none(slug: Any) -> AIModel | None:
+def _model_or_none(slug: object) -> AIModel | None:
     if slug in (None, ""):
         return None
     model = AIModel.objects.filter(slug=slug).first() if isinstance(slug, str) else None

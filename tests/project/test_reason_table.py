@@ -46,7 +46,7 @@ def test_each_code_constant_is_its_row() -> None:
         assert row.next_step[0].isupper() and row.next_step.endswith("."), row.code
         assert bool(row.link) == bool(row.link_label), row.code
     assert list(RANK) == list(REASON_CODES)
-    # DESIGN's codes for the audit trail and commitments have their rows already.
+    # The codes for the audit trail and commitments have their rows already.
     assert {"audit_unverified", "commitment_overdue"} <= set(REASON)
 
 

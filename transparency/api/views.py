@@ -32,7 +32,7 @@ class NoncomplianceThrottle(throttling.AnonRateThrottle):
     def get_rate(self) -> str:
         return str(settings.NONCOMPLIANCE_RATE)
 
-    def get_cache_key(self, request: Request, view: Any) -> str:
+    def get_cache_key(self, request: Request, view: object) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
