@@ -96,3 +96,29 @@ def baseline(model: AIModel, actor: Any) -> None:
 
 def codes(gate: dict[str, Any]) -> set[str]:
     return {reason["code"] for reason in gate["reasons"]}
+
+
+def sign_required_reports(
+    model: AIModel, author: Any, *signers: Any, scope: str = "scaling"
+) -> None:
+    """Write and sign the reports the active policy requires before a decision of ``scope``
+    on a model past a threshold (docs/accountability.md), as the safety team and leadership
+    would: ``author`` drafts, each of ``signers`` signs with their title."""
+    from accountability import reports
+
+    missing = reports.decision_reports((model, scope))["missing"]
+    kinds = reports.report_kinds(reports.active_version())
+    for code, kind in kinds.items():
+        if str(kind.get("name") or code) not in missing:
+            continue
+        report = reports.create_report(
+            code,
+            model,
+            f"{kind.get('name')} for {model.slug}",
+            [{"heading": "Summary", "body": "."}],
+            author,
+        )
+        for signer in signers:
+            if reports.signing_title(report, signer) is not None:
+                reports.sign_report(report, "approve", report.snapshot_sha256, "", signer)
+            report.refresh_from_db()

@@ -47,7 +47,9 @@ DECISION_REPORTS: Query[tuple[AIModel, str], dict[str, list[Any]]] = Query(
 DECISION_TTL = timedelta(days=14)
 
 #: Reasons a decision is asked to resolve, so they are not part of its case.
-_DECISION_REASONS = codes_of("decision")
+#: Procedural commitments change with time and with fulfilments recorded after the request, so
+#: they are not part of the frozen case either (else a decision would go stale by itself).
+_DECISION_REASONS = codes_of("decision") | codes_of("commitments")
 
 
 def build_dossier(

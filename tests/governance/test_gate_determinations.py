@@ -33,6 +33,7 @@ from tests.governance_fixtures import (
     codes,
     evaluate_all_below,
     make_model,
+    sign_required_reports,
     verify_standards,
 )
 
@@ -41,6 +42,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def _approve(model: Any, safety: Any, rso: Any, ceo: Any, limit: float = 2e24, **kw: Any) -> Any:
+    sign_required_reports(model, safety, rso, ceo, scope=kw.get("scope", "scaling"))
     decision = services.request_decision(model, limit, "Evidence reviewed.", safety, **kw)
     services.sign_decision(decision.pk, rso, "approve", decision.dossier_sha256)
     services.sign_decision(decision.pk, ceo, "approve", decision.dossier_sha256)
@@ -506,6 +508,7 @@ def test_a_deployment_decision_does_not_open_scaling(safety, rso, ceo):
 
 
 def _deploy(model: Any, safety: Any, rso: Any, ceo: Any, names: list[str], **kw: Any) -> Any:
+    sign_required_reports(model, safety, rso, ceo, scope="deployment")
     decision = services.request_decision(
         model, None, "Deploy.", safety, scope="deployment", checkpoints=names, **kw
     )
