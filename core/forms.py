@@ -23,10 +23,10 @@ class SignInForm(AuthenticationForm):
         if max_length:
             field.validators.append(MaxLengthValidator(max_length))
 
-    def confirm_login_allowed(self, user: Any) -> None:
+    def confirm_login_allowed(self, user: User) -> None:
         """Refuse service accounts: they use API tokens, never the browser (issue 27)."""
         super().confirm_login_allowed(user)
-        if getattr(user, "role", "") == Role.PIPELINE:
+        if user.role == Role.PIPELINE:
             raise forms.ValidationError(
                 "This is a service account: it uses API tokens and cannot sign in to the "
                 "browser. Sign in with your own account.",

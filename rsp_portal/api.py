@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.apps import apps
@@ -49,7 +50,7 @@ def database_unavailable(exc: BaseException) -> bool:
 _DJANGO_NOT_FOUND = re.compile(r"^No (?P<name>\w+) matches the given query\.$")
 
 
-def _not_found_in_words(exc: Http404, context: dict[str, Any]) -> str:
+def _not_found_in_words(exc: Http404, context: Mapping[str, object]) -> str:
     """Django's ``get_object_or_404`` names the model class ("No AIModel matches the given
     query."); say what was looked for in words instead: "No AI model with slug 'x'."."""
     message = str(exc.args[0]) if exc.args else ""
