@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
 
-from core.models import ApiToken, TokenScope, User
+from core.models import ApiToken, Role, TokenScope, User
 
 
 class SignInForm(AuthenticationForm):
@@ -22,6 +22,16 @@ class SignInForm(AuthenticationForm):
         max_length = getattr(field, "max_length", None)
         if max_length:
             field.validators.append(MaxLengthValidator(max_length))
+
+    def confirm_login_allowed(self, user: User) -> None:
+        """Refuse service accounts: they use API tokens, never the browser (issue 27)."""
+        super().confirm_login_allowed(user)
+        if user.role == Role.PIPELINE:
+            raise forms.ValidationError(
+                "This is a service account: it uses API tokens and cannot sign in to the "
+                "browser. Sign in with your own account.",
+                code="service_account",
+            )
 
 
 class TokenForm(forms.Form):

@@ -132,3 +132,17 @@ class ImportUploadForm(forms.Form):
             .values_list("name", flat=True)
         )
         self.fields["checkpoint"].choices = [(n, n) for n in names]  # type: ignore[attr-defined]
+
+
+class CheckpointForm(forms.Form):
+    """Register a checkpoint; the evidence service checks it (as for the API)."""
+
+    name = forms.CharField(max_length=200, help_text="Unique within the model, e.g. step-2000.")
+    effective_compute = forms.FloatField(
+        label="Effective compute (FLOP)",
+        help_text="Effective training compute in FLOP, e.g. 3e25.",
+    )
+    step = forms.IntegerField(required=False, min_value=0, help_text="Training step (optional).")
+    stage = forms.ChoiceField(
+        choices=Checkpoint.Stage.choices, initial=Checkpoint.Stage.PRETRAINING
+    )

@@ -12,7 +12,13 @@ from django.views.decorators.http import require_POST
 
 from core.events import Query, ask
 from evaluations import charts, corrections, import_service, services, triggers
-from evaluations.forms import CorrectionForm, ImportUploadForm, ResultForm, add_service_errors
+from evaluations.forms import (
+    CheckpointForm,
+    CorrectionForm,
+    ImportUploadForm,
+    ResultForm,
+    add_service_errors,
+)
 from evaluations.importers import accepted_files
 from evaluations.models import (
     AIModel,
@@ -177,6 +183,30 @@ def _threshold_cards(
             }
         )
     return cards
+
+
+def checkpoint_create(request: HttpRequest, slug: str) -> HttpResponse:
+    """Register a checkpoint in the browser (safety team), through the API's evidence service."""
+    require(request.user, "evidence.report")
+    model = get_object_or_404(AIModel, slug=slug)
+    form = CheckpointForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.report_checkpoint(
+                model,
+                name=form.cleaned_data["name"],
+                effective_compute=form.cleaned_data["effective_compute"],
+                step=form.cleaned_data["step"],
+                stage=form.cleaned_data["stage"],
+                actor=request.user,
+                via="session",
+            )
+        except ServiceError as exc:
+            add_service_errors(form, exc, {})
+        else:
+            messages.success(request, f"Checkpoint {form.cleaned_data['name']} registered.")
+            return redirect("model-detail", slug=model.slug)
+    return render(request, "evaluations/checkpoint_form.html", {"model": model, "form": form})
 
 
 def result_create(request: HttpRequest, slug: str) -> HttpResponse:

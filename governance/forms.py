@@ -160,7 +160,7 @@ class SafeguardBulkForm(forms.Form):
     requirements = forms.MultipleChoiceField(
         choices=(), error_messages={"required": "Tick at least one requirement."}
     )
-    status = forms.ChoiceField(choices=SafeguardState.choices, initial="verified")
+    status = forms.ChoiceField(choices=SafeguardState.choices, initial=SafeguardState.PLANNED)
     evidence_url = forms.URLField(
         required=False, max_length=500, assume_scheme="https", help_text="required to mark verified"
     )

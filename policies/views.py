@@ -164,12 +164,21 @@ def _version_param(request: HttpRequest, name: str) -> tuple[PolicyVersion | Non
 def diff(request: HttpRequest) -> HttpResponse:
     """What changed between two versions, every loosening highlighted with its reason."""
     require(request.user, "policy.view")
+    bare = not request.GET.get("from", "").strip() and not request.GET.get("to", "").strip()
     old, old_error = _version_param(request, "from")
     new, new_error = _version_param(request, "to")
-    errors = [e for e in (old_error, new_error) if e]
-    context: dict[str, object] = {"errors": errors, "old": old, "new": new}
+    errors = [] if bare else [e for e in (old_error, new_error) if e]
+    context: dict[str, object] = {
+        "errors": errors,
+        "old": old,
+        "new": new,
+        "pick": bare or bool(errors),
+        "versions": list(PolicyVersion.objects.for_listing()) if bare or errors else [],
+        "chosen_from": request.GET.get("from", ""),
+        "chosen_to": request.GET.get("to", ""),
+    }
     status = 400 if errors else 200
-    if not errors and old is not None and new is not None:
+    if not bare and not errors and old is not None and new is not None:
         old_pack, new_pack = services.to_pack(old), services.to_pack(new)
         result = diff_policies(old_pack, new_pack)
         context["changes"] = _changes(result)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
@@ -44,6 +47,31 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | InterfaceError)
 
 
+_DJANGO_NOT_FOUND = re.compile(r"^No (?P<name>\w+) matches the given query\.$")
+
+
+def _not_found_in_words(exc: Http404, context: Mapping[str, object]) -> str:
+    """Django's ``get_object_or_404`` names the model class ("No AIModel matches the given
+    query."); say what was looked for in words instead: "No AI model with slug 'x'."."""
+    message = str(exc.args[0]) if exc.args else ""
+    found = _DJANGO_NOT_FOUND.match(message)
+    if not message or found:
+        name = found["name"] if found else ""
+        label = next(
+            (str(m._meta.verbose_name) for m in apps.get_models() if m.__name__ == name), "item"
+        )
+        view = context.get("view")
+        kwargs = dict(getattr(view, "kwargs", None) or {})
+        kwargs.pop("format", None)
+        if len(kwargs) >= 1:
+            field, value = next(reversed(kwargs.items()))
+            if name == "AIModel" and "slug" in kwargs:
+                field, value = "slug", kwargs["slug"]
+            return f"No {label} with {field.replace('_', ' ')} '{value}'."
+        return f"No such {label}." if found else "Not found."
+    return message
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """The API's one exception handler and one error shape.
 
@@ -69,7 +97,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # Django refuses bodies above DATA_UPLOAD_MAX_MEMORY_SIZE: answer 413, not a 400 page.
         exc = PayloadTooLarge(str(exc) or PayloadTooLarge.default_detail)
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound(str(exc.args[0]) if exc.args else "Not found.")
+        exc = exceptions.NotFound(_not_found_in_words(exc, context))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -444,6 +444,19 @@ def test_safeguards_are_verified_in_one_submission(safety):
     assert response.status_code == 200 and 'class="errorlist' in _text(response)
 
 
+def test_the_bulk_form_ticks_nothing_and_defaults_to_the_least_status(safety):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    page = _text(client_for(safety).get("/models/atlas/safeguards/"))
+    bulk = page[page.index('id="bulk"') : page.index("</form>", page.index('id="bulk"'))]
+
+    assert 'name="requirements"' in bulk
+    assert " checked" not in bulk
+    assert '<option value="planned" selected>' in bulk
+    assert '<option value="verified" selected>' not in bulk
+
+
 def test_the_model_page_draws_the_gate_timeline(safety, rso, ceo):
     _, decision = _decision(safety)
     for signer in (rso, ceo):

@@ -22,6 +22,9 @@ DEMO_USERS = [
     ("admin", "admin", []),
     ("pipeline", "pipeline", []),
 ]
+# Service accounts use API tokens only: no password is made, kept or printed for them, and the
+# sign-in form refuses them (core.forms.SignInForm).
+SERVICE_ROLES = {"pipeline"}
 
 
 class Command(BaseCommand):
@@ -44,14 +47,22 @@ class Command(BaseCommand):
             logins = json.loads(logins_file.read_text())
         with transaction.atomic():
             for username, role, titles in DEMO_USERS:
-                password = logins.get(username) or secrets.token_urlsafe(12)
-                logins[username] = password
                 user = User.objects.filter(username=username).first()
-                if user is None:
-                    user = create_user(username, role, titles=titles, password=password)
-                elif not user.check_password(password):
-                    user.set_password(password)
-                    user.save(update_fields=["password"])
+                if role in SERVICE_ROLES:
+                    logins.pop(username, None)
+                    if user is None:
+                        user = create_user(username, role, titles=titles)
+                    elif user.has_usable_password():
+                        user.set_unusable_password()
+                        user.save(update_fields=["password"])
+                else:
+                    password = logins.get(username) or secrets.token_urlsafe(12)
+                    logins[username] = password
+                    if user is None:
+                        user = create_user(username, role, titles=titles, password=password)
+                    elif not user.check_password(password):
+                        user.set_password(password)
+                        user.save(update_fields=["password"])
                 if not user.email:
                     # Notifications go to e-mail; demo mode uses the console backend.
                     user.email = f"{username}@example.org"
@@ -66,4 +77,5 @@ class Command(BaseCommand):
             self.stdout.write("Demo logins (demo mode only):")
             for username, role, titles in DEMO_USERS:
                 label = role + (f" {'/'.join(titles)}" if titles else "")
-                self.stdout.write(f"  {username:<9} {logins[username]:<18} {label}")
+                secret = logins.get(username, "(API tokens only)")
+                self.stdout.write(f"  {username:<9} {secret:<18} {label}")
