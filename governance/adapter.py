@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from audit import runs as audit_runs
@@ -59,6 +59,29 @@ OVERDUE_COMMITMENTS: Query[
     tuple[AIModel, int, frozenset[str], datetime], tuple[OverdueCommitment, ...]
 ] = Query("commitments.overdue", "the gating commitments of a model past their deadline")
 
+
+
+def _first_periodic_due(version: PolicyVersion) -> datetime | None:
+    """Activation plus the shortest period of the version's gating periodic commitments."""
+    periods = [
+        float(c.get("deadline_days") or 0)
+        for c in version.commitments or []
+        if isinstance(c, Mapping) and c.get("gating") and c.get("trigger") == "periodic"
+    ]
+    start = version.activated_at or version.created_at
+    if not periods or start is None:
+        return None
+    return start + timedelta(days=min(periods))
+
+
+def _commitments_may_be_overdue(policy: PolicySnapshot, now: datetime) -> bool:
+    """Whether asking about overdue commitments can find one: an event-triggered gating
+    commitment exists, or a periodic one's first period has run out (no query otherwise)."""
+    triggers = policy.gating_commitment_triggers
+    if triggers - {"periodic"}:
+        return True
+    due = policy.first_periodic_due
+    return due is not None and now >= due
 
 def active_version() -> Any:
     """The active PolicyVersion with everything the engine needs prefetched, or None."""
@@ -156,6 +179,7 @@ def snapshot(version: PolicyVersion) -> PolicySnapshot:
             for c in version.commitments or []
             if isinstance(c, Mapping) and c.get("gating")
         ),
+        first_periodic_due=_first_periodic_due(version),
         uncertainty_z=float(version.uncertainty_z),
     )
 
@@ -568,7 +592,7 @@ def build_input(
             OVERDUE_COMMITMENTS,
             (model, int(policy.version_id), policy.gating_commitment_triggers, now),
         )
-        if policy.gating_commitment_triggers
+        if _commitments_may_be_overdue(policy, now)
         else (),
         approval=approval_info(decision) if decision else None,
         pauses=pauses,

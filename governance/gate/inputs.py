@@ -91,6 +91,8 @@ class PolicySnapshot:
     uncertainty_z: float = 0.0
     #: Triggers of the policy's gating commitments; empty: nothing to ask.
     gating_commitment_triggers: frozenset[str] = frozenset()
+    #: When the first periodic gating commitment can fall due (activation + its period).
+    first_periodic_due: datetime | None = None
 
     @property
     def includes(self) -> dict[str, tuple[str, ...]]:
