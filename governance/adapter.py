@@ -60,7 +60,6 @@ OVERDUE_COMMITMENTS: Query[
 ] = Query("commitments.overdue", "the gating commitments of a model past their deadline")
 
 
-
 def _first_periodic_due(version: PolicyVersion) -> datetime | None:
     """Activation plus the shortest period of the version's gating periodic commitments."""
     periods = [
@@ -82,6 +81,7 @@ def _commitments_may_be_overdue(policy: PolicySnapshot, now: datetime) -> bool:
         return True
     due = policy.first_periodic_due
     return due is not None and now >= due
+
 
 def active_version() -> Any:
     """The active PolicyVersion with everything the engine needs prefetched, or None."""
