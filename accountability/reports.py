@@ -438,9 +438,14 @@ def decision_reports(question: tuple[AIModel, str]) -> dict[str, list[Any]]:
         }
         for _, r in sorted(newest.items())
     ]
+    # The reports document a capability determination and the safeguards it requires: they are
+    # required once the model has crossed a threshold (docs/accountability.md). Below every
+    # line the model proceeds under the baseline, with routine assessments.
+    state = GateState.objects.filter(model=model, scope=scope).only("verdict").first()
+    crossed = bool(state and (state.verdict or {}).get("crossed_thresholds"))
     missing = [
         str(kind.get("name") or code)
         for code, kind in sorted(kinds.items())
-        if scope in (kind.get("required_for") or []) and code not in newest
+        if crossed and scope in (kind.get("required_for") or []) and code not in newest
     ]
     return {"relied_on": relied_on, "missing": missing}

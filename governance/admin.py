@@ -3,12 +3,14 @@ read-only records."""
 
 from typing import Any, TypeVar
 
+from django import forms
 from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
 from governance import notifications
 from governance.models import Notification, Pause, ScalingDecision, Subscription
+from governance.transports import TRANSPORTS
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -32,6 +34,14 @@ class SubscriptionAdmin(admin.ModelAdmin[Subscription]):
 
     list_display = ("name", "kind", "target", "events", "active")
     list_filter = ("kind", "active")
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "kind":
+            # The channels are the registered transports (a plugin adds its own).
+            return forms.ChoiceField(
+                label="Channel", choices=[(t.kind, t.label) for t in TRANSPORTS.values()]
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Subscription, form: Any, change: bool) -> None:
         notifications.save_subscription(obj, actor=request.user)

@@ -10,11 +10,12 @@ the policy is updated) only people can judge, and they record it with an evidenc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from policies.pack_format import Pack
+from policies.pack_format import PACK_CHOICE, Pack
 
-__all__ = ["ELEMENTS", "STATUSES", "Element", "computed"]
+__all__ = ["ELEMENTS", "STATUSES", "Element", "Mark", "computed"]
 
 STATUSES: tuple[str, ...] = ("met", "partly", "not")
 
@@ -105,44 +106,74 @@ def _standards_of(pack: Pack, codes: list[str]) -> set[str]:
     return kinds
 
 
-def _share(count: int, total: int, what: str) -> tuple[str, str]:
+Mark = tuple[str, str, str]
+"""``(status, reason, evidence)``: evidence is the sections of the text the mark rests on."""
+
+
+def _share(count: int, total: int, what: str, evidence: list[str]) -> Mark:
+    cited = ", ".join(sorted(set(evidence)))
     if total and count == total:
-        return "met", f"{what}: all {total}"
+        return "met", f"{what}: all {total}", cited
     if count:
-        return "partly", f"{what}: {count} of {total}"
-    return "not", f"{what}: none of {total}"
+        return "partly", f"{what}: {count} of {total}", cited
+    return "not", f"{what}: none of {total}", cited
 
 
-def computed(pack: Pack) -> dict[str, tuple[str, str] | None]:
-    """``{element code: (status, reason)}`` from the policy's data; None where people judge."""
-    red = [t for t in pack.get("thresholds", []) if t.get("tier", "red_line") == "red_line"]
-    result: dict[str, tuple[str, str] | None] = {e.code: None for e in ELEMENTS}
-    tracked = [d["code"] for d in pack.get("domains", []) if d["tier"] == "tracked"]
-    with_lines = {t["domain"] for t in red if t.get("indicators")}
+def _sourced(item: Mapping[str, object]) -> bool:
+    return str(item.get("source", PACK_CHOICE)) != PACK_CHOICE
+
+
+def computed(pack: Pack) -> dict[str, Mark | None]:
+    """``{element code: (status, reason, evidence)}`` from the policy's *sourced* data; None
+    where people judge or where only pack choices would speak (a pack choice never earns a
+    mark: it is not the framework's text)."""
+    red = [
+        t
+        for t in pack.get("thresholds", [])
+        if t.get("tier", "red_line") == "red_line" and _sourced(t)
+    ]
+    result: dict[str, Mark | None] = {e.code: None for e in ELEMENTS}
+    tracked = [d["code"] for d in pack.get("domains", []) if d["tier"] == "tracked" and _sourced(d)]
+    if not red and not tracked:
+        # Nothing of the text to go on (a pack without sources): people judge every element.
+        result["evaluation_timing"] = _timing(pack)
+        return result
+    covered = {t["domain"]: str(t["source"]) for t in red}
     result["capability_thresholds"] = _share(
-        sum(1 for code in tracked if code in with_lines),
+        sum(1 for code in tracked if code in covered),
         len(tracked),
-        "tracked domains with a red line tied to indicators",
+        "tracked domains with a red line from the text",
+        [covered[code] for code in tracked if code in covered],
     )
+    evidence = [str(t["source"]) for t in red]
     if not red:
         for code in ("weight_security", "deployment_mitigations", "halt_deployment"):
-            result[code] = ("not", "no red-line threshold")
-        result["halt_development"] = ("not", "no red-line threshold")
+            result[code] = ("not", "no red-line threshold from the text", "")
+        result["halt_development"] = ("not", "no red-line threshold from the text", "")
     else:
-        scopes = ("scaling", "deployment")
+        scopes = ("scaling", "deployment", "internal_deployment")
         result["weight_security"] = _share(
             sum(
                 1
                 for t in red
-                if "security" in _standards_of(pack, [c for s in scopes for c in t["requires"][s]])
+                if "security"
+                in _standards_of(pack, [c for s in scopes for c in t["requires"].get(s, [])])
             ),
             len(red),
             "red lines requiring a security standard",
+            evidence,
         )
+        # An affirmative (alignment) case required before deploying is a deployment safeguard
+        # too: RSP v2.2 asks one, not a misuse standard, of its AI R&D thresholds.
         result["deployment_mitigations"] = _share(
-            sum(1 for t in red if "deployment" in _standards_of(pack, t["requires"]["deployment"])),
+            sum(
+                1
+                for t in red
+                if _standards_of(pack, t["requires"]["deployment"]) & {"deployment", "alignment"}
+            ),
             len(red),
-            "red lines requiring a deployment standard to deploy",
+            "red lines requiring deployment safeguards to deploy",
+            evidence,
         )
         baseline = set(pack["settings"].get("baseline_standards", []))
         # Gating: a halt, a scope naming no standard (the gate pauses), or a standard beyond
@@ -161,11 +192,28 @@ def computed(pack: Pack) -> dict[str, tuple[str, str] | None]:
                 ),
                 len(red),
                 what,
+                evidence,
             )
-    settings = pack.get("settings", {})
-    result["evaluation_timing"] = (
-        "met",
-        f"every {settings.get('effective_compute_multiple')}x effective compute or "
-        f"{settings.get('months_between_assessments')} months",
-    )
+    result["evaluation_timing"] = _timing(pack)
     return result
+
+
+def _timing(pack: Pack) -> Mark | None:
+    """Met only when the text itself sets both the compute and the time interval."""
+    settings = pack.get("settings", {})
+    sources = settings.get("sources") or {}
+    cited = [
+        str(sources[key])
+        for key in ("effective_compute_multiple", "months_between_assessments")
+        if str(sources.get(key, PACK_CHOICE)) != PACK_CHOICE
+    ]
+    if not cited:
+        return None  # the pack's own numbers: people judge from the text
+    status = "met" if len(cited) == 2 else "partly"
+    return (
+        status,
+        f"every {settings.get('effective_compute_multiple')}x effective compute or "
+        f"{settings.get('months_between_assessments')} months"
+        + ("" if len(cited) == 2 else " (one of the two is the pack's choice)"),
+        ", ".join(sorted(set(cited))),
+    )

@@ -16,5 +16,6 @@ urlpatterns = [
     path("activations/<int:pk>/", views.activation_detail, name="policy-activation"),
     path("diff/", views.diff, name="policy-diff"),
     path("compare/", views.compare, name="policy-compare"),
+    path("history/", views.history, name="policy-history"),
     path("self-assessment/", views.self_assessment, name="policy-self-assessment"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from itertools import pairwise
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,6 +16,7 @@ from policies import services
 from policies.diff import Change, PolicyDiff, diff_policies
 from policies.framework_diff import all_loosenings, diff_frameworks, is_cross_framework
 from policies.models import PolicyActivation, PolicyVersion
+from policies.pack_format import PACK_CHOICE
 from policies.packs import SHIPPED_PACKS, Pack, PackError, PackStandard, load_pack_file
 from rsp_portal.authz import can, require
 
@@ -371,64 +373,139 @@ def _comparison_rows(active: Pack, other: Pack) -> list[list[str]]:
     return rows
 
 
+def _pack_choice_param(request: HttpRequest, name: str, default: str) -> str:
+    return request.GET.get(name, "").strip() or default
+
+
+def _resolve(choice: str, version: PolicyVersion | None) -> tuple[Pack | None, str | None]:
+    """``active`` (``version``), ``version:<id>`` or a shipped pack name, as a pack (or an
+    error)."""
+    if choice == "active":
+        if version is None:
+            return None, "No policy version is active: pick two packs to compare."
+        return services.to_pack(version), None
+    if choice.startswith("version:"):
+        pk = choice.removeprefix("version:")
+        found = services.version_with_children(int(pk)) if pk.isdigit() else None
+        if found is None:
+            return None, f"No policy version {pk!r}."
+        return services.to_pack(found), None
+    if choice not in SHIPPED_PACKS:
+        return None, f"Unknown pack {choice!r}: pick one of {', '.join(SHIPPED_PACKS)}."
+    try:
+        return load_pack_file(choice), None
+    except PackError as exc:  # a shipped pack is validated by the tests; never expected
+        return None, str(exc)
+
+
 @require_GET
 def compare(request: HttpRequest) -> HttpResponse:
-    """The active policy next to a shipped pack, risk domain by risk domain; ``format=csv``
-    downloads the same comparison."""
+    """Any two policies side by side, risk domain by risk domain: ``a`` and ``b`` are
+    ``active``, ``version:<id>`` or a shipped pack (``pack`` is the old name of ``b``, compared
+    with the active policy); ``format=csv`` downloads the same comparison."""
     require(request.user, "policy.view")
     active_version = services.active_policy()
-    name = request.GET.get("pack", "").strip()
+    has_active = active_version is not None
+    # ``pack`` alone (the older form) compares with the policy in force.
+    first = "active" if has_active or "pack" in request.GET else SHIPPED_PACKS[0]
+    a_name = _pack_choice_param(request, "a", first)
+    b_name = _pack_choice_param(request, "b", request.GET.get("pack", "").strip())
+    if not b_name:
+        b_name = next((p for p in SHIPPED_PACKS if p != a_name), SHIPPED_PACKS[0])
+    choices = (["active"] if has_active else []) + SHIPPED_PACKS
     context: dict[str, object] = {
         "packs": SHIPPED_PACKS,
-        "pack_name": name,
-        "active": active_version,
+        "choices": choices,
+        "a_name": a_name,
+        "b_name": b_name,
+        "pack_name": b_name,
     }
-    if active_version is None:
-        context["error"] = "No policy version is active: there is nothing to compare with."
-        return render(request, "policies/compare.html", context, status=400)
-    active_pack = services.to_pack(active_version)
-    if not name:
-        name = next((p for p in SHIPPED_PACKS if p != active_pack["key"]), SHIPPED_PACKS[0])
-        context["pack_name"] = name
-    if name not in SHIPPED_PACKS:
-        context["error"] = f"Unknown pack {name!r}: pick one of {', '.join(SHIPPED_PACKS)}."
-        return render(request, "policies/compare.html", context, status=400)
-    try:
-        other = load_pack_file(name)
-    except PackError as exc:  # a shipped pack is validated by the tests; never expected
-        context["error"] = str(exc)
+    old, error = _resolve(a_name, active_version)
+    new, error_b = _resolve(b_name, active_version) if error is None else (None, None)
+    if old is None or new is None:
+        context["error"] = error or error_b
         return render(request, "policies/compare.html", context, status=400)
     if request.GET.get("format") == "csv":
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = (
-            f'attachment; filename="policy-comparison-{active_pack["key"]}-vs-{name}.csv"'
+            f'attachment; filename="policy-comparison-{old["key"]}-vs-{new["key"]}.csv"'
         )
-        csv.writer(response).writerows(_comparison_rows(active_pack, other))
+        csv.writer(response).writerows(_comparison_rows(old, new))
         return response
-    result = diff_frameworks(active_pack, other)
+    result = diff_frameworks(old, new)
     context.update(
         {
             "framework": {
                 "old_framework": result.old_framework,
                 "new_framework": result.new_framework,
+                "old_url": old["source"]["url"],
+                "new_url": new["source"]["url"],
                 "domains": result.domains,
                 "changes": _as_rows(result.changes),
-                "loosenings": result.loosenings,
+                "loosenings": result.lab_loosenings,
             },
             "settings": [
                 {
                     "key": key,
-                    "active": _setting_text(active_pack["settings"].get(key)),
-                    "other": _setting_text(other["settings"].get(key)),
+                    "active": _setting_text(old["settings"].get(key)),
+                    "other": _setting_text(new["settings"].get(key)),
+                    "active_source": old["settings"]["sources"].get(key, PACK_CHOICE),
+                    "other_source": new["settings"]["sources"].get(key, PACK_CHOICE),
                 }
                 for key in _COMPARED_SETTINGS
             ],
             "only_other": [row for row in result.domains if row.old is None],
-            "other_notes": other["source"].get("notes", []),
-            "active_notes": active_pack["source"].get("notes", []),
+            "other_notes": new["source"].get("notes", []),
+            "active_notes": old["source"].get("notes", []),
         }
     )
     return render(request, "policies/compare.html", context)
+
+
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    """A framework's history: each consecutive pair of a family's shipped packs (by the date
+    of the text), with the lab's loosenings and tightenings and the sections they cite."""
+    require(request.user, "policy.view")
+    packs = [load_pack_file(name) for name in SHIPPED_PACKS]
+    families = sorted({str(p["family"]) for p in packs if p["family"]})
+    family = request.GET.get("family", "").strip() or (
+        "anthropic-rsp" if "anthropic-rsp" in families else (families[0] if families else "")
+    )
+    if family not in families:
+        return render(
+            request,
+            "policies/history.html",
+            {"families": families, "family": family, "error": f"Unknown family {family!r}."},
+            status=400,
+        )
+    members = sorted(
+        (p for p in packs if p["family"] == family), key=lambda p: (p["source"]["date"], p["key"])
+    )
+    steps = []
+    for old, new in pairwise(members):
+        changes = [c for c in all_history_changes(old, new) if not c.pack_choice]
+        steps.append(
+            {
+                "old": old,
+                "new": new,
+                "loosenings": _as_rows([c for c in changes if c.loosening]),
+                "tightenings": _as_rows([c for c in changes if not c.loosening]),
+                "pack_choices": sum(1 for c in all_history_changes(old, new) if c.pack_choice),
+            }
+        )
+    return render(
+        request,
+        "policies/history.html",
+        {"families": families, "family": family, "members": members, "steps": steps},
+    )
+
+
+def all_history_changes(old: Pack, new: Pack) -> list[Change]:
+    """The by-domain findings and the item changes between two versions of one framework."""
+    by_domain = diff_frameworks(old, new).changes
+    items = [c for c in diff_policies(old, new).changes if c.section != "settings"]
+    return by_domain + items
 
 
 # -------------------------------------------------------------------- self-assessment

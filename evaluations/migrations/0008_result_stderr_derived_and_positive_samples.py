@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from audit.dbguard import append_only
+
 
 class Migration(migrations.Migration):
 
@@ -21,4 +23,8 @@ class Migration(migrations.Migration):
             model_name='evalresult',
             constraint=models.CheckConstraint(condition=models.Q(('n_samples__isnull', True), ('n_samples__gte', 1), _connector='OR'), name='result_n_samples_positive'),
         ),
+        # SQLite rebuilds the table to add the constraint, dropping its append-only triggers
+        # (verification then fails, and `make run` with it): install them again (idempotent
+        # on PostgreSQL, where the table is altered in place).
+        append_only('evaluations_evalresult'),
     ]

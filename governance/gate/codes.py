@@ -173,7 +173,8 @@ REASONS: Final[tuple[ReasonInfo, ...]] = (
         DECISION_OUTDATED,
         "decision",
         "Decision outdated",
-        "the approved decision no longer describes the model",
+        "the approved decision no longer describes the model (under a new policy version: "
+        "the message names the versions and what changed)",
         "A threshold crossed or a standard became required after the decision was signed: "
         "verify the required safeguards, then request a new decision.",
         "decision-request",

@@ -162,6 +162,10 @@ def request_decision(
     if not isinstance(rationale, str) or not rationale.strip():
         raise GovernanceError({"rationale": [f"Explain why {scope} should be approved."]})
     lifts = _precaution_ids(model, lifts_precautions, scope)
+    distrust = adapter.audit_trail_distrust()
+    if distrust:  # the record itself is in doubt: say so first, and what to run
+        what = "No decision can be requested while the audit trail is unverified"
+        raise ConflictError({"model": [f"{what}: {distrust}"]})
     missing = ask(DECISION_REPORTS, (model, scope))["missing"]
     if missing:
         raise GovernanceError(

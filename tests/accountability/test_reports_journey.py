@@ -24,10 +24,12 @@ from governance.models import GateTransition, Scope
 from policies import services as policy_services
 from policies.packs import load_pack_file
 from rsp_portal.errors import ServiceError
+from tests.audit_support import audit_keys  # noqa: F401  (fixture)
 from tests.conftest import bearer, client_for
 from tests.governance_fixtures import add_result, codes, make_model, verify_standards
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 JSON = "application/json"
 KINDS = [
     {

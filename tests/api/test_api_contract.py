@@ -52,7 +52,7 @@ def test_a_wrong_method_answers_json_405(ckpt, pipeline):
 def test_a_crash_in_an_api_view_answers_json_500(ckpt, pipeline, caplog):
     client = bearer(pipeline)
     client.raise_request_exception = False
-    with mock.patch("evaluations.api.views.gate_for", side_effect=RuntimeError("boom")):
+    with mock.patch("evaluations.api.views.ask", side_effect=RuntimeError("boom")):
         response = client.post(
             "/api/v1/models/atlas/checkpoints/",
             {"name": "c-crash", "effective_compute": 1e24},

@@ -25,7 +25,7 @@ from core.models import ApiToken, Role, User
 from governance import services
 from governance.models import Notification, ScalingDecision
 from tests.audit.test_insider_drill import _offline_verifier
-from tests.audit_support import audit_keys  # noqa: F401  (fixture)
+from tests.audit_support import audit_keys, verify_trail  # noqa: F401  (fixture)
 from tests.conftest import client_for
 from tests.governance_fixtures import (
     activate_default_policy,
@@ -45,11 +45,13 @@ def scene(audit_keys: Path, safety: Any, rso: Any, ceo: Any, pipeline: Any) -> d
     model = make_model()
     evaluate_all_below(model)
     baseline(model, safety)
+    verify_trail()  # a decision is requested only over a verified trail
     first = services.request_decision(model, 2e24, "below every line", safety)
     for signer in (rso, ceo):
         services.sign_decision(first.pk, signer, "approve", first.dossier_sha256)
     leader = accounts.create_user("leader", Role.LEADERSHIP, password="leader-password-123")
     _, pipeline_token = ApiToken.issue(pipeline, "ci", ["gate:read", "evidence:write"])
+    verify_trail()
     pending = services.request_decision(model, 5e24, "the next step", safety)
     make_checkpoint()
     outcome, _ = run_verification("test")

@@ -37,7 +37,8 @@ from tests.governance_fixtures import (
 )
 from tests.services import requires_services
 
-pytestmark = [pytest.mark.django_db, requires_services]
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, requires_services, pytest.mark.usefixtures("verified_trail")]
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from core.models import ApiToken, Role, SignoffTitle, TitleGrant, User
 from governance import services as governance
 from governance.models import Notification
 from rsp_portal.authz import can
+from tests.audit_support import audit_keys  # noqa: F401  (fixture)
 from tests.conftest import bearer, client_for
 from tests.governance_fixtures import (
     activate_default_policy,
@@ -34,14 +35,18 @@ from tests.governance_fixtures import (
     make_model,
 )
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("audit_keys", "verified_trail")]
 
 
 def _decision(safety: User) -> Any:
+    from tests.audit_support import verify_trail
+
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)
     baseline(model, safety)
+    verify_trail()  # a decision is requested only over a verified trail
     return governance.request_decision(model, 2e24, "below every line", safety)
 
 
@@ -60,12 +65,12 @@ def _last(action: str) -> dict[str, Any]:
 
 def test_a_title_row_without_its_entry_cannot_sign_and_fails_verification(safety, rso):
     leader = services.create_user("leader", Role.LEADERSHIP)
+    decision = _decision(safety)
     with connection.cursor() as cursor:  # the table owner, past the services
         cursor.execute(
             "INSERT INTO core_signofftitle (user_id, title, granted_at) VALUES (%s, 'CEO', now())",
             [leader.pk],
         )
-    decision = _decision(safety)
     assert _fresh(leader).titles == {"CEO"}  # the row says so...
     assert decision.can_be_signed_by(_fresh(leader)) is None  # ...the trail does not
     with pytest.raises(PermissionDenied, match="audit trail"):

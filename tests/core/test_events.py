@@ -83,7 +83,7 @@ def test_the_gate_recomputes_on_activation_with_who_activated(rso, monkeypatch) 
     AIModel.objects.create(slug="atlas", name="Atlas")
     seen: list[tuple[str, object]] = []
     monkeypatch.setattr(
-        hooks, "recompute", lambda model, cause, actor=None: seen.append((cause, actor))
+        hooks, "recompute", lambda model, cause, actor=None, **kw: seen.append((cause, actor))
     )
     policies.activate(policies.load_pack(load_pack_file("default")), rso)
     assert seen == [("policy.activate", rso)]

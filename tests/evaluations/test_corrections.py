@@ -26,7 +26,8 @@ from tests.governance_fixtures import (
     make_model,
 )
 
-pytestmark = pytest.mark.django_db
+# Gates here trust the audit trail: verified as the beat would (issue 21).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 VCT = "cbrn.vct_accuracy"
 JSON = "application/json"
 

@@ -622,18 +622,37 @@ def test_self_assessment_is_computed_where_the_data_tells() -> None:
     default = computed(pack("default"))
     assert default["capability_thresholds"] == (
         "met",
-        "tracked domains with a red line tied to indicators: all 2",
+        "tracked domains with a red line from the text: all 2",
+        "RSP v2.2 §2",
     )
-    # AI R&D-4 and -5 name no deployment standard of kind deployment.
-    assert default["deployment_mitigations"][0] == "partly"
+    # Obs 5: AI R&D-4 and -5 require an affirmative case to deploy: deployment safeguards.
+    assert default["deployment_mitigations"][0] == "met"
     assert default["halt_development"][0] == "met"
+    assert default["evaluation_timing"] == (
+        "met",
+        "every 4.0x effective compute or 6 months",
+        "RSP v2.2 §3.1",
+    )
     # RSP v3.0 as modelled: no red line stops scaling beyond the baseline.
     assert computed(pack("anthropic-rsp-v3-0"))["halt_development"][0] == "not"
+    # Obs 5: a cadence the text does not give never earns a "met".
+    assert computed(pack("anthropic-rsp-v3-0"))["evaluation_timing"][0] == "partly"
     # FSF v3.1 folds misalignment into ML R&D: every tracked domain has a red line.
     assert computed(pack("gdm-fsf-v3-1"))["capability_thresholds"][0] == "met"
     people = {e.code for e in ELEMENTS if not e.computable}
     assert people == {"elicitation", "accountability", "policy_updates"}
     assert all(default[code] is None for code in people)
+
+
+def test_self_assessment_never_marks_from_pack_choices() -> None:
+    unsourced = copy.deepcopy(pack("default"))
+    for section in ("domains", "thresholds"):
+        for item in unsourced[section]:
+            item["source"] = "pack choice"
+    unsourced["settings"]["sources"] = dict.fromkeys(
+        unsourced["settings"]["sources"], "pack choice"
+    )
+    assert all(mark is None for mark in computed(unsourced).values())
 
 
 @pytestdb

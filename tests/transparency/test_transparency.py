@@ -25,7 +25,7 @@ from tests.governance_fixtures import activate_default_policy, add_result, make_
 from transparency import services
 from transparency.models import Incident, NoncomplianceReport
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("audit_keys", "verified_trail")]
 JSON = "application/json"
 
 
