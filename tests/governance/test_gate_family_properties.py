@@ -18,9 +18,11 @@ from evaluations import services as evidence
 from evaluations.models import AIModel
 from governance import services
 from governance.models import GateState, Scope
-from tests.governance_fixtures import BELOW, activate_default_policy, add_checkpoint
+from tests.governance.test_gate_round_two import activate_default_policy, long_trust
+from tests.governance_fixtures import BELOW, add_checkpoint
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail", "long_trust")]
+__all__ = ["long_trust"]  # the fixture, used by name
 
 MEMBERS = ("parent", "child", "grandchild")
 METRICS = sorted(BELOW)
