@@ -109,7 +109,8 @@ def test_a_crossing_pauses_and_a_signed_continuation_resumes(name: str, safety: 
     assert gate["state"] == "approved", gate["reasons"]
 
 
-@pytest.mark.parametrize("name", ["meta-frontier-ai-v1", "meta-scaling-v2"])
+# Meta v2 turned Critical from "stop" into "develop with mitigations": only v1 halts.
+@pytest.mark.parametrize("name", ["meta-frontier-ai-v1"])
 def test_a_halt_threshold_pauses_whatever_is_verified_or_signed(name: str, safety: Any) -> None:
     pack, model, _signers = _setup(name, safety)
     threshold = next(t for t in pack["thresholds"] if t["halt"])

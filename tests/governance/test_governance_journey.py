@@ -17,6 +17,7 @@ from tests.governance_fixtures import (
     codes,
     evaluate_all_below,
     make_model,
+    sign_required_reports,
     verify_standards,
 )
 
@@ -278,7 +279,9 @@ def test_a_crossing_is_a_path_scaling_then_deployment(safety, rso, ceo, pipeline
     verify_standards(model, {"ASL-3-S"}, safety)
     assert codes(_gate(gate_client)) == {"decision_outdated"}
 
-    # A new decision by RSO and CEO, to a new limit: approved up to it, not above.
+    # The Capability and Safeguards Reports of the crossing, signed by RSO and CEO, then a new
+    # decision by RSO and CEO, to a new limit: approved up to it, not above.
+    sign_required_reports(model, safety, rso, ceo)
     second = _request(client_for(safety), limit=3e24)
     assert second["dossier"]["crossed_thresholds"] == ["CBRN-3"]
     _sign(client_for(rso), second)
@@ -295,6 +298,7 @@ def test_a_crossing_is_a_path_scaling_then_deployment(safety, rso, ceo, pipeline
     assert {"safeguard_missing", "no_approval"} <= codes(deploy)
     verify_standards(model, {"ASL-3-D"}, safety)
     assert codes(_gate(gate_client, scope="deployment")) == {"no_approval"}
+    sign_required_reports(model, safety, rso, ceo, scope="deployment")
     decision = _request(client_for(safety), limit=None, scope="deployment", checkpoints=["ckpt-1"])
     assert decision["scope"] == "deployment"
     assert decision["compute_limit"] is None  # a deployment decision names its checkpoints

@@ -11,7 +11,7 @@ from governance import services
 from tests.conftest import client_for
 from tests.governance_fixtures import BELOW, activate_default_policy, make_model
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
 
 def _grow(model, checkpoints: int, results: int, prefix: str = "c") -> None:
