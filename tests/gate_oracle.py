@@ -146,17 +146,9 @@ def build_input_rowwise(
         pauses=pauses,
         precautions=precautions,
     )
-    from audit.verification import trust_expires_at
-
-    moments = [
-        m
-        for m in (
-            adapter.valid_until(policy, evidence, safeguards, _pending_expiry(model)),
-            trust_expires_at(),
-        )
-        if m
-    ]
-    return inp, min(moments) if moments else None
+    # As build_input: the evidence's and decisions' own moments; the trail's trust, which also
+    # ages, is combined by the caller (governance.services.gates) from the same run.
+    return inp, adapter.valid_until(policy, evidence, safeguards, _pending_expiry(model))
 
 
 def _pending_expiry(model: Any) -> datetime | None:
