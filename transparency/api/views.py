@@ -6,7 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status, throttling
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,6 +20,11 @@ from rest_framework.views import APIView
 
 from transparency import public, services
 from transparency.models import NoncomplianceReport
+
+
+#: Answered when a client address goes over its rate (TRANSPARENCY_RATE, NONCOMPLIANCE_RATE).
+TOO_MANY = OpenApiResponse(description="too many requests from this address; retry later")
+BAD_INPUT = OpenApiResponse(description="refused input, naming the field")
 
 
 class TransparencyThrottle(throttling.AnonRateThrottle):
@@ -43,7 +53,12 @@ class TransparencyView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [TransparencyThrottle]
 
-    @extend_schema(responses=inline_serializer("Transparency", {"policy": serializers.JSONField()}))
+    @extend_schema(
+        responses={
+            200: inline_serializer("Transparency", {"policy": serializers.JSONField()}),
+            429: TOO_MANY,
+        }
+    )
     def get(self, request: Request) -> Response:
         return Response(public.view())
 
@@ -74,7 +89,9 @@ class NoncomplianceView(APIView):
         responses={
             201: inline_serializer(
                 "Receipt", {"receipt": serializers.CharField(), "status": serializers.CharField()}
-            )
+            ),
+            400: BAD_INPUT,
+            429: TOO_MANY,
         },
     )
     def post(self, request: Request) -> Response:
@@ -120,7 +137,11 @@ class NoncomplianceStatusView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("receipt", str, required=True)],
-        responses=inline_serializer("NoncomplianceStatus", {"status": serializers.CharField()}),
+        responses={
+            200: inline_serializer("NoncomplianceStatus", {"status": serializers.CharField()}),
+            404: OpenApiResponse(description="no report has this receipt"),
+            429: TOO_MANY,
+        },
     )
     def get(self, request: Request) -> Response:
         report = services.status_of(request.query_params.get("receipt"))
