@@ -71,11 +71,25 @@ def _static_manifest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     """Collect the static files once per session with the production storage (hashed names and
     a manifest, as the Dockerfile does), so a page that names a file the manifest lacks fails
     here exactly as it would in production (DEBUG stays off)."""
+    from django.conf import settings as django_settings
+    from django.contrib.staticfiles.handlers import StaticFilesHandlerMixin
     from django.core.management import call_command
     from django.test import override_settings
+    from django.views.static import serve
 
-    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("staticfiles")):
+    def serve_collected(self: Any, request: Any) -> Any:
+        # The live server (browser tests) serves the collected files, hashed names included,
+        # as whitenoise does in production; Django's handler would look for source names only.
+        return serve(
+            request, self.file_path(request.path), document_root=django_settings.STATIC_ROOT
+        )
+
+    with (
+        override_settings(STATIC_ROOT=tmp_path_factory.mktemp("staticfiles")),
+        pytest.MonkeyPatch.context() as patch,
+    ):
         call_command("collectstatic", interactive=False, verbosity=0)
+        patch.setattr(StaticFilesHandlerMixin, "serve", serve_collected)
         yield
 
 

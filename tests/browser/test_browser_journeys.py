@@ -8,10 +8,13 @@ the run writes screenshots of the main pages there (``docs/screenshots/`` in the
 from __future__ import annotations
 
 import os
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from governance import services
 from tests.audit_support import audit_keys  # noqa: F401  (fixture)
@@ -109,7 +112,11 @@ def test_an_auditor_asks_how_the_gate_stood(browser, live_server, safety, audito
     _shot(page, "audit-timeline")
     page.click("text=Gate as of a past time")
     page.select_option("#id_model", model.slug)
-    page.fill("#id_as_of", "2099-01-01T00:00")
+    # A past minute after the gate was recorded (the picker has minutes; the future is refused):
+    # the next minute boundary, once it has passed.
+    moment = (timezone.now() + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    time.sleep(max(0.0, (moment - timezone.now()).total_seconds() + 0.5))
+    page.fill("#id_as_of", moment.strftime("%Y-%m-%dT%H:%M"))
     page.click("main button:has-text('Show the gate')")
     result = page.inner_text("#as-of-result")
     assert "Scaling gate" in result and "paused" in result
