@@ -97,7 +97,8 @@ def test_v2_2_names_its_reports_and_the_board_before_proceeding() -> None:
     data = pack("default")
     assert {k["code"] for k in data["report_kinds"]} == {"capability_report", "safeguards_report"}
     board = next(c for c in data["commitments"] if c["code"] == "board_ltbt_before_proceeding")
-    assert board["trigger"] == "decision_requested" and board["gating"]
+    # Recorded and shown late, not gating: the text asks for the sharing, not a pause.
+    assert board["trigger"] == "decision_requested" and not board["gating"]
     assert data["settings"]["sources"]["safeguard_reapproval_months"] == "RSP v2.2 §4.3"
 
 
