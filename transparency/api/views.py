@@ -21,7 +21,6 @@ from rest_framework.views import APIView
 from transparency import public, services
 from transparency.models import NoncomplianceReport
 
-
 #: Answered when a client address goes over its rate (TRANSPARENCY_RATE, NONCOMPLIANCE_RATE).
 TOO_MANY = OpenApiResponse(description="too many requests from this address; retry later")
 BAD_INPUT = OpenApiResponse(description="refused input, naming the field")
