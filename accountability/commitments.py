@@ -34,15 +34,6 @@ from rsp_portal.errors import ConflictError, ServiceError
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
 
-TRIGGERS = (
-    "crossing",
-    "decision_requested",
-    "decision_approved",
-    "report_signed",
-    "deployment",
-    "policy_activated",
-    "periodic",
-)
 #: Periodic items listed ahead of today (so people see the next one coming).
 _PERIODS_AHEAD = 1
 
@@ -77,6 +68,15 @@ class DueItem:
     def days_late(self, now: datetime) -> float:
         end = self.fulfilment.fulfilled_at if self.fulfilment else now
         return max(0.0, (end - self.due_at).total_seconds() / 86400)
+
+
+#: Late first (kept late next), then open, then kept on time: the order every list shows.
+_STATUS_ORDER = {"late": 0, "fulfilled_late": 1, "open": 2, "fulfilled": 3}
+
+
+def late_first(items: Iterable[DueItem], now: datetime) -> list[DueItem]:
+    """``items`` as every page and API lists them: late ones first, then by deadline."""
+    return sorted(items, key=lambda i: (_STATUS_ORDER[i.status(now)], i.due_at))
 
 
 def _commitments(

@@ -210,8 +210,7 @@ def commitment_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     model = AIModel.objects.filter(slug=request.GET.get("model") or "").first()
     items = commitments.due_items(version, model=model, now=now) if version else []
-    order = {"late": 0, "open": 1, "fulfilled_late": 2, "fulfilled": 3}
-    items.sort(key=lambda i: (order[i.status(now)], i.due_at))
+    items = commitments.late_first(items, now)
     return render(
         request,
         "accountability/commitment_list.html",

@@ -152,12 +152,10 @@ def _commitments(active: PolicyVersion | None, public_slugs: set[str]) -> dict[s
     if active is None:
         return {"items": [], "not_public": {"total": 0, "late": 0}}
     now = timezone.now()
-    order = {"late": 0, "fulfilled_late": 1, "open": 2, "fulfilled": 3}
     items = commitments.due_items(active, now=now)
     hidden = [i for i in items if i.model_slug and i.model_slug not in public_slugs]
-    shown = sorted(
-        (i for i in items if not i.model_slug or i.model_slug in public_slugs),
-        key=lambda i: (order[i.status(now)], i.due_at),
+    shown = commitments.late_first(
+        (i for i in items if not i.model_slug or i.model_slug in public_slugs), now
     )
     fulfilled = [i.fulfilment.pk for i in shown if i.fulfilment is not None]
     hashes = _hashes("accountability.commitmentfulfilment", fulfilled, ["commitment.fulfil"])

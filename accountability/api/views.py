@@ -160,8 +160,7 @@ class CommitmentListView(APIView):
     )
     def get(self, request: Request) -> Response:
         now = timezone.now()
-        order = {"late": 0, "open": 1, "fulfilled_late": 2, "fulfilled": 3}
-        items = sorted(_items(request), key=lambda i: (order[i.status(now)], i.due_at))
+        items = commitments.late_first(_items(request), now)
         rows: Any = [item_dict(i, now) for i in items]
         return Response(s.CommitmentItemSerializer(rows, many=True).data)
 
