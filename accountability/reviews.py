@@ -181,7 +181,9 @@ def refuse_grant(grant: ReviewerGrant, actor: Actor) -> ReviewerGrant:
 
 def _check_approver(grant: ReviewerGrant, user: User) -> None:
     if grant.status != GrantStatus.PENDING or not grant.approval_title:
-        raise ConflictError({"grant": [f"This grant is not waiting for approval ({grant.status})."]})
+        raise ConflictError(
+            {"grant": [f"This grant is not waiting for approval ({grant.status})."]}
+        )
     if user.pk in (grant.granted_by_id, grant.reviewer_id):
         raise ConflictError({"grant": ["Whoever granted access cannot also approve it."]})
     if authority.signing_title(user, [grant.approval_title]) is None:
@@ -256,9 +258,9 @@ def _keep_access_commitment(grant: ReviewerGrant, actor: User) -> None:
 
 def _grant_data(grant: ReviewerGrant) -> dict[str, object]:
     return {
-        "model": grant.model.slug if grant.model else (
-            grant.report.model.slug if grant.report and grant.report.model else ""
-        ),
+        "model": grant.model.slug
+        if grant.model
+        else (grant.report.model.slug if grant.report and grant.report.model else ""),
         "reviewer": grant.reviewer.username,
         "reviewer_id": grant.reviewer_id,
         "organisation": grant.organisation,
@@ -318,7 +320,7 @@ def grants_in_force(user: Actor, now: datetime | None = None) -> list[ReviewerGr
         return []
     rows = list(
         ReviewerGrant.objects.in_force(now or timezone.now())
-        .filter(reviewer=user)
+        .filter(reviewer_id=getattr(user, "pk", None))
         .select_related("report", "model")
     )
     trail = _trail(rows)
@@ -366,7 +368,9 @@ def record_review(report: Report, body: object, shown_sha256: object, actor: Act
         raise ServiceError({"body": ["NUL characters are not allowed."]})
     grant = grant_for(user, report)
     if grant is None:
-        raise ConflictError({"report": ["Your access to this report has ended or was never granted."]})
+        raise ConflictError(
+            {"report": ["Your access to this report has ended or was never granted."]}
+        )
     if shown_sha256 != report.snapshot_sha256:
         raise ConflictError(
             {"snapshot_sha256": ["The report's snapshot is not the one you read; reload it."]}

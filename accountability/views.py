@@ -14,10 +14,10 @@ from accountability import commitments, late, reports, reviews
 from accountability.forms import (
     FulfilForm,
     GrantForm,
-    ReviewForm,
     PublishForm,
     ReportForm,
     ReportSignForm,
+    ReviewForm,
     ReviseForm,
     join_sections,
     split_sections,

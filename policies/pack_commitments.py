@@ -82,16 +82,16 @@ def validate_report_kinds(v: Validator, root: dict[str, object]) -> list[PackRep
     return out
 
 
-def _external_review(
-    v: Validator, kind: dict[str, object], path: str
-) -> PackExternalReview | None:
+def _external_review(v: Validator, kind: dict[str, object], path: str) -> PackExternalReview | None:
     """``external_review``: outside reviewers get access to reports of the kind; ``approved_by``
     names the title that approves each reviewer, ``access_commitment`` the commitment a grant
     keeps (checked against the commitments in :func:`validate_commitments`)."""
     if kind.get("external_review") is None:
         return None
     where = path_at(path, "external_review")
-    m = v.mapping(kind["external_review"], where, (), ("approved_by", "access_commitment", "source"))
+    m = v.mapping(
+        kind["external_review"], where, (), ("approved_by", "access_commitment", "source")
+    )
     if m is None:
         return None
     approved_by = v.string(m, "approved_by", where) if m.get("approved_by") is not None else None
@@ -100,7 +100,11 @@ def _external_review(
         if m.get("access_commitment") is not None
         else None
     )
-    return {"approved_by": approved_by, "access_commitment": commitment, "source": v.citation(m, where)}
+    return {
+        "approved_by": approved_by,
+        "access_commitment": commitment,
+        "source": v.citation(m, where),
+    }
 
 
 def validate_commitments(
@@ -167,10 +171,17 @@ def _check_access_commitments(
         if not code:
             continue
         found = by_code.get(code)
-        if found is None or found["trigger"] != "report_signed" or found["report_kind"] != kind["code"]:
+        if (
+            found is None
+            or found["trigger"] != "report_signed"
+            or found["report_kind"] != kind["code"]
+        ):
             v.error(
-                path_at(path_at(path_at("report_kinds", index), "external_review"), "access_commitment"),
-                f"must name a report_signed commitment of report kind {kind['code']!r}, got {code!r}",
+                path_at(
+                    path_at(path_at("report_kinds", index), "external_review"), "access_commitment"
+                ),
+                f"must name a report_signed commitment of report kind {kind['code']!r}, "
+                f"got {code!r}",
             )
 
 

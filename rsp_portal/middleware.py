@@ -9,8 +9,8 @@ from typing import Any
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
 from django.http.response import HttpResponseBase
+from django.shortcuts import redirect
 from django.utils.cache import add_never_cache_headers
 
 from rsp_portal import authz

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -24,8 +24,11 @@ from evaluations.models import AIModel
 from policies.models import PolicyVersion
 from rsp_portal.authz import can
 
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
 
-def report_queryset(user: object) -> QuerySet[Report]:
+
+def report_queryset(user: Actor) -> QuerySet[Report]:
     """The reports ``user`` may read (reviewers: those their grants name), fully loaded."""
     return (
         reviews.visible_reports(user)
@@ -65,7 +68,9 @@ class ReportListView(generics.ListAPIView[Report]):
             data["sections"],
             request.user,
         )
-        return Response(s.ReportSerializer(report_queryset(request.user).get(pk=report.pk)).data, status=201)
+        return Response(
+            s.ReportSerializer(report_queryset(request.user).get(pk=report.pk)).data, status=201
+        )
 
 
 class ReportDetailView(generics.RetrieveAPIView[Report]):
@@ -87,7 +92,9 @@ class ReportReviseView(APIView):
         new = reports.revise_report(
             report, body.validated_data["title"], body.validated_data["sections"], request.user
         )
-        return Response(s.ReportSerializer(report_queryset(request.user).get(pk=new.pk)).data, status=201)
+        return Response(
+            s.ReportSerializer(report_queryset(request.user).get(pk=new.pk)).data, status=201
+        )
 
 
 class ReportSignView(APIView):
@@ -209,12 +216,15 @@ class ReportReviewView(APIView):
         body.is_valid(raise_exception=True)
         report = get_object_or_404(reviews.visible_reports(request.user), pk=pk)
         review = reviews.record_review(
-            report, body.validated_data["body"], body.validated_data["snapshot_sha256"], request.user
+            report,
+            body.validated_data["body"],
+            body.validated_data["snapshot_sha256"],
+            request.user,
         )
         return Response(s.ReviewSerializer(review).data, status=201)
 
 
-def grant_queryset(user: object) -> QuerySet[ReviewerGrant]:
+def grant_queryset(user: Actor) -> QuerySet[ReviewerGrant]:
     """Every grant for the lab's readers; a reviewer's own grants for a reviewer."""
     rows = ReviewerGrant.objects.select_related("reviewer", "model", "granted_by", "approved_by")
     return rows if can(user, "report.view") else rows.filter(reviewer_id=getattr(user, "pk", None))
@@ -251,9 +261,7 @@ class GrantListView(generics.ListAPIView[ReviewerGrant]):
             days=data["days"],
             actor=request.user,
         )
-        return Response(
-            s.GrantSerializer(grant, context={"now": timezone.now()}).data, status=201
-        )
+        return Response(s.GrantSerializer(grant, context={"now": timezone.now()}).data, status=201)
 
 
 class GrantDecideView(APIView):

@@ -85,9 +85,7 @@ def test_the_risk_report_journey_with_an_external_reviewer(
     make_model("atlas")
     report = signed_risk_report(safety, rso, ceo)
     other = reports.create_report("risk_report", None, "Another draft", SECTIONS, safety)
-    access = next(
-        i for i in commitments.due_items(version) if i.code == "external_review_access"
-    )
+    access = next(i for i in commitments.due_items(version) if i.code == "external_review_access")
     assert access.status(timezone.now()) == "open"  # within one week of the signature
 
     # CEO grants the reviewer a week; the pack makes the LTBT approve the reviewer first.
@@ -113,9 +111,7 @@ def test_the_risk_report_journey_with_an_external_reviewer(
     assert approved.status_code == 200, approved.content
     assert approved.json()["in_force"] is True
     # Granting access kept the commitment "reviewers get access within a week".
-    access = next(
-        i for i in commitments.due_items(version) if i.code == "external_review_access"
-    )
+    access = next(i for i in commitments.due_items(version) if i.code == "external_review_access")
     assert access.status(timezone.now()) == "fulfilled"
 
     # The reviewer reads the granted report, and nothing else.
@@ -139,9 +135,7 @@ def test_the_risk_report_journey_with_an_external_reviewer(
     assert reviewed.status_code == 201, reviewed.content
     assert reviewed.json()["advisory"] is True
     shown = bearer(auditor).get(f"/api/v1/reports/{report.pk}/").json()["reviews"]
-    assert [(r["organisation"], r["advisory"]) for r in shown] == [
-        ("AI Security Institute", True)
-    ]
+    assert [(r["organisation"], r["advisory"]) for r in shown] == [("AI Security Institute", True)]
     page = client_for(rso).get(f"/reports/{report.pk}/").content.decode()
     assert "External reviews" in page and "<em>threat model</em>" in page and "advisory" in page
 
@@ -278,9 +272,7 @@ def _concrete(route: str, values: dict[str, str]) -> str:
     return "/" + path.lstrip("^").rstrip("$").replace("\\Z", "")
 
 
-def test_a_reviewer_reaches_only_the_granted_report_walking_every_route(
-    safety, rso, ceo, reviewer
-):
+def test_a_reviewer_reaches_only_the_granted_report_walking_every_route(safety, rso, ceo, reviewer):
     policy_services.load_pack(load_pack_file("anthropic-rsp-v3-0"), actor=None, activate=True)
     model = make_model("atlas")
     report = signed_risk_report(safety, rso, ceo)
@@ -433,9 +425,7 @@ def test_the_database_keeps_a_reports_content_frozen(safety, rso, ceo):
 # --- Query counts do not grow with the number of reports and commitments --------------------
 
 
-def test_report_and_commitment_lists_cost_the_same_for_more_rows(
-    safety, rso, ceo, reviewer
-):
+def test_report_and_commitment_lists_cost_the_same_for_more_rows(safety, rso, ceo, reviewer):
     # RSP v3.0: grants start at once (no LTBT approval), so the reviewer reads each report.
     policy_services.load_pack(load_pack_file("anthropic-rsp-v3-0"), actor=None, activate=True)
     make_model("atlas")
