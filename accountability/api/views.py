@@ -275,7 +275,16 @@ class GrantDecideView(APIView):
         "end": reviews.end_grant,
     }
 
-    @extend_schema(request=None, responses=s.GrantSerializer)
+    @extend_schema(
+        operation_id="reviewer_grants_decide",
+        request=None,
+        responses=s.GrantSerializer,
+        parameters=[
+            OpenApiParameter(
+                "verb", str, OpenApiParameter.PATH, enum=["approve", "refuse", "end"]
+            )
+        ],
+    )
     def post(self, request: Request, pk: int, verb: str) -> Response:
         act = self.VERBS.get(verb)
         if act is None:

@@ -169,7 +169,7 @@ class ReportKindSerializer(serializers.Serializer[dict[str, object]]):
     source = serializers.CharField(  # type: ignore[assignment]
         help_text="The section of the framework's text this comes from, or 'pack choice'."
     )
-    external_review = ExternalReviewSerializer(allow_null=True)
+    external_review = ExternalReviewSerializer(allow_null=True, required=False)
 
 
 class CommitmentSerializer(serializers.Serializer[dict[str, object]]):
