@@ -15,9 +15,8 @@ audit guards (``rsp_test_flush_allowed()``, see ``audit.dbguard``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 TABLE = "accountability_report"
 #: Written once by the service; never changed afterwards.
@@ -123,7 +122,7 @@ def _drop(vendor: str) -> list[str]:
 def freeze_reports() -> migrations.RunPython:
     """Migration operation installing the report triggers."""
 
-    def forwards(apps: Any, schema_editor: Any) -> None:
+    def forwards(apps: object, schema_editor: BaseDatabaseSchemaEditor) -> None:
         vendor = schema_editor.connection.vendor
         if vendor == "postgresql":
             statements = _pg()
@@ -134,7 +133,7 @@ def freeze_reports() -> migrations.RunPython:
         for statement in statements:
             schema_editor.execute(statement, params=None)
 
-    def backwards(apps: Any, schema_editor: Any) -> None:
+    def backwards(apps: object, schema_editor: BaseDatabaseSchemaEditor) -> None:
         for statement in _drop(schema_editor.connection.vendor):
             schema_editor.execute(statement, params=None)
 

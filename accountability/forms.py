@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django import forms
@@ -110,11 +111,12 @@ class GrantForm(forms.Form):
 
     def __init__(
         self,
-        *args: Any,
+        data: Mapping[str, object] | None = None,
+        *,
         reviewers: list[tuple[str, str]],
         models: list[tuple[str, str]],
-        **kwargs: Any,
+        initial: dict[str, object] | None = None,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(data, initial=initial)
         cast(forms.ChoiceField, self.fields["reviewer"]).choices = reviewers
         cast(forms.ChoiceField, self.fields["model"]).choices = [("", "—"), *models]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -44,6 +44,7 @@ from accountability.models import (
 __all__ = ["reviews_of"]
 from accountability.reports import MAX_SECTION_CHARS, active_version, report_kinds, reviews_of
 from audit.models import AuditEntry
+from audit.verify_bundle import JsonObject as Body
 from core import authority
 from core.models import Role, User
 from evaluations.models import AIModel
@@ -62,7 +63,7 @@ MAX_ORGANISATION = 200
 # --- What the policy says ------------------------------------------------------------------
 
 
-def external_review(report_kind: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def external_review(report_kind: Mapping[str, object] | None) -> Mapping[str, object]:
     """The kind's ``external_review`` settings ({} when the pack names none)."""
     review = (report_kind or {}).get("external_review")
     return review if isinstance(review, Mapping) else {}
@@ -274,9 +275,9 @@ def _grant_data(grant: ReviewerGrant) -> dict[str, object]:
 # --- Who sees what -------------------------------------------------------------------------
 
 
-def _trail(grants: Iterable[ReviewerGrant]) -> dict[str, list[Mapping[str, Any]]]:
+def _trail(grants: Iterable[ReviewerGrant]) -> dict[str, list[Body]]:
     ids = [str(g.pk) for g in grants]
-    found: dict[str, list[Mapping[str, Any]]] = {i: [] for i in ids}
+    found: dict[str, list[Body]] = {i: [] for i in ids}
     if not ids:
         return found
     rows = AuditEntry.objects.filter(
@@ -287,7 +288,7 @@ def _trail(grants: Iterable[ReviewerGrant]) -> dict[str, list[Mapping[str, Any]]
     return found
 
 
-def _confirmed(grant: ReviewerGrant, bodies: list[Mapping[str, Any]]) -> bool:
+def _confirmed(grant: ReviewerGrant, bodies: list[Body]) -> bool:
     """The trail granted exactly this: same reviewer and subject, started with this period
     (approved by the title's holder where one must), and not ended since."""
     granted = next((b for b in bodies if b["action"] == "review.grant"), None)

@@ -3,6 +3,8 @@ late-evaluation register."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -102,7 +104,9 @@ def _report(request: HttpRequest, pk: int) -> Report:
     )
 
 
-def _grant_form(data: object = None, initial: dict[str, object] | None = None) -> GrantForm:
+def _grant_form(
+    data: Mapping[str, object] | None = None, initial: dict[str, object] | None = None
+) -> GrantForm:
     return GrantForm(
         data,
         reviewers=[

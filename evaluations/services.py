@@ -572,7 +572,7 @@ def _external_body(raw: object, field: str) -> str:
     return raw.strip()
 
 
-def result_source(fields: Mapping[str, Any], channel: str) -> str:
+def result_source(fields: Mapping[str, object], channel: str) -> str:
     """Where a result came from: ``external`` when an outside body ran it (whatever channel
     brought it in), else the channel (browser, API, import, suite)."""
     return EvalResult.Source.EXTERNAL if fields.get("external_body") else channel

@@ -57,9 +57,9 @@ class ReviewerConfinementMiddleware:
     def process_view(
         self,
         request: HttpRequest,
-        view_func: Callable[..., Any],
-        view_args: tuple[Any, ...],
-        view_kwargs: dict[str, Any],
+        view_func: object,
+        view_args: tuple[object, ...],
+        view_kwargs: dict[str, object],
     ) -> HttpResponseBase | None:
         if is_api(request) or not authz.confined_to_review(getattr(request, "user", None)):
             return None

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accountability.models import Redaction, Report, ReportSignature, Review, ReviewerGrant
+from evaluations.models import AIModel
 
 
 class SectionSerializer(serializers.Serializer[dict[str, str]]):
@@ -155,14 +156,14 @@ class LateEvaluationSerializer(serializers.Serializer[dict[str, Any]]):
     open = serializers.BooleanField()
 
 
-class ReviewInputSerializer(serializers.Serializer[dict[str, Any]]):
+class ReviewInputSerializer(serializers.Serializer[dict[str, object]]):
     body = serializers.CharField(help_text="the review, Markdown (rendered sanitised)")
     snapshot_sha256 = serializers.CharField(help_text="the snapshot hash of the report you read")
 
 
 class GrantSerializer(serializers.ModelSerializer[ReviewerGrant]):
     reviewer = serializers.CharField(source="reviewer.username", read_only=True)
-    model: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True, allow_null=True
     )
     granted_by = serializers.CharField(source="granted_by.username", read_only=True)
@@ -195,7 +196,7 @@ class GrantSerializer(serializers.ModelSerializer[ReviewerGrant]):
         return obj.in_force_at(self.context["now"])
 
 
-class GrantInputSerializer(serializers.Serializer[dict[str, Any]]):
+class GrantInputSerializer(serializers.Serializer[dict[str, object]]):
     reviewer = serializers.CharField(help_text="username of an account in the reviewer role")
     organisation = serializers.CharField(help_text="the outside body the reviewer reviews for")
     report = serializers.IntegerField(required=False, allow_null=True, help_text="a report id")

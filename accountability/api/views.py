@@ -239,7 +239,7 @@ class GrantListView(generics.ListAPIView[ReviewerGrant]):
     def get_queryset(self) -> QuerySet[ReviewerGrant]:
         return grant_queryset(self.request.user)
 
-    def get_serializer_context(self) -> dict[str, Any]:
+    def get_serializer_context(self) -> dict[str, object]:
         return {**super().get_serializer_context(), "now": timezone.now()}
 
     @extend_schema(request=s.GrantInputSerializer, responses={201: s.GrantSerializer})
@@ -280,9 +280,7 @@ class GrantDecideView(APIView):
         request=None,
         responses=s.GrantSerializer,
         parameters=[
-            OpenApiParameter(
-                "verb", str, OpenApiParameter.PATH, enum=["approve", "refuse", "end"]
-            )
+            OpenApiParameter("verb", str, OpenApiParameter.PATH, enum=["approve", "refuse", "end"])
         ],
     )
     def post(self, request: Request, pk: int, verb: str) -> Response:

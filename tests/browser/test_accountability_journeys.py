@@ -45,19 +45,6 @@ pytestmark = [
 ]
 
 
-def _login(browser: Any, live_server: Any, username: str, lands_on: str = "/") -> Any:
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.console_errors = errors
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"{username}-password-123")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}{lands_on}")
-    return page
-
-
 def _sign(browser: Any, live_server: Any, username: str, report_pk: int) -> None:
     page = _page(browser, live_server, username)
     page.goto(f"{live_server.url}/reports/{report_pk}/")
@@ -79,9 +66,7 @@ def _draft(page: Any, live_server: Any, kind: str, model: str, title: str, text:
 
 
 @pytest.mark.usefixtures("audit_keys")
-def test_a_risk_report_with_an_external_reviewer_for_a_week(
-    browser, live_server, safety, rso, ceo
-):
+def test_a_risk_report_with_an_external_reviewer_for_a_week(browser, live_server, safety, rso, ceo):
     policy_services.load_pack(load_pack_file("anthropic-rsp-v3-4"), actor=None, activate=True)
     make_model("atlas")
     create_user("ltbt", Role.LEADERSHIP, titles=["LTBT"], password="ltbt-password-123")
@@ -115,7 +100,7 @@ def test_a_risk_report_with_an_external_reviewer_for_a_week(
     page.close()
 
     # The reviewer lands on their grants, reads the report and leaves an advisory review.
-    page = _login(browser, live_server, "aisi", lands_on="/reviews/")
+    page = _page(browser, live_server, "aisi", lands_on="/reviews/")
     page.click("#your-reports a:has-text('Risk Report Q3')")
     assert "Named actors." in page.inner_text("main")
     page.fill("#id_body", "The threat model omits **insider** risk.")
