@@ -16,6 +16,7 @@ from unittest import mock
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
@@ -229,6 +230,14 @@ def test_grants_refuse_bad_input_naming_the_field(safety, rso, ceo, reviewer, au
     )
     assert answer.status_code == 400
     assert post(bearer(safety), "/api/v1/reviewer-grants/", {}).status_code == 403
+    assert Client().get("/api/v1/reviewer-grants/").status_code in (401, 403)
+    assert client_for(safety).get("/reviews/").status_code == 200  # reads, cannot grant
+    assert client_for(safety).post("/reviews/", {"reviewer": "aisi"}).status_code == 403
+    review = {"body": "x", "snapshot_sha256": report.snapshot_sha256}
+    assert post(bearer(ceo), f"/api/v1/reports/{report.pk}/reviews/", review).status_code == 403
+    assert (
+        post(bearer(reviewer), f"/api/v1/reports/{report.pk}/reviews/", review).status_code == 404
+    )  # no grant: the report is not there for them
 
 
 def test_a_model_grant_covers_the_models_reports_and_reviews_reach_the_dossier(
