@@ -26,6 +26,12 @@ class SourceSerializer(serializers.Serializer[dict[str, Any]]):
     url = serializers.CharField()
     document = serializers.CharField(allow_blank=True)
     notes = serializers.ListField(child=serializers.CharField())
+    changes = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        required=False,
+        help_text="What this version's text changed from the previous version: change, "
+        "direction (loosening, tightening, mixed, neutral) and the section (source).",
+    )
 
 
 class SettingsSerializer(serializers.Serializer[dict[str, Any]]):
