@@ -125,3 +125,18 @@ def test_framework_history_renders_every_loosening_and_tightening_with_its_secti
         row["key"] == "CB-NOVEL" and row["field"] == "description"
         for row in steps["3.3"]["tightenings"]
     )
+
+
+def test_compare_keeps_tiers_apart_within_a_domain(safety):
+    """Obs 5: OpenAI's research category Nuclear and Radiological sits in the CBRN row next to
+    the tracked Biological and Chemical category, each with its own tier, never merged."""
+    response = client_for(safety).get(
+        "/policy/compare/", {"a": "default", "b": "openai-preparedness-v2"}
+    )
+    assert response.status_code == 200
+    (cbrn,) = [row for row in response.context["framework"]["domains"] if row.category == "cbrn"]
+    assert cbrn.new is not None
+    assert cbrn.new.domain_tiers["NUCLEAR-RADIOLOGICAL"] == "research"
+    assert set(cbrn.new.domain_tiers.values()) == {"tracked", "research"}
+    body = response.content.decode()
+    assert '<code>NUCLEAR-RADIOLOGICAL</code> <span class="badge">research</span>' in body
