@@ -102,8 +102,12 @@ def test_framework_history_renders_every_loosening_and_tightening_with_its_secti
     # What each revision's text changed, in the list its direction puts it in.
     text = {
         v: {c["source"]: c["direction"] for c in steps[v]["new"]["source"].get("changes", [])}
-        for v in ("3.1", "3.2", "3.3", "3.4")
+        for v in ("2.0", "2.1", "2.2", "3.1", "3.2", "3.3", "3.4")
     }
+    # v2.2's only change, to the insiders of the ASL-3 Security threat model, is a loosening.
+    assert text["2.2"] == {"RSP v2.2 §4.2; Changelog ('ASL-3 Security')": "loosening"}
+    assert "mixed" in text["2.1"].values()  # the ASL-N+1 commitment traded for reevaluation
+    assert list(text["2.0"].values()).count("loosening") == 3
     assert text["3.1"]["RSP v3.1 §3.4(2)"] == "loosening"  # no longer separate reviewers
     assert text["3.2"] == {
         "RSP v3.2 §3.6": "tightening",  # the LTBT may request external review

@@ -202,4 +202,4 @@ def test_text_changes_are_stored_and_exported_round_trip_equal() -> None:
     assert services.to_pack(fresh) == pack
     assert parse_pack(services.export(fresh), "x.yaml") == pack
     # Packs without any keep their shape (and their content hash).
-    assert "changes" not in load_pack_file("default")["source"]
+    assert "changes" not in load_pack_file("gdm-fsf-v3")["source"]
