@@ -144,3 +144,19 @@ def test_compare_keeps_tiers_apart_within_a_domain(safety):
     assert set(cbrn.new.domain_tiers.values()) == {"tracked", "research"}
     body = response.content.decode()
     assert '<code>NUCLEAR-RADIOLOGICAL</code> <span class="badge">research</span>' in body
+
+
+def test_compare_marks_invented_cadences_and_z_as_pack_choices(safety):
+    """Obs 5: the cadence and uncertainty_z a text does not give are shown as the pack's
+    choice beside the value, and never listed among the lab's loosenings."""
+    response = client_for(safety).get("/policy/compare/", {"a": "default", "b": "gdm-fsf-v3"})
+    assert response.status_code == 200
+    rows = {row["key"]: row for row in response.context["settings"]}
+    assert rows["uncertainty_z"]["other_source"] == "pack choice"
+    assert rows["uncertainty_z"]["active_source"] == "pack choice"
+    assert rows["months_between_assessments"]["other_source"] == "pack choice"
+    assert rows["months_between_assessments"]["active_source"] == "RSP v2.2 §3.1"
+    loosenings = response.context["framework"]["loosenings"]
+    assert not [c for c in loosenings if c.key in {"uncertainty_z", "months_between_assessments"}]
+    body = response.content.decode()
+    assert body.count('<span class="badge warning"') >= 2
