@@ -195,3 +195,11 @@ def test_asl_2_is_not_claimed_from_a_text_that_does_not_name_it(name: str) -> No
     (asl2,) = [lv for lv in pack(name)["levels"] if lv["code"] == "ASL-2"]
     assert asl2["source"] == PACK_CHOICE
     assert not [st for st in pack(name)["standards"] if st["level"] == "ASL-2"]
+
+
+def test_v3_4_keeps_v3_3s_off_cycle_updates() -> None:
+    """v3.4's §3.1 off-cycle paragraph is v3.3's word for word: the packs agree."""
+    for code in ("off_cycle_public_model", "off_cycle_internal_model"):
+        v33 = _commitment("anthropic-rsp-v3-3", code)
+        v34 = _commitment("anthropic-rsp-v3-4", code)
+        assert v33["text"] == v34["text"], code
