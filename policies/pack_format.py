@@ -219,6 +219,16 @@ class PackThreshold(TypedDict):
     source: str
 
 
+class PackExternalReview(TypedDict):
+    """``report_kinds[].external_review``: reports of the kind go to outside reviewers."""
+
+    #: The title whose holder approves each reviewer's access first (e.g. ``LTBT``), or None.
+    approved_by: str | None
+    #: The commitment (``report_signed`` of this kind) a grant of access keeps, or None.
+    access_commitment: str | None
+    source: str
+
+
 class PackReportKind(TypedDict):
     """One entry of ``report_kinds``: a report the framework requires, who signs it, for what."""
 
@@ -227,6 +237,7 @@ class PackReportKind(TypedDict):
     signoff_titles: list[str]
     required_for: list[str]
     source: str
+    external_review: PackExternalReview | None
 
 
 class PackCommitment(TypedDict):
