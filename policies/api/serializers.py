@@ -218,10 +218,10 @@ class VersionSummarySerializer(serializers.ModelSerializer[PolicyVersion]):
     """A row of the version history."""
 
     created_by = serializers.SlugRelatedField(  # type: ignore[var-annotated]
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     activated_by = serializers.SlugRelatedField(  # type: ignore[var-annotated]
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
