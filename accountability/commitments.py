@@ -36,7 +36,7 @@ from governance.gate.inputs import OverdueCommitment
 from governance.models import DecisionStatus, GateTransition, ScalingDecision, Scope
 from policies.models import PolicyVersion
 from rsp_portal.authz import require
-from rsp_portal.errors import ConflictError, ServiceError
+from rsp_portal.errors import ConflictError, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -267,14 +267,14 @@ def find_item(key: str, now: datetime | None = None) -> DueItem:
     """The due item named by ``key`` (``<version>.<code>.<subject type>.<subject id>``)."""
     parts = key.split(".", 3) if isinstance(key, str) else []
     if len(parts) != 4 or not parts[0].isdigit():
-        raise ServiceError({"commitment": ["No such commitment item."]})
+        raise NotFoundError({"commitment": ["No such commitment item."]})
     version = PolicyVersion.objects.filter(pk=int(parts[0])).first()
     if version is None:
-        raise ServiceError({"commitment": ["No such commitment item."]})
+        raise NotFoundError({"commitment": ["No such commitment item."]})
     for item in due_items(version, now=now):
         if item.key == key:
             return item
-    raise ServiceError({"commitment": ["No such commitment item."]})
+    raise NotFoundError({"commitment": ["No such commitment item."]})
 
 
 def fulfil(key: str, evidence_url: str, notes: str, actor: Actor) -> CommitmentFulfilment:

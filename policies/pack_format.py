@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 STANDARD_KINDS: tuple[str, ...] = ("deployment", "security", "alignment")
 THRESHOLD_TIERS: tuple[str, ...] = ("red_line", "early_warning")
@@ -51,6 +51,9 @@ FAMILIES: tuple[str, ...] = (
 )
 #: The ``source`` of a value the framework's text does not give (chosen by the pack's author).
 PACK_CHOICE = "pack choice"
+#: How a change the text makes to its previous version reads (``source.changes[].direction``):
+#: what no field-by-field diff can tell, such as a reworded threshold or a governance power.
+TEXT_CHANGE_DIRECTIONS: tuple[str, ...] = ("loosening", "tightening", "mixed", "neutral")
 #: What starts a commitment's clock (``commitments[].trigger``).
 COMMITMENT_TRIGGERS: tuple[str, ...] = (
     "crossing",
@@ -101,6 +104,14 @@ TOP_OPTIONAL = ("family", "report_kinds", "commitments")
 # section; docs/policy-packs.md describes each field.
 
 
+class PackTextChange(TypedDict):
+    """``source.changes[]``: one change this version's text makes to the previous version."""
+
+    change: str
+    direction: str
+    source: str
+
+
 class PackSource(TypedDict):
     """``source``: the published framework a pack is modelled on."""
 
@@ -111,6 +122,8 @@ class PackSource(TypedDict):
     url: str
     document: str
     notes: list[str]
+    #: Only when the pack gives them (so packs without any keep their content hash).
+    changes: NotRequired[list[PackTextChange]]
 
 
 class PackSettings(TypedDict):

@@ -333,10 +333,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rsp_portal.authz.ActionPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "rsp_portal.negotiation.JsonFirstNegotiation",
-    "DEFAULT_PARSER_CLASSES": [
-        "rsp_portal.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only; the one upload (results/import/) declares its multipart parser itself, so the
+    # schema promises multipart nowhere else (form fields carry no JSON numbers or lists).
+    "DEFAULT_PARSER_CLASSES": ["rsp_portal.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rsp_portal.api.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -25,9 +25,9 @@ from rsp_portal import parsers
 
 class AIModelSerializer(serializers.ModelSerializer[AIModel]):
     # Any: named like Field.parent (DRF pops declared fields off the class)
-    parent: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    parent: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -87,7 +87,7 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
         slug_field="slug", read_only=True
     )
     reported_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -121,7 +121,7 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
     )
     metric = serializers.CharField(source="metric_key", read_only=True)
     submitted_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     current = serializers.SerializerMethodField()
 
@@ -276,7 +276,10 @@ class EvalResultInputSerializer(serializers.Serializer[Any]):
 
 
 class BulkInputSerializer(serializers.Serializer[Any]):
-    results = EvalResultInputSerializer(many=True)
+    # As the service checks it (evaluations.services.MAX_BULK_RESULTS): 1 to 10,000 results.
+    results = serializers.ListField(
+        child=EvalResultInputSerializer(), min_length=1, max_length=10_000
+    )
 
 
 class BulkOutputSerializer(serializers.Serializer[Any]):
@@ -300,13 +303,13 @@ class CorrectionInputSerializer(serializers.Serializer[Any]):
 
 class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
     model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True
+        slug_field="slug", read_only=True, allow_null=True
     )
     checkpoint: serializers.SlugRelatedField[Checkpoint] = serializers.SlugRelatedField(
-        slug_field="name", read_only=True
+        slug_field="name", read_only=True, allow_null=True
     )
     imported_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -419,7 +422,7 @@ class ImportOutputSerializer(serializers.Serializer[Any]):
 class MetricMappingSerializer(serializers.ModelSerializer[MetricMapping]):
     metric = serializers.CharField(source="metric_key", read_only=True)
     updated_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -434,7 +437,7 @@ class PendingCorrectionSerializer(serializers.ModelSerializer[PendingCorrection]
         slug_field="username", read_only=True
     )
     decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     changes = serializers.ListField(child=serializers.CharField(), read_only=True)
 

@@ -26,6 +26,12 @@ class SourceSerializer(serializers.Serializer[dict[str, Any]]):
     url = serializers.CharField()
     document = serializers.CharField(allow_blank=True)
     notes = serializers.ListField(child=serializers.CharField())
+    changes = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        required=False,
+        help_text="What this version's text changed from the previous version: change, "
+        "direction (loosening, tightening, mixed, neutral) and the section (source).",
+    )
 
 
 class SettingsSerializer(serializers.Serializer[dict[str, Any]]):
@@ -212,10 +218,10 @@ class VersionSummarySerializer(serializers.ModelSerializer[PolicyVersion]):
     """A row of the version history."""
 
     created_by = serializers.SlugRelatedField(  # type: ignore[var-annotated]
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     activated_by = serializers.SlugRelatedField(  # type: ignore[var-annotated]
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
