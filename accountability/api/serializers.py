@@ -155,7 +155,9 @@ class LateEvaluationSerializer(serializers.Serializer[dict[str, object]]):
 
 
 class ReviewInputSerializer(serializers.Serializer[dict[str, object]]):
-    body = serializers.CharField(help_text="the review, Markdown (rendered sanitised)")
+    body = serializers.CharField(
+        max_length=50_000, help_text="the review, Markdown (rendered sanitised)"
+    )
     snapshot_sha256 = serializers.CharField(help_text="the snapshot hash of the report you read")
 
 
@@ -196,9 +198,13 @@ class GrantSerializer(serializers.ModelSerializer[ReviewerGrant]):
 
 class GrantInputSerializer(serializers.Serializer[dict[str, object]]):
     reviewer = serializers.CharField(help_text="username of an account in the reviewer role")
-    organisation = serializers.CharField(help_text="the outside body the reviewer reviews for")
+    organisation = serializers.CharField(
+        max_length=200, help_text="the outside body the reviewer reviews for"
+    )
     report = serializers.IntegerField(required=False, allow_null=True, help_text="a report id")
     model = serializers.CharField(
         required=False, allow_null=True, help_text="a model slug: access to its reports"
     )
-    days = serializers.IntegerField(help_text="how long the access lasts (1-366 days)")
+    days = serializers.IntegerField(
+        min_value=1, max_value=366, help_text="how long the access lasts (1-366 days)"
+    )
