@@ -75,7 +75,7 @@ class Lens:
         found: dict[str, tuple[bool, int | None, set[float]]] = {}
         for key, higher, min_samples, warning, critical in indicators:
             entry = found.setdefault(key, (bool(higher), min_samples, set()))
-            entry[2].add(below_line(warning, critical, bool(higher)))
+            entry[2].add(rules.below_line(warning, critical, bool(higher)))
         metrics = {
             key: MetricLens(higher=h, min_samples=m, lines=tuple(sorted(lines)))
             for key, (h, m, lines) in sorted(found.items())
@@ -83,6 +83,9 @@ class Lens:
         z = float(z or 0.0)
         text = json.dumps(
             [
+                # A summary chosen under another evidence rule is stale, as under another
+                # policy: the rule's version is part of the lens.
+                rules.EVIDENCE_RULE_VERSION,
                 repr(z),
                 [
                     [k, v.higher, v.min_samples, [repr(x) for x in v.lines]]
@@ -95,21 +98,12 @@ class Lens:
 
     def capability(self, key: str, value: float, stderr: float | None) -> float:
         """The conservative bound as "larger is more capable" (the bound times ±1)."""
-        spec = self.metrics[key]
-        bound = rules.conservative_bound(value, stderr, self.z, spec.higher)
-        return bound if spec.higher else -bound
+        return rules.capability(value, stderr, self.z, self.metrics[key].higher)
 
     def weak(self, key: str, partial: bool, n_samples: int | None) -> bool:
         return rules.is_weak(
             partial=partial, n_samples=n_samples, min_samples=self.metrics[key].min_samples
         )
-
-
-def below_line(warning: float | None, critical: float, higher: bool) -> float:
-    """The line a bound must be short of to read ``below`` (as ``governance.gate.below_line``)."""
-    if warning is None:
-        return critical
-    return min(warning, critical) if higher else max(warning, critical)
 
 
 @dataclass
@@ -130,7 +124,7 @@ class GroupSummary:
         candidate = (capability, row["id"])
         self.results += 1
         if lens.weak(key, row["partial"], row["n_samples"]):
-            if self.best_weak is None or _more(candidate, self.best_weak):
+            if self.best_weak is None or rules.more_capable(candidate, self.best_weak):
                 self.best_weak = candidate
             spec = lens.metrics[key]
             for line in spec.lines:
@@ -138,21 +132,11 @@ class GroupSummary:
                     self.weak_short[repr(line)] = self.weak_short.get(repr(line), 0) + 1
             return
         self.strong += 1
-        if self.best_strong is None or _more(candidate, self.best_strong):
+        if self.best_strong is None or rules.more_capable(candidate, self.best_strong):
             self.best_strong = candidate
         ran_at = row["evaluated_at"] if row["evaluated_at"] is not None else row["recorded_at"]
         if self.latest_strong_at is None or ran_at > self.latest_strong_at:
             self.latest_strong_at = ran_at
-
-
-def _more(a: tuple[float, int], b: tuple[float, int]) -> bool:
-    """Is ``a`` more capable than ``b``? NaN first, then the bound, then the later id (as the
-    engine's ``_more_capable``)."""
-    if a[0] != a[0]:
-        return b[0] == b[0] or a[1] > b[1]
-    if b[0] != b[0]:
-        return False
-    return a > b
 
 
 def counts(row: Mapping[str, Any], lens: Lens) -> bool:

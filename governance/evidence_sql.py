@@ -26,7 +26,7 @@ from evaluations.models import (
     EvidenceSummary,
     EvidenceSummaryState,
 )
-from evaluations.summary import Lens, _more
+from evaluations.summary import Lens
 from governance.gate import (
     CheckpointInfo,
     Evidence,
@@ -36,6 +36,7 @@ from governance.gate import (
     ResultInfo,
     below_line,
 )
+from policies import rules
 from policies.models import PolicyVersion
 
 if TYPE_CHECKING:
@@ -445,7 +446,7 @@ def _from_summary(
             continue
         rank = (lens.capability(r.metric_key, r.value, r.stderr), int(r.id))
         slot = (r.metric_key, lens.weak(r.metric_key, r.partial, r.n_samples))
-        if slot not in best or _more(rank, best[slot][0]):
+        if slot not in best or rules.more_capable(rank, best[slot][0]):
             best[slot] = (rank, r)
     tallies = {
         key: MetricTally(results=total, strong=strong, weak_short_of=weak_short.get(key, {}))
