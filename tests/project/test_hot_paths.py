@@ -212,6 +212,90 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
         assert post(0.11).status_code == 201
 
 
+def test_the_live_gate_reads_its_cached_inputs_until_anything_changes(
+    pipeline, safety, django_assert_num_queries
+):
+    from governance.services.pauses import pause
+    from tests.audit_support import verify_trail
+
+    from tests.governance_fixtures import BELOW
+
+    activate_default_policy()
+    model = make_model()
+    baseline(model, safety)
+    client = bearer(pipeline)
+    for metric, value in BELOW.items():  # through the API, so the evidence summary is current
+        item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": metric, "value": value}
+        assert client.post("/api/v1/results/", item, content_type="application/json").status_code == 201
+    url = f"/api/v1/models/{model.slug}/gate/?compute=3e24"
+    first = client.get(url).json()
+
+    def codes(payload: dict[str, Any]) -> set[str]:
+        return {r["code"] for r in payload["reasons"]}
+
+    assert "manual_pause" not in codes(first) and "threshold_crossed" not in codes(first)
+    # Expect 2 queries: the token with its user and roles; the model with the stamp of its
+    # inputs (log head, latest verification, highest result and checkpoint ids). The inputs
+    # read under that stamp are this process's cache.
+    with django_assert_num_queries(2):
+        again = client.get(url).json()
+    assert {k: v for k, v in again.items() if k != "computed_at"} == {
+        k: v for k, v in first.items() if k != "computed_at"
+    }
+    # A governance change (audited) changes the stamp: the inputs are read again (2 more).
+    pause(model, "drill", safety)
+    with django_assert_num_queries(4):
+        assert "manual_pause" in codes(client.get(url).json())
+    with django_assert_num_queries(2):
+        paused = client.get(url).json()
+    assert "manual_pause" in codes(paused)
+    # So does new evidence, and a new verification of the trail.
+    item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
+    post = client.post("/api/v1/results/", {**item, "value": 0.99}, content_type="application/json")
+    assert post.status_code == 201
+    with django_assert_num_queries(4):
+        crossed = client.get(url).json()
+    assert crossed["determinations"] != paused["determinations"]
+    verify_trail()
+    with django_assert_num_queries(4):
+        client.get(url)
+
+
+def test_the_live_gate_of_an_unknown_model_is_a_404(pipeline):
+    activate_default_policy()
+    response = bearer(pipeline).get("/api/v1/models/nobody/gate/?compute=3e24")
+    assert response.status_code == 404
+
+
+def test_a_result_post_recomputes_the_whole_family_in_a_fixed_budget(
+    pipeline, django_assert_num_queries
+):
+    """A parent's POST recomputes its child and grandchild in the same write, in a fixed
+    number of queries whatever the family's size."""
+    activate_default_policy()
+    model = make_model()
+    client = bearer(pipeline)
+
+    def post(value: float) -> Any:
+        item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
+        return client.post(
+            "/api/v1/results/", {**item, "value": value}, content_type="application/json"
+        )
+
+    parent = model
+    for generation in range(4):
+        with transaction.atomic():
+            child = AIModel.objects.create(
+                slug=f"heir-{generation}", name=f"heir {generation}", family="atlas", parent=parent
+            )
+            services.recompute(child, "test.setup")
+        add_checkpoint(child, f"h-{generation}", 1e23)
+        parent = child
+        assert post(0.1 + generation / 100).status_code == 201
+        with django_assert_num_queries(FAMILY_POST_BUDGET):
+            assert post(0.2 + generation / 100).status_code == 201
+
+
 def test_the_result_list_rows_are_the_serializers_representation(pipeline):
     from evaluations import services as evidence
     from evaluations.api.serializers import RESULT_VALUES, EvalResultSerializer, result_rows
@@ -256,6 +340,11 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
 # write's transaction is a SAVEPOINT and its RELEASE (2). Was 38 (+2) before ADR 0007, 26
 # (+2) with the evidence summary (ADR 0017), 17 (+2) since ADR 0019.
 RESULT_POST_BUDGET = 19
+# With descendants (a child, a grandchild...), the family is recomputed in the same write:
+# the governance read lists them (no extra query), then their models, their evidence (one
+# summary query over them all and their lineages) and governance (one), both gate states of
+# every member locked in one query and saved in one: four more whatever the family's size.
+FAMILY_POST_BUDGET = 21
 
 
 def test_a_prepared_entry_encodes_to_the_verifiers_canonical_body():
