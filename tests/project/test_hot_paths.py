@@ -217,7 +217,6 @@ def test_the_live_gate_reads_its_cached_inputs_until_anything_changes(
 ):
     from governance.services.pauses import pause
     from tests.audit_support import verify_trail
-
     from tests.governance_fixtures import BELOW
 
     activate_default_policy()
@@ -226,7 +225,8 @@ def test_the_live_gate_reads_its_cached_inputs_until_anything_changes(
     client = bearer(pipeline)
     for metric, value in BELOW.items():  # through the API, so the evidence summary is current
         item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": metric, "value": value}
-        assert client.post("/api/v1/results/", item, content_type="application/json").status_code == 201
+        created = client.post("/api/v1/results/", item, content_type="application/json")
+        assert created.status_code == 201
     url = f"/api/v1/models/{model.slug}/gate/?compute=3e24"
     first = client.get(url).json()
 
