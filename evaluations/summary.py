@@ -212,18 +212,8 @@ def sync(states: Mapping[int, Any], lens: Lens) -> None:
         return
     marks = {model_id: state.watermark for model_id, state in current.items()}
     floor = min(marks.values())
-    fresh = [
-        row
-        for row in EvalResult.objects.filter(model_id__in=marks, pk__gt=floor)
-        .order_by("pk")
-        .values(
-            *ROW_FIELDS,
-            "supersedes__model_id",
-            "supersedes__checkpoint_id",
-            "supersedes__metric_key",
-        )
-        if row["id"] > marks[row["model_id"]]
-    ]
+    rows, loaded = _fresh_and_their_groups(marks, floor)
+    fresh = [row for row in rows if row["id"] > marks[row["model_id"]]]
     if not fresh:
         return
     # A correction takes the superseded row out of its group: that group is read again.
@@ -236,7 +226,7 @@ def sync(states: Mapping[int, Any], lens: Lens) -> None:
     touched = {
         (r["model_id"], r["checkpoint_id"], r["metric_key"]) for r in fresh if counts(r, lens)
     } | {g for g in stale if g[2] in lens.metrics}
-    groups = _load_groups(touched - stale)
+    groups = {g: loaded[g] for g in touched - stale if g in loaded}
     groups.update(fold(_current_rows(stale & touched), lens))
     for group in stale & touched:
         groups.setdefault(group, GroupSummary())
@@ -252,6 +242,100 @@ def sync(states: Mapping[int, Any], lens: Lens) -> None:
         state = current[model_id]
         state.watermark = watermark
         state.save(update_fields=["watermark"])
+
+
+def _fresh_and_their_groups(
+    marks: Mapping[int, int], floor: int
+) -> tuple[list[dict[str, Any]], dict[Group, GroupSummary]]:
+    """The results of the models of ``marks`` above ``floor`` (in id order, each with the
+    group of the row it supersedes), and the stored summaries of the groups they fall in: one
+    statement (the rows and the summaries they touch, as one ``UNION ALL``)."""
+    from django.db import connection
+
+    sql = _FRESH_SQL.get(connection.vendor)
+    if sql is None:
+        sql = _FRESH_SQL[connection.vendor] = _fresh_sql()
+    among = ", ".join("%s" for _ in marks)
+    ids = list(marks)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(among=among), [*ids, floor, *ids, floor])
+        raw = cursor.fetchall()
+    rows: list[dict[str, Any]] = []
+    loaded: dict[Group, GroupSummary] = {}
+    for kind, a, model_id, checkpoint_id, key, x, y, n, partial, mit, t1, t2, b, c, d, e, j in raw:
+        if kind == "r":
+            rows.append(
+                {
+                    "id": a,
+                    "model_id": model_id,
+                    "checkpoint_id": checkpoint_id,
+                    "metric_key": key,
+                    "value": x,
+                    "stderr": y,
+                    "n_samples": n,
+                    "partial": bool(partial),
+                    "mitigation": mit,
+                    "evaluated_at": _datetime(t1),
+                    "recorded_at": _datetime(t2),
+                    "supersedes_id": b,
+                    "supersedes__model_id": c,
+                    "supersedes__checkpoint_id": d,
+                    "supersedes__metric_key": e,
+                }
+            )
+        else:
+            loaded[(model_id, checkpoint_id, key)] = GroupSummary(
+                results=int(n),
+                strong=int(c),
+                best_strong=(float(x or 0.0), a) if a is not None else None,
+                best_weak=(float(y or 0.0), b) if b is not None else None,
+                latest_strong_at=_datetime(t1),
+                weak_short=json.loads(j) if j else {},
+            )
+    rows.sort(key=lambda r: r["id"])
+    return rows, loaded
+
+
+_FRESH_SQL: dict[str, str] = {}
+
+
+def _fresh_sql() -> str:
+    result_t = EvalResult._meta.db_table
+    summary_t = EvidenceSummary._meta.db_table
+    # Both branches in the same columns; ``{among}`` is filled with one placeholder per model.
+    return f"""
+        SELECT 'r', r.id, r.model_id, r.checkpoint_id, r.metric_key, r.value, r.stderr,
+               r.n_samples, r.partial, r.mitigation, r.evaluated_at, r.recorded_at,
+               r.supersedes_id, sup.model_id, sup.checkpoint_id, sup.metric_key,
+               CAST(NULL AS TEXT)
+        FROM {result_t} r LEFT JOIN {result_t} sup ON sup.id = r.supersedes_id
+        WHERE r.model_id IN ({{among}}) AND r.id > %s
+        UNION ALL
+        SELECT 's', s.best_strong_id, s.model_id, s.checkpoint_id, s.metric_key,
+               s.best_strong_capability, s.best_weak_capability, s.results, NULL, NULL,
+               s.latest_strong_at, NULL, s.best_weak_id, s.strong, NULL, NULL,
+               CAST(s.weak_short AS TEXT)
+        FROM {summary_t} s
+        WHERE EXISTS (
+            SELECT 1 FROM {result_t} r
+            WHERE r.model_id IN ({{among}}) AND r.id > %s AND r.model_id = s.model_id
+              AND r.checkpoint_id = s.checkpoint_id AND r.metric_key = s.metric_key
+        )
+    """  # noqa: S608 (table names from _meta; values are parameters)
+
+
+def _datetime(value: Any) -> datetime | None:
+    """A datetime from a raw column: PostgreSQL gives aware datetimes, SQLite ISO text (UTC)."""
+    from datetime import UTC
+
+    from django.utils.dateparse import parse_datetime
+
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if parsed is None:
+        raise ValueError(f"not a datetime: {value!r}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _rebuild(state: Any, lens: Lens) -> None:
@@ -292,31 +376,6 @@ def _current_rows(groups: set[Group]) -> list[dict[str, Any]]:
     for model_id, checkpoint_id, metric in groups:
         where |= Q(model_id=model_id, checkpoint_id=checkpoint_id, metric_key=metric)
     return list(EvalResult.objects.current().filter(where).values(*ROW_FIELDS))
-
-
-def _load_groups(groups: set[Group]) -> dict[Group, GroupSummary]:
-    from django.db.models import Q
-
-    if not groups:
-        return {}
-    where = Q()
-    for model_id, checkpoint_id, metric in groups:
-        where |= Q(model_id=model_id, checkpoint_id=checkpoint_id, metric_key=metric)
-    loaded: dict[Group, GroupSummary] = {}
-    for s in EvidenceSummary.objects.filter(where):
-        loaded[(s.model_id, s.checkpoint_id, s.metric_key)] = GroupSummary(
-            results=s.results,
-            strong=s.strong,
-            best_strong=(float(s.best_strong_capability or 0.0), s.best_strong_id)
-            if s.best_strong_id is not None
-            else None,
-            best_weak=(float(s.best_weak_capability or 0.0), s.best_weak_id)
-            if s.best_weak_id is not None
-            else None,
-            latest_strong_at=s.latest_strong_at,
-            weak_short=dict(s.weak_short or {}),
-        )
-    return loaded
 
 
 def _save_groups(groups: Mapping[Group, GroupSummary]) -> None:
