@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from evaluations import summary
@@ -509,3 +510,30 @@ def test_the_result_list_times_are_drfs_without_a_field_per_row(pipeline, zone, 
         }  # fmt: skip
         got = [result_rows([row | {"recorded_at": m}])[0]["recorded_at"] for m in moments]
     assert got == expected
+
+
+def test_the_quick_verification_issues_the_same_queries_whatever_the_trails_length():
+    """The minute's check runs a fixed set of statements (chunks of large reads come from
+    server-side cursors, not new statements): the same count for 10 entries and for 6,000,
+    more than every chunk size. Its *cost* still grows with the trail (ADR 0041)."""
+    import audit
+    from audit.verification import verify_quick
+    from tests.audit_support import append
+
+    append(10)
+    with CaptureQueriesContext(connection) as small:
+        assert verify_quick().ok
+    with transaction.atomic(), audit.batch():
+        for i in range(6_000):
+            audit.record("test.event", ("test.thing", i), {"i": i})
+    with CaptureQueriesContext(connection) as large:
+        outcome = verify_quick()
+    assert outcome.ok and outcome.entries > 6_000
+    assert len(large) == len(small) <= QUICK_VERIFY_BUDGET
+
+
+# The quick verification: the chain checked in one statement (PostgreSQL) and its leaf hashes
+# read, the newest checkpoint and the head, the reconciliation of every gate-input table with
+# its entries, the preconditions (triggers, the beat's schedule) and the recent runs: 45 on
+# PostgreSQL (43 on SQLite), inside the snapshot's transaction.
+QUICK_VERIFY_BUDGET = 45
