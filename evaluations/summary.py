@@ -25,10 +25,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection
 
 from evaluations.models import AIModel, EvalResult, EvidenceSummary, EvidenceSummaryState
 from policies import rules
+from rsp_portal.rows import raw_datetime
+
+if TYPE_CHECKING:
+    from evaluations.policy import PolicyView
 
 #: The columns of a result the summary reads.
 ROW_FIELDS = (
@@ -47,6 +53,7 @@ ROW_FIELDS = (
 )
 
 Group = tuple[int, int, str]  # (model id, checkpoint id, metric key)
+ResultRow = dict[str, Any]  # a result's ``ROW_FIELDS`` (and its superseded row's group) by name
 
 
 @dataclass(frozen=True)
@@ -157,7 +164,7 @@ def fold(rows: Iterable[Mapping[str, Any]], lens: Lens) -> dict[Group, GroupSumm
 # --- The database side ---------------------------------------------------------------------
 
 
-def lens_of_view(policy: Any) -> Lens:
+def lens_of_view(policy: PolicyView) -> Lens:
     """The lens of an ``evaluations.policy.PolicyView``."""
     return Lens.build(
         policy.uncertainty_z,
@@ -175,7 +182,7 @@ def lens_of_view(policy: Any) -> Lens:
     )
 
 
-def lock(model_ids: Iterable[int]) -> dict[int, Any]:
+def lock(model_ids: Iterable[int]) -> dict[int, EvidenceSummaryState]:
     """Lock the summary states of the models (created when missing), in id order; call it
     before inserting their results, so no other writer's rows can fall below a watermark."""
 
@@ -190,7 +197,7 @@ def lock(model_ids: Iterable[int]) -> dict[int, Any]:
     return states
 
 
-def _locked(ids: Sequence[int]) -> dict[int, Any]:
+def _locked(ids: Sequence[int]) -> dict[int, EvidenceSummaryState]:
 
     return {
         s.model_id: s
@@ -200,7 +207,7 @@ def _locked(ids: Sequence[int]) -> dict[int, Any]:
     }
 
 
-def sync(states: Mapping[int, Any], lens: Lens) -> None:
+def sync(states: Mapping[int, EvidenceSummaryState], lens: Lens) -> None:
     """Fold every result above each locked state's watermark into the summary (a full rebuild
     of the model under a different lens), inside the caller's transaction."""
 
@@ -246,12 +253,10 @@ def sync(states: Mapping[int, Any], lens: Lens) -> None:
 
 def _fresh_and_their_groups(
     marks: Mapping[int, int], floor: int
-) -> tuple[list[dict[str, Any]], dict[Group, GroupSummary]]:
+) -> tuple[list[ResultRow], dict[Group, GroupSummary]]:
     """The results of the models of ``marks`` above ``floor`` (in id order, each with the
     group of the row it supersedes), and the stored summaries of the groups they fall in: one
     statement (the rows and the summaries they touch, as one ``UNION ALL``)."""
-    from django.db import connection
-
     sql = _FRESH_SQL.get(connection.vendor)
     if sql is None:
         sql = _FRESH_SQL[connection.vendor] = _fresh_sql()
@@ -260,7 +265,7 @@ def _fresh_and_their_groups(
     with connection.cursor() as cursor:
         cursor.execute(sql.format(among=among), [*ids, floor, *ids, floor])
         raw = cursor.fetchall()
-    rows: list[dict[str, Any]] = []
+    rows: list[ResultRow] = []
     loaded: dict[Group, GroupSummary] = {}
     for kind, a, model_id, checkpoint_id, key, x, y, n, partial, mit, t1, t2, b, c, d, e, j in raw:
         if kind == "r":
@@ -275,8 +280,8 @@ def _fresh_and_their_groups(
                     "n_samples": n,
                     "partial": bool(partial),
                     "mitigation": mit,
-                    "evaluated_at": _datetime(t1),
-                    "recorded_at": _datetime(t2),
+                    "evaluated_at": raw_datetime(t1),
+                    "recorded_at": raw_datetime(t2),
                     "supersedes_id": b,
                     "supersedes__model_id": c,
                     "supersedes__checkpoint_id": d,
@@ -289,7 +294,7 @@ def _fresh_and_their_groups(
                 strong=int(c),
                 best_strong=(float(x or 0.0), a) if a is not None else None,
                 best_weak=(float(y or 0.0), b) if b is not None else None,
-                latest_strong_at=_datetime(t1),
+                latest_strong_at=raw_datetime(t1),
                 weak_short=json.loads(j) if j else {},
             )
     rows.sort(key=lambda r: r["id"])
@@ -324,21 +329,7 @@ def _fresh_sql() -> str:
     """  # noqa: S608 (table names from _meta; values are parameters)
 
 
-def _datetime(value: Any) -> datetime | None:
-    """A datetime from a raw column: PostgreSQL gives aware datetimes, SQLite ISO text (UTC)."""
-    from datetime import UTC
-
-    from django.utils.dateparse import parse_datetime
-
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
-    if parsed is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _rebuild(state: Any, lens: Lens) -> None:
+def _rebuild(state: EvidenceSummaryState, lens: Lens) -> None:
     """Summarise every current result of the state's model under ``lens``."""
     from django.db.models import Max
 
@@ -367,7 +358,7 @@ def rebuild_all(lens: Lens) -> int:
     return rebuilt
 
 
-def _current_rows(groups: set[Group]) -> list[dict[str, Any]]:
+def _current_rows(groups: set[Group]) -> list[ResultRow]:
     from django.db.models import Q
 
     if not groups:

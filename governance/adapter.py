@@ -13,10 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+from django.db import connection
+
 from audit import runs as audit_runs
-from audit.models import VerificationRun
+from audit.models import LogHead, VerificationRun
 from audit.verification import distrust_reason, trail_trusted, trust_of
 from core.events import Query, ask
+from evaluations.models import AIModel, Checkpoint, EvalResult
 from governance.evidence_sql import _dt, _when, read_evidence_and_policy, read_family_evidence
 from governance.gate import (
     ApprovalInfo,
@@ -45,10 +48,10 @@ from governance.models import (
 from policies import rules
 from policies.models import PolicyVersion, SafeguardRequirement, active_ref
 from policies.rules import add_months
+from rsp_portal.rows import Columns
 
 if TYPE_CHECKING:
     from audit.models import VerificationRun
-    from evaluations.models import AIModel
     from policies.models import PolicyVersion
 
 
@@ -639,16 +642,10 @@ Stamp = tuple[int, int, int, int]
 _CACHE_SIZE = 512
 _LIVE: dict[int, tuple[Stamp, Reads]] = {}
 _LIVE_LOCK = threading.Lock()
-_LIVE_SQL: dict[str, tuple[str, Any]] = {}
+_LIVE_SQL: dict[str, tuple[str, Columns[AIModel]]] = {}
 
 
-def _live_statement() -> tuple[str, Any]:
-    from django.db import connection
-
-    from audit.models import LogHead
-    from evaluations.models import AIModel, Checkpoint, EvalResult
-    from rsp_portal.rows import Columns
-
+def _live_statement() -> tuple[str, Columns[AIModel]]:
     built = _LIVE_SQL.get(connection.vendor)
     if built is None:
         q = connection.ops.quote_name
@@ -668,8 +665,6 @@ def _live_statement() -> tuple[str, Any]:
 def live_model(slug: str) -> tuple[AIModel, Stamp] | None:
     """The model ``slug`` and the stamp of the gate's inputs now, in one statement; None when
     there is no such model. Read the stamp *before* the inputs it is to name."""
-    from django.db import connection
-
     sql, columns = _live_statement()
     with connection.cursor() as cursor:
         cursor.execute(sql, [slug])

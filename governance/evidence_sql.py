@@ -38,6 +38,7 @@ from governance.gate import (
 )
 from policies import rules
 from policies.models import PolicyVersion
+from rsp_portal.rows import raw_datetime
 
 if TYPE_CHECKING:
     from evaluations.models import AIModel
@@ -45,18 +46,9 @@ if TYPE_CHECKING:
 _DEPTH = 31  # ancestors followed at most, as ``AIModel.lineage_ids`` (32 models in all)
 
 
-def _dt(value: Any) -> datetime | None:
-    """A datetime from a raw row: PostgreSQL gives aware datetimes, SQLite ISO text in UTC."""
-    from datetime import UTC
-
-    from django.utils.dateparse import parse_datetime
-
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
-    if parsed is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+def _dt(value: object) -> datetime | None:
+    """A datetime from a raw row (:func:`rsp_portal.rows.raw_datetime`)."""
+    return raw_datetime(value)
 
 
 def _when(value: Any) -> datetime:
