@@ -3,7 +3,7 @@
 The model page was 3,900 px with the determinations far below. Now the gate, the crossings and
 what to do first come first; the details (determinations, checkpoints, results, the gate's
 history) follow, the long ones collapsed. The browser journey checks that the top fits in one
-1280×800 screen.
+1280 x 800 screen.
 """
 
 from __future__ import annotations

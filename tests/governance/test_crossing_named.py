@@ -21,6 +21,7 @@ from tests.governance_fixtures import (
     baseline,
     evaluate_all_below,
     make_model,
+    sign_required_reports,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
@@ -89,14 +90,14 @@ def test_why_scaling_is_paused_names_the_crossing_first(safety):
     text = re.sub(r"<[^>]+>", " ", first.group(1))
     assert "CBRN-3" in text and "crossed" in text
     assert "ASL-3-S" in text  # what the crossing requires for scaling
-    assert box.index("CBRN-3") < box.index("Evaluation due") if "Evaluation due" in box else True
-    assert box.index("CBRN-3") < box.index("no approved")
+    assert box.index("CBRN-3") < box.index("No approved scaling decision")
 
 
-def test_the_dashboard_and_the_dossier_name_the_crossing(safety, rso):
+def test_the_dashboard_and_the_dossier_name_the_crossing(safety, rso, ceo):
     model = _crossed(safety)
     dashboard = client_for(safety).get("/").content.decode()
     assert "CBRN-3 crossed → ASL-3-S: 5 to verify" in dashboard
+    sign_required_reports(model, safety, rso, ceo)
     decision = services.request_decision(model, 2e24, "Asking early.", safety)
     page = client_for(rso).get(f"/decisions/{decision.pk}/").content.decode()
     assert "CBRN-3 crossed → ASL-3-S: 5 to verify" in page
