@@ -164,7 +164,10 @@ def _threshold_cards(
             )
         )
     cards = []
-    for d in determinations:
+    # What is at or past a line first: people look for it.
+    for d in sorted(
+        determinations, key=lambda d: (_CARD_ORDER.get(d["status"], 0), d["threshold"])
+    ):
         row = standards.get(d["threshold"], {})
         indicators = []
         for indicator in d.get("indicators", []):
@@ -189,6 +192,10 @@ def _threshold_cards(
             }
         )
     return cards
+
+
+#: The order of the threshold cards: crossings first, then warnings, then the rest.
+_CARD_ORDER = {"crossed": 0, "presumed": 0, "warning": 1, "below": 2}
 
 
 def checkpoint_create(request: HttpRequest, slug: str) -> HttpResponse:

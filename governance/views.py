@@ -203,7 +203,7 @@ def _dossier_context(dossier: dict[str, Any] | None) -> dict[str, object]:
     titles = adapter.requirement_titles(version) if version is not None else {}
     rows = [
         {"code": code, "title": titles.get(code, ""), **record}
-        for code, record in (dossier.get("safeguards") or {}).items()
+        for code, record in sorted((dossier.get("safeguards") or {}).items())
     ]
     return {
         "dossier_json": _pretty(dossier),

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from policies import rules
 
@@ -25,8 +27,13 @@ def _get(indicator: object, key: str) -> object:
 
 
 @register.filter
-def line(indicator: Any, key: str) -> str:
-    """The line ``key`` (``"warning"``, ``"critical"``) of ``indicator`` in its direction."""
+def line(indicator: Any, key: str) -> SafeString:
+    """The line ``key`` (``"warning"``, ``"critical"``) of ``indicator`` in its direction, in a
+    ``<span class="line">`` that never wraps between the sign and the number."""
+    return mark_safe(f'<span class="line">{escape(_text(indicator, key))}</span>')  # noqa: S308
+
+
+def _text(indicator: Any, key: str) -> str:
     value = _get(indicator, key)
     direction = _get(indicator, "higher_is_more_capable")
     if value is None or value == "":

@@ -67,3 +67,16 @@ def test_what_to_do_first_leads_with_one_step(safety):
     steps = page.split("What to do first", 1)[1].split("</ol>", 1)[0]
     first = re.search(r"<li[^>]*>(.*?)</li>", steps, re.S)
     assert first is not None and 'class="first"' in steps.split("</li>", 1)[0]
+
+
+def test_thresholds_at_or_past_a_line_come_first_with_their_charts_open(safety):
+    page = _page(safety)
+    cards = re.findall(r'<article class="threshold-card (\w+)" id="threshold-([^"]+)"', page)
+    statuses = [status for status, _ in cards]
+    assert statuses[0] == "crossed" and cards[0][1] == "CBRN-3"
+    rank = {"crossed": 0, "presumed": 0, "warning": 1, "below": 2}
+    assert statuses == sorted(statuses, key=rank.__getitem__)
+    below = page.split(f'id="threshold-{cards[-1][1]}"', 1)[1].split("</article>", 1)[0]
+    assert '<details class="chart-details">' in below and "metric-chart" in below
+    crossed = page.split('id="threshold-CBRN-3"', 1)[1].split("</article>", 1)[0]
+    assert "chart-details" not in crossed and "metric-chart" in crossed

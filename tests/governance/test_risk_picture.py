@@ -357,7 +357,8 @@ def test_the_result_form_shows_the_lines_and_where_the_model_stands(safety):
     page = _text(client_for(safety).get("/models/atlas/results/new/"))
     hints = page.split('id="metric-lines"', 1)[1]
     vct = hints.split("<code>cbrn.vct_accuracy</code>", 1)[1].split("</tr>", 1)[0]
-    assert "CBRN-3: ≥ 0.35 / ≥ 0.5" in vct and "CBRN-4: ≥ 0.6 / ≥ 0.75" in vct
+    words = re.sub(r"<[^>]+>", "", vct)
+    assert "CBRN-3: ≥ 0.35 / ≥ 0.5" in words and "CBRN-4: ≥ 0.6 / ≥ 0.75" in words
     assert '<span class="badge warning">warning</span> 0.4' in vct
     # Elicitation fields are tucked away; the main fields come first.
     assert page.index('name="value"') < page.index("<details") < page.index('name="scaffold"')
