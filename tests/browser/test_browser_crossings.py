@@ -59,10 +59,10 @@ def test_the_crossing_is_named_first_where_people_look(browser, live_server, saf
     assert "CBRN-3 crossed → ASL-3-S: 5 to verify" in page.inner_text(".gate-why")
     # The crossing's line links to its determination further down.
     first.locator("a", has_text="determination").click()
-    assert page.locator("#threshold-CBRN-3").is_visible()
+    card = page.locator("#threshold-CBRN-3")
+    assert card.is_visible() and "crossed" in card.inner_text()
     assert page.console_errors == []
-    page.goto(f"{live_server.url}/models/{model.slug}/")
-    _shot(page, "crossing-named", height=800, full_page=False)
+    _shot(page, "crossing-determination", height=800, full_page=False)
 
 
 def test_lines_keep_their_direction_on_screen_and_on_paper(
@@ -118,4 +118,3 @@ def test_the_model_page_top_fits_one_screen(browser, live_server, safety):
     assert page.console_errors == []
     page.goto(f"{live_server.url}/models/{model.slug}/")
     _shot(page, "model-page-top", height=800, full_page=False)
-    _shot(page, "model-page")
