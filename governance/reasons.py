@@ -7,6 +7,7 @@ Pure presentation over the gate's payload (plain dicts in, plain dicts out); no 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,11 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def _by_standard(reasons: list[dict[str, Any]]) -> str:
+#: A stored reason or determination (read-only JSON).
+Row = Mapping[str, object]
+
+
+def _by_standard(reasons: Sequence[Row]) -> str:
     counts = Counter(str(r.get("standard") or "?") for r in reasons)
     return ", ".join(f"{standard} {n}" for standard, n in sorted(counts.items()))
 
@@ -56,9 +61,9 @@ _RAISED_WORDS = {
 
 
 def group_reasons(
-    reasons: list[dict[str, Any]],
+    reasons: Sequence[Row],
     model_slug: str,
-    determinations: list[dict[str, Any]] | None = None,
+    determinations: Sequence[Row] | None = None,
 ) -> list[ReasonGroup]:
     """The gate's reasons as a few readable groups, in the reason table's order.
 
@@ -66,7 +71,7 @@ def group_reasons(
     ``threshold``): "CBRN-3 crossed → ASL-3-S: 5 to verify", crossings first, then the
     baseline's. ``determinations`` (the gate's) give each crossing its status word.
     """
-    by_code: dict[str, list[dict[str, Any]]] = {}
+    by_code: dict[str, list[Row]] = {}
     for reason in reasons:
         by_code.setdefault(str(reason.get("code", "")), []).append(reason)
     status = {str(d.get("threshold")): str(d.get("status")) for d in determinations or []}
@@ -83,14 +88,14 @@ def group_reasons(
     return groups
 
 
-def _all_below(determinations: list[dict[str, Any]] | None) -> bool:
+def _all_below(determinations: Sequence[Row] | None) -> bool:
     """Nothing is at or past a line: only the baseline can have raised a standard."""
     return determinations is not None and all(d.get("status") == "below" for d in determinations)
 
 
 def _safeguard_groups(
     code: str,
-    rows: list[dict[str, Any]],
+    rows: Sequence[Row],
     slug: str,
     status: dict[str, str],
     all_below: bool,
@@ -103,7 +108,7 @@ def _safeguard_groups(
     """
     link, link_label = _link(REASON.get(code), slug)
     verb = "to verify" if code == SAFEGUARD_MISSING else "to re-verify (expired)"
-    by_threshold: dict[str | None, list[dict[str, Any]]] = {}
+    by_threshold: dict[str | None, list[Row]] = {}
     for row in rows:
         threshold = row.get("threshold")
         by_threshold.setdefault(str(threshold) if threshold else None, []).append(row)
@@ -127,7 +132,7 @@ def _safeguard_groups(
     return groups
 
 
-def crossings(gate: dict[str, Any]) -> list[dict[str, Any]]:
+def crossings(gate: Mapping[str, Any]) -> list[dict[str, object]]:
     """The red lines the gate determined crossed (on evidence or by a precaution), each with
     the indicators past their line and the standards it raised that still wait (from the
     safeguard reasons): what the "why it is paused" box names first."""
@@ -169,7 +174,7 @@ def _link(row: ReasonInfo | None, slug: str) -> tuple[str, str]:
 _GLOBAL_PAGES = frozenset({"policy-versions", "audit-status"})
 
 
-def _group(code: str, rows: list[dict[str, Any]], slug: str) -> ReasonGroup:
+def _group(code: str, rows: Sequence[Row], slug: str) -> ReasonGroup:
     info = REASON.get(code)
     messages = [str(r.get("message", "")) for r in rows]
     link, link_label = _link(info, slug)
@@ -199,9 +204,9 @@ def _group(code: str, rows: list[dict[str, Any]], slug: str) -> ReasonGroup:
 
 
 def summary(
-    reasons: list[dict[str, Any]],
+    reasons: Sequence[Row],
     model_slug: str,
-    determinations: list[dict[str, Any]] | None = None,
+    determinations: Sequence[Row] | None = None,
 ) -> list[str]:
     """One short line per group (the dashboard's reasons column)."""
     return [g.title for g in group_reasons(reasons, model_slug, determinations)]

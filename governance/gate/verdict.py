@@ -31,7 +31,7 @@ SUBJECT_FIELDS = (
 )
 
 
-def subject_of(reason: Mapping[str, Any]) -> str:
+def subject_of(reason: Mapping[str, object]) -> str:
     """What a reason (as stored: a dict) is about, without values; stable while the problem
     lasts. A reason about a standard names its ``threshold`` only as the crossing that
     raised the standard: context, not subject (a second crossing raising the same standard

@@ -9,7 +9,6 @@ a record frozen without the direction shows the bare number.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from django import template
 from django.utils.html import escape
@@ -27,19 +26,19 @@ def _get(indicator: object, key: str) -> object:
 
 
 @register.filter
-def line(indicator: Any, key: str) -> SafeString:
+def line(indicator: object, key: str) -> SafeString:
     """The line ``key`` (``"warning"``, ``"critical"``) of ``indicator`` in its direction, in a
     ``<span class="line">`` that never wraps between the sign and the number."""
     return mark_safe(f'<span class="line">{escape(_text(indicator, key))}</span>')  # noqa: S308
 
 
-def _text(indicator: Any, key: str) -> str:
+def _text(indicator: object, key: str) -> str:
     value = _get(indicator, key)
     direction = _get(indicator, "higher_is_more_capable")
     if value is None or value == "":
         return "—"
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(str(value))
     except (TypeError, ValueError):
         return str(value)
     return rules.line_text(
