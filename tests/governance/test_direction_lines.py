@@ -108,3 +108,20 @@ def test_templates_write_no_comparison_sign_of_their_own():
         if re.search(r"[≥≤]", path.read_text())
     ]
     assert offenders == []
+
+
+def test_the_dossier_preview_before_a_request_reads_the_same(safety):
+    activate_default_policy()
+    model = make_model()
+    evaluate_all_below(model)
+    baseline(model, safety)
+    page = (
+        client_for(safety)
+        .post(
+            f"/models/{model.slug}/decide/",
+            {"scope": "scaling", "compute_limit": "2e24", "rationale": "Below every line."},
+        )
+        .content.decode()
+    )
+    assert "≤ 0.4 / ≤ 0.25" in _text(_row(page, "cbrn.protocol_error_rate"))
+    assert "Supply-chain and vendor security reviews" in _text(_row(page, "ASL2S.supply_chain"))
