@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from django import forms
 
-from governance.emails import SUBJECTS
+from governance.emails import EVENTS
 from governance.models import SafeguardState, Scope, Subscription
 from governance.transports import TRANSPORTS
 from rsp_portal.datetimes import BoundedFormDateTimeField
@@ -205,7 +205,7 @@ class SubscriptionForm(forms.ModelForm[Subscription]):
         kind = cast("forms.ChoiceField", self.fields["kind"])
         kind.choices = [(t.kind, t.label) for t in TRANSPORTS.values()]
         events = cast("forms.MultipleChoiceField", self.fields["events"])
-        events.choices = [(event, event) for event in SUBJECTS]
+        events.choices = [(event, words.name) for event, words in EVENTS.items()]
         self._stored_secret = self.instance.secret if self.instance.pk else ""
 
     def clean_secret(self) -> str:

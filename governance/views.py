@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.models import VerificationRun
 from evaluations.charts import gate_timeline
 from evaluations.models import AIModel
-from governance import adapter, notifications, reasons, safeguards, services
+from governance import adapter, emails, notifications, reasons, safeguards, services
 from governance.forms import (
     DecisionForm,
     GateAsOfForm,
@@ -549,8 +549,11 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         request,
         "governance/subscriptions.html",
         {
-            "rows": [(s, notifications.shown_target(s)) for s in rows],
-            "recent": recent,
+            "rows": [
+                (s, notifications.shown_target(s), [emails.event_name(e) for e in s.events])
+                for s in rows
+            ],
+            "recent": [(n, emails.subject_of(n.event, n.payload)) for n in recent],
             "limit": RECENT_NOTIFICATIONS,
         },
     )
