@@ -13,7 +13,7 @@ docs/adr/0014-one-transactional-outbox.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -89,7 +89,7 @@ def enqueue(
     return message
 
 
-def join(message_ids: Any) -> OutboxMessage | None:
+def join(message_ids: Iterable[int]) -> OutboxMessage | None:
     """The newest of ``message_ids`` that no consumer has taken yet, locked until the caller's
     transaction ends: work attached to it meanwhile is seen by its consumer, whose claim waits
     for the lock. None when every one was taken."""

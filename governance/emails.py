@@ -3,13 +3,15 @@ Slack) with links that lead somewhere, and the digest that carries a burst in on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
+from django.utils.dateparse import parse_datetime
 
+from core import words
 from governance.reasons import group_reasons
 
 
@@ -75,16 +77,18 @@ def event_name(event: str) -> str:
     return EVENTS.get(event, UNKNOWN).name
 
 
-def subject_of(event: str, payload: dict[str, Any]) -> str:
+def subject_of(event: str, payload: Mapping[str, object]) -> str:
     """The subject in words; a gate whose state stayed says its reasons changed."""
     fields = _Fields(payload)
-    fields["title_list"] = " and ".join(payload.get("titles") or []) or "a title"
+    titles = payload.get("titles")
+    fields["title_list"] = " and ".join(map(str, titles)) if isinstance(titles, list) else ""
+    fields["title_list"] = fields["title_list"] or "a title"
     if event == "gate.transition" and payload.get("from") == payload.get("to"):
         return "Gate of {model} still {to}: reasons changed".format_map(fields)
     return EVENTS.get(event, UNKNOWN).subject.format_map(fields)
 
 
-def link_of(event: str, payload: dict[str, Any]) -> str:
+def link_of(event: str, payload: Mapping[str, object]) -> str:
     """The page that shows what the notification is about (absolute), or the dashboard."""
     name, args = "dashboard", []
     if event.startswith("decision.") and payload.get("decision"):
@@ -116,7 +120,7 @@ def render_email(event: str, payload: dict[str, Any]) -> tuple[str, str]:
             "event": event,
             "p": payload,
             "link": link_of(event, payload),
-            "at": payload.get("at", ""),
+            "at": _sent_at(payload),
             "groups": group_reasons(reasons, model) if model else [],
             "reasons": [r.get("message", r.get("code", "")) for r in reasons],
             "determinations": sorted((payload.get("determinations") or {}).items()),
@@ -149,6 +153,11 @@ def render_digest(items: Sequence[tuple[str, dict[str, Any]]]) -> tuple[str, str
         ]
     )
     return subject, body
+
+
+def _sent_at(payload: Mapping[str, object]) -> str:
+    moment = parse_datetime(str(payload.get("at") or ""))
+    return words.moment(moment) if moment else "now"
 
 
 class _Fields(dict):  # type: ignore[type-arg]

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from django import forms
+from django.utils import timezone
 
 from governance.emails import EVENTS
 from governance.models import SafeguardState, Scope, Subscription
@@ -127,7 +128,8 @@ class PauseForm(forms.Form):
 
 
 class GateAsOfForm(forms.Form):
-    """The moment an auditor asks about (in the portal's time zone) and the scope."""
+    """The moment an auditor asks about (in the person's time zone, which the page names) and
+    the scope."""
 
     as_of = BoundedFormDateTimeField(
         label="As of",
@@ -139,13 +141,10 @@ class GateAsOfForm(forms.Form):
             "%Y-%m-%d",
         ],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Date and time (UTC).",
     )
     scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)
 
     def clean_as_of(self) -> object:
-        from django.utils import timezone
-
         as_of = self.cleaned_data["as_of"]
         if as_of is not None and as_of > timezone.now():
             raise forms.ValidationError(

@@ -81,8 +81,10 @@ def _attach_messages(rows: list[Notification]) -> None:
                 recipients=list(key[2]),
                 message__status=OutboxStatus.PENDING,
                 message__attempts=0,
-            ).values("message_id")
-            digests[key] = outbox.join(open_ids) or outbox.enqueue(SEND_TASK, {}, delay=window)
+            ).values_list("message_id", flat=True)
+            digests[key] = outbox.join({pk for pk in open_ids if pk is not None}) or outbox.enqueue(
+                SEND_TASK, {}, delay=window
+            )
         row.message = digests[key]
     for row, message in zip(single, outbox.enqueue_many(SEND_TASK, len(single)), strict=True):
         row.message = message
