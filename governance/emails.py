@@ -61,6 +61,9 @@ EVENTS: dict[str, EventWords] = {
     "title.revoked": EventWords(
         "A sign-off title is revoked", "{user} no longer holds {title_list}"
     ),
+    "commitment.reminder": EventWords(
+        "A commitment falls due", "Commitment due {due_words}: {text}"
+    ),
     "signer.credential_changed": EventWords(
         "A signer's credentials change", "The {kind} of signer {user} changed: signing waits"
     ),
@@ -80,6 +83,8 @@ def event_name(event: str) -> str:
 def subject_of(event: str, payload: Mapping[str, object]) -> str:
     """The subject in words; a gate whose state stayed says its reasons changed."""
     fields = _Fields(payload)
+    due = parse_datetime(str(payload.get("due_at") or ""))
+    fields["due_words"] = words.moment(due) if due else "soon"
     titles = payload.get("titles")
     fields["title_list"] = " and ".join(map(str, titles)) if isinstance(titles, list) else ""
     fields["title_list"] = fields["title_list"] or "a title"
@@ -97,6 +102,8 @@ def link_of(event: str, payload: Mapping[str, object]) -> str:
         name, args = "policy-activation", [payload["activation"]]
     elif event.startswith(("title.", "signer.")):
         name = "titles"
+    elif event == "commitment.reminder":
+        name = "commitment-list"
     elif payload.get("model"):
         name, args = "model-detail", [payload["model"]]
     try:

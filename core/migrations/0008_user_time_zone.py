@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0006_authority_as_audited_facts'),
+        ('core', '0007_reviewer_role'),
     ]
 
     operations = [
