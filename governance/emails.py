@@ -138,7 +138,7 @@ def render_email(event: str, payload: dict[str, Any]) -> tuple[str, str]:
     return subject, text
 
 
-def render_digest(items: Sequence[tuple[str, dict[str, Any]]]) -> tuple[str, str]:
+def render_digest(items: Sequence[tuple[str, dict[str, object]]]) -> tuple[str, str]:
     """One mail for a burst of notifications to the same people: each one's subject first,
     those asking someone to act before the others, then each body in turn."""
     if len(items) == 1:

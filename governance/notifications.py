@@ -11,7 +11,7 @@ what a crash or a broker outage left behind. How each channel sends is its trans
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -91,7 +91,7 @@ def _attach_messages(rows: list[Notification]) -> None:
 
 
 def notify(
-    event: str, payload: dict[str, Any], roles: Iterable[str] = ("safety", "leadership")
+    event: str, payload: Mapping[str, object], roles: Iterable[str] = ("safety", "leadership")
 ) -> list[Notification]:
     """Queue ``event`` for e-mail to ``roles`` and for every subscription that wants it."""
     body = {"event": event, "at": timezone.now().isoformat(), **payload}
@@ -170,7 +170,7 @@ def shown_target(subscription: Subscription) -> str:
     return transport_for(subscription.kind).shown_target(subscription)
 
 
-def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
+def _subscription_audit(subscription: Subscription) -> dict[str, object]:
     return {
         "name": subscription.name,
         "kind": subscription.kind,
@@ -180,7 +180,7 @@ def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
     }
 
 
-def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
+def save_subscription(subscription: Subscription, actor: Actor) -> Subscription:
     """Validate (the kind's transport checks the target) and save a subscription, audited."""
 
     subscription.full_clean()
@@ -191,7 +191,7 @@ def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
     return subscription
 
 
-def delete_subscription(subscription: Subscription, actor: Any) -> None:
+def delete_subscription(subscription: Subscription, actor: Actor) -> None:
     """Delete a subscription that never sent anything, audited."""
 
     with transaction.atomic():
