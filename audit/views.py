@@ -83,7 +83,10 @@ def _pickers(filters: AuditEntryFilter) -> None:
     zone = timezone.get_current_timezone_name()
     for name in ("since", "until"):
         form.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
+        # The pickers read the person's zone (activated per request) and say so; the bound
+        # field keeps its own copy of the label once the filters validated.
         form.fields[name].label = f"{form.fields[name].label} ({zone})"
+        form[name].label = form.fields[name].label
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:

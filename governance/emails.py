@@ -138,6 +138,15 @@ def render_email(event: str, payload: dict[str, Any]) -> tuple[str, str]:
     return subject, text
 
 
+def digest_summary(subjects: Sequence[str]) -> str:
+    """A burst in a line: each distinct subject once, repeated ones counted
+    (``Gate of atlas still paused: reasons changed (16 times); atlas was paused``)."""
+    counts: dict[str, int] = {}
+    for subject in subjects:
+        counts[subject] = counts.get(subject, 0) + 1
+    return "; ".join(f"{s} ({n} times)" if n > 1 else s for s, n in counts.items())
+
+
 def render_digest(items: Sequence[tuple[str, dict[str, object]]]) -> tuple[str, str]:
     """One mail for a burst of notifications to the same people: each one's subject first,
     those asking someone to act before the others, then each body in turn."""
