@@ -91,4 +91,4 @@ def test_a_person_reads_times_in_their_zone_and_words_instead_of_codes(
     assert "Since (UTC)" in main and "time zone (UTC)" in main  # the pickers name their zone
     _words_only(page)
     assert page.console_errors == []
-    _shot(page, "audit-timeline")
+    _shot(page, "audit-timeline-in-words")
