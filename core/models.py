@@ -31,6 +31,9 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Administrator"
     # Service accounts for training pipelines: report checkpoints and results, read the gate.
     PIPELINE = "pipeline", "Training pipeline"
+    # People outside the lab: read only what leadership granted them, for a period, and record
+    # reviews of it (accountability.reviews).
+    REVIEWER = "reviewer", "External reviewer"
 
 
 class User(AbstractUser):
@@ -174,6 +177,7 @@ class TokenScope(models.TextChoices):
     EVIDENCE = "evidence:write", "Report models, checkpoints and results"
     GOVERNANCE = "governance:write", "Request, approve and pause; record safeguards"
     AUDIT = "audit:read", "Read and export the audit trail"
+    REVIEW = "review:write", "Record reviews of the reports you were granted"
 
 
 TOKEN_PREFIX = "rsp"  # noqa: S105 (a label, not a secret)

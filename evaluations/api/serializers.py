@@ -139,6 +139,7 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
             "elicitation",
             "mitigation",
             "source",
+            "external_body",
             "provenance",
             "submitted_by",
             "notes",
@@ -171,6 +172,7 @@ RESULT_VALUES = (
     "elicitation",
     "mitigation",
     "source",
+    "external_body",
     "provenance",
     "submitted_by__username",
     "notes",
@@ -214,6 +216,7 @@ def result_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, object]]:
             "elicitation": r["elicitation"],
             "mitigation": r["mitigation"],
             "source": r["source"],
+            "external_body": r["external_body"],
             "provenance": r["provenance"],
             "submitted_by": r["submitted_by__username"],
             "notes": r["notes"],
@@ -263,6 +266,12 @@ class EvalResultInputSerializer(serializers.Serializer[Any]):
     partial: Any = serializers.BooleanField(  # DRF pops declared fields off the class
         required=False,
         help_text="true for a run with a sample limit: it can show a crossing, never safety",
+    )
+    external_body = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="the outside body that ran the evaluation (e.g. a government institute's "
+        "pre-deployment tests): the result's source is then 'external'",
     )
 
 
