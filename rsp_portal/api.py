@@ -12,7 +12,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, pagination
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from rsp_portal.parsers import PayloadTooLarge
@@ -35,7 +37,7 @@ class StrictPageSize:
     page_query_param = "page"
     max_page_size: int | None
 
-    def get_page_size(self, request: Any) -> int | None:
+    def get_page_size(self, request: Request) -> int | None:
         name, most = self.page_size_query_param or "page_size", self.max_page_size or 1
         raw = request.query_params.getlist(name)
         if not raw:
@@ -45,18 +47,20 @@ class StrictPageSize:
         except ValueError:
             size = 0
         if not 1 <= size <= most:
-            raise exceptions.ValidationError(
-                {name: [f"Must be one whole number from 1 to {most}."]}
-            )
+            message = f"Must be one whole number from 1 to {most}."
+            raise exceptions.ValidationError({name: [message]})
         return size
 
-    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)  # type: ignore[misc]
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, object]]:
+        parameters: list[dict[str, object]] = super().get_schema_operation_parameters(view)  # type: ignore[misc]
         for parameter in parameters:
+            schema = parameter["schema"]
+            if not isinstance(schema, dict):
+                continue
             if parameter["name"] == self.page_size_query_param:
-                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+                schema.update(minimum=1, maximum=self.max_page_size)
             elif parameter["name"] == self.page_query_param:
-                parameter["schema"].update(minimum=1)
+                schema.update(minimum=1)
         return parameters
 
 
