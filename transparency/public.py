@@ -14,6 +14,7 @@ so a cached view is never older than the record it claims to show.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -106,11 +107,14 @@ def _gate_history(slug: str, values_public: bool) -> list[dict[str, Any]]:
         "seq"
     ):
         data = entry.parsed.get("data", {})
+        # One code per threshold or requirement it applies to: shown once, with how often.
+        counts = Counter(str(code) for code in data.get("reasons") or [])
         item: dict[str, Any] = {
             "at": entry.ts.isoformat(),
             "scope": data.get("scope"),
             "state": data.get("to"),
-            "reasons": list(data.get("reasons") or []),
+            "reasons": list(counts),
+            "reason_counts": dict(counts),
             "audit_hash": entry.leaf_hash,
         }
         if values_public:
