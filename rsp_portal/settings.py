@@ -218,6 +218,12 @@ AUDIT_WITNESS_URLS = env_list("AUDIT_WITNESS_URLS", [])
 AUDIT_WITNESS_TOKEN = env_str("AUDIT_WITNESS_TOKEN", "")
 # Logs this portal witnesses: note verifier keys (origin+keyid+base64), comma-separated.
 AUDIT_WITNESS_KEYS = env_list("AUDIT_WITNESS_KEYS", [])
+# Our witnesses' cosignature keys (C2SP cosignature/v1 verifier keys, name+keyid+base64 of
+# 0x04||key), comma-separated: a cosignature a witness returns is kept only if it verifies.
+AUDIT_WITNESS_COSIGNER_KEYS = env_list("AUDIT_WITNESS_COSIGNER_KEYS", [])
+# This portal as a witness: the Ed25519 key (PEM) it cosigns the checkpoints it witnessed
+# with, under the name AUDIT_ORIGIN (unset: it keeps them without cosigning). Web reads it.
+AUDIT_COSIGNING_KEY_FILE = env_str("AUDIT_COSIGNING_KEY_FILE", "")
 # A gate read pauses when the last successful verification of the trail is older than this
 # (the quick verification runs every minute); 0 disables the bound.
 AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 180, minimum=0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +26,9 @@ from django.utils import timezone
 from accountability import commitments, late
 from accountability.models import Report, ReportStatus
 from audit.checkpoints import public_key_pem
-from audit.models import AuditCheckpoint, AuditEntry, LogHead
+from audit.models import AuditCheckpoint, AuditEntry, LogHead, WitnessCosignature
+from audit.verify_bundle import cosigner_verifier_key
+from audit.witness import cosigner_keys
 from policies.diff import PolicyDiff, diff_policies
 from policies.models import PolicyVersion
 from policies.packs import Pack
@@ -88,6 +91,11 @@ def _log_head() -> dict[str, Any] | None:
     checkpoint = AuditCheckpoint.objects.order_by("-size").first()
     if checkpoint is None:
         return None
+    keys = {name: cosigner_verifier_key(name, key) for name, key in _cosigner_keys().items()}
+    cosignatures = WitnessCosignature.objects.filter(checkpoint=checkpoint).order_by("witness")
+    hashes = _hashes(
+        "audit.witnesscosignature", [c.pk for c in cosignatures], ["audit.cosignature"]
+    )
     return {
         "size": checkpoint.size,
         "root_hash": checkpoint.root_hash,
@@ -95,10 +103,29 @@ def _log_head() -> dict[str, Any] | None:
         "key_id": checkpoint.key_id,
         "signed_at": checkpoint.created_at.isoformat(),
         "origin": settings.AUDIT_ORIGIN,
-        # Where each signed checkpoint is sent to be witnessed (cosignatures are not collected
-        # back yet: ask the witnesses for the checkpoints they hold).
-        "witnesses": [url.split("/")[2] for url in settings.AUDIT_WITNESS_URLS if "//" in url],
+        # The witnesses' cosignatures of this head (C2SP cosignature/v1), each verified with
+        # the witness's key before it was kept; the key is listed for outsiders to compare
+        # with the witness's own publication.
+        "witnesses": [
+            {
+                "name": c.witness,
+                "verifier_key": keys.get(c.witness, ""),
+                "cosigned_at": datetime.fromtimestamp(c.timestamp, UTC).isoformat(),
+                "cosignature": c.signature,
+                "audit_hash": hashes.get(str(c.pk)),
+            }
+            for c in cosignatures
+        ],
+        # Where each signed checkpoint is sent to be witnessed.
+        "sent_to": [url.split("/")[2] for url in settings.AUDIT_WITNESS_URLS if "//" in url],
     }
+
+
+def _cosigner_keys() -> dict[str, Any]:
+    try:
+        return cosigner_keys()
+    except ValueError:  # misconfigured: the cosignatures still show, without a key
+        return {}
 
 
 def _gate_history(slug: str, values_public: bool) -> list[dict[str, Any]]:
