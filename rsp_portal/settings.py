@@ -17,6 +17,7 @@ from rsp_portal.env import (
     env_database,
     env_int,
     env_list,
+    env_retired,
     env_secret,
     env_str,
     env_url,
@@ -317,9 +318,13 @@ SUITE_COMMANDS = env_commands("SUITE_COMMANDS_FILE")
 TRANSPARENCY_RATE = env_str("TRANSPARENCY_RATE", "120/minute")
 # Noncompliance reports: filings and receipt look-ups per client address.
 NONCOMPLIANCE_RATE = env_str("NONCOMPLIANCE_RATE", "10/hour")
-# Who receives noncompliance reports: holders of these sign-off titles (RSP packs name the RSO
-# and an executive outside the RSO's chain).
-NONCOMPLIANCE_RECIPIENT_TITLES = env_list("NONCOMPLIANCE_RECIPIENT_TITLES", ["RSO", "CEO"])
+# Who receives noncompliance reports is the policy's (its pack's noncompliance_recipients), not
+# a deployment setting: reading reporters' identities is authority, changed only by audited acts.
+env_retired(
+    "NONCOMPLIANCE_RECIPIENT_TITLES",
+    "the policy in force names the recipients of noncompliance reports "
+    "(noncompliance_recipients in its pack).",
+)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
