@@ -198,9 +198,17 @@ cannot be read or the command line is wrong.
 * no signed checkpoint covers more entries than the bundle contains.
 
 Entries after the latest checkpoint are chained but not yet signed; the verifier
-reports how many. Finally, compare the latest checkpoint in this bundle with the
-copy you (or another witness) received earlier: it must be the same or cover a
-larger size with the same earlier entries. Only that comparison can reveal a
+reports how many.
+
+A log head the portal published (its public view, `/api/v1/transparency/`, saved
+as JSON) is checked with `--published-head transparency.json`: the bundle must hold
+the entries it was signed for, with the same Merkle root, and each witness
+cosignature it lists (C2SP cosignature/v1) must verify. Pin a witness's key with
+`--witness-key name+keyid+base64` (repeatable): its cosignature must then be there.
+
+Finally, compare the latest checkpoint in this bundle with the copy you (or
+another witness) received earlier: it must be the same or cover a larger size
+with the same earlier entries. Only that comparison can reveal a
 history rewritten and re-signed by whoever holds the signing key.
 """
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -121,7 +122,7 @@ def _log_head() -> dict[str, Any] | None:
     }
 
 
-def _cosigner_keys() -> dict[str, Any]:
+def _cosigner_keys() -> dict[str, Ed25519PublicKey]:
     try:
         return cosigner_keys()
     except ValueError:  # misconfigured: the cosignatures still show, without a key

@@ -193,7 +193,7 @@ class AuditWitness(APIView):
             if exc.conflict:
                 raise Conflict(str(exc)) from None
             raise exceptions.ValidationError({"note": [str(exc)]}) from None
-        answer: dict[str, Any] = {
+        answer: dict[str, object] = {
             "origin": row.origin,
             "size": row.size,
             "root_hash": row.root_hash,
