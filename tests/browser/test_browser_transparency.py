@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.cache import cache
 
+from audit import verify_bundle as vb
 from audit.checkpoints import make_checkpoint
 from policies import services as policy_services
 from policies.packs import load_pack_file
@@ -35,6 +38,23 @@ pytestmark = [
 ]
 
 SECRET = "The uplift trial on secretmodel was skipped on 3 March"
+WITNESS = "witness.example/log-watch"
+
+
+class _Answer:
+    """A witness's answer: its cosignature line (C2SP tlog-witness style)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def __enter__(self) -> _Answer:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+    def read(self, limit: int = -1) -> bytes:
+        return self.body
 
 
 def _outsider(browser: Any) -> Any:
@@ -53,8 +73,21 @@ def _counts(page: Any) -> str:
 
 
 @pytest.fixture
-def record(rso: Any, audit_keys: Any) -> None:
+def record(rso: Any, audit_keys: Any, settings: Any, monkeypatch: Any) -> None:
     cache.clear()  # rate counters of earlier tests in this process
+    witness_key = Ed25519PrivateKey.generate()
+    settings.AUDIT_WITNESS_URLS = ["https://witness.example/api/v1/audit/witness/"]
+    settings.AUDIT_WITNESS_COSIGNER_KEYS = [
+        vb.cosigner_verifier_key(WITNESS, witness_key.public_key())
+    ]
+
+    def witness_answers(request: Any, timeout: float) -> Any:
+        line = vb.cosign_checkpoint(
+            witness_key, WITNESS, vb.note_text(request.data.decode()), int(time.time())
+        )
+        return _Answer(line.encode())
+
+    monkeypatch.setattr("urllib.request.urlopen", witness_answers)
     activate_default_policy()
     tighter = load_pack_file("default")
     tighter["version"] = "2.2-portal.4"
@@ -79,6 +112,7 @@ def test_an_outsider_checks_the_record_and_a_report_is_followed_to_its_closure(
     head = page.inner_text("#log-head")
     assert "Merkle root" in head and re.search(r"Entries: \d+", head)
     assert "rsp-portal" in head  # the signed note itself
+    assert WITNESS in page.inner_text("#cosignatures")  # the witness's cosignature
     models = page.inner_text("#models")
     assert "Atlas" in models and "paused" in models
     assert "Thresholds" not in models  # values were not made public
