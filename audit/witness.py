@@ -55,11 +55,8 @@ class WitnessError(ValueError):
 
 
 def witnessed_keys() -> dict[str, Ed25519PublicKey]:
-    keys = {}
-    for vkey in settings.AUDIT_WITNESS_KEYS:
-        name, key = parse_verifier_key(vkey)
-        keys[name] = key
-    return keys
+    """The logs this portal witnesses: their signing keys by origin (AUDIT_WITNESS_KEYS)."""
+    return dict(parse_verifier_key(vkey) for vkey in settings.AUDIT_WITNESS_KEYS)
 
 
 def witness(note: str, actor: Actor = None) -> tuple[WitnessedCheckpoint, bool]:
@@ -110,11 +107,7 @@ def cosignature(note: str) -> str | None:
 
 def cosigner_keys() -> dict[str, Ed25519PublicKey]:
     """Our witnesses' cosignature keys by witness name (AUDIT_WITNESS_COSIGNER_KEYS)."""
-    keys = {}
-    for vkey in settings.AUDIT_WITNESS_COSIGNER_KEYS:
-        name, key = parse_cosigner_key(vkey)
-        keys[name] = key
-    return keys
+    return dict(parse_cosigner_key(vkey) for vkey in settings.AUDIT_WITNESS_COSIGNER_KEYS)
 
 
 def _answer_lines(answer: bytes) -> list[str]:

@@ -23,7 +23,7 @@ from audit import verify_bundle as vb
 from audit.checkpoints import make_checkpoint
 from policies import services as policy_services
 from policies.packs import load_pack_file
-from tests.audit_support import audit_keys  # noqa: F401  (fixture)
+from tests.audit_support import WitnessAnswer, audit_keys  # noqa: F401  (fixture)
 from tests.browser.test_browser import CHROMIUM, _page, browser  # noqa: F401  (fixture)
 from tests.browser.test_browser_journeys import _shot
 from tests.governance_fixtures import activate_default_policy, add_result, make_model
@@ -39,22 +39,6 @@ pytestmark = [
 
 SECRET = "The uplift trial on secretmodel was skipped on 3 March"
 WITNESS = "witness.example/log-watch"
-
-
-class _Answer:
-    """A witness's answer: its cosignature line (C2SP tlog-witness style)."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def __enter__(self) -> _Answer:
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        return None
-
-    def read(self, limit: int = -1) -> bytes:
-        return self.body
 
 
 def _outsider(browser: Any) -> Any:
@@ -85,7 +69,7 @@ def record(rso: Any, audit_keys: Any, settings: Any, monkeypatch: Any) -> None:
         line = vb.cosign_checkpoint(
             witness_key, WITNESS, vb.note_text(request.data.decode()), int(time.time())
         )
-        return _Answer(line.encode())
+        return WitnessAnswer(line.encode())
 
     monkeypatch.setattr("urllib.request.urlopen", witness_answers)
     activate_default_policy()

@@ -15,27 +15,13 @@ from audit import verify_bundle as vb
 from audit.checkpoints import make_checkpoint, public_key
 from audit.models import AppendOnlyError, AuditCheckpoint, AuditEntry, WitnessCosignature
 from audit.verification import export_bundle
-from tests.audit_support import append, audit_keys  # noqa: F401  (fixture)
+from tests.audit_support import WitnessAnswer, append, audit_keys  # noqa: F401  (fixture)
 from tests.conftest import bearer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("audit_keys")]
 
 WITNESS = "witness.example/w1"
 WITNESS_URL = "https://witness.example/api/v1/audit/witness/"
-
-
-class Answer:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def __enter__(self) -> Answer:
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        return None
-
-    def read(self, limit: int = -1) -> bytes:
-        return self.body
 
 
 @pytest.fixture
@@ -46,12 +32,12 @@ def witness(settings: Any, monkeypatch: Any) -> Ed25519PrivateKey:
     settings.AUDIT_WITNESS_URLS = [WITNESS_URL]
     settings.AUDIT_WITNESS_COSIGNER_KEYS = [vb.cosigner_verifier_key(WITNESS, key.public_key())]
 
-    def fake_urlopen(request: Any, timeout: float) -> Answer:
+    def fake_urlopen(request: Any, timeout: float) -> WitnessAnswer:
         text = vb.note_text(request.data.decode())
         good = vb.cosign_checkpoint(key, WITNESS, text, 1_790_000_000)
         forged = vb.cosign_checkpoint(Ed25519PrivateKey.generate(), WITNESS, text, 1_790_000_001)
         unknown = vb.cosign_checkpoint(key, "stranger.example", text, 1_790_000_002)
-        return Answer(f"{good}\n{forged}\n{unknown}\n".encode())
+        return WitnessAnswer(f"{good}\n{forged}\n{unknown}\n".encode())
 
     monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
     return key
