@@ -139,3 +139,15 @@ def test_submitted_text_is_never_reflected_on_a_public_page(rso: Any) -> None:
     assert report is not None
     page = client_for(rso).get(f"/noncompliance/{report.pk}/").content.decode()
     assert MARKER in page and "<script>alert" not in page
+
+
+def test_anonymous_traffic_reaches_the_database_once_per_log_change(
+    django_assert_max_num_queries: Any,
+) -> None:
+    activate_default_policy()
+    assert Client().get("/api/v1/transparency/").status_code == 200  # builds and caches
+    # Expect 1 query: the log head the cache key names (nothing changed, so the view is cached).
+    with django_assert_max_num_queries(1):
+        assert Client().get("/api/v1/transparency/").status_code == 200
+    with django_assert_max_num_queries(1):
+        assert Client().get("/transparency/").status_code == 200
