@@ -196,10 +196,12 @@ class WitnessCosignature(AppendOnlyModel):
     """A witness's cosignature of one of this log's checkpoints (C2SP cosignature/v1).
 
     Stored only after it verified with the witness's key (AUDIT_WITNESS_COSIGNER_KEYS); the
-    public view shows those of the latest checkpoint beside the log head.
+    public view shows those of the latest checkpoint beside the log head. It names the
+    checkpoint by its size and root, not by a row: it stands on its own signature.
     """
 
-    checkpoint = models.ForeignKey(AuditCheckpoint, on_delete=models.PROTECT, related_name="+")
+    size = models.BigIntegerField()
+    root_hash = models.CharField(max_length=64)
     witness = models.CharField(max_length=200)
     key_id = models.CharField(max_length=8)
     timestamp = models.BigIntegerField()  # Unix seconds, as the witness signed it
@@ -209,15 +211,14 @@ class WitnessCosignature(AppendOnlyModel):
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
-        ordering = ["checkpoint", "witness"]
+        ordering = ["size", "witness"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["checkpoint", "witness"], name="one_cosignature_per_witness"
-            ),
+            # Also serves the public view's query: the cosignatures of one checkpoint.
+            models.UniqueConstraint(fields=["size", "witness"], name="one_cosignature_per_witness"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.witness} cosigned @{self.checkpoint_id}"
+        return f"{self.witness} cosigned @{self.size}"
 
 
 class WitnessedCheckpoint(AppendOnlyModel):

@@ -154,7 +154,8 @@ def collect_cosignatures(
         try:
             with transaction.atomic():
                 row = WitnessCosignature.objects.create(
-                    checkpoint=checkpoint,
+                    size=checkpoint.size,
+                    root_hash=checkpoint.root_hash,
                     witness=name,
                     key_id=cosigner_key_id(name, key).hex(),
                     timestamp=timestamp,

@@ -93,7 +93,9 @@ def _log_head() -> dict[str, Any] | None:
     if checkpoint is None:
         return None
     keys = {name: cosigner_verifier_key(name, key) for name, key in _cosigner_keys().items()}
-    cosignatures = WitnessCosignature.objects.filter(checkpoint=checkpoint).order_by("witness")
+    cosignatures = WitnessCosignature.objects.filter(
+        size=checkpoint.size, root_hash=checkpoint.root_hash
+    ).order_by("witness")
     hashes = _hashes(
         "audit.witnesscosignature", [c.pk for c in cosignatures], ["audit.cosignature"]
     )
