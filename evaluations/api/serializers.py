@@ -25,9 +25,9 @@ from rsp_portal import parsers
 
 class AIModelSerializer(serializers.ModelSerializer[AIModel]):
     # Any: named like Field.parent (DRF pops declared fields off the class)
-    parent: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    parent: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -87,7 +87,7 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
         slug_field="slug", read_only=True
     )
     reported_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -121,7 +121,7 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
     )
     metric = serializers.CharField(source="metric_key", read_only=True)
     submitted_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     current = serializers.SerializerMethodField()
 
@@ -139,6 +139,7 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
             "elicitation",
             "mitigation",
             "source",
+            "external_body",
             "provenance",
             "submitted_by",
             "notes",
@@ -171,6 +172,7 @@ RESULT_VALUES = (
     "elicitation",
     "mitigation",
     "source",
+    "external_body",
     "provenance",
     "submitted_by__username",
     "notes",
@@ -214,6 +216,7 @@ def result_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, object]]:
             "elicitation": r["elicitation"],
             "mitigation": r["mitigation"],
             "source": r["source"],
+            "external_body": r["external_body"],
             "provenance": r["provenance"],
             "submitted_by": r["submitted_by__username"],
             "notes": r["notes"],
@@ -264,10 +267,19 @@ class EvalResultInputSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="true for a run with a sample limit: it can show a crossing, never safety",
     )
+    external_body = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="the outside body that ran the evaluation (e.g. a government institute's "
+        "pre-deployment tests): the result's source is then 'external'",
+    )
 
 
 class BulkInputSerializer(serializers.Serializer[Any]):
-    results = EvalResultInputSerializer(many=True)
+    # As the service checks it (evaluations.services.MAX_BULK_RESULTS): 1 to 10,000 results.
+    results = serializers.ListField(
+        child=EvalResultInputSerializer(), min_length=1, max_length=10_000
+    )
 
 
 class BulkOutputSerializer(serializers.Serializer[Any]):
@@ -291,13 +303,13 @@ class CorrectionInputSerializer(serializers.Serializer[Any]):
 
 class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
     model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True
+        slug_field="slug", read_only=True, allow_null=True
     )
     checkpoint: serializers.SlugRelatedField[Checkpoint] = serializers.SlugRelatedField(
-        slug_field="name", read_only=True
+        slug_field="name", read_only=True, allow_null=True
     )
     imported_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -410,7 +422,7 @@ class ImportOutputSerializer(serializers.Serializer[Any]):
 class MetricMappingSerializer(serializers.ModelSerializer[MetricMapping]):
     metric = serializers.CharField(source="metric_key", read_only=True)
     updated_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -425,7 +437,7 @@ class PendingCorrectionSerializer(serializers.ModelSerializer[PendingCorrection]
         slug_field="username", read_only=True
     )
     decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     changes = serializers.ListField(child=serializers.CharField(), read_only=True)
 

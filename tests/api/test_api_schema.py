@@ -80,3 +80,27 @@ def test_every_operation_documents_the_error_shape(tmp_path):
             assert {"401", "403", "404", "503"} <= codes, (method, path)
             if method == "post":
                 assert {"400", "409", "413", "415"} <= codes, (method, path)
+
+
+SCHEMA_FILE = __import__("pathlib").Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+
+
+@pytest.mark.parametrize(
+    "component, field",
+    [
+        ("AIModel", "parent"),
+        ("AIModel", "created_by"),
+        ("AIModelDetail", "parent"),
+        ("AIModelDetail", "created_by"),
+        ("Checkpoint", "reported_by"),
+        ("EvalResult", "submitted_by"),
+        ("VersionSummary", "created_by"),
+        ("VersionSummary", "activated_by"),
+    ],
+)
+def test_a_field_the_api_can_answer_null_is_nullable_in_the_schema(component, field):
+    # A nullable foreign key (no parent, a system-made row) is answered as null.
+    import yaml
+
+    schemas = yaml.safe_load(SCHEMA_FILE.read_text())["components"]["schemas"]
+    assert schemas[component]["properties"][field].get("nullable") is True, (component, field)
