@@ -26,7 +26,7 @@ from evaluations.models import (
     EvidenceSummary,
     EvidenceSummaryState,
 )
-from evaluations.summary import Lens, _more
+from evaluations.summary import Lens
 from governance.gate import (
     CheckpointInfo,
     Evidence,
@@ -36,7 +36,9 @@ from governance.gate import (
     ResultInfo,
     below_line,
 )
+from policies import rules
 from policies.models import PolicyVersion
+from rsp_portal.rows import raw_datetime
 
 if TYPE_CHECKING:
     from evaluations.models import AIModel
@@ -44,18 +46,9 @@ if TYPE_CHECKING:
 _DEPTH = 31  # ancestors followed at most, as ``AIModel.lineage_ids`` (32 models in all)
 
 
-def _dt(value: Any) -> datetime | None:
-    """A datetime from a raw row: PostgreSQL gives aware datetimes, SQLite ISO text in UTC."""
-    from datetime import UTC
-
-    from django.utils.dateparse import parse_datetime
-
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
-    if parsed is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+def _dt(value: object) -> datetime | None:
+    """A datetime from a raw row (:func:`rsp_portal.rows.raw_datetime`)."""
+    return raw_datetime(value)
 
 
 def _when(value: Any) -> datetime:
@@ -445,7 +438,7 @@ def _from_summary(
             continue
         rank = (lens.capability(r.metric_key, r.value, r.stderr), int(r.id))
         slot = (r.metric_key, lens.weak(r.metric_key, r.partial, r.n_samples))
-        if slot not in best or _more(rank, best[slot][0]):
+        if slot not in best or rules.more_capable(rank, best[slot][0]):
             best[slot] = (rank, r)
     tallies = {
         key: MetricTally(results=total, strong=strong, weak_short_of=weak_short.get(key, {}))
