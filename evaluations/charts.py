@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from policies import rules
+
 WIDTH = 560
 HEIGHT = 180
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 12, 40
@@ -112,14 +114,12 @@ def metric_chart(
         (x(decade), f"1e{decade}") for decade in range(math.ceil(x_lo), math.floor(x_hi) + 1)
     ]
     chart.y_ticks = [(y(t), _fmt(t)) for t in _nice_ticks(lo, hi)]
-    sign = "≥" if higher_is_more_capable else "≤"
-    if warning is not None:
-        chart.lines.append(
-            {"y": y(warning), "kind": "warning", "label": f"warning {sign} {_fmt(warning)}"}
-        )
-    chart.lines.append(
-        {"y": y(critical), "kind": "critical", "label": f"critical {sign} {_fmt(critical)}"}
-    )
+    for kind, value in (("warning", warning), ("critical", critical)):
+        if value is not None:
+            label = (
+                f"{kind} {rules.line_text(value, higher_is_more_capable=higher_is_more_capable)}"
+            )
+            chart.lines.append({"y": y(value), "kind": kind, "label": label})
     pre = []
     for p in sorted(points, key=lambda p: (p.compute, p.mitigation)):
         if p.compute <= 0:

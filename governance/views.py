@@ -67,7 +67,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     near: list[dict[str, object]] = []
     due: list[GateState] = []
     for state in models:
-        state.reason_groups = reasons.group_reasons(state.reasons, state.model.slug)  # type: ignore[attr-defined]
+        state.reason_groups = reasons.group_reasons(  # type: ignore[attr-defined]
+            state.reasons, state.model.slug, (state.verdict or {}).get("determinations")
+        )
         for d in (state.verdict or {}).get("determinations", []):
             if d.get("status") in ("warning", "crossed"):
                 near.append({"model": state.model, "threshold": d["threshold"], **d})
@@ -183,14 +185,31 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
             "model": model,
             "form": form,
             "preview": preview,
-            "dossier_json": _pretty(preview),
-            "effects": reasons.approval_effects(preview) if preview else None,
+            **_dossier_context(preview),
         },
     )
 
 
 def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True) if value is not None else ""
+
+
+def _dossier_context(dossier: dict[str, Any] | None) -> dict[str, object]:
+    """What ``governance/_dossier.html`` needs beside the dossier: its JSON, what approval
+    does, and its safeguards with each requirement's title (from the version it names)."""
+    if dossier is None:
+        return {"dossier_json": "", "effects": None, "safeguard_rows": []}
+    version = (dossier.get("policy_version") or {}).get("id")
+    titles = adapter.requirement_titles(version) if version is not None else {}
+    rows = [
+        {"code": code, "title": titles.get(code, ""), **record}
+        for code, record in sorted((dossier.get("safeguards") or {}).items())
+    ]
+    return {
+        "dossier_json": _pretty(dossier),
+        "effects": reasons.approval_effects(dossier),
+        "safeguard_rows": rows,
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -252,8 +271,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "can_sign": signing_title is not None,
             "signing_title": signing_title,
-            "dossier_json": _pretty(decision.dossier),
-            "effects": reasons.approval_effects(decision.dossier),
+            **_dossier_context(decision.dossier),
         },
     )
 
@@ -271,8 +289,7 @@ def decision_print(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "decision": decision,
             "approvals": list(decision.approvals.select_related("approver")),
-            "dossier_json": _pretty(decision.dossier),
-            "effects": reasons.approval_effects(decision.dossier),
+            **_dossier_context(decision.dossier),
         },
     )
 
@@ -424,7 +441,9 @@ def gate_as_of(request: HttpRequest, slug: str) -> HttpResponse:
         scope = form.cleaned_data["scope"]
         gate = services.gate_as_of(model, scope, as_of)
         if gate is not None:
-            groups = reasons.group_reasons(gate.get("reasons", []), model.slug)
+            groups = reasons.group_reasons(
+                gate.get("reasons", []), model.slug, gate.get("determinations")
+            )
             transition = (
                 GateTransition.objects.filter(model=model, scope=scope, created_at__lte=as_of)
                 .order_by("-created_at", "-pk")
@@ -479,8 +498,13 @@ def gate_context(request: HttpRequest, model: AIModel) -> dict[str, object]:
         "gate_model": model,
         "gate": gate,
         "deployment_gate": deployment,
-        "reason_groups": reasons.group_reasons(gate.get("reasons", []), model.slug),
-        "deployment_groups": reasons.group_reasons(deployment.get("reasons", []), model.slug),
+        "reason_groups": reasons.group_reasons(
+            gate.get("reasons", []), model.slug, gate.get("determinations")
+        ),
+        "crossings": reasons.crossings(gate),
+        "deployment_groups": reasons.group_reasons(
+            deployment.get("reasons", []), model.slug, deployment.get("determinations")
+        ),
         "early_warnings": warnings,
         "warning_notification": notified,
         "next_steps": next_steps(gate),

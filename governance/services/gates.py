@@ -19,6 +19,7 @@ from governance.gate import (
     codes_of,
     evaluate,
     internal_error_verdict,
+    subject_of,
 )
 from governance.models import (
     GateState,
@@ -330,7 +331,7 @@ def _set_verdict(
     reasons = payload["reasons"]
     previous_state = state.state if state else ""
     previous_key = _key_of(state.reasons) if state else None
-    new_key = tuple(sorted((r["code"], _subject(r)) for r in reasons))
+    new_key = _key_of(reasons)
     previous_flags = _flagged(state.verdict) if state else {}
     flags = _flagged(payload)
     if state is None:
@@ -396,13 +397,9 @@ def _set_verdict(
     return state
 
 
-def _subject(reason: dict[str, Any]) -> str:
-    keys = ("threshold", "metric", "requirement", "standard", "decision", "checkpoint", "pause")
-    return " ".join(f"{k}={reason[k]}" for k in keys if reason.get(k) is not None)
-
-
 def _key_of(reasons: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((r["code"], _subject(r)) for r in reasons))
+    """Sorted ``(code, subject)`` pairs of stored reasons (``reasons_key`` for a verdict)."""
+    return tuple(sorted((r["code"], subject_of(r)) for r in reasons))
 
 
 def gate_as_of(model: AIModel, scope: str, as_of: datetime) -> dict[str, Any] | None:
