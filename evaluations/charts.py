@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core import words
 from policies import rules
 
 WIDTH = 560
@@ -178,9 +179,9 @@ def gate_timeline(changes: list[tuple[datetime, str, str]], now: datetime) -> Ti
                 "x": f"{x:.1f}",
                 "width": f"{width:.1f}",
                 "state": state,
-                "title": f"{state} from {moment:%Y-%m-%d %H:%M} UTC ({cause})",
+                "title": f"{state} from {words.moment(moment)} ({words.cause_words(cause)})",
             }
         )
-    timeline.start = f"{first:%Y-%m-%d %H:%M}"
-    timeline.end = f"{now:%Y-%m-%d %H:%M}"
+    timeline.start = words.moment(first)
+    timeline.end = words.moment(now)
     return timeline

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.models import VerificationRun
 from evaluations.charts import gate_timeline
 from evaluations.models import AIModel
-from governance import adapter, notifications, reasons, safeguards, services
+from governance import adapter, emails, notifications, reasons, safeguards, services
 from governance.forms import (
     DecisionForm,
     GateAsOfForm,
@@ -43,6 +44,7 @@ from governance.models import (
     Scope,
     Subscription,
 )
+from governance.transports import TRANSPORTS, transport_for
 from rsp_portal.authz import can, require
 from rsp_portal.errors import ServiceError
 
@@ -573,11 +575,43 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         request,
         "governance/subscriptions.html",
         {
-            "rows": [(s, notifications.shown_target(s)) for s in rows],
-            "recent": recent,
+            "rows": [
+                (s, notifications.shown_target(s), [emails.event_name(e) for e in s.events])
+                for s in rows
+            ],
+            "recent": _deliveries(recent),
             "limit": RECENT_NOTIFICATIONS,
+            "digest_seconds": settings.NOTIFY_DIGEST_SECONDS,
         },
     )
+
+
+class Delivery(NamedTuple):
+    """One send as "Sent lately" lists it: a notification, or the digest of a burst."""
+
+    first: Notification
+    what: str
+    size: int
+    models: list[str]
+    channel: str
+
+
+def _deliveries(recent: list[Notification]) -> list[Delivery]:
+    """Notifications grouped by the message that carried them (a digest is one send), newest
+    first, each in words with the models it concerns."""
+    groups: dict[object, list[Notification]] = {}
+    for n in recent:
+        groups.setdefault(n.message_id or f"n{n.pk}", []).append(n)
+    rows = []
+    for carried in groups.values():
+        carried.sort(key=lambda n: (n.created_at, n.pk))
+        subjects = [emails.subject_of(n.event, n.payload) for n in carried]
+        models = sorted({str(n.payload.get("model")) for n in carried if n.payload.get("model")})
+        label = transport_for(carried[0].channel).label if carried[0].channel in TRANSPORTS else ""
+        rows.append(
+            Delivery(carried[-1], emails.digest_summary(subjects), len(carried), models, label)
+        )
+    return rows
 
 
 @require_http_methods(["GET", "POST"])

@@ -371,17 +371,20 @@ def _set_verdict(
             },
             actor=actor,
         )
-        notifications.notify(
-            "gate.transition",
-            {
-                "model": model.slug,
-                "scope": scope,
-                "from": previous_state,
-                "to": verdict.state,
-                "reasons": reasons,
-                "cause": cause,
-            },
-        )
+        if previous_state != verdict.state or previous_key != new_key:
+            # A change of determinations alone is told as a crossing (below), not as a gate
+            # change; the same state with other reasons says so (the subject reads "still").
+            notifications.notify(
+                "gate.transition",
+                {
+                    "model": model.slug,
+                    "scope": scope,
+                    "from": previous_state,
+                    "to": verdict.state,
+                    "reasons": reasons,
+                    "cause": cause,
+                },
+            )
         new_flags = {
             code: status for code, status in flags.items() if previous_flags.get(code) != status
         }
@@ -392,7 +395,10 @@ def _set_verdict(
                 {"model": model.slug, "scope": scope, "determinations": new_flags, "cause": cause},
                 roles=("leadership", "safety"),
             )
-        if any(r["code"] in codes_of("due") for r in reasons):
+        due = codes_of("due")
+        if any(r["code"] in due for r in reasons) and not any(
+            code in due for code, _ in previous_key or ()
+        ):
             notifications.notify("evaluation.due", {"model": model.slug, "reasons": reasons})
     return state
 
