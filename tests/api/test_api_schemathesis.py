@@ -54,6 +54,12 @@ RULES_BEYOND_THE_SCHEMA = {
     ("POST /api/v1/decisions/", "compute_limit"): "required when the scope is scaling",
     ("POST /api/v1/reports/", "model"): "the model must exist",
     ("POST /api/v1/reports/", "kind"): "the report kind must be one the policy defines",
+    ("POST /api/v1/reviewer-grants/", "reviewer"): "an active account in the reviewer role",
+    ("POST /api/v1/reviewer-grants/", "report"): "one report or one model, and it must exist",
+    ("POST /api/v1/reviewer-grants/", "model"): "the model must exist",
+    ("POST /api/v1/reviewer-grants/", "organisation"): "not blank once stripped, no NUL",
+    ("POST /api/v1/reports/{id}/reviews/", "body"): "not blank once stripped, no NUL",
+    ("POST /api/v1/results/", "external_body"): "no NUL character",
     ("POST /api/v1/models/{slug}/safeguards/{requirement_code}/", "evidence_url"): (
         "a link Django's URL validator accepts (labels of at most 63 characters, a host name of "
         "at most 253), stricter than the URI grammar"
