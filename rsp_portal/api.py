@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
-from rest_framework import exceptions, pagination
+from rest_framework import exceptions, pagination, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,13 +19,25 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from rsp_portal.parsers import PayloadTooLarge
 
-__all__ = ["PayloadTooLarge", "exception_handler", "via_for"]
+__all__ = ["PayloadTooLarge", "TextField", "exception_handler", "via_for"]
 
 
 def via_for(request: Any) -> str:
     """How a request acted, for the audit trail: ``token:<key_id>`` or ``session``."""
     key_id = getattr(request.auth, "key_id", None)
     return f"token:{key_id}" if key_id else "session"
+
+
+class TextField(serializers.CharField):
+    """A string field that takes only JSON strings: DRF's CharField turns ``7`` into ``"7"``,
+    which would let a client store what it never sent as text."""
+
+    default_error_messages = {"not_text": "Must be text (a JSON string)."}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("not_text")
+        return str(super().to_internal_value(data))
 
 
 class StrictPageSize:

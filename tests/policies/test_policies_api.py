@@ -34,6 +34,7 @@ POLICY_KEYS = {
     "family",
     "report_kinds",
     "commitments",
+    "noncompliance_recipients",
 }
 
 
