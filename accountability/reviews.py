@@ -315,6 +315,21 @@ def _confirmed(grant: ReviewerGrant, bodies: list[Body]) -> bool:
     )
 
 
+def first_unbacked_grant(_: None = None) -> str | None:
+    """The first grant a row says is in force that the trail does not back, described for the
+    verification report (the answer to ``audit.reconcile.ACCESS_GRANT_FAULT``)."""
+    rows = list(ReviewerGrant.objects.in_force(timezone.now()).order_by("pk"))
+    trail = _trail(rows)
+    for grant in rows:
+        if not _confirmed(grant, trail[str(grant.pk)]):
+            return (
+                f"accountability.reviewergrant #{grant.pk} is in force in the database but the "
+                "audit trail does not grant it (reviewer, subject or period differ, or it was "
+                "ended); end it through the portal and find who changed the row"
+            )
+    return None
+
+
 def grants_in_force(user: Actor, now: datetime | None = None) -> list[ReviewerGrant]:
     """The reviewer's grants in force now, as the trail records them. Two queries."""
     if not can(user, "review.read"):

@@ -494,6 +494,7 @@ def _check_authority() -> None:
     _check_credentials(audited)
     _check_tokens()
     _check_signers()
+    _check_access_grants()
 
 
 def reconcile() -> None:
@@ -514,6 +515,25 @@ def reconcile() -> None:
 STORED_VERDICT_FAULT: Query[None, str | None] = Query(
     "audit.stored_verdict_fault", "the first stored verdict row whose MAC does not verify"
 )
+
+
+#: The first grant of access to an outsider (an external reviewer's grant, ``accountability``)
+#: that a row says is in force but the trail does not back; None when all are backed. A grant
+#: is authority: a row inserted or stretched in the database confers nothing when read, and
+#: verification names it so the insider is found, not only refused. Unanswered, nothing is
+#: checked.
+ACCESS_GRANT_FAULT: Query[None, str | None] = Query(
+    "audit.access_grant_fault", "the first access grant in force that the trail does not back"
+)
+
+
+def _check_access_grants() -> None:
+    try:
+        fault = ask(ACCESS_GRANT_FAULT, None)
+    except LookupError:
+        return
+    if fault is not None:
+        raise VerificationError(None, fault)
 
 
 def _check_stored_gates() -> None:

@@ -216,6 +216,21 @@ def test_a_grant_forged_in_sql_confers_nothing(safety, rso, ceo, reviewer):
     assert reviews.grant_for(reviewer, report) is None
 
 
+def test_verification_names_a_grant_forged_or_stretched_in_sql(safety, rso, ceo, reviewer):
+    from audit.reconcile import reconcile
+    from audit.verify_bundle import VerificationError
+
+    policy_services.load_pack(load_pack_file("anthropic-rsp-v3-0"), actor=None, activate=True)
+    report = signed_risk_report(safety, rso, ceo)
+    grant = reviews.grant_access(reviewer, report=report, organisation="x", days=7, actor=ceo)
+    assert reviews.first_unbacked_grant() is None
+    ReviewerGrant.objects.filter(pk=grant.pk).update(ends_at=grant.ends_at + timedelta(days=300))
+    fault = reviews.first_unbacked_grant()
+    assert fault is not None and f"#{grant.pk}" in fault
+    with pytest.raises(VerificationError, match="reviewergrant"):
+        reconcile()
+
+
 def test_grants_refuse_bad_input_naming_the_field(safety, rso, ceo, reviewer, auditor):
     v34()
     report = signed_risk_report(safety, rso, ceo)
