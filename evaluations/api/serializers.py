@@ -29,10 +29,31 @@ class AIModelSerializer(serializers.ModelSerializer[AIModel]):
     created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
+    lineage = serializers.ChoiceField(
+        choices=AIModel.Lineage.choices,
+        read_only=True,
+        allow_null=True,
+        help_text="the parent link: `claimed` at registration, `confirmed` by a second person "
+        "(safety or leadership); null without a parent",
+    )
+    lineage_confirmed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = AIModel
-        fields = ["slug", "name", "family", "parent", "owner_team", "created_at", "created_by"]
+        fields = [
+            "slug",
+            "name",
+            "family",
+            "parent",
+            "lineage",
+            "lineage_confirmed_at",
+            "lineage_confirmed_by",
+            "owner_team",
+            "created_at",
+            "created_by",
+        ]
 
 
 class AIModelInputSerializer(serializers.Serializer[Any]):
@@ -43,6 +64,12 @@ class AIModelInputSerializer(serializers.Serializer[Any]):
         required=False, help_text="slug of the parent model (lineage)"
     )
     owner_team = serializers.CharField(max_length=100, required=False)
+
+
+class LineageConfirmSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        max_length=2000, help_text="how you know the model derives from its parent"
+    )
 
 
 class TriggersSerializer(serializers.Serializer[Any]):

@@ -6,6 +6,11 @@ urlpatterns = [
     path("models/", views.ModelList.as_view(), name="api-model-list"),
     path("models/<slug:slug>/", views.ModelDetail.as_view(), name="api-model-detail"),
     path(
+        "models/<slug:slug>/lineage/confirm/",
+        views.LineageConfirm.as_view(),
+        name="api-model-lineage-confirm",
+    ),
+    path(
         "models/<slug:slug>/checkpoints/",
         views.CheckpointList.as_view(),
         name="api-checkpoint-list",

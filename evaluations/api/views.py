@@ -40,6 +40,7 @@ from evaluations.api.serializers import (
     ImportInputSerializer,
     ImportOutputSerializer,
     ImportRecordSerializer,
+    LineageConfirmSerializer,
     MetricMappingSerializer,
     PendingCorrectionSerializer,
     result_rows,
@@ -67,7 +68,9 @@ class ModelList(generics.ListAPIView[AIModel]):
     """AI models; POST registers one (``slug``, ``name``, ``family``, ``parent``)."""
 
     actions = {"GET": "evidence.view", "POST": "evidence.report"}
-    queryset = AIModel.objects.select_related("parent", "created_by").order_by("slug")
+    queryset = AIModel.objects.select_related(
+        "parent", "created_by", "lineage_confirmed_by"
+    ).order_by("slug")
     serializer_class = AIModelSerializer
     parser_classes = [EvidenceJSONParser]
     filterset_fields = ["family"]
@@ -91,7 +94,7 @@ class ModelDetail(generics.RetrieveAPIView[AIModel]):
     """One AI model with its reassessment triggers under the active policy."""
 
     actions = {"GET": "evidence.view"}
-    queryset = AIModel.objects.select_related("parent", "created_by")
+    queryset = AIModel.objects.select_related("parent", "created_by", "lineage_confirmed_by")
     serializer_class = AIModelDetailSerializer
     lookup_field = "slug"
 
@@ -100,6 +103,22 @@ class ModelDetail(generics.RetrieveAPIView[AIModel]):
         if "slug" in self.kwargs:
             context["triggers"] = triggers.triggers_for(self.get_object())
         return context
+
+
+class LineageConfirm(APIView):
+    """A second person (safety or leadership, not whoever registered the model) confirms the
+    parent claimed at registration (``reason`` required)."""
+
+    actions = {"POST": "lineage.confirm"}
+    parser_classes = [EvidenceJSONParser]
+
+    @extend_schema(request=LineageConfirmSerializer, responses={200: AIModelSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        data = _body(request)
+        model = services.confirm_lineage(
+            _model(slug), data.get("reason"), request.user, via=via_for(request)
+        )
+        return Response(AIModelSerializer(model).data)
 
 
 # --- Checkpoints ---------------------------------------------------------------------------
