@@ -142,18 +142,18 @@ class GroupSummary:
             if capability < (line if spec.higher else -line):
                 short[repr(line)] = short.get(repr(line), 0) + 1
         if weak:
-            if self.best_weak is None or _more(candidate, self.best_weak):
+            if self.best_weak is None or more_capable(candidate, self.best_weak):
                 self.best_weak = candidate
             return
         self.strong += 1
-        if self.best_strong is None or _more(candidate, self.best_strong):
+        if self.best_strong is None or more_capable(candidate, self.best_strong):
             self.best_strong = candidate
         ran_at = row["evaluated_at"] if row["evaluated_at"] is not None else row["recorded_at"]
         if self.latest_strong_at is None or ran_at > self.latest_strong_at:
             self.latest_strong_at = ran_at
 
 
-def _more(a: tuple[float, int], b: tuple[float, int]) -> bool:
+def more_capable(a: tuple[float, int], b: tuple[float, int]) -> bool:
     """Is ``a`` more capable than ``b``? NaN first, then the bound, then the later id (as the
     engine's ``_more_capable``)."""
     if a[0] != a[0]:

@@ -26,7 +26,7 @@ from evaluations.models import (
     EvidenceSummary,
     EvidenceSummaryState,
 )
-from evaluations.summary import Lens, _more
+from evaluations.summary import Lens, more_capable
 from governance.gate import (
     CheckpointInfo,
     Evidence,
@@ -45,7 +45,7 @@ _DEPTH = 31  # ancestors followed at most, as ``AIModel.lineage_ids`` (32 models
 Row = tuple[Any, ...]  # a raw row of the evidence query (its columns are typed by ``kind``)
 
 
-def _dt(value: Any) -> datetime | None:
+def parse_dt(value: Any) -> datetime | None:
     """A datetime from a raw row: PostgreSQL gives aware datetimes, SQLite ISO text in UTC."""
     from datetime import UTC
 
@@ -59,9 +59,9 @@ def _dt(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _when(value: Any) -> datetime:
-    """:func:`_dt` of a NOT NULL column."""
-    parsed = _dt(value)
+def parse_when(value: Any) -> datetime:
+    """:func:`parse_dt` of a NOT NULL column."""
+    parsed = parse_dt(value)
     if parsed is None:
         raise ValueError("a required datetime column is NULL")
     return parsed
@@ -90,8 +90,8 @@ def _result_info(
         n_samples=n,
         partial=partial,
         mitigation=mit[1:] if partial else mit,
-        evaluated_at=_dt(evaluated),
-        recorded_at=_when(recorded),
+        evaluated_at=parse_dt(evaluated),
+        recorded_at=parse_when(recorded),
     )
 
 
@@ -257,7 +257,7 @@ def read_ranked(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
         elif kind == "w":
             reduction.short(n, key, {float(x): int(a or 0)}, {float(x): int(b or 0)})
         elif kind == "d":
-            reduction.dated[(a, key)] = _when(t1)
+            reduction.dated[(a, key)] = parse_when(t1)
     return reduction.evidence(lens_of(policy))
 
 
@@ -285,7 +285,7 @@ class _Reduction:
                     id=a,
                     name=key if own else f"{key2}:{key}",
                     effective_compute=x,
-                    created_at=_when(_rest[2]),
+                    created_at=parse_when(_rest[2]),
                     own=own,
                     claimed=b in self.claimed,
                 )
@@ -323,7 +323,9 @@ class _Reduction:
             weak = self.owner.get(r.checkpoint_id) in self.claimed or lens.weak(
                 r.metric_key, r.partial, r.n_samples
             )
-            if (r.metric_key, weak) not in best or _more(rank, best[(r.metric_key, weak)][0]):
+            if (r.metric_key, weak) not in best or more_capable(
+                rank, best[(r.metric_key, weak)][0]
+            ):
                 best[(r.metric_key, weak)] = (rank, r)
         tallies = {
             key: MetricTally(
@@ -500,7 +502,7 @@ def _from_summary(
             reduction.count(owner, key, int(b), int(n))
             reduction.short(owner, key, _lines(key2), _lines(mit))
             if t1 is not None:
-                reduction.dated[(a, key)] = _when(t1)
+                reduction.dated[(a, key)] = parse_when(t1)
         elif kind == "r":
             reduction.candidates.append(_result_info(a, b, key, _x, _y, n, mit, t1, _t2))
     return reduction.evidence(lens)

@@ -44,17 +44,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from evaluations.importers.base import (
-    _FIRST_KEY_RE,
-    _ZIP_MAGIC,
+    FIRST_KEY_RE,
     FORMATS,
     HEAD_BYTES,
+    ZIP_MAGIC,
     ImportFormatError,
     LogFormat,
     LogFormatReader,
     MappingConflictError,
     ParsedLog,
     ParsedMetric,
-    _hash_file,
+    hash_file,
 )
 from evaluations.importers.inspect_logs import InspectFormat, parse_inspect_log
 from evaluations.importers.lm_eval import LmEvalFormat, parse_lm_eval_results
@@ -85,7 +85,7 @@ def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
     """
     display = Path(filename).name or "the file"
     suffix = Path(filename).suffix.lower()
-    if head_bytes.startswith(_ZIP_MAGIC):
+    if head_bytes.startswith(ZIP_MAGIC):
         if suffix not in ("", ".eval", ".zip"):
             raise ImportFormatError(
                 f"{display} is a zip archive; only Inspect .eval logs may be zip files."
@@ -102,7 +102,7 @@ def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
         raise ImportFormatError(f"{display} is empty.")
     if not text_head.lstrip().startswith(b"{"):
         raise ImportFormatError(f"{display} is none of: {_format_list()}.")
-    match = _FIRST_KEY_RE.match(text_head)
+    match = FIRST_KEY_RE.match(text_head)
     if match:
         first_key = match.group(1).decode("utf-8", errors="replace")
         for reader in FORMATS.values():
@@ -134,7 +134,7 @@ def parse_log_file(path: str | Path, original_name: str | None = None) -> Parsed
     """
     path = Path(path)
     name = original_name or path.name
-    sha256, size, head = _hash_file(path, name)
+    sha256, size, head = hash_file(path, name)
     reader = FORMATS[detect_format(name, head)]
     parsed = reader.parse(path, sha256, name, head)
     parsed.provenance["file_size_bytes"] = size
