@@ -108,7 +108,9 @@ class NoActivePolicyError(ConflictError):
     code = "policy_not_active"
 
 
-def field_error(field_name: str, message: str, cls: type[ServiceError] = EvidenceError) -> Any:
+def field_error(
+    field_name: str, message: str, cls: type[ServiceError] = EvidenceError
+) -> ServiceError:
     return cls({field_name: [message]})
 
 
@@ -141,7 +143,7 @@ def rebuild_summaries(version: object, actor: Actor = None) -> None:
         summary.rebuild_all(summary.lens_of_view(policy))
 
 
-def _cause(action: str, rows: Sequence[Any]) -> str:
+def _cause(action: str, rows: Sequence[EvalResult | Checkpoint]) -> str:
     ids = ", ".join(f"#{row.pk}" for row in rows[:5])
     more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
     return f"{action} {ids}{more}"
@@ -185,7 +187,7 @@ def _create_evidence(
 # --- Plain value checks --------------------------------------------------------------------
 
 
-def finite_number(raw: Any, field_name: str, *, required: bool = True) -> float | None:
+def finite_number(raw: object, field_name: str, *, required: bool = True) -> float | None:
     """A JSON number that is finite; strings, booleans, NaN and infinities are refused."""
     if raw is None:
         if required:
@@ -208,7 +210,7 @@ MAX_BIGINT = 2**63 - 1
 
 
 def _integer(
-    raw: Any, field_name: str, *, minimum: int = 0, maximum: int = MAX_BIGINT
+    raw: object, field_name: str, *, minimum: int = 0, maximum: int = MAX_BIGINT
 ) -> int | None:
     if raw is None:
         return None
@@ -221,7 +223,7 @@ def _integer(
     return raw
 
 
-def _text(raw: Any, field_name: str, *, max_length: int = _MAX_TEXT) -> str:
+def _text(raw: object, field_name: str, *, max_length: int = _MAX_TEXT) -> str:
     if raw is None:
         return ""
     if not isinstance(raw, str):
@@ -231,7 +233,7 @@ def _text(raw: Any, field_name: str, *, max_length: int = _MAX_TEXT) -> str:
     return raw
 
 
-def _json_object(raw: Any, field_name: str) -> dict[str, Any]:
+def _json_object(raw: object, field_name: str) -> dict[str, Any]:
     """A JSON object of finite numbers only, under a size limit."""
     if raw is None:
         return {}
@@ -246,7 +248,7 @@ def _json_object(raw: Any, field_name: str) -> dict[str, Any]:
     return raw
 
 
-def _elicitation(raw: Any, field_name: str) -> dict[str, Any]:
+def _elicitation(raw: object, field_name: str) -> dict[str, Any]:
     data = _json_object(raw, field_name)
     unknown = sorted(set(data) - set(ELICITATION_FIELDS))
     if unknown:
@@ -277,7 +279,7 @@ def _elicitation(raw: Any, field_name: str) -> dict[str, Any]:
 _FUTURE_SKEW = timedelta(minutes=5)
 
 
-def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> datetime | None:
+def evaluated_at(raw: object, field_name: str, *, now: datetime | None = None) -> datetime | None:
     """An ISO 8601 date-time with a time zone, not in the future; ``None`` when absent."""
     if raw is None:
         return None
@@ -305,7 +307,7 @@ def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> d
     return value
 
 
-def _boolean(raw: Any, field_name: str) -> bool:
+def _boolean(raw: object, field_name: str) -> bool:
     if raw is None:
         return False
     if not isinstance(raw, bool):
@@ -313,7 +315,7 @@ def _boolean(raw: Any, field_name: str) -> bool:
     return raw
 
 
-def _url(raw: Any, field_name: str) -> str:
+def _url(raw: object, field_name: str) -> str:
     text = _text(raw, field_name, max_length=500)
     if text:
         try:
@@ -334,7 +336,7 @@ def binomial_stderr(value: float, n_samples: int) -> float:
     return math.sqrt(max(value * (1 - value), 0.0) / n_samples)
 
 
-def _metric(policy: PolicyView, raw: Any, field_name: str) -> MetricInfo:
+def _metric(policy: PolicyView, raw: object, field_name: str) -> MetricInfo:
     if not isinstance(raw, str) or not raw:
         raise field_error(field_name, f"Required: a metric key, one of {policy.valid_keys()}.")
     info = policy.metrics.get(raw)
@@ -361,11 +363,11 @@ def require_policy() -> PolicyView:
 
 def create_model(
     *,
-    slug: Any,
-    name: Any,
-    family: Any = "",
-    parent: Any = None,
-    owner_team: Any = "",
+    slug: object,
+    name: object,
+    family: object = "",
+    parent: object = None,
+    owner_team: object = "",
     actor: Actor = None,
     via: str | None = None,
 ) -> AIModel:
@@ -452,11 +454,11 @@ def confirm_lineage(
 def report_checkpoint(
     model: AIModel,
     *,
-    name: Any,
-    effective_compute: Any,
-    step: Any = None,
-    stage: Any = Checkpoint.Stage.PRETRAINING,
-    metadata: Any = None,
+    name: object,
+    effective_compute: object,
+    step: object = None,
+    stage: object = Checkpoint.Stage.PRETRAINING,
+    metadata: object = None,
     actor: Actor = None,
     via: str | None = None,
 ) -> Checkpoint:
@@ -506,7 +508,7 @@ class _Lookup:
     _owners: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, items: Sequence[Any]) -> _Lookup:
+    def load(cls, items: Sequence[object]) -> _Lookup:
         # Only strings can name a model or checkpoint; a JSON list or object is refused later,
         # naming its field (and would not even fit in a set).
         mappings = [i for i in items if isinstance(i, Mapping)]
@@ -534,7 +536,7 @@ class _Lookup:
 
 
 def validate_result(
-    item: Any,
+    item: object,
     policy: PolicyView,
     lookup: _Lookup,
     *,
@@ -633,7 +635,7 @@ def result_audit_data(result: EvalResult) -> dict[str, Any]:
 
 
 def record_results(
-    items: Sequence[Any],
+    items: Sequence[object],
     actor: Actor,
     source: str,
     *,
@@ -680,7 +682,7 @@ def record_results(
 
 
 def correction_fields(
-    old: EvalResult, values: Mapping[str, Any], reason: Any
+    old: EvalResult, values: Mapping[str, Any], reason: object
 ) -> tuple[dict[str, Any], str, PolicyView]:
     """Validate a correction of ``old``: the new row's field values, the reason, the policy."""
     reason_text = _text(reason, "correction_reason").strip()
@@ -718,7 +720,7 @@ def correction_fields(
 def correct_result(
     old: EvalResult,
     values: Mapping[str, Any],
-    reason: Any,
+    reason: object,
     actor: Actor,
     *,
     via: str | None = None,

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.events import ask
-from evaluations import corrections, import_service, services, triggers
+from evaluations import corrections, import_service, importers, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
     RESULT_VALUES,
@@ -34,6 +34,8 @@ from evaluations.api.serializers import (
     CheckpointSerializer,
     CorrectionInputSerializer,
     CorrectionRejectSerializer,
+    DetectInputSerializer,
+    DetectOutputSerializer,
     EvalResultInputSerializer,
     EvalResultSerializer,
     ImportFieldsSerializer,
@@ -391,6 +393,36 @@ def import_body(outcome: import_service.ImportOutcome) -> dict[str, Any]:
 
 def _flag(value: Any) -> bool:
     return str(value or "").lower() in ("1", "true", "yes", "on")
+
+
+class ResultDetect(APIView):
+    """What a file is, as the server's format registry reads it: a log to import (its format)
+    or results in the generic format to post in bulk. Clients ask here instead of guessing, so
+    a format added on the server needs no client change. 400 naming ``file`` when it is
+    neither."""
+
+    actions = {"POST": "evidence.report"}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": DetectInputSerializer},
+        responses={200: DetectOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise services.EvidenceError({"file": ["Send the file (or its first bytes)."]})
+        raw_size = str(request.POST.get("size") or "")
+        if raw_size and not raw_size.isdigit():
+            raise services.EvidenceError({"size": ["Must be a whole number of bytes."]})
+        size = int(raw_size) if raw_size else None
+        head = upload.read(importers.HEAD_BYTES)
+        try:
+            kind, name = importers.classify(upload.name or "", head, size)
+        except importers.ImportFormatError as exc:
+            raise services.EvidenceError({"file": [str(exc)]}) from None
+        label = importers.FORMATS[name].label if name is not None else None
+        return Response({"kind": kind, "format": name, "label": label})
 
 
 class ResultImport(APIView):

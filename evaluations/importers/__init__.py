@@ -40,8 +40,11 @@ whose message is meant for the person who uploaded the file.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from evaluations.importers.base import (
     FIRST_KEY_RE,
@@ -121,6 +124,41 @@ def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
     raise ImportFormatError(f"{display} is JSON but none of: {_format_list()}.")
 
 
+#: The generic results format opens with a list, or with a ``results`` key holding one (an
+#: lm-eval file's ``results`` is an object).
+_RESULTS_LIST_RE = re.compile(rb'^\s*(\[|\{\s*"results"\s*:\s*\[)')
+FileKind = Literal["results", "log"]
+
+
+def classify(filename: str, head: bytes, size: int | None = None) -> tuple[FileKind, str | None]:
+    """What a file is, as the server tells a client (``POST /api/v1/results/detect/``):
+    ``("log", format name)`` for a file of a registered format (import it), ``("results",
+    None)`` for the generic results format (a JSON list of results, or an object whose
+    ``results`` is a list: post it in bulk). ``head`` is the file's first bytes (at least
+    :data:`HEAD_BYTES` of a larger file), ``size`` its length when known.
+
+    The registered formats are asked first, so a new format is recognised with no change to
+    any client. Raises :class:`ImportFormatError` for a file that is neither.
+    """
+    text = head.lstrip(b"\xef\xbb\xbf")
+    if _RESULTS_LIST_RE.match(text):
+        return "results", None
+    try:
+        return "log", detect_format(filename, head)
+    except ImportFormatError:
+        if (size is None or size <= len(head)) and _has_results_list(text):
+            return "results", None
+        raise
+
+
+def _has_results_list(text: bytes) -> bool:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and isinstance(document.get("results"), list)
+
+
 def parse_log_file(path: str | Path, original_name: str | None = None) -> ParsedLog:
     """Detect the format of the file at ``path`` and parse it.
 
@@ -177,12 +215,14 @@ def apply_mapping(
 __all__ = [
     "FORMATS",
     "HEAD_BYTES",
+    "FileKind",
     "ImportFormatError",
     "LogFormatReader",
     "MappingConflictError",
     "ParsedLog",
     "ParsedMetric",
     "apply_mapping",
+    "classify",
     "detect_format",
     "parse_inspect_log",
     "parse_lm_eval_results",

@@ -67,7 +67,7 @@ def test_a_new_import_format_is_one_reader(scoreboard, ckpt, safety, tmp_path) -
         json.dumps(
             {
                 "scoreboard": {"run": "r-1", "task": "vct", "at": "2026-01-02T03:04:05+00:00"},
-                "scores": {"vct/acc": 0.25},
+                "results": [{"name": "vct/acc", "value": 0.25}],
             }
         )
     )
