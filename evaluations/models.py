@@ -378,33 +378,6 @@ class MetricMapping(models.Model):
         return f"{self.format}:{self.task}:{self.source_name} → {self.metric_key}"
 
 
-class IdempotencyRecord(models.Model):
-    """The stored answer to a POST sent with an ``Idempotency-Key``, replayed on retries."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    method = models.CharField(max_length=10)
-    path = models.CharField(max_length=500)
-    request_sha256 = models.CharField(max_length=64)
-    response_code = models.PositiveSmallIntegerField(default=0)  # 0 while in flight
-    # The response as JSON text, not a JSON column: PostgreSQL's jsonb reorders object keys, and
-    # a replay must answer byte for byte what the first request got.
-    response_body = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user"),
-        ]
-        indexes = [
-            # Pruning of keys older than the retention period.
-            models.Index(fields=["created_at"], name="idempotency_created"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user_id}:{self.key}"
-
-
 class PendingCorrection(models.Model):
     """A correction that would lower a determination, waiting for a second person.
 

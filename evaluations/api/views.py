@@ -47,10 +47,10 @@ from evaluations.api.serializers import (
     PendingCorrectionSerializer,
     result_rows,
 )
-from evaluations.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping, PendingCorrection
 from rsp_portal.api import via_for
 from rsp_portal.filters import PrebuiltFilterBackend
+from rsp_portal.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 
 
 def _body(request: Request) -> dict[str, Any]:
