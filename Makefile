@@ -54,7 +54,7 @@ test: install-dev
 ## drill: the hostile-insider drill (issues 12 and 22); needs DATABASE_URL=postgres://... and REDIS_URL
 drill: install-dev
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make drill needs DATABASE_URL (PostgreSQL) and REDIS_URL"; exit 2; }
-	$(BIN)/pytest tests/audit/test_insider_drill.py tests/audit/test_insider_drill_verification.py tests/audit/test_authority_drill.py tests/core/test_separation_of_duties.py tests/core/test_authority.py tests/policies/test_policy_activation_signoff.py
+	$(BIN)/pytest tests/audit/test_insider_drill.py tests/audit/test_insider_drill_verification.py tests/audit/test_authority_drill.py tests/core/test_separation_of_duties.py tests/core/test_authority.py tests/core/test_credential_fingerprints.py tests/policies/test_policy_activation_signoff.py
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -17,19 +17,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 import audit
-from accountability.models import CommitmentFulfilment, Report, ReportStatus
+from accountability.models import (
+    CommitmentFulfilment,
+    CommitmentReminder,
+    Report,
+    ReportStatus,
+)
 from accountability.reports import recompute_gates
+from core import events
 from evaluations.models import AIModel
 from governance.gate.inputs import OverdueCommitment
 from governance.models import DecisionStatus, GateTransition, ScalingDecision, Scope
 from policies.models import PolicyVersion
 from rsp_portal.authz import require
-from rsp_portal.errors import ConflictError, ServiceError
+from rsp_portal.errors import ConflictError, NotFoundError, ServiceError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -260,14 +267,14 @@ def find_item(key: str, now: datetime | None = None) -> DueItem:
     """The due item named by ``key`` (``<version>.<code>.<subject type>.<subject id>``)."""
     parts = key.split(".", 3) if isinstance(key, str) else []
     if len(parts) != 4 or not parts[0].isdigit():
-        raise ServiceError({"commitment": ["No such commitment item."]})
+        raise NotFoundError({"commitment": ["No such commitment item."]})
     version = PolicyVersion.objects.filter(pk=int(parts[0])).first()
     if version is None:
-        raise ServiceError({"commitment": ["No such commitment item."]})
+        raise NotFoundError({"commitment": ["No such commitment item."]})
     for item in due_items(version, now=now):
         if item.key == key:
             return item
-    raise ServiceError({"commitment": ["No such commitment item."]})
+    raise NotFoundError({"commitment": ["No such commitment item."]})
 
 
 def fulfil(key: str, evidence_url: str, notes: str, actor: Actor) -> CommitmentFulfilment:
@@ -315,3 +322,69 @@ def fulfil(key: str, evidence_url: str, notes: str, actor: Actor) -> CommitmentF
 
 def _model(slug: str | None) -> AIModel | None:
     return AIModel.objects.filter(slug=slug).first() if slug else None
+
+
+# --- Reminders -------------------------------------------------------------------------------
+
+#: How long before a deadline the people concerned are reminded (``COMMITMENT_REMINDER_DAYS``).
+DEFAULT_REMINDER_DAYS = 3.0
+
+
+def send_reminders(now: datetime | None = None, actor: Actor = "worker") -> int:
+    """Remind safety and leadership of each open due item whose deadline is near, once.
+
+    A reminder is a row (``CommitmentReminder``, unique per due item) written with its
+    notification and its audit entry in one transaction: a retried or doubled beat tick finds
+    the row and sends nothing again. Returns how many reminders were sent."""
+    now = now or timezone.now()
+    version = PolicyVersion.objects.filter(status=PolicyVersion.Status.ACTIVE).first()
+    if version is None:
+        return 0
+    ahead = timedelta(
+        days=float(getattr(settings, "COMMITMENT_REMINDER_DAYS", DEFAULT_REMINDER_DAYS))
+    )
+    near = [
+        i
+        for i in due_items(version, now=now)
+        if i.fulfilment is None and now < i.due_at <= now + ahead
+    ]
+    if not near:
+        return 0
+    sent_already = set(
+        CommitmentReminder.objects.filter(policy_version=version).values_list(
+            "code", "subject_type", "subject_id"
+        )
+    )
+    sent = 0
+    for item in near:
+        if (item.code, item.subject_type, item.subject_id) in sent_already:
+            continue
+        try:
+            with transaction.atomic():
+                reminder = CommitmentReminder.objects.create(
+                    policy_version=version,
+                    code=item.code,
+                    subject_type=item.subject_type,
+                    subject_id=item.subject_id,
+                    due_at=item.due_at,
+                    sent_at=now,
+                )
+                data = {
+                    "model": item.model_slug or "",
+                    "commitment": item.code,
+                    "text": item.text,
+                    "subject": item.subject_label,
+                    "due_at": item.due_at.isoformat(),
+                    "source": item.source,
+                    "gating": item.gating,
+                }
+                audit.record("commitment.remind", reminder, data, actor)
+                events.emit(
+                    events.NOTIFY,
+                    events.Notice("commitment.reminder", data, ("safety", "leadership")),
+                    actor,
+                )
+        except IntegrityError:
+            continue  # another run reminded of it first
+        sent += 1
+    return sent

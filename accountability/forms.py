@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django import forms
@@ -86,3 +87,36 @@ class FulfilForm(forms.Form):
         required=False, max_length=500, label="Evidence (link)", assume_scheme="https"
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ReviewForm(forms.Form):
+    """An external reviewer's review of the report they read."""
+
+    snapshot_sha256 = forms.CharField(widget=forms.HiddenInput)
+    body = forms.CharField(
+        label="Your review",
+        widget=forms.Textarea(attrs={"rows": 8}),
+        help_text="Markdown. Advisory: it is shown with the report and in decisions relying on it.",
+    )
+
+
+class GrantForm(forms.Form):
+    """Leadership grants an external reviewer access to a report or a model's reports."""
+
+    reviewer = forms.ChoiceField(label="Reviewer (an account in the external reviewer role)")
+    organisation = forms.CharField(max_length=200, label="Reviewing for (outside body)")
+    report = forms.IntegerField(required=False, label="Report id", min_value=1)
+    model = forms.ChoiceField(required=False, label="…or every report of a model")
+    days = forms.IntegerField(min_value=1, max_value=366, initial=7, label="For how many days")
+
+    def __init__(
+        self,
+        data: Mapping[str, object] | None = None,
+        *,
+        reviewers: list[tuple[str, str]],
+        models: list[tuple[str, str]],
+        initial: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(data, initial=initial)
+        cast(forms.ChoiceField, self.fields["reviewer"]).choices = reviewers
+        cast(forms.ChoiceField, self.fields["model"]).choices = [("", "—"), *models]

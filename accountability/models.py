@@ -10,6 +10,8 @@ records that a procedural commitment's due item (computed from events by
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -166,3 +168,143 @@ class CommitmentFulfilment(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.code} kept for {self.subject_type} {self.subject_id}"
+
+
+class GrantStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    ACTIVE = "active", "Granted"
+    REFUSED = "refused", "Refused"
+    ENDED = "ended", "Ended early"
+
+
+class ReviewerGrantQuerySet(models.QuerySet["ReviewerGrant"]):
+    def in_force(self, now: datetime) -> ReviewerGrantQuerySet:
+        """Granted and inside its period at ``now``: access ends by itself, no job needed."""
+        return self.filter(status=GrantStatus.ACTIVE, starts_at__lte=now, ends_at__gt=now)
+
+
+class ReviewerGrant(models.Model):
+    """Read access for an external reviewer to one report, or to a model's reports, for a
+    period; approved first by the title the policy names (e.g. the LTBT), where it names one."""
+
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_grants"
+    )
+    # The outside body the reviewer reviews for (a government institute, an auditor...).
+    organisation = models.CharField(max_length=200)
+    report = models.ForeignKey(
+        Report, on_delete=models.PROTECT, null=True, blank=True, related_name="grants"
+    )
+    model = models.ForeignKey(
+        "evaluations.AIModel", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    days = models.PositiveIntegerField()
+    # The title whose holder must approve the grant before it starts ("" when none must).
+    approval_title = models.CharField(max_length=32, blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=GrantStatus.choices, default=GrantStatus.PENDING
+    )
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReviewerGrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-granted_at", "-pk"]
+        indexes = [
+            # A reviewer's grants in force (every page and API call a reviewer makes).
+            models.Index(fields=["reviewer", "status", "ends_at"], name="grant_reviewer_in_force"),
+        ]
+        constraints = [
+            # One report or one model, never both nor neither.
+            models.CheckConstraint(
+                condition=models.Q(report__isnull=True, model__isnull=False)
+                | models.Q(report__isnull=False, model__isnull=True),
+                name="grant_one_subject",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(days__gte=1, days__lte=366), name="grant_days_1_to_366"
+            ),
+            # Whoever grants cannot also approve, and nobody grants or approves for themselves.
+            models.CheckConstraint(
+                condition=~models.Q(approved_by=models.F("granted_by"))
+                & ~models.Q(approved_by=models.F("reviewer"))
+                & ~models.Q(granted_by=models.F("reviewer")),
+                name="grant_three_people",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="active")
+                | models.Q(starts_at__isnull=False, ends_at__isnull=False),
+                name="grant_active_has_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        subject = f"report #{self.report_id}" if self.report_id else f"model #{self.model_id}"
+        return f"{self.reviewer} on {subject} ({self.status})"
+
+    def in_force_at(self, now: datetime) -> bool:
+        return (
+            self.status == GrantStatus.ACTIVE
+            and self.starts_at is not None
+            and self.ends_at is not None
+            and self.starts_at <= now < self.ends_at
+        )
+
+
+class Review(AppendOnlyModel):
+    """An external reviewer's review of a report version: advisory, never a signature."""
+
+    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="reviews")
+    grant = models.ForeignKey(ReviewerGrant, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    organisation = models.CharField(max_length=200)
+    # Markdown, rendered sanitised like a report's sections.
+    body = models.TextField()
+    # The snapshot the reviewer read (a later version is another report row).
+    snapshot_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            # A report's reviews (report page, API, a decision's relied-on reports).
+            models.Index(fields=["report", "created_at"], name="review_report_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"review of report #{self.report_id} by {self.organisation}"
+
+
+class CommitmentReminder(AppendOnlyModel):
+    """A reminder sent before a due item's deadline: at most one per item (the beat may retry)."""
+
+    policy_version = models.ForeignKey(
+        "policies.PolicyVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    code = models.CharField(max_length=64)
+    subject_type = models.CharField(max_length=32)
+    subject_id = models.CharField(max_length=64)
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy_version", "code", "subject_type", "subject_id"],
+                name="commitment_reminded_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder: {self.code} for {self.subject_type} {self.subject_id}"

@@ -12,7 +12,7 @@ recorded redactions. Every step is audited in its own transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
-from accountability.models import Redaction, Report, ReportSignature, ReportStatus
+from accountability.models import Redaction, Report, ReportSignature, ReportStatus, Review
 from audit.services import json_safe
 from audit.verify_bundle import canonical_json
 from evaluations.models import AIModel
@@ -428,6 +428,7 @@ def decision_reports(question: tuple[AIModel, str]) -> dict[str, list[Any]]:
     newest: dict[str, Report] = {}
     for report in signed_reports(model):
         newest.setdefault(report.kind, report)
+    reviews = reviews_of(r.pk for r in newest.values())
     relied_on = [
         {
             "id": r.pk,
@@ -435,6 +436,8 @@ def decision_reports(question: tuple[AIModel, str]) -> dict[str, list[Any]]:
             "title": r.title,
             "version": r.version,
             "snapshot_sha256": r.snapshot_sha256,
+            # External reviews of the report: advisory, never a signature.
+            "reviews": reviews.get(r.pk, []),
         }
         for _, r in sorted(newest.items())
     ]
@@ -452,3 +455,26 @@ def decision_reports(question: tuple[AIModel, str]) -> dict[str, list[Any]]:
         if crossed and scope in (kind.get("required_for") or []) and code not in newest
     ]
     return {"relied_on": relied_on, "missing": missing}
+
+
+def reviews_of(report_ids: Iterable[int]) -> dict[int, list[dict[str, object]]]:
+    """The reviews of these reports, oldest first, as a dossier shows them (advisory). One
+    query."""
+    found: dict[int, list[dict[str, object]]] = {}
+    for review in (
+        Review.objects.filter(report_id__in=list(report_ids))
+        .select_related("reviewer")
+        .order_by("created_at", "pk")
+    ):
+        found.setdefault(review.report_id, []).append(
+            {
+                "id": review.pk,
+                "reviewer": review.reviewer.username,
+                "organisation": review.organisation,
+                "at": review.created_at.isoformat(),
+                "snapshot_sha256": review.snapshot_sha256,
+                "body": review.body,
+                "advisory": True,
+            }
+        )
+    return found

@@ -3,6 +3,8 @@ late-evaluation register."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -10,18 +12,21 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from accountability import commitments, late, reports
+from accountability import commitments, late, reports, reviews
 from accountability.forms import (
     FulfilForm,
+    GrantForm,
     PublishForm,
     ReportForm,
     ReportSignForm,
+    ReviewForm,
     ReviseForm,
     join_sections,
     split_sections,
 )
 from accountability.markdown import render as render_markdown
-from accountability.models import Report, ReportSignature, ReportStatus
+from accountability.models import Report, ReportSignature, ReportStatus, ReviewerGrant
+from core.models import Role, User
 from evaluations.models import AIModel
 from rsp_portal.authz import can, require
 
@@ -88,16 +93,34 @@ def report_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _report(pk: int) -> Report:
+def _report(request: HttpRequest, pk: int) -> Report:
+    """The report, if the user may read it (a reviewer: a grant in force names it), else 404."""
+    require(request.user, "report.read")
     return get_object_or_404(
-        Report.objects.select_related("model", "created_by", "policy_version", "supersedes"), pk=pk
+        reviews.visible_reports(request.user).select_related(
+            "model", "created_by", "policy_version", "supersedes"
+        ),
+        pk=pk,
+    )
+
+
+def _grant_form(
+    data: Mapping[str, object] | None = None, initial: dict[str, object] | None = None
+) -> GrantForm:
+    return GrantForm(
+        data,
+        reviewers=[
+            (u.username, u.get_full_name() or u.username)
+            for u in User.objects.filter(role=Role.REVIEWER, is_active=True).order_by("username")
+        ],
+        models=[(m.slug, m.name) for m in AIModel.objects.order_by("name")],
+        initial=initial,
     )
 
 
 @require_http_methods(["GET", "POST"])
 def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    require(request.user, "report.view")
-    report = _report(pk)
+    report = _report(request, pk)
     signatures = list(report.signatures.select_related("signer"))
     title = reports.signing_title(report, request.user, signatures)
     sign_form = ReportSignForm(
@@ -150,7 +173,21 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "open_titles": [
                 t for t in report.required_titles if t not in {s.title for s in signatures}
             ],
-            "versions": _versions(report),
+            "versions": _versions(report) if can(request.user, "report.view") else [],
+            "reviews": [
+                {"review": r, "html": render_markdown(r.body)}
+                for r in report.reviews.select_related("reviewer")
+            ],
+            "review_form": ReviewForm(initial={"snapshot_sha256": report.snapshot_sha256})
+            if reviews.grant_for(request.user, report)
+            else None,
+            "grant_form": _grant_form(initial={"report": report.pk})
+            if can(request.user, "review.grant")
+            else None,
+            "grants": list(report.grants.select_related("reviewer"))
+            if can(request.user, "report.view")
+            else [],
+            "now": timezone.now(),
         },
     )
 
@@ -168,7 +205,7 @@ def _versions(report: Report) -> list[Report]:
 @require_http_methods(["GET", "POST"])
 def report_revise(request: HttpRequest, pk: int) -> HttpResponse:
     require(request.user, "report.write")
-    report = _report(pk)
+    report = _report(request, pk)
     form = ReviseForm(
         request.POST or None,
         initial={"title": report.title, "sections": join_sections(report.sections)},
@@ -190,8 +227,7 @@ def report_revise(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def report_print(request: HttpRequest, pk: int) -> HttpResponse:
-    require(request.user, "report.view")
-    report = _report(pk)
+    report = _report(request, pk)
     return render(
         request,
         "accountability/report_print.html",
@@ -256,3 +292,111 @@ def late_evaluations(request: HttpRequest, slug: str) -> HttpResponse:
     now = timezone.now()
     rows = [(e, e.days_late(now)) for e in late.register([model])]
     return render(request, "accountability/late_evaluations.html", {"model": model, "rows": rows})
+
+
+@require_http_methods(["POST"])
+def report_review(request: HttpRequest, pk: int) -> HttpResponse:
+    """An external reviewer records a review of a report a grant in force names."""
+    require(request.user, "review.write")
+    report = _report(request, pk)
+    form = ReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            reviews.record_review(
+                report,
+                form.cleaned_data["body"],
+                form.cleaned_data["snapshot_sha256"],
+                request.user,
+            )
+        except ValidationError as exc:
+            for errors in exc.message_dict.values():
+                messages.error(request, " ".join(errors))
+        else:
+            messages.success(request, "Your review is recorded; it is shown as advisory.")
+    else:
+        messages.error(request, "Write your review before sending it.")
+    return redirect("report-detail", pk=report.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def reviewer_home(request: HttpRequest) -> HttpResponse:
+    """Reviewers: the grants in force and what they cover. Leadership and the lab's readers:
+    every grant, pending approvals, and the form to grant access."""
+    require(request.user, "review.view")
+    now = timezone.now()
+    form = _grant_form(request.POST or None) if can(request.user, "review.grant") else None
+    if request.method == "POST":
+        require(request.user, "review.grant")
+        assert form is not None
+        if form.is_valid():
+            data = form.cleaned_data
+            report = Report.objects.filter(pk=data["report"]).first() if data["report"] else None
+            try:
+                grant = reviews.grant_access(
+                    User.objects.filter(username=data["reviewer"], role=Role.REVIEWER).first(),
+                    report=report,
+                    model=AIModel.objects.filter(slug=data["model"]).first()
+                    if data["model"]
+                    else None,
+                    organisation=data["organisation"],
+                    days=data["days"],
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                _add_errors(form, exc)
+            else:
+                if grant.status == "pending":
+                    messages.success(
+                        request,
+                        f"Grant #{grant.pk} waits for a holder of the {grant.approval_title} "
+                        "title to approve the reviewer.",
+                    )
+                else:
+                    messages.success(
+                        request, f"Access granted until {grant.ends_at:%Y-%m-%d %H:%M} UTC."
+                    )
+                return redirect("reviewer-home")
+    if can(request.user, "report.view"):
+        grants = list(
+            ReviewerGrant.objects.select_related(
+                "reviewer", "report", "model", "granted_by", "approved_by"
+            )[:200]
+        )
+        readable: list[Report] = []
+    else:
+        grants = reviews.grants_in_force(request.user, now)
+        readable = list(
+            reviews.visible_reports(request.user).select_related("model").order_by("-pk")[:200]
+        )
+    return render(
+        request,
+        "accountability/reviews.html",
+        {
+            "grants": [(g, g.in_force_at(now)) for g in grants],
+            "readable": readable,
+            "form": form,
+            "is_reviewer": can(request.user, "review.read"),
+        },
+    )
+
+
+@require_http_methods(["POST"])
+def grant_decide(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
+    """Approve or refuse a pending grant, or end one early."""
+    require(request.user, "review.grant")
+    act = {
+        "approve": reviews.approve_grant,
+        "refuse": reviews.refuse_grant,
+        "end": reviews.end_grant,
+    }.get(verb)
+    if act is None:
+        return render(request, "404.html", status=404)
+    grant = get_object_or_404(ReviewerGrant, pk=pk)
+    try:
+        act(grant, request.user)
+    except ValidationError as exc:
+        for errors in exc.message_dict.values():
+            messages.error(request, " ".join(errors))
+    else:
+        messages.success(request, f"Grant #{grant.pk}: {verb} recorded.")
+    return redirect("reviewer-home")

@@ -22,3 +22,16 @@ class AuditEntryFilter(django_filters.FilterSet):  # type: ignore[misc]  # djang
     class Meta:
         model = AuditEntry
         fields = ["actor", "action", "object_type", "object_id", "model", "since", "until"]
+
+
+class AuditEntryApiFilter(AuditEntryFilter):
+    """The API's: a time bound given empty (``?until=``) is refused, not ignored (the page's
+    form submits its empty fields, and means "no bound")."""
+
+    def is_valid(self) -> bool:
+        valid = bool(super().is_valid())
+        for name in ("since", "until"):
+            if name in self.data and not str(self.data.get(name) or "").strip():
+                self.form.add_error(name, "Is empty; give a date-time or leave it out.")
+                valid = False
+        return valid

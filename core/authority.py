@@ -14,6 +14,10 @@ still edit the rows; the chained, signed entries they cannot edit unseen. So:
 A credential change of a title holder (password, e-mail, reactivation, a token issued by
 someone else) is recorded as ``user.credential``; signing stays suspended for
 ``SIGNOFF_COOLING_OFF_HOURS`` after it, counted from the entry's own time.
+
+Every stored password is fingerprinted in the trail (``user.create``'s ``credential``, then
+``user.password``; ``core.credentials``): signing refuses an account whose password column does
+not match its last fingerprint, so a hash written in SQL signs nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ USER_ACTIONS = (
     "user.activate",
     "user.deactivate",
     "user.credential",
+    "user.password",
     "title.grant",
     "title.revoke",
 )
@@ -52,6 +57,7 @@ class Audited:
     active: bool = True
     staff: bool = False
     credential_changed_at: dt.datetime | None = None
+    credential: str | None = None  # keyed fingerprint of the last password stored
     # seq of the entry that last changed the titles (for signatures recorded later)
     history: list[tuple[int, frozenset[str]]] = dataclasses.field(default_factory=list)
 
@@ -62,6 +68,9 @@ class Audited:
             self.role = str(data.get("role") or "")
             self.titles = {str(t) for t in data.get("titles") or []}
             self.staff = bool(data.get("staff"))
+            self.credential = str(data["credential"]) if data.get("credential") else None
+        elif action == "user.password":
+            self.credential = str(data.get("credential") or "") or None
         elif action == "user.role":
             self.role = str(data.get("to") or "")
             self.staff = self.role == "admin"
@@ -179,10 +188,32 @@ def cached_of_user(user: object) -> Audited:
     return cached
 
 
+def credential_matches(user: object) -> bool:
+    """The account's password column is the one its last trail entry fingerprinted (cached on
+    the instance; a token's user row is read without the password, which costs one query)."""
+    from core.credentials import matches
+
+    cached: bool | None = getattr(user, "_credential_matches", None)
+    if cached is None:
+        cached = matches(getattr(user, "password", None), cached_of_user(user).credential)
+        user._credential_matches = cached  # type: ignore[attr-defined]
+    return cached
+
+
+CREDENTIAL_MISMATCH = (
+    "Your password as stored does not match the audit trail (it was changed outside the "
+    "application, or never recorded), so you cannot sign. Ask the operator to investigate; "
+    "verification names the account and every gate stays paused until it is resolved."
+)
+
+
 def refusal(user: object) -> str | None:
-    """Why the user may not sign at all now (cooling-off), or None."""
+    """Why the user may not sign at all now (a credential the trail does not back, a
+    cooling-off), or None."""
     from django.utils import timezone
 
+    if not credential_matches(user):
+        return CREDENTIAL_MISMATCH
     until = cached_of_user(user).suspended_until()
     if until is not None and until > timezone.now():
         return (

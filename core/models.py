@@ -31,6 +31,9 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Administrator"
     # Service accounts for training pipelines: report checkpoints and results, read the gate.
     PIPELINE = "pipeline", "Training pipeline"
+    # People outside the lab: read only what leadership granted them, for a period, and record
+    # reviews of it (accountability.reviews).
+    REVIEWER = "reviewer", "External reviewer"
 
 
 class User(AbstractUser):
@@ -49,6 +52,38 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+    # set_password or set_unusable_password ran since the last save: the next save that
+    # writes the column records the credential's fingerprint in the trail.
+    _credential_set = False
+
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        self._credential_set = True
+
+    def set_unusable_password(self) -> None:
+        super().set_unusable_password()
+        self._credential_set = True
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        """Saves; a password set on an existing account (a change, a reset, Django's rehash at
+        sign-in) is recorded as ``user.password`` with its keyed fingerprint, in the same
+        transaction (``core.credentials``). A new account's is recorded by ``user.create``."""
+        update_fields = kwargs.get("update_fields")
+        written = update_fields is None or "password" in update_fields  # type: ignore[operator]
+        changed = self._credential_set and written and not self._state.adding
+        with transaction.atomic():
+            super().save(*args, **kwargs)  # type: ignore[arg-type]
+            if changed:
+                from core.credentials import fingerprint
+
+                events.record(
+                    "user.password",
+                    self,
+                    {"username": self.username, "credential": fingerprint(self.password)},
+                )
+        if written:
+            self._credential_set = False
 
     @property
     def roles(self) -> frozenset[str]:
@@ -142,6 +177,7 @@ class TokenScope(models.TextChoices):
     EVIDENCE = "evidence:write", "Report models, checkpoints and results"
     GOVERNANCE = "governance:write", "Request, approve and pause; record safeguards"
     AUDIT = "audit:read", "Read and export the audit trail"
+    REVIEW = "review:write", "Record reviews of the reports you were granted"
 
 
 TOKEN_PREFIX = "rsp"  # noqa: S105 (a label, not a secret)

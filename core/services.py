@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from core import authority, events
+from core import authority, credentials, events
 from core.models import (
     ApiToken,
     Role,
@@ -192,7 +192,7 @@ def _require_manager(actor: Actor) -> None:
 
 
 def _forget_cached(user: User) -> None:
-    for attr in ("_titles_cache", "_audited_authority"):
+    for attr in ("_titles_cache", "_audited_authority", "_credential_matches"):
         if hasattr(user, attr):
             delattr(user, attr)
 
@@ -258,7 +258,13 @@ def create_user(
         events.record(
             "user.create",
             user,
-            {"username": username, "role": role, "titles": wanted, "staff": is_admin},
+            {
+                "username": username,
+                "role": role,
+                "titles": wanted,
+                "staff": is_admin,
+                "credential": credentials.fingerprint(user.password),
+            },
             actor=actor,
         )
         if wanted:
@@ -514,6 +520,28 @@ def credential_changed(user: User, kind: str, *, actor: Actor) -> bool:
         )
     _forget_cached(user)
     return True
+
+
+def record_credential(user: User, *, actor: Actor) -> None:
+    """Record the account's current password as its credential (``user.password``), audited as
+    the operator's act (``manage.py account record-credential``): for an account whose
+    credential the trail never recorded (created before credentials were fingerprinted). Check
+    the account's sign-in first: whatever hash the column holds becomes the recorded one."""
+    if _is_user(actor):
+        raise AccountError("Only the operator's console records a credential.")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        events.record(
+            "user.password",
+            locked,
+            {
+                "username": locked.username,
+                "credential": credentials.fingerprint(locked.password),
+                "recorded_by": _name(actor),
+            },
+            actor=actor,
+        )
+    _forget_cached(user)
 
 
 def issue_token(

@@ -22,7 +22,7 @@ from evaluations import services
 from evaluations.lowering import lowering_changes
 from evaluations.models import EvalResult, PendingCorrection
 from rsp_portal.authz import require
-from rsp_portal.errors import ConflictError
+from rsp_portal.errors import ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -91,7 +91,7 @@ def _open(pk: int) -> PendingCorrection:
         .first()
     )
     if pending is None:
-        raise services.EvidenceError({"correction": [f"No correction #{pk}."]})
+        raise NotFoundError({"correction": [f"No correction #{pk}."]})
     if pending.status != PendingCorrection.Status.PENDING:
         raise ConflictError(
             {

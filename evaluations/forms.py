@@ -46,6 +46,12 @@ class ResultForm(forms.Form):
     inference_budget = forms.CharField(required=False, max_length=100)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     evidence_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
+    external_body = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Run by an outside body",
+        help_text="e.g. a government institute's pre-deployment tests; leave empty for your own",
+    )
 
     ELICITATION = (
         "scaffold",
@@ -90,6 +96,7 @@ class ResultForm(forms.Form):
             "elicitation": elicitation,
             "notes": data.get("notes") or "",
             "evidence_url": data.get("evidence_url") or "",
+            "external_body": data.get("external_body") or "",
         }
 
 

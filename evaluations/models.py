@@ -161,6 +161,9 @@ class EvalResult(AppendOnlyModel):
         API = "api", "API"
         IMPORT = "import", "Import"
         SUITE = "suite", "Suite run"
+        # Run by an outside body (a government institute's pre-deployment tests...), named in
+        # ``external_body``; recorded here through the API or the browser.
+        EXTERNAL = "external", "Outside body"
 
     model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="results")
     checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="results")
@@ -174,6 +177,8 @@ class EvalResult(AppendOnlyModel):
     elicitation = models.JSONField(default=dict, blank=True)
     mitigation = models.CharField(max_length=4, choices=Mitigation.choices, default=Mitigation.PRE)
     source = models.CharField(max_length=10, choices=Source.choices)
+    # The outside body that ran the evaluation; set exactly when the source is ``external``.
+    external_body = models.CharField(max_length=200, blank=True, default="")
     # Where the number came from: Inspect eval_id, file sha256, import id, suite run id...
     provenance = models.JSONField(default=dict, blank=True)
     submitted_by = models.ForeignKey(
@@ -210,6 +215,11 @@ class EvalResult(AppendOnlyModel):
             models.CheckConstraint(
                 condition=models.Q(n_samples__isnull=True) | models.Q(n_samples__gte=1),
                 name="result_n_samples_positive",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(source="external") & ~models.Q(external_body=""))
+                | (~models.Q(source="external") & models.Q(external_body="")),
+                name="result_external_names_its_body",
             ),
         ]
         indexes = [

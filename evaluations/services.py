@@ -79,10 +79,13 @@ RESULT_FIELDS = frozenset(
         "provenance",
         "evaluated_at",
         "partial",
+        "external_body",
     }
 )
 #: A correction may change everything but where the result belongs and where it came from.
-CORRECTION_FIELDS = RESULT_FIELDS - {"model", "checkpoint", "provenance"}
+CORRECTION_FIELDS = RESULT_FIELDS - {"model", "checkpoint", "provenance", "external_body"}
+#: The longest name of an outside body that ran an evaluation.
+MAX_BODY_NAME = 200
 ELICITATION_FIELDS = {
     "scaffold": "a string",
     "attempts": "a positive integer",
@@ -608,7 +611,23 @@ def validate_result(
         "evaluated_at": evaluated_at(item.get("evaluated_at"), f"{prefix}evaluated_at")
         or timezone.now(),
         "partial": _boolean(item.get("partial"), f"{prefix}partial"),
+        "external_body": _external_body(item.get("external_body"), f"{prefix}external_body"),
     }
+
+
+def _external_body(raw: object, field: str) -> str:
+    """The outside body that ran the evaluation (e.g. a government institute), or ""."""
+    if raw is None:
+        return ""
+    if not isinstance(raw, str) or len(raw.strip()) > MAX_BODY_NAME or "\x00" in raw:
+        raise field_error(field, f"The name of the outside body: text of at most {MAX_BODY_NAME}.")
+    return raw.strip()
+
+
+def result_source(fields: Mapping[str, object], channel: str) -> str:
+    """Where a result came from: ``external`` when an outside body ran it (whatever channel
+    brought it in), else the channel (browser, API, import, suite)."""
+    return EvalResult.Source.EXTERNAL if fields.get("external_body") else channel
 
 
 def result_audit_data(result: EvalResult) -> dict[str, Any]:
@@ -625,6 +644,8 @@ def result_audit_data(result: EvalResult) -> dict[str, Any]:
         "evaluated_at": result.evaluated_at.isoformat(),
         "partial": result.partial,
     }
+    if result.external_body:
+        data["external_body"] = result.external_body
     if result.supersedes_id is not None:
         data["supersedes"] = result.supersedes_id
         data["reason"] = result.correction_reason
@@ -664,7 +685,9 @@ def record_results(
         prefix = f"results[{index}]." if indexed else ""
         values = validate_result(item, policy, lookup, prefix=prefix)
         values["provenance"] = {**dict(provenance or {}), **values["provenance"]}
-        rows.append(EvalResult(**values, source=source, submitted_by=user_of(actor)))
+        rows.append(
+            EvalResult(**values, source=result_source(values, source), submitted_by=user_of(actor))
+        )
     # The batch appends every entry (results, gate transitions) after the gate is recomputed,
     # so the audit log-head lock is held only for the append and the commit.
     lens = summary.lens_of_view(policy)
@@ -706,6 +729,7 @@ def correction_fields(
         "evidence_url": old.evidence_url,
         "evaluated_at": old.evaluated_at,
         "partial": old.partial,
+        "external_body": old.external_body,
         **values,
     }
     lookup = _Lookup(
@@ -759,7 +783,7 @@ def correct_result(
             with transaction.atomic():
                 new = EvalResult.objects.create(
                     **fields,
-                    source=source,
+                    source=result_source(fields, source),
                     submitted_by=user_of(actor),
                     supersedes=locked,
                     correction_reason=reason_text,

@@ -21,6 +21,7 @@ SUBJECTS = {
     "threshold.crossed": "{model} crossed a capability threshold",
     "evaluation.due": "{model} is due for evaluation",
     "policy.activation.requested": "A policy activation needs your sign-off",
+    "commitment.reminder": "Commitment due {due_at}: {text}",
 }
 
 

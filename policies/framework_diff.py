@@ -311,7 +311,10 @@ def _summaries(pack: Pack) -> dict[str, DomainSummary]:
                 for t in items
                 for i in t.get("indicators", [])
             ),
-            sources=sorted({str(t.get("source", PACK_CHOICE)) for t in items}),
+            # The thresholds' sections; a domain without any (cyber as ongoing assessment)
+            # is cited by the section that names the domain.
+            sources=sorted({str(t.get("source", PACK_CHOICE)) for t in items})
+            or sorted({str(d.get("source", PACK_CHOICE)) for d in domains}),
         )
     return result
 
@@ -373,9 +376,16 @@ def _settings_changes(old: Pack, new: Pack) -> list[Change]:
                 fewer,
                 f"baseline safeguard requirements every model must meet: {old_count} -> "
                 f"{new_count}" + (" (fewer is a loosening)" if fewer else ""),
+                source=_baseline_source(new) or _baseline_source(old),
             ),
         )
     return changes
+
+
+def _baseline_source(pack: Pack) -> str:
+    """Where the pack's text names its baseline standards ("" when the pack chose them)."""
+    cited = ((pack.get("settings") or {}).get("sources") or {}).get("baseline_standards", "")
+    return "" if cited == PACK_CHOICE else str(cited)
 
 
 def _baseline_rank(pack: Pack) -> int:
@@ -405,16 +415,23 @@ def _baseline_requirements(pack: Pack) -> int:
     return sum(len(standards[code].get("requirements", [])) for code in _baseline_closure(pack))
 
 
+def _cited(side: DomainSummary) -> str:
+    """The sections a domain's side cites, pack choices left out."""
+    return ", ".join(s for s in side.sources if s != PACK_CHOICE) or PACK_CHOICE
+
+
 def _domain_changes(row: DomainComparison) -> list[Change]:
     key, a, b = row.category, row.old, row.new
     if a is None and b is None:  # pragma: no cover - rows come from either side
         return []
     if a is None:
         assert b is not None
+        why = "risk domain added"
         return [
-            Change("added", "domains", key, None, None, b.to_dict(), False, "risk domain added")
+            Change("added", "domains", key, None, None, b.to_dict(), False, why, False, _cited(b))
         ]
     if b is None:
+        # Cited by the sections that held what the newer text no longer has.
         return [
             Change(
                 "removed",
@@ -426,10 +443,12 @@ def _domain_changes(row: DomainComparison) -> list[Change]:
                 True,
                 f"risk domain no longer covered (was {_names(a.domains)}, "
                 f"{len(a.red_lines)} red line(s))",
+                False,
+                _cited(a),
             )
         ]
     out: list[Change] = []
-    source = ", ".join(s for s in b.sources if s != PACK_CHOICE) or PACK_CHOICE
+    source = _cited(b)
     lines = ("warning_lines", "indicators")
 
     def add(field: str, old: object, new: object, loosening: bool, why: str) -> None:

@@ -15,6 +15,7 @@ from policies.pack_format import (
     REQUIRES_SCOPES,
     SETTINGS_KEYS,
     PackCommitment,
+    PackExternalReview,
     PackReportKind,
     Validator,
     path_at,
@@ -49,7 +50,12 @@ def validate_report_kinds(v: Validator, root: dict[str, object]) -> list[PackRep
     codes: dict[str, str] = {}
     for index, item in enumerate(raw):
         path = path_at("report_kinds", index)
-        m = v.mapping(item, path, ("code", "name"), ("signoff_titles", "required_for", "source"))
+        m = v.mapping(
+            item,
+            path,
+            ("code", "name"),
+            ("signoff_titles", "required_for", "source", "external_review"),
+        )
         if m is None:
             continue
         code = v.string(m, "code", path, pattern=CODE_RE)
@@ -68,11 +74,37 @@ def validate_report_kinds(v: Validator, root: dict[str, object]) -> list[PackRep
                     "signoff_titles": [title for _, title in titles],
                     "required_for": sorted(scope for _, scope in scopes),
                     "source": v.citation(m, path),
+                    "external_review": _external_review(v, m, path),
                 },
             )
         )
     out.sort(key=lambda kind: kind["code"] or "")
     return out
+
+
+def _external_review(v: Validator, kind: dict[str, object], path: str) -> PackExternalReview | None:
+    """``external_review``: outside reviewers get access to reports of the kind; ``approved_by``
+    names the title that approves each reviewer, ``access_commitment`` the commitment a grant
+    keeps (checked against the commitments in :func:`validate_commitments`)."""
+    if kind.get("external_review") is None:
+        return None
+    where = path_at(path, "external_review")
+    m = v.mapping(
+        kind["external_review"], where, (), ("approved_by", "access_commitment", "source")
+    )
+    if m is None:
+        return None
+    approved_by = v.string(m, "approved_by", where) if m.get("approved_by") is not None else None
+    commitment = (
+        v.string(m, "access_commitment", where, pattern=CODE_RE)
+        if m.get("access_commitment") is not None
+        else None
+    )
+    return {
+        "approved_by": approved_by,
+        "access_commitment": commitment,
+        "source": v.citation(m, where),
+    }
 
 
 def validate_commitments(
@@ -123,7 +155,34 @@ def validate_commitments(
             )
         )
     out.sort(key=lambda commitment: commitment["code"] or "")
+    _check_access_commitments(v, report_kinds, out)
     return out
+
+
+def _check_access_commitments(
+    v: Validator, report_kinds: list[PackReportKind], commitments: list[PackCommitment]
+) -> None:
+    """An ``external_review.access_commitment`` names a ``report_signed`` commitment of its
+    own kind: a grant of access to such a report is how the commitment is kept."""
+    by_code = {c["code"]: c for c in commitments}
+    for index, kind in enumerate(report_kinds):
+        review = kind.get("external_review")
+        code = review and review["access_commitment"]
+        if not code:
+            continue
+        found = by_code.get(code)
+        if (
+            found is None
+            or found["trigger"] != "report_signed"
+            or found["report_kind"] != kind["code"]
+        ):
+            v.error(
+                path_at(
+                    path_at(path_at("report_kinds", index), "external_review"), "access_commitment"
+                ),
+                f"must name a report_signed commitment of report kind {kind['code']!r}, "
+                f"got {code!r}",
+            )
 
 
 def _deadline_days(

@@ -10,7 +10,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 STANDARD_KINDS: tuple[str, ...] = ("deployment", "security", "alignment")
 THRESHOLD_TIERS: tuple[str, ...] = ("red_line", "early_warning")
@@ -51,6 +51,9 @@ FAMILIES: tuple[str, ...] = (
 )
 #: The ``source`` of a value the framework's text does not give (chosen by the pack's author).
 PACK_CHOICE = "pack choice"
+#: How a change the text makes to its previous version reads (``source.changes[].direction``):
+#: what no field-by-field diff can tell, such as a reworded threshold or a governance power.
+TEXT_CHANGE_DIRECTIONS: tuple[str, ...] = ("loosening", "tightening", "mixed", "neutral")
 #: What starts a commitment's clock (``commitments[].trigger``).
 COMMITMENT_TRIGGERS: tuple[str, ...] = (
     "crossing",
@@ -101,6 +104,14 @@ TOP_OPTIONAL = ("family", "report_kinds", "commitments")
 # section; docs/policy-packs.md describes each field.
 
 
+class PackTextChange(TypedDict):
+    """``source.changes[]``: one change this version's text makes to the previous version."""
+
+    change: str
+    direction: str
+    source: str
+
+
 class PackSource(TypedDict):
     """``source``: the published framework a pack is modelled on."""
 
@@ -111,6 +122,8 @@ class PackSource(TypedDict):
     url: str
     document: str
     notes: list[str]
+    #: Only when the pack gives them (so packs without any keep their content hash).
+    changes: NotRequired[list[PackTextChange]]
 
 
 class PackSettings(TypedDict):
@@ -206,6 +219,16 @@ class PackThreshold(TypedDict):
     source: str
 
 
+class PackExternalReview(TypedDict):
+    """``report_kinds[].external_review``: reports of the kind go to outside reviewers."""
+
+    #: The title whose holder approves each reviewer's access first (e.g. ``LTBT``), or None.
+    approved_by: str | None
+    #: The commitment (``report_signed`` of this kind) a grant of access keeps, or None.
+    access_commitment: str | None
+    source: str
+
+
 class PackReportKind(TypedDict):
     """One entry of ``report_kinds``: a report the framework requires, who signs it, for what."""
 
@@ -214,6 +237,7 @@ class PackReportKind(TypedDict):
     signoff_titles: list[str]
     required_for: list[str]
     source: str
+    external_review: PackExternalReview | None
 
 
 class PackCommitment(TypedDict):

@@ -22,9 +22,11 @@ from policies.pack_format import (
     DOMAIN_TIERS,
     FAMILIES,
     METRIC_KEY_RE,
+    PACK_CHOICE,
     PACK_KEY_RE,
     REQUIRES_SCOPES,
     STANDARD_KINDS,
+    TEXT_CHANGE_DIRECTIONS,
     THRESHOLD_TIERS,
     TOP_OPTIONAL,
     TOP_REQUIRED,
@@ -41,6 +43,7 @@ from policies.pack_format import (
     PackSettings,
     PackSource,
     PackStandard,
+    PackTextChange,
     PackThreshold,
     Validator,
     path_at,
@@ -116,7 +119,10 @@ def validate_pack(data: object, filename: str) -> Pack:
 
 def _validate_source(v: Validator, value: object, path: str) -> PackSource | None:
     m = v.mapping(
-        value, path, ("publisher", "framework", "version", "date", "url"), ("document", "notes")
+        value,
+        path,
+        ("publisher", "framework", "version", "date", "url"),
+        ("document", "notes", "changes"),
     )
     if m is None:
         return None
@@ -131,7 +137,7 @@ def _validate_source(v: Validator, value: object, path: str) -> PackSource | Non
             v.error(path_at(path, "date"), f"must be a date YYYY-MM-DD, got {raw_date!r}")
     elif "date" in m:
         v.error(path_at(path, "date"), f"must be a date YYYY-MM-DD, got {type_name(raw_date)}")
-    return cast(
+    source = cast(
         PackSource,
         {  # None only beside an error
             "publisher": v.string(m, "publisher", path),
@@ -145,6 +151,34 @@ def _validate_source(v: Validator, value: object, path: str) -> PackSource | Non
             "notes": [note for _, note in v.code_list(m, "notes", path, pattern=None) or []],
         },
     )
+    if "changes" in m:
+        source["changes"] = _validate_text_changes(v, m["changes"], path_at(path, "changes"))
+    return source
+
+
+def _validate_text_changes(v: Validator, value: object, path: str) -> list[PackTextChange]:
+    """``source.changes``: what the text changed from its previous version, each with the
+    section it is in (never a pack choice: a change of the text is in the text)."""
+    out: list[PackTextChange] = []
+    for index, item in enumerate(v.items(value, path) or []):
+        where = path_at(path, index)
+        m = v.mapping(item, where, ("change", "direction", "source"))
+        if m is None:
+            continue
+        cited = v.string(m, "source", where)
+        if cited == PACK_CHOICE:
+            v.error(path_at(where, "source"), "must cite the section that changed")
+        out.append(
+            cast(
+                PackTextChange,
+                {
+                    "change": v.string(m, "change", where),
+                    "direction": v.string(m, "direction", where, choices=TEXT_CHANGE_DIRECTIONS),
+                    "source": cited,
+                },
+            )
+        )
+    return out
 
 
 def _validate_levels(

@@ -494,12 +494,21 @@ def history(request: HttpRequest) -> HttpResponse:
     steps = []
     for old, new in pairwise(members):
         changes = [c for c in all_history_changes(old, new) if not c.pack_choice]
+        # What the text changed that no field of the data holds (a reworded threshold, a
+        # governance power), as the newer pack reads it, each with its section.
+        read = new["source"].get("changes", [])
+        loosenings = [c for c in changes if c.loosening]
+        text_loosenings = [c for c in read if c["direction"] == "loosening"]
         steps.append(
             {
                 "old": old,
                 "new": new,
-                "loosenings": _as_rows([c for c in changes if c.loosening]),
+                "loosenings": _as_rows(loosenings),
                 "tightenings": _as_rows([c for c in changes if not c.loosening]),
+                "text_loosenings": text_loosenings,
+                "text_others": [c for c in read if c["direction"] != "loosening"],
+                "loosening_count": len(loosenings) + len(text_loosenings),
+                "other_count": len(changes) - len(loosenings) + len(read) - len(text_loosenings),
                 "pack_choices": sum(1 for c in all_history_changes(old, new) if c.pack_choice),
             }
         )

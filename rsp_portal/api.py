@@ -26,9 +26,42 @@ def via_for(request: Any) -> str:
     return f"token:{key_id}" if key_id else "session"
 
 
-class Pagination(pagination.PageNumberPagination):
+class StrictPageSize:
+    """``page_size`` from 1 to ``max_page_size``; anything else is a 400 naming it (DRF would
+    silently fall back to the default, answering a request the schema refuses)."""
+
+    page_size: int | None
+    page_size_query_param: str | None = "page_size"
+    page_query_param = "page"
+    max_page_size: int | None
+
+    def get_page_size(self, request: Any) -> int | None:
+        name, most = self.page_size_query_param or "page_size", self.max_page_size or 1
+        raw = request.query_params.getlist(name)
+        if not raw:
+            return self.page_size
+        try:
+            size = int(raw[0]) if len(raw) == 1 else 0
+        except ValueError:
+            size = 0
+        if not 1 <= size <= most:
+            raise exceptions.ValidationError(
+                {name: [f"Must be one whole number from 1 to {most}."]}
+            )
+        return size
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)  # type: ignore[misc]
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+            elif parameter["name"] == self.page_query_param:
+                parameter["schema"].update(minimum=1)
+        return parameters
+
+
+class Pagination(StrictPageSize, pagination.PageNumberPagination):
     page_size = 50
-    page_size_query_param = "page_size"
     max_page_size = 500
 
 

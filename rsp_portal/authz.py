@@ -26,13 +26,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("rsp_portal.authz")
 
-SAFETY, LEADERSHIP, AUDITOR, ADMIN, PIPELINE = (
+SAFETY, LEADERSHIP, AUDITOR, ADMIN, PIPELINE, REVIEWER = (
     Role.SAFETY,
     Role.LEADERSHIP,
     Role.AUDITOR,
     Role.ADMIN,
     Role.PIPELINE,
+    Role.REVIEWER,
 )
+# Everyone inside the lab. External reviewers are not in it: they read only what a grant names
+# (accountability.reviews), through the review actions below and the pages in REVIEWER_PAGES.
 EVERYONE = frozenset({SAFETY, LEADERSHIP, AUDITOR, ADMIN, PIPELINE})
 PEOPLE = frozenset({SAFETY, LEADERSHIP, AUDITOR, ADMIN})
 
@@ -49,7 +52,7 @@ class Action:
 
 _ACTIONS = [
     # Who am I: any token may check itself, whatever its scopes (scope "" means no scope needed).
-    Action("account.view", EVERYONE, "", "See who you are signed in as"),
+    Action("account.view", EVERYONE | {REVIEWER}, "", "See who you are signed in as"),
     # Reading the record.
     Action("policy.view", EVERYONE, TokenScope.READ, "Read the policy"),
     Action("evidence.view", EVERYONE, TokenScope.READ, "Read models, checkpoints and results"),
@@ -162,6 +165,14 @@ _ACTIONS = [
     Action(
         "report.view", frozenset({SAFETY, LEADERSHIP, AUDITOR}), TokenScope.READ, "Read reports"
     ),
+    # Reading one report: the lab's readers read every report, an external reviewer only those
+    # a grant in force names (accountability.reviews.visible_reports decides which).
+    Action(
+        "report.read",
+        frozenset({SAFETY, LEADERSHIP, AUDITOR, REVIEWER}),
+        TokenScope.READ,
+        "Read a report you may see",
+    ),
     Action(
         "report.write",
         frozenset({SAFETY, LEADERSHIP}),
@@ -187,6 +198,32 @@ _ACTIONS = [
         TokenScope.GOVERNANCE,
         "Record that a commitment was kept",
     ),
+    # External review (docs/accountability.md): leadership grants a reviewer time-limited access
+    # to a report or a model's reports; the reviewer reads what the grant names and reviews it.
+    Action(
+        "review.grant",
+        frozenset({LEADERSHIP}),
+        TokenScope.GOVERNANCE,
+        "Grant, approve and end an external reviewer's access",
+    ),
+    Action(
+        "review.read",
+        frozenset({REVIEWER}),
+        TokenScope.READ,
+        "Read the reports (and the record frozen in them) your grants name, while they last",
+    ),
+    Action(
+        "review.view",
+        frozenset({SAFETY, LEADERSHIP, AUDITOR, REVIEWER}),
+        TokenScope.READ,
+        "See reviewer grants (reviewers: their own)",
+    ),
+    Action(
+        "review.write",
+        frozenset({REVIEWER}),
+        TokenScope.REVIEW,
+        "Record a review of a report your grant names",
+    ),
     Action(
         "notifications.manage",
         frozenset({ADMIN}),
@@ -210,8 +247,34 @@ NOT_FOR_ADMINS = frozenset(
         "report.sign",
         "report.publish",
         "title.grant",
+        "review.grant",
     }
 )
+
+#: The only pages an external reviewer's session reaches (URL names); every other page answers
+#: 403 (``rsp_portal.middleware.ReviewerConfinementMiddleware``), so a page added later is
+#: closed to reviewers until it is listed here. The API needs no list: every endpoint declares
+#: its actions and reviewers hold only the review actions (deny by default).
+REVIEWER_PAGES = frozenset(
+    {
+        "login",
+        "logout",
+        "password_reset_confirm",
+        "password_reset_complete",
+        "tokens",
+        "revoke-token",
+        "reviewer-home",
+        "report-detail",
+        "report-print",
+        "report-review",
+        "transparency",
+    }
+)
+
+
+def confined_to_review(user: Actor) -> bool:
+    """Whether ``user`` is an external reviewer (who reaches only :data:`REVIEWER_PAGES`)."""
+    return REVIEWER in _roles(user)
 
 
 def _roles(user: Actor) -> frozenset[str]:

@@ -14,6 +14,8 @@ from typing import Any
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 MAX_UTC_OFFSET = timedelta(hours=14)
@@ -28,6 +30,7 @@ def utc_offset_error(value: datetime) -> str | None:
     return None
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class BoundedDateTimeField(serializers.DateTimeField):
     """DRF's date-time field, refusing impossible UTC offsets before it converts to UTC."""
 

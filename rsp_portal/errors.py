@@ -3,6 +3,7 @@ machine-readable ``code``.
 
 Services raise a :class:`ServiceError` or one of its subclasses, each naming its HTTP status
 and its ``code``: :class:`ConflictError` (409: conflicts with the stored state),
+:class:`NotFoundError` (404: the object named does not exist),
 :class:`TooLargeError` (413). Forms and pages show ``message_dict`` (or :attr:`text`) as it
 is; the API's one exception handler (``rsp_portal.api.exception_handler``) answers
 ``{"errors": {field: [messages]}, "code": code}`` with the error's ``status_code``. No view
@@ -32,6 +33,13 @@ class ConflictError(ServiceError):
 
     status_code = 409
     code = "conflict"
+
+
+class NotFoundError(ServiceError):
+    """The object the request names (in its path or query) does not exist (404)."""
+
+    status_code = 404
+    code = "not_found"
 
 
 class TooLargeError(ServiceError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import django_filters
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
@@ -45,6 +46,25 @@ class PrebuiltFilterBackend(DjangoFilterBackend):  # type: ignore[misc]  # djang
         for filter_, value in cleaned:
             queryset = filter_.filter(queryset, value)
         return queryset
+
+
+class StrictBooleanField(forms.Field):
+    """``true``/``false`` (or ``1``/``0``); anything else is refused, not read as "no filter"
+    (django-filter's select widget turns an unknown value into None)."""
+
+    def to_python(self, value: object) -> bool | None:
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise DjangoValidationError("Must be true or false.", code="invalid")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):  # type: ignore[misc]
+    field_class = StrictBooleanField
 
 
 def _plain(filterset_class: type[FilterSet]) -> bool:

@@ -27,17 +27,17 @@ if TYPE_CHECKING:
 
 
 HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
 #: The header as the OpenAPI schema documents it (every endpoint that honours it).
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
-    str,
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": r"\S"},
     OpenApiParameter.HEADER,
     required=False,
     description="a unique key (≤255 characters); a retry with the same key and body "
     "replays the first answer, with another body answers 422",
 )
 REPLAY_HEADER = "Idempotent-Replayed"
-MAX_KEY_LENGTH = 255
 
 
 class KeyReused(exceptions.APIException):

@@ -7,10 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequired
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
+from django.shortcuts import redirect
 from django.utils.cache import add_never_cache_headers
 
+from rsp_portal import authz
 from rsp_portal.api import RETRY_AFTER_SECONDS, database_unavailable
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,43 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class ReviewerConfinementMiddleware:
+    """An external reviewer's session reaches only the pages ``authz.REVIEWER_PAGES`` names
+    (and public ones); anything else is 403, and the landing page sends them to their grants.
+
+    The views still check each grant (``accountability.reviews``): this is the outer wall, so a
+    page added later without a thought for reviewers stays closed to them. The API is left to
+    DRF, where reviewers hold only the review actions.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: object,
+        view_args: tuple[object, ...],
+        view_kwargs: dict[str, object],
+    ) -> HttpResponseBase | None:
+        if is_api(request) or not authz.confined_to_review(getattr(request, "user", None)):
+            return None
+        if getattr(view_func, "login_required", True) is False:
+            return None  # public pages are public to reviewers too
+        name = request.resolver_match.url_name if request.resolver_match else None
+        if name == "dashboard":
+            return redirect("reviewer-home")
+        if name not in authz.REVIEWER_PAGES:
+            authz.log_denial(request.user, f"page {name or request.path_info}")
+            raise PermissionDenied(
+                "External reviewers see only the reports their grants name: see Your reviews."
+            )
+        return None
 
 
 class ApiErrorMiddleware:
@@ -100,6 +140,7 @@ class BearerApiFastPath:
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "rsp_portal.middleware.LoginRequiredMiddleware",
+            "rsp_portal.middleware.ReviewerConfinementMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "django_htmx.middleware.HtmxMiddleware",
             "axes.middleware.AxesMiddleware",

@@ -19,8 +19,13 @@ FIELD_ERRORS = {
     "properties": {
         "errors": {
             "type": "object",
-            "description": "messages per field; nested fields are named like `results[3].value`",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "description": "messages per field; a nested field's errors nest the same way",
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "object"}]}},
+                    {"type": "object", "description": "a nested field's errors, by name or index"},
+                ]
+            },
         },
         "code": {
             "type": "string",
@@ -38,7 +43,7 @@ _EITHER = {"oneOf": [_FIELDS_REF, _DETAIL_REF]}
 _COMMON = {
     "401": ("Not authenticated: no or an invalid token or session.", _DETAIL_REF),
     "403": ("The role or the token's scopes do not allow this.", _DETAIL_REF),
-    "404": ("No such object, or not visible to the caller.", _DETAIL_REF),
+    "404": ("No such object, or not visible to the caller.", _EITHER),
     "405": ("The route does not support this method.", _DETAIL_REF),
     "500": ("Internal error (never for bad input).", _DETAIL_REF),
     "503": ("The database is unreachable; retry after `Retry-After` seconds.", _DETAIL_REF),
@@ -50,6 +55,9 @@ _WRITES = {
     "415": ("Unsupported content type.", _DETAIL_REF),
 }
 _READS = {"400": ("A query parameter is invalid, naming it.", _EITHER)}
+#: Operations whose body drf-spectacular cannot tell is required (several media types, one of
+#: them raw text).
+REQUIRED_BODIES = {("/api/v1/audit/witness/", "post")}
 
 
 def add_error_responses(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
@@ -63,6 +71,8 @@ def add_error_responses(result: dict[str, Any], generator: Any, **kwargs: Any) -
         for method, operation in operations.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
+            if (path, method) in REQUIRED_BODIES and "requestBody" in operation:
+                operation["requestBody"]["required"] = True
             extra = {**_COMMON, **(_READS if method == "get" else _WRITES)}
             responses = operation.setdefault("responses", {})
             for status, (description, schema) in extra.items():

@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "rsp_portal.middleware.LoginRequiredMiddleware",
+    # External reviewers reach only the pages their grants concern (rsp_portal.authz).
+    "rsp_portal.middleware.ReviewerConfinementMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -230,6 +232,8 @@ GATE_MAC_KEY_FILE = env_str("GATE_MAC_KEY_FILE", "")
 # After a credential change of a title holder (password, e-mail, reactivation, a token issued by
 # someone else) their signing is suspended for this long; the other title holders are told.
 SIGNOFF_COOLING_OFF_HOURS = env_int("SIGNOFF_COOLING_OFF_HOURS", 72, minimum=0)
+# Days before a procedural commitment's deadline that safety and leadership are reminded of it.
+COMMITMENT_REMINDER_DAYS = env_int("COMMITMENT_REMINDER_DAYS", 3, minimum=1)
 # Full verifications on demand (POST /api/v1/audit/verify/), per user.
 AUDIT_VERIFY_RATE = env_str("AUDIT_VERIFY_RATE", "6/hour")
 
@@ -287,6 +291,11 @@ CELERY_BEAT_SCHEDULE = {
     # Governance: time alone can change a gate (an evaluation falling due, a verification or a
     # pending decision expiring).
     "governance-sweep-gates": {"task": "governance.sweep_gates", "schedule": 300.0},
+    # Reminders before a procedural commitment's deadline (COMMITMENT_REMINDER_DAYS ahead).
+    "accountability-remind-commitments": {
+        "task": "accountability.remind_commitments",
+        "schedule": 3600.0,
+    },
     # The outbox (docs/adr/0014-one-transactional-outbox.md): suite runs, notifications and
     # checkpoint requests the fast path missed (a broker outage, a crash) or that wait out a
     # retry backoff, which starts at 10 s; pruning of done messages, daily is enough.
@@ -324,10 +333,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rsp_portal.authz.ActionPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "rsp_portal.negotiation.JsonFirstNegotiation",
-    "DEFAULT_PARSER_CLASSES": [
-        "rsp_portal.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only; the one upload (results/import/) declares its multipart parser itself, so the
+    # schema promises multipart nowhere else (form fields carry no JSON numbers or lists).
+    "DEFAULT_PARSER_CLASSES": ["rsp_portal.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rsp_portal.api.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

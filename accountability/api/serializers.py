@@ -6,7 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accountability.models import Redaction, Report, ReportSignature
+from accountability.models import Redaction, Report, ReportSignature, Review, ReviewerGrant
+from evaluations.models import AIModel
 
 
 class SectionSerializer(serializers.Serializer[dict[str, str]]):
@@ -31,6 +32,29 @@ class RedactionSerializer(serializers.ModelSerializer[Redaction]):
         fields = ["section", "heading", "reason", "by", "created_at"]
 
 
+class ReviewSerializer(serializers.ModelSerializer[Review]):
+    """An external review: advisory, never a signature."""
+
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+    advisory = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Review
+        fields = [
+            "id",
+            "report",
+            "reviewer",
+            "organisation",
+            "body",
+            "snapshot_sha256",
+            "created_at",
+            "advisory",
+        ]
+
+    def get_advisory(self, obj: Review) -> bool:
+        return True
+
+
 class ReportSerializer(serializers.ModelSerializer[Report]):
     model: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True, allow_null=True
@@ -38,6 +62,7 @@ class ReportSerializer(serializers.ModelSerializer[Report]):
     sections = SectionSerializer(many=True, read_only=True)
     signatures = SignatureSerializer(many=True, read_only=True)
     redactions = RedactionSerializer(many=True, read_only=True)
+    reviews = ReviewSerializer(many=True, read_only=True)
     supersedes: serializers.PrimaryKeyRelatedField[Report] = serializers.PrimaryKeyRelatedField(
         read_only=True, allow_null=True
     )
@@ -61,6 +86,7 @@ class ReportSerializer(serializers.ModelSerializer[Report]):
             "required_titles",
             "signatures",
             "redactions",
+            "reviews",
             "public_sections",
             "created_by",
             "created_at",
@@ -128,3 +154,53 @@ class LateEvaluationSerializer(serializers.Serializer[dict[str, Any]]):
     completed_at = serializers.DateTimeField(allow_null=True)
     days_late = serializers.FloatField()
     open = serializers.BooleanField()
+
+
+class ReviewInputSerializer(serializers.Serializer[dict[str, object]]):
+    body = serializers.CharField(help_text="the review, Markdown (rendered sanitised)")
+    snapshot_sha256 = serializers.CharField(help_text="the snapshot hash of the report you read")
+
+
+class GrantSerializer(serializers.ModelSerializer[ReviewerGrant]):
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    granted_by = serializers.CharField(source="granted_by.username", read_only=True)
+    approved_by = serializers.CharField(
+        source="approved_by.username", read_only=True, allow_null=True
+    )
+    in_force = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReviewerGrant
+        fields = [
+            "id",
+            "reviewer",
+            "organisation",
+            "report",
+            "model",
+            "days",
+            "approval_title",
+            "status",
+            "granted_by",
+            "granted_at",
+            "approved_by",
+            "approved_at",
+            "starts_at",
+            "ends_at",
+            "in_force",
+        ]
+
+    def get_in_force(self, obj: ReviewerGrant) -> bool:
+        return obj.in_force_at(self.context["now"])
+
+
+class GrantInputSerializer(serializers.Serializer[dict[str, object]]):
+    reviewer = serializers.CharField(help_text="username of an account in the reviewer role")
+    organisation = serializers.CharField(help_text="the outside body the reviewer reviews for")
+    report = serializers.IntegerField(required=False, allow_null=True, help_text="a report id")
+    model = serializers.CharField(
+        required=False, allow_null=True, help_text="a model slug: access to its reports"
+    )
+    days = serializers.IntegerField(help_text="how long the access lasts (1-366 days)")

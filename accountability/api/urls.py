@@ -8,6 +8,13 @@ urlpatterns = [
     path("reports/<int:pk>/revise/", views.ReportReviseView.as_view(), name="api-report-revise"),
     path("reports/<int:pk>/sign/", views.ReportSignView.as_view(), name="api-report-sign"),
     path("reports/<int:pk>/publish/", views.ReportPublishView.as_view(), name="api-report-publish"),
+    path("reports/<int:pk>/reviews/", views.ReportReviewView.as_view(), name="api-report-reviews"),
+    path("reviewer-grants/", views.GrantListView.as_view(), name="api-reviewer-grants"),
+    path(
+        "reviewer-grants/<int:pk>/<str:verb>/",
+        views.GrantDecideView.as_view(),
+        name="api-reviewer-grant-decide",
+    ),
     path("commitments/", views.CommitmentListView.as_view(), name="api-commitments"),
     path(
         "commitments/<str:key>/fulfil/",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -15,17 +15,25 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accountability import commitments, late, reports
+from accountability import commitments, late, reports, reviews
 from accountability.api import serializers as s
 from accountability.commitments import DueItem
-from accountability.models import Report
+from accountability.models import Report, ReviewerGrant
+from core.models import Role, User
 from evaluations.models import AIModel
 from policies.models import PolicyVersion
+from rsp_portal.authz import can
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
 
 
-def report_queryset() -> QuerySet[Report]:
-    return Report.objects.select_related("model", "created_by").prefetch_related(
-        "signatures__signer", "redactions__redacted_by"
+def report_queryset(user: Actor) -> QuerySet[Report]:
+    """The reports ``user`` may read (reviewers: those their grants name), fully loaded."""
+    return (
+        reviews.visible_reports(user)
+        .select_related("model", "created_by")
+        .prefetch_related("signatures__signer", "redactions__redacted_by", "reviews__reviewer")
     )
 
 
@@ -41,12 +49,12 @@ def _model_or_none(slug: object) -> AIModel | None:
 class ReportListView(generics.ListAPIView[Report]):
     """Reports, newest first; POST drafts one from the record."""
 
-    actions = {"GET": "report.view", "POST": "report.write"}
+    actions = {"GET": "report.read", "POST": "report.write"}
     serializer_class = s.ReportSerializer
     filterset_fields = ["status", "kind"]
 
     def get_queryset(self) -> QuerySet[Report]:
-        return report_queryset()
+        return report_queryset(self.request.user)
 
     @extend_schema(request=s.ReportCreateSerializer, responses={201: s.ReportSerializer})
     def post(self, request: Request) -> Response:
@@ -60,15 +68,17 @@ class ReportListView(generics.ListAPIView[Report]):
             data["sections"],
             request.user,
         )
-        return Response(s.ReportSerializer(report_queryset().get(pk=report.pk)).data, status=201)
+        return Response(
+            s.ReportSerializer(report_queryset(request.user).get(pk=report.pk)).data, status=201
+        )
 
 
 class ReportDetailView(generics.RetrieveAPIView[Report]):
-    actions = {"GET": "report.view"}
+    actions = {"GET": "report.read"}
     serializer_class = s.ReportSerializer
 
     def get_queryset(self) -> QuerySet[Report]:
-        return report_queryset()
+        return report_queryset(self.request.user)
 
 
 class ReportReviseView(APIView):
@@ -82,7 +92,9 @@ class ReportReviseView(APIView):
         new = reports.revise_report(
             report, body.validated_data["title"], body.validated_data["sections"], request.user
         )
-        return Response(s.ReportSerializer(report_queryset().get(pk=new.pk)).data, status=201)
+        return Response(
+            s.ReportSerializer(report_queryset(request.user).get(pk=new.pk)).data, status=201
+        )
 
 
 class ReportSignView(APIView):
@@ -97,7 +109,7 @@ class ReportSignView(APIView):
         reports.sign_report(
             report, data["verdict"], data["snapshot_sha256"], data["comment"], request.user
         )
-        return Response(s.ReportSerializer(report_queryset().get(pk=pk)).data)
+        return Response(s.ReportSerializer(report_queryset(request.user).get(pk=pk)).data)
 
 
 class ReportPublishView(APIView):
@@ -109,7 +121,7 @@ class ReportPublishView(APIView):
         body.is_valid(raise_exception=True)
         report = get_object_or_404(Report, pk=pk)
         reports.publish_report(report, body.validated_data.get("redactions", []), request.user)
-        return Response(s.ReportSerializer(report_queryset().get(pk=pk)).data)
+        return Response(s.ReportSerializer(report_queryset(request.user).get(pk=pk)).data)
 
 
 def item_dict(item: DueItem, now: datetime) -> dict[str, Any]:
@@ -191,3 +203,89 @@ class LateEvaluationView(APIView):
         model = get_object_or_404(AIModel, slug=slug)
         now = timezone.now()
         return Response([e.to_dict(now) for e in late.register([model])])
+
+
+class ReportReviewView(APIView):
+    """An external reviewer records a review of a report a grant in force names."""
+
+    actions = {"POST": "review.write"}
+
+    @extend_schema(request=s.ReviewInputSerializer, responses={201: s.ReviewSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        body = s.ReviewInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        report = get_object_or_404(reviews.visible_reports(request.user), pk=pk)
+        review = reviews.record_review(
+            report,
+            body.validated_data["body"],
+            body.validated_data["snapshot_sha256"],
+            request.user,
+        )
+        return Response(s.ReviewSerializer(review).data, status=201)
+
+
+def grant_queryset(user: Actor) -> QuerySet[ReviewerGrant]:
+    """Every grant for the lab's readers; a reviewer's own grants for a reviewer."""
+    rows = ReviewerGrant.objects.select_related("reviewer", "model", "granted_by", "approved_by")
+    return rows if can(user, "report.view") else rows.filter(reviewer_id=getattr(user, "pk", None))
+
+
+class GrantListView(generics.ListAPIView[ReviewerGrant]):
+    """Reviewer grants, newest first; POST grants an external reviewer access for a period."""
+
+    actions = {"GET": "review.view", "POST": "review.grant"}
+    serializer_class = s.GrantSerializer
+
+    def get_queryset(self) -> QuerySet[ReviewerGrant]:
+        return grant_queryset(self.request.user)
+
+    def get_serializer_context(self) -> dict[str, object]:
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    @extend_schema(request=s.GrantInputSerializer, responses={201: s.GrantSerializer})
+    def post(self, request: Request) -> Response:
+        body = s.GrantInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        reviewer = User.objects.filter(username=data["reviewer"], role=Role.REVIEWER).first()
+        report = None
+        if data.get("report") is not None:
+            report = Report.objects.filter(pk=data["report"]).first()
+            if report is None:
+                raise ValidationError({"report": [f"No report #{data['report']}."]})
+        grant = reviews.grant_access(
+            reviewer,
+            report=report,
+            model=_model_or_none(data.get("model")),
+            organisation=data["organisation"],
+            days=data["days"],
+            actor=request.user,
+        )
+        return Response(s.GrantSerializer(grant, context={"now": timezone.now()}).data, status=201)
+
+
+class GrantDecideView(APIView):
+    """``approve`` or ``refuse`` a pending grant (a holder of its approval title), or ``end``
+    one early (leadership)."""
+
+    actions = {"POST": "review.grant"}
+    VERBS = {
+        "approve": reviews.approve_grant,
+        "refuse": reviews.refuse_grant,
+        "end": reviews.end_grant,
+    }
+
+    @extend_schema(
+        operation_id="reviewer_grants_decide",
+        request=None,
+        responses=s.GrantSerializer,
+        parameters=[
+            OpenApiParameter("verb", str, OpenApiParameter.PATH, enum=["approve", "refuse", "end"])
+        ],
+    )
+    def post(self, request: Request, pk: int, verb: str) -> Response:
+        act = self.VERBS.get(verb)
+        if act is None:
+            raise ValidationError({"verb": ["One of approve, refuse, end."]})
+        grant = act(get_object_or_404(ReviewerGrant, pk=pk), request.user)
+        return Response(s.GrantSerializer(grant, context={"now": timezone.now()}).data)

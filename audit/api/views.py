@@ -27,10 +27,11 @@ from audit.api.serializers import (
     VerificationSerializer,
 )
 from audit.checkpoints import key_description
-from audit.filters import AuditEntryFilter
+from audit.filters import AuditEntryApiFilter
 from audit.models import AuditEntry
 from audit.verification import ExportError, export_zip, latest_run, run_verification
 from audit.witness import WitnessError, witness
+from rsp_portal.api import StrictPageSize
 from rsp_portal.parsers import JSONParser as SafeJSONParser
 
 
@@ -57,7 +58,7 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-class SeqCursorPagination(pagination.CursorPagination):
+class SeqCursorPagination(StrictPageSize, pagination.CursorPagination):
     """Stable pages over a growing log: new entries never shift a page."""
 
     ordering = "seq"
@@ -72,7 +73,7 @@ class AuditEntryList(generics.ListAPIView[AuditEntry]):
     actions = {"GET": "audit.view"}
     queryset = AuditEntry.objects.all()
     serializer_class = AuditEntrySerializer
-    filterset_class = AuditEntryFilter
+    filterset_class = AuditEntryApiFilter
     pagination_class = SeqCursorPagination
 
 
@@ -166,6 +167,10 @@ class WitnessSerializer(serializers.Serializer[dict[str, Any]]):
     new = serializers.BooleanField()
 
 
+class WitnessNoteSerializer(serializers.Serializer[dict[str, str]]):
+    note = serializers.CharField(help_text="a C2SP signed checkpoint note")
+
+
 class AuditWitness(APIView):
     """Witness another portal's log: POST a C2SP signed checkpoint note (text/plain, or JSON
     ``{"note": ...}``). It must verify with the key configured for its origin; a second root
@@ -174,7 +179,13 @@ class AuditWitness(APIView):
     actions = {"POST": "audit.witness"}
     parser_classes = [SafeJSONParser, PlainTextParser]
 
-    @extend_schema(request=OpenApiTypes.STR, responses=WitnessSerializer)
+    @extend_schema(
+        request={
+            "text/plain": {"type": "string", "minLength": 1},
+            "application/json": WitnessNoteSerializer,
+        },
+        responses=WitnessSerializer,
+    )
     def post(self, request: Request) -> Response:
 
         data = request.data

@@ -27,9 +27,9 @@ from rsp_portal import parsers
 
 class AIModelSerializer(serializers.ModelSerializer[AIModel]):
     # Any: named like Field.parent (DRF pops declared fields off the class)
-    parent: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    parent: Any = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     lineage = serializers.ChoiceField(
         choices=AIModel.Lineage.choices,
@@ -39,7 +39,7 @@ class AIModelSerializer(serializers.ModelSerializer[AIModel]):
         "(safety or leadership); null without a parent",
     )
     lineage_confirmed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -137,7 +137,7 @@ class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
         slug_field="slug", read_only=True
     )
     reported_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -171,7 +171,7 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
     )
     metric = serializers.CharField(source="metric_key", read_only=True)
     submitted_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     current = serializers.SerializerMethodField()
 
@@ -189,6 +189,7 @@ class EvalResultSerializer(serializers.ModelSerializer[EvalResult]):
             "elicitation",
             "mitigation",
             "source",
+            "external_body",
             "provenance",
             "submitted_by",
             "notes",
@@ -221,6 +222,7 @@ RESULT_VALUES = (
     "elicitation",
     "mitigation",
     "source",
+    "external_body",
     "provenance",
     "submitted_by__username",
     "notes",
@@ -264,6 +266,7 @@ def result_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, object]]:
             "elicitation": r["elicitation"],
             "mitigation": r["mitigation"],
             "source": r["source"],
+            "external_body": r["external_body"],
             "provenance": r["provenance"],
             "submitted_by": r["submitted_by__username"],
             "notes": r["notes"],
@@ -327,6 +330,12 @@ _RESULT_FIELD_SCHEMA: dict[str, Callable[[bool], object]] = {
         required=required,
         help_text="true for a run with a sample limit: it can show a crossing, never safety",
     ),
+    "external_body": lambda required: serializers.CharField(
+        required=required,
+        max_length=200,
+        help_text="the outside body that ran the evaluation (e.g. a government institute's "
+        "pre-deployment tests): the result's source is then 'external'",
+    ),
 }
 _REQUIRED_RESULT_FIELDS = frozenset({"model", "checkpoint", "metric", "value"})
 
@@ -349,7 +358,10 @@ EvalResultInputSerializer = input_serializer(
 
 
 class BulkInputSerializer(serializers.Serializer[Any]):
-    results = EvalResultInputSerializer(many=True)
+    # As the service checks it (evaluations.services.MAX_BULK_RESULTS): 1 to 10,000 results.
+    results = serializers.ListField(
+        child=EvalResultInputSerializer(), min_length=1, max_length=10_000
+    )
 
 
 class BulkOutputSerializer(serializers.Serializer[Any]):
@@ -367,13 +379,13 @@ CorrectionInputSerializer = input_serializer(
 
 class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):
     model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True
+        slug_field="slug", read_only=True, allow_null=True
     )
     checkpoint: serializers.SlugRelatedField[Checkpoint] = serializers.SlugRelatedField(
-        slug_field="name", read_only=True
+        slug_field="name", read_only=True, allow_null=True
     )
     imported_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -486,7 +498,7 @@ class ImportOutputSerializer(serializers.Serializer[Any]):
 class MetricMappingSerializer(serializers.ModelSerializer[MetricMapping]):
     metric = serializers.CharField(source="metric_key", read_only=True)
     updated_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -501,7 +513,7 @@ class PendingCorrectionSerializer(serializers.ModelSerializer[PendingCorrection]
         slug_field="username", read_only=True
     )
     decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     changes = serializers.ListField(child=serializers.CharField(), read_only=True)
 

@@ -49,7 +49,7 @@ from evaluations.api.serializers import (
 )
 from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping, PendingCorrection
 from rsp_portal.api import via_for
-from rsp_portal.filters import PrebuiltFilterBackend
+from rsp_portal.filters import PrebuiltFilterBackend, StrictBooleanFilter
 from rsp_portal.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 
 
@@ -80,6 +80,10 @@ class ModelList(generics.ListAPIView[AIModel]):
     @extend_schema(request=AIModelInputSerializer, responses={201: AIModelSerializer})
     def post(self, request: Request) -> Response:
         data = _body(request)
+        if "parent" in data and data["parent"] in ("", None):  # a slug, or leave it out
+            raise services.EvidenceError(
+                {"parent": ["Is empty; give the parent model's slug or leave parent out."]}
+            )
         model = services.create_model(
             slug=data.get("slug"),
             name=data.get("name"),
@@ -173,7 +177,7 @@ class ResultFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-fi
     checkpoint = django_filters.CharFilter(field_name="checkpoint__name")
     metric = django_filters.CharFilter(field_name="metric_key")
     source = django_filters.ChoiceFilter(choices=EvalResult.Source.choices)
-    current = django_filters.BooleanFilter(field_name="is_current")
+    current = StrictBooleanFilter(field_name="is_current")
 
     class Meta:
         model = EvalResult

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -36,7 +37,11 @@ class GateView(APIView):
         parameters=[
             OpenApiParameter("scope", str, enum=Scope.values),
             OpenApiParameter("compute", float, description="planned effective compute in FLOP"),
-            OpenApiParameter("as_of", str, description="ISO 8601 time: the gate as it stood then"),
+            OpenApiParameter(
+                "as_of",
+                OpenApiTypes.DATETIME,
+                description="ISO 8601 time: the gate as it stood then",
+            ),
         ],
         responses=s.GateSerializer,
     )

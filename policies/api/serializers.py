@@ -26,6 +26,12 @@ class SourceSerializer(serializers.Serializer[dict[str, Any]]):
     url = serializers.CharField()
     document = serializers.CharField(allow_blank=True)
     notes = serializers.ListField(child=serializers.CharField())
+    changes = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()),
+        required=False,
+        help_text="What this version's text changed from the previous version: change, "
+        "direction (loosening, tightening, mixed, neutral) and the section (source).",
+    )
 
 
 class SettingsSerializer(serializers.Serializer[dict[str, Any]]):
@@ -147,6 +153,19 @@ class ThresholdSerializer(serializers.Serializer[dict[str, Any]]):
     )
 
 
+class ExternalReviewSerializer(serializers.Serializer[dict[str, object]]):
+    approved_by = serializers.CharField(
+        allow_null=True, help_text="the title that approves each outside reviewer first"
+    )
+    access_commitment = serializers.CharField(
+        allow_null=True, help_text="the commitment a grant of access to such a report keeps"
+    )
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
+
+
 class ReportKindSerializer(serializers.Serializer[dict[str, object]]):
     code = serializers.CharField()
     name = serializers.CharField()
@@ -156,6 +175,7 @@ class ReportKindSerializer(serializers.Serializer[dict[str, object]]):
     source = serializers.CharField(  # type: ignore[assignment]
         help_text="The section of the framework's text this comes from, or 'pack choice'."
     )
+    external_review = ExternalReviewSerializer(allow_null=True, required=False)
 
 
 class CommitmentSerializer(serializers.Serializer[dict[str, object]]):
@@ -198,10 +218,10 @@ class VersionSummarySerializer(serializers.ModelSerializer[PolicyVersion]):
     """A row of the version history."""
 
     created_by = serializers.SlugRelatedField(  # type: ignore[var-annotated]
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     activated_by = serializers.SlugRelatedField(  # type: ignore[var-annotated]
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:

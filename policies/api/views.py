@@ -28,6 +28,7 @@ from policies.diff import diff_policies
 from policies.framework_diff import diff_frameworks, is_cross_framework
 from policies.models import PolicyActivation, PolicyVersion, active_ref
 from rsp_portal.api import via_for
+from rsp_portal.errors import NotFoundError
 
 
 def _policy(version: PolicyVersion) -> dict[str, Any]:
@@ -125,6 +126,7 @@ class PolicyDiffView(APIView):
     )
     def get(self, request: Request) -> Response:
         errors: dict[str, list[str]] = {}
+        missing: dict[str, list[str]] = {}
         versions: dict[str, PolicyVersion] = {}
         for name in ("from", "to"):
             raw = request.query_params.get(name, "").strip()
@@ -135,11 +137,13 @@ class PolicyDiffView(APIView):
             else:
                 found = services.version_with_children(int(raw))
                 if found is None:
-                    errors[name] = [f"No policy version #{raw}."]
+                    missing[name] = [f"No policy version #{raw}."]
                 else:
                     versions[name] = found
         if errors:
             raise exceptions.ValidationError(errors)
+        if missing:
+            raise NotFoundError(missing)
         old, new = versions["from"], versions["to"]
         old_pack, new_pack = services.to_pack(old), services.to_pack(new)
         result = diff_policies(old_pack, new_pack).to_dict()

@@ -98,3 +98,30 @@ def test_the_result_input_schema_is_built_from_the_fields_the_services_accept():
     assert set(CorrectionInputSerializer().fields) == CORRECTION_FIELDS | {"correction_reason"}
     with pytest.raises(ImproperlyConfigured, match="novel"):
         input_serializer("Novel", RESULT_FIELDS | {"novel"}, frozenset())
+
+
+SCHEMA_FILE = __import__("pathlib").Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+
+
+@pytest.mark.parametrize(
+    "component, field",
+    [
+        ("AIModel", "parent"),
+        ("AIModel", "created_by"),
+        ("AIModel", "lineage"),
+        ("AIModel", "lineage_confirmed_at"),
+        ("AIModel", "lineage_confirmed_by"),
+        ("AIModelDetail", "parent"),
+        ("AIModelDetail", "created_by"),
+        ("Checkpoint", "reported_by"),
+        ("EvalResult", "submitted_by"),
+        ("VersionSummary", "created_by"),
+        ("VersionSummary", "activated_by"),
+    ],
+)
+def test_a_field_the_api_can_answer_null_is_nullable_in_the_schema(component, field):
+    # A nullable foreign key (no parent, a system-made row) is answered as null.
+    import yaml
+
+    schemas = yaml.safe_load(SCHEMA_FILE.read_text())["components"]["schemas"]
+    assert schemas[component]["properties"][field].get("nullable") is True, (component, field)

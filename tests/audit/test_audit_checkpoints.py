@@ -17,7 +17,7 @@ from audit import verify_bundle as vb
 from audit.checkpoints import CheckpointError, make_checkpoint, request_checkpoint
 from audit.models import AuditCheckpoint, AuditEntry, VerificationRun
 from audit.tasks import sign_checkpoint, verify
-from core import outbox
+from core import credentials, outbox
 from core.models import ApiToken, OutboxMessage, OutboxStatus, split_token
 from core.services import create_user
 from tests.audit_support import append, attacker, audit_keys  # noqa: F401  (fixture)
@@ -232,8 +232,11 @@ def test_user_creation_is_audited_without_personal_details():
         "role": "leadership",
         "titles": ["RSO"],
         "staff": False,
+        # A keyed fingerprint of the stored hash, never the hash (core.credentials).
+        "credential": credentials.fingerprint(user.password),
     }
     assert b"c@x.org" not in entry.body_bytes and b"pw-" not in entry.body_bytes
+    assert user.password.encode() not in entry.body_bytes
 
 
 def test_token_issue_and_revoke_are_audited_without_the_secret(safety):

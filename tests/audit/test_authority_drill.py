@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test import Client
@@ -212,3 +213,35 @@ def test_an_admin_cannot_take_over_a_signer(
     assert not decision.approvals.exists()
     settings.SIGNOFF_COOLING_OFF_HOURS = 0  # once the cooling-off is over, the RSO signs again
     assert _approve(client_for(User.objects.get(pk=rso.pk)), decision) == 200
+
+
+# --- A password hash replaced in SQL: the credential no longer matches the trail ------------
+
+
+def test_a_signers_password_hash_replaced_in_sql_is_refused_and_detected(
+    scene: dict[str, Any], rso: Any
+):
+    """The owner writes a hash of a password they know over the RSO's and signs in as the RSO:
+    the trail holds a keyed fingerprint of every credential change, so signing is refused and
+    verification names the account until the hash is put back."""
+    decision = scene["decision"]
+    before = User.objects.get(pk=rso.pk).password
+    with connection.cursor() as cursor:  # the table owner
+        cursor.execute(
+            "UPDATE core_user SET password = %s WHERE id = %s",
+            [make_password("owner-knows-this-1"), rso.pk],
+        )
+    as_rso = Client()
+    assert as_rso.login(username=rso.username, password="owner-knows-this-1")  # the hash works
+    assert _approve(as_rso, decision) == 403
+    assert User.objects.get(pk=rso.pk).signoff_titles.exists()  # the row still says RSO
+    assert decision.can_be_signed_by(User.objects.get(pk=rso.pk)) is None
+    assert not ScalingDecision.objects.get(pk=decision.pk).approvals.exists()
+
+    _detected(scene["model"], f"({rso.username}) credential differs from the trail")
+    gate = services.gate_for(scene["model"])
+    assert "audit_unverified" in {r["code"] for r in gate["reasons"]}
+
+    with connection.cursor() as cursor:  # put back, it verifies again
+        cursor.execute("UPDATE core_user SET password = %s WHERE id = %s", [before, rso.pk])
+    assert verify_quick() is True

@@ -53,7 +53,7 @@ def browser() -> Iterator[Any]:
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-def _page(browser: Any, live_server: Any, username: str) -> Any:
+def _page(browser: Any, live_server: Any, username: str, lands_on: str = "/") -> Any:
     page = browser.new_page()
     errors: list[str] = []
     page.on(
@@ -64,7 +64,7 @@ def _page(browser: Any, live_server: Any, username: str) -> Any:
     page.fill("#id_username", username)
     page.fill("#id_password", f"{username}-password-123")
     page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}{lands_on}")
     return page
 
 

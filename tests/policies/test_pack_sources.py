@@ -169,3 +169,37 @@ def test_internal_deployment_standards_are_required_to_deploy_by_the_gate() -> N
     snapshot = policy_snapshot(fresh)
     spec = next(t for t in snapshot.thresholds if t.code == threshold["code"])
     assert "ASL-3-S" in spec.requires("deployment")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"change": "x", "direction": "tightening", "source": PACK_CHOICE}, "must cite"),
+        ({"change": "x", "direction": "stricter", "source": "§1"}, "must be one of"),
+        ({"change": "x", "source": "§1"}, "is required"),
+    ],
+)
+def test_a_change_read_from_the_text_cites_its_section_and_a_direction(
+    change: dict[str, str], message: str
+) -> None:
+    raw = yaml.safe_load((PACKS_DIR / "anthropic-rsp-v3-2.yaml").read_text(encoding="utf-8"))
+    raw["source"]["changes"] = [change]
+    with pytest.raises(PackError) as exc:
+        validate_pack(raw, "x.yaml")
+    assert any(
+        loc.startswith("x.yaml: source.changes[0]") and message in text
+        for loc, text in exc.value.errors
+    ), exc.value.errors
+
+
+@pytest.mark.django_db
+def test_text_changes_are_stored_and_exported_round_trip_equal() -> None:
+    pack = load_pack_file("anthropic-rsp-v3-3")
+    assert pack["source"].get("changes")
+    version = services.load_pack(pack)
+    fresh = services.version_with_children(version.pk)
+    assert fresh is not None
+    assert services.to_pack(fresh) == pack
+    assert parse_pack(services.export(fresh), "x.yaml") == pack
+    # Packs without any keep their shape (and their content hash).
+    assert "changes" not in load_pack_file("gdm-fsf-v3")["source"]

@@ -126,3 +126,80 @@ def test_pack_choices_are_never_the_labs_loosenings() -> None:
     lowered["settings"] = {**lowered["settings"], "uncertainty_z": 0.5}
     (z,) = [c for c in diff_policies(pack("default"), lowered).changes if c.key == "uncertainty_z"]
     assert z.loosening and z.pack_choice and not z.lab_loosening
+
+
+def _threshold(name: str, code: str) -> dict[str, object]:
+    return dict(next(t for t in pack(name)["thresholds"] if t["code"] == code))
+
+
+def _commitment(name: str, code: str) -> dict[str, object]:
+    return dict(next(c for c in pack(name)["commitments"] if c["code"] == code))
+
+
+def test_v3_2_reads_its_own_text_not_v3_3s() -> None:
+    """v3.2's novel chem/bio row is still 'significantly help ... moderately resourced
+    expert-backed teams', the sabotage row keeps its name, the off-cycle analyses compare with
+    the most recent Risk Report, and §4.2 (LTBT briefings) moved the governance numbers."""
+    novel = str(_threshold("anthropic-rsp-v3-2", "CB-NOVEL")["description"])
+    assert "moderately resourced" in novel and "far beyond" in novel
+    assert "world-leading" not in novel
+    # The expert-substitution metric follows v3.3's wording: no v3.0-v3.2 pack carries it.
+    for name in ("anthropic-rsp-v3-0", "anthropic-rsp-v3-1", "anthropic-rsp-v3-2"):
+        assert "cb.expert_substitution" not in {m["key"] for m in pack(name)["metrics"]}
+    assert _threshold("anthropic-rsp-v3-2", "SABOTAGE")["name"] == (
+        "High-stakes sabotage opportunities"
+    )
+    assert "most recent Risk" in str(
+        _commitment("anthropic-rsp-v3-2", "off_cycle_public_model")["text"]
+    )
+    assert _commitment("anthropic-rsp-v3-2", "noncompliance_board_updates")["source"] == (
+        "RSP v3.2 §4.4"
+    )
+    assert _commitment("anthropic-rsp-v3-2", "procedural_compliance_review")["source"] == (
+        "RSP v3.2 §4.7"
+    )
+    notes = " ".join(pack("anthropic-rsp-v3-2")["source"]["notes"])
+    assert "(§3.6.1)" in notes and "(§4.2)" in notes
+
+
+def test_v3_3_reads_its_revised_chem_bio_row_and_off_cycle_updates() -> None:
+    novel = str(_threshold("anthropic-rsp-v3-3", "CB-NOVEL")["description"])
+    for words in ("functionally substitute", "world-leading", "comparable to or worse", "millions"):
+        assert words in novel
+    assert "far beyond" not in novel
+    assert "cb.expert_substitution" in {m["key"] for m in pack("anthropic-rsp-v3-3")["metrics"]}
+    assert _threshold("anthropic-rsp-v3-3", "SABOTAGE")["name"] == (
+        "Misaligned AI systems in high-stakes settings"
+    )
+    internal = str(_commitment("anthropic-rsp-v3-3", "off_cycle_internal_model")["text"])
+    assert "misalignment or automated R&D" in internal
+    public = str(_commitment("anthropic-rsp-v3-3", "off_cycle_public_model")["text"])
+    assert "publicly analysed" in public and "most recent Risk" not in public
+
+
+def test_the_automated_rd_row_changes_only_where_its_text_did() -> None:
+    """v3.1-v3.3 share one row-4 text ('could lead to even greater acceleration'); v3.4
+    compares with the fastest observed rate and asks that the trend 'seems likely' to
+    accelerate. The packs' descriptions differ exactly there."""
+    rows = {
+        v: str(_threshold(f"anthropic-rsp-v3-{v}", "AUTOMATED-RD")["description"]) for v in "1234"
+    }
+    assert rows["1"] == rows["2"] == rows["3"]
+    assert "could lead to even greater acceleration" in rows["3"]
+    assert "seems likely to lead to even greater acceleration" in rows["4"]
+    assert "three model" in rows["4"] and "three model" not in rows["3"]
+
+
+@pytest.mark.parametrize("name", V3)
+def test_asl_2_is_not_claimed_from_a_text_that_does_not_name_it(name: str) -> None:
+    (asl2,) = [lv for lv in pack(name)["levels"] if lv["code"] == "ASL-2"]
+    assert asl2["source"] == PACK_CHOICE
+    assert not [st for st in pack(name)["standards"] if st["level"] == "ASL-2"]
+
+
+def test_v3_4_keeps_v3_3s_off_cycle_updates() -> None:
+    """v3.4's §3.1 off-cycle paragraph is v3.3's word for word: the packs agree."""
+    for code in ("off_cycle_public_model", "off_cycle_internal_model"):
+        v33 = _commitment("anthropic-rsp-v3-3", code)
+        v34 = _commitment("anthropic-rsp-v3-4", code)
+        assert v33["text"] == v34["text"], code

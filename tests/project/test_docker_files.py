@@ -194,11 +194,11 @@ def test_the_web_tier_never_sees_the_private_key():
 
 def test_every_long_running_service_has_a_health_check():
     assert any(instruction == "HEALTHCHECK" for instruction, _ in INSTRUCTIONS)  # web
-    for service in ("worker", "beat"):
+    for service in ("worker", "signer", "beat"):
         assert "healthcheck" in SERVICES[service], service
 
 
-@pytest.mark.parametrize("service", ["worker", "beat"])
+@pytest.mark.parametrize("service", ["worker", "signer", "beat"])
 def test_a_health_check_can_fail(service):
     test = SERVICES[service]["healthcheck"]["test"]
     command = " ".join(test[1:])
@@ -269,25 +269,25 @@ def test_the_dockerfile_collectstatic_writes_the_manifest_the_pages_need(tmp_pat
     assert "css/app.css" in manifest["paths"]
 
 
-def test_the_checkpoint_log_is_on_a_volume_the_worker_writes_and_the_web_reads():
-    log = PurePosixPath(SERVICES["worker"]["environment"]["AUDIT_CHECKPOINT_LOG"])
-    worker = {target: volume for volume, target in _mounts(SERVICES["worker"])}
+def test_the_checkpoint_log_is_on_a_volume_the_signer_writes_and_the_web_reads():
+    log = PurePosixPath(SERVICES["signer"]["environment"]["AUDIT_CHECKPOINT_LOG"])
+    signer = {target: volume for volume, target in _mounts(SERVICES["signer"])}
     web = {target: volume for volume, target in _mounts(SERVICES["web"])}
     directory = str(log.parent)
-    assert directory in worker and directory in web
-    assert worker[directory] == web[directory]  # the same named volume
-    worker_spec = next(v for v in SERVICES["worker"]["volumes"] if v.split(":")[1] == directory)
-    assert not worker_spec.endswith(":ro")  # the worker appends to it
+    assert directory in signer and directory in web
+    assert signer[directory] == web[directory]  # the same named volume
+    signer_spec = next(v for v in SERVICES["signer"]["volumes"] if v.split(":")[1] == directory)
+    assert not signer_spec.endswith(":ro")  # the signer appends to it
     assert directory in _created_dirs() and _under(directory, _owned_by_rsp())
 
 
 def test_every_state_file_lives_on_a_named_volume():
-    # keys (migrate writes, worker signs, web verifies), media (web and worker), the log.
+    # keys (migrate writes, signer signs, web verifies), media (web and worker), the log.
     targets = {
         service: {target for _, target in _mounts(SERVICES[service])} for service in SERVICES
     }
-    env = SERVICES["worker"]["environment"]
-    assert str(PurePosixPath(env["AUDIT_SIGNING_KEY_FILE"]).parent) in targets["worker"]
+    env = SERVICES["signer"]["environment"]
+    assert str(PurePosixPath(env["AUDIT_SIGNING_KEY_FILE"]).parent) in targets["signer"]
     assert str(PurePosixPath(env["AUDIT_PUBLIC_KEY_FILE"]).parent) in targets["web"]
     media = f"{_env('RSP_VAR_DIR')}/media"
     assert media in targets["web"] and media in targets["worker"]
@@ -298,3 +298,54 @@ def test_the_web_health_check_fetches_the_login_page_and_its_stylesheet():
     assert "scripts/healthcheck.py" in check
     assert (ROOT / "scripts" / "healthcheck.py").exists()
     assert not _ignored("scripts/healthcheck.py")
+
+
+# --- The signer: the only service that holds the audit signing key --------------------------
+
+SIGNER_QUEUE = "rsp-signer"  # settings.CELERY_SIGNER_QUEUE for the default CELERY_QUEUE
+KEY_HOLDERS = {"migrate", "signer"}  # migrate creates the pair on first start
+
+
+def _queues(service: dict) -> list[str]:
+    command = service.get("command") or []
+    assert "-Q" in command, f"a worker names its queues: {command}"
+    return command[command.index("-Q") + 1].split(",")
+
+
+def test_the_signer_is_its_own_service_consuming_only_the_signer_queue():
+    from django.conf import settings
+
+    assert settings.CELERY_SIGNER_QUEUE == SIGNER_QUEUE
+    signer = SERVICES["signer"]
+    assert signer["command"][:4] == ["celery", "-A", "rsp_portal", "worker"]
+    assert _queues(signer) == [SIGNER_QUEUE]
+    mounts = dict(_mounts(signer))
+    key_dir = str(PurePosixPath(signer["environment"]["AUDIT_SIGNING_KEY_FILE"]).parent)
+    assert mounts.get("keys-private") == key_dir
+    assert "healthcheck" in signer
+
+
+def test_the_general_worker_never_consumes_the_signer_queue():
+    from django.conf import settings
+
+    assert _queues(SERVICES["worker"]) == [settings.CELERY_TASK_DEFAULT_QUEUE]
+
+
+@pytest.mark.parametrize("service", sorted(set(SERVICES) - KEY_HOLDERS))
+def test_only_the_signer_mounts_or_names_the_signing_key(service):
+    assert all(volume != "keys-private" for volume, _ in _mounts(SERVICES[service])), service
+    assert "AUDIT_SIGNING_KEY_FILE" not in (SERVICES[service].get("environment") or {}), service
+
+
+def test_the_compose_file_is_consistent():
+    """What ``docker compose config`` would refuse, checked without an engine."""
+    declared = set(COMPOSE["volumes"])
+    for name, service in SERVICES.items():
+        assert "image" in service, name
+        for spec in service.get("volumes", []):
+            source = spec.split(":")[0]
+            assert source in declared or source.startswith(("/", ".")), (name, spec)
+        for dependency in service.get("depends_on") or {}:
+            assert dependency in SERVICES, (name, dependency)
+    used = {volume for service in SERVICES.values() for volume, _ in _mounts(service)}
+    assert used == declared  # no volume declared and never mounted

@@ -11,9 +11,10 @@ from core.models import ApiToken, Role, User
 class Command(BaseCommand):
     help = (
         "Change an account through the audited account services: set-role, grant-title, "
-        "revoke-title, deactivate, reactivate, revoke-token. Every change is recorded in the "
-        "audit trail with this command as the actor; title grants and revocations are announced "
-        "to leadership. An account holding admin never holds a title."
+        "revoke-title, deactivate, reactivate, revoke-token, record-credential (records the "
+        "current password of an account whose credential the trail never recorded). Every "
+        "change is recorded in the audit trail with this command as the actor; title grants and "
+        "revocations are announced to leadership. An account holding admin never holds a title."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,7 +26,7 @@ class Command(BaseCommand):
             title = sub.add_parser(name)
             title.add_argument("username")
             title.add_argument("title")
-        for name in ("deactivate", "reactivate"):
+        for name in ("deactivate", "reactivate", "record-credential"):
             sub.add_parser(name).add_argument("username")
         sub.add_parser("revoke-token").add_argument("key_id")
 
@@ -49,6 +50,8 @@ class Command(BaseCommand):
                 services.grant_title(user, options["title"], actor=actor)
             elif change == "revoke-title":
                 services.revoke_title(user, options["title"], actor=actor)
+            elif change == "record-credential":
+                services.record_credential(user, actor=actor)
             else:
                 services.set_active(user, change == "reactivate", actor=actor)
         except services.AccountError as exc:

@@ -21,6 +21,8 @@ DEMO_USERS = [
     ("auditor", "auditor", []),
     ("admin", "admin", []),
     ("pipeline", "pipeline", []),
+    # An outside reviewer: sees nothing until leadership grants access on /reviews/.
+    ("reviewer", "reviewer", []),
 ]
 # Service accounts use API tokens only: no password is made, kept or printed for them, and the
 # sign-in form refuses them (core.forms.SignInForm).

@@ -10,8 +10,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0006_authority_as_audited_facts'),
-        ('evaluations', '0011_claimed_lineage'),
+        ('core', '0007_reviewer_role'),
+        ('evaluations', '0012_claimed_lineage'),
     ]
 
     operations = [

@@ -1,4 +1,4 @@
-# The model moved to core (core 0007); the table stays, under its name: state only.
+# The model moved to core (core 0008); the table stays, under its name: state only.
 
 from django.db import migrations
 
@@ -6,8 +6,8 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('evaluations', '0011_claimed_lineage'),
-        ('core', '0007_idempotency_record_to_core'),
+        ('evaluations', '0012_claimed_lineage'),
+        ('core', '0008_idempotency_record_to_core'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('evaluations', '0010_pending_correction'),
+        ('evaluations', '0011_result_external_body'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
