@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -34,7 +34,6 @@ from evaluations.models import (
     EvalResult,
 )
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
-from rsp_portal.authz import require
 from rsp_portal.datetimes import utc_offset_error
 from rsp_portal.errors import ConflictError, ServiceError, TooLargeError
 
@@ -409,49 +408,6 @@ def create_model(
         actor=actor,
         via=via,
     )
-
-
-def confirm_lineage(
-    model: AIModel, reason: object, actor: Actor, *, via: str | None = None
-) -> AIModel:
-    """A second person confirms the parent named at ``model``'s registration (the claim):
-    from then on the parent's below-line results and full evaluations count for it. Safety or
-    leadership, never whoever registered the model; audited with the reason in the same
-    transaction, which recomputes the model's gate and its descendants'."""
-    user = require(actor, "lineage.confirm")
-    reason_text = _text(reason, "reason", max_length=2000).strip()
-    if not reason_text:
-        raise field_error(
-            "reason", "Required: say how you know this model derives from its parent."
-        )
-    with transaction.atomic():
-        locked = (
-            AIModel.objects.select_for_update(of=("self",))
-            .select_related("parent")
-            .get(pk=model.pk)
-        )
-        if locked.parent is None:
-            raise field_error("parent", f"Model {locked.slug} has no parent: there is no lineage.")
-        if locked.lineage_confirmed_at is not None:
-            raise field_error(
-                "lineage", f"The lineage of {locked.slug} is already confirmed.", ConflictError
-            )
-        if locked.created_by_id is not None and locked.created_by_id == user.pk:
-            raise PermissionDenied(
-                "You registered this model and claimed its parent: a second person (safety "
-                "or leadership) must confirm the lineage."
-            )
-        locked.lineage_confirmed_at, locked.lineage_confirmed_by = timezone.now(), user
-        locked.save(update_fields=["lineage_confirmed_at", "lineage_confirmed_by"])
-        audit.record(
-            "model.lineage_confirm",
-            locked,
-            {"model": locked.slug, "parent": locked.parent.slug, "reason": reason_text},
-            user,
-            via=via,
-        )
-        _evidence_changed([locked], f"model.lineage_confirm {locked.slug}", user)
-    return locked
 
 
 def report_checkpoint(

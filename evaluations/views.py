@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.events import Query, ask
-from evaluations import charts, corrections, import_service, services, triggers
+from evaluations import charts, corrections, import_service, lineage, services, triggers
 from evaluations.forms import (
     CheckpointForm,
     CorrectionForm,
@@ -331,7 +331,7 @@ def lineage_confirm(request: HttpRequest, slug: str) -> HttpResponse:
     require(request.user, "lineage.confirm")
     model = get_object_or_404(AIModel, slug=slug)
     try:
-        services.confirm_lineage(model, request.POST.get("reason", ""), request.user, via="session")
+        lineage.confirm(model, request.POST.get("reason", ""), request.user, via="session")
         messages.success(
             request, f"Lineage confirmed: {model.slug} now counts its parent's evidence."
         )

@@ -85,7 +85,7 @@ _ACTIONS = [
         TokenScope.EVIDENCE,
         "Confirm or reject another person's correction that lowers a determination",
     ),
-    # A second person: never whoever registered the model (evaluations.services.confirm_lineage).
+    # A second person: never whoever registered the model (evaluations.lineage.confirm).
     Action(
         "lineage.confirm",
         frozenset({SAFETY, LEADERSHIP}),

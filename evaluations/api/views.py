@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.events import ask
-from evaluations import corrections, import_service, importers, services, triggers
+from evaluations import corrections, import_service, importers, lineage, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
     RESULT_VALUES,
@@ -121,7 +121,7 @@ class LineageConfirm(APIView):
     @extend_schema(request=LineageConfirmSerializer, responses={200: AIModelSerializer})
     def post(self, request: Request, slug: str) -> Response:
         data = _body(request)
-        model = services.confirm_lineage(
+        model = lineage.confirm(
             _model(slug), data.get("reason"), request.user, via=via_for(request)
         )
         return Response(AIModelSerializer(model).data)

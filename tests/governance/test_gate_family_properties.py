@@ -14,6 +14,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evaluations import lineage
 from evaluations import services as evidence
 from evaluations.models import AIModel
 from governance import services
@@ -62,7 +63,7 @@ def _apply(models: list[AIModel], step: tuple[Any, ...], actors: dict[str, Any])
     if kind == "confirm":
         who.refresh_from_db()
         if who.lineage == AIModel.Lineage.CLAIMED:
-            evidence.confirm_lineage(who, "same weights", actors["safety"])
+            lineage.confirm(who, "same weights", actors["safety"])
         return
     if kind == "checkpoint":
         count = who.checkpoints.count()
