@@ -43,18 +43,22 @@ class Endpoint:
     target: str = ""  # the expected ratio to the matching baseline endpoint
     write: bool = False
     idempotency_keys: bool = False
+    #: Bodies taken in turn, request by request (each connection starts at its own), instead
+    #: of ``body``: the POSTs spread over several models.
+    bodies: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return f"{'baseline' if self.server == 'baseline' else 'app'} {self.method} {self.path}"
+        spread = f" (over {len(self.bodies)} bodies)" if self.bodies else ""
+        server = "baseline" if self.server == "baseline" else "app"
+        return f"{server} {self.method} {self.path}{spread}"
 
 
 def request_once(port: int, ep: Endpoint, extra: dict[str, str] | None = None) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request(
-            ep.method, ep.path, body=ep.body or None, headers={**ep.headers, **(extra or {})}
-        )
+        body = ep.bodies[0] if ep.bodies else ep.body
+        conn.request(ep.method, ep.path, body=body or None, headers={**ep.headers, **(extra or {})})
         response = conn.getresponse()
         response.read()
         return response.status
@@ -112,10 +116,13 @@ def wrk_script(ep: Endpoint, path: Path) -> Path:
         lines.append(f"wrk.body = {json.dumps(ep.body)}")
     for name, value in ep.headers.items():
         lines.append(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}")
-    if ep.idempotency_keys:
-        # A fresh key per request (each wrk thread has its own Lua state and counter).
+    if ep.idempotency_keys or ep.bodies:
+        # A fresh key per request (each wrk thread has its own Lua state and counter), and
+        # the bodies in turn.
+        bodies = ", ".join(json.dumps(b) for b in ep.bodies)
         lines += [
             f'local prefix = "{secrets.token_hex(6)}"',
+            f"local bodies = {{{bodies}}}",
             "local threads = 0",
             "function setup(thread)",
             "  threads = threads + 1",
@@ -124,10 +131,14 @@ def wrk_script(ep: Endpoint, path: Path) -> Path:
             "local counter = 0",
             "function request()",
             "  counter = counter + 1",
-            '  wrk.headers["Idempotency-Key"] = prefix .. "-" .. tid .. "-" .. counter',
-            "  return wrk.format()",
-            "end",
         ]
+        if ep.idempotency_keys:
+            lines.append(
+                '  wrk.headers["Idempotency-Key"] = prefix .. "-" .. tid .. "-" .. counter'
+            )
+        if ep.bodies:
+            lines.append("  wrk.body = bodies[((counter + tid) % #bodies) + 1]")
+        lines += ["  return wrk.format()", "end"]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -182,9 +193,10 @@ def run_python_load(port: int, ep: Endpoint, seconds: int, workdir: Path) -> Sam
             headers = dict(ep.headers)
             if ep.idempotency_keys:
                 headers["Idempotency-Key"] = f"{prefix}-{index}-{counter}"
+            body = ep.bodies[(counter + index) % len(ep.bodies)] if ep.bodies else ep.body
             started = time.perf_counter()
             try:
-                conn.request(ep.method, ep.path, body=ep.body or None, headers=headers)
+                conn.request(ep.method, ep.path, body=body or None, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 ok = 200 <= response.status < 400

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -20,8 +21,9 @@ from typing import Any
 
 from _django import setup
 
-ROUNDS = 5
-SECONDS = 0.5
+SMOKE = os.environ.get("RSP_BENCH_SMOKE") == "1"  # ``run.py --smoke``: the figures mean nothing
+ROUNDS = 1 if SMOKE else 5
+SECONDS = 0.05 if SMOKE else 0.5
 DENOMINATOR = "canonical_json_chain"
 
 
@@ -165,8 +167,23 @@ def gate_engine(slug: str) -> tuple[dict[str, Any], list[Step]]:
         adapter.build_input(scale, "scaling", 3e24, now)
     info["scale_results"] = scale_results
     info["scale_build_queries"] = len(scale_queries)
+
+    def live_input(i: int) -> Any:
+        # As the live gate reads: the model with the stamp of its inputs (one statement),
+        # the inputs from this process's cache while the stamp holds.
+        found = adapter.live_model(slug)
+        assert found is not None
+        live_model, stamp = found
+        reads = adapter.live_inputs(live_model, stamp)
+        return adapter.build_input(live_model, "scaling", 3e24, now, reads=reads)
+
+    live_input(0)
+    with CaptureQueriesContext(connection) as live_queries:
+        live_input(0)
+    info["live_build_queries"] = len(live_queries)
     steps = [
         Step("evaluate", lambda i: evaluate(inp)),
+        Step("build_input_live", live_input),
         Step("evaluate_to_dict", lambda i: evaluate(live).to_dict()),
         Step("build_input", lambda i: adapter.build_input(model, "scaling", 3e24, now)),
         # The same with 100 times the results (and a parent): the rate should stay flat.

@@ -143,6 +143,22 @@ def endpoints(seed: dict[str, Any]) -> list[Endpoint]:
             headers={**auth, **json_headers},
             expect=201,
             compare="create",
+            target="25-55 %",
+            write=True,
+            idempotency_keys=True,
+        ),
+        Endpoint(
+            "result_post_spread",
+            "app",
+            "/api/v1/results/",
+            method="POST",
+            bodies=[
+                json.dumps({**result, "model": m["model"], "checkpoint": m["checkpoint"]})
+                for m in seed["spread"]
+            ],
+            headers={**auth, **json_headers},
+            expect=201,
+            compare="create",
             target="35-55 %",
             write=True,
             idempotency_keys=True,
@@ -261,7 +277,11 @@ class Databases:
             conn.close()
 
 
-def free_port() -> int:
+def free_port(offset: int = 0) -> int:
+    """A free port; ``RSP_BENCH_PORT_BASE`` (e.g. 8190) fixes them on a shared machine."""
+    base = os.environ.get("RSP_BENCH_PORT_BASE")
+    if base:
+        return int(base) + offset
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -409,6 +429,11 @@ def render(report: dict[str, Any]) -> str:
             micro["gate"]["build_input"],
         ),
         mrow(
+            "`adapter.build_input` on the live inputs (the model and stamp: "
+            f"{gate_in.get('live_build_queries', '?')} query; the reads cached under it)",
+            micro["gate"]["build_input_live"],
+        ),
+        mrow(
             f"`adapter.build_input`, {gate_in.get('scale_results', 0):,} results on a child "
             f"model ({gate_in.get('scale_build_queries', '?')} queries)",
             micro["gate"]["build_input_scaled"],
@@ -432,7 +457,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--python-load", action="store_true", help="use the Python client")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, SQLite)")
     parser.add_argument("--no-scale", action="store_true", help="skip bench/scale.py")
-    return parser.parse_args()
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick end-to-end check of the bench itself (3 s runs, 1 round, no warm-up, short "
+        "micro-benchmarks, no scale); its figures mean nothing and bench/results.json is left "
+        "alone",
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.runs, args.warmup, args.no_scale = 3, 1, 0, True
+    return args
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -456,8 +491,9 @@ def main() -> int:
         markdown = render(report) + issue_report.render(report)
         (OUT_DIR / f"results-{stamp}.md").write_text(markdown)
         (OUT_DIR / f"results-{stamp}.json").write_text(json.dumps(report, indent=2))
-        # The latest run's figures, committed beside BENCHMARKS.md.
-        (BENCH / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+        # The latest run's figures, committed beside BENCHMARKS.md (not a smoke run's).
+        if not args.smoke:
+            (BENCH / "results.json").write_text(json.dumps(report, indent=2) + "\n")
         print(markdown)
         log(
             f"done in {time.monotonic() - started:.0f} s; saved var/bench/results-{stamp}.md "
@@ -561,7 +597,10 @@ def bench(
     log("micro-benchmarks (gate engine, audit appends, bare JSON + SHA-256 chain)")
     micro = json.loads(
         run_step(
-            [python, str(BENCH / "micro.py"), seed["slug"]], env=app_env, cwd=ROOT, what="micro"
+            [python, str(BENCH / "micro.py"), seed["slug"]],
+            env={**app_env, "RSP_BENCH_SMOKE": "1"} if args.smoke else app_env,
+            cwd=ROOT,
+            what="micro",
         )
     )
 
@@ -572,7 +611,7 @@ def bench(
             run_step([python, str(BENCH / "scale.py")], env=app_env, cwd=ROOT, what="scale")
         )
 
-    ports = {"app": free_port(), "baseline": free_port()}
+    ports = {"app": free_port(0), "baseline": free_port(1)}
     gunicorn = str(BIN / "gunicorn")
     common = ["--workers", str(workers), "--worker-class", "sync", "--backlog", "2048"]
     common += ["--log-level", "warning"]

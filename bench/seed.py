@@ -16,6 +16,7 @@ SLUG = "bench-model"
 CHECKPOINTS = 8  # x 8 metrics = 64 results, so the results list returns a full page of 50
 LATEST_COMPUTE = 2e24
 APPROVED_COMPUTE = 5e24
+SPREAD_MODELS = 8  # the result POSTs spread over this many models
 
 # Short of every warning line of the default pack (direction-aware), so the gate can approve.
 BELOW = {
@@ -87,11 +88,24 @@ def seed() -> dict[str, Any]:
     for signer in (rso, ceo):
         governance.sign_decision(decision.pk, signer, "approve", decision.dossier_sha256)
 
+    # Seven more models, one checkpoint each, for the POSTs spread over eight models.
+    spread = [{"model": SLUG, "checkpoint": names[-1]}]
+    for index in range(1, SPREAD_MODELS):
+        slug = f"{SLUG}-{index + 1}"
+        other = evidence.create_model(
+            slug=slug, name=f"Bench model {index + 1}", family="bench", actor=pipeline
+        )
+        evidence.report_checkpoint(
+            other, name="ckpt-1", effective_compute=LATEST_COMPUTE, step=1000, actor=pipeline
+        )
+        spread.append({"model": slug, "checkpoint": "ckpt-1"})
+
     _, token = ApiToken.issue(pipeline, "bench", ["read", "gate:read", "evidence:write"])
     gate = governance.gate_for(model)
     return {
         "slug": SLUG,
         "checkpoint": names[-1],
+        "spread": spread,
         "token": token,
         "gate_state": gate["state"],
         "gate_reasons": [reason["code"] for reason in gate["reasons"]],

@@ -25,10 +25,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection
 
 from evaluations.models import AIModel, EvalResult, EvidenceSummary, EvidenceSummaryState
 from policies import rules
+from rsp_portal.rows import raw_datetime
+
+if TYPE_CHECKING:
+    from evaluations.policy import PolicyView
 
 #: The columns of a result the summary reads.
 ROW_FIELDS = (
@@ -47,6 +53,7 @@ ROW_FIELDS = (
 )
 
 Group = tuple[int, int, str]  # (model id, checkpoint id, metric key)
+ResultRow = dict[str, Any]  # a result's ``ROW_FIELDS`` (and its superseded row's group) by name
 
 #: The shape of a summary row; part of every lens digest, so summaries written in an older
 #: shape are rebuilt (and read by ranking meanwhile). 2: strong results short of each line.
@@ -79,7 +86,7 @@ class Lens:
         found: dict[str, tuple[bool, int | None, set[float]]] = {}
         for key, higher, min_samples, warning, critical in indicators:
             entry = found.setdefault(key, (bool(higher), min_samples, set()))
-            entry[2].add(below_line(warning, critical, bool(higher)))
+            entry[2].add(rules.below_line(warning, critical, bool(higher)))
         metrics = {
             key: MetricLens(higher=h, min_samples=m, lines=tuple(sorted(lines)))
             for key, (h, m, lines) in sorted(found.items())
@@ -88,6 +95,9 @@ class Lens:
         text = json.dumps(
             [
                 SUMMARY_FORMAT,
+                # A summary chosen under another evidence rule is stale, as under another
+                # policy: the rule's version is part of the lens.
+                rules.EVIDENCE_RULE_VERSION,
                 repr(z),
                 [
                     [k, v.higher, v.min_samples, [repr(x) for x in v.lines]]
@@ -100,21 +110,12 @@ class Lens:
 
     def capability(self, key: str, value: float, stderr: float | None) -> float:
         """The conservative bound as "larger is more capable" (the bound times ±1)."""
-        spec = self.metrics[key]
-        bound = rules.conservative_bound(value, stderr, self.z, spec.higher)
-        return bound if spec.higher else -bound
+        return rules.capability(value, stderr, self.z, self.metrics[key].higher)
 
     def weak(self, key: str, partial: bool, n_samples: int | None) -> bool:
         return rules.is_weak(
             partial=partial, n_samples=n_samples, min_samples=self.metrics[key].min_samples
         )
-
-
-def below_line(warning: float | None, critical: float, higher: bool) -> float:
-    """The line a bound must be short of to read ``below`` (as ``governance.gate.below_line``)."""
-    if warning is None:
-        return critical
-    return min(warning, critical) if higher else max(warning, critical)
 
 
 @dataclass
@@ -142,25 +143,15 @@ class GroupSummary:
             if capability < (line if spec.higher else -line):
                 short[repr(line)] = short.get(repr(line), 0) + 1
         if weak:
-            if self.best_weak is None or more_capable(candidate, self.best_weak):
+            if self.best_weak is None or rules.more_capable(candidate, self.best_weak):
                 self.best_weak = candidate
             return
         self.strong += 1
-        if self.best_strong is None or more_capable(candidate, self.best_strong):
+        if self.best_strong is None or rules.more_capable(candidate, self.best_strong):
             self.best_strong = candidate
         ran_at = row["evaluated_at"] if row["evaluated_at"] is not None else row["recorded_at"]
         if self.latest_strong_at is None or ran_at > self.latest_strong_at:
             self.latest_strong_at = ran_at
-
-
-def more_capable(a: tuple[float, int], b: tuple[float, int]) -> bool:
-    """Is ``a`` more capable than ``b``? NaN first, then the bound, then the later id (as the
-    engine's ``_more_capable``)."""
-    if a[0] != a[0]:
-        return b[0] == b[0] or a[1] > b[1]
-    if b[0] != b[0]:
-        return False
-    return a > b
 
 
 def counts(row: Mapping[str, Any], lens: Lens) -> bool:
@@ -181,7 +172,7 @@ def fold(rows: Iterable[Mapping[str, Any]], lens: Lens) -> dict[Group, GroupSumm
 # --- The database side ---------------------------------------------------------------------
 
 
-def lens_of_view(policy: Any) -> Lens:
+def lens_of_view(policy: PolicyView) -> Lens:
     """The lens of an ``evaluations.policy.PolicyView``."""
     return Lens.build(
         policy.uncertainty_z,
@@ -199,7 +190,7 @@ def lens_of_view(policy: Any) -> Lens:
     )
 
 
-def lock(model_ids: Iterable[int]) -> dict[int, Any]:
+def lock(model_ids: Iterable[int]) -> dict[int, EvidenceSummaryState]:
     """Lock the summary states of the models (created when missing), in id order; call it
     before inserting their results, so no other writer's rows can fall below a watermark."""
 
@@ -214,7 +205,7 @@ def lock(model_ids: Iterable[int]) -> dict[int, Any]:
     return states
 
 
-def _locked(ids: Sequence[int]) -> dict[int, Any]:
+def _locked(ids: Sequence[int]) -> dict[int, EvidenceSummaryState]:
 
     return {
         s.model_id: s
@@ -224,7 +215,7 @@ def _locked(ids: Sequence[int]) -> dict[int, Any]:
     }
 
 
-def sync(states: Mapping[int, Any], lens: Lens) -> None:
+def sync(states: Mapping[int, EvidenceSummaryState], lens: Lens) -> None:
     """Fold every result above each locked state's watermark into the summary (a full rebuild
     of the model under a different lens), inside the caller's transaction."""
 
@@ -236,18 +227,8 @@ def sync(states: Mapping[int, Any], lens: Lens) -> None:
         return
     marks = {model_id: state.watermark for model_id, state in current.items()}
     floor = min(marks.values())
-    fresh = [
-        row
-        for row in EvalResult.objects.filter(model_id__in=marks, pk__gt=floor)
-        .order_by("pk")
-        .values(
-            *ROW_FIELDS,
-            "supersedes__model_id",
-            "supersedes__checkpoint_id",
-            "supersedes__metric_key",
-        )
-        if row["id"] > marks[row["model_id"]]
-    ]
+    rows, loaded = _fresh_and_their_groups(marks, floor)
+    fresh = [row for row in rows if row["id"] > marks[row["model_id"]]]
     if not fresh:
         return
     # A correction takes the superseded row out of its group: that group is read again.
@@ -260,7 +241,7 @@ def sync(states: Mapping[int, Any], lens: Lens) -> None:
     touched = {
         (r["model_id"], r["checkpoint_id"], r["metric_key"]) for r in fresh if counts(r, lens)
     } | {g for g in stale if g[2] in lens.metrics}
-    groups = _load_groups(touched - stale)
+    groups = {g: loaded[g] for g in touched - stale if g in loaded}
     groups.update(fold(_current_rows(stale & touched), lens))
     for group in stale & touched:
         groups.setdefault(group, GroupSummary())
@@ -278,7 +259,87 @@ def sync(states: Mapping[int, Any], lens: Lens) -> None:
         state.save(update_fields=["watermark"])
 
 
-def _rebuild(state: Any, lens: Lens) -> None:
+def _fresh_and_their_groups(
+    marks: Mapping[int, int], floor: int
+) -> tuple[list[ResultRow], dict[Group, GroupSummary]]:
+    """The results of the models of ``marks`` above ``floor`` (in id order, each with the
+    group of the row it supersedes), and the stored summaries of the groups they fall in: one
+    statement (the rows and the summaries they touch, as one ``UNION ALL``)."""
+    sql = _FRESH_SQL.get(connection.vendor)
+    if sql is None:
+        sql = _FRESH_SQL[connection.vendor] = _fresh_sql()
+    among = ", ".join("%s" for _ in marks)
+    ids = list(marks)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(among=among), [*ids, floor, *ids, floor])
+        raw = cursor.fetchall()
+    rows: list[ResultRow] = []
+    loaded: dict[Group, GroupSummary] = {}
+    for kind, a, model_id, checkpoint_id, key, x, y, n, partial, mit, t1, t2, b, c, d, e, j in raw:
+        if kind == "r":
+            rows.append(
+                {
+                    "id": a,
+                    "model_id": model_id,
+                    "checkpoint_id": checkpoint_id,
+                    "metric_key": key,
+                    "value": x,
+                    "stderr": y,
+                    "n_samples": n,
+                    "partial": bool(partial),
+                    "mitigation": mit,
+                    "evaluated_at": raw_datetime(t1),
+                    "recorded_at": raw_datetime(t2),
+                    "supersedes_id": b,
+                    "supersedes__model_id": c,
+                    "supersedes__checkpoint_id": d,
+                    "supersedes__metric_key": e,
+                }
+            )
+        else:
+            loaded[(model_id, checkpoint_id, key)] = GroupSummary(
+                results=int(n),
+                strong=int(c),
+                best_strong=(float(x or 0.0), a) if a is not None else None,
+                best_weak=(float(y or 0.0), b) if b is not None else None,
+                latest_strong_at=raw_datetime(t1),
+                weak_short=json.loads(j) if j else {},
+                strong_short=json.loads(mit) if mit else {},
+            )
+    rows.sort(key=lambda r: r["id"])
+    return rows, loaded
+
+
+_FRESH_SQL: dict[str, str] = {}
+
+
+def _fresh_sql() -> str:
+    result_t = EvalResult._meta.db_table
+    summary_t = EvidenceSummary._meta.db_table
+    # Both branches in the same columns; ``{among}`` is filled with one placeholder per model.
+    return f"""
+        SELECT 'r', r.id, r.model_id, r.checkpoint_id, r.metric_key, r.value, r.stderr,
+               r.n_samples, r.partial, r.mitigation, r.evaluated_at, r.recorded_at,
+               r.supersedes_id, sup.model_id, sup.checkpoint_id, sup.metric_key,
+               CAST(NULL AS TEXT)
+        FROM {result_t} r LEFT JOIN {result_t} sup ON sup.id = r.supersedes_id
+        WHERE r.model_id IN ({{among}}) AND r.id > %s
+        UNION ALL
+        SELECT 's', s.best_strong_id, s.model_id, s.checkpoint_id, s.metric_key,
+               s.best_strong_capability, s.best_weak_capability, s.results, NULL,
+               CAST(s.strong_short AS TEXT), s.latest_strong_at, NULL, s.best_weak_id, s.strong,
+               NULL, NULL,
+               CAST(s.weak_short AS TEXT)
+        FROM {summary_t} s
+        WHERE EXISTS (
+            SELECT 1 FROM {result_t} r
+            WHERE r.model_id IN ({{among}}) AND r.id > %s AND r.model_id = s.model_id
+              AND r.checkpoint_id = s.checkpoint_id AND r.metric_key = s.metric_key
+        )
+    """  # noqa: S608 (table names from _meta; values are parameters)
+
+
+def _rebuild(state: EvidenceSummaryState, lens: Lens) -> None:
     """Summarise every current result of the state's model under ``lens``."""
     from django.db.models import Max
 
@@ -307,7 +368,7 @@ def rebuild_all(lens: Lens) -> int:
     return rebuilt
 
 
-def _current_rows(groups: set[Group]) -> list[dict[str, Any]]:
+def _current_rows(groups: set[Group]) -> list[ResultRow]:
     from django.db.models import Q
 
     if not groups:
@@ -316,32 +377,6 @@ def _current_rows(groups: set[Group]) -> list[dict[str, Any]]:
     for model_id, checkpoint_id, metric in groups:
         where |= Q(model_id=model_id, checkpoint_id=checkpoint_id, metric_key=metric)
     return list(EvalResult.objects.current().filter(where).values(*ROW_FIELDS))
-
-
-def _load_groups(groups: set[Group]) -> dict[Group, GroupSummary]:
-    from django.db.models import Q
-
-    if not groups:
-        return {}
-    where = Q()
-    for model_id, checkpoint_id, metric in groups:
-        where |= Q(model_id=model_id, checkpoint_id=checkpoint_id, metric_key=metric)
-    loaded: dict[Group, GroupSummary] = {}
-    for s in EvidenceSummary.objects.filter(where):
-        loaded[(s.model_id, s.checkpoint_id, s.metric_key)] = GroupSummary(
-            results=s.results,
-            strong=s.strong,
-            best_strong=(float(s.best_strong_capability or 0.0), s.best_strong_id)
-            if s.best_strong_id is not None
-            else None,
-            best_weak=(float(s.best_weak_capability or 0.0), s.best_weak_id)
-            if s.best_weak_id is not None
-            else None,
-            latest_strong_at=s.latest_strong_at,
-            weak_short=dict(s.weak_short or {}),
-            strong_short=dict(s.strong_short or {}),
-        )
-    return loaded
 
 
 def _save_groups(groups: Mapping[Group, GroupSummary]) -> None:

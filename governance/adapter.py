@@ -13,10 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
+from django.db import connection
+
 from audit import runs as audit_runs
-from audit.models import VerificationRun
+from audit.models import LogHead, VerificationRun
 from audit.verification import distrust_reason, trail_trusted, trust_of
 from core.events import Query, ask
+from evaluations.models import AIModel, Checkpoint, EvalResult
 from governance.evidence_sql import (
     parse_dt,
     parse_when,
@@ -50,10 +53,10 @@ from governance.models import (
 from policies import rules
 from policies.models import PolicyVersion, SafeguardRequirement, active_ref
 from policies.rules import add_months
+from rsp_portal.rows import Columns
 
 if TYPE_CHECKING:
     from audit.models import VerificationRun
-    from evaluations.models import AIModel
     from policies.models import PolicyVersion
 
 
@@ -626,3 +629,78 @@ def valid_until(
     if pending_expiry is not None:
         moments.append(pending_expiry)
     return min(moments) if moments else None
+
+
+# --- The live gate's inputs, cached per model -----------------------------------------------
+#
+# A ``?compute=`` read evaluates the engine on the current inputs. They change only with a
+# write, and every write to the gate's inputs appends to the audit trail in its own
+# transaction (results, checkpoints, decisions, pauses, precautions, safeguards, policy
+# activation, models), so the log head's size names the governance state; the trail's trust
+# changes with a new verification run (runs are not appended to the trail), and the
+# evidence summary's staleness check also looks at the highest result id. One statement reads
+# the model with those numbers (the *stamp*); inputs read after a stamp are cached under it,
+# per process, and served while the stamp is unchanged. Time-dependent parts (the trail's
+# trust, due evaluations, expiries) are evaluated on every request from the cached rows.
+
+#: ``(log head size, latest verification run id, highest result id, highest checkpoint id)``.
+Stamp = tuple[int, int, int, int]
+
+_CACHE_SIZE = 512
+_LIVE: dict[int, tuple[Stamp, Reads]] = {}
+_LIVE_LOCK = threading.Lock()
+_LIVE_SQL: dict[str, tuple[str, Columns[AIModel]]] = {}
+
+
+def _live_statement() -> tuple[str, Columns[AIModel]]:
+    built = _LIVE_SQL.get(connection.vendor)
+    if built is None:
+        q = connection.ops.quote_name
+        columns = Columns(AIModel, "m")
+        sql = (
+            f"SELECT {columns.sql()}, "  # noqa: S608 (table names from _meta)
+            f"(SELECT {q('size')} FROM {q(LogHead._meta.db_table)} WHERE {q('id')} = 1), "
+            f"(SELECT MAX({q('id')}) FROM {q(VerificationRun._meta.db_table)}), "
+            f"(SELECT MAX({q('id')}) FROM {q(EvalResult._meta.db_table)}), "
+            f"(SELECT MAX({q('id')}) FROM {q(Checkpoint._meta.db_table)}) "
+            f"FROM {q(AIModel._meta.db_table)} m WHERE m.{q('slug')} = %s"
+        )
+        built = _LIVE_SQL[connection.vendor] = (sql, columns)
+    return built
+
+
+def live_model(slug: str) -> tuple[AIModel, Stamp] | None:
+    """The model ``slug`` and the stamp of the gate's inputs now, in one statement; None when
+    there is no such model. Read the stamp *before* the inputs it is to name."""
+    sql, columns = _live_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [slug])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    width = len(columns)
+    model = columns.instance(row[:width])
+    stamp = cast(Stamp, tuple(int(x or 0) for x in row[width:]))
+    return model, stamp
+
+
+def live_inputs(model: AIModel, stamp: Stamp) -> Reads:
+    """The gate's reads of ``model``: from this process's cache when they were read under
+    ``stamp`` (no query), else read now (:func:`read_inputs`) and cached under it. Only for
+    reads outside a write: a write's own transaction changes the inputs before the stamp."""
+    with _LIVE_LOCK:
+        cached = _LIVE.get(model.pk)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    reads = read_inputs(model)
+    with _LIVE_LOCK:
+        if len(_LIVE) >= _CACHE_SIZE:
+            _LIVE.pop(next(iter(_LIVE)))
+        _LIVE[model.pk] = (stamp, reads)
+    return reads
+
+
+def forget_live_inputs() -> None:
+    """Empty this process's cache of live inputs (tests)."""
+    with _LIVE_LOCK:
+        _LIVE.clear()

@@ -26,7 +26,7 @@ from evaluations.models import (
     EvidenceSummary,
     EvidenceSummaryState,
 )
-from evaluations.summary import Lens, more_capable
+from evaluations.summary import Lens
 from governance.gate import (
     CheckpointInfo,
     Evidence,
@@ -36,7 +36,9 @@ from governance.gate import (
     ResultInfo,
     below_line,
 )
+from policies import rules
 from policies.models import PolicyVersion
+from rsp_portal.rows import raw_datetime
 
 if TYPE_CHECKING:
     from evaluations.models import AIModel
@@ -45,18 +47,9 @@ _DEPTH = 31  # ancestors followed at most, as ``AIModel.lineage_ids`` (32 models
 Row = tuple[Any, ...]  # a raw row of the evidence query (its columns are typed by ``kind``)
 
 
-def parse_dt(value: Any) -> datetime | None:
-    """A datetime from a raw row: PostgreSQL gives aware datetimes, SQLite ISO text in UTC."""
-    from datetime import UTC
-
-    from django.utils.dateparse import parse_datetime
-
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
-    if parsed is None:
-        raise ValueError(f"not a datetime: {value!r}")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+def parse_dt(value: object) -> datetime | None:
+    """A datetime from a raw row (:func:`rsp_portal.rows.raw_datetime`)."""
+    return raw_datetime(value)
 
 
 def parse_when(value: Any) -> datetime:
@@ -323,7 +316,7 @@ class _Reduction:
             weak = self.owner.get(r.checkpoint_id) in self.claimed or lens.weak(
                 r.metric_key, r.partial, r.n_samples
             )
-            if (r.metric_key, weak) not in best or more_capable(
+            if (r.metric_key, weak) not in best or rules.more_capable(
                 rank, best[(r.metric_key, weak)][0]
             ):
                 best[(r.metric_key, weak)] = (rank, r)

@@ -61,6 +61,56 @@ def conservative_bound(
     return value + shift if higher_is_more_capable else value - shift
 
 
+#: The version of the evidence rule: how the most capable value of a metric is chosen
+#: (:func:`capability`, :func:`more_capable`, :func:`is_weak`, :func:`below_line` and
+#: :func:`conservative_bound`). Stored evidence summaries name it (``evaluations.summary``), so
+#: a summary chosen under another rule reads as stale. Bump it with any change to those
+#: functions; ``tests/policies/test_evidence_rule_version.py`` fails until it is bumped and the
+#: new rule's fingerprint recorded.
+EVIDENCE_RULE_VERSION: Final = 1
+
+#: A tiebreak between equally capable results: a result id, or its ``id_order`` key.
+T = TypeVar("T", int, tuple[int, int, str])
+
+
+def capability(value: float, stderr: float | None, z: float, higher_is_more_capable: bool) -> float:
+    """The conservative bound as "larger is more capable": the bound, negated when lower
+    values are more capable, so one order ranks every metric."""
+    bound = conservative_bound(value, stderr, z, higher_is_more_capable)
+    return bound if higher_is_more_capable else -bound
+
+
+def more_capable(a: tuple[float, T], b: tuple[float, T]) -> bool:
+    """Is the ``(capability, tiebreak)`` pair ``a`` more capable than ``b``? A NaN is the most
+    capable value there is (a NaN never shows safety); then the larger capability; a tie goes
+    to the larger tiebreak (the later result id)."""
+    if a[0] != a[0]:
+        return b[0] == b[0] or a[1] > b[1]
+    if b[0] != b[0]:
+        return False
+    if a[0] != b[0]:
+        return a[0] > b[0]
+    return a[1] > b[1]
+
+
+def most_capable(candidates: Iterable[tuple[float, T]]) -> tuple[float, T] | None:
+    """The most capable ``(capability, tiebreak)`` pair of ``candidates`` (:func:`more_capable`);
+    None when there are none."""
+    best: tuple[float, T] | None = None
+    for candidate in candidates:
+        if best is None or more_capable(candidate, best):
+            best = candidate
+    return best
+
+
+def below_line(warning: float | None, critical: float, higher_is_more_capable: bool) -> float:
+    """The line a conservative bound must be short of to read ``below`` (:func:`classify`):
+    the less capable of the warning and critical lines."""
+    if warning is None:
+        return critical
+    return min(warning, critical) if higher_is_more_capable else max(warning, critical)
+
+
 def is_weak(*, partial: bool, n_samples: int | None, min_samples: int | None) -> bool:
     """Weak evidence: a partial run, or fewer (or unknown) samples than the minimum."""
     if partial:

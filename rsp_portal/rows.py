@@ -9,11 +9,12 @@ database converters the ORM applies (JSON decoding, SQLite datetimes and boolean
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from django.db import connection
 from django.db.models import Field, Model
+from django.utils.dateparse import parse_datetime
 
 #: A database converter: ``(value, expression, connection) -> value``.
 Converter = Callable[..., object]
@@ -69,3 +70,14 @@ class Columns(Generic[M]):
 def param_datetime(value: datetime) -> str | datetime | None:
     """A datetime as a query parameter for this connection (SQLite stores text)."""
     return connection.ops.adapt_datetimefield_value(value)
+
+
+def raw_datetime(value: object) -> datetime | None:
+    """A datetime column read by a hand-written SELECT: PostgreSQL gives aware datetimes,
+    SQLite naive ones or ISO text, in UTC."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    if parsed is None:
+        raise ValueError(f"not a datetime: {value!r}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

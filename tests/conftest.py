@@ -146,6 +146,17 @@ def _test_flush_switch() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_live_inputs_across_tests() -> Iterator[None]:
+    """Each test starts without the live gate's cached inputs: a rolled-back test's ids can
+    come back (SQLite), and with them a stamp another test's inputs were cached under."""
+    from governance.adapter import forget_live_inputs
+
+    forget_live_inputs()
+    yield
+    forget_live_inputs()
+
+
+@pytest.fixture(autouse=True)
 def _flush_switch_on_existing_connections(_test_flush_switch: None, django_db_blocker: Any) -> None:
     """Connections opened before the signal was connected get the switch too (once each)."""
     for conn in connections.all(initialized_only=True):

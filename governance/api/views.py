@@ -60,13 +60,19 @@ class GateView(APIView):
             stored = _stored(slug, data["scope"])
             if stored is not None:
                 return Response(stored, headers={"Cache-Control": "no-store"})
-        model = _model(slug)
+        stamp: adapter.Stamp | None = None
+        if data.get("as_of") is None and data.get("compute") is not None:
+            # The live gate: the model with the stamp its inputs are cached under.
+            found = adapter.live_model(slug)
+            model, stamp = found if found is not None else (_model(slug), None)
+        else:
+            model = _model(slug)
         payload: dict[str, Any] | None
         try:
             if data.get("as_of") is not None:
                 payload = services.gate_as_of(model, data["scope"], data["as_of"])
             else:
-                payload = services.gate_for(model, data["scope"], data.get("compute"))
+                payload = services.gate_for(model, data["scope"], data.get("compute"), stamp=stamp)
         except Exception:
             # Fail closed even if the stored state cannot be read.
             logger.exception("gate of %s could not be read: answering paused", model.slug)

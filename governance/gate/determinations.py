@@ -217,11 +217,7 @@ def determine_indicator(
 def below_line(spec: IndicatorSpec) -> float:
     """The line a conservative bound must be short of for the indicator to read ``below``:
     the less capable of its warning and critical lines (see :func:`policies.rules.classify`)."""
-    if spec.warning is None:
-        return spec.critical
-    if spec.higher_is_more_capable:
-        return min(spec.warning, spec.critical)
-    return max(spec.warning, spec.critical)
+    return rules.below_line(spec.warning, spec.critical, spec.higher_is_more_capable)
 
 
 def _weak(r: ResultInfo, spec: IndicatorSpec, claimed: frozenset[ObjectId]) -> bool:
@@ -240,14 +236,12 @@ def _has_strong(
 def _more_capable(
     bound: float, result: ResultInfo, best_bound: float, best: ResultInfo, higher: bool
 ) -> bool:
-    """Is ``bound`` more capable than ``best_bound``? Ties go to the later result id."""
-    if bound != bound:  # NaN is the most capable value there is
-        return best_bound == best_bound
-    if best_bound != best_bound:
-        return False
-    if bound != best_bound:
-        return bound > best_bound if higher else bound < best_bound
-    return id_order(result.id) > id_order(best.id)
+    """Is ``bound`` more capable than ``best_bound``? (:func:`policies.rules.more_capable`:
+    a NaN first, ties to the later result id.)"""
+    sign = 1.0 if higher else -1.0
+    return rules.more_capable(
+        (bound * sign, id_order(result.id)), (best_bound * sign, id_order(best.id))
+    )
 
 
 def _threshold_status(indicators: tuple[IndicatorDetermination, ...]) -> ThresholdStatus:

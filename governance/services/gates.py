@@ -57,9 +57,11 @@ def _read_input(
     planned_compute: float | None,
     now: datetime,
     reads: adapter.Reads | None = None,
+    live: adapter.Stamp | None = None,
 ) -> tuple[Any, datetime | None]:
     try:
-        reads = reads or adapter.read_inputs(model)
+        if reads is None:
+            reads = adapter.live_inputs(model, live) if live else adapter.read_inputs(model)
         # Whether the audit trail is trusted (its latest verification, read with the other
         # inputs, passed recently enough) and when that trust runs out by time alone.
         trusted, trust_until = reads.state.trust(now)
@@ -419,13 +421,22 @@ def gate_as_of(model: AIModel, scope: str, as_of: datetime) -> dict[str, Any] | 
 
 
 def gate_for(
-    model: AIModel, scope: str = Scope.SCALING, compute: float | None = None
+    model: AIModel,
+    scope: str = Scope.SCALING,
+    compute: float | None = None,
+    *,
+    stamp: adapter.Stamp | None = None,
 ) -> dict[str, Any]:
     """The gate as the API answers it. Without ``compute``: the stored row (recomputed first
-    if time may have changed it). With ``compute``: evaluated for that planned compute."""
+    if time may have changed it). With ``compute``: evaluated for that planned compute, on
+    the inputs cached under ``stamp`` when given (``adapter.live_inputs``)."""
     now = timezone.now()
     if compute is not None:
-        verdict, _ = evaluate_model(model, scope, compute, now=now)
+        if stamp is not None:
+            inp, _ = _read_input(model, scope, compute, now, live=stamp)
+            verdict = evaluate(inp) if inp is not None else _unreadable(now)
+        else:
+            verdict, _ = evaluate_model(model, scope, compute, now=now)
         return _gate_payload(model.slug, scope, verdict.to_dict(), now)
     state = GateState.objects.filter(model=model, scope=scope).first()
     if state is not None and state.mac and not gatemac.verifies(state):

@@ -154,8 +154,12 @@ def test_a_batch_appends_in_a_constant_number_of_queries():
         with CaptureQueriesContext(connection) as queries, transaction.atomic(), audit.batch():
             for i in range(n):
                 audit.record("test.event", ("test.thing", i), {"i": i})
-        head_updates = [q for q in queries.captured_queries if "audit_loghead" in q["sql"]]
-        assert len([q for q in head_updates if q["sql"].startswith("UPDATE")]) == 1
+        # (On PostgreSQL the INSERT and the head's UPDATE go in one round trip.)
+        updates = sum(
+            q["sql"].count('UPDATE "audit_loghead"') + q["sql"].count("UPDATE audit_loghead")
+            for q in queries.captured_queries
+        )
+        assert updates == 1
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1]
     entries = list(AuditEntry.objects.order_by("seq"))

@@ -27,6 +27,7 @@ from evaluations.policy import active_policy_view
 from governance import adapter, services
 from governance.evidence_sql import lens_of, read_evidence, read_ranked
 from governance.gate import Evidence, below_line, evaluate
+from policies import rules
 from tests import gate_oracle
 from tests.governance_fixtures import activate_default_policy, add_checkpoint, make_model
 
@@ -249,7 +250,7 @@ def test_the_summary_uses_the_gates_below_line():
     assert policy is not None
     for threshold in policy.thresholds:
         for spec in threshold.indicators:
-            assert summary.below_line(
+            assert rules.below_line(
                 spec.warning, spec.critical, spec.higher_is_more_capable
             ) == below_line(spec)
 
