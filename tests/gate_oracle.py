@@ -68,7 +68,7 @@ def build_input_rowwise(
         for p in pauses_in_force(model, scope)
     )
     lineage = model.lineage_ids()
-    claimed = _claimed_ancestors(model)
+    claimed = claimed_ancestors(model)
     checkpoints = tuple(
         CheckpointInfo(
             id=c["pk"],
@@ -162,7 +162,7 @@ def _pending_expiry(model: Any) -> datetime | None:
     )
 
 
-def _claimed_ancestors(model: Any) -> set[int]:
+def claimed_ancestors(model: Any) -> set[int]:
     """The ancestors above the first parent link that is only claimed, one query each."""
     from evaluations.models import AIModel
 
