@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.api.views import VerifyThrottle
@@ -17,6 +18,7 @@ from audit.filters import AuditEntryFilter
 from audit.models import AuditCheckpoint, AuditEntry, LogHead
 from audit.verification import latest_run, run_verification
 from audit.verify_bundle import leaf_hash
+from core import words
 from rsp_portal.authz import require
 
 PAGE_SIZE = 50
@@ -41,7 +43,7 @@ OBJECT_LABELS: dict[str, tuple[str, str | None, str]] = {
 def describe_object(entry: AuditEntry) -> tuple[str, str]:
     """``("result #18 on atlas", link)`` for a timeline row; the link may be empty."""
     label, url_name, arg = OBJECT_LABELS.get(
-        entry.object_type, (entry.object_type + " #{id}", None, "")
+        entry.object_type, (words.object_words(entry.object_type) + " #{id}", None, "")
     )
     text = label.format(id=entry.object_id, model=entry.model_slug or "?")
     if entry.model_slug and "{model}" not in label:
@@ -70,14 +72,21 @@ def _pickers(filters: AuditEntryFilter) -> None:
             .values_list(column, flat=True)
             .distinct()
         )
-        form.fields[name].widget = forms.Select(choices=[("", "any")] + [(v, v) for v in values])
+        shown = words.action_words if name == "action" else str
+        form.fields[name].widget = forms.Select(
+            choices=[("", "any")] + [(v, shown(v)) for v in values]
+        )
     types = AuditEntry.objects.order_by("object_type").values_list("object_type", flat=True)
     form.fields["object_type"].widget = forms.Select(
-        choices=[("", "any")]
-        + [(t, OBJECT_LABELS.get(t, (t,))[0].split(" ")[0]) for t in types.distinct()]
+        choices=[("", "any")] + [(t, words.object_words(t)) for t in types.distinct()]
     )
+    zone = timezone.get_current_timezone_name()
     for name in ("since", "until"):
         form.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
+        # The pickers read the person's zone (activated per request) and say so; the bound
+        # field keeps its own copy of the label once the filters validated.
+        form.fields[name].label = f"{form.fields[name].label} ({zone})"
+        form[name].label = form.fields[name].label
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import available_timezones
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
@@ -70,3 +71,13 @@ class TitleProposalForm(forms.Form):
         field.queryset = User.objects.filter(
             role="leadership", is_active=True, signoff_titles__isnull=True
         ).order_by("username")
+
+
+class TimeZoneForm(forms.Form):
+    """The zone a person's pages show times in."""
+
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=lambda: [(zone, zone) for zone in sorted(available_timezones())],
+        help_text="Every date and time on the pages is shown in this zone, with its name.",
+    )

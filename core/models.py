@@ -41,6 +41,9 @@ class User(AbstractUser):
 
     # Changed only by core.services (audited); "" is no role at all.
     role = models.CharField(max_length=16, choices=Role.choices, blank=True, default="")
+    # The IANA zone pages show times in (activated per request by rsp_portal.middleware);
+    # changed through core.services.set_time_zone (audited).
+    time_zone = models.CharField(max_length=64, default="UTC")
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -13,7 +13,7 @@ docs/adr/0014-one-transactional-outbox.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -69,17 +69,36 @@ def _settled(message: OutboxMessage, now: Any) -> bool:
 
 
 def enqueue(
-    topic: str, payload: dict[str, Any], *, max_attempts: int = MAX_ATTEMPTS
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    delay: timedelta | None = None,
 ) -> OutboxMessage:
-    """Write a message for task ``topic`` in the caller's transaction; send it after commit."""
+    """Write a message for task ``topic`` in the caller's transaction; send it after commit,
+    or, with ``delay``, let the relay send it once the delay is over (a digest that gathers
+    what comes in meanwhile, :func:`join`)."""
     message = OutboxMessage.objects.create(
         topic=topic,
         payload=payload,
         max_attempts=max_attempts,
-        available_at=timezone.now() + SEND_LEASE,
+        available_at=timezone.now() + (delay or SEND_LEASE),
     )
-    transaction.on_commit(lambda: dispatch(message.pk), robust=True)
+    if not delay:
+        transaction.on_commit(lambda: dispatch(message.pk), robust=True)
     return message
+
+
+def join(message_ids: Iterable[int]) -> OutboxMessage | None:
+    """The newest of ``message_ids`` that no consumer has taken yet, locked until the caller's
+    transaction ends: work attached to it meanwhile is seen by its consumer, whose claim waits
+    for the lock. None when every one was taken."""
+    return (
+        OutboxMessage.objects.select_for_update()
+        .filter(pk__in=message_ids, status=OutboxStatus.PENDING, attempts=0)
+        .order_by("-pk")
+        .first()
+    )
 
 
 def enqueue_many(

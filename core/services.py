@@ -27,6 +27,7 @@ import secrets
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeGuard
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -571,3 +572,22 @@ def revoke_token(token: ApiToken, *, actor: Actor) -> None:
     if not (_is_user(actor) and actor.pk == token.user_id):
         _require_manager(actor)
     token.revoke(actor=actor)
+
+
+def set_time_zone(user: User, zone: str, *, actor: Actor) -> None:
+    """Set the zone ``user``'s pages show times in (their own account only; audited)."""
+    if zone not in available_timezones():
+        raise AccountError(f"Unknown time zone {zone!r}: pick one from the list.")
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.time_zone == zone:
+            return
+        events.record(
+            "user.time_zone",
+            locked,
+            {"username": locked.username, "from": locked.time_zone, "to": zone},
+            actor=actor,
+        )
+        locked.time_zone = zone
+        locked.save(update_fields=["time_zone"])
+    user.time_zone = zone

@@ -19,6 +19,7 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("reset/done/", password_reset.ResetCompleteView.as_view(), name="password_reset_complete"),
+    path("account/", views.account, name="account"),
     path("account/tokens/", views.tokens, name="tokens"),
     path("account/tokens/<str:key_id>/revoke/", views.revoke_token, name="revoke-token"),
     path("account/titles/", views.titles, name="titles"),

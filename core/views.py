@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from core import services
-from core.forms import TitleProposalForm, TokenForm
+from core.forms import TimeZoneForm, TitleProposalForm, TokenForm
 from core.models import ApiToken, SignoffTitle, TitleGrant, TitleGrantStatus, User
 from rsp_portal.authz import allowed_scopes, require
 
@@ -106,3 +106,15 @@ def decide_title_grant(request: HttpRequest, pk: int, verdict: str) -> HttpRespo
     except services.AccountError as exc:
         messages.error(request, str(exc))
     return redirect("titles")
+
+
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """Your account: who you are in the portal and the time zone your pages use."""
+    user = cast(User, request.user)  # LoginRequiredMiddleware guarantees a signed-in user
+    form = TimeZoneForm(request.POST or None, initial={"time_zone": user.time_zone})
+    if request.method == "POST" and form.is_valid():
+        services.set_time_zone(user, form.cleaned_data["time_zone"], actor=user)
+        messages.success(request, f"Times are now shown in {user.time_zone}.")
+        return redirect("account")
+    return render(request, "core/account.html", {"form": form})

@@ -12,6 +12,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core import words
+from policies import rules
+
 WIDTH = 560
 HEIGHT = 180
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 12, 40
@@ -112,14 +115,12 @@ def metric_chart(
         (x(decade), f"1e{decade}") for decade in range(math.ceil(x_lo), math.floor(x_hi) + 1)
     ]
     chart.y_ticks = [(y(t), _fmt(t)) for t in _nice_ticks(lo, hi)]
-    sign = "≥" if higher_is_more_capable else "≤"
-    if warning is not None:
-        chart.lines.append(
-            {"y": y(warning), "kind": "warning", "label": f"warning {sign} {_fmt(warning)}"}
-        )
-    chart.lines.append(
-        {"y": y(critical), "kind": "critical", "label": f"critical {sign} {_fmt(critical)}"}
-    )
+    for kind, value in (("warning", warning), ("critical", critical)):
+        if value is not None:
+            label = (
+                f"{kind} {rules.line_text(value, higher_is_more_capable=higher_is_more_capable)}"
+            )
+            chart.lines.append({"y": y(value), "kind": kind, "label": label})
     pre = []
     for p in sorted(points, key=lambda p: (p.compute, p.mitigation)):
         if p.compute <= 0:
@@ -178,9 +179,9 @@ def gate_timeline(changes: list[tuple[datetime, str, str]], now: datetime) -> Ti
                 "x": f"{x:.1f}",
                 "width": f"{width:.1f}",
                 "state": state,
-                "title": f"{state} from {moment:%Y-%m-%d %H:%M} UTC ({cause})",
+                "title": f"{state} from {words.moment(moment)} ({words.cause_words(cause)})",
             }
         )
-    timeline.start = f"{first:%Y-%m-%d %H:%M}"
-    timeline.end = f"{now:%Y-%m-%d %H:%M}"
+    timeline.start = words.moment(first)
+    timeline.end = words.moment(now)
     return timeline

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from django.db import transaction
 
+from core.words import count
 from evaluations import services
 from evaluations.models import AIModel, EvalResult
 from evaluations.policy import PolicyView, active_policy_view
@@ -75,4 +76,4 @@ def seed_demo(stdout: TextIO, actor: object = None) -> None:
             ]
             if items:
                 services.record_results(items, "seed_demo", EvalResult.Source.SUITE)
-        stdout.write(f"evaluations: demo model {slug} with {len(checkpoints)} checkpoint(s)")
+        stdout.write(f"evaluations: demo model {slug} with {count(len(checkpoints), 'checkpoint')}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.html import escape
 
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.policy import PolicyView
@@ -127,8 +128,12 @@ class ImportUploadForm(forms.Form):
     mapping = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text='optional JSON {"<scorer>/<metric>": "<metric key>"}, remembered for the '
-        "log's task; you can also map each metric on the next page",
+        # Django renders help text as HTML: the example is escaped, so it shows as written.
+        help_text=escape(
+            "Optional JSON from each log source (scorer/metric) to a metric key, e.g. "
+            '{"match/accuracy": "cbrn.vct_accuracy"}; remembered for the log\'s task. You can '
+            "also map each source on the next page."
+        ),
     )
 
     def __init__(self, *args: Any, model: AIModel, **kwargs: Any):

@@ -33,8 +33,10 @@ from policies.models import PolicyVersion
 from rsp_portal.authz import require
 from rsp_portal.errors import ServiceError
 
-#: The gate panel the model page includes (governance's template and context; ADR 0021).
+#: The gate panel the model page includes (governance's template and context; ADR 0021), and
+#: the gate's history, shown below the details.
 GATE_PANEL_TEMPLATE = "governance/_gate_panel.html"
+GATE_HISTORY_TEMPLATE = "governance/_gate_history.html"
 GATE_PANEL: Query[tuple[HttpRequest, AIModel], dict[str, object]] = Query(
     "gate.panel", "the context of the gate panel on the model page"
 )
@@ -45,7 +47,11 @@ HISTORY_LIMIT = 50
 def _gate_panel(request: HttpRequest, model: AIModel) -> dict[str, Any]:
     """The gate panel's template and context (governance answers ``GATE_PANEL``)."""
     context: dict[str, object] = ask(GATE_PANEL, (request, model))
-    return {**context, "gate_panel_template": GATE_PANEL_TEMPLATE}
+    return {
+        **context,
+        "gate_panel_template": GATE_PANEL_TEMPLATE,
+        "gate_history_template": GATE_HISTORY_TEMPLATE,
+    }
 
 
 def model_list(request: HttpRequest) -> HttpResponse:
@@ -160,7 +166,10 @@ def _threshold_cards(
             )
         )
     cards = []
-    for d in determinations:
+    # What is at or past a line first: people look for it.
+    for d in sorted(
+        determinations, key=lambda d: (_CARD_ORDER.get(d["status"], 0), d["threshold"])
+    ):
         row = standards.get(d["threshold"], {})
         indicators = []
         for indicator in d.get("indicators", []):
@@ -185,6 +194,10 @@ def _threshold_cards(
             }
         )
     return cards
+
+
+#: The order of the threshold cards: crossings first, then warnings, then the rest.
+_CARD_ORDER = {"crossed": 0, "presumed": 0, "warning": 1, "below": 2}
 
 
 def checkpoint_create(request: HttpRequest, slug: str) -> HttpResponse:
@@ -251,6 +264,7 @@ def _metric_lines(model: AIModel, policy: PolicyView | None) -> list[dict[str, o
                 "threshold": i.threshold_code,
                 "warning": i.warning,
                 "critical": i.critical,
+                "higher_is_more_capable": info.higher_is_more_capable,
                 "now": standing.get((i.threshold_code, key), {}),
             }
             for i in policy.indicators

@@ -214,6 +214,13 @@ def requirement_codes() -> set[str]:
     )
 
 
+def requirement_titles(version_id: int) -> dict[str, str]:
+    """Each requirement code of a policy version with its title (one query)."""
+    return dict(
+        SafeguardRequirement.objects.filter(version_id=version_id).values_list("code", "title")
+    )
+
+
 def requirements(version: PolicyVersion) -> list[dict[str, Any]]:
     """Each requirement of a (prefetched) version with the standards that need it, including
     standards that include its standard."""

@@ -5,8 +5,9 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from django import forms
+from django.utils import timezone
 
-from governance.emails import SUBJECTS
+from governance.emails import EVENTS
 from governance.models import SafeguardState, Scope, Subscription
 from governance.transports import TRANSPORTS
 from rsp_portal.datetimes import BoundedFormDateTimeField
@@ -127,7 +128,8 @@ class PauseForm(forms.Form):
 
 
 class GateAsOfForm(forms.Form):
-    """The moment an auditor asks about (in the portal's time zone) and the scope."""
+    """The moment an auditor asks about (in the person's time zone, which the page names) and
+    the scope."""
 
     as_of = BoundedFormDateTimeField(
         label="As of",
@@ -139,13 +141,10 @@ class GateAsOfForm(forms.Form):
             "%Y-%m-%d",
         ],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Date and time (UTC).",
     )
     scope = forms.ChoiceField(choices=Scope.choices, initial=Scope.SCALING)
 
     def clean_as_of(self) -> object:
-        from django.utils import timezone
-
         as_of = self.cleaned_data["as_of"]
         if as_of is not None and as_of > timezone.now():
             raise forms.ValidationError(
@@ -205,7 +204,7 @@ class SubscriptionForm(forms.ModelForm[Subscription]):
         kind = cast("forms.ChoiceField", self.fields["kind"])
         kind.choices = [(t.kind, t.label) for t in TRANSPORTS.values()]
         events = cast("forms.MultipleChoiceField", self.fields["events"])
-        events.choices = [(event, event) for event in SUBJECTS]
+        events.choices = [(event, words.name) for event, words in EVENTS.items()]
         self._stored_secret = self.instance.secret if self.instance.pk else ""
 
     def clean_secret(self) -> str:

@@ -378,8 +378,9 @@ class Subscription(models.Model):
 class Notification(models.Model):
     """What was said to whom: one event to one channel (role e-mails or a subscription).
 
-    Its delivery (attempts, retries, errors) is the outbox message in ``message``; a message
-    pruned after delivery leaves ``message`` empty.
+    Its delivery (attempts, retries, errors) is the outbox message in ``message``, shared by
+    the notifications one digest carries; a message pruned after delivery leaves ``message``
+    empty.
     """
 
     event = models.CharField(max_length=60)
@@ -390,12 +391,13 @@ class Notification(models.Model):
     )
     recipients = models.JSONField(default=list, blank=True)  # e-mail addresses
     created_at = models.DateTimeField(default=timezone.now)
-    message = models.OneToOneField(
+    # One message per digest: the e-mails of a burst to the same people share one (ADR 0040).
+    message = models.ForeignKey(
         "core.OutboxMessage",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="notification",
+        related_name="notifications",
     )
 
     class Meta:

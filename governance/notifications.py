@@ -11,17 +11,20 @@ what a crash or a broker outage left behind. How each channel sends is its trans
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 import audit
 from core import outbox
 from core.events import Notice
-from core.models import User
+from core.models import OutboxMessage, OutboxStatus, User
 from governance.emails import SUBJECTS, render_email
 from governance.models import Channel, Notification, Subscription
 from governance.transports import transport_for
@@ -45,14 +48,50 @@ def _recipients(roles: Iterable[str]) -> list[str]:
     )
 
 
-def _queue(**fields: Any) -> Notification:
-    """The notification and its outbox message, in the caller's transaction."""
-    message = outbox.enqueue(SEND_TASK, {})
-    return Notification.objects.create(message=message, **fields)
+def _digest_window() -> timedelta | None:
+    seconds = int(getattr(settings, "NOTIFY_DIGEST_SECONDS", 0))
+    return timedelta(seconds=seconds) if seconds else None
+
+
+def _attach_messages(rows: list[Notification]) -> None:
+    """Give each (unsaved) notification its outbox message, in the caller's transaction.
+
+    A channel that digests (e-mail) shares one message per set of recipients: an open digest
+    of the same people, not yet taken by a worker, carries the new notification too; otherwise
+    a new one waits ``NOTIFY_DIGEST_SECONDS`` for the rest of the burst. Other channels (signed
+    webhooks: machines want each event) get a message each, sent after commit.
+    """
+    window = _digest_window()
+    digests: dict[tuple[str, int | None, tuple[str, ...]], OutboxMessage] = {}
+    single: list[Notification] = []
+    for row in rows:
+        if window is None or not transport_for(row.channel).digest:
+            single.append(row)
+            continue
+        key = (row.channel, row.subscription_id, tuple(row.recipients))
+        if key not in digests:
+            same_target = (
+                Q(subscription_id=row.subscription_id)
+                if row.subscription_id
+                else Q(subscription__isnull=True)
+            )
+            open_ids = Notification.objects.filter(
+                same_target,
+                channel=row.channel,
+                recipients=list(key[2]),
+                message__status=OutboxStatus.PENDING,
+                message__attempts=0,
+            ).values_list("message_id", flat=True)
+            digests[key] = outbox.join({pk for pk in open_ids if pk is not None}) or outbox.enqueue(
+                SEND_TASK, {}, delay=window
+            )
+        row.message = digests[key]
+    for row, message in zip(single, outbox.enqueue_many(SEND_TASK, len(single)), strict=True):
+        row.message = message
 
 
 def notify(
-    event: str, payload: dict[str, Any], roles: Iterable[str] = ("safety", "leadership")
+    event: str, payload: Mapping[str, object], roles: Iterable[str] = ("safety", "leadership")
 ) -> list[Notification]:
     """Queue ``event`` for e-mail to ``roles`` and for every subscription that wants it."""
     body = {"event": event, "at": timezone.now().isoformat(), **payload}
@@ -60,24 +99,7 @@ def notify(
     if pending is not None:
         pending.append((event, body, tuple(sorted(roles))))
         return []
-    created = []
-    recipients = _recipients(roles)
-    if recipients:
-        created.append(
-            _queue(event=event, payload=body, channel=Channel.EMAIL, recipients=recipients)
-        )
-    for subscription in Subscription.objects.filter(active=True):
-        if subscription.wants(event):
-            created.append(
-                _queue(
-                    event=event,
-                    payload=body,
-                    channel=subscription.kind,
-                    subscription=subscription,
-                    recipients=transport_for(subscription.kind).addresses(subscription),
-                )
-            )
-    return created
+    return _write([(event, body, tuple(sorted(roles)))])
 
 
 @contextmanager
@@ -102,9 +124,9 @@ def batch() -> Iterator[None]:
 Pending = tuple[str, dict[str, object], tuple[str, ...]]
 
 
-def _write(pending: list[Pending]) -> None:
+def _write(pending: list[Pending]) -> list[Notification]:
     if not pending:
-        return
+        return []
     recipients: dict[tuple[str, ...], list[str]] = {}
     subscriptions = list(Subscription.objects.filter(active=True))
     rows: list[Notification] = []
@@ -131,9 +153,8 @@ def _write(pending: list[Pending]) -> None:
                         recipients=transport_for(subscription.kind).addresses(subscription),
                     )
                 )
-    for row, message in zip(rows, outbox.enqueue_many(SEND_TASK, len(rows)), strict=True):
-        row.message = message
-    Notification.objects.bulk_create(rows)
+    _attach_messages(rows)
+    return Notification.objects.bulk_create(rows)
 
 
 _local = threading.local()
@@ -149,7 +170,7 @@ def shown_target(subscription: Subscription) -> str:
     return transport_for(subscription.kind).shown_target(subscription)
 
 
-def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
+def _subscription_audit(subscription: Subscription) -> dict[str, object]:
     return {
         "name": subscription.name,
         "kind": subscription.kind,
@@ -159,7 +180,7 @@ def _subscription_audit(subscription: Subscription) -> dict[str, Any]:
     }
 
 
-def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
+def save_subscription(subscription: Subscription, actor: Actor) -> Subscription:
     """Validate (the kind's transport checks the target) and save a subscription, audited."""
 
     subscription.full_clean()
@@ -170,7 +191,7 @@ def save_subscription(subscription: Subscription, actor: Any) -> Subscription:
     return subscription
 
 
-def delete_subscription(subscription: Subscription, actor: Any) -> None:
+def delete_subscription(subscription: Subscription, actor: Actor) -> None:
     """Delete a subscription that never sent anything, audited."""
 
     with transaction.atomic():
@@ -184,6 +205,16 @@ def deliver(notification: Notification) -> None:
 
 
 def send_queued(outbox_id: int) -> None:
-    """Deliver the notification of outbox message ``outbox_id`` (the consumer's work)."""
-    notification = Notification.objects.select_related("subscription").get(message_id=outbox_id)
-    deliver(notification)
+    """Deliver the notifications of outbox message ``outbox_id`` (the consumer's work): one,
+    or the digest of a burst in one send."""
+    carried = list(
+        Notification.objects.select_related("subscription")
+        .filter(message_id=outbox_id)
+        .order_by("created_at", "pk")
+    )
+    if not carried:
+        raise Notification.DoesNotExist(f"outbox message {outbox_id} carries no notification")
+    if len(carried) == 1:
+        deliver(carried[0])
+    else:
+        transport_for(carried[0].channel).send_digest(carried)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.models import VerificationRun
 from evaluations.charts import gate_timeline
 from evaluations.models import AIModel
-from governance import adapter, notifications, reasons, safeguards, services
+from governance import adapter, emails, notifications, reasons, safeguards, services
 from governance.forms import (
     DecisionForm,
     GateAsOfForm,
@@ -43,6 +44,7 @@ from governance.models import (
     Scope,
     Subscription,
 )
+from governance.transports import TRANSPORTS, transport_for
 from rsp_portal.authz import can, require
 from rsp_portal.errors import ServiceError
 
@@ -67,7 +69,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     near: list[dict[str, object]] = []
     due: list[GateState] = []
     for state in models:
-        state.reason_groups = reasons.group_reasons(state.reasons, state.model.slug)  # type: ignore[attr-defined]
+        state.reason_groups = reasons.group_reasons(  # type: ignore[attr-defined]
+            state.reasons, state.model.slug, (state.verdict or {}).get("determinations")
+        )
         for d in (state.verdict or {}).get("determinations", []):
             if d.get("status") in ("warning", "crossed"):
                 near.append({"model": state.model, "threshold": d["threshold"], **d})
@@ -183,14 +187,31 @@ def decision_request(request: HttpRequest, slug: str) -> HttpResponse:
             "model": model,
             "form": form,
             "preview": preview,
-            "dossier_json": _pretty(preview),
-            "effects": reasons.approval_effects(preview) if preview else None,
+            **_dossier_context(preview),
         },
     )
 
 
 def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True) if value is not None else ""
+
+
+def _dossier_context(dossier: dict[str, Any] | None) -> dict[str, object]:
+    """What ``governance/_dossier.html`` needs beside the dossier: its JSON, what approval
+    does, and its safeguards with each requirement's title (from the version it names)."""
+    if dossier is None:
+        return {"dossier_json": "", "effects": None, "safeguard_rows": []}
+    version = (dossier.get("policy_version") or {}).get("id")
+    titles = adapter.requirement_titles(version) if version is not None else {}
+    rows = [
+        {"code": code, "title": titles.get(code, ""), **record}
+        for code, record in sorted((dossier.get("safeguards") or {}).items())
+    ]
+    return {
+        "dossier_json": _pretty(dossier),
+        "effects": reasons.approval_effects(dossier),
+        "safeguard_rows": rows,
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -252,8 +273,7 @@ def decision_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "can_sign": signing_title is not None,
             "signing_title": signing_title,
-            "dossier_json": _pretty(decision.dossier),
-            "effects": reasons.approval_effects(decision.dossier),
+            **_dossier_context(decision.dossier),
         },
     )
 
@@ -271,8 +291,7 @@ def decision_print(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "decision": decision,
             "approvals": list(decision.approvals.select_related("approver")),
-            "dossier_json": _pretty(decision.dossier),
-            "effects": reasons.approval_effects(decision.dossier),
+            **_dossier_context(decision.dossier),
         },
     )
 
@@ -424,7 +443,9 @@ def gate_as_of(request: HttpRequest, slug: str) -> HttpResponse:
         scope = form.cleaned_data["scope"]
         gate = services.gate_as_of(model, scope, as_of)
         if gate is not None:
-            groups = reasons.group_reasons(gate.get("reasons", []), model.slug)
+            groups = reasons.group_reasons(
+                gate.get("reasons", []), model.slug, gate.get("determinations")
+            )
             transition = (
                 GateTransition.objects.filter(model=model, scope=scope, created_at__lte=as_of)
                 .order_by("-created_at", "-pk")
@@ -479,8 +500,13 @@ def gate_context(request: HttpRequest, model: AIModel) -> dict[str, object]:
         "gate_model": model,
         "gate": gate,
         "deployment_gate": deployment,
-        "reason_groups": reasons.group_reasons(gate.get("reasons", []), model.slug),
-        "deployment_groups": reasons.group_reasons(deployment.get("reasons", []), model.slug),
+        "reason_groups": reasons.group_reasons(
+            gate.get("reasons", []), model.slug, gate.get("determinations")
+        ),
+        "crossings": reasons.crossings(gate),
+        "deployment_groups": reasons.group_reasons(
+            deployment.get("reasons", []), model.slug, deployment.get("determinations")
+        ),
         "early_warnings": warnings,
         "warning_notification": notified,
         "next_steps": next_steps(gate),
@@ -549,11 +575,43 @@ def subscriptions(request: HttpRequest) -> HttpResponse:
         request,
         "governance/subscriptions.html",
         {
-            "rows": [(s, notifications.shown_target(s)) for s in rows],
-            "recent": recent,
+            "rows": [
+                (s, notifications.shown_target(s), [emails.event_name(e) for e in s.events])
+                for s in rows
+            ],
+            "recent": _deliveries(recent),
             "limit": RECENT_NOTIFICATIONS,
+            "digest_seconds": settings.NOTIFY_DIGEST_SECONDS,
         },
     )
+
+
+class Delivery(NamedTuple):
+    """One send as "Sent lately" lists it: a notification, or the digest of a burst."""
+
+    first: Notification
+    what: str
+    size: int
+    models: list[str]
+    channel: str
+
+
+def _deliveries(recent: list[Notification]) -> list[Delivery]:
+    """Notifications grouped by the message that carried them (a digest is one send), newest
+    first, each in words with the models it concerns."""
+    groups: dict[object, list[Notification]] = {}
+    for n in recent:
+        groups.setdefault(n.message_id or f"n{n.pk}", []).append(n)
+    rows = []
+    for carried in groups.values():
+        carried.sort(key=lambda n: (n.created_at, n.pk))
+        subjects = [emails.subject_of(n.event, n.payload) for n in carried]
+        models = sorted({str(n.payload.get("model")) for n in carried if n.payload.get("model")})
+        label = transport_for(carried[0].channel).label if carried[0].channel in TRANSPORTS else ""
+        rows.append(
+            Delivery(carried[-1], emails.digest_summary(subjects), len(carried), models, label)
+        )
+    return rows
 
 
 @require_http_methods(["GET", "POST"])

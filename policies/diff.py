@@ -200,7 +200,8 @@ class _Collector:
             if count is not None:
                 field_name, item = count
                 items = before[code].get(field_name, [])
-                why += f" with its {len(cast(list[object], items))} {item}(s)"
+                n = len(cast(list[object], items))
+                why += f" with its {n} {item}{'' if n == 1 else 's'}"
             entity = dict(before[code])
             self.add("removed", section, code, None, entity, None, removal_loosens, why)
         for code in sorted(after.keys() - before.keys()):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import TypedDict
 
+from core.words import code_words, count
 from policies.diff import Change, diff_policies
 from policies.pack_format import (
     PACK_CHOICE,
@@ -374,7 +375,7 @@ def _settings_changes(old: Pack, new: Pack) -> list[Change]:
                 old_count,
                 new_count,
                 fewer,
-                f"baseline safeguard requirements every model must meet: {old_count} -> "
+                f"baseline safeguard requirements every model must meet: {old_count} → "
                 f"{new_count}" + (" (fewer is a loosening)" if fewer else ""),
                 source=_baseline_source(new) or _baseline_source(old),
             ),
@@ -442,7 +443,7 @@ def _domain_changes(row: DomainComparison) -> list[Change]:
                 None,
                 True,
                 f"risk domain no longer covered (was {_names(a.domains)}, "
-                f"{len(a.red_lines)} red line(s))",
+                f"{count(len(a.red_lines), 'red line')})",
                 False,
                 _cited(a),
             )
@@ -470,7 +471,13 @@ def _domain_changes(row: DomainComparison) -> list[Change]:
 
     if a.tier != b.tier:
         demoted = _TIER_RANK.get(b.tier, 0) < _TIER_RANK.get(a.tier, 0)
-        add("tier", a.tier, b.tier, demoted, f"domain tier {a.tier} -> {b.tier}")
+        add(
+            "tier",
+            a.tier,
+            b.tier,
+            demoted,
+            f"domain tier {code_words(a.tier)} → {code_words(b.tier)}",
+        )
     if a.red_lines and not b.red_lines:
         add("red_lines", a.red_lines, b.red_lines, True, "no red line any more")
     elif len(b.red_lines) < len(a.red_lines):
@@ -479,7 +486,7 @@ def _domain_changes(row: DomainComparison) -> list[Change]:
             a.red_lines,
             b.red_lines,
             True,
-            f"fewer red lines ({len(a.red_lines)} -> {len(b.red_lines)}): a coarser ladder of "
+            f"fewer red lines ({len(a.red_lines)} → {len(b.red_lines)}): a coarser ladder of "
             "required safeguards",
         )
     elif len(b.red_lines) > len(a.red_lines):
@@ -488,7 +495,7 @@ def _domain_changes(row: DomainComparison) -> list[Change]:
             a.red_lines,
             b.red_lines,
             False,
-            f"more red lines ({len(a.red_lines)} -> {len(b.red_lines)})",
+            f"more red lines ({len(a.red_lines)} → {len(b.red_lines)})",
         )
     if a.halts and not b.halts:
         add("halts", a.halts, b.halts, True, "no threshold halts development any more")

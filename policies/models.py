@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit.models import AppendOnlyModel
 from core.authority import signing_title
+from policies import rules
 from rsp_portal.authz import can
 
 
@@ -555,7 +556,7 @@ class Indicator(PolicyChild):
     @property
     def direction(self) -> str:
         """``≥`` when higher values are more capable, else ``≤`` (the crossing comparison)."""
-        return "≥" if self.metric.higher_is_more_capable else "≤"
+        return rules.line_sign(self.metric.higher_is_more_capable)
 
 
 class PolicyActivation(models.Model):

@@ -7,6 +7,9 @@ model pages all call these, so a page can never contradict the gate. No Django, 
 * **Lines.** "At or past" a line means ``value >= line`` when higher is more capable and
   ``value <= line`` otherwise. Every comparison asks "is it safely short of the line?", so a
   NaN lands on the capable side.
+* **Words.** A line is written with the comparison that crosses it: ``≥ 0.5`` when higher is
+  more capable, ``≤ 0.25`` otherwise (``line_text``, the ``line`` template filter), so a
+  lower-is-more-capable line never reads like a value past it.
 * **Conservative bound.** A result is pushed ``z`` standard errors toward "more capable"
   before it is compared with a line (the policy's ``uncertainty_z``).
 * **Strength.** A result from a partial run, or with fewer samples than the metric's
@@ -38,6 +41,29 @@ TIERS: Final[tuple[str, ...]] = (RED_LINE, EARLY_WARNING)
 def short_of(value: float, line: float, higher_is_more_capable: bool) -> bool:
     """True only when ``value`` is strictly on the less capable side of ``line``."""
     return value < line if higher_is_more_capable else value > line
+
+
+def line_sign(higher_is_more_capable: bool) -> str:
+    """The comparison that crosses a line: ``≥`` when higher is more capable, else ``≤``."""
+    return "≥" if higher_is_more_capable else "≤"
+
+
+def number_text(value: float) -> str:
+    """A number for people: integers as they are, others to three significant digits."""
+    if value.is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+def line_text(value: float | None, *, higher_is_more_capable: bool | None) -> str:
+    """A line as people read it: ``≥ 0.4`` or ``≤ 0.25``; the bare number when the direction
+    is unknown (a record frozen before it was kept), ``—`` for no line."""
+    if value is None:
+        return "—"
+    number = number_text(float(value))
+    if higher_is_more_capable is None:
+        return number
+    return f"{line_sign(higher_is_more_capable)} {number}"
 
 
 def classify(

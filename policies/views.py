@@ -76,9 +76,7 @@ def _outline(version: PolicyVersion) -> dict[str, object]:
                 "metric_info": metrics[indicator["metric"]],
                 "range": f"[{_num(metrics[indicator['metric']]['min'])}, "
                 f"{_num(metrics[indicator['metric']]['max'])}]",
-                "direction": "≥" if metrics[indicator["metric"]]["higher_is_more_capable"] else "≤",
-                "warning_text": _num(indicator["warning"]),
-                "critical_text": _num(indicator["critical"]),
+                "higher_is_more_capable": metrics[indicator["metric"]]["higher_is_more_capable"],
             }
             for indicator in threshold["indicators"]
         ]

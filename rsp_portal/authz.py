@@ -261,6 +261,7 @@ REVIEWER_PAGES = frozenset(
         "logout",
         "password_reset_confirm",
         "password_reset_complete",
+        "account",
         "tokens",
         "revoke-token",
         "reviewer-home",

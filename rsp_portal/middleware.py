@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
 from rsp_portal import authz
@@ -188,3 +190,21 @@ def _lean_chain(skip: frozenset[str]) -> Callable[[HttpRequest], HttpResponseBas
     finally:
         settings.MIDDLEWARE = full
     return handler._middleware_chain  # type: ignore[attr-defined,no-any-return]
+
+
+class UserTimeZoneMiddleware:
+    """Pages show times in the signed-in person's zone (their settings; UTC by default)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        zone = getattr(getattr(request, "user", None), "time_zone", "") or "UTC"
+        try:
+            timezone.activate(zoneinfo.ZoneInfo(zone))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            timezone.activate(zoneinfo.ZoneInfo("UTC"))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -37,7 +37,10 @@ SECRET_KEY = env_secret("SECRET_KEY", required=not DEBUG) or (
 )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# Links in e-mails and webhooks; the demo (`make run PORT=…`) links to the port it serves.
+SITE_URL = env_str("SITE_URL", f"http://127.0.0.1:{env_int('PORT', 8000, minimum=1)}")
+# E-mails to the same people within this many seconds go as one digest (0: each at once).
+NOTIFY_DIGEST_SECONDS = env_int("NOTIFY_DIGEST_SECONDS", 60, minimum=0)
 
 INSTALLED_APPS = [
     "core.admin_apps.PortalAdminConfig",  # django.contrib.admin with the portal 403
@@ -78,6 +81,8 @@ MIDDLEWARE = [
     "rsp_portal.middleware.LoginRequiredMiddleware",
     # External reviewers reach only the pages their grants concern (rsp_portal.authz).
     "rsp_portal.middleware.ReviewerConfinementMiddleware",
+    # Times on pages in the signed-in person's zone (their account settings).
+    "rsp_portal.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -99,6 +104,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.tz",
                 "rsp_portal.authz.navigation",
             ],
         },

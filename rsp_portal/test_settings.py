@@ -17,6 +17,9 @@ from rsp_portal.settings import VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if os.environ.get("RSP_TEST_EMAIL_DIR"):  # a worker process's mails, read by its test
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = os.environ["RSP_TEST_EMAIL_DIR"]
 # STORAGES, DEBUG (off) and AUDIT_VERIFY_MAX_AGE_SECONDS stay as in production: pages render
 # through the static manifest (tests/conftest.py collects the files once per session), and gates
 # trust the trail only within the bound of a passing verification (tests that need a trusted

@@ -6,6 +6,7 @@ on hover (``<time title=…>``); numbers get three significant digits, or a plai
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+
+from core import words
 
 register = template.Library()
 
@@ -34,9 +37,8 @@ def when(value: Any) -> str:
         return "—" if not value else str(value)
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())
-    local = timezone.localtime(moment)
     iso = moment.isoformat()
-    shown = local.strftime("%Y-%m-%d %H:%M ") + escape(local.tzname() or "")
+    shown = escape(words.moment(moment))
     # Digits, "-", ":", "+", "T" and "." only: nothing to escape (this runs hundreds of times
     # per page, format_html's escaping is measurable).
     return mark_safe(f'<time datetime="{iso}" title="{iso}">{shown}</time>')  # noqa: S308
@@ -54,3 +56,52 @@ def num(value: Any) -> str:
     if number.is_integer() and abs(number) < 1e6:
         return str(int(number))
     return f"{number:.3g}"
+
+
+@register.filter
+def action(value: object) -> str:
+    """An audit action in words (``decision.approve`` → ``Decision approval signed``)."""
+    return words.action_words(str(value or ""))
+
+
+@register.filter
+def object_type(value: object) -> str:
+    """A trail object type in words (``evaluations.aimodel`` → ``AI model``)."""
+    return words.object_words(str(value or ""))
+
+
+@register.filter
+def cause(value: object) -> str:
+    """What caused a gate transition, in words."""
+    return words.cause_words(str(value or ""))
+
+
+@register.filter(name="words")
+def code_words(value: object) -> str:
+    """An enum value or policy field in words (``ongoing_assessment`` → ``ongoing assessment``)."""
+    return words.code_words(value)
+
+
+@register.filter
+def plural(number: object, forms: str) -> str:
+    """``3|plural:"checkpoint"`` → ``3 checkpoints``; ``"person,people"`` for irregular nouns."""
+    singular, _, many = forms.partition(",")
+    if isinstance(number, Sized) and not isinstance(number, str):
+        value = len(number)
+    else:
+        try:
+            value = int(str(number))
+        except ValueError:
+            value = 0
+    return words.count(value, singular, many)
+
+
+@register.filter
+def named(code: object, name: object) -> str:
+    """``<strong>CBRN-3</strong> CBRN weapons``: a code with its name, the name left out when
+    it only repeats the code (no "CBRN-3 CBRN-3")."""
+    code_text, name_text = str(code or ""), str(name or "").strip()
+    shown = f"<strong>{escape(code_text)}</strong>"
+    if name_text and name_text != code_text:
+        shown += f" {escape(name_text)}"
+    return mark_safe(shown)  # noqa: S308  (both parts escaped above)

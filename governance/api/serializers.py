@@ -80,8 +80,27 @@ class GateQuerySerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class ReasonSerializer(serializers.Serializer[dict[str, Any]]):
+    """One failed check (docs/how-the-gate-decides.md lists the codes); the other fields name
+    its subject and are null when they do not apply."""
+
     code = serializers.CharField()
     message = serializers.CharField()
+    threshold = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text=(
+            "the threshold the reason is about (threshold_crossed, missing_evidence); on a "
+            "safeguard reason, the crossing that raised its standard (null: the policy's "
+            "baseline, or a verdict recorded before reasons named it)"
+        ),
+    )
+    metric = serializers.CharField(allow_null=True, required=False)
+    standard = serializers.CharField(allow_null=True, required=False)
+    requirement = serializers.CharField(allow_null=True, required=False)
+    checkpoint = serializers.CharField(allow_null=True, required=False)
+    decision = serializers.IntegerField(allow_null=True, required=False)
+    pause = serializers.IntegerField(allow_null=True, required=False)
+    commitment = serializers.CharField(allow_null=True, required=False)
 
 
 class GateSerializer(serializers.Serializer[dict[str, Any]]):

@@ -120,6 +120,7 @@ from governance.gate.verdict import (
     Reason,
     Verdict,
     reasons_key,
+    subject_of,
 )
 from policies.rules import add_months
 
@@ -183,4 +184,5 @@ __all__ = [
     "last_full_evaluation",
     "reasons_key",
     "requirements_of",
+    "subject_of",
 ]

@@ -20,6 +20,7 @@ from governance.gate.determinations import checkpoint_order, determine, last_ful
 from governance.gate.inputs import ApprovalInfo, CheckpointInfo, GateInput, PolicySnapshot
 from governance.gate.requirements import (
     halt_reasons,
+    raised_by,
     required_level,
     required_standards,
     safeguard_reasons,
@@ -90,7 +91,8 @@ def _evaluate(inp: GateInput) -> Verdict:
 
     required = required_standards(policy, scope, determinations)
     reasons.extend(halt_reasons(policy, scope, determinations))
-    reasons.extend(safeguard_reasons(policy, required, inp.safeguards, inp.now))
+    origins = raised_by(policy, scope, determinations)
+    reasons.extend(safeguard_reasons(policy, required, inp.safeguards, inp.now, origins))
 
     last_checkpoint, last_at = last_full_evaluation(policy, evidence)
     if latest is not None:

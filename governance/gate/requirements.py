@@ -55,6 +55,23 @@ def required_standards(
     return expand_standards(codes, policy.standards)
 
 
+def raised_by(
+    policy: PolicySnapshot, scope: Scope, determinations: tuple[Determination, ...]
+) -> dict[str, str | None]:
+    """Which threshold raised each required standard: ``None`` for the baseline's standards
+    (and those they include), else the first threshold, by code, whose scope standards
+    include it. A reason about a standard's safeguards carries this as its ``threshold``."""
+    by_code = {t.code: t for t in policy.thresholds}
+    origins: dict[str, str | None] = dict.fromkeys(
+        expand_standards(policy.baseline_standards, policy.standards)
+    )
+    for d in determinations:  # in threshold-code order
+        if _triggering(policy, d):
+            for code in expand_standards(by_code[d.threshold].requires(scope), policy.standards):
+                origins.setdefault(code, d.threshold)
+    return origins
+
+
 def halt_reasons(
     policy: PolicySnapshot, scope: Scope, determinations: tuple[Determination, ...]
 ) -> list[Reason]:
@@ -105,7 +122,10 @@ def safeguard_reasons(
     required: tuple[str, ...],
     safeguards: Mapping[str, SafeguardInfo],
     now: datetime,
+    origins: Mapping[str, str | None],
 ) -> list[Reason]:
+    """One reason per requirement of a required standard that is not verified (or expired);
+    each names the threshold that raised its standard (``origins``, from :func:`raised_by`)."""
     reasons: list[Reason] = []
     for code in required:
         if code not in policy.standards:
@@ -117,6 +137,7 @@ def safeguard_reasons(
                         "define it, so its safeguards cannot be shown to be in place."
                     ),
                     standard=code,
+                    threshold=origins.get(code),
                 )
             )
     months = policy.safeguard_reapproval_months
@@ -138,6 +159,7 @@ def safeguard_reasons(
                     ),
                     requirement=requirement,
                     standard=standard,
+                    threshold=origins.get(standard),
                 )
             )
         elif not now < add_months(info.verified_at, months):
@@ -151,6 +173,7 @@ def safeguard_reasons(
                     ),
                     requirement=requirement,
                     standard=standard,
+                    threshold=origins.get(standard),
                 )
             )
     return reasons

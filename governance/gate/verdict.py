@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,10 +18,40 @@ from governance.gate.codes import (
 from governance.gate.values import json_float
 from policies import rules
 
+#: The fields that say what a reason is about, in the order a subject names them.
+SUBJECT_FIELDS = (
+    "threshold",
+    "metric",
+    "standard",
+    "requirement",
+    "checkpoint",
+    "decision",
+    "pause",
+    "commitment",
+)
+
+
+def subject_of(reason: Mapping[str, object]) -> str:
+    """What a reason (as stored: a dict) is about, without values; stable while the problem
+    lasts. A reason about a standard names its ``threshold`` only as the crossing that
+    raised the standard: context, not subject (a second crossing raising the same standard
+    does not make its safeguards new problems)."""
+    about_standard = reason.get("standard") is not None
+    return " ".join(
+        f"{key}={reason[key]}"
+        for key in SUBJECT_FIELDS
+        if reason.get(key) is not None and not (key == "threshold" and about_standard)
+    )
+
 
 @dataclass(frozen=True, kw_only=True)
 class Reason:
-    """One failed check: a stable ``code``, a plain-English message, its subject."""
+    """One failed check: a stable ``code``, a plain-English message, its subject.
+
+    ``threshold`` is the threshold the reason is about (``threshold_crossed``,
+    ``missing_evidence``) or, on a reason about a standard's safeguards, the crossing that
+    raised that standard (``None``: the policy's baseline).
+    """
 
     code: str
     message: str
@@ -36,18 +66,8 @@ class Reason:
 
     @property
     def subject(self) -> str:
-        """What the reason is about, without values; stable while the problem lasts."""
-        parts = (
-            ("threshold", self.threshold),
-            ("metric", self.metric),
-            ("standard", self.standard),
-            ("requirement", self.requirement),
-            ("checkpoint", self.checkpoint),
-            ("decision", self.decision),
-            ("pause", self.pause),
-            ("commitment", self.commitment),
-        )
-        return " ".join(f"{key}={value}" for key, value in parts if value is not None)
+        """What the reason is about, without values (:func:`subject_of`)."""
+        return subject_of(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; every key is always present."""

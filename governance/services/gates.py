@@ -19,6 +19,7 @@ from governance.gate import (
     codes_of,
     evaluate,
     internal_error_verdict,
+    subject_of,
 )
 from governance.models import (
     GateState,
@@ -330,7 +331,7 @@ def _set_verdict(
     reasons = payload["reasons"]
     previous_state = state.state if state else ""
     previous_key = _key_of(state.reasons) if state else None
-    new_key = tuple(sorted((r["code"], _subject(r)) for r in reasons))
+    new_key = _key_of(reasons)
     previous_flags = _flagged(state.verdict) if state else {}
     flags = _flagged(payload)
     if state is None:
@@ -370,17 +371,20 @@ def _set_verdict(
             },
             actor=actor,
         )
-        notifications.notify(
-            "gate.transition",
-            {
-                "model": model.slug,
-                "scope": scope,
-                "from": previous_state,
-                "to": verdict.state,
-                "reasons": reasons,
-                "cause": cause,
-            },
-        )
+        if previous_state != verdict.state or previous_key != new_key:
+            # A change of determinations alone is told as a crossing (below), not as a gate
+            # change; the same state with other reasons says so (the subject reads "still").
+            notifications.notify(
+                "gate.transition",
+                {
+                    "model": model.slug,
+                    "scope": scope,
+                    "from": previous_state,
+                    "to": verdict.state,
+                    "reasons": reasons,
+                    "cause": cause,
+                },
+            )
         new_flags = {
             code: status for code, status in flags.items() if previous_flags.get(code) != status
         }
@@ -391,18 +395,17 @@ def _set_verdict(
                 {"model": model.slug, "scope": scope, "determinations": new_flags, "cause": cause},
                 roles=("leadership", "safety"),
             )
-        if any(r["code"] in codes_of("due") for r in reasons):
+        due = codes_of("due")
+        if any(r["code"] in due for r in reasons) and not any(
+            code in due for code, _ in previous_key or ()
+        ):
             notifications.notify("evaluation.due", {"model": model.slug, "reasons": reasons})
     return state
 
 
-def _subject(reason: dict[str, Any]) -> str:
-    keys = ("threshold", "metric", "requirement", "standard", "decision", "checkpoint", "pause")
-    return " ".join(f"{k}={reason[k]}" for k in keys if reason.get(k) is not None)
-
-
 def _key_of(reasons: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((r["code"], _subject(r)) for r in reasons))
+    """Sorted ``(code, subject)`` pairs of stored reasons (``reasons_key`` for a verdict)."""
+    return tuple(sorted((r["code"], subject_of(r)) for r in reasons))
 
 
 def gate_as_of(model: AIModel, scope: str, as_of: datetime) -> dict[str, Any] | None:

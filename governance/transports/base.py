@@ -63,8 +63,15 @@ class Transport:
         so only its host by default. The secret is never shown."""
         return urlsplit(subscription.target).netloc
 
+    #: Whether a burst to the same target goes as one digest (people) or one by one (machines).
+    digest: ClassVar[bool] = False
+
     def send(self, notification: Notification) -> None:
         """Send one notification; raise on failure."""
+        raise NotImplementedError
+
+    def send_digest(self, notifications: list[Notification]) -> None:
+        """Send a burst to one target as one message (only for a channel that digests)."""
         raise NotImplementedError
 
 

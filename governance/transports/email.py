@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 
-from governance.emails import render_email
+from governance.emails import render_digest, render_email
 from governance.models import Channel
 from governance.transports.base import Transport
 
@@ -21,6 +21,7 @@ class EmailTransport(Transport):
 
     kind = Channel.EMAIL
     label = "E-mail"
+    digest = True
 
     def validate(self, subscription: Subscription) -> None:
         try:
@@ -39,3 +40,10 @@ class EmailTransport(Transport):
             raise RuntimeError(f"notification {notification.pk} has no recipients")
         subject, text = render_email(notification.event, notification.payload)
         send_mail(f"[RSP Portal] {subject}", text, None, list(notification.recipients))
+
+    def send_digest(self, notifications: list[Notification]) -> None:
+        recipients = list(notifications[0].recipients)
+        if not recipients:
+            raise RuntimeError(f"notification {notifications[0].pk} has no recipients")
+        subject, text = render_digest([(n.event, n.payload) for n in notifications])
+        send_mail(f"[RSP Portal] {subject}", text, None, recipients)

@@ -292,10 +292,11 @@ def test_a_reviewer_reaches_only_the_granted_report_walking_every_route(safety, 
         "name": "ckpt-1", "requirement_code": "ASL-3-S",
     }  # fmt: skip
     page, api = client_for(reviewer), bearer(reviewer)
-    # What a reviewer may reach: their grants, their tokens, the granted report (the walk
-    # asks for another one: 404), the report list and grant list filtered to their grants.
-    allowed_pages = {"reviewer-home", "tokens", "logout", "report-detail", "report-print",
-                     "api-reports", "api-reviewer-grants", "password_reset_confirm"}  # fmt: skip
+    # What a reviewer may reach: their grants, their tokens and settings, the granted report
+    # (the walk asks for another one: 404), the report list and grant list filtered to theirs.
+    allowed_pages = {"reviewer-home", "account", "tokens", "logout", "report-detail",
+                     "report-print", "api-reports", "api-reviewer-grants",
+                     "password_reset_confirm"}  # fmt: skip
     reached = []
     for route, name in _routes(get_resolver()):
         if "(?P" in route or "static" in route or "media" in route:

@@ -98,6 +98,7 @@ def test_a_safety_user_pauses_a_model_from_its_page(browser, live_server, safety
     page = _page(browser, live_server, "safety")
     page.goto(f"{live_server.url}/models/{model.slug}/")
     assert "Scaling gate" in page.inner_text("main")
+    page.click("details.pause summary")  # one click away, beside what to do first
     page.fill("form.pause-form textarea", "Unexpected eval transcript")
     page.click("form.pause-form button")
     assert "is paused" in page.inner_text("main")

@@ -37,12 +37,13 @@ pytestmark = [
 ]
 
 
-def _shot(page: Any, name: str) -> None:
+def _shot(page: Any, name: str, *, height: int = 900, full_page: bool = True) -> None:
+    """A screenshot at 1280 px wide (the whole page, or one screen of ``height``)."""
     target = os.environ.get("RSP_SCREENSHOTS")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
-        page.set_viewport_size({"width": 1280, "height": 900})
-        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": height})
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=full_page)
 
 
 def test_a_result_crossing_a_warning_shows_at_the_top_and_on_the_dashboard(

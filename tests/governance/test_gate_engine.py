@@ -277,6 +277,16 @@ def test_a_warning_under_require_safeguards_requires_the_threshold_standards() -
     assert "ASL-3-S" in paused.required_standards
     assert approved.state == "approved"
     assert approved.warning is True
+    # Each missing safeguard names the threshold at its warning line that raised its standard.
+    raised = {(r.standard, r.threshold) for r in paused.reasons}
+    assert raised == {("ASL-3-S", paused.determinations[0].threshold)}
+
+
+def test_the_baselines_missing_safeguards_name_no_threshold() -> None:
+    verdict = evaluate(happy(safeguards={}))
+
+    assert verdict.reasons and {r.threshold for r in verdict.reasons} == {None}
+    assert {r.standard for r in verdict.reasons} == {"ASL-2-D", "ASL-2-S"}
 
 
 # ---------------------------------------------------------------------- boundaries
@@ -382,10 +392,11 @@ def test_an_undefined_required_standard_is_reported_missing() -> None:
     verdict = evaluate(happy(policy=policy))
 
     [reason] = verdict.reasons
-    assert (reason.code, reason.standard, reason.requirement) == (
+    assert (reason.code, reason.standard, reason.requirement, reason.threshold) == (
         "safeguard_missing",
         "ASL-9-S",
         None,
+        None,  # raised by the baseline
     )
 
 

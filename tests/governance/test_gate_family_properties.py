@@ -104,7 +104,9 @@ def _said(verdict: dict[str, Any]) -> Any:
     return (
         verdict.get("state"),
         sorted(
-            (r["code"], r.get("threshold"), r.get("metric"), r.get("requirement"))
+            # A reason's fields may be null beside a named one (a safeguard reason names the
+            # crossing that raised it, or none): compared as text so the order is total.
+            tuple(str(r.get(key)) for key in ("code", "threshold", "metric", "requirement"))
             for r in verdict.get("reasons", [])
         ),
         sorted((d["threshold"], d["status"]) for d in verdict.get("determinations", [])),

@@ -109,20 +109,22 @@ def test_reasons_are_grouped_in_words_with_links(safety):
     # Four red lines lack evidence (the autonomy checkpoint is an early warning: it warns).
     assert "4 thresholds presumed crossed (AIRD-4, AIRD-5," in panel
     assert "no evaluation yet for aird.effective_compute_growth," in panel
-    assert re.search(r"\d+ safeguards to verify \(ASL-2-D 4, ASL-2-S \d+, ", panel)
+    # Safeguards by the crossing that raised them, then the baseline's (issue 27).
+    assert "AIRD-4 presumed crossed → ASL-3-A 1, ASL-3-S 5: 6 to verify" in panel
+    assert "Baseline → ASL-2-D 4, ASL-2-S 6: 10 to verify" in panel
     assert 'href="/models/atlas/safeguards/"' in panel
     assert 'href="/models/atlas/results/new/"' in panel
     assert not MACHINE_CODE.search(panel)
     assert '<span class="code-badge"' in panel  # codes stay, small
     titles = re.findall(r'<span class="reason-title">', panel.split("Why deployment", 1)[0])
-    assert len(titles) <= 4
+    assert len(titles) <= 5  # one line per kind of problem, the safeguards one per crossing
 
 
 def test_dashboard_reasons_are_words(safety):
     activate_default_policy()
     make_model()
     page = _text(client_for(safety).get("/"))
-    assert "safeguards to verify" in page
+    assert "Baseline → ASL-2-D 4, ASL-2-S 6: 10 to verify" in page
     assert "presumed crossed" in page
     assert "missing_evidence \u00d7" not in page and "<code>safeguard_missing</code>" not in page
 
@@ -175,7 +177,7 @@ def test_the_decision_page_names_checks_approval_does_not_clear(safety, rso):
     decision = services.request_decision(model, 2e24, "Asking early.", safety)
     page = _text(client_for(rso).get(f"/decisions/{decision.pk}/"))
     assert "It does not open the gate while the checks below fail" in page
-    assert "safeguards to verify" in page
+    assert "Baseline → ASL-2-D 4, ASL-2-S 6: 10 to verify" in page
     assert "Once approved, the gate opens" not in page
 
 
@@ -229,7 +231,7 @@ def test_e_mails_are_written_in_words(safety, rso):
     warning = next(b for s, b in bodies.items() if "early-warning line" in s)
     assert "AUTONOMY-CHECKPOINT: early-warning line reached" in warning
     transition = next(b for s, b in bodies.items() if "Gate of atlas" in s)
-    assert "safeguards to verify" in transition
+    assert "Baseline → ASL-2-D 4, ASL-2-S 6: 10 to verify" in transition
     for body in bodies.values():
         assert '"event":' not in body and "{" not in body
         assert "/models/atlas/" in body
@@ -355,7 +357,8 @@ def test_the_result_form_shows_the_lines_and_where_the_model_stands(safety):
     page = _text(client_for(safety).get("/models/atlas/results/new/"))
     hints = page.split('id="metric-lines"', 1)[1]
     vct = hints.split("<code>cbrn.vct_accuracy</code>", 1)[1].split("</tr>", 1)[0]
-    assert "CBRN-3: ≥ 0.35 / 0.5" in vct and "CBRN-4: ≥ 0.6 / 0.75" in vct
+    words = re.sub(r"<[^>]+>", "", vct)
+    assert "CBRN-3: ≥ 0.35 / ≥ 0.5" in words and "CBRN-4: ≥ 0.6 / ≥ 0.75" in words
     assert '<span class="badge warning">warning</span> 0.4' in vct
     # Elicitation fields are tucked away; the main fields come first.
     assert page.index('name="value"') < page.index("<details") < page.index('name="scaffold"')

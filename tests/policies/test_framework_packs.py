@@ -492,7 +492,7 @@ def test_the_activation_page_lists_cross_framework_loosenings(rso: Any) -> None:
     body = response.content.decode()
     assert "switches frameworks" in body
     assert "risk domain no longer covered" in body
-    assert "fewer red lines (2 -&gt; 1)" in body
+    assert "fewer red lines (2 → 1)" in body
     assert "CBRN weapons" in body  # the by-domain table
 
 

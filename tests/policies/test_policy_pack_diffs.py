@@ -158,12 +158,12 @@ def test_whole_entities_added_or_removed_say_so_and_only_some_removals_loosen(
     assert whys[("added", "levels", "ASL-9")] == ("level added", False)
     requirements = len(standard_of(default_pack, "ASL-4-D")["requirements"])
     assert whys[("removed", "standards", "ASL-4-D")] == (
-        f"standard removed with its {requirements} requirement(s)",
+        f"standard removed with its {requirements} requirement{'' if requirements == 1 else 's'}",
         True,
     )
     indicators = len(threshold_of(default_pack, "CBRN-4")["indicators"])
     assert whys[("removed", "thresholds", "CBRN-4")] == (
-        f"threshold removed with its {indicators} indicator(s)",
+        f"threshold removed with its {indicators} indicator{'' if indicators == 1 else 's'}",
         True,
     )
 
