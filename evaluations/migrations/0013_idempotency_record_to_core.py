@@ -1,4 +1,4 @@
-# The model moved to core (core 0008); the table stays, under its name: state only.
+# The model moved to core (core 0009); the table stays, under its name: state only.
 
 from django.db import migrations
 
@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('evaluations', '0012_claimed_lineage'),
-        ('core', '0008_idempotency_record_to_core'),
+        ('core', '0009_idempotency_record_to_core'),
     ]
 
     operations = [

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0007_reviewer_role'),
+        ('core', '0008_user_time_zone'),
         ('evaluations', '0012_claimed_lineage'),
     ]
 
