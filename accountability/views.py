@@ -174,10 +174,7 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 t for t in report.required_titles if t not in {s.title for s in signatures}
             ],
             "versions": _versions(report) if can(request.user, "report.view") else [],
-            "reviews": [
-                {"review": r, "html": render_markdown(r.body)}
-                for r in report.reviews.select_related("reviewer")
-            ],
+            "reviews": _reviews(report),
             "review_form": ReviewForm(initial={"snapshot_sha256": report.snapshot_sha256})
             if reviews.grant_for(request.user, report)
             else None,
@@ -190,6 +187,14 @@ def report_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "now": timezone.now(),
         },
     )
+
+
+def _reviews(report: Report) -> list[dict[str, object]]:
+    """The report's external reviews, oldest first, with their sanitised HTML (advisory)."""
+    return [
+        {"review": r, "html": render_markdown(r.body)}
+        for r in report.reviews.select_related("reviewer")
+    ]
 
 
 def _versions(report: Report) -> list[Report]:
@@ -236,6 +241,7 @@ def report_print(request: HttpRequest, pk: int) -> HttpResponse:
             "sections": [{**s, "html": render_markdown(s["body"])} for s in report.sections],
             "signatures": list(report.signatures.select_related("signer")),
             "redactions": list(report.redactions.all()),
+            "reviews": _reviews(report),
         },
     )
 

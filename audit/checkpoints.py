@@ -34,6 +34,7 @@ from audit.verify_bundle import (
     sign_checkpoint,
     verifier_key,
 )
+from audit.witness import MAX_ANSWER_BYTES, collect_cosignatures
 from core import outbox
 
 logger = logging.getLogger(__name__)
@@ -242,7 +243,7 @@ def publish_checkpoints() -> int:
         # Never rebuild a log that vanished or was rolled back: that would hide it.
         raise CheckpointError(f"Refusing to publish: {exc.message}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    published: list[str] = []
+    published: list[AuditCheckpoint] = []
     with path.open("a+", encoding="utf-8", newline="\n") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # one appender at a time, across processes
         handle.seek(0)
@@ -250,27 +251,31 @@ def publish_checkpoints() -> int:
         for line in handle.read().splitlines():
             if line.strip():
                 last = max(last, int(json.loads(line)["size"]))
-        newer = AuditCheckpoint.objects.filter(size__gt=last).order_by("size")
-        for size, note in newer.values_list("size", "note"):
+        for checkpoint in AuditCheckpoint.objects.filter(size__gt=last).order_by("size"):
             handle.write(
-                json.dumps({"size": size, "note": note}, sort_keys=True, separators=(",", ":"))
+                json.dumps(
+                    {"size": checkpoint.size, "note": checkpoint.note},
+                    sort_keys=True,
+                    separators=(",", ":"),
+                )
                 + "\n"
             )
-            published.append(note)
-            last = size
+            published.append(checkpoint)
+            last = checkpoint.size
         handle.flush()
         if last:
             record_publication(path, last)
-    for note in published:
-        _post_to_witnesses(note)
+    for checkpoint in published:
+        _post_to_witnesses(checkpoint)
     return len(published)
 
 
-def _post_to_witnesses(note: str) -> None:
+def _post_to_witnesses(checkpoint: AuditCheckpoint) -> None:
+    """POST the checkpoint to each witness and keep the cosignatures they answer with."""
     for url in settings.AUDIT_WITNESS_URLS:
         request = urllib.request.Request(  # noqa: S310 (operator-configured https URLs)
             url,
-            data=note.encode("utf-8"),
+            data=checkpoint.note.encode("utf-8"),
             method="POST",
             headers={
                 "Content-Type": "text/plain; charset=utf-8",
@@ -282,10 +287,12 @@ def _post_to_witnesses(note: str) -> None:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=5):  # noqa: S310
-                pass
+            with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+                body = answer.read(MAX_ANSWER_BYTES)
         except OSError as exc:
             logger.error("could not publish the audit checkpoint to witness %s: %s", url, exc)
+            continue
+        collect_cosignatures(checkpoint, body, url)
 
 
 def request_checkpoint() -> None:

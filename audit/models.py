@@ -192,6 +192,35 @@ class CheckpointPublication(AppendOnlyModel):
         return f"checkpoint log at {self.size} ({self.log_bytes} bytes)"
 
 
+class WitnessCosignature(AppendOnlyModel):
+    """A witness's cosignature of one of this log's checkpoints (C2SP cosignature/v1).
+
+    Stored only after it verified with the witness's key (AUDIT_WITNESS_COSIGNER_KEYS); the
+    public view shows those of the latest checkpoint beside the log head. It names the
+    checkpoint by its size and root, not by a row: it stands on its own signature.
+    """
+
+    size = models.BigIntegerField()
+    root_hash = models.CharField(max_length=64)
+    witness = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=8)
+    timestamp = models.BigIntegerField()  # Unix seconds, as the witness signed it
+    signature = models.TextField()  # the signature line, as the witness returned it
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["size", "witness"]
+        constraints = [
+            # Also serves the public view's query: the cosignatures of one checkpoint.
+            models.UniqueConstraint(fields=["size", "witness"], name="one_cosignature_per_witness"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.witness} cosigned @{self.size}"
+
+
 class WitnessedCheckpoint(AppendOnlyModel):
     """A checkpoint of *another* portal's log that this portal witnessed (AUDIT_WITNESS_KEYS).
 

@@ -66,7 +66,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,9 @@ __all__ = [
     "VerifyReport",
     "canonical_json",
     "checkpoint_text",
+    "cosign_checkpoint",
+    "cosigner_key_id",
+    "cosigner_verifier_key",
     "entry_body",
     "generate_private_key_pem",
     "key_id",
@@ -106,7 +109,9 @@ __all__ = [
     "main",
     "merkle_root",
     "node_hash",
+    "note_text",
     "parse_and_verify_note",
+    "parse_cosigner_key",
     "public_key_from_pem",
     "public_key_pem",
     "rfc3339_utc",
@@ -114,6 +119,7 @@ __all__ = [
     "verifier_key",
     "verify_bundle",
     "verify_checkpoints",
+    "verify_cosignature",
     "verify_entries",
     "write_bundle",
 ]
@@ -134,6 +140,8 @@ BODY_VERSION = 1
 # C2SP signed-note: signature type byte for Ed25519, and the em dash that starts
 # every signature line.
 _ED25519_TYPE = b"\x01"
+# C2SP tlog-cosignature: signature type byte of a witness's cosignature/v1 key.
+_COSIGNATURE_TYPE = b"\x04"
 _SIG_PREFIX = "\u2014 "
 # The spec asks verifiers to accept at least 16 signature lines and to bound the
 # total; a generous bound stops a hostile bundle from making us do unbounded work.
@@ -190,9 +198,17 @@ cannot be read or the command line is wrong.
 * no signed checkpoint covers more entries than the bundle contains.
 
 Entries after the latest checkpoint are chained but not yet signed; the verifier
-reports how many. Finally, compare the latest checkpoint in this bundle with the
-copy you (or another witness) received earlier: it must be the same or cover a
-larger size with the same earlier entries. Only that comparison can reveal a
+reports how many.
+
+A log head the portal published (its public view, `/api/v1/transparency/`, saved
+as JSON) is checked with `--published-head transparency.json`: the bundle must hold
+the entries it was signed for, with the same Merkle root, and each witness
+cosignature it lists (C2SP cosignature/v1) must verify. Pin a witness's key with
+`--witness-key name+keyid+base64` (repeatable): its cosignature must then be there.
+
+Finally, compare the latest checkpoint in this bundle with the copy you (or
+another witness) received earlier: it must be the same or cover a larger size
+with the same earlier entries. Only that comparison can reveal a
 history rewritten and re-signed by whoever holds the signing key.
 """
 
@@ -238,6 +254,8 @@ class VerifyReport:
     head: str
     latest_checkpoint_size: int | None
     verifier_key: str
+    #: Witnesses whose cosignatures of the published heads verified.
+    cosigned_by: tuple[str, ...] = ()
 
     @property
     def unsigned_entries(self) -> int:
@@ -512,17 +530,104 @@ def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
 
     Raises ValueError when malformed or when the key ID does not match the key.
     """
+    return _parse_key(vkey, _ED25519_TYPE, key_id)
+
+
+def _parse_key(
+    vkey: str, type_byte: bytes, identify: Callable[[str, Ed25519PublicKey], bytes]
+) -> tuple[str, Ed25519PublicKey]:
+    kind = "an Ed25519 note verifier" if type_byte == _ED25519_TYPE else "a cosignature/v1"
     try:
         name, hex_id, encoded = vkey.strip().split("+", 2)  # names never contain "+"
         blob = _b64decode_strict(encoded)
     except ValueError:
         raise ValueError("not a note verifier key (name+keyid+base64)") from None
-    if len(blob) != 33 or blob[:1] != _ED25519_TYPE:
-        raise ValueError("not an Ed25519 note verifier key")
+    if len(blob) != 33 or blob[:1] != type_byte:
+        raise ValueError(f"not {kind} key")
     public_key = Ed25519PublicKey.from_public_bytes(blob[1:])
-    if key_id(name, public_key).hex() != hex_id:
+    if identify(name, public_key).hex() != hex_id:
         raise ValueError("the key ID does not match the key")
     return name, public_key
+
+
+# --------------------------------------------------------------------------
+# Witnesses' cosignatures (C2SP tlog-cosignature, cosignature/v1)
+# --------------------------------------------------------------------------
+
+
+def cosigner_key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
+    """Key ID of a witness's cosignature key: SHA-256(name || 0x0A || 0x04 || pubkey32)[:4]."""
+    material = name.encode("utf-8") + b"\n" + _COSIGNATURE_TYPE + _raw_public(public_key)
+    return hashlib.sha256(material).digest()[:4]
+
+
+def cosigner_verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
+    """A witness's published key: ``name+<hex key ID>+<base64(0x04||pubkey)>``."""
+    encoded = base64.b64encode(_COSIGNATURE_TYPE + _raw_public(public_key)).decode()
+    return f"{name}+{cosigner_key_id(name, public_key).hex()}+{encoded}"
+
+
+def parse_cosigner_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
+    """``(witness name, public key)`` from a cosignature verifier key; ValueError otherwise."""
+    return _parse_key(vkey, _COSIGNATURE_TYPE, cosigner_key_id)
+
+
+def note_text(note: str) -> str:
+    """The signed text of a note (everything before the blank line), or NoteError."""
+    split = note.rfind("\n\n") if isinstance(note, str) else -1
+    if split < 0:
+        raise NoteError("note has no blank line before its signatures")
+    return note[: split + 1]
+
+
+def _cosigned_message(text: str, timestamp: int) -> bytes:
+    return f"cosignature/v1\ntime {timestamp}\n{text}".encode()
+
+
+def cosign_checkpoint(private_key: Ed25519PrivateKey, name: str, text: str, timestamp: int) -> str:
+    """A witness's signature line over a checkpoint's text at ``timestamp`` (Unix seconds).
+
+    Sign only a checkpoint that verified with the log's key and is consistent with every
+    checkpoint of that log witnessed before.
+    """
+    _check_origin(name)
+    signature = private_key.sign(_cosigned_message(text, timestamp))
+    blob = cosigner_key_id(name, private_key.public_key()) + timestamp.to_bytes(8, "big")
+    return f"{_SIG_PREFIX}{name} {base64.b64encode(blob + signature).decode()}"
+
+
+def cosignature_name(line: str) -> str:
+    """The witness named by a signature line, or NoteError."""
+    if not isinstance(line, str) or not line.startswith(_SIG_PREFIX):
+        raise NoteError("a cosignature is a signature line starting with an em dash")
+    parts = line.strip()[len(_SIG_PREFIX) :].split(" ")
+    if len(parts) != 2 or not parts[0] or "+" in parts[0]:
+        raise NoteError("malformed cosignature line")
+    return parts[0]
+
+
+def verify_cosignature(line: str, text: str, public_key: Ed25519PublicKey, name: str) -> int:
+    """Check a witness's cosignature line over checkpoint ``text``; returns its timestamp.
+
+    Raises NoteError when the line is malformed, names another witness or key, or does not
+    verify (the witness did not sign this size and root).
+    """
+    if cosignature_name(line) != name:
+        raise NoteError(f"the cosignature is not by {name!r}")
+    try:
+        blob = _b64decode_strict(line.strip().rsplit(" ", 1)[1])
+    except ValueError:
+        raise NoteError("cosignature is not valid base64") from None
+    if len(blob) != 4 + 8 + 64:
+        raise NoteError("cosignature has the wrong length")
+    if blob[:4] != cosigner_key_id(name, public_key):
+        raise NoteError(f"the cosignature is not by the pinned key of {name!r}")
+    timestamp = int.from_bytes(blob[4:12], "big")
+    try:
+        public_key.verify(blob[12:], _cosigned_message(text, timestamp))
+    except InvalidSignature:
+        raise NoteError(f"the cosignature of {name!r} does not verify") from None
+    return timestamp
 
 
 def checkpoint_text(origin: str, size: int, root: bytes) -> str:
@@ -927,9 +1032,7 @@ def verify_external_checkpoints(
     return verified[-1][0] if verified else 0
 
 
-def read_published_head(path: str | os.PathLike[str]) -> str:
-    """The signed note of a published log head: the portal's public view
-    (``GET /api/v1/transparency/``, its ``log_head.signature``) or a bare ``{"signature"}``."""
+def _published_head(path: str | os.PathLike[str]) -> JsonObject:
     try:
         document = json.loads(Path(path).read_bytes().decode("utf-8"))
     except OSError as exc:
@@ -938,9 +1041,67 @@ def read_published_head(path: str | os.PathLike[str]) -> str:
         raise BundleError(f"{path} is not valid JSON") from None
     head = document.get("log_head", document) if isinstance(document, dict) else None
     note = head.get("signature") if isinstance(head, dict) else None
-    if not isinstance(note, str) or not note:
+    if not isinstance(head, dict) or not isinstance(note, str) or not note:
         raise BundleError(f"{path} holds no signed log head (log_head.signature)")
-    return note
+    return head
+
+
+def read_published_head(path: str | os.PathLike[str]) -> str:
+    """The signed note of a published log head: the portal's public view
+    (``GET /api/v1/transparency/``, its ``log_head.signature``) or a bare ``{"signature"}``."""
+    return str(_published_head(path)["signature"])
+
+
+def read_published_cosignatures(path: str | os.PathLike[str]) -> list[tuple[str, str, str]]:
+    """``(witness, cosignature line, verifier key the view lists)`` per cosignature of a
+    published head (``log_head.witnesses``); [] when it lists none."""
+    listed = _published_head(path).get("witnesses") or []
+    if not isinstance(listed, list):
+        raise BundleError(f"{path}: log_head.witnesses is not a list")
+    found: list[tuple[str, str, str]] = []
+    for item in listed:
+        if not isinstance(item, dict) or not isinstance(item.get("cosignature"), str):
+            raise BundleError(f"{path}: each of log_head.witnesses needs its cosignature")
+        found.append(
+            (str(item.get("name", "")), item["cosignature"], str(item.get("verifier_key", "")))
+        )
+    return found
+
+
+def verify_published_cosignatures(
+    path: str | os.PathLike[str], witness_keys: Mapping[str, Ed25519PublicKey]
+) -> list[str]:
+    """Check the witnesses' cosignatures of a published head; returns the witnesses' names.
+
+    A cosignature is checked with the key pinned for its witness (``witness_keys``) or, for a
+    witness not pinned, with the key the published view lists beside it (then the caller
+    must compare that key with the witness's own publication). A pinned witness whose
+    cosignature is missing, or any cosignature that does not verify, is a VerificationError.
+    """
+    text = note_text(read_published_head(path))
+    names: list[str] = []
+    for name, line, listed in read_published_cosignatures(path):
+        key = witness_keys.get(name)
+        if key is None:
+            try:
+                listed_name, key = parse_cosigner_key(listed)
+            except ValueError as exc:
+                raise VerificationError(
+                    None, f"{path}: witness {name!r} is listed without a usable key ({exc})"
+                ) from None
+            if listed_name != name:
+                raise VerificationError(None, f"{path}: witness {name!r} lists another's key")
+        try:
+            verify_cosignature(line, text, key, name)
+        except NoteError as exc:
+            raise VerificationError(None, f"{path}: {exc}") from None
+        names.append(name)
+    missing = sorted(set(witness_keys) - set(names))
+    if missing:
+        raise VerificationError(
+            None, f"{path}: the head lacks the cosignature of pinned witness {', '.join(missing)}"
+        )
+    return names
 
 
 def _read_manifest(path: Path) -> JsonObject:
@@ -967,6 +1128,7 @@ def verify_bundle(
     origin: str | None = None,
     checkpoint_logs: Sequence[str | os.PathLike[str]] = (),
     published_heads: Sequence[str | os.PathLike[str]] = (),
+    witness_keys: Mapping[str, Ed25519PublicKey] | None = None,
 ) -> VerifyReport:
     """Verify an exported bundle directory and summarise it.
 
@@ -1020,10 +1182,12 @@ def verify_bundle(
         verify_external_checkpoints(
             leaves, read_checkpoint_log(log_path), public_key, bundle_origin, str(log_path)
         )
+    cosigned_by: set[str] = set()
     for head_path in published_heads:
         verify_external_checkpoints(
             leaves, [read_published_head(head_path)], public_key, bundle_origin, str(head_path)
         )
+        cosigned_by.update(verify_published_cosignatures(head_path, witness_keys or {}))
     if manifest["entries"] != len(leaves):
         raise VerificationError(
             min(manifest["entries"], len(leaves)),
@@ -1042,6 +1206,7 @@ def verify_bundle(
         head=(leaves[-1] if leaves else GENESIS_PREV).hex(),
         latest_checkpoint_size=verified[-1][0] if verified else None,
         verifier_key=verifier_key(bundle_origin, public_key),
+        cosigned_by=tuple(sorted(cosigned_by)),
     )
 
 
@@ -1171,6 +1336,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "or a witness's copy); the bundle must hold the entries it was signed for, with the "
         "same Merkle root (repeatable)",
     )
+    parser.add_argument(
+        "--witness-key",
+        metavar="VKEY",
+        action="append",
+        default=[],
+        help="a witness's published cosignature key (name+keyid+base64); each published head "
+        "must carry a valid cosignature by it (repeatable)",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help and on usage errors
@@ -1183,6 +1356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"FAIL: cannot load pinned public key {args.public_key}: {exc}")
             return 2
+    pinned_witnesses: dict[str, Ed25519PublicKey] = {}
+    for vkey in args.witness_key:
+        try:
+            name, witness_key = parse_cosigner_key(vkey)
+        except ValueError as exc:
+            print(f"FAIL: cannot read witness key {vkey!r}: {exc}")
+            return 2
+        pinned_witnesses[name] = witness_key
     try:
         report = verify_bundle(
             args.bundle,
@@ -1190,6 +1371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             origin=args.origin,
             checkpoint_logs=args.checkpoint_log,
             published_heads=args.published_head,
+            witness_keys=pinned_witnesses,
         )
     except BundleError as exc:
         print(f"FAIL: unreadable bundle: {exc}")
@@ -1207,6 +1389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"origin: {report.origin}")
     source = "pinned" if pinned_key is not None else "from the bundle; compare it"
     print(f"verifier key ({source}): {report.verifier_key}")
+    if report.cosigned_by:
+        listed = [n for n in report.cosigned_by if n not in pinned_witnesses]
+        print(f"published head cosigned by: {', '.join(report.cosigned_by)}")
+        if listed:
+            print(f"witness keys as the view lists them (compare them): {', '.join(listed)}")
     if report.latest_checkpoint_size is None:
         print("warning: no signed checkpoint; nothing here is signed")
     elif report.unsigned_entries:

@@ -17,6 +17,7 @@ from django.utils import timezone
 #: Audit actions (and the causes of gate transitions, which name the action that caused them).
 ACTIONS: dict[str, str] = {
     "audit.witness": "Log head witnessed",
+    "audit.cosignature": "Log head cosigned by a witness",
     "beat.task.changed": "Periodic task changed",
     "beat.task.deleted": "Periodic task deleted",
     "checkpoint.report": "Checkpoint registered",

@@ -19,6 +19,7 @@ from policies.pack_format import (
     PACK_CHOICE,
     Pack,
     PackMetric,
+    PackNoncomplianceRecipient,
     PackSettings,
     PackStandard,
     PackThreshold,
@@ -258,6 +259,15 @@ def diff_policies(old: Pack, new: Pack) -> PolicyDiff:
     _diff_plain_section(c, "domains", old, new, "domain", ("name", "tier", "category"))
     _diff_metrics(c, old_metrics, new_metrics)
     _diff_thresholds(c, old, new, new_metrics)
+    c.list_field(
+        "settings",
+        "noncompliance_recipients",
+        None,
+        _recipient_titles(old),
+        _recipient_titles(new),
+        "recipients of noncompliance reports",
+        loosen_on_removal=True,
+    )
 
     section_rank = {name: index for index, name in enumerate(SECTION_ORDER)}
     ordered = sorted(
@@ -273,6 +283,11 @@ def _sources(pack: Pack) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], str] = {}
     for name, cited in (_settings(pack).get("sources") or {}).items():
         found[("settings", name)] = cited
+    recipients = [str(r.get("source", PACK_CHOICE)) for r in _recipients(pack)]
+    if recipients:
+        found[("settings", "noncompliance_recipients")] = next(
+            (cited for cited in recipients if cited != PACK_CHOICE), PACK_CHOICE
+        )
     for section, key in (
         ("levels", "code"),
         ("standards", "code"),
@@ -304,6 +319,15 @@ def _annotated(
     pack_choice = bool(cited) and all(value == PACK_CHOICE for value in cited)
     source = next((value for value in reversed(cited) if value != PACK_CHOICE), PACK_CHOICE)
     return replace(change, pack_choice=pack_choice, source=source if cited else "")
+
+
+def _recipients(pack: Pack) -> list[PackNoncomplianceRecipient]:
+    return list(pack.get("noncompliance_recipients") or [])
+
+
+def _recipient_titles(pack: Pack) -> list[str]:
+    """Who receives noncompliance reports; fewer is a loosening (fewer independent eyes)."""
+    return [str(r["title"]) for r in _recipients(pack)]
 
 
 def _settings(pack: Pack) -> PackSettings:

@@ -117,6 +117,8 @@ class PolicyVersion(models.Model):
     # commitments are built on them elsewhere.
     report_kinds = models.JSONField(default=list, blank=True)
     commitments = models.JSONField(default=list, blank=True)
+    # ``noncompliance_recipients`` as the pack gives them: who receives noncompliance reports.
+    noncompliance_recipients = models.JSONField(default=list, blank=True)
     # Settings (the pack's `settings`, docs/policy-packs.md).
     baseline_level = models.CharField(max_length=64)
     baseline_standards = models.JSONField(default=list)

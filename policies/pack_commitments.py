@@ -1,4 +1,5 @@
-"""Validation of a pack's citations of its settings, its report kinds and its commitments.
+"""Validation of a pack's citations of its settings, its report kinds, its commitments and
+the recipients of noncompliance reports.
 
 Pure: no Django, no ORM. Part of :func:`policies.pack_validation.validate_pack`; the fields are
 described in ``docs/policy-packs.md`` ("Sources, reports and commitments").
@@ -16,6 +17,7 @@ from policies.pack_format import (
     SETTINGS_KEYS,
     PackCommitment,
     PackExternalReview,
+    PackNoncomplianceRecipient,
     PackReportKind,
     Validator,
     path_at,
@@ -206,3 +208,35 @@ def _deadline_days(
         )
         return None
     return days
+
+
+def validate_noncompliance_recipients(
+    v: Validator, root: dict[str, object]
+) -> list[PackNoncomplianceRecipient]:
+    """``noncompliance_recipients``: the titles whose holders receive noncompliance reports.
+
+    Absent or empty, the pack names none (the portal then sends reports to its sign-off
+    titles); each title is named once.
+    """
+    if root.get("noncompliance_recipients") is None:
+        return []
+    raw = v.items(root["noncompliance_recipients"], "noncompliance_recipients")
+    if raw is None:
+        return []
+    out: list[PackNoncomplianceRecipient] = []
+    titles: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        path = path_at("noncompliance_recipients", index)
+        m = v.mapping(item, path, ("title",), ("source",))
+        if m is None:
+            continue
+        title = v.string(m, "title", path)
+        register_unique(v, titles, title, path_at(path, "title"), "recipient title")
+        out.append(
+            cast(
+                PackNoncomplianceRecipient,
+                {"title": title, "source": v.citation(m, path)},  # None only beside an error
+            )
+        )
+    out.sort(key=lambda recipient: recipient["title"] or "")
+    return out

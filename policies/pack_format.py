@@ -97,7 +97,7 @@ TOP_REQUIRED = (
     "metrics",
     "thresholds",
 )
-TOP_OPTIONAL = ("family", "report_kinds", "commitments")
+TOP_OPTIONAL = ("family", "report_kinds", "commitments", "noncompliance_recipients")
 
 
 # The normalised pack (``validate_pack`` output, ``policies.services.to_pack``), section by
@@ -252,6 +252,14 @@ class PackCommitment(TypedDict):
     source: str
 
 
+class PackNoncomplianceRecipient(TypedDict):
+    """One entry of ``noncompliance_recipients``: a title whose holders receive reports of
+    possible noncompliance (and alone see them and who sent them)."""
+
+    title: str
+    source: str
+
+
 class Pack(TypedDict):
     """A normalised pack: every key present, lists sorted by identifier."""
 
@@ -269,6 +277,7 @@ class Pack(TypedDict):
     thresholds: list[PackThreshold]
     report_kinds: list[PackReportKind]
     commitments: list[PackCommitment]
+    noncompliance_recipients: list[PackNoncomplianceRecipient]
 
 
 class PackError(Exception):

@@ -13,6 +13,7 @@ from typing import cast
 
 from policies.pack_commitments import (
     validate_commitments,
+    validate_noncompliance_recipients,
     validate_report_kinds,
     validate_settings_sources,
 )
@@ -93,6 +94,7 @@ def validate_pack(data: object, filename: str) -> Pack:
     settings = _validate_settings(v, root, level_ranks, standard_includes)
     report_kinds = validate_report_kinds(v, root)
     commitments = validate_commitments(v, root, report_kinds)
+    recipients = validate_noncompliance_recipients(v, root)
 
     if v.errors:
         raise PackError(v.errors)
@@ -113,6 +115,7 @@ def validate_pack(data: object, filename: str) -> Pack:
             "thresholds": thresholds,
             "report_kinds": report_kinds,
             "commitments": commitments,
+            "noncompliance_recipients": recipients,
         },
     )
 

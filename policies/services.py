@@ -30,7 +30,13 @@ from policies.models import (
     SelfAssessmentRecord,
     Standard,
 )
-from policies.pack_format import PACK_CHOICE, SETTINGS_KEYS, PackCommitment, PackReportKind
+from policies.pack_format import (
+    PACK_CHOICE,
+    SETTINGS_KEYS,
+    PackCommitment,
+    PackNoncomplianceRecipient,
+    PackReportKind,
+)
 from policies.packs import (
     Pack,
     PackError,
@@ -165,6 +171,7 @@ def _create_version(pack: Pack, digest: str, user: User | None) -> PolicyVersion
         settings_sources=pack["settings"]["sources"],
         report_kinds=pack["report_kinds"],
         commitments=pack["commitments"],
+        noncompliance_recipients=pack["noncompliance_recipients"],
         status=PolicyVersion.Status.DRAFT,
         content_sha256=digest,
         created_by=user,
@@ -529,6 +536,9 @@ def to_pack(version: PolicyVersion) -> Pack:
         ],
         "report_kinds": cast("list[PackReportKind]", list(version.report_kinds)),
         "commitments": cast("list[PackCommitment]", list(version.commitments)),
+        "noncompliance_recipients": cast(
+            "list[PackNoncomplianceRecipient]", list(version.noncompliance_recipients)
+        ),
     }
 
 
@@ -571,6 +581,7 @@ def api_representation(version: PolicyVersion) -> dict[str, Any]:
         "family": pack["family"],
         "report_kinds": pack["report_kinds"],
         "commitments": pack["commitments"],
+        "noncompliance_recipients": pack["noncompliance_recipients"],
     }
 
 

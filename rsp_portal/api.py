@@ -11,19 +11,33 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
-from rest_framework import exceptions, pagination
+from rest_framework import exceptions, pagination, serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from rsp_portal.parsers import PayloadTooLarge
 
-__all__ = ["PayloadTooLarge", "exception_handler", "via_for"]
+__all__ = ["PayloadTooLarge", "TextField", "exception_handler", "via_for"]
 
 
 def via_for(request: Any) -> str:
     """How a request acted, for the audit trail: ``token:<key_id>`` or ``session``."""
     key_id = getattr(request.auth, "key_id", None)
     return f"token:{key_id}" if key_id else "session"
+
+
+class TextField(serializers.CharField):
+    """A string field that takes only JSON strings: DRF's CharField turns ``7`` into ``"7"``,
+    which would let a client store what it never sent as text."""
+
+    default_error_messages = {"not_text": "Must be text (a JSON string)."}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("not_text")
+        return str(super().to_internal_value(data))
 
 
 class StrictPageSize:
@@ -35,7 +49,7 @@ class StrictPageSize:
     page_query_param = "page"
     max_page_size: int | None
 
-    def get_page_size(self, request: Any) -> int | None:
+    def get_page_size(self, request: Request) -> int | None:
         name, most = self.page_size_query_param or "page_size", self.max_page_size or 1
         raw = request.query_params.getlist(name)
         if not raw:
@@ -45,18 +59,20 @@ class StrictPageSize:
         except ValueError:
             size = 0
         if not 1 <= size <= most:
-            raise exceptions.ValidationError(
-                {name: [f"Must be one whole number from 1 to {most}."]}
-            )
+            message = f"Must be one whole number from 1 to {most}."
+            raise exceptions.ValidationError({name: [message]})
         return size
 
-    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)  # type: ignore[misc]
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, object]]:
+        parameters: list[dict[str, object]] = super().get_schema_operation_parameters(view)  # type: ignore[misc]
         for parameter in parameters:
+            schema = parameter["schema"]
+            if not isinstance(schema, dict):
+                continue
             if parameter["name"] == self.page_size_query_param:
-                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+                schema.update(minimum=1, maximum=self.max_page_size)
             elif parameter["name"] == self.page_query_param:
-                parameter["schema"].update(minimum=1)
+                schema.update(minimum=1)
         return parameters
 
 

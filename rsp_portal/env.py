@@ -22,6 +22,13 @@ def _raw(name: str, environ: Mapping[str, str] | None) -> str | None:
     return (os.environ if environ is None else environ).get(name)
 
 
+def env_retired(name: str, why: str, environ: Mapping[str, str] | None = None) -> None:
+    """Stop start-up when a variable that is no longer read is set, saying what replaced it:
+    silently ignoring it would leave the operator believing it still applies."""
+    if _raw(name, environ) is not None:
+        raise ImproperlyConfigured(f"{name} is no longer read: {why} Unset it.")
+
+
 def env_str(name: str, default: str = "", environ: Mapping[str, str] | None = None) -> str:
     """The variable's value, or ``default`` when it is unset."""
     value = _raw(name, environ)

@@ -17,6 +17,7 @@ from rsp_portal.env import (
     env_database,
     env_int,
     env_list,
+    env_retired,
     env_secret,
     env_str,
     env_url,
@@ -226,6 +227,12 @@ AUDIT_WITNESS_URLS = env_list("AUDIT_WITNESS_URLS", [])
 AUDIT_WITNESS_TOKEN = env_str("AUDIT_WITNESS_TOKEN", "")
 # Logs this portal witnesses: note verifier keys (origin+keyid+base64), comma-separated.
 AUDIT_WITNESS_KEYS = env_list("AUDIT_WITNESS_KEYS", [])
+# Our witnesses' cosignature keys (C2SP cosignature/v1 verifier keys, name+keyid+base64 of
+# 0x04||key), comma-separated: a cosignature a witness returns is kept only if it verifies.
+AUDIT_WITNESS_COSIGNER_KEYS = env_list("AUDIT_WITNESS_COSIGNER_KEYS", [])
+# This portal as a witness: the Ed25519 key (PEM) it cosigns the checkpoints it witnessed
+# with, under the name AUDIT_ORIGIN (unset: it keeps them without cosigning). Web reads it.
+AUDIT_COSIGNING_KEY_FILE = env_str("AUDIT_COSIGNING_KEY_FILE", "")
 # A gate read pauses when the last successful verification of the trail is older than this
 # (the quick verification runs every minute); 0 disables the bound.
 AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 180, minimum=0)
@@ -326,9 +333,13 @@ SUITE_COMMANDS = env_commands("SUITE_COMMANDS_FILE")
 TRANSPARENCY_RATE = env_str("TRANSPARENCY_RATE", "120/minute")
 # Noncompliance reports: filings and receipt look-ups per client address.
 NONCOMPLIANCE_RATE = env_str("NONCOMPLIANCE_RATE", "10/hour")
-# Who receives noncompliance reports: holders of these sign-off titles (RSP packs name the RSO
-# and an executive outside the RSO's chain).
-NONCOMPLIANCE_RECIPIENT_TITLES = env_list("NONCOMPLIANCE_RECIPIENT_TITLES", ["RSO", "CEO"])
+# Who receives noncompliance reports is the policy's (its pack's noncompliance_recipients), not
+# a deployment setting: reading reporters' identities is authority, changed only by audited acts.
+env_retired(
+    "NONCOMPLIANCE_RECIPIENT_TITLES",
+    "the policy in force names the recipients of noncompliance reports "
+    "(noncompliance_recipients in its pack).",
+)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -37,6 +37,8 @@ AUDIT_CHECKPOINT_LOG = None
 AUDIT_VERIFY_RATE = "10000/hour"
 AUDIT_WITNESS_URLS = []
 AUDIT_WITNESS_KEYS = []
+AUDIT_WITNESS_COSIGNER_KEYS = []
+AUDIT_COSIGNING_KEY_FILE = ""
 # The test deployment's suite-command allow-list: one script with modes (tests/commands/).
 SUITE_COMMANDS = {
     "emit-metrics": {

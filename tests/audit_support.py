@@ -106,3 +106,19 @@ def restore_guards(cursor: Any) -> None:
     if connection.vendor == "postgresql":
         for table in APPEND_ONLY_TABLES:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
+class WitnessAnswer:
+    """What ``urllib.request.urlopen`` returns for a witness's answer (a context manager)."""
+
+    def __init__(self, body: bytes = b"{}") -> None:
+        self.body = body
+
+    def __enter__(self) -> WitnessAnswer:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+    def read(self, limit: int = -1) -> bytes:
+        return self.body

@@ -14,9 +14,12 @@ so a cached view is never older than the record it claims to show.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -24,7 +27,9 @@ from django.utils import timezone
 from accountability import commitments, late
 from accountability.models import Report, ReportStatus
 from audit.checkpoints import public_key_pem
-from audit.models import AuditCheckpoint, AuditEntry, LogHead
+from audit.models import AuditCheckpoint, AuditEntry, LogHead, WitnessCosignature
+from audit.verify_bundle import cosigner_verifier_key
+from audit.witness import cosigner_keys
 from policies.diff import PolicyDiff, diff_policies
 from policies.models import PolicyVersion
 from policies.packs import Pack
@@ -87,6 +92,13 @@ def _log_head() -> dict[str, Any] | None:
     checkpoint = AuditCheckpoint.objects.order_by("-size").first()
     if checkpoint is None:
         return None
+    keys = {name: cosigner_verifier_key(name, key) for name, key in _cosigner_keys().items()}
+    cosignatures = WitnessCosignature.objects.filter(
+        size=checkpoint.size, root_hash=checkpoint.root_hash
+    ).order_by("witness")
+    hashes = _hashes(
+        "audit.witnesscosignature", [c.pk for c in cosignatures], ["audit.cosignature"]
+    )
     return {
         "size": checkpoint.size,
         "root_hash": checkpoint.root_hash,
@@ -94,10 +106,29 @@ def _log_head() -> dict[str, Any] | None:
         "key_id": checkpoint.key_id,
         "signed_at": checkpoint.created_at.isoformat(),
         "origin": settings.AUDIT_ORIGIN,
-        # Where each signed checkpoint is sent to be witnessed (cosignatures are not collected
-        # back yet: ask the witnesses for the checkpoints they hold).
-        "witnesses": [url.split("/")[2] for url in settings.AUDIT_WITNESS_URLS if "//" in url],
+        # The witnesses' cosignatures of this head (C2SP cosignature/v1), each verified with
+        # the witness's key before it was kept; the key is listed for outsiders to compare
+        # with the witness's own publication.
+        "witnesses": [
+            {
+                "name": c.witness,
+                "verifier_key": keys.get(c.witness, ""),
+                "cosigned_at": datetime.fromtimestamp(c.timestamp, UTC).isoformat(),
+                "cosignature": c.signature,
+                "audit_hash": hashes.get(str(c.pk)),
+            }
+            for c in cosignatures
+        ],
+        # Where each signed checkpoint is sent to be witnessed.
+        "sent_to": [url.split("/")[2] for url in settings.AUDIT_WITNESS_URLS if "//" in url],
     }
+
+
+def _cosigner_keys() -> dict[str, Ed25519PublicKey]:
+    try:
+        return cosigner_keys()
+    except ValueError:  # misconfigured: the cosignatures still show, without a key
+        return {}
 
 
 def _gate_history(slug: str, values_public: bool) -> list[dict[str, Any]]:
@@ -106,11 +137,14 @@ def _gate_history(slug: str, values_public: bool) -> list[dict[str, Any]]:
         "seq"
     ):
         data = entry.parsed.get("data", {})
+        # One code per threshold or requirement it applies to: shown once, with how often.
+        counts = Counter(str(code) for code in data.get("reasons") or [])
         item: dict[str, Any] = {
             "at": entry.ts.isoformat(),
             "scope": data.get("scope"),
             "state": data.get("to"),
-            "reasons": list(data.get("reasons") or []),
+            "reasons": list(counts),
+            "reason_counts": dict(counts),
             "audit_hash": entry.leaf_hash,
         }
         if values_public:

@@ -1,9 +1,9 @@
 """State changes of transparency: publicity acts, noncompliance reports, incidents.
 
 Each runs in one transaction with its audit entry. Who may do what is decided in
-``rsp_portal.authz``; whether a user is a **recipient** of noncompliance reports (the titles the
-deployment names, ``NONCOMPLIANCE_RECIPIENT_TITLES``; RSP packs name the RSO and an executive
-outside the RSO's chain) is decided here, in :func:`is_recipient`, and nowhere else.
+``rsp_portal.authz``; whether a user is a **recipient** of noncompliance reports (a holder of a
+title the policy in force names in ``noncompliance_recipients``; RSP packs name the RSO and an
+executive outside the RSO's chain) is decided here, in :func:`is_recipient`, and nowhere else.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import secrets
 from typing import TYPE_CHECKING, cast
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +19,7 @@ from django.utils import timezone
 import audit
 from evaluations.models import AIModel
 from governance import services as governance
+from policies.models import PolicyVersion
 from rsp_portal.authz import can, require
 from rsp_portal.errors import ConflictError, ServiceError
 from transparency.models import Incident, ModelPublicity, NoncomplianceReport, NoncomplianceStatus
@@ -143,7 +143,18 @@ def status_of(receipt: object) -> NoncomplianceReport | None:
 
 
 def recipient_titles() -> frozenset[str]:
-    return frozenset(settings.NONCOMPLIANCE_RECIPIENT_TITLES)
+    """The titles the policy in force names as recipients of noncompliance reports.
+
+    A pack that names none sends them to its sign-off titles; with no policy in force nobody
+    receives them (they are kept, counted publicly, and read once a policy names recipients).
+    Changing them is an activation of a policy version: audited, and signed off when it
+    removes one (a loosening).
+    """
+    active = PolicyVersion.objects.filter(status=PolicyVersion.Status.ACTIVE).first()
+    if active is None:
+        return frozenset()
+    named = [str(r["title"]) for r in active.noncompliance_recipients]
+    return frozenset(named or active.signoff_titles)
 
 
 def is_recipient(user: Actor) -> bool:

@@ -8,14 +8,12 @@ from typing import cast
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.forms import ChoiceField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from core.client_ip import client_ip
 from evaluations.models import AIModel
 from rsp_portal.authz import can, require
 from transparency import public, services
@@ -27,21 +25,8 @@ from transparency.forms import (
     ReceiptForm,
     StatusForm,
 )
+from transparency.limits import over_limit
 from transparency.models import Incident, NoncomplianceReport
-
-
-def _over_limit(request: HttpRequest, scope: str, rate: str) -> bool:
-    """A fixed-window limit per client address (``"10/hour"``, ``"120/minute"``)."""
-    count, _, period = rate.partition("/")
-    seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}.get(period, 60)
-    key = f"rate:{scope}:{client_ip(request) or 'unknown'}"
-    cache.add(key, 0, seconds)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, seconds)
-        used = 1
-    return used > int(count or 0)
 
 
 def _limited(request: HttpRequest) -> HttpResponse:
@@ -56,7 +41,7 @@ def _add_errors(form: object, exc: ValidationError) -> None:
 
 @login_not_required
 def transparency(request: HttpRequest) -> HttpResponse:
-    if _over_limit(request, "transparency", settings.TRANSPARENCY_RATE):
+    if over_limit(request, "transparency", settings.TRANSPARENCY_RATE):
         return _limited(request)
     return render(
         request,
@@ -75,7 +60,7 @@ def how_to_check(request: HttpRequest) -> HttpResponse:
 def report_noncompliance(request: HttpRequest) -> HttpResponse:
     form = NoncomplianceForm(request.POST or None)
     if request.method == "POST":
-        if _over_limit(request, "noncompliance", settings.NONCOMPLIANCE_RATE):
+        if over_limit(request, "noncompliance", settings.NONCOMPLIANCE_RATE):
             return _limited(request)
         if form.is_valid():
             try:
@@ -103,7 +88,7 @@ def report_status(request: HttpRequest) -> HttpResponse:
     form = ReceiptForm(request.GET or None)
     found = None
     if request.GET:
-        if _over_limit(request, "noncompliance", settings.NONCOMPLIANCE_RATE):
+        if over_limit(request, "noncompliance", settings.NONCOMPLIANCE_RATE):
             return _limited(request)
         if form.is_valid():
             found = services.status_of(form.cleaned_data["receipt"])

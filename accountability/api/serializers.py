@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
 from accountability.models import Redaction, Report, ReportSignature, Review, ReviewerGrant
@@ -56,7 +54,7 @@ class ReviewSerializer(serializers.ModelSerializer[Review]):
 
 
 class ReportSerializer(serializers.ModelSerializer[Report]):
-    model: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+    model: serializers.SlugRelatedField[AIModel] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True, allow_null=True
     )
     sections = SectionSerializer(many=True, read_only=True)
@@ -95,7 +93,7 @@ class ReportSerializer(serializers.ModelSerializer[Report]):
         ]
 
 
-class ReportCreateSerializer(serializers.Serializer[dict[str, Any]]):
+class ReportCreateSerializer(serializers.Serializer[dict[str, object]]):
     kind = serializers.CharField(help_text="a report kind code of the active policy")
     model = serializers.CharField(
         required=False, allow_null=True, help_text="model slug; none for a policy-wide report"
@@ -104,27 +102,27 @@ class ReportCreateSerializer(serializers.Serializer[dict[str, Any]]):
     sections = SectionSerializer(many=True)
 
 
-class ReportReviseSerializer(serializers.Serializer[dict[str, Any]]):
+class ReportReviseSerializer(serializers.Serializer[dict[str, object]]):
     title = serializers.CharField()
     sections = SectionSerializer(many=True)
 
 
-class ReportSignSerializer(serializers.Serializer[dict[str, Any]]):
+class ReportSignSerializer(serializers.Serializer[dict[str, object]]):
     snapshot_sha256 = serializers.CharField()
     verdict = serializers.ChoiceField(choices=ReportSignature.Verdict.choices, default="approve")
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class RedactionInputSerializer(serializers.Serializer[dict[str, Any]]):
+class RedactionInputSerializer(serializers.Serializer[dict[str, object]]):
     section = serializers.IntegerField(min_value=0)
     reason = serializers.CharField()
 
 
-class ReportPublishSerializer(serializers.Serializer[dict[str, Any]]):
+class ReportPublishSerializer(serializers.Serializer[dict[str, object]]):
     redactions = RedactionInputSerializer(many=True, required=False)
 
 
-class CommitmentItemSerializer(serializers.Serializer[dict[str, Any]]):
+class CommitmentItemSerializer(serializers.Serializer[dict[str, object]]):
     id = serializers.CharField(help_text="<policy version>.<code>.<subject type>.<subject id>")
     code = serializers.CharField()
     text = serializers.CharField()
@@ -142,12 +140,12 @@ class CommitmentItemSerializer(serializers.Serializer[dict[str, Any]]):
     evidence_url = serializers.CharField(allow_blank=True)
 
 
-class FulfilSerializer(serializers.Serializer[dict[str, Any]]):
+class FulfilSerializer(serializers.Serializer[dict[str, object]]):
     evidence_url = serializers.URLField(required=False, allow_blank=True, default="")
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class LateEvaluationSerializer(serializers.Serializer[dict[str, Any]]):
+class LateEvaluationSerializer(serializers.Serializer[dict[str, object]]):
     model = serializers.CharField()
     trigger = serializers.CharField()
     fell_due_at = serializers.DateTimeField()
@@ -157,7 +155,9 @@ class LateEvaluationSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class ReviewInputSerializer(serializers.Serializer[dict[str, object]]):
-    body = serializers.CharField(help_text="the review, Markdown (rendered sanitised)")
+    body = serializers.CharField(
+        max_length=50_000, help_text="the review, Markdown (rendered sanitised)"
+    )
     snapshot_sha256 = serializers.CharField(help_text="the snapshot hash of the report you read")
 
 
@@ -198,9 +198,13 @@ class GrantSerializer(serializers.ModelSerializer[ReviewerGrant]):
 
 class GrantInputSerializer(serializers.Serializer[dict[str, object]]):
     reviewer = serializers.CharField(help_text="username of an account in the reviewer role")
-    organisation = serializers.CharField(help_text="the outside body the reviewer reviews for")
+    organisation = serializers.CharField(
+        max_length=200, help_text="the outside body the reviewer reviews for"
+    )
     report = serializers.IntegerField(required=False, allow_null=True, help_text="a report id")
     model = serializers.CharField(
         required=False, allow_null=True, help_text="a model slug: access to its reports"
     )
-    days = serializers.IntegerField(help_text="how long the access lasts (1-366 days)")
+    days = serializers.IntegerField(
+        min_value=1, max_value=366, help_text="how long the access lasts (1-366 days)"
+    )

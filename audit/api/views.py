@@ -30,7 +30,7 @@ from audit.checkpoints import key_description
 from audit.filters import AuditEntryApiFilter
 from audit.models import AuditEntry
 from audit.verification import ExportError, export_zip, latest_run, run_verification
-from audit.witness import WitnessError, witness
+from audit.witness import WitnessError, cosignature, witness
 from rsp_portal.api import StrictPageSize
 from rsp_portal.parsers import JSONParser as SafeJSONParser
 
@@ -165,6 +165,11 @@ class WitnessSerializer(serializers.Serializer[dict[str, Any]]):
     size = serializers.IntegerField()
     root_hash = serializers.CharField()
     new = serializers.BooleanField()
+    cosignature = serializers.CharField(
+        required=False,
+        help_text="this portal's C2SP cosignature/v1 line over the checkpoint (when it has a "
+        "cosigning key)",
+    )
 
 
 class WitnessNoteSerializer(serializers.Serializer[dict[str, str]]):
@@ -174,7 +179,8 @@ class WitnessNoteSerializer(serializers.Serializer[dict[str, str]]):
 class AuditWitness(APIView):
     """Witness another portal's log: POST a C2SP signed checkpoint note (text/plain, or JSON
     ``{"note": ...}``). It must verify with the key configured for its origin; a second root
-    for a size already witnessed is refused with 409 (split view)."""
+    for a size already witnessed is refused with 409 (split view). With a cosigning key, the
+    answer carries this portal's cosignature for the other portal to collect."""
 
     actions = {"POST": "audit.witness"}
     parser_classes = [SafeJSONParser, PlainTextParser]
@@ -198,8 +204,13 @@ class AuditWitness(APIView):
             if exc.conflict:
                 raise Conflict(str(exc)) from None
             raise exceptions.ValidationError({"note": [str(exc)]}) from None
-        return Response(
-            WitnessSerializer(
-                {"origin": row.origin, "size": row.size, "root_hash": row.root_hash, "new": new}
-            ).data
-        )
+        answer: dict[str, object] = {
+            "origin": row.origin,
+            "size": row.size,
+            "root_hash": row.root_hash,
+            "new": new,
+        }
+        signed = cosignature(note)
+        if signed is not None:
+            answer["cosignature"] = signed
+        return Response(WitnessSerializer(answer).data)

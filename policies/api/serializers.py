@@ -191,6 +191,16 @@ class CommitmentSerializer(serializers.Serializer[dict[str, object]]):
     )
 
 
+class NoncomplianceRecipientSerializer(serializers.Serializer[dict[str, object]]):
+    title = serializers.CharField(
+        help_text="Holders of this title receive noncompliance reports and see who sent them."
+    )
+    # DRF's metaclass pops declared fields, so this does not shadow Field.source at runtime.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="The section of the framework's text this comes from, or 'pack choice'."
+    )
+
+
 class PolicySerializer(serializers.Serializer[dict[str, Any]]):
     """``GET /api/v1/policy/`` and ``GET /api/v1/policy/versions/{id}/``."""
 
@@ -212,6 +222,7 @@ class PolicySerializer(serializers.Serializer[dict[str, Any]]):
     family = serializers.CharField(allow_null=True)
     report_kinds = ReportKindSerializer(many=True)
     commitments = CommitmentSerializer(many=True)
+    noncompliance_recipients = NoncomplianceRecipientSerializer(many=True)
 
 
 class VersionSummarySerializer(serializers.ModelSerializer[PolicyVersion]):

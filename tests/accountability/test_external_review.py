@@ -139,6 +139,8 @@ def test_the_risk_report_journey_with_an_external_reviewer(
     assert [(r["organisation"], r["advisory"]) for r in shown] == [("AI Security Institute", True)]
     page = client_for(rso).get(f"/reports/{report.pk}/").content.decode()
     assert "External reviews" in page and "<em>threat model</em>" in page and "advisory" in page
+    printed = client_for(rso).get(f"/reports/{report.pk}/print/").content.decode()
+    assert "External reviews (advisory)" in printed and "insider risk" in printed
 
     # A week later the access has ended by itself: no job ran.
     later = timezone.now() + timedelta(days=7, minutes=1)

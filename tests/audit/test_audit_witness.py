@@ -12,7 +12,7 @@ from django.conf import settings
 from audit import verify_bundle as vb
 from audit.checkpoints import make_checkpoint, public_key
 from audit.models import AuditCheckpoint, WitnessedCheckpoint
-from tests.audit_support import append, audit_keys  # noqa: F401  (fixture)
+from tests.audit_support import WitnessAnswer, append, audit_keys  # noqa: F401  (fixture)
 from tests.conftest import bearer
 
 pytestmark = pytest.mark.django_db
@@ -34,16 +34,9 @@ def test_every_checkpoint_is_appended_to_the_external_log():
 def test_checkpoints_are_posted_to_witnesses(settings: Any, monkeypatch: Any):
     sent: list[tuple[str, bytes, dict[str, str]]] = []
 
-    class Answer:
-        def __enter__(self) -> Answer:
-            return self
-
-        def __exit__(self, *args: Any) -> None:
-            return None
-
-    def fake_urlopen(request: Any, timeout: float) -> Answer:
+    def fake_urlopen(request: Any, timeout: float) -> WitnessAnswer:
         sent.append((request.full_url, request.data, dict(request.header_items())))
-        return Answer()
+        return WitnessAnswer()  # a witness without a cosigning key
 
     monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
     settings.AUDIT_WITNESS_URLS = ["https://witness.example/api/v1/audit/witness/"]

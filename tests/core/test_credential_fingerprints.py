@@ -10,10 +10,12 @@ test_authority_drill.py, shows it on PostgreSQL as the table owner).
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
@@ -126,6 +128,9 @@ def test_a_title_holder_without_a_recorded_credential_fails_verification():
     assert "(legacy) has no credential fingerprint in the trail" in outcome.message
     assert "account record-credential legacy" in outcome.message
 
-    services.record_credential(User.objects.get(pk=user.pk), actor=None)  # the console's fix
+    call_command("account", "record-credential", "legacy", stdout=io.StringIO())  # the fix
+    assert _entries(user, "user.password")[-1]["actor"] == {
+        "system": "manage.py account record-credential"
+    }
     outcome, _ = run_verification("test", quick=True)
     assert outcome.ok, outcome.message

@@ -82,3 +82,15 @@ def test_start_up_with_a_bad_boolean_fails_naming_it():
     result = _start({"DEBUG": "perhaps"})
     assert result.returncode != 0
     assert "Environment variable DEBUG" in result.stderr
+
+
+def test_a_retired_variable_stops_start_up_saying_what_replaced_it():
+    from rsp_portal.env import env_retired
+
+    env_retired("NONCOMPLIANCE_RECIPIENT_TITLES", "the pack names them.", environ={})
+    with pytest.raises(ImproperlyConfigured, match="no longer read: the pack names them"):
+        env_retired(
+            "NONCOMPLIANCE_RECIPIENT_TITLES",
+            "the pack names them.",
+            environ={"NONCOMPLIANCE_RECIPIENT_TITLES": "RSO"},
+        )

@@ -56,6 +56,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "openai-preparedness-v2": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "autonomy", "tier"),
         ("domains", "autonomy", "early_warnings"),
@@ -64,6 +65,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "gdm-fsf-v3": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "cbrn", "red_lines"),
         ("domains", "autonomy", None),
@@ -121,6 +123,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "gdm-fsf-v3-1": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "cbrn", "red_lines"),
         ("domains", "autonomy", None),
@@ -128,6 +131,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "meta-frontier-ai-v1": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "ai_rd", None),
         ("domains", "autonomy", None),
@@ -136,6 +140,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "meta-scaling-v2": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "ai_rd", None),
         ("domains", "autonomy", None),
@@ -144,12 +149,14 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "microsoft-fgf": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "autonomy", None),
     },
     "amazon-fmsf": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "cbrn", "red_lines"),
         ("domains", "ai_rd", "red_lines"),
@@ -159,6 +166,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "gdm-fsf-v1": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("settings", "effective_compute_multiple", None),  # v1.0's "every 6x"
         ("domains", "autonomy", "early_warnings"),
@@ -166,6 +174,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "gdm-fsf-v2": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "cbrn", "red_lines"),
         ("domains", "autonomy", None),
@@ -173,6 +182,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "openai-preparedness-2023": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "ai_rd", None),  # the Beta's AI R&D sits in Model autonomy
         ("domains", "autonomy", "early_warnings"),
@@ -180,6 +190,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "xai-rmf-2025-02": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "cbrn", "red_lines"),
         ("domains", "cbrn", "requires.scaling"),
@@ -190,6 +201,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "xai-rmf-2025-08": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "cbrn", "red_lines"),
         ("domains", "cbrn", "requires.scaling"),
@@ -200,6 +212,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "xai-faif-2025-12": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("domains", "cbrn", "red_lines"),
         ("domains", "cbrn", "requires.scaling"),
@@ -210,6 +223,7 @@ EXPECTED_LOOSENINGS: dict[str, set[tuple[str, str, str | None]]] = {
     "xai-faif-2026-06": {
         ("settings", "baseline_requirements", None),
         ("settings", "signoff_titles", None),
+        ("settings", "noncompliance_recipients", None),
         ("settings", "uncertainty_z", None),
         ("settings", "months_between_assessments", None),  # a yearly full assessment
         ("domains", "cbrn", "red_lines"),

@@ -34,6 +34,7 @@ POLICY_KEYS = {
     "family",
     "report_kinds",
     "commitments",
+    "noncompliance_recipients",
 }
 
 
@@ -224,18 +225,18 @@ def test_diff_flags_all_six_loosenings(safety, active_default):
 
 
 @pytest.mark.parametrize(
-    ("query", "bad"),
+    ("query", "bad", "status"),
     [
-        ("?to=1", "from"),
-        ("?from=abc&to=1", "from"),
-        ("?from=1", "to"),
-        ("?from=1&to=999999", "to"),
+        ("?to=1", "from", 400),
+        ("?from=abc&to=1", "from", 400),
+        ("?from=1", "to", 400),
+        ("?from=1&to=999999", "to", 404),  # a well-formed id of no version: not found
     ],
 )
-def test_diff_names_the_bad_parameter(safety, active_default, query, bad):
+def test_diff_names_the_bad_parameter(safety, active_default, query, bad, status):
     query = query.replace("=1", f"={active_default.pk}")
     response = client_for(safety).get(f"/api/v1/policy/diff/{query}")
-    assert response.status_code == 400
+    assert response.status_code == status
     assert bad in response.json()["errors"]
 
 

@@ -12,13 +12,15 @@ from drf_spectacular.utils import (
     extend_schema,
     inline_serializer,
 )
-from rest_framework import serializers, status, throttling
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rsp_portal.api import TextField
 from transparency import public, services
+from transparency.limits import AddressThrottle
 from transparency.models import NoncomplianceReport
 
 #: Answered when a client address goes over its rate (TRANSPARENCY_RATE, NONCOMPLIANCE_RATE).
@@ -26,23 +28,23 @@ TOO_MANY = OpenApiResponse(description="too many requests from this address; ret
 BAD_INPUT = OpenApiResponse(description="refused input, naming the field")
 
 
-class TransparencyThrottle(throttling.AnonRateThrottle):
+class TransparencyThrottle(AddressThrottle):
+    """The public view: TRANSPARENCY_RATE per client address, pages and API together."""
+
     scope = "transparency"
 
-    def get_rate(self) -> str:
+    def rate(self) -> str:
         return str(settings.TRANSPARENCY_RATE)
 
 
-class NoncomplianceThrottle(throttling.AnonRateThrottle):
-    """Filing is rate-limited per client address for everyone, signed in or not."""
+class NoncomplianceThrottle(AddressThrottle):
+    """Filing and receipt look-ups: NONCOMPLIANCE_RATE per client address, for everyone,
+    signed in or not, on the form and the API together."""
 
     scope = "noncompliance"
 
-    def get_rate(self) -> str:
+    def rate(self) -> str:
         return str(settings.NONCOMPLIANCE_RATE)
-
-    def get_cache_key(self, request: Request, view: object) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class TransparencyView(APIView):
@@ -63,8 +65,8 @@ class TransparencyView(APIView):
 
 
 class NoncomplianceFileSerializer(serializers.Serializer[dict[str, Any]]):
-    summary = serializers.CharField(max_length=services.MAX_SUMMARY)
-    details = serializers.CharField(max_length=services.MAX_DETAILS)
+    summary = TextField(max_length=services.MAX_SUMMARY)
+    details = TextField(max_length=services.MAX_DETAILS)
 
 
 class NoncomplianceView(APIView):
