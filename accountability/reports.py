@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import audit
 from accountability.models import Redaction, Report, ReportSignature, ReportStatus, Review
-from audit.services import _json_safe
+from audit.services import json_safe
 from audit.verify_bundle import canonical_json
 from evaluations.models import AIModel
 from governance.models import GateState, SafeguardRecord, ScalingDecision
@@ -113,7 +113,7 @@ def build_snapshot(version: PolicyVersion, model: AIModel | None, now: datetime)
         "scope": model.slug if model is not None else "policy",
         "models": [_model_record(m) for m in models],
     }
-    return dict(_json_safe(snapshot))
+    return dict(json_safe(snapshot))
 
 
 def snapshot_hash(snapshot: Mapping[str, Any]) -> str:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from django.db import models
 
 from audit.models import AuditEntry
-from audit.services import _json_safe
+from audit.services import json_safe
 from audit.verify_bundle import (
     AUTHORITY_ACTIONS,
     SIGNING_ACTIONS,
@@ -286,7 +286,7 @@ def _check_row(rule: Rule[_Row], row: _Row, bodies: list[_Body]) -> None:
     if body is None:
         raise _fault(rule, row, "has no audit entry")
     data = body.get("data") or {}
-    for key, value in _json_safe(rule.expected(row)).items():
+    for key, value in json_safe(rule.expected(row)).items():
         if data.get(key) != value:
             raise _fault(
                 rule,

@@ -46,7 +46,7 @@ class AuditError(RuntimeError):
     """The audit trail could not be appended to; the caller's transaction must not commit."""
 
 
-def _json_safe(value: Any, path: str = "data") -> Any:
+def json_safe(value: Any, path: str = "data") -> Any:
     """Plain JSON for the canonical body: no floats (they are written as decimal strings)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -61,10 +61,10 @@ def _json_safe(value: Any, path: str = "data") -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v, f"{path}.{k}") for k, v in value.items()}
+        return {str(k): json_safe(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-        return [_json_safe(v, f"{path}[{i}]") for i, v in enumerate(items)]
+        return [json_safe(v, f"{path}[{i}]") for i, v in enumerate(items)]
     if isinstance(value, models.Model):
         return str(value.pk)
     raise AuditError(f"{path}: cannot audit a value of type {type(value).__name__}")
@@ -156,7 +156,7 @@ def _prepare(
         raise AuditError("action must be a non-empty str")
     try:
         return _Prepared(
-            action, describe_actor(actor, via), describe_object(obj), _json_safe(dict(data or {}))
+            action, describe_actor(actor, via), describe_object(obj), json_safe(dict(data or {}))
         )
     except (TypeError, ValueError) as exc:
         raise AuditError(str(exc)) from exc

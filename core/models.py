@@ -434,3 +434,33 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} #{self.pk} ({self.status})"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a POST sent with an ``Idempotency-Key``, replayed on retries."""
+
+    user = models.ForeignKey("core.User", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    request_sha256 = models.CharField(max_length=64)
+    response_code = models.PositiveSmallIntegerField(default=0)  # 0 while in flight
+    # The response as JSON text, not a JSON column: PostgreSQL's jsonb reorders object keys, and
+    # a replay must answer byte for byte what the first request got.
+    response_body = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # The table keeps the name it was created under (the model moved from evaluations
+        # when the idempotency helper became a shared API piece, rsp_portal.idempotency).
+        db_table = "evaluations_idempotencyrecord"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user"),
+        ]
+        indexes = [
+            # Pruning of keys older than the retention period.
+            models.Index(fields=["created_at"], name="idempotency_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

@@ -42,6 +42,7 @@ ACTIONS: dict[str, str] = {
     "lineage.confirm": "Lineage confirmed",
     "mapping.set": "Metric mapping remembered",
     "model.create": "Model registered",
+    "model.lineage_confirm": "Model lineage confirmed",
     "model.lineage": "Lineage changed",
     "model.pause": "Model paused",
     "model.publicity": "Model publicity changed",

@@ -42,12 +42,12 @@ from evaluations.models import (
 from evaluations.policy import PolicyView
 from evaluations.services import (
     EvidenceError,
-    _error,
-    _listing,
-    _user,
     evaluated_at,
+    field_error,
+    listing,
     record_results,
     require_policy,
+    user_of,
 )
 from rsp_portal.errors import ConflictError, TooLargeError
 
@@ -93,7 +93,7 @@ def store_upload(uploaded: Any) -> StoredUpload:
     limit = max_import_bytes()
     name = Path(str(getattr(uploaded, "name", "") or "upload")).name[:255]
     if getattr(uploaded, "size", 0) and uploaded.size > limit:
-        raise _error(
+        raise field_error(
             "file", f"The file is larger than {limit // (1024 * 1024)} MiB.", TooLargeError
         )
     directory = imports_dir()
@@ -106,7 +106,7 @@ def store_upload(uploaded: Any) -> StoredUpload:
             for chunk in uploaded.chunks() if hasattr(uploaded, "chunks") else [uploaded.read()]:
                 size += len(chunk)
                 if size > limit:
-                    raise _error(
+                    raise field_error(
                         "file",
                         f"The file is larger than {limit // (1024 * 1024)} MiB.",
                         TooLargeError,
@@ -119,7 +119,7 @@ def store_upload(uploaded: Any) -> StoredUpload:
             raise
     if size == 0:
         tmp_path.unlink(missing_ok=True)
-        raise _error("file", "The file is empty.")
+        raise field_error("file", "The file is empty.")
     sha = digest.hexdigest()
     target = directory / sha
     if target.exists():
@@ -133,10 +133,10 @@ def store_upload(uploaded: Any) -> StoredUpload:
 def stored_upload(sha256: Any, original_name: Any) -> StoredUpload:
     """A previously stored upload, by its hash (from the preview form)."""
     if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
-        raise _error("file", "The uploaded file is missing; upload it again.")
+        raise field_error("file", "The uploaded file is missing; upload it again.")
     path = imports_dir() / sha256
     if not path.is_file():
-        raise _error("file", "The uploaded file is no longer available; upload it again.")
+        raise field_error("file", "The uploaded file is no longer available; upload it again.")
     name = Path(str(original_name or "upload")).name[:255]
     return StoredUpload(sha256=sha256, original_name=name, path=path, size=path.stat().st_size)
 
@@ -239,7 +239,7 @@ class ImportOutcome:
                 f"The log's status is {self.record.status}: it was recorded "
                 f"(import #{self.record.pk}) but gives no results."
             )
-        left = f"; left unmapped: {_listing(self.unmapped)}" if self.unmapped else ""
+        left = f"; left unmapped: {listing(self.unmapped)}" if self.unmapped else ""
         if self.preview:
             count = sum(1 for r in self.rows if r.metric_key and not r.error)
             return f"{count} result(s) to import{left}."
@@ -279,19 +279,19 @@ def _mapping_input(raw: Any) -> tuple[dict[str, str], set[str]]:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError:
-            raise _error("mapping", _MAPPING_SHAPE) from None
+            raise field_error("mapping", _MAPPING_SHAPE) from None
     if not isinstance(raw, dict):
-        raise _error("mapping", _MAPPING_SHAPE)
+        raise field_error("mapping", _MAPPING_SHAPE)
     mapping: dict[str, str] = {}
     opted_out: set[str] = set()
     for name, key in raw.items():
         if len(str(name)) > 300:
-            raise _error("mapping", "A source name is at most 300 characters.")
+            raise field_error("mapping", "A source name is at most 300 characters.")
         if key in (None, ""):
             opted_out.add(str(name))
             continue
         if not isinstance(key, str):
-            raise _error(f"mapping.{name}", "Must map to a metric key (a string).")
+            raise field_error(f"mapping.{name}", "Must map to a metric key (a string).")
         mapping[str(name)] = key
     return mapping, opted_out
 
@@ -303,17 +303,19 @@ def _resolve_target(
     if model_obj is None:
         model_obj = AIModel.objects.filter(slug=model).first() if isinstance(model, str) else None
         if model_obj is None:
-            raise _error("model", f"Unknown model {model!r:.100}.")
+            raise field_error("model", f"Unknown model {model!r:.100}.")
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else None
     if ckpt is None:
         name = checkpoint if isinstance(checkpoint, str) else None
         ckpt = Checkpoint.objects.filter(model=model_obj, name=name).first() if name else None
         if ckpt is None:
-            raise _error(
+            raise field_error(
                 "checkpoint", f"Model {model_obj.slug} has no checkpoint {checkpoint!r:.100}."
             )
     if ckpt.model_id != model_obj.pk:
-        raise _error("checkpoint", f"Checkpoint {ckpt.name} does not belong to {model_obj.slug}.")
+        raise field_error(
+            "checkpoint", f"Checkpoint {ckpt.name} does not belong to {model_obj.slug}."
+        )
     return model_obj, ckpt
 
 
@@ -352,14 +354,14 @@ def import_log(
     try:
         parsed = parse_log_file(stored.path, stored.original_name)
     except ImportFormatError as exc:
-        raise _error("file", exc.message) from None
+        raise field_error("file", exc.message) from None
     _refuse_future_log(parsed)
     outcome = ImportOutcome(parsed=parsed, upload=stored, preview=preview)
     model_obj, ckpt = _resolve_target(model, checkpoint)
     existing = _existing_import(parsed)
     if existing is not None:
         if (existing.model_id, existing.checkpoint_id) != (model_obj.pk, ckpt.pk):
-            raise _error(
+            raise field_error(
                 "file",
                 f"{already_imported_message(existing)}; one evaluation cannot also be evidence "
                 f"for {model_obj.slug} / {ckpt.name}.",
@@ -394,7 +396,7 @@ def import_log(
     policy = require_policy()
     for name, key in given.items():
         if key not in policy.metrics:
-            raise _error(
+            raise field_error(
                 f"mapping.{name}",
                 f"Unknown metric {key!r:.100}. Valid keys: {policy.valid_keys()}.",
             )
@@ -422,7 +424,7 @@ def import_log(
     try:
         mapped, unmapped = apply_mapping(parsed, effective)
     except MappingConflictError as exc:
-        raise _error("mapping", exc.message) from None
+        raise field_error("mapping", exc.message) from None
     outcome.unmapped = unmapped
     items = []
     by_name = {metric.name: key for key, metric in mapped}
@@ -473,7 +475,7 @@ def import_log(
         outcome.errors.setdefault("mapping", []).append(
             "No metric of this log is mapped to a policy metric for its task "
             f"({parsed.task or 'several tasks'}); map at least one of "
-            f"{_listing(m.name for m in parsed.metrics)}."
+            f"{listing(m.name for m in parsed.metrics)}."
         )
     if preview:
         return outcome
@@ -519,7 +521,7 @@ def _refuse_future_log(parsed: ParsedLog) -> None:
     try:
         evaluated_at(parsed.evaluated_at, "file")
     except EvidenceError:
-        raise _error(
+        raise field_error(
             "file",
             f"The log says the evaluation ran at {parsed.evaluated_at}, which is in the "
             "future; check the clock of the machine that ran it, or the date in the file.",
@@ -638,7 +640,7 @@ def _create_import_record(
                 model=model,
                 checkpoint=ckpt,
                 results_created=results_created,
-                imported_by=_user(actor),
+                imported_by=user_of(actor),
             )
     except IntegrityError:
         outcome.record = _existing_import(parsed)
@@ -677,7 +679,7 @@ def _remember_mapping(
         if not created:
             current.metric_key = key
             current.updated_at = timezone.now()
-            current.updated_by = _user(actor)
+            current.updated_by = user_of(actor)
             current.save()
         audit.record(
             "mapping.set",
@@ -706,7 +708,7 @@ def _insert_mapping(
                 task=task,
                 source_name=source_name,
                 metric_key=key,
-                updated_by=_user(actor),
+                updated_by=user_of(actor),
             )
         return row, True
     except IntegrityError:

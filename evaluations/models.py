@@ -30,13 +30,54 @@ class AIModel(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A parent named at registration is a claim; a second person (safety or leadership, not
+    # whoever registered the model) confirms it (evaluations.lineage). Until then the parent's
+    # results can show the child dangerous, never safe (docs/adr/0034).
+    lineage_confirmed_at = models.DateTimeField(null=True, blank=True)
+    lineage_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Lineage(models.TextChoices):
+        CLAIMED = "claimed", "Claimed"
+        CONFIRMED = "confirmed", "Confirmed"
 
     class Meta:
         ordering = ["slug"]
         verbose_name = "AI model"
+        constraints = [
+            # A confirmation names who and when, and confirms an existing parent link.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(lineage_confirmed_at__isnull=True, lineage_confirmed_by__isnull=True)
+                    | models.Q(
+                        lineage_confirmed_at__isnull=False,
+                        lineage_confirmed_by__isnull=False,
+                        parent__isnull=False,
+                    )
+                ),
+                name="aimodel_lineage_confirmation_complete",
+            ),
+            # Two people: whoever registered the model never confirms its lineage.
+            models.CheckConstraint(
+                condition=models.Q(lineage_confirmed_by__isnull=True)
+                | models.Q(created_by__isnull=True)
+                | ~models.Q(lineage_confirmed_by=models.F("created_by")),
+                name="aimodel_lineage_confirmer_is_not_the_registrant",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def lineage(self) -> str | None:
+        """``claimed`` or ``confirmed`` for a model with a parent; None without one."""
+        if self.parent_id is None:
+            return None
+        if self.lineage_confirmed_at is None:
+            return self.Lineage.CLAIMED
+        return self.Lineage.CONFIRMED
 
     def lineage_ids(self, limit: int = 32) -> list[int]:
         """This model's id, then its parent's, grandparent's...: the models whose evidence
@@ -218,6 +259,9 @@ class EvidenceSummary(models.Model):
     latest_strong_at = models.DateTimeField(null=True, blank=True)
     # {repr(line): weak results whose bound is short of it}
     weak_short = models.JSONField(default=dict, blank=True)
+    # {repr(line): strong results whose bound is short of it}: weak too, for a descendant
+    # whose lineage to this model is only claimed
+    strong_short = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -342,33 +386,6 @@ class MetricMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.format}:{self.task}:{self.source_name} → {self.metric_key}"
-
-
-class IdempotencyRecord(models.Model):
-    """The stored answer to a POST sent with an ``Idempotency-Key``, replayed on retries."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    method = models.CharField(max_length=10)
-    path = models.CharField(max_length=500)
-    request_sha256 = models.CharField(max_length=64)
-    response_code = models.PositiveSmallIntegerField(default=0)  # 0 while in flight
-    # The response as JSON text, not a JSON column: PostgreSQL's jsonb reorders object keys, and
-    # a replay must answer byte for byte what the first request got.
-    response_body = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_per_user"),
-        ]
-        indexes = [
-            # Pruning of keys older than the retention period.
-            models.Index(fields=["created_at"], name="idempotency_created"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user_id}:{self.key}"
 
 
 class PendingCorrection(models.Model):

@@ -110,11 +110,13 @@ class NoActivePolicyError(ConflictError):
     code = "policy_not_active"
 
 
-def _error(field_name: str, message: str, cls: type[ServiceError] = EvidenceError) -> Any:
+def field_error(
+    field_name: str, message: str, cls: type[ServiceError] = EvidenceError
+) -> ServiceError:
     return cls({field_name: [message]})
 
 
-def _listing(names: Iterable[str]) -> str:
+def listing(names: Iterable[str]) -> str:
     names = sorted(names)
     if not names:
         return "(none)"
@@ -143,13 +145,13 @@ def rebuild_summaries(version: object, actor: Actor = None) -> None:
         summary.rebuild_all(summary.lens_of_view(policy))
 
 
-def _cause(action: str, rows: Sequence[Any]) -> str:
+def _cause(action: str, rows: Sequence[EvalResult | Checkpoint]) -> str:
     ids = ", ".join(f"#{row.pk}" for row in rows[:5])
     more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
     return f"{action} {ids}{more}"
 
 
-def _user(actor: Actor) -> User | None:
+def user_of(actor: Actor) -> User | None:
     return actor if isinstance(actor, User) else None
 
 
@@ -176,7 +178,7 @@ def _create_evidence(
     fields = {**unique, **values}
     with transaction.atomic():
         if cls._default_manager.filter(**unique).exists():
-            raise _error(*conflict, ConflictError)
+            raise field_error(*conflict, ConflictError)
         row = cls._default_manager.create(**fields)
         audit.record(name, row, {**data, **{f: fields[f] for f in audited}}, actor, via=via)
         ai_model = row if isinstance(row, AIModel) else row.model
@@ -187,20 +189,20 @@ def _create_evidence(
 # --- Plain value checks --------------------------------------------------------------------
 
 
-def finite_number(raw: Any, field_name: str, *, required: bool = True) -> float | None:
+def finite_number(raw: object, field_name: str, *, required: bool = True) -> float | None:
     """A JSON number that is finite; strings, booleans, NaN and infinities are refused."""
     if raw is None:
         if required:
-            raise _error(field_name, "This field is required.")
+            raise field_error(field_name, "This field is required.")
         return None
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise _error(field_name, f"Must be a number, not {type(raw).__name__} {raw!r:.40}.")
+        raise field_error(field_name, f"Must be a number, not {type(raw).__name__} {raw!r:.40}.")
     try:
         value = float(raw)
     except OverflowError:
-        raise _error(field_name, "Must be a finite number (this one is too large).") from None
+        raise field_error(field_name, "Must be a finite number (this one is too large).") from None
     if not math.isfinite(value):
-        raise _error(field_name, f"Must be a finite number, not {value!r}.")
+        raise field_error(field_name, f"Must be a finite number, not {value!r}.")
     return value
 
 
@@ -210,49 +212,49 @@ MAX_BIGINT = 2**63 - 1
 
 
 def _integer(
-    raw: Any, field_name: str, *, minimum: int = 0, maximum: int = MAX_BIGINT
+    raw: object, field_name: str, *, minimum: int = 0, maximum: int = MAX_BIGINT
 ) -> int | None:
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise _error(field_name, f"Must be a whole number, not {raw!r:.40}.")
+        raise field_error(field_name, f"Must be a whole number, not {raw!r:.40}.")
     if raw < minimum:
-        raise _error(field_name, f"Must be at least {minimum}.")
+        raise field_error(field_name, f"Must be at least {minimum}.")
     if raw > maximum:
-        raise _error(field_name, f"Must be at most {maximum}.")
+        raise field_error(field_name, f"Must be at most {maximum}.")
     return raw
 
 
-def _text(raw: Any, field_name: str, *, max_length: int = _MAX_TEXT) -> str:
+def _text(raw: object, field_name: str, *, max_length: int = _MAX_TEXT) -> str:
     if raw is None:
         return ""
     if not isinstance(raw, str):
-        raise _error(field_name, "Must be a string.")
+        raise field_error(field_name, "Must be a string.")
     if len(raw) > max_length:
-        raise _error(field_name, f"Must be at most {max_length} characters.")
+        raise field_error(field_name, f"Must be at most {max_length} characters.")
     return raw
 
 
-def _json_object(raw: Any, field_name: str) -> dict[str, Any]:
+def _json_object(raw: object, field_name: str) -> dict[str, Any]:
     """A JSON object of finite numbers only, under a size limit."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise _error(field_name, "Must be a JSON object.")
+        raise field_error(field_name, "Must be a JSON object.")
     try:
         encoded = json.dumps(raw, allow_nan=False)
     except (ValueError, TypeError):
-        raise _error(field_name, "Must not contain NaN or infinite numbers.") from None
+        raise field_error(field_name, "Must not contain NaN or infinite numbers.") from None
     if len(encoded) > _MAX_JSON_BYTES:
-        raise _error(field_name, f"Is larger than {_MAX_JSON_BYTES // 1024} KiB.")
+        raise field_error(field_name, f"Is larger than {_MAX_JSON_BYTES // 1024} KiB.")
     return raw
 
 
-def _elicitation(raw: Any, field_name: str) -> dict[str, Any]:
+def _elicitation(raw: object, field_name: str) -> dict[str, Any]:
     data = _json_object(raw, field_name)
     unknown = sorted(set(data) - set(ELICITATION_FIELDS))
     if unknown:
-        raise _error(
+        raise field_error(
             field_name,
             f"Unknown key(s) {', '.join(unknown)}; allowed: {', '.join(ELICITATION_FIELDS)}.",
         )
@@ -266,10 +268,10 @@ def _elicitation(raw: Any, field_name: str) -> dict[str, Any]:
             _integer(value, path, minimum=1)
         elif key == "tools":
             if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-                raise _error(path, "Must be a list of strings.")
+                raise field_error(path, "Must be a list of strings.")
         elif key in ("safety_training_removed", "fine_tuned"):
             if not isinstance(value, bool):
-                raise _error(path, "Must be true or false.")
+                raise field_error(path, "Must be true or false.")
         elif key == "inference_budget" and not isinstance(value, str):
             finite_number(value, path)
     return data
@@ -279,7 +281,7 @@ def _elicitation(raw: Any, field_name: str) -> dict[str, Any]:
 _FUTURE_SKEW = timedelta(minutes=5)
 
 
-def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> datetime | None:
+def evaluated_at(raw: object, field_name: str, *, now: datetime | None = None) -> datetime | None:
     """An ISO 8601 date-time with a time zone, not in the future; ``None`` when absent."""
     if raw is None:
         return None
@@ -291,35 +293,37 @@ def evaluated_at(raw: Any, field_name: str, *, now: datetime | None = None) -> d
         except ValueError:
             parsed = None
         if parsed is None:
-            raise _error(field_name, "Must be an ISO 8601 date-time, e.g. 2026-05-01T12:00:00Z.")
+            raise field_error(
+                field_name, "Must be an ISO 8601 date-time, e.g. 2026-05-01T12:00:00Z."
+            )
         value = parsed
     else:
-        raise _error(field_name, "Must be an ISO 8601 date-time string.")
+        raise field_error(field_name, "Must be an ISO 8601 date-time string.")
     if value.tzinfo is None:
-        raise _error(field_name, "Must include a time zone (e.g. Z or +00:00).")
+        raise field_error(field_name, "Must include a time zone (e.g. Z or +00:00).")
     offset_error = utc_offset_error(value)
     if offset_error:
-        raise _error(field_name, offset_error)
+        raise field_error(field_name, offset_error)
     if value > (now or timezone.now()) + _FUTURE_SKEW:
-        raise _error(field_name, "Is in the future.")
+        raise field_error(field_name, "Is in the future.")
     return value
 
 
-def _boolean(raw: Any, field_name: str) -> bool:
+def _boolean(raw: object, field_name: str) -> bool:
     if raw is None:
         return False
     if not isinstance(raw, bool):
-        raise _error(field_name, "Must be true or false.")
+        raise field_error(field_name, "Must be true or false.")
     return raw
 
 
-def _url(raw: Any, field_name: str) -> str:
+def _url(raw: object, field_name: str) -> str:
     text = _text(raw, field_name, max_length=500)
     if text:
         try:
             URLValidator(schemes=["http", "https"])(text)
         except ValidationError:
-            raise _error(field_name, "Must be an http(s) URL.") from None
+            raise field_error(field_name, "Must be an http(s) URL.") from None
     return text
 
 
@@ -334,19 +338,21 @@ def binomial_stderr(value: float, n_samples: int) -> float:
     return math.sqrt(max(value * (1 - value), 0.0) / n_samples)
 
 
-def _metric(policy: PolicyView, raw: Any, field_name: str) -> MetricInfo:
+def _metric(policy: PolicyView, raw: object, field_name: str) -> MetricInfo:
     if not isinstance(raw, str) or not raw:
-        raise _error(field_name, f"Required: a metric key, one of {policy.valid_keys()}.")
+        raise field_error(field_name, f"Required: a metric key, one of {policy.valid_keys()}.")
     info = policy.metrics.get(raw)
     if info is None:
-        raise _error(field_name, f"Unknown metric {raw!r:.100}. Valid keys: {policy.valid_keys()}.")
+        raise field_error(
+            field_name, f"Unknown metric {raw!r:.100}. Valid keys: {policy.valid_keys()}."
+        )
     return info
 
 
 def require_policy() -> PolicyView:
     policy = active_policy_view()
     if policy is None:
-        raise _error(
+        raise field_error(
             "metric",
             "No policy version is active, so results cannot be checked; activate a policy first.",
             NoActivePolicyError,
@@ -359,19 +365,19 @@ def require_policy() -> PolicyView:
 
 def create_model(
     *,
-    slug: Any,
-    name: Any,
-    family: Any = "",
-    parent: Any = None,
-    owner_team: Any = "",
+    slug: object,
+    name: object,
+    family: object = "",
+    parent: object = None,
+    owner_team: object = "",
     actor: Actor = None,
     via: str | None = None,
 ) -> AIModel:
     """Register an AI model; ``parent`` is a model or the slug of one (lineage)."""
     if not isinstance(slug, str) or not slug:
-        raise _error("slug", "Required: letters, digits, hyphens and underscores.")
+        raise field_error("slug", "Required: letters, digits, hyphens and underscores.")
     if len(slug) > 100 or not _SLUG_RE.match(slug):
-        raise _error("slug", "Use at most 100 letters, digits, hyphens and underscores.")
+        raise field_error("slug", "Use at most 100 letters, digits, hyphens and underscores.")
     name_text = _text(name, "name", max_length=200) or slug
     family_text = _text(family, "family", max_length=100)
     team = _text(owner_team, "owner_team", max_length=100)
@@ -382,9 +388,9 @@ def create_model(
         elif isinstance(parent, str):
             parent_model = AIModel.objects.filter(slug=parent).first()
             if parent_model is None:
-                raise _error("parent", f"Unknown model {parent!r:.100}.")
+                raise field_error("parent", f"Unknown model {parent!r:.100}.")
         else:
-            raise _error("parent", "Must be a model slug.")
+            raise field_error("parent", "Must be a model slug.")
     return _create_evidence(
         AIModel,
         unique={"slug": slug},
@@ -394,7 +400,7 @@ def create_model(
             "family": family_text,
             "parent": parent_model,
             "owner_team": team,
-            "created_by": _user(actor),
+            "created_by": user_of(actor),
         },
         audited=("name", "family", "owner_team"),
         data={"model": slug, "parent": parent_model.slug if parent_model else None},
@@ -407,27 +413,27 @@ def create_model(
 def report_checkpoint(
     model: AIModel,
     *,
-    name: Any,
-    effective_compute: Any,
-    step: Any = None,
-    stage: Any = Checkpoint.Stage.PRETRAINING,
-    metadata: Any = None,
+    name: object,
+    effective_compute: object,
+    step: object = None,
+    stage: object = Checkpoint.Stage.PRETRAINING,
+    metadata: object = None,
     actor: Actor = None,
     via: str | None = None,
 ) -> Checkpoint:
     """Record a checkpoint of ``model`` with its effective compute in FLOP (append-only)."""
     if not isinstance(name, str) or not name.strip():
-        raise _error("name", "Required: the checkpoint's name, unique within the model.")
+        raise field_error("name", "Required: the checkpoint's name, unique within the model.")
     if len(name) > 200:
-        raise _error("name", "Must be at most 200 characters.")
+        raise field_error("name", "Must be at most 200 characters.")
     compute = finite_number(effective_compute, "effective_compute")
     assert compute is not None
     if compute < 0:
-        raise _error("effective_compute", "Must be zero or more (FLOP).")
+        raise field_error("effective_compute", "Must be zero or more (FLOP).")
     step_value = _integer(step, "step")
     stage_value = stage or Checkpoint.Stage.PRETRAINING
     if stage_value not in Checkpoint.Stage.values:
-        raise _error("stage", f"Must be one of {', '.join(Checkpoint.Stage.values)}.")
+        raise field_error("stage", f"Must be one of {', '.join(Checkpoint.Stage.values)}.")
     meta = _json_object(metadata, "metadata")
     return _create_evidence(
         Checkpoint,
@@ -438,7 +444,7 @@ def report_checkpoint(
             "step": step_value,
             "stage": stage_value,
             "metadata": meta,
-            "reported_by": _user(actor),
+            "reported_by": user_of(actor),
         },
         audited=("name", "effective_compute", "step", "stage"),
         data={"model": model.slug},
@@ -461,7 +467,7 @@ class _Lookup:
     _owners: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, items: Sequence[Any]) -> _Lookup:
+    def load(cls, items: Sequence[object]) -> _Lookup:
         # Only strings can name a model or checkpoint; a JSON list or object is refused later,
         # naming its field (and would not even fit in a set).
         mappings = [i for i in items if isinstance(i, Mapping)]
@@ -489,7 +495,7 @@ class _Lookup:
 
 
 def validate_result(
-    item: Any,
+    item: object,
     policy: PolicyView,
     lookup: _Lookup,
     *,
@@ -498,46 +504,48 @@ def validate_result(
 ) -> dict[str, Any]:
     """Check one result given by natural keys; returns the EvalResult field values."""
     if not isinstance(item, Mapping):
-        raise _error(prefix.rstrip(".") or "non_field_errors", "Must be a JSON object.")
+        raise field_error(prefix.rstrip(".") or "non_field_errors", "Must be a JSON object.")
     unknown = sorted(set(item) - allowed)
     if unknown:
-        raise _error(
+        raise field_error(
             f"{prefix}{unknown[0]}", f"Unknown field; allowed: {', '.join(sorted(allowed))}."
         )
     slug = item.get("model")
     model = lookup.models.get(slug) if isinstance(slug, str) else None
     if model is None:
-        raise _error(f"{prefix}model", f"Unknown model {slug!r:.100}.")
+        raise field_error(f"{prefix}model", f"Unknown model {slug!r:.100}.")
     name = item.get("checkpoint")
     checkpoint = lookup.checkpoints.get((model.pk, name)) if isinstance(name, str) else None
     if checkpoint is None:
         owners = lookup.owners(name) if isinstance(name, str) else []
         if owners:
-            raise _error(
+            raise field_error(
                 f"{prefix}checkpoint",
-                f"Checkpoint {name!r:.100} belongs to model {_listing(owners)}, not {model.slug}.",
+                f"Checkpoint {name!r:.100} belongs to model {listing(owners)}, not {model.slug}.",
             )
-        raise _error(f"{prefix}checkpoint", f"Model {model.slug} has no checkpoint {name!r:.100}.")
+        raise field_error(
+            f"{prefix}checkpoint", f"Model {model.slug} has no checkpoint {name!r:.100}."
+        )
     metric = _metric(policy, item.get("metric"), f"{prefix}metric")
     value = finite_number(item.get("value"), f"{prefix}value")
     assert value is not None
     if not metric.min <= value <= metric.max:
-        raise _error(
+        raise field_error(
             f"{prefix}value",
             f"{value!r} is outside the range of {metric.key}: [{metric.min!r}, {metric.max!r}].",
         )
     stderr = finite_number(item.get("stderr"), f"{prefix}stderr", required=False)
     if stderr is not None and stderr < 0:
-        raise _error(f"{prefix}stderr", "Must be zero or more.")
+        raise field_error(f"{prefix}stderr", "Must be zero or more.")
     if stderr is not None and stderr > metric.max - metric.min:
-        raise _error(
+        raise field_error(
             f"{prefix}stderr",
             f"{stderr!r} is larger than the whole range of {metric.key} "
             f"({metric.max - metric.min!r}); give the standard error in the metric's unit.",
         )
     mitigation = item.get("mitigation") or EvalResult.Mitigation.PRE
     if mitigation not in EvalResult.Mitigation.values:
-        raise _error(f"{prefix}mitigation", "Must be 'pre' or 'post'.")
+        raise field_error(f"{prefix}mitigation", "Must be 'pre' or 'post'.")
     n_samples = _integer(item.get("n_samples"), f"{prefix}n_samples", minimum=1, maximum=MAX_INT)
     derived = stderr is None and n_samples is not None and is_proportion(metric)
     if derived:
@@ -568,7 +576,7 @@ def _external_body(raw: object, field: str) -> str:
     if raw is None:
         return ""
     if not isinstance(raw, str) or len(raw.strip()) > MAX_BODY_NAME or "\x00" in raw:
-        raise _error(field, f"The name of the outside body: text of at most {MAX_BODY_NAME}.")
+        raise field_error(field, f"The name of the outside body: text of at most {MAX_BODY_NAME}.")
     return raw.strip()
 
 
@@ -578,7 +586,7 @@ def result_source(fields: Mapping[str, object], channel: str) -> str:
     return EvalResult.Source.EXTERNAL if fields.get("external_body") else channel
 
 
-def _result_audit_data(result: EvalResult) -> dict[str, Any]:
+def result_audit_data(result: EvalResult) -> dict[str, Any]:
     data: dict[str, Any] = {
         "model": result.model.slug,
         "checkpoint": result.checkpoint.name,
@@ -604,7 +612,7 @@ def _result_audit_data(result: EvalResult) -> dict[str, Any]:
 
 
 def record_results(
-    items: Sequence[Any],
+    items: Sequence[object],
     actor: Actor,
     source: str,
     *,
@@ -621,9 +629,11 @@ def record_results(
     if source not in EvalResult.Source.values:
         raise ValueError(f"unknown source {source!r}")
     if len(items) > MAX_BULK_RESULTS:
-        raise _error("results", f"At most {MAX_BULK_RESULTS} results per request.", TooLargeError)
+        raise field_error(
+            "results", f"At most {MAX_BULK_RESULTS} results per request.", TooLargeError
+        )
     if not items:
-        raise _error("results", "No results given.")
+        raise field_error("results", "No results given.")
     policy = require_policy()
     lookup = _Lookup.load(items)
     rows = []
@@ -632,7 +642,7 @@ def record_results(
         values = validate_result(item, policy, lookup, prefix=prefix)
         values["provenance"] = {**dict(provenance or {}), **values["provenance"]}
         rows.append(
-            EvalResult(**values, source=result_source(values, source), submitted_by=_user(actor))
+            EvalResult(**values, source=result_source(values, source), submitted_by=user_of(actor))
         )
     # The batch appends every entry (results, gate transitions) after the gate is recomputed,
     # so the audit log-head lock is held only for the append and the commit.
@@ -643,7 +653,7 @@ def record_results(
         created = EvalResult.objects.bulk_create(rows)
         summary.sync(states, lens)
         for result in created:
-            audit.record("result.create", result, _result_audit_data(result), actor, via=via)
+            audit.record("result.create", result, result_audit_data(result), actor, via=via)
         _evidence_changed(
             (result.model for result in created), _cause("result.create", created), actor
         )
@@ -651,15 +661,15 @@ def record_results(
 
 
 def correction_fields(
-    old: EvalResult, values: Mapping[str, Any], reason: Any
+    old: EvalResult, values: Mapping[str, Any], reason: object
 ) -> tuple[dict[str, Any], str, PolicyView]:
     """Validate a correction of ``old``: the new row's field values, the reason, the policy."""
     reason_text = _text(reason, "correction_reason").strip()
     if not reason_text:
-        raise _error("correction_reason", "Say why the result is being corrected.")
+        raise field_error("correction_reason", "Say why the result is being corrected.")
     unknown = sorted(set(values) - CORRECTION_FIELDS)
     if unknown:
-        raise _error(unknown[0], "This field cannot be changed by a correction.")
+        raise field_error(unknown[0], "This field cannot be changed by a correction.")
     policy = require_policy()
     item = {
         "model": old.model.slug,
@@ -690,7 +700,7 @@ def correction_fields(
 def correct_result(
     old: EvalResult,
     values: Mapping[str, Any],
-    reason: Any,
+    reason: object,
     actor: Actor,
     *,
     via: str | None = None,
@@ -708,7 +718,7 @@ def correct_result(
     fields, reason_text, policy = correction_fields(old, values, reason)
     changes = lowering_changes(old, fields, policy)
     if changes and confirmed_by is None:
-        raise _error(
+        raise field_error(
             "non_field_errors",
             "This correction would lower a determination ("
             + "; ".join(changes)
@@ -720,7 +730,7 @@ def correct_result(
         # Lock the row being corrected so two concurrent corrections cannot both pass the check.
         locked = EvalResult.objects.select_for_update().get(pk=old.pk)
         if EvalResult.objects.filter(supersedes=locked).exists():
-            raise _error(
+            raise field_error(
                 "non_field_errors",
                 f"Result #{old.pk} was already corrected; correct the current result instead.",
                 ConflictError,
@@ -730,16 +740,16 @@ def correct_result(
                 new = EvalResult.objects.create(
                     **fields,
                     source=result_source(fields, source),
-                    submitted_by=_user(actor),
+                    submitted_by=user_of(actor),
                     supersedes=locked,
                     correction_reason=reason_text,
                 )
         except IntegrityError:
-            raise _error(
+            raise field_error(
                 "non_field_errors", f"Result #{old.pk} was already corrected.", ConflictError
             ) from None
         summary.sync(states, summary.lens_of_view(policy))
-        data = _result_audit_data(new)
+        data = result_audit_data(new)
         if confirmed_by is not None:
             data["confirmed_by"] = getattr(confirmed_by, "username", None)
             data["lowers"] = changes

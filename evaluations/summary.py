@@ -3,9 +3,9 @@
 The gate decides each indicator from the most capable current pre-mitigation result at its
 conservative bound, with counts of all of them. Reading and ranking every result on every gate
 read grows with the results; this module keeps, per ``(model, checkpoint, metric)``, the most
-capable strong and the most capable weak result, the counts (all, strong, weak short of each
-indicator's line) and the latest strong evaluation date (:class:`EvidenceSummary`), so the gate
-reads a few rows per checkpoint instead (``governance.evidence_sql``).
+capable strong and the most capable weak result, the counts (all, strong, and weak and strong
+short of each indicator's line) and the latest strong evaluation date (:class:`EvidenceSummary`),
+so the gate reads a few rows per checkpoint instead (``governance.evidence_sql``).
 
 "Weak", the bound and the lines depend on the active policy: a :class:`Lens` names them, and a
 model's summary is valid only under the lens recorded in its :class:`EvidenceSummaryState`,
@@ -55,6 +55,10 @@ ROW_FIELDS = (
 Group = tuple[int, int, str]  # (model id, checkpoint id, metric key)
 ResultRow = dict[str, Any]  # a result's ``ROW_FIELDS`` (and its superseded row's group) by name
 
+#: The shape of a summary row; part of every lens digest, so summaries written in an older
+#: shape are rebuilt (and read by ranking meanwhile). 2: strong results short of each line.
+SUMMARY_FORMAT = 2
+
 
 @dataclass(frozen=True)
 class MetricLens:
@@ -90,6 +94,7 @@ class Lens:
         z = float(z or 0.0)
         text = json.dumps(
             [
+                SUMMARY_FORMAT,
                 # A summary chosen under another evidence rule is stale, as under another
                 # policy: the rule's version is part of the lens.
                 rules.EVIDENCE_RULE_VERSION,
@@ -123,6 +128,7 @@ class GroupSummary:
     best_weak: tuple[float, int] | None = None
     latest_strong_at: datetime | None = None
     weak_short: dict[str, int] = field(default_factory=dict)
+    strong_short: dict[str, int] = field(default_factory=dict)
 
     def add(self, lens: Lens, row: Mapping[str, Any]) -> None:
         """Fold in one current pre-mitigation result of a lens metric."""
@@ -130,13 +136,15 @@ class GroupSummary:
         capability = lens.capability(key, row["value"], row["stderr"])
         candidate = (capability, row["id"])
         self.results += 1
-        if lens.weak(key, row["partial"], row["n_samples"]):
+        weak = lens.weak(key, row["partial"], row["n_samples"])
+        short = self.weak_short if weak else self.strong_short
+        spec = lens.metrics[key]
+        for line in spec.lines:
+            if capability < (line if spec.higher else -line):
+                short[repr(line)] = short.get(repr(line), 0) + 1
+        if weak:
             if self.best_weak is None or rules.more_capable(candidate, self.best_weak):
                 self.best_weak = candidate
-            spec = lens.metrics[key]
-            for line in spec.lines:
-                if capability < (line if spec.higher else -line):
-                    self.weak_short[repr(line)] = self.weak_short.get(repr(line), 0) + 1
             return
         self.strong += 1
         if self.best_strong is None or rules.more_capable(candidate, self.best_strong):
@@ -296,6 +304,7 @@ def _fresh_and_their_groups(
                 best_weak=(float(y or 0.0), b) if b is not None else None,
                 latest_strong_at=raw_datetime(t1),
                 weak_short=json.loads(j) if j else {},
+                strong_short=json.loads(mit) if mit else {},
             )
     rows.sort(key=lambda r: r["id"])
     return rows, loaded
@@ -317,8 +326,9 @@ def _fresh_sql() -> str:
         WHERE r.model_id IN ({{among}}) AND r.id > %s
         UNION ALL
         SELECT 's', s.best_strong_id, s.model_id, s.checkpoint_id, s.metric_key,
-               s.best_strong_capability, s.best_weak_capability, s.results, NULL, NULL,
-               s.latest_strong_at, NULL, s.best_weak_id, s.strong, NULL, NULL,
+               s.best_strong_capability, s.best_weak_capability, s.results, NULL,
+               CAST(s.strong_short AS TEXT), s.latest_strong_at, NULL, s.best_weak_id, s.strong,
+               NULL, NULL,
                CAST(s.weak_short AS TEXT)
         FROM {summary_t} s
         WHERE EXISTS (
@@ -386,6 +396,7 @@ def _save_groups(groups: Mapping[Group, GroupSummary]) -> None:
             best_weak_capability=g.best_weak[0] if g.best_weak else None,
             latest_strong_at=g.latest_strong_at,
             weak_short=g.weak_short,
+            strong_short=g.strong_short,
         )
         for (model_id, checkpoint_id, metric), g in groups.items()
     ]
@@ -402,5 +413,6 @@ def _save_groups(groups: Mapping[Group, GroupSummary]) -> None:
             "best_weak_capability",
             "latest_strong_at",
             "weak_short",
+            "strong_short",
         ],
     )

@@ -5,6 +5,7 @@ from evaluations import views
 urlpatterns = [
     path("models/", views.model_list, name="model-list"),
     path("models/<slug:slug>/", views.model_detail, name="model-detail"),
+    path("models/<slug:slug>/lineage/confirm/", views.lineage_confirm, name="lineage-confirm"),
     path("models/<slug:slug>/checkpoints/new/", views.checkpoint_create, name="checkpoint-create"),
     path("models/<slug:slug>/results/new/", views.result_create, name="result-create"),
     path("models/<slug:slug>/import/", views.result_import, name="result-import"),

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.events import Query, ask
-from evaluations import charts, corrections, import_service, services, triggers
+from evaluations import charts, corrections, import_service, lineage, services, triggers
 from evaluations.forms import (
     CheckpointForm,
     CorrectionForm,
@@ -67,7 +67,9 @@ def model_list(request: HttpRequest) -> HttpResponse:
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """A model's checkpoints, indicator values against the policy's lines, history, triggers."""
     require(request.user, "evidence.view")
-    model = get_object_or_404(AIModel.objects.select_related("parent", "created_by"), slug=slug)
+    model = get_object_or_404(
+        AIModel.objects.select_related("parent", "created_by", "lineage_confirmed_by"), slug=slug
+    )
     policy = active_policy_view()
     checkpoints = list(
         Checkpoint.objects.filter(model=model)
@@ -335,6 +337,21 @@ def correction_decide(request: HttpRequest, pk: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
     return redirect("correction-list")
+
+
+@require_POST
+def lineage_confirm(request: HttpRequest, slug: str) -> HttpResponse:
+    """A second person confirms the parent claimed at the model's registration."""
+    require(request.user, "lineage.confirm")
+    model = get_object_or_404(AIModel, slug=slug)
+    try:
+        lineage.confirm(model, request.POST.get("reason", ""), request.user, via="session")
+        messages.success(
+            request, f"Lineage confirmed: {model.slug} now counts its parent's evidence."
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.text)
+    return redirect("model-detail", slug=model.slug)
 
 
 def result_import(request: HttpRequest, slug: str) -> HttpResponse:

@@ -20,7 +20,12 @@ from audit.models import LogHead, VerificationRun
 from audit.verification import distrust_reason, trail_trusted, trust_of
 from core.events import Query, ask
 from evaluations.models import AIModel, Checkpoint, EvalResult
-from governance.evidence_sql import _dt, _when, read_evidence_and_policy, read_family_evidence
+from governance.evidence_sql import (
+    parse_dt,
+    parse_when,
+    read_evidence_and_policy,
+    read_family_evidence,
+)
 from governance.gate import (
     ApprovalInfo,
     Evidence,
@@ -444,7 +449,7 @@ def read_governance_many(
             if s2 == DecisionStatus.PENDING:
                 pending_count[mid] += 1
                 if t3 is not None:
-                    pending[mid].append(_when(t3))
+                    pending[mid].append(parse_when(t3))
                 continue
             approved[mid].append(
                 ScalingDecision(
@@ -453,23 +458,25 @@ def read_governance_many(
                     scope=s1,
                     status=s2,
                     compute_limit=f,
-                    requested_at=_when(t1),
-                    decided_at=_dt(t2),
-                    expires_at=_when(t3),
+                    requested_at=parse_when(t1),
+                    decided_at=parse_dt(t2),
+                    expires_at=parse_when(t3),
                     policy_version_id=v,
                     dossier=json.loads(j1) if j1 else {},
                     lifts_precautions=json.loads(j2) if j2 else [],
                 )
             )
         elif kind == "p":
-            pauses[mid].append(Pause(pk=pk, model_id=mid, reason=s2, created_at=_when(t1)))
+            pauses[mid].append(Pause(pk=pk, model_id=mid, reason=s2, created_at=parse_when(t1)))
         elif kind == "x":
             precautions[mid].append(
-                Precaution(pk=pk, model_id=mid, threshold_code=s1, reason=s2, created_at=_when(t1))
+                Precaution(
+                    pk=pk, model_id=mid, threshold_code=s1, reason=s2, created_at=parse_when(t1)
+                )
             )
         elif kind == "s":
             safeguards[mid][s1] = SafeguardRecord(
-                pk=pk, model_id=mid, requirement_code=s1, status=s2, recorded_at=_when(t1)
+                pk=pk, model_id=mid, requirement_code=s1, status=s2, recorded_at=parse_when(t1)
             )
         elif kind == "v":
             runs.append(
@@ -478,7 +485,7 @@ def read_governance_many(
                     kind=s1,
                     ok=s2 == "ok",
                     entries=int(f or 0),
-                    started_at=_when(t1),
+                    started_at=parse_when(t1),
                     first_bad_seq=v,
                     head_hash=j1 or "",
                     signature=j2 or "",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,16 +44,17 @@ if TYPE_CHECKING:
     from evaluations.models import AIModel
 
 _DEPTH = 31  # ancestors followed at most, as ``AIModel.lineage_ids`` (32 models in all)
+Row = tuple[Any, ...]  # a raw row of the evidence query (its columns are typed by ``kind``)
 
 
-def _dt(value: object) -> datetime | None:
+def parse_dt(value: object) -> datetime | None:
     """A datetime from a raw row (:func:`rsp_portal.rows.raw_datetime`)."""
     return raw_datetime(value)
 
 
-def _when(value: Any) -> datetime:
-    """:func:`_dt` of a NOT NULL column."""
-    parsed = _dt(value)
+def parse_when(value: Any) -> datetime:
+    """:func:`parse_dt` of a NOT NULL column."""
+    parsed = parse_dt(value)
     if parsed is None:
         raise ValueError("a required datetime column is NULL")
     return parsed
@@ -82,8 +83,8 @@ def _result_info(
         n_samples=n,
         partial=partial,
         mitigation=mit[1:] if partial else mit,
-        evaluated_at=_dt(evaluated),
-        recorded_at=_when(recorded),
+        evaluated_at=parse_dt(evaluated),
+        recorded_at=parse_when(recorded),
     )
 
 
@@ -111,6 +112,39 @@ def _checkpoints_sql(models_t: str, ckpt_t: str) -> str:
         WHERE c.model_id IN (SELECT id FROM lineage)"""  # noqa: S608 (table names from _meta; values are parameters)
 
 
+def _models_sql(models_t: str) -> str:
+    """The lineage's parent links, each with whether it is confirmed (``key`` is ``'c'``) or
+    only claimed (NULL): a branch of the UNION ALL."""
+    return f"""
+        UNION ALL
+        SELECT 'm', m.id, m.parent_id,
+               CASE WHEN m.lineage_confirmed_at IS NULL THEN NULL ELSE 'c' END,
+               NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM {models_t} m WHERE m.id IN (SELECT id FROM lineage)"""  # noqa: S608 (as above)
+
+
+def claimed_ancestors(pk: int, links: Mapping[int, tuple[int | None, bool]]) -> frozenset[int]:
+    """The ancestors of ``pk`` reached through a parent link that is only claimed: every
+    ancestor above the first unconfirmed link. ``links`` maps a model id to its parent id and
+    whether that link is confirmed (the ``'m'`` rows); cycle-safe, as deep as the lineage."""
+    claimed: set[int] = set()
+    seen, at, doubt = {pk}, pk, False
+    while len(seen) <= _DEPTH:
+        up, confirmed = links.get(at, (None, True))
+        if up is None or up in seen:
+            break
+        doubt = doubt or not confirmed
+        if doubt:
+            claimed.add(up)
+        seen.add(up)
+        at = up
+    return frozenset(claimed)
+
+
+def _links(rows: Iterable[Row]) -> dict[int, tuple[int | None, bool]]:
+    return {a: (b, key is not None) for kind, a, b, key, *_ in rows if kind == "m"}
+
+
 def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[float, Any]]:
     """The ranking query and its parameters."""
 
@@ -126,7 +160,7 @@ def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[f
                 specs.setdefault(spec.metric_key, spec)
                 lines.add((spec.metric_key, below_line(spec)))
     if not specs:
-        return lineage + checkpoints, [], {}
+        return lineage + checkpoints + _models_sql(models_t), [], {}
     assert policy is not None
     z = float(policy.uncertainty_z or 0.0)
     # Per metric: +1 when higher is more capable, else -1, so "more capable" is "larger" for
@@ -150,8 +184,8 @@ def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[f
         metric(key, sign, min_samples) AS (VALUES {metric_rows}),
         lines(key, bound_line) AS (VALUES {line_rows}),
         ev AS (
-            SELECT r.id, r.checkpoint_id, r.metric_key, r.value, r.stderr, r.n_samples,
-                   r.partial, r.mitigation, r.evaluated_at, r.recorded_at, p.sign,
+            SELECT r.id, r.checkpoint_id, c.model_id AS cm, r.metric_key, r.value, r.stderr,
+                   r.n_samples, r.partial, r.mitigation, r.evaluated_at, r.recorded_at, p.sign,
                    {bound} * p.sign AS capability,
                    CASE WHEN r.partial OR (p.min_samples IS NOT NULL AND
                         (r.n_samples IS NULL OR r.n_samples < p.min_samples))
@@ -166,7 +200,7 @@ def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[f
         ),
         ranked AS (
             SELECT ev.*, ROW_NUMBER() OVER (
-                PARTITION BY metric_key, weak ORDER BY capability DESC, id DESC) AS rn
+                PARTITION BY metric_key, weak, cm ORDER BY capability DESC, id DESC) AS rn
             FROM ev
         )
         {checkpoints}
@@ -176,24 +210,28 @@ def _evidence_sql(policy: PolicySnapshot | None) -> tuple[str, list[Any], dict[f
                CASE WHEN partial THEN 'P' || mitigation ELSE mitigation END
         FROM ranked WHERE rn = 1
         UNION ALL
-        SELECT 'n', COUNT(*), SUM(1 - weak), metric_key, NULL, NULL, NULL, NULL, NULL, NULL,
+        SELECT 'n', COUNT(*), SUM(1 - weak), metric_key, NULL, NULL, NULL, cm, NULL, NULL,
                NULL
-        FROM ev GROUP BY metric_key
+        FROM ev GROUP BY metric_key, cm
         UNION ALL
         SELECT 'w', SUM(CASE WHEN ev.weak = 1 AND ev.capability < l.bound_line * ev.sign
                         THEN 1 ELSE 0 END),
-               NULL, l.key, NULL, l.bound_line, NULL, NULL, NULL, NULL, NULL
-        FROM lines l JOIN ev ON ev.metric_key = l.key GROUP BY l.key, l.bound_line
+               SUM(CASE WHEN ev.weak = 0 AND ev.capability < l.bound_line * ev.sign
+                   THEN 1 ELSE 0 END),
+               l.key, NULL, l.bound_line, NULL, ev.cm, NULL, NULL, NULL
+        FROM lines l JOIN ev ON ev.metric_key = l.key GROUP BY l.key, l.bound_line, ev.cm
         UNION ALL
         SELECT 'd', checkpoint_id, NULL, metric_key, NULL, NULL, NULL, NULL,
                MAX(COALESCE(evaluated_at, recorded_at)), NULL, NULL
-        FROM ev WHERE weak = 0 GROUP BY checkpoint_id, metric_key
+        FROM ev WHERE weak = 0 GROUP BY checkpoint_id, metric_key{_models_sql(models_t)}
     """  # noqa: S608 (table names from _meta; values are parameters)
     return sql, metric_params + line_params, {}
 
 
 def read_ranked(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
-    """The model's evidence in one query that ranks every current result (the fallback)."""
+    """The model's evidence in one query that ranks every current result (the fallback): per
+    metric and lineage model, the most capable strong and weak result and the counts, which
+    :class:`_Reduction` combines as the summary's rows are."""
     from django.db import connection
 
     sql, params, _ = _evidence_sql(policy)
@@ -201,45 +239,99 @@ def read_ranked(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
         # The lineage parameter comes first in the text, the VALUES parameters after it.
         cursor.execute(sql, [model.pk, *params])
         rows = cursor.fetchall()
-    checkpoints: list[CheckpointInfo] = []
-    results: list[ResultInfo] = []
-    counts: dict[str, tuple[int, int]] = {}
-    weak_short: dict[str, dict[float, int]] = {}
-    dated: dict[tuple[Any, str], datetime] = {}
-    slugs: dict[int, str] = {}
-    for kind, a, b, key, key2, x, y, n, t1, t2, mit in rows:
-        if kind == "c":
-            own = b == model.pk
-            slugs[b] = key2
-            checkpoints.append(
+    reduction = _Reduction(model.pk, rows)
+    if policy is None:
+        return Evidence(checkpoints=tuple(c for c in reduction.checkpoints if c.own))
+    for kind, a, b, key, _key2, x, _y, n, t1, t2, mit in rows:
+        if kind == "r":
+            reduction.candidates.append(_result_info(a, b, key, x, _y, n, mit, t1, t2))
+        elif kind == "n":
+            reduction.count(n, key, int(a), int(b or 0))
+        elif kind == "w":
+            reduction.short(n, key, {float(x): int(a or 0)}, {float(x): int(b or 0)})
+        elif kind == "d":
+            reduction.dated[(a, key)] = parse_when(t1)
+    return reduction.evidence(lens_of(policy))
+
+
+class _Reduction:
+    """The evidence of one model from the rows of either reader: its lineage's checkpoints,
+    flagged ``claimed`` above an unconfirmed parent link, and the counts and candidates per
+    lineage model, combined so that a claimed ancestor's results count as weak evidence."""
+
+    def __init__(self, pk: int, rows: Iterable[Row]) -> None:
+        rows = list(rows)
+        self.claimed = claimed_ancestors(pk, _links(rows))
+        self.checkpoints: list[CheckpointInfo] = []
+        self.owner: dict[object, int] = {}
+        self.candidates: list[ResultInfo] = []
+        self.counts: dict[str, list[int]] = {}
+        self.weak_short: dict[str, dict[float, int]] = {}
+        self.dated: dict[tuple[Any, str], datetime] = {}
+        for kind, a, b, key, key2, x, *_rest in rows:
+            if kind != "c":
+                continue
+            own = b == pk
+            self.owner[a] = b
+            self.checkpoints.append(
                 CheckpointInfo(
                     id=a,
                     name=key if own else f"{key2}:{key}",
                     effective_compute=x,
-                    created_at=_when(t1),
+                    created_at=parse_when(_rest[2]),
                     own=own,
+                    claimed=b in self.claimed,
                 )
             )
-        elif kind == "r":
-            results.append(_result_info(a, b, key, x, y, n, mit, t1, t2))
-        elif kind == "n":
-            counts[key] = (int(a), int(b or 0))
-        elif kind == "w":
-            weak_short.setdefault(key, {})[float(x)] = int(a or 0)
-        elif kind == "d":
-            dated[(a, key)] = _when(t1)
-    if policy is None:
-        return Evidence(checkpoints=tuple(c for c in checkpoints if c.own))
-    tallies = {
-        key: MetricTally(results=total, strong=strong, weak_short_of=weak_short.get(key, {}))
-        for key, (total, strong) in counts.items()
-    }
-    return Evidence(
-        checkpoints=tuple(checkpoints),
-        results=tuple(results),
-        tallies=tallies,
-        dated=dated,
-    )
+
+    def count(self, model_id: object, key: str, results: int, strong: int) -> None:
+        """Results of ``key`` on a lineage model: all count, the strong only when confirmed."""
+        tally = self.counts.setdefault(key, [0, 0])
+        tally[0] += results
+        if model_id not in self.claimed:
+            tally[1] += strong
+
+    def short(
+        self,
+        model_id: object,
+        key: str,
+        weak: Mapping[float, int],
+        strong: Mapping[float, int],
+    ) -> None:
+        """Results of ``key`` short of each line: the weak ones are ignored there, and so are
+        a claimed ancestor's strong ones."""
+        shorts = self.weak_short.setdefault(key, {})
+        for part in (weak, strong) if model_id in self.claimed else (weak,):
+            for line, count in part.items():
+                shorts[line] = shorts.get(line, 0) + count
+
+    def evidence(self, lens: Lens) -> Evidence:
+        """The most capable strong and weak candidate of each metric (a claimed ancestor's
+        result is weak), and the tallies."""
+        best: dict[tuple[str, bool], tuple[tuple[float, int], ResultInfo]] = {}
+        for r in self.candidates:
+            if r.metric_key not in lens.metrics:
+                continue
+            rank = (lens.capability(r.metric_key, r.value, r.stderr), int(r.id))
+            weak = self.owner.get(r.checkpoint_id) in self.claimed or lens.weak(
+                r.metric_key, r.partial, r.n_samples
+            )
+            if (r.metric_key, weak) not in best or rules.more_capable(
+                rank, best[(r.metric_key, weak)][0]
+            ):
+                best[(r.metric_key, weak)] = (rank, r)
+        tallies = {
+            key: MetricTally(
+                results=total, strong=strong, weak_short_of=self.weak_short.get(key, {})
+            )
+            for key, (total, strong) in self.counts.items()
+        }
+        return Evidence(
+            checkpoints=tuple(self.checkpoints),
+            results=tuple(r for _, r in best.values()),
+            tallies=tallies,
+            dated=self.dated,
+        )
 
 
 _LENSES: dict[int, tuple[PolicySnapshot, Lens]] = {}
@@ -276,15 +368,9 @@ def _summary_sql(seeds: int = 0) -> str:
     state_t = EvidenceSummaryState._meta.db_table
     version_t = PolicyVersion._meta.db_table
     lineage, checkpoints = _lineage_sql(models_t, seeds), _checkpoints_sql(models_t, ckpt_t)
-    # A family read also returns each lineage model's parent, to split the rows per model.
-    parents = (
-        f"""
-        UNION ALL
-        SELECT 'm', m.id, m.parent_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-        FROM {models_t} m WHERE m.id IN (SELECT id FROM lineage)"""  # noqa: S608 (as above)
-        if seeds
-        else ""
-    )
+    # Each lineage model's parent link: whether it is confirmed, and (for a family read) to
+    # split the rows per model.
+    parents = _models_sql(models_t)
     return f"""{lineage},
         sm AS (
             SELECT s.* FROM {summary_t} s JOIN {ckpt_t} c ON c.id = s.checkpoint_id
@@ -297,7 +383,7 @@ def _summary_sql(seeds: int = 0) -> str:
         FROM (SELECT DISTINCT id FROM lineage) l LEFT JOIN {state_t} st ON st.model_id = l.id
         UNION ALL
         SELECT 'g', checkpoint_id, results, metric_key, CAST(weak_short AS TEXT), NULL, NULL,
-               strong, latest_strong_at, NULL, NULL
+               strong, latest_strong_at, NULL, CAST(strong_short AS TEXT)
         FROM sm
         UNION ALL
         SELECT 'r', r.id, r.checkpoint_id, r.metric_key, NULL, r.value, r.stderr, r.n_samples,
@@ -324,7 +410,6 @@ def read_evidence(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
 
 
 PolicyRef = tuple[int, str]  # the active version's id and content hash
-Row = tuple[Any, ...]  # a raw row of the evidence query (its columns are typed by ``kind``)
 
 
 def read_evidence_and_policy(
@@ -386,7 +471,7 @@ def _row_model(row: Row, owner: dict[object, object]) -> object:
     kind = row[0]
     if kind in ("c",):
         return row[2]
-    if kind == "s":
+    if kind in ("s", "m"):
         return row[1]
     if kind == "g":
         return owner.get(row[1])
@@ -400,53 +485,22 @@ def _from_summary(
 ) -> Evidence:
     """The evidence from the summary query's rows (ranking the results instead when a
     lineage model's summary is not current under ``lens``)."""
-    checkpoints: list[CheckpointInfo] = []
-    candidates: list[ResultInfo] = []
-    counts: dict[str, list[int]] = {}
-    weak_short: dict[str, dict[float, int]] = {}
-    dated: dict[tuple[Any, str], datetime] = {}
-    for kind, a, b, key, key2, x, y, n, t1, t2, mit in rows:
-        if kind == "c":
-            own = b == model.pk
-            checkpoints.append(
-                CheckpointInfo(
-                    id=a,
-                    name=key if own else f"{key2}:{key}",
-                    effective_compute=x,
-                    created_at=_when(t1),
-                    own=own,
-                )
-            )
-        elif kind == "s":
+    reduction = _Reduction(model.pk, rows)
+    for kind, a, b, key, key2, _x, _y, n, t1, _t2, mit in rows:
+        if kind == "s":
             if b is not None and (key != lens.digest or n != b):
                 return read_ranked(model, policy)  # results not (yet) summarised
         elif kind == "g":
-            tally = counts.setdefault(key, [0, 0])
-            tally[0] += int(b)
-            tally[1] += int(n)
-            shorts = weak_short.setdefault(key, {})
-            for line, count in json.loads(key2 or "{}").items():
-                shorts[float(line)] = shorts.get(float(line), 0) + int(count)
+            owner = reduction.owner.get(a)
+            reduction.count(owner, key, int(b), int(n))
+            reduction.short(owner, key, _lines(key2), _lines(mit))
             if t1 is not None:
-                dated[(a, key)] = _when(t1)
+                reduction.dated[(a, key)] = parse_when(t1)
         elif kind == "r":
-            candidates.append(_result_info(a, b, key, x, y, n, mit, t1, t2))
-    # The most capable strong and weak candidate of each metric, as the ranking query picks.
-    best: dict[tuple[str, bool], tuple[tuple[float, int], ResultInfo]] = {}
-    for r in candidates:
-        if r.metric_key not in lens.metrics:
-            continue
-        rank = (lens.capability(r.metric_key, r.value, r.stderr), int(r.id))
-        slot = (r.metric_key, lens.weak(r.metric_key, r.partial, r.n_samples))
-        if slot not in best or rules.more_capable(rank, best[slot][0]):
-            best[slot] = (rank, r)
-    tallies = {
-        key: MetricTally(results=total, strong=strong, weak_short_of=weak_short.get(key, {}))
-        for key, (total, strong) in counts.items()
-    }
-    return Evidence(
-        checkpoints=tuple(checkpoints),
-        results=tuple(r for _, r in best.values()),
-        tallies=tallies,
-        dated=dated,
-    )
+            reduction.candidates.append(_result_info(a, b, key, _x, _y, n, mit, t1, _t2))
+    return reduction.evidence(lens)
+
+
+def _lines(text: str | None) -> dict[float, int]:
+    """A summary's ``{repr(line): count}`` JSON as ``{line: count}``."""
+    return {float(line): int(count) for line, count in json.loads(text or "{}").items()}

@@ -37,7 +37,7 @@ def sweep_gates() -> int:
     ):
         with transaction.atomic():
             locked = ScalingDecision.objects.select_for_update().get(pk=decision.pk)
-            services._expire_if_due(locked)
+            services.expire_if_due(locked)
             services.recompute(locked.model, "decision.expired")
     return sweep_stored_gates()
 

@@ -85,11 +85,12 @@ _ACTIONS = [
         TokenScope.EVIDENCE,
         "Confirm or reject another person's correction that lowers a determination",
     ),
+    # A second person: never whoever registered the model (evaluations.lineage.confirm).
     Action(
         "lineage.confirm",
-        frozenset({SAFETY}),
+        frozenset({SAFETY, LEADERSHIP}),
         TokenScope.EVIDENCE,
-        "Set, change or confirm a model's parent (lineage)",
+        "Confirm the parent another person claimed for a model (lineage)",
     ),
     Action("suite.run", frozenset({SAFETY, ADMIN}), TokenScope.EVIDENCE, "Run evaluation suites"),
     Action("suite.manage", frozenset({ADMIN}), TokenScope.EVIDENCE, "Define evaluation suites"),

@@ -68,6 +68,7 @@ def build_input_rowwise(
         for p in pauses_in_force(model, scope)
     )
     lineage = model.lineage_ids()
+    claimed = claimed_ancestors(model)
     checkpoints = tuple(
         CheckpointInfo(
             id=c["pk"],
@@ -75,6 +76,7 @@ def build_input_rowwise(
             effective_compute=c["effective_compute"],
             created_at=c["reported_at"],
             own=c["model_id"] == model.pk,
+            claimed=c["model_id"] in claimed,
         )
         for c in Checkpoint.objects.filter(model_id__in=lineage).values(
             "pk", "name", "model_id", "model__slug", "effective_compute", "reported_at"
@@ -158,3 +160,18 @@ def _pending_expiry(model: Any) -> datetime | None:
         .values_list("expires_at", flat=True)
         .first()
     )
+
+
+def claimed_ancestors(model: Any) -> set[int]:
+    """The ancestors above the first parent link that is only claimed, one query each."""
+    from evaluations.models import AIModel
+
+    claimed: set[int] = set()
+    doubt, at, seen = False, AIModel.objects.get(pk=model.pk), {model.pk}
+    while at.parent_id is not None and at.parent_id not in seen:
+        doubt = doubt or at.lineage_confirmed_at is None
+        if doubt:
+            claimed.add(at.parent_id)
+        seen.add(at.parent_id)
+        at = AIModel.objects.get(pk=at.parent_id)
+    return claimed

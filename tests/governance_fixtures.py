@@ -8,7 +8,7 @@ from django.db import transaction
 
 import audit
 from evaluations.models import AIModel, Checkpoint, EvalResult
-from evaluations.services import _result_audit_data as result_audit_data
+from evaluations.services import result_audit_data as result_audit_data
 from governance import adapter, services
 from policies import services as policy_services
 from policies.packs import load_pack_file

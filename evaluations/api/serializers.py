@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -20,6 +21,7 @@ from evaluations.models import (
     MetricMapping,
     PendingCorrection,
 )
+from evaluations.services import CORRECTION_FIELDS, RESULT_FIELDS
 from rsp_portal import parsers
 
 
@@ -29,10 +31,31 @@ class AIModelSerializer(serializers.ModelSerializer[AIModel]):
     created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
+    lineage = serializers.ChoiceField(
+        choices=AIModel.Lineage.choices,
+        read_only=True,
+        allow_null=True,
+        help_text="the parent link: `claimed` at registration, `confirmed` by a second person "
+        "(safety or leadership); null without a parent",
+    )
+    lineage_confirmed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = AIModel
-        fields = ["slug", "name", "family", "parent", "owner_team", "created_at", "created_by"]
+        fields = [
+            "slug",
+            "name",
+            "family",
+            "parent",
+            "lineage",
+            "lineage_confirmed_at",
+            "lineage_confirmed_by",
+            "owner_team",
+            "created_at",
+            "created_by",
+        ]
 
 
 class AIModelInputSerializer(serializers.Serializer[Any]):
@@ -43,6 +66,33 @@ class AIModelInputSerializer(serializers.Serializer[Any]):
         required=False, help_text="slug of the parent model (lineage)"
     )
     owner_team = serializers.CharField(max_length=100, required=False)
+
+
+class LineageConfirmSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        max_length=2000, help_text="how you know the model derives from its parent"
+    )
+
+
+class DetectInputSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(
+        help_text="the file, or its first 65536 bytes (enough to tell its format)"
+    )
+    size = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="the whole file's size in bytes, when only its head is sent",
+    )
+
+
+class DetectOutputSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(
+        choices=["results", "log"],
+        help_text="`results`: post its results to /results/bulk/; `log`: import it at "
+        "/results/import/",
+    )
+    format = serializers.CharField(allow_null=True, help_text="the import format, for a log")
+    label: Any = serializers.CharField(allow_null=True)  # named like Field.label; DRF pops it
 
 
 class TriggersSerializer(serializers.Serializer[Any]):
@@ -242,37 +292,69 @@ class ElicitationSerializer(serializers.Serializer[Any]):
     inference_budget = serializers.CharField(required=False, help_text="a number or a string")
 
 
-class EvalResultInputSerializer(serializers.Serializer[Any]):
-    model = serializers.SlugField(help_text="model slug")
-    checkpoint = serializers.CharField(help_text="checkpoint name within the model")
-    metric = serializers.CharField(help_text="metric key of the active policy")
-    value = serializers.FloatField(help_text="a finite JSON number within the metric's range")
-    stderr = serializers.FloatField(
-        required=False,
+#: How the schema describes each field of a result, given whether it is required. Which fields
+#: a result takes is ``services.RESULT_FIELDS`` (and ``CORRECTION_FIELDS``), the one list the
+#: services validate against: the input serializers below are built from it.
+_RESULT_FIELD_SCHEMA: dict[str, Callable[[bool], object]] = {
+    "model": lambda required: serializers.SlugField(required=required, help_text="model slug"),
+    "checkpoint": lambda required: serializers.CharField(
+        required=required, help_text="checkpoint name within the model"
+    ),
+    "metric": lambda required: serializers.CharField(
+        required=required, help_text="metric key of the active policy"
+    ),
+    "value": lambda required: serializers.FloatField(
+        required=required, help_text="a finite JSON number within the metric's range"
+    ),
+    "stderr": lambda required: serializers.FloatField(
+        required=required,
         allow_null=True,
         min_value=0,
         help_text="standard error in the metric's unit; when absent for a proportion (range "
         "0..1) the binomial one is derived from n_samples and flagged stderr_derived",
-    )
-    n_samples = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    elicitation = ElicitationSerializer(required=False)
-    mitigation = serializers.ChoiceField(choices=EvalResult.Mitigation.choices, required=False)
-    notes = serializers.CharField(required=False)
-    evidence_url = serializers.URLField(required=False)
-    provenance = serializers.DictField(required=False)
-    evaluated_at = serializers.DateTimeField(
-        required=False, help_text="when the evaluation ran (default: now); freshness uses it"
-    )
-    partial: Any = serializers.BooleanField(  # DRF pops declared fields off the class
-        required=False,
+    ),
+    "n_samples": lambda required: serializers.IntegerField(
+        required=required, allow_null=True, min_value=1
+    ),
+    "elicitation": lambda required: ElicitationSerializer(required=required),
+    "mitigation": lambda required: serializers.ChoiceField(
+        choices=EvalResult.Mitigation.choices, required=required
+    ),
+    "notes": lambda required: serializers.CharField(required=required),
+    "evidence_url": lambda required: serializers.URLField(required=required),
+    "provenance": lambda required: serializers.DictField(required=required),
+    "evaluated_at": lambda required: serializers.DateTimeField(
+        required=required, help_text="when the evaluation ran (default: now); freshness uses it"
+    ),
+    "partial": lambda required: serializers.BooleanField(
+        required=required,
         help_text="true for a run with a sample limit: it can show a crossing, never safety",
-    )
-    external_body = serializers.CharField(
-        required=False,
+    ),
+    "external_body": lambda required: serializers.CharField(
+        required=required,
         max_length=200,
         help_text="the outside body that ran the evaluation (e.g. a government institute's "
         "pre-deployment tests): the result's source is then 'external'",
-    )
+    ),
+}
+_REQUIRED_RESULT_FIELDS = frozenset({"model", "checkpoint", "metric", "value"})
+
+
+def input_serializer(
+    name: str, fields: frozenset[str], required: frozenset[str], **extra: object
+) -> type[serializers.Serializer[object]]:
+    """A schema-only input serializer with exactly ``fields`` (plus ``extra``); a field the
+    services accept but the schema does not describe fails at import, naming it."""
+    undescribed = sorted(fields - _RESULT_FIELD_SCHEMA.keys())
+    if undescribed:
+        raise ImproperlyConfigured(f"{name}: no schema for the fields {undescribed}")
+    declared = {key: _RESULT_FIELD_SCHEMA[key](key in required) for key in sorted(fields)}
+    return type(name, (serializers.Serializer,), {**extra, **declared})
+
+
+EvalResultInputSerializer = input_serializer(
+    "EvalResultInputSerializer", RESULT_FIELDS, _REQUIRED_RESULT_FIELDS
+)
 
 
 class BulkInputSerializer(serializers.Serializer[Any]):
@@ -287,18 +369,12 @@ class BulkOutputSerializer(serializers.Serializer[Any]):
     results = EvalResultSerializer(many=True)
 
 
-class CorrectionInputSerializer(serializers.Serializer[Any]):
-    correction_reason = serializers.CharField()
-    metric = serializers.CharField(required=False)
-    value = serializers.FloatField(required=False)
-    stderr = serializers.FloatField(required=False, allow_null=True, min_value=0)
-    n_samples = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    elicitation = ElicitationSerializer(required=False)
-    mitigation = serializers.ChoiceField(choices=EvalResult.Mitigation.choices, required=False)
-    notes = serializers.CharField(required=False)
-    evidence_url = serializers.URLField(required=False)
-    evaluated_at = serializers.DateTimeField(required=False)
-    partial: Any = serializers.BooleanField(required=False)
+CorrectionInputSerializer = input_serializer(
+    "CorrectionInputSerializer",
+    CORRECTION_FIELDS,
+    frozenset(),
+    correction_reason=serializers.CharField(),
+)
 
 
 class ImportRecordSerializer(serializers.ModelSerializer[ImportRecord]):

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.events import ask
-from evaluations import corrections, import_service, services, triggers
+from evaluations import corrections, import_service, importers, lineage, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
     RESULT_VALUES,
@@ -34,20 +34,23 @@ from evaluations.api.serializers import (
     CheckpointSerializer,
     CorrectionInputSerializer,
     CorrectionRejectSerializer,
+    DetectInputSerializer,
+    DetectOutputSerializer,
     EvalResultInputSerializer,
     EvalResultSerializer,
     ImportFieldsSerializer,
     ImportInputSerializer,
     ImportOutputSerializer,
     ImportRecordSerializer,
+    LineageConfirmSerializer,
     MetricMappingSerializer,
     PendingCorrectionSerializer,
     result_rows,
 )
-from evaluations.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping, PendingCorrection
 from rsp_portal.api import via_for
 from rsp_portal.filters import PrebuiltFilterBackend, StrictBooleanFilter
+from rsp_portal.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -67,7 +70,9 @@ class ModelList(generics.ListAPIView[AIModel]):
     """AI models; POST registers one (``slug``, ``name``, ``family``, ``parent``)."""
 
     actions = {"GET": "evidence.view", "POST": "evidence.report"}
-    queryset = AIModel.objects.select_related("parent", "created_by").order_by("slug")
+    queryset = AIModel.objects.select_related(
+        "parent", "created_by", "lineage_confirmed_by"
+    ).order_by("slug")
     serializer_class = AIModelSerializer
     parser_classes = [EvidenceJSONParser]
     filterset_fields = ["family"]
@@ -95,7 +100,7 @@ class ModelDetail(generics.RetrieveAPIView[AIModel]):
     """One AI model with its reassessment triggers under the active policy."""
 
     actions = {"GET": "evidence.view"}
-    queryset = AIModel.objects.select_related("parent", "created_by")
+    queryset = AIModel.objects.select_related("parent", "created_by", "lineage_confirmed_by")
     serializer_class = AIModelDetailSerializer
     lookup_field = "slug"
 
@@ -104,6 +109,22 @@ class ModelDetail(generics.RetrieveAPIView[AIModel]):
         if "slug" in self.kwargs:
             context["triggers"] = triggers.triggers_for(self.get_object())
         return context
+
+
+class LineageConfirm(APIView):
+    """A second person (safety or leadership, not whoever registered the model) confirms the
+    parent claimed at registration (``reason`` required)."""
+
+    actions = {"POST": "lineage.confirm"}
+    parser_classes = [EvidenceJSONParser]
+
+    @extend_schema(request=LineageConfirmSerializer, responses={200: AIModelSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        data = _body(request)
+        model = lineage.confirm(
+            _model(slug), data.get("reason"), request.user, via=via_for(request)
+        )
+        return Response(AIModelSerializer(model).data)
 
 
 # --- Checkpoints ---------------------------------------------------------------------------
@@ -376,6 +397,36 @@ def import_body(outcome: import_service.ImportOutcome) -> dict[str, Any]:
 
 def _flag(value: Any) -> bool:
     return str(value or "").lower() in ("1", "true", "yes", "on")
+
+
+class ResultDetect(APIView):
+    """What a file is, as the server's format registry reads it: a log to import (its format)
+    or results in the generic format to post in bulk. Clients ask here instead of guessing, so
+    a format added on the server needs no client change. 400 naming ``file`` when it is
+    neither."""
+
+    actions = {"POST": "evidence.report"}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": DetectInputSerializer},
+        responses={200: DetectOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise services.EvidenceError({"file": ["Send the file (or its first bytes)."]})
+        raw_size = str(request.POST.get("size") or "")
+        if raw_size and not raw_size.isdigit():
+            raise services.EvidenceError({"size": ["Must be a whole number of bytes."]})
+        size = int(raw_size) if raw_size else None
+        head = upload.read(importers.HEAD_BYTES)
+        try:
+            kind, name = importers.classify(upload.name or "", head, size)
+        except importers.ImportFormatError as exc:
+            raise services.EvidenceError({"file": [str(exc)]}) from None
+        label = importers.FORMATS[name].label if name is not None else None
+        return Response({"kind": kind, "format": name, "label": label})
 
 
 class ResultImport(APIView):

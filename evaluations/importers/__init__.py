@@ -40,21 +40,24 @@ whose message is meant for the person who uploaded the file.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from evaluations.importers.base import (
-    _FIRST_KEY_RE,
-    _ZIP_MAGIC,
+    FIRST_KEY_RE,
     FORMATS,
     HEAD_BYTES,
+    ZIP_MAGIC,
     ImportFormatError,
     LogFormat,
     LogFormatReader,
     MappingConflictError,
     ParsedLog,
     ParsedMetric,
-    _hash_file,
+    hash_file,
 )
 from evaluations.importers.inspect_logs import InspectFormat, parse_inspect_log
 from evaluations.importers.lm_eval import LmEvalFormat, parse_lm_eval_results
@@ -85,7 +88,7 @@ def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
     """
     display = Path(filename).name or "the file"
     suffix = Path(filename).suffix.lower()
-    if head_bytes.startswith(_ZIP_MAGIC):
+    if head_bytes.startswith(ZIP_MAGIC):
         if suffix not in ("", ".eval", ".zip"):
             raise ImportFormatError(
                 f"{display} is a zip archive; only Inspect .eval logs may be zip files."
@@ -102,7 +105,7 @@ def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
         raise ImportFormatError(f"{display} is empty.")
     if not text_head.lstrip().startswith(b"{"):
         raise ImportFormatError(f"{display} is none of: {_format_list()}.")
-    match = _FIRST_KEY_RE.match(text_head)
+    match = FIRST_KEY_RE.match(text_head)
     if match:
         first_key = match.group(1).decode("utf-8", errors="replace")
         for reader in FORMATS.values():
@@ -121,6 +124,41 @@ def detect_format(filename: str, head_bytes: bytes) -> LogFormat:
     raise ImportFormatError(f"{display} is JSON but none of: {_format_list()}.")
 
 
+#: The generic results format opens with a list, or with a ``results`` key holding one (an
+#: lm-eval file's ``results`` is an object).
+_RESULTS_LIST_RE = re.compile(rb'^\s*(\[|\{\s*"results"\s*:\s*\[)')
+FileKind = Literal["results", "log"]
+
+
+def classify(filename: str, head: bytes, size: int | None = None) -> tuple[FileKind, str | None]:
+    """What a file is, as the server tells a client (``POST /api/v1/results/detect/``):
+    ``("log", format name)`` for a file of a registered format (import it), ``("results",
+    None)`` for the generic results format (a JSON list of results, or an object whose
+    ``results`` is a list: post it in bulk). ``head`` is the file's first bytes (at least
+    :data:`HEAD_BYTES` of a larger file), ``size`` its length when known.
+
+    The registered formats are asked first, so a new format is recognised with no change to
+    any client. Raises :class:`ImportFormatError` for a file that is neither.
+    """
+    text = head.lstrip(b"\xef\xbb\xbf")
+    if _RESULTS_LIST_RE.match(text):
+        return "results", None
+    try:
+        return "log", detect_format(filename, head)
+    except ImportFormatError:
+        if (size is None or size <= len(head)) and _has_results_list(text):
+            return "results", None
+        raise
+
+
+def _has_results_list(text: bytes) -> bool:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and isinstance(document.get("results"), list)
+
+
 def parse_log_file(path: str | Path, original_name: str | None = None) -> ParsedLog:
     """Detect the format of the file at ``path`` and parse it.
 
@@ -134,7 +172,7 @@ def parse_log_file(path: str | Path, original_name: str | None = None) -> Parsed
     """
     path = Path(path)
     name = original_name or path.name
-    sha256, size, head = _hash_file(path, name)
+    sha256, size, head = hash_file(path, name)
     reader = FORMATS[detect_format(name, head)]
     parsed = reader.parse(path, sha256, name, head)
     parsed.provenance["file_size_bytes"] = size
@@ -177,12 +215,14 @@ def apply_mapping(
 __all__ = [
     "FORMATS",
     "HEAD_BYTES",
+    "FileKind",
     "ImportFormatError",
     "LogFormatReader",
     "MappingConflictError",
     "ParsedLog",
     "ParsedMetric",
     "apply_mapping",
+    "classify",
     "detect_format",
     "parse_inspect_log",
     "parse_lm_eval_results",

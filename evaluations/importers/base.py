@@ -1,4 +1,10 @@
-"""What every format parser shares: the parsed shapes, the error type and small helpers."""
+"""What every format parser shares: the parsed shapes, the error type and small helpers.
+
+This is the public plugin API of an import format (``__all__``): a format module subclasses
+:class:`LogFormatReader` (which registers it in :data:`FORMATS`), returns a :class:`ParsedLog`
+of :class:`ParsedMetric` rows, raises :class:`ImportFormatError` for a bad file, and may use
+the helpers below; nothing else of this module is meant for it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,40 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
+__all__ = [
+    "FIRST_KEY_RE",
+    "FORMATS",
+    "HEAD_BYTES",
+    "INSPECT_STATUSES",
+    "INSPECT_STDERR_METRICS",
+    "LM_EVAL_SKIP_KEYS",
+    "LM_EVAL_STDERR_SUFFIX",
+    "MAX_ARCHIVE_BYTES",
+    "MAX_ARCHIVE_MEMBERS",
+    "MAX_COMPRESSION_RATIO",
+    "MAX_MEMBER_BYTES",
+    "RESULTS_JSON_MARKER",
+    "ZIP_MAGIC",
+    "ImportFormatError",
+    "InspectFileFormat",
+    "LogFormat",
+    "LogFormatReader",
+    "LogStatus",
+    "MappingConflictError",
+    "ParsedLog",
+    "ParsedMetric",
+    "as_dict",
+    "aware_iso",
+    "check_archive",
+    "hash_file",
+    "is_int",
+    "iso_or_none",
+    "json_safe",
+    "number_or_none",
+    "short_error",
+    "unregister",
+]
+
 #: A format's name: a key of :data:`FORMATS` (stored on ``ImportRecord.format``).
 LogFormat = str
 LogStatus = Literal["success", "error", "cancelled", "started"]
@@ -20,19 +60,19 @@ InspectFileFormat = Literal["eval", "json"]
 #: How many leading bytes :func:`parse_log_file` hands to :func:`detect_format`.
 HEAD_BYTES = 64 * 1024
 
-_ZIP_MAGIC = b"PK\x03\x04"
+ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1024 * 1024
-_INSPECT_STATUSES: frozenset[str] = frozenset({"success", "error", "cancelled", "started"})
+INSPECT_STATUSES: frozenset[str] = frozenset({"success", "error", "cancelled", "started"})
 # Inspect metrics whose value is the standard error of the score's mean.
-_INSPECT_STDERR_METRICS: frozenset[str] = frozenset({"stderr", "bootstrap_stderr"})
+INSPECT_STDERR_METRICS: frozenset[str] = frozenset({"stderr", "bootstrap_stderr"})
 # Keys of an lm-eval task entry that are descriptive, not metrics.
-_LM_EVAL_SKIP_KEYS: frozenset[str] = frozenset(
+LM_EVAL_SKIP_KEYS: frozenset[str] = frozenset(
     {"alias", "name", "sample_len", "sample_count", "samples"}
 )
-_LM_EVAL_STDERR_SUFFIX = "_stderr"
+LM_EVAL_STDERR_SUFFIX = "_stderr"
 #: The version key of a results JSON file (``docs/import-formats.md``); its value is 1.
 RESULTS_JSON_MARKER = "rsp_results"
-_FIRST_KEY_RE = re.compile(rb'^\s*\{\s*"((?:[^"\\]|\\.){1,64})"\s*:')
+FIRST_KEY_RE = re.compile(rb'^\s*\{\s*"((?:[^"\\]|\\.){1,64})"\s*:')
 _MAX_ERROR_CHARS = 300
 
 
@@ -67,7 +107,9 @@ def check_archive(path: Path, display: str) -> None:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ImportFormatError(f"{display} is not a readable zip archive: {_short(exc)}") from None
+        raise ImportFormatError(
+            f"{display} is not a readable zip archive: {short_error(exc)}"
+        ) from None
     if len(members) > MAX_ARCHIVE_MEMBERS:
         raise ImportFormatError(
             f"{display} holds {len(members):,} files; at most {MAX_ARCHIVE_MEMBERS:,} are read."
@@ -171,7 +213,7 @@ class ParsedLog:
         return None
 
 
-def _hash_file(path: Path, display: str) -> tuple[str, int, bytes]:
+def hash_file(path: Path, display: str) -> tuple[str, int, bytes]:
     """SHA-256 hex digest, size and first :data:`HEAD_BYTES` bytes of a file."""
     digest = hashlib.sha256()
     size = 0
@@ -184,11 +226,11 @@ def _hash_file(path: Path, display: str) -> tuple[str, int, bytes]:
                 digest.update(chunk)
                 size += len(chunk)
     except OSError as exc:
-        raise ImportFormatError(f"{display} could not be read: {_short(exc)}") from exc
+        raise ImportFormatError(f"{display} could not be read: {short_error(exc)}") from exc
     return digest.hexdigest(), size, head
 
 
-def _number(raw: Any) -> float | None:
+def number_or_none(raw: Any) -> float | None:
     """A metric value as float; ``"N/A"``, booleans and other non-numbers become None."""
     if isinstance(raw, bool) or raw is None:
         return None
@@ -197,17 +239,17 @@ def _number(raw: Any) -> float | None:
     return None
 
 
-def _is_int(value: Any) -> TypeGuard[int]:
+def is_int(value: Any) -> TypeGuard[int]:
     """True for real integers (not booleans)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     """``value`` if it is a dict, else an empty dict (tolerates missing sections)."""
     return value if isinstance(value, dict) else {}
 
 
-def _iso(value: Any) -> str | None:
+def iso_or_none(value: Any) -> str | None:
     """An ISO-8601 string for a datetime or string timestamp."""
     if value is None:
         return None
@@ -216,7 +258,7 @@ def _iso(value: Any) -> str | None:
     return str(value)
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     """First line of an exception message, trimmed for display to a user.
 
     Server paths are not shown: ``OSError`` gives only its reason and a
@@ -232,7 +274,7 @@ def _short(exc: BaseException) -> str:
     return text
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Recursively convert ``value`` to JSON-safe data (no NaN/inf, str keys)."""
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -243,18 +285,18 @@ def _json_safe(value: Any) -> Any:
             return "Infinity" if value > 0 else "-Infinity"
         return value
     if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if isinstance(value, datetime):
         return value.isoformat()
     model_dump = getattr(value, "model_dump", None)
     if callable(model_dump):
-        return _json_safe(model_dump(mode="json"))
+        return json_safe(model_dump(mode="json"))
     return str(value)
 
 
-def _aware(raw: Any) -> str | None:
+def aware_iso(raw: Any) -> str | None:
     """An ISO-8601 string with a time zone for a datetime or ISO string; naive means UTC."""
     if isinstance(raw, datetime):
         value = raw

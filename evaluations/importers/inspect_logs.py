@@ -8,20 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from evaluations.importers.base import (
-    _INSPECT_STATUSES,
-    _INSPECT_STDERR_METRICS,
-    _ZIP_MAGIC,
+    INSPECT_STATUSES,
+    INSPECT_STDERR_METRICS,
+    ZIP_MAGIC,
     ImportFormatError,
     InspectFileFormat,
     LogFormatReader,
     ParsedLog,
     ParsedMetric,
-    _aware,
-    _hash_file,
-    _iso,
-    _json_safe,
-    _short,
+    aware_iso,
     check_archive,
+    hash_file,
+    iso_or_none,
+    json_safe,
+    short_error,
 )
 
 
@@ -53,9 +53,9 @@ def parse_inspect_log(
     Raises :class:`ImportFormatError` when the log cannot be read.
     """
     path = Path(path)
-    sha256, _size, head = _hash_file(path, path.name)
+    sha256, _size, head = hash_file(path, path.name)
     if log_format is None:
-        log_format = "eval" if head.startswith(_ZIP_MAGIC) else "json"
+        log_format = "eval" if head.startswith(ZIP_MAGIC) else "json"
     return _parse_inspect(path, log_format, sha256, path.name)
 
 
@@ -77,11 +77,11 @@ def _parse_inspect(
     except Exception as exc:  # any reader failure means a bad upload
         raise ImportFormatError(
             f"{display} could not be read as an Inspect {log_format} log: "
-            + _short(exc).replace(str(path), display)  # don't show server paths
+            + short_error(exc).replace(str(path), display)  # don't show server paths
         ) from exc
 
     status = str(log.status)
-    if status not in _INSPECT_STATUSES:
+    if status not in INSPECT_STATUSES:
         raise ImportFormatError(f"{display} has an unknown Inspect status {status!r}.")
     spec = log.eval
     results = log.results
@@ -95,8 +95,8 @@ def _parse_inspect(
 
     tool_version = (spec.packages or {}).get("inspect_ai")
     config = spec.config
-    limit = _json_safe(config.limit) if config.limit is not None else None
-    sample_id = _json_safe(config.sample_id) if config.sample_id is not None else None
+    limit = json_safe(config.limit) if config.limit is not None else None
+    sample_id = json_safe(config.sample_id) if config.sample_id is not None else None
     usage = {model: _usage_dict(u) for model, u in log.stats.model_usage.items()}
     reasons: list[str] = []
     if _limit_cuts_dataset(config.limit, spec.dataset.samples):
@@ -109,7 +109,7 @@ def _parse_inspect(
     if early_stopping is not None:
         reasons.append("early stopping")
 
-    created = _iso(spec.created)
+    created = iso_or_none(spec.created)
     provenance: dict[str, Any] = {
         "format": "inspect",
         "tool": "inspect_ai",
@@ -144,7 +144,7 @@ def _parse_inspect(
     }
     return ParsedLog(
         format="inspect",
-        status=status,  # type: ignore[arg-type]  # checked against _INSPECT_STATUSES above
+        status=status,  # type: ignore[arg-type]  # checked against INSPECT_STATUSES above
         eval_id=spec.eval_id or None,
         run_id=spec.run_id or None,
         task=spec.task,
@@ -156,7 +156,7 @@ def _parse_inspect(
         completed_samples=completed,
         error=error,
         metrics=metrics,
-        provenance=_json_safe(provenance),
+        provenance=json_safe(provenance),
         run_key=f"inspect:{spec.eval_id}" if spec.eval_id else None,
         evaluated_at=_inspect_evaluated_at(spec, log.stats),
         partial=bool(reasons),
@@ -197,14 +197,14 @@ def _inspect_metrics(results: Any, task: str | None) -> list[ParsedMetric]:
             source = f"{score.name}[{score.reducer or index}]"
         stderr: float | None = None
         for key, metric in score.metrics.items():
-            if key in _INSPECT_STDERR_METRICS and metric.group is None:
+            if key in INSPECT_STDERR_METRICS and metric.group is None:
                 stderr = float(metric.value)
                 break
         n_samples = score.scored_samples
         if n_samples is None:
             n_samples = results.completed_samples
         for key, metric in score.metrics.items():
-            if key in _INSPECT_STDERR_METRICS and metric.group is None:
+            if key in INSPECT_STDERR_METRICS and metric.group is None:
                 continue
             parsed.append(
                 ParsedMetric(
@@ -234,7 +234,7 @@ def _is_overall_row(key: str, params: Any) -> bool:
 def _inspect_evaluated_at(spec: Any, stats: Any) -> str | None:
     """When the evaluation ran: ``stats.completed_at``, else ``eval.created`` (UTC if naive)."""
     for raw in (getattr(stats, "completed_at", None), getattr(spec, "created", None)):
-        when = _aware(raw)
+        when = aware_iso(raw)
         if when is not None:
             return when
     return None
@@ -266,5 +266,5 @@ class InspectFormat(LogFormatReader):
     zip = True
 
     def parse(self, path: Path, sha256: str, display: str, head: bytes) -> ParsedLog:
-        inspect_format: InspectFileFormat = "eval" if head.startswith(_ZIP_MAGIC) else "json"
+        inspect_format: InspectFileFormat = "eval" if head.startswith(ZIP_MAGIC) else "json"
         return _parse_inspect(path, inspect_format, sha256, display)

@@ -11,17 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from evaluations.importers.base import (
-    _LM_EVAL_SKIP_KEYS,
-    _LM_EVAL_STDERR_SUFFIX,
+    LM_EVAL_SKIP_KEYS,
+    LM_EVAL_STDERR_SUFFIX,
     ImportFormatError,
     LogFormatReader,
     ParsedLog,
     ParsedMetric,
-    _dict,
-    _is_int,
-    _json_safe,
-    _number,
-    _short,
+    as_dict,
+    is_int,
+    json_safe,
+    number_or_none,
+    short_error,
 )
 
 
@@ -61,7 +61,7 @@ def parse_lm_eval_results(path_or_bytes: str | Path | bytes) -> ParsedLog:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ImportFormatError(f"{display} could not be read: {_short(exc)}") from exc
+            raise ImportFormatError(f"{display} could not be read: {short_error(exc)}") from exc
     return _parse_lm_eval_bytes(data, hashlib.sha256(data).hexdigest(), display)
 
 
@@ -70,24 +70,24 @@ def _parse_lm_eval_bytes(data: bytes, sha256: str, display: str) -> ParsedLog:
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ImportFormatError(f"{display} is not valid JSON: {_short(exc)}") from exc
+        raise ImportFormatError(f"{display} is not valid JSON: {short_error(exc)}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("results"), dict):
         raise ImportFormatError(f'{display} is not an lm-eval results file (no "results" section).')
 
     results: dict[str, Any] = document["results"]
-    groups: dict[str, Any] = _dict(document.get("groups"))
+    groups: dict[str, Any] = as_dict(document.get("groups"))
     group_subtasks: dict[str, list[str]] = {
         str(group): [str(task) for task in tasks]
-        for group, tasks in _dict(document.get("group_subtasks")).items()
+        for group, tasks in as_dict(document.get("group_subtasks")).items()
         if isinstance(tasks, list)
     }
     parent_of: dict[str, str] = {}
     for group, tasks in group_subtasks.items():
         for task in tasks:
             parent_of.setdefault(task, group)
-    n_samples_doc = _dict(document.get("n-samples"))
-    n_shot = _dict(document.get("n-shot"))
-    config = _dict(document.get("config"))
+    n_samples_doc = as_dict(document.get("n-samples"))
+    n_shot = as_dict(document.get("n-shot"))
+    config = as_dict(document.get("config"))
 
     metrics: list[ParsedMetric] = []
     seen: set[str] = set()
@@ -104,7 +104,7 @@ def _parse_lm_eval_bytes(data: bytes, sha256: str, display: str) -> ParsedLog:
                     entry,
                     parent=parent_of.get(task),
                     default_n=_lm_eval_n_samples(task, n_samples_doc, group_subtasks),
-                    directions=_dict(_dict(document.get("higher_is_better")).get(task)),
+                    directions=as_dict(as_dict(document.get("higher_is_better")).get(task)),
                 )
             )
 
@@ -117,17 +117,17 @@ def _parse_lm_eval_bytes(data: bytes, sha256: str, display: str) -> ParsedLog:
     completed = _sum_counts(n_samples_doc, leaf_tasks, "effective")
     reasons: list[str] = []
     for name in leaf_tasks:
-        counts = _dict(n_samples_doc.get(name))
+        counts = as_dict(n_samples_doc.get(name))
         original, effective = counts.get("original"), counts.get("effective")
-        if _is_int(original) and _is_int(effective) and effective < original:
+        if is_int(original) and is_int(effective) and effective < original:
             reasons.append(f"{name}: {effective} of {original} samples")
     limit = config.get("limit")
     # A limit is partial only when it cut a task short: lm-eval records each task's size and
     # what was run in ``n-samples`` (effective < original is caught above). Without those
     # counts nobody can tell, and the run stays weak evidence.
-    counted = [_dict(n_samples_doc.get(name)) for name in leaf_tasks]
+    counted = [as_dict(n_samples_doc.get(name)) for name in leaf_tasks]
     all_counted = bool(counted) and all(
-        _is_int(c.get("original")) and _is_int(c.get("effective")) for c in counted
+        is_int(c.get("original")) and is_int(c.get("effective")) for c in counted
     )
     if limit is not None and not reasons and not all_counted:
         reasons.append(f"sample limit {limit}")
@@ -146,7 +146,7 @@ def _parse_lm_eval_bytes(data: bytes, sha256: str, display: str) -> ParsedLog:
         "tasks": top_level,
         "groups": sorted(group_names),
         "group_subtasks": group_subtasks,
-        "task_version": _dict(document.get("versions")),
+        "task_version": as_dict(document.get("versions")),
         "model": model,
         "model_source": document.get("model_source"),
         "model_args": config.get("model_args"),
@@ -158,9 +158,9 @@ def _parse_lm_eval_bytes(data: bytes, sha256: str, display: str) -> ParsedLog:
         "total_samples": total,
         "completed_samples": completed,
         "limit": limit,
-        "task_hashes": _dict(document.get("task_hashes")),
+        "task_hashes": as_dict(document.get("task_hashes")),
         "git_hash": document.get("git_hash"),
-        "higher_is_better": _dict(document.get("higher_is_better")),
+        "higher_is_better": as_dict(document.get("higher_is_better")),
         "partial_run": bool(reasons),
         "partial_run_reasons": reasons,
     }
@@ -178,7 +178,7 @@ def _parse_lm_eval_bytes(data: bytes, sha256: str, display: str) -> ParsedLog:
         completed_samples=completed,
         error=None,
         metrics=metrics,
-        provenance=_json_safe(provenance),
+        provenance=json_safe(provenance),
         run_key=f"lm_eval:{_lm_eval_identity(document, model)}",
         evaluated_at=created,
         partial=bool(reasons),
@@ -193,14 +193,14 @@ def _lm_eval_identity(document: Mapping[str, Any], model: str | None) -> str:
     """
     content = {
         "model": model,
-        "model_sha": _dict(document.get("config")).get("model_sha"),
+        "model_sha": as_dict(document.get("config")).get("model_sha"),
         "date": document.get("date"),
-        "task_hashes": _dict(document.get("task_hashes")),
+        "task_hashes": as_dict(document.get("task_hashes")),
         "results": document.get("results"),
-        "groups": _dict(document.get("groups")),
+        "groups": as_dict(document.get("groups")),
     }
     canonical = json.dumps(
-        _json_safe(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        json_safe(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -214,18 +214,18 @@ def _lm_eval_task_metrics(
     directions: Mapping[str, Any],
 ) -> list[ParsedMetric]:
     """Metrics of one ``results``/``groups`` entry, stderr keys folded in."""
-    sample_count = _dict(entry.get("sample_count"))
+    sample_count = as_dict(entry.get("sample_count"))
     values: dict[str, float | None] = {}
     stderrs: dict[str, float | None] = {}
     for key, raw in entry.items():
-        if key in _LM_EVAL_SKIP_KEYS or isinstance(raw, dict | list):
+        if key in LM_EVAL_SKIP_KEYS or isinstance(raw, dict | list):
             continue
         metric, sep, filter_name = key.partition(",")
-        if metric.endswith(_LM_EVAL_STDERR_SUFFIX):
-            base = metric[: -len(_LM_EVAL_STDERR_SUFFIX)]
-            stderrs[f"{base}{sep}{filter_name}"] = _number(raw)
+        if metric.endswith(LM_EVAL_STDERR_SUFFIX):
+            base = metric[: -len(LM_EVAL_STDERR_SUFFIX)]
+            stderrs[f"{base}{sep}{filter_name}"] = number_or_none(raw)
         else:
-            values[key] = _number(raw)
+            values[key] = number_or_none(raw)
     parsed = []
     for key, value in values.items():
         count = sample_count.get(key)
@@ -235,7 +235,7 @@ def _lm_eval_task_metrics(
                 name=f"{task}/{key}",
                 value=value,
                 stderr=stderrs.get(key),
-                n_samples=count if _is_int(count) else default_n,
+                n_samples=count if is_int(count) else default_n,
                 group=parent,
                 task=task,
                 higher_is_better=direction if isinstance(direction, bool) else None,
@@ -248,9 +248,9 @@ def _lm_eval_n_samples(
     task: str, n_samples: Mapping[str, Any], group_subtasks: Mapping[str, list[str]]
 ) -> int | None:
     """``effective`` sample count of a task, or the sum over a group's subtasks."""
-    counts = _dict(n_samples.get(task))
+    counts = as_dict(n_samples.get(task))
     effective = counts.get("effective")
-    if _is_int(effective):
+    if is_int(effective):
         return int(effective)
     subtasks = group_subtasks.get(task)
     if not subtasks:
@@ -294,8 +294,8 @@ def _sum_counts(n_samples: Mapping[str, Any], tasks: Iterable[str], key: str) ->
     """Sum ``n-samples[task][key]`` over ``tasks``; None when there is nothing to sum."""
     total: int | None = None
     for task in tasks:
-        value = _dict(n_samples.get(task)).get(key)
-        if _is_int(value):
+        value = as_dict(n_samples.get(task)).get(key)
+        if is_int(value):
             total = (total or 0) + int(value)
     return total
 

@@ -9,18 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from evaluations.importers.base import (
-    _INSPECT_STATUSES,
+    INSPECT_STATUSES,
     RESULTS_JSON_MARKER,
     ImportFormatError,
     LogFormatReader,
     ParsedLog,
     ParsedMetric,
-    _aware,
-    _dict,
-    _is_int,
-    _json_safe,
-    _number,
-    _short,
+    as_dict,
+    aware_iso,
+    is_int,
+    json_safe,
+    number_or_none,
+    short_error,
 )
 
 _RESULTS_JSON_KEYS: frozenset[str] = frozenset(
@@ -57,7 +57,7 @@ def parse_results_json(path_or_bytes: str | Path | bytes) -> ParsedLog:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ImportFormatError(f"{path.name} could not be read: {_short(exc)}") from exc
+        raise ImportFormatError(f"{path.name} could not be read: {short_error(exc)}") from exc
     return _parse_results_json(data, hashlib.sha256(data).hexdigest(), path.name)
 
 
@@ -70,7 +70,7 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ImportFormatError(f"{display} is not valid JSON: {_short(exc)}") from exc
+        raise ImportFormatError(f"{display} is not valid JSON: {short_error(exc)}") from exc
     if not isinstance(document, dict) or document.get(RESULTS_JSON_MARKER) != 1:
         raise bad(RESULTS_JSON_MARKER, "must be 1 (the schema version).")
     unknown = sorted(set(document) - _RESULTS_JSON_KEYS)
@@ -83,14 +83,14 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
     if not isinstance(task, str) or not task.strip() or len(task) > 200:
         raise bad("task", "must be a non-empty string of at most 200 characters.")
     status = document.get("status", "success")
-    if status not in _INSPECT_STATUSES:
-        raise bad("status", f"must be one of {', '.join(sorted(_INSPECT_STATUSES))}.")
+    if status not in INSPECT_STATUSES:
+        raise bad("status", f"must be one of {', '.join(sorted(INSPECT_STATUSES))}.")
     raw_when = document.get("evaluated_at")
-    when = _aware(raw_when) if isinstance(raw_when, str) else None
+    when = aware_iso(raw_when) if isinstance(raw_when, str) else None
     if when is None or not re.search(r"(Z|[+-]\d\d:?\d\d)$", str(raw_when).strip()):
         raise bad("evaluated_at", "must be an ISO 8601 date-time with a time zone.")
     limit = document.get("limit")
-    if limit is not None and (not _is_int(limit) or limit < 1):
+    if limit is not None and (not is_int(limit) or limit < 1):
         raise bad("limit", "must be a positive integer or null.")
     partial_flag = document.get("partial", False)
     if not isinstance(partial_flag, bool):
@@ -98,7 +98,7 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
     counts: dict[str, int | None] = {}
     for key in ("total_samples", "completed_samples"):
         value = document.get(key)
-        if value is not None and (not _is_int(value) or value < 0):
+        if value is not None and (not is_int(value) or value < 0):
             raise bad(key, "must be a non-negative integer or null.")
         counts[key] = value
     error = document.get("error")
@@ -136,7 +136,7 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
         if stderr is not None and stderr < 0:
             raise bad(f"{where}.stderr", "must be zero or more.")
         n = item.get("n_samples")
-        if n is not None and (not _is_int(n) or n < 1):
+        if n is not None and (not is_int(n) or n < 1):
             raise bad(f"{where}.n_samples", "must be a positive integer or null.")
         direction = item.get("higher_is_better")
         if direction is not None and not isinstance(direction, bool):
@@ -144,8 +144,8 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
         metrics.append(
             ParsedMetric(
                 name=name,
-                value=_number(value),
-                stderr=_number(stderr),
+                value=number_or_none(value),
+                stderr=number_or_none(stderr),
                 n_samples=n if n is not None else counts["completed_samples"],
                 task=task,
                 higher_is_better=direction,
@@ -174,7 +174,7 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
         "limit": limit,
         "total_samples": total,
         "completed_samples": completed,
-        "metadata": _dict(document.get("metadata")),
+        "metadata": as_dict(document.get("metadata")),
         "partial_run": bool(reasons),
         "partial_run_reasons": reasons,
     }
@@ -192,7 +192,7 @@ def _parse_results_json(data: bytes, sha256: str, display: str) -> ParsedLog:
         completed_samples=completed,
         error=error,
         metrics=metrics if status == "success" else [],
-        provenance=_json_safe(provenance),
+        provenance=json_safe(provenance),
         run_key=f"results_json:{run_id}",
         evaluated_at=when,
         partial=bool(reasons),

@@ -41,7 +41,8 @@ def last_full_evaluation(
     """The last fully evaluated checkpoint and the date its evaluation dates from.
 
     A checkpoint is fully evaluated when every indicator metric of the policy has strong
-    (not partial, enough samples), pre-mitigation evidence on it; see
+    (not partial, enough samples), pre-mitigation evidence on it; a claimed ancestor's
+    checkpoint never is (see :class:`CheckpointInfo`); see
     :func:`policies.rules.last_full_evaluation`. ``(None, None)`` when none qualifies.
     """
     metrics = _indicator_metrics(policy)
@@ -66,11 +67,16 @@ def _last_full(
 ) -> tuple[CheckpointInfo | None, datetime | None]:
     by_id = {c.id: c for c in evidence.checkpoints}
     found, at = rules.last_full_evaluation(
-        ((c.id, checkpoint_order(c), c.created_at) for c in evidence.checkpoints),
+        ((c.id, checkpoint_order(c), c.created_at) for c in evidence.checkpoints if not c.claimed),
         dated,
         metrics,
     )
     return (by_id[found], at) if found is not None else (None, None)
+
+
+def claimed_checkpoints(evidence: Evidence) -> frozenset[ObjectId]:
+    """The checkpoints of ancestors reached through a parent link that is only claimed."""
+    return frozenset(c.id for c in evidence.checkpoints if c.claimed)
 
 
 def determine(
@@ -78,6 +84,7 @@ def determine(
 ) -> tuple[tuple[Determination, ...], list[Reason]]:
     """Classify every threshold on the capability evidence; explain failures."""
     names = {c.id: c.name for c in inp.evidence.checkpoints}
+    claimed = claimed_checkpoints(inp.evidence)
     by_metric: dict[str, list[ResultInfo]] = {}
     for r in inp.evidence.results:
         if r.mitigation != "post" and r.checkpoint_id in names:
@@ -93,6 +100,7 @@ def determine(
                 by_metric.get(spec.metric_key, ()),
                 policy.uncertainty_z,
                 names,
+                claimed=claimed,
                 tally=(
                     tallies.get(spec.metric_key, MetricTally(results=0, strong=0))
                     if tallies is not None
@@ -142,13 +150,15 @@ def determine_indicator(
     z: float,
     checkpoint_names: Mapping[ObjectId, str],
     *,
+    claimed: frozenset[ObjectId] = frozenset(),
     tally: MetricTally | None = None,
 ) -> IndicatorDetermination:
     """The indicator's determination from its capability evidence (pre-mitigation results).
 
-    The most capable usable result at its conservative bound decides. Weak results are
-    usable only where they reach a line. With ``tally``, ``results`` holds only the deciding
-    candidates (see :class:`Evidence`) and the counts come from the tally.
+    The most capable usable result at its conservative bound decides. Weak results, and every
+    result on a ``claimed`` checkpoint (an ancestor's, through a lineage not yet confirmed),
+    are usable only where they reach a line. With ``tally``, ``results`` holds only the
+    deciding candidates (see :class:`Evidence`) and the counts come from the tally.
     """
     higher = spec.higher_is_more_capable
     best: tuple[ResultInfo, float, IndicatorStatus, bool] | None = None
@@ -160,7 +170,7 @@ def determine_indicator(
         status: IndicatorStatus = rules.classify(
             bound, warning=spec.warning, critical=spec.critical, higher_is_more_capable=higher
         )
-        weak = rules.is_weak(partial=r.partial, n_samples=r.n_samples, min_samples=spec.min_samples)
+        weak = _weak(r, spec, claimed)
         if weak and status == "below":
             ignored_weak += 1
             continue  # weak evidence never shows safety
@@ -182,7 +192,7 @@ def determine_indicator(
             ignored_weak=ignored_weak,
         )
     result, bound, status, weak = best
-    has_strong = tally.strong > 0 if tally is not None else _has_strong(results, spec)
+    has_strong = tally.strong > 0 if tally is not None else _has_strong(results, spec, claimed)
     if weak and status == "warning" and not has_strong:
         # Weak evidence at the warning line shows danger, but nothing shows the model is
         # short of the critical line: the indicator stays presumed.
@@ -210,11 +220,17 @@ def below_line(spec: IndicatorSpec) -> float:
     return rules.below_line(spec.warning, spec.critical, spec.higher_is_more_capable)
 
 
-def _has_strong(results: Iterable[ResultInfo], spec: IndicatorSpec) -> bool:
-    return any(
-        not rules.is_weak(partial=r.partial, n_samples=r.n_samples, min_samples=spec.min_samples)
-        for r in results
+def _weak(r: ResultInfo, spec: IndicatorSpec, claimed: frozenset[ObjectId]) -> bool:
+    """Weak evidence: a partial run, too few samples, or a claimed parent's result."""
+    return r.checkpoint_id in claimed or rules.is_weak(
+        partial=r.partial, n_samples=r.n_samples, min_samples=spec.min_samples
     )
+
+
+def _has_strong(
+    results: Iterable[ResultInfo], spec: IndicatorSpec, claimed: frozenset[ObjectId]
+) -> bool:
+    return any(not _weak(r, spec, claimed) for r in results)
 
 
 def _more_capable(
@@ -242,8 +258,9 @@ def _threshold_status(indicators: tuple[IndicatorDetermination, ...]) -> Thresho
 def _missing_reason(threshold: ThresholdSpec, indicator: IndicatorDetermination) -> Reason:
     if indicator.results:
         why = (
-            f"only weak evidence (partial runs or too few samples) exists for "
-            f"{indicator.metric}, which cannot show the model is below the line"
+            f"only weak evidence (partial runs, too few samples, or results of a parent "
+            f"whose lineage is only claimed) exists for {indicator.metric}, which cannot "
+            "show the model is below the line"
         )
     else:
         why = f"there is no capability evidence for {indicator.metric}"

@@ -112,6 +112,10 @@ class CheckpointInfo:
     effective_compute: float
     created_at: datetime
     own: bool = True  # False for an ancestor's checkpoint
+    #: An ancestor's checkpoint reached through a parent link that is only claimed (not yet
+    #: confirmed): its results can show danger, never safety (they count as weak evidence),
+    #: and it never stands as the last full evaluation.
+    claimed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from governance.services.decisions import (
     DECISION_TTL,
-    _expire_if_due,
     build_dossier,
     dossier_hash,
+    expire_if_due,
     mark_stale_decisions,
     request_decision,
     sign_decision,
@@ -46,10 +46,10 @@ __all__ = [
     "GATE_MAX_AGE",
     "ConflictError",
     "GovernanceError",
-    "_expire_if_due",
     "build_dossier",
     "dossier_hash",
     "evaluate_model",
+    "expire_if_due",
     "failed_gate",
     "gate_as_of",
     "gate_for",

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 import audit
 from audit.checkpoints import request_checkpoint
-from audit.services import _json_safe
+from audit.services import json_safe
 from audit.verify_bundle import canonical_json
 from core.events import Query, ask
 from evaluations import corrections
@@ -117,7 +117,7 @@ def build_dossier(
         "corrections": corrections.dossier_entries(model.lineage_ids()),
         "reports": ask(DECISION_REPORTS, (model, scope))["relied_on"],
     }
-    return _json_safe(dossier), policy
+    return json_safe(dossier), policy
 
 
 def dossier_hash(dossier: dict[str, Any]) -> str:
@@ -301,7 +301,7 @@ def sign_decision(
         decision = (
             ScalingDecision.objects.select_for_update().select_related("model").get(pk=decision_id)
         )
-        _expire_if_due(decision)
+        expire_if_due(decision)
         if decision.status != DecisionStatus.PENDING:
             raise ConflictError(
                 {"status": [f"This decision is {decision.status}; it can no longer be signed."]}
@@ -398,7 +398,7 @@ def _set_status(decision: ScalingDecision, status: str, reason: str, actor: Acto
     )
 
 
-def _expire_if_due(decision: ScalingDecision) -> None:
+def expire_if_due(decision: ScalingDecision) -> None:
     if decision.status == DecisionStatus.PENDING and timezone.now() >= decision.expires_at:
         _set_status(decision, DecisionStatus.EXPIRED, "no verdict before the deadline", None)
 
@@ -426,7 +426,7 @@ def mark_stale_decisions(model: AIModel, actor: Actor = None) -> int:
     for decision in ScalingDecision.objects.select_for_update().filter(
         model=model, status=DecisionStatus.PENDING
     ):
-        _expire_if_due(decision)
+        expire_if_due(decision)
         if decision.status == DecisionStatus.PENDING and _mark_stale_if_changed(decision, actor):
             count += 1
     return count

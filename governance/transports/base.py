@@ -75,14 +75,14 @@ class Transport:
         raise NotImplementedError
 
 
-def _check_url(value: str, schemes: list[str], message: str) -> None:
+def check_url(value: str, schemes: list[str], message: str) -> None:
     try:
         URLValidator(schemes=schemes)(value)
     except ValidationError:
         raise ValidationError({"target": message}) from None
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
+def post_json(url: str, body: bytes, headers: dict[str, str]) -> None:
     """POST ``body``; raise unless the answer is 2xx (the HTTP boundary, mocked in tests)."""
     request = urllib.request.Request(  # noqa: S310 (validated http(s) URL)
         url, data=body, method="POST", headers=headers
@@ -117,7 +117,7 @@ def verify_signature(body: bytes, header: str, secret: str, tolerance: int = 300
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def _subscription(notification: Notification) -> Subscription:
+def subscription_of(notification: Notification) -> Subscription:
     if notification.subscription is None:
         raise RuntimeError(f"notification {notification.pk} has no subscription to send to")
     return notification.subscription

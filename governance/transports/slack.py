@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from governance.emails import render_email
 from governance.models import Channel
-from governance.transports.base import Transport, _check_url, _post, _subscription
+from governance.transports.base import Transport, check_url, post_json, subscription_of
 
 if TYPE_CHECKING:
     from governance.models import Notification, Subscription
@@ -20,11 +20,11 @@ class SlackTransport(Transport):
     label = "Slack incoming webhook"
 
     def validate(self, subscription: Subscription) -> None:
-        _check_url(subscription.target, ["https"], "Enter the https URL of the incoming webhook.")
+        check_url(subscription.target, ["https"], "Enter the https URL of the incoming webhook.")
 
     def send(self, notification: Notification) -> None:
-        subscription = _subscription(notification)
+        subscription = subscription_of(notification)
         self.validate(subscription)  # the URL is the credential: never send it over http
         subject, text = render_email(notification.event, notification.payload)
         body = json.dumps({"text": f"*{subject}*\n{text}"}).encode()
-        _post(subscription.target, body, {"Content-Type": "application/json"})
+        post_json(subscription.target, body, {"Content-Type": "application/json"})

@@ -11,10 +11,10 @@ from governance.models import Channel
 from governance.transports.base import (
     SIGNATURE_HEADER,
     Transport,
-    _check_url,
-    _post,
-    _subscription,
+    check_url,
+    post_json,
     sign,
+    subscription_of,
 )
 
 if TYPE_CHECKING:
@@ -28,14 +28,14 @@ class WebhookTransport(Transport):
     label = "Signed webhook"
 
     def validate(self, subscription: Subscription) -> None:
-        _check_url(subscription.target, ["http", "https"], "Enter an http(s) URL.")
+        check_url(subscription.target, ["http", "https"], "Enter an http(s) URL.")
         if not subscription.secret:
             raise ValidationError({"secret": "A signed webhook needs a shared secret."})
 
     def send(self, notification: Notification) -> None:
-        subscription = _subscription(notification)
+        subscription = subscription_of(notification)
         body = json.dumps(notification.payload, sort_keys=True, separators=(",", ":")).encode()
-        _post(
+        post_json(
             subscription.target,
             body,
             {

@@ -17,10 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.models import User
-from evaluations.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from evaluations.models import AIModel, Checkpoint
 from rsp_portal.api import via_for
 from rsp_portal.authz import can
+from rsp_portal.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from rsp_portal.parsers import FloatJSONParser
 from suites import services
 from suites.models import EvalSuite, SuiteRun, SuiteRunResult

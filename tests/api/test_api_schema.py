@@ -82,6 +82,24 @@ def test_every_operation_documents_the_error_shape(tmp_path):
                 assert {"400", "409", "413", "415"} <= codes, (method, path)
 
 
+def test_the_result_input_schema_is_built_from_the_fields_the_services_accept():
+    """One description of a result's input: the services' ``RESULT_FIELDS`` (what they
+    validate) is the source of the schema's input serializers."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from evaluations.api.serializers import (
+        CorrectionInputSerializer,
+        EvalResultInputSerializer,
+        input_serializer,
+    )
+    from evaluations.services import CORRECTION_FIELDS, RESULT_FIELDS
+
+    assert set(EvalResultInputSerializer().fields) == RESULT_FIELDS
+    assert set(CorrectionInputSerializer().fields) == CORRECTION_FIELDS | {"correction_reason"}
+    with pytest.raises(ImproperlyConfigured, match="novel"):
+        input_serializer("Novel", RESULT_FIELDS | {"novel"}, frozenset())
+
+
 SCHEMA_FILE = __import__("pathlib").Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 
 
@@ -90,6 +108,9 @@ SCHEMA_FILE = __import__("pathlib").Path(__file__).resolve().parents[2] / "docs"
     [
         ("AIModel", "parent"),
         ("AIModel", "created_by"),
+        ("AIModel", "lineage"),
+        ("AIModel", "lineage_confirmed_at"),
+        ("AIModel", "lineage_confirmed_by"),
         ("AIModelDetail", "parent"),
         ("AIModelDetail", "created_by"),
         ("Checkpoint", "reported_by"),

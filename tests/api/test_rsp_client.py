@@ -23,7 +23,7 @@ from rsp_client import APIError, Checkpoint, Client, ProtocolError, Result, Tran
 from rsp_client.cli import main
 
 from core.models import ApiToken, TokenScope
-from tests.conftest import client_for
+from tests.conftest import bearer, client_for
 from tests.governance_fixtures import activate_default_policy, baseline, evaluate_all_below
 from tests.governance_fixtures import make_model as make_gated_model
 
@@ -436,3 +436,89 @@ def test_the_example_training_loop_stops_when_the_gate_pauses(
     assert "exceeds_approved_compute" in done.stdout
     assert approved_model.checkpoints.filter(name="step-4").exists()
     assert not approved_model.checkpoints.filter(name="step-5").exists()
+
+
+def test_a_new_import_format_reaches_the_importer_without_a_client_change(
+    live_server, transactional_db, pipeline
+):
+    """The server tells the client what a file is (``POST results/detect/``): a format
+    registered on the server only (the test-only ``scoreboard``, whose files carry a
+    ``results`` list the client once took for its generic format) is imported, with no change
+    to the client."""
+    import importlib
+
+    from evaluations.importers import FORMATS
+    from evaluations.models import ImportRecord
+
+    plugin = importlib.import_module("tests.plugins.import_format")  # the test-only format
+    FORMATS.setdefault(plugin.NAME, plugin.ScoreboardFormat())
+    activate_default_policy()
+    token = token_for(pipeline, [TokenScope.READ, TokenScope.EVIDENCE, TokenScope.GATE])
+    client = Client(live_server.url, token)
+    client.register_model("nova")
+    client.report_checkpoint("nova", "step-1", 1e24)
+    path = ROOT / "var" / "test" / f"board-{os.getpid()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "scoreboard": {"run": "r-7", "task": "vct", "at": "2026-01-02T03:04:05+00:00"},
+                "results": [{"name": "vct/acc", "value": 0.25}],
+            }
+        )
+    )
+    try:
+        assert client.detect(path) == {
+            "kind": "log",
+            "format": "scoreboard",
+            "label": "Scoreboard file",
+        }
+        done = rsp_gate(
+            live_server.url,
+            token,
+            "push-results",
+            str(path),
+            "--model",
+            "nova",
+            "--checkpoint",
+            "step-1",
+            "--mapping",
+            json.dumps({"vct/acc": "cbrn.vct_accuracy"}),
+        )
+    finally:
+        path.unlink()
+        FORMATS.pop(plugin.NAME)
+    assert done.returncode == 0, done.stderr
+    assert ImportRecord.objects.get().format == "scoreboard"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "content", "kind", "fmt"),
+    [
+        ("r.json", b'[{"metric": "m", "value": 1}]', "results", None),
+        ("r.json", b'{"results": [{"metric": "m", "value": 1}]}', "results", None),
+        ("r.json", b'{"model": "a", "results": []}', "results", None),
+        ("results_2026.json", b'{"results": {"mmlu": {"acc,none": 0.5}}}', "log", "lm_eval"),
+        ("x.eval", b"PK\x03\x04rest", "log", "inspect"),
+    ],
+)
+def test_the_server_says_what_a_file_is(pipeline, name, content, kind, fmt):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = bearer(pipeline, [TokenScope.EVIDENCE]).post(
+        "/api/v1/results/detect/",
+        {"file": SimpleUploadedFile(name, content), "size": str(len(content))},
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["kind"], response.json()["format"]) == (kind, fmt)
+
+
+@pytest.mark.django_db
+def test_the_server_names_the_file_it_cannot_read(pipeline):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = bearer(pipeline, [TokenScope.EVIDENCE]).post(
+        "/api/v1/results/detect/", {"file": SimpleUploadedFile("a.json", b'{"what": 1}')}
+    )
+    assert response.status_code == 400 and "file" in response.json()["errors"]

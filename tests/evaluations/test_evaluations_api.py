@@ -13,8 +13,9 @@ from django.test import Client
 
 from audit.models import AuditEntry
 from core import events
+from core.models import IdempotencyRecord
 from evaluations import services
-from evaluations.models import AIModel, Checkpoint, EvalResult, IdempotencyRecord
+from evaluations.models import AIModel, Checkpoint, EvalResult
 from tests.conftest import bearer, client_for
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
 from tests.evidence_fixtures import UPLIFT, VCT, result

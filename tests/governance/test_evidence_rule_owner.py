@@ -27,6 +27,7 @@ from governance import adapter
 from governance.evidence_sql import _LENSES, read_evidence, read_ranked
 from governance.gate import Evidence, PolicySnapshot, below_line
 from policies import rules
+from tests.gate_oracle import claimed_ancestors
 from tests.governance.test_evidence_summary import _activate, _apply, _family, _normal, _step
 from tests.governance_fixtures import activate_default_policy, make_model
 
@@ -42,6 +43,7 @@ def python_evidence(model: AIModel, policy: PolicySnapshot) -> Any:
             specs.setdefault(spec.metric_key, spec)
             lines.add((spec.metric_key, below_line(spec)))
     lineage = model.lineage_ids()
+    claimed = claimed_ancestors(model)  # their results are weak evidence here (ADR 0034)
     rows = (
         EvalResult.objects.current()
         .filter(model_id__in=lineage, checkpoint__model_id__in=lineage)
@@ -56,7 +58,10 @@ def python_evidence(model: AIModel, policy: PolicySnapshot) -> Any:
     for r in rows:
         spec = specs[r.metric_key]
         higher = spec.higher_is_more_capable
-        weak = rules.is_weak(partial=r.partial, n_samples=r.n_samples, min_samples=spec.min_samples)
+        plain = rules.is_weak(
+            partial=r.partial, n_samples=r.n_samples, min_samples=spec.min_samples
+        )
+        weak = plain or r.model_id in claimed
         cap = rules.capability(r.value, r.stderr, z, higher)
         picks.setdefault((r.metric_key, weak), []).append((cap, r.pk))
         tally = counts.setdefault(r.metric_key, [0, 0])
@@ -69,7 +74,7 @@ def python_evidence(model: AIModel, policy: PolicySnapshot) -> Any:
                 shorts[line] = shorts.get(line, 0) + (
                     1 if weak and rules.short_of(bound, line, higher) else 0
                 )
-        if not weak:
+        if not plain:  # a checkpoint's dates are its own; the engine skips a claimed one
             ran = r.evaluated_at or r.recorded_at
             at = dated.get((r.checkpoint_id, r.metric_key))
             dated[(r.checkpoint_id, r.metric_key)] = ran if at is None or ran > at else at

@@ -19,6 +19,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.models import User
 from evaluations import services as evidence
 from evaluations import summary
 from evaluations.models import AIModel, Checkpoint, EvalResult, EvidenceSummaryState
@@ -114,6 +115,8 @@ _result = st.fixed_dictionaries(
 _step = st.one_of(
     st.tuples(st.just("add"), st.lists(_result, min_size=1, max_size=6)),
     st.tuples(st.just("correct"), st.tuples(st.integers(0, 10_000), _result)),
+    # A claimed parent link (the child's or the grandchild's) confirmed.
+    st.tuples(st.just("confirm"), st.sampled_from(["fam-1", "fam-2"])),
 )
 
 
@@ -143,6 +146,12 @@ def _apply(model: AIModel, steps: list[tuple[str, Any]]) -> None:
         )
 
     for kind, payload in steps:
+        if kind == "confirm":
+            confirmer, _ = User.objects.get_or_create(username="confirmer")
+            AIModel.objects.filter(slug=payload).update(
+                lineage_confirmed_at=now, lineage_confirmed_by=confirmer
+            )
+            continue
         # As the services do: lock the states, insert, fold in (same transaction).
         with transaction.atomic():
             if kind == "add":

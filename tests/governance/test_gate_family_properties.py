@@ -1,7 +1,7 @@
 """Properties of the stored gate across a three-generation family (issue 23): after any
 sequence of writes on a parent, a child and a grandchild, with checkpoints registered in any
-order, every stored gate equals a fresh recomputation; and ``as_of(t)`` answers what a read
-at ``t`` returned.
+order and their claimed parent links confirmed at any point, every stored gate equals a fresh
+recomputation; and ``as_of(t)`` answers what a read at ``t`` returned.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evaluations import lineage
 from evaluations import services as evidence
 from evaluations.models import AIModel
 from governance import services
@@ -37,6 +38,8 @@ _step = st.one_of(
     st.tuples(st.just("safeguard"), _member, st.sampled_from(["verified", "planned"])),
     st.tuples(st.just("pause"), _member),
     st.tuples(st.just("precaution"), _member),
+    # The child's or the grandchild's claimed parent confirmed by a second person.
+    st.tuples(st.just("confirm"), st.sampled_from([1, 2])),
 )
 
 
@@ -57,6 +60,11 @@ def _family() -> list[AIModel]:
 
 def _apply(models: list[AIModel], step: tuple[Any, ...], actors: dict[str, Any]) -> None:
     kind, who = step[0], models[step[1]]
+    if kind == "confirm":
+        who.refresh_from_db()
+        if who.lineage == AIModel.Lineage.CLAIMED:
+            lineage.confirm(who, "same weights", actors["safety"])
+        return
     if kind == "checkpoint":
         count = who.checkpoints.count()
         add_checkpoint(who, f"ckpt-{count + 1}", step[2])

@@ -142,7 +142,7 @@ def test_an_email_subscription_gets_its_own_mail():
 
 def test_a_slack_subscription_posts_text_to_its_https_url(monkeypatch):
     posted: list[tuple[str, bytes, dict[str, str]]] = []
-    monkeypatch.setattr(transports.slack, "_post", lambda *args: posted.append(args))
+    monkeypatch.setattr(transports.slack, "post_json", lambda *args: posted.append(args))
     url = "https://hooks.slack.example/services/T0/B0/xyz"
     _subscribe(url, kind=Channel.SLACK, secret="")
     notifications.notify("model.paused", {"model": "atlas"}, roles=())
@@ -156,7 +156,7 @@ def test_a_slack_subscription_posts_text_to_its_https_url(monkeypatch):
 
 
 def test_a_slack_subscription_edited_to_http_is_refused_at_send(monkeypatch):
-    monkeypatch.setattr(transports.slack, "_post", lambda *args: pytest.fail("sent over http"))
+    monkeypatch.setattr(transports.slack, "post_json", lambda *args: pytest.fail("sent over http"))
     Subscription.objects.create(  # bypasses validation, as a raw database edit would
         name="slack", kind=Channel.SLACK, target="http://hooks.slack.example/services/x"
     )

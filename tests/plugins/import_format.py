@@ -1,9 +1,11 @@
-"""A test-only evidence import format, ``scoreboard``: ``{"scoreboard": {...}, "scores": {...}}``.
+"""A test-only evidence import format, ``scoreboard``:
+``{"scoreboard": {...}, "results": [{"name": ..., "value": ...}]}``.
 
 In the product it is one module ``evaluations/importers/scoreboard.py`` (this file), its name in
 the import of the shipped formats in ``evaluations/importers/__init__.py``, a section in
 ``docs/import-formats.md`` and a test with a sample file. Defining the reader registers it; the
-import service, the upload form and the API need no change.
+import service, the upload form, the API and the Python client (which asks the server what a
+file is) need no change.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ class ScoreboardFormat(LogFormatReader):
             total_samples=None,
             completed_samples=None,
             error=None,
-            metrics=[ParsedMetric(str(k), float(v)) for k, v in document["scores"].items()],
+            metrics=[
+                ParsedMetric(str(row["name"]), float(row["value"])) for row in document["results"]
+            ],
             provenance={"format": NAME, "run_id": str(board["run"])},
             run_key=f"{NAME}:{board['run']}",
             evaluated_at=str(board["at"]),

@@ -29,7 +29,7 @@ CHECKED = (
 #: Uses of ``Any`` left in the checked code. Lower it when you remove some; never raise it.
 #: Raised once, from 465, when issues 21-29 landed together with two new apps (accountability,
 #: transparency) whose JSON payloads sit at the API boundary; the next round lowers it again.
-MAX_ANY = 542
+MAX_ANY = 493
 
 
 def _annotation_strings(tree: ast.AST) -> list[str]:

@@ -67,7 +67,7 @@ def test_a_new_import_format_is_one_reader(scoreboard, ckpt, safety, tmp_path) -
         json.dumps(
             {
                 "scoreboard": {"run": "r-1", "task": "vct", "at": "2026-01-02T03:04:05+00:00"},
-                "scores": {"vct/acc": 0.25},
+                "results": [{"name": "vct/acc", "value": 0.25}],
             }
         )
     )
@@ -137,3 +137,32 @@ def test_no_extension_point_branches_on_a_kind() -> None:
     assert "suite.runner ==" not in execute
     shown = (REPO / "governance" / "notifications.py").read_text(encoding="utf-8")
     assert "Channel.EMAIL:" not in shown  # the transport shows its own target
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """A plugin (an import format, a transport, a suite runner) builds on its base module's
+    public API: nothing in the product imports an underscore name from another module."""
+    import ast
+
+    apps = ("rsp_portal", "core", "audit", "policies", "evaluations", "suites", "governance")
+    found = []
+    for app in (*apps, "accountability", "transparency", "tests/plugins"):
+        for path in sorted((REPO / app).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found += [
+                        f"{path.relative_to(REPO)}: {node.module}.{alias.name}"
+                        for alias in node.names
+                        if alias.name.startswith("_") and not alias.name.startswith("__")
+                    ]
+    assert found == [], "make the name public (and list it in __all__) or keep it in its module"
+
+
+def test_the_importer_base_declares_its_public_plugin_api() -> None:
+    from evaluations.importers import base
+
+    for name in ("LogFormatReader", "ParsedLog", "ParsedMetric", "ImportFormatError", "hash_file"):
+        assert name in base.__all__
+    assert all(not name.startswith("_") for name in base.__all__)

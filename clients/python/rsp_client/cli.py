@@ -6,8 +6,9 @@
         exit 2  anything else: no answer, timeout, bad token, an answer that is not a gate
     rsp-gate report-checkpoint --model SLUG --name NAME --compute 3e25 [--step N] [--stage S]
     rsp-gate push-results FILE [--model SLUG --checkpoint NAME] [--mapping JSON]
-        FILE is an Inspect AI log (.eval/.json), lm-eval results_*.json, or the generic format:
-        a JSON list of results, or {"results": [...]} (model/checkpoint default to the options)
+        FILE is a log of any format the server imports (Inspect AI .eval/.json, lm-eval
+        results_*.json, ...: the server says which), or the generic format: a JSON list of
+        results, or {"results": [...]} (model/checkpoint default to the options)
 
 Configured by RSP_URL and RSP_TOKEN (or --url and --token).
 """
@@ -171,10 +172,10 @@ def _report(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 
 def _push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     path: Path = args.file
-    items = _generic_results(path)
-    if items is not None:
+    # The server says what the file is (its format registry decides, not this client).
+    if client.detect(path)["kind"] == "results":
         results = []
-        for item in items:
+        for item in _generic_results(path):
             if not isinstance(item, dict):
                 raise RSPError(f"{path}: every result must be a JSON object")
             filled = dict(item)
@@ -194,19 +195,18 @@ def _push(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _generic_results(path: Path) -> list[object] | None:
-    """The results of a file in the generic format, or ``None`` for a log to import."""
-    if path.suffix == ".eval":
-        return None
+def _generic_results(path: Path) -> list[object]:
+    """The results of a file the server called the generic format: a JSON list of results,
+    or an object whose ``results`` is one."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None  # not JSON text: let the server say what it is
-    if isinstance(data, list):
-        return data
-    if isinstance(data, dict) and isinstance(data.get("results"), list):
-        return list(data["results"])
-    return None  # lm-eval ({"results": {task: ...}}) or an Inspect JSON log
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RSPError(f"{path}: not JSON text ({exc})") from None
+    if isinstance(data, dict):
+        data = data.get("results")
+    if not isinstance(data, list):
+        raise RSPError(f"{path}: expected a list of results")
+    return list(data)
 
 
 if __name__ == "__main__":

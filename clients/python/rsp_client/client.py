@@ -41,6 +41,8 @@ __all__ = [
 DEFAULT_TIMEOUT = 10.0
 TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 GATE_STATES = frozenset({"approved", "paused"})
+#: How much of a file :meth:`Client.detect` sends: enough for the server to tell its format.
+DETECT_BYTES = 64 * 1024
 _MAX_RETRY_AFTER = 30.0
 
 
@@ -487,6 +489,21 @@ class Client:
         items = _require(data, "results", list, "bulk results")
         return [Result.from_json(item) for item in items]
 
+    def detect(self, path: str | os.PathLike[str]) -> dict[str, object]:
+        """What the server makes of a file: ``{"kind": "log", "format": ..., "label": ...}``
+        (import it) or ``{"kind": "results", ...}`` (post its results in bulk). Only the first
+        :data:`DETECT_BYTES` are sent; the server's format registry decides, so a format added
+        on the server needs no change here."""
+        file = Path(path)
+        with file.open("rb") as handle:
+            head = handle.read(DETECT_BYTES)
+        fields = {"size": str(file.stat().st_size)}
+        body, content_type = _multipart(fields, "file", file.name, head)
+        data = self.request("POST", "results/detect/", body=body, content_type=content_type)
+        if not isinstance(data, dict) or data.get("kind") not in ("log", "results"):
+            raise ProtocolError("detect: the answer is not a file kind")
+        return data
+
     def import_log(
         self,
         path: str | os.PathLike[str],
@@ -496,7 +513,7 @@ class Client:
         mapping: Mapping[str, str] | None = None,
         preview: bool = False,
     ) -> dict[str, object]:
-        """Import an Inspect AI (``.eval``/``.json``) or lm-eval results file."""
+        """Import a log of any format the server knows (Inspect AI, lm-eval, ...)."""
         file = Path(path)
         fields = {"model": model, "checkpoint": checkpoint}
         if mapping:

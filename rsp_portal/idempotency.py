@@ -20,7 +20,7 @@ from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from evaluations.models import IdempotencyRecord
+from core.models import IdempotencyRecord
 
 if TYPE_CHECKING:
     from core.models import User
