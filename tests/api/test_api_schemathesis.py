@@ -67,6 +67,7 @@ RULES_BEYOND_THE_SCHEMA = {
     ),
     # Contents checked after parsing.
     ("POST /api/v1/results/import/", "file"): "the file must parse as a known format",
+    ("POST /api/v1/results/detect/", "file"): "the file must open as a known format",
     ("POST /api/v1/audit/witness/", "note"): "the note must verify under a configured key",
     # One of two fields; two parameters that exclude each other.
     ("POST /api/v1/commitments/{key}/fulfil/", "evidence_url"): "a link or notes, not none",
