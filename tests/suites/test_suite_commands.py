@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from rsp_portal.env import env_commands
-from suites import commands, runners
+from suites import commands, runner_command, runners
 from suites.models import EvalSuite
 from tests.conftest import client_for
 from tests.governance_fixtures import activate_default_policy, make_model
@@ -50,7 +50,7 @@ def test_a_suite_stored_with_an_argv_fails_its_run_without_running_it(atlas, saf
     EvalSuite.objects.filter(pk=suite.pk).update(config={"argv": ["cat", "/etc/passwd"]})
     suite.refresh_from_db()
     with pytest.raises(runners.RunnerError) as caught:
-        runners.run_command(suite.config, METRICS, lambda d, t: None)
+        runner_command.run_command(suite.config, METRICS, lambda d, t: None)
     assert "allow-list" in caught.value.message
     assert not caught.value.retryable
 
@@ -60,7 +60,7 @@ def test_a_command_runs_without_the_database_url_or_secrets_in_its_environment(m
     monkeypatch.setenv("SECRET_KEY", "x" * 50)
     monkeypatch.setenv("AUDIT_SIGNING_KEY_FILE", "/keys/private/audit-signing-key.pem")
     argv, _, env = commands.resolve("emit-metrics", ["--env"])
-    completed = runners.run_in_own_group(argv, runners.REPO_DIR, 30, env)
+    completed = runner_command.run_in_own_group(argv, runners.REPO_DIR, 30, env)
     seen = json.loads(completed.stdout)
     assert "DATABASE_URL" not in seen
     assert "SECRET_KEY" not in seen
@@ -84,7 +84,7 @@ def test_secrets_in_a_commands_output_are_redacted_before_they_are_stored():
         "command", {"command": "emit-metrics", "args": ["--echo", leaked]}
     )
     with pytest.raises(runners.RunnerError) as caught:
-        runners.run_command(config, METRICS, lambda d, t: None)
+        runner_command.run_command(config, METRICS, lambda d, t: None)
     log = caught.value.log_excerpt
     for secret in ("MC4CAQAw", "pa55word-long", "rsp_abcdefghijklmnop", "s3cret-key-value"):
         assert secret not in log

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from suites.runners import run_in_own_group
+from suites.runner_command import run_in_own_group
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
 

@@ -19,7 +19,7 @@ from core import outbox
 from core.models import OutboxMessage, OutboxStatus
 from evaluations.models import EvalResult
 from rsp_portal.errors import ServiceError
-from suites import runners
+from suites import runner_command, runner_inspect, runners
 from suites import services as suites
 from suites.models import EvalSuite, SuiteRun, SuiteRunResult
 from tests.governance_fixtures import activate_default_policy, make_model
@@ -60,14 +60,17 @@ def test_an_inspect_config_names_a_shipped_task_and_a_model_spec():
     )
     assert config["task"] == "demo_capabilities"
     assert config["limit"] == 5
-    assert runners.resolve_task("suites/inspect_tasks/demo_capabilities.py")[1] == (
+    assert runner_inspect.resolve_task("suites/inspect_tasks/demo_capabilities.py")[1] == (
         "demo_capabilities"
     )
 
 
 def test_a_stored_task_path_from_before_suites_became_an_app_still_resolves():
-    path, function = runners.resolve_task("evaluations/inspect_tasks/demo_capabilities.py")
-    assert (path, function) == (runners.TASKS_DIR / "demo_capabilities.py", "demo_capabilities")
+    path, function = runner_inspect.resolve_task("evaluations/inspect_tasks/demo_capabilities.py")
+    assert (path, function) == (
+        runner_inspect.TASKS_DIR / "demo_capabilities.py",
+        "demo_capabilities",
+    )
 
 
 @pytest.mark.parametrize(
@@ -115,7 +118,7 @@ def test_a_command_config_gets_a_default_timeout():
     assert runners.validate_config("command", {"command": "emit-metrics"}) == {
         "command": "emit-metrics",
         "args": [],
-        "timeout": runners.DEFAULT_COMMAND_TIMEOUT,
+        "timeout": runner_command.DEFAULT_COMMAND_TIMEOUT,
     }
 
 
@@ -213,13 +216,13 @@ def test_deleting_a_suite_that_never_ran_removes_its_schedule(atlas):
     ],
 )
 def test_command_output_is_read_as_a_json_object_of_metrics(stdout):
-    metrics = {m.name: m for m in runners.parse_metrics_output(stdout)}
+    metrics = {m.name: m for m in runner_command.parse_metrics_output(stdout)}
     assert metrics["ctf/accuracy"].value == 0.25
     assert metrics["swe/accuracy"].value == 0.1
 
 
 def test_command_output_keeps_stderr_and_sample_counts():
-    (metric,) = runners.parse_metrics_output(
+    (metric,) = runner_command.parse_metrics_output(
         '{"metrics": {"ctf/accuracy": {"value": 0.25, "stderr": 0.02, "n_samples": 40}}}'
     )
     assert (metric.stderr, metric.n_samples) == (0.02, 40)
@@ -236,14 +239,14 @@ def test_command_output_keeps_stderr_and_sample_counts():
 )
 def test_unreadable_command_output_is_a_clear_error(stdout, message):
     with pytest.raises(runners.RunnerError) as caught:
-        runners.parse_metrics_output(stdout)
+        runner_command.parse_metrics_output(stdout)
     assert message in caught.value.message
 
 
 def test_the_command_runner_runs_the_allow_listed_command_and_maps_its_metrics():
     progress: list[tuple[int, int]] = []
     config = runners.validate_config("command", command_config({"ctf/accuracy": 0.4}))
-    output = runners.run_command(
+    output = runner_command.run_command(
         config, {"ctf/accuracy": "cyber.ctf_solve_rate"}, lambda d, t: progress.append((d, t))
     )
     assert [(key, m.value) for key, m in output.results] == [("cyber.ctf_solve_rate", 0.4)]
@@ -254,7 +257,7 @@ def test_the_command_runner_runs_the_allow_listed_command_and_maps_its_metrics()
 def test_the_command_runner_reports_a_failing_exit_with_its_last_words():
     config = runners.validate_config("command", failing_config("disk full"))
     with pytest.raises(runners.RunnerError) as caught:
-        runners.run_command(config, METRICS, lambda d, t: None)
+        runner_command.run_command(config, METRICS, lambda d, t: None)
     assert caught.value.message == "The command exited with status 1: disk full"
     assert "starting" in caught.value.log_excerpt
 
@@ -264,14 +267,14 @@ def test_the_command_runner_stops_a_command_at_its_timeout():
         "command", {"command": "emit-metrics", "args": ["--sleep-forever"], "timeout": 1}
     )
     with pytest.raises(runners.RunnerError) as caught:
-        runners.run_command(config, METRICS, lambda d, t: None)
+        runner_command.run_command(config, METRICS, lambda d, t: None)
     assert "timed out after 1 s" in caught.value.message
 
 
 def test_a_declared_metric_missing_from_the_output_fails_without_retry():
     config = runners.validate_config("command", command_config({"ctf/accuracy": 0.4}))
     with pytest.raises(runners.RunnerError) as caught:
-        runners.run_command(config, METRICS, lambda d, t: None)
+        runner_command.run_command(config, METRICS, lambda d, t: None)
     assert "did not report swe/accuracy" in caught.value.message
     assert not caught.value.retryable
 
@@ -326,7 +329,7 @@ def test_a_worker_that_lost_its_lease_cannot_commit(atlas, sent):
     SuiteRun.objects.filter(pk=run.pk).update(lease_expires_at=timezone.now() - timedelta(1))
     fresh = suites.claim(run.pk, "w2")
     assert fresh is not None and fresh.attempts == 2
-    output = runners.run_command(suite.config, suite.metrics, lambda d, t: None)
+    output = runner_command.run_command(suite.config, suite.metrics, lambda d, t: None)
     assert suites.complete(run.pk, stale.attempts, output) is False
     assert suites.complete(run.pk, fresh.attempts, output) is True
     assert SuiteRunResult.objects.filter(run=run).count() == 2
@@ -387,7 +390,7 @@ def test_a_cancelled_run_discards_its_output(atlas, sent):
     run = suites.request_run(suite, atlas, actor=None)
     claimed = suites.claim(run.pk, "w1")
     suites.cancel_run(run, None)
-    output = runners.run_command(suite.config, suite.metrics, lambda d, t: None)
+    output = runner_command.run_command(suite.config, suite.metrics, lambda d, t: None)
     assert suites.complete(run.pk, claimed.attempts, output) is False
     assert not EvalResult.objects.exists()
 
