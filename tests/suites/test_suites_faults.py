@@ -92,7 +92,10 @@ def _audit_actions(run: SuiteRun) -> list[str]:
 def test_a_scheduled_run_executes_on_a_worker_and_its_results_move_the_gate(worker):
     activate_default_policy()
     model = make_model("atlas")
-    before = {d["threshold"]: d for d in gate_services.gate_for(model)["determinations"]}
+    gate = gate_services.gate_for(model)
+    before = {d["threshold"]: d for d in gate["determinations"]}
+    # The whole verdict in the message: a gate without determinations says why (its reasons).
+    assert "AUTONOMY-CHECKPOINT" in before, gate
     assert before["AUTONOMY-CHECKPOINT"]["status"] == "presumed"  # no evidence yet
     # 0.6 is past the autonomy checkpoint's critical line (0.5) in the default policy: an early
     # warning, which the gate shows and notifies without pausing for it.
