@@ -13,7 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from core import events
-from rsp_portal.rows import Columns, param_datetime
+from rsp_portal.rows import Columns, JoinedRows, param_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -330,41 +330,28 @@ class ApiToken(models.Model):
             )
 
 
-_TOKEN_SQL: dict[str, tuple[str, Columns[ApiToken], Columns[User]]] = {}
+_TOKENS: JoinedRows[ApiToken, User] = JoinedRows(
+    lambda: Columns(ApiToken, "t"),
+    lambda: Columns(
+        User, "u", [f.name for f in User._meta.concrete_fields if f.name != "password"]
+    ),
+    "user_id",
+    lambda q: (
+        f"t.{q('key_id')} = %s AND t.{q('revoked_at')} IS NULL "
+        f"AND (t.{q('expires_at')} IS NULL OR t.{q('expires_at')} > %s)"
+    ),
+)
 
 
 def _token_lookup(key_id: str) -> ApiToken | None:
     """The active token with ``key_id`` and its user (all but the password; the role is a
     column), in one statement built once per database vendor (no ORM compilation per request).
     Nothing is cached between requests: a revocation or role change counts at once."""
-    from django.db import connection
-
-    built = _TOKEN_SQL.get(connection.vendor)
-    if built is None:
-        token_cols = Columns(ApiToken, "t")
-        user_cols = Columns(
-            User, "u", [f.name for f in User._meta.concrete_fields if f.name != "password"]
-        )
-        q = connection.ops.quote_name
-        sql = (
-            f"SELECT {token_cols.sql()}, {user_cols.sql()} "  # noqa: S608
-            f"FROM {q(ApiToken._meta.db_table)} t "
-            f"JOIN {q(User._meta.db_table)} u ON u.{q('id')} = t.{q('user_id')} "
-            f"WHERE t.{q('key_id')} = %s AND t.{q('revoked_at')} IS NULL "
-            f"AND (t.{q('expires_at')} IS NULL OR t.{q('expires_at')} > %s)"
-        )  # table and column names from _meta; values are parameters
-        built = _TOKEN_SQL[connection.vendor] = (sql, token_cols, user_cols)
-    template, token_cols, user_cols = built
-    params: list[str | datetime | None] = [key_id, param_datetime(timezone.now())]
-    with connection.cursor() as cursor:
-        cursor.execute(template, params)
-        rows = cursor.fetchall()
-    if not rows:
+    found = _TOKENS.fetch([key_id, param_datetime(timezone.now())])
+    if not found:
         return None
-    first = rows[0]
-    size = len(token_cols)
-    token = token_cols.instance(first[:size])
-    token.user = user_cols.instance(first[size : size + len(user_cols)])
+    token, user = found[0]
+    token.user = user
     return token
 
 

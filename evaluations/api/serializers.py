@@ -282,6 +282,42 @@ def result_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, object]]:
     ]
 
 
+def result_of(result: EvalResult) -> dict[str, object]:
+    """``EvalResultSerializer(result).data`` without building the serializer's fields (a test
+    compares them): the representation of one stored result, through :func:`result_rows`.
+    Its model, checkpoint and submitter are read as the serializer reads them."""
+    submitter = result.submitted_by
+    (row,) = result_rows(
+        [
+            {
+                "id": result.pk,
+                "model__slug": result.model.slug,
+                "checkpoint__name": result.checkpoint.name,
+                "metric_key": result.metric_key,
+                "value": result.value,
+                "stderr": result.stderr,
+                "stderr_derived": result.stderr_derived,
+                "n_samples": result.n_samples,
+                "elicitation": result.elicitation,
+                "mitigation": result.mitigation,
+                "source": result.source,
+                "external_body": result.external_body,
+                "provenance": result.provenance,
+                "submitted_by__username": submitter.username if submitter else None,
+                "notes": result.notes,
+                "evidence_url": result.evidence_url,
+                "supersedes": result.supersedes_id,
+                "correction_reason": result.correction_reason,
+                "evaluated_at": result.evaluated_at,
+                "partial": result.partial,
+                "recorded_at": result.recorded_at,
+                "is_current": getattr(result, "is_current", True),
+            }
+        ]
+    )
+    return row
+
+
 class ElicitationSerializer(serializers.Serializer[Any]):
     scaffold = serializers.CharField(required=False)
     attempts = serializers.IntegerField(min_value=1, required=False)

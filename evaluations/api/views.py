@@ -45,6 +45,7 @@ from evaluations.api.serializers import (
     LineageConfirmSerializer,
     MetricMappingSerializer,
     PendingCorrectionSerializer,
+    result_of,
     result_rows,
 )
 from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping, PendingCorrection
@@ -231,7 +232,7 @@ class ResultList(generics.ListAPIView[EvalResult]):
                 EvalResult.Source.API,
                 via=via_for(request),
             )
-            return status.HTTP_201_CREATED, EvalResultSerializer(result).data
+            return status.HTTP_201_CREATED, result_of(result)
 
         return idempotent(request, effect)
 
@@ -262,7 +263,7 @@ class ResultBulk(APIView):
             )
             return status.HTTP_201_CREATED, {
                 "created": len(created),
-                "results": EvalResultSerializer(created, many=True).data,
+                "results": [result_of(result) for result in created],
             }
 
         return idempotent(request, effect)

@@ -352,6 +352,65 @@ RESULT_POST_BUDGET = 17 if connection.vendor == "postgresql" else 18
 FAMILY_POST_BUDGET = RESULT_POST_BUDGET + 2
 
 
+def test_the_named_checkpoints_are_the_orms(django_assert_num_queries):
+    from evaluations.services import _checkpoints_named
+
+    atlas, other = make_model(), make_model("other")
+    add_checkpoint(atlas, "ckpt-2", 2e24)
+    Checkpoint.objects.create(
+        model=other, name="ckpt-2", effective_compute=3e24, step=7, metadata={"a": [1, 2.5]}
+    )
+
+    def fields(ckpt: Checkpoint) -> tuple[dict[str, Any], dict[str, Any]]:
+        ours = {f.attname: getattr(ckpt, f.attname) for f in Checkpoint._meta.concrete_fields}
+        model = {f.attname: getattr(ckpt.model, f.attname) for f in AIModel._meta.concrete_fields}
+        return ours, model
+
+    for names, slugs in [
+        ({"ckpt-1"}, {"atlas"}),
+        ({"ckpt-1", "ckpt-2", "nope"}, {"atlas", "other", "nope"}),
+        ({"ckpt-2"}, {"other"}),
+        ({"nope"}, {"atlas"}),
+    ]:
+        expected = Checkpoint.objects.filter(name__in=names, model__slug__in=slugs)
+        with django_assert_num_queries(1):
+            got = _checkpoints_named(names, slugs)
+        assert [fields(c) for c in got] == [fields(c) for c in expected.select_related("model")]
+    with django_assert_num_queries(0):
+        assert _checkpoints_named(set(), {"atlas"}) == _checkpoints_named({"ckpt-1"}, set()) == []
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_a_stored_results_body_is_the_serializers_representation(pipeline, zone):
+    from evaluations import services as evidence
+    from evaluations.api.serializers import EvalResultSerializer, result_of
+
+    activate_default_policy()
+    model = make_model()
+    item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
+    created = evidence.record_results(
+        [
+            {**item, "value": 0.25, "stderr": 0.01, "n_samples": 200, "notes": "é ✓"},
+            {**item, "value": 1, "evaluated_at": "2026-01-02T03:04:05.678901+02:00"},
+            {**item, "value": 0.5, "partial": True, "mitigation": "post", "n_samples": 7,
+             "elicitation": {"attempts": 3}, "evidence_url": "https://evidence.example/r",
+             "external_body": "An institute"},
+        ],
+        pipeline,
+        EvalResult.Source.API,
+        provenance={"eval_id": "e-1"},
+    )  # fmt: skip
+    corrected = evidence.correct_result(
+        created[0], {"value": 0.3}, "typo", None, source=EvalResult.Source.API
+    )
+    with timezone.override(zone):
+        for result in [*created, corrected, EvalResult.objects.get(pk=corrected.pk)]:
+            assert result_of(result) == dict(EvalResultSerializer(result).data)
+    assert {result_of(result)["submitted_by"] for result in created} == {pipeline.username}
+    assert result_of(corrected)["submitted_by"] is None
+    assert result_of(corrected)["supersedes"] == created[0].pk
+
+
 def test_a_prepared_entry_encodes_to_the_verifiers_canonical_body():
     from django.conf import settings
 
