@@ -493,7 +493,9 @@ def _from_summary(
         elif kind == "g":
             owner = reduction.owner.get(a)
             reduction.count(owner, key, int(b), int(n))
-            reduction.short(owner, key, _lines(key2), _lines(mit))
+            # The strong results short of a line count there only for a claimed ancestor.
+            strong_short = _lines(mit) if owner in reduction.claimed else {}
+            reduction.short(owner, key, _lines(key2), strong_short)
             if t1 is not None:
                 reduction.dated[(a, key)] = parse_when(t1)
         elif kind == "r":
@@ -503,4 +505,6 @@ def _from_summary(
 
 def _lines(text: str | None) -> dict[float, int]:
     """A summary's ``{repr(line): count}`` JSON as ``{line: count}``."""
-    return {float(line): int(count) for line, count in json.loads(text or "{}").items()}
+    if not text or text == "{}":  # most groups: nothing short of a line
+        return {}
+    return {float(line): int(count) for line, count in json.loads(text).items()}

@@ -59,6 +59,17 @@ def _key() -> bytes:
 
 def _canonical(value: object) -> object:
     """JSON columns hand numbers back as int or float as they please: compare as floats."""
+    # The exact JSON types first (a verdict holds hundreds of values); anything else, subclasses
+    # included, takes the general rules below, which the fast path agrees with.
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): _canonical(v) for k, v in value.items()}  # type: ignore[attr-defined]
+    if kind is list:
+        return [_canonical(v) for v in value]  # type: ignore[attr-defined]
+    if kind is float or kind is int:
+        return repr(float(value))  # type: ignore[arg-type]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float):
