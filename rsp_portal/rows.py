@@ -3,7 +3,8 @@
 The hot paths (the bearer token on every API request, the stored gate row) run one fixed
 statement each. Compiling it through the ORM cost more than running it (``BENCHMARKS.md``), so
 the statement text is built once from ``_meta`` and each column's value goes through the same
-database converters the ORM applies (JSON decoding, SQLite datetimes and booleans).
+database converters the ORM applies (JSON decoding, SQLite datetimes and booleans). Stored
+rows are written back the same way (:class:`RowUpdate`, ``save()`` without compiling it).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Field, Model
+from django.db.models.signals import post_save, pre_save
 from django.utils.dateparse import parse_datetime
 
 #: A database converter: ``(value, expression, connection) -> value``.
@@ -118,6 +120,59 @@ class JoinedRows(Generic[M, P]):
             rows = cursor.fetchall()
         size, end = len(child), len(child) + len(parent)
         return [(child.instance(row[:size]), parent.instance(row[size:end])) for row in rows]
+
+
+class RowUpdate(Generic[M]):
+    """``instance.save()`` of a stored row, without compiling the UPDATE per call: every
+    concrete column but the primary key set by primary key, each value prepared as the ORM's
+    UPDATE prepares it (``pre_save``, ``get_db_prep_save``), in a statement built once per
+    database vendor. Anything the plain path would do differently (a row not stored yet, or
+    not found, signal receivers, a field with its own placeholder) goes through ``save()``."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self._built: dict[str, tuple[str, tuple[Field[object, object], ...]] | None] = {}
+
+    def _statement(self) -> tuple[str, tuple[Field[object, object], ...]] | None:
+        if connection.vendor not in self._built:
+            meta = self.model._meta
+            pk = meta.pk
+            assert pk is not None
+            fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+            built = None
+            if not meta.parents and not any(hasattr(f, "get_placeholder") for f in fields):
+                q = connection.ops.quote_name
+                sets = ", ".join(f"{q(f.column or f.attname)} = %s" for f in fields)
+                built = (
+                    f"UPDATE {q(meta.db_table)} SET {sets} "  # noqa: S608 (names from _meta)
+                    f"WHERE {q(pk.column or pk.attname)} = %s",
+                    fields,
+                )
+            self._built[connection.vendor] = built
+        return self._built[connection.vendor]
+
+    def save(self, instance: M) -> None:
+        built = self._statement()
+        model = type(instance)
+        if (
+            built is None
+            or model is not self.model
+            or instance.pk is None
+            or instance._state.adding
+            or pre_save.has_listeners(model)
+            or post_save.has_listeners(model)
+        ):
+            instance.save()
+            return
+        sql, fields = built
+        params = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(sql, [*params, instance.pk])
+            updated = cursor.rowcount
+        if updated != 1:  # gone: the plain path inserts it again, as save() always has
+            instance.save()
+            return
+        instance._state.db = connection.alias
 
 
 def param_datetime(value: datetime) -> str | datetime | None:

@@ -352,6 +352,58 @@ RESULT_POST_BUDGET = 17 if connection.vendor == "postgresql" else 18
 FAMILY_POST_BUDGET = RESULT_POST_BUDGET + 2
 
 
+def test_a_prebuilt_row_update_stores_what_save_stores(django_assert_num_queries):
+    from django.db.models.signals import pre_save
+
+    from governance.models import GateState
+    from rsp_portal.rows import RowUpdate
+
+    def columns(state: GateState) -> dict[str, Any]:
+        row = GateState.objects.values().get(pk=state.pk)
+        return {k: v for k, v in row.items() if k not in ("id", "model_id")}
+
+    writer = RowUpdate(GateState)
+    ours, theirs = (GateState.objects.get(model=make_model(slug), scope="scaling")
+                    for slug in ("atlas", "other"))  # fmt: skip
+    values = {
+        "state": "paused",
+        "reasons": [{"code": "x", "message": "é ✓", "n": 1}],
+        "verdict": {"state": "paused", "lines": [0.5, 2, None], "limit": 1e300, "ok": True},
+        "computed_at": timezone.now(),
+        "valid_until": None,
+        "mac": "ab" * 32,
+        "evidence_seq": 7,
+    }
+    for state in (ours, theirs):
+        for name, value in values.items():
+            setattr(state, name, value)
+    with django_assert_num_queries(1):
+        writer.save(ours)
+    theirs.save()
+    assert columns(ours) == columns(theirs)
+    assert columns(ours)["mac"] == values["mac"] and columns(ours)["valid_until"] is None
+    ours.valid_until = theirs.valid_until = timezone.now()
+    writer.save(ours)
+    theirs.save()
+    assert columns(ours) == columns(theirs)
+
+    new = GateState(model=ours.model, scope="scaling", computed_at=timezone.now())
+    GateState.objects.filter(pk=ours.pk).delete()
+    writer.save(new)  # not stored yet: save() inserts it
+    assert new.pk is not None and GateState.objects.filter(pk=new.pk).exists()
+    seen: list[object] = []
+
+    def receiver(sender: object, instance: object, **kwargs: object) -> None:
+        seen.append(instance)
+
+    pre_save.connect(receiver, sender=GateState)
+    try:
+        writer.save(new)  # a receiver is told, as save() tells it
+    finally:
+        pre_save.disconnect(receiver, sender=GateState)
+    assert seen == [new]
+
+
 def test_the_named_checkpoints_are_the_orms(django_assert_num_queries):
     from evaluations.services import _checkpoints_named
 
