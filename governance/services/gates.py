@@ -137,7 +137,8 @@ def recompute(
         family = reads.state.descendants if reads is not None else _descendant_ids(model)
     if not family:  # None only when not read, which ``descendants`` rules out
         due = (lambda scope, at: _verdict_at(model, scope, reads, at)) if catch_up else None
-        return _store_verdicts(model, _verdicts(model, reads, now), now, cause, actor, due)
+        verdicts = _verdicts(model, reads, now)
+        return _store_verdicts(model, verdicts, now, cause, actor, due, seq=_seq(reads))
     return _recompute_family(model, reads, family, now, cause, actor)[model.pk]
 
 
@@ -218,7 +219,27 @@ def _recompute_family(
         verdicts[pk] = _verdicts(member, family_reads.get(pk), now)
     causes = {pk: f"{cause} (ancestor {model.slug})" for pk in members}
     causes[model.pk] = cause
-    return _store_family({model.pk: model, **members}, verdicts, now, causes, actor)
+    seqs = {pk: _seq(family_reads.get(pk)) for pk in members}
+    seqs[model.pk] = _seq(reads)
+    return _store_family({model.pk: model, **members}, verdicts, now, causes, actor, seqs)
+
+
+def _seq(reads: adapter.Reads | None) -> int:
+    """The count of result writes the reads are current up to (none when unread)."""
+    return reads.state.evidence_seq if reads is not None else 0
+
+
+def settled(model: AIModel, owed: int) -> bool:
+    """Lock ``model``'s stored gate rows (the recomputation that may follow writes them) and
+    say whether every scope's is already computed from inputs read after ``owed`` result
+    writes (by a concurrent writer's recomputation): then this write's is done."""
+    seqs = list(
+        GateState.objects.select_for_update()
+        .filter(model=model)
+        .order_by("pk")
+        .values_list("evidence_seq", flat=True)
+    )
+    return len(seqs) == len(Scope.values) and min(seqs) >= owed
 
 
 def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
@@ -237,6 +258,8 @@ def _store_verdicts(
     cause: str,
     actor: Actor,
     due: Due | None = None,
+    *,
+    seq: int = 0,
 ) -> dict[str, GateState]:
     """Store each scope's verdict: the rows locked in one query, then each written. With
     ``due``, the changes that fell due by time since each row was stored are recorded first,
@@ -256,6 +279,7 @@ def _store_verdicts(
     # One save per row: Django's bulk_update builds a CASE per field and row, which costs more
     # CPU than the round trip it spares (2.7 ms against 1.0 ms for two rows, BENCHMARKS.md).
     for state in states.values():
+        state.evidence_seq = seq
         gatemac.seal(state)
         _STATE_ROWS.save(state)
     return states
@@ -271,6 +295,7 @@ def _store_family(
     now: datetime,
     causes: dict[int, str],
     actor: Actor,
+    seqs: dict[int, int],
 ) -> dict[int, dict[str, GateState]]:
     """Store the verdicts of several models in a fixed number of queries: the rows locked in
     one, created and updated in one each, the transitions inserted in one, the audit entries
@@ -301,6 +326,7 @@ def _store_family(
             }
         rows = [state for states in out.values() for state in states.values()]
         for row in rows:
+            row.evidence_seq = seqs.get(row.model_id, 0)
             gatemac.seal(row)
         new = [row for row in rows if row.pk is None]
         if new:
@@ -308,7 +334,16 @@ def _store_family(
         old = [row for row in rows if row.pk is not None and row not in new]
         if old:
             GateState.objects.bulk_update(
-                old, ["state", "reasons", "verdict", "computed_at", "valid_until", "mac"]
+                old,
+                [
+                    "state",
+                    "reasons",
+                    "verdict",
+                    "computed_at",
+                    "valid_until",
+                    "mac",
+                    "evidence_seq",
+                ],
             )
         if transitions:
             GateTransition.objects.bulk_create(transitions)
@@ -448,10 +483,20 @@ def gate_for(
     state = GateState.objects.filter(model=model, scope=scope).first()
     if state is not None and state.mac and not gatemac.verifies(state):
         return _unverified_payload(model.slug, scope, now)
-    if state is None or not state.mac or _is_stale(state, now):
+    if state is None or not state.mac or _is_stale(state, now) or _behind(state):
         with transaction.atomic():
             state = recompute(model, "gate.read", descendants=False, catch_up=True)[scope]
     return _gate_payload(model.slug, scope, state.verdict, state.computed_at)
+
+
+def _behind(state: GateState) -> bool:
+    """Whether a result write counted on the model since the row was computed is missing
+    from it (its recomputation failed or has not run yet)."""
+    from evaluations.models import EvidenceSummaryState
+
+    return EvidenceSummaryState.objects.filter(
+        model_id=state.model_id, evidence_seq__gt=state.evidence_seq
+    ).exists()
 
 
 def _unverified_payload(slug: str, scope: str, now: datetime) -> dict[str, object]:
@@ -491,6 +536,8 @@ def stored_gate_from_row(
 def _stored_statement() -> tuple[str, Columns[GateState]]:
     from django.db import connection
 
+    from evaluations.models import EvidenceSummaryState
+
     built = _STORED_SQL.get(connection.vendor)
     if built is None:
         columns = Columns(
@@ -503,7 +550,11 @@ def _stored_statement() -> tuple[str, Columns[GateState]]:
         sql = (
             f"SELECT {names} FROM {q(GateState._meta.db_table)} gs "  # noqa: S608
             f"JOIN {q(AIModel._meta.db_table)} m ON m.{q('id')} = gs.{q('model_id')} "
-            f"WHERE m.{q('slug')} = %s AND gs.{q('scope')} = %s"
+            f"WHERE m.{q('slug')} = %s AND gs.{q('scope')} = %s "
+            # A row behind the model's count of result writes is not served (gate_for).
+            f"AND gs.{q('evidence_seq')} >= COALESCE((SELECT o.{q('evidence_seq')} "
+            f"FROM {q(EvidenceSummaryState._meta.db_table)} o "
+            f"WHERE o.{q('model_id')} = gs.{q('model_id')}), 0)"
         )  # table and column names from _meta; values are parameters
         built = _STORED_SQL[connection.vendor] = (sql, columns)
     return built
