@@ -31,6 +31,7 @@ from governance.services.gates import (
     recompute,
     recompute_all,
     stored_gate,
+    stored_gate_body,
     stored_gate_from_row,
 )
 from governance.services.hooks import (
@@ -65,5 +66,6 @@ __all__ = [
     "request_decision",
     "sign_decision",
     "stored_gate",
+    "stored_gate_body",
     "stored_gate_from_row",
 ]
