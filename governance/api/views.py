@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.authentication import BearerTokenAuthentication
+from core.models import ApiToken
 from evaluations.models import AIModel
 from governance import adapter, safeguards, services
 from governance.api import serializers as s
@@ -131,13 +132,19 @@ def _stored_read(request: HttpRequest, slug: str) -> HttpResponse | None:
     ):
         return None
     try:
-        found = BearerTokenAuthentication().authenticate(request)
-        if found is None:
+        text = BearerTokenAuthentication.token_text(request)
+        if text is None:
             return None  # not a bearer request
-        user, token = found
+        # The token and the stored row in one statement; the token is checked as DRF's
+        # authenticator checks it (``ApiToken.authenticate`` is the same method).
+        found = ApiToken.authenticate_with(text, services.stored_gate_rider(slug, Scope.SCALING))
+        if found is None:
+            return None  # DRF answers 401
+        token, row = found
+        user = token.user
         if not authz.can(user, GateView.actions["GET"], token):
             return None  # DRF refuses it, naming what was missing, and logs the denial
-        body = services.stored_gate_body(slug, Scope.SCALING)
+        body = services.stored_gate_body(slug, Scope.SCALING, row)
     except (AuthenticationFailed, DatabaseError):
         return None  # DRF answers: 401, or 503 from ApiErrorMiddleware
     except Exception:

@@ -33,6 +33,7 @@ from governance.services.gates import (
     stored_gate,
     stored_gate_body,
     stored_gate_from_row,
+    stored_gate_rider,
 )
 from governance.services.hooks import (
     on_audit_outcome_changed,
@@ -68,4 +69,5 @@ __all__ = [
     "stored_gate",
     "stored_gate_body",
     "stored_gate_from_row",
+    "stored_gate_rider",
 ]

@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 import audit
+from core.models import Rider
 from evaluations.models import AIModel
 from governance import adapter, gatemac, notifications
 from governance.gate import (
@@ -498,16 +499,26 @@ _BODIES: dict[tuple[str, str], tuple[tuple[object, ...], GateState, bytes]] = {}
 _BODIES_LOCK = threading.Lock()
 
 
-def stored_gate_body(slug: str, scope: str = Scope.SCALING) -> bytes | None:
+def stored_gate_rider(slug: str, scope: str = Scope.SCALING) -> Rider:
+    """The stored gate row of ``slug`` as a rider of the bearer token's statement (one round
+    trip for both); its raw row goes to :func:`stored_gate_body`."""
+    return Rider(_stored_statement()[0], (slug, scope))
+
+
+def stored_gate_body(
+    slug: str, scope: str = Scope.SCALING, row: Sequence[object] | None = None
+) -> bytes | None:
     """The stored gate of ``slug`` as the API's JSON bytes (those of :func:`stored_gate`
-    rendered by DRF's ``JSONRenderer``), in one query, when its row is fresh and its MAC
-    verifies; None otherwise: no such model or row, a stale row, or one whose MAC fails. The
-    caller then answers through :func:`stored_gate` and :func:`gate_for`, which recompute or
-    answer paused with the reason, logged, exactly as without this reader."""
+    rendered by DRF's ``JSONRenderer``) when its row is fresh and its MAC verifies; None
+    otherwise: no such model or row, a stale row, or one whose MAC fails. The caller then
+    answers through :func:`stored_gate` and :func:`gate_for`, which recompute or answer paused
+    with the reason, logged, exactly as without this reader. ``row``: the raw row read by
+    :func:`stored_gate_rider` (else read here, one query)."""
     sql, columns = _stored_statement()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [slug, scope])
-        row = cursor.fetchone()
+    if row is None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [slug, scope])
+            row = cursor.fetchone()
     if row is None or row[0] is None:
         return None
     raw = tuple(row)

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.response import Response
@@ -107,13 +106,9 @@ def test_a_tampered_stored_gate_is_answered_paused_by_drf(pipeline, safety, rso,
     client = bearer(pipeline)
     url = f"/api/v1/models/{model.slug}/gate/"
     assert client.get(url).json()["state"] == "approved"  # its bytes are now kept
-    with connection.cursor() as cursor:  # edited outside the application, MAC left alone
-        cursor.execute(
-            "UPDATE governance_gatestate SET verdict = "
-            "jsonb_set(verdict::jsonb, '{approved_compute_limit}', '1e30')::jsonb "
-            "WHERE model_id = %s AND scope = 'scaling'",
-            [model.pk],
-        )
+    # Edited outside the application: an UPDATE that leaves the MAC alone.
+    rows = GateState.objects.filter(model=model, scope="scaling")
+    rows.update(verdict={**rows.get().verdict, "approved_compute_limit": 1e30})
     fast, drf = _both(client, url, monkeypatch)
     assert isinstance(fast, Response)  # DRF answered it
     assert fast.json()["state"] == "paused"
