@@ -346,9 +346,9 @@ class ApiToken(models.Model):
 
 @dataclass(frozen=True)
 class Rider:
-    """A one-row ``SELECT`` of ``width`` columns that a hot path reads in the bearer token's
-    statement (``ApiToken.authenticate_with``), saving a round trip: the caller names it; the
-    token's checks do not depend on it. Its parameters come before the token's."""
+    """A one-row ``SELECT`` that a hot path reads in the bearer token's statement
+    (``ApiToken.authenticate_with``, ADR 0043), saving a round trip: the caller passes it down;
+    the token's checks do not depend on it. Its parameters come before the token's."""
 
     sql: str
     params: tuple[str | int | float | None, ...]
