@@ -153,15 +153,16 @@ def test_the_gate_inputs_take_two_queries_whatever_the_evidence(django_assert_nu
     assert len(inp.evidence.results) <= 2 * len(metrics)
 
 
-def test_the_stored_gate_read_takes_two_queries(pipeline, safety, django_assert_num_queries):
+def test_the_stored_gate_read_takes_one_query(pipeline, safety, django_assert_num_queries):
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)
     baseline(model, safety)
     client = bearer(pipeline)
     assert client.get(f"/api/v1/models/{model.slug}/gate/").status_code == 200
-    # Expect 2 queries: the token with its user and roles; the stored gate row with its model.
-    with django_assert_num_queries(2):
+    # Expect 1 query (ADR 0043; was 2): the token with its user and roles, and riding in the
+    # same statement the stored gate row with its model.
+    with django_assert_num_queries(1):
         response = client.get(f"/api/v1/models/{model.slug}/gate/")
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
