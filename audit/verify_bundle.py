@@ -94,6 +94,7 @@ __all__ = [
     "GENESIS_PREV",
     "VERIFY_MD",
     "BundleError",
+    "MerkleAccumulator",
     "NoteError",
     "VerificationError",
     "VerifyReport",
@@ -412,7 +413,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-class _MerkleAccumulator:
+class MerkleAccumulator:
     """Streaming RFC 6962 tree head over leaves appended in order.
 
     Keeps only the roots of the maximal perfect subtrees (one per set bit of the
@@ -449,6 +450,22 @@ class _MerkleAccumulator:
             node = node_hash(left, node)
         return node
 
+    def frontier(self) -> list[bytes]:
+        """The roots of the maximal perfect subtrees, largest first: all that is needed to
+        go on appending (one per set bit of the size)."""
+        return list(self._stack)
+
+    @classmethod
+    def resume(cls, size: int, frontier: Sequence[bytes]) -> MerkleAccumulator:
+        """The accumulator of ``size`` leaves from its ``frontier``; ValueError unless the
+        frontier has one 32-byte node per set bit of ``size``."""
+        if size < 0 or len(frontier) != size.bit_count() or any(len(n) != 32 for n in frontier):
+            raise ValueError(f"not the Merkle frontier of {size} leaves")
+        acc = cls()
+        acc._size = size
+        acc._stack = [bytes(n) for n in frontier]
+        return acc
+
 
 def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     """RFC 6962 §2.1 Merkle tree hash over already-hashed leaves.
@@ -456,7 +473,7 @@ def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     The empty tree's root is SHA-256(""). O(n) time, O(log n) memory.
     Raises ValueError if a leaf hash is not 32 bytes.
     """
-    acc = _MerkleAccumulator()
+    acc = MerkleAccumulator()
     for leaf in leaf_hashes:
         if len(leaf) != 32:
             raise ValueError("leaf hashes must be 32 bytes")
@@ -969,7 +986,7 @@ def verify_checkpoints(
     Returns the verified ``(size, root)`` pairs. One pass over the leaves.
     """
     results: list[tuple[int, bytes]] = []
-    acc = _MerkleAccumulator()
+    acc = MerkleAccumulator()
     last_size = 0
     for index, note in enumerate(notes):
         try:
