@@ -282,6 +282,10 @@ class EvidenceSummaryState(models.Model):
     )
     lens = models.CharField(max_length=64, blank=True, default="")
     watermark = models.BigIntegerField(default=0)
+    # Counts the result writes whose gate consequences are owed: bumped in the write's own
+    # transaction for the model and every descendant, and stored on the gate rows computed
+    # after it (``GateState.evidence_seq``). A stored gate behind it is recomputed on read.
+    evidence_seq = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.model_id} @ {self.watermark}"

@@ -45,6 +45,9 @@ class GateState(models.Model):
     # HMAC over the row with a key the database does not hold (governance.gatemac); a row
     # whose MAC does not verify is never served. Empty: written before MACs, recomputed.
     mac = models.CharField(max_length=64, blank=True)
+    # The model's ``EvidenceSummaryState.evidence_seq`` read before the inputs this row was
+    # computed from: a row behind the model's is missing a result write and is not served.
+    evidence_seq = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
