@@ -10,6 +10,7 @@ the API show those messages as they are.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,9 +37,12 @@ from evaluations.models import (
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 from rsp_portal.datetimes import utc_offset_error
 from rsp_portal.errors import ConflictError, ServiceError, TooLargeError
+from rsp_portal.followups import follow_up
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,16 @@ class EvidenceChange:
 
     model: AIModel
     cause: str
+    #: For a result write, the model's ``EvidenceSummaryState.evidence_seq`` after it: the
+    #: event then follows the write's commit, and a gate already computed from inputs read
+    #: after that count needs no recomputation (see :func:`record_results`). None: emitted
+    #: inside the write, always recomputed.
+    owed: int | None = None
 
 
-#: Emitted once per AI model whose evidence changed, inside the writing transaction, with
-#: who changed it (the gate recomputes in its handler). A handler that raises rolls the
-#: write back.
+#: Emitted once per AI model whose evidence changed, with who changed it (the gate
+#: recomputes in its handler): inside the writing transaction, where a handler that raises
+#: rolls the write back; for result writes, just after it (``EvidenceChange.owed``).
 EVIDENCE_CHANGED: Event[EvidenceChange] = Event(
     "evidence.changed", "an AI model's evidence changed (results, checkpoints, safeguards)"
 )
@@ -644,20 +653,41 @@ def record_results(
         rows.append(
             EvalResult(**values, source=result_source(values, source), submitted_by=user_of(actor))
         )
-    # The batch appends every entry (results, gate transitions) after the gate is recomputed,
-    # so the audit log-head lock is held only for the append and the commit.
+    # Two transactions (ADR 0045). The write: the results, the summary and their audit
+    # entries, under the summary locks of the models and their descendants, with one more
+    # owed write counted on each; the models' summary locks are held for that alone.
     lens = summary.lens_of_view(policy)
+    written = sorted({row.model_id for row in rows})
     with transaction.atomic(), audit.batch():
         # The summary states first, so no other writer's rows can fall below a watermark.
-        states = summary.lock(row.model_id for row in rows)
+        states = summary.lock(written, family=True)
         created = EvalResult.objects.bulk_create(rows)
-        summary.sync(states, lens)
+        watermarks: dict[int, int] = {}
+        summary.sync({pk: states[pk] for pk in written}, lens, watermarks)
+        owed = summary.owe(states, watermarks)
         for result in created:
             audit.record("result.create", result, result_audit_data(result), actor, via=via)
-        _evidence_changed(
-            (result.model for result in created), _cause("result.create", created), actor
-        )
+    # Then the gates, each model in its own transaction (after the caller's, when it holds one
+    # with follow-ups: ``rsp_portal.followups``): a gate already computed after this write's
+    # count (by a concurrent writer of the same model) is left as it is, so writers queued on
+    # one model share one recomputation. Until its gate is stored, a model's gate is behind its
+    # count, which every reader refuses to serve (it recomputes); so neither a failure nor a
+    # crash here can leave a verdict that ignores these results.
+    cause = _cause("result.create", created)
+    models = {result.model_id: result.model for result in created}
+    follow_up(lambda: _settle_gates([models[pk] for pk in written], cause, owed, actor))
     return created
+
+
+def _settle_gates(
+    models: Sequence[AIModel], cause: str, owed: Mapping[int, int], actor: Actor
+) -> None:
+    for model in models:
+        try:
+            with transaction.atomic():
+                emit(EVIDENCE_CHANGED, EvidenceChange(model, cause, owed[model.pk]), actor)
+        except Exception:
+            logger.exception("the gate of %s was not recomputed after %s", model, cause)
 
 
 def correction_fields(

@@ -190,11 +190,15 @@ def lens_of_view(policy: PolicyView) -> Lens:
     )
 
 
-def lock(model_ids: Iterable[int]) -> dict[int, EvidenceSummaryState]:
+def lock(model_ids: Iterable[int], *, family: bool = False) -> dict[int, EvidenceSummaryState]:
     """Lock the summary states of the models (created when missing), in id order; call it
-    before inserting their results, so no other writer's rows can fall below a watermark."""
+    before inserting their results, so no other writer's rows can fall below a watermark.
+    With ``family`` the states of their descendants are locked with them (a result write
+    owes their gates too: :func:`owe`), still in id order."""
 
     ids = sorted(set(model_ids))
+    if family:
+        ids = _with_descendants(ids)
     states = _locked(ids)
     missing = [i for i in ids if i not in states]
     if missing:
@@ -203,6 +207,29 @@ def lock(model_ids: Iterable[int]) -> dict[int, EvidenceSummaryState]:
         )
         states = _locked(ids)
     return states
+
+
+#: Descendants followed at most (as the gate's family read, ``governance.adapter``).
+_FAMILY_DEPTH = 31
+
+
+def _with_descendants(ids: Sequence[int]) -> list[int]:
+    """``ids`` and every model below them (children, grandchildren...), in id order: one
+    recursive statement."""
+    models_t = AIModel._meta.db_table
+    among = ", ".join("%s" for _ in ids)
+    sql = f"""WITH RECURSIVE family(id, depth) AS (
+            SELECT id, 0 FROM {models_t} WHERE id IN ({among})
+            UNION
+            SELECT m.id, f.depth + 1 FROM {models_t} m JOIN family f ON m.parent_id = f.id
+            WHERE f.depth < {_FAMILY_DEPTH}
+        )
+        SELECT DISTINCT id FROM family ORDER BY id"""  # noqa: S608 (names from _meta)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(ids))
+        found = [int(row[0]) for row in cursor.fetchall()]
+    # A model not (yet) visible keeps its own lock, as without ``family``.
+    return sorted(set(found) | set(ids))
 
 
 def _locked(ids: Sequence[int]) -> dict[int, EvidenceSummaryState]:
@@ -215,9 +242,14 @@ def _locked(ids: Sequence[int]) -> dict[int, EvidenceSummaryState]:
     }
 
 
-def sync(states: Mapping[int, EvidenceSummaryState], lens: Lens) -> None:
+def sync(
+    states: Mapping[int, EvidenceSummaryState],
+    lens: Lens,
+    owing: dict[int, int] | None = None,
+) -> None:
     """Fold every result above each locked state's watermark into the summary (a full rebuild
-    of the model under a different lens), inside the caller's transaction."""
+    of the model under a different lens), inside the caller's transaction. The new
+    watermarks are saved, or with ``owing`` put there for :func:`owe` to save."""
 
     rebuild = [s for s in states.values() if s.lens != lens.digest]
     for state in rebuild:
@@ -254,9 +286,53 @@ def sync(states: Mapping[int, EvidenceSummaryState], lens: Lens) -> None:
     for row in fresh:
         top[row["model_id"]] = max(top.get(row["model_id"], 0), row["id"])
     for model_id, watermark in top.items():
-        state = current[model_id]
-        state.watermark = watermark
-        state.save(update_fields=["watermark"])
+        current[model_id].watermark = watermark
+    if owing is None:
+        _save_states(top, ())
+    else:
+        owing.update(top)
+
+
+def owe(
+    states: Mapping[int, EvidenceSummaryState], watermarks: Mapping[int, int] | None = None
+) -> dict[int, int]:
+    """Count one more result write whose gate consequences are owed, on every locked state
+    (a written model and its descendants), saving ``watermarks`` (from :func:`sync`) in the
+    same statement; returns each state's new ``evidence_seq``. A gate row computed from
+    inputs read after this commits stores the new count (``governance``); one behind it is
+    not served."""
+    _save_states(dict(watermarks or {}), list(states))
+    for state in states.values():
+        state.evidence_seq += 1
+    return {pk: state.evidence_seq for pk, state in states.items()}
+
+
+def _save_states(watermarks: Mapping[int, int], bump: Sequence[int]) -> None:
+    """The states' new watermarks and (for ``bump``) one more owed write: one statement."""
+    ids = sorted(set(watermarks) | set(bump))
+    if not ids:
+        return
+    q = connection.ops.quote_name
+    table = q(EvidenceSummaryState._meta.db_table)
+    key = q("model_id")
+    params: list[int] = []
+    watermark = q("watermark")
+    if watermarks:
+        cases = " ".join("WHEN %s THEN %s" for _ in watermarks)
+        watermark = f"CASE {key} {cases} ELSE {watermark} END"
+        for pk, mark in watermarks.items():
+            params += [pk, mark]
+    seq = q("evidence_seq")
+    if bump:
+        seq = f"{seq} + CASE WHEN {key} IN ({', '.join('%s' for _ in bump)}) THEN 1 ELSE 0 END"
+        params += list(bump)
+    params += ids
+    sql = (
+        f"UPDATE {table} SET {q('watermark')} = {watermark}, "  # noqa: S608 (names from _meta)
+        f"{q('evidence_seq')} = {seq} WHERE {key} IN ({', '.join('%s' for _ in ids)})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _fresh_and_their_groups(

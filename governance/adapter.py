@@ -19,7 +19,7 @@ from audit import runs as audit_runs
 from audit.models import LogHead, VerificationRun
 from audit.verification import distrust_reason, trail_trusted, trust_of
 from core.events import Query, ask
-from evaluations.models import AIModel, Checkpoint, EvalResult
+from evaluations.models import AIModel, Checkpoint, EvalResult, EvidenceSummaryState
 from governance.evidence_sql import (
     parse_dt,
     parse_when,
@@ -325,6 +325,9 @@ class GovernanceState:
     pending: int = 0
     #: The model's descendants, nearest first (None when not read: see ``descendants``).
     descendants: tuple[int, ...] | None = None
+    #: The result writes counted on the model so far (``EvidenceSummaryState.evidence_seq``),
+    #: read before its evidence: a gate computed from these reads is current up to it.
+    evidence_seq: int = 0
 
     def trust(self, now: datetime) -> tuple[bool, datetime | None]:
         """Whether the gate may rely on the audit trail, and until when (as
@@ -385,6 +388,7 @@ def read_governance_many(
     safeguard_t = SafeguardRecord._meta.db_table
     verify_t = VerificationRun._meta.db_table
     models_t = AIModel._meta.db_table
+    owed_t = EvidenceSummaryState._meta.db_table
     among = ", ".join("%s" for _ in ids)
     family = ""
     family_rows = ""
@@ -430,10 +434,13 @@ def read_governance_many(
             SELECT id, kind, ok, entries, started_at, first_bad_seq, head_hash, signature,
                    frontier
             FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT {runs_window}
-        ) last_runs{family_rows}
+        ) last_runs
+        UNION ALL
+        SELECT 'q', evidence_seq, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, model_id
+        FROM {owed_t} WHERE model_id IN ({among}){family_rows}
     """  # noqa: S608 (table names from _meta; values are parameters)
     params: list[int | str] = [descendants_of] if descendants_of is not None else []
-    params += [*ids, DecisionStatus.APPROVED, DecisionStatus.PENDING, *ids, *ids, *ids]
+    params += [*ids, DecisionStatus.APPROVED, DecisionStatus.PENDING, *ids, *ids, *ids, *ids]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -444,6 +451,7 @@ def read_governance_many(
     precautions: dict[int, list[Precaution]] = {pk: [] for pk in ids}
     safeguards: dict[int, dict[str, SafeguardRecord]] = {pk: {} for pk in ids}
     depths: dict[int, int] = {}
+    owed: dict[int, int] = {}
     runs: list[VerificationRun] = []
     for kind, pk, s1, s2, f, t1, t2, t3, v, j1, j2, mid in rows:
         if kind == "a":
@@ -495,6 +503,8 @@ def read_governance_many(
                     frontier=frontier,
                 )
             )
+        elif kind == "q":
+            owed[mid] = int(pk)
         elif kind == "k" and pk != descendants_of:  # a parent cycle names the model itself
             depths[pk] = min(int(f), depths.get(pk, int(f)))
     # The run the gate relies on: the newest validly signed one (forgeries are ignored).
@@ -511,6 +521,7 @@ def read_governance_many(
             trail_verified=verified,
             last_run=last_run,
             pending=pending_count[pk],
+            evidence_seq=owed.get(pk, 0),
         )
         for pk in ids
     }
@@ -532,9 +543,11 @@ class Reads:
 def read_inputs(model: AIModel, *, descendants: bool = False) -> Reads:
     """The active policy with the evidence (one query, the snapshot cached per version), and
     the governance state (one query, listing the model's descendants with ``descendants``):
-    two queries."""
+    two queries. The governance state is read first: its count of result writes
+    (``evidence_seq``) then never counts a write whose results the evidence read missed."""
+    state = read_governance(model, descendants=descendants)
     evidence, policy = read_evidence_and_policy(model, snapshot_of)
-    return Reads(policy, evidence, read_governance(model, descendants=descendants))
+    return Reads(policy, evidence, state)
 
 
 def read_family_inputs(ids: list[int], policy: PolicySnapshot | None) -> dict[int, Reads]:
@@ -544,8 +557,8 @@ def read_family_inputs(ids: list[int], policy: PolicySnapshot | None) -> dict[in
     model whose evidence summary is not current)."""
     if not ids:
         return {}
+    states, _ = read_governance_many(ids)  # first, as in :func:`read_inputs`
     evidence = read_family_evidence(ids, policy)
-    states, _ = read_governance_many(ids)
     return {pk: Reads(policy, evidence[pk], states[pk]) for pk in ids}
 
 

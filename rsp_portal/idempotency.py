@@ -1,6 +1,7 @@
 """``Idempotency-Key`` for POSTs: the same key and body replay the stored answer.
 
-The key's row is inserted in the same transaction as the effect it guards:
+The key's row is inserted in the same transaction as the effect it guards (whose follow-up
+work, such as a result write's gate, runs after that transaction: ``rsp_portal.followups``):
 concurrent requests with one key block on the unique index until the first commits,
 then replay its answer; if the first rolls back, the next one runs the effect itself. So
 twenty identical retries store exactly one result.
@@ -21,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.models import IdempotencyRecord
+from rsp_portal.followups import atomic_then
 
 if TYPE_CHECKING:
     from core.models import User
@@ -92,7 +94,7 @@ def idempotent(request: Request, effect: Callable[[], tuple[int, Any]]) -> Respo
     fingerprint = request_fingerprint(request)
     user = cast("User", request.user)  # API views refuse anonymous requests first
     rows = IdempotencyRecord.objects.filter(user=user, key=key)
-    with transaction.atomic():
+    with atomic_then():
         existing = rows.first()
         if existing is not None:
             return _replay(existing, fingerprint)

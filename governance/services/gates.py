@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 import audit
+from core.models import Rider
 from evaluations.models import AIModel
 from governance import adapter, gatemac, notifications
 from governance.gate import (
@@ -137,7 +140,8 @@ def recompute(
         family = reads.state.descendants if reads is not None else _descendant_ids(model)
     if not family:  # None only when not read, which ``descendants`` rules out
         due = (lambda scope, at: _verdict_at(model, scope, reads, at)) if catch_up else None
-        return _store_verdicts(model, _verdicts(model, reads, now), now, cause, actor, due)
+        verdicts = _verdicts(model, reads, now)
+        return _store_verdicts(model, verdicts, now, cause, actor, due, seq=_seq(reads))
     return _recompute_family(model, reads, family, now, cause, actor)[model.pk]
 
 
@@ -218,7 +222,27 @@ def _recompute_family(
         verdicts[pk] = _verdicts(member, family_reads.get(pk), now)
     causes = {pk: f"{cause} (ancestor {model.slug})" for pk in members}
     causes[model.pk] = cause
-    return _store_family({model.pk: model, **members}, verdicts, now, causes, actor)
+    seqs = {pk: _seq(family_reads.get(pk)) for pk in members}
+    seqs[model.pk] = _seq(reads)
+    return _store_family({model.pk: model, **members}, verdicts, now, causes, actor, seqs)
+
+
+def _seq(reads: adapter.Reads | None) -> int:
+    """The count of result writes the reads are current up to (none when unread)."""
+    return reads.state.evidence_seq if reads is not None else 0
+
+
+def settled(model: AIModel, owed: int) -> bool:
+    """Lock ``model``'s stored gate rows (the recomputation that may follow writes them) and
+    say whether every scope's is already computed from inputs read after ``owed`` result
+    writes (by a concurrent writer's recomputation): then this write's is done."""
+    seqs = list(
+        GateState.objects.select_for_update()
+        .filter(model=model)
+        .order_by("pk")
+        .values_list("evidence_seq", flat=True)
+    )
+    return len(seqs) == len(Scope.values) and min(seqs) >= owed
 
 
 def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
@@ -237,6 +261,8 @@ def _store_verdicts(
     cause: str,
     actor: Actor,
     due: Due | None = None,
+    *,
+    seq: int = 0,
 ) -> dict[str, GateState]:
     """Store each scope's verdict: the rows locked in one query, then each written. With
     ``due``, the changes that fell due by time since each row was stored are recorded first,
@@ -256,6 +282,7 @@ def _store_verdicts(
     # One save per row: Django's bulk_update builds a CASE per field and row, which costs more
     # CPU than the round trip it spares (2.7 ms against 1.0 ms for two rows, BENCHMARKS.md).
     for state in states.values():
+        state.evidence_seq = seq
         gatemac.seal(state)
         state.save()
     return states
@@ -267,6 +294,7 @@ def _store_family(
     now: datetime,
     causes: dict[int, str],
     actor: Actor,
+    seqs: dict[int, int],
 ) -> dict[int, dict[str, GateState]]:
     """Store the verdicts of several models in a fixed number of queries: the rows locked in
     one, created and updated in one each, the transitions inserted in one, the audit entries
@@ -297,6 +325,7 @@ def _store_family(
             }
         rows = [state for states in out.values() for state in states.values()]
         for row in rows:
+            row.evidence_seq = seqs.get(row.model_id, 0)
             gatemac.seal(row)
         new = [row for row in rows if row.pk is None]
         if new:
@@ -304,7 +333,16 @@ def _store_family(
         old = [row for row in rows if row.pk is not None and row not in new]
         if old:
             GateState.objects.bulk_update(
-                old, ["state", "reasons", "verdict", "computed_at", "valid_until", "mac"]
+                old,
+                [
+                    "state",
+                    "reasons",
+                    "verdict",
+                    "computed_at",
+                    "valid_until",
+                    "mac",
+                    "evidence_seq",
+                ],
             )
         if transitions:
             GateTransition.objects.bulk_create(transitions)
@@ -444,10 +482,20 @@ def gate_for(
     state = GateState.objects.filter(model=model, scope=scope).first()
     if state is not None and state.mac and not gatemac.verifies(state):
         return _unverified_payload(model.slug, scope, now)
-    if state is None or not state.mac or _is_stale(state, now):
+    if state is None or not state.mac or _is_stale(state, now) or _behind(state):
         with transaction.atomic():
             state = recompute(model, "gate.read", descendants=False, catch_up=True)[scope]
     return _gate_payload(model.slug, scope, state.verdict, state.computed_at)
+
+
+def _behind(state: GateState) -> bool:
+    """Whether a result write counted on the model since the row was computed is missing
+    from it (its recomputation failed or has not run yet)."""
+    from evaluations.models import EvidenceSummaryState
+
+    return EvidenceSummaryState.objects.filter(
+        model_id=state.model_id, evidence_seq__gt=state.evidence_seq
+    ).exists()
 
 
 def _unverified_payload(slug: str, scope: str, now: datetime) -> dict[str, object]:
@@ -460,8 +508,6 @@ def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
     """The stored gate of the model ``slug`` in one query (the state row joined to its model),
     or None when there is no fresh row (no model, never computed, or stale: then use
     :func:`gate_for`). The statement is built once (``rsp_portal.rows``)."""
-    from django.db import connection
-
     sql, _ = _stored_statement()
     with connection.cursor() as cursor:
         cursor.execute(sql, [slug, scope])
@@ -484,8 +530,69 @@ def stored_gate_from_row(
     return _gate_payload(slug, scope, state.verdict, state.computed_at)
 
 
+# --- The stored gate as the API's bytes (ADR 0043) -------------------------------------------
+#
+# The plain bearer read of the stored scaling gate answers with the bytes DRF's JSON renderer
+# makes of :func:`_gate_payload`: a pure function of the requested slug and the row as read
+# (its verdict as the database's text, its times, its MAC). Each process renders them once per
+# row: the raw row is kept with the bytes and compared whole on every read, so any change to
+# the row (a recomputation, or a column edited outside the application) is a miss, verified
+# again before anything is served. Freshness is checked on every read, hit or miss.
+
+_BODY_CACHE_SIZE = 512
+_BODIES: dict[tuple[str, str], tuple[tuple[object, ...], GateState, bytes]] = {}
+_BODIES_LOCK = threading.Lock()
+
+
+def stored_gate_rider(slug: str, scope: str = Scope.SCALING) -> Rider:
+    """The stored gate row of ``slug`` as a rider of the bearer token's statement (one round
+    trip for both); its raw row goes to :func:`stored_gate_body`."""
+    return Rider(_stored_statement()[0], (slug, scope))
+
+
+def stored_gate_body(
+    slug: str, scope: str = Scope.SCALING, row: Sequence[object] | None = None
+) -> bytes | None:
+    """The stored gate of ``slug`` as the API's JSON bytes (those of :func:`stored_gate`
+    rendered by DRF's ``JSONRenderer``) when its row is fresh and its MAC verifies; None
+    otherwise: no such model or row, a stale row, or one whose MAC fails. The caller then
+    answers through :func:`stored_gate` and :func:`gate_for`, which recompute or answer paused
+    with the reason, logged, exactly as without this reader. ``row``: the raw row read by
+    :func:`stored_gate_rider` (else read here, one query)."""
+    sql, columns = _stored_statement()
+    if row is None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [slug, scope])
+            row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    raw = tuple(row)
+    with _BODIES_LOCK:
+        cached = _BODIES.get((slug, scope))
+    now = timezone.now()
+    if cached is not None and cached[0] == raw:
+        state, body = cached[1], cached[2]
+        return None if _is_stale(state, now) else body
+    state = columns.instance(raw)
+    if not state.mac or _is_stale(state, now) or not gatemac.verifies(state):
+        return None
+    payload = _gate_payload(slug, scope, state.verdict, state.computed_at)
+    body = JSONRenderer().render(payload, "application/json")
+    with _BODIES_LOCK:
+        if len(_BODIES) >= _BODY_CACHE_SIZE:
+            _BODIES.pop(next(iter(_BODIES)))
+        _BODIES[(slug, scope)] = (raw, state, body)
+    return body
+
+
+def forget_stored_bodies() -> None:
+    """Empty this process's rendered stored gates (tests)."""
+    with _BODIES_LOCK:
+        _BODIES.clear()
+
+
 def _stored_statement() -> tuple[str, Columns[GateState]]:
-    from django.db import connection
+    from evaluations.models import EvidenceSummaryState
 
     built = _STORED_SQL.get(connection.vendor)
     if built is None:
@@ -499,7 +606,11 @@ def _stored_statement() -> tuple[str, Columns[GateState]]:
         sql = (
             f"SELECT {names} FROM {q(GateState._meta.db_table)} gs "  # noqa: S608
             f"JOIN {q(AIModel._meta.db_table)} m ON m.{q('id')} = gs.{q('model_id')} "
-            f"WHERE m.{q('slug')} = %s AND gs.{q('scope')} = %s"
+            f"WHERE m.{q('slug')} = %s AND gs.{q('scope')} = %s "
+            # A row behind the model's count of result writes is not served (gate_for).
+            f"AND gs.{q('evidence_seq')} >= COALESCE((SELECT o.{q('evidence_seq')} "
+            f"FROM {q(EvidenceSummaryState._meta.db_table)} o "
+            f"WHERE o.{q('model_id')} = gs.{q('model_id')}), 0)"
         )  # table and column names from _meta; values are parameters
         built = _STORED_SQL[connection.vendor] = (sql, columns)
     return built

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from evaluations.models import AIModel
 from governance.services.decisions import mark_stale_decisions
-from governance.services.gates import recompute, recompute_all, safe_reads
+from governance.services.gates import recompute, recompute_all, safe_reads, settled
 
 if TYPE_CHECKING:
     from audit.models import VerificationRun
@@ -33,7 +33,10 @@ def on_evidence_changed(model: AIModel, cause: str = "evidence", actor: Actor = 
 
 
 def on_evidence_event(change: EvidenceChange, actor: Actor) -> None:
-    """The handler of ``evaluations.services.EVIDENCE_CHANGED``."""
+    """The handler of ``evaluations.services.EVIDENCE_CHANGED``: after a result write
+    (``owed``), nothing when a concurrent writer's recomputation already covered it."""
+    if change.owed is not None and settled(change.model, change.owed):
+        return
     on_evidence_changed(change.model, change.cause, actor)
 
 

@@ -153,15 +153,16 @@ def test_the_gate_inputs_take_two_queries_whatever_the_evidence(django_assert_nu
     assert len(inp.evidence.results) <= 2 * len(metrics)
 
 
-def test_the_stored_gate_read_takes_two_queries(pipeline, safety, django_assert_num_queries):
+def test_the_stored_gate_read_takes_one_query(pipeline, safety, django_assert_num_queries):
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)
     baseline(model, safety)
     client = bearer(pipeline)
     assert client.get(f"/api/v1/models/{model.slug}/gate/").status_code == 200
-    # Expect 2 queries: the token with its user and roles; the stored gate row with its model.
-    with django_assert_num_queries(2):
+    # Expect 1 query (ADR 0043; was 2): the token with its user and roles, and riding in the
+    # same statement the stored gate row with its model.
+    with django_assert_num_queries(1):
         response = client.get(f"/api/v1/models/{model.slug}/gate/")
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
@@ -328,22 +329,19 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
     assert [row["id"] for row in listed["results"]] == [old.pk]
 
 
-# Expect 19 queries: the token with its user and roles (1, precompiled); the active
-# policy's id and hash (1: its metrics and indicators are cached per version); the checkpoint
-# with its model for validation (1); the evidence summary: lock the model's summary state
-# before the INSERT, read the rows above its watermark, read the touched summary rows, upsert
-# them, advance the watermark (5); the INSERT (1); the gate's inputs, read once for both scopes
-# (2: the evidence from the summary with the policy reference; the governance state, which
-# also gives the pending decisions and the audit trail's last verification, so neither is read
-# again); both scopes' state rows locked in one query, then each written (3: one UPDATE with a
-# CASE per field costs more CPU than the round trip it spares); the audit
-# append, last: lock the head, INSERT the entries, advance the head (3); in a test, the
-# write's transaction is a SAVEPOINT and its RELEASE (2). Was 38 (+2) before ADR 0007, 26
-# (+2) with the evidence summary (ADR 0017), 17 (+2) since ADR 0019.
-# Since ADR 0041: the rows above the watermark and the summaries they touch in one statement
-# (-1), and on PostgreSQL the audit entries' INSERT and the head's UPDATE in one round trip
-# (-1).
-RESULT_POST_BUDGET = 17 if connection.vendor == "postgresql" else 18
+# Expect 17 queries on PostgreSQL, in two transactions (ADR 0045). Before them: the token with
+# its user and roles (1, precompiled); the active policy's id and hash (1: its metrics and
+# indicators are cached per version); the checkpoint with its model for validation (1); the
+# model with its descendants (1, a recursive statement). The write: lock the family's summary
+# states (1); the INSERT (1); the rows above the watermark with the summaries they touch (1);
+# upsert them (1); the new watermark and one more owed write on every locked state (1); the
+# audit append: lock the head, then INSERT the entries and advance the head in one round trip
+# (2). The gate: its two rows locked and their counts read (1); the governance state (with the
+# count) and the evidence from the summary (2); the rows locked again in the store (1) and
+# each written (2). In a test each transaction is a SAVEPOINT and its RELEASE (4). History:
+# 38 (+2) before ADR 0007, 26 (+2) with the evidence summary (ADR 0017), 17 (+2) since ADR
+# 0019, 15 (+2) since ADR 0041, in one transaction.
+RESULT_POST_BUDGET = 21 if connection.vendor == "postgresql" else 22
 # With descendants (a child, a grandchild...), the family is recomputed in the same write:
 # the governance read lists them (no extra query), then their models (1), their evidence (1:
 # one summary query over them all and their lineages) and governance (1); every member's two
