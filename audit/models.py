@@ -132,8 +132,8 @@ class VerificationRun(AppendOnlyModel):
     """The outcome of one ``verify_audit`` run, shown on the auditors' status page.
 
     A run counts for the gate only when ``signature`` is the audit signing key's Ed25519
-    signature over (origin, kind, time, outcome, size, head hash) and its time is not in the
-    future (``audit.runs``); the worker holds that key, web processes do not. Rows are
+    signature over (origin, kind, time, outcome, size, head hash, frontier) and its time is not
+    in the future (``audit.runs``); the worker holds that key, web processes do not. Rows are
     append-only (triggers), so a recorded outcome cannot be rewritten.
     """
 
@@ -151,6 +151,11 @@ class VerificationRun(AppendOnlyModel):
     triggered_by = models.CharField(max_length=150, blank=True)
     # The chain head the run verified (hex leaf hash of entry ``entries - 1``).
     head_hash = models.CharField(max_length=64, blank=True)
+    # The Merkle frontier of the ``entries`` leaves the run verified (hex, largest subtree
+    # first, one node per set bit of ``entries``): where the next quick check resumes the
+    # tree. Signed with the rest; empty on runs that failed or predate it (and, by the
+    # database default, on rows inserted by SQL that does not name it).
+    frontier = models.TextField(blank=True, default="", db_default="")
     # Base64 Ed25519 signature (audit.runs.run_message); empty: recorded by a process without
     # the signing key, informational only.
     signature = models.CharField(max_length=100, blank=True)

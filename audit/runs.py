@@ -2,9 +2,10 @@
 
 A stored ``VerificationRun`` is a row anyone with owner rights can insert. So a run counts only
 when it carries the audit signing key's Ed25519 signature over what it claims (origin, kind,
-time, outcome, log size and head hash) and its time is not in the future beyond
-``CLOCK_SKEW``. The worker holds the key; web processes hold only the public key, so they can
-check runs but never make one count (their runs are recorded unsigned, for information).
+time, outcome, log size, head hash and, when recorded, the Merkle frontier the next quick check
+resumes from) and its time is not in the future beyond ``CLOCK_SKEW``. The worker holds the
+key; web processes hold only the public key, so they can check runs but never make one count
+(their runs are recorded unsigned, for information).
 
 The gate trusts the *decisive* run: walking the newest runs by time, the first validly signed
 run decides; an unsigned failure also decides (a failure pauses, whoever recorded it); an
@@ -50,6 +51,10 @@ def run_message(run: VerificationRun) -> bytes:
         str(run.head_hash),
         "-" if run.first_bad_seq is None else str(int(run.first_bad_seq)),
     ]
+    if run.frontier:
+        # Only runs that record a frontier sign it: older runs' messages are unchanged, and
+        # a frontier added to or stripped from a signed run breaks its signature.
+        lines.append(f"frontier {run.frontier}")
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -136,18 +141,23 @@ def forgery(run: VerificationRun, now: dt.datetime) -> str | None:
     return None
 
 
-def check_runs(now: dt.datetime | None = None) -> None:
+def recent_runs(now: dt.datetime) -> list[VerificationRun]:
+    """The newest runs not from the future at ``now`` (at most ``WINDOW``), newest first."""
+    return list(
+        VerificationRun.objects.filter(started_at__lte=now + CLOCK_SKEW).order_by(
+            "-started_at", "-pk"
+        )[:WINDOW]
+    )
+
+
+def check_runs(now: dt.datetime | None = None, recent: list[VerificationRun] | None = None) -> None:
     """Raise VerificationError naming a forged run recorded after the newest valid one (by
-    time or by id): a wrong signature, or a time in the future."""
+    time or by id): a wrong signature, or a time in the future. ``recent``: the
+    ``recent_runs(now)`` already read (the quick check reads them once for its anchor)."""
     now = now or timezone.now()
     key = verifying_key()
-    newest_valid = None
-    for run in VerificationRun.objects.filter(started_at__lte=now + CLOCK_SKEW).order_by(
-        "-started_at", "-pk"
-    )[:WINDOW]:
-        if signature_valid(run, key):
-            newest_valid = run
-            break
+    runs = recent_runs(now) if recent is None else recent
+    newest_valid = next((run for run in runs if signature_valid(run, key)), None)
     suspects = VerificationRun.objects.all()
     if newest_valid is not None:
         suspects = suspects.filter(

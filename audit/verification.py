@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, cast
@@ -32,12 +32,15 @@ from audit.checkpoints import (
 from audit.models import AuditCheckpoint, AuditEntry, LogHead, VerificationRun
 from audit.preconditions import check_preconditions
 from audit.reconcile import reconcile
-from audit.runs import check_runs, sign_run, trusted_run
+from audit.runs import check_runs, decisive, recent_runs, sign_run, trusted_run
 from audit.services import filter_columns
 from audit.verify_bundle import (
     GENESIS_PREV,
+    MerkleAccumulator,
+    NoteError,
     VerificationError,
     leaf_hash,
+    parse_and_verify_note,
     rfc3339_utc,
     verify_checkpoints,
     verify_entries,
@@ -71,6 +74,12 @@ class Outcome:
     message: str
     checked_at: dt.datetime
     head_hash: str = ""
+    #: The Merkle frontier of the verified entries (hex, ``VerificationRun.frontier``), from
+    #: which the next quick check resumes the tree; empty after a failure.
+    frontier: str = ""
+    #: Entries whose hash and link this check recomputed: the quick check's since its anchor
+    #: (``_quick_chain``); None for the full verification, which recomputes every one.
+    rehashed: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -143,15 +152,19 @@ def _entries() -> Generator[tuple[int, bytes, bytes], None, None]:
 
 
 def _check_head(leaves: list[bytes]) -> None:
+    _check_head_at(len(leaves), leaves[-1] if leaves else GENESIS_PREV)
+
+
+def _check_head_at(count: int, last_leaf: bytes) -> None:
+    """The log head row must count ``count`` entries ending at ``last_leaf``."""
     head = LogHead.objects.filter(pk=1).first()
     size = head.size if head else 0
     head_hash = head.head_hash if head else GENESIS_PREV.hex()
-    count = len(leaves)
     if size != count:
         raise VerificationError(
             min(size, count), f"the log head counts {size} entries but {count} are stored"
         )
-    last = (leaves[-1] if leaves else GENESIS_PREV).hex()
+    last = last_leaf.hex()
     if head_hash != last:
         raise VerificationError(
             count - 1 if count else None, "the log head hash is not the last entry's hash"
@@ -217,75 +230,205 @@ def verify_log() -> Outcome:
             check_runs()
     except VerificationError as exc:
         return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now(), _head())
-    message = f"OK: {entries} entries, {checkpoints} checkpoints"
-    return Outcome(True, entries, checkpoints, None, message, timezone.now(), _head(leaves))
+    tree = MerkleAccumulator()
+    for leaf in leaves:
+        tree.append(leaf)
+    head = leaves[-1] if leaves else GENESIS_PREV
+    return _passed(f"OK: {entries} entries, {checkpoints} checkpoints", checkpoints, tree, head)
 
 
-_GENESIS_HEX = GENESIS_PREV.hex()
+def _passed(
+    message: str,
+    checkpoints: int,
+    tree: MerkleAccumulator,
+    head: bytes,
+    rehashed: int | None = None,
+) -> Outcome:
+    """A passing outcome over the ``tree.size`` entries verified, ending at leaf ``head``,
+    with the frontier the run records for the next quick check."""
+    return Outcome(
+        True,
+        tree.size,
+        checkpoints,
+        None,
+        message,
+        timezone.now(),
+        head.hex(),
+        frontier="".join(node.hex() for node in tree.frontier()),
+        rehashed=rehashed,
+    )
 
-# Every stored leaf hash recomputed from its body, and every link checked, inside PostgreSQL:
-# one scan in C, milliseconds for thousands of entries.
-_PG_QUICK = """
-SELECT
-  min(seq) FILTER (WHERE leaf_hash <> encode(sha256(decode('00', 'hex') || body), 'hex')),
-  min(seq) FILTER (WHERE seq <> rn - 1 OR prev <> coalesce(lagged, repeat('0', 64)))
-FROM (
-  SELECT seq, body, leaf_hash, prev,
-         row_number() OVER (ORDER BY seq) AS rn,
-         lag(leaf_hash) OVER (ORDER BY seq) AS lagged
-  FROM audit_auditentry
-) AS chain
-"""
+
+@dataclasses.dataclass(frozen=True)
+class _Tail:
+    """The chain as the quick check verified it: ``size`` entries ending at ``head``, the
+    Merkle ``tree`` over all of them, the first ``anchor`` taken from the anchor run, and the
+    roots at the sizes asked for (those at or above the anchor)."""
+
+    size: int
+    head: bytes
+    tree: MerkleAccumulator
+    anchor: int
+    roots: dict[int, bytes]
+    rehashed: int
 
 
-def _quick_chain() -> list[bytes]:
-    """Leaf hashes in seq order after checking each recomputes from its body and links to the
-    previous one, and that seq runs 0..N-1 (the chain, without re-parsing bodies)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_PG_QUICK)
-            bad_hash, bad_link = cursor.fetchone()
-        if bad_hash is not None:
-            raise VerificationError(bad_hash, "leaf hash does not match the stored body")
-        if bad_link is not None:
-            raise VerificationError(bad_link, "seq or prev link broken")
-        hashes = AuditEntry.objects.order_by("seq").values_list("leaf_hash", flat=True)
-        return [_hex_bytes(h) for h in hashes.iterator(5000)]
+def _anchor(
+    recent: list[VerificationRun], now: dt.datetime
+) -> tuple[int, bytes, MerkleAccumulator]:
+    """Where the quick check resumes: the entry count, head hash and Merkle frontier of the
+    decisive run among ``recent`` (``audit.runs``) when it is a validly signed success that
+    recorded a frontier; otherwise the genesis, and the whole chain is checked.
 
-    leaves: list[bytes] = []
-    prev = _GENESIS_HEX
-    rows = AuditEntry.objects.order_by("seq").values_list("seq", "prev", "leaf_hash", "body")
-    for expected, (seq, entry_prev, digest, body) in enumerate(rows.iterator(2000)):
-        if seq != expected or entry_prev != prev:
-            raise VerificationError(expected, "seq or prev link broken")
-        if leaf_hash(bytes(body)).hex() != digest:
-            raise VerificationError(seq, "leaf hash does not match the stored body")
-        leaves.append(_hex_bytes(digest))
-        prev = digest
-    return leaves
+    Only a signature by the audit key makes a run decisive, and the signature covers the
+    count, the head and the frontier, so a table owner can neither forge an anchor nor move
+    one. A failure, an unsigned run, a run from before frontiers, or anything malformed gives
+    no anchor (fail closed: the whole chain)."""
+    genesis = (0, GENESIS_PREV, MerkleAccumulator())
+    run = decisive(recent, now)
+    if run is None or not run.ok or not run.signature or run.entries <= 0:
+        return genesis
+    try:
+        head = bytes.fromhex(run.head_hash)
+        nodes = bytes.fromhex(run.frontier)
+        tree = MerkleAccumulator.resume(
+            run.entries, [nodes[i : i + 32] for i in range(0, len(nodes), 32)]
+        )
+    except ValueError:
+        return genesis
+    if len(head) != 32:
+        return genesis
+    return run.entries, head, tree
+
+
+def _quick_chain(
+    recent: list[VerificationRun], now: dt.datetime, sizes: Iterable[int] = ()
+) -> _Tail:
+    """The chain after the anchor (``_anchor``): the anchor entry must still hash to what the
+    anchor run recorded, and every later entry must recompute from its body, link to the one
+    before and follow it in seq; the Merkle tree resumes from the anchor's frontier, and its
+    root is taken at each of ``sizes`` it passes. The work is the entries since the anchor,
+    whatever the trail's length; the hourly full verification covers those before it."""
+    anchor, head, tree = _anchor(recent, now)
+    wanted = {size for size in sizes if size >= anchor}
+    roots = {anchor: tree.root()} if anchor in wanted else {}
+    rows = cast(
+        Generator[tuple[Any, ...], None, None],
+        AuditEntry.objects.filter(seq__gte=max(anchor - 1, 0))
+        .order_by("seq")
+        .values_list("seq", "prev", "leaf_hash", "body")
+        .iterator(2000),
+    )
+    expected, prev, rehashed = anchor, GENESIS_PREV.hex(), 0
+    with closing(rows):
+        if anchor:
+            first = next(rows, None)
+            if first is None or first[0] != anchor - 1:
+                raise VerificationError(
+                    anchor - 1, "missing: the last signed verification ended at this entry"
+                )
+            if first[2] != head.hex() or leaf_hash(bytes(first[3])) != head:
+                raise VerificationError(
+                    anchor - 1,
+                    "changed since the last signed verification, which ended at it",
+                )
+            prev = first[2]
+        for seq, entry_prev, digest, body in rows:
+            if seq != expected or entry_prev != prev:
+                raise VerificationError(expected, "seq or prev link broken")
+            computed = leaf_hash(bytes(body))
+            if computed.hex() != digest:
+                raise VerificationError(seq, "leaf hash does not match the stored body")
+            tree.append(computed)
+            expected += 1
+            rehashed += 1
+            prev = digest
+            if expected in wanted:
+                roots[expected] = tree.root()
+    return _Tail(expected, _hex_bytes(prev), tree, anchor, roots, rehashed)
+
+
+def _claimed_size(note: str) -> int:
+    """The size a checkpoint note states, before its signature is checked (after the chain,
+    so that a broken chain is reported first)."""
+    lines = note.split("\n") if isinstance(note, str) else []
+    return int(lines[1]) if len(lines) > 1 and lines[1].isdecimal() else -1
+
+
+def _check_note(tail: _Tail, note: str, where: str) -> tuple[int, bytes]:
+    """A signed checkpoint against the quick check's chain: its signature, a size the log
+    reaches, and (at or above the anchor) its Merkle root."""
+    key = public_key()
+    if key is None:
+        raise VerificationError(None, f"{where} cannot be checked: there is no public key")
+    try:
+        size, root = parse_and_verify_note(note, key, settings.AUDIT_ORIGIN)
+    except NoteError as exc:
+        raise VerificationError(None, f"{where}: {exc}") from None
+    if size > tail.size:
+        raise VerificationError(
+            tail.size,
+            f"missing: {where} is signed for {size} entries but the log has only {tail.size}",
+        )
+    computed = tail.roots.get(size)
+    if computed is not None and computed != root:
+        raise VerificationError(
+            None,
+            f"{where} (size {size}): root does not match the entries; the difference lies in "
+            f"entries {tail.anchor}..{size - 1} or in the anchor's frontier",
+        )
+    return size, root
 
 
 def verify_quick() -> Outcome:
-    """The cheap check run every minute: every leaf hash and link (in the database on
-    PostgreSQL), the log head, every signed checkpoint and the external checkpoint log against
-    the Merkle roots, and the gate-input rows against their entries. It does not re-parse
-    bodies or compare filter columns; the hourly full verification does."""
+    """The cheap check run every minute, resuming from the last signed passing run
+    (``_quick_chain``): the entries since it, the log head, the newest signed checkpoint and
+    the external checkpoint log's newest against the resumed Merkle tree, and the gate-input
+    rows against their entries. It does not re-parse bodies or compare filter columns, nor
+    re-read the entries before its anchor; the hourly full verification does."""
 
     entries = checkpoints = 0
+    now = timezone.now()
     try:
         with snapshot():
-            leaves = _quick_chain()
-            entries = len(leaves)
-            checkpoints = _check_checkpoints(leaves, latest_only=True)
-            _check_external(leaves, latest_only=True)
-            _check_head(leaves)
+            # Read once: the anchor is the decisive run among them, and check_runs looks for
+            # forgeries newer than the newest valid one.
+            recent = recent_runs(now)
+            latest = (
+                AuditCheckpoint.objects.values_list("size", "root_hash", "note")
+                .order_by("-size")
+                .first()
+            )
+            try:
+                external = external_notes()[-1:]
+            except CheckpointError as exc:
+                raise VerificationError(None, str(exc)) from None
+            notes = [note for note in (latest[2] if latest else None, *external) if note]
+            tail = _quick_chain(recent, now, (_claimed_size(note) for note in notes))
+            entries = tail.size
+            if latest is not None:
+                if public_key() is None:
+                    raise VerificationError(
+                        None,
+                        f"checkpoints are stored but there is no public key at "
+                        f"{settings.AUDIT_PUBLIC_KEY_FILE} to check them with",
+                    )
+                size, root = _check_note(tail, latest[2], "checkpoint #0")
+                if latest[0] != size or latest[1] != root.hex():
+                    raise VerificationError(
+                        None, "checkpoint #0: stored size or root differs from its signed note"
+                    )
+                checkpoints = AuditCheckpoint.objects.count()
+            for note in external:
+                _check_note(tail, note, "external checkpoint log: checkpoint #0")
+            _check_head_at(tail.size, tail.head)
             reconcile()
-            check_preconditions(len(leaves))
-            check_runs()
+            check_preconditions(tail.size)
+            check_runs(now, recent)
     except VerificationError as exc:
         return Outcome(False, entries, checkpoints, exc.seq, str(exc), timezone.now(), _head())
     message = f"OK: {entries} entries, {checkpoints} checkpoints (quick)"
-    return Outcome(True, entries, checkpoints, None, message, timezone.now(), _head(leaves))
+    return _passed(message, checkpoints, tail.tree, tail.head, tail.rehashed)
 
 
 def _head(leaves: list[bytes] | None = None) -> str:
@@ -329,6 +472,7 @@ def run_verification(triggered_by: str, *, quick: bool = False) -> tuple[Outcome
         triggered_by=triggered_by[:150],
         kind=VerificationRun.Kind.QUICK if quick else VerificationRun.Kind.FULL,
         head_hash=outcome.head_hash,
+        frontier=outcome.frontier if outcome.ok else "",
     )
     # No key in this process (a web process): recorded, but it never counts.
     with suppress(CheckpointError):

@@ -16,21 +16,30 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Any) -> tuple[Any, ApiToken] | None:
+        text = self.token_text(request)
+        if text is None:
+            return None
+        token = ApiToken.authenticate(text)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        return token.user, token
+
+    @classmethod
+    def token_text(cls, request: Any) -> str | None:
+        """The token a request presents in ``Authorization: Bearer <token>``; None when it
+        presents none (another scheme or no header); AuthenticationFailed when malformed."""
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
         keyword, _, text = header.partition(" ")
-        if keyword.lower() != self.keyword.lower():
+        if keyword.lower() != cls.keyword.lower():
             return None
         text = text.strip()
         if not text or " " in text:
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: use 'Bearer <token>'."
             )
-        token = ApiToken.authenticate(text)
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        return token.user, token
+        return text
 
     def authenticate_header(self, request: Any) -> str:
         # Makes DRF answer 401 (with this challenge) rather than 403 to anonymous requests.

@@ -429,9 +429,10 @@ def read_governance_many(
         UNION ALL
         SELECT 'v', id, kind, CASE WHEN ok THEN 'ok' ELSE 'failed' END,
                CAST(entries AS DOUBLE PRECISION), started_at, NULL, NULL, first_bad_seq,
-               head_hash, signature, NULL
+               head_hash, signature || ':' || frontier, NULL
         FROM (
-            SELECT id, kind, ok, entries, started_at, first_bad_seq, head_hash, signature
+            SELECT id, kind, ok, entries, started_at, first_bad_seq, head_hash, signature,
+                   frontier
             FROM {verify_t} ORDER BY started_at DESC, id DESC LIMIT {runs_window}
         ) last_runs
         UNION ALL
@@ -487,6 +488,8 @@ def read_governance_many(
                 pk=pk, model_id=mid, requirement_code=s1, status=s2, recorded_at=parse_when(t1)
             )
         elif kind == "v":
+            # The signature and the frontier it covers, in one column (neither holds a colon).
+            signature, _, frontier = (j2 or "").partition(":")
             runs.append(
                 VerificationRun(
                     pk=pk,
@@ -496,7 +499,8 @@ def read_governance_many(
                     started_at=parse_when(t1),
                     first_bad_seq=v,
                     head_hash=j1 or "",
-                    signature=j2 or "",
+                    signature=signature,
+                    frontier=frontier,
                 )
             )
         elif kind == "q":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
@@ -176,6 +177,11 @@ class BearerApiFastPath:
         return self.get_response(request)
 
 
+#: Serialises the swap below: two handlers built at once (threads of a test client, or of a
+#: threaded server) must never take the other's swapped list for the configured one.
+_BUILDING = threading.Lock()
+
+
 def _lean_chain(skip: frozenset[str]) -> Callable[[HttpRequest], HttpResponseBase]:
     """A request handler with the configured middleware minus ``skip``, built like Django's."""
     from django.conf import settings
@@ -183,13 +189,14 @@ def _lean_chain(skip: frozenset[str]) -> Callable[[HttpRequest], HttpResponseBas
 
     handler = BaseHandler()
     # load_middleware reads settings.MIDDLEWARE: swap the list only while this chain is built
-    # (once, while the outer handler itself is being built, before any request).
-    full = settings.MIDDLEWARE
-    settings.MIDDLEWARE = [m for m in full if m not in skip]
-    try:
-        handler.load_middleware()
-    finally:
-        settings.MIDDLEWARE = full
+    # (while the outer handler itself is being built, before it serves a request).
+    with _BUILDING:
+        full = settings.MIDDLEWARE
+        settings.MIDDLEWARE = [m for m in full if m not in skip]
+        try:
+            handler.load_middleware()
+        finally:
+            settings.MIDDLEWARE = full
     return handler._middleware_chain  # type: ignore[attr-defined,no-any-return]
 
 

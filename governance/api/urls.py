@@ -3,7 +3,11 @@ from django.urls import path
 from governance.api import views
 
 urlpatterns = [
-    path("models/<slug:slug>/gate/", views.GateView.as_view(), name="api-gate"),
+    path(
+        "models/<slug:slug>/gate/",
+        views.with_stored_bytes(views.GateView.as_view()),
+        name="api-gate",
+    ),
     path(
         "models/<slug:slug>/safeguards/", views.SafeguardListView.as_view(), name="api-safeguards"
     ),

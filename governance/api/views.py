@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.authentication import BearerTokenAuthentication
+from core.models import ApiToken
 from evaluations.models import AIModel
 from governance import adapter, safeguards, services
 from governance.api import serializers as s
 from governance.models import ApprovalVerdict, GateTransition, Precaution, ScalingDecision, Scope
+from rsp_portal import authz
 from rsp_portal.api import via_for
+from rsp_portal.negotiation import PLAIN_JSON
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +101,66 @@ def _stored(slug: str, scope: str) -> dict[str, Any] | None:
         # The full path answers, failing closed if it must.
         logger.exception("stored %s gate of %s could not be read", scope, slug)
         return None
+
+
+def with_stored_bytes(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """``GateView`` behind its fast path (ADR 0043): a plain bearer ``GET`` of the stored
+    scaling gate is answered with the stored verdict's rendered bytes without DRF's dispatch;
+    every other request, and any doubt, goes to ``view`` (DRF's ``GateView``) unchanged.
+
+    The plain read is a ``GET`` with no query string, an ``Accept`` that DRF answers with plain
+    JSON, a bearer token that DRF's own authenticator accepts and a role and scope that
+    ``authz.can`` allows for the action the view declares. The row must be fresh and verify
+    (``services.stored_gate_body``). A refusal, an error, a stale, missing or tampered row:
+    DRF's view answers it, with its status, its logging and its reasons, as if this were not
+    here. The answer carries the headers DRF's would (``tests/governance/test_gate_fast_path.py``
+    compares the two paths byte for byte)."""
+
+    @functools.wraps(view)
+    def gate(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = _stored_read(request, kwargs["slug"])
+        return response if response is not None else view(request, *args, **kwargs)
+
+    return gate
+
+
+def _stored_read(request: HttpRequest, slug: str) -> HttpResponse | None:
+    if (
+        request.method != "GET"
+        or request.META.get("QUERY_STRING")
+        or request.META.get("HTTP_ACCEPT", "").strip() not in PLAIN_JSON
+    ):
+        return None
+    try:
+        text = BearerTokenAuthentication.token_text(request)
+        if text is None:
+            return None  # not a bearer request
+        # The token and the stored row in one statement; the token is checked as DRF's
+        # authenticator checks it (``ApiToken.authenticate`` is the same method).
+        found = ApiToken.authenticate_with(text, services.stored_gate_rider(slug, Scope.SCALING))
+        if found is None:
+            return None  # DRF answers 401
+        token, row = found
+        user = token.user
+        if not authz.can(user, GateView.actions["GET"], token):
+            return None  # DRF refuses it, naming what was missing, and logs the denial
+        body = services.stored_gate_body(slug, Scope.SCALING, row)
+    except (AuthenticationFailed, DatabaseError):
+        return None  # DRF answers: 401, or 503 from ApiErrorMiddleware
+    except Exception:
+        logger.exception("the stored gate's fast read of %s failed; DRF's view answers", slug)
+        return None
+    if body is None:
+        return None
+    request.user = user  # as DRF's authentication sets it on the request
+    response = HttpResponse(body, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    response["Allow"] = ALLOW
+    return response
+
+
+#: The ``Allow`` header DRF's dispatch puts on every ``GateView`` answer.
+ALLOW = "GET, HEAD, OPTIONS"
 
 
 class SafeguardListView(APIView):

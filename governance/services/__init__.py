@@ -31,7 +31,9 @@ from governance.services.gates import (
     recompute,
     recompute_all,
     stored_gate,
+    stored_gate_body,
     stored_gate_from_row,
+    stored_gate_rider,
 )
 from governance.services.hooks import (
     on_audit_outcome_changed,
@@ -65,5 +67,7 @@ __all__ = [
     "request_decision",
     "sign_decision",
     "stored_gate",
+    "stored_gate_body",
     "stored_gate_from_row",
+    "stored_gate_rider",
 ]

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 import audit
+from core.models import Rider
 from evaluations.models import AIModel
 from governance import adapter, gatemac, notifications
 from governance.gate import (
@@ -509,8 +512,6 @@ def stored_gate(slug: str, scope: str = Scope.SCALING) -> dict[str, Any] | None:
     """The stored gate of the model ``slug`` in one query (the state row joined to its model),
     or None when there is no fresh row (no model, never computed, or stale: then use
     :func:`gate_for`). The statement is built once (``rsp_portal.rows``)."""
-    from django.db import connection
-
     sql, _ = _stored_statement()
     with connection.cursor() as cursor:
         cursor.execute(sql, [slug, scope])
@@ -533,9 +534,68 @@ def stored_gate_from_row(
     return _gate_payload(slug, scope, state.verdict, state.computed_at)
 
 
-def _stored_statement() -> tuple[str, Columns[GateState]]:
-    from django.db import connection
+# --- The stored gate as the API's bytes (ADR 0043) -------------------------------------------
+#
+# The plain bearer read of the stored scaling gate answers with the bytes DRF's JSON renderer
+# makes of :func:`_gate_payload`: a pure function of the requested slug and the row as read
+# (its verdict as the database's text, its times, its MAC). Each process renders them once per
+# row: the raw row is kept with the bytes and compared whole on every read, so any change to
+# the row (a recomputation, or a column edited outside the application) is a miss, verified
+# again before anything is served. Freshness is checked on every read, hit or miss.
 
+_BODY_CACHE_SIZE = 512
+_BODIES: dict[tuple[str, str], tuple[tuple[object, ...], GateState, bytes]] = {}
+_BODIES_LOCK = threading.Lock()
+
+
+def stored_gate_rider(slug: str, scope: str = Scope.SCALING) -> Rider:
+    """The stored gate row of ``slug`` as a rider of the bearer token's statement (one round
+    trip for both); its raw row goes to :func:`stored_gate_body`."""
+    return Rider(_stored_statement()[0], (slug, scope))
+
+
+def stored_gate_body(
+    slug: str, scope: str = Scope.SCALING, row: Sequence[object] | None = None
+) -> bytes | None:
+    """The stored gate of ``slug`` as the API's JSON bytes (those of :func:`stored_gate`
+    rendered by DRF's ``JSONRenderer``) when its row is fresh and its MAC verifies; None
+    otherwise: no such model or row, a stale row, or one whose MAC fails. The caller then
+    answers through :func:`stored_gate` and :func:`gate_for`, which recompute or answer paused
+    with the reason, logged, exactly as without this reader. ``row``: the raw row read by
+    :func:`stored_gate_rider` (else read here, one query)."""
+    sql, columns = _stored_statement()
+    if row is None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [slug, scope])
+            row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    raw = tuple(row)
+    with _BODIES_LOCK:
+        cached = _BODIES.get((slug, scope))
+    now = timezone.now()
+    if cached is not None and cached[0] == raw:
+        state, body = cached[1], cached[2]
+        return None if _is_stale(state, now) else body
+    state = columns.instance(raw)
+    if not state.mac or _is_stale(state, now) or not gatemac.verifies(state):
+        return None
+    payload = _gate_payload(slug, scope, state.verdict, state.computed_at)
+    body = JSONRenderer().render(payload, "application/json")
+    with _BODIES_LOCK:
+        if len(_BODIES) >= _BODY_CACHE_SIZE:
+            _BODIES.pop(next(iter(_BODIES)))
+        _BODIES[(slug, scope)] = (raw, state, body)
+    return body
+
+
+def forget_stored_bodies() -> None:
+    """Empty this process's rendered stored gates (tests)."""
+    with _BODIES_LOCK:
+        _BODIES.clear()
+
+
+def _stored_statement() -> tuple[str, Columns[GateState]]:
     from evaluations.models import EvidenceSummaryState
 
     built = _STORED_SQL.get(connection.vendor)

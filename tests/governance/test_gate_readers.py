@@ -1,4 +1,5 @@
-"""The stored gate is read two ways (ADR 0021), and a failing read is logged, failing closed."""
+"""The stored gate is read three ways (ADR 0021: the stored row, the full path; ADR 0043: the
+rendered bytes), and a failing read is logged, failing closed."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def test_a_failing_stored_read_is_logged_and_the_full_path_answers(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
+    monkeypatch.setattr(services, "stored_gate_body", broken)
     monkeypatch.setattr(services, "stored_gate", broken)
     monkeypatch.setattr(services, "gate_for", broken)
     with caplog.at_level(logging.ERROR, logger="governance.api.views"):
@@ -42,5 +44,6 @@ def test_a_failing_stored_read_is_logged_and_the_full_path_answers(
     assert body["state"] == "paused"
     assert [r["code"] for r in body["reasons"]] == ["internal_error"]
     logged = [r.getMessage() for r in caplog.records]
+    assert any("fast read of" in m for m in logged), logged
     assert any("stored scaling gate of" in m for m in logged), logged
     assert any("answering paused" in m for m in logged), logged

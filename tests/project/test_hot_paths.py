@@ -153,15 +153,16 @@ def test_the_gate_inputs_take_two_queries_whatever_the_evidence(django_assert_nu
     assert len(inp.evidence.results) <= 2 * len(metrics)
 
 
-def test_the_stored_gate_read_takes_two_queries(pipeline, safety, django_assert_num_queries):
+def test_the_stored_gate_read_takes_one_query(pipeline, safety, django_assert_num_queries):
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)
     baseline(model, safety)
     client = bearer(pipeline)
     assert client.get(f"/api/v1/models/{model.slug}/gate/").status_code == 200
-    # Expect 2 queries: the token with its user and roles; the stored gate row with its model.
-    with django_assert_num_queries(2):
+    # Expect 1 query (ADR 0043; was 2): the token with its user and roles, and riding in the
+    # same statement the stored gate row with its model.
+    with django_assert_num_queries(1):
         response = client.get(f"/api/v1/models/{model.slug}/gate/")
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
@@ -623,7 +624,8 @@ def test_the_result_list_times_are_drfs_without_a_field_per_row(pipeline, zone, 
 def test_the_quick_verification_issues_the_same_queries_whatever_the_trails_length():
     """The minute's check runs a fixed set of statements (chunks of large reads come from
     server-side cursors, not new statements): the same count for 10 entries and for 6,000,
-    more than every chunk size. Its *cost* still grows with the trail (ADR 0041)."""
+    more than every chunk size. Its chain work is the entries since its anchor (ADR 0042,
+    tests/audit/test_quick_incremental.py); its reconciliation still reads whole tables."""
     import audit
     from audit.verification import verify_quick
     from tests.audit_support import append
@@ -640,9 +642,9 @@ def test_the_quick_verification_issues_the_same_queries_whatever_the_trails_leng
     assert len(large) == len(small) <= QUICK_VERIFY_BUDGET
 
 
-# The quick verification: the chain checked in one statement (PostgreSQL) and its leaf hashes
-# read, the newest checkpoint and the head, the reconciliation of every gate-input table with
-# its entries and of the outsiders' access grants with theirs, the preconditions (triggers, the
-# beat's schedule) and the recent runs: 46 on PostgreSQL (44 on SQLite), inside the snapshot's
-# transaction.
-QUICK_VERIFY_BUDGET = 46
+# The quick verification: the recent runs (its anchor, and the forgery check), the newest
+# checkpoint, the entries from the anchor on, the head, the reconciliation of every gate-input
+# table with its entries and of the outsiders' access grants with theirs, the preconditions
+# (triggers, the beat's schedule) and the runs after the newest valid one: 45 on PostgreSQL
+# (44 on SQLite), inside the snapshot's transaction (was 46: the chain's two statements are one).
+QUICK_VERIFY_BUDGET = 45
