@@ -313,7 +313,7 @@ def _quick_chain(
     wanted = {size for size in sizes if size >= anchor}
     roots = {anchor: tree.root()} if anchor in wanted else {}
     rows = cast(
-        Generator[tuple[Any, ...], None, None],
+        Generator[tuple[int, str, str, bytes | memoryview], None, None],
         AuditEntry.objects.filter(seq__gte=max(anchor - 1, 0))
         .order_by("seq")
         .values_list("seq", "prev", "leaf_hash", "body")

@@ -776,7 +776,7 @@ def _reject_constant(text: str) -> Any:
 _BODY_DECODER = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reject_constant)
 # Its scanner, called directly: one JSON value from a position, and where it ends. (The cast:
 # typeshed types the scanner's context as a scanner, where any decoder serves.)
-_SCAN_BODY = json.scanner.make_scanner(cast(Any, _BODY_DECODER))
+_SCAN_BODY = json.scanner.make_scanner(cast("json.scanner.make_scanner", _BODY_DECODER))
 # A parsed body has no cycles, so the encoder need not look for them.
 _BODY_ENCODER = json.JSONEncoder(
     sort_keys=True,

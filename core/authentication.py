@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from core.models import ApiToken
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -25,10 +29,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         return token.user, token
 
     @classmethod
-    def token_text(cls, request: Any) -> str | None:
+    def token_text(cls, request: Request | HttpRequest) -> str | None:
         """The token a request presents in ``Authorization: Bearer <token>``; None when it
         presents none (another scheme or no header); AuthenticationFailed when malformed."""
-        header = authentication.get_authorization_header(request).decode("latin-1")
+        # DRF reads the header from META, which both kinds of request carry.
+        header = authentication.get_authorization_header(cast("Request", request)).decode("latin-1")
         if not header:
             return None
         keyword, _, text = header.partition(" ")

@@ -13,8 +13,8 @@ import json
 import logging
 import math
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,6 +28,7 @@ import audit
 from core.events import Event, Query, emit
 from core.models import User
 from evaluations import summary
+from evaluations.lookup import Lookup
 from evaluations.lowering import lowering_changes
 from evaluations.models import (
     AIModel,
@@ -38,7 +39,6 @@ from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 from rsp_portal.datetimes import utc_offset_error
 from rsp_portal.errors import ConflictError, ServiceError, TooLargeError
 from rsp_portal.followups import follow_up
-from rsp_portal.rows import Columns, JoinedRows
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -467,72 +467,10 @@ def report_checkpoint(
 # --- Results -------------------------------------------------------------------------------
 
 
-# Checkpoints by name with their models, ``{names}`` and ``{slugs}`` the IN lists.
-_NAMED_CHECKPOINTS: JoinedRows[Checkpoint, AIModel] = JoinedRows(
-    lambda: Columns(Checkpoint, "c"),
-    lambda: Columns(AIModel, "m"),
-    "model_id",
-    lambda q: (
-        f"c.{q('name')} IN ({{names}}) AND m.{q('slug')} IN ({{slugs}}) "
-        f"ORDER BY c.{q('model_id')}, c.{q('reported_at')}, c.{q('id')}"
-    ),
-)
-
-
-def _checkpoints_named(names: Collection[str], slugs: Collection[str]) -> list[Checkpoint]:
-    """``Checkpoint.objects.filter(name__in=names, model__slug__in=slugs)
-    .select_related("model")`` (in the model's ordering) without compiling it per request
-    (``rsp_portal.rows``; a test compares them)."""
-    if not names or not slugs:
-        return []  # the ORM sends no query for an empty IN either
-    found = []
-    for ckpt, model in _NAMED_CHECKPOINTS.fetch(
-        [*names, *slugs], names=len(names), slugs=len(slugs)
-    ):
-        ckpt.model = model
-        found.append(ckpt)
-    return found
-
-
-@dataclass
-class _Lookup:
-    """Models and checkpoints named by a batch of results: one query when every name is
-    known, more only to explain an unknown one."""
-
-    models: dict[str, AIModel] = field(default_factory=dict)
-    checkpoints: dict[tuple[int, str], Checkpoint] = field(default_factory=dict)
-    _owners: dict[str, list[str]] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, items: Sequence[object]) -> _Lookup:
-        # Only strings can name a model or checkpoint; a JSON list or object is refused later,
-        # naming its field (and would not even fit in a set).
-        mappings = [i for i in items if isinstance(i, Mapping)]
-        slugs = {s for i in mappings if isinstance(s := i.get("model"), str)}
-        names = {n for i in mappings if isinstance(n := i.get("checkpoint"), str)}
-        lookup = cls()
-        # The named checkpoints of the named models, with their models, in one query.
-        for ckpt in _checkpoints_named(names, slugs):
-            lookup.checkpoints[(ckpt.model_id, ckpt.name)] = ckpt
-            lookup.models.setdefault(ckpt.model.slug, ckpt.model)
-        missing = slugs - set(lookup.models)
-        if missing:  # a model without any of the named checkpoints, or an unknown one
-            lookup.models.update({m.slug: m for m in AIModel.objects.filter(slug__in=missing)})
-        return lookup
-
-    def owners(self, name: str) -> list[str]:
-        """The slugs of the models that have a checkpoint ``name`` (read when one is missing)."""
-        if name not in self._owners:
-            self._owners[name] = sorted(
-                Checkpoint.objects.filter(name=name).values_list("model__slug", flat=True)
-            )
-        return self._owners[name]
-
-
 def validate_result(
     item: object,
     policy: PolicyView,
-    lookup: _Lookup,
+    lookup: Lookup,
     *,
     prefix: str = "",
     allowed: frozenset[str] = RESULT_FIELDS,
@@ -670,7 +608,7 @@ def record_results(
     if not items:
         raise field_error("results", "No results given.")
     policy = require_policy()
-    lookup = _Lookup.load(items)
+    lookup = Lookup.load(items)
     rows = []
     for index, item in enumerate(items):
         prefix = f"results[{index}]." if indexed else ""
@@ -744,7 +682,7 @@ def correction_fields(
         "external_body": old.external_body,
         **values,
     }
-    lookup = _Lookup(
+    lookup = Lookup(
         models={old.model.slug: old.model},
         checkpoints={(old.model_id, old.checkpoint.name): old.checkpoint},
     )

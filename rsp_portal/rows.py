@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from django.db import connection, transaction
 from django.db.models import Field, Model
@@ -111,7 +111,7 @@ class JoinedRows(Generic[M, P]):
             built = self._built[connection.vendor] = (sql, child, parent)
         return built
 
-    def fetch(self, params: Sequence[Any], **lists: int) -> list[tuple[M, P]]:
+    def fetch(self, params: Sequence[int | str], **lists: int) -> list[tuple[M, P]]:
         """The (child, parent) instances of the rows matching ``params``."""
         template, child, parent = self._statement()
         sql = template.format(**{k: ", ".join(["%s"] * n) for k, n in lists.items()})

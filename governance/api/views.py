@@ -117,8 +117,8 @@ def with_stored_bytes(view: Callable[..., HttpResponseBase]) -> Callable[..., Ht
     compares the two paths byte for byte)."""
 
     @functools.wraps(view)
-    def gate(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        response = _stored_read(request, kwargs["slug"])
+    def gate(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
+        response = _stored_read(request, str(kwargs["slug"]))
         return response if response is not None else view(request, *args, **kwargs)
 
     return gate

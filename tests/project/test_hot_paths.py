@@ -403,7 +403,7 @@ def test_a_prebuilt_row_update_stores_what_save_stores(django_assert_num_queries
 
 
 def test_the_named_checkpoints_are_the_orms(django_assert_num_queries):
-    from evaluations.services import _checkpoints_named
+    from evaluations.lookup import checkpoints_named
 
     atlas, other = make_model(), make_model("other")
     add_checkpoint(atlas, "ckpt-2", 2e24)
@@ -424,10 +424,10 @@ def test_the_named_checkpoints_are_the_orms(django_assert_num_queries):
     ]:
         expected = Checkpoint.objects.filter(name__in=names, model__slug__in=slugs)
         with django_assert_num_queries(1):
-            got = _checkpoints_named(names, slugs)
+            got = checkpoints_named(names, slugs)
         assert [fields(c) for c in got] == [fields(c) for c in expected.select_related("model")]
     with django_assert_num_queries(0):
-        assert _checkpoints_named(set(), {"atlas"}) == _checkpoints_named({"ckpt-1"}, set()) == []
+        assert checkpoints_named(set(), {"atlas"}) == checkpoints_named({"ckpt-1"}, set()) == []
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
