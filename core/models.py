@@ -14,6 +14,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from core import events
+from rsp_portal import prepared
 from rsp_portal.rows import Columns, param_datetime
 
 if TYPE_CHECKING:
@@ -387,7 +388,7 @@ def _token_lookup(
     params: list[str | int | float | datetime | None] = [*(rider.params if rider else ()), key_id]
     params.append(param_datetime(timezone.now()))
     with connection.cursor() as cursor:
-        cursor.execute(template, params)
+        prepared.execute(cursor, template, params)  # planned once per connection
         rows = cursor.fetchall()
     if not rows:
         return None
