@@ -122,6 +122,55 @@ class JoinedRows(Generic[M, P]):
         return [(child.instance(row[:size]), parent.instance(row[size:end])) for row in rows]
 
 
+class LockedRows(Generic[M]):
+    """The rows of a model whose ``key`` is among some values, locked until commit, as the
+    ORM's ``select_for_update(no_key=…).filter(<key>__in=…).order_by(<order>)`` reads them,
+    by a statement built once per database vendor (an ``IN`` list sized per call). Without
+    row locks (SQLite) the statement reads them as the ORM does there: unlocked."""
+
+    def __init__(self, model: type[M], key: str, order: str, *, no_key: bool = False) -> None:
+        self.model = model
+        self._names = (key, order)
+        self._no_key = no_key
+        self._built: dict[str, tuple[str, Columns[M]]] = {}
+
+    def _statement(self) -> tuple[str, Columns[M]]:
+        built = self._built.get(connection.vendor)
+        if built is None:
+            meta = self.model._meta
+            key, order = (meta.pk if name == "pk" else meta.get_field(name) for name in self._names)
+            assert isinstance(key, Field) and isinstance(order, Field)
+            q = connection.ops.quote_name
+            columns = Columns(self.model, "t")
+            features = connection.features
+            lock = ""
+            if self._no_key and features.has_select_for_no_key_update:
+                lock = " FOR NO KEY UPDATE"
+            elif features.has_select_for_update:
+                lock = " FOR UPDATE"
+            sql = (
+                f"SELECT {columns.sql()} FROM {q(meta.db_table)} t "  # noqa: S608
+                f"WHERE t.{q(key.column or key.attname)} IN ({{among}}) "
+                f"ORDER BY t.{q(order.column or order.attname)}{lock}"
+            )  # names from _meta; values are parameters
+            built = self._built[connection.vendor] = (sql, columns)
+        return built
+
+    def raw(self, values: Sequence[int | str]) -> tuple[list[tuple[object, ...]], Columns[M]]:
+        """The locked rows' raw values (the columns' order), not yet converted."""
+        if not values:
+            return [], self._statement()[1]
+        sql, columns = self._statement()
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format(among=", ".join("%s" for _ in values)), list(values))
+            return [tuple(row) for row in cursor.fetchall()], columns
+
+    def fetch(self, values: Sequence[int | str]) -> list[M]:
+        """The locked rows as instances, as the ORM's query gives them."""
+        rows, columns = self.raw(values)
+        return [columns.instance(row) for row in rows]
+
+
 class RowUpdate(Generic[M]):
     """``instance.save()`` of a stored row, without compiling the UPDATE per call: every
     concrete column but the primary key set by primary key, each value prepared as the ORM's
@@ -173,6 +222,65 @@ class RowUpdate(Generic[M]):
             instance.save()
             return
         instance._state.db = connection.alias
+
+
+class RowUpsert(Generic[M]):
+    """``Model.objects.bulk_create(rows, update_conflicts=True, unique_fields=…,
+    update_fields=…)`` without compiling it per call: one ``INSERT … ON CONFLICT (…) DO UPDATE
+    SET`` of every concrete column but the primary key, each value prepared as the ORM's
+    INSERT prepares it (``pre_save``, ``get_db_prep_save``), the text built once per vendor
+    and row count. Primary keys are not read back. A model the plain path treats otherwise
+    (parents, a field with its own placeholder) goes through ``bulk_create``."""
+
+    def __init__(self, model: type[M], unique: Sequence[str], update: Sequence[str]) -> None:
+        self.model = model
+        self.unique = tuple(unique)
+        self.update = tuple(update)
+        self._built: dict[str, tuple[str, str, tuple[Field[object, object], ...]] | None] = {}
+
+    def _statement(self) -> tuple[str, str, tuple[Field[object, object], ...]] | None:
+        if connection.vendor not in self._built:
+            meta = self.model._meta
+            fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+            built = None
+            if not meta.parents and not any(hasattr(f, "get_placeholder") for f in fields):
+                q = connection.ops.quote_name
+
+                def column(name: str) -> str:
+                    field = meta.get_field(name)
+                    assert isinstance(field, Field)
+                    return q(field.column or field.attname)
+
+                head = (
+                    f"INSERT INTO {q(meta.db_table)} "  # noqa: S608 (names from _meta)
+                    f"({', '.join(q(f.column or f.attname) for f in fields)}) VALUES "
+                )
+                sets = ", ".join(f"{column(n)} = EXCLUDED.{column(n)}" for n in self.update)
+                unique = ", ".join(column(n) for n in self.unique)
+                tail = f" ON CONFLICT ({unique}) DO UPDATE SET {sets}"
+                built = (head, tail, fields)
+            self._built[connection.vendor] = built
+        return self._built[connection.vendor]
+
+    def save(self, rows: Sequence[M]) -> None:
+        if not rows:
+            return
+        built = self._statement()
+        if built is None or any(type(row) is not self.model for row in rows):
+            self.model._default_manager.bulk_create(
+                rows, update_conflicts=True, unique_fields=self.unique, update_fields=self.update
+            )
+            return
+        head, tail, fields = built
+        one = "(" + ", ".join("%s" for _ in fields) + ")"
+        params = [
+            f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields
+        ]
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(head + ", ".join(one for _ in rows) + tail, params)
+        for row in rows:
+            row._state.adding = False
+            row._state.db = connection.alias
 
 
 def param_datetime(value: datetime) -> str | datetime | None:

@@ -17,11 +17,14 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+import audit
 from evaluations import summary
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.policy import active_policy_view
 from governance import adapter, services
 from governance.gate import evaluate
+from governance.models import GateState
+from governance.services.gates import settled
 from policies.models import Metric, PolicyVersion
 from tests import gate_oracle
 from tests.conftest import bearer
@@ -210,8 +213,36 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
         )
 
     assert post(0.1).status_code == 201
-    with django_assert_num_queries(RESULT_POST_BUDGET):
+    with django_assert_num_queries(RESULT_POST_BUDGET) as sent:
         assert post(0.11).status_code == 201
+    if connection.vendor == "postgresql":
+        # The write's fresh rows and the gate's two reads are planned once per connection.
+        executed = [q["sql"] for q in sent.captured_queries if q["sql"].startswith("EXECUTE")]
+        assert len(executed) == 3, executed
+
+
+def test_the_gate_store_reuses_the_rows_settled_locked(pipeline):
+    """``settled`` reads the rows the ORM's locking read gives, and the store keeps them."""
+    activate_default_policy()
+    model = make_model()
+    with transaction.atomic():
+        services.recompute(model, "test.setup")
+    with transaction.atomic():
+        done, locked = settled(model, 10**6)
+        orm = {
+            s.scope: s
+            for s in GateState.objects.select_for_update().filter(model=model).order_by("pk")
+        }
+        assert not done and set(locked) == set(orm) == {"scaling", "deployment"}
+        for scope, row in locked.items():
+            assert {
+                f.attname: getattr(row, f.attname) for f in GateState._meta.concrete_fields
+            } == {
+                f.attname: getattr(orm[scope], f.attname) for f in GateState._meta.concrete_fields
+            }
+            assert row._state.adding is False and row._state.db == "default"
+        current = max(s.evidence_seq for s in orm.values())
+        assert settled(model, current) == (True, {})
 
 
 def test_the_live_gate_reads_its_cached_inputs_until_anything_changes(
@@ -336,18 +367,19 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
 # states (1); the INSERT (1); the rows above the watermark with the summaries they touch (1);
 # upsert them (1); the new watermark and one more owed write on every locked state (1); the
 # audit append: lock the head, then INSERT the entries and advance the head in one round trip
-# (2). The gate: its two rows locked and their counts read (1); the governance state (with the
-# count) and the evidence from the summary (2); the rows locked again in the store (1) and
-# each written (2). In a test each transaction is a SAVEPOINT and its RELEASE (4). History:
-# 38 (+2) before ADR 0007, 26 (+2) with the evidence summary (ADR 0017), 17 (+2) since ADR
-# 0019, 15 (+2) since ADR 0041, in one transaction.
-RESULT_POST_BUDGET = 21 if connection.vendor == "postgresql" else 22
+# (2). The gate: its two rows locked and read (1); the governance state (with the count) and
+# the evidence from the summary (2, prepared once per connection: ADR 0047); the rows, still
+# locked, each written (2). In a test each transaction is a SAVEPOINT and its RELEASE (4).
+# History: 38 (+2) before ADR 0007, 26 (+2) with the evidence summary (ADR 0017), 17 (+2)
+# since ADR 0019, 15 (+2) since ADR 0041, in one transaction; 17 (+4) in two (ADR 0045); 16
+# since ADR 0047 (the store keeps the rows the first lock read).
+RESULT_POST_BUDGET = 20 if connection.vendor == "postgresql" else 21
 # With descendants (a child, a grandchild...), the family is recomputed in the same write:
 # the governance read lists them (no extra query), then their models (1), their evidence (1:
 # one summary query over them all and their lineages) and governance (1); every member's two
-# gate states are locked in one query and saved in one UPDATE (one fewer than the two saves of
-# a lone model): two more whatever the family's size.
-FAMILY_POST_BUDGET = RESULT_POST_BUDGET + 2
+# gate states are locked in one query (the model's again) and saved in one UPDATE (one fewer
+# than the two saves of a lone model): three more whatever the family's size.
+FAMILY_POST_BUDGET = RESULT_POST_BUDGET + 3
 
 
 def test_a_prebuilt_row_update_stores_what_save_stores(django_assert_num_queries):
@@ -400,6 +432,99 @@ def test_a_prebuilt_row_update_stores_what_save_stores(django_assert_num_queries
     finally:
         pre_save.disconnect(receiver, sender=GateState)
     assert seen == [new]
+
+
+def test_prebuilt_locking_reads_give_the_orms_rows(django_assert_num_queries):
+    """The summary states', the audit head's and the gate rows' locking reads (ADR 0047)."""
+    from audit.models import LogHead
+    from evaluations.models import EvidenceSummaryState
+    from rsp_portal.rows import LockedRows
+
+    models = [make_model(slug) for slug in ("atlas", "other", "third")]
+    ids = [m.pk for m in models]
+    summary.lock(ids)
+    EvidenceSummaryState.objects.filter(model_id=ids[1]).update(lens="x", watermark=9)
+    audit.record("test.head", models[0], {}, None)
+    cases = [
+        (LockedRows(EvidenceSummaryState, "model", "model"), ids[::-1],
+         EvidenceSummaryState.objects.select_for_update().filter(model_id__in=ids)
+         .order_by("model_id")),
+        (LockedRows(LogHead, "pk", "pk", no_key=True), [1],
+         LogHead.objects.select_for_update(no_key=True).filter(pk=1)),
+        (LockedRows(GateState, "model", "pk"), ids[:2],
+         GateState.objects.select_for_update().filter(model_id__in=ids[:2]).order_by("pk")),
+    ]  # fmt: skip
+    for reader, values, orm in cases:
+        with transaction.atomic():
+            with django_assert_num_queries(1) as sent:
+                rows = reader.fetch(values)
+            expected = list(orm)
+            assert len(rows) == len(expected) > 0
+            for got, want in zip(rows, expected, strict=True):
+                assert type(got) is type(want) and got.pk == want.pk
+                assert all(
+                    getattr(got, f.attname) == getattr(want, f.attname)
+                    for f in want._meta.concrete_fields
+                )
+                assert not got._state.adding and got._state.db == want._state.db
+            if connection.vendor == "postgresql":
+                lock = "FOR NO KEY UPDATE" if reader.model is LogHead else "FOR UPDATE"
+                assert sent.captured_queries[0]["sql"].endswith(lock)
+    with django_assert_num_queries(0):
+        assert LockedRows(LogHead, "pk", "pk").fetch([]) == []
+
+
+def test_a_prebuilt_upsert_stores_what_bulk_create_stores(django_assert_num_queries):
+    """``RowUpsert`` (the summary's upsert, ADR 0047) against ``bulk_create`` with
+    ``update_conflicts``: a new row and a conflicting one, every column compared."""
+    from datetime import datetime
+
+    from evaluations.models import EvidenceSummary
+    from rsp_portal.rows import RowUpsert
+
+    activate_default_policy()
+    model = make_model()
+    checkpoint = Checkpoint.objects.get(model=model, name="ckpt-1")
+    other = add_checkpoint(model, "ckpt-upsert", 1e23)
+    result = EvalResult.objects.create(
+        model=model, checkpoint=checkpoint, metric_key="cbrn.vct_accuracy", value=0.4
+    )
+    update = ["results", "strong", "best_strong", "best_strong_capability", "latest_strong_at",
+              "weak_short", "strong_short"]  # fmt: skip
+    writer = RowUpsert(EvidenceSummary, ["model", "checkpoint", "metric_key"], update)
+
+    def rows(metric: str, n: int) -> list[EvidenceSummary]:
+        return [
+            EvidenceSummary(model=model, checkpoint=checkpoint, metric_key=metric, results=n,
+                            strong=n - 1, best_strong=result, best_strong_capability=-0.25,
+                            best_weak_capability=0.5, weak_short={"0.5": n, "é": [1, None]},
+                            latest_strong_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)),
+            EvidenceSummary(model=model, checkpoint=other, metric_key=metric, results=n,
+                            strong_short={"1e+300": 2}),
+        ]  # fmt: skip
+
+    def stored(metric: str) -> list[dict[str, Any]]:
+        found = EvidenceSummary.objects.filter(metric_key=metric).order_by("checkpoint_id")
+        return [{k: v for k, v in row.items() if k != "id"} for row in found.values()]
+
+    for metric, save in (("ours", writer.save), ("theirs", None)):
+        for n in (3, 5):  # inserted, then updated on conflict
+            batch = rows(metric, n)
+            if save is None:
+                EvidenceSummary.objects.bulk_create(
+                    batch,
+                    update_conflicts=True,
+                    unique_fields=["model", "checkpoint", "metric_key"],
+                    update_fields=update,
+                )
+            else:
+                with django_assert_num_queries(1):
+                    save(batch)
+    ours, theirs = stored("ours"), stored("theirs")
+    assert [dict(r, metric_key="") for r in ours] == [dict(r, metric_key="") for r in theirs]
+    assert [r["results"] for r in ours] == [5, 5] and ours[0]["weak_short"]["é"] == [1, None]
+    with django_assert_num_queries(0):
+        writer.save([])
 
 
 def test_the_named_checkpoints_are_the_orms(django_assert_num_queries):

@@ -1,0 +1,91 @@
+"""Statements PostgreSQL plans once per connection (``PREPARE``) and then runs by name.
+
+The gate's two reads (the governance state and the evidence, each one long ``UNION ALL``) run
+on every recomputation, and PostgreSQL spent longer planning them than running them (ADR
+0047). A :class:`Prepared` statement is sent as ``PREPARE name AS …; EXECUTE name (…)`` the
+first time a connection runs it (one round trip, as the plain statement) and as ``EXECUTE
+name (…)`` after that, so it is planned once per connection instead of once per use.
+
+- A session's prepared statements are remembered against its DB-API connection object: a
+  new connection (``CONN_MAX_AGE``, a failed health check, a test's reconnect) starts with
+  none and prepares again.
+- ``PREPARE`` is not transactional: a statement prepared in a transaction that rolls back
+  stays prepared. After any error while running one, whether its name exists on the session
+  is unknown, so its next use prepares it again under a new name; nothing is left to fail
+  twice.
+- Anything but PostgreSQL (SQLite) runs the plain statement, and so does PostgreSQL with
+  ``DATABASE_PREPARED_STATEMENTS`` off (a pooler that hands one client several sessions, or
+  several clients one, would lose or share the names).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db.backends.utils import CursorWrapper
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+#: Names prepared on each session: DB-API connection -> statement digest -> name.
+_sessions: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+_serial = itertools.count(1)
+
+
+class Prepared:
+    """One statement (``%s`` placeholders, ``%%`` for a literal ``%``), prepared per
+    connection on PostgreSQL and run by name; elsewhere run as it is."""
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.digest = hashlib.sha256(sql.encode()).hexdigest()[:16]
+        numbers = itertools.count(1)
+        # ``$1, $2…`` in order; ``%%`` stays escaped (the text is sent with parameters).
+        self.body = _PLACEHOLDER.sub(
+            lambda m: "%%" if m.group() == "%%" else f"${next(numbers)}", sql
+        )
+        self.arity = next(numbers) - 1
+
+    def execute(self, cursor: CursorWrapper, params: Sequence[int | str]) -> None:
+        """Run the statement on ``cursor`` (read its rows from the cursor, as after
+        ``cursor.execute``)."""
+        if (
+            cursor.db.vendor != "postgresql"
+            or not settings.DATABASE_PREPARED_STATEMENTS
+            or not params
+            or len(params) != self.arity
+        ):
+            cursor.execute(self.sql, params)
+            return
+        session = _sessions.setdefault(cursor.db.connection, {})
+        # Unknown until it runs: an error leaves the name out, and the next use prepares
+        # the statement again under a new one.
+        name = session.pop(self.digest, None)
+        args = ", ".join("%s" for _ in params)
+        if name is None:
+            name = f"rsp_{self.digest}_{next(_serial)}"
+            text = f"PREPARE {name} AS {self.body};\nEXECUTE {name} ({args})"
+        else:
+            text = f"EXECUTE {name} ({args})"
+        cursor.execute(text, params)
+        session[self.digest] = name
+
+
+_BY_TEXT: dict[str, Prepared] = {}
+#: Distinct statements kept; callers prepare only fixed shapes (one model), so a few.
+_MAX_STATEMENTS = 32
+
+
+def statement(sql: str) -> Prepared:
+    """The :class:`Prepared` statement of ``sql``, built once per text."""
+    found = _BY_TEXT.get(sql)
+    if found is None:
+        if len(_BY_TEXT) >= _MAX_STATEMENTS:
+            _BY_TEXT.clear()
+        found = _BY_TEXT[sql] = Prepared(sql)
+    return found
