@@ -25,7 +25,6 @@ import itertools
 import re
 import weakref
 from collections.abc import Sequence
-from typing import Any
 
 from django.conf import settings
 from django.db.backends.utils import CursorWrapper
@@ -33,7 +32,7 @@ from django.db.backends.utils import CursorWrapper
 _PLACEHOLDER = re.compile(r"%%|%s")
 
 #: Names prepared on each session: DB-API connection -> statement digest -> name.
-_sessions: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
+_sessions: weakref.WeakKeyDictionary[object, dict[str, str]] = weakref.WeakKeyDictionary()
 _serial = itertools.count(1)
 
 
