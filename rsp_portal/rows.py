@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model
 from django.db.models.signals import post_save, pre_save
 from django.utils.dateparse import parse_datetime
@@ -227,18 +227,20 @@ class RowUpdate(Generic[M]):
 class RowUpsert(Generic[M]):
     """``Model.objects.bulk_create(rows, update_conflicts=True, unique_fields=…,
     update_fields=…)`` without compiling it per call: one ``INSERT … ON CONFLICT (…) DO UPDATE
-    SET`` of every concrete column but the primary key, each value prepared as the ORM's
-    INSERT prepares it (``pre_save``, ``get_db_prep_save``), the text built once per vendor
-    and row count. Primary keys are not read back. A model the plain path treats otherwise
-    (parents, a field with its own placeholder) goes through ``bulk_create``."""
+    SET`` (``DO NOTHING`` without ``update``) of every concrete column but the primary key,
+    each value prepared as the ORM's INSERT prepares it (``pre_save``, ``get_db_prep_save``),
+    the text built once per vendor. A model the plain path treats otherwise (parents, a field
+    with its own placeholder) goes through the ORM."""
 
-    def __init__(self, model: type[M], unique: Sequence[str], update: Sequence[str]) -> None:
+    def __init__(self, model: type[M], unique: Sequence[str], update: Sequence[str] = ()) -> None:
         self.model = model
         self.unique = tuple(unique)
         self.update = tuple(update)
-        self._built: dict[str, tuple[str, str, tuple[Field[object, object], ...]] | None] = {}
+        self._built: dict[str, tuple[str, str, str, tuple[Field[object, object], ...]] | None] = {}
 
-    def _statement(self) -> tuple[str, str, tuple[Field[object, object], ...]] | None:
+    def _statement(self) -> tuple[str, str, str, tuple[Field[object, object], ...]] | None:
+        """The INSERT up to ``VALUES``, its conflict clause, the primary key's column, the
+        fields in the VALUES' order."""
         if connection.vendor not in self._built:
             meta = self.model._meta
             fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
@@ -247,7 +249,7 @@ class RowUpsert(Generic[M]):
                 q = connection.ops.quote_name
 
                 def column(name: str) -> str:
-                    field = meta.get_field(name)
+                    field = meta.pk if name == "pk" else meta.get_field(name)
                     assert isinstance(field, Field)
                     return q(field.column or field.attname)
 
@@ -257,21 +259,27 @@ class RowUpsert(Generic[M]):
                 )
                 sets = ", ".join(f"{column(n)} = EXCLUDED.{column(n)}" for n in self.update)
                 unique = ", ".join(column(n) for n in self.unique)
-                tail = f" ON CONFLICT ({unique}) DO UPDATE SET {sets}"
-                built = (head, tail, fields)
+                action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+                built = (head, f" ON CONFLICT ({unique}) {action}", column("pk"), fields)
             self._built[connection.vendor] = built
         return self._built[connection.vendor]
 
     def save(self, rows: Sequence[M]) -> None:
+        """Insert ``rows``, each updating the stored row it conflicts with (primary keys
+        are not read back)."""
         if not rows:
             return
         built = self._statement()
         if built is None or any(type(row) is not self.model for row in rows):
             self.model._default_manager.bulk_create(
-                rows, update_conflicts=True, unique_fields=self.unique, update_fields=self.update
+                rows,
+                update_conflicts=bool(self.update),
+                ignore_conflicts=not self.update,
+                unique_fields=self.unique if self.update else None,
+                update_fields=self.update or None,
             )
             return
-        head, tail, fields = built
+        head, tail, _, fields = built
         one = "(" + ", ".join("%s" for _ in fields) + ")"
         params = [
             f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields
@@ -281,6 +289,37 @@ class RowUpsert(Generic[M]):
         for row in rows:
             row._state.adding = False
             row._state.db = connection.alias
+
+    def claim(self, row: M) -> bool:
+        """Insert ``row`` unless a stored row holds its ``unique`` values (then False, the
+        row left unsaved): ``INSERT … ON CONFLICT DO NOTHING RETURNING`` its primary key, one
+        statement; a concurrent uncommitted insert of the same values is waited for, as by
+        a plain INSERT. Only without ``update``."""
+        assert not self.update, "claim() inserts or does nothing"
+        built = self._statement()
+        if (
+            built is None
+            or type(row) is not self.model
+            or not connection.features.can_return_columns_from_insert
+        ):
+            try:
+                with transaction.atomic():
+                    row.save(force_insert=True)
+            except IntegrityError:
+                return False
+            return True
+        head, tail, pk, fields = built
+        one = "(" + ", ".join("%s" for _ in fields) + ")"
+        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(f"{head}{one}{tail} RETURNING {pk}", params)
+            found = cursor.fetchone()
+        if found is None:
+            return False
+        row.pk = found[0]
+        row._state.adding = False
+        row._state.db = connection.alias
+        return True
 
 
 def param_datetime(value: datetime) -> str | datetime | None:

@@ -221,6 +221,60 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
         assert len(executed) == 3, executed
 
 
+def test_a_keyed_result_post_adds_four_statements(pipeline, django_assert_num_queries):
+    """With an ``Idempotency-Key`` (as the bench and the client send it), the key's row is
+    inserted unless taken (one ``INSERT … ON CONFLICT DO NOTHING``, no read first and no
+    savepoint of its own, ADR 0047; was four) and its answer stored (one ``UPDATE``); its
+    transaction holds the write's, which becomes a savepoint (2), in production as here.
+    A retry reads the stored answer back."""
+    activate_default_policy()
+    model = make_model()
+    client = bearer(pipeline)
+    item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
+
+    def post(value: float, key: str) -> Any:
+        return client.post(
+            "/api/v1/results/",
+            {**item, "value": value},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+
+    assert post(0.1, "warm").status_code == 201
+    with django_assert_num_queries(RESULT_POST_BUDGET + 4):
+        first = post(0.11, "k-1")
+    assert first.status_code == 201
+    # Token, the key's insert (taken), the stored answer; in the test's savepoint (2).
+    with django_assert_num_queries(5):
+        again = post(0.11, "k-1")
+    assert again.status_code == 201 and again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert post(0.12, "k-1").status_code == 422
+
+
+def test_a_claim_inserts_once_and_reads_the_key_back(pipeline, django_assert_num_queries):
+    from core.models import IdempotencyRecord
+    from rsp_portal.rows import RowUpsert
+
+    user = pipeline
+    claims = RowUpsert(IdempotencyRecord, unique=["user", "key"])
+
+    def record(sha: str) -> IdempotencyRecord:
+        return IdempotencyRecord(user=user, key="k", method="POST", path="/p", request_sha256=sha)
+
+    mine = record("a" * 64)
+    # One statement (three, a savepoint around the INSERT, without RETURNING).
+    with django_assert_num_queries(1 if connection.features.can_return_columns_from_insert else 3):
+        assert claims.claim(mine) is True
+    assert mine.pk is not None and not mine._state.adding
+    stored = IdempotencyRecord.objects.get(pk=mine.pk)
+    assert (stored.user_id, stored.key, stored.request_sha256) == (user.pk, "k", "a" * 64)
+    assert stored.created_at == mine.created_at and stored.response_code == 0
+    theirs = record("b" * 64)
+    assert claims.claim(theirs) is False and theirs.pk is None
+    assert IdempotencyRecord.objects.filter(user=user).count() == 1
+
+
 def test_the_gate_store_reuses_the_rows_settled_locked(pipeline):
     """``settled`` reads the rows the ORM's locking read gives, and the store keeps them."""
     activate_default_policy()
