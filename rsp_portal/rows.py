@@ -260,7 +260,8 @@ class RowUpsert(Generic[M]):
                 sets = ", ".join(f"{column(n)} = EXCLUDED.{column(n)}" for n in self.update)
                 unique = ", ".join(column(n) for n in self.unique)
                 action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
-                built = (head, f" ON CONFLICT ({unique}) {action}", column("pk"), fields)
+                conflict = f" ON CONFLICT ({unique}) {action}" if unique else ""
+                built = (head, conflict, column("pk"), fields)
             self._built[connection.vendor] = built
         return self._built[connection.vendor]
 
@@ -320,6 +321,46 @@ class RowUpsert(Generic[M]):
         row._state.adding = False
         row._state.db = connection.alias
         return True
+
+
+class RowInsert(Generic[M]):
+    """``Model.objects.bulk_create(rows)`` without compiling it per call: one ``INSERT …
+    VALUES … RETURNING`` the primary keys, set on the rows in order, each value prepared as
+    the ORM's INSERT prepares it; the text built once per vendor. Rows with a primary key
+    already, a model the plain path treats otherwise (parents, a field with its own
+    placeholder) and a database that returns no rows from an INSERT go through
+    ``bulk_create``."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self._upsert = RowUpsert(model, unique=())
+
+    def insert(self, rows: Sequence[M]) -> list[M]:
+        if not rows:
+            return []
+        built = self._upsert._statement()
+        if (
+            built is None
+            or not connection.features.can_return_rows_from_bulk_insert
+            or any(type(row) is not self.model or row.pk is not None for row in rows)
+        ):
+            return self.model._default_manager.bulk_create(rows)
+        head, _, pk, fields = built
+        for row in rows:  # as bulk_create: a related object must be saved first
+            row._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
+        one = "(" + ", ".join("%s" for _ in fields) + ")"
+        params = [
+            f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields
+        ]
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(f"{head}{', '.join(one for _ in rows)} RETURNING {pk}", params)
+            keys = [found[0] for found in cursor.fetchall()]
+        assert len(keys) == len(rows)
+        for row, key in zip(rows, keys, strict=True):
+            row.pk = key
+            row._state.adding = False
+            row._state.db = connection.alias
+        return list(rows)
 
 
 def param_datetime(value: datetime) -> str | datetime | None:

@@ -581,6 +581,59 @@ def test_a_prebuilt_upsert_stores_what_bulk_create_stores(django_assert_num_quer
         writer.save([])
 
 
+def test_a_prebuilt_insert_stores_what_bulk_create_stores(pipeline, django_assert_num_queries):
+    """``RowInsert`` (the results' INSERT, ADR 0047) against ``bulk_create``: every column,
+    the keys read back in order, an unsaved related object refused as by the ORM."""
+    from datetime import datetime
+
+    from rsp_portal.rows import RowInsert
+
+    activate_default_policy()
+    model = make_model()
+    checkpoint = Checkpoint.objects.get(model=model, name="ckpt-1")
+    olds = {
+        metric: EvalResult.objects.create(
+            model=model, checkpoint=checkpoint, metric_key="cbrn.vct_accuracy", value=0.4
+        )
+        for metric in ("ours", "theirs")
+    }
+    at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+    def rows(metric: str) -> list[EvalResult]:
+        return [
+            EvalResult(model=model, checkpoint=checkpoint, metric_key=metric, value=0.25,
+                       stderr=0.01, n_samples=200, elicitation={"é": [1, None]},
+                       provenance={"eval_id": "e-1"}, submitted_by=pipeline, notes="✓",
+                       source=EvalResult.Source.API, evaluated_at=at, recorded_at=at),
+            EvalResult(model=model, checkpoint=checkpoint, metric_key=metric, value=1,
+                       partial=True, mitigation="post", supersedes=olds[metric],
+                       correction_reason="r",
+                       source=EvalResult.Source.BROWSER, evaluated_at=at, recorded_at=at),
+        ]  # fmt: skip
+
+    def stored(found: list[EvalResult]) -> list[dict[str, Any]]:
+        by_pk = {
+            r["id"]: r for r in EvalResult.objects.filter(pk__in=[r.pk for r in found]).values()
+        }
+        skip = ("id", "metric_key", "supersedes_id")
+        return [{k: v for k, v in by_pk[r.pk].items() if k not in skip} for r in found]
+
+    with django_assert_num_queries(1):
+        ours = RowInsert(EvalResult).insert(rows("ours"))
+    theirs = EvalResult.objects.bulk_create(rows("theirs"))
+    assert all(r.pk is not None and not r._state.adding for r in ours)
+    assert [r.pk for r in ours] == sorted(r.pk for r in ours)
+    assert stored(ours) == stored(theirs)
+    assert [r.supersedes_id for r in ours] == [None, olds["ours"].pk]
+    with django_assert_num_queries(0):
+        assert RowInsert(EvalResult).insert([]) == []
+    unsaved = AIModel(slug="unsaved", name="unsaved", family="x")
+    with pytest.raises(ValueError, match="unsaved related object"):
+        RowInsert(EvalResult).insert(
+            [EvalResult(model=unsaved, checkpoint=checkpoint, metric_key="m", value=1)]
+        )
+
+
 def test_the_named_checkpoints_are_the_orms(django_assert_num_queries):
     from evaluations.lookup import checkpoints_named
 
