@@ -31,7 +31,6 @@ from django.db import connection
 
 from evaluations.models import AIModel, EvalResult, EvidenceSummary, EvidenceSummaryState
 from policies import rules
-from rsp_portal import prepared
 from rsp_portal.rows import LockedRows, RowUpsert, raw_datetime
 
 if TYPE_CHECKING:
@@ -346,11 +345,9 @@ def _fresh_and_their_groups(
     among = ", ".join("%s" for _ in marks)
     ids = list(marks)
     with connection.cursor() as cursor:
-        text, params = sql.format(among=among), [*ids, floor, *ids, floor]
-        if len(ids) == 1:  # one model's write: planned once per connection (ADR 0047)
-            prepared.statement(text).execute(cursor, params)
-        else:
-            cursor.execute(text, params)
+        # Planned on every run, never prepared (ADR 0047): a generic plan cannot know how few
+        # rows lie above the watermark, and scans the results table.
+        cursor.execute(sql.format(among=among), [*ids, floor, *ids, floor])
         raw = cursor.fetchall()
     rows: list[ResultRow] = []
     loaded: dict[Group, GroupSummary] = {}

@@ -13,6 +13,10 @@ name (…)`` after that, so it is planned once per connection instead of once pe
   stays prepared. After any error while running one, whether its name exists on the session
   is unknown, so its next use prepares it again under a new name; nothing is left to fail
   twice.
+- Prepare only statements whose parameters are compared by equality (a key, a status).
+  After five runs PostgreSQL keeps a generic plan, which estimates a range (``id > $1``) at
+  a third of the table: the write's read of the rows above the watermark, prepared, scanned
+  the results table (ADR 0047) and is left unprepared.
 - Anything but PostgreSQL (SQLite) runs the plain statement, and so does PostgreSQL with
   ``DATABASE_PREPARED_STATEMENTS`` off (a pooler that hands one client several sessions, or
   several clients one, would lose or share the names).
