@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# `make test` runs the suite in this many processes (pytest-xdist), one per core by default;
+# each has its own test database and Celery queue. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 # Demo settings for `make run`; production reads real values from the environment.
 RUN_ENV := DEBUG=1 RSP_DEMO=1 PORT=$(PORT)
 
@@ -49,7 +52,7 @@ manage: install
 
 ## test: the whole suite; uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set
 test: install-dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## drill: the hostile-insider drill (issues 12 and 22); needs DATABASE_URL=postgres://... and REDIS_URL
 drill: install-dev

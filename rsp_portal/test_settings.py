@@ -5,12 +5,21 @@ PostgreSQL and Redis are used when DATABASE_URL and REDIS_URL are set, exactly a
 
 import os
 import sys
+import uuid
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-000000")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+if "pytest" in sys.modules:
+    # Each test process (each pytest-xdist worker too) has its own Celery queue, so a worker
+    # started by another run, or by the other half of this one, never takes its messages. The
+    # Celery workers the tests start are given it (tests/services.py ``worker_env``).
+    os.environ["CELERY_QUEUE"] = (
+        f"rsp-test-{uuid.uuid4().hex[:8]}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    )
+    os.environ.pop("CELERY_SIGNER_QUEUE", None)
 
 from rsp_portal.settings import *  # noqa: F403
 from rsp_portal.settings import VAR_DIR

@@ -1,8 +1,8 @@
 """Real PostgreSQL, Redis and Celery worker processes for integration tests.
 
 Tests marked ``services`` run only when DATABASE_URL points at PostgreSQL and REDIS_URL is set;
-otherwise they are skipped with a reason. Each test session uses its own Celery queue, so a
-stray worker from elsewhere never takes its messages.
+otherwise they are skipped with a reason. Each test process uses its own Celery queue
+(``rsp_portal.test_settings``), so a stray worker from elsewhere never takes its messages.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
-SESSION_QUEUE = f"rsp-test-{uuid.uuid4().hex[:8]}"
-os.environ.setdefault("CELERY_QUEUE", SESSION_QUEUE)
 
 requires_services = pytest.mark.services
 

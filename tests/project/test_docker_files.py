@@ -8,8 +8,12 @@ otherwise reveal only at start-up (see README, "Docker Compose").
 from __future__ import annotations
 
 import fnmatch
+import functools
 import io
+import os
 import shlex
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 
@@ -251,9 +255,6 @@ def test_the_image_collects_static_files_with_debug_off_and_no_real_secret():
 def test_the_dockerfile_collectstatic_writes_the_manifest_the_pages_need(tmp_path):
     """The build step itself, run here with only the Dockerfile's ENV (as the build has)."""
     import json
-    import os
-    import subprocess
-    import sys
 
     [command] = _collectstatic_commands()
     env = {
@@ -302,8 +303,32 @@ def test_the_web_health_check_fetches_the_login_page_and_its_stylesheet():
 
 # --- The signer: the only service that holds the audit signing key --------------------------
 
-SIGNER_QUEUE = "rsp-signer"  # settings.CELERY_SIGNER_QUEUE for the default CELERY_QUEUE
 KEY_HOLDERS = {"migrate", "signer"}  # migrate creates the pair on first start
+
+
+@functools.cache
+def _queues_in(service: str) -> tuple[str, str]:
+    """The default and signer queues the settings give the service's containers: its own
+    environment, the variables it leaves out at their defaults (this test process runs on a
+    queue of its own, ``rsp_portal.test_settings``, so its settings cannot answer)."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"CELERY_QUEUE", "CELERY_SIGNER_QUEUE", "PYTEST_XDIST_WORKER"}
+    }
+    service_env = SERVICES[service].get("environment") or {}
+    env.update({k: str(v) for k, v in service_env.items() if k.startswith("CELERY_")})
+    env["DJANGO_SETTINGS_MODULE"] = "rsp_portal.settings"
+    env.setdefault("SECRET_KEY", "x" * 50)
+    code = (
+        "from django.conf import settings; "
+        "print(settings.CELERY_TASK_DEFAULT_QUEUE, settings.CELERY_SIGNER_QUEUE)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    default, signer = out.stdout.split()
+    return default, signer
 
 
 def _queues(service: dict) -> list[str]:
@@ -313,12 +338,9 @@ def _queues(service: dict) -> list[str]:
 
 
 def test_the_signer_is_its_own_service_consuming_only_the_signer_queue():
-    from django.conf import settings
-
-    assert settings.CELERY_SIGNER_QUEUE == SIGNER_QUEUE
     signer = SERVICES["signer"]
     assert signer["command"][:4] == ["celery", "-A", "rsp_portal", "worker"]
-    assert _queues(signer) == [SIGNER_QUEUE]
+    assert _queues(signer) == [_queues_in("signer")[1]] == ["rsp-signer"]
     mounts = dict(_mounts(signer))
     key_dir = str(PurePosixPath(signer["environment"]["AUDIT_SIGNING_KEY_FILE"]).parent)
     assert mounts.get("keys-private") == key_dir
@@ -326,9 +348,9 @@ def test_the_signer_is_its_own_service_consuming_only_the_signer_queue():
 
 
 def test_the_general_worker_never_consumes_the_signer_queue():
-    from django.conf import settings
-
-    assert _queues(SERVICES["worker"]) == [settings.CELERY_TASK_DEFAULT_QUEUE]
+    default, signer = _queues_in("worker")
+    assert _queues(SERVICES["worker"]) == [default]
+    assert signer not in _queues(SERVICES["worker"])
 
 
 @pytest.mark.parametrize("service", sorted(set(SERVICES) - KEY_HOLDERS))
