@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry, LogHead
 from audit.verify_bundle import BODY_VERSION, canonical_json, rfc3339_utc
+from rsp_portal.rows import LockedRows
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -291,11 +292,15 @@ def filter_columns(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# The head's locking read (``select_for_update(no_key=True)``), built once (rsp_portal.rows).
+_HEAD = LockedRows(LogHead, "pk", "pk", no_key=True)
+
+
 def _locked_head() -> LogHead:
     """The head row, locked until commit (created on first use, e.g. after a test flush)."""
-    head = LogHead.objects.select_for_update(no_key=True).filter(pk=1).first()
-    if head is not None:
-        return head
+    found = _HEAD.fetch([1])
+    if found:
+        return found[0]
     try:
         with transaction.atomic():
             LogHead.objects.create(pk=1)

@@ -388,7 +388,7 @@ def _token_lookup(
     params: list[str | int | float | datetime | None] = [*(rider.params if rider else ()), key_id]
     params.append(param_datetime(timezone.now()))
     with connection.cursor() as cursor:
-        prepared.execute(cursor, template, params)  # planned once per connection
+        prepared.statement(template).execute(cursor, params)  # planned once per connection
         rows = cursor.fetchall()
     if not rows:
         return None

@@ -39,6 +39,7 @@ from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 from rsp_portal.datetimes import utc_offset_error
 from rsp_portal.errors import ConflictError, ServiceError, TooLargeError
 from rsp_portal.followups import follow_up
+from rsp_portal.rows import RowInsert
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -625,7 +626,7 @@ def record_results(
     with transaction.atomic(), audit.batch():
         # The summary states first, so no other writer's rows can fall below a watermark.
         states = summary.lock(written, family=True)
-        created = EvalResult.objects.bulk_create(rows)
+        created = _RESULTS.insert(rows)
         watermarks: dict[int, int] = {}
         summary.sync({pk: states[pk] for pk in written}, lens, watermarks)
         owed = summary.owe(states, watermarks)
@@ -641,6 +642,10 @@ def record_results(
     models = {result.model_id: result.model for result in created}
     follow_up(lambda: _settle_gates([models[pk] for pk in written], cause, owed, actor))
     return created
+
+
+# The results' INSERT, its statement built once (rsp_portal.rows, ADR 0047).
+_RESULTS = RowInsert(EvalResult)
 
 
 def _settle_gates(

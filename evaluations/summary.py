@@ -31,7 +31,7 @@ from django.db import connection
 
 from evaluations.models import AIModel, EvalResult, EvidenceSummary, EvidenceSummaryState
 from policies import rules
-from rsp_portal.rows import raw_datetime
+from rsp_portal.rows import LockedRows, RowUpsert, raw_datetime
 
 if TYPE_CHECKING:
     from evaluations.policy import PolicyView
@@ -233,13 +233,11 @@ def _with_descendants(ids: Sequence[int]) -> list[int]:
 
 
 def _locked(ids: Sequence[int]) -> dict[int, EvidenceSummaryState]:
+    return {s.model_id: s for s in _LOCKED_STATES.fetch(ids)}
 
-    return {
-        s.model_id: s
-        for s in EvidenceSummaryState.objects.select_for_update()
-        .filter(model_id__in=ids)
-        .order_by("model_id")
-    }
+
+# The states' locking read in model order, its statement built once (rsp_portal.rows).
+_LOCKED_STATES = LockedRows(EvidenceSummaryState, "model", "model")
 
 
 def sync(
@@ -347,6 +345,8 @@ def _fresh_and_their_groups(
     among = ", ".join("%s" for _ in marks)
     ids = list(marks)
     with connection.cursor() as cursor:
+        # Planned on every run, never prepared (ADR 0047): a generic plan cannot know how few
+        # rows lie above the watermark, and scans the results table.
         cursor.execute(sql.format(among=among), [*ids, floor, *ids, floor])
         raw = cursor.fetchall()
     rows: list[ResultRow] = []
@@ -476,19 +476,22 @@ def _save_groups(groups: Mapping[Group, GroupSummary]) -> None:
         )
         for (model_id, checkpoint_id, metric), g in groups.items()
     ]
-    EvidenceSummary.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["model", "checkpoint", "metric_key"],
-        update_fields=[
-            "results",
-            "strong",
-            "best_strong",
-            "best_strong_capability",
-            "best_weak",
-            "best_weak_capability",
-            "latest_strong_at",
-            "weak_short",
-            "strong_short",
-        ],
-    )
+    _UPSERT.save(rows)
+
+
+# ``bulk_create(update_conflicts=True)`` of summary rows, built once (rsp_portal.rows).
+_UPSERT = RowUpsert(
+    EvidenceSummary,
+    unique=["model", "checkpoint", "metric_key"],
+    update=[
+        "results",
+        "strong",
+        "best_strong",
+        "best_strong_capability",
+        "best_weak",
+        "best_weak_capability",
+        "latest_strong_at",
+        "weak_short",
+        "strong_short",
+    ],
+)

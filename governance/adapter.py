@@ -53,6 +53,7 @@ from governance.models import (
 from policies import rules
 from policies.models import PolicyVersion, SafeguardRequirement, active_ref
 from policies.rules import add_months
+from rsp_portal import prepared
 from rsp_portal.rows import Columns
 
 if TYPE_CHECKING:
@@ -442,7 +443,10 @@ def read_governance_many(
     params: list[int | str] = [descendants_of] if descendants_of is not None else []
     params += [*ids, DecisionStatus.APPROVED, DecisionStatus.PENDING, *ids, *ids, *ids, *ids]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if len(ids) == 1:  # a gate's recomputation: planned once per connection (ADR 0047)
+            prepared.statement(sql).execute(cursor, params)
+        else:
+            cursor.execute(sql, params)
         rows = cursor.fetchall()
     approved: dict[int, list[ScalingDecision]] = {pk: [] for pk in ids}
     pending: dict[int, list[datetime]] = {pk: [] for pk in ids}

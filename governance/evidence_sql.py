@@ -38,6 +38,7 @@ from governance.gate import (
 )
 from policies import rules
 from policies.models import PolicyVersion
+from rsp_portal import prepared
 from rsp_portal.rows import raw_datetime
 
 if TYPE_CHECKING:
@@ -431,7 +432,8 @@ def _summary_rows(model: AIModel) -> list[Row]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(_summary_sql(), [model.pk, PolicyVersion.Status.ACTIVE])
+        # Planned once per connection (ADR 0047): the planning cost more than the run.
+        prepared.statement(_summary_sql()).execute(cursor, [model.pk, PolicyVersion.Status.ACTIVE])
         return list(cursor.fetchall())
 
 

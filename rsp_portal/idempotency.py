@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.request import Request
@@ -23,6 +22,7 @@ from rest_framework.response import Response
 
 from core.models import IdempotencyRecord
 from rsp_portal.followups import atomic_then
+from rsp_portal.rows import RowUpdate, RowUpsert
 
 if TYPE_CHECKING:
     from core.models import User
@@ -40,6 +40,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     "replays the first answer, with another body answers 422",
 )
 REPLAY_HEADER = "Idempotent-Replayed"
+# The key's row inserted unless taken, and its answer stored, each built once (rsp_portal.rows).
+_KEYS = RowUpsert(IdempotencyRecord, unique=["user", "key"])
+_ANSWERS = RowUpdate(IdempotencyRecord)
 
 
 class KeyReused(exceptions.APIException):
@@ -93,26 +96,24 @@ def idempotent(request: Request, effect: Callable[[], tuple[int, Any]]) -> Respo
         return Response(body, status=code)
     fingerprint = request_fingerprint(request)
     user = cast("User", request.user)  # API views refuse anonymous requests first
-    rows = IdempotencyRecord.objects.filter(user=user, key=key)
+    record = IdempotencyRecord(
+        user=user,
+        key=key,
+        method=request.method or "",
+        path=request.path[:500],
+        request_sha256=fingerprint,
+    )
     with atomic_then():
-        existing = rows.first()
-        if existing is not None:
-            return _replay(existing, fingerprint)
-        try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    user=user,
-                    key=key,
-                    method=request.method or "",
-                    path=request.path[:500],
-                    request_sha256=fingerprint,
-                )
-        except IntegrityError:
-            # Another request with this key committed while we waited on the unique index.
-            return _replay(rows.first(), fingerprint)
+        # One statement, no savepoint (ADR 0047): the key's row is inserted, or the key is
+        # taken (answered before, or by a request that committed while we waited on the
+        # unique index) and that answer is replayed.
+        if not _KEYS.claim(record):
+            return _replay(
+                IdempotencyRecord.objects.filter(user=user, key=key).first(), fingerprint
+            )
         code, body = effect()
         record.response_code = code
         record.response_body = json.dumps(body, cls=DjangoJSONEncoder)
-        record.save(update_fields=["response_code", "response_body"])
+        _ANSWERS.save(record)
     # Answer from the stored text so that the first response and every replay are identical.
     return Response(json.loads(record.response_body), status=code)

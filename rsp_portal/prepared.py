@@ -1,68 +1,98 @@
-"""Fixed statements that PostgreSQL plans once per connection (``PREPARE`` / ``EXECUTE``).
+"""Statements PostgreSQL plans once per connection (``PREPARE``) and then runs by name.
 
-The hot paths run a few fixed statements built once from ``_meta`` (``rsp_portal.rows``).
-PostgreSQL still planned each one on every request. For the bearer token's statement, planning
-took about 0.35 ms against 0.1 ms of execution (``BENCHMARKS.md``, round four). Here such a
-statement is prepared the first time a connection runs it. ``PREPARE`` and the first
-``EXECUTE`` go in one round trip, so a request still sends one statement. Later runs on that
-connection send only ``EXECUTE``.
+The gate's two reads (the governance state and the evidence, each one long ``UNION ALL``) run
+on every recomputation, and the bearer token's (with the stored gate's row on the gate's read)
+on every API request; PostgreSQL spent longer planning them than running them (ADR 0047). A
+:class:`Prepared` statement is sent as ``PREPARE name AS …; EXECUTE name (…)`` the first time
+a connection runs it (one round trip, as the plain statement) and as ``EXECUTE name (…)``
+after that, so it is planned once per connection instead of once per use.
 
-- **A new connection starts with nothing prepared.** Django reconnects after
-  ``CONN_MAX_AGE`` or an error, and the record of what is prepared belongs to the raw connection
-  object, so it goes with it.
-- **A prepared statement outlives a rolled-back transaction.** It lasts for the session.
-- **Other databases (SQLite) run the statement as it is.**
-- **A pooler in transaction mode is not supported.** PgBouncer in that mode hands each
-  transaction a different server session, and the portal connects to PostgreSQL directly
-  (``docs/adr/0049-prepared-hot-statements.md``).
+- A session's prepared statements are remembered against its DB-API connection object: a
+  new connection (``CONN_MAX_AGE``, a failed health check, a test's reconnect) starts with
+  none and prepares again.
+- ``PREPARE`` is not transactional: a statement prepared in a transaction that rolls back
+  stays prepared. After any error while running one, whether its name exists on the session
+  is unknown, so its next use prepares it again under a new name; nothing is left to fail
+  twice.
+- Prepare only statements whose parameters are compared by equality (a key, a status).
+  After five runs PostgreSQL keeps a generic plan, which estimates a range (``id > $1``) at
+  a third of the table: the write's read of the rows above the watermark, prepared, scanned
+  the results table (ADR 0047) and is left unprepared.
+- Anything but PostgreSQL (SQLite) runs the plain statement, and so does PostgreSQL with
+  ``DATABASE_PREPARED_STATEMENTS`` off (a pooler that hands one client several sessions, or
+  several clients one, would lose or share the names).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
+import weakref
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
 
+from django.conf import settings
 from django.db.backends.utils import CursorWrapper
 
-_PLACEHOLDER = re.compile(r"%s")
-#: Statement text -> (its name, its body with $n placeholders, the parameter count).
-_STATEMENTS: dict[str, tuple[str, str, int]] = {}
-_NAMES = itertools.count(1)
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+#: Names prepared on each session: DB-API connection -> statement digest -> name.
+_sessions: weakref.WeakKeyDictionary[object, dict[str, str]] = weakref.WeakKeyDictionary()
+_serial = itertools.count(1)
 
 
-def _statement(sql: str) -> tuple[str, str, int]:
-    found = _STATEMENTS.get(sql)
-    if found is None:
+class Prepared:
+    """One statement (``%s`` placeholders, ``%%`` for a literal ``%``), prepared per
+    connection on PostgreSQL and run by name; elsewhere run as it is."""
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.digest = hashlib.sha256(sql.encode()).hexdigest()[:16]
         numbers = itertools.count(1)
-        body = _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
-        # dict.setdefault: two threads that prepare the same text at once agree on one name.
-        found = _STATEMENTS.setdefault(sql, (f"rsp_hot_{next(_NAMES)}", body, next(numbers) - 1))
+        # ``$1, $2…`` in order; ``%%`` stays escaped (the text is sent with parameters).
+        self.body = _PLACEHOLDER.sub(
+            lambda m: "%%" if m.group() == "%%" else f"${next(numbers)}", sql
+        )
+        self.arity = next(numbers) - 1
+
+    def execute(
+        self, cursor: CursorWrapper, params: Sequence[int | float | str | datetime | None]
+    ) -> None:
+        """Run the statement on ``cursor`` (read its rows from the cursor, as after
+        ``cursor.execute``)."""
+        if (
+            cursor.db.vendor != "postgresql"
+            or not settings.DATABASE_PREPARED_STATEMENTS
+            or not params
+            or len(params) != self.arity
+        ):
+            cursor.execute(self.sql, params)
+            return
+        session = _sessions.setdefault(cursor.db.connection, {})
+        # Unknown until it runs: an error leaves the name out, and the next use prepares
+        # the statement again under a new one.
+        name = session.pop(self.digest, None)
+        args = ", ".join("%s" for _ in params)
+        if name is None:
+            name = f"rsp_{self.digest}_{next(_serial)}"
+            text = f"PREPARE {name} AS {self.body};\nEXECUTE {name} ({args})"
+        else:
+            text = f"EXECUTE {name} ({args})"
+        cursor.execute(text, params)
+        session[self.digest] = name
+
+
+_BY_TEXT: dict[str, Prepared] = {}
+#: Distinct statements kept; callers prepare only fixed shapes (one model), so a few.
+_MAX_STATEMENTS = 32
+
+
+def statement(sql: str) -> Prepared:
+    """The :class:`Prepared` statement of ``sql``, built once per text."""
+    found = _BY_TEXT.get(sql)
+    if found is None:
+        if len(_BY_TEXT) >= _MAX_STATEMENTS:
+            _BY_TEXT.clear()
+        found = _BY_TEXT[sql] = Prepared(sql)
     return found
-
-
-def execute(cursor: CursorWrapper, sql: str, params: Sequence[Any]) -> None:
-    """Run ``sql`` (``%s`` placeholders, ``%%`` for a literal ``%``) with ``params`` on
-    ``cursor``, prepared on this connection on PostgreSQL; fetch from ``cursor`` as usual."""
-    wrapper = cursor.db
-    if wrapper.vendor != "postgresql":
-        cursor.execute(sql, params)
-        return
-    name, body, count = _statement(sql)
-    if len(params) != count:
-        raise ValueError(f"{name} takes {count} parameters, not {len(params)}")
-    raw = wrapper.connection
-    prepared: set[str] | None = None
-    held = getattr(wrapper, "_rsp_prepared", None)
-    if held is not None and held[0] is raw:
-        prepared = held[1]
-    run = f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
-    if prepared is not None and name in prepared:
-        cursor.execute(run, params)
-        return
-    cursor.execute(f"PREPARE {name} AS {body}; {run}", params)
-    if prepared is None:
-        prepared = set()
-        wrapper._rsp_prepared = (raw, prepared)
-    prepared.add(name)

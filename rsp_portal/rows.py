@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model
 from django.db.models.signals import post_save, pre_save
 from django.utils.dateparse import parse_datetime
@@ -122,6 +122,55 @@ class JoinedRows(Generic[M, P]):
         return [(child.instance(row[:size]), parent.instance(row[size:end])) for row in rows]
 
 
+class LockedRows(Generic[M]):
+    """The rows of a model whose ``key`` is among some values, locked until commit, as the
+    ORM's ``select_for_update(no_key=…).filter(<key>__in=…).order_by(<order>)`` reads them,
+    by a statement built once per database vendor (an ``IN`` list sized per call). Without
+    row locks (SQLite) the statement reads them as the ORM does there: unlocked."""
+
+    def __init__(self, model: type[M], key: str, order: str, *, no_key: bool = False) -> None:
+        self.model = model
+        self._names = (key, order)
+        self._no_key = no_key
+        self._built: dict[str, tuple[str, Columns[M]]] = {}
+
+    def _statement(self) -> tuple[str, Columns[M]]:
+        built = self._built.get(connection.vendor)
+        if built is None:
+            meta = self.model._meta
+            key, order = (meta.pk if name == "pk" else meta.get_field(name) for name in self._names)
+            assert isinstance(key, Field) and isinstance(order, Field)
+            q = connection.ops.quote_name
+            columns = Columns(self.model, "t")
+            features = connection.features
+            lock = ""
+            if self._no_key and features.has_select_for_no_key_update:
+                lock = " FOR NO KEY UPDATE"
+            elif features.has_select_for_update:
+                lock = " FOR UPDATE"
+            sql = (
+                f"SELECT {columns.sql()} FROM {q(meta.db_table)} t "  # noqa: S608
+                f"WHERE t.{q(key.column or key.attname)} IN ({{among}}) "
+                f"ORDER BY t.{q(order.column or order.attname)}{lock}"
+            )  # names from _meta; values are parameters
+            built = self._built[connection.vendor] = (sql, columns)
+        return built
+
+    def raw(self, values: Sequence[int | str]) -> tuple[list[tuple[object, ...]], Columns[M]]:
+        """The locked rows' raw values (the columns' order), not yet converted."""
+        if not values:
+            return [], self._statement()[1]
+        sql, columns = self._statement()
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format(among=", ".join("%s" for _ in values)), list(values))
+            return [tuple(row) for row in cursor.fetchall()], columns
+
+    def fetch(self, values: Sequence[int | str]) -> list[M]:
+        """The locked rows as instances, as the ORM's query gives them."""
+        rows, columns = self.raw(values)
+        return [columns.instance(row) for row in rows]
+
+
 class RowUpdate(Generic[M]):
     """``instance.save()`` of a stored row, without compiling the UPDATE per call: every
     concrete column but the primary key set by primary key, each value prepared as the ORM's
@@ -173,6 +222,145 @@ class RowUpdate(Generic[M]):
             instance.save()
             return
         instance._state.db = connection.alias
+
+
+class RowUpsert(Generic[M]):
+    """``Model.objects.bulk_create(rows, update_conflicts=True, unique_fields=…,
+    update_fields=…)`` without compiling it per call: one ``INSERT … ON CONFLICT (…) DO UPDATE
+    SET`` (``DO NOTHING`` without ``update``) of every concrete column but the primary key,
+    each value prepared as the ORM's INSERT prepares it (``pre_save``, ``get_db_prep_save``),
+    the text built once per vendor. A model the plain path treats otherwise (parents, a field
+    with its own placeholder) goes through the ORM."""
+
+    def __init__(self, model: type[M], unique: Sequence[str], update: Sequence[str] = ()) -> None:
+        self.model = model
+        self.unique = tuple(unique)
+        self.update = tuple(update)
+        self._built: dict[str, tuple[str, str, str, tuple[Field[object, object], ...]] | None] = {}
+
+    def _statement(self) -> tuple[str, str, str, tuple[Field[object, object], ...]] | None:
+        """The INSERT up to ``VALUES``, its conflict clause, the primary key's column, the
+        fields in the VALUES' order."""
+        if connection.vendor not in self._built:
+            meta = self.model._meta
+            fields = tuple(f for f in meta.concrete_fields if not f.primary_key)
+            built = None
+            if not meta.parents and not any(hasattr(f, "get_placeholder") for f in fields):
+                q = connection.ops.quote_name
+
+                def column(name: str) -> str:
+                    field = meta.pk if name == "pk" else meta.get_field(name)
+                    assert isinstance(field, Field)
+                    return q(field.column or field.attname)
+
+                head = (
+                    f"INSERT INTO {q(meta.db_table)} "  # noqa: S608 (names from _meta)
+                    f"({', '.join(q(f.column or f.attname) for f in fields)}) VALUES "
+                )
+                sets = ", ".join(f"{column(n)} = EXCLUDED.{column(n)}" for n in self.update)
+                unique = ", ".join(column(n) for n in self.unique)
+                action = f"DO UPDATE SET {sets}" if sets else "DO NOTHING"
+                conflict = f" ON CONFLICT ({unique}) {action}" if unique else ""
+                built = (head, conflict, column("pk"), fields)
+            self._built[connection.vendor] = built
+        return self._built[connection.vendor]
+
+    def save(self, rows: Sequence[M]) -> None:
+        """Insert ``rows``, each updating the stored row it conflicts with (primary keys
+        are not read back)."""
+        if not rows:
+            return
+        built = self._statement()
+        if built is None or any(type(row) is not self.model for row in rows):
+            self.model._default_manager.bulk_create(
+                rows,
+                update_conflicts=bool(self.update),
+                ignore_conflicts=not self.update,
+                unique_fields=self.unique if self.update else None,
+                update_fields=self.update or None,
+            )
+            return
+        head, tail, _, fields = built
+        one = "(" + ", ".join("%s" for _ in fields) + ")"
+        params = [
+            f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields
+        ]
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(head + ", ".join(one for _ in rows) + tail, params)
+        for row in rows:
+            row._state.adding = False
+            row._state.db = connection.alias
+
+    def claim(self, row: M) -> bool:
+        """Insert ``row`` unless a stored row holds its ``unique`` values (then False, the
+        row left unsaved): ``INSERT … ON CONFLICT DO NOTHING RETURNING`` its primary key, one
+        statement; a concurrent uncommitted insert of the same values is waited for, as by
+        a plain INSERT. Only without ``update``."""
+        assert not self.update, "claim() inserts or does nothing"
+        built = self._statement()
+        if (
+            built is None
+            or type(row) is not self.model
+            or not connection.features.can_return_columns_from_insert
+        ):
+            try:
+                with transaction.atomic():
+                    row.save(force_insert=True)
+            except IntegrityError:
+                return False
+            return True
+        head, tail, pk, fields = built
+        one = "(" + ", ".join("%s" for _ in fields) + ")"
+        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(f"{head}{one}{tail} RETURNING {pk}", params)
+            found = cursor.fetchone()
+        if found is None:
+            return False
+        row.pk = found[0]
+        row._state.adding = False
+        row._state.db = connection.alias
+        return True
+
+
+class RowInsert(Generic[M]):
+    """``Model.objects.bulk_create(rows)`` without compiling it per call: one ``INSERT …
+    VALUES … RETURNING`` the primary keys, set on the rows in order, each value prepared as
+    the ORM's INSERT prepares it; the text built once per vendor. Rows with a primary key
+    already, a model the plain path treats otherwise (parents, a field with its own
+    placeholder) and a database that returns no rows from an INSERT go through
+    ``bulk_create``."""
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+        self._upsert = RowUpsert(model, unique=())
+
+    def insert(self, rows: Sequence[M]) -> list[M]:
+        if not rows:
+            return []
+        built = self._upsert._statement()
+        if (
+            built is None
+            or not connection.features.can_return_rows_from_bulk_insert
+            or any(type(row) is not self.model or row.pk is not None for row in rows)
+        ):
+            return self.model._default_manager.bulk_create(rows)
+        head, _, pk, fields = built
+        for row in rows:  # as bulk_create: a related object must be saved first
+            row._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
+        one = "(" + ", ".join("%s" for _ in fields) + ")"
+        params = [
+            f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields
+        ]
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(f"{head}{', '.join(one for _ in rows)} RETURNING {pk}", params)
+            keys = [found[0] for found in cursor.fetchall()]
+        assert len(keys) == len(rows)
+        for row, key in zip(rows, keys, strict=True):
+            row.pk = key
+            row._state.adding = False
+            row._state.db = connection.alias
+        return list(rows)
 
 
 def param_datetime(value: datetime) -> str | datetime | None:

@@ -132,6 +132,9 @@ if _db is _SQLITE_DEFAULT:
 if _db["ENGINE"] == "django.db.backends.sqlite3" and _db is not _SQLITE_DEFAULT:
     _db["OPTIONS"] = dict(_SQLITE_OPTIONS)
 DATABASES = {"default": _db}
+# The gate's long reads are planned once per PostgreSQL connection (``rsp_portal.prepared``,
+# ADR 0047); off behind a pooler that does not keep one client on one session.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from governance.models import (
     GateTransition,
     Scope,
 )
-from rsp_portal.rows import Columns, RowUpdate
+from rsp_portal.rows import Columns, LockedRows, RowUpdate
 
 if TYPE_CHECKING:
     from evaluations.models import AIModel
@@ -115,6 +115,7 @@ def recompute(
     *,
     descendants: bool = True,
     catch_up: bool = False,
+    locked: Locked | None = None,
 ) -> dict[str, GateState]:
     """Recompute both scopes of ``model``'s gate, and of every descendant's (children,
     grandchildren...: their evidence includes the model's), inside the caller's transaction.
@@ -127,7 +128,9 @@ def recompute(
     together. With ``catch_up`` (a read or the sweep noticing that time passed, no write since
     the row was stored), each change that fell due by time alone is first recorded as of the
     moment it fell due: the row's inputs are unchanged since it was stored, so the verdict at
-    that moment is what was true then (``as_of`` answers it).
+    that moment is what was true then (``as_of`` answers it). ``locked``: the model's rows,
+    already locked in this transaction by :func:`settled` (a lone model's store then does
+    not lock them again).
     """
     now = timezone.now()
     family: tuple[int, ...] | None = ()
@@ -141,7 +144,9 @@ def recompute(
     if not family:  # None only when not read, which ``descendants`` rules out
         due = (lambda scope, at: _verdict_at(model, scope, reads, at)) if catch_up else None
         verdicts = _verdicts(model, reads, now)
-        return _store_verdicts(model, verdicts, now, cause, actor, due, seq=_seq(reads))
+        return _store_verdicts(
+            model, verdicts, now, cause, actor, due, seq=_seq(reads), locked=locked
+        )
     return _recompute_family(model, reads, family, now, cause, actor)[model.pk]
 
 
@@ -232,17 +237,26 @@ def _seq(reads: adapter.Reads | None) -> int:
     return reads.state.evidence_seq if reads is not None else 0
 
 
-def settled(model: AIModel, owed: int) -> bool:
+#: A model's stored gate rows by scope, locked in this transaction and not written since.
+Locked = dict[str, GateState]
+
+
+def settled(model: AIModel, owed: int) -> tuple[bool, Locked]:
     """Lock ``model``'s stored gate rows (the recomputation that may follow writes them) and
     say whether every scope's is already computed from inputs read after ``owed`` result
-    writes (by a concurrent writer's recomputation): then this write's is done."""
-    seqs = list(
-        GateState.objects.select_for_update()
-        .filter(model=model)
-        .order_by("pk")
-        .values_list("evidence_seq", flat=True)
-    )
-    return len(seqs) == len(Scope.values) and min(seqs) >= owed
+    writes (by a concurrent writer's recomputation): then this write's is done. Otherwise
+    the locked rows come back too, for the recomputation to store into without locking
+    them again (:func:`recompute`'s ``locked``)."""
+    raw, columns = _LOCKED_ROWS.raw([model.pk])
+    seq = columns.attnames.index("evidence_seq")
+    if len(raw) == len(Scope.values) and min(int(str(row[seq])) for row in raw) >= owed:
+        return True, {}  # nothing is stored: the rows need not be decoded
+    rows = [columns.instance(row) for row in raw]
+    return False, {row.scope: row for row in rows}
+
+
+# A model's gate rows, locked in id order, the statement built once (rsp_portal.rows).
+_LOCKED_ROWS = LockedRows(GateState, "model", "pk")
 
 
 def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
@@ -263,16 +277,21 @@ def _store_verdicts(
     due: Due | None = None,
     *,
     seq: int = 0,
+    locked: Locked | None = None,
 ) -> dict[str, GateState]:
-    """Store each scope's verdict: the rows locked in one query, then each written. With
-    ``due``, the changes that fell due by time since each row was stored are recorded first,
-    at their moment (:func:`_catch_up`)."""
-    stored = {
-        s.scope: s
-        for s in GateState.objects.select_for_update()
-        .filter(model=model, scope__in=list(verdicts))
-        .order_by("pk")
-    }
+    """Store each scope's verdict: the rows locked in one query (none when the caller
+    already holds them, ``locked``), then each written. With ``due``, the changes that fell
+    due by time since each row was stored are recorded first, at their moment
+    (:func:`_catch_up`)."""
+    if locked is not None:
+        stored = {scope: row for scope, row in locked.items() if scope in verdicts}
+    else:
+        stored = {
+            s.scope: s
+            for s in GateState.objects.select_for_update()
+            .filter(model=model, scope__in=list(verdicts))
+            .order_by("pk")
+        }
     states: dict[str, GateState] = {}
     for scope, (verdict, valid_until) in verdicts.items():
         state = stored.get(scope)

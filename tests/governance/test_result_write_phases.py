@@ -126,7 +126,7 @@ def test_a_gate_already_computed_after_the_write_is_not_recomputed(model, pipeli
     monkeypatch.setattr(
         hooks,
         "on_evidence_changed",
-        lambda m, cause, actor=None: calls.append(cause) or real(m, cause, actor),
+        lambda m, cause, actor=None, **kw: calls.append(cause) or real(m, cause, actor, **kw),
     )
     evidence.record_results([item(model)], pipeline, EvalResult.Source.API)
     assert len(calls) == 1

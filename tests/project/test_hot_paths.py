@@ -17,11 +17,14 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+import audit
 from evaluations import summary
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from evaluations.policy import active_policy_view
 from governance import adapter, services
 from governance.gate import evaluate
+from governance.models import GateState
+from governance.services.gates import settled
 from policies.models import Metric, PolicyVersion
 from tests import gate_oracle
 from tests.conftest import bearer
@@ -210,8 +213,69 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
         )
 
     assert post(0.1).status_code == 201
-    with django_assert_num_queries(RESULT_POST_BUDGET):
+    with django_assert_num_queries(RESULT_POST_BUDGET) as sent:
         assert post(0.11).status_code == 201
+    if connection.vendor == "postgresql":
+        # The gate's two reads are planned once per connection; the write's rows above the
+        # watermark are not (a generic plan would scan the results: ADR 0047).
+        executed = [q["sql"] for q in sent.captured_queries if q["sql"].startswith("EXECUTE")]
+        assert len(executed) == 2, executed
+        assert any(q["sql"].lstrip().startswith("SELECT 'r'") for q in sent.captured_queries)
+
+
+def test_a_keyed_result_post_adds_four_statements(pipeline, django_assert_num_queries):
+    """With an ``Idempotency-Key`` (as the bench and the client send it), the key's row is
+    inserted unless taken (one ``INSERT … ON CONFLICT DO NOTHING``, no read first and no
+    savepoint of its own, ADR 0047; was four) and its answer stored (one ``UPDATE``); its
+    transaction holds the write's, which becomes a savepoint (2), in production as here.
+    A retry reads the stored answer back."""
+    activate_default_policy()
+    model = make_model()
+    client = bearer(pipeline)
+    item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
+
+    def post(value: float, key: str) -> Any:
+        return client.post(
+            "/api/v1/results/",
+            {**item, "value": value},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=key,
+        )
+
+    assert post(0.1, "warm").status_code == 201
+    with django_assert_num_queries(RESULT_POST_BUDGET + 4):
+        first = post(0.11, "k-1")
+    assert first.status_code == 201
+    # Token, the key's insert (taken), the stored answer; in the test's savepoint (2).
+    with django_assert_num_queries(5):
+        again = post(0.11, "k-1")
+    assert again.status_code == 201 and again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert post(0.12, "k-1").status_code == 422
+
+
+def test_the_gate_store_reuses_the_rows_settled_locked(pipeline):
+    """``settled`` reads the rows the ORM's locking read gives, and the store keeps them."""
+    activate_default_policy()
+    model = make_model()
+    with transaction.atomic():
+        services.recompute(model, "test.setup")
+    with transaction.atomic():
+        done, locked = settled(model, 10**6)
+        orm = {
+            s.scope: s
+            for s in GateState.objects.select_for_update().filter(model=model).order_by("pk")
+        }
+        assert not done and set(locked) == set(orm) == {"scaling", "deployment"}
+        for scope, row in locked.items():
+            assert {
+                f.attname: getattr(row, f.attname) for f in GateState._meta.concrete_fields
+            } == {
+                f.attname: getattr(orm[scope], f.attname) for f in GateState._meta.concrete_fields
+            }
+            assert row._state.adding is False and row._state.db == "default"
+        current = max(s.evidence_seq for s in orm.values())
+        assert settled(model, current) == (True, {})
 
 
 def test_the_live_gate_reads_its_cached_inputs_until_anything_changes(
@@ -336,18 +400,19 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
 # states (1); the INSERT (1); the rows above the watermark with the summaries they touch (1);
 # upsert them (1); the new watermark and one more owed write on every locked state (1); the
 # audit append: lock the head, then INSERT the entries and advance the head in one round trip
-# (2). The gate: its two rows locked and their counts read (1); the governance state (with the
-# count) and the evidence from the summary (2); the rows locked again in the store (1) and
-# each written (2). In a test each transaction is a SAVEPOINT and its RELEASE (4). History:
-# 38 (+2) before ADR 0007, 26 (+2) with the evidence summary (ADR 0017), 17 (+2) since ADR
-# 0019, 15 (+2) since ADR 0041, in one transaction.
-RESULT_POST_BUDGET = 21 if connection.vendor == "postgresql" else 22
+# (2). The gate: its two rows locked and read (1); the governance state (with the count) and
+# the evidence from the summary (2, prepared once per connection: ADR 0047); the rows, still
+# locked, each written (2). In a test each transaction is a SAVEPOINT and its RELEASE (4).
+# History: 38 (+2) before ADR 0007, 26 (+2) with the evidence summary (ADR 0017), 17 (+2)
+# since ADR 0019, 15 (+2) since ADR 0041, in one transaction; 17 (+4) in two (ADR 0045); 16
+# since ADR 0047 (the store keeps the rows the first lock read).
+RESULT_POST_BUDGET = 20 if connection.vendor == "postgresql" else 21
 # With descendants (a child, a grandchild...), the family is recomputed in the same write:
 # the governance read lists them (no extra query), then their models (1), their evidence (1:
 # one summary query over them all and their lineages) and governance (1); every member's two
-# gate states are locked in one query and saved in one UPDATE (one fewer than the two saves of
-# a lone model): two more whatever the family's size.
-FAMILY_POST_BUDGET = RESULT_POST_BUDGET + 2
+# gate states are locked in one query (the model's again) and saved in one UPDATE (one fewer
+# than the two saves of a lone model): three more whatever the family's size.
+FAMILY_POST_BUDGET = RESULT_POST_BUDGET + 3
 
 
 def test_a_prebuilt_row_update_stores_what_save_stores(django_assert_num_queries):
@@ -486,7 +551,6 @@ def test_a_prepared_entry_encodes_to_the_verifiers_canonical_body():
 
 
 def test_a_batch_takes_the_log_head_lock_only_when_it_appends():
-    import audit
     from audit.models import AuditEntry
     from audit.services import _local
 
@@ -626,7 +690,6 @@ def test_the_quick_verification_issues_the_same_queries_whatever_the_trails_leng
     server-side cursors, not new statements): the same count for 10 entries and for 6,000,
     more than every chunk size. Its chain work is the entries since its anchor (ADR 0042,
     tests/audit/test_quick_incremental.py); its reconciliation still reads whole tables."""
-    import audit
     from audit.verification import verify_quick
     from tests.audit_support import append
 
