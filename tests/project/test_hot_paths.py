@@ -216,10 +216,11 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
     with django_assert_num_queries(RESULT_POST_BUDGET) as sent:
         assert post(0.11).status_code == 201
     if connection.vendor == "postgresql":
-        # The gate's two reads are planned once per connection; the write's rows above the
-        # watermark are not (a generic plan would scan the results: ADR 0047).
+        # The token's statement and the gate's two reads are planned once per connection; the
+        # write's rows above the watermark are not (a generic plan would scan the results:
+        # ADR 0047).
         executed = [q["sql"] for q in sent.captured_queries if q["sql"].startswith("EXECUTE")]
-        assert len(executed) == 2, executed
+        assert len(executed) == 3, executed
         assert any(q["sql"].lstrip().startswith("SELECT 'r'") for q in sent.captured_queries)
 
 
