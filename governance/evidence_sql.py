@@ -379,7 +379,15 @@ def _summary_sql(seeds: int = 0) -> str:
         )
         {checkpoints}
         UNION ALL
-        SELECT 's', l.id, (SELECT MAX(r.id) FROM {result_t} r WHERE r.model_id = l.id),
+        SELECT 's', l.id, (
+                   -- The model's first result above its watermark (NULL: none). The row
+                   -- comparison in the (model_id, id) index's order makes that index answer
+                   -- with one probe; MAX(id) walked the primary key backwards past the other
+                   -- models' newer results (10,000 rows for a parent beside a large child).
+                   SELECT CASE WHEN r.model_id = l.id THEN r.id END FROM {result_t} r
+                   WHERE (r.model_id, r.id) > (l.id, COALESCE(st.watermark, 0))
+                   ORDER BY r.model_id, r.id LIMIT 1
+               ),
                st.lens, NULL, NULL, NULL, st.watermark, NULL, NULL, NULL
         FROM (SELECT DISTINCT id FROM lineage) l LEFT JOIN {state_t} st ON st.model_id = l.id
         UNION ALL
@@ -390,8 +398,9 @@ def _summary_sql(seeds: int = 0) -> str:
         SELECT 'r', r.id, r.checkpoint_id, r.metric_key, NULL, r.value, r.stderr, r.n_samples,
                r.evaluated_at, r.recorded_at,
                CASE WHEN r.partial THEN 'P' || r.mitigation ELSE r.mitigation END
-        FROM (SELECT best_strong_id AS id FROM sm UNION SELECT best_weak_id FROM sm) b
-        JOIN {result_t} r ON r.id = b.id
+        FROM {result_t} r
+        -- By the primary key, one probe per picked result (a join hashed the whole table).
+        WHERE r.id = ANY(ARRAY(SELECT best_strong_id FROM sm UNION SELECT best_weak_id FROM sm))
         UNION ALL
         SELECT 'v', pv.id, NULL, pv.content_sha256, NULL, NULL, NULL, NULL, NULL, NULL, NULL
         FROM (
@@ -490,7 +499,9 @@ def _from_summary(
     reduction = _Reduction(model.pk, rows)
     for kind, a, b, key, key2, _x, _y, n, t1, _t2, mit in rows:
         if kind == "s":
-            if b is not None and (key != lens.digest or n != b):
+            # ``b``: a result above the watermark ``n`` (not yet summarised); a watermark
+            # means results were summarised, under the lens ``key``.
+            if b is not None or (n and key != lens.digest):
                 return read_ranked(model, policy)  # results not (yet) summarised
         elif kind == "g":
             owner = reduction.owner.get(a)
