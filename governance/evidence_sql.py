@@ -361,6 +361,7 @@ def lens_of(policy: PolicySnapshot) -> Lens:
 
 
 def _summary_sql(seeds: int = 0) -> str:
+    from django.db import connection
 
     models_t = AIModel._meta.db_table
     ckpt_t = Checkpoint._meta.db_table
@@ -372,6 +373,10 @@ def _summary_sql(seeds: int = 0) -> str:
     # Each lineage model's parent link: whether it is confirmed, and (for a family read) to
     # split the rows per model.
     parents = _models_sql(models_t)
+    picked = "SELECT best_strong_id FROM sm UNION SELECT best_weak_id FROM sm"
+    # PostgreSQL: by the primary key, one probe per picked result (as a join, or IN, it hashed
+    # the whole results table); SQLite probes the key for IN.
+    picked = f"= ANY(ARRAY({picked}))" if connection.vendor == "postgresql" else f"IN ({picked})"
     return f"""{lineage},
         sm AS (
             SELECT s.* FROM {summary_t} s JOIN {ckpt_t} c ON c.id = s.checkpoint_id
@@ -380,13 +385,14 @@ def _summary_sql(seeds: int = 0) -> str:
         {checkpoints}
         UNION ALL
         SELECT 's', l.id, (
-                   -- The model's first result above its watermark (NULL: none). The row
-                   -- comparison in the (model_id, id) index's order makes that index answer
-                   -- with one probe; MAX(id) walked the primary key backwards past the other
-                   -- models' newer results (10,000 rows for a parent beside a large child).
+                   -- The model's highest result id (NULL: none), as the last entry of the
+                   -- (model_id, id) index before the next model's: the row comparison and the
+                   -- order are that index's, so it answers with one probe. MAX(id) walked the
+                   -- primary key backwards past the other models' newer results (10,000 rows
+                   -- for a parent beside a large child).
                    SELECT CASE WHEN r.model_id = l.id THEN r.id END FROM {result_t} r
-                   WHERE (r.model_id, r.id) > (l.id, COALESCE(st.watermark, 0))
-                   ORDER BY r.model_id, r.id LIMIT 1
+                   WHERE (r.model_id, r.id) < (l.id + 1, 0)
+                   ORDER BY r.model_id DESC, r.id DESC LIMIT 1
                ),
                st.lens, NULL, NULL, NULL, st.watermark, NULL, NULL, NULL
         FROM (SELECT DISTINCT id FROM lineage) l LEFT JOIN {state_t} st ON st.model_id = l.id
@@ -398,9 +404,7 @@ def _summary_sql(seeds: int = 0) -> str:
         SELECT 'r', r.id, r.checkpoint_id, r.metric_key, NULL, r.value, r.stderr, r.n_samples,
                r.evaluated_at, r.recorded_at,
                CASE WHEN r.partial THEN 'P' || r.mitigation ELSE r.mitigation END
-        FROM {result_t} r
-        -- By the primary key, one probe per picked result (a join hashed the whole table).
-        WHERE r.id = ANY(ARRAY(SELECT best_strong_id FROM sm UNION SELECT best_weak_id FROM sm))
+        FROM {result_t} r WHERE r.id {picked}
         UNION ALL
         SELECT 'v', pv.id, NULL, pv.content_sha256, NULL, NULL, NULL, NULL, NULL, NULL, NULL
         FROM (
@@ -499,9 +503,7 @@ def _from_summary(
     reduction = _Reduction(model.pk, rows)
     for kind, a, b, key, key2, _x, _y, n, t1, _t2, mit in rows:
         if kind == "s":
-            # ``b``: a result above the watermark ``n`` (not yet summarised); a watermark
-            # means results were summarised, under the lens ``key``.
-            if b is not None or (n and key != lens.digest):
+            if b is not None and (key != lens.digest or n != b):
                 return read_ranked(model, policy)  # results not (yet) summarised
         elif kind == "g":
             owner = reduction.owner.get(a)

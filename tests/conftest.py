@@ -148,12 +148,18 @@ def _test_flush_switch() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _no_live_inputs_across_tests() -> Iterator[None]:
     """Each test starts without the live gate's cached inputs: a rolled-back test's ids can
-    come back (SQLite), and with them a stamp another test's inputs were cached under."""
+    come back (SQLite), and with them a stamp another test's inputs were cached under. The
+    same for the evidence lenses kept per policy snapshot: a test that changes the evidence
+    rule's version leaves lenses made under it (a snapshot of a reused id and the same text
+    is the same object)."""
     from governance.adapter import forget_live_inputs
+    from governance.evidence_sql import _LENSES
 
     forget_live_inputs()
+    _LENSES.clear()
     yield
     forget_live_inputs()
+    _LENSES.clear()
 
 
 @pytest.fixture(autouse=True)
