@@ -360,6 +360,12 @@ def lens_of(policy: PolicySnapshot) -> Lens:
     return lens
 
 
+def forget_lenses() -> None:
+    """Empty this process's lenses per policy snapshot (tests that change the evidence rule)."""
+    with _LENSES_LOCK:
+        _LENSES.clear()
+
+
 def _summary_sql(seeds: int = 0) -> str:
     from django.db import connection
 

@@ -153,13 +153,13 @@ def _no_live_inputs_across_tests() -> Iterator[None]:
     rule's version leaves lenses made under it (a snapshot of a reused id and the same text
     is the same object)."""
     from governance.adapter import forget_live_inputs
-    from governance.evidence_sql import _LENSES
+    from governance.evidence_sql import forget_lenses
 
     forget_live_inputs()
-    _LENSES.clear()
+    forget_lenses()
     yield
     forget_live_inputs()
-    _LENSES.clear()
+    forget_lenses()
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ from evaluations import summary
 from evaluations.models import AIModel, EvalResult, EvidenceSummaryState
 from evaluations.policy import active_policy_view
 from governance import adapter
-from governance.evidence_sql import _LENSES, read_evidence, read_ranked
+from governance.evidence_sql import forget_lenses, read_evidence, read_ranked
 from governance.gate import Evidence, PolicySnapshot, below_line
 from policies import rules
 from tests.gate_oracle import claimed_ancestors
@@ -133,7 +133,7 @@ def test_a_summary_chosen_under_another_rule_version_is_ranked_again_then_rebuil
 
     # The rule changes (a new release): the stored summary no longer names the current rule.
     monkeypatch.setattr(rules, "EVIDENCE_RULE_VERSION", rules.EVIDENCE_RULE_VERSION + 1)
-    _LENSES.clear()
+    forget_lenses()
     with CaptureQueriesContext(connection) as queries:
         ev = read_evidence(model, policy)
     assert len(queries) == 2  # the summary read sees it stale; the results are ranked
