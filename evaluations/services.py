@@ -623,7 +623,9 @@ def record_results(
     # owed write counted on each; the models' summary locks are held for that alone.
     lens = summary.lens_of_view(policy)
     written = sorted({row.model_id for row in rows})
-    with transaction.atomic(), audit.batch():
+    # No savepoint inside a caller's transaction (the Idempotency-Key's): a failure here
+    # rolls the caller's back too, which is what every caller wants (nothing half-written).
+    with transaction.atomic(savepoint=False), audit.batch():
         # The summary states first, so no other writer's rows can fall below a watermark.
         states = summary.lock(written, family=True)
         created = _RESULTS.insert(rows)

@@ -470,7 +470,9 @@ def read_family_evidence(ids: list[int], policy: PolicySnapshot | None) -> dict[
     if policy is None or lens is None or not lens.metrics:
         return {pk: read_ranked(AIModel(pk=pk), policy) for pk in ids}
     with connection.cursor() as cursor:
-        cursor.execute(_summary_sql(len(ids)), [*ids, PolicyVersion.Status.ACTIVE])
+        # Planned once per connection and family size, as the one model's (ADR 0047, 0049).
+        statement = prepared.statement(_summary_sql(len(ids)))
+        statement.execute(cursor, [*ids, PolicyVersion.Status.ACTIVE])
         rows = list(cursor.fetchall())
     parent = {a: b for kind, a, b, *_ in rows if kind == "m"}
     owner = {a: b for kind, a, b, *_ in rows if kind == "c"}  # checkpoint id -> model id

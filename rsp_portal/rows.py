@@ -9,7 +9,7 @@ rows are written back the same way (:class:`RowUpdate`, ``save()`` without compi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -202,15 +202,7 @@ class RowUpdate(Generic[M]):
 
     def save(self, instance: M) -> None:
         built = self._statement()
-        model = type(instance)
-        if (
-            built is None
-            or model is not self.model
-            or instance.pk is None
-            or instance._state.adding
-            or pre_save.has_listeners(model)
-            or post_save.has_listeners(model)
-        ):
+        if built is None or self._plain(instance):
             instance.save()
             return
         sql, fields = built
@@ -222,6 +214,78 @@ class RowUpdate(Generic[M]):
             instance.save()
             return
         instance._state.db = connection.alias
+
+    def _plain(self, instance: M) -> bool:
+        """Whether ``instance`` must go through ``save()`` (see the class)."""
+        model = type(instance)
+        return (
+            model is not self.model
+            or instance.pk is None
+            or instance._state.adding
+            or pre_save.has_listeners(model)
+            or post_save.has_listeners(model)
+        )
+
+    def save_many(
+        self, instances: Sequence[M], *, kept: Mapping[int, Collection[str]] | None = None
+    ) -> None:
+        """``save()`` of stored rows in one statement (``bulk_update`` without compiling it
+        per call): each column set by a ``CASE`` on the primary key, cast to the column's type
+        where the database needs it (as ``bulk_update`` casts). ``kept``: by primary key, the
+        columns whose stored value the row already holds; they are not sent (a large JSON
+        column rewritten costs more than all the rest), and a column no row changes is left
+        out. A row not found is saved again as ``save()`` would."""
+        rows = list(instances)
+        built = self._statement()
+        if built is None or any(self._plain(row) for row in rows):
+            for row in rows:
+                self.save(row)
+            return
+        if not rows:
+            return
+        keys = [row.pk for row in rows]
+        if len(set(keys)) != len(keys):
+            raise ValueError("save_many() of the same row twice")
+        meta = self.model._meta
+        assert meta.pk is not None
+        q = connection.ops.quote_name
+        pk_column = q(meta.pk.column or meta.pk.attname)
+        casting = connection.features.requires_casted_case_in_updates
+        kept = kept or {}
+        sets: list[str] = []
+        plan: list[tuple[Field[object, object], list[M]]] = []
+        for f in built[1]:
+            column = q(f.column or f.attname)
+            changed = [row for row in rows if f.attname not in kept.get(row.pk, ())]
+            if not changed:
+                continue
+            plan.append((f, changed))
+            value = f"%s::{f.cast_db_type(connection)}" if casting else "%s"
+            whens = " ".join(f"WHEN %s THEN {value}" for _ in changed)
+            rest = "" if len(changed) == len(rows) else f" ELSE {column}"
+            sets.append(f"{column} = CASE {pk_column} {whens}{rest} END")
+        params = [
+            value
+            for f, changed in plan
+            for row in changed
+            for value in (row.pk, f.get_db_prep_save(f.pre_save(row, False), connection))
+        ]
+        if not sets:  # nothing changed: the rows only need to exist
+            sets.append(f"{pk_column} = {pk_column}")
+        among = ", ".join("%s" for _ in rows)
+        sql = (
+            f"UPDATE {q(meta.db_table)} SET {', '.join(sets)} "  # noqa: S608 (names from _meta)
+            f"WHERE {pk_column} IN ({among})"
+        )
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(sql, [*params, *keys])
+            updated = cursor.rowcount
+        if updated != len(rows):  # one is gone: each goes its plain way (save() inserts it)
+            for row in rows:
+                self.save(row)
+            return
+        for row in rows:
+            row._state.db = connection.alias
 
 
 class RowUpsert(Generic[M]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +147,7 @@ def recompute(
         return _store_verdicts(
             model, verdicts, now, cause, actor, due, seq=_seq(reads), locked=locked
         )
-    return _recompute_family(model, reads, family, now, cause, actor)[model.pk]
+    return _recompute_family(model, reads, family, now, cause, actor, locked)[model.pk]
 
 
 def _verdicts(
@@ -205,8 +205,10 @@ def _recompute_family(
     now: datetime,
     cause: str,
     actor: Actor,
+    locked: Locked | None = None,
 ) -> dict[int, dict[str, GateState]]:
-    """``model`` and its descendants ``family``, in a fixed number of queries."""
+    """``model`` and its descendants ``family``, in a fixed number of queries (``locked``:
+    the model's rows, already locked by :func:`settled`)."""
     from evaluations.models import AIModel
     from governance.services.decisions import mark_stale_decisions
 
@@ -229,7 +231,8 @@ def _recompute_family(
     causes[model.pk] = cause
     seqs = {pk: _seq(family_reads.get(pk)) for pk in members}
     seqs[model.pk] = _seq(reads)
-    return _store_family({model.pk: model, **members}, verdicts, now, causes, actor, seqs)
+    held = {(model.pk, scope): row for scope, row in (locked or {}).items()}
+    return _store_family({model.pk: model, **members}, verdicts, now, causes, actor, seqs, held)
 
 
 def _seq(reads: adapter.Reads | None) -> int:
@@ -286,29 +289,49 @@ def _store_verdicts(
     if locked is not None:
         stored = {scope: row for scope, row in locked.items() if scope in verdicts}
     else:
-        stored = {
-            s.scope: s
-            for s in GateState.objects.select_for_update()
-            .filter(model=model, scope__in=list(verdicts))
-            .order_by("pk")
-        }
+        stored = {s.scope: s for s in _LOCKED_ROWS.fetch([model.pk]) if s.scope in verdicts}
+    before = _as_stored(stored.values())
     states: dict[str, GateState] = {}
     for scope, (verdict, valid_until) in verdicts.items():
         state = stored.get(scope)
         if due is not None and state is not None:
             state = _catch_up(model, scope, state, now, due, cause, actor)
         states[scope] = _set_verdict(model, scope, state, verdict, valid_until, now, cause, actor)
-    # One save per row: Django's bulk_update builds a CASE per field and row, which costs more
-    # CPU than the round trip it spares (2.7 ms against 1.0 ms for two rows, BENCHMARKS.md).
     for state in states.values():
         state.evidence_seq = seq
         gatemac.seal(state)
-        _STATE_ROWS.save(state)
+    _save_rows(list(states.values()), before)
     return states
 
 
-# ``save()`` of a stored gate row, its UPDATE built once (rsp_portal.rows).
+# The stored gate rows' UPDATE, its text built from _meta (rsp_portal.rows).
 _STATE_ROWS = RowUpdate(GateState)
+
+#: Of each stored gate row as read (by primary key), its reasons.
+Stored = dict[int, object]
+
+
+def _as_stored(rows: Iterable[GateState]) -> Stored:
+    """The reasons of the locked rows as read, before a recomputation replaces them."""
+    return {row.pk: row.reasons for row in rows if row.pk is not None}
+
+
+def _save_rows(rows: list[GateState], before: Stored) -> None:
+    """Create the new rows and update the stored ones, one statement each. A stored row's
+    reasons are not rewritten when the recomputation gave them again, as most results do (a
+    JSON column rewritten costs PostgreSQL more than the rest of the row: ``BENCHMARKS.md``);
+    the verdict is, as it counts the results read."""
+    new = [row for row in rows if row.pk is None]
+    if new:
+        GateState.objects.bulk_create(new)
+    kept: dict[int, tuple[str, ...]] = {  # a row's model and scope never change
+        row.pk: ("model_id", "scope", "reasons")
+        if gatemac.same_json(before[row.pk], row.reasons)
+        else ("model_id", "scope")
+        for row in rows
+        if row.pk in before  # stored before (a created row's key is new)
+    }
+    _STATE_ROWS.save_many([row for row in rows if row.pk in kept], kept=kept)
 
 
 def _store_family(
@@ -318,16 +341,17 @@ def _store_family(
     causes: dict[int, str],
     actor: Actor,
     seqs: dict[int, int],
+    held: dict[tuple[int, str], GateState] | None = None,
 ) -> dict[int, dict[str, GateState]]:
     """Store the verdicts of several models in a fixed number of queries: the rows locked in
-    one, created and updated in one each, the transitions inserted in one, the audit entries
-    appended and the notifications written together."""
-    stored = {
-        (s.model_id, s.scope): s
-        for s in GateState.objects.select_for_update()
-        .filter(model_id__in=list(models))
-        .order_by("pk")
-    }
+    one (but those the caller ``held``, locked in this transaction), created and updated in
+    one each (``_save_rows``), the transitions inserted in one, the audit entries appended
+    and the notifications written together."""
+    stored = dict(held or {})
+    holders = {pk for pk, _ in stored}
+    rest = sorted(pk for pk in models if pk not in holders)
+    stored.update({(s.model_id, s.scope): s for s in _LOCKED_ROWS.fetch(rest)})
+    before = _as_stored(stored.values())
     out: dict[int, dict[str, GateState]] = {}
     transitions: list[GateTransition] = []
     with audit.batch(), notifications.batch():
@@ -350,23 +374,7 @@ def _store_family(
         for row in rows:
             row.evidence_seq = seqs.get(row.model_id, 0)
             gatemac.seal(row)
-        new = [row for row in rows if row.pk is None]
-        if new:
-            GateState.objects.bulk_create(new)
-        old = [row for row in rows if row.pk is not None and row not in new]
-        if old:
-            GateState.objects.bulk_update(
-                old,
-                [
-                    "state",
-                    "reasons",
-                    "verdict",
-                    "computed_at",
-                    "valid_until",
-                    "mac",
-                    "evidence_seq",
-                ],
-            )
+        _save_rows(rows, before)
         if transitions:
             GateTransition.objects.bulk_create(transitions)
     return out

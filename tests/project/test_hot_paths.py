@@ -228,7 +228,8 @@ def test_a_keyed_result_post_adds_four_statements(pipeline, django_assert_num_qu
     """With an ``Idempotency-Key`` (as the bench and the client send it), the key's row is
     inserted unless taken (one ``INSERT … ON CONFLICT DO NOTHING``, no read first and no
     savepoint of its own, ADR 0047; was four) and its answer stored (one ``UPDATE``); its
-    transaction holds the write's, which becomes a savepoint (2), in production as here.
+    transaction holds the write's, which takes no savepoint inside it (ADR 0049). In a test the
+    key's transaction is itself a savepoint (2); in production it is the request's.
     A retry reads the stored answer back."""
     activate_default_policy()
     model = make_model()
@@ -394,7 +395,7 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
     assert [row["id"] for row in listed["results"]] == [old.pk]
 
 
-# Expect 17 queries on PostgreSQL, in two transactions (ADR 0045). Before them: the token with
+# Expect 15 queries on PostgreSQL, in two transactions (ADR 0045). Before them: the token with
 # its user and roles (1, precompiled); the active policy's id and hash (1: its metrics and
 # indicators are cached per version); the checkpoint with its model for validation (1); the
 # model with its descendants (1, a recursive statement). The write: lock the family's summary
@@ -403,17 +404,20 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
 # audit append: lock the head, then INSERT the entries and advance the head in one round trip
 # (2). The gate: its two rows locked and read (1); the governance state (with the count) and
 # the evidence from the summary (2, prepared once per connection: ADR 0047); the rows, still
-# locked, each written (2). In a test each transaction is a SAVEPOINT and its RELEASE (4).
+# locked, written together (1). In a test the gate's transaction is a SAVEPOINT and its
+# RELEASE (2); the write's is not (it takes no savepoint inside a caller's transaction, as
+# inside the Idempotency-Key's in production: ADR 0049).
 # History: 38 (+2) before ADR 0007, 26 (+2) with the evidence summary (ADR 0017), 17 (+2)
 # since ADR 0019, 15 (+2) since ADR 0041, in one transaction; 17 (+4) in two (ADR 0045); 16
-# since ADR 0047 (the store keeps the rows the first lock read).
-RESULT_POST_BUDGET = 20 if connection.vendor == "postgresql" else 21
+# since ADR 0047 (the store keeps the rows the first lock read); 15 (+2) since ADR 0049 (the
+# rows written in one statement, the write without a savepoint).
+RESULT_POST_BUDGET = 17 if connection.vendor == "postgresql" else 18
 # With descendants (a child, a grandchild...), the family is recomputed in the same write:
 # the governance read lists them (no extra query), then their models (1), their evidence (1:
 # one summary query over them all and their lineages) and governance (1); every member's two
-# gate states are locked in one query (the model's again) and saved in one UPDATE (one fewer
-# than the two saves of a lone model): three more whatever the family's size.
-FAMILY_POST_BUDGET = RESULT_POST_BUDGET + 3
+# gate states are locked in one query (the model's again) and saved in one UPDATE, as a lone
+# model's two are (ADR 0049): four more whatever the family's size.
+FAMILY_POST_BUDGET = RESULT_POST_BUDGET + 4
 
 
 def test_a_prebuilt_row_update_stores_what_save_stores(django_assert_num_queries):
@@ -712,3 +716,50 @@ def test_the_quick_verification_issues_the_same_queries_whatever_the_trails_leng
 # (triggers, the beat's schedule) and the runs after the newest valid one: 45 on PostgreSQL
 # (44 on SQLite), inside the snapshot's transaction (was 46: the chain's two statements are one).
 QUICK_VERIFY_BUDGET = 45
+
+
+def test_the_gate_rows_are_written_in_one_statement_without_unchanged_reasons(pipeline):
+    """The family's gate rows are written by one UPDATE (ADR 0049). Their model and scope are
+    never sent, nor reasons the recomputation gave again (the verdict is: it counts the
+    results); a change of reasons is written, and every row still verifies its MAC."""
+    from governance import gatemac
+
+    activate_default_policy()
+    parent = make_model("atlas")
+    child = make_model("atlas-child")
+    child.parent = parent
+    child.save()
+    client = bearer(pipeline)
+
+    def post(value: float) -> list[str]:
+        item = {"model": parent.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
+        with CaptureQueriesContext(connection) as sent:
+            response = client.post(
+                "/api/v1/results/", {**item, "value": value}, content_type="application/json"
+            )
+        assert response.status_code == 201
+        return [q["sql"] for q in sent.captured_queries if "governance_gatestate" in q["sql"]]
+
+    post(0.1)
+    before = {row.pk: row.reasons for row in GateState.objects.all()}
+    updates = [sql for sql in post(0.11) if sql.startswith("UPDATE")]
+    assert len(updates) == 1
+    assert '"verdict" = CASE' in updates[0] and '"evidence_seq" = CASE' in updates[0]
+    assert '"model_id" =' not in updates[0] and '"scope" =' not in updates[0]
+    assert '"reasons" =' not in updates[0]
+    rows = list(GateState.objects.all())
+    assert len(rows) == 4 and {row.pk: row.reasons for row in rows} == before
+    assert all(gatemac.verifies(row) for row in rows)
+    assert all(row.reasons == row.verdict["reasons"] for row in rows)
+
+    crossing = [sql for sql in post(0.95) if sql.startswith("UPDATE")]  # above the line
+    assert len(crossing) == 1 and '"reasons" = CASE' in crossing[0]
+    rows = list(GateState.objects.all())
+    assert {row.state for row in rows} == {"paused"}
+    assert all(gatemac.verifies(row) and row.reasons == row.verdict["reasons"] for row in rows)
+
+    # Compared with the column as read, not with the last computation: an edit is undone.
+    GateState.objects.filter(model=child).update(reasons=[{"code": "forged"}])
+    post(0.96)
+    rows = list(GateState.objects.all())
+    assert all(row.reasons == row.verdict["reasons"] for row in rows)

@@ -185,3 +185,95 @@ def test_a_claim_inserts_once_and_reads_the_key_back(pipeline, django_assert_num
     theirs = record("b" * 64)
     assert claims.claim(theirs) is False and theirs.pk is None
     assert IdempotencyRecord.objects.filter(user=user).count() == 1
+
+
+def _gate_rows(models: list[AIModel]) -> list[GateState]:
+    from governance import services
+
+    for model in models:
+        services.recompute(model, "test.setup")
+    return list(GateState.objects.filter(model__in=models).order_by("pk"))
+
+
+def _columns(rows: list[GateState]) -> list[dict[str, Any]]:
+    return [
+        {f.attname: getattr(row, f.attname) for f in GateState._meta.concrete_fields}
+        for row in GateState.objects.filter(pk__in=[r.pk for r in rows]).order_by("pk")
+    ]
+
+
+def test_a_prebuilt_multi_row_update_stores_what_bulk_update_stores(django_assert_num_queries):
+    """``RowUpdate.save_many`` (the family's gate rows, ADR 0049) against ``bulk_update`` of
+    every column: the same stored values, in one statement, JSON and datetimes included."""
+    from datetime import datetime
+
+    from rsp_portal.rows import RowUpdate
+
+    activate_default_policy()
+    rows = _gate_rows([make_model("atlas"), make_model("other")])
+    assert len(rows) == 4
+
+    def change(rows: list[GateState], tag: str) -> None:
+        for n, row in enumerate(rows):
+            row.reasons = [{"code": tag, "n": n, "text": "é ✓"}]
+            row.verdict = {**row.verdict, "tag": tag, "n": n * 1.5}
+            row.computed_at = datetime(2026, 1, 2, 3, 4, 5, n, tzinfo=UTC)
+            row.valid_until = None if n % 2 else datetime(2027, 1, 1, tzinfo=UTC)
+            row.evidence_seq = 7 + n
+            row.mac = f"mac-{tag}-{n}"
+
+    fields = [f.name for f in GateState._meta.concrete_fields if not f.primary_key]
+    change(rows, "orm")
+    GateState.objects.bulk_update(rows, fields)
+    by_orm = _columns(rows)
+    change(rows, "prebuilt")
+    with django_assert_num_queries(1):
+        RowUpdate(GateState).save_many(rows)
+    by_us = _columns(rows)
+    change(rows, "orm")  # the ORM's values again, compared with what the statement stored
+    for row, stored in zip(rows, by_us, strict=True):
+        assert stored["mac"] == row.mac.replace("orm", "prebuilt")
+        assert stored["reasons"][0]["code"] == "prebuilt"
+    for mine, theirs in zip(by_us, by_orm, strict=True):
+        assert {k: v for k, v in mine.items() if k not in ("mac", "reasons", "verdict")} == {
+            k: v for k, v in theirs.items() if k not in ("mac", "reasons", "verdict")
+        }
+
+
+def test_kept_columns_are_not_sent_and_the_rest_are_written(django_assert_num_queries):
+    """A column the caller says each row already holds is left out of the statement (the
+    gate's verdict and reasons when a recomputation gave them again); a column kept by some
+    rows only is written for the others."""
+    from rsp_portal.rows import RowUpdate
+
+    activate_default_policy()
+    rows = _gate_rows([make_model("atlas")])
+    stored_reasons = [row.reasons for row in rows]
+    for row in rows:
+        row.reasons = [{"code": "not-sent"}]
+        row.verdict = {**row.verdict, "tag": row.scope}
+        row.mac = "new"
+    first, second = rows
+    kept = {first.pk: ("reasons", "verdict"), second.pk: ("reasons",)}
+    with django_assert_num_queries(1) as sent:
+        RowUpdate(GateState).save_many(rows, kept=kept)
+    sql = sent.captured_queries[0]["sql"]
+    assert '"reasons" =' not in sql and '"verdict" = CASE' in sql and "ELSE" in sql
+    got = {row.pk: row for row in GateState.objects.filter(pk__in=kept)}
+    assert [got[row.pk].reasons for row in rows] == stored_reasons
+    assert "tag" not in got[first.pk].verdict and got[second.pk].verdict["tag"] == second.scope
+    assert {got[row.pk].mac for row in rows} == {"new"}
+
+
+def test_a_multi_row_update_of_a_gone_row_saves_each_as_save_does() -> None:
+    from rsp_portal.rows import RowUpdate
+
+    activate_default_policy()
+    rows = _gate_rows([make_model("atlas")])
+    GateState.objects.filter(pk=rows[0].pk).delete()
+    for row in rows:
+        row.mac = "again"
+    RowUpdate(GateState).save_many(rows)
+    assert sorted(GateState.objects.values_list("mac", flat=True)) == ["again", "again"]
+    with pytest.raises(ValueError, match="twice"):
+        RowUpdate(GateState).save_many([rows[1], GateState.objects.get(pk=rows[1].pk)])
