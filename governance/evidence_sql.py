@@ -13,10 +13,12 @@ Table names come from ``_meta``; values are parameters; both SQL dialects run th
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from evaluations.models import (
@@ -245,7 +247,7 @@ def read_ranked(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
         return Evidence(checkpoints=tuple(c for c in reduction.checkpoints if c.own))
     for kind, a, b, key, _key2, x, _y, n, t1, t2, mit in rows:
         if kind == "r":
-            reduction.candidates.append(_result_info(a, b, key, x, _y, n, mit, t1, t2))
+            reduction.candidates.append((a, b, key, x, _y, n, mit, t1, t2))
         elif kind == "n":
             reduction.count(n, key, int(a), int(b or 0))
         elif kind == "w":
@@ -265,7 +267,9 @@ class _Reduction:
         self.claimed = claimed_ancestors(pk, _links(rows))
         self.checkpoints: list[CheckpointInfo] = []
         self.owner: dict[object, int] = {}
-        self.candidates: list[ResultInfo] = []
+        # The result rows, raw (``_result_info``'s arguments): most lose to a more capable
+        # one, so only the winners are turned into ResultInfo.
+        self.candidates: list[Row] = []
         self.counts: dict[str, list[int]] = {}
         self.weak_short: dict[str, dict[float, int]] = {}
         self.dated: dict[tuple[Any, str], datetime] = {}
@@ -309,18 +313,17 @@ class _Reduction:
     def evidence(self, lens: Lens) -> Evidence:
         """The most capable strong and weak candidate of each metric (a claimed ancestor's
         result is weak), and the tallies."""
-        best: dict[tuple[str, bool], tuple[tuple[float, int], ResultInfo]] = {}
+        best: dict[tuple[str, bool], tuple[tuple[float, int], Row]] = {}
         for r in self.candidates:
-            if r.metric_key not in lens.metrics:
+            pk, checkpoint_id, key, value, stderr, n, mit = r[:7]
+            if key not in lens.metrics:
                 continue
-            rank = (lens.capability(r.metric_key, r.value, r.stderr), int(r.id))
-            weak = self.owner.get(r.checkpoint_id) in self.claimed or lens.weak(
-                r.metric_key, r.partial, r.n_samples
+            rank = (lens.capability(key, value, stderr), int(pk))
+            weak = self.owner.get(checkpoint_id) in self.claimed or lens.weak(
+                key, mit.startswith("P"), n
             )
-            if (r.metric_key, weak) not in best or rules.more_capable(
-                rank, best[(r.metric_key, weak)][0]
-            ):
-                best[(r.metric_key, weak)] = (rank, r)
+            if (key, weak) not in best or rules.more_capable(rank, best[(key, weak)][0]):
+                best[(key, weak)] = (rank, r)
         tallies = {
             key: MetricTally(
                 results=total, strong=strong, weak_short_of=self.weak_short.get(key, {})
@@ -329,7 +332,7 @@ class _Reduction:
         }
         return Evidence(
             checkpoints=tuple(self.checkpoints),
-            results=tuple(r for _, r in best.values()),
+            results=tuple(_result_info(*r) for _, r in best.values()),
             tallies=tallies,
             dated=self.dated,
         )
@@ -476,6 +479,7 @@ def read_family_evidence(ids: list[int], policy: PolicySnapshot | None) -> dict[
         rows = list(cursor.fetchall())
     parent = {a: b for kind, a, b, *_ in rows if kind == "m"}
     owner = {a: b for kind, a, b, *_ in rows if kind == "c"}  # checkpoint id -> model id
+    of = [(row, _row_model(row, owner)) for row in rows]
     found: dict[int, Evidence] = {}
     for pk in ids:
         lineage = [pk]
@@ -484,7 +488,7 @@ def read_family_evidence(ids: list[int], policy: PolicySnapshot | None) -> dict[
                 break
             lineage.append(up)
         within = set(lineage)
-        mine = [row for row in rows if _row_model(row, owner) in within or row[0] == "v"]
+        mine = [row for row, model in of if model in within or row[0] == "v"]
         found[pk] = _from_summary(AIModel(pk=pk), policy, lens, mine)
     return found
 
@@ -522,12 +526,22 @@ def _from_summary(
             if t1 is not None:
                 reduction.dated[(a, key)] = parse_when(t1)
         elif kind == "r":
-            reduction.candidates.append(_result_info(a, b, key, _x, _y, n, mit, t1, _t2))
+            reduction.candidates.append((a, b, key, _x, _y, n, mit, t1, _t2))
     return reduction.evidence(lens)
 
 
-def _lines(text: str | None) -> dict[float, int]:
-    """A summary's ``{repr(line): count}`` JSON as ``{line: count}``."""
+def _lines(text: str | None) -> Mapping[float, int]:
+    """A summary's ``{repr(line): count}`` JSON as ``{line: count}`` (read-only: shared)."""
     if not text or text == "{}":  # most groups: nothing short of a line
-        return {}
-    return {float(line): int(count) for line, count in json.loads(text).items()}
+        return _NO_LINES
+    return _parsed_lines(text)
+
+
+_NO_LINES: Mapping[float, int] = MappingProxyType({})
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_lines(text: str) -> Mapping[float, int]:
+    """Parsed once per process and text: a group's text changes only when a result is
+    written to it, and every gate read of the lineage parses all its groups again."""
+    return MappingProxyType({float(line): int(count) for line, count in json.loads(text).items()})
