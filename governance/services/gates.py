@@ -261,6 +261,44 @@ def settled(model: AIModel, owed: int) -> tuple[bool, Locked]:
 # A model's gate rows, locked in id order, the statement built once (rsp_portal.rows).
 _LOCKED_ROWS = LockedRows(GateState, "model", "pk")
 
+# The advisory lock's first key: "gate" (ADR 0050); the second is the model's id.
+_RECOMPUTING = 0x67617465
+
+
+def recomputation_lock(model_id: int) -> bool:
+    """Take the lock that says "a writer is recomputing this model's gate", until this
+    transaction ends, unless another transaction holds it (False, at once: no wait). Where
+    there is no such lock (SQLite, which runs one writer at a time; outside a transaction;
+    an id beyond the lock's 32 bits) it is always taken: the writer recomputes, as before."""
+    if (
+        connection.vendor != "postgresql"
+        or not connection.in_atomic_block
+        or not 0 <= model_id < 2**31
+    ):
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [_RECOMPUTING, model_id])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def owed_count(model_id: int) -> int | None:
+    """The count of result writes owed to ``model_id``'s gate when a stored row of it is
+    behind that count, else None: one statement."""
+    from evaluations.models import EvidenceSummaryState
+
+    q = connection.ops.quote_name
+    state_t = q(EvidenceSummaryState._meta.db_table)
+    gate_t = q(GateState._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.evidence_seq FROM {state_t} s WHERE s.model_id = %s AND s.evidence_seq > "  # noqa: S608
+            f"COALESCE((SELECT MIN(g.evidence_seq) FROM {gate_t} g WHERE g.model_id = %s), -1)",
+            [model_id, model_id],
+        )  # table names from _meta; values are parameters
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
 
 def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
     """Thresholds not below their lines: code → status (what a transition must show)."""

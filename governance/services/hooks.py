@@ -5,11 +5,24 @@ inside governance call ``on_evidence_changed`` directly."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
+
+from django.db import transaction
 
 from evaluations.models import AIModel
 from governance.services.decisions import mark_stale_decisions
-from governance.services.gates import Locked, recompute, recompute_all, safe_reads, settled
+from governance.services.gates import (
+    Locked,
+    owed_count,
+    recomputation_lock,
+    recompute,
+    recompute_all,
+    safe_reads,
+    settled,
+)
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from audit.models import VerificationRun
@@ -36,14 +49,48 @@ def on_evidence_changed(
 
 
 def on_evidence_event(change: EvidenceChange, actor: Actor) -> None:
-    """The handler of ``evaluations.services.EVIDENCE_CHANGED``: after a result write
-    (``owed``), nothing when a concurrent writer's recomputation already covered it."""
-    locked = None
-    if change.owed is not None:
-        done, locked = settled(change.model, change.owed)
-        if done:
-            return
-    on_evidence_changed(change.model, change.cause, actor, locked=locked)
+    """The handler of ``evaluations.services.EVIDENCE_CHANGED``. After a result write
+    (``owed``) the gate step is shared between the writers of one model (ADR 0050): nothing
+    when a concurrent writer's recomputation already covered the write, nothing either when
+    another writer holds the model's recomputation lock, because that writer reads the count
+    again once it commits and recomputes for the writes it did not read."""
+    if change.owed is None:
+        on_evidence_changed(change.model, change.cause, actor)
+        return
+    _settle(change.model, change.owed, change.cause, actor, ROUNDS)
+
+
+#: The recomputations one writer runs at most for a model's gate (ADR 0050). In every round
+#: but the last it holds the model's recomputation lock, so that other writers go their way,
+#: and it reads the count again after committing. The last round takes no lock, so nobody
+#: leaves it a write to cover: a writer arriving then takes the lock and covers its own.
+ROUNDS = 3
+
+
+def _settle(model: AIModel, owed: int, cause: str, actor: Actor, rounds: int) -> None:
+    """Recompute ``model``'s gate for the writes up to ``owed``, inside the caller's
+    transaction, unless a concurrent recomputation covered them or will cover them."""
+    holds = rounds > 1
+    if holds and not recomputation_lock(model.pk):
+        return  # its holder reads the count again after it commits
+    if holds:  # while held, others may have gone their way: read the count again after
+        transaction.on_commit(lambda: _after_commit(model, cause, actor, rounds - 1))
+    done, locked = settled(model, owed)
+    if not done:
+        on_evidence_changed(model, cause, actor, locked=locked)
+
+
+def _after_commit(model: AIModel, cause: str, actor: Actor, rounds: int) -> None:
+    """Once a round committed (and the lock with it), the writes that landed while it ran
+    and that its reads missed are recomputed (one statement when there are none). A failure
+    leaves the gate behind its count, which no reader serves (ADR 0045)."""
+    try:
+        behind = owed_count(model.pk)
+        if behind is not None:
+            with transaction.atomic():
+                _settle(model, behind, cause, actor, rounds)
+    except Exception:
+        logger.exception("the gate of %s was not recomputed after %s", model, cause)
 
 
 def on_audit_outcome_changed(run: VerificationRun, actor: Actor = None) -> None:

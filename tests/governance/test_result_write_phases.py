@@ -206,3 +206,87 @@ def test_with_an_idempotency_key_the_gate_follows_the_keys_transaction(model, pi
     assert response.status_code == 201, response.json()
     # Only the gate step's own transaction is open, and the key's answer is already stored.
     assert seen == [(1, True)]
+
+
+def _holding_the_lock(model: AIModel, release: threading.Event, held: threading.Event,
+                      rounds: int | None) -> None:  # fmt: skip
+    """Another connection holds ``model``'s recomputation lock until ``release``; with
+    ``rounds`` it is a writer's round, which reads the count again once it commits."""
+    from governance.services import hooks
+    from governance.services.gates import recomputation_lock
+
+    try:
+        with transaction.atomic():
+            assert recomputation_lock(model.pk)
+            if rounds is not None:
+                transaction.on_commit(lambda: hooks._after_commit(model, "holder", None, rounds))
+            held.set()
+            release.wait(timeout=60)
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_goes_its_way_while_another_recomputes_and_is_covered_after(model, pipeline):
+    """ADR 0050: a writer that finds the model's recomputation lock held does not wait for
+    it; its write is not served from before (the gate is behind its count) until the
+    holder, once committed, reads the count again and recomputes."""
+    from governance.services.gates import recomputation_lock
+
+    assert connection.vendor == "postgresql"
+    release, held = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_holding_the_lock, args=(model, release, held, 2))
+    holder.start()
+    assert held.wait(timeout=30)
+    try:
+        with transaction.atomic():
+            assert not recomputation_lock(model.pk)  # held elsewhere: no wait
+        evidence.record_results([item(model, value=0.99)], pipeline, EvalResult.Source.API)
+        assert seqs(model) == {owed(model) - 1}  # went its way: the gate is behind
+        assert services.stored_gate(model.slug) is None  # and not served
+    finally:
+        release.set()
+        holder.join(timeout=60)
+    assert seqs(model) == {owed(model)}
+    stored = services.stored_gate(model.slug)
+    assert stored is not None and stored["state"] == "paused"  # 0.99 crosses a line
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_the_last_round_takes_no_lock_and_recomputes(model, pipeline):
+    """A writer's last round does not look at the lock: nobody re-reads the count after
+    it, so it recomputes whatever another connection holds."""
+    from governance.services import hooks
+
+    release, held = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_holding_the_lock, args=(model, release, held, None))
+    holder.start()
+    assert held.wait(timeout=30)
+    try:
+        with events.replaced(evidence.EVIDENCE_CHANGED, lambda change, actor: None):
+            evidence.record_results([item(model, value=0.2)], pipeline, EvalResult.Source.API)
+        assert seqs(model) == {owed(model) - 1}
+        with transaction.atomic():
+            hooks._settle(model, owed(model), "last round", None, 1)
+        assert seqs(model) == {owed(model)}
+    finally:
+        release.set()
+        holder.join(timeout=60)
+
+
+def test_the_count_read_again_after_a_round_is_one_statement(
+    model, pipeline, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    """The round's re-read after its commit costs one statement when nothing landed since
+    (the lone writer's case); the write registers it once."""
+    from governance.services import hooks
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        evidence.record_results([item(model)], pipeline, EvalResult.Source.API)
+    assert seqs(model) == {owed(model)}
+    assert len(callbacks) == 1
+    with django_assert_num_queries(1):
+        callbacks[0]()
+    assert hooks.ROUNDS > 1
