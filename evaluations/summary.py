@@ -31,6 +31,7 @@ from django.db import connection
 
 from evaluations.models import AIModel, EvalResult, EvidenceSummary, EvidenceSummaryState
 from policies import rules
+from rsp_portal import prepared
 from rsp_portal.rows import LockedRows, RowUpsert, raw_datetime
 
 if TYPE_CHECKING:
@@ -226,7 +227,10 @@ def _with_descendants(ids: Sequence[int]) -> list[int]:
         )
         SELECT DISTINCT id FROM family ORDER BY id"""  # noqa: S608 (names from _meta)
     with connection.cursor() as cursor:
-        cursor.execute(sql, list(ids))
+        if len(ids) == 1:  # one written model: planned once per connection (ADR 0049)
+            prepared.statement(sql).execute(cursor, list(ids))
+        else:
+            cursor.execute(sql, list(ids))
         found = [int(row[0]) for row in cursor.fetchall()]
     # A model not (yet) visible keeps its own lock, as without ``family``.
     return sorted(set(found) | set(ids))

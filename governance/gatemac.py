@@ -81,12 +81,6 @@ def _canonical(value: object) -> object:
     return str(value)
 
 
-def same_json(stored: object, new: object) -> bool:
-    """Whether a JSON column already holds ``new`` as the MAC compares it (numbers as
-    floats): writing it again would change nothing the MAC or a reader sees."""
-    return _canonical(stored) == _canonical(new)
-
-
 def _moment(value: dt.datetime | None) -> str:
     return "" if value is None else value.astimezone(dt.UTC).isoformat(timespec="microseconds")
 

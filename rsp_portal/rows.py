@@ -18,6 +18,8 @@ from django.db.models import Field, Model
 from django.db.models.signals import post_save, pre_save
 from django.utils.dateparse import parse_datetime
 
+from rsp_portal import prepared
+
 #: A database converter: ``(value, expression, connection) -> value``.
 Converter = Callable[..., object]
 M = TypeVar("M", bound=Model)
@@ -112,11 +114,16 @@ class JoinedRows(Generic[M, P]):
         return built
 
     def fetch(self, params: Sequence[int | str], **lists: int) -> list[tuple[M, P]]:
-        """The (child, parent) instances of the rows matching ``params``."""
+        """The (child, parent) instances of the rows matching ``params``. With one value in
+        every list (a single result's lookup) the statement is planned once per connection
+        (``rsp_portal.prepared``); other shapes are planned per run, as there are many."""
         template, child, parent = self._statement()
         sql = template.format(**{k: ", ".join(["%s"] * n) for k, n in lists.items()})
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            if all(n == 1 for n in lists.values()):
+                prepared.statement(sql).execute(cursor, params)
+            else:
+                cursor.execute(sql, params)
             rows = cursor.fetchall()
         size, end = len(child), len(child) + len(parent)
         return [(child.instance(row[:size]), parent.instance(row[size:end])) for row in rows]

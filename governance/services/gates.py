@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -345,6 +346,17 @@ def _store_verdicts(
 # The stored gate rows' UPDATE, its text built from _meta (rsp_portal.rows).
 _STATE_ROWS = RowUpdate(GateState)
 
+
+def _same_json(stored: object, new: object) -> bool:
+    """Whether a JSON column already holds ``new``: the same text with sorted keys means the
+    same JSON value (a number spelled otherwise, ``1`` and ``1.0``, counts as a change and
+    is written again)."""
+    try:
+        return json.dumps(stored, sort_keys=True) == json.dumps(new, sort_keys=True)
+    except (TypeError, ValueError):
+        return False
+
+
 #: Of each stored gate row as read (by primary key), its reasons.
 Stored = dict[int, object]
 
@@ -364,7 +376,7 @@ def _save_rows(rows: list[GateState], before: Stored) -> None:
         GateState.objects.bulk_create(new)
     kept: dict[int, tuple[str, ...]] = {  # a row's model and scope never change
         row.pk: ("model_id", "scope", "reasons")
-        if gatemac.same_json(before[row.pk], row.reasons)
+        if _same_json(before[row.pk], row.reasons)
         else ("model_id", "scope")
         for row in rows
         if row.pk in before  # stored before (a created row's key is new)
