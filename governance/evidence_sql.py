@@ -382,13 +382,27 @@ def _summary_sql(seeds: int = 0) -> str:
     # Each lineage model's parent link: whether it is confirmed, and (for a family read) to
     # split the rows per model.
     parents = _models_sql(models_t)
-    picked = "SELECT best_strong_id FROM sm UNION SELECT best_weak_id FROM sm"
+    # Of each lineage model's metric, the groups' most capable strong and weak results (ties
+    # kept, and a capability the database holds as NULL, as SQLite holds a NaN; PostgreSQL's
+    # MAX is a NaN when there is one, as the rule ranks it first): the metric's winner is
+    # among them, whichever way a claimed ancestor's results count, and Python ranks them
+    # again with the rule (ADR 0051). Every group's best instead read a row per checkpoint
+    # and metric, ever more as the results spread over checkpoints.
+    picked = " UNION ".join(
+        f"""SELECT w.id FROM (
+                SELECT best_{kind}_id AS id, best_{kind}_capability AS cap,
+                       MAX(best_{kind}_capability) OVER (PARTITION BY owner_id, metric_key) AS top
+                FROM sm
+            ) w WHERE w.id IS NOT NULL AND (w.cap IS NULL OR w.cap = w.top)"""  # noqa: S608 (no values)
+        for kind in ("strong", "weak")
+    )
     # PostgreSQL: by the primary key, one probe per picked result (as a join, or IN, it hashed
     # the whole results table); SQLite probes the key for IN.
     picked = f"= ANY(ARRAY({picked}))" if connection.vendor == "postgresql" else f"IN ({picked})"
     return f"""{lineage},
         sm AS (
-            SELECT s.* FROM {summary_t} s JOIN {ckpt_t} c ON c.id = s.checkpoint_id
+            SELECT s.*, c.model_id AS owner_id FROM {summary_t} s
+            JOIN {ckpt_t} c ON c.id = s.checkpoint_id
             WHERE s.model_id IN (SELECT id FROM lineage) AND c.model_id IN (SELECT id FROM lineage)
         )
         {checkpoints}

@@ -255,6 +255,16 @@ def test_the_summary_uses_the_gates_below_line():
             ) == below_line(spec)
 
 
+def _summarised(model: AIModel, results: list[EvalResult]) -> None:
+    """``results`` inserted in bulk (as the bench's scale step does) and summarised."""
+    policy = active_policy_view()
+    assert policy is not None
+    with transaction.atomic():
+        states = summary.lock([model.pk])
+        EvalResult.objects.bulk_create(results, batch_size=5000)
+        summary.sync(states, summary.lens_of_view(policy))
+
+
 @pytest.mark.parametrize("count", [10, 10_000])
 def test_the_gate_inputs_take_two_queries_from_10_to_10000_results(count):
     activate_default_policy()
@@ -263,9 +273,9 @@ def test_the_gate_inputs_take_two_queries_from_10_to_10000_results(count):
     assert policy is not None
     checkpoint = model.checkpoints.get()
     keys = sorted(policy.indicator_metric_keys)
-    with transaction.atomic():
-        states = summary.lock([model.pk])
-        EvalResult.objects.bulk_create(
+    _summarised(
+        model,
+        [
             EvalResult(
                 model=model,
                 checkpoint=checkpoint,
@@ -276,11 +286,48 @@ def test_the_gate_inputs_take_two_queries_from_10_to_10000_results(count):
                 source="api",
             )
             for i in range(count)
-        )
-        summary.sync(states, summary.lens_of_view(policy))
+        ],
+    )
     adapter.build_input(model, "scaling", None, timezone.now())  # the policy snapshot cached
     with CaptureQueriesContext(connection) as queries:
         inp, _ = adapter.build_input(model, "scaling", None, timezone.now())
     assert len(queries) == 2
     assert len(inp.evidence.results) <= 2 * len(keys)
+    _check(model)
+
+
+@pytest.mark.parametrize("checkpoints", [1, 12])
+def test_the_summary_read_returns_each_metrics_best_not_each_groups(checkpoints):
+    """ADR 0051: the evidence read brings back, per lineage model and metric, its most
+    capable strong and weak results (ties kept), not the best of every checkpoint's group:
+    the rows read stay the same however the results spread over checkpoints."""
+    from governance.evidence_sql import _summary_rows
+
+    activate_default_policy()
+    model = make_model()
+    policy = active_policy_view()
+    assert policy is not None
+    made = [model.checkpoints.get()]
+    made += [add_checkpoint(model, f"extra-{n}", 1e20 * n) for n in range(1, checkpoints)]
+    keys = sorted(policy.indicator_metric_keys)
+    _summarised(
+        model,
+        [
+            EvalResult(
+                model=model,
+                checkpoint=made[i % len(made)],
+                metric_key=keys[i % len(keys)],
+                value=i / 10_000,  # no ties
+                n_samples=200,
+                partial=i % 2 == 0,  # strong and weak
+                source="api",
+            )
+            for i in range(24 * len(made) * len(keys))
+        ],
+    )
+    rows = _summary_rows(model)
+    groups = [row for row in rows if row[0] == "g"]
+    picked = [row for row in rows if row[0] == "r"]
+    assert len(groups) == len(made) * len(keys)
+    assert len(picked) <= 2 * len(keys)
     _check(model)
