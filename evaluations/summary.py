@@ -210,8 +210,22 @@ def lock(model_ids: Iterable[int], *, family: bool = False) -> dict[int, Evidenc
     return states
 
 
-#: Descendants followed at most (as the gate's family read, ``governance.adapter``).
-_FAMILY_DEPTH = 31
+#: Descendants followed at most, as the lineage's ancestors (``AIModel.lineage_ids``).
+FAMILY_DEPTH = 31
+
+
+def family_cte(start: str) -> str:
+    """The recursive CTE ``family(id, depth)``: the rows ``(id, depth)`` that ``start``
+    selects and every model below them (children, grandchildren...), at most
+    :data:`FAMILY_DEPTH` deep. The write's lock (here) and the gate's family read
+    (``governance.adapter``) both list a family with it."""
+    models_t = AIModel._meta.db_table
+    return f"""WITH RECURSIVE family(id, depth) AS (
+            {start}
+            UNION
+            SELECT m.id, f.depth + 1 FROM {models_t} m JOIN family f ON m.parent_id = f.id
+            WHERE f.depth < {FAMILY_DEPTH}
+        )"""  # noqa: S608 (table names from _meta; values are parameters)
 
 
 def _with_descendants(ids: Sequence[int]) -> list[int]:
@@ -219,13 +233,8 @@ def _with_descendants(ids: Sequence[int]) -> list[int]:
     recursive statement."""
     models_t = AIModel._meta.db_table
     among = ", ".join("%s" for _ in ids)
-    sql = f"""WITH RECURSIVE family(id, depth) AS (
-            SELECT id, 0 FROM {models_t} WHERE id IN ({among})
-            UNION
-            SELECT m.id, f.depth + 1 FROM {models_t} m JOIN family f ON m.parent_id = f.id
-            WHERE f.depth < {_FAMILY_DEPTH}
-        )
-        SELECT DISTINCT id FROM family ORDER BY id"""  # noqa: S608 (names from _meta)
+    start = f"SELECT id, 0 FROM {models_t} WHERE id IN ({among})"  # noqa: S608 (names)
+    sql = f"{family_cte(start)}\n        SELECT DISTINCT id FROM family ORDER BY id"  # noqa: S608
     with connection.cursor() as cursor:
         if len(ids) == 1:  # one written model: planned once per connection (ADR 0049)
             prepared.statement(sql).execute(cursor, list(ids))

@@ -19,6 +19,7 @@ from audit import runs as audit_runs
 from audit.models import LogHead, VerificationRun
 from audit.verification import distrust_reason, trail_trusted, trust_of
 from core.events import Query, ask
+from evaluations import summary
 from evaluations.models import AIModel, Checkpoint, EvalResult, EvidenceSummaryState
 from governance.evidence_sql import (
     parse_dt,
@@ -395,12 +396,7 @@ def read_governance_many(
     family_rows = ""
     if descendants_of is not None:
         # The descendants (a recursive CTE down the parent links), bounded like the lineage.
-        family = f"""WITH RECURSIVE family(id, depth) AS (
-            SELECT id, 1 FROM {models_t} WHERE parent_id = %s
-            UNION
-            SELECT m.id, f.depth + 1 FROM {models_t} m JOIN family f ON m.parent_id = f.id
-            WHERE f.depth < {_FAMILY_DEPTH}
-        )"""  # noqa: S608 (table names from _meta; values are parameters)
+        family = summary.family_cte(f"SELECT id, 1 FROM {models_t} WHERE parent_id = %s")  # noqa: S608
         family_rows = """
         UNION ALL
         SELECT 'k', id, NULL, NULL, depth, NULL, NULL, NULL, NULL, NULL, NULL, NULL
@@ -530,9 +526,6 @@ def read_governance_many(
         for pk in ids
     }
     return states, tuple(sorted(depths, key=lambda pk: (depths[pk], pk)))
-
-
-_FAMILY_DEPTH = 31  # descendants followed at most, as the lineage's ancestors
 
 
 @dataclass(frozen=True)
