@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -31,6 +32,7 @@ from governance.models import (
     GateTransition,
     Scope,
 )
+from rsp_portal import prepared
 from rsp_portal.rows import Columns, LockedRows, RowUpdate
 
 if TYPE_CHECKING:
@@ -270,7 +272,8 @@ def recomputation_lock(model_id: int) -> bool:
     """Take the lock that says "a writer is recomputing this model's gate", until this
     transaction ends, unless another transaction holds it (False, at once: no wait). Where
     there is no such lock (SQLite, which runs one writer at a time; outside a transaction;
-    an id beyond the lock's 32 bits) it is always taken: the writer recomputes, as before."""
+    an id beyond the lock key's 31 bits) it is always taken: the writer recomputes, as
+    before."""
     if (
         connection.vendor != "postgresql"
         or not connection.in_atomic_block
@@ -285,20 +288,25 @@ def recomputation_lock(model_id: int) -> bool:
 
 def owed_count(model_id: int) -> int | None:
     """The count of result writes owed to ``model_id``'s gate when a stored row of it is
-    behind that count, else None: one statement."""
+    behind that count, else None: one statement, run after every result write's gate step,
+    so planned once per connection (``rsp_portal.prepared``)."""
+    with connection.cursor() as cursor:
+        prepared.statement(_owed_sql()).execute(cursor, [model_id, model_id])
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+@functools.cache
+def _owed_sql() -> str:
     from evaluations.models import EvidenceSummaryState
 
     q = connection.ops.quote_name
     state_t = q(EvidenceSummaryState._meta.db_table)
     gate_t = q(GateState._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT s.evidence_seq FROM {state_t} s WHERE s.model_id = %s AND s.evidence_seq > "  # noqa: S608
-            f"COALESCE((SELECT MIN(g.evidence_seq) FROM {gate_t} g WHERE g.model_id = %s), -1)",
-            [model_id, model_id],
-        )  # table names from _meta; values are parameters
-        row = cursor.fetchone()
-    return int(row[0]) if row else None
+    return (
+        f"SELECT s.evidence_seq FROM {state_t} s WHERE s.model_id = %s AND s.evidence_seq > "  # noqa: S608
+        f"COALESCE((SELECT MIN(g.evidence_seq) FROM {gate_t} g WHERE g.model_id = %s), -1)"
+    )  # table names from _meta; values are parameters
 
 
 def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
@@ -322,9 +330,9 @@ def _store_verdicts(
     locked: Locked | None = None,
 ) -> dict[str, GateState]:
     """Store each scope's verdict: the rows locked in one query (none when the caller
-    already holds them, ``locked``), then each written. With ``due``, the changes that fell
-    due by time since each row was stored are recorded first, at their moment
-    (:func:`_catch_up`)."""
+    already holds them, ``locked``), then written together (:func:`_save_rows`). With
+    ``due``, the changes that fell due by time since each row was stored are recorded
+    first, at their moment (:func:`_catch_up`)."""
     if locked is not None:
         stored = {scope: row for scope, row in locked.items() if scope in verdicts}
     else:

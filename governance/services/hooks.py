@@ -70,10 +70,10 @@ ROUNDS = 3
 def _settle(model: AIModel, owed: int, cause: str, actor: Actor, rounds: int) -> None:
     """Recompute ``model``'s gate for the writes up to ``owed``, inside the caller's
     transaction, unless a concurrent recomputation covered them or will cover them."""
-    holds = rounds > 1
-    if holds and not recomputation_lock(model.pk):
-        return  # its holder reads the count again after it commits
-    if holds:  # while held, others may have gone their way: read the count again after
+    if rounds > 1:  # every round but the last holds the lock
+        if not recomputation_lock(model.pk):
+            return  # its holder reads the count again after it commits
+        # While it is held, others may go their way: read the count again after the commit.
         transaction.on_commit(lambda: _after_commit(model, cause, actor, rounds - 1))
     done, locked = settled(model, owed)
     if not done:
