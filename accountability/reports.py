@@ -24,8 +24,8 @@ from accountability.models import Redaction, Report, ReportSignature, ReportStat
 from audit.services import json_safe
 from audit.verify_bundle import canonical_json
 from evaluations.models import AIModel
-from governance.models import GateState, SafeguardRecord, ScalingDecision
-from governance.services import recompute, recompute_all
+from governance.models import SafeguardRecord, ScalingDecision
+from governance.services import current_rows, recompute, recompute_all
 from policies.models import PolicyVersion
 from rsp_portal.authz import can, require
 from rsp_portal.errors import ConflictError, ServiceError
@@ -68,7 +68,7 @@ def _model_record(model: AIModel) -> dict[str, Any]:
             "required_standards": g.verdict.get("required_standards", []),
             "crossed_thresholds": g.verdict.get("crossed_thresholds", []),
         }
-        for g in GateState.objects.filter(model=model).order_by("scope")
+        for _, g in sorted(current_rows(model).items())
     }
     safeguards = {
         code: {"status": rec.status, "recorded_at": rec.recorded_at.isoformat()}
@@ -446,7 +446,7 @@ def decision_reports(question: tuple[AIModel, str]) -> dict[str, list[Any]]:
     # line the model proceeds under the baseline, with routine assessments.
     # Evidence that shows the crossing, not a presumption for want of evidence (that pauses the
     # gate as missing_evidence, and evaluating is the way out).
-    state = GateState.objects.filter(model=model, scope=scope).only("verdict").first()
+    state = current_rows(model).get(scope)
     determinations = (state.verdict or {}).get("determinations", []) if state else []
     crossed = any(isinstance(d, dict) and d.get("status") == "crossed" for d in determinations)
     missing = [

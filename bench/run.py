@@ -561,7 +561,8 @@ def bench(
         "RSP_VAR_DIR": str(var_dir),
         "STATIC_ROOT": str(workdir / "static"),
         "LOG_LEVEL": "WARNING",
-        # A private queue: nothing consumes it, and no shared worker sees bench ids.
+        # A private queue: only the bench's own worker consumes it (the stored gate after
+        # result writes, ADR 0052), and no shared worker sees bench ids.
         "CELERY_QUEUE": queue,
         # No beat re-verifies the trail during a bench: trust it without a time bound (the gate
         # still reads the latest verification, as in production).
@@ -614,6 +615,7 @@ def bench(
     # The scale figures wrote many rows since the seed's ANALYZE: statistics as a running
     # database would have them again before the servers are measured.
     run_step([python, str(BENCH / "seed.py"), "--analyze"], env=app_env, cwd=ROOT, what="analyze")
+    run_step([python, str(BENCH / "seed.py"), "--settle"], env=app_env, cwd=ROOT, what="settle")
 
     ports = {"app": free_port(0), "baseline": free_port(1)}
     gunicorn = str(BIN / "gunicorn")
@@ -639,6 +641,26 @@ def bench(
             logfile=workdir / "baseline.log",
         ),
     }
+    # The portal's worker, as production runs it beside the web servers: after result writes it
+    # recomputes the stored gates (ADR 0052), on the same two cores as everything measured.
+    servers["worker"] = procs.start(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "rsp_portal",
+            "worker",
+            "--concurrency=2",
+            "--loglevel=WARNING",
+            "--without-mingle",
+            "--without-gossip",
+            "-Q",
+            queue,
+            f"--hostname=bench-{secrets.token_hex(3)}@%h",
+        ],
+        env=app_env,
+        cwd=ROOT,
+        logfile=workdir / "worker.log",
+    )
     wait_ready(ports["app"], "/healthz", servers["app"], workdir / "app.log")
     wait_ready(ports["baseline"], "/hello/", servers["baseline"], workdir / "baseline.log")
 
@@ -666,6 +688,16 @@ def bench(
                     f"p99 {sample.p99_ms:.2f} ms, errors {sample.errors} "
                     f"(run {round_no + 1}/{args.runs})"
                 )
+
+    # The worker kept up: every gate the writes left behind is stored again (ADR 0052).
+    gates_settled = json.loads(
+        run_step(
+            [python, str(BENCH / "seed.py"), "--settled"], env=app_env, cwd=ROOT, what="settled"
+        )
+    )
+    log(f"gates settled by the worker {gates_settled['seconds']} s after the writes")
+    if gates_settled["behind"]:
+        raise BenchError(f"{gates_settled['behind']} stored gates still behind their results")
 
     rows = []
     for ep in eps:
@@ -708,6 +740,7 @@ def bench(
             "seed": {k: v for k, v in seed.items() if k != "token"},
         },
         "http": rows,
+        "gates_settled": gates_settled,
         "micro": micro,
         "scale": scale,
     }

@@ -122,10 +122,59 @@ def analyze() -> None:
             cursor.execute("ANALYZE")
 
 
+def settled(limit: float = 60.0) -> dict[str, float | int]:
+    """After the write rounds: how long until the worker had stored every gate the writes left
+    behind (ADR 0052), and how many were still behind at the end of ``limit`` seconds."""
+    import time
+
+    from evaluations.models import EvidenceSummaryState
+    from governance.models import GateState
+
+    started = time.monotonic()
+    while True:
+        behind = sum(
+            GateState.objects.filter(
+                model_id=state.model_id, evidence_seq__lt=state.evidence_seq
+            ).count()
+            for state in EvidenceSummaryState.objects.all()
+        )
+        waited = time.monotonic() - started
+        if behind == 0 or waited > limit:
+            return {"seconds": round(waited, 2), "behind": behind}
+        time.sleep(0.2)
+
+
+def settle_now() -> int:
+    """Before the servers are measured: run the gate recomputations that the seed's and the
+    scale figures' writes asked for (ADR 0052) and empty the bench's queue, so that the worker
+    starts on a steady database rather than on a backlog of a thousand models' gates."""
+    from django.conf import settings
+
+    from core.models import OutboxMessage, OutboxStatus
+    from governance import tasks
+    from governance.services.hooks import SETTLE_TASK
+    from rsp_portal.celery import app
+
+    pending = OutboxMessage.objects.filter(topic=SETTLE_TASK, status=OutboxStatus.PENDING)
+    ran = 0
+    for message in pending.order_by("pk"):
+        tasks.settle_gate(**message.payload, outbox_id=message.pk)
+        ran += 1
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    return ran
+
+
 if __name__ == "__main__":
     setup()
     if sys.argv[1:] == ["--analyze"]:  # again before the HTTP runs, after the scale figures
         analyze()
+        sys.exit(0)
+    if sys.argv[1:] == ["--settle"]:  # before the HTTP runs: no backlog for the worker
+        json.dump({"settled": settle_now()}, sys.stdout)
+        sys.exit(0)
+    if sys.argv[1:] == ["--settled"]:  # after the write rounds: the worker's stored gates
+        json.dump(settled(), sys.stdout)
         sys.exit(0)
     seeded = seed()
     analyze()

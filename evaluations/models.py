@@ -286,6 +286,10 @@ class EvidenceSummaryState(models.Model):
     # transaction for the model and every descendant, and stored on the gate rows computed
     # after it (``GateState.evidence_seq``). A stored gate behind it is recomputed on read.
     evidence_seq = models.BigIntegerField(default=0)
+    # Set by the result write that finds it clear, which then asks the worker to recompute the
+    # model's gate; cleared by that worker before it reads the inputs (ADR 0052). Writes that
+    # find it set leave their gate to the recomputation already asked for.
+    gate_due = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"{self.model_id} @ {self.watermark}"

@@ -38,7 +38,6 @@ from evaluations.models import (
 from evaluations.policy import MetricInfo, PolicyView, active_policy_view
 from rsp_portal.datetimes import utc_offset_error
 from rsp_portal.errors import ConflictError, ServiceError, TooLargeError
-from rsp_portal.followups import follow_up
 from rsp_portal.rows import RowInsert
 
 if TYPE_CHECKING:
@@ -54,16 +53,18 @@ class EvidenceChange:
 
     model: AIModel
     cause: str
-    #: For a result write, the model's ``EvidenceSummaryState.evidence_seq`` after it: the
-    #: event then follows the write's commit, and a gate already computed from inputs read
-    #: after that count needs no recomputation (see :func:`record_results`). None: emitted
-    #: inside the write, always recomputed.
+    #: For a result write, the model's ``EvidenceSummaryState.evidence_seq`` after it: its
+    #: gate is then recomputed by a worker (see :func:`record_results`), not in the write.
+    #: None: any other change, recomputed inside the write.
     owed: int | None = None
+    #: For a result write: whether it is the first since the model's gate was last asked for
+    #: (``EvidenceSummaryState.gate_due`` was clear), so it asks for the recomputation.
+    due: bool = False
 
 
 #: Emitted once per AI model whose evidence changed, with who changed it (the gate
-#: recomputes in its handler): inside the writing transaction, where a handler that raises
-#: rolls the write back; for result writes, just after it (``EvidenceChange.owed``).
+#: recomputes in its handler, or for a result write asks a worker to: ``EvidenceChange.owed``),
+#: inside the writing transaction, where a handler that raises rolls the write back.
 EVIDENCE_CHANGED: Event[EvidenceChange] = Event(
     "evidence.changed", "an AI model's evidence changed (results, checkpoints, safeguards)"
 )
@@ -618,9 +619,12 @@ def record_results(
         rows.append(
             EvalResult(**values, source=result_source(values, source), submitted_by=user_of(actor))
         )
-    # Two transactions (ADR 0045). The write: the results, the summary and their audit
-    # entries, under the summary locks of the models and their descendants, with one more
-    # owed write counted on each; the models' summary locks are held for that alone.
+    # The write: the results, the summary and their audit entries, under the summary locks of
+    # the models and their descendants, with one more owed write counted on each. The gates
+    # are recomputed by a worker once per burst of writes (ADR 0052): the write that finds a
+    # model's gate not yet asked for asks for it, in this transaction (an outbox message). Until
+    # it is stored, a model's gate is behind its count, which no reader serves (it recomputes);
+    # so neither a failure nor a crash can leave a verdict that ignores these results.
     lens = summary.lens_of_view(policy)
     written = sorted({row.model_id for row in rows})
     # No savepoint inside a caller's transaction (the Idempotency-Key's): a failure here
@@ -631,34 +635,19 @@ def record_results(
         created = _RESULTS.insert(rows)
         watermarks: dict[int, int] = {}
         summary.sync({pk: states[pk] for pk in written}, lens, watermarks)
-        owed = summary.owe(states, watermarks)
+        owed = summary.owe(states, watermarks, due=written)
         for result in created:
             audit.record("result.create", result, result_audit_data(result), actor, via=via)
-    # Then the gates, each model in its own transaction (after the caller's, when it holds one
-    # with follow-ups: ``rsp_portal.followups``): a gate already computed after this write's
-    # count (by a concurrent writer of the same model) is left as it is, so writers queued on
-    # one model share one recomputation. Until its gate is stored, a model's gate is behind its
-    # count, which every reader refuses to serve (it recomputes); so neither a failure nor a
-    # crash here can leave a verdict that ignores these results.
-    cause = _cause("result.create", created)
-    models = {result.model_id: result.model for result in created}
-    follow_up(lambda: _settle_gates([models[pk] for pk in written], cause, owed, actor))
+        cause = _cause("result.create", created)
+        models = {result.model_id: result.model for result in created}
+        for pk in written:
+            change = EvidenceChange(models[pk], cause, owed[pk], due=not states[pk].gate_due)
+            emit(EVIDENCE_CHANGED, change, actor)
     return created
 
 
 # The results' INSERT, its statement built once (rsp_portal.rows, ADR 0047).
 _RESULTS = RowInsert(EvalResult)
-
-
-def _settle_gates(
-    models: Sequence[AIModel], cause: str, owed: Mapping[int, int], actor: Actor
-) -> None:
-    for model in models:
-        try:
-            with transaction.atomic():
-                emit(EVIDENCE_CHANGED, EvidenceChange(model, cause, owed[model.pk]), actor)
-        except Exception:
-            logger.exception("the gate of %s was not recomputed after %s", model, cause)
 
 
 def correction_fields(

@@ -305,28 +305,35 @@ def sync(
 
 
 def owe(
-    states: Mapping[int, EvidenceSummaryState], watermarks: Mapping[int, int] | None = None
+    states: Mapping[int, EvidenceSummaryState],
+    watermarks: Mapping[int, int] | None = None,
+    due: Sequence[int] = (),
 ) -> dict[int, int]:
     """Count one more result write whose gate consequences are owed, on every locked state
-    (a written model and its descendants), saving ``watermarks`` (from :func:`sync`) in the
-    same statement; returns each state's new ``evidence_seq``. A gate row computed from
-    inputs read after this commits stores the new count (``governance``); one behind it is
-    not served."""
-    _save_states(dict(watermarks or {}), list(states))
+    (a written model and its descendants), saving ``watermarks`` (from :func:`sync`) and
+    setting ``gate_due`` on the states of ``due`` (the written models) in the same statement;
+    returns each state's new ``evidence_seq``. A gate row computed from inputs read after
+    this commits stores the new count (``governance``); one behind it is not served. The
+    states keep ``gate_due`` as read under the lock: clear means no recomputation of that
+    model's gate is asked for yet (ADR 0052)."""
+    _save_states(dict(watermarks or {}), list(states), due)
     for state in states.values():
         state.evidence_seq += 1
     return {pk: state.evidence_seq for pk, state in states.items()}
 
 
-def _save_states(watermarks: Mapping[int, int], bump: Sequence[int]) -> None:
-    """The states' new watermarks and (for ``bump``) one more owed write: one statement."""
-    ids = sorted(set(watermarks) | set(bump))
+def _save_states(
+    watermarks: Mapping[int, int], bump: Sequence[int], due: Sequence[int] = ()
+) -> None:
+    """The states' new watermarks, (for ``bump``) one more owed write and (for ``due``) their
+    gate asked for: one statement."""
+    ids = sorted(set(watermarks) | set(bump) | set(due))
     if not ids:
         return
     q = connection.ops.quote_name
     table = q(EvidenceSummaryState._meta.db_table)
     key = q("model_id")
-    params: list[int] = []
+    params: list[int | bool] = []
     watermark = q("watermark")
     if watermarks:
         cases = " ".join("WHEN %s THEN %s" for _ in watermarks)
@@ -337,10 +344,15 @@ def _save_states(watermarks: Mapping[int, int], bump: Sequence[int]) -> None:
     if bump:
         seq = f"{seq} + CASE WHEN {key} IN ({', '.join('%s' for _ in bump)}) THEN 1 ELSE 0 END"
         params += list(bump)
+    flag = ""
+    if due:
+        among = ", ".join("%s" for _ in due)
+        flag = f", {q('gate_due')} = CASE WHEN {key} IN ({among}) THEN %s ELSE {q('gate_due')} END"
+        params += [*due, True]
     params += ids
     sql = (
         f"UPDATE {table} SET {q('watermark')} = {watermark}, "  # noqa: S608 (names from _meta)
-        f"{q('evidence_seq')} = {seq} WHERE {key} IN ({', '.join('%s' for _ in ids)})"
+        f"{q('evidence_seq')} = {seq}{flag} WHERE {key} IN ({', '.join('%s' for _ in ids)})"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -1,4 +1,4 @@
-"""Celery tasks of the verdict: notification delivery and the periodic gate sweep."""
+"""Celery tasks of the verdict: notification delivery, the gate after result writes, the sweep."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from django.utils import timezone
 
 import audit
 from core import outbox
-from evaluations.models import AIModel
+from evaluations.models import AIModel, EvidenceSummaryState
 from governance import gatemac, notifications, services
 from governance.models import DecisionStatus, GateState, ScalingDecision
+from governance.services import hooks
 
 if TYPE_CHECKING:
     from evaluations.models import AIModel
@@ -25,6 +26,12 @@ logger = logging.getLogger(__name__)
 def send_notification(outbox_id: int) -> None:
     """Deliver one notification; safe to run twice (the outbox claim lets one run send it)."""
     outbox.consume(outbox_id, notifications.send_queued, int(outbox_id))
+
+
+@shared_task(name=hooks.SETTLE_TASK)
+def settle_gate(model_id: int, outbox_id: int | None = None) -> None:
+    """Recompute a model's gate after a burst of result writes (ADR 0052)."""
+    outbox.consume(outbox_id, hooks.settle_due, int(model_id))
 
 
 @shared_task(name="governance.sweep_gates")
@@ -53,6 +60,9 @@ def sweep_stored_gates() -> int:
 
     now = timezone.now()
     count = 0
+    # Every gate is recomputed below, so a recomputation asked for after result writes whose
+    # message died (ADR 0052) is covered; and the next write asks for one again.
+    EvidenceSummaryState.objects.filter(gate_due=True).update(gate_due=False)
     for model in AIModel.objects.order_by("pk"):
         with transaction.atomic():
             stored = {
@@ -65,7 +75,11 @@ def sweep_stored_gates() -> int:
             fresh = {
                 scope: s.state
                 for scope, s in stored.items()
-                if s.mac and scope not in tampered and not services.gates._is_stale(s, now)
+                if s.mac
+                and scope not in tampered
+                and not services.gates._is_stale(s, now)
+                # Behind the model's results: never served, its recomputation is on its way.
+                and not services.gates._behind(s)
             }
             # Every model is swept (descendants too); a change time alone made is recorded as
             # of the moment it fell due, unless the row was tampered with.

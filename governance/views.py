@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import VerificationRun
 from evaluations.charts import gate_timeline
-from evaluations.models import AIModel
+from evaluations.models import AIModel, EvidenceSummaryState
 from governance import adapter, emails, notifications, reasons, safeguards, services
 from governance.forms import (
     DecisionForm,
@@ -63,7 +63,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     states = {}
     if can(request.user, "gate.view"):
-        for state in GateState.objects.filter(scope=Scope.SCALING).select_related("model"):
+        # Results written since a row was computed (ADR 0052): the worker is recomputing it,
+        # and the model's page recomputes it on the spot.
+        owed = EvidenceSummaryState.objects.filter(model_id=OuterRef("model_id"))
+        for state in (
+            GateState.objects.filter(scope=Scope.SCALING)
+            .select_related("model")
+            .annotate(owed=Subquery(owed.values("evidence_seq")[:1]))
+        ):
+            state.behind = state.owed is not None and state.owed > state.evidence_seq  # type: ignore[attr-defined]
             states[state.model_id] = state
     models = sorted(states.values(), key=lambda s: (s.state != GateStatus.PAUSED, s.model.name))
     near: list[dict[str, object]] = []

@@ -1,9 +1,8 @@
 """``Idempotency-Key`` for POSTs: the same key and body replay the stored answer.
 
-The key's row is inserted in the same transaction as the effect it guards (whose follow-up
-work, such as a result write's gate, runs after that transaction: ``rsp_portal.followups``):
-concurrent requests with one key block on the unique index until the first commits,
-then replay its answer; if the first rolls back, the next one runs the effect itself. So
+The key's row is inserted in the same transaction as the effect it guards: concurrent
+requests with one key block on the unique index until the first commits, then replay its
+answer; if the first rolls back, the next one runs the effect itself. So
 twenty identical retries store exactly one result.
 """
 
@@ -15,13 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.models import IdempotencyRecord
-from rsp_portal.followups import atomic_then
 from rsp_portal.rows import RowUpdate, RowUpsert
 
 if TYPE_CHECKING:
@@ -103,7 +102,7 @@ def idempotent(request: Request, effect: Callable[[], tuple[int, Any]]) -> Respo
         path=request.path[:500],
         request_sha256=fingerprint,
     )
-    with atomic_then():
+    with transaction.atomic():
         # One statement, no savepoint (ADR 0047): the key's row is inserted, or the key is
         # taken (answered before, or by a request that committed while we waited on the
         # unique index) and that answer is replayed.

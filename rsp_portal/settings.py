@@ -245,6 +245,10 @@ AUDIT_CHECKPOINT_MAX_AGE_SECONDS = env_int("AUDIT_CHECKPOINT_MAX_AGE_SECONDS", 1
 # The stored gate's MAC key (governance.gatemac): a file of at least 32 random bytes, kept out
 # of the database; empty derives the key from SECRET_KEY (docs/adr/0023).
 GATE_MAC_KEY_FILE = env_str("GATE_MAC_KEY_FILE", "")
+# After a result write, a worker recomputes the model's gate this long after the first write of
+# a burst, so that the burst shares one recomputation (docs/adr/0052). Until then the stored gate
+# is behind the model's results and a read recomputes it on the spot: never served stale.
+GATE_SETTLE_DELAY_MS = env_int("GATE_SETTLE_DELAY_MS", 250, minimum=0)
 # After a credential change of a title holder (password, e-mail, reactivation, a token issued by
 # someone else) their signing is suspended for this long; the other title holders are told.
 SIGNOFF_COOLING_OFF_HOURS = env_int("SIGNOFF_COOLING_OFF_HOURS", 72, minimum=0)

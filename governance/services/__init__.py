@@ -24,6 +24,7 @@ from governance.services.decisions import (
 from governance.services.errors import ConflictError, GovernanceError
 from governance.services.gates import (
     GATE_MAX_AGE,
+    current_rows,
     evaluate_model,
     failed_gate,
     gate_as_of,
@@ -49,6 +50,7 @@ __all__ = [
     "ConflictError",
     "GovernanceError",
     "build_dossier",
+    "current_rows",
     "dossier_hash",
     "evaluate_model",
     "expire_if_due",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
@@ -32,7 +31,6 @@ from governance.models import (
     GateTransition,
     Scope,
 )
-from rsp_portal import prepared
 from rsp_portal.rows import Columns, LockedRows, RowUpdate
 
 if TYPE_CHECKING:
@@ -118,7 +116,6 @@ def recompute(
     *,
     descendants: bool = True,
     catch_up: bool = False,
-    locked: Locked | None = None,
 ) -> dict[str, GateState]:
     """Recompute both scopes of ``model``'s gate, and of every descendant's (children,
     grandchildren...: their evidence includes the model's), inside the caller's transaction.
@@ -131,9 +128,7 @@ def recompute(
     together. With ``catch_up`` (a read or the sweep noticing that time passed, no write since
     the row was stored), each change that fell due by time alone is first recorded as of the
     moment it fell due: the row's inputs are unchanged since it was stored, so the verdict at
-    that moment is what was true then (``as_of`` answers it). ``locked``: the model's rows,
-    already locked in this transaction by :func:`settled` (a lone model's store then does
-    not lock them again).
+    that moment is what was true then (``as_of`` answers it).
     """
     now = timezone.now()
     family: tuple[int, ...] | None = ()
@@ -147,10 +142,8 @@ def recompute(
     if not family:  # None only when not read, which ``descendants`` rules out
         due = (lambda scope, at: _verdict_at(model, scope, reads, at)) if catch_up else None
         verdicts = _verdicts(model, reads, now)
-        return _store_verdicts(
-            model, verdicts, now, cause, actor, due, seq=_seq(reads), locked=locked
-        )
-    return _recompute_family(model, reads, family, now, cause, actor, locked)[model.pk]
+        return _store_verdicts(model, verdicts, now, cause, actor, due, seq=_seq(reads))
+    return _recompute_family(model, reads, family, now, cause, actor)[model.pk]
 
 
 def _verdicts(
@@ -208,10 +201,8 @@ def _recompute_family(
     now: datetime,
     cause: str,
     actor: Actor,
-    locked: Locked | None = None,
 ) -> dict[int, dict[str, GateState]]:
-    """``model`` and its descendants ``family``, in a fixed number of queries (``locked``:
-    the model's rows, already locked by :func:`settled`)."""
+    """``model`` and its descendants ``family``, in a fixed number of queries."""
     from evaluations.models import AIModel
     from governance.services.decisions import mark_stale_decisions
 
@@ -234,8 +225,7 @@ def _recompute_family(
     causes[model.pk] = cause
     seqs = {pk: _seq(family_reads.get(pk)) for pk in members}
     seqs[model.pk] = _seq(reads)
-    held = {(model.pk, scope): row for scope, row in (locked or {}).items()}
-    return _store_family({model.pk: model, **members}, verdicts, now, causes, actor, seqs, held)
+    return _store_family({model.pk: model, **members}, verdicts, now, causes, actor, seqs)
 
 
 def _seq(reads: adapter.Reads | None) -> int:
@@ -243,70 +233,8 @@ def _seq(reads: adapter.Reads | None) -> int:
     return reads.state.evidence_seq if reads is not None else 0
 
 
-#: A model's stored gate rows by scope, locked in this transaction and not written since.
-Locked = dict[str, GateState]
-
-
-def settled(model: AIModel, owed: int) -> tuple[bool, Locked]:
-    """Lock ``model``'s stored gate rows (the recomputation that may follow writes them) and
-    say whether every scope's is already computed from inputs read after ``owed`` result
-    writes (by a concurrent writer's recomputation): then this write's is done. Otherwise
-    the locked rows come back too, for the recomputation to store into without locking
-    them again (:func:`recompute`'s ``locked``)."""
-    raw, columns = _LOCKED_ROWS.raw([model.pk])
-    seq = columns.attnames.index("evidence_seq")
-    if len(raw) == len(Scope.values) and min(int(str(row[seq])) for row in raw) >= owed:
-        return True, {}  # nothing is stored: the rows need not be decoded
-    rows = [columns.instance(row) for row in raw]
-    return False, {row.scope: row for row in rows}
-
-
 # A model's gate rows, locked in id order, the statement built once (rsp_portal.rows).
 _LOCKED_ROWS = LockedRows(GateState, "model", "pk")
-
-# The advisory lock's first key: "gate" (ADR 0050); the second is the model's id.
-_RECOMPUTING = 0x67617465
-
-
-def recomputation_lock(model_id: int) -> bool:
-    """Take the lock that says "a writer is recomputing this model's gate", until this
-    transaction ends, unless another transaction holds it (False, at once: no wait). Where
-    there is no such lock (SQLite, which runs one writer at a time; outside a transaction;
-    an id beyond the lock key's 31 bits) it is always taken: the writer recomputes, as
-    before."""
-    if (
-        connection.vendor != "postgresql"
-        or not connection.in_atomic_block
-        or not 0 <= model_id < 2**31
-    ):
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [_RECOMPUTING, model_id])
-        row = cursor.fetchone()
-    return bool(row and row[0])
-
-
-def owed_count(model_id: int) -> int | None:
-    """The count of result writes owed to ``model_id``'s gate when a stored row of it is
-    behind that count, else None: one statement, run after every result write's gate step,
-    so planned once per connection (``rsp_portal.prepared``)."""
-    with connection.cursor() as cursor:
-        prepared.statement(_owed_sql()).execute(cursor, [model_id, model_id])
-        row = cursor.fetchone()
-    return int(row[0]) if row else None
-
-
-@functools.cache
-def _owed_sql() -> str:
-    from evaluations.models import EvidenceSummaryState
-
-    q = connection.ops.quote_name
-    state_t = q(EvidenceSummaryState._meta.db_table)
-    gate_t = q(GateState._meta.db_table)
-    return (
-        f"SELECT s.evidence_seq FROM {state_t} s WHERE s.model_id = %s AND s.evidence_seq > "  # noqa: S608
-        f"COALESCE((SELECT MIN(g.evidence_seq) FROM {gate_t} g WHERE g.model_id = %s), -1)"
-    )  # table names from _meta; values are parameters
 
 
 def _flagged(verdict: dict[str, Any]) -> dict[str, str]:
@@ -327,16 +255,12 @@ def _store_verdicts(
     due: Due | None = None,
     *,
     seq: int = 0,
-    locked: Locked | None = None,
 ) -> dict[str, GateState]:
-    """Store each scope's verdict: the rows locked in one query (none when the caller
-    already holds them, ``locked``), then written together (:func:`_save_rows`). With
+    """Store each scope's verdict: the rows locked in one query, then written together
+    (:func:`_save_rows`). With
     ``due``, the changes that fell due by time since each row was stored are recorded
     first, at their moment (:func:`_catch_up`)."""
-    if locked is not None:
-        stored = {scope: row for scope, row in locked.items() if scope in verdicts}
-    else:
-        stored = {s.scope: s for s in _LOCKED_ROWS.fetch([model.pk]) if s.scope in verdicts}
+    stored = {s.scope: s for s in _LOCKED_ROWS.fetch([model.pk]) if s.scope in verdicts}
     before = _as_stored(stored.values())
     states: dict[str, GateState] = {}
     for scope, (verdict, valid_until) in verdicts.items():
@@ -399,16 +323,11 @@ def _store_family(
     causes: dict[int, str],
     actor: Actor,
     seqs: dict[int, int],
-    held: dict[tuple[int, str], GateState] | None = None,
 ) -> dict[int, dict[str, GateState]]:
     """Store the verdicts of several models in a fixed number of queries: the rows locked in
-    one (but those the caller ``held``, locked in this transaction), created and updated in
-    one each (``_save_rows``), the transitions inserted in one, the audit entries appended
-    and the notifications written together."""
-    stored = dict(held or {})
-    holders = {pk for pk, _ in stored}
-    rest = sorted(pk for pk in models if pk not in holders)
-    stored.update({(s.model_id, s.scope): s for s in _LOCKED_ROWS.fetch(rest)})
+    one, created and updated in one each (``_save_rows``), the transitions inserted in one,
+    the audit entries appended and the notifications written together."""
+    stored = {(s.model_id, s.scope): s for s in _LOCKED_ROWS.fetch(sorted(models))}
     before = _as_stored(stored.values())
     out: dict[int, dict[str, GateState]] = {}
     transitions: list[GateTransition] = []
@@ -575,6 +494,17 @@ def gate_for(
         with transaction.atomic():
             state = recompute(model, "gate.read", descendants=False, catch_up=True)[scope]
     return _gate_payload(model.slug, scope, state.verdict, state.computed_at)
+
+
+def current_rows(model: AIModel) -> dict[str, GateState]:
+    """The model's stored gate rows by scope, for a record made from them (a report's
+    snapshot): recomputed first, and stored, when results were written since one was
+    computed and the worker has not yet caught up (ADR 0052)."""
+    rows = {row.scope: row for row in GateState.objects.filter(model=model)}
+    if any(_behind(row) for row in rows.values()):
+        with transaction.atomic():
+            rows = recompute(model, "gate.read", descendants=False, catch_up=True)
+    return rows
 
 
 def _behind(state: GateState) -> bool:

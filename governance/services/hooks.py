@@ -5,24 +5,15 @@ inside governance call ``on_evidence_changed`` directly."""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
 
+from core import outbox
 from evaluations.models import AIModel
 from governance.services.decisions import mark_stale_decisions
-from governance.services.gates import (
-    Locked,
-    owed_count,
-    recomputation_lock,
-    recompute,
-    recompute_all,
-    safe_reads,
-    settled,
-)
-
-logger = logging.getLogger(__name__)
+from governance.services.gates import recompute, recompute_all, safe_reads
 
 if TYPE_CHECKING:
     from audit.models import VerificationRun
@@ -31,66 +22,59 @@ if TYPE_CHECKING:
     from rsp_portal.types import Actor
 
 
-def on_evidence_changed(
-    model: AIModel, cause: str = "evidence", actor: Actor = None, *, locked: Locked | None = None
-) -> None:
-    """Called inside every evidence write's transaction: stale decisions, then the gate.
+def on_evidence_changed(model: AIModel, cause: str = "evidence", actor: Actor = None) -> None:
+    """Recompute ``model``'s gate and its descendants' inside the caller's transaction,
+    pending decisions whose inputs changed turned stale first.
 
     The gate's inputs are read first: they count the model's pending decisions, so the
     locking read of those decisions (and a second read of the inputs, which marking one
-    stale changes) is spared when there are none. ``locked``: the model's gate rows, locked
-    in this transaction (:func:`settled`); marking decisions stale leaves them as they are.
+    stale changes) is spared when there are none.
     """
     reads = safe_reads(model, descendants=True)  # the descendants are recomputed too
     if reads is None or reads.state.pending:
         mark_stale_decisions(model, actor)
         reads = None
-    recompute(model, cause, actor, reads=reads, locked=locked)
+    recompute(model, cause, actor, reads=reads)
 
 
 def on_evidence_event(change: EvidenceChange, actor: Actor) -> None:
-    """The handler of ``evaluations.services.EVIDENCE_CHANGED``. After a result write
-    (``owed``) the gate step is shared between the writers of one model (ADR 0050): nothing
-    when a concurrent writer's recomputation already covered the write, nothing either when
-    another writer holds the model's recomputation lock, because that writer reads the count
-    again once it commits and recomputes for the writes it did not read."""
+    """The handler of ``evaluations.services.EVIDENCE_CHANGED``, inside the writing
+    transaction. A result write (``owed``) leaves its gate to a worker (ADR 0052): the first
+    write since the last recomputation (``due``) asks for one, after a short delay that lets
+    a burst of writes share it; the others leave it to that one. Any other change is
+    recomputed here."""
     if change.owed is None:
         on_evidence_changed(change.model, change.cause, actor)
-        return
-    _settle(change.model, change.owed, change.cause, actor, ROUNDS)
+    elif change.due:
+        outbox.enqueue(SETTLE_TASK, {"model_id": change.model.pk})
 
 
-#: The recomputations one writer runs at most for a model's gate (ADR 0050). In every round
-#: but the last it holds the model's recomputation lock, so that other writers go their way,
-#: and it reads the count again after committing. The last round takes no lock, so nobody
-#: leaves it a write to cover: a writer arriving then takes the lock and covers its own.
-ROUNDS = 3
+#: The worker's task that recomputes a model's gate after result writes (``governance.tasks``).
+SETTLE_TASK = "governance.settle_gate"
 
 
-def _settle(model: AIModel, owed: int, cause: str, actor: Actor, rounds: int) -> None:
-    """Recompute ``model``'s gate for the writes up to ``owed``, inside the caller's
-    transaction, unless a concurrent recomputation covered them or will cover them."""
-    if rounds > 1:  # every round but the last holds the lock
-        if not recomputation_lock(model.pk):
-            return  # its holder reads the count again after it commits
-        # While it is held, others may go their way: read the count again after the commit.
-        transaction.on_commit(lambda: _after_commit(model, cause, actor, rounds - 1))
-    done, locked = settled(model, owed)
-    if not done:
-        on_evidence_changed(model, cause, actor, locked=locked)
+def settle_delay() -> float:
+    """How long the worker waits after a burst's first result write before it recomputes
+    (``outbox.send_after``, registered in ``governance.wiring``)."""
+    return settings.GATE_SETTLE_DELAY_MS / 1000
 
 
-def _after_commit(model: AIModel, cause: str, actor: Actor, rounds: int) -> None:
-    """Once a round committed (and the lock with it), the writes that landed while it ran
-    and that its reads missed are recomputed (one statement when there are none). A failure
-    leaves the gate behind its count, which no reader serves (ADR 0045)."""
-    try:
-        behind = owed_count(model.pk)
-        if behind is not None:
-            with transaction.atomic():
-                _settle(model, behind, cause, actor, rounds)
-    except Exception:
-        logger.exception("the gate of %s was not recomputed after %s", model, cause)
+def settle_due(model_id: int) -> None:
+    """The worker's recomputation of ``model_id``'s gate after result writes (and its
+    descendants'). The model's request is cleared first, in its own statement: a write that
+    commits after it asks again, and one that committed before it is read by the
+    recomputation. It runs whether or not the request was still set (a redelivered message
+    after a crash recomputes again, which changes nothing)."""
+    from evaluations.models import EvidenceSummaryState
+
+    EvidenceSummaryState.objects.filter(model_id=model_id, gate_due=True).update(gate_due=False)
+    model = AIModel.objects.filter(pk=model_id).first()
+    if model is None:
+        return  # deleted since: nothing to recompute
+    with transaction.atomic():
+        # For the burst of writes it covers, whoever wrote them: their own ``result.create``
+        # entries name each writer and result.
+        on_evidence_changed(model, "result.create", "worker")
 
 
 def on_audit_outcome_changed(run: VerificationRun, actor: Actor = None) -> None:

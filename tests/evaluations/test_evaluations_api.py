@@ -172,19 +172,6 @@ def test_the_evidence_event_is_emitted_once_per_model_inside_the_write(ckpt, pip
     assert seen == [("atlas", True, f"result.create #{ids[0]}, #{ids[1]}", pipeline)]
 
 
-def test_a_failing_gate_step_keeps_the_recorded_results(ckpt, safety) -> None:
-    # The gate follows the result write's commit (ADR 0045): its failure is logged, the
-    # results stay recorded and audited, and the gate they are owed is recomputed on its next
-    # read (tests/governance/test_result_write_phases.py).
-    def explode(change: services.EvidenceChange, actor: object) -> None:
-        raise RuntimeError("gate down")
-
-    with events.replaced(services.EVIDENCE_CHANGED, explode):
-        (created,) = services.record_results([result()], safety, EvalResult.Source.BROWSER)
-    assert EvalResult.objects.filter(pk=created.pk).exists()
-    assert AuditEntry.objects.filter(action="result.create", object_id=str(created.pk)).exists()
-
-
 def test_a_failing_hook_rolls_back_an_evidence_write_that_emits_inside(ai_model, safety) -> None:
     def explode(change: services.EvidenceChange, actor: object) -> None:
         raise RuntimeError("gate down")

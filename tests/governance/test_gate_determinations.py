@@ -33,6 +33,7 @@ from tests.governance_fixtures import (
     codes,
     evaluate_all_below,
     make_model,
+    settle_gates,
     sign_required_reports,
     verify_standards,
 )
@@ -383,7 +384,9 @@ def test_without_an_active_policy_only_that_is_claimed(pipeline):
 # --- The actor behind a transition, precautions, "as of", query counts --------------------------
 
 
-def test_a_transition_caused_by_a_result_names_the_user_and_the_result(safety):
+def test_a_transition_caused_by_results_follows_the_entries_that_name_each_writer(safety):
+    """The worker recomputes for a burst of writes (ADR 0052): its transition says results
+    caused it, and the trail's entries before it name each result and who wrote it."""
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)
@@ -392,10 +395,14 @@ def test_a_transition_caused_by_a_result_names_the_user_and_the_result(safety):
         safety,
         EvalResult.Source.BROWSER,
     )
+    settle_gates()
     transition = GateTransition.objects.filter(model=model).order_by("-pk").first()
-    assert transition.cause == f"result.create #{created.pk}"
+    assert transition.cause == "result.create"
     entry = AuditEntry.objects.filter(action="gate.transition").order_by("-seq").first()
-    assert entry.actor == f"user:{safety.username}" or safety.username in entry.actor
+    assert entry.actor == "system:worker"
+    written = AuditEntry.objects.get(action="result.create", object_id=str(created.pk))
+    assert written.seq < entry.seq
+    assert written.actor == f"user:{safety.username}" or safety.username in written.actor
 
 
 def test_a_precaution_treats_a_threshold_as_crossed_until_a_decision_lifts_it(safety, rso, ceo):

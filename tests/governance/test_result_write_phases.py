@@ -1,26 +1,32 @@
-"""A result write in two transactions (ADR 0045): the evidence with its count of owed gate
-work, then the gate, which writers queued on one model share. No verdict that ignores a
-written result is ever served, whatever happens between the two."""
+"""A result write and its gate (ADR 0045, ADR 0052): the write counts the gate work it owes and,
+the first of a burst, asks the worker for the recomputation in its own transaction; the worker
+recomputes once for the burst. No verdict that ignores a written result is ever served,
+whatever happens in between."""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
 
+from audit.models import AuditEntry
 from core import events
+from core.models import OutboxMessage, OutboxStatus
 from evaluations import services as evidence
 from evaluations.models import AIModel, EvalResult, EvidenceSummaryState
 from governance import services
 from governance.models import GateState, GateTransition
+from governance.services.hooks import SETTLE_TASK
 from tests.governance_fixtures import (
     BELOW,
     activate_default_policy,
     baseline,
     evaluate_all_below,
     make_model,
+    settle_gates,
 )
 
 pytestmark = pytest.mark.usefixtures("verified_trail")
@@ -39,6 +45,19 @@ def seqs(model: AIModel) -> set[int]:
     return set(GateState.objects.filter(model=model).values_list("evidence_seq", flat=True))
 
 
+def asked(model: AIModel) -> list[OutboxMessage]:
+    """The recomputations of ``model``'s gate asked of the worker and not yet run."""
+    return list(
+        OutboxMessage.objects.filter(
+            topic=SETTLE_TASK, status=OutboxStatus.PENDING, payload__model_id=model.pk
+        )
+    )
+
+
+def due(model: AIModel) -> bool:
+    return bool(EvidenceSummaryState.objects.filter(model=model, gate_due=True).exists())
+
+
 @pytest.fixture
 def model(safety: Any) -> AIModel:
     activate_default_policy()
@@ -48,50 +67,143 @@ def model(safety: Any) -> AIModel:
     return model
 
 
-def test_a_result_write_counts_owed_gate_work_and_the_gate_settles_it(model, pipeline):
+def test_a_burst_of_writes_asks_the_worker_once_and_its_run_settles_them(model, pipeline):
     before = owed(model)
 
-    evidence.record_results([item(model)], pipeline, EvalResult.Source.API)
+    for value in (0.1, 0.11, 0.12):
+        evidence.record_results([item(model, value=value)], pipeline, EvalResult.Source.API)
 
-    assert owed(model) == before + 1
-    assert seqs(model) == {before + 1}  # both scopes computed after the write
+    # Three writes counted, one recomputation asked for; the stored rows are behind and the
+    # one-statement read refuses them.
+    assert owed(model) == before + 3
+    assert len(asked(model)) == 1 and due(model)
+    assert max(seqs(model)) < owed(model)
+    assert services.stored_gate(model.slug) is None
+
+    assert settle_gates() == 1
+    assert seqs(model) == {before + 3}  # both scopes computed after every write
+    assert not due(model) and asked(model) == []
     assert services.stored_gate(model.slug) is not None
+    done = OutboxMessage.objects.get(topic=SETTLE_TASK)
+    assert done.status == OutboxStatus.DONE and done.attempts == 1
+
+    # The next write is the first of a new burst: it asks again.
+    evidence.record_results([item(model, value=0.13)], pipeline, EvalResult.Source.API)
+    assert len(asked(model)) == 1 and due(model)
 
 
-def test_a_failed_gate_step_keeps_the_results_and_serves_no_gate_from_before(model, pipeline):
+def test_a_write_that_commits_after_the_worker_cleared_its_request_asks_again(model, pipeline):
+    """The worker clears the request before it reads: a write landing while it recomputes is
+    not covered by it, and asks for its own recomputation."""
+    from governance.services import hooks
+
+    evidence.record_results([item(model)], pipeline, EvalResult.Source.API)
+    real = hooks.on_evidence_changed
+
+    def meanwhile(m: AIModel, cause: str, actor: Any = None) -> None:
+        real(m, cause, actor)
+        if m.pk == model.pk and not meanwhile.wrote:  # type: ignore[attr-defined]
+            meanwhile.wrote = True  # type: ignore[attr-defined]
+            evidence.record_results([item(model, value=0.2)], pipeline, EvalResult.Source.API)
+
+    meanwhile.wrote = False  # type: ignore[attr-defined]
+    hooks.on_evidence_changed = meanwhile  # type: ignore[assignment]
+    try:
+        assert settle_gates() == 1
+    finally:
+        hooks.on_evidence_changed = real  # type: ignore[assignment]
+    assert len(asked(model)) == 1 and due(model)
+    assert max(seqs(model)) == owed(model) - 1
+    assert settle_gates() == 1
+    assert seqs(model) == {owed(model)}
+
+
+def test_a_crossing_is_not_served_from_before_while_the_worker_has_not_run(model, pipeline):
     assert services.stored_gate(model.slug)["crossed_thresholds"] == []
 
-    def explode(change: Any, actor: Any) -> None:
-        raise RuntimeError("gate down")
+    (crossing,) = evidence.record_results(
+        [item(model, value=0.99)], pipeline, EvalResult.Source.API
+    )
 
-    with events.replaced(evidence.EVIDENCE_CHANGED, explode):
-        (crossing,) = evidence.record_results(
-            [item(model, value=0.99)], pipeline, EvalResult.Source.API
-        )
-
-    # The result is recorded and audited; the stored rows are behind the model's count.
     assert EvalResult.objects.filter(pk=crossing.pk).exists()
-    assert max(seqs(model)) < owed(model)
-    assert services.stored_gate(model.slug) is None  # the one-statement read refuses them
-    gate = services.gate_for(model)  # and the full read recomputes
+    assert services.stored_gate(model.slug) is None  # the one-statement read refuses it
+    gate = services.gate_for(model)  # and the full read recomputes and stores
     assert gate["state"] == "paused"
     assert gate["crossed_thresholds"]
-    assert seqs(model) == {owed(model)}
     assert services.stored_gate(model.slug)["state"] == "paused"
+    # The worker's run, later, changes nothing and records no second transition.
+    transitions = GateTransition.objects.filter(model=model).count()
+    settle_gates()
+    assert GateTransition.objects.filter(model=model).count() == transitions
+    assert services.stored_gate(model.slug)["state"] == "paused"
+
+
+def test_the_dashboard_says_when_results_were_written_since_a_gate_was_computed(
+    model, pipeline, safety
+):
+    from tests.conftest import client_for
+
+    def page() -> str:
+        response = client_for(safety).get("/")
+        assert response.status_code == 200
+        return response.content.decode()
+
+    assert "results written since" not in page()
+    evidence.record_results([item(model, value=0.99)], pipeline, EvalResult.Source.API)
+    assert "results written since" in page()
+    settle_gates()
+    assert "results written since" not in page()
 
 
 def test_the_api_reader_recomputes_a_gate_behind_its_model(model, pipeline):
     from tests.conftest import bearer
 
-    def explode(change: Any, actor: Any) -> None:
-        raise RuntimeError("gate down")
-
-    with events.replaced(evidence.EVIDENCE_CHANGED, explode):
-        evidence.record_results([item(model, value=0.99)], pipeline, EvalResult.Source.API)
+    evidence.record_results([item(model, value=0.99)], pipeline, EvalResult.Source.API)
 
     response = bearer(pipeline).get(f"/api/v1/models/{model.slug}/gate/")
     assert response.status_code == 200
     assert response.json()["state"] == "paused"
+
+
+def test_a_failed_request_for_the_gate_rolls_the_write_back(model, pipeline):
+    """The request is written in the write's transaction: if it fails, nothing is kept."""
+
+    def explode(change: Any, actor: Any) -> None:
+        raise RuntimeError("outbox down")
+
+    results = EvalResult.objects.count()
+    entries = AuditEntry.objects.filter(action="result.create").count()
+    with (
+        pytest.raises(RuntimeError),
+        transaction.atomic(),  # the request's own transaction, as in production
+        events.replaced(evidence.EVIDENCE_CHANGED, explode),
+    ):
+        evidence.record_results([item(model, value=0.99)], pipeline, EvalResult.Source.API)
+    assert EvalResult.objects.count() == results
+    assert AuditEntry.objects.filter(action="result.create").count() == entries
+    assert not due(model) and asked(model) == []
+    assert services.stored_gate(model.slug) is not None
+
+
+def test_a_failed_recomputation_is_retried_and_serves_nothing_from_before(model, pipeline):
+    from governance.services import hooks
+
+    evidence.record_results([item(model, value=0.99)], pipeline, EvalResult.Source.API)
+    real = hooks.on_evidence_changed
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("engine down")
+
+    hooks.on_evidence_changed = explode  # type: ignore[assignment]
+    try:
+        settle_gates()
+    finally:
+        hooks.on_evidence_changed = real  # type: ignore[assignment]
+    (message,) = asked(model)  # still pending, for the relay to send again after a backoff
+    assert message.attempts == 1 and "engine down" in message.last_error
+    assert services.stored_gate(model.slug) is None
+    assert settle_gates() == 1
+    assert services.stored_gate(model.slug)["state"] == "paused"
 
 
 def test_a_descendant_is_owed_its_ancestors_writes(model, pipeline, safety):
@@ -101,52 +213,44 @@ def test_a_descendant_is_owed_its_ancestors_writes(model, pipeline, safety):
     with transaction.atomic():
         services.recompute(child, "test.setup")
 
-    def explode(change: Any, actor: Any) -> None:
-        raise RuntimeError("gate down")
-
-    with events.replaced(evidence.EVIDENCE_CHANGED, explode):
-        evidence.record_results([item(model, value=0.5)], pipeline, EvalResult.Source.API)
+    evidence.record_results([item(model, value=0.5)], pipeline, EvalResult.Source.API)
 
     # The parent's write is owed to the child's gate too: neither is served from before.
     assert owed(child) == 1
     assert services.stored_gate(child.slug) is None
     assert services.stored_gate(model.slug) is None
 
-    evidence.record_results([item(model, value=0.1)], pipeline, EvalResult.Source.API)
-    # The next write's gate step recomputes the family: both current again.
+    settle_gates()  # the parent's recomputation covers its family
     assert seqs(child) == {owed(child)}
+    assert seqs(model) == {owed(model)}
     assert services.stored_gate(child.slug) is not None
 
 
-def test_a_gate_already_computed_after_the_write_is_not_recomputed(model, pipeline, monkeypatch):
-    from governance.services import hooks
+def test_the_sweep_clears_a_request_whose_message_died(model, pipeline):
+    """A message that ran out of attempts leaves the request set and no later write would
+    ask again; the sweep, which recomputes every gate, clears it."""
+    from governance.tasks import sweep_stored_gates
 
-    calls: list[str] = []
-    real = hooks.on_evidence_changed
-    monkeypatch.setattr(
-        hooks,
-        "on_evidence_changed",
-        lambda m, cause, actor=None, **kw: calls.append(cause) or real(m, cause, actor, **kw),
-    )
     evidence.record_results([item(model)], pipeline, EvalResult.Source.API)
-    assert len(calls) == 1
-    # A second delivery of the same owed count (a concurrent writer got there first).
+    OutboxMessage.objects.filter(topic=SETTLE_TASK).update(status=OutboxStatus.DEAD)
+    evidence.record_results([item(model, value=0.2)], pipeline, EvalResult.Source.API)
+    assert due(model) and asked(model) == []  # nobody will recompute it
+
     with transaction.atomic():
-        hooks.on_evidence_event(evidence.EvidenceChange(model, "again", owed(model)), None)
-    assert len(calls) == 1
-    # An older count is covered too; a newer one is not.
-    with transaction.atomic():
-        hooks.on_evidence_event(evidence.EvidenceChange(model, "older", owed(model) - 1), None)
-        hooks.on_evidence_event(evidence.EvidenceChange(model, "newer", owed(model) + 1), None)
-    assert calls[1:] == ["newer"]
+        sweep_stored_gates()
+    assert not due(model)
+    assert seqs(model) == {owed(model)}
+    evidence.record_results([item(model, value=0.3)], pipeline, EvalResult.Source.API)
+    assert len(asked(model)) == 1
 
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_writers_of_one_model_leave_its_gate_current(model, pipeline):
+def test_concurrent_writers_of_one_model_ask_once_and_the_worker_leaves_it_current(model, pipeline):
     """Twelve writers at once on separate PostgreSQL connections, one of them crossing a
-    line: every result is summarised once, the stored gate is current with every write and
-    shows the crossing, and it equals a recomputation from scratch."""
+    line: every result is summarised once, the recomputation is asked for once, and after
+    the worker's run the stored gate is current with every write, shows the crossing, and
+    equals a recomputation from scratch."""
     assert connection.vendor == "postgresql"
     writers = 12
     barrier = threading.Barrier(writers)
@@ -171,122 +275,51 @@ def test_concurrent_writers_of_one_model_leave_its_gate_current(model, pipeline)
 
     assert not failures, failures
     assert owed(model) == before + writers
+    assert len(asked(model)) == 1
+    assert settle_gates() == 1
     assert seqs(model) == {before + writers}
     stored = services.stored_gate(model.slug)
     assert stored is not None and stored["state"] == "paused"
     with transaction.atomic():
         fresh = services.recompute(model, "test.check", descendants=False)
     assert fresh["scaling"].verdict["determinations"] == stored["determinations"]
-    # One transition to paused, however the recomputations were shared.
     assert GateTransition.objects.filter(model=model, scope="scaling", to_state="paused").exists()
     assert EvalResult.objects.filter(model=model).count() == len(BELOW) + writers
 
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-def test_with_an_idempotency_key_the_gate_follows_the_keys_transaction(model, pipeline):
-    """The key's row and the results commit together; the gate step runs after that
-    transaction, in its own (so the key's transaction does not hold the model's locks)."""
-    from core.models import IdempotencyRecord
+def test_a_real_worker_stores_the_gate_after_a_burst_of_posts(model, pipeline, celery_worker):
+    """The production path end to end: POSTs with ``Idempotency-Key`` commit, the first asks
+    for the recomputation after commit, a real Celery worker runs it after the delay, and the
+    stored gate then reads every result (here, a crossing)."""
     from tests.conftest import bearer
 
-    seen: list[tuple[int, bool]] = []
-
-    def handler(change: Any, actor: Any) -> None:
-        recorded = IdempotencyRecord.objects.filter(key="write-1", response_code=201)
-        seen.append((len(connection.atomic_blocks), recorded.exists()))
-
-    with events.replaced(evidence.EVIDENCE_CHANGED, handler):
-        response = bearer(pipeline).post(
+    client = bearer(pipeline)
+    for i, value in enumerate((0.1, 0.99, 0.12)):
+        response = client.post(
             "/api/v1/results/",
-            item(model),
+            item(model, value=value),
             content_type="application/json",
-            HTTP_IDEMPOTENCY_KEY="write-1",
+            HTTP_IDEMPOTENCY_KEY=f"burst-{i}",
         )
-    assert response.status_code == 201, response.json()
-    # Only the gate step's own transaction is open, and the key's answer is already stored.
-    assert seen == [(1, True)]
-
-
-def _holding_the_lock(model: AIModel, release: threading.Event, held: threading.Event,
-                      rounds: int | None) -> None:  # fmt: skip
-    """Another connection holds ``model``'s recomputation lock until ``release``; with
-    ``rounds`` it is a writer's round, which reads the count again once it commits."""
-    from governance.services import hooks
-    from governance.services.gates import recomputation_lock
-
-    try:
-        with transaction.atomic():
-            assert recomputation_lock(model.pk)
-            if rounds is not None:
-                transaction.on_commit(lambda: hooks._after_commit(model, "holder", None, rounds))
-            held.set()
-            release.wait(timeout=60)
-    finally:
-        connections.close_all()
-
-
-@pytest.mark.services
-@pytest.mark.django_db(transaction=True)
-def test_a_writer_goes_its_way_while_another_recomputes_and_is_covered_after(model, pipeline):
-    """ADR 0050: a writer that finds the model's recomputation lock held does not wait for
-    it; its write is not served from before (the gate is behind its count) until the
-    holder, once committed, reads the count again and recomputes."""
-    from governance.services.gates import recomputation_lock
-
-    assert connection.vendor == "postgresql"
-    release, held = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_holding_the_lock, args=(model, release, held, 2))
-    holder.start()
-    assert held.wait(timeout=30)
-    try:
-        with transaction.atomic():
-            assert not recomputation_lock(model.pk)  # held elsewhere: no wait
-        evidence.record_results([item(model, value=0.99)], pipeline, EvalResult.Source.API)
-        assert seqs(model) == {owed(model) - 1}  # went its way: the gate is behind
-        assert services.stored_gate(model.slug) is None  # and not served
-    finally:
-        release.set()
-        holder.join(timeout=60)
+        assert response.status_code == 201, response.json()
+    deadline = time.monotonic() + 30
+    while seqs(model) != {owed(model)} and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert seqs(model) == {owed(model)}
+    assert not due(model)
     stored = services.stored_gate(model.slug)
-    assert stored is not None and stored["state"] == "paused"  # 0.99 crosses a line
+    assert stored is not None and stored["state"] == "paused"
+    assert OutboxMessage.objects.filter(topic=SETTLE_TASK, status=OutboxStatus.DONE).exists()
 
 
-@pytest.mark.services
-@pytest.mark.django_db(transaction=True)
-def test_the_last_round_takes_no_lock_and_recomputes(model, pipeline):
-    """A writer's last round does not look at the lock: nobody re-reads the count after
-    it, so it recomputes whatever another connection holds."""
-    from governance.services import hooks
+def test_a_report_snapshot_reads_results_the_worker_has_not_yet_covered(model, pipeline):
+    """A record made from the stored rows recomputes a row behind the model's results first."""
+    evidence.record_results([item(model, value=0.99)], pipeline, EvalResult.Source.API)
+    assert services.stored_gate(model.slug) is None
 
-    release, held = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_holding_the_lock, args=(model, release, held, None))
-    holder.start()
-    assert held.wait(timeout=30)
-    try:
-        with events.replaced(evidence.EVIDENCE_CHANGED, lambda change, actor: None):
-            evidence.record_results([item(model, value=0.2)], pipeline, EvalResult.Source.API)
-        assert seqs(model) == {owed(model) - 1}
-        with transaction.atomic():
-            hooks._settle(model, owed(model), "last round", None, 1)
-        assert seqs(model) == {owed(model)}
-    finally:
-        release.set()
-        holder.join(timeout=60)
-
-
-def test_the_count_read_again_after_a_round_is_one_statement(
-    model, pipeline, django_assert_num_queries, django_capture_on_commit_callbacks
-):
-    """The round's re-read after its commit costs one statement when nothing landed since
-    (the lone writer's case); the write registers it once."""
-    from governance.services import hooks
-
-    with django_capture_on_commit_callbacks() as callbacks:
-        evidence.record_results([item(model)], pipeline, EvalResult.Source.API)
+    rows = services.current_rows(model)
+    assert {row.state for row in rows.values()} == {"paused"}
     assert seqs(model) == {owed(model)}
-    assert len(callbacks) == 1
-    with django_assert_num_queries(1):
-        callbacks[0]()
-    assert hooks.ROUNDS > 1
+    assert services.stored_gate(model.slug)["state"] == "paused"

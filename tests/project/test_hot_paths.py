@@ -24,7 +24,6 @@ from evaluations.policy import active_policy_view
 from governance import adapter, services
 from governance.gate import evaluate
 from governance.models import GateState
-from governance.services.gates import settled
 from policies.models import Metric, PolicyVersion
 from tests import gate_oracle
 from tests.conftest import bearer
@@ -34,6 +33,7 @@ from tests.governance_fixtures import (
     baseline,
     evaluate_all_below,
     make_model,
+    settle_gates,
 )
 
 # Gates here trust the audit trail: verified as the beat would (issue 21).
@@ -212,15 +212,22 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
             "/api/v1/results/", {**item, "value": value}, content_type="application/json"
         )
 
-    assert post(0.1).status_code == 201
+    assert post(0.1).status_code == 201  # the model's first: its summary state is created
+    settle_gates()
+    # The first write of a burst asks the worker for the gate (one outbox row, ADR 0052).
+    with django_assert_num_queries(RESULT_POST_BUDGET + 1) as first:
+        assert post(0.105).status_code == 201
+    assert sum("core_outboxmessage" in q["sql"] for q in first.captured_queries) == 1
+    # The next ones leave it to that recomputation.
     with django_assert_num_queries(RESULT_POST_BUDGET) as sent:
         assert post(0.11).status_code == 201
+    assert not any("governance_gatestate" in q["sql"] for q in sent.captured_queries)
     if connection.vendor == "postgresql":
-        # The token's statement, the checkpoint's lookup, the model's family and the gate's
-        # two reads are planned once per connection (ADR 0047, 0049); the write's rows above
-        # the watermark are not (a generic plan would scan the results: ADR 0047).
+        # The token's statement, the checkpoint's lookup and the model's family are planned
+        # once per connection (ADR 0047, 0049); the write's rows above the watermark are not
+        # (a generic plan would scan the results: ADR 0047).
         executed = [q["sql"] for q in sent.captured_queries if q["sql"].startswith("EXECUTE")]
-        assert len(executed) == 5, executed
+        assert len(executed) == 3, executed
         assert any(q["sql"].lstrip().startswith("SELECT 'r'") for q in sent.captured_queries)
 
 
@@ -256,19 +263,21 @@ def test_a_keyed_result_post_adds_four_statements(pipeline, django_assert_num_qu
     assert post(0.12, "k-1").status_code == 422
 
 
-def test_the_gate_store_reuses_the_rows_settled_locked(pipeline):
-    """``settled`` reads the rows the ORM's locking read gives, and the store keeps them."""
+def test_the_gate_stores_locking_read_gives_the_orms_rows(pipeline):
+    """The prebuilt locking read of a model's gate rows gives what the ORM's gives."""
+    from governance.services.gates import _LOCKED_ROWS
+
     activate_default_policy()
     model = make_model()
     with transaction.atomic():
         services.recompute(model, "test.setup")
     with transaction.atomic():
-        done, locked = settled(model, 10**6)
+        locked = {row.scope: row for row in _LOCKED_ROWS.fetch([model.pk])}
         orm = {
             s.scope: s
             for s in GateState.objects.select_for_update().filter(model=model).order_by("pk")
         }
-        assert not done and set(locked) == set(orm) == {"scaling", "deployment"}
+        assert set(locked) == set(orm) == {"scaling", "deployment"}
         for scope, row in locked.items():
             assert {
                 f.attname: getattr(row, f.attname) for f in GateState._meta.concrete_fields
@@ -276,8 +285,6 @@ def test_the_gate_store_reuses_the_rows_settled_locked(pipeline):
                 f.attname: getattr(orm[scope], f.attname) for f in GateState._meta.concrete_fields
             }
             assert row._state.adding is False and row._state.db == "default"
-        current = max(s.evidence_seq for s in orm.values())
-        assert settled(model, current) == (True, {})
 
 
 def test_the_live_gate_reads_its_cached_inputs_until_anything_changes(
@@ -335,11 +342,11 @@ def test_the_live_gate_of_an_unknown_model_is_a_404(pipeline):
     assert response.status_code == 404
 
 
-def test_a_result_post_recomputes_the_whole_family_in_a_fixed_budget(
+def test_the_workers_recomputation_after_a_post_has_a_fixed_budget_for_the_family(
     pipeline, django_assert_num_queries
 ):
-    """A parent's POST recomputes its child and grandchild in the same write, in a fixed
-    number of queries whatever the family's size."""
+    """After a parent's POST, the worker recomputes it with its child and grandchild... in a
+    fixed number of queries whatever the family's size (ADR 0025, ADR 0052)."""
     activate_default_policy()
     model = make_model()
     client = bearer(pipeline)
@@ -360,8 +367,11 @@ def test_a_result_post_recomputes_the_whole_family_in_a_fixed_budget(
         add_checkpoint(child, f"h-{generation}", 1e23)
         parent = child
         assert post(0.1 + generation / 100).status_code == 201
-        with django_assert_num_queries(FAMILY_POST_BUDGET):
-            assert post(0.2 + generation / 100).status_code == 201
+        settle_gates()  # the new member's first: its rows are created, its state moves
+        assert post(0.2 + generation / 100).status_code == 201
+        with django_assert_num_queries(SETTLE_BUDGET):
+            assert settle_gates() == 1
+        assert not GateState.objects.filter(evidence_seq=0).exists()  # every member stored
 
 
 def test_the_result_list_rows_are_the_serializers_representation(pipeline):
@@ -395,33 +405,31 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
     assert [row["id"] for row in listed["results"]] == [old.pk]
 
 
-# Expect 16 queries on PostgreSQL, in two transactions (ADR 0045). Before them: the token with
-# its user and roles (1, precompiled); the active policy's id and hash (1: its metrics and
-# indicators are cached per version); the checkpoint with its model for validation (1); the
-# model with its descendants (1, a recursive statement). The write: lock the family's summary
-# states (1); the INSERT (1); the rows above the watermark with the summaries they touch (1);
-# upsert them (1); the new watermark and one more owed write on every locked state (1); the
-# audit append: lock the head, then INSERT the entries and advance the head in one round trip
-# (2). The gate: the model's recomputation lock, taken without waiting (1, ADR 0050); its two
-# rows locked and read (1); the governance state (with the count) and the evidence from the
-# summary (2); the rows, still locked, written together (1). Five of them are planned once
-# per connection (ADR 0047, 0049). In a test the gate's transaction is a SAVEPOINT and its
-# RELEASE (2); the write's is not (it takes no savepoint inside a caller's transaction, as
-# inside the Idempotency-Key's in production: ADR 0049). In production the count is read
-# once more after the gate's commit (1, ADR 0050: asserted in test_result_write_phases).
+# Expect 11 queries on PostgreSQL. Before the write: the token with its user and roles (1,
+# precompiled); the active policy's id and hash (1: its metrics and indicators are cached per
+# version); the checkpoint with its model for validation (1); the model with its descendants (1,
+# a recursive statement). The write: lock the family's summary states (1); the INSERT (1); the
+# rows above the watermark with the summaries they touch (1); upsert them (1); the new
+# watermark, one more owed write on every locked state and the gate asked for (1); the audit
+# append: lock the head, then INSERT the entries and advance the head in one round trip (2).
+# Three of them are planned once per connection (ADR 0047, 0049). The first write of a burst
+# adds the outbox row that asks the worker for the gate (1) and, after the commit, the send
+# (1, not run in a test). The write takes no savepoint inside a caller's transaction (ADR 0049),
+# here the test's.
 # History: 38 (+2) before ADR 0007, 26 (+2) with the evidence summary (ADR 0017), 17 (+2)
 # since ADR 0019, 15 (+2) since ADR 0041, in one transaction; 17 (+4) in two (ADR 0045); 16
-# since ADR 0047 (the store keeps the rows the first lock read); 15 (+2) since ADR 0049 (the
-# rows written in one statement, the write without a savepoint); 16 (+2) with ADR 0050's
-# lock, and the count after the commit.
-# SQLite: the audit head is advanced by a statement of its own, and there is no lock to take.
-RESULT_POST_BUDGET = 18
-# With descendants (a child, a grandchild...), the family is recomputed in the same write:
-# the governance read lists them (no extra query), then their models (1), their evidence (1:
-# one summary query over them all and their lineages) and governance (1); every member's two
-# gate states are locked in one query (the model's again) and saved in one UPDATE, as a lone
-# model's two are (ADR 0049): four more whatever the family's size.
-FAMILY_POST_BUDGET = RESULT_POST_BUDGET + 4
+# since ADR 0047; 15 (+2) since ADR 0049; 16 (+2) with ADR 0050's lock; 11 since the gate
+# is the worker's (ADR 0052; no savepoint in a test any more: the gate's transaction is gone).
+# SQLite: the audit head is advanced by a statement of its own (1 more).
+RESULT_POST_BUDGET = 11 if connection.vendor == "postgresql" else 12
+# The worker's recomputation after result writes (``settle_gates`` runs what it runs): the
+# pending message listed (1, the test helper's own); the outbox claim (2) and its success
+# (1); the request cleared (1); the model (1); in its transaction (a SAVEPOINT and RELEASE
+# in a test, 2) the governance state with its descendants and the evidence (2), the
+# descendants' models (1), their governance and evidence (2: one statement each over them
+# all and their lineages), every member's two gate rows locked in one query (1) and saved in
+# one UPDATE (1): the same whatever the family's size.
+SETTLE_BUDGET = 15
 
 
 def test_a_prebuilt_row_update_stores_what_save_stores(django_assert_num_queries):
@@ -723,9 +731,10 @@ QUICK_VERIFY_BUDGET = 45
 
 
 def test_the_gate_rows_are_written_in_one_statement_without_unchanged_reasons(pipeline):
-    """The family's gate rows are written by one UPDATE (ADR 0049). Their model and scope are
-    never sent, nor reasons the recomputation gave again (the verdict is: it counts the
-    results); a change of reasons is written, and every row still verifies its MAC."""
+    """The family's gate rows are written by the worker (ADR 0052) in one UPDATE (ADR 0049).
+    Their model and scope are never sent, nor reasons the recomputation gave again (the
+    verdict is: it counts the results); a change of reasons is written, and every row still
+    verifies its MAC."""
     from governance import gatemac
 
     activate_default_policy()
@@ -736,12 +745,14 @@ def test_the_gate_rows_are_written_in_one_statement_without_unchanged_reasons(pi
     client = bearer(pipeline)
 
     def post(value: float) -> list[str]:
+        """POST, then the worker's recomputation: its statements on the gate rows."""
         item = {"model": parent.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
-        with CaptureQueriesContext(connection) as sent:
-            response = client.post(
-                "/api/v1/results/", {**item, "value": value}, content_type="application/json"
-            )
+        response = client.post(
+            "/api/v1/results/", {**item, "value": value}, content_type="application/json"
+        )
         assert response.status_code == 201
+        with CaptureQueriesContext(connection) as sent:
+            assert settle_gates() == 1
         return [q["sql"] for q in sent.captured_queries if "governance_gatestate" in q["sql"]]
 
     post(0.1)
