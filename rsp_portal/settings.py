@@ -248,7 +248,7 @@ GATE_MAC_KEY_FILE = env_str("GATE_MAC_KEY_FILE", "")
 # After a result write, a worker recomputes the model's gate this long after the first write of
 # a burst, so that the burst shares one recomputation (docs/adr/0052). Until then the stored gate
 # is behind the model's results and a read recomputes it on the spot: never served stale.
-GATE_SETTLE_DELAY_MS = env_int("GATE_SETTLE_DELAY_MS", 250, minimum=0)
+GATE_SETTLE_DELAY_MS = env_int("GATE_SETTLE_DELAY_MS", 1000, minimum=0)
 # After a credential change of a title holder (password, e-mail, reactivation, a token issued by
 # someone else) their signing is suspended for this long; the other title holders are told.
 SIGNOFF_COOLING_OFF_HOURS = env_int("SIGNOFF_COOLING_OFF_HOURS", 72, minimum=0)

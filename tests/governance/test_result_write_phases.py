@@ -323,3 +323,23 @@ def test_a_report_snapshot_reads_results_the_worker_has_not_yet_covered(model, p
     assert {row.state for row in rows.values()} == {"paused"}
     assert seqs(model) == {owed(model)}
     assert services.stored_gate(model.slug)["state"] == "paused"
+
+
+def test_the_request_reaches_the_broker_with_the_delay_and_other_messages_without(
+    model, pipeline, monkeypatch, settings
+):
+    """A burst shares one recomputation because the broker holds the message for the delay;
+    other topics are sent as before."""
+    from core import outbox
+
+    sent: list[tuple[str, Any]] = []
+    monkeypatch.setattr(
+        outbox.app, "send_task", lambda name, **kw: sent.append((name, kw.get("countdown")))
+    )
+    settings.GATE_SETTLE_DELAY_MS = 1500
+    evidence.record_results([item(model)], pipeline, EvalResult.Source.API)
+    (message,) = asked(model)
+    outbox._send(message)
+    other = OutboxMessage.objects.create(topic="governance.send_notification", payload={})
+    outbox._send(other)
+    assert sent == [(SETTLE_TASK, 1.5), ("governance.send_notification", None)]
