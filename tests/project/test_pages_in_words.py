@@ -1,8 +1,9 @@
 """Every page speaks in words (issue 27 obs 7): no raw audit actions or enum codes, one date
 format with its zone, no doubled labels, numbers as people write them.
 
-The test seeds the demo, signs in as each role and follows every same-site link from the
-dashboard (list and detail pages alike), then checks the text people read. Identifiers shown
+The test seeds the demo, signs in as each role (the external reviewer too) and follows every
+same-site link from the role's landing page (list and detail pages alike), then checks the
+text people read. Identifiers shown
 deliberately as identifiers (inside ``<code>``, e.g. metric keys a pipeline sends) are not
 prose and are left out.
 """
@@ -71,9 +72,9 @@ def _problems(text: str, allowed: set[str]) -> list[str]:
     return found
 
 
-def _crawl(client, allowed: set[str]) -> dict[str, list[str]]:
+def _crawl(client, allowed: set[str], start: str = "/") -> dict[str, list[str]]:
     seen: set[str] = set()
-    queue = ["/"]
+    queue = [start]
     problems: dict[str, list[str]] = {}
     while queue and len(seen) < MAX_PAGES_PER_ROLE:
         path = queue.pop(0)
@@ -102,9 +103,17 @@ def test_every_page_people_reach_speaks_in_words(settings, tmp_path, verified_tr
     call_command("seed_demo", quiet=True)
     allowed = ALLOWED | set(Metric.objects.values_list("key", flat=True))
     report = {}
-    for username in ("safety", "rso", "auditor", "admin"):
+    # Each role from its own landing page: an external reviewer's is the reviews page.
+    for username, start in (
+        ("safety", "/"),
+        ("rso", "/"),
+        ("auditor", "/"),
+        ("admin", "/"),
+        ("reviewer", "/reviews/"),
+    ):
         user = User.objects.get(username=username)
-        for path, found in _crawl(client_for(user), allowed).items():
+        crawled = _crawl(client_for(user), allowed, start)
+        for path, found in crawled.items():
             report.setdefault(path, found)
     lines = [
         f"{path}\n    " + "\n    ".join(sorted(set(found))[:8]) for path, found in report.items()
