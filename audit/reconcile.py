@@ -8,10 +8,10 @@ pauses, the active policy version), the values its audit entry recorded, and nam
 that differs or has no entry at all.
 
 Authority is reconciled the same way (``_check_authority``): every account's role, activity and
-staff flags, password (its keyed fingerprint, ``core.credentials``), every sign-off title and
-every API token's scopes must be what the trail's account entries say (``core.authority``),
-and every signature in the trail must name a title its signer held there (``SignerCheck``,
-also run by the offline verifier).
+staff flags, password and e-mail address (their keyed fingerprints, ``core.credentials``),
+every sign-off title and every API token's scopes must be what the trail's account entries say
+(``core.authority``), and every signature in the trail must name a title its signer held there
+(``SignerCheck``, also run by the offline verifier).
 
 A rule per kind of row says which entry describes it (action and object) and which values to
 compare. Timestamps the entry does not carry are compared with the entry's own ``ts``: a row is
@@ -404,16 +404,24 @@ def _check_users(audited: dict[str, Audited]) -> None:
 
 def _check_credentials(audited: dict[str, Audited]) -> None:
     """Every password column is the one its account's last entry fingerprinted; a title holder
-    must have one recorded (``core.credentials``)."""
-    from core.credentials import matches
+    must have one recorded. Every e-mail column is the one its account's last entry
+    fingerprinted, where one was recorded (``core.credentials``)."""
+    from core.credentials import ADDRESS, matches
     from core.models import SignoffTitle, User
 
     holders = set(SignoffTitle.objects.values_list("user_id", flat=True))
-    rows = User.objects.values_list("pk", "username", "password").order_by("pk")
-    for pk, username, password in rows.iterator(2000):
+    rows = User.objects.values_list("pk", "username", "password", "email").order_by("pk")
+    for pk, username, password, email in rows.iterator(2000):
         trail = audited.get(str(pk))
         if trail is None:
             continue
+        if trail.address is not None and not matches(email, trail.address, salt=ADDRESS):
+            raise _authority_fault(
+                "core.user",
+                pk,
+                f"({username}) e-mail address differs from the trail: it was changed outside "
+                "the application",
+            )
         if trail.credential is None:
             if pk in holders or trail.titles:
                 raise _authority_fault(

@@ -17,7 +17,9 @@ someone else) is recorded as ``user.credential``; signing stays suspended for
 
 Every stored password is fingerprinted in the trail (``user.create``'s ``credential``, then
 ``user.password``; ``core.credentials``): signing refuses an account whose password column does
-not match its last fingerprint, so a hash written in SQL signs nothing.
+not match its last fingerprint, so a hash written in SQL signs nothing. So is every e-mail
+address (``user.create``'s ``address``, then ``user.email``), where reset links go: signing
+refuses an account whose address column does not match its last fingerprint.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ USER_ACTIONS = (
     "user.deactivate",
     "user.credential",
     "user.password",
+    "user.email",
     "title.grant",
     "title.revoke",
 )
@@ -58,6 +61,7 @@ class Audited:
     staff: bool = False
     credential_changed_at: dt.datetime | None = None
     credential: str | None = None  # keyed fingerprint of the last password stored
+    address: str | None = None  # keyed fingerprint of the last e-mail address stored
     # seq of the entry that last changed the titles (for signatures recorded later)
     history: list[tuple[int, frozenset[str]]] = dataclasses.field(default_factory=list)
 
@@ -69,8 +73,11 @@ class Audited:
             self.titles = {str(t) for t in data.get("titles") or []}
             self.staff = bool(data.get("staff"))
             self.credential = str(data["credential"]) if data.get("credential") else None
+            self.address = str(data["address"]) if data.get("address") else None
         elif action == "user.password":
             self.credential = str(data.get("credential") or "") or None
+        elif action == "user.email":
+            self.address = str(data.get("address") or "") or None
         elif action == "user.role":
             self.role = str(data.get("to") or "")
             self.staff = self.role == "admin"
@@ -200,6 +207,21 @@ def credential_matches(user: object) -> bool:
     return cached
 
 
+def address_matches(user: object) -> bool:
+    """The account's e-mail column is the one its last trail entry fingerprinted, or the trail
+    recorded none (an account created before addresses were fingerprinted)."""
+    from core.credentials import ADDRESS, matches
+
+    recorded = cached_of_user(user).address
+    return recorded is None or matches(getattr(user, "email", None), recorded, salt=ADDRESS)
+
+
+ADDRESS_MISMATCH = (
+    "Your e-mail address as stored does not match the audit trail (it was changed outside the "
+    "application), so you cannot sign. Ask the operator to investigate; verification names the "
+    "account and every gate stays paused until it is resolved."
+)
+
 CREDENTIAL_MISMATCH = (
     "Your password as stored does not match the audit trail (it was changed outside the "
     "application, or never recorded), so you cannot sign. Ask the operator to investigate; "
@@ -214,6 +236,8 @@ def refusal(user: object) -> str | None:
 
     if not credential_matches(user):
         return CREDENTIAL_MISMATCH
+    if not address_matches(user):
+        return ADDRESS_MISMATCH
     until = cached_of_user(user).suspended_until()
     if until is not None and until > timezone.now():
         return (

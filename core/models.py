@@ -72,20 +72,35 @@ class User(AbstractUser):
 
     def save(self, *args: object, **kwargs: object) -> None:
         """Saves; a password set on an existing account (a change, a reset, Django's rehash at
-        sign-in) is recorded as ``user.password`` with its keyed fingerprint, in the same
-        transaction (``core.credentials``). A new account's is recorded by ``user.create``."""
+        sign-in) is recorded as ``user.password`` with its keyed fingerprint, and a changed
+        e-mail address as ``user.email`` with its own, in the same transaction
+        (``core.credentials``). A new account's are recorded by ``user.create``."""
+        from core.credentials import ADDRESS, fingerprint
+
         update_fields = kwargs.get("update_fields")
         written = update_fields is None or "password" in update_fields  # type: ignore[operator]
         changed = self._credential_set and written and not self._state.adding
+        email_written = update_fields is None or "email" in update_fields  # type: ignore[operator]
         with transaction.atomic():
+            # The address as stored, read in this transaction: a save that writes another one
+            # records it; one that leaves an address written by SQL as it is records nothing.
+            moved = (
+                email_written
+                and not self._state.adding
+                and User.objects.filter(pk=self.pk).exclude(email=self.email).exists()
+            )
             super().save(*args, **kwargs)  # type: ignore[arg-type]
             if changed:
-                from core.credentials import fingerprint
-
                 events.record(
                     "user.password",
                     self,
                     {"username": self.username, "credential": fingerprint(self.password)},
+                )
+            if moved:
+                events.record(
+                    "user.email",
+                    self,
+                    {"username": self.username, "address": fingerprint(self.email, salt=ADDRESS)},
                 )
         if written:
             self._credential_set = False

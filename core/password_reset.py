@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from core import events, services
+from core import authority, events, services
 
 if TYPE_CHECKING:
     from django.contrib.auth.forms import SetPasswordForm
@@ -46,6 +46,12 @@ def send_link(user: User, request: HttpRequest, *, actor: Actor) -> None:
         raise ResetError("the account has no e-mail address; set one first.")
     if not user.is_active:
         raise ResetError("the account is deactivated.")
+    if not authority.address_matches(user):
+        # Changed outside the application: the link would go to whoever wrote the column.
+        raise ResetError(
+            "the account's e-mail address does not match the audit trail (it was changed "
+            "outside the application); nothing was sent. Verification names the account."
+        )
     path = reverse(
         "password_reset_confirm",
         kwargs={

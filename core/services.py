@@ -225,7 +225,8 @@ def create_user(
     """Create a user in one role, with at most one sign-off title for leadership.
 
     Without a password the account can only use API tokens. The creation is audited (username,
-    role, titles; no e-mail or password); ``actor`` is who created it (None: a system process).
+    role, titles, and the keyed fingerprints of the password and the e-mail address, never the
+    values); ``actor`` is who created it (None: a system process).
     A title at creation is the console's bootstrap of the first holders; a person proposes a
     title for an existing account instead (:func:`grant_title`, two holders).
     """
@@ -265,6 +266,7 @@ def create_user(
                 "titles": wanted,
                 "staff": is_admin,
                 "credential": credentials.fingerprint(user.password),
+                "address": credentials.fingerprint(email, salt=credentials.ADDRESS),
             },
             actor=actor,
         )
@@ -524,10 +526,11 @@ def credential_changed(user: User, kind: str, *, actor: Actor) -> bool:
 
 
 def record_credential(user: User, *, actor: Actor) -> None:
-    """Record the account's current password as its credential (``user.password``), audited as
-    the operator's act (``manage.py account record-credential``): for an account whose
-    credential the trail never recorded (created before credentials were fingerprinted). Check
-    the account's sign-in first: whatever hash the column holds becomes the recorded one."""
+    """Record the account's current password and e-mail address as its credentials
+    (``user.password``, ``user.email``), audited as the operator's act (``manage.py account
+    record-credential``): for an account whose credentials the trail never recorded (created
+    before they were fingerprinted). Check the account's sign-in and address first: whatever
+    the columns hold becomes the recorded values."""
     if _is_user(actor):
         raise AccountError("Only the operator's console records a credential.")
     with transaction.atomic():
@@ -538,6 +541,16 @@ def record_credential(user: User, *, actor: Actor) -> None:
             {
                 "username": locked.username,
                 "credential": credentials.fingerprint(locked.password),
+                "recorded_by": _name(actor),
+            },
+            actor=actor,
+        )
+        events.record(
+            "user.email",
+            locked,
+            {
+                "username": locked.username,
+                "address": credentials.fingerprint(locked.email, salt=credentials.ADDRESS),
                 "recorded_by": _name(actor),
             },
             actor=actor,

@@ -99,6 +99,7 @@ ACTIONS: dict[str, str] = {
     "user.credential": "Signer's credentials changed",
     "user.deactivate": "Account deactivated",
     "user.password": "Password changed",
+    "user.email": "E-mail address changed",
     "user.password_reset": "Password reset",
     "user.password_reset_sent": "Password reset link sent",
     "user.password_set": "Password set",

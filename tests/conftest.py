@@ -236,6 +236,18 @@ def outsider(db: None) -> User:
     return User.objects.create_user("outsider", password="outsider-password-123")
 
 
+def set_email(users: Any, email: str) -> None:
+    """Give the accounts ``users`` (one, or a queryset) the address ``email`` as the
+    application does (a save, recorded as ``user.email``): an address written in SQL instead
+    does not match the trail, and signing and reset links refuse it (``core.credentials``)."""
+    from core.models import User as UserModel
+
+    for user in [users] if isinstance(users, UserModel) else list(users):
+        fresh = UserModel.objects.get(pk=user.pk)
+        fresh.email = email
+        fresh.save(update_fields=["email"])
+
+
 def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)

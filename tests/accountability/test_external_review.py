@@ -33,7 +33,7 @@ from policies import services as policy_services
 from policies.packs import load_pack_file
 from rsp_portal.errors import ServiceError
 from tests.audit_support import audit_keys, verify_trail  # noqa: F401  (fixture)
-from tests.conftest import bearer, client_for, guards_enforced
+from tests.conftest import bearer, client_for, guards_enforced, set_email
 from tests.governance_fixtures import make_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
@@ -397,7 +397,7 @@ def test_the_database_refuses_an_external_result_without_its_body(safety):
 
 def test_a_reminder_goes_out_before_a_deadline_once(safety, rso, ceo, settings):
     settings.COMMITMENT_REMINDER_DAYS = 3
-    type(safety).objects.filter(pk=safety.pk).update(email="safety@lab.example")
+    set_email(safety, "safety@lab.example")
     v34()
     signed_risk_report(safety, rso, ceo)  # external_review_access: due in 7 days
     assert commitments.send_reminders() == 0  # 7 days ahead: not yet

@@ -234,6 +234,8 @@ def test_user_creation_is_audited_without_personal_details():
         "staff": False,
         # A keyed fingerprint of the stored hash, never the hash (core.credentials).
         "credential": credentials.fingerprint(user.password),
+        # And of the e-mail address, never the address (ADR 0053).
+        "address": credentials.fingerprint("c@x.org", salt=credentials.ADDRESS),
     }
     assert b"c@x.org" not in entry.body_bytes and b"pw-" not in entry.body_bytes
     assert user.password.encode() not in entry.body_bytes

@@ -27,7 +27,7 @@ from governance import services
 from governance.models import Notification, ScalingDecision
 from tests.audit.test_insider_drill import _offline_verifier
 from tests.audit_support import audit_keys, verify_trail  # noqa: F401  (fixture)
-from tests.conftest import client_for
+from tests.conftest import client_for, set_email
 from tests.governance_fixtures import (
     activate_default_policy,
     baseline,
@@ -193,7 +193,7 @@ def test_an_admin_cannot_take_over_a_signer(
 
     # The admin redirects the RSO's e-mail to themselves and sends a reset link there: the
     # change is announced and the RSO's signing is suspended for the cooling-off period.
-    User.objects.filter(pk=ceo.pk).update(email="ceo@example.org")
+    set_email(ceo, "ceo@example.org")
     admin.post(
         f"/admin/core/user/{rso.pk}/change/",
         {

@@ -14,6 +14,7 @@ from core.models import User
 from governance import services
 from tests.browser.test_browser import CHROMIUM, _page, browser  # noqa: F401  (fixture)
 from tests.browser.test_browser_journeys import _shot
+from tests.conftest import set_email
 from tests.governance_fixtures import activate_default_policy, evaluate_all_below, make_model
 from tests.project.test_pages_in_words import ALLOWED, _problems
 
@@ -39,7 +40,7 @@ def _words_only(page) -> None:
 
 
 def test_people_see_what_was_sent_in_words_with_the_model(browser, live_server, safety, rso):
-    User.objects.filter(username__in=["safety", "rso"]).update(email="team@example.org")
+    set_email(User.objects.filter(username__in=["safety", "rso"]), "team@example.org")
     activate_default_policy()
     model = make_model()
     evaluate_all_below(model)

@@ -27,7 +27,7 @@ from governance import services as governance
 from governance.models import Notification
 from rsp_portal.authz import can
 from tests.audit_support import audit_keys  # noqa: F401  (fixture)
-from tests.conftest import bearer, client_for
+from tests.conftest import bearer, client_for, set_email
 from tests.governance_fixtures import (
     activate_default_policy,
     baseline,
@@ -191,8 +191,8 @@ def test_an_admin_still_sets_other_passwords_audited(admin_user, safety):
 def test_a_reset_link_goes_to_the_holder_and_using_it_starts_the_cooling_off(
     admin_user, safety, rso, ceo, settings, django_capture_on_commit_callbacks
 ):
-    User.objects.filter(pk=rso.pk).update(email="rso@example.org")
-    User.objects.filter(pk=ceo.pk).update(email="ceo@example.org")
+    set_email(rso, "rso@example.org")
+    set_email(ceo, "ceo@example.org")
     with django_capture_on_commit_callbacks(execute=True):
         client_for(admin_user).post(
             "/admin/core/user/", {"action": "send_password_reset", "_selected_action": [rso.pk]}

@@ -134,3 +134,61 @@ def test_a_title_holder_without_a_recorded_credential_fails_verification():
     }
     outcome, _ = run_verification("test", quick=True)
     assert outcome.ok, outcome.message
+
+
+# --- The e-mail address: where reset links go ----------------------------------------------
+
+
+def test_the_address_is_fingerprinted_at_creation_and_on_every_change(rso: User):
+    [created] = _entries(rso, "user.create")
+    assert created["data"]["address"] == credentials.fingerprint(
+        User.objects.get(pk=rso.pk).email, salt=credentials.ADDRESS
+    )
+    user = User.objects.get(pk=rso.pk)
+    user.email = "rso@lab.example"
+    user.save()
+    [changed] = _entries(rso, "user.email")
+    assert changed["data"]["address"] == credentials.fingerprint(
+        "rso@lab.example", salt=credentials.ADDRESS
+    )
+    assert "rso@lab.example" not in str(changed)  # the trail never carries the address
+    user.save(update_fields=["last_login"])  # nothing else records an address
+    user.save()  # nor a save that leaves it as it is
+    assert len(_entries(rso, "user.email")) == 1
+    assert verify_quick() is True
+    assert authority.signing_title(User.objects.get(pk=rso.pk), ["RSO"]) == "RSO"
+
+
+def test_an_address_replaced_in_sql_gets_no_reset_link_no_signature_and_fails_verification(
+    rso: User, admin_user: User, rf: Any, mailoutbox: list[Any]
+):
+    from django.db import transaction
+
+    from core import password_reset
+
+    with connection.cursor() as cursor:  # the table owner redirects the RSO's mail
+        cursor.execute(
+            "UPDATE core_user SET email = %s WHERE id = %s", ["owner@example.org", rso.pk]
+        )
+    user = User.objects.get(pk=rso.pk)
+    with (
+        pytest.raises(password_reset.ResetError, match="does not match the audit trail"),
+        transaction.atomic(),
+    ):
+        password_reset.send_link(user, rf.get("/"), actor=admin_user)
+    assert mailoutbox == []
+    assert not AuditEntry.objects.filter(action="user.password_reset_sent").exists()
+    assert authority.signing_title(user, ["RSO"]) is None
+    reason = authority.refusal(user)
+    assert reason is not None and "e-mail address as stored does not match" in reason
+    outcome, _ = run_verification("test", quick=True)
+    assert not outcome.ok
+    assert f"({rso.username}) e-mail address differs from the trail" in outcome.message
+
+    # The operator checks the address with its holder and records it (audited).
+    call_command("account", "record-credential", rso.username, stdout=io.StringIO())
+    assert _entries(rso, "user.email")[-1]["actor"] == {
+        "system": "manage.py account record-credential"
+    }
+    outcome, _ = run_verification("test", quick=True)
+    assert outcome.ok, outcome.message

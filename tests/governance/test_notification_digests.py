@@ -23,6 +23,7 @@ from governance import notifications
 from governance.emails import SUBJECTS, render_email
 from governance.models import Channel, DecisionStatus, Notification
 from governance.tasks import send_notification
+from tests.conftest import set_email
 from tests.governance_fixtures import activate_default_policy, make_model
 from tests.services import WorkerProcess, services_available
 
@@ -115,7 +116,7 @@ def test_a_burst_of_mails_to_the_same_people_is_one_digest(
     sent: list[int] = []
     monkeypatch.setattr(outbox, "_send", lambda m: sent.append(m.pk))
     for user, email in ((safety, "safety@example.org"), (rso, "rso@example.org")):
-        User.objects.filter(pk=user.pk).update(email=email)
+        set_email(user, email)
     with django_capture_on_commit_callbacks(execute=True):
         for slug in ("atlas", "borealis", "cirrus"):
             with transaction.atomic():
@@ -140,7 +141,7 @@ def test_a_burst_of_mails_to_the_same_people_is_one_digest(
 
 @pytest.mark.django_db
 def test_a_failed_digest_is_retried_whole_and_sent_once(burst_settings, rso, monkeypatch):
-    User.objects.filter(pk=rso.pk).update(email="rso@example.org")
+    set_email(rso, "rso@example.org")
     monkeypatch.setattr(outbox, "_send", lambda m: None)
     for slug in ("atlas", "borealis"):
         notifications.notify("model.paused", {"model": slug, "reason": "x"}, roles=("leadership",))
@@ -206,7 +207,7 @@ def test_make_run_passes_the_port_to_every_process():
 def test_sent_lately_shows_the_model_and_words(safety):
     from tests.conftest import client_for
 
-    User.objects.filter(pk=safety.pk).update(email="safety@example.org")
+    set_email(safety, "safety@example.org")
     activate_default_policy()
     make_model()
     page = client_for(safety).get("/notifications/").content.decode()
