@@ -18,6 +18,7 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.verification import verify_log
@@ -68,8 +69,8 @@ def test_a_title_row_without_its_entry_cannot_sign_and_fails_verification(safety
     decision = _decision(safety)
     with connection.cursor() as cursor:  # the table owner, past the services
         cursor.execute(
-            "INSERT INTO core_signofftitle (user_id, title, granted_at) VALUES (%s, 'CEO', now())",
-            [leader.pk],
+            "INSERT INTO core_signofftitle (user_id, title, granted_at) VALUES (%s, 'CEO', %s)",
+            [leader.pk, timezone.now()],
         )
     assert _fresh(leader).titles == {"CEO"}  # the row says so...
     assert decision.can_be_signed_by(_fresh(leader)) is None  # ...the trail does not
