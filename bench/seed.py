@@ -150,16 +150,10 @@ def settle_now() -> int:
     starts on a steady database rather than on a backlog of a thousand models' gates."""
     from django.conf import settings
 
-    from core.models import OutboxMessage, OutboxStatus
-    from governance import tasks
-    from governance.services.hooks import SETTLE_TASK
+    from governance.tasks import settle_pending
     from rsp_portal.celery import app
 
-    pending = OutboxMessage.objects.filter(topic=SETTLE_TASK, status=OutboxStatus.PENDING)
-    ran = 0
-    for message in pending.order_by("pk"):
-        tasks.settle_gate(**message.payload, outbox_id=message.pk)
-        ran += 1
+    ran = settle_pending()
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
     return ran

@@ -10,10 +10,8 @@ The contract:
 
 - Handlers run synchronously, inside the emitter's transaction, in ascending ``order`` (each
   order is taken once per event, so the sequence is declared, not an accident of app loading).
-  A handler that raises rolls the write back: the gate recomputes in the write's transaction.
-  One exception, declared on its payload: a result write emits ``EVIDENCE_CHANGED`` just
-  after its own transaction, in one of the event's own (``EvidenceChange.owed``, ADR 0045),
-  so a failing handler leaves the results recorded and their gate refused until recomputed.
+  A handler that raises rolls the write back: the gate recomputes in the write's transaction
+  (after a result write it asks the worker to, in that transaction: ADR 0052).
 - The actor always travels with the event (a user, a system process named by a string, or
   None for "system"); handlers pass it on to ``audit.record``.
 - Work that must happen after the commit is not a handler: enqueue it with

@@ -53,17 +53,17 @@ class EvidenceChange:
 
     model: AIModel
     cause: str
-    #: For a result write, the model's ``EvidenceSummaryState.evidence_seq`` after it: its
-    #: gate is then recomputed by a worker (see :func:`record_results`), not in the write.
-    #: None: any other change, recomputed inside the write.
-    owed: int | None = None
+    #: A result write: its gate is recomputed by a worker (see :func:`record_results`), not
+    #: in the write. Any other change is recomputed inside the write.
+    result_write: bool = False
     #: For a result write: whether it is the first since the model's gate was last asked for
     #: (``EvidenceSummaryState.gate_due`` was clear), so it asks for the recomputation.
     due: bool = False
 
 
 #: Emitted once per AI model whose evidence changed, with who changed it (the gate
-#: recomputes in its handler, or for a result write asks a worker to: ``EvidenceChange.owed``),
+#: recomputes in its handler, or for a result write asks a worker to:
+#: ``EvidenceChange.result_write``),
 #: inside the writing transaction, where a handler that raises rolls the write back.
 EVIDENCE_CHANGED: Event[EvidenceChange] = Event(
     "evidence.changed", "an AI model's evidence changed (results, checkpoints, safeguards)"
@@ -635,13 +635,14 @@ def record_results(
         created = _RESULTS.insert(rows)
         watermarks: dict[int, int] = {}
         summary.sync({pk: states[pk] for pk in written}, lens, watermarks)
-        owed = summary.owe(states, watermarks, due=written)
+        summary.owe(states, watermarks, due=written)
         for result in created:
             audit.record("result.create", result, result_audit_data(result), actor, via=via)
         cause = _cause("result.create", created)
         models = {result.model_id: result.model for result in created}
         for pk in written:
-            change = EvidenceChange(models[pk], cause, owed[pk], due=not states[pk].gate_due)
+            due = not states[pk].gate_due
+            change = EvidenceChange(models[pk], cause, result_write=True, due=due)
             emit(EVIDENCE_CHANGED, change, actor)
     return created
 

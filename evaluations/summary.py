@@ -308,18 +308,17 @@ def owe(
     states: Mapping[int, EvidenceSummaryState],
     watermarks: Mapping[int, int] | None = None,
     due: Sequence[int] = (),
-) -> dict[int, int]:
+) -> None:
     """Count one more result write whose gate consequences are owed, on every locked state
     (a written model and its descendants), saving ``watermarks`` (from :func:`sync`) and
-    setting ``gate_due`` on the states of ``due`` (the written models) in the same statement;
-    returns each state's new ``evidence_seq``. A gate row computed from inputs read after
+    setting ``gate_due`` on the states of ``due`` (the written models) in the same statement.
+    A gate row computed from inputs read after
     this commits stores the new count (``governance``); one behind it is not served. The
     states keep ``gate_due`` as read under the lock: clear means no recomputation of that
     model's gate is asked for yet (ADR 0052)."""
     _save_states(dict(watermarks or {}), list(states), due)
     for state in states.values():
         state.evidence_seq += 1
-    return {pk: state.evidence_seq for pk, state in states.items()}
 
 
 def _save_states(

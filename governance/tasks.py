@@ -34,6 +34,20 @@ def settle_gate(model_id: int, outbox_id: int | None = None) -> None:
     outbox.consume(outbox_id, hooks.settle_due, int(model_id))
 
 
+def settle_pending() -> int:
+    """Run here and now, as the worker would, every recomputation that result writes asked for
+    and that is still pending (the bench before it measures; tests, whose transaction never
+    sends a message). Returns how many ran."""
+    from core.models import OutboxMessage, OutboxStatus
+
+    pending = OutboxMessage.objects.filter(topic=hooks.SETTLE_TASK, status=OutboxStatus.PENDING)
+    ran = 0
+    for message in pending.order_by("pk"):
+        settle_gate(**message.payload, outbox_id=message.pk)
+        ran += 1
+    return ran
+
+
 @shared_task(name="governance.sweep_gates")
 def sweep_gates() -> int:
     """Expire overdue decisions, then compare every stored gate with a recomputation."""

@@ -126,15 +126,7 @@ def sign_required_reports(
 
 def settle_gates() -> int:
     """Run, as the worker would, every gate recomputation that result writes asked for and
-    that is still pending (ADR 0052: in a test's transaction no message is ever sent).
-    Returns how many ran."""
-    from core.models import OutboxMessage, OutboxStatus
-    from governance import tasks
-    from governance.services.hooks import SETTLE_TASK
+    that is still pending (ADR 0052: in a test's transaction no message is ever sent)."""
+    from governance.tasks import settle_pending
 
-    pending = OutboxMessage.objects.filter(topic=SETTLE_TASK, status=OutboxStatus.PENDING)
-    ran = 0
-    for message in pending.order_by("pk"):
-        tasks.settle_gate(**message.payload, outbox_id=message.pk)
-        ran += 1
-    return ran
+    return settle_pending()

@@ -500,8 +500,12 @@ def current_rows(model: AIModel) -> dict[str, GateState]:
     """The model's stored gate rows by scope, for a record made from them (a report's
     snapshot): recomputed first, and stored, when results were written since one was
     computed and the worker has not yet caught up (ADR 0052)."""
+    from evaluations.models import EvidenceSummaryState
+
     rows = {row.scope: row for row in GateState.objects.filter(model=model)}
-    if any(_behind(row) for row in rows.values()):
+    owed = EvidenceSummaryState.objects.filter(model=model).values_list("evidence_seq")
+    count = owed.first()
+    if count is not None and any(row.evidence_seq < count[0] for row in rows.values()):
         with transaction.atomic():
             rows = recompute(model, "gate.read", descendants=False, catch_up=True)
     return rows

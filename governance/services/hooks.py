@@ -39,11 +39,11 @@ def on_evidence_changed(model: AIModel, cause: str = "evidence", actor: Actor = 
 
 def on_evidence_event(change: EvidenceChange, actor: Actor) -> None:
     """The handler of ``evaluations.services.EVIDENCE_CHANGED``, inside the writing
-    transaction. A result write (``owed``) leaves its gate to a worker (ADR 0052): the first
+    transaction. A result write (``result_write``) leaves its gate to a worker (ADR 0052): the first
     write since the last recomputation (``due``) asks for one, after a short delay that lets
     a burst of writes share it; the others leave it to that one. Any other change is
     recomputed here."""
-    if change.owed is None:
+    if not change.result_write:
         on_evidence_changed(change.model, change.cause, actor)
     elif change.due:
         outbox.enqueue(SETTLE_TASK, {"model_id": change.model.pk})

@@ -92,26 +92,26 @@ def test_a_burst_of_writes_asks_the_worker_once_and_its_run_settles_them(model, 
     assert len(asked(model)) == 1 and due(model)
 
 
-def test_a_write_that_commits_after_the_worker_cleared_its_request_asks_again(model, pipeline):
+def test_a_write_that_commits_after_the_worker_cleared_its_request_asks_again(
+    model, pipeline, monkeypatch
+):
     """The worker clears the request before it reads: a write landing while it recomputes is
     not covered by it, and asks for its own recomputation."""
     from governance.services import hooks
 
     evidence.record_results([item(model)], pipeline, EvalResult.Source.API)
     real = hooks.on_evidence_changed
+    wrote: list[bool] = []
 
     def meanwhile(m: AIModel, cause: str, actor: Any = None) -> None:
         real(m, cause, actor)
-        if m.pk == model.pk and not meanwhile.wrote:  # type: ignore[attr-defined]
-            meanwhile.wrote = True  # type: ignore[attr-defined]
+        if m.pk == model.pk and not wrote:
+            wrote.append(True)
             evidence.record_results([item(model, value=0.2)], pipeline, EvalResult.Source.API)
 
-    meanwhile.wrote = False  # type: ignore[attr-defined]
-    hooks.on_evidence_changed = meanwhile  # type: ignore[assignment]
-    try:
-        assert settle_gates() == 1
-    finally:
-        hooks.on_evidence_changed = real  # type: ignore[assignment]
+    monkeypatch.setattr(hooks, "on_evidence_changed", meanwhile)
+    assert settle_gates() == 1
+    monkeypatch.undo()
     assert len(asked(model)) == 1 and due(model)
     assert max(seqs(model)) == owed(model) - 1
     assert settle_gates() == 1
@@ -185,20 +185,19 @@ def test_a_failed_request_for_the_gate_rolls_the_write_back(model, pipeline):
     assert services.stored_gate(model.slug) is not None
 
 
-def test_a_failed_recomputation_is_retried_and_serves_nothing_from_before(model, pipeline):
+def test_a_failed_recomputation_is_retried_and_serves_nothing_from_before(
+    model, pipeline, monkeypatch
+):
     from governance.services import hooks
 
     evidence.record_results([item(model, value=0.99)], pipeline, EvalResult.Source.API)
-    real = hooks.on_evidence_changed
 
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("engine down")
 
-    hooks.on_evidence_changed = explode  # type: ignore[assignment]
-    try:
-        settle_gates()
-    finally:
-        hooks.on_evidence_changed = real  # type: ignore[assignment]
+    monkeypatch.setattr(hooks, "on_evidence_changed", explode)
+    settle_gates()
+    monkeypatch.undo()
     (message,) = asked(model)  # still pending, for the relay to send again after a backoff
     assert message.attempts == 1 and "engine down" in message.last_error
     assert services.stored_gate(model.slug) is None
