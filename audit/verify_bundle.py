@@ -870,6 +870,11 @@ _BODY_MEMBER_TYPES = (str, dict, dict, dict, int, str, int)
 # Where a number -0 could be: JSON has no -01, the parse refuses -0.5 and -0e1, and the
 # whitespace that could follow it is refused apart.
 _MINUS_ZERO = re.compile(r"-0[,\]}]")
+#: The key orders of the four objects (the body, ``actor``, ``data``, ``object``) found sorted,
+#: each as a tuple of four tuples of keys: looking one up costs less than sorting four lists.
+#: Bounded, so a bundle with a new order in every entry costs its sorts but no memory.
+_SORTED_SHAPES: set[tuple[tuple[str, ...], ...]] = set()
+_MAX_SHAPES = 4096
 
 
 def _accepted_body(seq: int, body: bytes, prev_hex: str, origin: str) -> JsonObject | None:
@@ -931,7 +936,9 @@ def _plainly_canonical(
     object) plus each string that starts with ``:``; they number exactly the keys the four
     objects kept only if no key was repeated and no other object has a key (another object is
     then ``{}``, spelled one way). With each of the four listing its keys sorted, the encoder
-    (sorted keys, ``,`` and ``:``) would write exactly ``text``. The property tests in
+    (sorted keys, ``,`` and ``:``) would write exactly ``text``. Whether the four list their
+    keys sorted depends on their keys alone, so a key order found sorted is remembered
+    (``_SORTED_SHAPES``; a log has a few dozen). The property tests in
     tests/audit/test_verify_fast_path.py hold the verdict to the original check's.
     """
     if (
@@ -943,13 +950,14 @@ def _plainly_canonical(
         or (" " in text and " " in "".join(text.split('"')[::2]))
     ):
         return False
-    members = 0
-    for one in (obj, actor, data, object_):
-        keys = list(one)
-        if keys != sorted(keys):
-            return False
-        members += len(keys)
-    return text.count('":') == members
+    shape = (tuple(obj), tuple(actor), tuple(data), tuple(object_))
+    if shape not in _SORTED_SHAPES:
+        for keys in shape:
+            if list(keys) != sorted(keys):
+                return False
+        if len(_SORTED_SHAPES) < _MAX_SHAPES:
+            _SORTED_SHAPES.add(shape)
+    return text.count('":') == len(obj) + len(actor) + len(data) + len(object_)
 
 
 def _check_body(seq: int, body: bytes, prev: bytes, origin: str) -> JsonObject:
@@ -1017,9 +1025,10 @@ def verify_entries(entries: Iterable[tuple[int, bytes, bytes]], origin: str) -> 
             else:
                 reason = f"missing: next entry present is seq {seq}"
             raise VerificationError(expected, reason)
-        body = bytes(body)  # tolerate memoryview from database drivers
+        if type(body) is not bytes:
+            body = bytes(body)  # tolerate memoryview from database drivers
         computed = hashlib.sha256(b"\x00" + body).digest()  # leaf_hash, inlined
-        if bytes(stored) != computed:
+        if stored != computed:  # bytes or a memoryview: compared by content
             raise VerificationError(seq, "leaf hash does not match body")
         if _accepted_body(seq, body, prev_hex, origin) is None:
             _check_body(seq, body, prev, origin)  # raises, saying why

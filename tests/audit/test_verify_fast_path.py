@@ -354,6 +354,27 @@ def test_the_fast_path_accepts_a_valid_log_and_its_cases_are_not_all_rejections(
     assert_same_verdict(1, body)
 
 
+def test_a_remembered_key_order_changes_no_verdict(monkeypatch: pytest.MonkeyPatch):
+    """A key order found sorted is remembered; a body is judged the same before and after,
+    an unsorted order is never remembered, and a bundle with a new order in every entry
+    leaves the memory at its bound."""
+    monkeypatch.setattr(vb, "_SORTED_SHAPES", set())
+    monkeypatch.setattr(vb, "_MAX_SHAPES", 50)
+    sorted_body = vb.canonical_json(sample_fields())
+    unsorted = sorted_body.replace(b'"id":4,"roles":["pipeline"]', b'"roles":["pipeline"],"id":4')
+    duplicate = sorted_body.replace(b'"id":4,', b'"id":4,"id":4,')
+    for _ in range(2):  # first found, then remembered
+        assert vb._accepted_body(1, sorted_body, PREV.hex(), ORIGIN) is not None
+        for refused in (unsorted, duplicate):
+            assert vb._accepted_body(1, refused, PREV.hex(), ORIGIN) is None
+            assert reference_verdict(1, refused) == "body is not canonical JSON"
+    assert len(vb._SORTED_SHAPES) == 1
+    for index in range(120):
+        body = vb.canonical_json(sample_fields(data={f"k{index:03d}": index}))
+        assert vb._accepted_body(1, body, PREV.hex(), ORIGIN) is not None
+    assert len(vb._SORTED_SHAPES) == 50
+
+
 @settings(max_examples=400, deadline=None)
 @given(TIMESTAMPS | st.text(max_size=30))
 def test_the_timestamp_check_is_the_strptime_one(value: str):
