@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -174,7 +175,36 @@ def fold(rows: Iterable[Mapping[str, Any]], lens: Lens) -> dict[Group, GroupSumm
 
 
 def lens_of_view(policy: PolicyView) -> Lens:
-    """The lens of an ``evaluations.policy.PolicyView``."""
+    """The lens of an ``evaluations.policy.PolicyView`` (built once per view)."""
+    return remembered_lens(policy, lambda: _lens_of(policy))
+
+
+_LENSES: dict[int, tuple[object, Lens]] = {}
+_LENSES_LOCK = threading.Lock()
+
+
+def remembered_lens(owner: object, build: Callable[[], Lens]) -> Lens:
+    """The lens of an immutable policy object (a view, a snapshot; each is kept per version),
+    built once per object and process."""
+    with _LENSES_LOCK:
+        cached = _LENSES.get(id(owner))
+    if cached is not None and cached[0] is owner:
+        return cached[1]
+    lens = build()
+    with _LENSES_LOCK:
+        if len(_LENSES) > 16:
+            _LENSES.clear()
+        _LENSES[id(owner)] = (owner, lens)  # the owner kept with it: its id is not reused
+    return lens
+
+
+def forget_lenses() -> None:
+    """Empty this process's remembered lenses (tests that change the evidence rule)."""
+    with _LENSES_LOCK:
+        _LENSES.clear()
+
+
+def _lens_of(policy: PolicyView) -> Lens:
     return Lens.build(
         policy.uncertainty_z,
         (
@@ -198,6 +228,10 @@ def lock(model_ids: Iterable[int], *, family: bool = False) -> dict[int, Evidenc
     owes their gates too: :func:`owe`), still in id order."""
 
     ids = sorted(set(model_ids))
+    if family and len(ids) == 1:
+        locked = _locked_family(ids[0])  # the family and its states in one statement
+        if locked is not None:
+            return locked
     if family:
         ids = _with_descendants(ids)
     states = _locked(ids)
@@ -243,6 +277,36 @@ def _with_descendants(ids: Sequence[int]) -> list[int]:
         found = [int(row[0]) for row in cursor.fetchall()]
     # A model not (yet) visible keeps its own lock, as without ``family``.
     return sorted(set(found) | set(ids))
+
+
+_FAMILY_LOCK_SQL: dict[str, str] = {}
+
+
+def _locked_family(model_id: int) -> dict[int, EvidenceSummaryState] | None:
+    """The summary states of the model and its descendants, locked in id order, with the
+    family listed in the same statement (planned once per connection, ADR 0049); None when
+    a member has no state yet (:func:`lock` then creates it)."""
+    sql = _FAMILY_LOCK_SQL.get(connection.vendor)
+    columns = _LOCKED_STATES.columns()
+    if sql is None:
+        q = connection.ops.quote_name
+        models_t = q(AIModel._meta.db_table)
+        states_t = q(EvidenceSummaryState._meta.db_table)
+        start = f"SELECT id, 0 FROM {models_t} WHERE id = %s"  # noqa: S608 (names)
+        lock = " FOR UPDATE OF t" if connection.features.has_select_for_update_of else ""
+        select = (
+            f"SELECT {columns.sql()}, (SELECT COUNT(DISTINCT id) FROM family) "  # noqa: S608
+            f"FROM {states_t} t WHERE t.{q('model_id')} IN (SELECT id FROM family) "
+            f"ORDER BY t.{q('model_id')}{lock}"
+        )  # names from _meta; the value is a parameter
+        sql = _FAMILY_LOCK_SQL[connection.vendor] = f"{family_cte(start)}\n{select}"
+    with connection.cursor() as cursor:
+        prepared.statement(sql).execute(cursor, [model_id])
+        rows = cursor.fetchall()
+    if not rows or len(rows) != rows[0][-1]:
+        return None
+    states = [columns.instance(row[:-1]) for row in rows]
+    return {state.model_id: state for state in states}
 
 
 def _locked(ids: Sequence[int]) -> dict[int, EvidenceSummaryState]:

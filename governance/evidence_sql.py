@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from evaluations import summary
 from evaluations.models import (
     AIModel,
     Checkpoint,
@@ -338,35 +338,22 @@ class _Reduction:
         )
 
 
-_LENSES: dict[int, tuple[PolicySnapshot, Lens]] = {}
-_LENSES_LOCK = threading.Lock()
-
-
 def lens_of(policy: PolicySnapshot) -> Lens:
     """The summary lens of a (cached, immutable) policy snapshot."""
-    with _LENSES_LOCK:
-        cached = _LENSES.get(id(policy))
-    if cached is not None and cached[0] is policy:
-        return cached[1]
-    lens = Lens.build(
-        policy.uncertainty_z,
-        (
-            (i.metric_key, i.higher_is_more_capable, i.min_samples, i.warning, i.critical)
-            for t in policy.thresholds
-            for i in t.indicators
+    return summary.remembered_lens(
+        policy,
+        lambda: Lens.build(
+            policy.uncertainty_z,
+            (
+                (i.metric_key, i.higher_is_more_capable, i.min_samples, i.warning, i.critical)
+                for t in policy.thresholds
+                for i in t.indicators
+            ),
         ),
     )
-    with _LENSES_LOCK:
-        if len(_LENSES) > 16:
-            _LENSES.clear()
-        _LENSES[id(policy)] = (policy, lens)
-    return lens
 
 
-def forget_lenses() -> None:
-    """Empty this process's lenses per policy snapshot (tests that change the evidence rule)."""
-    with _LENSES_LOCK:
-        _LENSES.clear()
+forget_lenses = summary.forget_lenses
 
 
 def _summary_sql(seeds: int = 0) -> str:

@@ -163,6 +163,10 @@ class LockedRows(Generic[M]):
             built = self._built[connection.vendor] = (sql, columns)
         return built
 
+    def columns(self) -> Columns[M]:
+        """The columns the statement reads (for a caller that locks the rows its own way)."""
+        return self._statement()[1]
+
     def raw(self, values: Sequence[int | str]) -> tuple[list[tuple[object, ...]], Columns[M]]:
         """The locked rows' raw values (the columns' order), not yet converted."""
         if not values:

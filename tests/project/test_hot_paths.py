@@ -223,8 +223,8 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
         assert post(0.11).status_code == 201
     assert not any("governance_gatestate" in q["sql"] for q in sent.captured_queries)
     if connection.vendor == "postgresql":
-        # The token's statement, the checkpoint's lookup and the model's family are planned
-        # once per connection (ADR 0047, 0049); the write's rows above the watermark are not
+        # The token's statement, the checkpoint's lookup and the family's locking read are
+        # planned once per connection (ADR 0047, 0049); the write's rows above the watermark are not
         # (a generic plan would scan the results: ADR 0047).
         executed = [q["sql"] for q in sent.captured_queries if q["sql"].startswith("EXECUTE")]
         assert len(executed) == 3, executed
@@ -405,10 +405,10 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
     assert [row["id"] for row in listed["results"]] == [old.pk]
 
 
-# Expect 11 queries on PostgreSQL. Before the write: the token with its user and roles (1,
+# Expect 10 queries on PostgreSQL. Before the write: the token with its user and roles (1,
 # precompiled); the active policy's id and hash (1: its metrics and indicators are cached per
-# version); the checkpoint with its model for validation (1); the model with its descendants (1,
-# a recursive statement). The write: lock the family's summary states (1); the INSERT (1); the
+# version); the checkpoint with its model for validation (1). The write: the model's family (a
+# recursive statement) with its summary states, locked (1); the INSERT (1); the
 # rows above the watermark with the summaries they touch (1); upsert them (1); the new
 # watermark, one more owed write on every locked state and the gate asked for (1); the audit
 # append: lock the head, then INSERT the entries and advance the head in one round trip (2).
@@ -419,9 +419,10 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
 # History: 38 (+2) before ADR 0007, 26 (+2) with the evidence summary (ADR 0017), 17 (+2)
 # since ADR 0019, 15 (+2) since ADR 0041, in one transaction; 17 (+4) in two (ADR 0045); 16
 # since ADR 0047; 15 (+2) since ADR 0049; 16 (+2) with ADR 0050's lock; 11 since the gate
-# is the worker's (ADR 0052; no savepoint in a test any more: the gate's transaction is gone).
+# is the worker's (ADR 0052; no savepoint in a test any more: the gate's transaction is gone);
+# 10 since one statement lists the family and locks its states.
 # SQLite: the audit head is advanced by a statement of its own (1 more).
-RESULT_POST_BUDGET = 11 if connection.vendor == "postgresql" else 12
+RESULT_POST_BUDGET = 10 if connection.vendor == "postgresql" else 11
 # The worker's recomputation after result writes (``settle_gates`` runs what it runs): the
 # pending message listed (1, the test helper's own); the outbox claim (2) and its success
 # (1); the request cleared (1); the model (1); in its transaction (a SAVEPOINT and RELEASE

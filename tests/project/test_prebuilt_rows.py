@@ -277,3 +277,34 @@ def test_a_multi_row_update_of_a_gone_row_saves_each_as_save_does() -> None:
     assert sorted(GateState.objects.values_list("mac", flat=True)) == ["again", "again"]
     with pytest.raises(ValueError, match="twice"):
         RowUpdate(GateState).save_many([rows[1], GateState.objects.get(pk=rows[1].pk)])
+
+
+def test_the_familys_locking_read_gives_the_states_the_two_statements_gave(
+    django_assert_num_queries,
+):
+    """A result write lists the model's family and locks its summary states in one statement
+    (ADR 0017's lock, in id order); a member without a state sends it the longer way, which
+    creates the state; a model outside the family is not locked."""
+    from evaluations.models import EvidenceSummaryState
+
+    parent = make_model("atlas")
+    child = AIModel.objects.create(slug="atlas-ft", name="Atlas FT", family="atlas", parent=parent)
+    grandchild = AIModel.objects.create(
+        slug="atlas-ft-2", name="Atlas FT 2", family="atlas", parent=child
+    )
+    make_model("other")
+    family = [parent.pk, child.pk, grandchild.pk]
+    summary.lock([parent.pk])  # only the parent has a state
+    with transaction.atomic(), django_assert_num_queries(5):  # the longer way, creating two
+        assert sorted(summary.lock([parent.pk], family=True)) == family
+    EvidenceSummaryState.objects.filter(model_id=child.pk).update(watermark=7, lens="x")
+    with transaction.atomic():
+        with django_assert_num_queries(1):
+            states = summary.lock([parent.pk], family=True)
+        assert list(states) == family  # in id order
+        assert (states[child.pk].watermark, states[child.pk].lens) == (7, "x")
+        assert all(not state._state.adding for state in states.values())
+        with django_assert_num_queries(1):
+            assert list(summary.lock([child.pk], family=True)) == family[1:]
+    if connection.vendor == "postgresql":
+        assert summary._FAMILY_LOCK_SQL["postgresql"].endswith("FOR UPDATE OF t")
