@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from audit.models import AppendOnlyModel, AppendOnlyQuerySet
@@ -143,6 +144,13 @@ class EvalResultQuerySet(AppendOnlyQuerySet["EvalResult"]):
         """Results no later result supersedes (a corrected value is no longer current)."""
         later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
         return self.filter(~Exists(later))
+
+    def with_is_current(self) -> EvalResultQuerySet:
+        """``is_current`` on every row: no later result supersedes it. A scalar subquery on
+        the unique index of ``supersedes``, which PostgreSQL runs for each row a page shows;
+        an ``EXISTS`` there was run as a hash of every result's ``supersedes``, on every page."""
+        later = EvalResult.objects.filter(supersedes=OuterRef("pk")).order_by().values("pk")[:1]
+        return self.annotate(is_current=IsNull(Subquery(later), True))
 
     def for_display(self) -> EvalResultQuerySet:
         """With the model, checkpoint and submitter joined (one query for a list)."""

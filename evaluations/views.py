@@ -76,11 +76,10 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
         .select_related("reported_by")
         .order_by("-reported_at", "-id")
     )
-    later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
     results = list(
         EvalResult.objects.filter(model=model)
         .select_related("checkpoint", "submitted_by")
-        .annotate(is_current=~Exists(later))
+        .with_is_current()
         .order_by("-recorded_at", "-id")[:HISTORY_LIMIT]
     )
     imports = list(

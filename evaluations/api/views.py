@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 import django_filters
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -186,12 +186,7 @@ class ResultFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-fi
 
 
 def result_queryset() -> QuerySet[EvalResult]:
-    later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
-    return (
-        EvalResult.objects.for_display()
-        .annotate(is_current=~Exists(later))
-        .order_by("-recorded_at", "-id")
-    )
+    return EvalResult.objects.for_display().with_is_current().order_by("-recorded_at", "-id")
 
 
 class ResultList(generics.ListAPIView[EvalResult]):

@@ -403,6 +403,12 @@ def test_the_result_list_rows_are_the_serializers_representation(pipeline):
     client = bearer(pipeline)
     listed = client.get(f"/api/v1/results/?model={model.slug}&current=false").json()
     assert [row["id"] for row in listed["results"]] == [old.pk]
+    current = client.get(f"/api/v1/results/?model={model.slug}&current=true").json()
+    assert old.pk not in [row["id"] for row in current["results"]] and current["count"] == 3
+    # Whether a row is current: a scalar subquery run per row shown, not an EXISTS (which
+    # PostgreSQL ran as a hash over every result's ``supersedes``, on every page).
+    sql = str(result_queryset().query)
+    assert "EXISTS" not in sql and "IS NULL" in sql
 
 
 # Expect 10 queries on PostgreSQL. Before the write: the token with its user and roles (1,
