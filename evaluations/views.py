@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -123,11 +122,9 @@ def _threshold_cards(
         for row in version.thresholds.values("code", "requires_scaling", "requires_deployment")
     }
     metric_keys = {i["metric"] for d in determinations for i in d.get("indicators", [])}
-    later = EvalResult.objects.filter(supersedes=OuterRef("pk"))
     rows = (
         EvalResult.objects.filter(model_id__in=model.lineage_ids(), metric_key__in=metric_keys)
-        .annotate(is_current=~Exists(later))
-        .filter(is_current=True)
+        .current()
         .values_list(
             "pk",
             "metric_key",

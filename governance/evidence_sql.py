@@ -353,9 +353,6 @@ def lens_of(policy: PolicySnapshot) -> Lens:
     )
 
 
-forget_lenses = summary.forget_lenses
-
-
 def _summary_sql(seeds: int = 0) -> str:
     from django.db import connection
 

@@ -149,11 +149,11 @@ def _test_flush_switch() -> Iterator[None]:
 def _no_live_inputs_across_tests() -> Iterator[None]:
     """Each test starts without the live gate's cached inputs: a rolled-back test's ids can
     come back (SQLite), and with them a stamp another test's inputs were cached under. The
-    same for the evidence lenses kept per policy snapshot: a test that changes the evidence
+    same for the evidence lenses kept per policy snapshot and view: a test that changes the evidence
     rule's version leaves lenses made under it (a snapshot of a reused id and the same text
     is the same object)."""
+    from evaluations.summary import forget_lenses
     from governance.adapter import forget_live_inputs
-    from governance.evidence_sql import forget_lenses
 
     forget_live_inputs()
     forget_lenses()

@@ -23,8 +23,9 @@ from evaluations import services as evidence
 from evaluations import summary
 from evaluations.models import AIModel, EvalResult, EvidenceSummaryState
 from evaluations.policy import active_policy_view
+from evaluations.summary import forget_lenses
 from governance import adapter
-from governance.evidence_sql import forget_lenses, read_evidence, read_ranked
+from governance.evidence_sql import read_evidence, read_ranked
 from governance.gate import Evidence, PolicySnapshot, below_line
 from policies import rules
 from tests.gate_oracle import claimed_ancestors
