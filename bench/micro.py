@@ -227,7 +227,7 @@ def _scale_model(parent: Any) -> tuple[Any, int]:
     from evaluations import summary
     from evaluations.policy import active_policy_view
 
-    with transaction.atomic():  # as the services write: lock, insert, fold into the summary
+    with transaction.atomic():  # as a write and then the worker do: lock, insert, fold
         states = summary.lock([model.pk])
         EvalResult.objects.bulk_create(rows, batch_size=2000)
         summary.sync(states, summary.lens_of_view(active_policy_view()))

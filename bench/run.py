@@ -696,8 +696,11 @@ def bench(
         )
     )
     log(f"gates settled by the worker {gates_settled['seconds']} s after the writes")
-    if gates_settled["behind"]:
-        raise BenchError(f"{gates_settled['behind']} stored gates still behind their results")
+    if gates_settled["behind"] or gates_settled["summaries"]:
+        raise BenchError(
+            f"{gates_settled['behind']} stored gates and {gates_settled['summaries']} evidence "
+            "summaries still behind their results"
+        )
 
     rows = []
     for ep in eps:

@@ -123,10 +123,12 @@ def analyze() -> None:
 
 
 def settled(limit: float = 60.0) -> dict[str, float | int]:
-    """After the write rounds: how long until the worker had stored every gate the writes left
-    behind (ADR 0052), and how many were still behind at the end of ``limit`` seconds."""
+    """After the write rounds: how long until the worker had folded every result the writes
+    left above a summary's watermark (ADR 0055) and stored every gate they left behind (ADR
+    0052), and how many gates and summaries were still behind at the end of ``limit`` seconds."""
     import time
 
+    from evaluations import summary
     from evaluations.models import EvidenceSummaryState
     from governance.models import GateState
 
@@ -138,9 +140,10 @@ def settled(limit: float = 60.0) -> dict[str, float | int]:
             ).count()
             for state in EvidenceSummaryState.objects.all()
         )
+        summaries = len(summary.behind())
         waited = time.monotonic() - started
-        if behind == 0 or waited > limit:
-            return {"seconds": round(waited, 2), "behind": behind}
+        if (behind == 0 and summaries == 0) or waited > limit:
+            return {"seconds": round(waited, 2), "behind": behind, "summaries": summaries}
         time.sleep(0.2)
 
 

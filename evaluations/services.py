@@ -619,32 +619,40 @@ def record_results(
         rows.append(
             EvalResult(**values, source=result_source(values, source), submitted_by=user_of(actor))
         )
-    # The write: the results, the summary and their audit entries, under the summary locks of
-    # the models and their descendants, with one more owed write counted on each. The gates
-    # are recomputed by a worker once per burst of writes (ADR 0052): the write that finds a
-    # model's gate not yet asked for asks for it, in this transaction (an outbox message). Until
-    # it is stored, a model's gate is behind its count, which no reader serves (it recomputes);
-    # so neither a failure nor a crash can leave a verdict that ignores these results.
-    lens = summary.lens_of_view(policy)
+    # The write: the results and their audit entries, under the summary locks of the models
+    # and their descendants, with one more owed write counted on each. The summaries and the
+    # gates are brought up to date by a worker once per burst of writes (ADR 0052, ADR 0055):
+    # the write that finds a model's gate not yet asked for asks for it, in this transaction
+    # (an outbox message). Until then the reader ranks the rows above a summary's watermark,
+    # and a model's gate is behind its count, which no reader serves (it recomputes); so
+    # neither a failure nor a crash can leave a verdict that ignores these results.
     written = sorted({row.model_id for row in rows})
     # No savepoint inside a caller's transaction (the Idempotency-Key's): a failure here
     # rolls the caller's back too, which is what every caller wants (nothing half-written).
     with transaction.atomic(savepoint=False), audit.batch():
         # The summary states first, so no other writer's rows can fall below a watermark.
-        states = summary.lock(written, family=True)
+        asked = summary.claim(written)
         created = _RESULTS.insert(rows)
-        watermarks: dict[int, int] = {}
-        summary.sync({pk: states[pk] for pk in written}, lens, watermarks)
-        summary.owe(states, watermarks, due=written)
         for result in created:
             audit.record("result.create", result, result_audit_data(result), actor, via=via)
         cause = _cause("result.create", created)
         models = {result.model_id: result.model for result in created}
         for pk in written:
-            due = not states[pk].gate_due
+            due = not asked[pk]
             change = EvidenceChange(models[pk], cause, result_write=True, due=due)
             emit(EVIDENCE_CHANGED, change, actor)
     return created
+
+
+def catch_up_summaries(model_ids: Iterable[int]) -> None:
+    """Fold the results written since into the models' evidence summaries (the worker, after
+    result writes: ADR 0055), in one transaction. Nothing to fold under no active policy: the
+    next activation rebuilds every summary."""
+    policy = active_policy_view()
+    if policy is None:
+        return
+    with transaction.atomic():
+        summary.catch_up(model_ids, summary.lens_of_view(policy))
 
 
 # The results' INSERT, its statement built once (rsp_portal.rows, ADR 0047).

@@ -13,9 +13,12 @@ together with the highest result id folded in (the watermark). The gate's reader
 against the results table (an index lookup) and falls back to ranking the rows when they
 disagree, so a stale or missing summary costs speed, never a wrong verdict.
 
-Writers lock the models' states *before* inserting (:func:`lock`) and fold the new rows in the
-same transaction (:func:`sync`): rows above the watermark are added, a correction rebuilds the
-group of the row it supersedes. Policy activation rebuilds every model under the new lens.
+Writers lock the models' states *before* inserting (:func:`lock`), so no other writer's rows can
+fall below a watermark. A result write leaves its rows above the watermark: the worker that
+recomputes the gate after a burst of writes folds them in first (:func:`catch_up`, ADR 0055),
+and until then the reader ranks them. A correction folds in its own transaction (:func:`sync`):
+rows above the watermark are added, and the group of the row it supersedes is rebuilt. Policy
+activation rebuilds every model under the new lens.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
+from django.db.models import Exists, OuterRef
 
 from evaluations.models import AIModel, EvalResult, EvidenceSummary, EvidenceSummaryState
 from policies import rules
@@ -309,6 +313,67 @@ def _locked_family(model_id: int) -> dict[int, EvidenceSummaryState] | None:
     return {state.model_id: state for state in states}
 
 
+def claim(model_ids: Iterable[int]) -> dict[int, bool]:
+    """A result write's first step, before it inserts: lock the summary states of the written
+    models and their descendants in id order (:func:`lock`), count one more owed write on each
+    and ask for the written models' gates (:func:`owe`). Returns, per written model, whether
+    its gate was already asked for (as read under the lock: the first write of a burst finds
+    it clear and asks the worker, ADR 0052).
+
+    One written model on PostgreSQL takes one statement (:func:`_claimed_family`), planned
+    once per connection; elsewhere, or when a member has no state yet, :func:`lock` and
+    :func:`owe` take two or more."""
+    ids = sorted(set(model_ids))
+    if len(ids) == 1 and connection.vendor == "postgresql":
+        claimed = _claimed_family(ids[0])
+        if claimed is not None:
+            return claimed
+    states = lock(ids, family=True)
+    owe(states, due=ids)
+    return {pk: states[pk].gate_due for pk in ids}
+
+
+_CLAIM_SQL: list[str] = []
+
+
+def _claimed_family(model_id: int) -> dict[int, bool] | None:
+    """:func:`claim` of one model in one statement: the family (:func:`family_cte`), its
+    states locked in id order in a CTE (``FOR UPDATE``: the rows and the order
+    :func:`_locked_family` locks), and the UPDATE of :func:`owe` over them, only when every
+    member has a state (else None, the states locked so far kept until commit).
+
+    The UPDATE reads each row's latest version (READ COMMITTED re-reads a row a writer changed
+    before it was locked), and ``RETURNING`` gives ``gate_due`` as the CTE read it locked,
+    before the UPDATE sets it."""
+    if not _CLAIM_SQL:
+        q = connection.ops.quote_name
+        models_t = q(AIModel._meta.db_table)
+        states_t = q(EvidenceSummaryState._meta.db_table)
+        key, seq, due = q("model_id"), q("evidence_seq"), q("gate_due")
+        start = f"SELECT id, 0 FROM {models_t} WHERE id = %s"  # noqa: S608 (names)
+        _CLAIM_SQL.append(
+            f"""{family_cte(start)},
+        locked AS (
+            SELECT t.{key} AS model_id, t.{due} AS due FROM {states_t} t
+            WHERE t.{key} IN (SELECT id FROM family) ORDER BY t.{key} FOR UPDATE OF t
+        ),
+        whole AS (
+            SELECT (SELECT COUNT(*) FROM locked) = (SELECT COUNT(DISTINCT id) FROM family) AS ok
+        )
+        UPDATE {states_t} s SET {seq} = s.{seq} + 1, {due} = (s.{due} OR s.{key} = %s)
+        FROM locked, whole
+        WHERE s.{key} = locked.model_id AND whole.ok
+        RETURNING s.{key}, locked.due"""  # noqa: S608 (names from _meta; values are parameters)
+        )
+    with connection.cursor() as cursor:
+        prepared.statement(_CLAIM_SQL[0]).execute(cursor, [model_id, model_id])
+        rows = cursor.fetchall()
+    found = dict(rows)
+    if model_id not in found:
+        return None
+    return {model_id: bool(found[model_id])}
+
+
 def _locked(ids: Sequence[int]) -> dict[int, EvidenceSummaryState]:
     return {s.model_id: s for s in _LOCKED_STATES.fetch(ids)}
 
@@ -317,14 +382,10 @@ def _locked(ids: Sequence[int]) -> dict[int, EvidenceSummaryState]:
 _LOCKED_STATES = LockedRows(EvidenceSummaryState, "model", "model")
 
 
-def sync(
-    states: Mapping[int, EvidenceSummaryState],
-    lens: Lens,
-    owing: dict[int, int] | None = None,
-) -> None:
+def sync(states: Mapping[int, EvidenceSummaryState], lens: Lens) -> None:
     """Fold every result above each locked state's watermark into the summary (a full rebuild
-    of the model under a different lens), inside the caller's transaction. The new
-    watermarks are saved, or with ``owing`` put there for :func:`owe` to save."""
+    of the model under a different lens), inside the caller's transaction, and save the new
+    watermarks."""
 
     rebuild = [s for s in states.values() if s.lens != lens.digest]
     for state in rebuild:
@@ -362,25 +423,17 @@ def sync(
         top[row["model_id"]] = max(top.get(row["model_id"], 0), row["id"])
     for model_id, watermark in top.items():
         current[model_id].watermark = watermark
-    if owing is None:
-        _save_states(top, ())
-    else:
-        owing.update(top)
+    _save_states(top, ())
 
 
-def owe(
-    states: Mapping[int, EvidenceSummaryState],
-    watermarks: Mapping[int, int] | None = None,
-    due: Sequence[int] = (),
-) -> None:
+def owe(states: Mapping[int, EvidenceSummaryState], due: Sequence[int] = ()) -> None:
     """Count one more result write whose gate consequences are owed, on every locked state
-    (a written model and its descendants), saving ``watermarks`` (from :func:`sync`) and
-    setting ``gate_due`` on the states of ``due`` (the written models) in the same statement.
-    A gate row computed from inputs read after
-    this commits stores the new count (``governance``); one behind it is not served. The
-    states keep ``gate_due`` as read under the lock: clear means no recomputation of that
-    model's gate is asked for yet (ADR 0052)."""
-    _save_states(dict(watermarks or {}), list(states), due)
+    (a written model and its descendants), setting ``gate_due`` on the states of ``due`` (the
+    written models) in the same statement. A gate row computed from inputs read after this
+    commits stores the new count (``governance``); one behind it is not served. The states
+    keep ``gate_due`` as read under the lock: clear means neither the summary's fold nor the
+    gate's recomputation is asked for yet (ADR 0052, ADR 0055)."""
+    _save_states({}, list(states), due)
     for state in states.values():
         state.evidence_seq += 1
 
@@ -514,6 +567,21 @@ def _rebuild(state: EvidenceSummaryState, lens: Lens) -> None:
     state.lens = lens.digest
     state.watermark = top or 0
     state.save(update_fields=["lens", "watermark"])
+
+
+def catch_up(model_ids: Iterable[int], lens: Lens) -> None:
+    """Fold every result above the models' watermarks into their summaries, their states
+    locked in id order (so no writer's uncommitted row can fall below a new watermark), inside
+    the caller's transaction: the worker's first step after a burst of result writes."""
+    sync(lock(model_ids), lens)
+
+
+def behind() -> list[int]:
+    """The models whose summary has results above its watermark (the sweep folds them in):
+    one statement, an index lookup per state."""
+    above = EvalResult.objects.filter(model_id=OuterRef("model_id"), pk__gt=OuterRef("watermark"))
+    states = EvidenceSummaryState.objects.filter(Exists(above))
+    return sorted(states.values_list("model_id", flat=True))
 
 
 def rebuild_all(lens: Lens) -> int:

@@ -20,6 +20,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
+
 from evaluations import summary
 from evaluations.models import (
     AIModel,
@@ -28,6 +30,7 @@ from evaluations.models import (
     EvidenceSummary,
     EvidenceSummaryState,
 )
+from evaluations.services import catch_up_summaries
 from evaluations.summary import Lens
 from governance.gate import (
     CheckpointInfo,
@@ -506,16 +509,16 @@ def _row_model(row: Row, owner: dict[object, object]) -> object:
 
 
 def _from_summary(
-    model: AIModel, policy: PolicySnapshot | None, lens: Lens, rows: list[Row]
+    model: AIModel, policy: PolicySnapshot | None, lens: Lens, rows: list[Row], *, fold: bool = True
 ) -> Evidence:
-    """The evidence from the summary query's rows (ranking the results instead when a
-    lineage model's summary is not current under ``lens``)."""
+    """The evidence from the summary query's rows (when a lineage model's summary is not
+    current under ``lens``: :func:`_summary_behind`)."""
+    behind = _behind(rows, lens)
+    if behind:  # results not (yet) summarised
+        return _summary_behind(model, policy, lens, behind, fold=fold)
     reduction = _Reduction(model.pk, rows)
     for kind, a, b, key, key2, _x, _y, n, t1, _t2, mit in rows:
-        if kind == "s":
-            if b is not None and (key != lens.digest or n != b):
-                return read_ranked(model, policy)  # results not (yet) summarised
-        elif kind == "g":
+        if kind == "g":
             owner = reduction.owner.get(a)
             reduction.count(owner, key, int(b), int(n))
             # The strong results short of a line count there only for a claimed ancestor.
@@ -526,6 +529,31 @@ def _from_summary(
         elif kind == "r":
             reduction.candidates.append((a, b, key, _x, _y, n, mit, t1, _t2))
     return reduction.evidence(lens)
+
+
+def _behind(rows: list[Row], lens: Lens) -> list[int]:
+    """The lineage models whose summary is not current: results above its watermark (written
+    since the worker's last fold, ADR 0055), or summarised under another lens."""
+    return [
+        int(a)
+        for kind, a, b, key, _k2, _x, _y, n, *_ in rows
+        if kind == "s" and b is not None and (key != lens.digest or n != b)
+    ]
+
+
+def _summary_behind(
+    model: AIModel, policy: PolicySnapshot | None, lens: Lens, behind: list[int], *, fold: bool
+) -> Evidence:
+    """The evidence when summaries of the lineage are behind its results. A read outside a
+    transaction (a gate's GET) folds them itself, in a short transaction of its own, as the
+    worker would (``catch_up_summaries``: their states locked in id order, so it waits for a
+    writer of them to commit), and reads the summary again. Inside a transaction (a write's, a
+    recomputation's) it takes no lock and ranks the results, as it does when a summary is
+    still behind after the fold: a stale summary costs speed, never a different verdict."""
+    if fold and not connection.in_atomic_block:
+        catch_up_summaries(behind)
+        return _from_summary(model, policy, lens, _summary_rows(model), fold=False)
+    return read_ranked(model, policy)
 
 
 def _lines(text: str | None) -> Mapping[float, int]:

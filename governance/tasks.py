@@ -11,7 +11,9 @@ from django.utils import timezone
 
 import audit
 from core import outbox
+from evaluations import summary
 from evaluations.models import AIModel, EvidenceSummaryState
+from evaluations.services import catch_up_summaries
 from governance import gatemac, notifications, services
 from governance.models import DecisionStatus, GateState, ScalingDecision
 from governance.services import hooks
@@ -77,6 +79,9 @@ def sweep_stored_gates() -> int:
     # Every gate is recomputed below, so a recomputation asked for after result writes whose
     # message died (ADR 0052) is covered; and the next write asks for one again.
     EvidenceSummaryState.objects.filter(gate_due=True).update(gate_due=False)
+    # ... and so is a summary left behind its results by the same lost message (ADR 0055).
+    for model_id in summary.behind():
+        catch_up_summaries([model_id])
     for model in AIModel.objects.order_by("pk"):
         with transaction.atomic():
             stored = {

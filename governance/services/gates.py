@@ -16,6 +16,7 @@ from rest_framework.renderers import JSONRenderer
 import audit
 from core.models import Rider
 from evaluations.models import AIModel
+from evaluations.services import catch_up_summaries
 from governance import adapter, gatemac, notifications
 from governance.gate import (
     Verdict,
@@ -491,6 +492,7 @@ def gate_for(
     if state is not None and state.mac and not gatemac.verifies(state):
         return _unverified_payload(model.slug, scope, now)
     if state is None or not state.mac or _is_stale(state, now) or _behind(state):
+        _fold_lineage(model)
         with transaction.atomic():
             state = recompute(model, "gate.read", descendants=False, catch_up=True)[scope]
     return _gate_payload(model.slug, scope, state.verdict, state.computed_at)
@@ -506,9 +508,19 @@ def current_rows(model: AIModel) -> dict[str, GateState]:
     owed = EvidenceSummaryState.objects.filter(model=model).values_list("evidence_seq")
     count = owed.first()
     if count is not None and any(row.evidence_seq < count[0] for row in rows.values()):
+        _fold_lineage(model)
         with transaction.atomic():
             rows = recompute(model, "gate.read", descendants=False, catch_up=True)
     return rows
+
+
+def _fold_lineage(model: AIModel) -> None:
+    """Before a read recomputes a gate behind its results: fold the results written since
+    into the lineage's summaries, as the worker is about to (ADR 0055), in a transaction of
+    its own, so the recomputation reads the summaries rather than ranking every result.
+    Inside a caller's transaction nothing is locked: the recomputation ranks them."""
+    if not connection.in_atomic_block:
+        catch_up_summaries(model.lineage_ids())
 
 
 def _behind(state: GateState) -> bool:

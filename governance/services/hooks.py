@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import transaction
 
 from core import outbox
-from evaluations.models import AIModel
+from evaluations.models import AIModel, EvidenceSummaryState
+from evaluations.services import catch_up_summaries
 from governance.services.decisions import mark_stale_decisions
 from governance.services.gates import recompute, recompute_all, safe_reads
 
@@ -60,17 +61,17 @@ def settle_delay() -> float:
 
 
 def settle_due(model_id: int) -> None:
-    """The worker's recomputation of ``model_id``'s gate after result writes (and its
-    descendants'). The model's request is cleared first, in its own statement: a write that
-    commits after it asks again, and one that committed before it is read by the
-    recomputation. It runs whether or not the request was still set (a redelivered message
-    after a crash recomputes again, which changes nothing)."""
-    from evaluations.models import EvidenceSummaryState
-
+    """The worker's step after result writes to ``model_id``: its evidence summary folds the
+    rows written since (ADR 0055), then its gate is recomputed (and its descendants'). The
+    model's request is cleared first, in its own statement: a write that commits after it asks
+    again, and one that committed before it is folded and read by this run. It runs whether or
+    not the request was still set (a redelivered message after a crash folds and recomputes
+    again, which changes nothing)."""
     EvidenceSummaryState.objects.filter(model_id=model_id, gate_due=True).update(gate_due=False)
     model = AIModel.objects.filter(pk=model_id).first()
     if model is None:
         return  # deleted since: nothing to recompute
+    catch_up_summaries([model_id])
     with transaction.atomic():
         # For the burst of writes it covers, whoever wrote them: their own ``result.create``
         # entries name each writer and result.

@@ -18,6 +18,7 @@ from tests.conftest import bearer, client_for
 from tests.evaluations.test_importers import lm_eval_document
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
 from tests.evidence_fixtures import UPLIFT, VCT, result
+from tests.governance_fixtures import settle_gates
 
 JSON = "application/json"
 
@@ -129,6 +130,7 @@ def test_leaving_stderr_out_never_gives_a_kinder_bound(ckpt, safety) -> None:
     bare = result(value=0.3, n_samples=400)
     del bare["stderr"]
     services.record_results([bare], safety, "api")
+    settle_gates()  # the worker folds it into the summary (ADR 0055)
     (summary,) = EvidenceSummary.objects.filter(metric_key=VCT)
     z = services.require_policy().uncertainty_z
 

@@ -30,7 +30,7 @@ from governance.gate import Evidence, PolicySnapshot, below_line
 from policies import rules
 from tests.gate_oracle import claimed_ancestors
 from tests.governance.test_evidence_summary import _activate, _apply, _family, _normal, _step
-from tests.governance_fixtures import activate_default_policy, make_model
+from tests.governance_fixtures import activate_default_policy, make_model, settle_gates
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
 
@@ -127,6 +127,7 @@ def test_a_summary_chosen_under_another_rule_version_is_ranked_again_then_rebuil
         for v in (0.1, 0.3)
     ]  # fmt: skip
     evidence.record_results(items, None, EvalResult.Source.API)
+    settle_gates()  # the worker folds them into the summary (ADR 0055)
     policy = adapter.active_snapshot()
     assert policy is not None
     written = EvidenceSummaryState.objects.get(model=model).lens
@@ -140,8 +141,9 @@ def test_a_summary_chosen_under_another_rule_version_is_ranked_again_then_rebuil
     assert len(queries) == 2  # the summary read sees it stale; the results are ranked
     assert _normal(ev) == expected
 
-    # The next write rebuilds the summary under the current rule.
+    # The worker's fold after the next write rebuilds the summary under the current rule.
     evidence.record_results([{**items[0], "value": 0.2}], None, EvalResult.Source.API)
+    settle_gates()
     state = EvidenceSummaryState.objects.get(model=model)
     assert state.lens != written
     assert state.lens == summary.lens_of_view(active_policy_view()).digest

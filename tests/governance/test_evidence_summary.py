@@ -29,7 +29,12 @@ from governance.evidence_sql import lens_of, read_evidence, read_ranked
 from governance.gate import Evidence, below_line, evaluate
 from policies import rules
 from tests import gate_oracle
-from tests.governance_fixtures import activate_default_policy, add_checkpoint, make_model
+from tests.governance_fixtures import (
+    activate_default_policy,
+    add_checkpoint,
+    make_model,
+    settle_gates,
+)
 
 # Gates here trust the audit trail: verified as the beat would (issue 21).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
@@ -117,6 +122,8 @@ _step = st.one_of(
     st.tuples(st.just("correct"), st.tuples(st.integers(0, 10_000), _result)),
     # A claimed parent link (the child's or the grandchild's) confirmed.
     st.tuples(st.just("confirm"), st.sampled_from(["fam-1", "fam-2"])),
+    # The worker's fold after result writes (ADR 0055), at any point between writes.
+    st.tuples(st.just("fold"), st.none()),
 )
 
 
@@ -152,11 +159,20 @@ def _apply(model: AIModel, steps: list[tuple[str, Any]]) -> None:
                 lineage_confirmed_at=now, lineage_confirmed_by=confirmer
             )
             continue
-        # As the services do: lock the states, insert, fold in (same transaction).
+        if kind == "fold":
+            # Until the worker folds them, the reader ranks the rows above the watermark.
+            snapshot = adapter.active_snapshot()
+            assert snapshot is not None
+            assert _normal(read_evidence(model, snapshot)) == _normal(read_ranked(model, snapshot))
+            with transaction.atomic():
+                summary.catch_up(lineage, lens)
+            continue
+        # As the services do: lock the states and insert; a result write leaves the rows to
+        # the worker's fold (ADR 0055), a correction folds in its own transaction.
         with transaction.atomic():
             if kind == "add":
                 rows = [row(spec) for spec in payload]
-                states = summary.lock(r.model_id for r in rows)
+                summary.lock(r.model_id for r in rows)
                 EvalResult.objects.bulk_create(rows)
             else:
                 pick, spec = payload
@@ -170,7 +186,9 @@ def _apply(model: AIModel, steps: list[tuple[str, Any]]) -> None:
                 new.model_id, new.checkpoint = old.model_id, old.checkpoint
                 states = summary.lock([new.model_id])
                 new.save()
-            summary.sync(states, lens)
+                summary.sync(states, lens)
+    with transaction.atomic():  # the worker's fold after the last writes
+        summary.catch_up(lineage, lens)
 
 
 @pytest.mark.parametrize(("z", "min_samples"), [(0.0, None), (1.0, 50), (2.0, 200)])
@@ -193,7 +211,7 @@ def test_the_summary_gives_the_ranking_readers_evidence_and_the_oracles_verdict(
     run()
 
 
-def test_results_written_through_the_services_keep_the_summary_current():
+def test_results_written_through_the_services_are_folded_by_the_worker():
     activate_default_policy()
     model = make_model()
     items = [
@@ -201,9 +219,20 @@ def test_results_written_through_the_services_keep_the_summary_current():
         for key in ("cbrn.vct_accuracy", "cyber.ctf_solve_rate")
     ]
     created = evidence.record_results(items, None, EvalResult.Source.API)
+    # The write leaves its rows above the watermark, and the reader ranks them meanwhile.
+    assert EvidenceSummaryState.objects.get(model=model).watermark == 0
+    assert summary.behind() == [model.pk]
+    policy = adapter.active_snapshot()
+    assert policy is not None
+    with CaptureQueriesContext(connection) as queries:
+        ranked = read_evidence(model, policy)
+    assert len(queries) == 2  # the summary, then the ranking query
+    settle_gates()  # the worker folds them into the summary (ADR 0055)
+    assert summary.behind() == []
+    assert _normal(read_evidence(model, policy)) == _normal(ranked)
     _check(model)
     evidence.correct_result(created[0], {"value": 0.9}, "mis-scored", None)
-    _check(model)
+    _check(model)  # a correction folds in its own transaction
     state = EvidenceSummaryState.objects.get(model=model)
     assert state.watermark == EvalResult.objects.filter(model=model).latest("pk").pk
 

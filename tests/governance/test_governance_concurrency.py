@@ -95,10 +95,12 @@ def test_the_same_title_signing_twice_at_once_lands_once(safety, rso):
     assert ScalingDecision.objects.get(pk=decision.pk).status == DecisionStatus.PENDING
 
 
-def test_concurrent_result_writers_leave_the_evidence_summary_complete(safety):
-    """Four writers on one model at the same moment: every result is folded into the summary
-    (the state-row lock orders them), which then reads what ranking every result reads."""
+def test_concurrent_result_writers_and_folds_leave_the_evidence_summary_complete(safety):
+    """Six writers on one model and three of the worker's folds at the same moment (ADR 0055):
+    after a last fold, every result is in the summary (the state-row lock orders writers and
+    folds), which then reads what ranking every result reads."""
     from evaluations import services as evidence
+    from evaluations import summary
     from evaluations.models import EvalResult, EvidenceSummaryState
     from governance import adapter
     from governance.evidence_sql import read_evidence, read_ranked
@@ -118,12 +120,140 @@ def test_concurrent_result_writers_leave_the_evidence_summary_complete(safety):
 
         return call
 
-    outcomes = _race(*(write(v) for v in (0.05, 0.1, 0.15, 0.2)))
+    def fold():
+        return evidence.catch_up_summaries([model.pk])
+
+    writes = [write(v) for v in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)]
+    outcomes = _race(writes[0], fold, writes[1], writes[2], fold, writes[3], writes[4], fold)
+    outcomes += _race(writes[5], fold)
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    evidence.catch_up_summaries([model.pk])
     state = EvidenceSummaryState.objects.get(model=model)
     assert state.watermark == EvalResult.objects.filter(model=model).latest("pk").pk
+    assert summary.behind() == []
     policy = adapter.active_snapshot()
     assert policy is not None
     assert _normal(read_evidence(model, policy)) == _normal(read_ranked(model, policy))
     tallies = read_evidence(model, policy).tallies or {}
-    assert tallies["cbrn.vct_accuracy"].results == 4
+    assert tallies["cbrn.vct_accuracy"].results == 6
+
+
+def _waiting_on_a_lock() -> bool:
+    """Whether another session of this database waits on a lock, polled for up to 30 s."""
+    import time
+
+    deadline = time.monotonic() + 30
+    with connections["default"].cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+def test_the_workers_fold_waits_for_a_correction_holding_the_models_summary(safety):
+    """A correction folds its row in its own transaction; the worker's fold of the same model
+    (ADR 0055) waits for it on the state row's lock, then reads what it committed: two folds
+    never write the same summary rows at once."""
+    from evaluations import services as evidence
+    from evaluations.models import EvalResult
+    from governance import adapter
+    from governance.evidence_sql import read_evidence, read_ranked
+    from tests.governance.test_evidence_summary import _normal
+
+    activate_default_policy()
+    model = make_model()
+    item = {"model": model.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy"}
+    first, _ = evidence.record_results(
+        [{**item, "value": 0.1}, {**item, "metric": "cyber.ctf_solve_rate", "value": 0.2}],
+        safety,
+        EvalResult.Source.API,
+    )
+    corrected = threading.Event()
+    release = threading.Event()
+    outcomes: list[object] = []
+
+    def correct() -> None:
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                evidence.correct_result(first, {"value": 0.3}, "mis-scored", safety)
+                corrected.set()
+                release.wait(30)
+        except Exception as exc:
+            outcomes.append(exc)
+        finally:
+            corrected.set()
+            connections.close_all()
+
+    def fold() -> None:
+        try:
+            evidence.catch_up_summaries([model.pk])
+        except Exception as exc:
+            outcomes.append(exc)
+        finally:
+            connections.close_all()
+
+    correcting = threading.Thread(target=correct)
+    correcting.start()
+    assert corrected.wait(30)
+    folding = threading.Thread(target=fold)
+    folding.start()
+    try:
+        assert _waiting_on_a_lock(), "the worker's fold did not wait for the correction"
+    finally:
+        release.set()
+        correcting.join(60)
+        folding.join(60)
+    assert outcomes == []
+    policy = adapter.active_snapshot()
+    assert policy is not None
+    evidence_now = read_evidence(model, policy)
+    assert _normal(evidence_now) == _normal(read_ranked(model, policy))
+    assert [r.value for r in evidence_now.results if r.metric_key == "cbrn.vct_accuracy"] == [0.3]
+
+
+def test_writers_of_one_family_claim_its_states_without_a_deadlock(safety):
+    """Writers of a grandparent, a parent, a child and of two of them at once, at the same
+    moment: each claims its family's summary states in id order (ADR 0055: one statement for
+    one model, the longer way for two), so none deadlocks, and every member counts every write
+    above or at it."""
+    from evaluations import services as evidence
+    from evaluations.models import AIModel, EvalResult, EvidenceSummaryState
+    from tests.governance_fixtures import add_checkpoint
+
+    assert connection.vendor == "postgresql"
+    activate_default_policy()
+    top = make_model()
+    middle = AIModel.objects.create(slug="mid", name="mid", family="atlas", parent=top)
+    low = AIModel.objects.create(slug="low", name="low", family="atlas", parent=middle)
+    for model in (middle, low):
+        add_checkpoint(model, "ckpt-1", 1e23)
+
+    def write(*models: AIModel):
+        def call():
+            items = [
+                {"model": m.slug, "checkpoint": "ckpt-1", "metric": "cbrn.vct_accuracy",
+                 "value": 0.1}
+                for m in models
+            ]  # fmt: skip
+            return evidence.record_results(items, safety, EvalResult.Source.API)
+
+        return call
+
+    for model in (top, middle, low):  # every state exists: the one-statement claim
+        write(model)()
+    calls = [write(low, top), write(low), write(middle), write(top)] * 2
+    outcomes = _race(*calls)
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    seq = dict(EvidenceSummaryState.objects.values_list("model_id", "evidence_seq"))
+    # Before the race a write of each counted 1, 2, 3; in it each call ran twice, and a
+    # write counts once on every member at or below the models it writes.
+    assert seq[top.pk] == 1 + 2 * 2  # (low, top), top
+    assert seq[middle.pk] == 2 + 2 * 3  # (low, top), middle, top
+    assert seq[low.pk] == 3 + 2 * 4  # every call

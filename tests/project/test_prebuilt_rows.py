@@ -308,3 +308,39 @@ def test_the_familys_locking_read_gives_the_states_the_two_statements_gave(
             assert list(summary.lock([child.pk], family=True)) == family[1:]
     if connection.vendor == "postgresql":
         assert summary._FAMILY_LOCK_SQL["postgresql"].endswith("FOR UPDATE OF t")
+
+
+def test_a_writes_claim_locks_the_family_and_counts_its_write_in_one_statement(
+    django_assert_num_queries,
+):
+    """A result write's claim (ADR 0055) locks the family's summary states as the locking read
+    does, counts one more owed write on each member and asks for the written model's gate; it
+    returns whether that gate was already asked for, as read under the lock. A member without
+    a state sends it the longer way (lock and owe), which creates the state."""
+    from evaluations.models import EvidenceSummaryState
+
+    parent = make_model("atlas")
+    child = AIModel.objects.create(slug="atlas-ft", name="Atlas FT", family="atlas", parent=parent)
+    make_model("other")
+    summary.lock([parent.pk])  # only the parent has a state
+
+    def seen() -> dict[int, tuple[int, bool]]:
+        rows = EvidenceSummaryState.objects.order_by("model_id")
+        return {s.model_id: (s.evidence_seq, s.gate_due) for s in rows}
+
+    other = AIModel.objects.get(slug="other").pk
+    with transaction.atomic():  # the longer way, creating the child's state
+        assert summary.claim([parent.pk]) == {parent.pk: False}
+    assert seen() == {parent.pk: (1, True), child.pk: (1, False)}
+    one = 1 if connection.vendor == "postgresql" else 2  # SQLite: the read, then the UPDATE
+    with transaction.atomic(), django_assert_num_queries(one):
+        assert summary.claim([parent.pk]) == {parent.pk: True}  # already asked for
+    with transaction.atomic(), django_assert_num_queries(one):
+        assert summary.claim([child.pk]) == {child.pk: False}
+    assert seen() == {parent.pk: (2, True), child.pk: (3, True)}
+    assert other not in seen()  # outside the family: neither locked nor counted
+    with transaction.atomic():  # two written models: the longer way, in id order
+        assert summary.claim([child.pk, parent.pk]) == {parent.pk: True, child.pk: True}
+    assert seen() == {parent.pk: (3, True), child.pk: (4, True)}
+    if connection.vendor == "postgresql":
+        assert 'ORDER BY t."model_id" FOR UPDATE OF t' in summary._CLAIM_SQL[0]
