@@ -1,4 +1,4 @@
-"""The evidence summary: what the gate needs of a model's results, kept up to date on write.
+"""The evidence summary: what the gate needs of a model's results, folded in after each write.
 
 The gate decides each indicator from the most capable current pre-mitigation result at its
 conservative bound, with counts of all of them. Reading and ranking every result on every gate

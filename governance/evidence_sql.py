@@ -4,9 +4,11 @@
 evidence summary rows of those checkpoints (``evaluations.summary``) with the one or two
 results each names, and each lineage model's summary state against its highest result id. When
 every state is current under the active policy's lens, the rows returned grow with checkpoints
-and metrics only, and so does the work: nothing scans the results. Otherwise
+and metrics only, and so does the work: nothing scans the results. A summary behind its
+results (written since the worker's last fold, ADR 0055) is folded by a read outside a
+transaction, which then reads the summary again; inside a transaction, or still behind,
 :func:`read_ranked` (the previous reader) reduces every current result in SQL, so a stale
-summary costs one query and speed, never a different verdict.
+summary costs queries and speed, never a different verdict.
 
 Table names come from ``_meta``; values are parameters; both SQL dialects run the same text.
 """
