@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -653,6 +653,22 @@ def catch_up_summaries(model_ids: Iterable[int]) -> None:
         return
     with transaction.atomic():
         summary.catch_up(model_ids, summary.lens_of_view(policy))
+
+
+def catch_up_before_reading(model_ids: Iterable[int]) -> bool:
+    """A reader's fold (ADR 0055): :func:`catch_up_summaries` when no transaction is open
+    (inside a caller's, a reader takes no lock: it ranks the results instead). A database
+    error is logged and left to the worker, so a read never fails for it. Returns whether it
+    folded."""
+    if connection.in_atomic_block:
+        return False
+    ids = list(model_ids)
+    try:
+        catch_up_summaries(ids)
+    except DatabaseError:
+        logger.warning("folding the evidence summaries of models %s failed", ids, exc_info=True)
+        return False
+    return True
 
 
 # The results' INSERT, its statement built once (rsp_portal.rows, ADR 0047).

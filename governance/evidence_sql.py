@@ -32,7 +32,7 @@ from evaluations.models import (
     EvidenceSummary,
     EvidenceSummaryState,
 )
-from evaluations.services import catch_up_summaries
+from evaluations.services import catch_up_before_reading
 from evaluations.summary import Lens
 from governance.gate import (
     CheckpointInfo,
@@ -240,8 +240,6 @@ def read_ranked(model: AIModel, policy: PolicySnapshot | None) -> Evidence:
     """The model's evidence in one query that ranks every current result (the fallback): per
     metric and lineage model, the most capable strong and weak result and the counts, which
     :class:`_Reduction` combines as the summary's rows are."""
-    from django.db import connection
-
     sql, params, _ = _evidence_sql(policy)
     with connection.cursor() as cursor:
         # The lineage parameter comes first in the text, the VALUES parameters after it.
@@ -359,8 +357,6 @@ def lens_of(policy: PolicySnapshot) -> Lens:
 
 
 def _summary_sql(seeds: int = 0) -> str:
-    from django.db import connection
-
     models_t = AIModel._meta.db_table
     ckpt_t = Checkpoint._meta.db_table
     result_t = EvalResult._meta.db_table
@@ -454,8 +450,6 @@ def read_evidence_and_policy(
 
 
 def _summary_rows(model: AIModel) -> list[Row]:
-    from django.db import connection
-
     with connection.cursor() as cursor:
         # Planned once per connection (ADR 0047): the planning cost more than the run.
         prepared.statement(_summary_sql()).execute(cursor, [model.pk, PolicyVersion.Status.ACTIVE])
@@ -467,8 +461,6 @@ def read_family_evidence(ids: list[int], policy: PolicySnapshot | None) -> dict[
     them all and their ancestors: the rows are split per model by its lineage (the parent
     links the query returns). A model whose lineage's summary is not current is read by
     ranking its results (one more query for it), as :func:`read_evidence` does."""
-    from django.db import connection
-
     from evaluations.models import AIModel
     from policies.models import PolicyVersion
 
@@ -552,8 +544,7 @@ def _summary_behind(
     writer of them to commit), and reads the summary again. Inside a transaction (a write's, a
     recomputation's) it takes no lock and ranks the results, as it does when a summary is
     still behind after the fold: a stale summary costs speed, never a different verdict."""
-    if fold and not connection.in_atomic_block:
-        catch_up_summaries(behind)
+    if fold and catch_up_before_reading(behind):
         return _from_summary(model, policy, lens, _summary_rows(model), fold=False)
     return read_ranked(model, policy)
 

@@ -16,7 +16,7 @@ from rest_framework.renderers import JSONRenderer
 import audit
 from core.models import Rider
 from evaluations.models import AIModel
-from evaluations.services import catch_up_summaries
+from evaluations.services import catch_up_before_reading
 from governance import adapter, gatemac, notifications
 from governance.gate import (
     Verdict,
@@ -519,8 +519,7 @@ def _fold_lineage(model: AIModel) -> None:
     into the lineage's summaries, as the worker is about to (ADR 0055), in a transaction of
     its own, so the recomputation reads the summaries rather than ranking every result.
     Inside a caller's transaction nothing is locked: the recomputation ranks them."""
-    if not connection.in_atomic_block:
-        catch_up_summaries(model.lineage_ids())
+    catch_up_before_reading(model.lineage_ids())
 
 
 def _behind(state: GateState) -> bool:

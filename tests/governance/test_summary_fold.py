@@ -99,3 +99,28 @@ def test_a_read_inside_a_transaction_locks_nothing_and_ranks():
         assert not any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
     assert _normal(got) == _normal(read_ranked(model, policy))
     assert summary.behind() == [model.pk]  # left to the worker
+
+
+def test_a_fold_that_fails_leaves_the_read_to_ranking(monkeypatch, caplog):
+    """A database error while a reader folds (a lock timeout, say) never fails the read: it is
+    logged, the read ranks the results, and the worker folds them later."""
+    from django.db import OperationalError
+
+    activate_default_policy()
+    model = make_model()
+    settle_gates()
+    _write(model, 0.99)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OperationalError("canceling statement due to lock timeout")
+
+    monkeypatch.setattr(summary, "catch_up", refuse)
+    policy = adapter.active_snapshot()
+    assert policy is not None
+    assert _normal(read_evidence(model, policy)) == _normal(read_ranked(model, policy))
+    assert services.gate_for(model)["state"] == "paused"  # the new result, ranked
+    assert "folding the evidence summaries" in caplog.text
+    assert summary.behind() == [model.pk]
+    monkeypatch.undo()
+    settle_gates()
+    assert summary.behind() == []
