@@ -91,7 +91,7 @@ def _random_results(model: AIModel, rng: random.Random, count: int) -> None:
                 source="api",
             )
         )
-    # As the services write: lock the summary states, insert, fold into the summary.
+    # As a write and then the worker do: lock the summary states, insert, fold (ADR 0055).
     with transaction.atomic():
         states = summary.lock(lineage)
         created = EvalResult.objects.bulk_create(rows)
