@@ -12,8 +12,8 @@
   chaining of the same bodies.
 
 Run by ``run.py`` after the micro-benchmarks, against the seeded bench database; prints one
-JSON object. Rows are bulk-inserted and folded into the summary as the services do (seeding
-is not measured).
+JSON object. Rows are bulk-inserted and folded into the summary, as a write and then the
+worker's fold do (seeding is not measured).
 """
 
 from __future__ import annotations
