@@ -368,6 +368,20 @@ class Rider:
 
     sql: str
     params: tuple[str | int | float | None, ...]
+    #: Its columns, when it is read beside another (:meth:`beside`); 0 when not counted.
+    width: int = 0
+
+    def beside(self, other: Rider) -> Rider:
+        """One rider that reads this one's row and ``other``'s side by side (NULLs for a part
+        that finds no row): this one's ``width`` columns, then ``other``'s. Both must say
+        their width."""
+        if not (self.width and other.width):
+            raise ValueError("riders read side by side must say how many columns they read")
+        sql = (
+            "SELECT a.*, b.* FROM (SELECT 1 AS one) o "  # noqa: S608 (two riders' own SQL)
+            f"LEFT JOIN ({self.sql}) a ON 1 = 1 LEFT JOIN ({other.sql}) b ON 1 = 1"
+        )
+        return Rider(sql, (*self.params, *other.params), self.width + other.width)
 
 
 _TOKEN_SQL: dict[tuple[str, str], tuple[str, Columns[ApiToken], Columns[User]]] = {}

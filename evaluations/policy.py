@@ -82,8 +82,12 @@ def active_policy_view() -> PolicyView | None:
 
     One query (the active version's id and hash) when the view is cached, else four.
     """
+    return policy_view(active_ref())
 
-    ref = active_ref()
+
+def policy_view(ref: tuple[int, str, str] | None) -> PolicyView | None:
+    """:func:`active_policy_view` for an active reference already read (``active_ref``, or
+    its rider read with a bearer token: ADR 0056); None for none. No query when cached."""
     if ref is None:
         return None
     key = ref[:2]

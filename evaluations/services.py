@@ -594,12 +594,14 @@ def record_results(
     via: str | None = None,
     provenance: Mapping[str, Any] | None = None,
     indexed: bool = False,
+    policy: PolicyView | None = None,
 ) -> list[EvalResult]:
     """Validate every result, then store all of them in one transaction (or none).
 
     Items name their references by natural key (``model`` slug, ``checkpoint`` name,
     ``metric`` key). ``provenance`` is merged under each item's own. With ``indexed`` the
-    error fields carry the item's position: ``results[3].value``.
+    error fields carry the item's position: ``results[3].value``. ``policy``: the active
+    policy as the caller read it (with its token, ADR 0056); read here when not given.
     """
     if source not in EvalResult.Source.values:
         raise ValueError(f"unknown source {source!r}")
@@ -609,7 +611,7 @@ def record_results(
         )
     if not items:
         raise field_error("results", "No results given.")
-    policy = require_policy()
+    policy = policy or require_policy()
     lookup = Lookup.load(items)
     rows = []
     for index, item in enumerate(items):

@@ -11,7 +11,8 @@ by ``policies/migrations/0002_freeze_guards.py`` refuse it for any other client
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar, cast
 
 from django.conf import settings
 from django.db import models
@@ -20,8 +21,10 @@ from django.utils import timezone
 
 from audit.models import AppendOnlyModel
 from core.authority import signing_title
+from core.models import Rider
 from policies import rules
 from rsp_portal.authz import can
+from rsp_portal.rows import sql_per_vendor
 
 
 class FrozenPolicyError(Exception):
@@ -67,26 +70,37 @@ class PolicyVersionQuerySet(models.QuerySet["PolicyVersion"]):
         return self.select_related("created_by", "activated_by").order_by("-created_at", "-pk")
 
 
-_ACTIVE_REF_SQL: dict[str, str] = {}
-
-
 def active_ref() -> tuple[int, str, str] | None:
     """``(id, content hash, status)`` of the active version, or None, in one statement built
     once (the hot paths key their caches of immutable versions by it; no ORM compilation)."""
     from django.db import connection
 
-    sql = _ACTIVE_REF_SQL.get(connection.vendor)
-    if sql is None:
-        q = connection.ops.quote_name
-        sql = _ACTIVE_REF_SQL[connection.vendor] = (
-            f"SELECT {q('id')}, {q('content_sha256')}, {q('status')} "  # noqa: S608
-            f"FROM {q(PolicyVersion._meta.db_table)} WHERE {q('status')} = %s "
-            f"ORDER BY {q('created_at')} DESC, {q('id')} DESC LIMIT 1"
-        )  # table and column names from _meta; the value is a parameter
     with connection.cursor() as cursor:
-        cursor.execute(sql, [PolicyVersion.Status.ACTIVE])
-        row = cursor.fetchone()
-    return (int(row[0]), str(row[1]), str(row[2])) if row is not None else None
+        cursor.execute(_active_ref_sql(), [PolicyVersion.Status.ACTIVE])
+        return ref_of(cursor.fetchone())
+
+
+def active_ref_rider() -> Rider:
+    """:func:`active_ref` as a rider of the bearer token's statement (ADR 0056): a write that
+    checks its input against the active policy reads it with the token; :func:`ref_of` reads
+    its three columns."""
+    return Rider(_active_ref_sql(), (PolicyVersion.Status.ACTIVE,), width=3)
+
+
+def ref_of(row: Sequence[object] | None) -> tuple[int, str, str] | None:
+    """The active reference in a row read by :func:`active_ref`'s statement (NULLs: none)."""
+    if row is None or row[0] is None:
+        return None
+    return int(cast("int", row[0])), str(row[1]), str(row[2])
+
+
+@sql_per_vendor
+def _active_ref_sql(q: Callable[[str], str]) -> str:
+    return (
+        f"SELECT {q('id')}, {q('content_sha256')}, {q('status')} "  # noqa: S608
+        f"FROM {q(PolicyVersion._meta.db_table)} WHERE {q('status')} = %s "
+        f"ORDER BY {q('created_at')} DESC, {q('id')} DESC LIMIT 1"
+    )  # table and column names from _meta; the value is a parameter
 
 
 class PolicyVersion(models.Model):

@@ -25,6 +25,20 @@ Converter = Callable[..., object]
 M = TypeVar("M", bound=Model)
 
 
+def sql_per_vendor(build: Callable[[Callable[[str], str]], str]) -> Callable[[], str]:
+    """A statement's text as ``build(quote_name)`` writes it, built on first use once per
+    database vendor (``_meta`` is complete once the apps are loaded)."""
+    built: dict[str, str] = {}
+
+    def text() -> str:
+        found = built.get(connection.vendor)
+        if found is None:
+            found = built[connection.vendor] = build(connection.ops.quote_name)
+        return found
+
+    return text
+
+
 class Columns(Generic[M]):
     """Some concrete fields of a model under a table alias in a SELECT."""
 

@@ -16,12 +16,15 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.authentication import authenticators_with, ridden
 from core.events import ask
+from core.models import Rider
 from evaluations import corrections, import_service, importers, lineage, services, triggers
 from evaluations.api.parsers import EvidenceJSONParser
 from evaluations.api.serializers import (
@@ -50,9 +53,18 @@ from evaluations.api.serializers import (
     result_rows,
 )
 from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping, PendingCorrection
+from evaluations.policy import PolicyView, policy_view
+from policies.models import active_ref_rider, ref_of
 from rsp_portal.api import via_for
 from rsp_portal.filters import PrebuiltFilterBackend, StrictBooleanFilter
-from rsp_portal.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from rsp_portal.idempotency import (
+    IDEMPOTENCY_PARAMETER,
+    Answer,
+    Unread,
+    idempotent,
+    key_rider,
+    ridden_answer,
+)
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -65,7 +77,33 @@ def _model(slug: str) -> AIModel:
     return get_object_or_404(AIModel, slug=slug)
 
 
-# --- Models --------------------------------------------------------------------------------
+def _result_write_rider(request: Request) -> Rider | None:
+    """A result write reads, in its bearer token's statement (ADR 0056), the active policy
+    it checks the results against and its ``Idempotency-Key``'s stored answer: two round
+    trips fewer. A session's request reads them on its own."""
+    if request.method != "POST":
+        return None
+    policy = active_ref_rider()
+    keyed = key_rider(request)
+    return policy if keyed is None else policy.beside(keyed)
+
+
+class _ResultWrite:
+    """The views whose POST writes results (:func:`_result_write_rider`)."""
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        return authenticators_with(_result_write_rider)
+
+    @staticmethod
+    def ridden_policy(request: Request) -> PolicyView | None:
+        """The active policy read with the token; None when not read (or none is active:
+        the write then reads it again, and refuses)."""
+        found = ridden(request)
+        return None if found is None else policy_view(ref_of(found[1][:3]))
+
+    @staticmethod
+    def ridden_answer(request: Request) -> Answer | Unread | None:
+        return ridden_answer(request, start=3)
 
 
 class ModelList(generics.ListAPIView[AIModel]):
@@ -197,7 +235,7 @@ def _results_template() -> QuerySet[EvalResult]:
     return EvalResult.objects.for_display().with_is_current().order_by("-recorded_at", "-id")
 
 
-class ResultList(generics.ListAPIView[EvalResult]):
+class ResultList(_ResultWrite, generics.ListAPIView[EvalResult]):
     """Results, newest first (filters: model, checkpoint, metric, source, current).
 
     POST records one result and honours ``Idempotency-Key``.
@@ -234,13 +272,14 @@ class ResultList(generics.ListAPIView[EvalResult]):
                 request.user,
                 EvalResult.Source.API,
                 via=via_for(request),
+                policy=self.ridden_policy(request),
             )
             return status.HTTP_201_CREATED, result_of(result)
 
-        return idempotent(request, effect)
+        return idempotent(request, effect, self.ridden_answer(request))
 
 
-class ResultBulk(APIView):
+class ResultBulk(_ResultWrite, APIView):
     """``{"results": [...]}``: all stored or none; errors name the index (``results[3].value``)."""
 
     actions = {"POST": "evidence.report"}
@@ -263,13 +302,14 @@ class ResultBulk(APIView):
                 EvalResult.Source.API,
                 via=via_for(request),
                 indexed=True,
+                policy=self.ridden_policy(request),
             )
             return status.HTTP_201_CREATED, {
                 "created": len(created),
                 "results": [result_of(result) for result in created],
             }
 
-        return idempotent(request, effect)
+        return idempotent(request, effect, self.ridden_answer(request))
 
 
 class ResultCorrect(APIView):

@@ -12,15 +12,22 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, serializers, status
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.authentication import authenticators_with
 from core.models import User
 from evaluations.models import AIModel, Checkpoint
 from rsp_portal.api import via_for
 from rsp_portal.authz import can
-from rsp_portal.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from rsp_portal.idempotency import (
+    IDEMPOTENCY_PARAMETER,
+    idempotent,
+    key_rider,
+    ridden_answer,
+)
 from rsp_portal.parsers import FloatJSONParser
 from suites import services
 from suites.models import EvalSuite, SuiteRun, SuiteRunResult
@@ -162,6 +169,10 @@ class SuiteRunRequest(APIView):
     actions = {"POST": "suite.run"}
     parser_classes = [FloatJSONParser]
 
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        # The key's stored answer is read in the bearer token's statement (ADR 0056).
+        return authenticators_with(key_rider)
+
     @extend_schema(
         request=RunRequestSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
@@ -193,7 +204,7 @@ class SuiteRunRequest(APIView):
             )
             return status.HTTP_202_ACCEPTED, SuiteRunSerializer(run_queryset().get(pk=run.pk)).data
 
-        return idempotent(request, effect)
+        return idempotent(request, effect, ridden_answer(request))
 
 
 class RunDetail(generics.RetrieveAPIView[SuiteRun]):

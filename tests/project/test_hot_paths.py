@@ -225,6 +225,11 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
     # the watermark nor writes a summary row.
     assert not any(q["sql"].lstrip().startswith("SELECT 'r'") for q in sent.captured_queries)
     assert not any('"evaluations_evidencesummary" ' in q["sql"] for q in sent.captured_queries)
+    # The active policy is read in the token's statement (ADR 0056), not by a query of its own.
+    assert not any(
+        "policies_policyversion" in q["sql"] and "core_apitoken" not in q["sql"]
+        for q in sent.captured_queries
+    )
     if connection.vendor == "postgresql":
         # The token's statement, the checkpoint's lookup and the family's claim are planned
         # once per connection (ADR 0047, 0049, 0055).
@@ -232,13 +237,14 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
         assert len(executed) == 3, executed
 
 
-def test_a_keyed_result_post_adds_four_statements(pipeline, django_assert_num_queries):
-    """With an ``Idempotency-Key`` (as the bench and the client send it), the key's row is
-    inserted unless taken (one ``INSERT … ON CONFLICT DO NOTHING``, no read first and no
-    savepoint of its own, ADR 0047; was four) and its answer stored (one ``UPDATE``); its
-    transaction holds the write's, which takes no savepoint inside it (ADR 0049). In a test the
-    key's transaction is itself a savepoint (2); in production it is the request's.
-    A retry reads the stored answer back."""
+def test_a_keyed_result_post_adds_three_statements(pipeline, django_assert_num_queries):
+    """With an ``Idempotency-Key`` (as the bench and the client send it), the key's stored
+    answer is looked for in the token's statement, and the key's row is inserted with its
+    answer after the write, unless taken (one ``INSERT … ON CONFLICT DO NOTHING``, ADR 0056;
+    was an insert first and an ``UPDATE`` after); its transaction holds the write's, which
+    takes no savepoint inside it (ADR 0049). In a test the key's transaction is itself a
+    savepoint (2); in production it is the request's. A retry finds the stored answer in the
+    token's statement and runs nothing else."""
     activate_default_policy()
     model = make_model()
     client = bearer(pipeline)
@@ -253,11 +259,11 @@ def test_a_keyed_result_post_adds_four_statements(pipeline, django_assert_num_qu
         )
 
     assert post(0.1, "warm").status_code == 201
-    with django_assert_num_queries(RESULT_POST_BUDGET + 4):
+    with django_assert_num_queries(RESULT_POST_BUDGET + 3):
         first = post(0.11, "k-1")
     assert first.status_code == 201
-    # Token, the key's insert (taken), the stored answer; in the test's savepoint (2).
-    with django_assert_num_queries(5):
+    # The token's statement, which carries the stored answer.
+    with django_assert_num_queries(1):
         again = post(0.11, "k-1")
     assert again.status_code == 201 and again.content == first.content
     assert again["Idempotent-Replayed"] == "true"
@@ -396,10 +402,11 @@ def test_the_workers_recomputation_after_a_post_has_a_fixed_budget_for_the_famil
 # since ADR 0047; 15 (+2) since ADR 0049; 16 (+2) with ADR 0050's lock; 11 since the gate
 # is the worker's (ADR 0052; no savepoint in a test any more: the gate's transaction is gone);
 # 10 since one statement lists the family and locks its states; 7 since the summary is the
-# worker's and the lock counts the owed write (ADR 0055).
+# worker's and the lock counts the owed write (ADR 0055); 6 since the active policy is read in
+# the token's statement (ADR 0056).
 # SQLite: the family is locked and its states updated in two statements, and the audit head
 # is advanced by a statement of its own (2 more).
-RESULT_POST_BUDGET = 7 if connection.vendor == "postgresql" else 9
+RESULT_POST_BUDGET = 6 if connection.vendor == "postgresql" else 8
 # The worker's recomputation after result writes (``settle_gates`` runs what it runs): the
 # pending message listed (1, the test helper's own); the outbox claim (2) and its success
 # (1); the request cleared (1); the model (1); the summary's fold (ADR 0055), in its own
