@@ -499,12 +499,16 @@ class OutboxMessage(models.Model):
 class IdempotencyRecord(models.Model):
     """The stored answer to a POST sent with an ``Idempotency-Key``, replayed on retries."""
 
-    user = models.ForeignKey("core.User", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (user, key) index starts with it (ADR 0056).
+    user = models.ForeignKey(
+        "core.User", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=500)
     request_sha256 = models.CharField(max_length=64)
-    response_code = models.PositiveSmallIntegerField(default=0)  # 0 while in flight
+    # The answer's status, inserted with the answer in one statement (ADR 0056).
+    response_code = models.PositiveSmallIntegerField(default=0)
     # The response as JSON text, not a JSON column: PostgreSQL's jsonb reorders object keys, and
     # a replay must answer byte for byte what the first request got.
     response_body = models.TextField(blank=True, default="")

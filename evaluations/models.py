@@ -173,8 +173,15 @@ class EvalResult(AppendOnlyModel):
         # ``external_body``; recorded here through the API or the browser.
         EXTERNAL = "external", "Outside body"
 
-    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="results")
-    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="results")
+    # No index of their own on the foreign keys: the composite indexes below start with
+    # ``model`` and ``checkpoint``, and ``result_superseded_once`` is ``supersedes``' index.
+    # Every result write paid for the three duplicates (ADR 0056).
+    model = models.ForeignKey(
+        AIModel, on_delete=models.PROTECT, related_name="results", db_index=False
+    )
+    checkpoint = models.ForeignKey(
+        Checkpoint, on_delete=models.PROTECT, related_name="results", db_index=False
+    )
     metric_key = models.CharField(max_length=100)
     value = models.FloatField()
     stderr = models.FloatField(null=True, blank=True)
@@ -195,7 +202,12 @@ class EvalResult(AppendOnlyModel):
     notes = models.TextField(blank=True)
     evidence_url = models.URLField(max_length=500, blank=True)
     supersedes = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_by",
+        db_index=False,
     )
     correction_reason = models.TextField(blank=True)
     # When the evaluation ran (a log's own date for imports); freshness checks use it.

@@ -145,6 +145,45 @@ def test_the_head_moves_only_onto_the_entries_that_continue_it(size, which):
     assert LogHead.objects.get(pk=1).size == 3
 
 
+def _loose_entry(seq: int, prev: str) -> str:
+    """An entry inserted at ``seq`` without advancing the head (an INSERT is allowed); its
+    leaf hash."""
+    leaf = f"{seq:064x}"
+    base = AuditEntry.objects.get(seq=0)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditentry (seq, prev, leaf_hash, body, ts, actor, action, "
+            "object_type, object_id, model_slug) SELECT %s, %s, %s, body, ts, actor, action, "
+            "object_type, object_id, model_slug FROM audit_auditentry WHERE id = %s",
+            [seq, prev, leaf, base.pk],
+        )
+    return leaf
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_head_cannot_advance_over_a_missing_entry():
+    """Several entries at once: the first continues the head and the last has the new hash,
+    but one between them is missing. Only the guard's count sees it."""
+    _append(3)
+    head = LogHead.objects.get(pk=1)
+    _loose_entry(3, head.head_hash)
+    last = _loose_entry(5, "f" * 64)  # seq 4 is missing
+    with pytest.raises(DatabaseError, match="only advance"):
+        _head_update("UPDATE audit_loghead SET size = %s, head_hash = %s", [6, last])
+    assert LogHead.objects.get(pk=1).size == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_head_cannot_advance_by_one_onto_an_entry_that_does_not_continue_it():
+    """One entry: it must both continue the head and carry the new hash (the guard skips
+    its count here, ADR 0056)."""
+    _append(3)
+    stray = _loose_entry(3, "e" * 64)
+    with pytest.raises(DatabaseError, match="only advance"):
+        _head_update("UPDATE audit_loghead SET size = %s, head_hash = %s", [4, stray])
+    assert LogHead.objects.get(pk=1).size == 3
+
+
 @pytest.mark.django_db
 def test_a_batch_appends_in_a_constant_number_of_queries():
     """Lock the head, insert the entries, one UPDATE of the head: the same for 2 and 50."""
