@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import itertools
 import json
 import os
 import platform
@@ -360,7 +361,9 @@ def render(report: dict[str, Any]) -> str:
         f"{cfg['seconds']} s per run, median of {cfg['runs']} runs",
         "",
         "Ratios are app rps / baseline rps, both measured in this run: each app run is divided by "
-        "the baseline run of the same round, and the median of those ratios is shown (min-max "
+        "its baseline's rate interpolated at the middle of the app run, between the baseline "
+        "runs just before and after it (each round measures the baselines first, and a closing "
+        "run of each follows the last round), and the median of those ratios is shown (min-max "
         "in brackets); the last column divides medians. Baselines: `/pk/` is one "
         "indexed-row SELECT in a plain JsonResponse view; `list` a DRF page of 50 ten-field rows "
         "(COUNT + LIMIT) out of 10,000; `create` a DRF ModelSerializer POST (one INSERT). "
@@ -468,6 +471,26 @@ def parse_args() -> argparse.Namespace:
     if args.smoke:
         args.seconds, args.runs, args.warmup, args.no_scale = 3, 1, 0, True
     return args
+
+
+def baseline_at(runs: list[Sample], times: list[float], at: float) -> float:
+    """A baseline's rate at the moment ``at``, interpolated between the runs measured just
+    before and just after it (the nearest run's rate outside them).
+
+    The machine's speed drifts during a run: a bench on a shared VM saw the bare create fall
+    from 732 to 469 rps over its three write rounds. A round measures the baseline first and
+    the app's endpoints after it, so dividing by the same round's baseline run credited the
+    drift to the app, against it when the machine slows and for it when it speeds up. Each
+    app run is instead divided by its baseline as interpolated at the app run's own middle,
+    between two baseline runs around it (a closing run after the last round gives the last
+    ones theirs)."""
+    points = sorted(zip(times, (run.rps for run in runs), strict=True))
+    if at <= points[0][0]:
+        return points[0][1]
+    for (t0, r0), (t1, r1) in itertools.pairwise(points):
+        if at <= t1:
+            return r0 + (r1 - r0) * (at - t0) / (t1 - t0)
+    return points[-1][1]
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -673,21 +696,33 @@ def bench(
 
     loader = run_wrk if load_tool == "wrk" else run_python_load
     samples: dict[str, list[Sample]] = {ep.key: [] for ep in eps}
+    # When each run was measured (the middle of its load, monotonic seconds).
+    times: dict[str, list[float]] = {ep.key: [] for ep in eps}
+
+    def measure(ep: Endpoint, run: str) -> None:
+        started = time.monotonic()
+        sample = loader(ports[ep.server], ep, args.seconds, workdir)
+        times[ep.key].append((started + time.monotonic()) / 2)
+        samples[ep.key].append(sample)
+        log(
+            f"{ep.label}: {sample.rps:,.0f} rps, p50 {sample.p50_ms:.2f} ms, "
+            f"p99 {sample.p99_ms:.2f} ms, errors {sample.errors} ({run})"
+        )
+
     # Reads are interleaved round by round so that a noisy minute hits app and baseline alike;
     # writes come after all reads because they grow the tables the reads look at.
     for group in ([ep for ep in eps if not ep.write], [ep for ep in eps if ep.write]):
         for round_no in range(args.runs):
             for ep in group:
-                port = ports[ep.server]
                 if round_no == 0 and args.warmup > 0:
-                    loader(port, ep, args.warmup, workdir)
-                sample = loader(port, ep, args.seconds, workdir)
-                samples[ep.key].append(sample)
-                log(
-                    f"{ep.label}: {sample.rps:,.0f} rps, p50 {sample.p50_ms:.2f} ms, "
-                    f"p99 {sample.p99_ms:.2f} ms, errors {sample.errors} "
-                    f"(run {round_no + 1}/{args.runs})"
-                )
+                    loader(ports[ep.server], ep, args.warmup, workdir)
+                measure(ep, f"run {round_no + 1}/{args.runs}")
+        # A closing run of each baseline the group compares against, so that every app run
+        # lies between two runs of its baseline (see ``baseline_at``).
+        compared = {ep.compare for ep in group}
+        for ep in group:
+            if ep.key in compared:
+                measure(ep, "closing run")
 
     # The worker kept up: every gate the writes left behind is stored again (ADR 0052).
     gates_settled = json.loads(
@@ -717,11 +752,11 @@ def bench(
         if ep.compare:
             other = next(e for e in eps if e.key == ep.compare)
             row["compare"] = f"{other.method} {other.path}"
-            # Paired: each run against the baseline run of the same round, then the median.
+            # Paired: each run against its baseline's rate at the same moment, then the median.
             paired = [
-                mine.rps / theirs.rps
-                for mine, theirs in zip(samples[ep.key], samples[ep.compare], strict=True)
-                if theirs.rps > 0
+                mine.rps / theirs
+                for mine, at in zip(samples[ep.key], times[ep.key], strict=True)
+                if (theirs := baseline_at(samples[ep.compare], times[ep.compare], at)) > 0
             ]
             row["ratio"] = statistics.median(paired) if paired else 0.0
             row["ratio_min"] = min(paired, default=0.0)
