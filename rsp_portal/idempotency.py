@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, cast
@@ -175,11 +176,15 @@ def idempotent(
     request: Request,
     effect: Callable[[], tuple[int, Any]],
     known: Answer | Unread | None = Unread.UNREAD,
+    within: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> Response:
     """Run ``effect`` (returning status and JSON body) at most once per user and key.
 
     ``known``: the key's stored answer (or None) as the caller read it with the token
-    (:func:`key_rider`); looked for here when unread."""
+    (:func:`key_rider`); looked for here when unread. ``within``: a context the effect and
+    the key's row run in, inside their transaction: ``audit.batch``, so that the effect's
+    audit entries are appended after the key's row, and the log head's lock, which every
+    audited write waits for, is not held through the key's round trip (ADR 0056)."""
     key = _key(request)
     if key is None:
         code, body = effect()
@@ -197,7 +202,7 @@ def idempotent(
         request_sha256=fingerprint,
     )
     try:
-        with transaction.atomic():
+        with transaction.atomic(), within():
             code, body = effect()
             record.response_code = code
             record.response_body = json.dumps(body, cls=DjangoJSONEncoder)

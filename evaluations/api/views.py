@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import audit
 from core.authentication import authenticators_with, ridden
 from core.events import ask
 from core.models import Rider
@@ -276,7 +277,7 @@ class ResultList(_ResultWrite, generics.ListAPIView[EvalResult]):
             )
             return status.HTTP_201_CREATED, result_of(result)
 
-        return idempotent(request, effect, self.ridden_answer(request))
+        return idempotent(request, effect, self.ridden_answer(request), within=audit.batch)
 
 
 class ResultBulk(_ResultWrite, APIView):
@@ -309,7 +310,7 @@ class ResultBulk(_ResultWrite, APIView):
                 "results": [result_of(result) for result in created],
             }
 
-        return idempotent(request, effect, self.ridden_answer(request))
+        return idempotent(request, effect, self.ridden_answer(request), within=audit.batch)
 
 
 class ResultCorrect(APIView):

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+import audit
 from core.authentication import authenticators_with
 from core.models import User
 from evaluations.models import AIModel, Checkpoint
@@ -204,7 +205,7 @@ class SuiteRunRequest(APIView):
             )
             return status.HTTP_202_ACCEPTED, SuiteRunSerializer(run_queryset().get(pk=run.pk)).data
 
-        return idempotent(request, effect, ridden_answer(request))
+        return idempotent(request, effect, ridden_answer(request), within=audit.batch)
 
 
 class RunDetail(generics.RetrieveAPIView[SuiteRun]):
