@@ -358,7 +358,8 @@ def render(report: dict[str, Any]) -> str:
         "absolute numbers do not).",
         "",
         f"## HTTP: gunicorn sync x{cfg['workers']}, {cfg['connections']} connections, "
-        f"{cfg['seconds']} s per run, median of {cfg['runs']} runs",
+        f"{cfg['seconds']} s per run, median of {cfg['runs']} runs (a baseline: one closing run "
+        "more)",
         "",
         "Ratios are app rps / baseline rps, both measured in this run: each app run is divided by "
         "its baseline's rate interpolated at the middle of the app run, between the baseline "

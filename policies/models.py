@@ -80,11 +80,15 @@ def active_ref() -> tuple[int, str, str] | None:
         return ref_of(cursor.fetchone())
 
 
+#: The columns :func:`active_ref`'s statement reads (id, content hash, status).
+ACTIVE_REF_WIDTH = 3
+
+
 def active_ref_rider() -> Rider:
     """:func:`active_ref` as a rider of the bearer token's statement (ADR 0056): a write that
     checks its input against the active policy reads it with the token; :func:`ref_of` reads
     its three columns."""
-    return Rider(_active_ref_sql(), (PolicyVersion.Status.ACTIVE,), width=3)
+    return Rider(_active_ref_sql(), (PolicyVersion.Status.ACTIVE,), width=ACTIVE_REF_WIDTH)
 
 
 def ref_of(row: Sequence[object] | None) -> tuple[int, str, str] | None:

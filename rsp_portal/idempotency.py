@@ -109,6 +109,10 @@ def _answer_sql(q: Callable[[str], str]) -> str:
     )  # table and column names from _meta; values are parameters
 
 
+#: The columns of a key's stored answer (fingerprint, status, body).
+ANSWER_WIDTH = 3
+
+
 def key_rider(request: Request) -> Rider | None:
     """The stored answer to ``request``'s key, as a rider of its bearer token's statement
     (ADR 0056): the row of the key and of the token's user; :func:`ridden_answer` reads its
@@ -122,7 +126,7 @@ def key_rider(request: Request) -> Rider | None:
     parts = split_token(text) if text is not None else None
     if key is None or parts is None:
         return None
-    return Rider(_answer_sql(), (key, parts[0]), width=3)
+    return Rider(_answer_sql(), (key, parts[0]), width=ANSWER_WIDTH)
 
 
 def ridden_answer(request: Request, start: int = 0) -> Answer | Unread | None:
@@ -130,9 +134,9 @@ def ridden_answer(request: Request, start: int = 0) -> Answer | Unread | None:
     the row's columns from ``start`` (after another rider's, read beside it); UNREAD when it
     was not read with the token (a session, no key)."""
     found = ridden(request)
-    if found is None or len(found[1]) < start + 3:
+    if found is None or len(found[1]) < start + ANSWER_WIDTH:
         return Unread.UNREAD
-    row = found[1][start : start + 3]
+    row = found[1][start : start + ANSWER_WIDTH]
     if row[0] is None:
         return None
     return Answer(str(row[0]), int(cast("int", row[1])), str(row[2]))

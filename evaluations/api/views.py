@@ -55,7 +55,7 @@ from evaluations.api.serializers import (
 )
 from evaluations.models import AIModel, Checkpoint, EvalResult, MetricMapping, PendingCorrection
 from evaluations.policy import PolicyView, policy_view
-from policies.models import active_ref_rider, ref_of
+from policies.models import ACTIVE_REF_WIDTH, active_ref_rider, ref_of
 from rsp_portal.api import via_for
 from rsp_portal.filters import PrebuiltFilterBackend, StrictBooleanFilter
 from rsp_portal.idempotency import (
@@ -100,11 +100,11 @@ class _ResultWrite:
         """The active policy read with the token; None when not read (or none is active:
         the write then reads it again, and refuses)."""
         found = ridden(request)
-        return None if found is None else policy_view(ref_of(found[1][:3]))
+        return None if found is None else policy_view(ref_of(found[1][:ACTIVE_REF_WIDTH]))
 
     @staticmethod
     def ridden_answer(request: Request) -> Answer | Unread | None:
-        return ridden_answer(request, start=3)
+        return ridden_answer(request, start=ACTIVE_REF_WIDTH)
 
 
 class ModelList(generics.ListAPIView[AIModel]):
