@@ -116,7 +116,13 @@ def env_database(
             f"Environment variable {name}: only postgres:// and sqlite:// URLs are supported, "
             f"got {value.split(':', 1)[0]!r}."
         )
+    if engine == "django.db.backends.postgresql":
+        config["ENGINE"] = POSTGRESQL_ENGINE
     return config
+
+
+#: Django's PostgreSQL backend with a health check that needs no round trip (ADR 0057).
+POSTGRESQL_ENGINE = "rsp_portal.postgresql"
 
 
 def env_url(

@@ -298,6 +298,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY_TIMEOUT}
 CELERY_VISIBILITY_TIMEOUT = _VISIBILITY_TIMEOUT
+# Celery's Django fix-up closes the database connection before and after every task unless
+# told to reuse it, and each task then starts a new PostgreSQL session (a process, cold caches,
+# its statements planned again). The worker keeps its connection as a web process does (ADR
+# 0057): closed when older than CONN_MAX_AGE or unusable, checked at each task's start and end
+# (``rsp_portal.celery``); the fix-up still closes it after this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Audit trail: sign a checkpoint every 5 minutes when the log grew (governance also asks for one

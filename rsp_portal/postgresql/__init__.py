@@ -1,0 +1,1 @@
+"""The project's PostgreSQL backend: Django's, with a health check that needs no round trip."""
