@@ -169,9 +169,17 @@ def assemble_body(entry: _Prepared, *, origin_json: str, seq: int, prev: str, ts
     object is its sorted members' encodings joined). A test holds it equal to ``entry_body``.
     """
     return (
+        body_prefix(entry, origin_json)
+        + (f'"prev":"{prev}","seq":{seq},"ts":"{ts}","v":{BODY_VERSION}}}').encode()
+    )
+
+
+def body_prefix(entry: _Prepared, origin_json: str) -> bytes:
+    """The body's members before ``prev``: all that is known before the log head is read.
+    PostgreSQL appends the rest under the head's lock (``audit_append``, ADR 0057)."""
+    return (
         f'{{"action":{_json_str(entry.action)},"actor":{entry.actor_json},'
         f'"data":{entry.data_json},"object":{entry.object_json},"origin":{origin_json},'
-        f'"prev":"{prev}","seq":{seq},"ts":"{ts}","v":{BODY_VERSION}}}'
     ).encode()
 
 
@@ -180,72 +188,86 @@ def _json_str(text: str) -> str:
 
 
 def _append(entries: list[_Prepared]) -> None:
-    """Lock the head, chain ``entries`` after it, insert them in one statement, advance it.
-
-    The head-row lock is held from here to commit, so callers prepare everything (the gate
-    included) before the append and commit right after it.
-    """
+    """Chain ``entries`` after the log head, insert them and advance the head, under the
+    head's lock (held to commit, so callers prepare everything, the gate included, before the
+    append and commit right after it)."""
     if not entries:
         return
     origin_json = _json_str(settings.AUDIT_ORIGIN)
+    if connection.vendor == "postgresql":
+        _append_in_database(entries, origin_json)
+        return
     head = _locked_head()
     now = timezone.now()
-    ts = rfc3339_utc(now)
-    seq = head.size
-    prev = head.head_hash
-    rows = []
-    for entry in entries:
-        body = assemble_body(entry, origin_json=origin_json, seq=seq, prev=prev, ts=ts)
-        digest = hashlib.sha256(b"\x00" + body).hexdigest()  # leaf_hash, RFC 6962
-        row = entry.instance
-        row.seq = seq
-        row.prev = prev
-        row.leaf_hash = digest
-        row.body = body
-        row.ts = now
-        for name, value in entry.columns.items():
-            setattr(row, name, value)
-        rows.append(row)
-        seq += 1
-        prev = digest
+    _chain(entries, origin_json, head.size, head.head_hash, now, None)
+    rows = [entry.instance for entry in entries]
     # One UPDATE for the batch: the head's guard trigger accepts it only onto the entries
     # just inserted (they continue the old head, none is missing, the hash is the last one's).
-    head.size = seq
-    head.head_hash = prev
-    if connection.vendor == "postgresql":
-        _insert_and_advance(rows, head)
-        return
+    head.size = rows[-1].seq + 1
+    head.head_hash = rows[-1].leaf_hash
     AuditEntry.objects.bulk_create(rows)
     head.save(update_fields=["size", "head_hash"])
 
 
-_ENTRY_FIELDS = [f for f in AuditEntry._meta.concrete_fields if not f.primary_key]
+def _chain(
+    entries: list[_Prepared],
+    origin_json: str,
+    seq: int,
+    prev: str,
+    now: dt.datetime,
+    hashes: list[str] | None,
+) -> None:
+    """Give each entry's instance its place after ``seq``/``prev``: its body, and its leaf
+    hash (computed here, or the ``hashes`` the database computed)."""
+    ts = rfc3339_utc(now)
+    for index, entry in enumerate(entries):
+        body = assemble_body(entry, origin_json=origin_json, seq=seq, prev=prev, ts=ts)
+        row = entry.instance
+        row.seq = seq
+        row.prev = prev
+        row.leaf_hash = (
+            hashlib.sha256(b"\x00" + body).hexdigest()  # leaf_hash, RFC 6962
+            if hashes is None
+            else hashes[index]
+        )
+        row.body = body
+        row.ts = now
+        for name, value in entry.columns.items():
+            setattr(row, name, value)
+        seq += 1
+        prev = row.leaf_hash
 
 
-def _insert_and_advance(rows: list[AuditEntry], head: LogHead) -> None:
-    """PostgreSQL: the entries' INSERT and the head's UPDATE in one round trip (two statements
-    in one string, run in order in the caller's transaction, so the head's guard trigger sees
-    the entries). The head lock is held from the head's read to commit; this spares one round
-    trip of that time. The entries' primary keys are not read back (nothing uses them)."""
-    q = connection.ops.quote_name
-    columns = ", ".join(q(f.column or f.attname) for f in _ENTRY_FIELDS)
-    one = "(" + ", ".join("%s" for _ in _ENTRY_FIELDS) + ")"
-    params: list[Any] = [
-        f.get_db_prep_save(getattr(row, f.attname), connection)
-        for row in rows
-        for f in _ENTRY_FIELDS
-    ]
-    params += [head.size, head.head_hash, head.pk]
-    sql = (
-        f"INSERT INTO {q(AuditEntry._meta.db_table)} ({columns}) "  # noqa: S608 (names from _meta)
-        f"VALUES {', '.join(one for _ in rows)}; "
-        f"UPDATE {q(LogHead._meta.db_table)} SET {q('size')} = %s, {q('head_hash')} = %s "
-        f"WHERE {q('id')} = %s"
-    )
+def _append_in_database(entries: list[_Prepared], origin_json: str) -> None:
+    """PostgreSQL: the head's read, the chain, the entries' INSERT and the head's advance in
+    one statement (``audit_append``, migration ``audit.0010``, ADR 0057), so the head's lock
+    is taken and held for no round trip of this process before its commit. The database
+    appends to each body its members from ``prev`` on and hashes it; the instances are then
+    filled in as the rows were stored. The time is taken before the head's lock, not under it
+    as SQLite's writer takes it: concurrent writers' entries may be out of time order by their
+    wait for the lock, and ``seq`` is the order."""
+    columns = [entry.columns for entry in entries]
+    # The writer's time, as the rest of the application takes it, just before the append.
+    now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    for row in rows:
-        row._state.adding = False  # stored: a later save() is refused as for any stored entry
+        cursor.execute(
+            "SELECT first_seq, first_prev, hashes "
+            "FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                [body_prefix(entry, origin_json) for entry in entries],
+                *([c[name] for c in columns] for name in _FILTER_COLUMNS),
+                BODY_VERSION,
+                now,
+                rfc3339_utc(now),
+            ],
+        )
+        seq, prev, hashes = cursor.fetchone()
+    _chain(entries, origin_json, seq, prev, now, hashes)
+    for entry in entries:
+        entry.instance._state.adding = False  # stored: a later save() is refused
+
+
+_FILTER_COLUMNS = ("actor", "action", "object_type", "object_id", "model_slug")
 
 
 @contextmanager

@@ -266,7 +266,7 @@ def test_a_keyed_result_post_adds_three_statements(pipeline, django_assert_num_q
     # audited write waits for) is not held through its round trip.
     sqls = [q["sql"] for q in keyed.captured_queries]
     key_insert = next(i for i, q in enumerate(sqls) if "evaluations_idempotencyrecord" in q)
-    head_lock = next(i for i, q in enumerate(sqls) if "audit_loghead" in q)
+    head_lock = next(i for i, q in enumerate(sqls) if takes_the_log_head(q))
     assert key_insert < head_lock, sqls
     # The token's statement, which carries the stored answer.
     with django_assert_num_queries(1):
@@ -393,12 +393,13 @@ def test_the_workers_recomputation_after_a_post_has_a_fixed_budget_for_the_famil
         assert not GateState.objects.filter(evidence_seq=0).exists()  # every member stored
 
 
-# Expect 7 queries on PostgreSQL. Before the write: the token with its user and roles (1,
-# precompiled); the active policy's id and hash (1: its metrics and indicators are cached per
-# version); the checkpoint with its model for validation (1). The write: the model's family (a
-# recursive statement) with its summary states locked, one more owed write counted on each and
-# the gate asked for, in one statement (1); the INSERT (1); the audit append: lock the head,
-# then INSERT the entries and advance the head in one round trip (2). Three of them are planned
+# Expect 5 queries on PostgreSQL. Before the write: the token with its user and roles, the
+# active policy's id and hash (its metrics and indicators are cached per version) and, with a
+# key, the key's stored answer (1, precompiled: ADR 0056); the checkpoint with its model for
+# validation (1). The write: the model's family (a recursive statement) with its summary states
+# locked, one more owed write counted on each and the gate asked for, in one statement (1); the
+# INSERT (1); the audit append, in which the database locks the head, chains and inserts the
+# entries and advances the head (1, ``audit_append``: ADR 0057). Three of them are planned
 # once per connection (ADR 0047, 0049, 0055). The summary is folded by the worker (ADR 0055).
 # The first write of a burst adds the outbox row that asks the worker for the gate (1) and,
 # after the commit, the send (1, not run in a test). The write takes no savepoint inside a
@@ -409,10 +410,10 @@ def test_the_workers_recomputation_after_a_post_has_a_fixed_budget_for_the_famil
 # is the worker's (ADR 0052; no savepoint in a test any more: the gate's transaction is gone);
 # 10 since one statement lists the family and locks its states; 7 since the summary is the
 # worker's and the lock counts the owed write (ADR 0055); 6 since the active policy is read in
-# the token's statement (ADR 0056).
+# the token's statement (ADR 0056); 5 since the append is one statement (ADR 0057).
 # SQLite: the family is locked and its states updated in two statements, and the audit head
-# is advanced by a statement of its own (2 more).
-RESULT_POST_BUDGET = 6 if connection.vendor == "postgresql" else 8
+# is locked, and then advanced, by statements of their own (3 more).
+RESULT_POST_BUDGET = 5 if connection.vendor == "postgresql" else 8
 # The worker's recomputation after result writes (``settle_gates`` runs what it runs): the
 # pending message listed (1, the test helper's own); the outbox claim (2) and its success
 # (1); the request cleared (1); the model (1); the summary's fold (ADR 0055), in its own
@@ -537,6 +538,11 @@ def test_a_stored_results_body_is_the_serializers_representation(pipeline, zone)
     assert result_of(corrected)["supersedes"] == created[0].pk
 
 
+def takes_the_log_head(sql: str) -> bool:
+    """The head's locking read, or PostgreSQL's ``audit_append``, which takes it (ADR 0057)."""
+    return "audit_loghead" in sql or "audit_append(" in sql
+
+
 def test_a_prepared_entry_encodes_to_the_verifiers_canonical_body():
     from django.conf import settings
 
@@ -577,7 +583,7 @@ def test_a_batch_takes_the_log_head_lock_only_when_it_appends():
             audit.record("bench.two", ("bench", "2"), {"model": "atlas"}, "worker")
             assert not any("audit_" in sql for sql in seen)
             assert _local.pending is not None and len(_local.pending) == 2
-        assert any("audit_loghead" in sql for sql in seen)
+        assert any(takes_the_log_head(sql) for sql in seen)
     entries = list(AuditEntry.objects.order_by("-seq")[:2])
     assert [e.action for e in entries] == ["bench.two", "bench.one"]
     assert entries[0].prev == entries[1].leaf_hash
