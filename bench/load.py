@@ -98,6 +98,8 @@ class Sample:
     p99_ms: float
     requests: int
     errors: int  # non-2xx responses and socket errors
+    # CPU per request by part (bench/machine.py), filled in by the caller around the run.
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

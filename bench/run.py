@@ -23,11 +23,9 @@ Results: markdown on stdout and in ``var/bench/results-<timestamp>.md`` plus ``.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import itertools
 import json
 import os
-import platform
 import secrets
 import shutil
 import signal
@@ -42,7 +40,8 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import report as issue_report  # bench/report.py (the script's directory is on sys.path)
+import machine  # bench/machine.py (the script's directory is on sys.path)
+import report as issue_report  # bench/report.py
 from load import (  # bench/load.py
     CONNECTIONS,
     THREADS,
@@ -295,50 +294,6 @@ def run_step(argv: list[str], *, env: dict[str, str], cwd: Path, what: str) -> s
     return done.stdout
 
 
-def machine_info(dbs: Databases, load_tool: str) -> dict[str, Any]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gb = 0.0
-    with open("/proc/meminfo") as info:
-        for line in info:
-            if line.startswith("MemTotal"):
-                mem_gb = int(line.split()[1]) / 1024 / 1024
-    os_name = platform.platform()
-    with open("/etc/os-release") as release:
-        for line in release:
-            if line.startswith("PRETTY_NAME="):
-                os_name = line.split("=", 1)[1].strip().strip('"')
-
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "-"
-
-    if load_tool == "wrk":
-        first = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-        tool = (first.stdout or first.stderr).splitlines()[0].split(" Copyright")[0]
-    else:
-        tool = "python threads (wrk not installed)"
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gb": round(mem_gb, 1),
-        "os": os_name,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "django": version("Django"),
-        "djangorestframework": version("djangorestframework"),
-        "gunicorn": version("gunicorn"),
-        "database": dbs.server_version(),
-        "load_tool": tool,
-    }
-
-
 def pct(value: float) -> str:
     return f"{value * 100:.0f} %"
 
@@ -389,6 +344,7 @@ def render(report: dict[str, Any]) -> str:
             f"{row['rps_max']:,.0f}) | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
             f"{row['errors']} | {versus} | {row.get('target') or '-'} | {vs_pk} |"
         )
+    lines += machine.render_cpu(http_rows)
     micro = report["micro"]
     bare = micro["bare"]
     denominator = bare["canonical_json_chain"]["median"]
@@ -701,8 +657,10 @@ def bench(
     times: dict[str, list[float]] = {ep.key: [] for ep in eps}
 
     def measure(ep: Endpoint, run: str) -> None:
-        started = time.monotonic()
+        groups = {"web": servers[ep.server].pid, "worker": servers["worker"].pid}
+        started, cpu = time.monotonic(), machine.cpu_seconds(groups)
         sample = loader(ports[ep.server], ep, args.seconds, workdir)
+        sample.cpu_ms = machine.per_request(cpu, machine.cpu_seconds(groups), sample.requests)
         times[ep.key].append((started + time.monotonic()) / 2)
         samples[ep.key].append(sample)
         log(
@@ -746,7 +704,9 @@ def bench(
             "label": ep.label,
             "compare": "",
             "target": ep.target,
+            "compare_key": ep.compare,
             **summarise(samples[ep.key]),
+            "cpu_ms": machine.median_cpu([s.cpu_ms for s in samples[ep.key]]),
         }
         rows.append(row)
     for ep, row in zip(eps, rows, strict=True):
@@ -765,7 +725,7 @@ def bench(
 
     return {
         "started": stamp,
-        "machine": machine_info(dbs, load_tool),
+        "machine": machine.machine_info(dbs.server_version(), load_tool),
         "config": {
             "workers": workers,
             "worker_class": "sync",

@@ -1,0 +1,74 @@
+"""``make bench`` reads the CPU each part spends per request (``bench/machine.py``)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def machine() -> Any:
+    sys.path.insert(0, str(BENCH))  # the bench imports its neighbours by name
+    try:
+        yield importlib.import_module("machine")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+def test_a_groups_cpu_grows_by_what_its_processes_spend(machine: ModuleType) -> None:
+    group = {"web": os.getpgrp()}
+    before = machine.cpu_seconds(group)
+    spent = time.process_time()
+    while time.process_time() - spent < 0.3:  # CPU, not a wait: the count must move
+        sum(range(10_000))
+    after = machine.cpu_seconds(group)
+    assert after["web"] - before["web"] >= 0.2
+    assert set(after) == {"web", "worker", "postgres"}
+    assert after["worker"] == 0.0  # no process of that group is named
+
+
+def test_per_request_and_the_median(machine: ModuleType) -> None:
+    before = {"web": 1.0, "worker": 0.5, "postgres": 2.0}
+    after = {"web": 2.0, "worker": 0.6, "postgres": 2.5}
+    assert machine.per_request(before, after, 500) == pytest.approx(
+        {"web": 2.0, "worker": 0.2, "postgres": 1.0}
+    )
+    assert machine.per_request(before, after, 0) == {}
+    runs = [
+        {"web": 3.0, "worker": 0.1, "postgres": 1.0},
+        {},
+        {"web": 1.0, "worker": 0.3, "postgres": 2.0},
+    ]
+    assert machine.median_cpu(runs) == {"web": 2.0, "worker": 0.2, "postgres": 1.5}
+    assert machine.median_cpu([{}]) == {}
+
+
+def test_the_table_divides_the_baselines_cpu_by_the_apps(machine: ModuleType) -> None:
+    rows = [
+        {
+            "key": "create",
+            "label": "baseline POST",
+            "cpu_ms": {"web": 2.0, "worker": 0.0, "postgres": 0.5},
+        },
+        {
+            "key": "post",
+            "label": "app POST",
+            "compare_key": "create",
+            "cpu_ms": {"web": 4.0, "worker": 0.5, "postgres": 1.5},
+        },
+        {"key": "unmeasured", "label": "none", "cpu_ms": {}},
+    ]
+    table = "\n".join(machine.render_cpu(rows))
+    assert "| app POST | 4.00 | 0.50 | 1.50 | 6.00 | 42 % |" in table
+    assert "| baseline POST | 2.00 | 0.00 | 0.50 | 2.50 | - |" in table
+    assert "none" not in table
