@@ -168,10 +168,7 @@ def assemble_body(entry: _Prepared, *, origin_json: str, seq: int, prev: str, ts
     from the pieces encoded when the entry was prepared (canonical JSON nests: a sorted-key
     object is its sorted members' encodings joined). A test holds it equal to ``entry_body``.
     """
-    return (
-        body_prefix(entry, origin_json)
-        + (f'"prev":"{prev}","seq":{seq},"ts":"{ts}","v":{BODY_VERSION}}}').encode()
-    )
+    return body_prefix(entry, origin_json) + _body_suffix(prev, seq, ts)
 
 
 def body_prefix(entry: _Prepared, origin_json: str) -> bytes:
@@ -181,6 +178,11 @@ def body_prefix(entry: _Prepared, origin_json: str) -> bytes:
         f'{{"action":{_json_str(entry.action)},"actor":{entry.actor_json},'
         f'"data":{entry.data_json},"object":{entry.object_json},"origin":{origin_json},'
     ).encode()
+
+
+def _body_suffix(prev: str, seq: int, ts: str) -> bytes:
+    """The body's members from ``prev`` on: what only the log head gives."""
+    return f'"prev":"{prev}","seq":{seq},"ts":"{ts}","v":{BODY_VERSION}}}'.encode()
 
 
 def _json_str(text: str) -> str:
@@ -197,9 +199,10 @@ def _append(entries: list[_Prepared]) -> None:
     if connection.vendor == "postgresql":
         _append_in_database(entries, origin_json)
         return
+    prefixes = [body_prefix(entry, origin_json) for entry in entries]
     head = _locked_head()
     now = timezone.now()
-    _chain(entries, origin_json, head.size, head.head_hash, now, None)
+    _chain(entries, prefixes, head.size, head.head_hash, now, rfc3339_utc(now), None)
     rows = [entry.instance for entry in entries]
     # One UPDATE for the batch: the head's guard trigger accepts it only onto the entries
     # just inserted (they continue the old head, none is missing, the hash is the last one's).
@@ -211,17 +214,18 @@ def _append(entries: list[_Prepared]) -> None:
 
 def _chain(
     entries: list[_Prepared],
-    origin_json: str,
+    prefixes: list[bytes],
     seq: int,
     prev: str,
     now: dt.datetime,
+    ts: str,
     hashes: list[str] | None,
 ) -> None:
-    """Give each entry's instance its place after ``seq``/``prev``: its body, and its leaf
-    hash (computed here, or the ``hashes`` the database computed)."""
-    ts = rfc3339_utc(now)
-    for index, entry in enumerate(entries):
-        body = assemble_body(entry, origin_json=origin_json, seq=seq, prev=prev, ts=ts)
+    """Give each entry's instance its place after ``seq``/``prev``: its body (its prefix, as
+    ``body_prefix`` gave it, and the members from ``prev`` on), and its leaf hash (computed
+    here, or the ``hashes`` the database computed). ``ts`` is ``now`` in RFC 3339."""
+    for index, (entry, prefix) in enumerate(zip(entries, prefixes, strict=True)):
+        body = prefix + _body_suffix(prev, seq, ts)
         row = entry.instance
         row.seq = seq
         row.prev = prev
@@ -247,22 +251,24 @@ def _append_in_database(entries: list[_Prepared], origin_json: str) -> None:
     as SQLite's writer takes it: concurrent writers' entries may be out of time order by their
     wait for the lock, and ``seq`` is the order."""
     columns = [entry.columns for entry in entries]
+    prefixes = [body_prefix(entry, origin_json) for entry in entries]
     # The writer's time, as the rest of the application takes it, just before the append.
     now = timezone.now()
+    ts = rfc3339_utc(now)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT first_seq, first_prev, hashes "
             "FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [
-                [body_prefix(entry, origin_json) for entry in entries],
+                prefixes,
                 *([c[name] for c in columns] for name in _FILTER_COLUMNS),
                 BODY_VERSION,
                 now,
-                rfc3339_utc(now),
+                ts,
             ],
         )
         seq, prev, hashes = cursor.fetchone()
-    _chain(entries, origin_json, seq, prev, now, hashes)
+    _chain(entries, prefixes, seq, prev, now, ts, hashes)
     for entry in entries:
         entry.instance._state.adding = False  # stored: a later save() is refused
 
