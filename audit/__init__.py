@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from audit.models import AuditEntry
-    from audit.services import AuditObject
+    from audit.services import AuditObject, Carrier
     from rsp_portal.types import Actor
 
 
@@ -26,7 +26,7 @@ def record(
     return _record(action, obj, data, actor, via=via)
 
 
-def batch() -> AbstractContextManager[None]:
+def batch() -> AbstractContextManager[Carrier | None]:
     """Gather the entries recorded inside and append them together; see ``audit.services``."""
     from audit.services import batch as _batch
 

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry, LogHead
 from audit.verify_bundle import BODY_VERSION, canonical_json, rfc3339_utc
-from rsp_portal.rows import LockedRows
+from rsp_portal.rows import Carried, LockedRows
 
 if TYPE_CHECKING:
     from rsp_portal.types import Actor
@@ -189,15 +189,19 @@ def _json_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _append(entries: list[_Prepared]) -> None:
+def _append(entries: list[_Prepared], carried: Carried | None = None) -> None:
     """Chain ``entries`` after the log head, insert them and advance the head, under the
     head's lock (held to commit, so callers prepare everything, the gate included, before the
-    append and commit right after it)."""
+    append and commit right after it). ``carried`` runs first: in the append's statement on
+    PostgreSQL (ADR 0058), else on its own."""
+    if carried is not None and (not entries or connection.vendor != "postgresql"):
+        carried.run()
+        carried = None
     if not entries:
         return
     origin_json = _json_str(settings.AUDIT_ORIGIN)
     if connection.vendor == "postgresql":
-        _append_in_database(entries, origin_json)
+        _append_in_database(entries, origin_json, carried)
         return
     prefixes = [body_prefix(entry, origin_json) for entry in entries]
     head = _locked_head()
@@ -242,42 +246,79 @@ def _chain(
         prev = row.leaf_hash
 
 
-def _append_in_database(entries: list[_Prepared], origin_json: str) -> None:
+def _append_in_database(
+    entries: list[_Prepared], origin_json: str, carried: Carried | None = None
+) -> None:
     """PostgreSQL: the head's read, the chain, the entries' INSERT and the head's advance in
     one statement (``audit_append``, migration ``audit.0010``, ADR 0057), so the head's lock
     is taken and held for no round trip of this process before its commit. The database
     appends to each body its members from ``prev`` on and hashes it; the instances are then
     filled in as the rows were stored. The time is taken before the head's lock, not under it
     as SQLite's writer takes it: concurrent writers' entries may be out of time order by their
-    wait for the lock, and ``seq`` is the order."""
+    wait for the lock, and ``seq`` is the order.
+
+    ``carried`` (an Idempotency-Key's row) runs in the same statement, before the append: the
+    call's arguments depend on its result (``LATERAL``), so it has run, and waited for any
+    concurrent insert of the same key, before the head is locked (ADR 0058)."""
     columns = [entry.columns for entry in entries]
     prefixes = [body_prefix(entry, origin_json) for entry in entries]
     # The writer's time, as the rest of the application takes it, just before the append.
     now = timezone.now()
     ts = rfc3339_utc(now)
+    args: list[list[bytes] | list[str]] = [
+        prefixes,
+        *([c[name] for c in columns] for name in _FILTER_COLUMNS),
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT first_seq, first_prev, hashes "
-            "FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                prefixes,
-                *([c[name] for c in columns] for name in _FILTER_COLUMNS),
-                BODY_VERSION,
-                now,
-                ts,
-            ],
-        )
-        seq, prev, hashes = cursor.fetchone()
+        if carried is None:
+            cursor.execute(_APPEND_SQL, [*args, BODY_VERSION, now, ts])
+            seq, prev, hashes = cursor.fetchone()
+        else:
+            cursor.execute(
+                _CARRYING_APPEND_SQL.format(carried=carried.sql),
+                [*carried.params, *args, BODY_VERSION, now, ts],
+            )
+            seq, prev, hashes, keys = cursor.fetchone()
+            carried.keys = list(keys or ())
     _chain(entries, prefixes, seq, prev, now, ts, hashes)
     for entry in entries:
         entry.instance._state.adding = False  # stored: a later save() is refused
 
 
+_APPEND_SQL = (
+    "SELECT first_seq, first_prev, hashes FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+# The version argument is written to depend on ``got``: PostgreSQL then calls the function
+# for ``got``'s row, after the carried statement ran to its end, whatever plan it picks.
+_CARRYING_APPEND_SQL = (
+    "WITH carried AS ({carried}), "
+    "got AS (SELECT array_agg(carried_key ORDER BY carried_key) AS keys, "
+    "COUNT(*) AS n FROM carried) "
+    "SELECT a.first_seq, a.first_prev, a.hashes, got.keys FROM got CROSS JOIN LATERAL "
+    "audit_append(%s, %s, %s, %s, %s, %s, (%s + 0 * got.n)::integer, %s, %s) a"
+)
+
+
 _FILTER_COLUMNS = ("actor", "action", "object_type", "object_id", "model_slug")
 
 
+class Carrier:
+    """What :func:`batch` yields when it appends on leaving: a statement for its append to
+    carry (:meth:`carry`), run before the append and in its statement on PostgreSQL (ADR
+    0058)."""
+
+    def __init__(self) -> None:
+        self.carried: Carried | None = None
+
+    def carry(self, carried: Carried) -> None:
+        """Run ``carried`` with the batch's append (its ``keys`` set once the batch left)."""
+        if self.carried is not None:
+            raise ValueError("a batch carries one statement")
+        self.carried = carried
+
+
 @contextmanager
-def batch() -> Iterator[None]:
+def batch() -> Iterator[Carrier | None]:
     """Prepare the entries recorded inside, and append them together on leaving.
 
     Use inside the write's ``transaction.atomic()``, around the work whose entries it should
@@ -285,15 +326,18 @@ def batch() -> Iterator[None]:
     only for the append, after the work (a gate recomputation, say) is done, and held for the
     short rest of the transaction. Nested batches join the outermost one. On an exception
     nothing is appended (the transaction rolls back anyway).
+
+    Yields a :class:`Carrier`, or None from a nested batch (the outermost one appends).
     """
     if getattr(_local, "pending", None) is not None:
-        yield
+        yield None
         return
     _local.pending = []
+    carrier = Carrier()
     try:
-        yield
+        yield carrier
         pending, _local.pending = _local.pending, None
-        _append(pending)
+        _append(pending, carrier.carried)
     finally:
         _local.pending = None
 

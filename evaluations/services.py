@@ -632,9 +632,11 @@ def record_results(
     # No savepoint inside a caller's transaction (the Idempotency-Key's): a failure here
     # rolls the caller's back too, which is what every caller wants (nothing half-written).
     with transaction.atomic(savepoint=False), audit.batch():
-        # The summary states first, so no other writer's rows can fall below a watermark.
-        asked = summary.claim(written)
-        created = _RESULTS.insert(rows)
+        # The summary states first, so no other writer's rows can fall below a watermark; the
+        # claim's statement carries the INSERT where it can (ADR 0058).
+        carried = _RESULTS.carried(rows, after=summary.CLAIMED)
+        asked = summary.claim(written, carried)
+        created = _RESULTS.insert(rows, carried)
         for result in created:
             audit.record("result.create", result, result_audit_data(result), actor, via=via)
         cause = _cause("result.create", created)

@@ -37,7 +37,7 @@ from django.db.models import Exists, OuterRef
 from evaluations.models import AIModel, EvalResult, EvidenceSummary, EvidenceSummaryState
 from policies import rules
 from rsp_portal import prepared
-from rsp_portal.rows import LockedRows, RowUpsert, raw_datetime
+from rsp_portal.rows import Carried, LockedRows, RowUpsert, raw_datetime
 
 if TYPE_CHECKING:
     from evaluations.policy import PolicyView
@@ -313,7 +313,12 @@ def _locked_family(model_id: int) -> dict[int, EvidenceSummaryState] | None:
     return {state.model_id: state for state in states}
 
 
-def claim(model_ids: Iterable[int]) -> dict[int, bool]:
+#: The CTE of :func:`claim`'s statement that returns the claimed states: a statement it
+#: carries runs once this CTE has a row, i.e. with the states locked.
+CLAIMED = "claimed"
+
+
+def claim(model_ids: Iterable[int], carried: Carried | None = None) -> dict[int, bool]:
     """A result write's first step, before it inserts: lock the summary states of the written
     models and their descendants in id order (:func:`lock`), count one more owed write on each
     and ask for the written models' gates (:func:`owe`). Returns, per written model, whether
@@ -321,11 +326,13 @@ def claim(model_ids: Iterable[int]) -> dict[int, bool]:
     it clear and asks the worker, ADR 0052).
 
     One written model on PostgreSQL takes one statement (:func:`_claimed_family`), planned
-    once per connection; elsewhere, or when a member has no state yet, :func:`lock` and
-    :func:`owe` take two or more."""
+    once per connection, and it carries ``carried`` (the results' INSERT, run once the states
+    are locked: ADR 0058), whose ``keys`` it then sets; elsewhere, or when a member has no
+    state yet, :func:`lock` and :func:`owe` take two or more, and ``carried`` is left to its
+    owner."""
     ids = sorted(set(model_ids))
     if len(ids) == 1 and connection.vendor == "postgresql":
-        claimed = _claimed_family(ids[0])
+        claimed = _claimed_family(ids[0], carried)
         if claimed is not None:
             return claimed
     states = lock(ids, family=True)
@@ -333,44 +340,71 @@ def claim(model_ids: Iterable[int]) -> dict[int, bool]:
     return {pk: states[pk].gate_due for pk in ids}
 
 
-_CLAIM_SQL: list[str] = []
+_CLAIM_SQL: dict[str, str] = {}
 
 
-def _claimed_family(model_id: int) -> dict[int, bool] | None:
-    """:func:`claim` of one model in one statement: the family (:func:`family_cte`), its
-    states locked in id order in a CTE (``FOR UPDATE``: the rows and the order
-    :func:`_locked_family` locks), and the UPDATE of :func:`owe` over them, only when every
-    member has a state (else None, the states locked so far kept until commit).
-
-    The UPDATE reads each row's latest version (READ COMMITTED re-reads a row a writer changed
-    before it was locked), and ``RETURNING`` gives ``gate_due`` as the CTE read it locked,
-    before the UPDATE sets it."""
-    if not _CLAIM_SQL:
+def _claim_sql(carried: str) -> str:
+    """:func:`_claimed_family`'s statement, carrying the statement ``carried`` (none when
+    empty): its keys in insertion order (a sequence gives the rows of one INSERT increasing
+    keys) beside every claimed row."""
+    sql = _CLAIM_SQL.get(carried)
+    if sql is None:
         q = connection.ops.quote_name
         models_t = q(AIModel._meta.db_table)
         states_t = q(EvidenceSummaryState._meta.db_table)
         key, seq, due = q("model_id"), q("evidence_seq"), q("gate_due")
         start = f"SELECT id, 0 FROM {models_t} WHERE id = %s"  # noqa: S608 (names)
-        _CLAIM_SQL.append(
-            f"""{family_cte(start)},
+        rider = f", carried AS ({carried})" if carried else ""
+        keys = (
+            "(SELECT array_agg(carried_key ORDER BY carried_key) FROM carried)"
+            if carried
+            else "NULL"
+        )
+        sql = _CLAIM_SQL[carried] = f"""{family_cte(start)},
         locked AS (
             SELECT t.{key} AS model_id, t.{due} AS due FROM {states_t} t
             WHERE t.{key} IN (SELECT id FROM family) ORDER BY t.{key} FOR UPDATE OF t
         ),
         whole AS (
             SELECT (SELECT COUNT(*) FROM locked) = (SELECT COUNT(DISTINCT id) FROM family) AS ok
-        )
-        UPDATE {states_t} s SET {seq} = s.{seq} + 1, {due} = (s.{due} OR s.{key} = %s)
-        FROM locked, whole
-        WHERE s.{key} = locked.model_id AND whole.ok
-        RETURNING s.{key}, locked.due"""  # noqa: S608 (names from _meta; values are parameters)
-        )
+        ),
+        {CLAIMED} AS (
+            UPDATE {states_t} s SET {seq} = s.{seq} + 1, {due} = (s.{due} OR s.{key} = %s)
+            FROM locked, whole
+            WHERE s.{key} = locked.model_id AND whole.ok
+            RETURNING s.{key} AS model_id, locked.due AS due
+        ){rider}
+        SELECT model_id, due, {keys} FROM {CLAIMED}"""  # noqa: S608 (names from _meta; values are parameters)
+        if len(_CLAIM_SQL) > 16:  # a carried INSERT of many rows has a shape per count
+            _CLAIM_SQL.clear()
+            _CLAIM_SQL[carried] = sql
+    return sql
+
+
+def _claimed_family(model_id: int, carried: Carried | None = None) -> dict[int, bool] | None:
+    """:func:`claim` of one model in one statement: the family (:func:`family_cte`), its
+    states locked in id order in a CTE (``FOR UPDATE``: the rows and the order
+    :func:`_locked_family` locks), and the UPDATE of :func:`owe` over them, only when every
+    member has a state (else None, the states locked so far kept until commit, and nothing
+    carried inserted).
+
+    The UPDATE reads each row's latest version (READ COMMITTED re-reads a row a writer changed
+    before it was locked), and ``RETURNING`` gives ``gate_due`` as the CTE read it locked,
+    before the UPDATE sets it. ``carried`` inserts only once the UPDATE returned its rows, so
+    its keys are taken with the states locked (ADR 0058)."""
+    sql = _claim_sql(carried.sql if carried is not None else "")
+    params = [model_id, model_id, *(carried.params if carried is not None else ())]
     with connection.cursor() as cursor:
-        prepared.statement(_CLAIM_SQL[0]).execute(cursor, [model_id, model_id])
+        if carried is None or carried.prepare:
+            prepared.statement(sql).execute(cursor, params)
+        else:
+            cursor.execute(sql, params)
         rows = cursor.fetchall()
-    found = dict(rows)
+    found = {row[0]: row[1] for row in rows}
     if model_id not in found:
         return None
+    if carried is not None:
+        carried.keys = list(rows[0][2])
     return {model_id: bool(found[model_id])}
 
 

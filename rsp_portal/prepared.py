@@ -30,12 +30,17 @@ import itertools
 import re
 import weakref
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
 
 from django.conf import settings
 from django.db.backends.utils import CursorWrapper
 
 _PLACEHOLDER = re.compile(r"%%|%s")
+
+#: A statement's parameter, as the database adapter takes it.
+Param = bool | int | float | Decimal | str | bytes | date | datetime | UUID | None
 
 #: Names prepared on each session: DB-API connection -> statement digest -> name.
 _sessions: weakref.WeakKeyDictionary[object, dict[str, str]] = weakref.WeakKeyDictionary()
@@ -56,9 +61,7 @@ class Prepared:
         )
         self.arity = next(numbers) - 1
 
-    def execute(
-        self, cursor: CursorWrapper, params: Sequence[int | float | str | datetime | None]
-    ) -> None:
+    def execute(self, cursor: CursorWrapper, params: Sequence[Param]) -> None:
         """Run the statement on ``cursor`` (read its rows from the cursor, as after
         ``cursor.execute``)."""
         if (

@@ -9,7 +9,9 @@ rows are written back the same way (:class:`RowUpdate`, ``save()`` without compi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -313,6 +315,44 @@ class RowUpdate(Generic[M]):
             row._state.db = connection.alias
 
 
+@dataclass
+class Carried:
+    """An ``INSERT … RETURNING`` its primary key that another statement runs as a CTE ahead
+    of its own work, saving a round trip where a lock is held (ADR 0058). ``sql`` has ``%s``
+    placeholders for ``params`` and returns one column, ``carried_key``. The carrier sets
+    ``keys`` once it ran it: the keys inserted, in insertion order (empty when it inserted
+    nothing). A carrier that could not carry it leaves ``keys`` None, and the owner runs its
+    own statement. ``prepare``: its text is one of a few fixed shapes (one row), worth
+    preparing with the carrier's (``rsp_portal.prepared``)."""
+
+    sql: str
+    params: list[prepared.Param]
+    prepare: bool
+    keys: list[int] | None = None
+
+    def run(self) -> list[int]:
+        """Run it on its own (a carrier with nothing of its own to do) and set ``keys``."""
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            self.keys = [row[0] for row in cursor.fetchall()]
+        return self.keys
+
+
+#: A column type's modifier (``varchar(100)``, ``numeric(10, 2)``).
+_TYPMOD = re.compile(r"\([^)]*\)")
+
+
+def _values(fields: Sequence[Field[object, object]], count: int) -> str:
+    """``VALUES`` of ``count`` rows of ``fields`` for an ``INSERT … SELECT``, each value cast
+    to its column's type without the modifier. A ``SELECT`` does not type a bare parameter by
+    the column it is inserted into, as ``INSERT … VALUES`` does; the insert then checks the
+    modifier (a length, a scale) as the plain INSERT does, where a cast to it would cut a
+    text short. PostgreSQL's spelling."""
+    casts = [_TYPMOD.sub("", str(f.db_type(connection))) for f in fields]
+    one = "(" + ", ".join(f"CAST(%s AS {cast})" for cast in casts) + ")"
+    return "VALUES " + ", ".join(one for _ in range(count))
+
+
 class RowUpsert(Generic[M]):
     """``Model.objects.bulk_create(rows, update_conflicts=True, unique_fields=…,
     update_fields=…)`` without compiling it per call: one ``INSERT … ON CONFLICT (…) DO UPDATE
@@ -411,6 +451,33 @@ class RowUpsert(Generic[M]):
         row._state.db = connection.alias
         return True
 
+    def carried(self, row: M) -> Carried | None:
+        """:meth:`claim` of ``row`` for another statement to carry (:class:`Carried`): its
+        ``keys`` are then ``[pk]`` when ``row`` was inserted, ``[]`` when a stored row holds
+        its ``unique`` values; set the key with :meth:`took`. PostgreSQL only; None elsewhere
+        or where :meth:`claim` takes the ORM's path."""
+        assert not self.update, "a carried claim inserts or does nothing"
+        built = self._statement()
+        if built is None or type(row) is not self.model or connection.vendor != "postgresql":
+            return None
+        head, tail, pk, fields = built
+        one = "(" + ", ".join("%s" for _ in fields) + ")"
+        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+        return Carried(f"{head}{one}{tail} RETURNING {pk} AS carried_key", params, prepare=True)
+
+    def took(self, row: M, carried: Carried) -> bool:
+        """Whether the carried claim of ``row`` inserted it (its key then set on it)."""
+        if not carried.keys:
+            return False
+        row.pk = carried.keys[0]
+        row._state.adding = False
+        row._state.db = connection.alias
+        return True
+
+
+#: An INSERT up to ``VALUES``, the primary key's column, the fields and the values.
+_PlainInsert = tuple[str, str, tuple[Field[object, object], ...], list[prepared.Param]]
+
 
 class RowInsert(Generic[M]):
     """``Model.objects.bulk_create(rows)`` without compiling it per call: one ``INSERT …
@@ -424,26 +491,58 @@ class RowInsert(Generic[M]):
         self.model = model
         self._upsert = RowUpsert(model, unique=())
 
-    def insert(self, rows: Sequence[M]) -> list[M]:
-        if not rows:
-            return []
+    def _plain(self, rows: Sequence[M]) -> _PlainInsert | None:
+        """The INSERT up to ``VALUES``, the primary key's column, the fields and the values
+        of ``rows``, prepared as the ORM's INSERT prepares them; None for rows the ORM
+        inserts (see the class)."""
         built = self._upsert._statement()
         if (
             built is None
             or not connection.features.can_return_rows_from_bulk_insert
             or any(type(row) is not self.model or row.pk is not None for row in rows)
         ):
-            return self.model._default_manager.bulk_create(rows)
+            return None
         head, _, pk, fields = built
         for row in rows:  # as bulk_create: a related object must be saved first
             row._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
-        one = "(" + ", ".join("%s" for _ in fields) + ")"
         params = [
             f.get_db_prep_save(f.pre_save(row, True), connection) for row in rows for f in fields
         ]
-        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
-            cursor.execute(f"{head}{', '.join(one for _ in rows)} RETURNING {pk}", params)
-            keys = [found[0] for found in cursor.fetchall()]
+        return head, pk, fields, params
+
+    def carried(self, rows: Sequence[M], after: str) -> Carried | None:
+        """The INSERT of ``rows`` for another statement to carry (:class:`Carried`), inserting
+        them only when the carrier's CTE ``after`` returns a row: what ``after`` locks is held
+        before the rows take their keys. Pass it to :meth:`insert` after the carrier ran.
+        PostgreSQL only; None elsewhere or for rows the ORM inserts."""
+        plain = self._plain(rows) if rows and connection.vendor == "postgresql" else None
+        if plain is None:
+            return None
+        head, pk, fields, params = plain
+        into = head.removesuffix("VALUES ")
+        assert into != head
+        sql = (
+            f"{into}SELECT * FROM ({_values(fields, len(rows))}) v "  # noqa: S608 (names)
+            f"WHERE EXISTS (SELECT 1 FROM {after}) RETURNING {pk} AS carried_key"
+        )
+        return Carried(sql, params, prepare=len(rows) == 1)
+
+    def insert(self, rows: Sequence[M], carried: Carried | None = None) -> list[M]:
+        """Insert ``rows`` and set their keys; with ``carried`` (:meth:`carried` of these
+        rows), the keys its carrier's statement inserted them with, when it ran."""
+        if not rows:
+            return []
+        if carried is not None and carried.keys is not None:
+            keys = carried.keys
+        else:
+            plain = self._plain(rows)
+            if plain is None:
+                return self.model._default_manager.bulk_create(rows)
+            head, pk, fields, params = plain
+            one = "(" + ", ".join("%s" for _ in fields) + ")"
+            with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+                cursor.execute(f"{head}{', '.join(one for _ in rows)} RETURNING {pk}", params)
+                keys = [found[0] for found in cursor.fetchall()]
         assert len(keys) == len(rows)
         for row, key in zip(rows, keys, strict=True):
             row.pk = key

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -252,6 +254,69 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def on_own_connection(call: Callable[[], object]) -> threading.Thread:
+    """``call`` started in a thread, on that thread's own database connection (closed at its
+    end)."""
+
+    def run() -> None:
+        try:
+            call()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@contextmanager
+def while_held(
+    hold: Callable[[Callable[[], None]], object], wait: Callable[[], object]
+) -> Iterator[None]:
+    """``hold(keep)`` and ``wait()``, each on its own connection: ``hold`` takes what it holds
+    and calls ``keep()``, which returns once the block is left; ``wait`` starts once it holds.
+    The block runs while both are in flight; leaving it releases ``hold`` and joins both."""
+    held, release = threading.Event(), threading.Event()
+
+    def keep() -> None:
+        held.set()
+        assert release.wait(30), "the block never released the holder"
+
+    def holder() -> None:
+        try:
+            hold(keep)
+        finally:
+            held.set()  # a holder that failed first must not keep the block waiting
+
+    threads = [on_own_connection(holder)]
+    try:
+        assert held.wait(30), "the holder never held"
+        threads.append(on_own_connection(wait))
+        yield
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(60)
+
+
+def waiting_on_a_lock(query_start: str = "") -> bool:
+    """Whether another session of this database waits on a lock (running a statement whose
+    text starts with ``query_start``), polled for up to 30 s. PostgreSQL only."""
+    deadline = time.monotonic() + 30
+    with connections["default"].cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database() AND pid <> pg_backend_pid()"
+                " AND starts_with(query, %s)",
+                [query_start],
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False
 
 
 def bearer(user: User, scopes: list[str] | None = None, name: str | None = None) -> Client:

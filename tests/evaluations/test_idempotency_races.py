@@ -9,13 +9,14 @@ another connection at the worst moment, on real PostgreSQL.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test import Client
 from rest_framework import exceptions
 
@@ -25,7 +26,7 @@ from evaluations import services
 from evaluations.api import views
 from evaluations.models import EvalResult
 from rsp_portal.idempotency import request_fingerprint
-from tests.conftest import bearer
+from tests.conftest import bearer, waiting_on_a_lock, while_held
 from tests.evidence_fixtures import *  # noqa: F403  (fixtures)
 from tests.evidence_fixtures import result
 
@@ -166,4 +167,46 @@ def test_a_bad_key_header_is_named_after_the_token_is_checked(ckpt, pipeline):
     response = post(bearer(pipeline), result(), too_long)
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json()["errors"]
+    assert EvalResult.objects.count() == 0
+
+
+def _fingerprint(body: Any, path: str = "/api/v1/results/") -> str:
+    """``request_fingerprint`` of a POST of ``body``, as the view computes it."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"POST\n{path}\n{text}".encode()).hexdigest()
+
+
+def test_a_duplicate_in_flight_is_waited_for_before_the_log_head_is_locked(ckpt, pipeline):
+    """The key's row rides in the audit append's statement, ahead of the append (ADR 0058):
+    while a first request with the key has not committed, the duplicate waits for it with the
+    log head, which every audited write needs, unlocked; then it rolls back and replays."""
+    body = result()
+    outcome: dict[str, Any] = {}
+
+    def first_request(keep: Callable[[], None]) -> None:  # the key inserted, left uncommitted
+        with transaction.atomic():
+            IdempotencyRecord.objects.create(
+                user=pipeline,
+                key="in-flight",
+                method="POST",
+                path="/api/v1/results/",
+                request_sha256=_fingerprint(body),
+                response_code=201,
+                response_body=json.dumps(FIRST_ANSWER),
+            )
+            keep()
+
+    def duplicate() -> None:
+        outcome["response"] = post(bearer(pipeline), body, "in-flight")
+
+    with while_held(first_request, duplicate):
+        # The duplicate's append statement waits on the key (matched by its start: the text
+        # PostgreSQL shows is cut to track_activity_query_size), and the head is free meanwhile.
+        assert waiting_on_a_lock('WITH carried AS (INSERT INTO "evaluations_idempotencyrecord"')
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT size FROM audit_loghead WHERE id = 1 FOR UPDATE NOWAIT")
+    response = outcome["response"]
+    assert response.status_code == 201, response.content
+    assert response.json() == FIRST_ANSWER
+    assert response["Idempotent-Replayed"] == "true"
     assert EvalResult.objects.count() == 0

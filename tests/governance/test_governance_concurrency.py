@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from django.db import connection, connections
 
 from governance import services
 from governance.models import Approval, DecisionStatus, GateTransition, ScalingDecision
+from tests.conftest import waiting_on_a_lock, while_held
 from tests.governance_fixtures import (
     activate_default_policy,
     baseline,
@@ -138,23 +140,6 @@ def test_concurrent_result_writers_and_folds_leave_the_evidence_summary_complete
     assert tallies["cbrn.vct_accuracy"].results == 6
 
 
-def _waiting_on_a_lock() -> bool:
-    """Whether another session of this database waits on a lock, polled for up to 30 s."""
-    import time
-
-    deadline = time.monotonic() + 30
-    with connections["default"].cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0]:
-                return True
-            time.sleep(0.05)
-    return False
-
-
 def test_the_workers_fold_waits_for_a_correction_holding_the_models_summary(safety):
     """A correction folds its row in its own transaction; the worker's fold of the same model
     (ADR 0055) waits for it on the state row's lock, then reads what it committed: two folds
@@ -173,43 +158,26 @@ def test_the_workers_fold_waits_for_a_correction_holding_the_models_summary(safe
         safety,
         EvalResult.Source.API,
     )
-    corrected = threading.Event()
-    release = threading.Event()
     outcomes: list[object] = []
 
-    def correct() -> None:
+    def correct(keep: Callable[[], None]) -> None:
         from django.db import transaction
 
         try:
             with transaction.atomic():
                 evidence.correct_result(first, {"value": 0.3}, "mis-scored", safety)
-                corrected.set()
-                release.wait(30)
+                keep()
         except Exception as exc:
             outcomes.append(exc)
-        finally:
-            corrected.set()
-            connections.close_all()
 
     def fold() -> None:
         try:
             evidence.catch_up_summaries([model.pk])
         except Exception as exc:
             outcomes.append(exc)
-        finally:
-            connections.close_all()
 
-    correcting = threading.Thread(target=correct)
-    correcting.start()
-    assert corrected.wait(30)
-    folding = threading.Thread(target=fold)
-    folding.start()
-    try:
-        assert _waiting_on_a_lock(), "the worker's fold did not wait for the correction"
-    finally:
-        release.set()
-        correcting.join(60)
-        folding.join(60)
+    with while_held(correct, fold):
+        assert waiting_on_a_lock(), "the worker's fold did not wait for the correction"
     assert outcomes == []
     policy = adapter.active_snapshot()
     assert policy is not None

@@ -237,14 +237,15 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
         assert len(executed) == 3, executed
 
 
-def test_a_keyed_result_post_adds_three_statements(pipeline, django_assert_num_queries):
+def test_a_keyed_result_post_adds_its_savepoint_only(pipeline, django_assert_num_queries):
     """With an ``Idempotency-Key`` (as the bench and the client send it), the key's stored
     answer is looked for in the token's statement, and the key's row is inserted with its
     answer after the write, unless taken (one ``INSERT … ON CONFLICT DO NOTHING``, ADR 0056;
-    was an insert first and an ``UPDATE`` after); its transaction holds the write's, which
-    takes no savepoint inside it (ADR 0049). In a test the key's transaction is itself a
-    savepoint (2); in production it is the request's. A retry finds the stored answer in the
-    token's statement and runs nothing else."""
+    was an insert first and an ``UPDATE`` after). On PostgreSQL that INSERT rides in the audit
+    append's statement, ahead of the append (ADR 0058); elsewhere it is a statement of its own
+    (1). Its transaction holds the write's, which takes no savepoint inside it (ADR 0049). In
+    a test the key's transaction is itself a savepoint (2); in production it is the request's.
+    A retry finds the stored answer in the token's statement and runs nothing else."""
     activate_default_policy()
     model = make_model()
     client = bearer(pipeline)
@@ -259,15 +260,23 @@ def test_a_keyed_result_post_adds_three_statements(pipeline, django_assert_num_q
         )
 
     assert post(0.1, "warm").status_code == 201
-    with django_assert_num_queries(RESULT_POST_BUDGET + 3) as keyed:
+    carried = connection.vendor == "postgresql"
+    with django_assert_num_queries(RESULT_POST_BUDGET + (2 if carried else 3)) as keyed:
         first = post(0.11, "k-1")
     assert first.status_code == 201
     # The key's row goes in before the audit append, so the log head's lock (which every
-    # audited write waits for) is not held through its round trip.
+    # audited write waits for) is not held while a concurrent request with the key is waited
+    # for: on PostgreSQL in the append's statement, whose call waits for it (ADR 0058).
     sqls = [q["sql"] for q in keyed.captured_queries]
     key_insert = next(i for i, q in enumerate(sqls) if "evaluations_idempotencyrecord" in q)
     head_lock = next(i for i, q in enumerate(sqls) if takes_the_log_head(q))
-    assert key_insert < head_lock, sqls
+    if carried:
+        append = sqls[head_lock]
+        assert key_insert == head_lock, sqls
+        assert append.index("INSERT INTO") < append.index("audit_append("), append
+        assert "LATERAL" in append, append
+    else:
+        assert key_insert < head_lock, sqls
     # The token's statement, which carries the stored answer.
     with django_assert_num_queries(1):
         again = post(0.11, "k-1")
@@ -393,13 +402,14 @@ def test_the_workers_recomputation_after_a_post_has_a_fixed_budget_for_the_famil
         assert not GateState.objects.filter(evidence_seq=0).exists()  # every member stored
 
 
-# Expect 5 queries on PostgreSQL. Before the write: the token with its user and roles, the
+# Expect 4 queries on PostgreSQL. Before the write: the token with its user and roles, the
 # active policy's id and hash (its metrics and indicators are cached per version) and, with a
 # key, the key's stored answer (1, precompiled: ADR 0056); the checkpoint with its model for
 # validation (1). The write: the model's family (a recursive statement) with its summary states
-# locked, one more owed write counted on each and the gate asked for, in one statement (1); the
-# INSERT (1); the audit append, in which the database locks the head, chains and inserts the
-# entries and advances the head (1, ``audit_append``: ADR 0057). Three of them are planned
+# locked, one more owed write counted on each and the gate asked for, in one statement that
+# carries the INSERT, run once the states are locked (1, ADR 0058); the audit append, in which
+# the database locks the head, chains and inserts the entries and advances the head (1,
+# ``audit_append``: ADR 0057). Three of them are planned
 # once per connection (ADR 0047, 0049, 0055). The summary is folded by the worker (ADR 0055).
 # The first write of a burst adds the outbox row that asks the worker for the gate (1) and,
 # after the commit, the send (1, not run in a test). The write takes no savepoint inside a
@@ -410,10 +420,12 @@ def test_the_workers_recomputation_after_a_post_has_a_fixed_budget_for_the_famil
 # is the worker's (ADR 0052; no savepoint in a test any more: the gate's transaction is gone);
 # 10 since one statement lists the family and locks its states; 7 since the summary is the
 # worker's and the lock counts the owed write (ADR 0055); 6 since the active policy is read in
-# the token's statement (ADR 0056); 5 since the append is one statement (ADR 0057).
-# SQLite: the family is locked and its states updated in two statements, and the audit head
-# is locked, and then advanced, by statements of their own (3 more).
-RESULT_POST_BUDGET = 5 if connection.vendor == "postgresql" else 8
+# the token's statement (ADR 0056); 5 since the append is one statement (ADR 0057); 4 since
+# the claim's statement carries the INSERT (ADR 0058).
+# SQLite: the family is locked and its states updated in two statements, the INSERT is a
+# statement of its own, and the audit head is locked, and then advanced, by statements of
+# their own (4 more).
+RESULT_POST_BUDGET = 4 if connection.vendor == "postgresql" else 8
 # The worker's recomputation after result writes (``settle_gates`` runs what it runs): the
 # pending message listed (1, the test helper's own); the outbox claim (2) and its success
 # (1); the request cleared (1); the model (1); the summary's fold (ADR 0055), in its own

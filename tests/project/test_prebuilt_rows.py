@@ -7,12 +7,13 @@ from datetime import UTC
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 
 import audit
 from evaluations import summary
 from evaluations.models import AIModel, Checkpoint, EvalResult
 from governance.models import GateState
+from rsp_portal.rows import RowInsert
 from tests.governance_fixtures import activate_default_policy, add_checkpoint, make_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("verified_trail")]
@@ -116,8 +117,6 @@ def test_a_prebuilt_insert_stores_what_bulk_create_stores(pipeline, django_asser
     the keys read back in order, an unsaved related object refused as by the ORM."""
     from datetime import datetime
 
-    from rsp_portal.rows import RowInsert
-
     activate_default_policy()
     model = make_model()
     checkpoint = Checkpoint.objects.get(model=model, name="ckpt-1")
@@ -125,7 +124,7 @@ def test_a_prebuilt_insert_stores_what_bulk_create_stores(pipeline, django_asser
         metric: EvalResult.objects.create(
             model=model, checkpoint=checkpoint, metric_key="cbrn.vct_accuracy", value=0.4
         )
-        for metric in ("ours", "theirs")
+        for metric in ("ours", "theirs", "carried")
     }
     at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -157,6 +156,26 @@ def test_a_prebuilt_insert_stores_what_bulk_create_stores(pipeline, django_asser
     assert [r.supersedes_id for r in ours] == [None, olds["ours"].pk]
     with django_assert_num_queries(0):
         assert RowInsert(EvalResult).insert([]) == []
+    if connection.vendor == "postgresql":
+        # Carried by the claim's statement (ADR 0058): the same columns, the keys in order,
+        # no statement of its own.
+        summary.lock([model.pk])  # the model's summary state
+        carried_rows = rows("carried")
+        carried = RowInsert(EvalResult).carried(carried_rows, after=summary.CLAIMED)
+        assert carried is not None
+        with transaction.atomic():
+            with django_assert_num_queries(1):
+                summary.claim([model.pk], carried)
+            with django_assert_num_queries(0):
+                RowInsert(EvalResult).insert(carried_rows, carried)
+        assert [r.pk for r in carried_rows] == sorted(r.pk for r in carried_rows)
+        assert stored(carried_rows) == stored(theirs)
+        # Its values are cast without the column's modifier: a text too long is refused, as
+        # by the plain INSERT, not cut to the column's length.
+        long = [EvalResult(model=model, checkpoint=checkpoint, metric_key="m" * 101, value=1)]
+        too_long = RowInsert(EvalResult).carried(long, after=summary.CLAIMED)
+        with pytest.raises(DataError), transaction.atomic():
+            summary.claim([model.pk], too_long)
     unsaved = AIModel(slug="unsaved", name="unsaved", family="x")
     with pytest.raises(ValueError, match="unsaved related object"):
         RowInsert(EvalResult).insert(
@@ -329,9 +348,21 @@ def test_a_writes_claim_locks_the_family_and_counts_its_write_in_one_statement(
         return {s.model_id: (s.evidence_seq, s.gate_due) for s in rows}
 
     other = AIModel.objects.get(slug="other").pk
+    # A statement the claim carries (ADR 0058) runs only when the one statement claims: the
+    # longer way leaves it to its owner, having inserted nothing.
+    carried = RowInsert(EvalResult).carried(
+        [
+            EvalResult(
+                model=parent, checkpoint=add_checkpoint(parent, "c", 1e24), metric_key="m", value=1
+            )
+        ],
+        after=summary.CLAIMED,
+    )
     with transaction.atomic():  # the longer way, creating the child's state
-        assert summary.claim([parent.pk]) == {parent.pk: False}
+        assert summary.claim([parent.pk], carried) == {parent.pk: False}
     assert seen() == {parent.pk: (1, True), child.pk: (1, False)}
+    assert carried is None or carried.keys is None
+    assert not EvalResult.objects.filter(model=parent).exists()
     one = 1 if connection.vendor == "postgresql" else 2  # SQLite: the read, then the UPDATE
     with transaction.atomic(), django_assert_num_queries(one):
         assert summary.claim([parent.pk]) == {parent.pk: True}  # already asked for
@@ -343,4 +374,4 @@ def test_a_writes_claim_locks_the_family_and_counts_its_write_in_one_statement(
         assert summary.claim([child.pk, parent.pk]) == {parent.pk: True, child.pk: True}
     assert seen() == {parent.pk: (3, True), child.pk: (4, True)}
     if connection.vendor == "postgresql":
-        assert 'ORDER BY t."model_id" FOR UPDATE OF t' in summary._CLAIM_SQL[0]
+        assert 'ORDER BY t."model_id" FOR UPDATE OF t' in summary._CLAIM_SQL[""]
