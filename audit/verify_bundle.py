@@ -5,7 +5,8 @@ it (``from audit.verify_bundle import ...``) to build entry bodies, hash leaves
 and sign checkpoints, and auditors run a copy of it on an exported bundle
 (``python verify_bundle.py BUNDLE_DIR``). Because both use the same code, the
 verifier cannot drift from the writer. It therefore depends only on the Python
-standard library and ``cryptography``, and must never import Django.
+standard library and ``cryptography``, and must never import Django. ``msgspec``,
+when installed, is used only to parse bodies faster, with the same verdicts.
 
 Log model
 ---------
@@ -191,6 +192,10 @@ Python 3.11+ and the `cryptography` package.
 
     python3 -m pip install cryptography
     python3 verify_bundle.py .
+
+With the `msgspec` package installed too (`python3 -m pip install msgspec`), the
+verifier parses the bodies about twice as fast. The verdicts are the same without
+it: any body its parse refuses is checked again with Python's own `json`.
 
 Pin the key you obtained independently (for example from the organisation's
 published policy or from your own witness records) instead of trusting the copy
@@ -781,6 +786,38 @@ _BODY_DECODER = json.JSONDecoder(parse_float=_reject_float, parse_constant=_reje
 # Its scanner, called directly: one JSON value from a position, and where it ends. (The cast:
 # typeshed types the scanner's context as a scanner, where any decoder serves.)
 _SCAN_BODY = json.scanner.make_scanner(cast("json.scanner.make_scanner", _BODY_DECODER))
+
+
+def _parse_with_json(body: bytes, text: str) -> object:
+    """``text`` (``body`` decoded) as one JSON value, by the standard library's scanner with
+    the float and constant hooks; ValueError when a value does not end the text."""
+    obj, end = _SCAN_BODY(text, 0)
+    if end != len(text):
+        raise ValueError("data after the JSON value")
+    return obj
+
+
+# The fast path's parse (ADR 0058). msgspec, when installed, parses a body in about half the
+# time of the standard library's scanner and builds the same objects: dicts, lists, str,
+# int of any size, bool and None, each float refused by the same hook. Where the two differ,
+# msgspec refuses what the standard library accepts (a lone surrogate escape, whitespace
+# around the value is accepted by both and refused by the canonical check after the parse),
+# and a refusal only sends the body to ``_check_body``, which parses with the standard library
+# and decides. Without msgspec the verifier runs as it is, with the same verdicts.
+_parse_body: Callable[[bytes, str], object] = _parse_with_json
+_PARSE_ERRORS: tuple[type[BaseException], ...] = (ValueError, RecursionError, StopIteration)
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - depends on the auditor's machine
+    pass
+else:
+    _MSGSPEC_DECODE = msgspec.json.Decoder(float_hook=_reject_float).decode
+
+    def _parse_with_msgspec(body: bytes, text: str) -> object:
+        """``body`` as one JSON value, by msgspec (``text`` is not read)."""
+        return _MSGSPEC_DECODE(body)
+
+    _parse_body = _parse_with_msgspec
 # A parsed body has no cycles, so the encoder need not look for them.
 _BODY_ENCODER = json.JSONEncoder(
     sort_keys=True,
@@ -889,10 +926,10 @@ def _accepted_body(seq: int, body: bytes, prev_hex: str, origin: str) -> JsonObj
     """
     try:
         text = body.decode("utf-8")
-        obj, end = _SCAN_BODY(text, 0)
-    except (ValueError, RecursionError, StopIteration):  # StopIteration: no value at all
+        obj = _parse_body(body, text)
+    except _PARSE_ERRORS:  # StopIteration: no value at all (msgspec's errors are ValueErrors)
         return None
-    if end != len(text) or type(obj) is not dict:
+    if type(obj) is not dict:
         return None
     try:
         action, actor, data, object_, body_origin, prev, body_seq, ts, v = _BODY_MEMBERS(obj)

@@ -105,32 +105,40 @@ def rejection_with(bundle: Path, **pins: Any) -> vb.VerificationError:
     return info.value
 
 
-# Blocks every `django` import, then runs the given script as __main__. `-I`
+# Blocks every import of the modules named in its first argument (django always, and msgspec
+# to run as on an auditor's machine without it), then runs the given script as __main__. `-I`
 # already hides PYTHONPATH, the user site and the current directory.
-NO_DJANGO = """
-import importlib.abc, runpy, sys
+BLOCKING_RUNNER = """
+import importlib, importlib.abc, runpy, sys
 
-class BlockDjango(importlib.abc.MetaPathFinder):
+BLOCKED = sys.argv[1].split(",")
+
+class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name == "django" or name.startswith("django."):
-            raise ImportError("django is not available to the verifier")
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not available to the verifier")
         return None
 
-sys.meta_path.insert(0, BlockDjango())
-try:
-    import django  # noqa: F401
-except ImportError:
-    pass
-else:
-    sys.exit(99)
-sys.argv = sys.argv[1:]
+sys.meta_path.insert(0, Block())
+for name in BLOCKED:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+    else:
+        sys.exit(99)
+sys.argv = sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def run_verifier(script: Path, bundle: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_verifier(
+    script: Path, bundle: Path, cwd: Path, without: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` on ``bundle`` in a new interpreter without Django (nor ``without``)."""
+    blocked = ",".join(("django", *without))
     return subprocess.run(
-        [sys.executable, "-I", "-c", NO_DJANGO, str(script), str(bundle)],
+        [sys.executable, "-I", "-c", BLOCKING_RUNNER, blocked, str(script), str(bundle)],
         cwd=cwd,
         capture_output=True,
         text=True,

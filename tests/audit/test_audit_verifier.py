@@ -286,18 +286,26 @@ def test_main_exits_2_for_bad_usage_or_a_missing_directory(tmp_path: Path, capsy
     assert vb.main([str(tmp_path), "--public-key", str(tmp_path / "absent.pem")]) == 2
 
 
+def test_the_fast_path_parses_with_msgspec_installed_with_the_project():
+    """requirements.txt pins msgspec: the portal's own verifications take the fast parse."""
+    assert vb._parse_body is vb._parse_with_msgspec
+
+
+@pytest.mark.parametrize("without", [(), ("msgspec",)], ids=["with-msgspec", "without-msgspec"])
 def test_the_verifier_runs_standalone_without_django(
-    bundle: Path, log: list[Entry], tmp_path: Path
+    bundle: Path, log: list[Entry], tmp_path: Path, without: tuple[str, ...]
 ):
+    """On the standard library and ``cryptography``; msgspec, when installed, only parses
+    faster (ADR 0058), and an auditor without it gets the same verdicts."""
     for script in (REPO / "audit" / "verify_bundle.py", bundle / vb.VERIFIER_FILE):
-        good = run_verifier(script, bundle, tmp_path)
+        good = run_verifier(script, bundle, tmp_path, without)
         assert good.returncode == 0, good.stdout + good.stderr
         assert good.stdout.startswith(f"OK: 40 entries, 3 checkpoints, head {log[-1][2].hex()}\n")
 
     lines = read_lines(bundle / vb.ENTRIES_FILE)
     del lines[23]
     write_lines(bundle / vb.ENTRIES_FILE, lines)
-    bad = run_verifier(bundle / vb.VERIFIER_FILE, bundle, tmp_path)
+    bad = run_verifier(bundle / vb.VERIFIER_FILE, bundle, tmp_path, without)
     assert bad.returncode == 1
     assert bad.stdout.startswith("FAIL: entry 23: ")
     assert bad.stderr == ""

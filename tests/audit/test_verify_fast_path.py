@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +24,20 @@ from audit import verify_bundle as vb
 from tests.bundle_fixtures import ORIGIN, make_log
 
 PREV = bytes(range(32))
+
+#: The fast path's parses (ADR 0058): msgspec's, installed with the project, and the standard
+#: library's, which an auditor without msgspec runs. Every test here runs with each.
+PARSES = {"json": vb._parse_with_json, "msgspec": vb._parse_with_msgspec}
+
+
+@pytest.fixture(scope="module", autouse=True, params=sorted(PARSES))
+def parse(request: pytest.FixtureRequest) -> Iterator[str]:
+    kept = vb._parse_body
+    vb._parse_body = PARSES[request.param]
+    yield request.param
+    vb._parse_body = kept
+
+
 # The timestamp's field pattern before the fast path (every field's digits, no range).
 RFC3339_SHAPE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z"
@@ -332,13 +347,9 @@ def test_the_fast_path_agrees_on_mutated_bodies(
     assert_same_verdict(seq, body)
 
 
-def test_the_fast_path_accepts_a_valid_log_and_its_cases_are_not_all_rejections():
-    """The properties above must see acceptances too, or they would hold vacuously."""
-    prev = vb.GENESIS_PREV
-    for seq, body, leaf in make_log(20):
-        assert vb._accepted_body(seq, body, prev.hex(), ORIGIN) is not None
-        prev = leaf
-    obj = {
+def valid_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A valid body's members for entry 1 after ``PREV``, with ``data``."""
+    return {
         "v": 1,
         "origin": ORIGIN,
         "seq": 1,
@@ -347,10 +358,27 @@ def test_the_fast_path_accepts_a_valid_log_and_its_cases_are_not_all_rejections(
         "action": "a",
         "actor": {},
         "object": {"type": "t", "id": 1},
-        "data": {"é": ["\n", '"', "\x01", "\U0001f600", -3, None, True]},
+        "data": data,
     }
-    body = vb.canonical_json(obj)
+
+
+def test_the_fast_path_accepts_a_valid_log_and_its_cases_are_not_all_rejections():
+    """The properties above must see acceptances too, or they would hold vacuously."""
+    prev = vb.GENESIS_PREV
+    for seq, body, leaf in make_log(20):
+        assert vb._accepted_body(seq, body, prev.hex(), ORIGIN) is not None
+        prev = leaf
+    body = vb.canonical_json(valid_fields({"é": ["\n", '"', "\x01", "\U0001f600", -3, None, True]}))
     assert reference_verdict(1, body) is None
+    assert_same_verdict(1, body)
+
+
+@pytest.mark.parametrize("number", ["1.5", "2.0", "1e5", "1E400", "-0.0", "[1,0.5]"])
+def test_a_float_is_refused_by_every_parse_as_by_the_original_check(number: str):
+    """A float in a body otherwise valid and spelled canonically: the parse's float hook is
+    what refuses it (the canonical checks after the parse do not look at numbers)."""
+    body = compact(valid_fields({"a": "NUMBER"})).replace('"NUMBER"', number).encode()
+    assert reference_verdict(1, body) is not None
     assert_same_verdict(1, body)
 
 
