@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry, LogHead
 from audit.verify_bundle import BODY_VERSION, canonical_json, rfc3339_utc
+from rsp_portal import prepared
 from rsp_portal.rows import Carried, LockedRows
 
 if TYPE_CHECKING:
@@ -270,14 +271,17 @@ def _append_in_database(
         *([c[name] for c in columns] for name in _FILTER_COLUMNS),
     ]
     with connection.cursor() as cursor:
+        # Planned once per connection (rsp_portal.prepared): a one-entry append is most writes.
         if carried is None:
-            cursor.execute(_APPEND_SQL, [*args, BODY_VERSION, now, ts])
+            prepared.statement(_APPEND_SQL).execute(cursor, [*args, BODY_VERSION, now, ts])
             seq, prev, hashes = cursor.fetchone()
         else:
-            cursor.execute(
-                _CARRYING_APPEND_SQL.format(carried=carried.sql),
-                [*carried.params, *args, BODY_VERSION, now, ts],
-            )
+            sql = _carrying_append_sql(carried.sql)
+            params = [*carried.params, *args, BODY_VERSION, now, ts]
+            if carried.prepare:
+                prepared.statement(sql).execute(cursor, params)
+            else:
+                cursor.execute(sql, params)
             seq, prev, hashes, keys = cursor.fetchone()
             carried.keys = list(keys or ())
     _chain(entries, prefixes, seq, prev, now, ts, hashes)
@@ -288,15 +292,26 @@ def _append_in_database(
 _APPEND_SQL = (
     "SELECT first_seq, first_prev, hashes FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-# The version argument is written to depend on ``got``: PostgreSQL then calls the function
-# for ``got``'s row, after the carried statement ran to its end, whatever plan it picks.
-_CARRYING_APPEND_SQL = (
-    "WITH carried AS ({carried}), "
-    "got AS (SELECT array_agg(carried_key ORDER BY carried_key) AS keys, "
-    "COUNT(*) AS n FROM carried) "
-    "SELECT a.first_seq, a.first_prev, a.hashes, got.keys FROM got CROSS JOIN LATERAL "
-    "audit_append(%s, %s, %s, %s, %s, %s, (%s + 0 * got.n)::integer, %s, %s) a"
-)
+_CARRYING_APPEND_SQL: dict[str, str] = {}
+
+
+def _carrying_append_sql(carried: str) -> str:
+    """The append's statement carrying ``carried`` (an INSERT returning ``carried_key``),
+    built once per carried text. The version argument is written to depend on ``got``:
+    PostgreSQL then calls the function for ``got``'s row, after the carried statement ran to
+    its end, whatever plan it picks."""
+    sql = _CARRYING_APPEND_SQL.get(carried)
+    if sql is None:
+        if len(_CARRYING_APPEND_SQL) >= 16:
+            _CARRYING_APPEND_SQL.clear()
+        sql = _CARRYING_APPEND_SQL[carried] = (
+            f"WITH carried AS ({carried}), "  # noqa: S608 (a statement built from _meta)
+            "got AS (SELECT array_agg(carried_key ORDER BY carried_key) AS keys, "
+            "COUNT(*) AS n FROM carried) "
+            "SELECT a.first_seq, a.first_prev, a.hashes, got.keys FROM got CROSS JOIN LATERAL "
+            "audit_append(%s, %s, %s, %s, %s, %s, (%s + 0 * got.n)::integer, %s, %s) a"
+        )
+    return sql
 
 
 _FILTER_COLUMNS = ("actor", "action", "object_type", "object_id", "model_slug")

@@ -39,8 +39,21 @@ from django.db.backends.utils import CursorWrapper
 
 _PLACEHOLDER = re.compile(r"%%|%s")
 
-#: A statement's parameter, as the database adapter takes it.
-Param = bool | int | float | Decimal | str | bytes | date | datetime | UUID | None
+#: A statement's parameter, as the database adapter takes it (a list is sent as an array).
+Param = (
+    bool
+    | int
+    | float
+    | Decimal
+    | str
+    | bytes
+    | date
+    | datetime
+    | UUID
+    | list[bytes]
+    | list[str]
+    | None
+)
 
 #: Names prepared on each session: DB-API connection -> statement digest -> name.
 _sessions: weakref.WeakKeyDictionary[object, dict[str, str]] = weakref.WeakKeyDictionary()
@@ -99,3 +112,17 @@ def statement(sql: str) -> Prepared:
             _BY_TEXT.clear()
         found = _BY_TEXT[sql] = Prepared(sql)
     return found
+
+
+_EXECUTE = re.compile(r"EXECUTE rsp_([0-9a-f]{16})_[0-9]+ \(")
+
+
+def source(sql: str) -> str:
+    """The statement an ``EXECUTE`` of a prepared statement runs (its text as given, ``%s``
+    placeholders), for a reader of captured queries; any other text as it is."""
+    found = _EXECUTE.match(sql)
+    if found is not None:
+        for statement in _BY_TEXT.values():
+            if statement.digest == found.group(1):
+                return statement.sql
+    return sql

@@ -490,6 +490,8 @@ class RowInsert(Generic[M]):
     def __init__(self, model: type[M]) -> None:
         self.model = model
         self._upsert = RowUpsert(model, unique=())
+        #: :meth:`carried`'s texts (PostgreSQL's only), by row count and gate.
+        self._carried_sql: dict[tuple[int, str], str] = {}
 
     def _plain(self, rows: Sequence[M]) -> _PlainInsert | None:
         """The INSERT up to ``VALUES``, the primary key's column, the fields and the values
@@ -519,12 +521,17 @@ class RowInsert(Generic[M]):
         if plain is None:
             return None
         head, pk, fields, params = plain
-        into = head.removesuffix("VALUES ")
-        assert into != head
-        sql = (
-            f"{into}SELECT * FROM ({_values(fields, len(rows))}) v "  # noqa: S608 (names)
-            f"WHERE EXISTS (SELECT 1 FROM {after}) RETURNING {pk} AS carried_key"
-        )
+        sql = self._carried_sql.get((len(rows), after))
+        if sql is None:
+            into = head.removesuffix("VALUES ")
+            assert into != head
+            sql = (
+                f"{into}SELECT * FROM ({_values(fields, len(rows))}) v "  # noqa: S608 (names)
+                f"WHERE EXISTS (SELECT 1 FROM {after}) RETURNING {pk} AS carried_key"
+            )
+            if len(self._carried_sql) >= 16:  # a shape per row count: keep a few
+                self._carried_sql.clear()
+            self._carried_sql[len(rows), after] = sql
         return Carried(sql, params, prepare=len(rows) == 1)
 
     def insert(self, rows: Sequence[M], carried: Carried | None = None) -> list[M]:

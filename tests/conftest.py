@@ -301,17 +301,18 @@ def while_held(
             thread.join(60)
 
 
-def waiting_on_a_lock(query_start: str = "") -> bool:
+def waiting_on_a_lock(query_part: str = "") -> bool:
     """Whether another session of this database waits on a lock (running a statement whose
-    text starts with ``query_start``), polled for up to 30 s. PostgreSQL only."""
+    text, as far as PostgreSQL shows it, holds ``query_part``), polled for up to 30 s.
+    PostgreSQL only."""
     deadline = time.monotonic() + 30
     with connections["default"].cursor() as cursor:
         while time.monotonic() < deadline:
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
                 " AND datname = current_database() AND pid <> pg_backend_pid()"
-                " AND starts_with(query, %s)",
-                [query_start],
+                " AND strpos(query, %s) > 0",
+                [query_part],
             )
             if cursor.fetchone()[0]:
                 return True

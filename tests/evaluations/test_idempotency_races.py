@@ -200,8 +200,9 @@ def test_a_duplicate_in_flight_is_waited_for_before_the_log_head_is_locked(ckpt,
         outcome["response"] = post(bearer(pipeline), body, "in-flight")
 
     with while_held(first_request, duplicate):
-        # The duplicate's append statement waits on the key (matched by its start: the text
-        # PostgreSQL shows is cut to track_activity_query_size), and the head is free meanwhile.
+        # The duplicate's append statement waits on the key, and the head is free meanwhile.
+        # (The statement is matched by its opening: PostgreSQL shows its text cut to
+        # track_activity_query_size, after ``PREPARE`` on the duplicate's new connection.)
         assert waiting_on_a_lock('WITH carried AS (INSERT INTO "evaluations_idempotencyrecord"')
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT size FROM audit_loghead WHERE id = 1 FOR UPDATE NOWAIT")

@@ -24,6 +24,7 @@ from governance import adapter, services
 from governance.gate import evaluate
 from governance.models import GateState
 from policies.models import Metric, PolicyVersion
+from rsp_portal import prepared
 from tests import gate_oracle
 from tests.conftest import bearer
 from tests.governance_fixtures import (
@@ -231,10 +232,10 @@ def test_a_result_post_has_a_fixed_query_budget(pipeline, django_assert_num_quer
         for q in sent.captured_queries
     )
     if connection.vendor == "postgresql":
-        # The token's statement, the checkpoint's lookup and the family's claim are planned
-        # once per connection (ADR 0047, 0049, 0055).
+        # The token's statement, the checkpoint's lookup, the family's claim with the INSERT
+        # and the audit append are planned once per connection (ADR 0047, 0049, 0055, 0058).
         executed = [q["sql"] for q in sent.captured_queries if q["sql"].startswith("EXECUTE")]
-        assert len(executed) == 3, executed
+        assert len(executed) == 4, executed
 
 
 def test_a_keyed_result_post_adds_its_savepoint_only(pipeline, django_assert_num_queries):
@@ -267,8 +268,10 @@ def test_a_keyed_result_post_adds_its_savepoint_only(pipeline, django_assert_num
     # The key's row goes in before the audit append, so the log head's lock (which every
     # audited write waits for) is not held while a concurrent request with the key is waited
     # for: on PostgreSQL in the append's statement, whose call waits for it (ADR 0058).
-    sqls = [q["sql"] for q in keyed.captured_queries]
-    key_insert = next(i for i, q in enumerate(sqls) if "evaluations_idempotencyrecord" in q)
+    sqls = [prepared.source(q["sql"]) for q in keyed.captured_queries]
+    key_insert = next(
+        i for i, q in enumerate(sqls) if 'INSERT INTO "evaluations_idempotencyrecord"' in q
+    )
     head_lock = next(i for i, q in enumerate(sqls) if takes_the_log_head(q))
     if carried:
         append = sqls[head_lock]
@@ -409,8 +412,8 @@ def test_the_workers_recomputation_after_a_post_has_a_fixed_budget_for_the_famil
 # locked, one more owed write counted on each and the gate asked for, in one statement that
 # carries the INSERT, run once the states are locked (1, ADR 0058); the audit append, in which
 # the database locks the head, chains and inserts the entries and advances the head (1,
-# ``audit_append``: ADR 0057). Three of them are planned
-# once per connection (ADR 0047, 0049, 0055). The summary is folded by the worker (ADR 0055).
+# ``audit_append``: ADR 0057). All four are planned once per connection (ADR 0047, 0049,
+# 0055, 0058). The summary is folded by the worker (ADR 0055).
 # The first write of a burst adds the outbox row that asks the worker for the gate (1) and,
 # after the commit, the send (1, not run in a test). The write takes no savepoint inside a
 # caller's transaction (ADR 0049), here the test's.
@@ -551,7 +554,9 @@ def test_a_stored_results_body_is_the_serializers_representation(pipeline, zone)
 
 
 def takes_the_log_head(sql: str) -> bool:
-    """The head's locking read, or PostgreSQL's ``audit_append``, which takes it (ADR 0057)."""
+    """The head's locking read, or PostgreSQL's ``audit_append``, which takes it (ADR 0057),
+    run as it is or as a prepared statement."""
+    sql = prepared.source(sql)
     return "audit_loghead" in sql or "audit_append(" in sql
 
 

@@ -204,6 +204,27 @@ def test_a_claim_inserts_once_and_reads_the_key_back(pipeline, django_assert_num
     theirs = record("b" * 64)
     assert claims.claim(theirs) is False and theirs.pk is None
     assert IdempotencyRecord.objects.filter(user=user).count() == 1
+    if connection.vendor != "postgresql":
+        assert claims.carried(record("c" * 64)) is None  # the claim is its own statement
+        return
+    # Carried by an audit batch's append (ADR 0058): in its statement when it appends, on its
+    # own when it has nothing to append; the key read back, or none when taken.
+    for key, entries in (("k2", 1), ("k3", 0), ("k", 1)):
+        mine = IdempotencyRecord(
+            user=user, key=key, method="POST", path="/p", request_sha256="c" * 64
+        )
+        carried = claims.carried(mine)
+        assert carried is not None
+        with django_assert_num_queries(1), audit.batch() as carrier:  # the test's transaction
+            assert carrier is not None
+            for i in range(entries):
+                audit.record("test.carry", ("test.thing", i), {"key": key})
+            carrier.carry(carried)
+        assert claims.took(mine, carried) is (key != "k")
+        assert (mine.pk is not None) is (key != "k")
+    assert IdempotencyRecord.objects.filter(user=user).count() == 3
+    with transaction.atomic(), audit.batch() as outer, audit.batch() as inner:
+        assert outer is not None and inner is None  # a nested batch does not append
 
 
 def _gate_rows(models: list[AIModel]) -> list[GateState]:
