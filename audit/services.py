@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import hashlib
 import json
 import math
@@ -270,48 +271,38 @@ def _append_in_database(
         prefixes,
         *([c[name] for c in columns] for name in _FILTER_COLUMNS),
     ]
+    sql = _APPEND_SQL if carried is None else _carrying_append_sql(carried.sql)
+    params = [*(carried.params if carried is not None else ()), *args, BODY_VERSION, now, ts]
     with connection.cursor() as cursor:
-        # Planned once per connection (rsp_portal.prepared): a one-entry append is most writes.
-        if carried is None:
-            prepared.statement(_APPEND_SQL).execute(cursor, [*args, BODY_VERSION, now, ts])
-            seq, prev, hashes = cursor.fetchone()
-        else:
-            sql = _carrying_append_sql(carried.sql)
-            params = [*carried.params, *args, BODY_VERSION, now, ts]
-            if carried.prepare:
-                prepared.statement(sql).execute(cursor, params)
-            else:
-                cursor.execute(sql, params)
-            seq, prev, hashes, keys = cursor.fetchone()
-            carried.keys = list(keys or ())
+        # Planned once per connection (rsp_portal.prepared), but for a carried shape per call.
+        prepared.execute(cursor, sql, params, prepare=carried is None or carried.prepare)
+        seq, prev, hashes, keys = cursor.fetchone()
+    if carried is not None:
+        carried.keys = list(keys or ())
     _chain(entries, prefixes, seq, prev, now, ts, hashes)
     for entry in entries:
         entry.instance._state.adding = False  # stored: a later save() is refused
 
 
+# The append's statement; the NULL stands for the keys a carried statement would return.
 _APPEND_SQL = (
-    "SELECT first_seq, first_prev, hashes FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT first_seq, first_prev, hashes, NULL "
+    "FROM audit_append(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-_CARRYING_APPEND_SQL: dict[str, str] = {}
 
 
+@functools.lru_cache(maxsize=16)
 def _carrying_append_sql(carried: str) -> str:
-    """The append's statement carrying ``carried`` (an INSERT returning ``carried_key``),
-    built once per carried text. The version argument is written to depend on ``got``:
-    PostgreSQL then calls the function for ``got``'s row, after the carried statement ran to
-    its end, whatever plan it picks."""
-    sql = _CARRYING_APPEND_SQL.get(carried)
-    if sql is None:
-        if len(_CARRYING_APPEND_SQL) >= 16:
-            _CARRYING_APPEND_SQL.clear()
-        sql = _CARRYING_APPEND_SQL[carried] = (
-            f"WITH carried AS ({carried}), "  # noqa: S608 (a statement built from _meta)
-            "got AS (SELECT array_agg(carried_key ORDER BY carried_key) AS keys, "
-            "COUNT(*) AS n FROM carried) "
-            "SELECT a.first_seq, a.first_prev, a.hashes, got.keys FROM got CROSS JOIN LATERAL "
-            "audit_append(%s, %s, %s, %s, %s, %s, (%s + 0 * got.n)::integer, %s, %s) a"
-        )
-    return sql
+    """The append's statement carrying ``carried`` (an INSERT returning ``carried_key``).
+    The version argument is written to depend on ``got``: PostgreSQL then calls the function
+    for ``got``'s row, after the carried statement ran to its end, whatever plan it picks."""
+    return (
+        f"WITH carried AS ({carried}), "  # noqa: S608 (a statement built from _meta)
+        "got AS (SELECT array_agg(carried_key ORDER BY carried_key) AS keys, "
+        "COUNT(*) AS n FROM carried) "
+        "SELECT a.first_seq, a.first_prev, a.hashes, got.keys FROM got CROSS JOIN LATERAL "
+        "audit_append(%s, %s, %s, %s, %s, %s, (%s + 0 * got.n)::integer, %s, %s) a"
+    )
 
 
 _FILTER_COLUMNS = ("actor", "action", "object_type", "object_id", "model_slug")

@@ -23,6 +23,7 @@ activation rebuilds every model under the new lens.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -340,45 +341,35 @@ def claim(model_ids: Iterable[int], carried: Carried | None = None) -> dict[int,
     return {pk: states[pk].gate_due for pk in ids}
 
 
-_CLAIM_SQL: dict[str, str] = {}
-
-
+@functools.lru_cache(maxsize=16)  # a carried INSERT of many rows has a shape per count
 def _claim_sql(carried: str) -> str:
-    """:func:`_claimed_family`'s statement, carrying the statement ``carried`` (none when
-    empty): its keys in insertion order (a sequence gives the rows of one INSERT increasing
-    keys) beside every claimed row."""
-    sql = _CLAIM_SQL.get(carried)
-    if sql is None:
-        q = connection.ops.quote_name
-        models_t = q(AIModel._meta.db_table)
-        states_t = q(EvidenceSummaryState._meta.db_table)
-        key, seq, due = q("model_id"), q("evidence_seq"), q("gate_due")
-        start = f"SELECT id, 0 FROM {models_t} WHERE id = %s"  # noqa: S608 (names)
-        rider = f", carried AS ({carried})" if carried else ""
-        keys = (
-            "(SELECT array_agg(carried_key ORDER BY carried_key) FROM carried)"
-            if carried
-            else "NULL"
-        )
-        sql = _CLAIM_SQL[carried] = f"""{family_cte(start)},
-        locked AS (
-            SELECT t.{key} AS model_id, t.{due} AS due FROM {states_t} t
-            WHERE t.{key} IN (SELECT id FROM family) ORDER BY t.{key} FOR UPDATE OF t
-        ),
-        whole AS (
-            SELECT (SELECT COUNT(*) FROM locked) = (SELECT COUNT(DISTINCT id) FROM family) AS ok
-        ),
-        {CLAIMED} AS (
-            UPDATE {states_t} s SET {seq} = s.{seq} + 1, {due} = (s.{due} OR s.{key} = %s)
-            FROM locked, whole
-            WHERE s.{key} = locked.model_id AND whole.ok
-            RETURNING s.{key} AS model_id, locked.due AS due
-        ){rider}
-        SELECT model_id, due, {keys} FROM {CLAIMED}"""  # noqa: S608 (names from _meta; values are parameters)
-        if len(_CLAIM_SQL) > 16:  # a carried INSERT of many rows has a shape per count
-            _CLAIM_SQL.clear()
-            _CLAIM_SQL[carried] = sql
-    return sql
+    """:func:`_claimed_family`'s statement (PostgreSQL's), carrying the statement ``carried``
+    (none when empty): its keys in insertion order (a sequence gives the rows of one INSERT
+    increasing keys) beside every claimed row."""
+    q = connection.ops.quote_name
+    models_t = q(AIModel._meta.db_table)
+    states_t = q(EvidenceSummaryState._meta.db_table)
+    key, seq, due = q("model_id"), q("evidence_seq"), q("gate_due")
+    start = f"SELECT id, 0 FROM {models_t} WHERE id = %s"  # noqa: S608 (names)
+    rider = f", carried AS ({carried})" if carried else ""
+    keys = (
+        "(SELECT array_agg(carried_key ORDER BY carried_key) FROM carried)" if carried else "NULL"
+    )
+    return f"""{family_cte(start)},
+    locked AS (
+        SELECT t.{key} AS model_id, t.{due} AS due FROM {states_t} t
+        WHERE t.{key} IN (SELECT id FROM family) ORDER BY t.{key} FOR UPDATE OF t
+    ),
+    whole AS (
+        SELECT (SELECT COUNT(*) FROM locked) = (SELECT COUNT(DISTINCT id) FROM family) AS ok
+    ),
+    {CLAIMED} AS (
+        UPDATE {states_t} s SET {seq} = s.{seq} + 1, {due} = (s.{due} OR s.{key} = %s)
+        FROM locked, whole
+        WHERE s.{key} = locked.model_id AND whole.ok
+        RETURNING s.{key} AS model_id, locked.due AS due
+    ){rider}
+    SELECT model_id, due, {keys} FROM {CLAIMED}"""  # noqa: S608 (names from _meta; values are parameters)
 
 
 def _claimed_family(model_id: int, carried: Carried | None = None) -> dict[int, bool] | None:
@@ -395,10 +386,7 @@ def _claimed_family(model_id: int, carried: Carried | None = None) -> dict[int, 
     sql = _claim_sql(carried.sql if carried is not None else "")
     params = [model_id, model_id, *(carried.params if carried is not None else ())]
     with connection.cursor() as cursor:
-        if carried is None or carried.prepare:
-            prepared.statement(sql).execute(cursor, params)
-        else:
-            cursor.execute(sql, params)
+        prepared.execute(cursor, sql, params, prepare=carried is None or carried.prepare)
         rows = cursor.fetchall()
     found = {row[0]: row[1] for row in rows}
     if model_id not in found:

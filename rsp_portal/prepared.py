@@ -114,6 +114,17 @@ def statement(sql: str) -> Prepared:
     return found
 
 
+def execute(
+    cursor: CursorWrapper, sql: str, params: Sequence[Param], *, prepare: bool = True
+) -> None:
+    """Run ``sql`` on ``cursor``: as its :class:`Prepared` statement, or as it is when not
+    ``prepare`` (a text with a shape per call, a row count say, is not worth a name)."""
+    if prepare:
+        statement(sql).execute(cursor, params)
+    else:
+        cursor.execute(sql, params)
+
+
 _EXECUTE = re.compile(r"EXECUTE rsp_([0-9a-f]{16})_[0-9]+ \(")
 
 

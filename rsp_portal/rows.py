@@ -9,6 +9,7 @@ rows are written back the same way (:class:`RowUpdate`, ``save()`` without compi
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -342,15 +343,25 @@ class Carried:
 _TYPMOD = re.compile(r"\([^)]*\)")
 
 
-def _values(fields: Sequence[Field[object, object]], count: int) -> str:
-    """``VALUES`` of ``count`` rows of ``fields`` for an ``INSERT … SELECT``, each value cast
-    to its column's type without the modifier. A ``SELECT`` does not type a bare parameter by
-    the column it is inserted into, as ``INSERT … VALUES`` does; the insert then checks the
-    modifier (a length, a scale) as the plain INSERT does, where a cast to it would cut a
-    text short. PostgreSQL's spelling."""
+@functools.lru_cache(maxsize=16)  # a shape per row count: keep a few
+def _insert_select(
+    head: str, pk: str, fields: tuple[Field[object, object], ...], count: int, after: str
+) -> str:
+    """``head`` (an INSERT up to ``VALUES``) of ``count`` rows of ``fields`` as an ``INSERT …
+    SELECT`` that inserts only when the CTE ``after`` returns a row, returning ``pk`` as
+    ``carried_key``. Each value is cast to its column's type without the modifier: a
+    ``SELECT`` does not type a bare parameter by the column it is inserted into, as ``INSERT
+    … VALUES`` does; the insert then checks the modifier (a length, a scale) as the plain
+    INSERT does, where a cast to it would cut a text short. PostgreSQL's spelling."""
+    into = head.removesuffix("VALUES ")
+    assert into != head
     casts = [_TYPMOD.sub("", str(f.db_type(connection))) for f in fields]
     one = "(" + ", ".join(f"CAST(%s AS {cast})" for cast in casts) + ")"
-    return "VALUES " + ", ".join(one for _ in range(count))
+    values = ", ".join(one for _ in range(count))
+    return (
+        f"{into}SELECT * FROM (VALUES {values}) v "  # noqa: S608 (names from _meta)
+        f"WHERE EXISTS (SELECT 1 FROM {after}) RETURNING {pk} AS carried_key"
+    )
 
 
 class RowUpsert(Generic[M]):
@@ -420,50 +431,44 @@ class RowUpsert(Generic[M]):
             row._state.adding = False
             row._state.db = connection.alias
 
-    def claim(self, row: M) -> bool:
-        """Insert ``row`` unless a stored row holds its ``unique`` values (then False, the
-        row left unsaved): ``INSERT … ON CONFLICT DO NOTHING RETURNING`` its primary key, one
-        statement; a concurrent uncommitted insert of the same values is waited for, as by
-        a plain INSERT. Only without ``update``."""
-        assert not self.update, "claim() inserts or does nothing"
+    def _claiming(self, row: M) -> Carried | None:
+        """:meth:`claim`'s statement for ``row``: ``INSERT … ON CONFLICT DO NOTHING
+        RETURNING`` its primary key; None where the ORM inserts it."""
+        assert not self.update, "a claim inserts or does nothing"
         built = self._statement()
         if (
             built is None
             or type(row) is not self.model
             or not connection.features.can_return_columns_from_insert
         ):
+            return None
+        head, tail, pk, fields = built
+        one = "(" + ", ".join("%s" for _ in fields) + ")"
+        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
+        return Carried(f"{head}{one}{tail} RETURNING {pk} AS carried_key", params, prepare=True)
+
+    def claim(self, row: M) -> bool:
+        """Insert ``row`` unless a stored row holds its ``unique`` values (then False, the
+        row left unsaved): ``INSERT … ON CONFLICT DO NOTHING RETURNING`` its primary key, one
+        statement; a concurrent uncommitted insert of the same values is waited for, as by
+        a plain INSERT. Only without ``update``."""
+        claiming = self._claiming(row)
+        if claiming is None:
             try:
                 with transaction.atomic():
                     row.save(force_insert=True)
             except IntegrityError:
                 return False
             return True
-        head, tail, pk, fields = built
-        one = "(" + ", ".join("%s" for _ in fields) + ")"
-        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
-        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
-            cursor.execute(f"{head}{one}{tail} RETURNING {pk}", params)
-            found = cursor.fetchone()
-        if found is None:
-            return False
-        row.pk = found[0]
-        row._state.adding = False
-        row._state.db = connection.alias
-        return True
+        claiming.run()
+        return self.took(row, claiming)
 
     def carried(self, row: M) -> Carried | None:
         """:meth:`claim` of ``row`` for another statement to carry (:class:`Carried`): its
         ``keys`` are then ``[pk]`` when ``row`` was inserted, ``[]`` when a stored row holds
         its ``unique`` values; set the key with :meth:`took`. PostgreSQL only; None elsewhere
         or where :meth:`claim` takes the ORM's path."""
-        assert not self.update, "a carried claim inserts or does nothing"
-        built = self._statement()
-        if built is None or type(row) is not self.model or connection.vendor != "postgresql":
-            return None
-        head, tail, pk, fields = built
-        one = "(" + ", ".join("%s" for _ in fields) + ")"
-        params = [f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields]
-        return Carried(f"{head}{one}{tail} RETURNING {pk} AS carried_key", params, prepare=True)
+        return self._claiming(row) if connection.vendor == "postgresql" else None
 
     def took(self, row: M, carried: Carried) -> bool:
         """Whether the carried claim of ``row`` inserted it (its key then set on it)."""
@@ -490,8 +495,6 @@ class RowInsert(Generic[M]):
     def __init__(self, model: type[M]) -> None:
         self.model = model
         self._upsert = RowUpsert(model, unique=())
-        #: :meth:`carried`'s texts (PostgreSQL's only), by row count and gate.
-        self._carried_sql: dict[tuple[int, str], str] = {}
 
     def _plain(self, rows: Sequence[M]) -> _PlainInsert | None:
         """The INSERT up to ``VALUES``, the primary key's column, the fields and the values
@@ -521,17 +524,7 @@ class RowInsert(Generic[M]):
         if plain is None:
             return None
         head, pk, fields, params = plain
-        sql = self._carried_sql.get((len(rows), after))
-        if sql is None:
-            into = head.removesuffix("VALUES ")
-            assert into != head
-            sql = (
-                f"{into}SELECT * FROM ({_values(fields, len(rows))}) v "  # noqa: S608 (names)
-                f"WHERE EXISTS (SELECT 1 FROM {after}) RETURNING {pk} AS carried_key"
-            )
-            if len(self._carried_sql) >= 16:  # a shape per row count: keep a few
-                self._carried_sql.clear()
-            self._carried_sql[len(rows), after] = sql
+        sql = _insert_select(head, pk, fields, len(rows), after)
         return Carried(sql, params, prepare=len(rows) == 1)
 
     def insert(self, rows: Sequence[M], carried: Carried | None = None) -> list[M]:

@@ -395,4 +395,4 @@ def test_a_writes_claim_locks_the_family_and_counts_its_write_in_one_statement(
         assert summary.claim([child.pk, parent.pk]) == {parent.pk: True, child.pk: True}
     assert seen() == {parent.pk: (3, True), child.pk: (4, True)}
     if connection.vendor == "postgresql":
-        assert 'ORDER BY t."model_id" FOR UPDATE OF t' in summary._CLAIM_SQL[""]
+        assert 'ORDER BY t."model_id" FOR UPDATE OF t' in summary._claim_sql("")
