@@ -332,7 +332,8 @@ class Carried:
     keys: list[int] | None = None
 
     def run(self) -> list[int]:
-        """Run it on its own (a carrier with nothing of its own to do) and set ``keys``."""
+        """Run it on its own and set ``keys``: by a carrier with nothing of its own to run,
+        or by its owner (:meth:`RowUpsert.claim`)."""
         with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
             cursor.execute(self.sql, self.params)
             self.keys = [row[0] for row in cursor.fetchall()]
