@@ -9,7 +9,7 @@ TEST_WORKERS ?= auto
 # Demo settings for `make run`; production reads real values from the environment.
 RUN_ENV := DEBUG=1 RSP_DEMO=1 PORT=$(PORT)
 
-.PHONY: run manage install install-dev keys migrate demo test test-fast drill lint format schema migrations-check check-deploy bench clean
+.PHONY: run manage install install-dev keys migrate demo test test-fast drill lint format schema migrations-check check-deploy bench bench-compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,11 @@ check-deploy: install
 
 bench: install-dev
 	$(BIN)/python bench/run.py
+
+# This tree's code against another commit's, side by side on one database: make bench-compare REF=main
+bench-compare: install-dev
+	@test -n "$(REF)" || { echo "Name the commit to compare with: make bench-compare REF=<commit>"; exit 2; }
+	$(BIN)/python bench/compare.py $(REF)
 
 clean:
 	rm -rf var/broker var/celerybeat-schedule* staticfiles

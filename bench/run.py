@@ -28,17 +28,12 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import machine  # bench/machine.py (the script's directory is on sys.path)
 import report as issue_report  # bench/report.py
@@ -55,15 +50,26 @@ from load import (  # bench/load.py
     summarise,
     wait_ready,
 )
+from servers import (  # bench/servers.py
+    BASELINE_DIR,
+    BENCH,
+    BIN,
+    ROOT,
+    WORKERS,
+    Databases,
+    Processes,
+    app_environment,
+    baseline_environment,
+    celery_worker,
+    free_port,
+    guarded,
+    gunicorn,
+    measured,
+    prepare,
+    run_step,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-BASELINE_DIR = BENCH / "baseline_project"
 OUT_DIR = ROOT / "var" / "bench"
-BIN = Path(sys.executable).parent
-# Override to run beside other benchmarks on a shared server (e.g. RSP_BENCH_DB=rsp_bench_16).
-BENCH_DB = os.environ.get("RSP_BENCH_DB", "rsp_bench")
-BASELINE_DB = f"{BENCH_DB}_baseline"
 
 
 # --- Endpoints ----------------------------------------------------------------------------------
@@ -164,134 +170,6 @@ def endpoints(seed: dict[str, Any]) -> list[Endpoint]:
             idempotency_keys=True,
         ),
     ]
-
-
-# --- Processes and databases ------------------------------------------------------------------
-
-
-class Processes:
-    """Every long-running process this script starts, each in its own process group."""
-
-    def __init__(self) -> None:
-        self.started: list[subprocess.Popen[bytes]] = []
-
-    def start(self, argv: list[str], *, env: dict[str, str], cwd: Path, logfile: Path) -> Any:
-        with logfile.open("ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.started.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.started):
-            if proc.poll() is None:
-                # Its own group: the gunicorn master and its workers, nothing else.
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in self.started:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.started.clear()
-
-
-class Databases:
-    """The throwaway databases: PostgreSQL when DATABASE_URL says so, else SQLite files."""
-
-    def __init__(self, workdir: Path) -> None:
-        url = os.environ.get("DATABASE_URL", "")
-        self.postgres = url.startswith(("postgres://", "postgresql://"))
-        self.created: list[str] = []
-        if self.postgres:
-            parts = urlsplit(url)
-            self._server = parts
-            self.app_url = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-            self.baseline_url = urlunsplit(parts._replace(path=f"/{BASELINE_DB}"))
-        else:
-            self.app_url = f"sqlite:///{workdir / 'app.sqlite3'}"
-            self.baseline_url = f"sqlite:///{workdir / 'baseline.sqlite3'}"
-
-    @property
-    def label(self) -> str:
-        return "PostgreSQL" if self.postgres else "SQLite"
-
-    def _admin(self) -> Any:
-        import psycopg2
-
-        # The maintenance database, or the one DATABASE_URL names if that is refused.
-        last: Exception | None = None
-        for name in ("postgres", self._server.path.lstrip("/")):
-            try:
-                conn = psycopg2.connect(urlunsplit(self._server._replace(path=f"/{name}")))
-            except psycopg2.OperationalError as exc:
-                last = exc
-                continue
-            conn.autocommit = True
-            return conn
-        raise BenchError(f"cannot reach PostgreSQL from DATABASE_URL: {last}")
-
-    def create(self) -> None:
-        if not self.postgres:
-            return
-        conn = self._admin()
-        try:
-            with conn.cursor() as cur:
-                for name in (BENCH_DB, BASELINE_DB):
-                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    cur.execute(f'CREATE DATABASE "{name}"')
-                    self.created.append(name)
-        finally:
-            conn.close()
-
-    def drop(self) -> None:
-        if not self.created:
-            return
-        conn = self._admin()
-        try:
-            with conn.cursor() as cur:
-                for name in self.created:
-                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            conn.close()
-        self.created.clear()
-
-    def server_version(self) -> str:
-        if not self.postgres:
-            import sqlite3
-
-            return f"SQLite {sqlite3.sqlite_version}"
-        conn = self._admin()
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SHOW server_version")
-                return f"PostgreSQL {cur.fetchone()[0]}"
-        finally:
-            conn.close()
-
-
-def free_port(offset: int = 0) -> int:
-    """A free port; ``RSP_BENCH_PORT_BASE`` (e.g. 8190) fixes them on a shared machine."""
-    base = os.environ.get("RSP_BENCH_PORT_BASE")
-    if base:
-        return int(base) + offset
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run_step(argv: list[str], *, env: dict[str, str], cwd: Path, what: str) -> str:
-    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"{what} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return done.stdout
 
 
 def pct(value: float) -> str:
@@ -450,13 +328,27 @@ def baseline_at(runs: list[Sample], times: list[float], at: float) -> float:
     return points[-1][1]
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def paired_ratios(
+    runs: list[Sample], times: list[float], baseline: list[Sample], baseline_times: list[float]
+) -> list[float]:
+    """Each run's rate over its baseline's rate at the same moment (``baseline_at``)."""
+    return [
+        mine.rps / theirs
+        for mine, at in zip(runs, times, strict=True)
+        if (theirs := baseline_at(baseline, baseline_times, at)) > 0
+    ]
+
+
+def settle(app_env: dict[str, str]) -> None:
+    """Before the servers are measured: the statistics a running database would have after
+    the rows the seed and the scale figures wrote, and no backlog left for the worker."""
+    python = str(BIN / "python")
+    run_step([python, str(BENCH / "seed.py"), "--analyze"], env=app_env, cwd=ROOT, what="analyze")
+    run_step([python, str(BENCH / "seed.py"), "--settle"], env=app_env, cwd=ROOT, what="settle")
 
 
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     workdir = OUT_DIR / f"run-{stamp}"
     workdir.mkdir(parents=True)
@@ -464,8 +356,8 @@ def main() -> int:
     dbs = Databases(workdir)
     queue = f"rsp-bench-{os.getpid()}"
     started = time.monotonic()
-    ok = False
-    try:
+
+    def body() -> None:
         report = bench(args, stamp, workdir, procs, dbs, queue)
         report["issue_table"] = issue_report.issue_table(report)
         markdown = render(report) + issue_report.render(report)
@@ -479,38 +371,8 @@ def main() -> int:
             f"done in {time.monotonic() - started:.0f} s; saved var/bench/results-{stamp}.md "
             "and .json"
         )
-        ok = True
-    except BenchError as exc:
-        log(f"FAILED: {exc}")
-    except KeyboardInterrupt:
-        log("interrupted; cleaning up")
-    finally:
-        procs.stop_all()
-        try:
-            dbs.drop()
-        except Exception as exc:  # report, but keep cleaning
-            log(f"could not drop the bench databases: {exc}")
-        _purge_queue(queue)
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok else 1
 
-
-def _purge_queue(queue: str) -> None:
-    """With Redis as the broker, drop the private queue the bench's health probes filled."""
-    url = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL")
-    if not url or not url.startswith(("redis://", "rediss://")):
-        return
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url)
-        client.delete(queue, f"_kombu.binding.{queue}")
-        client.close()
-    except Exception as exc:
-        log(f"could not delete the Redis queue {queue}: {exc}")
+    return guarded(body, procs, dbs, workdir, queues=[queue], keep=args.keep)
 
 
 def bench(
@@ -525,55 +387,16 @@ def bench(
     if load_tool == "python":
         log("wrk not found (apt-get install -y wrk); using the slower Python client")
     loadavg_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    workers = 2 * (os.cpu_count() or 1) + 1
     secret = secrets.token_urlsafe(50)
-    var_dir = workdir / "var"
-    var_dir.mkdir()
-    (workdir / "static").mkdir()
-    app_env = {
-        **os.environ,
-        "DATABASE_URL": dbs.app_url,
-        "DEBUG": "0",
-        "RSP_DEMO": "0",
-        "SECRET_KEY": secret,
-        "SECURE_SSL_REDIRECT": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "RSP_VAR_DIR": str(var_dir),
-        "STATIC_ROOT": str(workdir / "static"),
-        "LOG_LEVEL": "WARNING",
-        # A private queue: only the bench's own worker consumes it (the stored gate after
-        # result writes, ADR 0052), and no shared worker sees bench ids.
-        "CELERY_QUEUE": queue,
-        # No beat re-verifies the trail during a bench: trust it without a time bound (the gate
-        # still reads the latest verification, as in production).
-        "AUDIT_VERIFY_MAX_AGE_SECONDS": "0",
-    }
-    baseline_env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "baseline.settings",
-        "BASELINE_DATABASE_URL": dbs.baseline_url,
-        "BASELINE_SECRET_KEY": secret,
-    }
+    app_env = app_environment(dbs, workdir, secret, queue)
+    baseline_env = baseline_environment(dbs, secret)
     python = str(BIN / "python")
 
-    log(f"creating the {dbs.label} bench databases and migrating")
-    dbs.create()
-    run_step([python, "manage.py", "migrate", "-v0"], env=app_env, cwd=ROOT, what="app migrate")
-    run_step(
-        [python, "manage.py", "migrate", "-v0"],
-        env=baseline_env,
-        cwd=BASELINE_DIR,
-        what="baseline migrate",
-    )
-    log("seeding through the portal's services and the baseline's 10,000 rows")
-    seed = json.loads(
-        run_step([python, str(BENCH / "seed.py")], env=app_env, cwd=ROOT, what="seed").strip()
-    )
+    log(f"creating the {dbs.label} bench databases, migrating and seeding (the portal through")
+    log("its own services, the baseline's 10,000 rows)")
+    seed = prepare(dbs, app_env, baseline_env)
     if seed["gate_state"] != "approved":
         log(f"note: the seeded gate is {seed['gate_state']} ({', '.join(seed['gate_reasons'])})")
-    run_step(
-        [python, "manage.py", "seed_items"], env=baseline_env, cwd=BASELINE_DIR, what="seed_items"
-    )
 
     log("micro-benchmarks (gate engine, audit appends, bare JSON + SHA-256 chain)")
     micro = json.loads(
@@ -592,55 +415,33 @@ def bench(
             run_step([python, str(BENCH / "scale.py")], env=app_env, cwd=ROOT, what="scale")
         )
 
-    # The scale figures wrote many rows since the seed's ANALYZE: statistics as a running
-    # database would have them again before the servers are measured.
-    run_step([python, str(BENCH / "seed.py"), "--analyze"], env=app_env, cwd=ROOT, what="analyze")
-    run_step([python, str(BENCH / "seed.py"), "--settle"], env=app_env, cwd=ROOT, what="settle")
-
+    settle(app_env)
     ports = {"app": free_port(0), "baseline": free_port(1)}
-    gunicorn = str(BIN / "gunicorn")
-    common = ["--workers", str(workers), "--worker-class", "sync", "--backlog", "2048"]
-    common += ["--log-level", "warning"]
     servers = {
-        "app": procs.start(
-            [gunicorn, "rsp_portal.wsgi:application", "-b", f"127.0.0.1:{ports['app']}", *common],
+        "app": gunicorn(
+            procs,
+            "rsp_portal.wsgi:application",
+            port=ports["app"],
             env=app_env,
             cwd=ROOT,
             logfile=workdir / "app.log",
         ),
-        "baseline": procs.start(
-            [
-                gunicorn,
-                "baseline.wsgi:application",
-                "-b",
-                f"127.0.0.1:{ports['baseline']}",
-                *common,
-            ],
+        "baseline": gunicorn(
+            procs,
+            "baseline.wsgi:application",
+            port=ports["baseline"],
             env=baseline_env,
             cwd=BASELINE_DIR,
             logfile=workdir / "baseline.log",
         ),
+        "worker": celery_worker(
+            procs,
+            env=app_env,
+            cwd=ROOT,
+            logfile=workdir / "worker.log",
+            name=f"bench-{secrets.token_hex(3)}",
+        ),
     }
-    # The portal's worker, as production runs it beside the web servers: after result writes it
-    # recomputes the stored gates (ADR 0052), on the same two cores as everything measured.
-    servers["worker"] = procs.start(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "rsp_portal",
-            "worker",
-            "--concurrency=2",
-            "--loglevel=WARNING",
-            "--without-mingle",
-            "--without-gossip",
-            "-Q",
-            queue,
-            f"--hostname=bench-{secrets.token_hex(3)}@%h",
-        ],
-        env=app_env,
-        cwd=ROOT,
-        logfile=workdir / "worker.log",
-    )
     wait_ready(ports["app"], "/healthz", servers["app"], workdir / "app.log")
     wait_ready(ports["baseline"], "/hello/", servers["baseline"], workdir / "baseline.log")
 
@@ -657,11 +458,12 @@ def bench(
     times: dict[str, list[float]] = {ep.key: [] for ep in eps}
 
     def measure(ep: Endpoint, run: str) -> None:
-        groups = {"web": servers[ep.server].pid, "worker": servers["worker"].pid}
-        started, cpu = time.monotonic(), machine.cpu_seconds(groups)
-        sample = loader(ports[ep.server], ep, args.seconds, workdir)
-        sample.cpu_ms = machine.per_request(cpu, machine.cpu_seconds(groups), sample.requests)
-        times[ep.key].append((started + time.monotonic()) / 2)
+        sample, at = measured(
+            dbs,
+            lambda: loader(ports[ep.server], ep, args.seconds, workdir),
+            {"web": servers[ep.server].pid, "worker": servers["worker"].pid},
+        )
+        times[ep.key].append(at)
         samples[ep.key].append(sample)
         log(
             f"{ep.label}: {sample.rps:,.0f} rps, p50 {sample.p50_ms:.2f} ms, "
@@ -714,11 +516,9 @@ def bench(
             other = next(e for e in eps if e.key == ep.compare)
             row["compare"] = f"{other.method} {other.path}"
             # Paired: each run against its baseline's rate at the same moment, then the median.
-            paired = [
-                mine.rps / theirs
-                for mine, at in zip(samples[ep.key], times[ep.key], strict=True)
-                if (theirs := baseline_at(samples[ep.compare], times[ep.compare], at)) > 0
-            ]
+            paired = paired_ratios(
+                samples[ep.key], times[ep.key], samples[ep.compare], times[ep.compare]
+            )
             row["ratio"] = statistics.median(paired) if paired else 0.0
             row["ratio_min"] = min(paired, default=0.0)
             row["ratio_max"] = max(paired, default=0.0)
@@ -727,7 +527,7 @@ def bench(
         "started": stamp,
         "machine": machine.machine_info(dbs.server_version(), load_tool),
         "config": {
-            "workers": workers,
+            "workers": WORKERS,
             "worker_class": "sync",
             "connections": CONNECTIONS,
             "threads": THREADS,

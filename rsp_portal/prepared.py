@@ -18,6 +18,9 @@ after that, so it is planned once per connection instead of once per use.
   After five runs PostgreSQL keeps a generic plan, which estimates a range (``id > $1``) at
   a third of the table: the write's read of the rows above the watermark, prepared, scanned
   the results table (ADR 0047) and is left unprepared.
+- A generic plan lasts until its tables are analyzed again. Made on the statistics of an empty
+  table, a unique-key lookup is kept as a sequential scan as the table grows; autovacuum
+  (PostgreSQL's default) analyzes a growing table and the plan follows (ADR 0059).
 - Anything but PostgreSQL (SQLite) runs the plain statement, and so does PostgreSQL with
   ``DATABASE_PREPARED_STATEMENTS`` off (a pooler that hands one client several sessions, or
   several clients one, would lose or share the names).

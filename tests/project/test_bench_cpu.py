@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,31 +38,71 @@ def machine() -> Any:
         sys.path.remove(str(BENCH))
 
 
+@contextmanager
+def _started(script: str) -> Iterator[tuple[int, Callable[[], None]]]:
+    """``script`` in a process group of its own: yields its pid (the group's id) and a
+    function that says "go" and waits for "done"."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+
+    def go() -> None:
+        stdin.write("go\n")
+        stdin.flush()
+        assert stdout.readline() == "done\n"
+
+    try:
+        yield process.pid, go
+    finally:
+        stdin.close()
+        process.wait(10)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
 def test_a_groups_cpu_grows_by_what_its_processes_spend(machine: ModuleType) -> None:
     """A process group of its own: in the test run's group, a process that ended between the
     two readings took its CPU out of the count (CI saw the count fall)."""
-    burner = subprocess.Popen(
-        [sys.executable, "-c", BURN],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its pid is its group's id
-    )
-    assert burner.stdin is not None and burner.stdout is not None
-    try:
-        group = {"web": burner.pid}
-        before = machine.cpu_seconds(group)
-        burner.stdin.write("go\n")
-        burner.stdin.flush()
-        assert burner.stdout.readline() == "done\n"
-        after = machine.cpu_seconds(group)  # the burner still runs: its time still counts
-    finally:
-        burner.stdin.close()
-        burner.wait(10)
+    with _started(BURN) as (pid, go):
+        before = machine.cpu_seconds({"web": pid})
+        go()
+        after = machine.cpu_seconds({"web": pid})  # the burner still runs: its time counts
     assert after["web"] - before["web"] >= 0.2
     assert set(after) == {"web", "worker", "postgres"}
     assert after["worker"] == 0.0  # no process of that group is named
+
+
+# A leader that, on "go", runs BURN in a child of its own and waits for it to end (as the
+# postmaster reaps a backend that CONN_MAX_AGE closed, or gunicorn's master a worker).
+REAPER = f"""
+import subprocess, sys
+sys.stdin.readline()
+child = subprocess.Popen(
+    [sys.executable, "-c", {BURN!r}], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+)
+child.stdin.write("go\\n")
+child.stdin.close()
+child.wait()
+print("done", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux's /proc")
+def test_a_process_that_ended_between_the_readings_still_counts(machine: ModuleType) -> None:
+    """A PostgreSQL backend closed by CONN_MAX_AGE during a run took its CPU out of the sum:
+    the bench read negative CPU per request (-7 ms). The time of a child that ended and was
+    reaped is its parent's (cutime, cstime), and is counted there."""
+    with _started(REAPER) as (pid, go):
+        before = machine.cpu_seconds({"web": pid})
+        go()  # the child burned, ended and was reaped
+        after = machine.cpu_seconds({"web": pid})
+    assert after["web"] - before["web"] >= 0.2
 
 
 def test_per_request_and_the_median(machine: ModuleType) -> None:
