@@ -18,9 +18,10 @@ fixtures replace. UPDATE is refused in every case.
 
 from __future__ import annotations
 
-from typing import Any
-
+from django.apps.registry import Apps
 from django.db import migrations
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
 # What migrations install: no switch, no exception.
 PG_FUNCTION = """
@@ -81,7 +82,7 @@ def append_only(table: str, *, allow_update: bool = False) -> migrations.RunPyth
     sequencer rows such as the audit log head, which carry their own UPDATE trigger.
     """
 
-    def forwards(apps: Any, schema_editor: Any) -> None:
+    def forwards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         vendor = schema_editor.connection.vendor
         if vendor == "postgresql":
             statements = _pg_statements(table, allow_update)
@@ -92,7 +93,7 @@ def append_only(table: str, *, allow_update: bool = False) -> migrations.RunPyth
         for statement in statements:
             schema_editor.execute(statement, params=None)
 
-    def backwards(apps: Any, schema_editor: Any) -> None:
+    def backwards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         for statement in _drop_statements(schema_editor.connection.vendor, table):
             schema_editor.execute(statement, params=None)
 
@@ -106,14 +107,16 @@ def strict_function() -> migrations.RunPython:
     the old test switch; this removes it. Reverting restores nothing: the escape was a flaw.
     """
 
-    def forwards(apps: Any, schema_editor: Any) -> None:
+    def forwards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(PG_FUNCTION, params=None)
 
     return migrations.RunPython(forwards, migrations.RunPython.noop)
 
 
-def register_sqlite_functions(sender: Any, connection: Any, **kwargs: Any) -> None:
+def register_sqlite_functions(
+    sender: object, connection: BaseDatabaseWrapper, **kwargs: object
+) -> None:
     """``connection_created`` hook: the SQLite triggers call ``rsp_test_flush_allowed()``.
 
     The application registers it returning 0 (flush refused); only test fixtures replace it.

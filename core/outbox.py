@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import timedelta
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from core import events
 from core.models import OutboxMessage, OutboxStatus
 from rsp_portal.celery import app
+
+if TYPE_CHECKING:
+    from rsp_portal.types import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ def settle_when(topic: str, done: Callable[[dict[str, Any]], bool]) -> None:
     _SETTLED[topic] = done
 
 
-def _settled(message: OutboxMessage, now: Any) -> bool:
+def _settled(message: OutboxMessage, now: datetime) -> bool:
     """Mark the message done when its work finished elsewhere; True if it was."""
     done = _SETTLED.get(message.topic)
     if done is None or not done(message.payload):
@@ -196,7 +199,7 @@ def relay(limit: int = 100) -> int:
     return sent
 
 
-def _bury(message: OutboxMessage, now: Any) -> None:
+def _bury(message: OutboxMessage, now: datetime) -> None:
     """A due message with no attempt left: its last consumer died without an answer."""
     error = f"the consumer of attempt {message.attempts} stopped without an answer"
     buried = OutboxMessage.objects.filter(
@@ -231,7 +234,7 @@ def claim(message_id: int) -> int | None:
     return int(OutboxMessage.objects.values_list("attempts", flat=True).get(pk=message_id))
 
 
-def _mine(message_id: int, attempt: int) -> Any:
+def _mine(message_id: int, attempt: int) -> QuerySet[OutboxMessage]:
     return OutboxMessage.objects.filter(
         pk=message_id, status=OutboxStatus.PENDING, attempts=attempt
     )
@@ -292,7 +295,7 @@ def consume(outbox_id: int | None, work: Callable[..., T], *args: Any) -> T | No
     return result
 
 
-def send_again(message: OutboxMessage, actor: Any) -> bool:
+def send_again(message: OutboxMessage, actor: Actor) -> bool:
     """Give a dead message a fresh set of attempts (an operator's decision, audited)."""
     with transaction.atomic():
         revived = OutboxMessage.objects.filter(pk=message.pk, status=OutboxStatus.DEAD).update(

@@ -230,7 +230,7 @@ def hash_file(path: Path, display: str) -> tuple[str, int, bytes]:
     return digest.hexdigest(), size, head
 
 
-def number_or_none(raw: Any) -> float | None:
+def number_or_none(raw: object) -> float | None:
     """A metric value as float; ``"N/A"``, booleans and other non-numbers become None."""
     if isinstance(raw, bool) or raw is None:
         return None
@@ -239,17 +239,17 @@ def number_or_none(raw: Any) -> float | None:
     return None
 
 
-def is_int(value: Any) -> TypeGuard[int]:
+def is_int(value: object) -> TypeGuard[int]:
     """True for real integers (not booleans)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def as_dict(value: Any) -> dict[str, Any]:
+def as_dict(value: object) -> dict[str, Any]:
     """``value`` if it is a dict, else an empty dict (tolerates missing sections)."""
     return value if isinstance(value, dict) else {}
 
 
-def iso_or_none(value: Any) -> str | None:
+def iso_or_none(value: object) -> str | None:
     """An ISO-8601 string for a datetime or string timestamp."""
     if value is None:
         return None
@@ -274,7 +274,7 @@ def short_error(exc: BaseException) -> str:
     return text
 
 
-def json_safe(value: Any) -> Any:
+def json_safe(value: object) -> Any:
     """Recursively convert ``value`` to JSON-safe data (no NaN/inf, str keys)."""
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -296,7 +296,7 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def aware_iso(raw: Any) -> str | None:
+def aware_iso(raw: object) -> str | None:
     """An ISO-8601 string with a time zone for a datetime or ISO string; naive means UTC."""
     if isinstance(raw, datetime):
         value = raw

@@ -28,8 +28,9 @@ CHECKED = (
 
 #: Uses of ``Any`` left in the checked code. Lower it when you remove some; never raise it.
 #: Raised once, from 465, when issues 21-29 landed together with two new apps (accountability,
-#: transparency) whose JSON payloads sit at the API boundary; the next round lowers it again.
-MAX_ANY = 493
+#: transparency) whose JSON payloads sit at the API boundary; lowered since (the outbox, the
+#: append-only guard's migration hooks and the importers' value checks typed).
+MAX_ANY = 473
 
 
 def _annotation_strings(tree: ast.AST) -> list[str]:
