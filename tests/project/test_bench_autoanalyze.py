@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -11,16 +9,13 @@ from typing import Any
 import pytest
 from django.db import connection
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench_support import bench_module
 
 
 @pytest.fixture(scope="module")
 def servers() -> Any:
-    sys.path.insert(0, str(BENCH))  # the bench imports its neighbours by name
-    try:
-        yield importlib.import_module("servers")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_module("servers") as module:
+        yield module
 
 
 @pytest.fixture

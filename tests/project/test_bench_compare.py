@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench_support import bench_module
 
 
 @pytest.fixture(scope="module")
 def compare() -> Any:
-    sys.path.insert(0, str(BENCH))  # the bench imports its neighbours by name
-    try:
-        yield importlib.import_module("compare")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_module("compare") as module:
+        yield module
 
 
 def _git(root: Path, *args: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -13,8 +12,7 @@ from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
+from tests.bench_support import bench_module
 
 # Waits for "go", spends 0.3 s of CPU (not a wait: the count must move), says so, and stays
 # alive until its input closes.
@@ -31,11 +29,8 @@ sys.stdin.read()
 
 @pytest.fixture(scope="module")
 def machine() -> Any:
-    sys.path.insert(0, str(BENCH))  # the bench imports its neighbours by name
-    try:
-        yield importlib.import_module("machine")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_module("machine") as module:
+        yield module
 
 
 @contextmanager

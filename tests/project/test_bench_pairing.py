@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench_support import bench_module
 
 
 @pytest.fixture(scope="module")
 def run_module():
-    sys.path.insert(0, str(BENCH))  # the script imports its neighbours by name
-    try:
-        yield importlib.import_module("run")
-    finally:
-        sys.path.remove(str(BENCH))
+    with bench_module("run") as module:
+        yield module
 
 
 def _runs(*rates: float):
